@@ -1,0 +1,83 @@
+using Capture.Python;
+using Capture.Runtime;
+
+namespace Capture.Cli;
+
+/// <summary>
+/// The `capture` command. `./capture` (the shell script at the repository root) installs what is
+/// missing, builds, and handles `test`; everything else lands here.
+/// </summary>
+public static class CommandLine
+{
+    public const int UsageError = 2;
+    public const int InternalError = 70;
+
+    private const string Usage = """
+        usage: capture <command> [arguments]
+
+        commands:
+          run FILE.py [ARGS...]   run a Python script with `import capture` available
+          test                    run the test suite (handled by ./capture)
+          version                 print versions of Capture, .NET and the Python library
+          help                    show this message
+        """;
+
+    public static int Execute(string[] args)
+    {
+        try
+        {
+            return args switch
+            {
+                [] => UsageFailure("capture: no command given"),
+                ["run"] => UsageFailure("capture run: missing the script to run (capture run FILE.py [ARGS...])"),
+                ["run", var file, .. var rest] => Run(file, rest),
+                ["version" or "--version"] => PrintVersion(),
+                ["help" or "--help" or "-h"] => PrintUsage(),
+                [var command, ..] => UsageFailure($"capture: unknown command '{command}'"),
+            };
+        }
+        catch (PythonNotFoundException e)
+        {
+            Console.Error.WriteLine($"capture: {e.Message}");
+            return InternalError;
+        }
+        catch (Exception e)
+        {
+            // A bug in Capture itself: say so plainly; the .NET trace only when asked for.
+            Console.Error.WriteLine($"capture: internal error: {e.GetType().Name}: {e.Message}");
+            if (Environment.GetEnvironmentVariable("CAPTURE_DEBUG") is { Length: > 0 }) Console.Error.WriteLine(e);
+            else Console.Error.WriteLine("capture: set CAPTURE_DEBUG=1 for the .NET stack trace");
+            return InternalError;
+        }
+    }
+
+    private static int Run(string file, string[] scriptArgs)
+    {
+        CaptureRuntime.Start();
+        var code = ScriptRunner.Run(file, scriptArgs);
+        // Python exits with 120 when flushing its buffers at shutdown fails (Modules/main.c).
+        var flushed = CaptureRuntime.Stop();
+        return code == 0 && !flushed ? 120 : code;
+    }
+
+    private static int PrintVersion()
+    {
+        Console.WriteLine($"capture {CaptureRuntime.Version}");
+        Console.WriteLine($".NET {Environment.Version}");
+        Console.WriteLine($"libpython {Interpreter.LibraryPath}");
+        return 0;
+    }
+
+    private static int PrintUsage()
+    {
+        Console.WriteLine(Usage);
+        return 0;
+    }
+
+    private static int UsageFailure(string message)
+    {
+        Console.Error.WriteLine(message);
+        Console.Error.WriteLine(Usage);
+        return UsageError;
+    }
+}

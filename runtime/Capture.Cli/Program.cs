@@ -1,0 +1,3 @@
+using Capture.Cli;
+
+return CommandLine.Execute(args);

@@ -1,0 +1,201 @@
+using Capture.Python.Native;
+
+namespace Capture.Python;
+
+/// <summary>
+/// One strong reference to a Python object. Disposing it drops the reference (taking the GIL if this
+/// thread does not hold it); a handle that is never disposed is released by its finalizer through
+/// <see cref="Interpreter"/>'s deferred queue, because finalizers run on a thread without the GIL.
+/// Every other member requires the caller to hold the GIL (<see cref="Interpreter.Gil"/>).
+/// </summary>
+public sealed partial class PyObject : IDisposable
+{
+    private IntPtr _handle;
+
+    private PyObject(IntPtr handle) => _handle = handle;
+
+    ~PyObject()
+    {
+        if (_handle != IntPtr.Zero) Interpreter.DeferDecRef(_handle);
+    }
+
+    internal IntPtr Handle => _handle != IntPtr.Zero ? _handle : throw new ObjectDisposedException(nameof(PyObject));
+
+    /// <summary>Takes ownership of a new reference; NULL means the C API call failed and raised.</summary>
+    internal static PyObject Steal(IntPtr newReference) =>
+        newReference != IntPtr.Zero ? new PyObject(newReference) : throw PythonException.Fetch();
+
+    /// <summary>Wraps a borrowed reference, adding a reference of its own.</summary>
+    internal static PyObject Borrow(IntPtr borrowed)
+    {
+        if (borrowed == IntPtr.Zero) throw PythonException.Fetch();
+        CApi.Py_IncRef(borrowed);
+        return new PyObject(borrowed);
+    }
+
+    /// <summary>Gives up ownership and returns the raw new reference (for handing to the C API).</summary>
+    internal IntPtr Detach()
+    {
+        var handle = Handle;
+        _handle = IntPtr.Zero;
+        GC.SuppressFinalize(this);
+        return handle;
+    }
+
+    /// <summary>A second owned handle to the same object.</summary>
+    public PyObject NewReference() => Borrow(Handle);
+
+    public void Dispose()
+    {
+        var handle = _handle;
+        if (handle == IntPtr.Zero) return;
+        _handle = IntPtr.Zero;
+        GC.SuppressFinalize(this);
+        if (!Interpreter.IsRunning) return;
+        using var gil = Interpreter.Gil();
+        CApi.Py_DecRef(handle);
+    }
+
+    /// <summary>The object's current reference count (diagnostics and leak tests).</summary>
+    public nint RefCount => CApi.RefCount(Handle);
+
+    public bool Is(PyObject other) => Handle == other.Handle;
+
+    // --- Attributes -----------------------------------------------------------------------------
+
+    public PyObject GetAttr(string name) => Steal(CApi.PyObject_GetAttrString(Handle, name));
+
+    public void SetAttr(string name, PyObject value) =>
+        Check(CApi.PyObject_SetAttrString(Handle, name, value.Handle));
+
+    public bool HasAttr(string name) => CApi.PyObject_HasAttrString(Handle, name) == 1;
+
+    // --- Calls ----------------------------------------------------------------------------------
+
+    public PyObject Call(params PyObject[] args)
+    {
+        using var tuple = Py.Tuple(args);
+        return Steal(CApi.PyObject_Call(Handle, tuple.Handle, IntPtr.Zero));
+    }
+
+    public PyObject Call(IReadOnlyList<PyObject> args, IEnumerable<KeyValuePair<string, PyObject>> kwargs)
+    {
+        using var tuple = Py.Tuple(args);
+        using var dict = Py.Dict(kwargs);
+        return Steal(CApi.PyObject_Call(Handle, tuple.Handle, dict.Handle));
+    }
+
+    public PyObject CallMethod(string name, params PyObject[] args)
+    {
+        using var method = GetAttr(name);
+        return method.Call(args);
+    }
+
+    // --- Items ----------------------------------------------------------------------------------
+
+    public PyObject GetItem(PyObject key) => Steal(CApi.PyObject_GetItem(Handle, key.Handle));
+
+    public PyObject GetItem(long index)
+    {
+        using var key = Py.Int(index);
+        return GetItem(key);
+    }
+
+    public PyObject GetItem(string key)
+    {
+        using var k = Py.Str(key);
+        return GetItem(k);
+    }
+
+    public void SetItem(PyObject key, PyObject value) => Check(CApi.PyObject_SetItem(Handle, key.Handle, value.Handle));
+
+    public void SetItem(string key, PyObject value)
+    {
+        using var k = Py.Str(key);
+        SetItem(k, value);
+    }
+
+    public long Length
+    {
+        get
+        {
+            var n = CApi.PyObject_Length(Handle);
+            return n >= 0 ? n : throw PythonException.Fetch();
+        }
+    }
+
+    /// <summary>Iterates any iterable; each item is a new handle owned by the caller.</summary>
+    public IEnumerable<PyObject> Iterate()
+    {
+        using var iterator = Steal(CApi.PyObject_GetIter(Handle));
+        while (true)
+        {
+            var next = CApi.PyIter_Next(iterator.Handle);
+            if (next == IntPtr.Zero)
+            {
+                if (CApi.PyErr_Occurred() != IntPtr.Zero) throw PythonException.Fetch();
+                yield break;
+            }
+            yield return new PyObject(next);
+        }
+    }
+
+    // --- Identity, truth, text ------------------------------------------------------------------
+
+    public bool IsTrue()
+    {
+        var r = CApi.PyObject_IsTrue(Handle);
+        return r >= 0 ? r == 1 : throw PythonException.Fetch();
+    }
+
+    public bool IsInstance(PyObject type)
+    {
+        var r = CApi.PyObject_IsInstance(Handle, type.Handle);
+        return r >= 0 ? r == 1 : throw PythonException.Fetch();
+    }
+
+    public bool PyEquals(PyObject other)
+    {
+        var r = CApi.PyObject_RichCompareBool(Handle, other.Handle, CApi.PyEQ);
+        return r >= 0 ? r == 1 : throw PythonException.Fetch();
+    }
+
+    public PyObject Type => Borrow(CApi.TypeOf(Handle));
+
+    /// <summary>The type's qualified name, without the module for builtins: "int", "torch.Tensor".</summary>
+    public string TypeName
+    {
+        get
+        {
+            using var type = Type;
+            return QualifiedName(type);
+        }
+    }
+
+    internal static string QualifiedName(PyObject type)
+    {
+        using var qualname = type.GetAttr("__qualname__");
+        var name = qualname.AsString();
+        if (!type.HasAttr("__module__")) return name;
+        using var module = type.GetAttr("__module__");
+        return module.IsStr && module.AsString() is var m && m != "builtins" ? $"{m}.{name}" : name;
+    }
+
+    /// <summary>Python's str() of the object.</summary>
+    public override string ToString()
+    {
+        using var s = Steal(CApi.PyObject_Str(Handle));
+        return s.AsString();
+    }
+
+    public string Repr()
+    {
+        using var s = Steal(CApi.PyObject_Repr(Handle));
+        return s.AsString();
+    }
+
+    internal static void Check(int status)
+    {
+        if (status < 0) throw PythonException.Fetch();
+    }
+}

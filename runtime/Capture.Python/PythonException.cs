@@ -1,0 +1,79 @@
+using Capture.Python.Native;
+
+namespace Capture.Python;
+
+/// <summary>
+/// A Python exception raised into C#: its Python type ("ValueError", "torch.SomeError"), message, and
+/// traceback formatted the way Python prints it. It keeps the exception object, so that re-raising it
+/// into Python (from a callback) preserves type, value and traceback.
+/// </summary>
+public sealed class PythonException : Exception
+{
+    private readonly PyObject? _value;
+
+    private PythonException(string type, string message, string traceback, PyObject? value)
+        : base(message.Length > 0 ? $"{type}: {message}" : type)
+    {
+        PythonType = type;
+        PythonMessage = message;
+        PythonTraceback = traceback;
+        _value = value;
+    }
+
+    public string PythonType { get; }
+    public string PythonMessage { get; }
+    public string PythonTraceback { get; }
+
+    /// <summary>The exception instance (a new handle), for code that inspects its attributes.</summary>
+    public PyObject? Value => _value?.NewReference();
+
+    public override string ToString() => $"{Message}\n{PythonTraceback}\n--- .NET stack ---\n{StackTrace}";
+
+    /// <summary>Takes the current Python error indicator (GIL held) and clears it.</summary>
+    internal static Exception Fetch()
+    {
+        CApi.PyErr_Fetch(out var type, out var value, out var traceback);
+        if (type == IntPtr.Zero)
+            return new InvalidOperationException("a Python C API call failed without setting an exception");
+        CApi.PyErr_NormalizeException(ref type, ref value, ref traceback);
+        using var typeObject = PyObject.Steal(type);
+        var valueObject = PyObject.Steal(value);
+        if (traceback != IntPtr.Zero)
+        {
+            CApi.PyException_SetTraceback(valueObject.Handle, traceback);
+            CApi.Py_DecRef(traceback);
+        }
+        return Describe(typeObject, valueObject);
+    }
+
+    private static PythonException Describe(PyObject type, PyObject value)
+    {
+        string typeName = "<unknown>", message = "", formatted = "";
+        try
+        {
+            typeName = PyObject.QualifiedName(type);
+            message = value.ToString();
+            using var tracebackModule = Py.Import("traceback");
+            using var format = tracebackModule.GetAttr("format_exception");
+            using var lines = format.Call(value);
+            formatted = string.Concat(lines.Iterate().Select(l => { using (l) return l.AsString(); }));
+        }
+        catch (PythonException)
+        {
+            // Describing must not fail: whatever could be read is kept.
+        }
+        return new PythonException(typeName, message, formatted, value);
+    }
+
+    /// <summary>Sets this exception as Python's error indicator (GIL held), for returning NULL to Python.</summary>
+    internal void Restore()
+    {
+        if (_value is null)
+        {
+            CallbackErrors.SetClrError(this);
+            return;
+        }
+        using var type = _value.Type;
+        CApi.PyErr_SetObject(type.Handle, _value.Handle);
+    }
+}

@@ -1,0 +1,114 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Runtime.Torch;
+
+/// <summary>
+/// The imported torch module with its dtype objects, for reading tensors' metadata and allocating
+/// output tensors. Made once per interpreter (<see cref="Import"/>); every member requires the GIL.
+/// </summary>
+public sealed class TorchRuntime : IDisposable
+{
+    private readonly PyObject _torch;
+    private readonly PyObject _tensorType;
+    private readonly PyObject _empty;
+    private readonly PyObject _emptyStrided;
+    private readonly Dictionary<DType, PyObject> _dtypeObjects;
+
+    private TorchRuntime(PyObject torch)
+    {
+        _torch = torch;
+        _tensorType = torch.GetAttr("Tensor");
+        _empty = torch.GetAttr("empty");
+        _emptyStrided = torch.GetAttr("empty_strided");
+        _dtypeObjects = DTypeInfo.All.ToDictionary(d => d, d => torch.GetAttr(d.TorchName()));
+        using var version = torch.GetAttr("__version__");
+        Version = version.AsString();
+    }
+
+    /// <summary>Imports torch; a missing torch names the Debian package to install.</summary>
+    public static TorchRuntime Import()
+    {
+        try
+        {
+            return new TorchRuntime(Py.Import("torch"));
+        }
+        catch (PythonException e) when (e.PythonType == "ModuleNotFoundError")
+        {
+            throw new InvalidOperationException("torch is not importable by Debian's python3.11: apt-get install -y python3-torch", e);
+        }
+    }
+
+    public string Version { get; }
+
+    public bool IsTensor(PyObject value) => value.IsInstance(_tensorType);
+
+    public DType DTypeOf(PyObject torchDtype)
+    {
+        foreach (var (dtype, obj) in _dtypeObjects)
+            if (obj.Is(torchDtype)) return dtype;
+        throw new NotSupportedException($"dtype {torchDtype} is not supported by Capture (supported: {string.Join(", ", DTypeInfo.All.Select(d => "torch." + d.TorchName()))})");
+    }
+
+    /// <summary>A new handle to torch's dtype object for <paramref name="dtype"/>.</summary>
+    public PyObject DTypeObject(DType dtype) => _dtypeObjects[dtype].NewReference();
+
+    public TensorInfo Read(PyObject tensor)
+    {
+        if (!IsTensor(tensor)) throw new InvalidCastException($"expected a torch.Tensor, got {tensor.TypeName}");
+        using var dtype = tensor.GetAttr("dtype");
+        using var device = tensor.GetAttr("device");
+        using var sizes = tensor.CallMethod("size");
+        using var strides = tensor.CallMethod("stride");
+        using var offset = tensor.CallMethod("storage_offset");
+        using var dataPtr = tensor.CallMethod("data_ptr");
+        using var requiresGrad = tensor.GetAttr("requires_grad");
+        return new TensorInfo(
+            DTypeOf(dtype),
+            ReadDevice(device),
+            sizes.ToInt64List(),
+            strides.ToInt64List(),
+            offset.ToInt64(),
+            (nint)dataPtr.ToInt64(),
+            requiresGrad.ToBoolean());
+    }
+
+    private static Device ReadDevice(PyObject device)
+    {
+        using var type = device.GetAttr("type");
+        using var index = device.GetAttr("index");
+        return new Device(type.AsString(), index.IsNone ? null : (int)index.ToInt64());
+    }
+
+    /// <summary>A new uninitialized contiguous tensor.</summary>
+    public PyObject Empty(IReadOnlyList<long> sizes, DType dtype, Device? device = null) =>
+        Allocate(_empty, [sizes], dtype, device);
+
+    /// <summary>A new uninitialized tensor with the given strides.</summary>
+    public PyObject EmptyStrided(IReadOnlyList<long> sizes, IReadOnlyList<long> strides, DType dtype, Device? device = null) =>
+        Allocate(_emptyStrided, [sizes, strides], dtype, device);
+
+    private PyObject Allocate(PyObject factory, IReadOnlyList<IReadOnlyList<long>> shapeArgs, DType dtype, Device? device)
+    {
+        var args = shapeArgs.Select(Py.IntTuple).ToArray();
+        using var dtypeObject = DTypeObject(dtype);
+        using var deviceObject = Py.Str((device ?? Graph.Device.Cpu).ToString());
+        try
+        {
+            return factory.Call(args, [new("dtype", dtypeObject), new("device", deviceObject)]);
+        }
+        finally
+        {
+            foreach (var a in args) a.Dispose();
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var obj in _dtypeObjects.Values) obj.Dispose();
+        _emptyStrided.Dispose();
+        _empty.Dispose();
+        _tensorType.Dispose();
+        _torch.Dispose();
+    }
+}
