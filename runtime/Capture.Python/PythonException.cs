@@ -9,9 +9,9 @@ namespace Capture.Python;
 /// </summary>
 public sealed class PythonException : Exception
 {
-    private readonly PyObject? _value;
+    private readonly PyObject _value;
 
-    private PythonException(string type, string message, string traceback, PyObject? value)
+    private PythonException(string type, string message, string traceback, PyObject value)
         : base(message.Length > 0 ? $"{type}: {message}" : type)
     {
         PythonType = type;
@@ -25,7 +25,7 @@ public sealed class PythonException : Exception
     public string PythonTraceback { get; }
 
     /// <summary>The exception instance (a new handle), for code that inspects its attributes.</summary>
-    public PyObject? Value => _value?.NewReference();
+    public PyObject Value => _value.NewReference();
 
     public override string ToString() => $"{Message}\n{PythonTraceback}\n--- .NET stack ---\n{StackTrace}";
 
@@ -58,7 +58,7 @@ public sealed class PythonException : Exception
             using var lines = format.Call(value);
             formatted = string.Concat(lines.Iterate().Select(l => { using (l) return l.AsString(); }));
         }
-        catch (PythonException)
+        catch (Exception)
         {
             // Describing must not fail: whatever could be read is kept.
         }
@@ -68,11 +68,6 @@ public sealed class PythonException : Exception
     /// <summary>Sets this exception as Python's error indicator (GIL held), for returning NULL to Python.</summary>
     internal void Restore()
     {
-        if (_value is null)
-        {
-            CallbackErrors.SetClrError(this);
-            return;
-        }
         using var type = _value.Type;
         CApi.PyErr_SetObject(type.Handle, _value.Handle);
     }

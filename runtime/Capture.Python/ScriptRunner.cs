@@ -91,7 +91,6 @@ public static class ScriptRunner
     private static int ExitCodeOf(PythonException e)
     {
         using var value = e.Value;
-        if (value is null) return 1;
         if (e.PythonType == "SystemExit")
         {
             using var code = value.GetAttr("code");

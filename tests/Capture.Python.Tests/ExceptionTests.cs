@@ -36,7 +36,7 @@ public sealed class ExceptionTests
         using var bad = Py.Str("{not json");
         var e = Assert.Throws<PythonException>(() => loads.Call(bad).Dispose());
         Assert.Equal("json.decoder.JSONDecodeError", e.PythonType);
-        using var value = e.Value!;
+        using var value = e.Value;
         using var lineno = value.GetAttr("lineno");
         Assert.Equal(1, lineno.ToInt64());
     }
