@@ -41,3 +41,25 @@ public static class DTypeInfo
 
     public static IReadOnlyList<DType> All { get; } = Enum.GetValues<DType>();
 }
+
+public static class DTypeNames
+{
+    /// <summary>The short form used in printed metadata: f32, f64, f16, bf16, i64, i32, b8.</summary>
+    public static string ShortName(this DType dtype) => dtype switch
+    {
+        DType.Float32 => "f32",
+        DType.Float64 => "f64",
+        DType.Float16 => "f16",
+        DType.BFloat16 => "bf16",
+        DType.Int64 => "i64",
+        DType.Int32 => "i32",
+        DType.Bool => "b8",
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
+    };
+
+    public static DType? FromShortName(string name) =>
+        DTypeInfo.All.Cast<DType?>().FirstOrDefault(d => d!.Value.ShortName() == name);
+
+    public static DType? FromTorchName(string name) =>
+        DTypeInfo.All.Cast<DType?>().FirstOrDefault(d => d!.Value.TorchName() == name);
+}

@@ -1,0 +1,96 @@
+namespace Capture.Graph;
+
+/// <summary>
+/// Appends nodes and returns an immutable <see cref="Graph"/> at <see cref="Output"/>. Every call
+/// node's metadata comes from its op's shape rule, so a builder never makes a graph whose metadata
+/// disagrees with the registry (opaque ops bring their metadata from torch's meta device).
+/// Names follow FX: the op's short name, then _1, _2... on repeats.
+/// </summary>
+public sealed class GraphBuilder
+{
+    private readonly List<Node> _nodes = [];
+    private readonly Dictionary<string, Node> _byName = [];
+    private readonly Dictionary<string, int> _nameCounts = [];
+
+    public GraphBuilder() { }
+
+    /// <summary>Starts from a graph's nodes without its output (to append to, or re-output).</summary>
+    public GraphBuilder(Graph graph)
+    {
+        foreach (var node in graph.Nodes.Where(n => n is not global::Capture.Graph.Output)) Add(node);
+    }
+
+    public SourceLocation? Source { get; set; }
+
+    public ValueMeta MetaOf(string name) =>
+        _byName.TryGetValue(name, out var n) ? n.Meta : throw new KeyNotFoundException($"no node named '{name}'");
+
+    /// <summary>The metadata of any argument: a node's, or that of a constant.</summary>
+    public ValueMeta MetaOf(Arg arg) => arg switch
+    {
+        RefArg r => MetaOf(r.Name),
+        ListArg l => new TupleMeta(l.Items.Select(MetaOf).ToEquatableList()),
+        IntArg => new ScalarMeta(ScalarKind.Int),
+        FloatArg => new ScalarMeta(ScalarKind.Float),
+        BoolArg => new ScalarMeta(ScalarKind.Bool),
+        NoneArg => NoneMeta.Instance,
+        _ => throw new NotSupportedException($"a {arg} cannot be a graph value"),
+    };
+
+    public RefArg Placeholder(string name, ValueMeta meta) => Add(new Placeholder(Unique(name), meta));
+
+    public RefArg GetAttr(string target, ValueMeta meta) =>
+        Add(new GetAttr(Unique(target.Replace('.', '_')), target, meta) { Source = Source });
+
+    /// <summary>Calls a registry op by name ("torch.add") with positional arguments.</summary>
+    public RefArg Call(string op, params Arg[] args) => Call(OpRegistry.Get(op), args);
+
+    public RefArg Call(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg>? kwargs = null, bool method = false, ValueMeta? opaqueMeta = null)
+    {
+        kwargs ??= [];
+        if (method && op.MethodName is null) throw new ArgumentException($"{op.Name} is not a Tensor method");
+        if (!method && !op.IsFunction) throw new ArgumentException($"{op.Name} can only be called as a method");
+        var meta = op.Category == OpCategory.Opaque
+            ? opaqueMeta ?? throw new ArgumentException($"opaque op {op.Name} needs its metadata from torch's meta device")
+            : OpCall.Bind(op, args, kwargs, MetaOf).Infer();
+        var hint = op.MethodName ?? op.Name[(op.Name.LastIndexOf('.') + 1)..];
+        return Add(new CallOp(Unique(hint), op, args.ToEquatableList(), kwargs.ToEquatableList(), meta, method) { Source = Source });
+    }
+
+    public RefArg CallModule(string target, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, ValueMeta meta) =>
+        Add(new CallModule(Unique(target.Replace('.', '_')), target, args.ToEquatableList(), kwargs.ToEquatableList(), meta) { Source = Source });
+
+    public RefArg Cond(Arg predicate, Graph trueGraph, Graph falseGraph, IReadOnlyList<Arg> operands) =>
+        Add(new Cond(Unique("cond"), predicate, trueGraph, falseGraph, operands.ToEquatableList(), trueGraph.Output.Meta) { Source = Source });
+
+    public RefArg WhileLoop(Graph condGraph, Graph bodyGraph, IReadOnlyList<Arg> operands) =>
+        Add(new WhileLoop(Unique("while_loop"), condGraph, bodyGraph, operands.ToEquatableList(),
+            new TupleMeta(operands.Select(MetaOf).ToEquatableList())) { Source = Source });
+
+    /// <summary>Appends a node built elsewhere (a pass copying nodes); its name must be new.</summary>
+    public RefArg Add(Node node)
+    {
+        if (!_byName.TryAdd(node.Name, node)) throw new ArgumentException($"a node named '{node.Name}' already exists");
+        _nameCounts.TryAdd(node.Name, 0);
+        _nodes.Add(node);
+        return new RefArg(node.Name);
+    }
+
+    public Graph Output(Arg value)
+    {
+        var output = new Output("output", value, MetaOf(value)) { Source = Source };
+        return new Graph(_nodes.Append(output));
+    }
+
+    private string Unique(string hint)
+    {
+        var name = new string(hint.Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray());
+        if (name.Length == 0 || char.IsDigit(name[0])) name = "_" + name;
+        if (!_byName.ContainsKey(name) && name != "output") return name;
+        var count = _nameCounts.GetValueOrDefault(name);
+        string candidate;
+        do candidate = $"{name}_{++count}"; while (_byName.ContainsKey(candidate));
+        _nameCounts[name] = count;
+        return candidate;
+    }
+}

@@ -1,0 +1,196 @@
+namespace Capture.Graph;
+
+/// <summary>
+/// An op applied to arguments, bound to its schema (defaults filled), with the metadata of every
+/// referenced value at hand. Shape rules read their parameters through the typed accessors, which
+/// raise ShapeError naming the op and parameter on a wrong kind of argument.
+/// </summary>
+public sealed class OpCall
+{
+    private readonly Dictionary<string, Arg> _bound;
+    private readonly Func<string, ValueMeta> _metaOf;
+
+    private OpCall(OpDef op, Dictionary<string, Arg> bound, Func<string, ValueMeta> metaOf)
+    {
+        Op = op;
+        _bound = bound;
+        _metaOf = metaOf;
+    }
+
+    public OpDef Op { get; }
+    public IReadOnlyDictionary<string, Arg> Bound => _bound;
+
+    public static OpCall Bind(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Func<string, ValueMeta> metaOf)
+    {
+        var bound = new Dictionary<string, Arg>();
+        var positional = op.Schema.Params.Where(p => !p.KeywordOnly).ToList();
+        var next = 0;
+        foreach (var p in positional)
+        {
+            if (next >= args.Count) break;
+            if (p.Variadic)
+            {
+                var rest = args.Skip(next).ToList();
+                bound[p.Name] = rest.Count == 1 && rest[0] is ListArg ? rest[0] : new ListArg(rest.ToEquatableList());
+                next = args.Count;
+                break;
+            }
+            bound[p.Name] = args[next++];
+        }
+        if (next < args.Count)
+            throw new ShapeError(op.Name, $"takes {positional.Count} positional arguments but {args.Count} were given");
+        foreach (var kw in kwargs)
+        {
+            if (op.Schema.Params.All(p => p.Name != kw.Name))
+                throw new ShapeError(op.Name, $"got an unexpected keyword argument '{kw.Name}'");
+            if (!bound.TryAdd(kw.Name, kw.Value))
+                throw new ShapeError(op.Name, $"got multiple values for argument '{kw.Name}'");
+        }
+        foreach (var p in op.Schema.Params)
+        {
+            if (bound.ContainsKey(p.Name)) continue;
+            if (p.Variadic) bound[p.Name] = new ListArg(EquatableList<Arg>.Empty);
+            else if (p.Default is not null) bound[p.Name] = p.Default;
+            else throw new ShapeError(op.Name, $"missing required argument '{p.Name}'");
+        }
+        return new OpCall(op, bound, metaOf);
+    }
+
+    /// <summary>Runs the op's shape rule. Opaque ops have none: their metadata comes from torch.</summary>
+    public ValueMeta Infer() => Op.Rule is { } rule
+        ? rule(this)
+        : throw new NotSupportedException($"{Op.Name} has no shape rule: its metadata must come from running it on torch's meta device");
+
+    public Arg Raw(string name) => _bound[name];
+
+    public bool IsNone(string name) => _bound[name] is NoneArg;
+
+    public ValueMeta? MetaOf(Arg arg) => arg is RefArg r ? _metaOf(r.Name) : null;
+
+    public bool IsTensor(string name) => MetaOf(_bound[name]) is TensorMeta;
+
+    public TensorMeta Tensor(string name) =>
+        MetaOf(_bound[name]) as TensorMeta ?? throw Error($"argument '{name}' must be a Tensor, not {Describe(_bound[name])}");
+
+    public TensorMeta? OptTensor(string name) => IsNone(name) ? null : Tensor(name);
+
+    public IReadOnlyList<TensorMeta> Tensors(string name) => _bound[name] switch
+    {
+        ListArg l => l.Items.Select(i => MetaOf(i) as TensorMeta ?? throw Error($"argument '{name}' must be a sequence of Tensors")).ToArray(),
+        var a => MetaOf(a) is TupleMeta t && t.Items.All(i => i is TensorMeta)
+            ? t.Items.Cast<TensorMeta>().ToArray()
+            : throw Error($"argument '{name}' must be a sequence of Tensors, not {Describe(a)}"),
+    };
+
+    public long Int(string name) => IntOf(_bound[name], name);
+
+    public long? OptInt(string name) => IsNone(name) ? null : Int(name);
+
+    /// <summary>An int list; a single int counts as a list of one, as torch allows for dims.</summary>
+    public IReadOnlyList<long> Ints(string name) => _bound[name] switch
+    {
+        ListArg l => l.Items.Select(i => IntOf(i, name)).ToArray(),
+        var a => [IntOf(a, name)],
+    };
+
+    public IReadOnlyList<long>? OptInts(string name) => IsNone(name) ? null : Ints(name);
+
+    public double Float(string name) => _bound[name] switch
+    {
+        FloatArg f => f.Value,
+        IntArg i => i.Value,
+        BoolArg b => b.Value ? 1 : 0,
+        var a => throw Error($"argument '{name}' must be a number, not {Describe(a)}"),
+    };
+
+    public bool Bool(string name) => _bound[name] switch
+    {
+        BoolArg b => b.Value,
+        var a => throw Error($"argument '{name}' must be a bool, not {Describe(a)}"),
+    };
+
+    public string? Str(string name) => _bound[name] switch
+    {
+        StrArg s => s.Value,
+        NoneArg => null,
+        var a => throw Error($"argument '{name}' must be a str, not {Describe(a)}"),
+    };
+
+    public DType? DType(string name) => _bound[name] switch
+    {
+        DTypeArg d => d.Value,
+        NoneArg => null,
+        var a => throw Error($"argument '{name}' must be a torch.dtype, not {Describe(a)}"),
+    };
+
+    /// <summary>A tensor or Python-number argument, as type promotion sees it.</summary>
+    public Operand Operand(string name) => OperandOf(_bound[name], name);
+
+    public Operand OperandOf(Arg arg, string name) => arg switch
+    {
+        BoolArg => new Operand.Number(ScalarKind.Bool),
+        IntArg => new Operand.Number(ScalarKind.Int),
+        FloatArg => new Operand.Number(ScalarKind.Float),
+        _ => MetaOf(arg) switch
+        {
+            TensorMeta t => new Operand.Tensor(t),
+            ScalarMeta s => new Operand.Number(s.Kind),
+            _ => throw Error($"argument '{name}' must be a Tensor or a number, not {Describe(arg)}"),
+        },
+    };
+
+    private long IntOf(Arg arg, string name) => arg switch
+    {
+        IntArg i => i.Value,
+        BoolArg b => b.Value ? 1 : 0,
+        RefArg r when _metaOf(r.Name) is ScalarMeta { Kind: ScalarKind.Int } =>
+            throw new NotSupportedException($"{Op.Name}: argument '{name}' is a symbolic int ({r.Name}); this rule needs its value"),
+        _ => throw Error($"argument '{name}' must be an int, not {Describe(arg)}"),
+    };
+
+    private string Describe(Arg arg) => arg switch
+    {
+        RefArg r => _metaOf(r.Name) switch
+        {
+            TensorMeta => "Tensor",
+            ScalarMeta s => s.ToString(),
+            TupleMeta => "tuple",
+            _ => "None",
+        },
+        IntArg => "int",
+        FloatArg => "float",
+        BoolArg => "bool",
+        StrArg => "str",
+        NoneArg => "None",
+        ListArg l => l.IsTuple ? "tuple" : "list",
+        DTypeArg => "torch.dtype",
+        _ => arg.GetType().Name,
+    };
+
+    public ShapeError Error(string message) => new(Op.Name, message);
+}
+
+public static class OpCallResults
+{
+    /// <summary>Whether any tensor argument requires grad (so a floating result does too).</summary>
+    public static bool InputsRequireGrad(this OpCall call) =>
+        call.Bound.Values.SelectMany(a => a.References()).Any(r => call.MetaOf(new RefArg(r)) is TensorMeta { RequiresGrad: true }
+            || call.MetaOf(new RefArg(r)) is TupleMeta t && t.Items.Any(i => i is TensorMeta { RequiresGrad: true }));
+
+    /// <summary>A new contiguous tensor computed by the op.</summary>
+    public static TensorMeta Result(this OpCall call, Shape shape, DType dtype) =>
+        TensorMeta.Contiguous(shape, dtype, call.InputsRequireGrad() && dtype.IsFloatingPoint());
+
+    /// <summary>A view of <paramref name="source"/>: same storage, the given strides (null when symbolic).</summary>
+    public static TensorMeta View(this OpCall call, TensorMeta source, Shape shape, IReadOnlyList<long>? strides) =>
+        new(shape, source.DType, source.Device, shape.IsConcrete && strides is not null ? strides.ToEquatableList() : null, source.RequiresGrad);
+
+    /// <summary>Normalizes a dim of <paramref name="t"/> (negative counts from the end).</summary>
+    public static int Dim(this OpCall call, TensorMeta t, long dim) => t.Shape.WrapDim(dim, call.Op.Name);
+
+    public static void RequireFloat(this OpCall call, TensorMeta t, string what)
+    {
+        if (!t.DType.IsFloatingPoint())
+            throw call.Error($"{what} is not implemented for {t.DType.TorchName()} tensors (floating point only)");
+    }
+}

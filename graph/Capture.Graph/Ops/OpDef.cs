@@ -1,0 +1,53 @@
+namespace Capture.Graph;
+
+/// <summary>What kind of computation an op is; the optimizer and backends read it.</summary>
+public enum OpCategory { Pointwise, Reduction, View, Extern, Creation, Random, Composite, Opaque }
+
+/// <summary>Computes the metadata of an op's result from its bound arguments; throws ShapeError
+/// where torch would raise, NotSupportedException where Capture cannot (yet).</summary>
+public delegate ValueMeta ShapeRule(OpCall call);
+
+/// <summary>Emits an op as core ops into a builder and returns the result (a decomposition).</summary>
+public delegate Arg Decomposition(GraphBuilder builder, OpCall call);
+
+/// <summary>
+/// One op of the registry. <see cref="Name"/> is its Python path ("torch.add",
+/// "torch.nn.functional.gelu", "operator.getitem"); method-only ops are named "Tensor.view".
+/// <see cref="MethodName"/> is set when the op is also (or only) a Tensor method.
+/// </summary>
+public sealed class OpDef : IEquatable<OpDef>
+{
+    public required string Name { get; init; }
+    public string? MethodName { get; init; }
+    public required Schema Schema { get; init; }
+    public required OpCategory Category { get; init; }
+    public ShapeRule? Rule { get; init; }
+
+    /// <summary>Core ops this op is made of, for backends that want parts; null for core ops.</summary>
+    public Decomposition? Decompose { get; init; }
+
+    /// <summary>Index of the argument an in-place op writes and returns (add_, copy_); null if pure.</summary>
+    public int? MutatedArg { get; init; }
+
+    /// <summary>The functional op an in-place variant stands for (add_ -> add).</summary>
+    public string? FunctionalName { get; init; }
+
+    /// <summary>The vector-Jacobian product; filled by the autograd work.</summary>
+    public object? Derivative { get; init; }
+
+    public bool IsFunction => !Name.StartsWith("Tensor.", StringComparison.Ordinal);
+    public bool IsInPlace => MutatedArg is not null;
+
+    /// <summary>An op outside the registry (metadata from torch's meta device; backends call torch).</summary>
+    public static OpDef Opaque(string name) => new()
+    {
+        Name = name,
+        Schema = Schema.Parse("Any... args"),
+        Category = OpCategory.Opaque,
+    };
+
+    public bool Equals(OpDef? other) => other is not null && Name == other.Name;
+    public override bool Equals(object? obj) => obj is OpDef o && Equals(o);
+    public override int GetHashCode() => Name.GetHashCode();
+    public override string ToString() => Name;
+}

@@ -1,0 +1,55 @@
+namespace Capture.Graph;
+
+/// <summary>
+/// Every op Capture knows, by Python path ("torch.add") and by Tensor method name ("add"). Each
+/// family of ops is registered by one partial file under Registry/. Ops outside it enter graphs as
+/// <see cref="OpDef.Opaque"/>.
+/// </summary>
+public static partial class OpRegistry
+{
+    private static readonly Dictionary<string, OpDef> ByName = [];
+    private static readonly Dictionary<string, OpDef> ByMethodName = [];
+
+    static OpRegistry()
+    {
+        foreach (var op in PointwiseOps().Concat(BinaryOps()).Concat(ReductionOps()).Concat(LinearAlgebraOps())
+                     .Concat(NormalizationOps()).Concat(ConvolutionOps()).Concat(ViewOps()).Concat(IndexingOps())
+                     .Concat(CreationOps()).Concat(ConversionOps()))
+            Register(op);
+        foreach (var op in InPlaceOps()) Register(op);
+    }
+
+    private static void Register(OpDef op)
+    {
+        if (!ByName.TryAdd(op.Name, op)) throw new InvalidOperationException($"op {op.Name} registered twice");
+        if (op.MethodName is { } m && !ByMethodName.TryAdd(m, op))
+            throw new InvalidOperationException($"Tensor.{m} registered twice ({ByMethodName[m].Name}, {op.Name})");
+    }
+
+    public static IReadOnlyCollection<OpDef> All => ByName.Values;
+
+    public static OpDef Get(string name) =>
+        ByName.TryGetValue(name, out var op) ? op : throw new KeyNotFoundException($"no op named '{name}' in the registry");
+
+    public static bool TryGet(string name, out OpDef op) => ByName.TryGetValue(name, out op!);
+
+    /// <summary>The op behind a Tensor method ("view" -> Tensor.view, "add" -> torch.add).</summary>
+    public static bool TryGetMethod(string methodName, out OpDef op) => ByMethodName.TryGetValue(methodName, out op!);
+
+    /// <summary>The registry's op, or an opaque op for names outside it.</summary>
+    public static OpDef GetOrOpaque(string name) => TryGet(name, out var op) ? op : OpDef.Opaque(name);
+
+    private static OpDef Def(string name, string schema, OpCategory category, ShapeRule rule, string? method = null, Decomposition? decompose = null) => new()
+    {
+        Name = name,
+        Schema = Schema.Parse(schema),
+        Category = category,
+        Rule = rule,
+        MethodName = method,
+        Decompose = decompose,
+    };
+
+    /// <summary>A method-only op ("Tensor.view"), called as x.view(...).</summary>
+    private static OpDef Method(string method, string schema, OpCategory category, ShapeRule rule) =>
+        Def("Tensor." + method, schema, category, rule, method);
+}

@@ -1,0 +1,74 @@
+namespace Capture.Graph;
+
+// Tensor creation. rand/randn are Random: a graph holding them must be guarded on the RNG state or
+// broken on (the capture paths decide); their shape rules are ordinary.
+public static partial class OpRegistry
+{
+    private const string Factory = "*, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False";
+
+    private static IEnumerable<OpDef> CreationOps()
+    {
+        foreach (var name in new[] { "zeros", "ones", "empty" })
+            yield return Def($"torch.{name}", $"int... size, {Factory}", OpCategory.Creation, c => Factory_(c, c.Ints("size"), TypePromotion.DefaultFloat));
+        foreach (var name in new[] { "rand", "randn" })
+            yield return Def($"torch.{name}", $"int... size, *, Any generator=None, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False",
+                OpCategory.Random, c => RandomFactory(c, c.Ints("size"), null));
+        yield return Def("torch.full", $"int[] size, Number fill_value, {Factory}", OpCategory.Creation, Full);
+        yield return Def("torch.arange", $"Number start, Number? end=None, Number step=1, {Factory}", OpCategory.Creation, Arange);
+        const string like = "*, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False, Any memory_format=None";
+        foreach (var name in new[] { "zeros_like", "ones_like", "empty_like" })
+            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Creation, c => Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType));
+        yield return Def("torch.full_like", $"Tensor self, Number fill_value, {like}", OpCategory.Creation, c => Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType));
+        foreach (var name in new[] { "rand_like", "randn_like" })
+            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Random, c => RandomFactory(c, null, c.Tensor("self")));
+    }
+
+    private static void CpuOnly(OpCall c)
+    {
+        if (c.Raw("device") is not (NoneArg or StrArg { Value: "cpu" }))
+            throw new NotSupportedException($"{c.Op.Name}: device {c.Raw("device")} (Capture runs on the CPU)");
+    }
+
+    private static TensorMeta Factory_(OpCall c, IReadOnlyList<long> sizes, DType fallback)
+    {
+        if (sizes.FirstOrDefault(s => s < 0, 0) is var negative and < 0)
+            throw c.Error($"Trying to create tensor with negative dimension {negative}: [{string.Join(", ", sizes)}]");
+        return Factory_(c, new Shape(sizes), fallback);
+    }
+
+    private static TensorMeta Factory_(OpCall c, Shape shape, DType fallback)
+    {
+        CpuOnly(c);
+        var dtype = c.DType("dtype") ?? fallback;
+        var requiresGrad = c.Bool("requires_grad");
+        if (requiresGrad && !dtype.IsFloatingPoint()) throw c.Error("Only Tensors of floating point and complex dtype can require gradients");
+        return TensorMeta.Contiguous(shape, dtype, requiresGrad);
+    }
+
+    private static TensorMeta RandomFactory(OpCall c, IReadOnlyList<long>? sizes, TensorMeta? like)
+    {
+        var meta = like is null ? Factory_(c, sizes!, TypePromotion.DefaultFloat) : Factory_(c, like.Shape, like.DType);
+        if (!meta.DType.IsFloatingPoint()) throw c.Error($"\"{c.Op.Name.Replace("torch.", "").Replace("_like", "")}\" is not implemented for {meta.DType.TorchName()}: it needs a floating point dtype");
+        return meta;
+    }
+
+    private static ValueMeta Full(OpCall c)
+    {
+        var fill = c.Operand("fill_value") is Operand.Number n ? TypePromotion.NumberDType(n.Kind) : TypePromotion.DefaultFloat;
+        return Factory_(c, c.Ints("size"), fill);
+    }
+
+    private static ValueMeta Arange(OpCall c)
+    {
+        double start = 0, end, step = c.Float("step");
+        if (c.IsNone("end")) end = c.Float("start");
+        else { start = c.Float("start"); end = c.Float("end"); }
+        var allInts = new[] { "start", "end", "step" }.All(n => c.Raw(n) is IntArg or NoneArg);
+        if (step == 0) throw c.Error("step must be nonzero");
+        if ((step > 0 && end < start) || (step < 0 && end > start)) throw c.Error("upper bound and larger bound inconsistent with step sign");
+        var dtype = c.DType("dtype") ?? (allInts ? DType.Int64 : TypePromotion.DefaultFloat);
+        var length = (long)Math.Ceiling((end - start) / step);
+        CpuOnly(c);
+        return TensorMeta.Contiguous(new Shape(length), dtype, c.Bool("requires_grad"));
+    }
+}

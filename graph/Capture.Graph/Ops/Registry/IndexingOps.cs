@@ -1,0 +1,228 @@
+namespace Capture.Graph;
+
+// Indexing (x[...] with ints, slices, None, ...), narrowing, splitting, joining and reordering.
+public static partial class OpRegistry
+{
+    private static IEnumerable<OpDef> IndexingOps()
+    {
+        yield return Def("operator.getitem", "Any self, Any index", OpCategory.View, GetItem);
+        yield return Def("torch.narrow", "Tensor self, int dim, int start, int length", OpCategory.View, Narrow, "narrow");
+        yield return Def("torch.chunk", "Tensor self, int chunks, int dim=0", OpCategory.View, Chunk, "chunk");
+        yield return Def("torch.split", "Tensor self, Any split_size_or_sections, int dim=0", OpCategory.View, Split, "split");
+        yield return Def("torch.cat", "Tensor[] tensors, int dim=0", OpCategory.Pointwise, Cat);
+        yield return Def("torch.stack", "Tensor[] tensors, int dim=0", OpCategory.Pointwise, Stack);
+        yield return Method("repeat", "Tensor self, int... repeats", OpCategory.Pointwise, Repeat);
+        yield return Def("torch.flip", "Tensor self, int... dims", OpCategory.Pointwise, Flip, "flip");
+        yield return Def("torch.roll", "Tensor self, int[] shifts, int[] dims=[]", OpCategory.Pointwise, Roll, "roll");
+    }
+
+    private static ValueMeta GetItem(OpCall c)
+    {
+        if (c.MetaOf(c.Raw("self")) is TupleMeta tuple)
+        {
+            var i = c.Int("index");
+            if (i < -tuple.Items.Count || i >= tuple.Items.Count) throw c.Error("tuple index out of range");
+            return tuple.Items[(int)(i < 0 ? i + tuple.Items.Count : i)];
+        }
+        var t = c.Tensor("self");
+        var index = c.Raw("index") is ListArg { IsTuple: true } l ? l.Items.ToList() : [c.Raw("index")];
+        foreach (var item in index.Where(i => i is RefArg or ListArg or BoolArg))
+            throw new NotSupportedException($"indexing with {(item is RefArg ? "a tensor" : item is BoolArg ? "a bool" : "a list")} (advanced indexing) is not supported yet: index with ints, slices, None and ...");
+        var consuming = index.Count(i => i is IntArg or SliceArg);
+        if (consuming > t.Rank) throw c.Error($"too many indices for tensor of dimension {t.Rank}");
+        var ellipsis = index.FindIndex(i => i is EllipsisArg);
+        if (index.Count(i => i is EllipsisArg) > 1) throw c.Error("an index can only have a single ellipsis ('...')");
+        if (ellipsis >= 0)
+        {
+            index.RemoveAt(ellipsis);
+            index.InsertRange(ellipsis, Enumerable.Repeat<Arg>(new SliceArg(NoneArg.Instance, NoneArg.Instance, NoneArg.Instance), t.Rank - consuming));
+        }
+        var sizes = t.Shape.Concrete("indexing");
+        var strides = t.Strides!;
+        var outSizes = new List<long>();
+        var outStrides = new List<long>();
+        var dim = 0;
+        foreach (var item in index)
+        {
+            switch (item)
+            {
+                case NoneArg:
+                    outSizes.Add(1);
+                    outStrides.Add(dim < sizes.Count ? sizes[dim] * strides[dim] : 1);
+                    break;
+                case IntArg { Value: var i }:
+                    if (i < -sizes[dim] || i >= sizes[dim]) throw c.Error($"index {i} is out of bounds for dimension {dim} with size {sizes[dim]}");
+                    dim++;
+                    break;
+                case SliceArg s:
+                    var (length, step) = SliceLength(c, s, sizes[dim]);
+                    outSizes.Add(length);
+                    outStrides.Add(strides[dim] * step);
+                    dim++;
+                    break;
+                default:
+                    throw c.Error($"invalid index {item}");
+            }
+        }
+        for (; dim < sizes.Count; dim++)
+        {
+            outSizes.Add(sizes[dim]);
+            outStrides.Add(strides[dim]);
+        }
+        return c.View(t, new Shape(outSizes), outStrides);
+    }
+
+    /// <summary>Python's slice.indices for a positive step; torch rejects other steps.</summary>
+    private static (long Length, long Step) SliceLength(OpCall c, SliceArg s, long size)
+    {
+        long Bound(Arg a, long fallback) => a switch
+        {
+            NoneArg => fallback,
+            IntArg { Value: var v } => Math.Clamp(v < 0 ? v + size : v, 0, size),
+            _ => throw new NotSupportedException($"slicing with a non-constant bound ({a}) is not supported yet"),
+        };
+        var step = s.Step switch
+        {
+            NoneArg => 1,
+            IntArg { Value: var v } => v,
+            _ => throw new NotSupportedException($"slicing with a non-constant step ({s.Step}) is not supported yet"),
+        };
+        if (step <= 0) throw c.Error("step must be greater than zero (negative slice steps are not supported by torch: use torch.flip)");
+        var start = Bound(s.Start, 0);
+        var stop = Bound(s.Stop, size);
+        return (stop <= start ? 0 : (stop - start + step - 1) / step, step);
+    }
+
+    private static TensorMeta Slice(OpCall c, TensorMeta t, int dim, long start, long length)
+    {
+        var dims = t.Shape.Dims.ToArray();
+        dims[dim] = length;
+        return c.View(t, Shape.Of(dims), t.Strides);
+    }
+
+    private static ValueMeta Narrow(OpCall c)
+    {
+        var t = c.Tensor("self");
+        if (t.Rank == 0) throw c.Error("narrow() cannot be applied to a 0-dim tensor.");
+        var dim = c.Dim(t, c.Int("dim"));
+        var size = t.Shape[dim].Concrete("narrow");
+        var start = c.Int("start");
+        var length = c.Int("length");
+        if (start < -size || start > size) throw c.Error($"start out of range (expected to be in range of [{-size}, {size}], but got {start})");
+        if (start < 0) start += size;
+        if (length < 0 || start > size - length) throw c.Error($"start ({start}) + length ({length}) exceeds dimension size ({size}).");
+        return Slice(c, t, dim, start, length);
+    }
+
+    private static ValueMeta Pieces(OpCall c, TensorMeta t, int dim, IEnumerable<long> lengths) =>
+        new TupleMeta(lengths.Select(n => (ValueMeta)Slice(c, t, dim, 0, n)).ToEquatableList());
+
+    private static ValueMeta Chunk(OpCall c)
+    {
+        var t = c.Tensor("self");
+        if (t.Rank == 0) throw c.Error("chunk expects at least a 1-dimensional tensor");
+        var chunks = c.Int("chunks");
+        if (chunks <= 0) throw c.Error($"chunk expects `chunks` to be greater than 0, got: {chunks}");
+        var dim = c.Dim(t, c.Int("dim"));
+        var size = t.Shape[dim].Concrete("chunk");
+        var splitSize = (size + chunks - 1) / chunks;
+        if (splitSize == 0 && size == 0) return Pieces(c, t, dim, Enumerable.Repeat(0L, (int)chunks));
+        return Pieces(c, t, dim, SplitLengths(size, splitSize));
+    }
+
+    private static IEnumerable<long> SplitLengths(long size, long splitSize)
+    {
+        var count = Math.Max((size + splitSize - 1) / splitSize, 1);
+        for (long i = 0; i < count; i++) yield return Math.Min(splitSize, size - i * splitSize);
+    }
+
+    private static ValueMeta Split(OpCall c)
+    {
+        var t = c.Tensor("self");
+        if (t.Rank == 0) throw c.Error("split expects at least a 1-dimensional tensor");
+        var dim = c.Dim(t, c.Int("dim"));
+        var size = t.Shape[dim].Concrete("split");
+        if (c.Raw("split_size_or_sections") is IntArg { Value: var splitSize })
+        {
+            if (splitSize < 0) throw c.Error($"split expects split_size be non-negative, but got split_size={splitSize}");
+            if (splitSize == 0 && size != 0) throw c.Error($"split_size can only be 0 if dimension size is 0, but got dimension size of {size}");
+            return Pieces(c, t, dim, splitSize == 0 ? [0L] : SplitLengths(size, splitSize));
+        }
+        var sections = c.Ints("split_size_or_sections");
+        if (sections.Any(s => s < 0) || sections.Sum() != size)
+            throw c.Error($"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension {dim}), but got split_sizes=[{string.Join(", ", sections)}]");
+        return Pieces(c, t, dim, sections);
+    }
+
+    private static ValueMeta Cat(OpCall c)
+    {
+        var all = c.Tensors("tensors");
+        if (all.Count == 0) throw c.Error("torch.cat(): expected a non-empty list of Tensors");
+        // Legacy behaviour torch keeps: 1-D empty tensors are skipped whatever the others' shape.
+        var tensors = all.Where(t => !(t.Rank == 1 && t.Shape[0] == Dim.Of(0))).ToList();
+        var dtype = TypePromotion.ResultType(all.Select(t => (Operand)new Operand.Tensor(t)));
+        if (tensors.Count == 0) return c.Result(all[0].Shape, dtype);
+        var first = tensors[0];
+        if (first.Rank == 0) throw c.Error("zero-dimensional tensor (at position 0) cannot be concatenated");
+        var dim = c.Dim(first, c.Int("dim"));
+        var total = Dim.Of(0);
+        for (var i = 0; i < tensors.Count; i++)
+        {
+            var t = tensors[i];
+            if (t.Rank != first.Rank)
+                throw c.Error($"Tensors must have same number of dimensions: got {first.Rank} and {t.Rank}");
+            for (var d = 0; d < t.Rank; d++)
+                if (d != dim && t.Shape[d] != first.Shape[d])
+                    throw c.Error($"Sizes of tensors must match except in dimension {dim}. Expected size {first.Shape[d]} but got size {t.Shape[d]} for tensor number {all.ToList().IndexOf(t)} in the list.");
+            total = Dim.Of(total.Concrete("cat") + t.Shape[dim].Concrete("cat"));
+        }
+        var dims = first.Shape.Dims.ToArray();
+        dims[dim] = total;
+        return c.Result(Shape.Of(dims), dtype);
+    }
+
+    private static ValueMeta Stack(OpCall c)
+    {
+        var tensors = c.Tensors("tensors");
+        if (tensors.Count == 0) throw c.Error("stack expects a non-empty TensorList");
+        for (var i = 1; i < tensors.Count; i++)
+            if (tensors[i].Shape != tensors[0].Shape)
+                throw c.Error($"stack expects each tensor to be equal size, but got {tensors[0].Shape} at entry 0 and {tensors[i].Shape} at entry {i}");
+        var rank = tensors[0].Rank + 1;
+        var dim = c.Int("dim");
+        if (dim < -rank || dim >= rank) throw c.Error($"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got {dim})");
+        var dims = tensors[0].Shape.Dims.ToList();
+        dims.Insert((int)(dim < 0 ? dim + rank : dim), Dim.Of(tensors.Count));
+        return c.Result(Shape.Of(dims), TypePromotion.ResultType(tensors.Select(t => (Operand)new Operand.Tensor(t))));
+    }
+
+    private static ValueMeta Repeat(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var repeats = c.Ints("repeats");
+        if (repeats.Count < t.Rank)
+            throw c.Error("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor");
+        if (repeats.Any(r => r < 0)) throw c.Error($"Trying to create tensor with negative dimension {repeats.First(r => r < 0)}: {repeats}");
+        var padded = Enumerable.Repeat(1L, repeats.Count - t.Rank).Concat(t.Shape.Concrete("repeat"));
+        return c.Result(new Shape(padded.Zip(repeats, (s, r) => s * r)), t.DType);
+    }
+
+    private static ValueMeta Flip(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var dims = c.Ints("dims").Select(d => c.Dim(t, d)).ToArray();
+        if (dims.Distinct().Count() != dims.Length) throw c.Error($"dims has duplicates, original flip dims size={dims.Length}, but unique flip dims size={dims.Distinct().Count()}");
+        return c.Result(t.Shape, t.DType);
+    }
+
+    private static ValueMeta Roll(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var shifts = c.Ints("shifts");
+        var dims = c.Ints("dims");
+        if (dims.Count == 0 && shifts.Count != 1) throw c.Error($"shifts and dimensions must align. shifts: {shifts.Count}, dims:0");
+        if (dims.Count != 0 && shifts.Count != dims.Count) throw c.Error($"shifts and dimensions must align. shifts: {shifts.Count}, dims:{dims.Count}");
+        foreach (var d in dims) c.Dim(t, d);
+        return c.Result(t.Shape, t.DType);
+    }
+}

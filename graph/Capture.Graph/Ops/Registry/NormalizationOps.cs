@@ -1,0 +1,81 @@
+namespace Capture.Graph;
+
+// Normalization: layer_norm, batch_norm (inference only), group_norm. All keep the input's shape.
+public static partial class OpRegistry
+{
+    private static IEnumerable<OpDef> NormalizationOps()
+    {
+        yield return Def("torch.nn.functional.layer_norm",
+            "Tensor input, int[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05",
+            OpCategory.Reduction, LayerNorm, decompose: DecomposeLayerNorm);
+        yield return Def("torch.nn.functional.batch_norm",
+            "Tensor input, Tensor? running_mean, Tensor? running_var, Tensor? weight=None, Tensor? bias=None, bool training=False, float momentum=0.1, float eps=1e-05",
+            OpCategory.Pointwise, BatchNorm);
+        yield return Def("torch.nn.functional.group_norm",
+            "Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1e-05",
+            OpCategory.Reduction, GroupNorm);
+    }
+
+    private static void AffineShape(OpCall c, string name, Shape expected)
+    {
+        if (c.OptTensor(name) is { } t && t.Shape != expected)
+            throw c.Error($"Expected {name} to be of shape {expected}, but got {name} of shape {t.Shape}");
+    }
+
+    private static ValueMeta LayerNorm(OpCall c)
+    {
+        var x = c.Tensor("input");
+        var normalized = new Shape(c.Ints("normalized_shape"));
+        if (normalized.Rank == 0) throw c.Error("Expected normalized_shape to be at least 1-dimensional");
+        if (x.Rank < normalized.Rank || !x.Shape.Dims.TakeLast(normalized.Rank).SequenceEqual(normalized.Dims))
+            throw c.Error($"Given normalized_shape={normalized}, expected input with shape [*, {string.Join(", ", normalized.Dims)}], but got input of size{x.Shape}");
+        AffineShape(c, "weight", normalized);
+        AffineShape(c, "bias", normalized);
+        c.RequireFloat(x, "layer_norm");
+        return c.Result(x.Shape, x.DType);
+    }
+
+    // layer_norm(x) = (x - mean) * rsqrt(var_biased + eps) * weight + bias, over the last dims
+    private static Arg DecomposeLayerNorm(GraphBuilder b, OpCall c)
+    {
+        var x = c.Raw("input");
+        var rank = c.Tensor("input").Rank;
+        var dims = Arg.Ints(Enumerable.Range(rank - c.Ints("normalized_shape").Count, c.Ints("normalized_shape").Count).Select(i => (long)i));
+        var mean = b.Call("torch.mean", x, dims, true);
+        var centered = b.Call("torch.sub", x, mean);
+        var variance = b.Call("torch.mean", b.Call("torch.mul", centered, centered), dims, true);
+        Arg y = b.Call("torch.mul", centered, b.Call("torch.rsqrt", b.Call("torch.add", variance, c.Float("eps"))));
+        if (!c.IsNone("weight")) y = b.Call("torch.mul", y, c.Raw("weight"));
+        if (!c.IsNone("bias")) y = b.Call("torch.add", y, c.Raw("bias"));
+        return y;
+    }
+
+    private static ValueMeta BatchNorm(OpCall c)
+    {
+        var x = c.Tensor("input");
+        if (c.Bool("training"))
+            throw new NotSupportedException("batch_norm in training mode updates running statistics in place; Capture supports inference (training=False)");
+        if (c.IsNone("running_mean") || c.IsNone("running_var"))
+            throw c.Error("running_mean and running_var must be defined in evaluation mode");
+        if (x.Rank < 2) throw c.Error($"Expected 2D or more input (got {x.Rank}D input)");
+        foreach (var name in new[] { "running_mean", "running_var", "weight", "bias" })
+            if (c.OptTensor(name) is { } t && (t.Rank != 1 || t.Shape[0] != x.Shape[1]))
+                throw c.Error($"{name} should contain {x.Shape[1]} elements not {t.Shape.NumElements()}");
+        c.RequireFloat(x, "batch_norm");
+        return c.Result(x.Shape, x.DType);
+    }
+
+    private static ValueMeta GroupNorm(OpCall c)
+    {
+        var x = c.Tensor("input");
+        var groups = c.Int("num_groups");
+        if (x.Rank < 2) throw c.Error($"Expected at least 2 dimensions for input tensor but received {x.Rank}");
+        var channels = x.Shape[1].Concrete("group_norm");
+        if (groups <= 0 || channels % groups != 0)
+            throw c.Error($"Expected number of channels in input to be divisible by num_groups, but got input of shape {x.Shape} and num_groups={groups}");
+        AffineShape(c, "weight", Shape.Of(x.Shape[1]));
+        AffineShape(c, "bias", Shape.Of(x.Shape[1]));
+        c.RequireFloat(x, "group_norm");
+        return c.Result(x.Shape, x.DType);
+    }
+}

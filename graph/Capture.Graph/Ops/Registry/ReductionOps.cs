@@ -1,0 +1,157 @@
+namespace Capture.Graph;
+
+// Reductions over dims (None or [] means all), with keepdim; integral sums widen to int64.
+public static partial class OpRegistry
+{
+    private static IEnumerable<OpDef> ReductionOps()
+    {
+        const string sumSchema = "Tensor self, int[]? dim=None, bool keepdim=False, *, ScalarType? dtype=None";
+        yield return Def("torch.sum", sumSchema, OpCategory.Reduction, Sum, "sum");
+        yield return Def("torch.mean", sumSchema, OpCategory.Reduction, Mean, "mean",
+            (b, c) => b.Call("torch.div", b.Call(OpRegistry.Get("torch.sum"), [c.Raw("self"), c.Raw("dim"), c.Raw("keepdim")], [new("dtype", c.Raw("dtype"))]),
+                (double)ReducedCount(c)));
+        yield return Def("torch.amax", "Tensor self, int[] dim=[], bool keepdim=False", OpCategory.Reduction, AmaxAmin, "amax");
+        yield return Def("torch.amin", "Tensor self, int[] dim=[], bool keepdim=False", OpCategory.Reduction, AmaxAmin, "amin");
+        yield return Def("torch.max", "Tensor self, Number|Tensor? dim=None, bool keepdim=False", OpCategory.Reduction, MaxMin, "max");
+        yield return Def("torch.min", "Tensor self, Number|Tensor? dim=None, bool keepdim=False", OpCategory.Reduction, MaxMin, "min");
+        yield return Def("torch.argmax", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, ArgMaxMin, "argmax");
+        yield return Def("torch.argmin", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, ArgMaxMin, "argmin");
+        yield return Def("torch.prod", "Tensor self, int? dim=None, bool keepdim=False, *, ScalarType? dtype=None", OpCategory.Reduction, Sum, "prod");
+        const string varSchema = "Tensor self, int[]? dim=None, bool? unbiased=None, bool keepdim=False, *, Number? correction=None";
+        yield return Def("torch.var", varSchema, OpCategory.Reduction, VarStd, "var");
+        yield return Def("torch.std", varSchema, OpCategory.Reduction, VarStd, "std");
+        yield return Def("torch.softmax", "Tensor self, int dim, ScalarType? dtype=None", OpCategory.Reduction, Softmax, "softmax", DecomposeSoftmax);
+        yield return Def("torch.log_softmax", "Tensor self, int dim, ScalarType? dtype=None", OpCategory.Reduction, Softmax, "log_softmax");
+        yield return Def("torch.nn.functional.softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax);
+        yield return Def("torch.nn.functional.log_softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax);
+        yield return Def("torch.logsumexp", "Tensor self, int[] dim, bool keepdim=False", OpCategory.Reduction, LogSumExp, "logsumexp");
+        yield return Def("torch.any", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, AnyAll, "any");
+        yield return Def("torch.all", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, AnyAll, "all");
+    }
+
+    /// <summary>The dims a reduction covers: none given (None or []) means all of them.</summary>
+    private static IReadOnlyList<int> ReducedDims(OpCall c, TensorMeta t, IReadOnlyList<long>? dims)
+    {
+        if (dims is null || dims.Count == 0) return Enumerable.Range(0, t.Rank).ToArray();
+        var wrapped = dims.Select(d => c.Dim(t, d)).ToArray();
+        var repeated = wrapped.GroupBy(d => d).FirstOrDefault(g => g.Count() > 1);
+        if (repeated is not null) throw c.Error($"dim {repeated.Key} appears multiple times in the list of dims");
+        return t.Rank == 0 ? [] : wrapped;
+    }
+
+    private static Shape ReducedShape(TensorMeta t, IReadOnlyList<int> dims, bool keepdim) =>
+        Shape.Of(t.Shape.Dims.Select((d, i) => (d, i)).Where(p => keepdim || !dims.Contains(p.i)).Select(p => dims.Contains(p.i) ? Dim.Of(1) : p.d));
+
+    private static long ReducedCount(OpCall c)
+    {
+        var t = c.Tensor("self");
+        return ReducedDims(c, t, c.OptInts("dim")).Aggregate(1L, (n, d) => n * t.Shape[d].Concrete("mean's decomposition"));
+    }
+
+    private static ValueMeta Sum(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var dims = ReducedDims(c, t, c.OptInts("dim"));
+        var dtype = c.DType("dtype") ?? (t.DType.IsFloatingPoint() ? t.DType : DType.Int64);
+        return c.Result(ReducedShape(t, dims, c.Bool("keepdim")), dtype);
+    }
+
+    private static ValueMeta Mean(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var dtype = c.DType("dtype") ?? t.DType;
+        if (!dtype.IsFloatingPoint())
+            throw c.Error($"mean(): could not infer output dtype. {(c.DType("dtype") is null ? "Input" : "Optional")} dtype must be either a floating point or complex dtype. Got: {dtype}");
+        return c.Result(ReducedShape(t, ReducedDims(c, t, c.OptInts("dim")), c.Bool("keepdim")), dtype);
+    }
+
+    private static void RequireNonEmpty(OpCall c, TensorMeta t, IReadOnlyList<int> dims)
+    {
+        if (dims.Any(d => t.Shape[d] == Dim.Of(0)) || (t.Rank == 0 ? false : dims.Count == 0 && t.Shape.Dims.Any(d => d == Dim.Of(0))))
+            throw c.Error("Expected reduction dim to be specified for input.numel() == 0, or the reduced dims to be non-empty");
+    }
+
+    private static ValueMeta AmaxAmin(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var dims = ReducedDims(c, t, c.Ints("dim"));
+        RequireNonEmpty(c, t, dims);
+        return c.Result(ReducedShape(t, dims, c.Bool("keepdim")), t.DType);
+    }
+
+    private static ValueMeta MaxMin(OpCall c)
+    {
+        var t = c.Tensor("self");
+        if (c.IsTensor("dim")) // torch.max(a, b) is maximum
+            return Promoted(c, "self", "dim");
+        if (c.IsNone("dim"))
+        {
+            RequireNonEmpty(c, t, Enumerable.Range(0, t.Rank).ToArray());
+            return c.Result(Shape.Scalar, t.DType);
+        }
+        var dims = ReducedDims(c, t, [c.Int("dim")]);
+        RequireNonEmpty(c, t, dims);
+        var shape = ReducedShape(t, dims, c.Bool("keepdim"));
+        return new TupleMeta(EquatableList.Of<ValueMeta>(c.Result(shape, t.DType), TensorMeta.Contiguous(shape, DType.Int64)));
+    }
+
+    private static ValueMeta ArgMaxMin(OpCall c)
+    {
+        var t = c.Tensor("self");
+        if (t.DType == DType.Bool) throw c.Error($"\"{c.Op.MethodName}_cpu\" not implemented for 'Bool'");
+        if (c.OptInt("dim") is not { } dim)
+        {
+            RequireNonEmpty(c, t, Enumerable.Range(0, t.Rank).ToArray());
+            var keep = c.Bool("keepdim") ? Shape.Of(t.Shape.Dims.Select(_ => Dim.Of(1))) : Shape.Scalar;
+            return TensorMeta.Contiguous(keep, DType.Int64);
+        }
+        var dims = ReducedDims(c, t, [dim]);
+        RequireNonEmpty(c, t, dims);
+        return TensorMeta.Contiguous(ReducedShape(t, dims, c.Bool("keepdim")), DType.Int64);
+    }
+
+    private static ValueMeta VarStd(OpCall c)
+    {
+        var t = c.Tensor("self");
+        if (!c.IsNone("unbiased") && !c.IsNone("correction"))
+            throw c.Error("Cannot specify both unbiased and correction");
+        c.RequireFloat(t, c.Op.MethodName!);
+        return c.Result(ReducedShape(t, ReducedDims(c, t, c.OptInts("dim")), c.Bool("keepdim")), t.DType);
+    }
+
+    private static ValueMeta Softmax(OpCall c)
+    {
+        var t = FirstTensor(c);
+        if (c.OptInt("dim") is not { } dim)
+            throw new NotSupportedException($"{c.Op.Name} without dim: torch picks a dim implicitly (deprecated); pass dim explicitly");
+        c.Dim(t, dim);
+        var dtype = c.DType("dtype") ?? t.DType;
+        if (!dtype.IsFloatingPoint()) throw c.Error($"softmax is not implemented for {dtype.TorchName()} (pass dtype=torch.float32)");
+        return c.Result(t.Shape, dtype);
+    }
+
+    // softmax(x, d) = exp(x - amax(x, d, keepdim)) / sum(exp(...), d, keepdim)
+    private static Arg DecomposeSoftmax(GraphBuilder b, OpCall c)
+    {
+        var x = c.DType("dtype") is { } dtype ? b.Call(OpRegistry.Get("Tensor.to"), [c.Raw("self"), new DTypeArg(dtype)], method: true) : c.Raw("self");
+        var dim = Arg.Ints(c.Int("dim"));
+        var shifted = b.Call("torch.sub", x, b.Call("torch.amax", x, dim, true));
+        var e = b.Call("torch.exp", shifted);
+        return b.Call("torch.div", e, b.Call("torch.sum", e, dim, true));
+    }
+
+    private static ValueMeta LogSumExp(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var dtype = t.DType.IsFloatingPoint() ? t.DType : TypePromotion.DefaultFloat;
+        return c.Result(ReducedShape(t, ReducedDims(c, t, c.Ints("dim")), c.Bool("keepdim")), dtype);
+    }
+
+    private static ValueMeta AnyAll(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var dims = c.OptInt("dim") is { } d ? ReducedDims(c, t, [d]) : Enumerable.Range(0, t.Rank).ToArray();
+        var keep = c.Bool("keepdim") && c.OptInt("dim") is not null;
+        return c.Result(ReducedShape(t, dims, keep), DType.Bool);
+    }
+}
