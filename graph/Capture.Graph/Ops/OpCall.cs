@@ -10,12 +10,21 @@ public sealed class OpCall
     private readonly Dictionary<string, Arg> _bound;
     private readonly Func<string, ValueMeta> _metaOf;
 
-    private OpCall(OpDef op, Dictionary<string, Arg> bound, Func<string, ValueMeta> metaOf)
+    private readonly HashSet<string> _supplied;
+
+    private OpCall(OpDef op, Dictionary<string, Arg> bound, HashSet<string> supplied, Func<string, ValueMeta> metaOf)
     {
         Op = op;
         _bound = bound;
+        _supplied = supplied;
         _metaOf = metaOf;
     }
+
+    /// <summary>Whether the caller passed this parameter (rather than it taking its default).</summary>
+    public bool Supplied(string name) => _supplied.Contains(name);
+
+    /// <summary>The functional op this call computes: add for add_, else the op itself.</summary>
+    public string BaseName => Op.FunctionalName ?? Op.Name;
 
     public OpDef Op { get; }
     public IReadOnlyDictionary<string, Arg> Bound => _bound;
@@ -46,6 +55,7 @@ public sealed class OpCall
             if (!bound.TryAdd(kw.Name, kw.Value))
                 throw new ShapeError(op.Name, $"got multiple values for argument '{kw.Name}'");
         }
+        var supplied = bound.Keys.ToHashSet();
         foreach (var p in op.Schema.Params)
         {
             if (bound.ContainsKey(p.Name)) continue;
@@ -53,7 +63,7 @@ public sealed class OpCall
             else if (p.Default is not null) bound[p.Name] = p.Default;
             else throw new ShapeError(op.Name, $"missing required argument '{p.Name}'");
         }
-        return new OpCall(op, bound, metaOf);
+        return new OpCall(op, bound, supplied, metaOf);
     }
 
     /// <summary>Runs the op's shape rule. Opaque ops have none: their metadata comes from torch.</summary>

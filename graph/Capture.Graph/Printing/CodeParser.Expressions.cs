@@ -76,7 +76,7 @@ public static partial class CodeParser
         }
         catch (Exception e) when (e is ShapeError or NotSupportedException or KeyNotFoundException)
         {
-            throw Error(line, e.Message);
+            throw Error(line, e.Message, e);
         }
     }
 

@@ -112,7 +112,7 @@ public static partial class CodeParser
         }
     }
 
-    internal static FormatException Error(int line, string message) => new($"line {line}: {message}");
+    internal static FormatException Error(int line, string message, Exception? inner = null) => new($"line {line}: {message}", inner);
 
-    private static FormatException Error(Line line, string message) => Error(line.Number, message);
+    private static FormatException Error(Line line, string message, Exception? inner = null) => Error(line.Number, message, inner);
 }

@@ -32,12 +32,12 @@ public static partial class OpRegistry
 
     private static ValueMeta AddSub(OpCall c)
     {
-        if (c.Op.Name == "torch.sub" && new[] { "self", "other" }.Any(n => c.Operand(n) is Operand.Tensor { Meta.DType: DType.Bool } or Operand.Number { Kind: ScalarKind.Bool }))
+        if (c.BaseName == "torch.sub" && new[] { "self", "other" }.Any(n => c.Operand(n) is Operand.Tensor { Meta.DType: DType.Bool } or Operand.Number { Kind: ScalarKind.Bool }))
             throw c.Error("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
         var result = Promoted(c, "self", "other");
         if (!result.DType.IsFloatingPoint() && c.Raw("alpha") is FloatArg)
             throw c.Error("For integral input tensors, argument alpha must not be a floating point number.");
-        if (result.DType == DType.Bool && c.Raw("alpha") is IntArg { Value: not (0 or 1) })
+        if (result.DType != DType.Bool && c.Raw("alpha") is BoolArg)
             throw c.Error("Boolean alpha only supported for Boolean results.");
         return result;
     }
@@ -76,8 +76,6 @@ public static partial class OpRegistry
     private static ValueMeta Clamp(OpCall c)
     {
         if (c.IsNone("min") && c.IsNone("max")) throw c.Error("At least one of 'min' or 'max' must not be None");
-        var self = c.Tensor("self");
-        if (self.DType == DType.Bool) throw c.Error("\"clamp_cpu\" not implemented for 'Bool'");
         return Promoted(c, "self", "min", "max");
     }
 

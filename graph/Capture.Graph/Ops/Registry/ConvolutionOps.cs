@@ -130,6 +130,10 @@ public static partial class OpRegistry
             IntArg { Value: >= 0 } v => Dim.Of(v.Value),
             _ => throw c.Error($"output_size must contain non-negative ints or None, got {a}"),
         });
-        return c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Concat(sizes)), x.DType);
+        var output = sizes.ToArray();
+        // torch computes a 1x1 adaptive pool with mean(), which refuses integral inputs
+        if (output.All(d => d == Dim.Of(1)) && !x.DType.IsFloatingPoint())
+            throw c.Error($"mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {x.DType}");
+        return c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Concat(output)), x.DType);
     }
 }

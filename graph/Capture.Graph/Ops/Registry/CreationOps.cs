@@ -48,7 +48,7 @@ public static partial class OpRegistry
     private static TensorMeta RandomFactory(OpCall c, IReadOnlyList<long>? sizes, TensorMeta? like)
     {
         var meta = like is null ? Factory_(c, sizes!, TypePromotion.DefaultFloat) : Factory_(c, like.Shape, like.DType);
-        if (!meta.DType.IsFloatingPoint()) throw c.Error($"\"{c.Op.Name.Replace("torch.", "").Replace("_like", "")}\" is not implemented for {meta.DType.TorchName()}: it needs a floating point dtype");
+        if (like is null && !meta.DType.IsFloatingPoint()) throw c.Error($"\"{c.Op.Name.Replace("torch.", "").Replace("_like", "")}\" is not implemented for {meta.DType.TorchName()}: it needs a floating point dtype");
         return meta;
     }
 

@@ -28,48 +28,41 @@ public static partial class OpRegistry
         var index = c.Raw("index") is ListArg { IsTuple: true } l ? l.Items.ToList() : [c.Raw("index")];
         foreach (var item in index.Where(i => i is RefArg or ListArg or BoolArg))
             throw new NotSupportedException($"indexing with {(item is RefArg ? "a tensor" : item is BoolArg ? "a bool" : "a list")} (advanced indexing) is not supported yet: index with ints, slices, None and ...");
-        var consuming = index.Count(i => i is IntArg or SliceArg);
-        if (consuming > t.Rank) throw c.Error($"too many indices for tensor of dimension {t.Rank}");
-        var ellipsis = index.FindIndex(i => i is EllipsisArg);
-        if (index.Count(i => i is EllipsisArg) > 1) throw c.Error("an index can only have a single ellipsis ('...')");
-        if (ellipsis >= 0)
-        {
-            index.RemoveAt(ellipsis);
-            index.InsertRange(ellipsis, Enumerable.Repeat<Arg>(new SliceArg(NoneArg.Instance, NoneArg.Instance, NoneArg.Instance), t.Rank - consuming));
-        }
-        var sizes = t.Shape.Concrete("indexing");
-        var strides = t.Strides!;
-        var outSizes = new List<long>();
-        var outStrides = new List<long>();
+        // ATen's applySlicing: a pointer walks the dims; `...` moves it past the dims no other index
+        // names (so a second `...` moves it again); ints remove a dim, slices keep it, None adds one.
+        var specified = index.Count(i => i is IntArg or SliceArg);
+        if (specified > t.Rank) throw c.Error($"too many indices for tensor of dimension {t.Rank}");
+        var sizes = t.Shape.Concrete("indexing").ToList();
+        var strides = t.Strides!.ToList();
         var dim = 0;
         foreach (var item in index)
         {
             switch (item)
             {
                 case NoneArg:
-                    outSizes.Add(1);
-                    outStrides.Add(dim < sizes.Count ? sizes[dim] * strides[dim] : 1);
+                    strides.Insert(dim, dim < sizes.Count ? sizes[dim] * strides[dim] : 1);
+                    sizes.Insert(dim, 1);
+                    dim++;
+                    break;
+                case EllipsisArg:
+                    dim += t.Rank - specified;
                     break;
                 case IntArg { Value: var i }:
                     if (i < -sizes[dim] || i >= sizes[dim]) throw c.Error($"index {i} is out of bounds for dimension {dim} with size {sizes[dim]}");
-                    dim++;
+                    sizes.RemoveAt(dim);
+                    strides.RemoveAt(dim);
                     break;
                 case SliceArg s:
                     var (length, step) = SliceLength(c, s, sizes[dim]);
-                    outSizes.Add(length);
-                    outStrides.Add(strides[dim] * step);
+                    sizes[dim] = length;
+                    strides[dim] *= step;
                     dim++;
                     break;
                 default:
                     throw c.Error($"invalid index {item}");
             }
         }
-        for (; dim < sizes.Count; dim++)
-        {
-            outSizes.Add(sizes[dim]);
-            outStrides.Add(strides[dim]);
-        }
-        return c.View(t, new Shape(outSizes), outStrides);
+        return c.View(t, new Shape(sizes), strides);
     }
 
     /// <summary>Python's slice.indices for a positive step; torch rejects other steps.</summary>
@@ -222,6 +215,7 @@ public static partial class OpRegistry
         var dims = c.Ints("dims");
         if (dims.Count == 0 && shifts.Count != 1) throw c.Error($"shifts and dimensions must align. shifts: {shifts.Count}, dims:0");
         if (dims.Count != 0 && shifts.Count != dims.Count) throw c.Error($"shifts and dimensions must align. shifts: {shifts.Count}, dims:{dims.Count}");
+        if (t.Rank == 0 && dims.Count > 0) throw c.Error($"Dimension specified as {dims[0]} but tensor has no dimensions");
         foreach (var d in dims) c.Dim(t, d);
         return c.Result(t.Shape, t.DType);
     }

@@ -24,8 +24,6 @@ public static partial class OpRegistry
     {
         if (a.DType != b.DType)
             throw c.Error($"expected scalar type {a.DType.TorchName()} but found {b.DType.TorchName()} (matrix products need equal dtypes)");
-        if (a.DType == DType.Bool) throw c.Error("matrix products are not implemented for bool tensors");
-        if (a.DType == DType.Float16) throw c.Error("\"addmm_impl_cpu_\" not implemented for 'Half'");
     }
 
     private static void Inner(OpCall c, Dim k1, Dim k2, TensorMeta a, TensorMeta b)

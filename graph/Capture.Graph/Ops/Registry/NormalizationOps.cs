@@ -61,7 +61,6 @@ public static partial class OpRegistry
         foreach (var name in new[] { "running_mean", "running_var", "weight", "bias" })
             if (c.OptTensor(name) is { } t && (t.Rank != 1 || t.Shape[0] != x.Shape[1]))
                 throw c.Error($"{name} should contain {x.Shape[1]} elements not {t.Shape.NumElements()}");
-        c.RequireFloat(x, "batch_norm");
         return c.Result(x.Shape, x.DType);
     }
 

@@ -18,7 +18,7 @@ public static partial class OpRegistry
         yield return Def("torch.nn.functional.gelu", "Tensor input, *, str approximate='none'", OpCategory.Pointwise, Gelu,
             decompose: DecomposeGelu);
         yield return Def("torch.nn.functional.silu", "Tensor input, bool inplace=False", OpCategory.Pointwise,
-            c => NotInPlace(c, FloatOnly(c, "silu")),
+            c => NotInPlace(c, SameDType(c)),
             decompose: (b, c) => b.Call("torch.mul", c.Raw("input"), b.Call("torch.sigmoid", c.Raw("input"))));
         yield return Def("torch.logical_not", "Tensor self", OpCategory.Pointwise,
             c => c.Result(c.Tensor("self").Shape, DType.Bool), "logical_not");
@@ -35,17 +35,18 @@ public static partial class OpRegistry
     private static ValueMeta UnarySame(OpCall c)
     {
         var t = FirstTensor(c);
-        if (t.DType == DType.Bool && c.Op.Name is "torch.neg")
+        if (t.DType == DType.Bool && c.BaseName is "torch.neg")
             throw c.Error("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
-        if (t.DType == DType.Bool && c.Op.Name is "torch.abs" or "torch.floor" or "torch.ceil" or "torch.round" or "torch.relu" or "torch.nn.functional.relu")
-            throw c.Error($"{c.Op.Name} is not implemented for bool tensors");
+        if (t.DType == DType.Bool && c.BaseName is "torch.relu" or "torch.nn.functional.relu")
+            throw c.Error("Boolean inputs not supported for relu");
         return c.Result(t.Shape, t.DType);
     }
 
-    private static ValueMeta FloatOnly(OpCall c, string what)
+    // gelu and silu keep the input's dtype: torch's meta rules accept any dtype; CPU kernels exist
+    // for floating types only, so eager torch raises for the rest at run time.
+    private static ValueMeta SameDType(OpCall c)
     {
         var t = FirstTensor(c);
-        c.RequireFloat(t, what);
         return c.Result(t.Shape, t.DType);
     }
 
@@ -58,7 +59,7 @@ public static partial class OpRegistry
     {
         if (c.Str("approximate") is not ("none" or "tanh") and var mode)
             throw c.Error($"approximate argument must be either none or tanh, not '{mode}'");
-        return FloatOnly(c, "gelu");
+        return SameDType(c);
     }
 
     // gelu(x)        = x * 0.5 * (1 + erf(x / sqrt(2)))

@@ -98,7 +98,6 @@ public static partial class OpRegistry
     private static ValueMeta ArgMaxMin(OpCall c)
     {
         var t = c.Tensor("self");
-        if (t.DType == DType.Bool) throw c.Error($"\"{c.Op.MethodName}_cpu\" not implemented for 'Bool'");
         if (c.OptInt("dim") is not { } dim)
         {
             RequireNonEmpty(c, t, Enumerable.Range(0, t.Rank).ToArray());
@@ -115,6 +114,8 @@ public static partial class OpRegistry
         var t = c.Tensor("self");
         if (!c.IsNone("unbiased") && !c.IsNone("correction"))
             throw c.Error("Cannot specify both unbiased and correction");
+        if (c.Supplied("correction") && !c.Supplied("dim")) // torch 1.13's correction overload has no default dim
+            throw c.Error($"{c.Op.MethodName}() received an invalid combination of arguments: correction= needs dim (pass dim=None to reduce all)");
         c.RequireFloat(t, c.Op.MethodName!);
         return c.Result(ReducedShape(t, ReducedDims(c, t, c.OptInts("dim")), c.Bool("keepdim")), t.DType);
     }
@@ -125,9 +126,7 @@ public static partial class OpRegistry
         if (c.OptInt("dim") is not { } dim)
             throw new NotSupportedException($"{c.Op.Name} without dim: torch picks a dim implicitly (deprecated); pass dim explicitly");
         c.Dim(t, dim);
-        var dtype = c.DType("dtype") ?? t.DType;
-        if (!dtype.IsFloatingPoint()) throw c.Error($"softmax is not implemented for {dtype.TorchName()} (pass dtype=torch.float32)");
-        return c.Result(t.Shape, dtype);
+        return c.Result(t.Shape, c.DType("dtype") ?? t.DType);
     }
 
     // softmax(x, d) = exp(x - amax(x, d, keepdim)) / sum(exp(...), d, keepdim)
@@ -144,7 +143,11 @@ public static partial class OpRegistry
     {
         var t = c.Tensor("self");
         var dtype = t.DType.IsFloatingPoint() ? t.DType : TypePromotion.DefaultFloat;
-        return c.Result(ReducedShape(t, ReducedDims(c, t, c.Ints("dim")), c.Bool("keepdim")), dtype);
+        var dims = ReducedDims(c, t, c.Ints("dim"));
+        // torch 1.13 reduces all dims for dim=[] but then fails to write the kept-dim result
+        if (c.Ints("dim").Count == 0 && !c.Bool("keepdim") && t.Rank > 0 && t.Shape.NumElements() > 0)
+            throw c.Error($"output with shape [] doesn't match the broadcast shape [{string.Join(", ", Enumerable.Repeat(1, t.Rank))}]");
+        return c.Result(ReducedShape(t, dims, c.Bool("keepdim")), dtype);
     }
 
     private static ValueMeta AnyAll(OpCall c)
