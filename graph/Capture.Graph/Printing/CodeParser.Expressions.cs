@@ -45,21 +45,21 @@ public static partial class CodeParser
             return new GetAttr(name, attrPath[5..], Annotated("get_attr"));
         if (AttrGetterTarget(rhs) is { } getter) return new GetAttr(name, getter, Annotated("get_attr"));
         if (rhs is not CallExpr call) throw Error(line, "expected a call, an attribute of self, or a constant");
-        var args = call.Args.Select(a => ToArg(a, builder, line)).ToList();
-        var kwargs = call.Kwargs.Select(k => new Kwarg(k.Name, ToArg(k.Value, builder, line))).ToList();
         var path = DottedPath(call.Function);
-        if (AttrGetterTarget(call.Function) is { } moduleTarget || path?.StartsWith("self.", StringComparison.Ordinal) == true && (moduleTarget = path[5..]) is not null)
-            return new CallModule(name, moduleTarget, args.ToEquatableList(), kwargs.ToEquatableList(), Annotated("call_module"));
         switch (path)
         {
             case "capture.cond" when call.Args.Count == 4:
                 var trueGraph = Subgraph(call.Args[1]);
-                return new Cond(name, args[0], trueGraph, Subgraph(call.Args[2]), Operands(call.Args[3]).ToEquatableList(), trueGraph.Output.Meta);
+                return new Cond(name, ToArg(call.Args[0], builder, line), trueGraph, Subgraph(call.Args[2]), Operands(call.Args[3]).ToEquatableList(), trueGraph.Output.Meta);
             case "capture.while_loop" when call.Args.Count == 3:
                 var operands = Operands(call.Args[2]);
                 return new WhileLoop(name, Subgraph(call.Args[0]), Subgraph(call.Args[1]), operands.ToEquatableList(),
                     new TupleMeta(operands.Select(builder.MetaOf).ToEquatableList()));
         }
+        var args = call.Args.Select(a => ToArg(a, builder, line)).ToList();
+        var kwargs = call.Kwargs.Select(k => new Kwarg(k.Name, ToArg(k.Value, builder, line))).ToList();
+        if (AttrGetterTarget(call.Function) is { } moduleTarget || path?.StartsWith("self.", StringComparison.Ordinal) == true && (moduleTarget = path[5..]) is not null)
+            return new CallModule(name, moduleTarget, args.ToEquatableList(), kwargs.ToEquatableList(), Annotated("call_module"));
         OpDef op;
         var method = false;
         if (call.Function is AttrExpr { Target: NameExpr self } attr && IsValue(builder, self.Name))

@@ -12,11 +12,11 @@ public static class TabularPrinter
         var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
         var text = new StringBuilder();
         void Line(IReadOnlyList<string> cells) =>
-            text.AppendJoin("  ", cells.Select((c, i) => c.PadRight(widths[i]))).Append('\n');
+            text.Append(string.Join("  ", cells.Select((c, i) => c.PadRight(widths[i]))).TrimEnd()).Append('\n');
         Line(header);
         Line(widths.Select(w => new string('-', w)).ToArray());
         foreach (var row in rows) Line(row);
-        return text.ToString().Replace(" \n", "\n").TrimEnd(' ');
+        return text.ToString();
     }
 
     private static string[] Row(Node node)
