@@ -61,7 +61,13 @@ public static class ShapeRuleCases
         }
         yield return C("torch.nn.functional.gelu(a0, approximate='fast')", "f32[3]");
         yield return Unsupported("torch.nn.functional.relu(a0, inplace=True)", "f32[3]");
-        yield return C("torch.relu(a0)", "f32[3, 2]{1, 3}");
+        // layouts: TensorIterator keeps a transposed or permuted input's order
+        foreach (var s in new[] { "f32[3, 2]{1, 3}", "f32[2, 3, 4]{1, 2, 6}", "f32[2, 3, 4]{12, 1, 3}", "f32[4, 3]{6, 2}", "f32[2, 1, 3]{3, 7, 1}" })
+        {
+            yield return C("torch.relu(a0)", s);
+            yield return C("torch.exp(a0)", s);
+            yield return C("a0.logical_not()", s);
+        }
     }
 
     private static readonly (string, string)[] BroadcastPairs =
@@ -86,7 +92,7 @@ public static class ShapeRuleCases
             yield return C($"torch.{op}(a0, a1)", "i32[3]", "f64[]");
             yield return C($"torch.{op}(a0, a1)", "f16[3]", "f64[]");
         }
-        foreach (var op in new[] { "add", "sub", "mul", "div", "pow", "eq", "lt" })
+        foreach (var op in new[] { "add", "sub", "mul", "div", "pow", "eq", "lt", "maximum", "minimum", "logical_and" })
             foreach (var d in AllDTypes)
                 foreach (var scalar in new[] { "2", "2.5", "True", "-1" })
                     yield return C($"torch.{op}(a0, {scalar})", d + "[2, 2]");
@@ -101,6 +107,20 @@ public static class ShapeRuleCases
             yield return C("torch.pow(2.5, a0)", d + "[3]");
         }
         yield return C("a0.mul(a1)", "f32[2, 1]", "i64[3]");
+        foreach (var (a, b) in new[] { ("f32[3, 4]{1, 3}", "f32[3, 4]"), ("f32[3, 4]", "f32[3, 4]{1, 3}"), ("f32[3, 4]{1, 3}", "f32[4]"), ("f32[2, 3, 4]{1, 2, 6}", "f32[3, 1]"),
+                     ("f32[3, 4]{1, 3}", "f32[3, 4]{1, 3}"), ("f32[3, 4]{8, 2}", "f32[3, 4]{8, 2}"), ("f32[4, 3]{1, 4}", "f64[4, 3]{1, 4}"), ("f32[3, 1]{1, 1}", "f32[1, 4]{1, 1}") })
+        {
+            yield return C("torch.add(a0, a1)", a, b);
+            yield return C("torch.gt(a0, a1)", a, b);
+            yield return C("torch.mul(a0, 2)", a);
+        }
+        yield return C("torch.add(2, a0)", "f32[3]");
+        yield return C("torch.sub(2.5, a0)", "i64[3]");
+        yield return C("torch.maximum(2, a0)", "f32[3]");
+        yield return C("torch.eq(2, a0)", "f32[3]");
+        yield return C("torch.matmul(a0, 2.0)", "f32[3]");
+        yield return C("torch.exp(1.5)");
+        yield return C("torch.mul(a0, (1, 2))", "f32[2]");
     }
 
     private static IEnumerable<RuleCase> Ternary()
@@ -417,6 +437,8 @@ public static class ShapeRuleCases
             yield return C("a0.to(a1)", from + "[3]", "i32[2]");
             yield return C("a0.to('cpu')", from + "[3]");
             yield return C("a0.to('cpu', torch.float64)", from + "[3]");
+            yield return C("a0.to(torch.float64)", from + "[4, 3]{1, 4}");
+            yield return C("a0.to(torch.float64)", from + "[4, 3]{6, 2}");
             yield return C("a0.to(torch.float32, copy=True)", from + "[3]");
         }
     }

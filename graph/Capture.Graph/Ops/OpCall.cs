@@ -57,6 +57,8 @@ public sealed class OpCall
         }
         var supplied = bound.Keys.ToHashSet();
         foreach (var p in op.Schema.Params)
+            if (bound.TryGetValue(p.Name, out var given)) CheckType(op, p, given, metaOf);
+        foreach (var p in op.Schema.Params)
         {
             if (bound.ContainsKey(p.Name)) continue;
             if (p.Variadic) bound[p.Name] = new ListArg(EquatableList<Arg>.Empty);
@@ -64,6 +66,28 @@ public sealed class OpCall
             else throw new ShapeError(op.Name, $"missing required argument '{p.Name}'");
         }
         return new OpCall(op, bound, supplied, metaOf);
+    }
+
+    // The schema's argument kinds, as torch's argument parser enforces them: a Tensor parameter
+    // takes a tensor (not a Python number), a Number parameter takes a number.
+    private static void CheckType(OpDef op, Param p, Arg arg, Func<string, ValueMeta> metaOf)
+    {
+        if (p.Optional && arg is NoneArg) return;
+        var meta = arg is RefArg r ? metaOf(r.Name) : null;
+        var ok = p.Type switch
+        {
+            "Tensor" => meta is TensorMeta,
+            "Number" => arg is IntArg or FloatArg or BoolArg || meta is ScalarMeta,
+            "Number|Tensor" => arg is IntArg or FloatArg or BoolArg || meta is ScalarMeta or TensorMeta,
+            _ => true,
+        };
+        if (ok) return;
+        var position = op.Schema.Params.ToList().IndexOf(p) + 1;
+        var kind = meta switch { TensorMeta => "Tensor", ScalarMeta s => s.ToString(), TupleMeta => "tuple", _ => arg switch
+        {
+            IntArg => "int", FloatArg => "float", BoolArg => "bool", StrArg => "str", NoneArg => "NoneType", ListArg l => l.IsTuple ? "tuple" : "list", _ => arg.GetType().Name,
+        } };
+        throw new ShapeError(op.Name, $"argument '{p.Name}' (position {position}) must be {p.Type.Replace("Number|Tensor", "Tensor or Number")}, not {kind}");
     }
 
     /// <summary>Runs the op's shape rule. Opaque ops have none: their metadata comes from torch.</summary>
@@ -190,6 +214,14 @@ public static class OpCallResults
     /// <summary>A new contiguous tensor computed by the op.</summary>
     public static TensorMeta Result(this OpCall call, Shape shape, DType dtype) =>
         TensorMeta.Contiguous(shape, dtype, call.InputsRequireGrad() && dtype.IsFloatingPoint());
+
+    /// <summary>A TensorIterator result: its strides follow the tensor arguments' layout (see <see cref="Layout"/>).</summary>
+    public static TensorMeta PointwiseResult(this OpCall call, Shape shape, DType dtype) =>
+        call.Result(shape, dtype) with { Strides = Layout.Pointwise(shape, call.TensorArguments()) };
+
+    /// <summary>The tensor arguments in schema order (what TensorIterator sees as inputs).</summary>
+    public static IReadOnlyList<TensorMeta> TensorArguments(this OpCall call) =>
+        call.Op.Schema.Params.Select(p => call.MetaOf(call.Raw(p.Name))).OfType<TensorMeta>().ToList();
 
     /// <summary>A view of <paramref name="source"/>: same storage, the given strides (null when symbolic).</summary>
     public static TensorMeta View(this OpCall call, TensorMeta source, Shape shape, IReadOnlyList<long>? strides) =>

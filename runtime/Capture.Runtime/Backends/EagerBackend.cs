@@ -22,7 +22,7 @@ public sealed class GraphExecutionException(Node node, Exception inner)
 /// </summary>
 public sealed class EagerBackend(TorchRuntime torch)
 {
-    private readonly Dictionary<string, PyObject> _callables = [];
+    private readonly PythonCalls _calls = new(torch);
 
     /// <summary>Runs <paramref name="graph"/> on Python values (GIL held) and returns its output.</summary>
     public PyObject Run(Graph graph, IReadOnlyList<PyObject> inputs, PyObject? root = null, bool checkMetadata = false)
@@ -122,67 +122,10 @@ public sealed class EagerBackend(TorchRuntime torch)
     private static PyObject Root(PyObject? root, Node node) =>
         root ?? throw new ArgumentException($"node '{node.Name}' reads self.{(node as GetAttr)?.Target ?? (node as CallModule)?.Target}, but no root module was given");
 
-    private static PyObject Attribute(PyObject root, string path)
-    {
-        var current = root.NewReference();
-        foreach (var part in path.Split('.'))
-        {
-            var next = current.GetAttr(part);
-            current.Dispose();
-            current = next;
-        }
-        return current;
-    }
+    private static PyObject Attribute(PyObject root, string path) => PythonCalls.Attribute(root, path);
 
-    /// <summary>The Python object an op name denotes: the longest importable module prefix, then attributes.</summary>
-    private PyObject Callable(string name)
-    {
-        if (_callables.TryGetValue(name, out var cached)) return cached;
-        var parts = name.Split('.');
-        for (var split = parts.Length - 1; split >= 1; split--)
-        {
-            PyObject module;
-            try { module = Py.Import(string.Join('.', parts[..split])); }
-            catch (PythonException e) when (e.PythonType == "ModuleNotFoundError") { continue; }
-            using (module)
-            {
-                var callable = Attribute(module, string.Join('.', parts[split..]));
-                _callables[name] = callable;
-                return callable;
-            }
-        }
-        throw new NotSupportedException($"cannot resolve '{name}' to a Python callable");
-    }
+    private PyObject Value(Arg arg, Dictionary<string, PyObject> env) =>
+        _calls.Value(arg, name => env.TryGetValue(name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"no value for '{name}'"));
 
-    private PyObject Value(Arg arg, Dictionary<string, PyObject> env) => arg switch
-    {
-        RefArg r => env.TryGetValue(r.Name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"no value for '{r.Name}'"),
-        IntArg i => Py.Int(i.Value),
-        FloatArg f => Py.Float(f.Value),
-        BoolArg b => Py.Bool(b.Value),
-        StrArg s => Py.Str(s.Value),
-        NoneArg => Py.None,
-        EllipsisArg => Py.Builtins.GetAttr("Ellipsis"),
-        DTypeArg d => torch.DTypeObject(d.Value),
-        ListArg l => Sequence(l, env),
-        SliceArg s => SliceOf(s, env),
-        _ => throw new ArgumentOutOfRangeException(nameof(arg), arg, null),
-    };
-
-    private PyObject Sequence(ListArg list, Dictionary<string, PyObject> env)
-    {
-        var items = list.Items.Select(i => Value(i, env)).ToList();
-        try { return list.IsTuple ? Py.Tuple(items) : Py.List(items); }
-        finally { foreach (var i in items) i.Dispose(); }
-    }
-
-    private PyObject SliceOf(SliceArg s, Dictionary<string, PyObject> env)
-    {
-        using var builtins = Py.Builtins;
-        using var slice = builtins.GetAttr("slice");
-        using var start = Value(s.Start, env);
-        using var stop = Value(s.Stop, env);
-        using var step = Value(s.Step, env);
-        return slice.Call(start, stop, step);
-    }
+    private PyObject Callable(string name) => _calls.Callable(name);
 }

@@ -8,8 +8,8 @@ namespace Capture.Runtime.Backends;
 public sealed class MetadataMismatchException(string message) : Exception(message);
 
 /// <summary>
-/// Compares a real value with the metadata a node promised: for tensors the sizes and dtype, and
-/// the strides too for view ops (computed values may be laid out differently by torch).
+/// Compares a real value with the metadata a node promised: sizes, dtype and strides (strides of
+/// size-1 dims carry no meaning and are not compared).
 /// </summary>
 public static class MetadataCheck
 {
@@ -25,8 +25,8 @@ public static class MetadataCheck
                 var actual = new TensorMeta(new Shape(info.Sizes), info.DType, info.Device, info.Strides.ToEquatableList(), t.RequiresGrad);
                 if (!new Shape(info.Sizes).Equals(t.Shape) && t.Shape.IsConcrete || info.DType != t.DType)
                     throw Mismatch(path, $"metadata says {MetaText.Format(t)}, torch produced {MetaText.Format(actual)}");
-                if (node is CallOp { Op.Category: OpCategory.View } && t.Strides is { } strides && info.NumElements > 1 && !SameStrides(strides, info))
-                    throw Mismatch(path, $"view strides {{{string.Join(", ", strides)}}} but torch's are {{{string.Join(", ", info.Strides)}}}");
+                if (t.Strides is { } strides && info.NumElements > 1 && !SameStrides(strides, info))
+                    throw Mismatch(path, $"strides {{{string.Join(", ", strides)}}} but torch's are {{{string.Join(", ", info.Strides)}}}");
                 break;
             case TupleMeta tuple:
                 if (!value.IsTuple && !value.IsList) throw Mismatch(path, $"expected a tuple, got {value.TypeName}");

@@ -5,10 +5,10 @@ public static partial class OpRegistry
 {
     private static IEnumerable<OpDef> BinaryOps()
     {
-        yield return Def("torch.add", "Tensor self, Number|Tensor other, *, Number alpha=1", OpCategory.Pointwise, AddSub, "add");
-        yield return Def("torch.sub", "Tensor self, Number|Tensor other, *, Number alpha=1", OpCategory.Pointwise, AddSub, "sub");
-        yield return Def("torch.mul", "Tensor self, Number|Tensor other", OpCategory.Pointwise, c => Promoted(c, "self", "other"), "mul");
-        yield return Def("torch.div", "Tensor self, Number|Tensor other, *, str? rounding_mode=None", OpCategory.Pointwise, Div, "div");
+        yield return Def("torch.add", "Number|Tensor self, Number|Tensor other, *, Number alpha=1", OpCategory.Pointwise, AddSub, "add");
+        yield return Def("torch.sub", "Number|Tensor self, Number|Tensor other, *, Number alpha=1", OpCategory.Pointwise, AddSub, "sub");
+        yield return Def("torch.mul", "Number|Tensor self, Number|Tensor other", OpCategory.Pointwise, c => Promoted(c, "self", "other"), "mul");
+        yield return Def("torch.div", "Number|Tensor self, Number|Tensor other, *, str? rounding_mode=None", OpCategory.Pointwise, Div, "div");
         yield return Def("torch.pow", "Number|Tensor self, Number|Tensor exponent", OpCategory.Pointwise, Pow, "pow");
         yield return Def("torch.maximum", "Tensor self, Tensor other", OpCategory.Pointwise, c => Promoted(c, "self", "other"), "maximum");
         yield return Def("torch.minimum", "Tensor self, Tensor other", OpCategory.Pointwise, c => Promoted(c, "self", "other"), "minimum");
@@ -28,7 +28,7 @@ public static partial class OpRegistry
         TypePromotion.ResultType(names.Where(n => !c.IsNone(n)).Select(c.Operand));
 
     private static TensorMeta Promoted(OpCall c, params string[] names) =>
-        c.Result(BroadcastOperands(c, names), PromotedType(c, names));
+        c.PointwiseResult(BroadcastOperands(c, names), PromotedType(c, names));
 
     private static ValueMeta AddSub(OpCall c)
     {
@@ -63,14 +63,14 @@ public static partial class OpRegistry
         return result;
     }
 
-    private static ValueMeta Comparison(OpCall c) => c.Result(BroadcastOperands(c, "self", "other"), DType.Bool);
+    private static ValueMeta Comparison(OpCall c) => c.PointwiseResult(BroadcastOperands(c, "self", "other"), DType.Bool);
 
     private static ValueMeta Where(OpCall c)
     {
         var condition = c.Tensor("condition");
         if (condition.DType != DType.Bool)
             throw c.Error($"where expected condition to be a boolean tensor, but got a tensor with dtype {condition.DType.TorchName()}");
-        return c.Result(BroadcastOperands(c, "condition", "self", "other"), PromotedType(c, "self", "other"));
+        return c.PointwiseResult(BroadcastOperands(c, "condition", "self", "other"), PromotedType(c, "self", "other"));
     }
 
     private static ValueMeta Clamp(OpCall c)

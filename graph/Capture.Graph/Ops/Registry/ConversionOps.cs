@@ -15,7 +15,9 @@ public static partial class OpRegistry
 
     /// <summary>A conversion to the same dtype returns the input itself in torch: a view of it.</summary>
     private static TensorMeta Converted(OpCall c, TensorMeta t, DType dtype) =>
-        dtype == t.DType ? c.View(t, t.Shape, t.Strides) : TensorMeta.Contiguous(t.Shape, dtype, t.RequiresGrad && dtype.IsFloatingPoint(), t.Device);
+        dtype == t.DType
+            ? c.View(t, t.Shape, t.Strides)
+            : TensorMeta.Contiguous(t.Shape, dtype, t.RequiresGrad && dtype.IsFloatingPoint(), t.Device) with { Strides = Layout.PreserveFormat(t) };
 
     private static ValueMeta To(OpCall c)
     {
@@ -33,6 +35,8 @@ public static partial class OpRegistry
             }
         }
         if (c.Raw("device") is not (NoneArg or StrArg { Value: "cpu" })) throw new NotSupportedException("Tensor.to(device=...): Capture runs on the CPU");
-        return c.Bool("copy") && (target ?? t.DType) == t.DType ? c.Result(t.Shape, t.DType) : Converted(c, t, target ?? t.DType);
+        return c.Bool("copy") && (target ?? t.DType) == t.DType
+            ? c.Result(t.Shape, t.DType) with { Strides = Layout.PreserveFormat(t) }
+            : Converted(c, t, target ?? t.DType);
     }
 }

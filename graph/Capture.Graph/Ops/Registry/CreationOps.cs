@@ -17,11 +17,14 @@ public static partial class OpRegistry
         yield return Def("torch.arange", $"Number start, Number? end=None, Number step=1, {Factory}", OpCategory.Creation, Arange);
         const string like = "*, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False, Any memory_format=None";
         foreach (var name in new[] { "zeros_like", "ones_like", "empty_like" })
-            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Creation, c => Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType));
-        yield return Def("torch.full_like", $"Tensor self, Number fill_value, {like}", OpCategory.Creation, c => Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType));
+            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Creation, c => Like(c, Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType)));
+        yield return Def("torch.full_like", $"Tensor self, Number fill_value, {like}", OpCategory.Creation, c => Like(c, Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType)));
         foreach (var name in new[] { "rand_like", "randn_like" })
-            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Random, c => RandomFactory(c, null, c.Tensor("self")));
+            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Random, c => Like(c, RandomFactory(c, null, c.Tensor("self"))));
     }
+
+    // *_like ops allocate with memory_format=torch.preserve_format
+    private static TensorMeta Like(OpCall c, TensorMeta meta) => meta with { Strides = Layout.PreserveFormat(c.Tensor("self")) };
 
     private static void CpuOnly(OpCall c)
     {

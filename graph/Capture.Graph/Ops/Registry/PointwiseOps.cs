@@ -21,7 +21,7 @@ public static partial class OpRegistry
             c => NotInPlace(c, SameDType(c)),
             decompose: (b, c) => b.Call("torch.mul", c.Raw("input"), b.Call("torch.sigmoid", c.Raw("input"))));
         yield return Def("torch.logical_not", "Tensor self", OpCategory.Pointwise,
-            c => c.Result(c.Tensor("self").Shape, DType.Bool), "logical_not");
+            c => c.PointwiseResult(c.Tensor("self").Shape, DType.Bool), "logical_not");
     }
 
     private static TensorMeta FirstTensor(OpCall c) => c.Tensor(c.Op.Schema.Params[0].Name);
@@ -29,7 +29,7 @@ public static partial class OpRegistry
     private static ValueMeta UnaryFloat(OpCall c)
     {
         var t = FirstTensor(c);
-        return c.Result(t.Shape, t.DType.IsFloatingPoint() ? t.DType : TypePromotion.DefaultFloat);
+        return c.PointwiseResult(t.Shape, t.DType.IsFloatingPoint() ? t.DType : TypePromotion.DefaultFloat);
     }
 
     private static ValueMeta UnarySame(OpCall c)
@@ -39,7 +39,7 @@ public static partial class OpRegistry
             throw c.Error("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
         if (t.DType == DType.Bool && c.BaseName is "torch.relu" or "torch.nn.functional.relu")
             throw c.Error("Boolean inputs not supported for relu");
-        return c.Result(t.Shape, t.DType);
+        return c.PointwiseResult(t.Shape, t.DType);
     }
 
     // gelu and silu keep the input's dtype: torch's meta rules accept any dtype; CPU kernels exist
@@ -47,7 +47,7 @@ public static partial class OpRegistry
     private static ValueMeta SameDType(OpCall c)
     {
         var t = FirstTensor(c);
-        return c.Result(t.Shape, t.DType);
+        return c.PointwiseResult(t.Shape, t.DType);
     }
 
     private static ValueMeta NotInPlace(OpCall c, ValueMeta result) =>
