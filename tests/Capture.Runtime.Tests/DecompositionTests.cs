@@ -24,6 +24,12 @@ public sealed class DecompositionTests
         "torch.nn.functional.linear(a0, a1) | f32[2, 5, 3] | f32[4, 3]",
         "torch.nn.functional.layer_norm(a0, [4], a1, a2) | f32[2, 3, 4] | f32[4] | f32[4]",
         "torch.nn.functional.layer_norm(a0, [3, 4], eps=0.1) | f64[2, 3, 4]",
+        "torch.log_softmax(a0, 1) | f32[3, 5]",
+        "torch.log_softmax(a0, -1, dtype=torch.float64) | f32[2, 3, 5]",
+        "torch.logsumexp(a0, [1]) | f32[3, 5]",
+        "torch.logsumexp(a0, [0, 2], True) | f64[2, 3, 4]",
+        "torch.nn.functional.batch_norm(a0, a1, a2, a3, a4) | f32[2, 3, 4, 4] | f32[3] | f32[3] | f32[3] | f32[3]",
+        "torch.nn.functional.batch_norm(a0, a1, a2, eps=0.01) | f32[5, 3] | f32[3] | f32[3]",
     ];
 
     public static TheoryData<string> Cases => new(Specs);

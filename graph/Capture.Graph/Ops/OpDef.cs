@@ -11,6 +11,12 @@ public delegate ValueMeta ShapeRule(OpCall call);
 public delegate Arg Decomposition(GraphBuilder builder, OpCall call);
 
 /// <summary>
+/// A vector-Jacobian product: given the call, its output and the gradient flowing into that output,
+/// emits the gradient of each argument (null where an argument takes no gradient).
+/// </summary>
+public delegate IReadOnlyList<Arg?> DerivativeRule(GraphBuilder builder, OpCall call, Arg output, Arg gradOutput);
+
+/// <summary>
 /// One op of the registry. <see cref="Name"/> is its Python path ("torch.add",
 /// "torch.nn.functional.gelu", "operator.getitem"); method-only ops are named "Tensor.view".
 /// <see cref="MethodName"/> is set when the op is also (or only) a Tensor method.
@@ -33,7 +39,10 @@ public sealed class OpDef : IEquatable<OpDef>
     public string? FunctionalName { get; init; }
 
     /// <summary>The vector-Jacobian product; filled by the autograd work.</summary>
-    public object? Derivative { get; init; }
+    public DerivativeRule? Derivative { get; init; }
+
+    /// <summary>What a user must know about using this op in a graph (random ops, say).</summary>
+    public string? Note { get; init; }
 
     public bool IsFunction => !Name.StartsWith("Tensor.", StringComparison.Ordinal);
     public bool IsInPlace => MutatedArg is not null;

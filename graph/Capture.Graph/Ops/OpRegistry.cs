@@ -39,8 +39,9 @@ public static partial class OpRegistry
     /// <summary>The registry's op, or an opaque op for names outside it.</summary>
     public static OpDef GetOrOpaque(string name) => TryGet(name, out var op) ? op : OpDef.Opaque(name);
 
-    private static OpDef Def(string name, string schema, OpCategory category, ShapeRule rule, string? method = null, Decomposition? decompose = null) => new()
+    private static OpDef Def(string name, string schema, OpCategory category, ShapeRule rule, string? method = null, Decomposition? decompose = null, string? note = null) => new()
     {
+        Note = note,
         Name = name,
         Schema = Schema.Parse(schema),
         Category = category,

@@ -67,6 +67,19 @@ public sealed record Schema(EquatableList<Param> Params)
         _ => new FloatArg(double.Parse(text, CultureInfo.InvariantCulture)),
     };
 
-    public override string ToString() => string.Join(", ", Params.Select(p =>
-        $"{p.Type}{(p.Optional ? "?" : "")}{(p.Variadic ? "..." : "")} {p.Name}{(p.Default is null ? "" : "=" + p.Default)}"));
+    public override string ToString()
+    {
+        var parts = new List<string>();
+        var keywordOnly = false;
+        foreach (var p in Params)
+        {
+            if (p.KeywordOnly && !keywordOnly)
+            {
+                parts.Add("*");
+                keywordOnly = true;
+            }
+            parts.Add($"{p.Type}{(p.Optional ? "?" : "")}{(p.Variadic ? "..." : "")} {p.Name}{(p.Default is null ? "" : "=" + p.Default)}");
+        }
+        return string.Join(", ", parts);
+    }
 }

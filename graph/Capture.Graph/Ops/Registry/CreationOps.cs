@@ -4,6 +4,9 @@ namespace Capture.Graph;
 // broken on (the capture paths decide); their shape rules are ordinary.
 public static partial class OpRegistry
 {
+    internal const string RandomNote =
+        "random: its values depend on torch's generator state, so a capture holding it must guard on that state or break the graph at this call";
+
     private const string Factory = "*, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False";
 
     private static IEnumerable<OpDef> CreationOps()
@@ -12,7 +15,7 @@ public static partial class OpRegistry
             yield return Def($"torch.{name}", $"int... size, {Factory}", OpCategory.Creation, c => Factory_(c, c.Ints("size"), TypePromotion.DefaultFloat));
         foreach (var name in new[] { "rand", "randn" })
             yield return Def($"torch.{name}", $"int... size, *, Any generator=None, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False",
-                OpCategory.Random, c => RandomFactory(c, c.Ints("size"), null));
+                OpCategory.Random, c => RandomFactory(c, c.Ints("size"), null), note: RandomNote);
         yield return Def("torch.full", $"int[] size, Number fill_value, {Factory}", OpCategory.Creation, Full);
         yield return Def("torch.arange", $"Number start, Number? end=None, Number step=1, {Factory}", OpCategory.Creation, Arange);
         const string like = "*, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False, Any memory_format=None";
@@ -20,7 +23,7 @@ public static partial class OpRegistry
             yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Creation, c => Like(c, Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType)));
         yield return Def("torch.full_like", $"Tensor self, Number fill_value, {like}", OpCategory.Creation, c => Like(c, Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType)));
         foreach (var name in new[] { "rand_like", "randn_like" })
-            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Random, c => Like(c, RandomFactory(c, null, c.Tensor("self"))));
+            yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Random, c => Like(c, RandomFactory(c, null, c.Tensor("self"))), note: RandomNote);
     }
 
     // *_like ops allocate with memory_format=torch.preserve_format

@@ -9,7 +9,7 @@ public static partial class OpRegistry
         yield return Def("torch.nn.functional.embedding",
             "Tensor input, Tensor weight, int? padding_idx=None, float? max_norm=None, float norm_type=2.0, bool scale_grad_by_freq=False, bool sparse=False",
             OpCategory.Extern, Embedding);
-        yield return Def("torch.nn.functional.dropout", "Tensor input, float p=0.5, bool training=True, bool inplace=False", OpCategory.Random, Dropout);
+        yield return Def("torch.nn.functional.dropout", "Tensor input, float p=0.5, bool training=True, bool inplace=False", OpCategory.Random, Dropout, note: RandomNote);
     }
 
     private static ValueMeta Embedding(OpCall c)

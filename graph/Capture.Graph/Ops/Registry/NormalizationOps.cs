@@ -10,7 +10,7 @@ public static partial class OpRegistry
             OpCategory.Reduction, LayerNorm, decompose: DecomposeLayerNorm);
         yield return Def("torch.nn.functional.batch_norm",
             "Tensor input, Tensor? running_mean, Tensor? running_var, Tensor? weight=None, Tensor? bias=None, bool training=False, float momentum=0.1, float eps=1e-05",
-            OpCategory.Pointwise, BatchNorm);
+            OpCategory.Pointwise, BatchNorm, decompose: DecomposeBatchNorm);
         yield return Def("torch.nn.functional.group_norm",
             "Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1e-05",
             OpCategory.Reduction, GroupNorm);
@@ -62,6 +62,20 @@ public static partial class OpRegistry
             if (c.OptTensor(name) is { } t && (t.Rank != 1 || t.Shape[0] != x.Shape[1]))
                 throw c.Error($"{name} should contain {x.Shape[1]} elements not {t.Shape.NumElements()}");
         return c.Result(x.Shape, x.DType);
+    }
+
+    // batch_norm(x) in eval = (x - running_mean) * rsqrt(running_var + eps) * weight + bias, with the
+    // per-channel vectors shaped [C, 1, ...] to broadcast over dim 1
+    private static Arg DecomposeBatchNorm(GraphBuilder b, OpCall c)
+    {
+        var x = c.Tensor("input");
+        var channelShape = Arg.Ints(new[] { x.Shape[1].Concrete("batch_norm") }.Concat(Enumerable.Repeat(1L, x.Rank - 2)));
+        Arg PerChannel(string name) => b.Call(OpRegistry.Get("Tensor.view"), [c.Raw(name), channelShape], method: true);
+        var scale = b.Call("torch.rsqrt", b.Call("torch.add", PerChannel("running_var"), c.Float("eps")));
+        Arg y = b.Call("torch.mul", b.Call("torch.sub", c.Raw("input"), PerChannel("running_mean")), scale);
+        if (!c.IsNone("weight")) y = b.Call("torch.mul", y, PerChannel("weight"));
+        if (!c.IsNone("bias")) y = b.Call("torch.add", y, PerChannel("bias"));
+        return y;
     }
 
     private static ValueMeta GroupNorm(OpCall c)

@@ -21,10 +21,10 @@ public static partial class OpRegistry
         yield return Def("torch.var", varSchema, OpCategory.Reduction, VarStd, "var");
         yield return Def("torch.std", varSchema, OpCategory.Reduction, VarStd, "std");
         yield return Def("torch.softmax", "Tensor self, int dim, ScalarType? dtype=None", OpCategory.Reduction, Softmax, "softmax", DecomposeSoftmax);
-        yield return Def("torch.log_softmax", "Tensor self, int dim, ScalarType? dtype=None", OpCategory.Reduction, Softmax, "log_softmax");
+        yield return Def("torch.log_softmax", "Tensor self, int dim, ScalarType? dtype=None", OpCategory.Reduction, Softmax, "log_softmax", DecomposeLogSoftmax);
         yield return Def("torch.nn.functional.softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax);
         yield return Def("torch.nn.functional.log_softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax);
-        yield return Def("torch.logsumexp", "Tensor self, int[] dim, bool keepdim=False", OpCategory.Reduction, LogSumExp, "logsumexp");
+        yield return Def("torch.logsumexp", "Tensor self, int[] dim, bool keepdim=False", OpCategory.Reduction, LogSumExp, "logsumexp", DecomposeLogSumExp);
         yield return Def("torch.any", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, AnyAll, "any");
         yield return Def("torch.all", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, AnyAll, "all");
     }
@@ -137,6 +137,27 @@ public static partial class OpRegistry
         var shifted = b.Call("torch.sub", x, b.Call("torch.amax", x, dim, true));
         var e = b.Call("torch.exp", shifted);
         return b.Call("torch.div", e, b.Call("torch.sum", e, dim, true));
+    }
+
+    // log_softmax(x, d) = (x - amax) - log(sum(exp(x - amax), d, keepdim))
+    private static Arg DecomposeLogSoftmax(GraphBuilder b, OpCall c)
+    {
+        var x = c.DType("dtype") is { } dtype ? b.Call(OpRegistry.Get("Tensor.to"), [c.Raw("self"), new DTypeArg(dtype)], method: true) : c.Raw("self");
+        var dim = Arg.Ints(c.Int("dim"));
+        var shifted = b.Call("torch.sub", x, b.Call("torch.amax", x, dim, true));
+        return b.Call("torch.sub", shifted, b.Call("torch.log", b.Call("torch.sum", b.Call("torch.exp", shifted), dim, true)));
+    }
+
+    // logsumexp(x, d) = log(sum(exp(x - m), d)) + m, with m = amax(x, d) (and m = 0 where it is infinite)
+    private static Arg DecomposeLogSumExp(GraphBuilder b, OpCall c)
+    {
+        var x = c.Tensor("self").DType.IsFloatingPoint() ? c.Raw("self") : b.Call(OpRegistry.Get("Tensor.to"), [c.Raw("self"), new DTypeArg(TypePromotion.DefaultFloat)], method: true);
+        var dim = new ListArg(c.Ints("dim").Select(d => (Arg)d).ToEquatableList());
+        var max = b.Call("torch.amax", x, dim, true);
+        var safeMax = b.Call("torch.where", b.Call("torch.eq", b.Call("torch.abs", max), double.PositiveInfinity), 0.0, max);
+        var sum = b.Call("torch.sum", b.Call("torch.exp", b.Call("torch.sub", x, safeMax)), dim, true);
+        var result = b.Call("torch.add", b.Call("torch.log", sum), safeMax);
+        return c.Bool("keepdim") ? result : b.Call(OpRegistry.Get("Tensor.view"), [result, Arg.Ints(ReducedShape(c.Tensor("self"), ReducedDims(c, c.Tensor("self"), c.Ints("dim")), false).Concrete())], method: true);
     }
 
     private static ValueMeta LogSumExp(OpCall c)
