@@ -1,0 +1,84 @@
+using Capture.Python;
+
+namespace Capture.Runtime;
+
+/// <summary>One entry of a file's EXAMPLES: a function (or nn.Module) and the arguments to call it with.</summary>
+public sealed class ExampleEntry(string name, PyObject target, PyObject args) : IDisposable
+{
+    public string Name { get; } = name;
+
+    /// <summary>The function or module named by the key.</summary>
+    public PyObject Target { get; } = target;
+
+    /// <summary>The argument tuple the entry's factory made.</summary>
+    public PyObject Args { get; } = args;
+
+    public void Dispose()
+    {
+        Target.Dispose();
+        Args.Dispose();
+    }
+}
+
+/// <summary>
+/// A pyexamples-style file: `EXAMPLES = {"fn_name": lambda: (arg0, arg1, ...)}`, each key naming a
+/// function or nn.Module instance in the file. The file is imported as a module named after it (its
+/// `if __name__ == "__main__"` block does not run), with its folder on sys.path as for a script.
+/// "FILE.py::name" picks one entry.
+/// </summary>
+public static class ExampleFile
+{
+    public static IReadOnlyList<ExampleEntry> Load(string spec)
+    {
+        var separator = spec.IndexOf("::", StringComparison.Ordinal);
+        var path = Path.GetFullPath(separator < 0 ? spec : spec[..separator]);
+        var only = separator < 0 ? null : spec[(separator + 2)..];
+        if (!File.Exists(path)) throw new FileNotFoundException($"no such example file: {path}", path);
+        using var gil = Interpreter.Gil();
+        using var module = Import(path);
+        if (!module.HasAttr("EXAMPLES"))
+            throw new InvalidOperationException($"{path} has no EXAMPLES dict (EXAMPLES = {{\"fn_name\": lambda: (args...)}})");
+        using var examples = module.GetAttr("EXAMPLES");
+        if (!examples.IsDict) throw new InvalidOperationException($"{path}: EXAMPLES must be a dict, not {examples.TypeName}");
+        var names = examples.ToDictItems().Select(p => { using (p.Key) using (p.Value) return p.Key.IsStr ? p.Key.AsString() : throw new InvalidOperationException($"{path}: EXAMPLES keys must be names (str), got {p.Key.Repr()}"); }).ToList();
+        if (only is not null && !names.Contains(only))
+            throw new KeyNotFoundException($"no example '{only}' in {path} (it has: {string.Join(", ", names)})");
+        var entries = new List<ExampleEntry>();
+        foreach (var name in names.Where(n => only is null || n == only))
+        {
+            if (!module.HasAttr(name)) throw new InvalidOperationException($"{path}: EXAMPLES names '{name}', but the file defines no '{name}'");
+            using var factory = examples.GetItem(name);
+            var args = factory.Call();
+            if (!args.IsTuple)
+            {
+                var kind = args.TypeName;
+                args.Dispose();
+                throw new InvalidOperationException($"{path}: EXAMPLES['{name}'] must return a tuple of arguments, not {kind}");
+            }
+            entries.Add(new ExampleEntry(name, module.GetAttr(name), args));
+        }
+        return entries;
+    }
+
+    private static PyObject Import(string path)
+    {
+        var folder = Path.GetDirectoryName(path)!;
+        using var ns = Py.Exec("""
+            import importlib.util, os, sys
+
+            def load(path, folder):
+                name = os.path.splitext(os.path.basename(path))[0]
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+                return module
+            """, filename: "<capture examples>");
+        using var load = ns.GetItem("load");
+        using var p = Py.Str(path);
+        using var f = Py.Str(folder);
+        return load.Call(p, f);
+    }
+}
