@@ -61,35 +61,20 @@ public sealed class EagerBackend(TorchRuntime torch)
     {
         switch (node)
         {
+            case CallOp { IsMethod: false } c:
+                return Call(Callable(c.Op.Name), c.Args, c.Kwargs, env);
             case CallOp c:
             {
-                var args = c.Args.Select(a => Value(a, env)).ToList();
-                var kwargs = c.Kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Name, Value(k.Value, env))).ToList();
-                try
-                {
-                    if (!c.IsMethod) return Callable(c.Op.Name).Call(args, kwargs);
-                    using var method = args[0].GetAttr(c.Op.MethodName!);
-                    return method.Call(args.Skip(1).ToList(), kwargs);
-                }
-                finally
-                {
-                    foreach (var a in args) a.Dispose();
-                    foreach (var k in kwargs) k.Value.Dispose();
-                }
+                using var self = Value(c.Args[0], env);
+                using var method = self.GetAttr(c.Op.MethodName!);
+                return Call(method, c.Args.Skip(1).ToList(), c.Kwargs, env);
             }
             case GetAttr g:
                 return Attribute(Root(root, g), g.Target);
             case CallModule m:
             {
                 using var module = Attribute(Root(root, m), m.Target);
-                var args = m.Args.Select(a => Value(a, env)).ToList();
-                var kwargs = m.Kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Name, Value(k.Value, env))).ToList();
-                try { return module.Call(args, kwargs); }
-                finally
-                {
-                    foreach (var a in args) a.Dispose();
-                    foreach (var k in kwargs) k.Value.Dispose();
-                }
+                return Call(module, m.Args, m.Kwargs, env);
             }
             case Cond c:
             {
@@ -116,6 +101,21 @@ public sealed class EagerBackend(TorchRuntime torch)
             }
             default:
                 throw new ArgumentOutOfRangeException(nameof(node), node, "not an executable node");
+        }
+    }
+
+    private PyObject Call(PyObject callable, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Dictionary<string, PyObject> env)
+    {
+        var values = args.Select(a => Value(a, env)).ToList();
+        var named = kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Name, Value(k.Value, env))).ToList();
+        try
+        {
+            return callable.Call(values, named);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+            foreach (var k in named) k.Value.Dispose();
         }
     }
 
