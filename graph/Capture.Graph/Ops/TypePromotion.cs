@@ -101,6 +101,8 @@ public static class Broadcasting
                 var r = result[at];
                 if (r == d || d == Dim.Of(1)) continue;
                 if (r == Dim.Of(1)) { result[at] = d; continue; }
+                if (!r.IsConcrete || !d.IsConcrete)
+                    throw new NotSupportedException($"{op}: cannot decide whether sizes {r} and {d} broadcast at dimension {at} (a symbolic size would need a guard)");
                 throw new ShapeError(op, $"The size of tensor a ({r}) must match the size of tensor b ({d}) at non-singleton dimension {at}");
             }
         }
