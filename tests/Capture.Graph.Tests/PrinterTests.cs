@@ -25,6 +25,24 @@ public sealed class PrinterTests
         Assert.EndsWith("}\n", dot);
     }
 
+    [Theory]
+    [InlineData(TextFormatTests.Mlp)]
+    [InlineData(TextFormatTests.Control)]
+    public void GraphvizRendersTheDot(string text)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dot", "-Tsvg") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var dot = System.Diagnostics.Process.Start(start)!;
+        var graph = CodeParser.Parse(text);
+        dot.StandardInput.Write(DotPrinter.Print(graph));
+        dot.StandardInput.Close();
+        var svg = dot.StandardOutput.ReadToEnd();
+        var errors = dot.StandardError.ReadToEnd();
+        dot.WaitForExit();
+        Assert.True(dot.ExitCode == 0, errors);
+        Assert.Contains("<svg", svg);
+        Assert.All(graph.Nodes, n => Assert.Contains(n.Name, svg));
+    }
+
     [Fact]
     public void UseAnalysisCountsEachUserOnce()
     {
