@@ -1,0 +1,57 @@
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+/// <summary>
+/// The real values of a frame at one instruction: locals (free and cell variables included, by
+/// value), the stack, and the function's globals and builtins. Owns its handles.
+/// </summary>
+public sealed class FrameState : IDisposable
+{
+    private readonly Dictionary<string, PyObject> _locals;
+
+    public FrameState(Dictionary<string, PyObject> locals, List<PyObject?> stack, PyObject globals, PyObject builtins)
+    {
+        _locals = locals;
+        Stack = stack;
+        Globals = globals;
+        Builtins = builtins;
+    }
+
+    /// <summary>The value stack, bottom first; null stands for CPython's NULL marker.</summary>
+    public List<PyObject?> Stack { get; }
+    public PyObject Globals { get; }
+    public PyObject Builtins { get; }
+    public IReadOnlyDictionary<string, PyObject> Locals => _locals;
+
+    public PyObject Local(string name) =>
+        _locals.TryGetValue(name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"local variable '{name}' is not set");
+
+    public bool HasLocal(string name) => _locals.ContainsKey(name);
+
+    public void SetLocal(string name, PyObject value)
+    {
+        if (_locals.Remove(name, out var old)) old.Dispose();
+        _locals[name] = value;
+    }
+
+    /// <summary>A global, falling back to builtins as Python's LOAD_GLOBAL does.</summary>
+    public PyObject Global(string name)
+    {
+        using var key = Py.Str(name);
+        foreach (var scope in new[] { Globals, Builtins })
+        {
+            using var found = scope.CallMethod("__contains__", key);
+            if (found.ToBoolean()) return scope.GetItem(key);
+        }
+        throw new KeyNotFoundException($"name '{name}' is not defined");
+    }
+
+    public void Dispose()
+    {
+        foreach (var v in _locals.Values) v.Dispose();
+        foreach (var v in Stack) v?.Dispose();
+        Globals.Dispose();
+        Builtins.Dispose();
+    }
+}

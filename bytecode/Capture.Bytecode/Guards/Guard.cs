@@ -1,0 +1,165 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+/// <summary>
+/// A condition a later call must meet for a capture to be reused. <see cref="Check"/> returns null
+/// when it holds, else the reason it failed (which becomes the recompile reason). ToString is the
+/// readable expression reports show.
+/// </summary>
+public abstract record Guard
+{
+    public abstract string? Check(FrameState frame, ITorchBridge torch);
+
+    /// <summary>The kind, for grouping in reports.</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>Resolves a source; a source that no longer resolves fails the guard with the reason.</summary>
+    protected static PyObject? TryResolve(Source source, FrameState frame, out string? failure)
+    {
+        try
+        {
+            failure = null;
+            return source.Resolve(frame);
+        }
+        catch (Exception e) when (e is PythonException or KeyNotFoundException)
+        {
+            failure = $"{source} cannot be read: {e.Message}";
+            return null;
+        }
+    }
+}
+
+/// <summary>dtype, device, sizes, strides and requires_grad of a tensor.</summary>
+public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Guard
+{
+    public override string Kind => "tensor match";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var value = TryResolve(Source, frame, out var failure);
+        if (value is null) return failure;
+        if (!torch.IsTensor(value)) return $"'{Source}' is no longer a tensor (it is {value.TypeName})";
+        var actual = torch.ReadMeta(value);
+        if (actual.DType != Expected.DType) return $"tensor '{Source}' dtype mismatch: expected {Expected.DType.TorchName()}, actual {actual.DType.TorchName()}";
+        if (actual.Device != Expected.Device) return $"tensor '{Source}' device mismatch: expected {Expected.Device}, actual {actual.Device}";
+        if (actual.Rank != Expected.Rank) return $"tensor '{Source}' rank mismatch: expected {Expected.Rank}, actual {actual.Rank}";
+        for (var i = 0; i < Expected.Rank; i++)
+            if (actual.Shape[i] != Expected.Shape[i])
+                return $"tensor '{Source}' size mismatch at index {i}: expected {Expected.Shape[i]}, actual {actual.Shape[i]}";
+        for (var i = 0; i < Expected.Rank; i++)
+            if (actual.Strides![i] != Expected.Strides![i])
+                return $"tensor '{Source}' stride mismatch at index {i}: expected {Expected.Strides[i]}, actual {actual.Strides[i]}";
+        if (actual.RequiresGrad != Expected.RequiresGrad)
+            return $"tensor '{Source}' requires_grad mismatch: expected {Expected.RequiresGrad}, actual {actual.RequiresGrad}";
+        return null;
+    }
+
+    public override string ToString() =>
+        $"{Source}: tensor {MetaText.Format(Expected with { RequiresGrad = false })}, strides ({string.Join(", ", Expected.Strides ?? EquatableList<long>.Empty)}), requires_grad={(Expected.RequiresGrad ? "True" : "False")}";
+}
+
+/// <summary>type(value) is T.</summary>
+public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeName) : Guard
+{
+    public override string Kind => "type match";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var value = TryResolve(Source, frame, out var failure);
+        if (value is null) return failure;
+        using var type = value.Type;
+        return type.Is(Type) ? null : $"type({Source}) changed: expected {TypeName}, actual {value.TypeName}";
+    }
+
+    public override string ToString() => $"type({Source}) is {TypeName}";
+}
+
+/// <summary>value is one particular object (a function, a module, a class). The guard keeps it alive.</summary>
+public sealed record IdMatchGuard(Source Source, PyObject Object, string Description) : Guard
+{
+    public override string Kind => "identity match";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var value = TryResolve(Source, frame, out var failure);
+        if (value is null) return failure;
+        return value.Is(Object) ? null : $"{Source} is a different object: expected {Description}, actual {Describe(value)}";
+    }
+
+    public static string Describe(PyObject value) =>
+        value.HasAttr("__qualname__") ? $"<{value.TypeName} {Qualname(value)}>" : $"<{value.TypeName} object>";
+
+    private static string Qualname(PyObject value)
+    {
+        using var name = value.GetAttr("__qualname__");
+        return name.IsStr ? name.AsString() : "?";
+    }
+
+    public override string ToString() => $"{Source} is {Description}";
+}
+
+/// <summary>value == constant, of the same type (so True does not pass for 1).</summary>
+public sealed record ConstantMatchGuard(Source Source, PyObject Value) : Guard
+{
+    public override string Kind => "constant match";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var value = TryResolve(Source, frame, out var failure);
+        if (value is null) return failure;
+        using var type = value.Type;
+        using var expectedType = Value.Type;
+        if (!type.Is(expectedType) || !value.PyEquals(Value)) return $"{Source} changed: expected {Value.Repr()}, actual {value.Repr()}";
+        return null;
+    }
+
+    public override string ToString() => $"{Source} == {Value.Repr()}";
+}
+
+/// <summary>len(value) == n, for lists and tuples whose items the capture unpacked.</summary>
+public sealed record LengthMatchGuard(Source Source, long Length) : Guard
+{
+    public override string Kind => "sequence length";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var value = TryResolve(Source, frame, out var failure);
+        if (value is null) return failure;
+        var length = value.Length;
+        return length == Length ? null : $"len({Source}) changed: expected {Length}, actual {length}";
+    }
+
+    public override string ToString() => $"len({Source}) == {Length}";
+}
+
+/// <summary>torch.is_grad_enabled() as at capture.</summary>
+public sealed record GradModeGuard(bool Enabled) : Guard
+{
+    public override string Kind => "global state";
+
+    public override string? Check(FrameState frame, ITorchBridge torch) =>
+        torch.IsGradEnabled() == Enabled ? null : $"grad mode changed: expected torch.is_grad_enabled() == {Py(Enabled)}, actual {Py(!Enabled)}";
+
+    private static string Py(bool b) => b ? "True" : "False";
+
+    public override string ToString() => $"torch.is_grad_enabled() == {Py(Enabled)}";
+}
+
+/// <summary>Two sources hold the same tensor (the capture reused one graph input for both).</summary>
+public sealed record DuplicateInputGuard(Source Source, Source SameAs) : Guard
+{
+    public override string Kind => "duplicate input";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var a = TryResolve(Source, frame, out var failure);
+        if (a is null) return failure;
+        using var b = TryResolve(SameAs, frame, out failure);
+        if (b is null) return failure;
+        return a.Is(b) ? null : $"{Source} is no longer the same object as {SameAs}";
+    }
+
+    public override string ToString() => $"{Source} is {SameAs}";
+}

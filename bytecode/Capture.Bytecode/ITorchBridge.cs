@@ -1,0 +1,28 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+/// <summary>
+/// What capture needs from torch, provided by the runtime layer (which owns torch interop): tensor
+/// metadata, dtype objects, global state, and metadata for ops outside the registry.
+/// </summary>
+public interface ITorchBridge
+{
+    bool IsTensor(PyObject value);
+
+    /// <summary>The tensor's metadata as a graph input (sizes, dtype, device, strides, requires_grad).</summary>
+    TensorMeta ReadMeta(PyObject tensor);
+
+    /// <summary>The DType a torch.dtype object stands for, or null for other objects.</summary>
+    DType? AsDType(PyObject value);
+
+    PyObject DTypeObject(DType dtype);
+
+    bool IsGradEnabled();
+
+    bool IsModule(PyObject value);
+
+    /// <summary>Runs an op outside the registry on torch's meta device and reads its result's metadata.</summary>
+    ValueMeta InferOpaque(string opName, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Func<string, ValueMeta> metaOf);
+}

@@ -1,0 +1,182 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+/// <summary>
+/// What one capture shares across its inlined frames: the graph being built, the guards, the graph
+/// inputs with their sources, and the wrapping of real values into symbolic ones.
+/// </summary>
+internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
+{
+    private static readonly string[] TrustedModules = ["torch", "math", "operator", "builtins", "numpy", "functools", "itertools"];
+
+    private readonly Dictionary<string, SymValue> _wrapped = [];
+    private readonly List<(PyObject Tensor, TensorValue Value, Source Source)> _tensorInputs = [];
+    private readonly List<Source> _inputSources = [];
+
+    public GraphBuilder Builder { get; } = new();
+    public GuardSet Guards { get; } = new();
+    public ITorchBridge Torch { get; } = torch;
+    public FrameState Frame { get; } = frame;
+
+    /// <summary>
+    /// A real value read from <paramref name="source"/>, as a symbolic value with the guards that make
+    /// the capture valid for it: tensors become graph inputs (tensor match), Python scalars constants
+    /// (equality), sequences are unpacked (type and length), everything else is held by identity.
+    /// </summary>
+    public SymValue Wrap(PyObject value, Source source)
+    {
+        var key = source.ToString()!;
+        if (_wrapped.TryGetValue(key, out var known)) return known;
+        var wrapped = WrapNew(value, source);
+        _wrapped[key] = wrapped;
+        return wrapped;
+    }
+
+    private SymValue WrapNew(PyObject value, Source source)
+    {
+        if (Torch.IsTensor(value))
+        {
+            foreach (var (tensor, existing, existingSource) in _tensorInputs)
+                if (tensor.Is(value))
+                {
+                    Guards.Add(new DuplicateInputGuard(source, existingSource));
+                    return existing with { Source = source };
+                }
+            var meta = Torch.ReadMeta(value);
+            Guards.Add(new TensorMatchGuard(source, meta));
+            var node = Builder.Placeholder(PlaceholderName(source), meta);
+            var tensorValue = new TensorValue(node.Name, meta) { Source = source };
+            _tensorInputs.Add((value.NewReference(), tensorValue, source));
+            _inputSources.Add(source);
+            return tensorValue;
+        }
+        if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null)
+        {
+            Guards.Add(new ConstantMatchGuard(source, value.NewReference()));
+            return new ConstValue(value.NewReference()) { Source = source };
+        }
+        if (value.IsTuple || value.IsList)
+        {
+            using var type = value.Type;
+            Guards.Add(new TypeMatchGuard(source, type.NewReference(), value.IsTuple ? "tuple" : "list"));
+            Guards.Add(new LengthMatchGuard(source, value.Length));
+            var items = value.ToItems().Select((item, i) => { using (item) return Wrap(item, new ItemSource(source, i)); }).ToList();
+            return value.IsTuple && !value.IsList ? new TupleValue(items) { Source = source } : new ListValue(items) { Source = source };
+        }
+        var kind = Classify(value);
+        if (kind == ObjectKind.NnModule)
+        {
+            using var training = value.GetAttr("training");
+            Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
+            Guards.Add(new ConstantMatchGuard(new AttrSource(source, "training"), training.NewReference()));
+            return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
+        }
+        if (!(kind is ObjectKind.Module or ObjectKind.TorchFunction && IsTrusted(value)))
+            Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
+        return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
+    }
+
+    /// <summary>An attribute of a trusted module (torch.add, math.pi) needs no guard: those namespaces do not change.</summary>
+    public SymValue WrapAttribute(ObjectValue owner, string name, PyObject value)
+    {
+        if (owner.Kind == ObjectKind.Module && IsTrusted(owner.Object))
+        {
+            if (Torch.IsTensor(value)) return Wrap(value, new AttrSource(owner.Source ?? new GlobalSource(owner.QualifiedName), name));
+            if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null)
+                return new ConstValue(value.NewReference());
+            return new ObjectValue(value.NewReference(), Classify(value), owner.QualifiedName + "." + name);
+        }
+        if (owner.Source is null) throw new InlineBreakException($"attribute '{name}' of an object without a source");
+        return Wrap(value, new AttrSource(owner.Source, name));
+    }
+
+    private static bool IsTrusted(PyObject value)
+    {
+        var module = ModuleName(value);
+        return TrustedModules.Any(m => module == m || module.StartsWith(m + ".", StringComparison.Ordinal));
+    }
+
+    private static string ModuleName(PyObject value)
+    {
+        foreach (var attr in new[] { "__name__", "__module__" })
+        {
+            if (!value.HasAttr(attr)) continue;
+            using var name = value.GetAttr(attr);
+            if (name.IsStr && (attr == "__module__" || value.TypeName == "module")) return name.AsString();
+        }
+        return "";
+    }
+
+    public ObjectKind Classify(PyObject value)
+    {
+        if (Torch.IsModule(value)) return ObjectKind.NnModule;
+        var type = value.TypeName;
+        if (type == "module") return ObjectKind.Module;
+        if (type == "function") return ObjectKind.UserFunction;
+        if (type == "type") return ObjectKind.Class;
+        if (type is "builtin_function_or_method" or "method_descriptor" or "wrapper_descriptor" or "_ops.OpOverloadPacket")
+            return IsTrusted(value) && !ModuleName(value).StartsWith("builtins", StringComparison.Ordinal) ? ObjectKind.TorchFunction : ObjectKind.Builtin;
+        return ObjectKind.Other;
+    }
+
+    private static string QualifiedName(PyObject value)
+    {
+        var module = ModuleName(value);
+        if (value.TypeName == "module") return module;
+        if (!value.HasAttr("__name__")) return value.TypeName;
+        using var name = value.GetAttr("__name__");
+        return name.IsStr ? (module.Length > 0 ? module + "." : "") + name.AsString() : value.TypeName;
+    }
+
+    private string PlaceholderName(Source source)
+    {
+        var text = source switch
+        {
+            LocalSource l => l.Name,
+            _ => new string(source.ToString()!.Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray()).Trim('_'),
+        };
+        return string.IsNullOrEmpty(text) ? "input" : text;
+    }
+
+    /// <summary>Ends the capture: the values the exit needs become graph outputs, in first-use order.</summary>
+    public CaptureResult Finish(int entry, Func<OutputCollector, ExitPlan> exit)
+    {
+        var outputs = new OutputCollector();
+        var plan = exit(outputs);
+        var graph = Builder.Output(new ListArg(outputs.Nodes.Select(n => (Arg)new RefArg(n)).ToEquatableList(), IsTuple: true));
+        return new CaptureResult(entry, graph, _inputSources, Guards, plan);
+    }
+}
+
+/// <summary>Turns symbolic values into <see cref="ValueSpec"/>s, registering tensors as graph outputs.</summary>
+internal sealed class OutputCollector
+{
+    private readonly List<string> _nodes = [];
+
+    public IReadOnlyList<string> Nodes => _nodes;
+
+    public ValueSpec Spec(SymValue value) => value switch
+    {
+        TensorValue t => new ValueSpec.Output(IndexOf(t.Node)),
+        ConstValue c => new ValueSpec.Constant(c.Value),
+        TupleValue t => new ValueSpec.Tuple(t.Items.Select(Spec).ToList()),
+        ListValue l => new ValueSpec.List(l.Items.Select(Spec).ToList()),
+        DictValue d => new ValueSpec.Dict(d.Items.Select(p => new KeyValuePair<string, ValueSpec>(p.Key, Spec(p.Value))).ToList()),
+        NullValue => new ValueSpec.Null(),
+        ObjectValue o => new ValueSpec.Constant(o.Object),
+        TensorMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
+        IteratorValue it => new ValueSpec.Iterator(it.Items.Skip(it.Position).Select(Spec).ToList()),
+        GradModeValue g => new ValueSpec.GradMode(g.Enabled),
+        _ => throw new NotSupportedException($"cannot rebuild a {value.GetType().Name} after a graph"),
+    };
+
+    private int IndexOf(string node)
+    {
+        var i = _nodes.IndexOf(node);
+        if (i >= 0) return i;
+        _nodes.Add(node);
+        return _nodes.Count - 1;
+    }
+}

@@ -1,0 +1,391 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+// CALL and friends: torch functions and Tensor methods become graph nodes, builtins on constants
+// run for real, user functions and nn.Module.forward are inlined; anything else is a graph break.
+public sealed partial class InstructionTranslator
+{
+    private StepResult Call(Instruction ins)
+    {
+        var argc = ins.Arg!.Value;
+        var args = PopN(argc);
+        var kwNames = _kwNames is null ? [] : _kwNames.ToItems().Select(n => { using (n) return n.AsString(); }).ToList();
+        _kwNames = null;
+        var second = Pop();
+        var first = Pop();
+        SymValue callable;
+        if (first is NullValue) callable = second;
+        else
+        {
+            callable = first;
+            args.Insert(0, second);
+        }
+        var positional = args.Take(args.Count - kwNames.Count).ToList();
+        var keywords = kwNames.Select((n, i) => new KeyValuePair<string, SymValue>(n, args[positional.Count + i])).ToList();
+        return CallValue(ins, callable, positional, keywords);
+    }
+
+    private StepResult CallEx(Instruction ins)
+    {
+        var kwargs = (ins.Arg!.Value & 1) == 1 ? Pop() : null;
+        var args = Pop();
+        var callable = Pop();
+        if (_stack.Count > 0 && Peek() is NullValue) Pop();
+        var positional = args switch { TupleValue t => t.Items.ToList(), ListValue l => l.Items.ToList(), _ => null };
+        var keywords = kwargs switch { null => [], DictValue d => d.Items.ToList(), _ => null };
+        if (positional is null || keywords is null) return new StepResult.Break($"call with *args or **kwargs of unknown length{At(ins)}");
+        return CallValue(ins, callable, positional, keywords);
+    }
+
+    private StepResult CallValue(Instruction ins, SymValue callable, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        switch (callable)
+        {
+            case TensorMethodValue m:
+                return TensorMethod(ins, m, args, kwargs);
+            case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Class } o when o.QualifiedName is "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad":
+                Push(new GradModeValue(o.QualifiedName.EndsWith("enable_grad", StringComparison.Ordinal)));
+                return StepResult.Continue;
+            case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Builtin or ObjectKind.Class } o when TorchOpName(o) is { } op:
+                return PushOrBreak(ins, () => CallOp(op, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
+            case ObjectValue { Kind: ObjectKind.Builtin } o:
+                return Builtin(ins, o, args, kwargs);
+            case ObjectValue { Kind: ObjectKind.UserFunction } f:
+                return InlineFunction(ins, f, f.Object, args, kwargs, self: null);
+            case ObjectValue { Kind: ObjectKind.NnModule } m:
+                using (var type = m.Object.Type)
+                using (var forward = type.GetAttr("forward"))
+                {
+                    if (m.Object.HasAttr("_forward_hooks") && HasHooks(m.Object))
+                        return new StepResult.Break($"nn.Module with hooks{At(ins)}");
+                    return InlineFunction(ins, m, forward, args, kwargs, self: m);
+                }
+            default:
+                return new StepResult.Break($"call to {Describe(callable)} is not supported{At(ins)}");
+        }
+    }
+
+    private static bool HasHooks(PyObject module)
+    {
+        foreach (var name in new[] { "_forward_hooks", "_forward_pre_hooks" })
+        {
+            using var hooks = module.GetAttr(name);
+            if (hooks.Length > 0) return true;
+        }
+        return false;
+    }
+
+    /// <summary>The registry name of a torch function value ("torch.add", "torch.nn.functional.gelu"), or an opaque name for other torch callables.</summary>
+    private static string? TorchOpName(ObjectValue o)
+    {
+        var name = o.QualifiedName;
+        if (name.StartsWith("torch._C._nn.", StringComparison.Ordinal) || name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal))
+            name = "torch." + name[(name.LastIndexOf('.') + 1)..];
+        if (name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) || name.StartsWith("operator.", StringComparison.Ordinal)) return name;
+        if (name.StartsWith("torch.", StringComparison.Ordinal) && o.Kind != ObjectKind.Class) return name;
+        if (name.StartsWith("_operator.", StringComparison.Ordinal)) return "operator." + name[10..];
+        return null;
+    }
+
+    private StepResult TensorMethod(Instruction ins, TensorMethodValue m, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var meta = m.Self.Meta;
+        switch (m.Name)
+        {
+            case "size" when kwargs.Count == 0:
+                if (args.Count == 0) { Push(Size(meta)); return StepResult.Continue; }
+                if (args[0] is ConstValue { Value.IsInt: true } d)
+                {
+                    Push(Size(meta).Items[meta.Shape.WrapDim(d.Value.ToInt64(), "size")]);
+                    return StepResult.Continue;
+                }
+                break;
+            case "dim" or "ndimension":
+                Push(Const(Py.Int(meta.Rank)));
+                return StepResult.Continue;
+            case "numel" or "nelement":
+                Push(Const(Py.Int(meta.Shape.NumElements("numel"))));
+                return StepResult.Continue;
+            case "is_contiguous" when args.Count == 0:
+                Push(Const(Py.Bool(meta.Strides is { } s && s.Equals(meta.Shape.ContiguousStrides()))));
+                return StepResult.Continue;
+            case "is_floating_point":
+                Push(Const(Py.Bool(meta.DType.IsFloatingPoint())));
+                return StepResult.Continue;
+            case "item" or "tolist" or "numpy" or "__bool__" or "__int__" or "__float__" or "backward" or "cpu" or "cuda" or "numpy":
+                return new StepResult.Break($"Tensor.{m.Name}() needs the tensor's values (data-dependent){At(ins)}");
+        }
+        if (!OpRegistry.TryGetMethod(m.Name, out _))
+            return new StepResult.Break($"Tensor.{m.Name} is not in Capture's op registry{At(ins)}");
+        return PushOrBreak(ins, () => CallMethodOp(m.Self, m.Name, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
+    }
+
+    private StepResult Builtin(Instruction ins, ObjectValue fn, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var name = fn.QualifiedName.Replace("builtins.", "");
+        switch (name)
+        {
+            case "len" when args.Count == 1:
+                long? length = args[0] switch
+                {
+                    TupleValue t => t.Items.Count, ListValue l => l.Items.Count, DictValue d => d.Items.Count,
+                    TensorValue t when t.Meta.Rank > 0 => t.Meta.Shape[0].Concrete("len"),
+                    ConstValue c when c.Value.IsStr || c.Value.IsTuple => c.Value.Length,
+                    _ => null,
+                };
+                if (length is null) break;
+                Push(Const(Py.Int(length.Value)));
+                return StepResult.Continue;
+            case "isinstance" when args.Count == 2 && args[1] is ObjectValue { Kind: ObjectKind.Class } cls:
+                bool? result = args[0] switch
+                {
+                    TensorValue => IsSubclassOfTensor(cls.Object),
+                    ConstValue c => c.Value.IsInstance(cls.Object),
+                    ObjectValue o => o.Object.IsInstance(cls.Object),
+                    TupleValue => cls.QualifiedName == "builtins.tuple",
+                    ListValue => cls.QualifiedName == "builtins.list",
+                    _ => null,
+                };
+                if (result is null) break;
+                Push(Const(Py.Bool(result.Value)));
+                return StepResult.Continue;
+            case "range" when args.All(a => a is ConstValue { Value.IsInt: true }) && kwargs.Count == 0:
+            case "enumerate" or "zip" or "reversed" when kwargs.Count == 0:
+                return Iterable(ins, name, args);
+            case "print" or "input" or "open" or "exec" or "eval" or "breakpoint":
+                return new StepResult.Break($"call to {name}() has effects outside the graph{At(ins)}");
+        }
+        if (args.All(a => a is ConstValue) && kwargs.All(k => k.Value is ConstValue) && name is "abs" or "min" or "max" or "int" or "float" or "bool" or "str" or "round" or "tuple" or "list" or "sum" or "divmod" or "pow" or "getattr" or "hasattr" or "repr")
+        {
+            try
+            {
+                var result = fn.Object.Call(args.Cast<ConstValue>().Select(c => c.Value).ToList(), kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value)));
+                Push(new ConstValue(result));
+                return StepResult.Continue;
+            }
+            catch (PythonException e)
+            {
+                return new StepResult.Break($"{name}() raised {e.PythonType} on constants{At(ins)}");
+            }
+        }
+        if (name is "getattr" or "hasattr" && args.Count >= 2 && args[1] is ConstValue { Value.IsStr: true } attr && args[0] is ObjectValue owner && owner.Source is not null)
+        {
+            var has = owner.Object.HasAttr(attr.Value.AsString());
+            if (name == "hasattr") { Push(Const(Py.Bool(has))); return StepResult.Continue; }
+            if (has)
+            {
+                using var value = owner.Object.GetAttr(attr.Value.AsString());
+                Push(_context.WrapAttribute(owner, attr.Value.AsString(), value));
+                return StepResult.Continue;
+            }
+        }
+        if (name is "min" or "max" && args.Count == 2 && args.Any(a => a is TensorValue))
+            return PushOrBreak(ins, () => CallOp(name == "min" ? "torch.minimum" : "torch.maximum", args.Select(ToArg).ToList(), []));
+        return new StepResult.Break($"builtin {name}() with these arguments is not supported{At(ins)}");
+    }
+
+    private static bool IsSubclassOfTensor(PyObject cls)
+    {
+        using var torch = Py.Import("torch");
+        using var tensor = torch.GetAttr("Tensor");
+        using var issubclass = Py.Builtins.GetAttr("issubclass");
+        using var result = issubclass.Call(tensor, cls);
+        return result.ToBoolean();
+    }
+
+    private StepResult Iterable(Instruction ins, string name, List<SymValue> args)
+    {
+        List<SymValue>? Items(SymValue v) => v switch
+        {
+            TupleValue t => t.Items.ToList(),
+            ListValue l => l.Items.ToList(),
+            IteratorValue it => it.Items.Skip(it.Position).ToList(),
+            TensorValue t when t.Meta.Rank > 0 => Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration"))
+                .Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
+            _ => null,
+        };
+        List<SymValue>? items = name switch
+        {
+            "range" => RangeItems(args),
+            "enumerate" when args.Count == 1 && Items(args[0]) is { } xs => xs.Select((x, i) => (SymValue)new TupleValue([Const(Py.Int(i)), x])).ToList(),
+            "zip" when args.Select(Items).ToList() is var lists && lists.All(l => l is not null) && lists.Count > 0 =>
+                Enumerable.Range(0, lists.Min(l => l!.Count)).Select(i => (SymValue)new TupleValue(lists.Select(l => l![i]).ToList())).ToList(),
+            "reversed" when args.Count == 1 && Items(args[0]) is { } xs => Enumerable.Reverse(xs).ToList(),
+            _ => null,
+        };
+        if (items is null) return new StepResult.Break($"{name}() over these values is not supported{At(ins)}");
+        Push(new IteratorValue(items, 0));
+        return StepResult.Continue;
+    }
+
+    private static List<SymValue> RangeItems(List<SymValue> args)
+    {
+        var values = args.Cast<ConstValue>().Select(c => c.Value.ToInt64()).ToArray();
+        var (start, stop, step) = values.Length switch
+        {
+            1 => (0L, values[0], 1L),
+            2 => (values[0], values[1], 1L),
+            _ => (values[0], values[1], values[2]),
+        };
+        if (step == 0) throw new InlineBreakException("range() arg 3 must not be zero");
+        var items = new List<SymValue>();
+        for (var i = start; step > 0 ? i < stop : i > stop; i += step) items.Add(Const(Py.Int(i)));
+        return items;
+    }
+
+    private StepResult InlineFunction(Instruction ins, SymValue callee, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? self)
+    {
+        CodeInfo code;
+        try { code = InstructionDecoder.Decode(function); }
+        catch (PythonException e) { return new StepResult.Break($"cannot read the bytecode of the called function: {e.Message}{At(ins)}"); }
+        if (code.IsGenerator || code.HasExceptionTable || code.FreeVars.Count > 0 && self is not null)
+            return new StepResult.Break($"call to {code.Name}: generators, try/except and closures in methods are not inlined yet{At(ins)}");
+        var all = self is null ? args : args.Prepend(self).ToList();
+        var locals = BindArguments(code, function, all, kwargs);
+        if (locals is null) return new StepResult.Break($"call to {code.Name} with arguments that do not match its signature{At(ins)}");
+        var source = callee.Source;
+        if (code.FreeVars.Count > 0)
+        {
+            if (source is null) return new StepResult.Break($"call to closure {code.Name} made during capture{At(ins)}");
+            using var closure = function.GetAttr("__closure__");
+            for (var i = 0; i < code.FreeVars.Count; i++)
+            {
+                using var cell = closure.GetItem(i);
+                using var contents = cell.GetAttr("cell_contents");
+                locals[code.FreeVars[i]] = _context.Wrap(contents, new AttrSource(new ItemSource(new AttrSource(source, "__closure__"), i), "cell_contents"));
+            }
+        }
+        using var globals = function.GetAttr("__globals__");
+        var globalsSource = globals.Is(_context.Frame.Globals) ? null
+            : source is null ? null : new AttrSource(self is null ? source : new AttrSource(new AttrSource(source, "forward"), "__func__"), "__globals__");
+        if (!globals.Is(_context.Frame.Globals) && globalsSource is null)
+            return new StepResult.Break($"call to {code.Name} from another module without a source{At(ins)}");
+        var result = Inline(code, locals, globals, globalsSource);
+        Push(result);
+        return StepResult.Continue;
+    }
+
+    /// <summary>Binds call arguments to a function's parameters, defaults included; null if they do not fit.</summary>
+    private static Dictionary<string, SymValue>? BindArguments(CodeInfo code, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var locals = new Dictionary<string, SymValue>();
+        var names = code.VarNames.Take(code.ArgCount + code.KwOnlyArgCount).ToList();
+        var positional = code.ArgCount;
+        for (var i = 0; i < Math.Min(args.Count, positional); i++) locals[names[i]] = args[i];
+        var extra = args.Skip(positional).ToList();
+        var next = code.ArgCount + code.KwOnlyArgCount;
+        if (code.HasVarArgs) locals[code.VarNames[next++]] = new TupleValue(extra);
+        else if (extra.Count > 0) return null;
+        var extraKw = new List<KeyValuePair<string, SymValue>>();
+        foreach (var (key, value) in kwargs)
+        {
+            if (names.Contains(key)) { if (!locals.TryAdd(key, value)) return null; }
+            else extraKw.Add(new(key, value));
+        }
+        if (code.HasVarKeywords) locals[code.VarNames[next]] = new DictValue(extraKw);
+        else if (extraKw.Count > 0) return null;
+        using var defaults = function.GetAttr("__defaults__");
+        var defaultValues = defaults.IsNone ? [] : defaults.ToItems();
+        for (var i = 0; i < defaultValues.Count; i++)
+        {
+            var name = names[positional - defaultValues.Count + i];
+            if (!locals.ContainsKey(name)) locals[name] = new ConstValue(defaultValues[i].NewReference());
+            defaultValues[i].Dispose();
+        }
+        using var kwDefaults = function.GetAttr("__kwdefaults__");
+        if (!kwDefaults.IsNone)
+            foreach (var (k, v) in kwDefaults.ToDictItems())
+            {
+                using (k)
+                {
+                    if (!locals.ContainsKey(k.AsString())) locals[k.AsString()] = new ConstValue(v);
+                    else v.Dispose();
+                }
+            }
+        return names.All(locals.ContainsKey) ? locals : null;
+    }
+
+    // --- Graph nodes ----------------------------------------------------------------------------
+
+    private StepResult PushOrBreak(Instruction ins, Func<SymValue> make)
+    {
+        try
+        {
+            Push(make());
+            return StepResult.Continue;
+        }
+        catch (ShapeError e)
+        {
+            // torch would raise here too: the real instruction raises it with the user's line.
+            return new StepResult.Break($"{e.Message}{At(ins)}");
+        }
+        catch (NotSupportedException e)
+        {
+            return new StepResult.Break($"{e.Message}{At(ins)}");
+        }
+        catch (ArgumentConversionException e)
+        {
+            return new StepResult.Break($"{e.Message}{At(ins)}");
+        }
+    }
+
+    private SymValue CallOp(string name, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
+    {
+        var op = OpRegistry.GetOrOpaque(name);
+        var meta = op.Category == OpCategory.Opaque ? _context.Torch.InferOpaque(name, args, kwargs, _context.Builder.MetaOf) : null;
+        return FromNode(_context.Builder.Call(op, args, kwargs, opaqueMeta: meta));
+    }
+
+    private SymValue CallMethodOp(TensorValue self, string method, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
+    {
+        var op = OpRegistry.TryGetMethod(method, out var found) ? found : throw new NotSupportedException($"Tensor.{method} is not in Capture's op registry");
+        return FromNode(_context.Builder.Call(op, args.Prepend(new RefArg(self.Node)).ToList(), kwargs, method: true));
+    }
+
+    private SymValue FromNode(RefArg node) => _context.Builder.MetaOf(node) switch
+    {
+        TensorMeta t => new TensorValue(node.Name, t),
+        TupleMeta tuple => new TupleValue(Enumerable.Range(0, tuple.Items.Count).Select(i => FromNode(_context.Builder.Call("operator.getitem", node, (long)i))).ToList()),
+        var other => throw new NotSupportedException($"an op returning {MetaText.Format(other)} cannot be used in a graph yet"),
+    };
+
+    private Arg ToArg(SymValue value) => value switch
+    {
+        TensorValue t => new RefArg(t.Node),
+        ConstValue c => ConstArg(c.Value),
+        TupleValue t => new ListArg(t.Items.Select(ToArg).ToEquatableList(), IsTuple: true),
+        ListValue l => new ListArg(l.Items.Select(ToArg).ToEquatableList()),
+        _ => throw new ArgumentConversionException($"a {Describe(value)} cannot be an argument of a graph op"),
+    };
+
+    private Arg ConstArg(PyObject value)
+    {
+        if (value.IsNone) return NoneArg.Instance;
+        if (value.IsBool) return new BoolArg(value.ToBoolean());
+        if (value.IsInt) return new IntArg(value.ToInt64());
+        if (value.IsFloat) return new FloatArg(value.ToDouble());
+        if (value.IsStr) return new StrArg(value.AsString());
+        if (_context.Torch.AsDType(value) is { } d) return new DTypeArg(d);
+        if (value.IsTuple || value.IsList)
+            return new ListArg(value.ToItems().Select(i => { using (i) return ConstArg(i); }).ToEquatableList(), value.IsTuple);
+        switch (value.TypeName)
+        {
+            case "ellipsis": return EllipsisArg.Instance;
+            case "slice":
+                using (var start = value.GetAttr("start"))
+                using (var stop = value.GetAttr("stop"))
+                using (var step = value.GetAttr("step"))
+                    return new SliceArg(ConstArg(start), ConstArg(stop), ConstArg(step));
+            case "torch.Size":
+                return new ListArg(value.ToItems().Select(i => { using (i) return ConstArg(i); }).ToEquatableList(), IsTuple: true);
+        }
+        throw new ArgumentConversionException($"a {value.TypeName} constant cannot be an argument of a graph op");
+    }
+
+    private Arg IndexArg(SymValue index) => ToArg(index);
+}
+
+/// <summary>A value that cannot be passed to a graph op (a graph break, not a bug).</summary>
+internal sealed class ArgumentConversionException(string message) : Exception(message);

@@ -1,0 +1,67 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+// Jumps decide on values known at capture time; a branch on a tensor's value is a graph break.
+// Loops over values known at capture time are unrolled (FOR_ITER over an IteratorValue).
+public sealed partial class InstructionTranslator
+{
+    private StepResult JumpIf(Instruction ins, bool jumpWhen)
+    {
+        var value = Pop();
+        if (value is TensorValue)
+            return new StepResult.Break($"data-dependent branch on a tensor's value{At(ins)}");
+        if (Truth(value) is not { } truth) return new StepResult.Break($"branch on a {Describe(value)}{At(ins)}");
+        return truth == jumpWhen ? new StepResult.Jump(ins.JumpTarget!.Value) : StepResult.Continue;
+    }
+
+    private StepResult JumpIfNone(Instruction ins, bool jumpWhenNone)
+    {
+        var value = Pop();
+        var isNone = value is ConstValue { Value.IsNone: true };
+        return isNone == jumpWhenNone ? new StepResult.Jump(ins.JumpTarget!.Value) : StepResult.Continue;
+    }
+
+    private StepResult JumpOrPop(Instruction ins, bool jumpWhen)
+    {
+        var value = Peek();
+        if (value is TensorValue) return new StepResult.Break($"data-dependent `and`/`or` on a tensor's value{At(ins)}");
+        if (Truth(value) is not { } truth) return new StepResult.Break($"`and`/`or` on a {Describe(value)}{At(ins)}");
+        if (truth == jumpWhen) return new StepResult.Jump(ins.JumpTarget!.Value);
+        Pop();
+        return StepResult.Continue;
+    }
+
+    private StepResult GetIter()
+    {
+        var value = Pop();
+        List<SymValue>? items = value switch
+        {
+            IteratorValue it => it.Items.Skip(it.Position).ToList(),
+            TupleValue t => t.Items.ToList(),
+            ListValue l => l.Items.ToList(),
+            DictValue d => d.Items.Select(p => (SymValue)Const(Py.Str(p.Key))).ToList(),
+            ConstValue c when c.Value.IsTuple || c.Value.IsStr || c.Value.TypeName == "range" =>
+                c.Value.Iterate().Select(i => (SymValue)new ConstValue(i)).ToList(),
+            TensorValue t when t.Meta.Rank > 0 =>
+                Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration")).Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
+            _ => null,
+        };
+        if (items is null) return new StepResult.Break($"iteration over a {Describe(value)} is not supported");
+        Push(new IteratorValue(items, 0));
+        return StepResult.Continue;
+    }
+
+    private StepResult ForIter(Instruction ins)
+    {
+        if (Peek() is not IteratorValue it) return new StepResult.Break($"FOR_ITER on a {Describe(Peek())}{At(ins)}");
+        Pop();
+        if (it.Position >= it.Items.Count) return new StepResult.Jump(ins.JumpTarget!.Value);
+        Push(it with { Position = it.Position + 1 });
+        Push(it.Items[it.Position]);
+        return StepResult.Continue;
+    }
+
+    private StepResult BeforeWith() => new StepResult.Break("with blocks are not captured yet");
+}

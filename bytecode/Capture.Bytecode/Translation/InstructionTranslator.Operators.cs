@@ -1,0 +1,216 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+// Operators on tensors become registry ops; on constants they run for real (Python's own semantics).
+public sealed partial class InstructionTranslator
+{
+    // BINARY_OP symbol -> (torch op, in-place Tensor method, operator-module function)
+    private static readonly Dictionary<string, (string? Torch, string? InPlace, string Python)> Binary = new()
+    {
+        ["+"] = ("torch.add", "add_", "add"),
+        ["-"] = ("torch.sub", "sub_", "sub"),
+        ["*"] = ("torch.mul", "mul_", "mul"),
+        ["/"] = ("torch.div", "div_", "truediv"),
+        ["//"] = ("torch.floor_divide", null, "floordiv"),
+        ["%"] = ("torch.remainder", null, "mod"),
+        ["**"] = ("torch.pow", "pow_", "pow"),
+        ["@"] = ("torch.matmul", null, "matmul"),
+        ["&"] = ("torch.bitwise_and", null, "and_"),
+        ["|"] = ("torch.bitwise_or", null, "or_"),
+        ["^"] = ("torch.bitwise_xor", null, "xor"),
+        ["<<"] = (null, null, "lshift"),
+        [">>"] = (null, null, "rshift"),
+    };
+
+    private static readonly Dictionary<string, (string Torch, string Python)> Comparisons = new()
+    {
+        ["<"] = ("torch.lt", "lt"), ["<="] = ("torch.le", "le"), ["=="] = ("torch.eq", "eq"),
+        ["!="] = ("torch.ne", "ne"), [">"] = ("torch.gt", "gt"), [">="] = ("torch.ge", "ge"),
+    };
+
+    private StepResult BinaryOp(Instruction ins)
+    {
+        var right = Pop();
+        var left = Pop();
+        var symbol = ins.Operator!;
+        var inPlace = symbol.EndsWith('=');
+        var key = inPlace ? symbol[..^1] : symbol;
+        var (torchOp, inPlaceMethod, python) = Binary[key];
+        if (left is TensorValue || right is TensorValue)
+        {
+            if (torchOp is null) return new StepResult.Break($"operator {symbol} on a tensor is not supported{At(ins)}");
+            if (inPlace && left is TensorValue self && inPlaceMethod is not null)
+                return PushOrBreak(ins, () => CallMethodOp(self, inPlaceMethod, [ToArg(right)], []));
+            return PushOrBreak(ins, () => CallOp(torchOp, [ToArg(left), ToArg(right)], []));
+        }
+        if (left is TupleValue lt && right is TupleValue rt && key == "+")
+        {
+            Push(new TupleValue(lt.Items.Concat(rt.Items).ToList()));
+            return StepResult.Continue;
+        }
+        return RealOperator(ins, inPlace ? "i" + python.TrimEnd('_') : python, left, right);
+    }
+
+    private StepResult Compare(Instruction ins)
+    {
+        var right = Pop();
+        var left = Pop();
+        var (torchOp, python) = Comparisons[ins.Operator!];
+        if (left is TensorValue || right is TensorValue)
+        {
+            if (left is not TensorValue && right is TensorValue)
+            {
+                // 2 < x is x > 2: torch's comparisons take the tensor first
+                var flipped = ins.Operator switch { "<" => "torch.gt", "<=" => "torch.ge", ">" => "torch.lt", ">=" => "torch.le", _ => torchOp };
+                return PushOrBreak(ins, () => CallOp(flipped, [ToArg(right), ToArg(left)], []));
+            }
+            return PushOrBreak(ins, () => CallOp(torchOp, [ToArg(left), ToArg(right)], []));
+        }
+        return RealOperator(ins, python, left, right);
+    }
+
+    private StepResult IsOp(Instruction ins)
+    {
+        var right = Pop();
+        var left = Pop();
+        bool? same = (left, right) switch
+        {
+            (ConstValue a, ConstValue b) => a.Value.Is(b.Value),
+            (ObjectValue a, ObjectValue b) => a.Object.Is(b.Object),
+            (ObjectValue a, ConstValue b) => a.Object.Is(b.Value),
+            (ConstValue a, ObjectValue b) => a.Value.Is(b.Object),
+            (TensorValue a, TensorValue b) => a.Node == b.Node,
+            (TensorValue, ConstValue { Value.IsNone: true }) or (ConstValue { Value.IsNone: true }, TensorValue) => false,
+            (TupleValue or ListValue or DictValue or TensorValue, ConstValue) => false,
+            _ => null,
+        };
+        if (same is null) return new StepResult.Break($"'is' between a {Describe(left)} and a {Describe(right)}{At(ins)}");
+        Push(Const(Py.Bool(same.Value != (ins.Arg == 1))));
+        return StepResult.Continue;
+    }
+
+    private StepResult Contains(Instruction ins)
+    {
+        var container = Pop();
+        var item = Pop();
+        if (container is TupleValue or ListValue && item is ConstValue c)
+        {
+            var items = container is TupleValue t ? t.Items : ((ListValue)container).Items;
+            if (items.All(i => i is ConstValue))
+            {
+                var found = items.Cast<ConstValue>().Any(i => i.Value.PyEquals(c.Value));
+                Push(Const(Py.Bool(found != (ins.Arg == 1))));
+                return StepResult.Continue;
+            }
+        }
+        if (container is DictValue d && item is ConstValue { Value.IsStr: true } key)
+        {
+            Push(Const(Py.Bool(d.Items.Any(p => p.Key == key.Value.AsString()) != (ins.Arg == 1))));
+            return StepResult.Continue;
+        }
+        if (container is ConstValue && item is ConstValue)
+            return RealOperator(ins, ins.Arg == 1 ? "not_contains" : "contains", container, item);
+        return new StepResult.Break($"'in' on a {Describe(container)}{At(ins)}");
+    }
+
+    private StepResult Unary(Instruction ins)
+    {
+        var value = Pop();
+        if (value is TensorValue t)
+        {
+            return ins.Opcode switch
+            {
+                Opcode.UNARY_NEGATIVE => PushOrBreak(ins, () => CallOp("torch.neg", [new RefArg(t.Node)], [])),
+                Opcode.UNARY_POSITIVE => Do(() => Push(t)),
+                Opcode.UNARY_INVERT when t.Meta.DType == DType.Bool => PushOrBreak(ins, () => CallOp("torch.logical_not", [new RefArg(t.Node)], [])),
+                Opcode.UNARY_NOT => new StepResult.Break($"data-dependent branch: `not` on a tensor{At(ins)}"),
+                _ => new StepResult.Break($"{ins.OpName} on a {t.Meta.DType.TorchName()} tensor is not supported{At(ins)}"),
+            };
+        }
+        if (ins.Opcode == Opcode.UNARY_NOT && Truth(value) is { } truth)
+        {
+            Push(Const(Py.Bool(!truth)));
+            return StepResult.Continue;
+        }
+        var python = ins.Opcode switch { Opcode.UNARY_NEGATIVE => "neg", Opcode.UNARY_POSITIVE => "pos", Opcode.UNARY_INVERT => "invert", _ => "not_" };
+        return RealOperator(ins, python, value);
+    }
+
+    private StepResult Subscript(Instruction ins)
+    {
+        var index = Pop();
+        var container = Pop();
+        switch (container)
+        {
+            case TensorValue t:
+                if (index is TensorValue) return new StepResult.Break($"indexing a tensor with a tensor (advanced indexing) is not captured yet{At(ins)}");
+                return PushOrBreak(ins, () => CallOp("operator.getitem", [new RefArg(t.Node), IndexArg(index)], []));
+            case TupleValue or ListValue when index is ConstValue c && (c.Value.IsInt || c.Value.TypeName == "slice"):
+                var items = container is TupleValue tv ? tv.Items : ((ListValue)container).Items;
+                if (c.Value.IsInt)
+                {
+                    var i = c.Value.ToInt64();
+                    if (i < -items.Count || i >= items.Count) return new StepResult.Break($"index {i} out of range{At(ins)}");
+                    Push(items[(int)(i < 0 ? i + items.Count : i)]);
+                    return StepResult.Continue;
+                }
+                using (var range = Py.Eval($"range({items.Count})"))
+                using (var picked = range.GetItem(c.Value))
+                {
+                    var selected = picked.Iterate().Select(p => { using (p) return items[(int)p.ToInt64()]; }).ToList();
+                    Push(container is TupleValue ? new TupleValue(selected) : new ListValue(selected));
+                }
+                return StepResult.Continue;
+            case DictValue d when index is ConstValue { Value.IsStr: true } k:
+                var key = k.Value.AsString();
+                var found = d.Items.FirstOrDefault(p => p.Key == key);
+                if (found.Value is null) return new StepResult.Break($"KeyError '{key}'{At(ins)}");
+                Push(found.Value);
+                return StepResult.Continue;
+            case ConstValue when index is ConstValue:
+                return RealOperator(ins, "getitem", container, index);
+            default:
+                return new StepResult.Break($"subscript of a {Describe(container)} with a {Describe(index)}{At(ins)}");
+        }
+    }
+
+    /// <summary>Runs an operator-module function on constants for real: Python's exact semantics.</summary>
+    private StepResult RealOperator(Instruction ins, string function, params SymValue[] operands)
+    {
+        if (!operands.All(o => o is ConstValue))
+            return new StepResult.Break($"operator {ins.Operator ?? ins.OpName} on a {string.Join(" and a ", operands.Select(Describe))}{At(ins)}");
+        try
+        {
+            using var op = Py.Import("operator");
+            using var fn = op.GetAttr(function == "not_contains" ? "contains" : function);
+            var result = fn.Call(operands.Cast<ConstValue>().Select(o => o.Value).ToArray());
+            if (function == "not_contains")
+            {
+                var negated = Py.Bool(!result.IsTrue());
+                result.Dispose();
+                result = negated;
+            }
+            Push(new ConstValue(result));
+            return StepResult.Continue;
+        }
+        catch (PythonException e)
+        {
+            // The real instruction will raise the same error with the user's line.
+            return new StepResult.Break($"{e.PythonType} from {ins.Operator ?? ins.OpName} on constants{At(ins)}");
+        }
+    }
+
+    /// <summary>Python truthiness where it is known at capture time; null for tensors.</summary>
+    private static bool? Truth(SymValue value) => value switch
+    {
+        ConstValue c => c.Value.IsTrue(),
+        TupleValue t => t.Items.Count > 0,
+        ListValue l => l.Items.Count > 0,
+        DictValue d => d.Items.Count > 0,
+        ObjectValue o => o.Object.IsTrue(),
+        TensorMethodValue or GradModeValue => true,
+        _ => null,
+    };
+}

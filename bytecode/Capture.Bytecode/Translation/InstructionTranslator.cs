@@ -1,0 +1,201 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+/// <summary>
+/// Symbolically executes a function's bytecode from an entry instruction: tensor operations become
+/// graph nodes, Python values are tracked with their sources, and guards are installed for what the
+/// capture depends on. It stops at RETURN_VALUE or at a graph break. One partial class, split by
+/// opcode family (Loads, Operators, Calls, ControlFlow, Containers); <see cref="Step"/> dispatches.
+/// </summary>
+public sealed partial class InstructionTranslator
+{
+    private const int MaxSteps = 100_000;
+    private const int MaxInlineDepth = 16;
+
+    private readonly CodeInfo _code;
+    private readonly CaptureContext _context;
+    private readonly Dictionary<string, SymValue> _locals;
+    private readonly List<SymValue> _stack;
+    private readonly PyObject _globals;
+    private readonly Source? _globalsSource; // null: the frame's own globals (G['x'])
+    private readonly int _depth;
+    private PyObject? _kwNames;
+    private int _pc;
+
+    private InstructionTranslator(CodeInfo code, CaptureContext context, Dictionary<string, SymValue> locals, List<SymValue> stack,
+        PyObject globals, Source? globalsSource, int depth, int entry)
+    {
+        _code = code;
+        _context = context;
+        _locals = locals;
+        _stack = stack;
+        _globals = globals;
+        _globalsSource = globalsSource;
+        _depth = depth;
+        _pc = entry;
+    }
+
+    /// <summary>
+    /// Captures from <paramref name="entry"/> with the frame's real values: each local and stack value
+    /// is wrapped (tensors become graph inputs, Python values constants under guards).
+    /// </summary>
+    public static CaptureResult Capture(CodeInfo code, FrameState frame, int entry, ITorchBridge torch)
+    {
+        var context = new CaptureContext(torch, frame);
+        context.Guards.Add(new GradModeGuard(torch.IsGradEnabled()));
+        var locals = frame.Locals.ToDictionary(p => p.Key, p => context.Wrap(p.Value, new LocalSource(p.Key)));
+        var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();
+        var translator = new InstructionTranslator(code, context, locals, stack, frame.Globals, null, 0, entry);
+        return translator.Run();
+    }
+
+    private CaptureResult Run()
+    {
+        var entry = _pc;
+        for (var steps = 0; steps < MaxSteps; steps++)
+        {
+            var instruction = _code.Instructions[_pc];
+            var startStack = _stack.ToList();
+            var startLocals = new Dictionary<string, SymValue>(_locals);
+            _context.Builder.Source = instruction.Location;
+            StepResult result;
+            try
+            {
+                result = Step(instruction);
+            }
+            catch (InlineBreakException e)
+            {
+                result = new StepResult.Break(e.Message);
+            }
+            switch (result)
+            {
+                case StepResult.Next:
+                    _pc++;
+                    break;
+                case StepResult.Jump j:
+                    _pc = j.Target;
+                    break;
+                case StepResult.Return r:
+                    return _context.Finish(entry, outputs => new ExitPlan.Return(outputs.Spec(r.Value)));
+                case StepResult.Break b:
+                    var cause = new GraphBreak(b.Reason, instruction, instruction.Location, [$"{_code.Name} at {instruction.Location}"]);
+                    // The breaking instruction runs for real on the frame as it was before it.
+                    return _context.Finish(entry, outputs => new ExitPlan.Break(cause,
+                        startLocals.ToDictionary(p => p.Key, p => outputs.Spec(p.Value)),
+                        startStack.Select(outputs.Spec).ToList()));
+            }
+        }
+        throw new NotSupportedException($"capture of {_code.Name} did not finish in {MaxSteps} instructions");
+    }
+
+    /// <summary>Captures an inlined call: the callee's code with its own locals, sharing the graph and guards.</summary>
+    private SymValue Inline(CodeInfo callee, Dictionary<string, SymValue> locals, PyObject globals, Source? globalsSource)
+    {
+        if (_depth + 1 > MaxInlineDepth) throw new InlineBreakException($"inlining deeper than {MaxInlineDepth} calls");
+        var child = new InstructionTranslator(callee, _context, locals, [], globals, globalsSource, _depth + 1, 0);
+        for (var steps = 0; steps < MaxSteps; steps++)
+        {
+            var instruction = callee.Instructions[child._pc];
+            _context.Builder.Source = instruction.Location;
+            StepResult result;
+            try
+            {
+                result = child.Step(instruction);
+            }
+            catch (InlineBreakException e)
+            {
+                throw new InlineBreakException($"{e.Message} (in {callee.Name}, inlined)");
+            }
+            switch (result)
+            {
+                case StepResult.Next: child._pc++; break;
+                case StepResult.Jump j: child._pc = j.Target; break;
+                case StepResult.Return r: return r.Value;
+                case StepResult.Break b:
+                    throw new InlineBreakException($"{b.Reason} in {callee.Name} at {instruction.Location?.File}:{instruction.Location?.Line}, called");
+            }
+        }
+        throw new InlineBreakException($"inlined call to {callee.Name} did not finish");
+    }
+
+    private SymValue Pop()
+    {
+        var v = _stack[^1];
+        _stack.RemoveAt(_stack.Count - 1);
+        return v;
+    }
+
+    private List<SymValue> PopN(int n)
+    {
+        var items = _stack.GetRange(_stack.Count - n, n);
+        _stack.RemoveRange(_stack.Count - n, n);
+        return items;
+    }
+
+    private void Push(SymValue value) => _stack.Add(value);
+
+    private SymValue Peek(int depth = 1) => _stack[^depth];
+
+    private StepResult Step(Instruction ins) => ins.Opcode switch
+    {
+        Opcode.NOP or Opcode.RESUME or Opcode.CACHE or Opcode.PRECALL or Opcode.EXTENDED_ARG or Opcode.MAKE_CELL or Opcode.COPY_FREE_VARS => StepResult.Continue,
+        Opcode.POP_TOP => Do(() => Pop()),
+        Opcode.PUSH_NULL => Do(() => Push(NullValue.Instance)),
+        Opcode.COPY => Do(() => Push(Peek(ins.Arg!.Value))),
+        Opcode.SWAP => Do(() => (_stack[^1], _stack[^ins.Arg!.Value]) = (_stack[^ins.Arg!.Value], _stack[^1])),
+        Opcode.LOAD_FAST or Opcode.LOAD_DEREF or Opcode.LOAD_CLOSURE => LoadLocal(ins),
+        Opcode.STORE_FAST or Opcode.STORE_DEREF => Do(() => _locals[ins.Name!] = Pop()),
+        Opcode.DELETE_FAST => Do(() => _locals.Remove(ins.Name!)),
+        Opcode.LOAD_CONST => Do(() => Push(new ConstValue(ins.Constant!.NewReference()))),
+        Opcode.LOAD_GLOBAL => LoadGlobal(ins),
+        Opcode.LOAD_ATTR => LoadAttr(ins, method: false),
+        Opcode.LOAD_METHOD => LoadAttr(ins, method: true),
+        Opcode.KW_NAMES => Do(() => _kwNames = ins.Constant),
+        Opcode.CALL => Call(ins),
+        Opcode.CALL_FUNCTION_EX => CallEx(ins),
+        Opcode.BINARY_OP => BinaryOp(ins),
+        Opcode.COMPARE_OP => Compare(ins),
+        Opcode.IS_OP => IsOp(ins),
+        Opcode.CONTAINS_OP => Contains(ins),
+        Opcode.UNARY_NEGATIVE or Opcode.UNARY_POSITIVE or Opcode.UNARY_NOT or Opcode.UNARY_INVERT => Unary(ins),
+        Opcode.BINARY_SUBSCR => Subscript(ins),
+        Opcode.BUILD_TUPLE => Do(() => Push(new TupleValue(PopN(ins.Arg!.Value)))),
+        Opcode.BUILD_LIST => Do(() => Push(new ListValue(PopN(ins.Arg!.Value)))),
+        Opcode.BUILD_MAP or Opcode.BUILD_CONST_KEY_MAP => BuildMap(ins),
+        Opcode.BUILD_SLICE => BuildSlice(ins),
+        Opcode.BUILD_STRING => BuildString(ins),
+        Opcode.LIST_APPEND or Opcode.LIST_EXTEND => ListAdd(ins),
+        Opcode.LIST_TO_TUPLE => ListToTuple(),
+        Opcode.DICT_MERGE or Opcode.DICT_UPDATE => DictMerge(ins),
+        Opcode.UNPACK_SEQUENCE => Unpack(ins),
+        Opcode.FORMAT_VALUE => FormatValue(ins),
+        Opcode.GET_ITER => GetIter(),
+        Opcode.FOR_ITER => ForIter(ins),
+        Opcode.JUMP_FORWARD or Opcode.JUMP_BACKWARD or Opcode.JUMP_BACKWARD_NO_INTERRUPT => new StepResult.Jump(ins.JumpTarget!.Value),
+        Opcode.POP_JUMP_FORWARD_IF_TRUE or Opcode.POP_JUMP_BACKWARD_IF_TRUE => JumpIf(ins, jumpWhen: true),
+        Opcode.POP_JUMP_FORWARD_IF_FALSE or Opcode.POP_JUMP_BACKWARD_IF_FALSE => JumpIf(ins, jumpWhen: false),
+        Opcode.POP_JUMP_FORWARD_IF_NONE or Opcode.POP_JUMP_BACKWARD_IF_NONE => JumpIfNone(ins, jumpWhenNone: true),
+        Opcode.POP_JUMP_FORWARD_IF_NOT_NONE or Opcode.POP_JUMP_BACKWARD_IF_NOT_NONE => JumpIfNone(ins, jumpWhenNone: false),
+        Opcode.JUMP_IF_TRUE_OR_POP => JumpOrPop(ins, jumpWhen: true),
+        Opcode.JUMP_IF_FALSE_OR_POP => JumpOrPop(ins, jumpWhen: false),
+        Opcode.RETURN_VALUE => new StepResult.Return(Pop()),
+        Opcode.BEFORE_WITH => BeforeWith(),
+        _ => new StepResult.Break($"unsupported opcode {ins.OpName}"),
+    };
+
+    private static StepResult Do(Action action)
+    {
+        action();
+        return StepResult.Continue;
+    }
+
+    private StepResult Do(Func<object?> action)
+    {
+        action();
+        return StepResult.Continue;
+    }
+
+    private string At(Instruction ins) => ins.Location is { } l ? $" at line {l.Line}" : "";
+}

@@ -1,0 +1,48 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+/// <summary>
+/// A value during symbolic execution. Values read from the frame carry the <see cref="Source"/>
+/// they came from (guards are made from sources); values made during capture have none.
+/// </summary>
+public abstract record SymValue
+{
+    public Source? Source { get; init; }
+}
+
+/// <summary>A tensor: a graph node and its metadata.</summary>
+public sealed record TensorValue(string Node, TensorMeta Meta) : SymValue;
+
+/// <summary>A Python constant known at capture time (int, float, bool, str, None, dtype, slice, tuple of constants...).</summary>
+public sealed record ConstValue(PyObject Value) : SymValue;
+
+public sealed record TupleValue(IReadOnlyList<SymValue> Items) : SymValue;
+
+/// <summary>A list. Lists created during capture may be mutated symbolically; lists from the frame may not.</summary>
+public sealed record ListValue(IReadOnlyList<SymValue> Items) : SymValue;
+
+/// <summary>A dict with string keys, in insertion order.</summary>
+public sealed record DictValue(IReadOnlyList<KeyValuePair<string, SymValue>> Items) : SymValue;
+
+/// <summary>The NULL CPython pushes below a callable (PUSH_NULL, LOAD_GLOBAL's low bit).</summary>
+public sealed record NullValue : SymValue
+{
+    public static NullValue Instance { get; } = new();
+}
+
+/// <summary>What kind of real object a <see cref="ObjectValue"/> is, which decides how it is used.</summary>
+public enum ObjectKind { Module, TorchFunction, UserFunction, Builtin, NnModule, Class, Other }
+
+/// <summary>A real Python object the capture holds (modules, functions, nn.Modules, others), guarded by identity.</summary>
+public sealed record ObjectValue(PyObject Object, ObjectKind Kind, string QualifiedName) : SymValue;
+
+/// <summary>A tensor's method, bound (x.view, x.sum).</summary>
+public sealed record TensorMethodValue(TensorValue Self, string Name) : SymValue;
+
+/// <summary>An iterator over values known at capture time (loops over tuples, lists, ranges are unrolled).</summary>
+public sealed record IteratorValue(IReadOnlyList<SymValue> Items, int Position) : SymValue;
+
+/// <summary>A grad-mode context manager (torch.no_grad(), torch.enable_grad()).</summary>
+public sealed record GradModeValue(bool Enabled) : SymValue;

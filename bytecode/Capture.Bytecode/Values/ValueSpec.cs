@@ -1,0 +1,20 @@
+using Capture.Python;
+
+namespace Capture.Bytecode;
+
+/// <summary>
+/// How to rebuild a real Python value after a compiled segment ran: from a graph output, a constant,
+/// a container of such, or re-read from the frame by source.
+/// </summary>
+public abstract record ValueSpec
+{
+    public sealed record Output(int Index) : ValueSpec;
+    public sealed record Constant(PyObject Value) : ValueSpec;
+    public sealed record Tuple(IReadOnlyList<ValueSpec> Items) : ValueSpec;
+    public sealed record List(IReadOnlyList<ValueSpec> Items) : ValueSpec;
+    public sealed record Dict(IReadOnlyList<KeyValuePair<string, ValueSpec>> Items) : ValueSpec;
+    public sealed record Method(ValueSpec Self, string Name) : ValueSpec;
+    public sealed record Iterator(IReadOnlyList<ValueSpec> Remaining) : ValueSpec;
+    public sealed record GradMode(bool Enabled) : ValueSpec;
+    public sealed record Null : ValueSpec;
+}
