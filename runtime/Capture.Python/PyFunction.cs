@@ -105,10 +105,26 @@ public static unsafe class PyFunction
 }
 
 /// <summary>Turns a C# exception escaping a callback into a Python exception of the closest type.</summary>
-internal static unsafe class CallbackErrors
+public static unsafe class CallbackErrors
 {
+    private static readonly Dictionary<Type, PyObject> Registered = [];
+
+    /// <summary>Makes C# exceptions of <typeparamref name="T"/> (and subclasses) raise <paramref name="pythonType"/>.</summary>
+    public static void Register<T>(PyObject pythonType) where T : Exception
+    {
+        lock (Registered) Registered[typeof(T)] = pythonType.NewReference();
+    }
+
     internal static void SetClrError(Exception e)
     {
+        PyObject? registered;
+        lock (Registered) registered = Registered.FirstOrDefault(p => p.Key.IsInstanceOfType(e)).Value;
+        if (registered is not null)
+        {
+            using var message = Py.Str(e.Message);
+            CApi.PyErr_SetObject(registered.Handle, message.Handle);
+            return;
+        }
         var pythonType = e switch
         {
             ArgumentOutOfRangeException => "IndexError",

@@ -1,4 +1,6 @@
 using Capture.Python;
+using Capture.Runtime.Backends;
+using Capture.Runtime.Dispatch;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime;
@@ -12,6 +14,8 @@ public static class CaptureRuntime
     private static readonly object Gate = new();
     private static bool _started;
     private static TorchRuntime? _torch;
+    private static TorchBridge? _bridge;
+    private static FrameRunner? _runner;
 
     public static string Version => typeof(CaptureRuntime).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
@@ -44,6 +48,28 @@ public static class CaptureRuntime
         }
     }
 
+    /// <summary>The process's frame runner, with the caches capture.reset() clears (GIL held).</summary>
+    public static FrameRunner Runner
+    {
+        get
+        {
+            lock (Gate) return _runner ??= NewRunnerLocked();
+        }
+    }
+
+    /// <summary>A runner with caches of its own (explain uses one, so it reports a fresh capture).</summary>
+    public static FrameRunner NewRunner()
+    {
+        lock (Gate) return NewRunnerLocked();
+    }
+
+    private static FrameRunner NewRunnerLocked()
+    {
+        _torch ??= TorchRuntime.Import();
+        _bridge ??= new TorchBridge(_torch);
+        return new FrameRunner(_bridge, new EagerBackend(_torch));
+    }
+
     /// <summary>Stops the interpreter (atexit handlers, flush, finalize). False when flushing failed.</summary>
     public static bool Stop()
     {
@@ -51,7 +77,14 @@ public static class CaptureRuntime
         {
             if (_torch is not null)
             {
-                using (Interpreter.Gil()) _torch.Dispose();
+                using (Interpreter.Gil())
+                {
+                    _runner?.Reset();
+                    _bridge?.Dispose();
+                    _torch.Dispose();
+                }
+                _runner = null;
+                _bridge = null;
                 _torch = null;
             }
             return Interpreter.Stop();

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Capture.Graph;
 using Capture.Python;
+using Capture.Runtime.Dispatch;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime;
@@ -22,6 +23,18 @@ internal static class NativeModule
             "runtime_info() -> dict: versions and libraries of the running Capture runtime.");
         PyFunction.Define(module, "tensor_info", TensorInfoOf,
             "tensor_info(t) -> dict: a tensor's metadata as the C# runtime reads it (no data copied).");
+        PyFunction.Define(module, "register_not_supported", (args, _) =>
+        {
+            using var type = args.GetItem(0);
+            CallbackErrors.Register<NotSupportedException>(type);
+            return Py.None;
+        }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
+        PyFunction.Define(module, "run", Run,
+            "run(fn, args, kwargs, fullgraph) -> the result of fn(*args, **kwargs), captured and run through the eager backend.");
+        PyFunction.Define(module, "explain", Explain,
+            "explain(fn, args, kwargs) -> dict: runs fn once under a fresh capture and reports what happened.");
+        PyFunction.Define(module, "reset", (_, _) => { CaptureRuntime.Runner.Reset(); return Py.None; },
+            "reset(): forget every cached capture.");
     }
 
     private static PyObject RuntimeInfo(PyObject args, PyObject? kwargs)
@@ -51,6 +64,40 @@ internal static class NativeModule
             new("storage_offset", offset), new("data_ptr", dataPtr), new("requires_grad", requiresGrad),
             new("is_contiguous", contiguous),
         ]);
+    }
+
+    private static PyObject Run(PyObject args, PyObject? kwargs)
+    {
+        ExpectArguments("run", args, kwargs, 4);
+        using var fn = args.GetItem(0);
+        using var callArgs = args.GetItem(1);
+        using var callKwargs = args.GetItem(2);
+        using var fullgraph = args.GetItem(3);
+        var runner = CaptureRuntime.Runner;
+        var previous = runner.FullGraph;
+        runner.FullGraph = fullgraph.IsTrue();
+        try { return runner.Call(fn, callArgs, callKwargs); }
+        finally { runner.FullGraph = previous; }
+    }
+
+    private static PyObject Explain(PyObject args, PyObject? kwargs)
+    {
+        ExpectArguments("explain", args, kwargs, 3);
+        using var fn = args.GetItem(0);
+        using var callArgs = args.GetItem(1);
+        using var callKwargs = args.GetItem(2);
+        var report = new ExplainReport();
+        var runner = CaptureRuntime.NewRunner();
+        runner.OnEvent = report.Record;
+        try
+        {
+            runner.Call(fn, callArgs, callKwargs).Dispose();
+        }
+        finally
+        {
+            runner.Reset();
+        }
+        return report.ToPython();
     }
 
     private static void ExpectArguments(string function, PyObject args, PyObject? kwargs, int count)

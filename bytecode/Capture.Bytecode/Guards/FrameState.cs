@@ -47,6 +47,11 @@ public sealed class FrameState : IDisposable
         throw new KeyNotFoundException($"name '{name}' is not defined");
     }
 
+    public void RemoveLocal(string name)
+    {
+        if (_locals.Remove(name, out var old)) old.Dispose();
+    }
+
     public void Dispose()
     {
         foreach (var v in _locals.Values) v.Dispose();

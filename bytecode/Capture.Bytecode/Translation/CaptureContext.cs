@@ -157,7 +157,11 @@ internal sealed class OutputCollector
 
     public IReadOnlyList<string> Nodes => _nodes;
 
-    public ValueSpec Spec(SymValue value) => value switch
+    // A value read from the frame and not replaced is re-read from its source, so that it stays the
+    // same object (lists and tensors from the caller keep their identity).
+    public ValueSpec Spec(SymValue value) => value.Source is { } source && value is not ConstValue
+        ? new ValueSpec.FromSource(source)
+        : value switch
     {
         TensorValue t => new ValueSpec.Output(IndexOf(t.Node)),
         ConstValue c => new ValueSpec.Constant(c.Value),

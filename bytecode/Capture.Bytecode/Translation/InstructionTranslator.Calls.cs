@@ -98,7 +98,7 @@ public sealed partial class InstructionTranslator
                 if (args.Count == 0) { Push(Size(meta)); return StepResult.Continue; }
                 if (args[0] is ConstValue { Value.IsInt: true } d)
                 {
-                    Push(Size(meta).Items[meta.Shape.WrapDim(d.Value.ToInt64(), "size")]);
+                    Push(Const(Py.Int(meta.Shape[meta.Shape.WrapDim(d.Value.ToInt64(), "size")].Concrete("size"))));
                     return StepResult.Continue;
                 }
                 break;

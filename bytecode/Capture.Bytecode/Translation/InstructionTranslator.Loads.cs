@@ -8,8 +8,17 @@ public sealed partial class InstructionTranslator
 {
     private StepResult LoadLocal(Instruction ins)
     {
-        if (!_locals.TryGetValue(ins.Name!, out var value))
-            return new StepResult.Break($"local variable '{ins.Name}' is read before it is assigned{At(ins)}");
+        var name = ins.Name!;
+        if (!_locals.TryGetValue(name, out var value))
+        {
+            // The frame's own locals are wrapped (and guarded) on first read, not before.
+            if (_depth > 0 || !_unread.Contains(name))
+                return new StepResult.Break($"local variable '{name}' is read before it is assigned{At(ins)}");
+            using var real = _context.Frame.Local(name);
+            value = _context.Wrap(real, new LocalSource(name));
+            _locals[name] = value;
+            _unread.Remove(name);
+        }
         Push(value);
         return StepResult.Continue;
     }
@@ -83,10 +92,14 @@ public sealed partial class InstructionTranslator
         _ => new TensorMethodValue(t, name),
     };
 
-    private TupleValue Size(TensorMeta meta)
+    /// <summary>x.shape / x.size(): a real torch.Size, as eager code gets (it prints and compares as one).</summary>
+    private ConstValue Size(TensorMeta meta)
     {
         if (!meta.Shape.IsConcrete) throw new InlineBreakException("symbolic sizes cannot be read as Python ints yet");
-        return new TupleValue(meta.Shape.Concrete().Select(d => (SymValue)Const(Py.Int(d))).ToList());
+        using var torch = Py.Import("torch");
+        using var size = torch.GetAttr("Size");
+        using var dims = Py.IntTuple(meta.Shape.Concrete());
+        return new ConstValue(size.Call(dims));
     }
 
     private static ConstValue Const(PyObject value) => new(value);

@@ -21,6 +21,7 @@ public sealed partial class InstructionTranslator
     private readonly PyObject _globals;
     private readonly Source? _globalsSource; // null: the frame's own globals (G['x'])
     private readonly int _depth;
+    private readonly HashSet<string> _unread = [];
     private PyObject? _kwNames;
     private int _pc;
 
@@ -45,9 +46,9 @@ public sealed partial class InstructionTranslator
     {
         var context = new CaptureContext(torch, frame);
         context.Guards.Add(new GradModeGuard(torch.IsGradEnabled()));
-        var locals = frame.Locals.ToDictionary(p => p.Key, p => context.Wrap(p.Value, new LocalSource(p.Key)));
         var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();
-        var translator = new InstructionTranslator(code, context, locals, stack, frame.Globals, null, 0, entry);
+        var translator = new InstructionTranslator(code, context, [], stack, frame.Globals, null, 0, entry);
+        translator._unread.UnionWith(frame.Locals.Keys);
         return translator.Run();
     }
 
@@ -81,9 +82,13 @@ public sealed partial class InstructionTranslator
                     return _context.Finish(entry, outputs => new ExitPlan.Return(outputs.Spec(r.Value)));
                 case StepResult.Break b:
                     var cause = new GraphBreak(b.Reason, instruction, instruction.Location, [$"{_code.Name} at {instruction.Location}"]);
-                    // The breaking instruction runs for real on the frame as it was before it.
+                    // The breaking instruction runs for real on the frame as it was before it; locals
+                    // the capture never read are re-read from the frame.
+                    var unread = _unread.ToList();
                     return _context.Finish(entry, outputs => new ExitPlan.Break(cause,
-                        startLocals.ToDictionary(p => p.Key, p => outputs.Spec(p.Value)),
+                        startLocals.ToDictionary(p => p.Key, p => outputs.Spec(p.Value))
+                            .Concat(unread.Where(n => !startLocals.ContainsKey(n)).Select(n => new KeyValuePair<string, ValueSpec>(n, new ValueSpec.FromSource(new LocalSource(n)))))
+                            .ToDictionary(p => p.Key, p => p.Value),
                         startStack.Select(outputs.Spec).ToList()));
             }
         }
@@ -146,8 +151,8 @@ public sealed partial class InstructionTranslator
         Opcode.COPY => Do(() => Push(Peek(ins.Arg!.Value))),
         Opcode.SWAP => Do(() => (_stack[^1], _stack[^ins.Arg!.Value]) = (_stack[^ins.Arg!.Value], _stack[^1])),
         Opcode.LOAD_FAST or Opcode.LOAD_DEREF or Opcode.LOAD_CLOSURE => LoadLocal(ins),
-        Opcode.STORE_FAST or Opcode.STORE_DEREF => Do(() => _locals[ins.Name!] = Pop()),
-        Opcode.DELETE_FAST => Do(() => _locals.Remove(ins.Name!)),
+        Opcode.STORE_FAST or Opcode.STORE_DEREF => Do(() => { _unread.Remove(ins.Name!); _locals[ins.Name!] = Pop(); }),
+        Opcode.DELETE_FAST => Do(() => { _unread.Remove(ins.Name!); _locals.Remove(ins.Name!); }),
         Opcode.LOAD_CONST => Do(() => Push(new ConstValue(ins.Constant!.NewReference()))),
         Opcode.LOAD_GLOBAL => LoadGlobal(ins),
         Opcode.LOAD_ATTR => LoadAttr(ins, method: false),

@@ -17,4 +17,7 @@ public abstract record ValueSpec
     public sealed record Iterator(IReadOnlyList<ValueSpec> Remaining) : ValueSpec;
     public sealed record GradMode(bool Enabled) : ValueSpec;
     public sealed record Null : ValueSpec;
+
+    /// <summary>The very object the frame held at this source (keeps identity: a caller's list stays that list).</summary>
+    public sealed record FromSource(Source Source) : ValueSpec;
 }

@@ -4,6 +4,8 @@ through C# (Roslyn) or native (LLVM) code. Run scripts that import it with `./ca
 The public names follow torch.compile / torch._dynamo: compile, explain, compare, reset.
 """
 
+import functools
+
 try:
     import _capture_native as _native
 except ImportError as _error:  # plain python3, not the Capture runtime
@@ -14,14 +16,18 @@ except ImportError as _error:  # plain python3, not the Capture runtime
 
 __version__ = _native.version()
 
-__all__ = ["NotSupported", "compile", "explain", "compare", "reset", "runtime_info"]
+__all__ = ["NotSupported", "compile", "explain", "compare", "reset", "runtime_info", "ExplainOutput"]
 
 _MODES = ("bytecode", "ast")
 _BACKENDS = ("roslyn", "llvm", "eager")
+_NOT_BUILT = {"roslyn": 7, "llvm": 8}
 
 
 class NotSupported(Exception):
     """Something Capture does not do (yet). The message says what and where."""
+
+
+_native.register_not_supported(NotSupported)
 
 
 def runtime_info():
@@ -33,6 +39,46 @@ def _not_built(what, issue):
     raise NotSupported(f"{what} is not built yet in Capture {__version__} (tracked as issue {issue})")
 
 
+class _CompiledFunction:
+    """A function whose calls run through Capture's frame runner."""
+
+    def __init__(self, fn, fullgraph):
+        self._fn = fn
+        self._fullgraph = fullgraph
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        return _native.run(self._fn, args, kwargs, self._fullgraph)
+
+    def __get__(self, instance, owner):
+        return self if instance is None else functools.partial(self, instance)
+
+
+def _compiled_module(module, fullgraph):
+    import torch
+
+    class CompiledModule(torch.nn.Module):
+        """Wraps an nn.Module: calls run its forward through Capture; attributes are the module's."""
+
+        def __init__(self, orig):
+            super().__init__()
+            self._orig_mod = orig
+
+        def forward(self, *args, **kwargs):
+            orig = self._orig_mod
+            if orig._forward_hooks or orig._forward_pre_hooks or orig._backward_hooks:
+                return orig(*args, **kwargs)  # hooks run around forward; not captured yet
+            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph)
+
+        def __getattr__(self, name):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self._orig_mod, name)
+
+    return CompiledModule(module)
+
+
 def compile(fn=None, *, mode="bytecode", backend="roslyn", fullgraph=False, dynamic=None):
     """Capture `fn` (a function or an nn.Module) into graphs and compile them.
 
@@ -42,12 +88,82 @@ def compile(fn=None, *, mode="bytecode", backend="roslyn", fullgraph=False, dyna
         raise ValueError(f"capture.compile: mode must be one of {_MODES}, got {mode!r}")
     if backend not in _BACKENDS:
         raise ValueError(f"capture.compile: backend must be one of {_BACKENDS}, got {backend!r}")
-    _not_built(f"capture.compile(mode={mode!r}, backend={backend!r})", 4 if mode == "bytecode" else 5)
+    if mode == "ast":
+        _not_built("capture.compile(mode='ast')", 5)
+    if backend in _NOT_BUILT:
+        _not_built(f"capture.compile(backend={backend!r}); backend='eager' runs captured graphs through torch", _NOT_BUILT[backend])
+    if dynamic:
+        raise NotSupported("capture.compile(dynamic=True): captures specialize on sizes for now")
+
+    def wrap(target):
+        import torch
+
+        if isinstance(target, torch.nn.Module):
+            return _compiled_module(target, fullgraph)
+        if not callable(target) or not hasattr(target, "__code__"):
+            raise TypeError(f"capture.compile expects a Python function or an nn.Module, got {type(target).__name__}")
+        return _CompiledFunction(target, fullgraph)
+
+    return wrap if fn is None else wrap(fn)
+
+
+class BreakReason:
+    """Why a graph ended early: the reason, and where in the user's code."""
+
+    def __init__(self, reason, filename, lineno):
+        self.reason = reason
+        self.filename = filename
+        self.lineno = lineno
+
+    def __repr__(self):
+        return f"BreakReason({self.reason!r}, {self.filename!r}, {self.lineno!r})"
+
+
+class ExplainOutput:
+    """What capture.explain found: graphs, graph breaks, guards, recompiles."""
+
+    def __init__(self, report):
+        self.graph_count = report["graph_count"]
+        self.graph_break_count = report["graph_break_count"]
+        self.break_reasons = [BreakReason(**b) for b in report["break_reasons"]]
+        self.guards = report["guards"]
+        self.ops_per_graph = report["ops_per_graph"]
+        self.compile_times = report["compile_times"]
+        self.graphs = report["graphs"]
+        self.recompile_reasons = report["recompile_reasons"]
+        self.eager_frames = report["eager_frames"]
+
+    def __str__(self):
+        lines = [f"Graph count: {self.graph_count}", f"Graph break count: {self.graph_break_count}"]
+        if self.break_reasons:
+            lines.append("Break reasons:")
+            for i, b in enumerate(self.break_reasons, 1):
+                lines.append(f"  {i}. {b.reason}\n     at {b.filename}:{b.lineno}")
+        if self.eager_frames:
+            lines.append("Ran eagerly:")
+            lines.extend(f"  {e}" for e in self.eager_frames)
+        for i, (ops, graph) in enumerate(zip(self.ops_per_graph, self.graphs), 1):
+            lines.append(f"Graph {i} ({len(ops)} ops, captured in {self.compile_times[i - 1] * 1000:.1f} ms):")
+            lines.extend("  " + line for line in graph.rstrip().splitlines())
+        if self.guards:
+            lines.append("Guards:")
+            lines.extend(f"  {g}" for g in self.guards)
+        if self.recompile_reasons:
+            lines.append("Recompiles:")
+            lines.extend(f"  {r}" for r in self.recompile_reasons)
+        return "\n".join(lines)
+
+    __repr__ = __str__
 
 
 def explain(fn, *args, **kwargs):
     """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles."""
-    _not_built("capture.explain", 4)
+    target = fn._fn if isinstance(fn, _CompiledFunction) else fn
+    import torch
+
+    if isinstance(target, torch.nn.Module):
+        return ExplainOutput(_native.explain(type(target).forward, (target,) + args, kwargs))
+    return ExplainOutput(_native.explain(target, args, kwargs))
 
 
 def compare(fn, *args, **kwargs):
@@ -57,4 +173,4 @@ def compare(fn, *args, **kwargs):
 
 def reset():
     """Forget every cached capture."""
-    _not_built("capture.reset", 4)
+    _native.reset()

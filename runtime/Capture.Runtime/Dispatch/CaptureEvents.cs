@@ -1,0 +1,16 @@
+using Capture.Bytecode;
+
+namespace Capture.Runtime.Dispatch;
+
+/// <summary>What the frame runner did, for explain reports and logs.</summary>
+public abstract record CaptureEvent
+{
+    /// <summary>A new capture (graph, guards, exit) and how long it took.</summary>
+    public sealed record Captured(string Function, CaptureResult Capture, TimeSpan CaptureTime, string? RecompileReason) : CaptureEvent;
+
+    /// <summary>A whole frame ran eagerly, and why.</summary>
+    public sealed record RanEagerly(string Function, string Reason) : CaptureEvent;
+
+    /// <summary>A capture failed at an instruction, which then ran for real.</summary>
+    public sealed record CaptureFailed(string Function, Instruction Instruction, string Reason) : CaptureEvent;
+}

@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using Capture.Bytecode;
+using Capture.Python;
+using Capture.Runtime.Backends;
+using Capture.Runtime.Torch;
+
+namespace Capture.Runtime.Dispatch;
+
+/// <summary>
+/// Runs a Python function through Capture: per code object, a list of cache entries (entry
+/// instruction, guards, captured segment). From instruction 0 it finds an entry whose guards pass
+/// (or captures one), runs its graph, rebuilds the frame, and at a graph break runs the breaking
+/// instruction for real and goes on from the next one the same way. A failed guard is a recompile
+/// reason; past <see cref="MaxEntries"/> entries a code object runs without capture.
+/// </summary>
+public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
+{
+    public const int MaxEntries = 8;
+
+    private sealed class CodeCache(PyObject codeObject, CodeInfo code)
+    {
+        public PyObject CodeObject { get; } = codeObject;
+        public CodeInfo Code { get; } = code;
+        public List<CaptureResult> Entries { get; } = [];
+        public string? EagerReason { get; set; } = RealExecutor.CannotRun(code);
+        public bool LimitReported { get; set; }
+    }
+
+    private readonly Dictionary<nint, CodeCache> _caches = [];
+
+    /// <summary>Called for each capture, eager frame and failed capture (explain reports, logs).</summary>
+    public Action<CaptureEvent>? OnEvent { get; set; }
+
+    /// <summary>With fullgraph, the first graph break is an error naming its reason and line.</summary>
+    public bool FullGraph { get; set; }
+
+    public void Reset()
+    {
+        foreach (var cache in _caches.Values) cache.CodeObject.Dispose();
+        _caches.Clear();
+    }
+
+    /// <summary>Calls <paramref name="function"/>(*args, **kwargs) through Capture (GIL held).</summary>
+    public PyObject Call(PyObject function, PyObject args, PyObject kwargs)
+    {
+        var cache = CacheFor(function);
+        if (cache.EagerReason is { } reason)
+        {
+            OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, reason));
+            return function.Call(args.ToItems().ToList(), kwargs.ToDictItems().Select(p => { using (p.Key) return new KeyValuePair<string, PyObject>(p.Key.AsString(), p.Value); }));
+        }
+        using var frame = BindFrame(function, args, kwargs);
+        var pc = 0;
+        var current = frame;
+        while (true)
+        {
+            if (cache.Entries.Count >= MaxEntries) return RunRest(cache, current, pc);
+            var entry = Lookup(cache, current, pc, out var failure);
+            if (entry is null)
+            {
+                var watch = Stopwatch.StartNew();
+                try
+                {
+                    entry = InstructionTranslator.Capture(cache.Code, current, pc, bridge);
+                }
+                catch (NotSupportedException e)
+                {
+                    OnEvent?.Invoke(new CaptureEvent.CaptureFailed(cache.Code.Name, cache.Code.Instructions[pc], e.Message));
+                    if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
+                    pc = StepReal(cache, current, pc, out var returned);
+                    if (returned is not null) return returned;
+                    continue;
+                }
+                cache.Entries.Add(entry);
+                OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, watch.Elapsed, failure));
+                if (FullGraph && entry.Exit is ExitPlan.Break b)
+                    throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
+            }
+            using var outputs = RunGraph(entry, current);
+            switch (entry.Exit)
+            {
+                case ExitPlan.Return r:
+                    return Build(r.Value, outputs, current);
+                case ExitPlan.Break b:
+                    Rebuild(current, b, outputs);
+                    pc = StepReal(cache, current, b.Cause.Instruction.Index, out var value);
+                    if (value is not null) return value;
+                    break;
+            }
+        }
+    }
+
+    private CodeCache CacheFor(PyObject function)
+    {
+        using var code = function.GetAttr("__code__");
+        using var id = Py.Builtins.GetAttr("id").Call(code);
+        var key = (nint)id.ToInt64();
+        if (_caches.TryGetValue(key, out var cache)) return cache;
+        cache = new CodeCache(code.NewReference(), InstructionDecoder.Decode(code));
+        _caches[key] = cache;
+        return cache;
+    }
+
+    private CaptureResult? Lookup(CodeCache cache, FrameState frame, int pc, out string? firstFailure)
+    {
+        firstFailure = null;
+        foreach (var entry in cache.Entries.Where(e => e.EntryIndex == pc))
+        {
+            var failure = entry.Guards.Check(frame, bridge);
+            if (failure is null) return entry;
+            firstFailure ??= failure;
+        }
+        return null;
+    }
+
+    private PyObject RunGraph(CaptureResult entry, FrameState frame)
+    {
+        var inputs = entry.InputSources.Select(s => s.Resolve(frame)).ToList();
+        try { return backend.Run(entry.Graph, inputs); }
+        finally { foreach (var i in inputs) i.Dispose(); }
+    }
+
+    /// <summary>Runs one instruction for real; returns the next instruction, or sets the returned value.</summary>
+    private static int StepReal(CodeCache cache, FrameState frame, int pc, out PyObject? returned)
+    {
+        returned = null;
+        switch (RealExecutor.Execute(cache.Code, frame, pc))
+        {
+            case RealStep.Return r: returned = r.Value; return -1;
+            case RealStep.Continue c: return c.Next;
+            default: throw new InvalidOperationException("unknown step");
+        }
+    }
+
+    /// <summary>Past the entry limit the rest of the frame runs for real, instruction by instruction.</summary>
+    private PyObject RunRest(CodeCache cache, FrameState frame, int pc)
+    {
+        if (!cache.LimitReported)
+        {
+            cache.LimitReported = true;
+            OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
+        }
+        while (true)
+        {
+            pc = StepReal(cache, frame, pc, out var returned);
+            if (returned is not null) return returned;
+        }
+    }
+
+    private static FrameState BindFrame(PyObject function, PyObject args, PyObject kwargs)
+    {
+        using var ns = Py.Exec("""
+            import inspect
+            def bind(fn, args, kwargs):
+                bound = inspect.signature(fn).bind(*args, **kwargs)
+                bound.apply_defaults()
+                values = dict(bound.arguments)
+                code = fn.__code__
+                for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+                    try:
+                        values[name] = cell.cell_contents
+                    except ValueError:
+                        pass
+                builtins = fn.__globals__.get("__builtins__", __builtins__)
+                if not isinstance(builtins, dict):
+                    builtins = builtins.__dict__
+                return values, fn.__globals__, builtins
+            """);
+        using var bind = ns.GetItem("bind");
+        using var bound = bind.Call(function, args, kwargs);
+        using var values = bound.GetItem(0);
+        var locals = values.ToDictItems().ToDictionary(p => { using (p.Key) return p.Key.AsString(); }, p => p.Value);
+        return new FrameState(locals, [], bound.GetItem(1), bound.GetItem(2));
+    }
+
+    /// <summary>The real value a spec describes, from graph outputs and the frame as it was.</summary>
+    private PyObject Build(ValueSpec spec, PyObject outputs, FrameState frame) => spec switch
+    {
+        ValueSpec.Output o => outputs.GetItem(o.Index),
+        ValueSpec.Constant c => c.Value.NewReference(),
+        ValueSpec.FromSource s => s.Source.Resolve(frame),
+        ValueSpec.Tuple t => Sequence(t.Items, outputs, frame, tuple: true),
+        ValueSpec.List l => Sequence(l.Items, outputs, frame, tuple: false),
+        ValueSpec.Dict d => Dict(d, outputs, frame),
+        ValueSpec.Method m => MethodOf(m, outputs, frame),
+        ValueSpec.Iterator it => IteratorOf(it, outputs, frame),
+        ValueSpec.GradMode g => Py.Eval($"__import__('torch').{(g.Enabled ? "enable_grad" : "no_grad")}()"),
+        _ => throw new InvalidOperationException($"cannot build {spec}"),
+    };
+
+    private PyObject Sequence(IReadOnlyList<ValueSpec> items, PyObject outputs, FrameState frame, bool tuple)
+    {
+        var values = items.Select(i => Build(i, outputs, frame)).ToList();
+        try { return tuple ? Py.Tuple(values) : Py.List(values); }
+        finally { foreach (var v in values) v.Dispose(); }
+    }
+
+    private PyObject Dict(ValueSpec.Dict d, PyObject outputs, FrameState frame)
+    {
+        var values = d.Items.Select(p => new KeyValuePair<string, PyObject>(p.Key, Build(p.Value, outputs, frame))).ToList();
+        try { return Py.Dict(values); }
+        finally { foreach (var v in values) v.Value.Dispose(); }
+    }
+
+    private PyObject MethodOf(ValueSpec.Method m, PyObject outputs, FrameState frame)
+    {
+        using var self = Build(m.Self, outputs, frame);
+        return self.GetAttr(m.Name);
+    }
+
+    private PyObject IteratorOf(ValueSpec.Iterator it, PyObject outputs, FrameState frame)
+    {
+        using var list = Sequence(it.Remaining, outputs, frame, tuple: false);
+        using var iter = Py.Builtins.GetAttr("iter");
+        return iter.Call(list);
+    }
+
+    /// <summary>Replaces the frame's locals and stack with the values the segment left.</summary>
+    private void Rebuild(FrameState frame, ExitPlan.Break b, PyObject outputs)
+    {
+        var locals = b.Locals.ToDictionary(p => p.Key, p => Build(p.Value, outputs, frame));
+        var stack = b.Stack.Select(s => s is ValueSpec.Null ? null : Build(s, outputs, frame)).ToList();
+        foreach (var name in frame.Locals.Keys.ToList()) frame.SetLocal(name, locals.Remove(name, out var v) ? v : Py.None);
+        foreach (var name in frame.Locals.Keys.Where(n => !b.Locals.ContainsKey(n)).ToList()) frame.RemoveLocal(name);
+        foreach (var (name, value) in locals) frame.SetLocal(name, value);
+        foreach (var old in frame.Stack) old?.Dispose();
+        frame.Stack.Clear();
+        frame.Stack.AddRange(stack);
+    }
+}
