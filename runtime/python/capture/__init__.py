@@ -163,6 +163,8 @@ def explain(fn, *args, **kwargs):
 
     if isinstance(target, torch.nn.Module):
         return ExplainOutput(_native.explain(type(target).forward, (target,) + args, kwargs))
+    if not hasattr(target, "__code__"):
+        raise TypeError(f"capture.explain expects a Python function or an nn.Module, got {type(target).__name__}")
     return ExplainOutput(_native.explain(target, args, kwargs))
 
 
