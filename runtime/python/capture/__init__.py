@@ -91,7 +91,10 @@ def compile(fn=None, *, mode="bytecode", backend="roslyn", fullgraph=False, dyna
     if mode == "ast":
         _not_built("capture.compile(mode='ast')", 5)
     if backend in _NOT_BUILT:
-        _not_built(f"capture.compile(backend={backend!r}); backend='eager' runs captured graphs through torch", _NOT_BUILT[backend])
+        raise NotSupported(
+            f"capture.compile(backend={backend!r}) is not built yet in Capture {__version__} (tracked as issue "
+            f"{_NOT_BUILT[backend]}); backend='eager' runs the captured graphs through torch"
+        )
     if dynamic:
         raise NotSupported("capture.compile(dynamic=True): captures specialize on sizes for now")
 
