@@ -154,23 +154,35 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
 internal sealed class OutputCollector
 {
     private readonly List<string> _nodes = [];
+    private readonly Dictionary<SymValue, ValueSpec> _specs = new(ReferenceEqualityComparer.Instance);
 
     public IReadOnlyList<string> Nodes => _nodes;
 
+    // One symbolic container held in several places (a local and a stack slot) must become one real
+    // object, so specs are shared by reference and the runner builds each spec once.
+    public ValueSpec Spec(SymValue value)
+    {
+        if (_specs.TryGetValue(value, out var known)) return known;
+        var spec = NewSpec(value);
+        _specs[value] = spec;
+        return spec;
+    }
+
     // A value read from the frame and not replaced is re-read from its source, so that it stays the
     // same object (lists and tensors from the caller keep their identity).
-    public ValueSpec Spec(SymValue value) => value.Source is { } source && value is not ConstValue
+    private ValueSpec NewSpec(SymValue value) => value.Source is { } source && value is not ConstValue
         ? new ValueSpec.FromSource(source)
         : value switch
     {
         TensorValue t => new ValueSpec.Output(IndexOf(t.Node)),
         ConstValue c => new ValueSpec.Constant(c.Value),
-        TupleValue t => new ValueSpec.Tuple(t.Items.Select(Spec).ToList()),
+        TupleValue t => new ValueSpec.Tuple(t.Items.Select(Spec).ToList()) { NamedType = t.NamedType },
         ListValue l => new ValueSpec.List(l.Items.Select(Spec).ToList()),
         DictValue d => new ValueSpec.Dict(d.Items.Select(p => new KeyValuePair<string, ValueSpec>(p.Key, Spec(p.Value))).ToList()),
         NullValue => new ValueSpec.Null(),
         ObjectValue o => new ValueSpec.Constant(o.Object),
         TensorMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
+        ListMethodValue m => new ValueSpec.Method(Spec(m.List), m.Name),
         IteratorValue it => new ValueSpec.Iterator(it.Items.Skip(it.Position).Select(Spec).ToList()),
         GradModeValue g => new ValueSpec.GradMode(g.Enabled),
         _ => throw new NotSupportedException($"cannot rebuild a {value.GetType().Name} after a graph"),

@@ -50,8 +50,15 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Builtin or ObjectKind.Class } o when TorchOpName(o) is { } op:
                 return PushOrBreak(ins, () => CallOp(op, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
+            case ObjectValue { Kind: ObjectKind.UserFunction } f when OpRegistry.TryGet(f.QualifiedName, out _):
+                // torch.nn.functional's Python functions are registry ops: no need to inline their bodies
+                return PushOrBreak(ins, () => CallOp(f.QualifiedName, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
             case ObjectValue { Kind: ObjectKind.Builtin } o:
                 return Builtin(ins, o, args, kwargs);
+            case ObjectValue { Kind: ObjectKind.Class } o when o.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal):
+                return Builtin(ins, o, args, kwargs);
+            case ListMethodValue lm:
+                return ListMethod(ins, lm, args, kwargs);
             case ObjectValue { Kind: ObjectKind.UserFunction } f:
                 return InlineFunction(ins, f, f.Object, args, kwargs, self: null);
             case ObjectValue { Kind: ObjectKind.NnModule } m:
@@ -124,7 +131,7 @@ public sealed partial class InstructionTranslator
 
     private StepResult Builtin(Instruction ins, ObjectValue fn, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
     {
-        var name = fn.QualifiedName.Replace("builtins.", "");
+        var name = fn.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal) ? fn.QualifiedName[9..] : fn.QualifiedName;
         switch (name)
         {
             case "len" when args.Count == 1:
@@ -138,7 +145,7 @@ public sealed partial class InstructionTranslator
                 if (length is null) break;
                 Push(Const(Py.Int(length.Value)));
                 return StepResult.Continue;
-            case "isinstance" when args.Count == 2 && args[1] is ObjectValue { Kind: ObjectKind.Class } cls:
+            case "isinstance" when args.Count == 2 && args[1] is ObjectValue { Kind: ObjectKind.Class or ObjectKind.Builtin } cls:
                 bool? result = args[0] switch
                 {
                     TensorValue => IsSubclassOfTensor(cls.Object),
@@ -184,6 +191,29 @@ public sealed partial class InstructionTranslator
         if (name is "min" or "max" && args.Count == 2 && args.Any(a => a is TensorValue))
             return PushOrBreak(ins, () => CallOp(name == "min" ? "torch.minimum" : "torch.maximum", args.Select(ToArg).ToList(), []));
         return new StepResult.Break($"builtin {name}() with these arguments is not supported{At(ins)}");
+    }
+
+    private StepResult ListMethod(Instruction ins, ListMethodValue method, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var list = method.List;
+        IEnumerable<SymValue>? added = (method.Name, args.Count, kwargs.Count) switch
+        {
+            ("append", 1, 0) => [args[0]],
+            ("extend", 1, 0) => args[0] switch { TupleValue t => t.Items, ListValue l => l.Items, _ => null },
+            _ => null,
+        };
+        if (added is null) return new StepResult.Break($"list.{method.Name} with these arguments is not supported{At(ins)}");
+        ReplaceEverywhere(list, new ListValue(list.Items.Concat(added).ToList()));
+        Push(Const(Py.None));
+        return StepResult.Continue;
+    }
+
+    /// <summary>A list changed: every local and stack slot holding it now holds the new value.</summary>
+    private void ReplaceEverywhere(SymValue old, SymValue updated)
+    {
+        foreach (var name in _locals.Where(p => ReferenceEquals(p.Value, old)).Select(p => p.Key).ToList()) _locals[name] = updated;
+        for (var i = 0; i < _stack.Count; i++)
+            if (ReferenceEquals(_stack[i], old)) _stack[i] = updated;
     }
 
     private static bool IsSubclassOfTensor(PyObject cls)
@@ -335,13 +365,22 @@ public sealed partial class InstructionTranslator
     {
         var op = OpRegistry.GetOrOpaque(name);
         var meta = op.Category == OpCategory.Opaque ? _context.Torch.InferOpaque(name, args, kwargs, _context.Builder.MetaOf) : null;
-        return FromNode(_context.Builder.Call(op, args, kwargs, opaqueMeta: meta));
+        return Named(op, FromNode(_context.Builder.Call(op, args, kwargs, opaqueMeta: meta)));
+    }
+
+    // torch.max(x, dim) returns torch.return_types.max(values, indices), not a plain tuple
+    private static SymValue Named(OpDef op, SymValue result)
+    {
+        if (result is not TupleValue tuple || op.Name is not ("torch.max" or "torch.min")) return result;
+        using var torch = Py.Import("torch");
+        using var types = torch.GetAttr("return_types");
+        return tuple with { NamedType = types.GetAttr(op.Name[6..]) };
     }
 
     private SymValue CallMethodOp(TensorValue self, string method, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
     {
         var op = OpRegistry.TryGetMethod(method, out var found) ? found : throw new NotSupportedException($"Tensor.{method} is not in Capture's op registry");
-        return FromNode(_context.Builder.Call(op, args.Prepend(new RefArg(self.Node)).ToList(), kwargs, method: true));
+        return Named(op, FromNode(_context.Builder.Call(op, args.Prepend(new RefArg(self.Node)).ToList(), kwargs, method: true)));
     }
 
     private SymValue FromNode(RefArg node) => _context.Builder.MetaOf(node) switch

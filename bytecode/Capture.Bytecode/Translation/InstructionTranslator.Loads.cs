@@ -65,6 +65,9 @@ public sealed partial class InstructionTranslator
                     Push(_context.WrapAttribute(o, name, value));
                 }
                 return StepResult.Continue;
+            case ListValue list when list.Source is null && name is "append" or "extend":
+                Push(new ListMethodValue(list, name));
+                return StepResult.Continue;
             case ConstValue c:
                 try
                 {

@@ -18,7 +18,11 @@ public sealed record TensorValue(string Node, TensorMeta Meta) : SymValue;
 /// <summary>A Python constant known at capture time (int, float, bool, str, None, dtype, slice, tuple of constants...).</summary>
 public sealed record ConstValue(PyObject Value) : SymValue;
 
-public sealed record TupleValue(IReadOnlyList<SymValue> Items) : SymValue;
+public sealed record TupleValue(IReadOnlyList<SymValue> Items) : SymValue
+{
+    /// <summary>A structseq type torch returns instead of a plain tuple (torch.return_types.max), if any.</summary>
+    public PyObject? NamedType { get; init; }
+}
 
 /// <summary>A list. Lists created during capture may be mutated symbolically; lists from the frame may not.</summary>
 public sealed record ListValue(IReadOnlyList<SymValue> Items) : SymValue;
@@ -37,6 +41,9 @@ public enum ObjectKind { Module, TorchFunction, UserFunction, Builtin, NnModule,
 
 /// <summary>A real Python object the capture holds (modules, functions, nn.Modules, others), guarded by identity.</summary>
 public sealed record ObjectValue(PyObject Object, ObjectKind Kind, string QualifiedName) : SymValue;
+
+/// <summary>A mutating method of a list made during capture (append, extend).</summary>
+public sealed record ListMethodValue(ListValue List, string Name) : SymValue;
 
 /// <summary>A tensor's method, bound (x.view, x.sum).</summary>
 public sealed record TensorMethodValue(TensorValue Self, string Name) : SymValue;

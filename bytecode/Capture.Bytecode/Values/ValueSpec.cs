@@ -10,7 +10,10 @@ public abstract record ValueSpec
 {
     public sealed record Output(int Index) : ValueSpec;
     public sealed record Constant(PyObject Value) : ValueSpec;
-    public sealed record Tuple(IReadOnlyList<ValueSpec> Items) : ValueSpec;
+    public sealed record Tuple(IReadOnlyList<ValueSpec> Items) : ValueSpec
+    {
+        public PyObject? NamedType { get; init; }
+    }
     public sealed record List(IReadOnlyList<ValueSpec> Items) : ValueSpec;
     public sealed record Dict(IReadOnlyList<KeyValuePair<string, ValueSpec>> Items) : ValueSpec;
     public sealed record Method(ValueSpec Self, string Name) : ValueSpec;

@@ -80,9 +80,11 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
             switch (entry.Exit)
             {
                 case ExitPlan.Return r:
-                    return Build(r.Value, outputs, current);
+                    try { return Build(r.Value, outputs, current); }
+                    finally { ForgetBuilt(); }
                 case ExitPlan.Break b:
-                    Rebuild(current, b, outputs);
+                    try { Rebuild(current, b, outputs); }
+                    finally { ForgetBuilt(); }
                     pc = StepReal(cache, current, b.Cause.Instruction.Index, out var value);
                     if (value is not null) return value;
                     break;
@@ -173,12 +175,29 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         return new FrameState(locals, [], bound.GetItem(1), bound.GetItem(2));
     }
 
-    /// <summary>The real value a spec describes, from graph outputs and the frame as it was.</summary>
-    private PyObject Build(ValueSpec spec, PyObject outputs, FrameState frame) => spec switch
+    private readonly Dictionary<ValueSpec, PyObject> _built = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The real value a spec describes; a spec shared by several slots is built once (one list, not two).</summary>
+    private PyObject Build(ValueSpec spec, PyObject outputs, FrameState frame)
+    {
+        if (_built.TryGetValue(spec, out var known)) return known.NewReference();
+        var value = BuildNew(spec, outputs, frame);
+        if (spec is ValueSpec.List or ValueSpec.Dict or ValueSpec.Tuple or ValueSpec.Iterator) _built[spec] = value.NewReference();
+        return value;
+    }
+
+    private void ForgetBuilt()
+    {
+        foreach (var v in _built.Values) v.Dispose();
+        _built.Clear();
+    }
+
+    private PyObject BuildNew(ValueSpec spec, PyObject outputs, FrameState frame) => spec switch
     {
         ValueSpec.Output o => outputs.GetItem(o.Index),
         ValueSpec.Constant c => c.Value.NewReference(),
         ValueSpec.FromSource s => s.Source.Resolve(frame),
+        ValueSpec.Tuple { NamedType: { } type } t => NamedTuple(type, t.Items, outputs, frame),
         ValueSpec.Tuple t => Sequence(t.Items, outputs, frame, tuple: true),
         ValueSpec.List l => Sequence(l.Items, outputs, frame, tuple: false),
         ValueSpec.Dict d => Dict(d, outputs, frame),
@@ -193,6 +212,12 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         var values = items.Select(i => Build(i, outputs, frame)).ToList();
         try { return tuple ? Py.Tuple(values) : Py.List(values); }
         finally { foreach (var v in values) v.Dispose(); }
+    }
+
+    private PyObject NamedTuple(PyObject type, IReadOnlyList<ValueSpec> items, PyObject outputs, FrameState frame)
+    {
+        using var plain = Sequence(items, outputs, frame, tuple: true);
+        return type.Call(plain);
     }
 
     private PyObject Dict(ValueSpec.Dict d, PyObject outputs, FrameState frame)

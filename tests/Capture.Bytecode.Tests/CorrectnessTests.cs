@@ -1,0 +1,163 @@
+using Capture.Python;
+
+namespace Capture.Bytecode.Tests;
+
+// With backend="eager", captured functions give eager PyTorch's results: a broad suite of
+// functions, each compared (outputs and mutated inputs) with running it eagerly.
+[Collection("Python")]
+public sealed class CorrectnessTests
+{
+    private const string Suite = """
+        import math
+        import torch
+        import torch.nn.functional as F
+
+        SCALE = 0.5
+
+        def arithmetic(x, y):
+            return (x + y) * 2 - y / 3 + x ** 2 - (-x) @ y.t()[:, :4].t()[:4] if False else (x + y) * 2 - y / 3 + x ** 2 - (-x)
+
+        def broadcasting(x, b):
+            return x * b + b.unsqueeze(0) - 1.5 * SCALE
+
+        def views(x):
+            y = x.view(2, 3, 4).permute(2, 0, 1).reshape(4, -1)
+            return y[1:, ::2], y.t().contiguous().flatten(), x[..., None, 0], x.transpose(0, 1)[2]
+
+        def reductions(x):
+            return x.sum(), x.mean(dim=1, keepdim=True), x.amax(0), x.var(1, unbiased=False), x.softmax(-1), torch.max(x, 1)
+
+        def functional(x, w, b):
+            h = F.gelu(F.linear(x, w, b), approximate="tanh")
+            return F.layer_norm(h, (h.shape[-1],)), F.dropout(h, p=0.0), torch.cat([h, -h], dim=1).relu()
+
+        def make_closure():
+            k = torch.tensor(3.0)
+            offset = 2
+            def inner(x):
+                return x * k + offset
+            return inner
+        closure = make_closure()
+
+        def helper(a, b=2.0):
+            return a * b + 1
+
+        def inlined(x):
+            return helper(helper(x), b=x) + helper(x, 3)
+
+        def comprehension(xs):
+            return [x * 2 for x in xs]
+
+        def varargs(*xs, **options):
+            total = xs[0]
+            for x in xs[1:]:
+                total = total + x
+            return total * options.get("scale", 1.0) if options else total
+
+        def defaults(x, n=3, mode="mul"):
+            return x * n if mode == "mul" else x + n
+
+        def returns(x):
+            return {"sum": x.sum(), "parts": (x[0], x[1:])}, [x.shape[0], x.dtype]
+
+        def inplace(x, y):
+            x.add_(y)
+            x.mul_(2)
+            y += 1
+            return x + y
+
+        def constant_control(x, flag=True, n=3):
+            for i in range(n):
+                if flag and i % 2 == 0:
+                    x = x + i
+                else:
+                    x = x * 2
+            return x
+
+        def shape_control(x):
+            if x.shape[0] > 2 and x.dim() == 2:
+                return x.sum(0)
+            return x.sum(1)
+
+        def no_grad_block(x):
+            with torch.no_grad():
+                y = x * 2
+            return y + x
+
+        def iterate_tensor(x):
+            out = []
+            for row in x:
+                out.append(row.sum())
+            a, b = x[:2]
+            return torch.stack(out), a - b
+
+        def builtins_on_constants(x, n):
+            return x * max(n, 2) + len(x.shape) + abs(-n) + math.sqrt(4.0)
+
+        class MLP(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1 = torch.nn.Linear(6, 8)
+                self.fc2 = torch.nn.Linear(8, 3)
+                self.act = torch.nn.ReLU()
+
+            def forward(self, x):
+                return self.fc2(self.act(self.fc1(x))) * self.fc1.bias.sum()
+
+        torch.manual_seed(0)
+        mlp = MLP()
+        def module_call(x):
+            return mlp(x)
+        """;
+
+    public static TheoryData<string, string> Cases => new()
+    {
+        { "arithmetic", "torch.randn(3, 4), torch.randn(3, 4)" },
+        { "broadcasting", "torch.randn(2, 3), torch.randn(3)" },
+        { "views", "torch.randn(6, 4)" },
+        { "reductions", "torch.randn(3, 5)" },
+        { "functional", "torch.randn(2, 5), torch.randn(4, 5), torch.randn(4)" },
+        { "closure", "torch.randn(3)" },
+        { "inlined", "torch.randn(3)" },
+        { "comprehension", "[torch.randn(2), torch.randn(2)]" },
+        { "varargs", "torch.randn(2), torch.randn(2), torch.randn(2)" },
+        { "defaults", "torch.randn(2), 4" },
+        { "returns", "torch.randn(3, 2)" },
+        { "inplace", "torch.randn(2, 3), torch.randn(3)" },
+        { "constant_control", "torch.randn(3)" },
+        { "shape_control", "torch.randn(3, 2)" },
+        { "no_grad_block", "torch.randn(3, requires_grad=True)" },
+        { "iterate_tensor", "torch.randn(3, 4)" },
+        { "builtins_on_constants", "torch.randn(3), 5" },
+        { "module_call", "torch.randn(4, 6)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesEager(string function, string arguments)
+    {
+        using var ns = CaptureFixture.Load(Suite);
+        using var gil = Interpreter.Gil();
+        using var result = Py.Eval($"run_both({function}, {arguments})", ns);
+        Assert.True(result.ToBoolean(), $"{function} differs from eager");
+    }
+
+    [Theory]
+    [InlineData("arithmetic", "torch.randn(3, 4), torch.randn(3, 4)")]
+    [InlineData("views", "torch.randn(6, 4)")]
+    [InlineData("functional", "torch.randn(2, 5), torch.randn(4, 5), torch.randn(4)")]
+    [InlineData("inlined", "torch.randn(3)")]
+    [InlineData("closure", "torch.randn(3)")]
+    [InlineData("constant_control", "torch.randn(3)")]
+    [InlineData("module_call", "torch.randn(4, 6)")]
+    [InlineData("iterate_tensor", "torch.randn(3, 4)")]
+    public void StaticFunctionsCaptureAsOneGraph(string function, string arguments)
+    {
+        using var ns = CaptureFixture.Load(Suite);
+        using var gil = Interpreter.Gil();
+        using var report = Py.Eval($"capture.explain({function}, {arguments})", ns);
+        using var graphs = report.GetAttr("graph_count");
+        using var breaks = report.GetAttr("graph_break_count");
+        Assert.True(graphs.ToInt64() == 1 && breaks.ToInt64() == 0, report.ToString());
+    }
+}
