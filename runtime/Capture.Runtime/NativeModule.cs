@@ -35,6 +35,8 @@ internal static class NativeModule
             "explain(fn, args, kwargs) -> dict: runs fn once under a fresh capture and reports what happened.");
         PyFunction.Define(module, "reset", (_, _) => { CaptureRuntime.Runner.Reset(); return Py.None; },
             "reset(): forget every cached capture.");
+        PyFunction.Define(module, "recompile_reasons", (_, _) => Py.List(CaptureRuntime.Runner.RecompileReasons.Select(Py.Str).ToArray()),
+            "recompile_reasons() -> list[str]: the failed guard behind each recompile since the last reset.");
     }
 
     private static PyObject RuntimeInfo(PyObject args, PyObject? kwargs)

@@ -54,8 +54,8 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         }
         if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null)
         {
-            Guards.Add(new ConstantMatchGuard(source, value.NewReference()));
-            return new ConstValue(value.NewReference()) { Source = source };
+            var guarded = value.NewReference();
+            return new ConstValue(value.NewReference(), () => Guards.Add(new ConstantMatchGuard(source, guarded))) { Source = source };
         }
         if (value.IsTuple || value.IsList)
         {
@@ -170,7 +170,7 @@ internal sealed class OutputCollector
 
     // A value read from the frame and not replaced is re-read from its source, so that it stays the
     // same object (lists and tensors from the caller keep their identity).
-    private ValueSpec NewSpec(SymValue value) => value.Source is { } source && value is not ConstValue
+    private ValueSpec NewSpec(SymValue value) => value.Source is { } source
         ? new ValueSpec.FromSource(source)
         : value switch
     {

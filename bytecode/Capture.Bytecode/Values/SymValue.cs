@@ -15,8 +15,34 @@ public abstract record SymValue
 /// <summary>A tensor: a graph node and its metadata.</summary>
 public sealed record TensorValue(string Node, TensorMeta Meta) : SymValue;
 
-/// <summary>A Python constant known at capture time (int, float, bool, str, None, dtype, slice, tuple of constants...).</summary>
-public sealed record ConstValue(PyObject Value) : SymValue;
+/// <summary>
+/// A Python constant known at capture time (int, float, bool, str, None, dtype, slice, tuple of
+/// constants...). One read from the frame is guarded only once the capture uses its value: reading
+/// <see cref="Value"/> installs the guard, while storing or returning it does not.
+/// </summary>
+public sealed record ConstValue : SymValue
+{
+    private readonly PyObject _value;
+    private Action? _onFirstUse;
+
+    public ConstValue(PyObject value, Action? onFirstUse = null)
+    {
+        _value = value;
+        _onFirstUse = onFirstUse;
+    }
+
+    /// <summary>The value; the capture now depends on it.</summary>
+    public PyObject Value
+    {
+        get
+        {
+            var guard = _onFirstUse;
+            _onFirstUse = null;
+            guard?.Invoke();
+            return _value;
+        }
+    }
+}
 
 public sealed record TupleValue(IReadOnlyList<SymValue> Items) : SymValue
 {

@@ -27,6 +27,10 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
     }
 
     private readonly Dictionary<nint, CodeCache> _caches = [];
+    private readonly List<string> _recompileReasons = [];
+
+    /// <summary>The failed guard behind each recompile since the last reset, oldest first.</summary>
+    public IReadOnlyList<string> RecompileReasons => _recompileReasons;
 
     /// <summary>Called for each capture, eager frame and failed capture (explain reports, logs).</summary>
     public Action<CaptureEvent>? OnEvent { get; set; }
@@ -38,6 +42,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
     {
         foreach (var cache in _caches.Values) cache.CodeObject.Dispose();
         _caches.Clear();
+        _recompileReasons.Clear();
     }
 
     /// <summary>Calls <paramref name="function"/>(*args, **kwargs) through Capture (GIL held).</summary>
@@ -72,6 +77,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
                     continue;
                 }
                 cache.Entries.Add(entry);
+                if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
                 OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, watch.Elapsed, failure));
                 if (FullGraph && entry.Exit is ExitPlan.Break b)
                     throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");

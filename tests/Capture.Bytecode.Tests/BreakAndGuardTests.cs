@@ -1,0 +1,212 @@
+using Capture.Python;
+
+namespace Capture.Bytecode.Tests;
+
+[Collection("Python")]
+public sealed class BreakAndGuardTests
+{
+    private const string Source = """
+        import numpy as np
+        import torch
+
+        def with_print(x):
+            y = x * 2
+            print("checkpoint")
+            return y + 1
+
+        def with_item(x):
+            s = x.sum().item()
+            return x * s
+
+        def data_dependent(x):
+            if x.sum() > 0:
+                return x + 1
+            return x - 1
+
+        def with_numpy(x):
+            y = x.relu()
+            z = np.cos(0.5)
+            return y * z
+
+        def unsupported_builtin(x):
+            return x * id(x) % 2 if False else x + len(dir(x)) * 0
+
+        def loop_with_break(x, n):
+            for _ in range(n):
+                x = x * 2
+                print("tick")
+                x = x + 1
+            return x
+        """;
+
+    private static PyObject Explain(PyObject ns, string call) => Py.Eval($"capture.explain({call})", ns);
+
+    [Theory]
+    [InlineData("with_print", "call to print() has effects outside the graph", 6)]
+    [InlineData("with_item", "Tensor.item() needs the tensor's values (data-dependent)", 10)]
+    [InlineData("data_dependent", "data-dependent branch on a tensor's value", 14)]
+    [InlineData("with_numpy", "call to numpy.cos", 20)]
+    [InlineData("unsupported_builtin", "builtin dir() with these arguments is not supported", 24)]
+    public void EachBreakHasItsReasonAndLineAndTheRestStillMatchesEager(string function, string reason, int line)
+    {
+        using var ns = CaptureFixture.Load(Source);
+        using var gil = Interpreter.Gil();
+        using var same = Py.Eval($"run_both({function}, torch.randn(4))", ns);
+        Assert.True(same.ToBoolean());
+        using var report = Explain(ns, $"{function}, torch.randn(4)");
+        using var reasons = report.GetAttr("break_reasons");
+        var first = reasons.ToItems()[0];
+        using var text = first.GetAttr("reason");
+        using var lineno = first.GetAttr("lineno");
+        using var filename = first.GetAttr("filename");
+        Assert.StartsWith(reason, text.AsString());
+        Assert.Equal(line, lineno.ToInt64());
+        Assert.Equal("user_model.py", filename.AsString());
+    }
+
+    [Fact]
+    public void CodeAfterABreakIsCaptured()
+    {
+        using var ns = CaptureFixture.Load(Source);
+        using var gil = Interpreter.Gil();
+        using var report = Explain(ns, "with_print, torch.randn(4)");
+        using var ops = report.GetAttr("ops_per_graph");
+        Assert.Equal("[['torch.mul'], ['torch.add']]", ops.Repr());
+    }
+
+    [Fact]
+    public void LoopWithABreakReusesItsEntries()
+    {
+        using var ns = CaptureFixture.Load(Source);
+        using var gil = Interpreter.Gil();
+        using var same = Py.Eval("run_both(loop_with_break, torch.randn(3), 6)", ns);
+        Assert.True(same.ToBoolean());
+        // One capture per distinct entry (the start, the loop body, after the print, the loop exit),
+        // however many iterations run: each iteration re-enters the same entries.
+        foreach (var n in new[] { 3, 6, 12 })
+        {
+            using var report = Explain(ns, $"loop_with_break, torch.randn(3), {n}");
+            using var graphs = report.GetAttr("graph_count");
+            using var recompiles = report.GetAttr("recompile_reasons");
+            Assert.Equal(4, graphs.ToInt64());
+            Assert.Equal(0, recompiles.Length);
+        }
+    }
+
+    private const string Guarded = """
+        import torch
+
+        SCALE = 2.0
+
+        def uses_global(x):
+            return x * SCALE
+
+        def make_adder():
+            k = 1.0
+            def add(x):
+                return x + k
+            def set_k(v):
+                nonlocal k
+                k = v
+            return add, set_k
+        add, set_k = make_adder()
+
+        def shape_dependent(x):
+            return x.sum(0) if x.shape[0] > 2 else x.sum(1)
+
+        def list_length(xs):
+            total = xs[0]
+            for t in xs[1:]:
+                total = total + t
+            return total
+
+        def plain(x):
+            return x * 2
+
+        class Net(torch.nn.Module):
+            def forward(self, x):
+                return x * 0.5 if self.training else x + 1
+
+        net = Net()
+        def module_mode(x):
+            return net(x)
+
+        def scenario(name, change, first, second):
+            capture.reset()
+            fn = globals()[name]
+            compiled = capture.compile(fn, backend="eager")
+            ok = same(compiled(*first), fn(*first))
+            exec(change, globals())
+            ok = ok and same(compiled(*second), fn(*second))
+            return ok, capture._native.recompile_reasons()
+        """;
+
+    public static TheoryData<string, string, string, string, string> GuardCases => new()
+    {
+        { "uses_global", "SCALE = 3.0", "(torch.ones(3),)", "(torch.ones(3),)", "G['SCALE'] changed: expected 2.0, actual 3.0" },
+        { "add", "set_k(5.0)", "(torch.ones(3),)", "(torch.ones(3),)", "L['k'] changed: expected 1.0, actual 5.0" },
+        { "shape_dependent", "pass", "(torch.ones(3, 2),)", "(torch.ones(2, 3),)", "tensor 'L['x']' size mismatch at index 0: expected 3, actual 2" },
+        { "plain", "pass", "(torch.ones(3),)", "(torch.ones(3, dtype=torch.float64),)", "tensor 'L['x']' dtype mismatch: expected float32, actual float64" },
+        { "plain", "pass", "(torch.ones(3),)", "(torch.ones(3, requires_grad=True),)", "tensor 'L['x']' requires_grad mismatch: expected False, actual True" },
+        { "plain", "torch.set_grad_enabled(False)", "(torch.ones(3),)", "(torch.ones(3),)", "grad mode changed: expected torch.is_grad_enabled() == True, actual False" },
+        { "module_mode", "net.eval()", "(torch.ones(3),)", "(torch.ones(3),)", "training changed: expected True, actual False" },
+        { "list_length", "pass", "([torch.ones(2), torch.ones(2)],)", "([torch.ones(2), torch.ones(2), torch.ones(2)],)", "len(L['xs']) changed: expected 2, actual 3" },
+    };
+
+    [Theory]
+    [MemberData(nameof(GuardCases))]
+    public void ChangedInputsRecompileAndNeverReuseAStaleEntry(string function, string change, string first, string second, string reason)
+    {
+        using var ns = CaptureFixture.Load(Guarded);
+        using var gil = Interpreter.Gil();
+        try
+        {
+            using var result = Py.Eval($"scenario('{function}', {Quote(change)}, {first}, {second})", ns);
+            using var ok = result.GetItem(0);
+            using var reasons = result.GetItem(1);
+            Assert.True(ok.ToBoolean(), $"{function} gave a stale result after: {change}");
+            Assert.Contains(reason, reasons.ToString());
+        }
+        finally
+        {
+            using var restore = Py.Exec("torch.set_grad_enabled(True)\nnet.train()\n", ns);
+        }
+    }
+
+    [Fact]
+    public void PastTheRecompileLimitTheFunctionRunsEagerlyAndStaysCorrect()
+    {
+        using var ns = CaptureFixture.Load(Guarded);
+        using var gil = Interpreter.Gil();
+        using var ok = Py.Eval("all(scenario('plain', 'pass', (torch.ones(n),), (torch.ones(n + 1),))[0] for n in range(1, 12))", ns);
+        Assert.True(ok.ToBoolean());
+        using var report = Py.Exec("""
+            capture.reset()
+            c = capture.compile(plain, backend="eager")
+            results = [same(c(torch.ones(n)), plain(torch.ones(n))) for n in range(1, 12)]
+            reasons = capture._native.recompile_reasons()
+            """, ns);
+        using var results = report.GetItem("results");
+        using var reasons = report.GetItem("reasons");
+        Assert.Equal("[True, True, True, True, True, True, True, True, True, True, True]", results.Repr());
+        Assert.Equal(7, reasons.Length); // 8 entries: the first capture and 7 recompiles
+    }
+
+    [Fact]
+    public void FullGraphRaisesAtTheFirstBreakWithItsReasonAndLine()
+    {
+        using var ns = CaptureFixture.Load(Source);
+        using var gil = Interpreter.Gil();
+        using var result = Py.Exec("""
+            try:
+                capture.compile(with_print, backend="eager", fullgraph=True)(torch.ones(2))
+                message = None
+            except capture.NotSupported as e:
+                message = str(e)
+            """, ns);
+        using var message = result.GetItem("message");
+        Assert.Equal("fullgraph=True but the graph breaks: call to print() has effects outside the graph at line 6 (user_model.py:6)", message.AsString());
+    }
+
+    private static string Quote(string s) => "'" + s.Replace("'", "\\'") + "'";
+}
