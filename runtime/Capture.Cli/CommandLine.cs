@@ -17,6 +17,9 @@ public static class CommandLine
 
         commands:
           run FILE.py [ARGS...]   run a Python script with `import capture` available
+          explain FILE.py[::FN]   capture a pyexamples file's functions and explain graphs, breaks, guards
+          graph FILE.py::FN [--format tabular|code|json|dot]
+                                  print the graphs captured from one function
           test                    run the test suite (handled by ./capture)
           version                 print versions of Capture, .NET and the Python library
           help                    show this message
@@ -31,10 +34,25 @@ public static class CommandLine
                 [] => UsageFailure("capture: no command given"),
                 ["run"] => UsageFailure("capture run: missing the script to run (capture run FILE.py [ARGS...])"),
                 ["run", var file, .. var rest] => Run(file, rest),
+                ["explain", var spec] => Finish(ExampleCommands.Explain(spec)),
+                ["graph", var spec] => Finish(ExampleCommands.Graph(spec, "code")),
+                ["graph", var spec, "--format", var format] => Finish(ExampleCommands.Graph(spec, format)),
+                ["explain" or "graph", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
                 ["version" or "--version"] => PrintVersion(),
                 ["help" or "--help" or "-h"] => PrintUsage(),
                 [var command, ..] => UsageFailure($"capture: unknown command '{command}'"),
             };
+        }
+        catch (PythonException e)
+        {
+            // an error in the user's file or functions: Python's own words
+            Console.Error.Write(e.PythonTraceback.Length > 0 ? e.PythonTraceback : e.Message + "\n");
+            return 1;
+        }
+        catch (ExampleFileException e)
+        {
+            Console.Error.WriteLine($"capture: {e.Message}");
+            return 1;
         }
         catch (PythonNotFoundException e)
         {
@@ -56,6 +74,12 @@ public static class CommandLine
         CaptureRuntime.Start();
         var code = ScriptRunner.Run(file, scriptArgs);
         // Python exits with 120 when flushing its buffers at shutdown fails (Modules/main.c).
+        var flushed = CaptureRuntime.Stop();
+        return code == 0 && !flushed ? 120 : code;
+    }
+
+    private static int Finish(int code)
+    {
         var flushed = CaptureRuntime.Stop();
         return code == 0 && !flushed ? 120 : code;
     }

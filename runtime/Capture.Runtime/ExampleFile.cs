@@ -2,6 +2,9 @@ using Capture.Python;
 
 namespace Capture.Runtime;
 
+/// <summary>A pyexamples file that cannot be used: missing, no EXAMPLES, an unknown entry...</summary>
+public sealed class ExampleFileException(string message) : Exception(message);
+
 /// <summary>One entry of a file's EXAMPLES: a function (or nn.Module) and the arguments to call it with.</summary>
 public sealed class ExampleEntry(string name, PyObject target, PyObject args) : IDisposable
 {
@@ -33,27 +36,27 @@ public static class ExampleFile
         var separator = spec.IndexOf("::", StringComparison.Ordinal);
         var path = Path.GetFullPath(separator < 0 ? spec : spec[..separator]);
         var only = separator < 0 ? null : spec[(separator + 2)..];
-        if (!File.Exists(path)) throw new FileNotFoundException($"no such example file: {path}", path);
+        if (!File.Exists(path)) throw new ExampleFileException($"no such example file: {path}");
         using var gil = Interpreter.Gil();
         using var module = Import(path);
         if (!module.HasAttr("EXAMPLES"))
-            throw new InvalidOperationException($"{path} has no EXAMPLES dict (EXAMPLES = {{\"fn_name\": lambda: (args...)}})");
+            throw new ExampleFileException($"{path} has no EXAMPLES dict (EXAMPLES = {{\"fn_name\": lambda: (args...)}})");
         using var examples = module.GetAttr("EXAMPLES");
-        if (!examples.IsDict) throw new InvalidOperationException($"{path}: EXAMPLES must be a dict, not {examples.TypeName}");
-        var names = examples.ToDictItems().Select(p => { using (p.Key) using (p.Value) return p.Key.IsStr ? p.Key.AsString() : throw new InvalidOperationException($"{path}: EXAMPLES keys must be names (str), got {p.Key.Repr()}"); }).ToList();
+        if (!examples.IsDict) throw new ExampleFileException($"{path}: EXAMPLES must be a dict, not {examples.TypeName}");
+        var names = examples.ToDictItems().Select(p => { using (p.Key) using (p.Value) return p.Key.IsStr ? p.Key.AsString() : throw new ExampleFileException($"{path}: EXAMPLES keys must be names (str), got {p.Key.Repr()}"); }).ToList();
         if (only is not null && !names.Contains(only))
-            throw new KeyNotFoundException($"no example '{only}' in {path} (it has: {string.Join(", ", names)})");
+            throw new ExampleFileException($"no example '{only}' in {path} (it has: {string.Join(", ", names)})");
         var entries = new List<ExampleEntry>();
         foreach (var name in names.Where(n => only is null || n == only))
         {
-            if (!module.HasAttr(name)) throw new InvalidOperationException($"{path}: EXAMPLES names '{name}', but the file defines no '{name}'");
+            if (!module.HasAttr(name)) throw new ExampleFileException($"{path}: EXAMPLES names '{name}', but the file defines no '{name}'");
             using var factory = examples.GetItem(name);
             var args = factory.Call();
             if (!args.IsTuple)
             {
                 var kind = args.TypeName;
                 args.Dispose();
-                throw new InvalidOperationException($"{path}: EXAMPLES['{name}'] must return a tuple of arguments, not {kind}");
+                throw new ExampleFileException($"{path}: EXAMPLES['{name}'] must return a tuple of arguments, not {kind}");
             }
             entries.Add(new ExampleEntry(name, module.GetAttr(name), args));
         }

@@ -19,6 +19,82 @@ public sealed class ExampleTests
     }
 
     [Fact]
+    public void BreaksExampleMatchesEagerAndGivesEveryReasonWithItsLine()
+    {
+        var run = CommandRunner.Capture("run", Example("breaks.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var lines = run.Stdout.Split('\n').Where(l => l.Contains(": matches eager: ")).ToList();
+        Assert.Equal(5, lines.Count);
+        Assert.All(lines, l => Assert.Contains("matches eager: True", l));
+        Assert.Contains("call to print() has effects outside the graph at line 13", run.Stdout);
+        Assert.Contains("Tensor.item() needs the tensor's values (data-dependent) at line 18", run.Stdout);
+        Assert.Contains("data-dependent branch on a tensor's value at line 23", run.Stdout);
+        Assert.Contains("call to numpy.sqrt is not supported at line 30", run.Stdout);
+        Assert.Contains("builtin dir() with these arguments is not supported at line 35", run.Stdout);
+    }
+
+    [Fact]
+    public void GuardsExampleRecompilesForEachChangeAndStaysCorrect()
+    {
+        var run = CommandRunner.Capture("run", Example("guards.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("all calls match eager: True", run.Stdout);
+        Assert.Contains("scaled: tensor 'L['x']' size mismatch at index 0: expected 3, actual 5", run.Stdout);
+        Assert.Contains("scaled: tensor 'L['x']' dtype mismatch: expected float32, actual float64", run.Stdout);
+        Assert.Contains("scaled: G['SCALE'] changed: expected 2.0, actual 3.0", run.Stdout);
+        Assert.Contains("by_shape: tensor 'L['x']' size mismatch at index 0: expected 3, actual 2", run.Stdout);
+        Assert.Contains("forward: L['self'].training changed: expected True, actual False", run.Stdout);
+    }
+
+    [Fact]
+    public void ModulesExampleCapturesEachModuleAsOneGraph()
+    {
+        var run = CommandRunner.Capture("run", Example("modules.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        foreach (var name in new[] { "mlp", "conv_block", "attention" })
+            Assert.Contains($"{name}: matches eager: True; 1 graph(s), 0 breaks", run.Stdout);
+    }
+
+    [Fact]
+    public void ExplainCommandReportsEachExample()
+    {
+        var run = CommandRunner.Capture("explain", Example("breaks.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        foreach (var name in new[] { "print_in_the_middle", "item_to_python", "data_dependent_branch", "numpy_call", "unsupported_builtin" })
+            Assert.Contains($"== {name} ==", run.Stdout);
+        Assert.Contains("data-dependent branch on a tensor's value at line 23", run.Stdout);
+        Assert.Contains("Guards:", run.Stdout);
+        var one = CommandRunner.Capture("explain", Example("modules.py") + "::mlp");
+        Assert.Contains("Graph count: 1\nGraph break count: 0", one.Stdout);
+        Assert.DoesNotContain("== attention ==", one.Stdout);
+    }
+
+    [Theory]
+    [InlineData("code", "def forward(self, x: \"f32[4, 16]\", self_fc1_weight: \"f32[32, 16] grad\"")]
+    [InlineData("tabular", "call_function  gelu")]
+    [InlineData("json", "\"target\": \"torch.nn.functional.linear\"")]
+    [InlineData("dot", "digraph \"mlp_graph1\" {")]
+    public void GraphCommandPrintsEachFormat(string format, string expected)
+    {
+        var run = CommandRunner.Capture("graph", Example("modules.py") + "::mlp", "--format", format);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains(expected, run.Stdout);
+    }
+
+    [Theory]
+    [InlineData(new[] { "graph", "pyexamples/modules.py" }, 2, "capture graph: name one function: FILE.py::FUNC")]
+    [InlineData(new[] { "graph", "pyexamples/modules.py::mlp", "--format", "svg" }, 2, "capture graph: unknown format 'svg'")]
+    [InlineData(new[] { "graph", "pyexamples/modules.py::nope" }, 1, "capture: no example 'nope' in")]
+    [InlineData(new[] { "explain", "pyexamples/missing.py" }, 1, "capture: no such example file:")]
+    public void BadExampleArgumentsAreClearErrors(string[] args, int exitCode, string message)
+    {
+        var run = CommandRunner.Capture(args);
+        Assert.Equal(exitCode, run.ExitCode);
+        Assert.StartsWith(message, run.Stderr);
+        Assert.False(CommandRunner.HasDotNetTrace(run.Stderr), run.Stderr);
+    }
+
+    [Fact]
     public void EveryExampleHasATestNamingIt()
     {
         var testSources = Directory.EnumerateFiles(Path.Combine(CommandRunner.Root, "tests"), "*.cs", SearchOption.AllDirectories)

@@ -61,14 +61,14 @@ public sealed class ExampleFileTests : IDisposable
     {
         var file = Path.Combine(_dir, $"bad_{Math.Abs(source.GetHashCode())}.py");
         File.WriteAllText(file, source);
-        var e = Assert.ThrowsAny<Exception>(() => ExampleFile.Load(file));
+        var e = Assert.Throws<ExampleFileException>(() => ExampleFile.Load(file));
         Assert.Contains(message, e.Message);
     }
 
     [Fact]
     public void UnknownEntryListsTheKnownOnes()
     {
-        var e = Assert.Throws<KeyNotFoundException>(() => ExampleFile.Load(Example("mlp.py") + "::nope"));
+        var e = Assert.Throws<ExampleFileException>(() => ExampleFile.Load(Example("mlp.py") + "::nope"));
         Assert.EndsWith("(it has: mlp, model)", e.Message);
     }
 

@@ -130,14 +130,21 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return name.IsStr ? (module.Length > 0 ? module + "." : "") + name.AsString() : value.TypeName;
     }
 
-    private string PlaceholderName(Source source)
+    /// <summary>A readable graph input name from a source: x, self_fc1_weight, xs_0, s0.</summary>
+    private static string PlaceholderName(Source source)
     {
         var text = source switch
         {
             LocalSource l => l.Name,
-            _ => new string(source.ToString()!.Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray()).Trim('_'),
+            GlobalSource g => g.Name,
+            StackSource s => $"s{s.Index}",
+            AttrSource a => $"{PlaceholderName(a.Base)}_{a.Attr}",
+            ItemSource i => $"{PlaceholderName(i.Base)}_{i.Index}",
+            KeySource k => $"{PlaceholderName(k.Base)}_{k.Key}",
+            _ => "input",
         };
-        return string.IsNullOrEmpty(text) ? "input" : text;
+        var clean = new string(text.Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray()).Trim('_');
+        return clean.Length == 0 ? "input" : clean;
     }
 
     /// <summary>Ends the capture: the values the exit needs become graph outputs, in first-use order.</summary>
@@ -183,6 +190,7 @@ internal sealed class OutputCollector
         ObjectValue o => new ValueSpec.Constant(o.Object),
         TensorMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
         ListMethodValue m => new ValueSpec.Method(Spec(m.List), m.Name),
+        ModuleMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
         IteratorValue it => new ValueSpec.Iterator(it.Items.Skip(it.Position).Select(Spec).ToList()),
         GradModeValue g => new ValueSpec.GradMode(g.Enabled),
         _ => throw new NotSupportedException($"cannot rebuild a {value.GetType().Name} after a graph"),

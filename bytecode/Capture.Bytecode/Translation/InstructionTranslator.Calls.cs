@@ -53,12 +53,22 @@ public sealed partial class InstructionTranslator
             case ObjectValue { Kind: ObjectKind.UserFunction } f when OpRegistry.TryGet(f.QualifiedName, out _):
                 // torch.nn.functional's Python functions are registry ops: no need to inline their bodies
                 return PushOrBreak(ins, () => CallOp(f.QualifiedName, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
+            case ObjectValue o when o.QualifiedName.StartsWith("math.", StringComparison.Ordinal) && args.All(a => a is ConstValue) && kwargs.Count == 0:
+                // math's functions are pure: on constants they run for real
+                try
+                {
+                    Push(new ConstValue(o.Object.Call(args.Cast<ConstValue>().Select(c => c.Value).ToArray())));
+                    return StepResult.Continue;
+                }
+                catch (PythonException e) { return new StepResult.Break($"{o.QualifiedName}() raised {e.PythonType} on constants{At(ins)}"); }
             case ObjectValue { Kind: ObjectKind.Builtin } o:
                 return Builtin(ins, o, args, kwargs);
             case ObjectValue { Kind: ObjectKind.Class } o when o.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal):
                 return Builtin(ins, o, args, kwargs);
             case ListMethodValue lm:
                 return ListMethod(ins, lm, args, kwargs);
+            case ModuleMethodValue mm:
+                return InlineFunction(ins, mm.Self, mm.Function, args, kwargs, self: mm.Self, method: mm.Name);
             case ObjectValue { Kind: ObjectKind.UserFunction } f:
                 return InlineFunction(ins, f, f.Object, args, kwargs, self: null);
             case ObjectValue { Kind: ObjectKind.NnModule } m:
@@ -265,7 +275,7 @@ public sealed partial class InstructionTranslator
         return items;
     }
 
-    private StepResult InlineFunction(Instruction ins, SymValue callee, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? self)
+    private StepResult InlineFunction(Instruction ins, SymValue callee, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? self, string method = "forward")
     {
         CodeInfo code;
         try { code = InstructionDecoder.Decode(function); }
@@ -289,7 +299,7 @@ public sealed partial class InstructionTranslator
         }
         using var globals = function.GetAttr("__globals__");
         var globalsSource = globals.Is(_context.Frame.Globals) ? null
-            : source is null ? null : new AttrSource(self is null ? source : new AttrSource(new AttrSource(source, "forward"), "__func__"), "__globals__");
+            : source is null ? null : new AttrSource(self is null ? source : new AttrSource(new AttrSource(source, method), "__func__"), "__globals__");
         if (!globals.Is(_context.Frame.Globals) && globalsSource is null)
             return new StepResult.Break($"call to {code.Name} from another module without a source{At(ins)}");
         var result = Inline(code, locals, globals, globalsSource);

@@ -55,6 +55,10 @@ public sealed partial class InstructionTranslator
                 if (attr is null) return new StepResult.Break($"tensor attribute '{name}' is not supported in graphs{At(ins)}");
                 Push(attr);
                 return StepResult.Continue;
+            case ObjectValue { Kind: ObjectKind.NnModule } m when ClassFunction(m.Object, name) is { } function:
+                // a fresh bound-method object on every access: keep (function, self) instead and inline it
+                Push(new ModuleMethodValue(m, function, name));
+                return StepResult.Continue;
             case ObjectValue o:
                 PyObject value;
                 try { value = o.Object.GetAttr(name); }
@@ -79,6 +83,18 @@ public sealed partial class InstructionTranslator
             default:
                 return new StepResult.Break($"attribute '{name}' of a {Describe(owner)} is not supported{At(ins)}");
         }
+    }
+
+    /// <summary>A plain Python function defined on the object's class (not shadowed by the instance), or null.</summary>
+    private static PyObject? ClassFunction(PyObject obj, string name)
+    {
+        using var type = obj.Type;
+        using var inspect = Py.Import("inspect");
+        using var getattrStatic = inspect.GetAttr("getattr_static");
+        using var key = Py.Str(name);
+        using var none = Py.None;
+        using var found = getattrStatic.Call(obj, key, none);
+        return found.TypeName == "function" ? found.NewReference() : null;
     }
 
     /// <summary>Tensor attributes known from metadata (shape, dtype...), views (T), or a bound method.</summary>

@@ -68,6 +68,9 @@ public enum ObjectKind { Module, TorchFunction, UserFunction, Builtin, NnModule,
 /// <summary>A real Python object the capture holds (modules, functions, nn.Modules, others), guarded by identity.</summary>
 public sealed record ObjectValue(PyObject Object, ObjectKind Kind, string QualifiedName) : SymValue;
 
+/// <summary>A Python method of an nn.Module's class, bound to the module (self._conv_forward): inlined when called.</summary>
+public sealed record ModuleMethodValue(ObjectValue Self, PyObject Function, string Name) : SymValue;
+
 /// <summary>A mutating method of a list made during capture (append, extend).</summary>
 public sealed record ListMethodValue(ListValue List, string Name) : SymValue;
 

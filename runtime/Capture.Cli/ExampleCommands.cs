@@ -1,0 +1,80 @@
+using System.Text.Json.Nodes;
+using Capture.Graph;
+using Capture.Python;
+using Capture.Runtime;
+using Capture.Runtime.Dispatch;
+
+namespace Capture.Cli;
+
+// Capture.Graph is both a namespace and its central type.
+using Graph = Capture.Graph.Graph;
+
+/// <summary>
+/// `capture explain FILE.py[::FUNC]` and `capture graph FILE.py::FUNC --format ...`: capture the
+/// functions of a pyexamples-style file on the inputs its EXAMPLES dict makes, and print what happened.
+/// </summary>
+internal static class ExampleCommands
+{
+    public static int Explain(string spec)
+    {
+        CaptureRuntime.Start();
+        var entries = ExampleFile.Load(spec);
+        using (Interpreter.Gil())
+        {
+            using var capture = Py.Import("capture");
+            using var explain = capture.GetAttr("explain");
+            foreach (var entry in entries)
+            {
+                using (entry)
+                {
+                    var args = entry.Args.ToItems().Prepend(entry.Target.NewReference()).ToArray();
+                    using var report = explain.Call(args);
+                    foreach (var a in args) a.Dispose();
+                    Console.WriteLine($"== {entry.Name} ==");
+                    Console.WriteLine(report.ToString());
+                    Console.WriteLine();
+                }
+            }
+        }
+        return 0;
+    }
+
+    public static int Graph(string spec, string format)
+    {
+        if (!spec.Contains("::")) return Usage("capture graph: name one function: FILE.py::FUNC");
+        if (format is not ("tabular" or "code" or "json" or "dot")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json or dot)");
+        CaptureRuntime.Start();
+        var entry = ExampleFile.Load(spec).Single();
+        var graphs = new List<Graph>();
+        using (entry)
+        using (Interpreter.Gil())
+        {
+            var runner = CaptureRuntime.NewRunner();
+            runner.OnEvent = e => { if (e is CaptureEvent.Captured c) graphs.Add(c.Capture.Graph); };
+            var isModule = entry.Target.HasAttr("forward") && entry.Target.HasAttr("_modules");
+            using var type = entry.Target.Type;
+            using var function = isModule ? type.GetAttr("forward") : entry.Target.NewReference();
+            var items = entry.Args.ToItems().ToList();
+            if (isModule) items.Insert(0, entry.Target.NewReference());
+            using var args = Py.Tuple(items);
+            using var kwargs = Py.Dict([]);
+            foreach (var i in items) i.Dispose();
+            runner.Call(function, args, kwargs).Dispose();
+            runner.Reset();
+        }
+        Console.Write(format switch
+        {
+            "json" => new JsonArray(graphs.Select(g => JsonNode.Parse(JsonFormat.Write(g))).ToArray()).ToJsonString(new() { WriteIndented = true }) + "\n",
+            "dot" => string.Concat(graphs.Select((g, i) => DotPrinter.Print(g, $"{entry.Name}_graph{i + 1}"))),
+            _ => string.Join("\n", graphs.Select((g, i) =>
+                $"# {entry.Name}: graph {i + 1} of {graphs.Count}\n" + (format == "code" ? CodePrinter.Print(g) : TabularPrinter.Print(g)))),
+        });
+        return 0;
+    }
+
+    private static int Usage(string message)
+    {
+        Console.Error.WriteLine(message);
+        return CommandLine.UsageError;
+    }
+}
