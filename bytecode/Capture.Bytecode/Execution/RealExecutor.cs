@@ -46,8 +46,14 @@ public static class RealExecutor
 
     public static bool CanRun(CodeInfo code) => CannotRun(code) is null;
 
+    /// <summary>
+    /// Makes a real call; the frame runner passes one that runs Python functions through Capture
+    /// (so a function called from a broken region is captured in its own right).
+    /// </summary>
+    public delegate PyObject CallHook(PyObject callable, IReadOnlyList<PyObject> args, IReadOnlyList<KeyValuePair<string, PyObject>> kwargs);
+
     /// <summary>Runs instruction <paramref name="index"/> on <paramref name="frame"/> (GIL held).</summary>
-    public static RealStep Execute(CodeInfo code, FrameState frame, int index)
+    public static RealStep Execute(CodeInfo code, FrameState frame, int index, CallHook? call = null)
     {
         var ins = code.Instructions[index];
         var stack = frame.Stack;
@@ -88,7 +94,7 @@ public static class RealExecutor
             case Opcode.LOAD_ATTR: { using var owner = Pop(); Push(owner.GetAttr(ins.Name!)); return Next(); }
             case Opcode.LOAD_METHOD: { using var owner = Pop(); Push(null); Push(owner.GetAttr(ins.Name!)); return Next(); }
             case Opcode.STORE_ATTR: { using var owner = Pop(); using var value = Pop(); owner.SetAttr(ins.Name!, value); return Next(); }
-            case Opcode.CALL: return Call(code, frame, ins, index);
+            case Opcode.CALL: return Call(code, frame, ins, index, call);
             case Opcode.CALL_FUNCTION_EX:
             {
                 using var kwargs = (ins.Arg!.Value & 1) == 1 ? Pop() : Py.Dict([]);
@@ -268,7 +274,7 @@ public static class RealExecutor
         }
     }
 
-    private static RealStep Call(CodeInfo code, FrameState frame, Instruction ins, int index)
+    private static RealStep Call(CodeInfo code, FrameState frame, Instruction ins, int index, CallHook? hook)
     {
         var stack = frame.Stack;
         var args = PopMany(stack, ins.Arg!.Value);
@@ -290,7 +296,7 @@ public static class RealExecutor
         var keywords = names.Select((n, i) => new KeyValuePair<string, PyObject>(n, args[positional.Count + i])).ToList();
         try
         {
-            stack.Add(callable.Call(positional, keywords));
+            stack.Add(hook is null ? callable.Call(positional, keywords) : hook(callable, positional, keywords));
         }
         finally
         {

@@ -50,6 +50,10 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Builtin or ObjectKind.Class } o when TorchOpName(o) is { } op:
                 return PushOrBreak(ins, () => CallOp(op, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
+            case ObjectValue { Kind: ObjectKind.UserFunction } f when f.QualifiedName == "torch.nn.functional.relu"
+                && args.Count >= 1 && args[0] is TensorValue input && kwargs.Any(k => k.Key == "inplace" && k.Value is ConstValue c && c.Value.IsTrue()):
+                // F.relu(x, inplace=True) is x.relu_(): an in-place op on x, as eager torch does it
+                return PushOrBreak(ins, () => CallMethodOp(input, "relu_", [], []));
             case ObjectValue { Kind: ObjectKind.UserFunction } f when OpRegistry.TryGet(f.QualifiedName, out _):
                 // torch.nn.functional's Python functions are registry ops: no need to inline their bodies
                 return PushOrBreak(ins, () => CallOp(f.QualifiedName, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));

@@ -46,11 +46,30 @@ public sealed partial class InstructionTranslator
                 c.Value.Iterate().Select(i => (SymValue)new ConstValue(i)).ToList(),
             TensorValue t when t.Meta.Rank > 0 =>
                 Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration")).Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
+            ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m when m.QualifiedName is "torch.nn.modules.container.Sequential" or "torch.nn.modules.container.ModuleList" =>
+                Children(m, source),
             _ => null,
         };
         if (items is null) return new StepResult.Break($"iteration over a {Describe(value)} is not supported");
         Push(new IteratorValue(items, 0));
         return StepResult.Continue;
+    }
+
+    /// <summary>The submodules of a Sequential / ModuleList in order, each from L['self']._modules['k'].</summary>
+    private List<SymValue> Children(ObjectValue container, Source source)
+    {
+        var modulesSource = new AttrSource(source, "_modules");
+        using var modules = container.Object.GetAttr("_modules");
+        _context.Guards.Add(new LengthMatchGuard(modulesSource, modules.Length));
+        using var keys = modules.CallMethod("keys");
+        return keys.Iterate().Select(k =>
+        {
+            using (k)
+            {
+                using var child = modules.GetItem(k);
+                return _context.Wrap(child, new KeySource(modulesSource, k.AsString()));
+            }
+        }).ToList();
     }
 
     private StepResult ForIter(Instruction ins)

@@ -48,6 +48,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
     /// <summary>Calls <paramref name="function"/>(*args, **kwargs) through Capture (GIL held).</summary>
     public PyObject Call(PyObject function, PyObject args, PyObject kwargs)
     {
+        _callHook ??= CallThroughCapture;
         var cache = CacheFor(function);
         if (cache.EagerReason is { } reason)
         {
@@ -128,11 +129,58 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         finally { foreach (var i in inputs) i.Dispose(); }
     }
 
+    private RealExecutor.CallHook? _callHook;
+
+    /// <summary>
+    /// A real call from a frame Capture runs: Python functions and nn.Modules without hooks go through
+    /// the frame runner (captured in their own right); anything else is called directly.
+    /// </summary>
+    private PyObject CallThroughCapture(PyObject callable, IReadOnlyList<PyObject> args, IReadOnlyList<KeyValuePair<string, PyObject>> kwargs)
+    {
+        PyObject? function = null;
+        PyObject? self = null;
+        var arguments = args.ToList();
+        if (callable.TypeName == "function") function = callable.NewReference();
+        else if (bridge.IsModule(callable) && !HasHooks(callable))
+        {
+            using var type = callable.Type;
+            function = type.GetAttr("forward");
+            arguments.Insert(0, callable);
+        }
+        else if (callable.TypeName == "method" && callable.HasAttr("__func__"))
+        {
+            using var inner = callable.GetAttr("__func__");
+            if (inner.TypeName == "function")
+            {
+                function = inner.NewReference();
+                self = callable.GetAttr("__self__");
+                arguments.Insert(0, self);
+            }
+        }
+        if (function is null) return callable.Call(args, kwargs);
+        using (self)
+        using (function)
+        using (var tuple = Py.Tuple(arguments))
+        using (var dict = Py.Dict(kwargs))
+            return Call(function, tuple, dict);
+    }
+
+    private static bool HasHooks(PyObject module)
+    {
+        foreach (var name in new[] { "_forward_hooks", "_forward_pre_hooks", "_backward_hooks" })
+        {
+            if (!module.HasAttr(name)) continue;
+            using var hooks = module.GetAttr(name);
+            if (hooks.Length > 0) return true;
+        }
+        return false;
+    }
+
     /// <summary>Runs one instruction for real; returns the next instruction, or sets the returned value.</summary>
-    private static int StepReal(CodeCache cache, FrameState frame, int pc, out PyObject? returned)
+    private int StepReal(CodeCache cache, FrameState frame, int pc, out PyObject? returned)
     {
         returned = null;
-        switch (RealExecutor.Execute(cache.Code, frame, pc))
+        switch (RealExecutor.Execute(cache.Code, frame, pc, _callHook))
         {
             case RealStep.Return r: returned = r.Value; return -1;
             case RealStep.Continue c: return c.Next;
