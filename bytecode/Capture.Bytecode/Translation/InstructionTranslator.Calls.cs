@@ -79,7 +79,7 @@ public sealed partial class InstructionTranslator
                 using (var type = m.Object.Type)
                 using (var forward = type.GetAttr("forward"))
                 {
-                    if (m.Object.HasAttr("_forward_hooks") && HasHooks(m.Object))
+                    if (ModuleHooks.Any(m.Object))
                         return new StepResult.Break($"nn.Module with hooks{At(ins)}");
                     return InlineFunction(ins, m, forward, args, kwargs, self: m);
                 }
@@ -88,15 +88,6 @@ public sealed partial class InstructionTranslator
         }
     }
 
-    private static bool HasHooks(PyObject module)
-    {
-        foreach (var name in new[] { "_forward_hooks", "_forward_pre_hooks" })
-        {
-            using var hooks = module.GetAttr(name);
-            if (hooks.Length > 0) return true;
-        }
-        return false;
-    }
 
     /// <summary>The registry name of a torch function value ("torch.add", "torch.nn.functional.gelu"), or an opaque name for other torch callables.</summary>
     private static string? TorchOpName(ObjectValue o)

@@ -57,23 +57,22 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         }
         using var frame = BindFrame(function, args, kwargs);
         var pc = 0;
-        var current = frame;
         while (true)
         {
-            if (cache.Entries.Count >= MaxEntries) return RunRest(cache, current, pc);
-            var entry = Lookup(cache, current, pc, out var failure);
+            if (cache.Entries.Count >= MaxEntries) return RunRest(cache, frame, pc);
+            var entry = Lookup(cache, frame, pc, out var failure);
             if (entry is null)
             {
                 var watch = Stopwatch.StartNew();
                 try
                 {
-                    entry = InstructionTranslator.Capture(cache.Code, current, pc, bridge);
+                    entry = InstructionTranslator.Capture(cache.Code, frame, pc, bridge);
                 }
                 catch (NotSupportedException e)
                 {
                     OnEvent?.Invoke(new CaptureEvent.CaptureFailed(cache.Code.Name, cache.Code.Instructions[pc], e.Message));
                     if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
-                    pc = StepReal(cache, current, pc, out var returned);
+                    pc = StepReal(cache, frame, pc, out var returned);
                     if (returned is not null) return returned;
                     continue;
                 }
@@ -83,16 +82,16 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
                 if (FullGraph && entry.Exit is ExitPlan.Break b)
                     throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
             }
-            using var outputs = RunGraph(entry, current);
+            using var outputs = RunGraph(entry, frame);
             switch (entry.Exit)
             {
                 case ExitPlan.Return r:
-                    try { return Build(r.Value, outputs, current); }
+                    try { return Build(r.Value, outputs, frame); }
                     finally { ForgetBuilt(); }
                 case ExitPlan.Break b:
-                    try { Rebuild(current, b, outputs); }
+                    try { Rebuild(frame, b, outputs); }
                     finally { ForgetBuilt(); }
-                    pc = StepReal(cache, current, b.Cause.Instruction.Index, out var value);
+                    pc = StepReal(cache, frame, b.Cause.Instruction.Index, out var value);
                     if (value is not null) return value;
                     break;
             }
@@ -141,7 +140,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         PyObject? self = null;
         var arguments = args.ToList();
         if (callable.TypeName == "function") function = callable.NewReference();
-        else if (bridge.IsModule(callable) && !HasHooks(callable))
+        else if (bridge.IsModule(callable) && !ModuleHooks.Any(callable))
         {
             using var type = callable.Type;
             function = type.GetAttr("forward");
@@ -165,16 +164,6 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
             return Call(function, tuple, dict);
     }
 
-    private static bool HasHooks(PyObject module)
-    {
-        foreach (var name in new[] { "_forward_hooks", "_forward_pre_hooks", "_backward_hooks" })
-        {
-            if (!module.HasAttr(name)) continue;
-            using var hooks = module.GetAttr(name);
-            if (hooks.Length > 0) return true;
-        }
-        return false;
-    }
 
     /// <summary>Runs one instruction for real; returns the next instruction, or sets the returned value.</summary>
     private int StepReal(CodeCache cache, FrameState frame, int pc, out PyObject? returned)
