@@ -32,6 +32,14 @@ public static class Py
         return tuple;
     }
 
+    /// <summary>A list made of fresh objects, whose ownership it takes (they are disposed here).</summary>
+    public static PyObject ListOf(IEnumerable<PyObject> items)
+    {
+        var owned = items.ToList();
+        try { return List(owned); }
+        finally { foreach (var item in owned) item.Dispose(); }
+    }
+
     /// <summary>A tuple of ints (sizes, strides).</summary>
     public static PyObject IntTuple(IReadOnlyList<long> values)
     {

@@ -35,7 +35,7 @@ internal static class NativeModule
             "explain(fn, args, kwargs) -> dict: runs fn once under a fresh capture and reports what happened.");
         PyFunction.Define(module, "reset", (_, _) => { CaptureRuntime.Runner.Reset(); return Py.None; },
             "reset(): forget every cached capture.");
-        PyFunction.Define(module, "recompile_reasons", (_, _) => Py.List(CaptureRuntime.Runner.RecompileReasons.Select(Py.Str).ToArray()),
+        PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(CaptureRuntime.Runner.RecompileReasons.Select(Py.Str)),
             "recompile_reasons() -> list[str]: the failed guard behind each recompile since the last reset.");
     }
 

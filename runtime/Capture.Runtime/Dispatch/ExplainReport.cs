@@ -24,17 +24,13 @@ public sealed class ExplainReport
             .Concat(_events.OfType<CaptureEvent.CaptureFailed>().Select(f => new GraphBreak(f.Reason, f.Instruction, f.Instruction.Location, [])))
             .ToList();
         var guards = captures.SelectMany(c => c.Capture.Guards.Guards.Select(g => g.ToString()!)).Distinct().ToList();
-        using var breakList = Py.List(breaks.Select(b => Py.Dict([
-            new("reason", Py.Str(b.Reason)),
-            new("filename", b.Location is { } l ? Py.Str(l.File) : Py.None),
-            new("lineno", b.Location is { } l2 ? Py.Int(l2.Line) : Py.None),
-        ])).ToArray());
-        using var guardList = Py.List(guards.Select(Py.Str).ToArray());
-        using var ops = Py.List(captures.Select(c => Py.List(c.Capture.Graph.Nodes.OfType<CallOp>().Select(n => Py.Str(n.Op.Name)).ToArray())).ToArray());
-        using var times = Py.List(captures.Select(c => Py.Float(c.CaptureTime.TotalSeconds)).ToArray());
-        using var graphs = Py.List(captures.Select(c => Py.Str(CodePrinter.Print(c.Capture.Graph))).ToArray());
-        using var recompiles = Py.List(captures.Where(c => c.RecompileReason is not null).Select(c => Py.Str(c.RecompileReason!)).ToArray());
-        using var eager = Py.List(_events.OfType<CaptureEvent.RanEagerly>().Select(e => Py.Str($"{e.Function}: {e.Reason}")).Distinct().ToArray());
+        using var breakList = Py.ListOf(breaks.Select(BreakDict));
+        using var guardList = Py.ListOf(guards.Select(Py.Str));
+        using var ops = Py.ListOf(captures.Select(c => Py.ListOf(c.Capture.Graph.Nodes.OfType<CallOp>().Select(n => Py.Str(n.Op.Name)))));
+        using var times = Py.ListOf(captures.Select(c => Py.Float(c.CaptureTime.TotalSeconds)));
+        using var graphs = Py.ListOf(captures.Select(c => Py.Str(CodePrinter.Print(c.Capture.Graph))));
+        using var recompiles = Py.ListOf(captures.Where(c => c.RecompileReason is not null).Select(c => Py.Str(c.RecompileReason!)));
+        using var eager = Py.ListOf(_events.OfType<CaptureEvent.RanEagerly>().Select(e => $"{e.Function}: {e.Reason}").Distinct().Select(Py.Str));
         using var graphCount = Py.Int(captures.Count);
         using var breakCount = Py.Int(breaks.Count);
         return Py.Dict([
@@ -42,5 +38,13 @@ public sealed class ExplainReport
             new("guards", guardList), new("ops_per_graph", ops), new("compile_times", times), new("graphs", graphs),
             new("recompile_reasons", recompiles), new("eager_frames", eager),
         ]);
+    }
+
+    private static PyObject BreakDict(GraphBreak b)
+    {
+        using var reason = Py.Str(b.Reason);
+        using var file = b.Location is { } l ? Py.Str(l.File) : Py.None;
+        using var line = b.Location is { } l2 ? Py.Int(l2.Line) : Py.None;
+        return Py.Dict([new("reason", reason), new("filename", file), new("lineno", line)]);
     }
 }

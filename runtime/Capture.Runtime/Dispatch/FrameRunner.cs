@@ -101,7 +101,9 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
     private CodeCache CacheFor(PyObject function)
     {
         using var code = function.GetAttr("__code__");
-        using var id = Py.Builtins.GetAttr("id").Call(code);
+        using var builtins = Py.Builtins;
+        using var idOf = builtins.GetAttr("id");
+        using var id = idOf.Call(code);
         var key = (nint)id.ToInt64();
         if (_caches.TryGetValue(key, out var cache)) return cache;
         cache = new CodeCache(code.NewReference(), InstructionDecoder.Decode(code));

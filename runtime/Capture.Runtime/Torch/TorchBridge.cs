@@ -6,12 +6,25 @@ using Capture.Runtime.Backends;
 namespace Capture.Runtime.Torch;
 
 /// <summary>The runtime's side of <see cref="ITorchBridge"/>: torch interop and meta-device inference for capture.</summary>
-public sealed class TorchBridge(TorchRuntime torch) : ITorchBridge, IDisposable
+public sealed class TorchBridge : ITorchBridge, IDisposable
 {
-    private readonly MetaInference _meta = new(torch);
-    private readonly PyObject _dtypeType = torch.DTypeObject(DType.Float32).Type;
-    private readonly PyObject _isGradEnabled = Py.Import("torch").GetAttr("is_grad_enabled");
-    private readonly PyObject _moduleType = Py.Eval("__import__('torch').nn.Module");
+    private readonly TorchRuntime torch;
+    private readonly MetaInference _meta;
+    private readonly PyObject _dtypeType;
+    private readonly PyObject _isGradEnabled;
+    private readonly PyObject _moduleType;
+
+    public TorchBridge(TorchRuntime torch)
+    {
+        this.torch = torch;
+        _meta = new MetaInference(torch);
+        using var float32 = torch.DTypeObject(DType.Float32);
+        _dtypeType = float32.Type;
+        using var module = Py.Import("torch");
+        _isGradEnabled = module.GetAttr("is_grad_enabled");
+        using var nn = module.GetAttr("nn");
+        _moduleType = nn.GetAttr("Module");
+    }
 
     public bool IsTensor(PyObject value) => torch.IsTensor(value);
 
