@@ -11,6 +11,9 @@ public interface ITorchBridge
 {
     bool IsTensor(PyObject value);
 
+    /// <summary>A torch.Tensor or nn.Parameter (a subclass may override torch functions: it is not captured as a tensor).</summary>
+    bool IsPlainTensor(PyObject value);
+
     /// <summary>The tensor's metadata as a graph input (sizes, dtype, device, strides, requires_grad).</summary>
     TensorMeta ReadMeta(PyObject tensor);
 

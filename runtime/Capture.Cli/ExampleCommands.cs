@@ -50,7 +50,7 @@ internal static class ExampleCommands
         using (Interpreter.Gil())
         {
             var runner = CaptureRuntime.NewRunner();
-            runner.OnEvent = e => { if (e is CaptureEvent.Captured c) graphs.Add(c.Capture.Graph); };
+            runner.OnEvent = e => { if (e is CaptureEvent.Captured { Discarded: false } c) graphs.Add(c.Capture.Graph); };
             var isModule = entry.Target.HasAttr("forward") && entry.Target.HasAttr("_modules");
             using var type = entry.Target.Type;
             using var function = isModule ? type.GetAttr("forward") : entry.Target.NewReference();

@@ -16,6 +16,9 @@ public sealed partial class PyObject
     public bool IsList => IsSubtype(PyTypes.List);
     public bool IsDict => IsSubtype(PyTypes.Dict);
 
+    /// <summary>Whether this is a class (an instance of type, metaclasses included).</summary>
+    public bool IsType => IsSubtype(PyTypes.Type);
+
     private bool IsSubtype(IntPtr type)
     {
         var own = CApi.TypeOf(Handle);

@@ -104,6 +104,54 @@ public sealed class CorrectnessTests
             def forward(self, x):
                 return self.fc2(self.act(self.fc1(x))) * self.fc1.bias.sum()
 
+        def generator_builtins(xs):
+            flags = all(x.dim() == 1 for x in xs), any(x.requires_grad for x in xs)
+            return flags, sum(x.sum() for x in xs), tuple(x * 2 for x in xs), list(i for i in range(3))
+
+        def nested_functions(x, k):
+            scale = x.mean()
+            def inner(y, n=2):
+                return y * scale + k * n
+            square = lambda t: t * t
+            counter = 0
+            def bump():
+                nonlocal counter
+                counter += 1
+                return counter
+            bump(); bump()
+            return inner(x), square(inner(x, n=3)), counter, [inner(z) for z in x.unbind(0)]
+
+        def grad_modes(x, w):
+            h = x @ w
+            with torch.no_grad():
+                frozen = h * 2
+                with torch.enable_grad():
+                    tracked = h * 3
+            return frozen, tracked, (frozen + tracked).requires_grad, torch.is_grad_enabled()
+
+        def helper_with_print(x):
+            x.add_(1)
+            print("side effect")
+            return x
+
+        def inplace_then_break(x):
+            return helper_with_print(x) * 2
+
+        def outside_list(x, out):
+            out.append(x * 2)
+            out.extend([x + 1])
+            return len(out), out[0].sum()
+
+        class Counter:
+            def __init__(self):
+                self.calls = 0
+                self.last = None
+
+        def attribute_stores(x, state):
+            state.calls = state.calls + 1
+            state.last = x.sum()
+            return x * state.calls
+
         torch.manual_seed(0)
         mlp = MLP()
         def module_call(x):
@@ -130,6 +178,11 @@ public sealed class CorrectnessTests
         { "iterate_tensor", "torch.randn(3, 4)" },
         { "builtins_on_constants", "torch.randn(3), 5" },
         { "module_call", "torch.randn(4, 6)" },
+        { "generator_builtins", "[torch.randn(2, requires_grad=True), torch.randn(3)]" },
+        { "nested_functions", "torch.randn(3, 2), 1.5" },
+        { "grad_modes", "torch.randn(2, 3, requires_grad=True), torch.randn(3, 4)" },
+        { "inplace_then_break", "torch.zeros(3)" },
+        { "outside_list", "torch.randn(3), [torch.ones(1)]" },
     };
 
     [Theory]
@@ -142,6 +195,23 @@ public sealed class CorrectnessTests
         Assert.True(result.ToBoolean(), $"{function} differs from eager");
     }
 
+    [Fact]
+    public void AttributeStoresOnOutsideObjectsAreReplayedAfterTheGraph()
+    {
+        using var ns = CaptureFixture.Load(Suite + """
+
+            def check():
+                x = torch.randn(3)
+                expected, actual = Counter(), Counter()
+                want = attribute_stores(x, expected)
+                got = capture.compile(attribute_stores, backend="eager")(x, actual)
+                return same(got, want) and actual.calls == expected.calls == 1 and same(actual.last, expected.last)
+            """);
+        using var gil = Interpreter.Gil();
+        using var result = Py.Eval("check()", ns);
+        Assert.True(result.ToBoolean());
+    }
+
     [Theory]
     [InlineData("arithmetic", "torch.randn(3, 4), torch.randn(3, 4)")]
     [InlineData("views", "torch.randn(6, 4)")]
@@ -151,6 +221,12 @@ public sealed class CorrectnessTests
     [InlineData("constant_control", "torch.randn(3)")]
     [InlineData("module_call", "torch.randn(4, 6)")]
     [InlineData("iterate_tensor", "torch.randn(3, 4)")]
+    [InlineData("generator_builtins", "[torch.randn(2, requires_grad=True), torch.randn(3)]")]
+    [InlineData("nested_functions", "torch.randn(3, 2), 1.5")]
+    [InlineData("grad_modes", "torch.randn(2, 3, requires_grad=True), torch.randn(3, 4)")]
+    [InlineData("no_grad_block", "torch.randn(3, requires_grad=True)")]
+    [InlineData("outside_list", "torch.randn(3), [torch.ones(1)]")]
+    [InlineData("attribute_stores", "torch.randn(3), Counter()")]
     public void StaticFunctionsCaptureAsOneGraph(string function, string arguments)
     {
         using var ns = CaptureFixture.Load(Suite);

@@ -359,6 +359,10 @@ public static class ShapeRuleCases
                 yield return C($"a0.chunk({chunks}, dim=1)", s);
             }
             yield return C("a0.chunk(0)", s);
+            yield return C("torch.unbind(a0)", s);
+            yield return C("a0.unbind(1)", s);
+            yield return C("a0.unbind(-1)", s);
+            yield return C("a0.unbind(2)", s);
             foreach (var split in new[] { "2", "5", "1", "[1, 4]", "[2, 2]", "0" })
             {
                 yield return C($"torch.split(a0, {split})", s);

@@ -12,8 +12,9 @@ public abstract record RealStep
 /// <summary>
 /// Runs single instructions for real on a frame's values, through the C API: the instruction at a
 /// graph break, and whole frames past the recompile limit. It covers every opcode a frame may hold
-/// for Capture to run it (<see cref="CanRun"/>); frames with others run eagerly from the start, before
-/// anything happened. Exceptions propagate as Python exceptions (frames with handlers are excluded).
+/// for Capture to run it (<see cref="CanRun"/>); frames with others are captured whole or run eagerly
+/// from the start, before anything happened. Exceptions propagate as Python exceptions (frames with
+/// handlers are never run here).
 /// </summary>
 public static class RealExecutor
 {
@@ -31,20 +32,34 @@ public static class RealExecutor
         Opcode.POP_JUMP_FORWARD_IF_TRUE, Opcode.POP_JUMP_FORWARD_IF_FALSE, Opcode.POP_JUMP_BACKWARD_IF_TRUE, Opcode.POP_JUMP_BACKWARD_IF_FALSE,
         Opcode.POP_JUMP_FORWARD_IF_NONE, Opcode.POP_JUMP_FORWARD_IF_NOT_NONE, Opcode.POP_JUMP_BACKWARD_IF_NONE, Opcode.POP_JUMP_BACKWARD_IF_NOT_NONE,
         Opcode.JUMP_IF_TRUE_OR_POP, Opcode.JUMP_IF_FALSE_OR_POP, Opcode.RETURN_VALUE, Opcode.LOAD_ASSERTION_ERROR, Opcode.RAISE_VARARGS,
-        Opcode.IMPORT_NAME, Opcode.IMPORT_FROM,
+        Opcode.IMPORT_NAME, Opcode.IMPORT_FROM, Opcode.MAKE_FUNCTION,
     ];
 
-    /// <summary>Why Capture must run this code eagerly as a whole, or null when it can run it.</summary>
-    public static string? CannotRun(CodeInfo code)
+    /// <summary>Why Capture must run this code eagerly as a whole, or null when it can capture it.</summary>
+    public static string? EagerReason(CodeInfo code)
     {
         if (code.IsGenerator) return "generator or coroutine frames run eagerly";
-        if (code.HasExceptionTable) return "frames with try/except/with blocks run eagerly (their handlers are not emulated yet)";
-        return code.Instructions.FirstOrDefault(i => !Supported.Contains(i.Opcode)) is { } ins
-            ? $"opcode {ins.OpName} at line {ins.Location?.Line} is not supported; the frame runs eagerly"
+        return code.Instructions.FirstOrDefault(i => i.Opcode is Opcode.STORE_DEREF or Opcode.DELETE_DEREF && code.FreeVars.Contains(i.Name!)) is { } store
+            ? $"it assigns to nonlocal '{store.Name}' at line {store.Location?.Line} (a cell of the enclosing function); the frame runs eagerly"
             : null;
     }
 
-    public static bool CanRun(CodeInfo code) => CannotRun(code) is null;
+    /// <summary>
+    /// Why a frame can only be captured as a whole, or null when its instructions can also run here
+    /// one by one (at graph breaks): exception handlers are not emulated, closures made in the frame
+    /// need real cells, and some opcodes have no real implementation here. Such a frame runs as one
+    /// graph when the capture reaches its return, and eagerly when it breaks.
+    /// </summary>
+    public static string? WholeFrameReason(CodeInfo code)
+    {
+        if (code.HasExceptionTable) return "it has try/with blocks";
+        if (code.Instructions.Any(i => i.Opcode is Opcode.LOAD_CLOSURE or Opcode.MAKE_CELL)) return "it makes closures";
+        return code.Instructions.FirstOrDefault(i => !Supported.Contains(i.Opcode)) is { } ins
+            ? $"opcode {ins.OpName} at line {ins.Location?.Line} cannot run here one instruction at a time"
+            : null;
+    }
+
+    public static bool CanRun(CodeInfo code) => EagerReason(code) is null && WholeFrameReason(code) is null;
 
     /// <summary>
     /// Makes a real call; the frame runner passes one that runs Python functions through Capture
@@ -95,6 +110,31 @@ public static class RealExecutor
             case Opcode.LOAD_METHOD: { using var owner = Pop(); Push(null); Push(owner.GetAttr(ins.Name!)); return Next(); }
             case Opcode.STORE_ATTR: { using var owner = Pop(); using var value = Pop(); owner.SetAttr(ins.Name!, value); return Next(); }
             case Opcode.CALL: return Call(code, frame, ins, index, call);
+            case Opcode.MAKE_FUNCTION:
+            {
+                var flags = ins.Arg!.Value;
+                if ((flags & 0x08) != 0) throw new InvalidOperationException($"{ins}: closures are made only in frames captured whole");
+                using var codeObject = Pop();
+                using var annotations = (flags & 0x04) != 0 ? Pop() : null;
+                using var kwDefaults = (flags & 0x02) != 0 ? Pop() : null;
+                using var defaults = (flags & 0x01) != 0 ? Pop() : Py.None;
+                using var types = Py.Import("types");
+                using var functionType = types.GetAttr("FunctionType");
+                using var none = Py.None;
+                var function = functionType.Call(codeObject, frame.Globals, none, defaults);
+                using (var qualname = codeObject.GetAttr("co_qualname")) function.SetAttr("__qualname__", qualname);
+                if (kwDefaults is not null) function.SetAttr("__kwdefaults__", kwDefaults);
+                if (annotations is not null)
+                {
+                    // 3.11 passes annotations as a flat tuple (name, value, name, value...)
+                    var flat = annotations.ToItems();
+                    using var dict = Py.Dict(Enumerable.Range(0, flat.Count / 2).Select(i => new KeyValuePair<string, PyObject>(flat[2 * i].AsString(), flat[2 * i + 1])));
+                    foreach (var item in flat) item.Dispose();
+                    function.SetAttr("__annotations__", dict);
+                }
+                Push(function);
+                return Next();
+            }
             case Opcode.CALL_FUNCTION_EX:
             {
                 using var kwargs = (ins.Arg!.Value & 1) == 1 ? Pop() : Py.Dict([]);

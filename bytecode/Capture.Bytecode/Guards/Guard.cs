@@ -41,6 +41,7 @@ public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Guar
         using var value = TryResolve(Source, frame, out var failure);
         if (value is null) return failure;
         if (!torch.IsTensor(value)) return $"'{Source}' is no longer a tensor (it is {value.TypeName})";
+        if (!torch.IsPlainTensor(value)) return $"'{Source}' is now a tensor subclass ({value.TypeName})";
         var actual = torch.ReadMeta(value);
         if (actual.DType != Expected.DType) return $"tensor '{Source}' dtype mismatch: expected {Expected.DType.TorchName()}, actual {actual.DType.TorchName()}";
         if (actual.Device != Expected.Device) return $"tensor '{Source}' device mismatch: expected {Expected.Device}, actual {actual.Device}";
@@ -162,4 +163,21 @@ public sealed record DuplicateInputGuard(Source Source, Source SameAs) : Guard
     }
 
     public override string ToString() => $"{Source} is {SameAs}";
+}
+
+/// <summary>
+/// A piece of torch's global state read through a function of no arguments
+/// (torch.get_default_dtype(), torch.is_autocast_enabled()) equals what it was at capture.
+/// </summary>
+public sealed record GlobalStateGuard(string Expression, PyObject Function, PyObject Expected) : Guard
+{
+    public override string Kind => "global state";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var actual = Function.Call();
+        return actual.PyEquals(Expected) ? null : $"global state changed: expected {Expression} == {Expected.Repr()}, actual {actual.Repr()}";
+    }
+
+    public override string ToString() => $"{Expression} == {Expected.Repr()}";
 }

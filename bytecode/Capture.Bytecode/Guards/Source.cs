@@ -64,3 +64,18 @@ public sealed record KeySource(Source Base, string Key) : Source
 
     public override string ToString() => $"{Base}['{Key}']";
 }
+
+/// <summary>
+/// The globals of a module Capture trusts not to change (torch and its submodules, math...):
+/// functions from there read their globals without guards, as attributes of torch do.
+/// </summary>
+public sealed record TrustedModuleSource(string Module) : Source
+{
+    public override PyObject Resolve(FrameState frame)
+    {
+        using var module = Py.Import(Module);
+        return module.GetAttr("__dict__");
+    }
+
+    public override string ToString() => $"sys.modules['{Module}'].__dict__";
+}

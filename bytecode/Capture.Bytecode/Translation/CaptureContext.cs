@@ -15,10 +15,76 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
     private readonly List<(PyObject Tensor, TensorValue Value, Source Source)> _tensorInputs = [];
     private readonly List<Source> _inputSources = [];
 
-    public GraphBuilder Builder { get; } = new();
+    public GraphBuilder Builder { get; } = new(torch.IsGradEnabled());
     public GuardSet Guards { get; } = new();
     public ITorchBridge Torch { get; } = torch;
     public FrameState Frame { get; } = frame;
+
+    /// <summary>Side effects so far (in-place ops, container and attribute stores): generators must add none.</summary>
+    public int Mutations { get; set; }
+
+    private readonly List<Action> _undo = [];
+    private readonly List<ListValue> _mutatedLists = [];
+    private readonly List<(ObjectValue Owner, string Name)> _storedAttributes = [];
+    private readonly Dictionary<(Source, string), SymValue> _attributes = [];
+
+    /// <summary>A point to undo symbolic mutations back to.</summary>
+    public int UndoMark => _undo.Count;
+
+    /// <summary>Undoes the mutations made since <paramref name="mark"/> (the instruction broke the graph and runs for real).</summary>
+    public void RollBack(int mark)
+    {
+        for (var i = _undo.Count - 1; i >= mark; i--) _undo[i]();
+        _undo.RemoveRange(mark, _undo.Count - mark);
+    }
+
+    /// <summary>Gives <paramref name="list"/> new contents, seen by every holder of the list.</summary>
+    public void SetItems(ListValue list, IReadOnlyList<SymValue> items, bool sideEffect = true)
+    {
+        var (old, wasMutated) = (list.Items, list.Mutated);
+        var tracked = list.Source is not null && !_mutatedLists.Contains(list);
+        if (tracked) _mutatedLists.Add(list);
+        _undo.Add(() =>
+        {
+            list.Items = old;
+            list.Mutated = wasMutated;
+            if (tracked) _mutatedLists.Remove(list);
+        });
+        list.Items = items;
+        list.Mutated = true;
+        if (sideEffect) Mutations++;
+    }
+
+    /// <summary>Takes the next <paramref name="count"/> items of an iterator (all that remain when null).</summary>
+    public List<SymValue> Consume(IteratorValue iterator, int? count = null)
+    {
+        var old = iterator.Position;
+        var taken = iterator.Remaining.Take(count ?? int.MaxValue).ToList();
+        _undo.Add(() => iterator.Position = old);
+        iterator.Position += taken.Count;
+        return taken;
+    }
+
+    /// <summary>obj.name = value on an object from the frame: later reads see it, and it is replayed after the graph.</summary>
+    public void StoreAttribute(ObjectValue owner, string name, SymValue value)
+    {
+        var key = (owner.Source!, name);
+        var had = _attributes.TryGetValue(key, out var old);
+        var first = !_storedAttributes.Contains((owner, name));
+        if (first) _storedAttributes.Add((owner, name));
+        _undo.Add(() =>
+        {
+            if (had) _attributes[key] = old!;
+            else _attributes.Remove(key);
+            if (first) _storedAttributes.Remove((owner, name));
+        });
+        _attributes[key] = value;
+        Mutations++;
+    }
+
+    /// <summary>The value an attribute store in this capture gave obj.name, if any.</summary>
+    public SymValue? StoredAttribute(ObjectValue owner, string name) =>
+        owner.Source is { } source && _attributes.TryGetValue((source, name), out var value) ? value : null;
 
     /// <summary>
     /// A real value read from <paramref name="source"/>, as a symbolic value with the guards that make
@@ -36,6 +102,13 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
 
     private SymValue WrapNew(PyObject value, Source source)
     {
+        if (Torch.IsTensor(value) && !Torch.IsPlainTensor(value))
+        {
+            // a tensor subclass may override torch functions: held as an object, so using it breaks
+            using var subclass = value.Type;
+            Guards.Add(new TypeMatchGuard(source, subclass.NewReference(), value.TypeName));
+            return new ObjectValue(value.NewReference(), ObjectKind.Other, value.TypeName) { Source = source };
+        }
         if (Torch.IsTensor(value))
         {
             foreach (var (tensor, existing, existingSource) in _tensorInputs)
@@ -92,6 +165,28 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return Wrap(value, new AttrSource(owner.Source, name));
     }
 
+    /// <summary>The module whose globals these are, when Capture trusts it (torch.nn.functional); null otherwise.</summary>
+    public string? TrustedModuleOf(PyObject globals)
+    {
+        using var key = Py.Str("__name__");
+        using var has = globals.CallMethod("__contains__", key);
+        if (!has.ToBoolean()) return null;
+        using var name = globals.GetItem(key);
+        if (!name.IsStr) return null;
+        var module = name.AsString();
+        return TrustedModules.Any(m => module == m || module.StartsWith(m + ".", StringComparison.Ordinal)) ? module : null;
+    }
+
+    /// <summary>A global of a trusted module: no guard (tensors, which are state, still get one through their source).</summary>
+    public SymValue WrapTrusted(TrustedModuleSource module, string name, PyObject value)
+    {
+        if (Torch.IsTensor(value)) return Wrap(value, new KeySource(module, name));
+        if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null)
+            return new ConstValue(value.NewReference());
+        var kind = Classify(value);
+        return new ObjectValue(value.NewReference(), kind, kind == ObjectKind.Module ? QualifiedName(value) : QualifiedName(value));
+    }
+
     private static bool IsTrusted(PyObject value)
     {
         var module = ModuleName(value);
@@ -115,7 +210,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         var type = value.TypeName;
         if (type == "module") return ObjectKind.Module;
         if (type == "function") return ObjectKind.UserFunction;
-        if (type == "type") return ObjectKind.Class;
+        if (value.IsType) return ObjectKind.Class;
         if (type is "builtin_function_or_method" or "method_descriptor" or "wrapper_descriptor" or "_ops.OpOverloadPacket")
             return IsTrusted(value) && !ModuleName(value).StartsWith("builtins", StringComparison.Ordinal) ? ObjectKind.TorchFunction : ObjectKind.Builtin;
         return ObjectKind.Other;
@@ -152,8 +247,11 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
     {
         var outputs = new OutputCollector();
         var plan = exit(outputs);
+        var effects = _mutatedLists.Select(l => (SideEffect)new SideEffect.ListContents(l.Source!, outputs.Contents(l)))
+            .Concat(_storedAttributes.Select(a => new SideEffect.StoreAttr(a.Owner.Source!, a.Name, outputs.Spec(_attributes[(a.Owner.Source!, a.Name)]))))
+            .ToList();
         var graph = Builder.Output(new ListArg(outputs.Nodes.Select(n => (Arg)new RefArg(n)).ToEquatableList(), IsTuple: true));
-        return new CaptureResult(entry, graph, _inputSources, Guards, plan);
+        return new CaptureResult(entry, graph, _inputSources, Guards, plan) { SideEffects = effects };
     }
 }
 
@@ -191,10 +289,16 @@ internal sealed class OutputCollector
         TensorMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
         ListMethodValue m => new ValueSpec.Method(Spec(m.List), m.Name),
         ModuleMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
-        IteratorValue it => new ValueSpec.Iterator(it.Items.Skip(it.Position).Select(Spec).ToList()),
+        IteratorValue it => new ValueSpec.Iterator(it.Remaining.Select(Spec).ToList()),
         GradModeValue g => new ValueSpec.GradMode(g.Enabled),
+        FunctionValue { Closure.Count: 0 } f => new ValueSpec.Function(f.CodeObject, f.Globals, f.Defaults.Select(Spec).ToList(),
+            f.KwDefaults.Select(p => new KeyValuePair<string, ValueSpec>(p.Key, Spec(p.Value))).ToList()),
+        FunctionValue f => throw new NotSupportedException($"the closure {f.Code.Name} made during capture cannot be rebuilt after a graph"),
         _ => throw new NotSupportedException($"cannot rebuild a {value.GetType().Name} after a graph"),
     };
+
+    /// <summary>A list's contents as a new list (its own spec re-reads the frame's list, which a side effect rewrites).</summary>
+    public ValueSpec Contents(ListValue list) => new ValueSpec.List(list.Items.Select(Spec).ToList());
 
     private int IndexOf(string node)
     {

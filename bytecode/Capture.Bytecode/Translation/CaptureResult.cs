@@ -29,4 +29,25 @@ public sealed record CaptureResult(
     Graph Graph,
     IReadOnlyList<Source> InputSources,
     GuardSet Guards,
-    ExitPlan Exit);
+    ExitPlan Exit)
+{
+    /// <summary>Stores on objects that outlive the frame, replayed in order after the graph runs.</summary>
+    public IReadOnlyList<SideEffect> SideEffects { get; init; } = [];
+}
+
+/// <summary>A change a captured segment makes to an object from the frame, replayed for real after its graph.</summary>
+public abstract record SideEffect
+{
+    /// <summary>target[:] = items: a list from the frame was appended to or extended.</summary>
+    public sealed record ListContents(Source Target, ValueSpec Items) : SideEffect;
+
+    /// <summary>setattr(owner, name, value).</summary>
+    public sealed record StoreAttr(Source Owner, string Name, ValueSpec Value) : SideEffect;
+}
+
+/// <summary>A graph break after which the frame's state cannot be rebuilt (closures made during capture): the capture fails.</summary>
+public sealed class UnresumableBreakException(GraphBreak cause, string detail, Exception inner)
+    : NotSupportedException($"{cause}: the frame cannot be resumed after this break ({detail})", inner)
+{
+    public GraphBreak Cause { get; } = cause;
+}

@@ -48,6 +48,8 @@ public sealed partial class InstructionTranslator
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Class } o when o.QualifiedName is "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad":
                 Push(new GradModeValue(o.QualifiedName.EndsWith("enable_grad", StringComparison.Ordinal)));
                 return StepResult.Continue;
+            case ObjectValue o when TorchQuery(ins, o, args, kwargs) is { } answered:
+                return answered;
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Builtin or ObjectKind.Class } o when TorchOpName(o) is { } op:
                 return PushOrBreak(ins, () => CallOp(op, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
             case ObjectValue { Kind: ObjectKind.UserFunction } f when f.QualifiedName == "torch.nn.functional.relu"
@@ -69,12 +71,18 @@ public sealed partial class InstructionTranslator
                 return Builtin(ins, o, args, kwargs);
             case ObjectValue { Kind: ObjectKind.Class } o when o.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal):
                 return Builtin(ins, o, args, kwargs);
+            case GradModeExitValue exit when args.Count == 3 && kwargs.Count == 0:
+                SetGradMode(exit.Restore);
+                Push(Const(Py.None));
+                return StepResult.Continue;
             case ListMethodValue lm:
                 return ListMethod(ins, lm, args, kwargs);
             case ModuleMethodValue mm:
                 return InlineFunction(ins, mm.Self, mm.Function, args, kwargs, self: mm.Self, method: mm.Name);
             case ObjectValue { Kind: ObjectKind.UserFunction } f:
                 return InlineFunction(ins, f, f.Object, args, kwargs, self: null);
+            case FunctionValue f:
+                return InlineMade(ins, f, args, kwargs);
             case ObjectValue { Kind: ObjectKind.NnModule } m:
                 using (var type = m.Object.Type)
                 using (var forward = type.GetAttr("forward"))
@@ -89,12 +97,63 @@ public sealed partial class InstructionTranslator
     }
 
 
+    /// <summary>
+    /// torch functions that answer from metadata or global state rather than tensor values: answered
+    /// at capture time (global state under a guard). Null when <paramref name="o"/> is not one.
+    /// </summary>
+    private StepResult? TorchQuery(Instruction ins, ObjectValue o, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        StepResult Answer(PyObject value)
+        {
+            Push(Const(value));
+            return StepResult.Continue;
+        }
+        var tensor = args is [TensorValue t] && kwargs.Count == 0 ? t : null;
+        // torch.overrides re-exports torch._C's functions: one name for both ways of reaching them
+        var name = o.QualifiedName.StartsWith("torch.overrides.has_torch_function", StringComparison.Ordinal)
+            ? "torch._C._" + o.QualifiedName["torch.overrides.".Length..] : o.QualifiedName;
+        switch (name)
+        {
+            case "torch._C._has_torch_function" or "torch._C._has_torch_function_unary" or "torch._C._has_torch_function_variadic":
+                // plain tensors (their type is guarded) and Python scalars do not override torch functions
+                var values = name == "torch._C._has_torch_function" && args.Count == 1 ? IterableItems(args[0]) : args;
+                if (values is null || kwargs.Count > 0 || values.Any(v => v is not (TensorValue or ConstValue)))
+                    return new StepResult.Break($"{o.QualifiedName}() on values that may override torch functions{At(ins)}");
+                return Answer(Py.Bool(false));
+            case "torch.is_grad_enabled" when args.Count == 0:
+                return Answer(Py.Bool(_context.Builder.GradEnabled));
+            case "torch.is_autocast_enabled" or "torch.get_default_dtype" or "torch.is_autocast_cpu_enabled" or "torch.are_deterministic_algorithms_enabled" when args.Count == 0:
+                var state = o.Object.Call();
+                _context.Guards.Add(new GlobalStateGuard($"{o.QualifiedName}()", o.Object.NewReference(), state.NewReference()));
+                return Answer(state);
+            case "torch._jit_internal.is_scripting" or "torch.jit.is_scripting" or "torch._jit_internal.is_tracing" or "torch.jit.is_tracing" when args.Count == 0:
+                return Answer(Py.Bool(false));
+            case "torch._C._get_tracing_state" when args.Count == 0:
+                return Answer(Py.None);
+            case "torch.is_tensor" when args.Count == 1:
+                return Answer(Py.Bool(args[0] is TensorValue));
+            case "torch.is_floating_point" when tensor is not null:
+                return Answer(Py.Bool(tensor.Meta.DType.IsFloatingPoint()));
+            case "torch.is_complex" when tensor is not null:
+                return Answer(Py.Bool(false));
+            case "torch.numel" when tensor is not null:
+                return Answer(Py.Int(tensor.Meta.Shape.NumElements("numel")));
+        }
+        return null;
+    }
+
     /// <summary>The registry name of a torch function value ("torch.add", "torch.nn.functional.gelu"), or an opaque name for other torch callables.</summary>
     private static string? TorchOpName(ObjectValue o)
     {
         var name = o.QualifiedName;
         if (name.StartsWith("torch._C._nn.", StringComparison.Ordinal) || name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal))
-            name = "torch." + name[(name.LastIndexOf('.') + 1)..];
+        {
+            // the C bindings behind torch.X and F.X: the registry knows them by their public names
+            var shortName = name[(name.LastIndexOf('.') + 1)..];
+            foreach (var candidate in new[] { "torch." + shortName, "torch.nn.functional." + shortName })
+                if (OpRegistry.TryGet(candidate, out _)) return candidate;
+            return name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal) ? "torch." + shortName : name;
+        }
         if (name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) || name.StartsWith("operator.", StringComparison.Ordinal)) return name;
         if (name.StartsWith("torch.", StringComparison.Ordinal) && o.Kind != ObjectKind.Class) return name;
         if (name.StartsWith("_operator.", StringComparison.Ordinal)) return "operator." + name[10..];
@@ -169,6 +228,7 @@ public sealed partial class InstructionTranslator
             case "print" or "input" or "open" or "exec" or "eval" or "breakpoint":
                 return new StepResult.Break($"call to {name}() has effects outside the graph{At(ins)}");
         }
+        if (Consuming(ins, fn, name, args, kwargs) is { } consumed) return consumed;
         if (args.All(a => a is ConstValue) && kwargs.All(k => k.Value is ConstValue) && name is "abs" or "min" or "max" or "int" or "float" or "bool" or "str" or "round" or "tuple" or "list" or "sum" or "divmod" or "pow" or "getattr" or "hasattr" or "repr")
         {
             try
@@ -208,17 +268,9 @@ public sealed partial class InstructionTranslator
             _ => null,
         };
         if (added is null) return new StepResult.Break($"list.{method.Name} with these arguments is not supported{At(ins)}");
-        ReplaceEverywhere(list, new ListValue(list.Items.Concat(added).ToList()));
+        _context.SetItems(list, list.Items.Concat(added).ToList());
         Push(Const(Py.None));
         return StepResult.Continue;
-    }
-
-    /// <summary>A list changed: every local and stack slot holding it now holds the new value.</summary>
-    private void ReplaceEverywhere(SymValue old, SymValue updated)
-    {
-        foreach (var name in _locals.Where(p => ReferenceEquals(p.Value, old)).Select(p => p.Key).ToList()) _locals[name] = updated;
-        for (var i = 0; i < _stack.Count; i++)
-            if (ReferenceEquals(_stack[i], old)) _stack[i] = updated;
     }
 
     private static bool IsSubclassOfTensor(PyObject cls)
@@ -230,17 +282,80 @@ public sealed partial class InstructionTranslator
         return result.ToBoolean();
     }
 
+    /// <summary>What iterating over a value gives, when the capture knows it (an iterator is consumed); null otherwise.</summary>
+    private List<SymValue>? IterableItems(SymValue v) => v switch
+    {
+        TupleValue t => t.Items.ToList(),
+        ListValue l => l.Items.ToList(),
+        IteratorValue it => _context.Consume(it),
+        DictValue d => d.Items.Select(p => (SymValue)Const(Py.Str(p.Key))).ToList(),
+        ConstValue c when c.Value.IsTuple || c.Value.IsList || c.Value.IsStr || c.Value.TypeName is "range" or "torch.Size" =>
+            c.Value.Iterate().Select(i => (SymValue)new ConstValue(i)).ToList(),
+        TensorValue t when t.Meta.Rank > 0 => Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration"))
+            .Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
+        _ => null,
+    };
+
+    /// <summary>
+    /// Builtins that consume an iterable (a generator expression, a list, a tuple): all/any/sum and
+    /// the rest on what the capture knows. Truth of a tensor is data-dependent: a break.
+    /// </summary>
+    private StepResult? Consuming(Instruction ins, ObjectValue fn, string name, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        if (args.Count is 0 or > 2 || kwargs.Count > 0 || name is not ("all" or "any" or "sum" or "tuple" or "list" or "sorted" or "min" or "max"))
+            return null;
+        if (args.Count == 2 && name != "sum") return null;
+        if (args[0] is ConstValue || args.Count == 1 && name is "min" or "max" or "sorted" && args[0] is not IteratorValue and not TupleValue and not ListValue)
+            return null; // plain constants: the real builtin below
+        var items = IterableItems(args[0]);
+        if (items is null) return null;
+        switch (name)
+        {
+            case "tuple": Push(new TupleValue(items)); return StepResult.Continue;
+            case "list": Push(new ListValue(items)); return StepResult.Continue;
+            case "all" or "any":
+                foreach (var item in items)
+                {
+                    if (item is TensorValue) return new StepResult.Break($"{name}() over tensors needs their values (data-dependent){At(ins)}");
+                    if (Truth(item) is not { } truth) return new StepResult.Break($"{name}() over a {Describe(item)}{At(ins)}");
+                    if (truth == (name == "any")) { Push(Const(Py.Bool(truth))); return StepResult.Continue; }
+                }
+                Push(Const(Py.Bool(name == "all")));
+                return StepResult.Continue;
+            case "sum":
+                var total = args.Count == 2 ? args[1] : Const(Py.Int(0));
+                foreach (var item in items)
+                {
+                    if (AddValues(total, item) is not { } next) return new StepResult.Break($"sum() over a {Describe(item)}{At(ins)}");
+                    total = next;
+                }
+                Push(total);
+                return StepResult.Continue;
+            default: // sorted/min/max of constants
+                if (!items.All(i => i is ConstValue)) return new StepResult.Break($"{name}() over values that are not constants{At(ins)}");
+                using (var list = Py.List(items.Select(i => ((ConstValue)i).Value).ToList()))
+                {
+                    try { Push(new ConstValue(fn.Object.Call(list))); }
+                    catch (PythonException e) { return new StepResult.Break($"{name}() raised {e.PythonType} on constants{At(ins)}"); }
+                }
+                return StepResult.Continue;
+        }
+    }
+
+    /// <summary>a + b as Python computes it (0 + tensor is tensor.__radd__(0), a new tensor).</summary>
+    private SymValue? AddValues(SymValue a, SymValue b)
+    {
+        if (b is TensorValue && a is not TensorValue) (a, b) = (b, a);
+        if (a is TensorValue) return CallOp("torch.add", [ToArg(a), ToArg(b)], []);
+        if (a is not ConstValue ca || b is not ConstValue cb) return null;
+        using var op = Py.Import("operator");
+        using var add = op.GetAttr("add");
+        return new ConstValue(add.Call(ca.Value, cb.Value));
+    }
+
     private StepResult Iterable(Instruction ins, string name, List<SymValue> args)
     {
-        List<SymValue>? Items(SymValue v) => v switch
-        {
-            TupleValue t => t.Items.ToList(),
-            ListValue l => l.Items.ToList(),
-            IteratorValue it => it.Items.Skip(it.Position).ToList(),
-            TensorValue t when t.Meta.Rank > 0 => Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration"))
-                .Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
-            _ => null,
-        };
+        List<SymValue>? Items(SymValue v) => IterableItems(v);
         List<SymValue>? items = name switch
         {
             "range" => RangeItems(args),
@@ -251,7 +366,7 @@ public sealed partial class InstructionTranslator
             _ => null,
         };
         if (items is null) return new StepResult.Break($"{name}() over these values is not supported{At(ins)}");
-        Push(new IteratorValue(items, 0));
+        Push(new IteratorValue(items));
         return StepResult.Continue;
     }
 
@@ -275,35 +390,83 @@ public sealed partial class InstructionTranslator
         CodeInfo code;
         try { code = InstructionDecoder.Decode(function); }
         catch (PythonException e) { return new StepResult.Break($"cannot read the bytecode of the called function: {e.Message}{At(ins)}"); }
-        if (code.IsGenerator || code.HasExceptionTable || code.FreeVars.Count > 0 && self is not null)
-            return new StepResult.Break($"call to {code.Name}: generators, try/except and closures in methods are not inlined yet{At(ins)}");
-        var all = self is null ? args : args.Prepend(self).ToList();
-        var locals = BindArguments(code, function, all, kwargs);
-        if (locals is null) return new StepResult.Break($"call to {code.Name} with arguments that do not match its signature{At(ins)}");
         var source = callee.Source;
+        // where the function itself is found: f, or type(self).method as self.method.__func__
+        var functionSource = source is null ? null : self is null ? source : new AttrSource(new AttrSource(source, method), "__func__");
+        if (code.FreeVars.Count > 0 && functionSource is null)
+            return new StepResult.Break($"call to closure {code.Name} without a source for its cells{At(ins)}");
+        var (defaults, kwDefaults) = RealDefaults(function, functionSource);
+        var locals = BindArguments(code, self is null ? args : args.Prepend(self).ToList(), kwargs, defaults, kwDefaults);
+        if (locals is null) return new StepResult.Break($"call to {code.Name} with arguments that do not match its signature{At(ins)}");
         if (code.FreeVars.Count > 0)
         {
-            if (source is null) return new StepResult.Break($"call to closure {code.Name} made during capture{At(ins)}");
             using var closure = function.GetAttr("__closure__");
             for (var i = 0; i < code.FreeVars.Count; i++)
             {
                 using var cell = closure.GetItem(i);
+                if (!cell.HasAttr("cell_contents")) continue; // an empty cell: reading it is the error it is in Python
                 using var contents = cell.GetAttr("cell_contents");
-                locals[code.FreeVars[i]] = _context.Wrap(contents, new AttrSource(new ItemSource(new AttrSource(source, "__closure__"), i), "cell_contents"));
+                locals[code.FreeVars[i]] = _context.Wrap(contents, new AttrSource(new ItemSource(new AttrSource(functionSource!, "__closure__"), i), "cell_contents"));
             }
         }
         using var globals = function.GetAttr("__globals__");
-        var globalsSource = globals.Is(_context.Frame.Globals) ? null
-            : source is null ? null : new AttrSource(self is null ? source : new AttrSource(new AttrSource(source, method), "__func__"), "__globals__");
+        Source? globalsSource = globals.Is(_context.Frame.Globals) ? null
+            : _context.TrustedModuleOf(globals) is { } trusted ? new TrustedModuleSource(trusted)
+            : functionSource is null ? null : new AttrSource(functionSource, "__globals__");
         if (!globals.Is(_context.Frame.Globals) && globalsSource is null)
             return new StepResult.Break($"call to {code.Name} from another module without a source{At(ins)}");
-        var result = Inline(code, locals, globals, globalsSource);
-        Push(result);
+        Push(Inline(code, locals, new Dictionary<string, CellValue>(), globals, globalsSource));
         return StepResult.Continue;
     }
 
+    /// <summary>A function made during capture: its defaults and cells are symbolic already.</summary>
+    private StepResult InlineMade(Instruction ins, FunctionValue f, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var locals = BindArguments(f.Code, args, kwargs, f.Defaults, f.KwDefaults);
+        if (locals is null) return new StepResult.Break($"call to {f.Code.Name} with arguments that do not match its signature{At(ins)}");
+        var cells = f.Code.FreeVars.Select((name, i) => (name, cell: f.Closure[i])).ToDictionary(p => p.name, p => p.cell);
+        Push(Inline(f.Code, locals, cells, f.Globals, f.GlobalsSource));
+        return StepResult.Continue;
+    }
+
+    /// <summary>A real function's defaults: guarded through its source when it has one, constants otherwise.</summary>
+    private (List<SymValue> Defaults, List<KeyValuePair<string, SymValue>> KwDefaults) RealDefaults(PyObject function, Source? functionSource)
+    {
+        SymValue Wrap(PyObject value, Func<Source, Source> at)
+        {
+            if (functionSource is not null) return _context.Wrap(value, at(functionSource));
+            if (_context.Torch.IsTensor(value)) throw new InlineBreakException("a tensor default of a function without a source");
+            return new ConstValue(value.NewReference());
+        }
+        using var defaults = function.GetAttr("__defaults__");
+        var positional = new List<SymValue>();
+        if (!defaults.IsNone)
+        {
+            var items = defaults.ToItems();
+            for (var i = 0; i < items.Count; i++)
+            {
+                var index = i;
+                using (items[i]) positional.Add(Wrap(items[i], s => new ItemSource(new AttrSource(s, "__defaults__"), index)));
+            }
+        }
+        using var kwDefaults = function.GetAttr("__kwdefaults__");
+        var keywords = new List<KeyValuePair<string, SymValue>>();
+        if (!kwDefaults.IsNone)
+            foreach (var (k, v) in kwDefaults.ToDictItems())
+            {
+                using (k)
+                using (v)
+                {
+                    var name = k.AsString();
+                    keywords.Add(new(name, Wrap(v, s => new KeySource(new AttrSource(s, "__kwdefaults__"), name))));
+                }
+            }
+        return (positional, keywords);
+    }
+
     /// <summary>Binds call arguments to a function's parameters, defaults included; null if they do not fit.</summary>
-    private static Dictionary<string, SymValue>? BindArguments(CodeInfo code, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    private static Dictionary<string, SymValue>? BindArguments(CodeInfo code, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs,
+        IReadOnlyList<SymValue> defaults, IReadOnlyList<KeyValuePair<string, SymValue>> kwDefaults)
     {
         var locals = new Dictionary<string, SymValue>();
         var names = code.VarNames.Take(code.ArgCount + code.KwOnlyArgCount).ToList();
@@ -321,25 +484,43 @@ public sealed partial class InstructionTranslator
         }
         if (code.HasVarKeywords) locals[code.VarNames[next]] = new DictValue(extraKw);
         else if (extraKw.Count > 0) return null;
-        using var defaults = function.GetAttr("__defaults__");
-        var defaultValues = defaults.IsNone ? [] : defaults.ToItems();
-        for (var i = 0; i < defaultValues.Count; i++)
-        {
-            var name = names[positional - defaultValues.Count + i];
-            if (!locals.ContainsKey(name)) locals[name] = new ConstValue(defaultValues[i].NewReference());
-            defaultValues[i].Dispose();
-        }
-        using var kwDefaults = function.GetAttr("__kwdefaults__");
-        if (!kwDefaults.IsNone)
-            foreach (var (k, v) in kwDefaults.ToDictItems())
-            {
-                using (k)
-                {
-                    if (!locals.ContainsKey(k.AsString())) locals[k.AsString()] = new ConstValue(v);
-                    else v.Dispose();
-                }
-            }
+        for (var i = 0; i < defaults.Count; i++)
+            locals.TryAdd(names[positional - defaults.Count + i], defaults[i]);
+        foreach (var (name, value) in kwDefaults) locals.TryAdd(name, value);
         return names.All(locals.ContainsKey) ? locals : null;
+    }
+
+    private StepResult MakeFunction(Instruction ins)
+    {
+        var flags = ins.Arg!.Value;
+        if (Pop() is not ConstValue codeValue) return new StepResult.Break($"MAKE_FUNCTION without a code object{At(ins)}");
+        var closure = (flags & 0x08) != 0 ? Pop() : null;
+        if ((flags & 0x04) != 0) Pop(); // annotations do not change what the function computes
+        var kwDefaults = (flags & 0x02) != 0 ? Pop() : null;
+        var defaults = (flags & 0x01) != 0 ? Pop() : null;
+        var code = codeValue.Value;
+        var cells = closure switch
+        {
+            null => [],
+            TupleValue t when t.Items.All(i => i is CellValue) => t.Items.Cast<CellValue>().ToList(),
+            _ => null,
+        };
+        var positional = defaults switch
+        {
+            null => [],
+            TupleValue t => t.Items,
+            ConstValue c when c.Value.IsTuple => c.Value.ToItems().Select(v => (SymValue)new ConstValue(v)).ToList(),
+            _ => null,
+        };
+        var keywords = kwDefaults switch
+        {
+            null => [],
+            DictValue d => d.Items,
+            _ => null,
+        };
+        if (cells is null || positional is null || keywords is null) return new StepResult.Break($"MAKE_FUNCTION with defaults or cells Capture cannot follow{At(ins)}");
+        Push(new FunctionValue(code.NewReference(), InstructionDecoder.Decode(code), positional, keywords, cells, _globals, _globalsSource));
+        return StepResult.Continue;
     }
 
     // --- Graph nodes ----------------------------------------------------------------------------
@@ -369,6 +550,7 @@ public sealed partial class InstructionTranslator
     private SymValue CallOp(string name, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
     {
         var op = OpRegistry.GetOrOpaque(name);
+        if (op.IsInPlace) _context.Mutations++;
         var meta = op.Category == OpCategory.Opaque ? _context.Torch.InferOpaque(name, args, kwargs, _context.Builder.MetaOf) : null;
         return Named(op, FromNode(_context.Builder.Call(op, args, kwargs, opaqueMeta: meta)));
     }
@@ -385,6 +567,7 @@ public sealed partial class InstructionTranslator
     private SymValue CallMethodOp(TensorValue self, string method, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
     {
         var op = OpRegistry.TryGetMethod(method, out var found) ? found : throw new NotSupportedException($"Tensor.{method} is not in Capture's op registry");
+        if (op.IsInPlace) _context.Mutations++;
         return Named(op, FromNode(_context.Builder.Call(op, args.Prepend(new RefArg(self.Node)).ToList(), kwargs, method: true)));
     }
 

@@ -72,15 +72,16 @@ public sealed partial class InstructionTranslator
     {
         var item = Pop();
         var at = ins.Arg!.Value;
-        if (Peek(at) is not ListValue list || list.Source is not null)
-            return new StepResult.Break($"mutation of a list that outlives the capture{At(ins)}");
+        if (Peek(at) is not ListValue list)
+            return new StepResult.Break($"{ins.OpName} on a {Describe(Peek(at))}{At(ins)}");
         IEnumerable<SymValue>? added = ins.Opcode == Opcode.LIST_APPEND ? [item] : item switch
         {
             TupleValue t => t.Items, ListValue l => l.Items, ConstValue c when c.Value.IsTuple => c.Value.ToItems().Select(i => (SymValue)new ConstValue(i)),
             _ => null,
         };
         if (added is null) return new StepResult.Break($"list.extend with a {Describe(item)}{At(ins)}");
-        _stack[^at] = new ListValue(list.Items.Concat(added).ToList());
+        // a list display or comprehension being built: not a side effect anyone else sees
+        _context.SetItems(list, list.Items.Concat(added).ToList(), sideEffect: false);
         return StepResult.Continue;
     }
 
@@ -112,7 +113,7 @@ public sealed partial class InstructionTranslator
         {
             TupleValue t => t.Items.ToList(),
             ListValue l => l.Items.ToList(),
-            IteratorValue it => it.Items.Skip(it.Position).ToList(),
+            IteratorValue it => _context.Consume(it),
             ConstValue c when c.Value.IsTuple || c.Value.IsList => c.Value.ToItems().Select(i => (SymValue)new ConstValue(i)).ToList(),
             TensorValue t when t.Meta.Rank > 0 && t.Meta.Shape[0] == Dim.Of(n) =>
                 Enumerable.Range(0, n).Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),

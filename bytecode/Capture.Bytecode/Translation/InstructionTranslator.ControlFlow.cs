@@ -36,9 +36,13 @@ public sealed partial class InstructionTranslator
     private StepResult GetIter()
     {
         var value = Pop();
+        if (value is IteratorValue iterator)
+        {
+            Push(iterator); // iter(it) is it
+            return StepResult.Continue;
+        }
         List<SymValue>? items = value switch
         {
-            IteratorValue it => it.Items.Skip(it.Position).ToList(),
             TupleValue t => t.Items.ToList(),
             ListValue l => l.Items.ToList(),
             DictValue d => d.Items.Select(p => (SymValue)Const(Py.Str(p.Key))).ToList(),
@@ -51,7 +55,7 @@ public sealed partial class InstructionTranslator
             _ => null,
         };
         if (items is null) return new StepResult.Break($"iteration over a {Describe(value)} is not supported");
-        Push(new IteratorValue(items, 0));
+        Push(new IteratorValue(items));
         return StepResult.Continue;
     }
 
@@ -75,12 +79,34 @@ public sealed partial class InstructionTranslator
     private StepResult ForIter(Instruction ins)
     {
         if (Peek() is not IteratorValue it) return new StepResult.Break($"FOR_ITER on a {Describe(Peek())}{At(ins)}");
-        Pop();
-        if (it.Position >= it.Items.Count) return new StepResult.Jump(ins.JumpTarget!.Value);
-        Push(it with { Position = it.Position + 1 });
-        Push(it.Items[it.Position]);
+        if (_context.Consume(it, 1) is not [var next])
+        {
+            Pop();
+            return new StepResult.Jump(ins.JumpTarget!.Value);
+        }
+        Push(next);
         return StepResult.Continue;
     }
 
-    private StepResult BeforeWith() => new StepResult.Break("with blocks are not captured yet");
+    /// <summary>
+    /// `with torch.no_grad():` and `with torch.enable_grad():` put grad-mode nodes in the graph; the
+    /// block's normal exit calls the pushed __exit__, which restores the mode. Other context managers
+    /// are a break (their frame then runs eagerly: it has an exception table).
+    /// </summary>
+    private StepResult BeforeWith(Instruction ins)
+    {
+        if (Peek() is not GradModeValue mode) return new StepResult.Break($"with block over a {Describe(Peek())}{At(ins)}");
+        Pop();
+        var previous = _context.Builder.GradEnabled;
+        SetGradMode(mode.Enabled);
+        Push(new GradModeExitValue(previous));
+        Push(Const(Py.None)); // what __enter__ returns
+        return StepResult.Continue;
+    }
+
+    private void SetGradMode(bool enabled)
+    {
+        if (_context.Builder.GradEnabled != enabled)
+            _context.Builder.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(enabled)]);
+    }
 }

@@ -8,18 +8,60 @@ public sealed partial class InstructionTranslator
 {
     private StepResult LoadLocal(Instruction ins)
     {
-        var name = ins.Name!;
-        if (!_locals.TryGetValue(name, out var value))
-        {
-            // The frame's own locals are wrapped (and guarded) on first read, not before.
-            if (_depth > 0 || !_unread.Contains(name))
-                return new StepResult.Break($"local variable '{name}' is read before it is assigned{At(ins)}");
-            using var real = _context.Frame.Local(name);
-            value = _context.Wrap(real, new LocalSource(name));
-            _locals[name] = value;
-            _unread.Remove(name);
-        }
+        var value = ReadVariable(ins.Name!);
+        if (value is null) return new StepResult.Break($"local variable '{ins.Name}' is read before it is assigned{At(ins)}");
         Push(value);
+        return StepResult.Continue;
+    }
+
+    /// <summary>A variable of this frame, or null when it is unset.</summary>
+    internal SymValue? ReadVariable(string name)
+    {
+        if (_locals.TryGetValue(name, out var value)) return value;
+        // The frame's own locals are wrapped (and guarded) on first read, not before.
+        if (_depth > 0 || !_unread.Contains(name)) return null;
+        using var real = _context.Frame.Local(name);
+        value = _context.Wrap(real, new LocalSource(name));
+        _locals[name] = value;
+        _unread.Remove(name);
+        return value;
+    }
+
+    internal void WriteVariable(string name, SymValue value)
+    {
+        _unread.Remove(name);
+        _locals[name] = value;
+    }
+
+    // Free variables of a function made during capture live in their owner's frame (a CellValue);
+    // those of a real closure were read from its cells when it was inlined.
+    private StepResult LoadDeref(Instruction ins)
+    {
+        if (!_freeCells.TryGetValue(ins.Name!, out var cell)) return LoadLocal(ins);
+        var value = cell.Owner.ReadVariable(cell.Name);
+        if (value is null) return new StepResult.Break($"free variable '{ins.Name}' is read before it is assigned{At(ins)}");
+        Push(value);
+        return StepResult.Continue;
+    }
+
+    private StepResult StoreDeref(Instruction ins)
+    {
+        var name = ins.Name!;
+        if (_freeCells.TryGetValue(name, out var cell))
+        {
+            cell.Owner.WriteVariable(cell.Name, Pop());
+            return StepResult.Continue;
+        }
+        if (_code.FreeVars.Contains(name))
+            return new StepResult.Break($"assignment to nonlocal '{name}' of a function defined outside the capture{At(ins)}");
+        WriteVariable(name, Pop());
+        return StepResult.Continue;
+    }
+
+    private StepResult LoadClosure(Instruction ins)
+    {
+        var name = ins.Name!;
+        Push(_freeCells.TryGetValue(name, out var cell) ? cell : new CellValue(this, name));
         return StepResult.Continue;
     }
 
@@ -39,7 +81,7 @@ public sealed partial class InstructionTranslator
         {
             return new StepResult.Break($"name '{name}' is not defined{At(ins)}");
         }
-        using (value) Push(_context.Wrap(value, source));
+        using (value) Push(_globalsSource is TrustedModuleSource trusted ? _context.WrapTrusted(trusted, name, value) : _context.Wrap(value, source));
         return StepResult.Continue;
     }
 
@@ -48,6 +90,11 @@ public sealed partial class InstructionTranslator
         var owner = Pop();
         var name = ins.Name!;
         if (method) Push(NullValue.Instance);
+        if (owner is ObjectValue stored && _context.StoredAttribute(stored, name) is { } storedValue)
+        {
+            Push(storedValue);
+            return StepResult.Continue;
+        }
         switch (owner)
         {
             case TensorValue t:
@@ -69,7 +116,7 @@ public sealed partial class InstructionTranslator
                     Push(_context.WrapAttribute(o, name, value));
                 }
                 return StepResult.Continue;
-            case ListValue list when list.Source is null && name is "append" or "extend":
+            case ListValue list when name is "append" or "extend":
                 Push(new ListMethodValue(list, name));
                 return StepResult.Continue;
             case ConstValue c:
@@ -85,15 +132,50 @@ public sealed partial class InstructionTranslator
         }
     }
 
+    /// <summary>
+    /// obj.name = value on an object from the frame (self.steps = ..., state.last = x): later reads in
+    /// the capture see the value, and the store is replayed for real after the graph. Stores that
+    /// nn.Module would turn into registration (parameters, buffers, submodules) are a break.
+    /// </summary>
+    private StepResult StoreAttr(Instruction ins)
+    {
+        var owner = Pop();
+        var value = Pop();
+        var name = ins.Name!;
+        if (owner is not ObjectValue { Source: not null, Kind: ObjectKind.Other or ObjectKind.NnModule } o)
+            return new StepResult.Break($"attribute store .{name} on a {Describe(owner)}{At(ins)}");
+        if (value is not (TensorValue or ConstValue or TupleValue or ListValue or DictValue or ObjectValue { Source: not null }))
+            return new StepResult.Break($"storing a {Describe(value)} in .{name}{At(ins)}");
+        if (o.Kind == ObjectKind.NnModule)
+        {
+            foreach (var registry in new[] { "_parameters", "_buffers", "_modules" })
+            {
+                using var entries = o.Object.GetAttr(registry);
+                using var key = Py.Str(name);
+                using var registered = entries.CallMethod("__contains__", key);
+                if (registered.ToBoolean()) return new StepResult.Break($"assignment to the registered {registry.TrimStart('_').TrimEnd('s')} .{name} of an nn.Module{At(ins)}");
+            }
+        }
+        _context.StoreAttribute(o, name, value);
+        return StepResult.Continue;
+    }
+
     /// <summary>A plain Python function defined on the object's class (not shadowed by the instance), or null.</summary>
     private static PyObject? ClassFunction(PyObject obj, string name)
     {
+        using var key = Py.Str(name);
+        if (obj.HasAttr("__dict__"))
+        {
+            // a function stored on the instance (self.activation = F.relu) is not bound to it
+            using var dict = obj.GetAttr("__dict__");
+            using var shadowed = dict.CallMethod("__contains__", key);
+            if (shadowed.ToBoolean()) return null;
+        }
         using var type = obj.Type;
         using var inspect = Py.Import("inspect");
         using var getattrStatic = inspect.GetAttr("getattr_static");
-        using var key = Py.Str(name);
         using var none = Py.None;
-        using var found = getattrStatic.Call(obj, key, none);
+        using var found = getattrStatic.Call(type, key, none);
         return found.TypeName == "function" ? found.NewReference() : null;
     }
 
@@ -104,10 +186,12 @@ public sealed partial class InstructionTranslator
         "ndim" => Const(Py.Int(t.Meta.Rank)),
         "dtype" => new ConstValue(_context.Torch.DTypeObject(t.Meta.DType)),
         "requires_grad" => Const(Py.Bool(t.Meta.RequiresGrad)),
-        "is_cuda" => Const(Py.Bool(false)),
+        "is_cuda" => Const(Py.Bool(t.Meta.Device.Type == "cuda")),
+        "is_nested" or "is_sparse" or "is_quantized" or "is_meta" => Const(Py.Bool(name == "is_meta" && t.Meta.Device.Type == "meta")),
+        "device" => Const(Py.Eval($"__import__('torch').device('{t.Meta.Device}')")),
         "T" => CallOp("torch.permute", [new RefArg(t.Node), Arg.Ints(Enumerable.Range(0, t.Meta.Rank).Reverse().Select(i => (long)i))], []),
         "mT" => CallOp("torch.transpose", [new RefArg(t.Node), -2L, -1L], []),
-        "data" or "grad" or "grad_fn" or "_version" or "device" => null,
+        "data" or "grad" or "grad_fn" or "_version" => null,
         _ => new TensorMethodValue(t, name),
     };
 
@@ -132,6 +216,7 @@ public sealed partial class InstructionTranslator
         DictValue => "dict",
         ObjectValue o => o.QualifiedName,
         TensorMethodValue m => $"tensor method {m.Name}",
+        FunctionValue f => $"function {f.Code.Name}",
         _ => value.GetType().Name,
     };
 }

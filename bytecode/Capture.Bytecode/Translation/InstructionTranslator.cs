@@ -22,6 +22,8 @@ public sealed partial class InstructionTranslator
     private readonly Source? _globalsSource; // null: the frame's own globals (G['x'])
     private readonly int _depth;
     private readonly HashSet<string> _unread = [];
+    private readonly Dictionary<string, CellValue> _freeCells = [];
+    private List<SymValue>? _yields; // set while a generator's body runs inlined
     private PyObject? _kwNames;
     private int _pc;
 
@@ -46,10 +48,22 @@ public sealed partial class InstructionTranslator
     {
         var context = new CaptureContext(torch, frame);
         context.Guards.Add(new GradModeGuard(torch.IsGradEnabled()));
+        DefaultDTypeGuard(context);
         var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();
         var translator = new InstructionTranslator(code, context, [], stack, frame.Globals, null, 0, entry);
         translator._unread.UnionWith(frame.Locals.Keys);
         return translator.Run();
+    }
+
+    /// <summary>Shape rules promote Python floats to float32: a capture holds only while that is torch's default dtype.</summary>
+    private static void DefaultDTypeGuard(CaptureContext context)
+    {
+        using var torch = Py.Import("torch");
+        using var getDefault = torch.GetAttr("get_default_dtype");
+        using var current = getDefault.Call();
+        if (context.Torch.AsDType(current) != DType.Float32)
+            throw new NotSupportedException($"torch's default dtype is {current.Repr()}; Capture's shape rules assume torch.float32");
+        context.Guards.Add(new GlobalStateGuard("torch.get_default_dtype()", getDefault.NewReference(), current.NewReference()));
     }
 
     private CaptureResult Run()
@@ -60,6 +74,8 @@ public sealed partial class InstructionTranslator
             var instruction = _code.Instructions[_pc];
             var startStack = _stack.ToList();
             var startLocals = new Dictionary<string, SymValue>(_locals);
+            var mark = _context.Builder.Mark();
+            var undo = _context.UndoMark;
             _context.Builder.Source = instruction.Location;
             StepResult result;
             try
@@ -81,25 +97,43 @@ public sealed partial class InstructionTranslator
                 case StepResult.Return r:
                     return _context.Finish(entry, outputs => new ExitPlan.Return(outputs.Spec(r.Value)));
                 case StepResult.Break b:
+                    // ops the breaking instruction added (a partly inlined call) would run twice
+                    _context.Builder.Truncate(mark);
+                    _context.RollBack(undo);
                     var cause = new GraphBreak(b.Reason, instruction, instruction.Location, [$"{_code.Name} at {instruction.Location}"]);
                     // The breaking instruction runs for real on the frame as it was before it; locals
                     // the capture never read are re-read from the frame.
                     var unread = _unread.ToList();
-                    return _context.Finish(entry, outputs => new ExitPlan.Break(cause,
+                    try
+                    {
+                        return _context.Finish(entry, outputs => new ExitPlan.Break(cause,
                         startLocals.ToDictionary(p => p.Key, p => outputs.Spec(p.Value))
                             .Concat(unread.Where(n => !startLocals.ContainsKey(n)).Select(n => new KeyValuePair<string, ValueSpec>(n, new ValueSpec.FromSource(new LocalSource(n)))))
                             .ToDictionary(p => p.Key, p => p.Value),
                         startStack.Select(outputs.Spec).ToList()));
+                    }
+                    catch (NotSupportedException e)
+                    {
+                        throw new UnresumableBreakException(cause, e.Message, e);
+                    }
             }
         }
         throw new NotSupportedException($"capture of {_code.Name} did not finish in {MaxSteps} instructions");
     }
 
-    /// <summary>Captures an inlined call: the callee's code with its own locals, sharing the graph and guards.</summary>
-    private SymValue Inline(CodeInfo callee, Dictionary<string, SymValue> locals, PyObject globals, Source? globalsSource)
+    /// <summary>
+    /// Captures an inlined call: the callee's code with its own locals, sharing the graph and guards.
+    /// A generator's body runs to its end and the call returns an iterator over what it yielded; that
+    /// is only the same as running it lazily when the body has no side effects, so one with side
+    /// effects is a break.
+    /// </summary>
+    private SymValue Inline(CodeInfo callee, Dictionary<string, SymValue> locals, IReadOnlyDictionary<string, CellValue> freeCells, PyObject globals, Source? globalsSource)
     {
         if (_depth + 1 > MaxInlineDepth) throw new InlineBreakException($"inlining deeper than {MaxInlineDepth} calls");
         var child = new InstructionTranslator(callee, _context, locals, [], globals, globalsSource, _depth + 1, 0);
+        foreach (var (name, cell) in freeCells) child._freeCells[name] = cell;
+        var mutations = _context.Mutations;
+        if (callee.IsGenerator) child._yields = [];
         for (var steps = 0; steps < MaxSteps; steps++)
         {
             var instruction = callee.Instructions[child._pc];
@@ -117,12 +151,24 @@ public sealed partial class InstructionTranslator
             {
                 case StepResult.Next: child._pc++; break;
                 case StepResult.Jump j: child._pc = j.Target; break;
+                case StepResult.Return r when child._yields is { } yields:
+                    if (_context.Mutations != mutations)
+                        throw new InlineBreakException($"generator {callee.Name} has side effects (it cannot run ahead of its consumer)");
+                    return new IteratorValue(yields);
                 case StepResult.Return r: return r.Value;
                 case StepResult.Break b:
                     throw new InlineBreakException($"{b.Reason} in {callee.Name} at {instruction.Location?.File}:{instruction.Location?.Line}, called");
             }
         }
         throw new InlineBreakException($"inlined call to {callee.Name} did not finish");
+    }
+
+    private StepResult Yield(Instruction ins)
+    {
+        if (_yields is null) return new StepResult.Break($"yield outside an inlined generator{At(ins)}");
+        _yields.Add(Pop());
+        Push(Const(Py.None)); // what next() sends
+        return StepResult.Continue;
     }
 
     private SymValue Pop()
@@ -150,13 +196,20 @@ public sealed partial class InstructionTranslator
         Opcode.PUSH_NULL => Do(() => Push(NullValue.Instance)),
         Opcode.COPY => Do(() => Push(Peek(ins.Arg!.Value))),
         Opcode.SWAP => Do(() => (_stack[^1], _stack[^ins.Arg!.Value]) = (_stack[^ins.Arg!.Value], _stack[^1])),
-        Opcode.LOAD_FAST or Opcode.LOAD_DEREF or Opcode.LOAD_CLOSURE => LoadLocal(ins),
-        Opcode.STORE_FAST or Opcode.STORE_DEREF => Do(() => { _unread.Remove(ins.Name!); _locals[ins.Name!] = Pop(); }),
+        Opcode.LOAD_FAST => LoadLocal(ins),
+        Opcode.LOAD_DEREF => LoadDeref(ins),
+        Opcode.LOAD_CLOSURE => LoadClosure(ins),
+        Opcode.STORE_FAST => Do(() => WriteVariable(ins.Name!, Pop())),
+        Opcode.STORE_DEREF => StoreDeref(ins),
+        Opcode.MAKE_FUNCTION => MakeFunction(ins),
+        Opcode.RETURN_GENERATOR => Do(() => Push(Const(Py.None))),
+        Opcode.YIELD_VALUE => Yield(ins),
         Opcode.DELETE_FAST => Do(() => { _unread.Remove(ins.Name!); _locals.Remove(ins.Name!); }),
         Opcode.LOAD_CONST => Do(() => Push(new ConstValue(ins.Constant!.NewReference()))),
         Opcode.LOAD_GLOBAL => LoadGlobal(ins),
         Opcode.LOAD_ATTR => LoadAttr(ins, method: false),
         Opcode.LOAD_METHOD => LoadAttr(ins, method: true),
+        Opcode.STORE_ATTR => StoreAttr(ins),
         Opcode.KW_NAMES => Do(() => _kwNames = ins.Constant),
         Opcode.CALL => Call(ins),
         Opcode.CALL_FUNCTION_EX => CallEx(ins),
@@ -186,7 +239,7 @@ public sealed partial class InstructionTranslator
         Opcode.JUMP_IF_TRUE_OR_POP => JumpOrPop(ins, jumpWhen: true),
         Opcode.JUMP_IF_FALSE_OR_POP => JumpOrPop(ins, jumpWhen: false),
         Opcode.RETURN_VALUE => new StepResult.Return(Pop()),
-        Opcode.BEFORE_WITH => BeforeWith(),
+        Opcode.BEFORE_WITH => BeforeWith(ins),
         _ => new StepResult.Break($"unsupported opcode {ins.OpName}"),
     };
 

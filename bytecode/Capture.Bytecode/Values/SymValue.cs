@@ -50,8 +50,24 @@ public sealed record TupleValue(IReadOnlyList<SymValue> Items) : SymValue
     public PyObject? NamedType { get; init; }
 }
 
-/// <summary>A list. Lists created during capture may be mutated symbolically; lists from the frame may not.</summary>
-public sealed record ListValue(IReadOnlyList<SymValue> Items) : SymValue;
+/// <summary>
+/// A list, with Python's identity: one object however many locals, cells or containers hold it, so
+/// a mutation is seen through all of them. Mutations go through <see cref="CaptureContext"/>, which
+/// can undo them (an instruction that breaks leaves nothing behind) and replays those on lists
+/// from the frame after the graph.
+/// </summary>
+public sealed record ListValue : SymValue
+{
+    public ListValue(IReadOnlyList<SymValue> items) => Items = items;
+
+    public IReadOnlyList<SymValue> Items { get; internal set; }
+
+    /// <summary>Whether the capture changed it (a list from the frame is then rewritten after the graph).</summary>
+    public bool Mutated { get; internal set; }
+
+    public bool Equals(ListValue? other) => ReferenceEquals(this, other);
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+}
 
 /// <summary>A dict with string keys, in insertion order.</summary>
 public sealed record DictValue(IReadOnlyList<KeyValuePair<string, SymValue>> Items) : SymValue;
@@ -78,7 +94,41 @@ public sealed record ListMethodValue(ListValue List, string Name) : SymValue;
 public sealed record TensorMethodValue(TensorValue Self, string Name) : SymValue;
 
 /// <summary>An iterator over values known at capture time (loops over tuples, lists, ranges are unrolled).</summary>
-public sealed record IteratorValue(IReadOnlyList<SymValue> Items, int Position) : SymValue;
+/// Like a list it has identity: consuming it through one holder consumes it for all (changes go
+/// through <see cref="CaptureContext.Consume"/>, which can undo them).
+public sealed record IteratorValue : SymValue
+{
+    public IteratorValue(IReadOnlyList<SymValue> items) => Items = items;
+
+    public IReadOnlyList<SymValue> Items { get; }
+    public int Position { get; internal set; }
+    public IEnumerable<SymValue> Remaining => Items.Skip(Position);
+
+    public bool Equals(IteratorValue? other) => ReferenceEquals(this, other);
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+}
 
 /// <summary>A grad-mode context manager (torch.no_grad(), torch.enable_grad()).</summary>
 public sealed record GradModeValue(bool Enabled) : SymValue;
+
+/// <summary>The __exit__ of an entered grad-mode block: calling it restores <see cref="Restore"/>.</summary>
+public sealed record GradModeExitValue(bool Restore) : SymValue;
+
+/// <summary>
+/// A closure cell of a frame being captured (LOAD_CLOSURE): its contents are the owner's variable
+/// <see cref="Name"/>, read and written through the owner, so a nested function sees later stores.
+/// </summary>
+public sealed record CellValue(InstructionTranslator Owner, string Name) : SymValue;
+
+/// <summary>
+/// A function made during capture (MAKE_FUNCTION): nested functions, lambdas, comprehensions and
+/// generator expressions. Calls inline its code with its defaults and closure cells.
+/// </summary>
+public sealed record FunctionValue(
+    PyObject CodeObject,
+    CodeInfo Code,
+    IReadOnlyList<SymValue> Defaults,
+    IReadOnlyList<KeyValuePair<string, SymValue>> KwDefaults,
+    IReadOnlyList<CellValue> Closure,
+    PyObject Globals,
+    Source? GlobalsSource) : SymValue;

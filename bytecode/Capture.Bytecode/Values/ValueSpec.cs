@@ -21,6 +21,9 @@ public abstract record ValueSpec
     public sealed record GradMode(bool Enabled) : ValueSpec;
     public sealed record Null : ValueSpec;
 
+    /// <summary>A function made during capture (without closure cells): types.FunctionType(code, globals, defaults).</summary>
+    public sealed record Function(PyObject Code, PyObject Globals, IReadOnlyList<ValueSpec> Defaults, IReadOnlyList<KeyValuePair<string, ValueSpec>> KwDefaults) : ValueSpec;
+
     /// <summary>The very object the frame held at this source (keeps identity: a caller's list stays that list).</summary>
     public sealed record FromSource(Source Source) : ValueSpec;
 }

@@ -43,6 +43,7 @@ public static class Verifier
         void Add(VerifierRule rule, Node node, string message) => issues.Add(new(rule, node.Name, message));
         var defined = new Dictionary<string, Node>();
         var seenNonPlaceholder = false;
+        var gradEnabled = true;
         for (var i = 0; i < graph.Nodes.Count; i++)
         {
             var node = graph.Nodes[i];
@@ -54,7 +55,8 @@ public static class Verifier
                 if (!defined.ContainsKey(input)) Add(VerifierRule.DefinedBeforeUse, node, $"uses '{input}' before it is defined");
             CheckMeta(node, Add);
             if (issues.All(x => x.Node != node.Name || x.Rule != VerifierRule.DefinedBeforeUse))
-                CheckNode(node, name => defined[name].Meta, Add);
+                CheckNode(node, name => defined[name].Meta, gradEnabled, Add);
+            if (node is CallOp call && GradModeRule.Sets(call.Op, call.Args) is { } mode) gradEnabled = mode;
             defined.TryAdd(node.Name, node);
         }
         if (graph.Nodes.Count == 0 || graph.Nodes[^1] is not Output)
@@ -78,7 +80,7 @@ public static class Verifier
         }
     }
 
-    private static void CheckNode(Node node, Func<string, ValueMeta> metaOf, Action<VerifierRule, Node, string> add)
+    private static void CheckNode(Node node, Func<string, ValueMeta> metaOf, bool gradEnabled, Action<VerifierRule, Node, string> add)
     {
         switch (node)
         {
@@ -88,7 +90,7 @@ public static class Verifier
                 if (c.Op.Category == OpCategory.Opaque) break;
                 try
                 {
-                    var expected = OpCall.Bind(c.Op, c.Args, c.Kwargs, metaOf).Infer();
+                    var expected = GradModeRule.Apply(c.Op, OpCall.Bind(c.Op, c.Args, c.Kwargs, metaOf).Infer(), gradEnabled);
                     if (!expected.Equals(c.Meta))
                         add(VerifierRule.MetadataMatchesRule, node, $"metadata {MetaText.Format(c.Meta)} but {c.Op.Name}'s rule gives {MetaText.Format(expected)}");
                 }

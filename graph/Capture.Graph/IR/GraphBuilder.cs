@@ -14,6 +14,11 @@ public sealed class GraphBuilder
 
     public GraphBuilder() { }
 
+    /// <summary>A builder for a graph that starts under the given grad mode (a capture made inside torch.no_grad()).</summary>
+    public GraphBuilder(bool gradEnabled) => GradEnabled = _entryGradEnabled = gradEnabled;
+
+    private readonly bool _entryGradEnabled = true;
+
     /// <summary>Starts from a graph's nodes without its output (to append to, or re-output).</summary>
     public GraphBuilder(Graph graph)
     {
@@ -21,6 +26,9 @@ public sealed class GraphBuilder
     }
 
     public SourceLocation? Source { get; set; }
+
+    /// <summary>Grad mode at the end of the graph so far (set by torch._C._set_grad_enabled nodes).</summary>
+    public bool GradEnabled { get; private set; } = true;
 
     public ValueMeta MetaOf(string name) =>
         _byName.TryGetValue(name, out var n) ? n.Meta : throw new KeyNotFoundException($"no node named '{name}'");
@@ -53,6 +61,7 @@ public sealed class GraphBuilder
         var meta = op.Category == OpCategory.Opaque
             ? opaqueMeta ?? throw new ArgumentException($"opaque op {op.Name} needs its metadata from torch's meta device")
             : OpCall.Bind(op, args, kwargs, MetaOf).Infer();
+        meta = GradModeRule.Apply(op, meta, GradEnabled);
         var hint = op.MethodName ?? op.Name[(op.Name.LastIndexOf('.') + 1)..];
         return Add(new CallOp(Unique(hint), op, args.ToEquatableList(), kwargs.ToEquatableList(), meta, method) { Source = Source });
     }
@@ -73,7 +82,27 @@ public sealed class GraphBuilder
         if (!_byName.TryAdd(node.Name, node)) throw new ArgumentException($"a node named '{node.Name}' already exists");
         _nameCounts.TryAdd(node.Name, 0);
         _nodes.Add(node);
+        if (node is CallOp c && GradModeRule.Sets(c.Op, c.Args) is { } mode) GradEnabled = mode;
         return new RefArg(node.Name);
+    }
+
+    /// <summary>A point to roll back to: the number of nodes so far.</summary>
+    public int Mark() => _nodes.Count;
+
+    /// <summary>
+    /// Drops the call nodes added since <paramref name="mark"/> (an instruction that turned out to be
+    /// a graph break must leave no ops behind: they would run, and the instruction runs again for
+    /// real). Placeholders stay: their inputs are already registered.
+    /// </summary>
+    public void Truncate(int mark)
+    {
+        GradEnabled = _nodes.Take(mark).OfType<CallOp>().Select(c => GradModeRule.Sets(c.Op, c.Args)).LastOrDefault(m => m is not null) ?? _entryGradEnabled;
+        for (var i = _nodes.Count - 1; i >= mark; i--)
+        {
+            if (_nodes[i] is Placeholder) continue;
+            _byName.Remove(_nodes[i].Name);
+            _nodes.RemoveAt(i);
+        }
     }
 
     public Graph Output(Arg value)

@@ -1,7 +1,7 @@
 namespace Capture.Graph;
 
 /// <summary>What kind of computation an op is; the optimizer and backends read it.</summary>
-public enum OpCategory { Pointwise, Reduction, View, Extern, Creation, Random, Composite, Opaque }
+public enum OpCategory { Pointwise, Reduction, View, Extern, Creation, Random, Composite, GlobalState, Opaque }
 
 /// <summary>Computes the metadata of an op's result from its bound arguments; throws ShapeError
 /// where torch would raise, NotSupportedException where Capture cannot (yet).</summary>

@@ -71,7 +71,7 @@ public static partial class CodeParser
         else op = OpRegistry.GetOrOpaque(path ?? throw Error(line, "cannot call this expression"));
         try
         {
-            var meta = op.Category == OpCategory.Opaque ? Annotated($"opaque op {op.Name}") : OpCall.Bind(op, args, kwargs, builder.MetaOf).Infer();
+            var meta = op.Category == OpCategory.Opaque ? Annotated($"opaque op {op.Name}") : GradModeRule.Apply(op, OpCall.Bind(op, args, kwargs, builder.MetaOf).Infer(), builder.GradEnabled);
             return new CallOp(name, op, args.ToEquatableList(), kwargs.ToEquatableList(), meta, method);
         }
         catch (Exception e) when (e is ShapeError or NotSupportedException or KeyNotFoundException)

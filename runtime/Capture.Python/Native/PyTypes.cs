@@ -15,4 +15,5 @@ internal static class PyTypes
     internal static readonly IntPtr Tuple = LibPython.Symbol("PyTuple_Type");
     internal static readonly IntPtr List = LibPython.Symbol("PyList_Type");
     internal static readonly IntPtr Dict = LibPython.Symbol("PyDict_Type");
+    internal static readonly IntPtr Type = LibPython.Symbol("PyType_Type");
 }

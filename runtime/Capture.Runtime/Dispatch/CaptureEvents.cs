@@ -5,8 +5,11 @@ namespace Capture.Runtime.Dispatch;
 /// <summary>What the frame runner did, for explain reports and logs.</summary>
 public abstract record CaptureEvent
 {
-    /// <summary>A new capture (graph, guards, exit) and how long it took.</summary>
-    public sealed record Captured(string Function, CaptureResult Capture, TimeSpan CaptureTime, string? RecompileReason) : CaptureEvent;
+    /// <summary>
+    /// A new capture (graph, guards, exit) and how long it took. A discarded one broke in a frame
+    /// captured only as a whole: its break counts, its graph never runs.
+    /// </summary>
+    public sealed record Captured(string Function, CaptureResult Capture, TimeSpan CaptureTime, string? RecompileReason, bool Discarded = false) : CaptureEvent;
 
     /// <summary>A whole frame ran eagerly, and why.</summary>
     public sealed record RanEagerly(string Function, string Reason) : CaptureEvent;

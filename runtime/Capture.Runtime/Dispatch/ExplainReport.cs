@@ -14,13 +14,13 @@ public sealed class ExplainReport
 
     public void Record(CaptureEvent e) => _events.Add(e);
 
-    private IEnumerable<CaptureEvent.Captured> Captures => _events.OfType<CaptureEvent.Captured>();
+    private IEnumerable<CaptureEvent.Captured> Captures => _events.OfType<CaptureEvent.Captured>().Where(c => !c.Discarded);
 
     /// <summary>The report as a dict for the Python side (GIL held).</summary>
     public PyObject ToPython()
     {
         var captures = Captures.ToList();
-        var breaks = captures.Select(c => c.Capture.Exit).OfType<ExitPlan.Break>().Select(b => b.Cause)
+        var breaks = _events.OfType<CaptureEvent.Captured>().Select(c => c.Capture.Exit).OfType<ExitPlan.Break>().Select(b => b.Cause)
             .Concat(_events.OfType<CaptureEvent.CaptureFailed>().Select(f => new GraphBreak(f.Reason, f.Instruction, f.Instruction.Location, [])))
             .ToList();
         var guards = captures.SelectMany(c => c.Capture.Guards.Guards.Select(g => g.ToString()!)).Distinct().ToList();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Capture.Bytecode;
+using Capture.Graph;
 using Capture.Python;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Torch;
@@ -22,7 +23,8 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         public PyObject CodeObject { get; } = codeObject;
         public CodeInfo Code { get; } = code;
         public List<CaptureResult> Entries { get; } = [];
-        public string? EagerReason { get; set; } = RealExecutor.CannotRun(code);
+        public string? EagerReason { get; set; } = RealExecutor.EagerReason(code);
+        public string? WholeFrameReason { get; } = RealExecutor.WholeFrameReason(code);
         public bool LimitReported { get; set; }
     }
 
@@ -53,9 +55,10 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         if (cache.EagerReason is { } reason)
         {
             OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, reason));
-            return function.Call(args.ToItems().ToList(), kwargs.ToDictItems().Select(p => { using (p.Key) return new KeyValuePair<string, PyObject>(p.Key.AsString(), p.Value); }));
+            return CallEagerly(function, args, kwargs);
         }
         using var frame = BindFrame(function, args, kwargs);
+        if (cache.WholeFrameReason is not null) return CallWhole(cache, function, frame, args, kwargs);
         var pc = 0;
         while (true)
         {
@@ -63,40 +66,92 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
             var entry = Lookup(cache, frame, pc, out var failure);
             if (entry is null)
             {
-                var watch = Stopwatch.StartNew();
-                try
+                entry = CaptureAt(cache, frame, pc, failure);
+                if (entry is null)
                 {
-                    entry = InstructionTranslator.Capture(cache.Code, frame, pc, bridge);
-                }
-                catch (NotSupportedException e)
-                {
-                    OnEvent?.Invoke(new CaptureEvent.CaptureFailed(cache.Code.Name, cache.Code.Instructions[pc], e.Message));
-                    if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
                     pc = StepReal(cache, frame, pc, out var returned);
                     if (returned is not null) return returned;
                     continue;
                 }
-                cache.Entries.Add(entry);
-                if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
-                OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, watch.Elapsed, failure));
-                if (FullGraph && entry.Exit is ExitPlan.Break b)
-                    throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
             }
-            using var outputs = RunGraph(entry, frame);
+            var value = RunEntry(entry, frame);
+            if (value is not null) return value;
+            pc = StepReal(cache, frame, ((ExitPlan.Break)entry.Exit).Cause.Instruction.Index, out value);
+            if (value is not null) return value;
+        }
+    }
+
+    /// <summary>
+    /// A frame captured only as a whole (try/with blocks, closures): one entry from its first
+    /// instruction to its return, or, when its capture breaks, the frame runs eagerly, before anything
+    /// of it ran. The broken capture stays in the cache (its guards say when it applies again).
+    /// </summary>
+    private PyObject CallWhole(CodeCache cache, PyObject function, FrameState frame, PyObject args, PyObject kwargs)
+    {
+        var entry = Lookup(cache, frame, 0, out var failure);
+        if (entry is null && cache.Entries.Count < MaxEntries) entry = CaptureAt(cache, frame, 0, failure);
+        if (entry is null)
+        {
+            if (cache.Entries.Count >= MaxEntries) ReportLimit(cache);
+            return CallEagerly(function, args, kwargs);
+        }
+        if (entry.Exit is ExitPlan.Break b)
+        {
+            OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name,
+                $"graph break in a frame captured only as a whole ({cache.WholeFrameReason}): {b.Cause}"));
+            return CallEagerly(function, args, kwargs);
+        }
+        return RunEntry(entry, frame) ?? throw new InvalidOperationException("a whole-frame capture ends in a return");
+    }
+
+    /// <summary>Captures from <paramref name="pc"/> and caches the entry; null when the capture failed (reported).</summary>
+    private CaptureResult? CaptureAt(CodeCache cache, FrameState frame, int pc, string? failure)
+    {
+        var watch = Stopwatch.StartNew();
+        CaptureResult entry;
+        try
+        {
+            entry = InstructionTranslator.Capture(cache.Code, frame, pc, bridge);
+        }
+        catch (NotSupportedException e)
+        {
+            var at = e is UnresumableBreakException u ? u.Cause.Instruction : cache.Code.Instructions[pc];
+            OnEvent?.Invoke(new CaptureEvent.CaptureFailed(cache.Code.Name, at, e.Message));
+            if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
+            return null;
+        }
+        cache.Entries.Add(entry);
+        if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
+        OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, watch.Elapsed, failure,
+            Discarded: cache.WholeFrameReason is not null && entry.Exit is ExitPlan.Break));
+        if (FullGraph && entry.Exit is ExitPlan.Break b)
+            throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
+        return entry;
+    }
+
+    /// <summary>Runs an entry's graph and side effects; returns the frame's value, or null after rebuilding the frame at its break.</summary>
+    private PyObject? RunEntry(CaptureResult entry, FrameState frame)
+    {
+        using var outputs = RunGraph(entry, frame);
+        try
+        {
+            Replay(entry.SideEffects, outputs, frame);
             switch (entry.Exit)
             {
                 case ExitPlan.Return r:
-                    try { return Build(r.Value, outputs, frame); }
-                    finally { ForgetBuilt(); }
+                    return Build(r.Value, outputs, frame);
                 case ExitPlan.Break b:
-                    try { Rebuild(frame, b, outputs); }
-                    finally { ForgetBuilt(); }
-                    pc = StepReal(cache, frame, b.Cause.Instruction.Index, out var value);
-                    if (value is not null) return value;
-                    break;
+                    Rebuild(frame, b, outputs);
+                    return null;
+                default:
+                    throw new InvalidOperationException($"unknown exit {entry.Exit}");
             }
         }
+        finally { ForgetBuilt(); }
     }
+
+    private static PyObject CallEagerly(PyObject function, PyObject args, PyObject kwargs) =>
+        function.Call(args.ToItems().ToList(), kwargs.ToDictItems().Select(p => { using (p.Key) return new KeyValuePair<string, PyObject>(p.Key.AsString(), p.Value); }));
 
     private CodeCache CacheFor(PyObject function)
     {
@@ -126,7 +181,14 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
     private PyObject RunGraph(CaptureResult entry, FrameState frame)
     {
         var inputs = entry.InputSources.Select(s => s.Resolve(frame)).ToList();
+        // a graph that sets grad mode restores it when it fails halfway, as the with block would
+        var gradMode = entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }) ? bridge.IsGradEnabled() : (bool?)null;
         try { return backend.Run(entry.Graph, inputs); }
+        catch when (gradMode is { } mode)
+        {
+            bridge.SetGradEnabled(mode);
+            throw;
+        }
         finally { foreach (var i in inputs) i.Dispose(); }
     }
 
@@ -182,16 +244,19 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
     /// <summary>Past the entry limit the rest of the frame runs for real, instruction by instruction.</summary>
     private PyObject RunRest(CodeCache cache, FrameState frame, int pc)
     {
-        if (!cache.LimitReported)
-        {
-            cache.LimitReported = true;
-            OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
-        }
+        ReportLimit(cache);
         while (true)
         {
             pc = StepReal(cache, frame, pc, out var returned);
             if (returned is not null) return returned;
         }
+    }
+
+    private void ReportLimit(CodeCache cache)
+    {
+        if (cache.LimitReported) return;
+        cache.LimitReported = true;
+        OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
     }
 
     private static FrameState BindFrame(PyObject function, PyObject args, PyObject kwargs)
@@ -248,6 +313,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         ValueSpec.Dict d => Dict(d, outputs, frame),
         ValueSpec.Method m => MethodOf(m, outputs, frame),
         ValueSpec.Iterator it => IteratorOf(it, outputs, frame),
+        ValueSpec.Function f => FunctionOf(f, outputs, frame),
         ValueSpec.GradMode g => Py.Eval($"__import__('torch').{(g.Enabled ? "enable_grad" : "no_grad")}()"),
         _ => throw new InvalidOperationException($"cannot build {spec}"),
     };
@@ -283,6 +349,48 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         using var list = Sequence(it.Remaining, outputs, frame, tuple: false);
         using var iter = Py.Builtins.GetAttr("iter");
         return iter.Call(list);
+    }
+
+    /// <summary>Makes the segment's stores on objects from the frame for real, in the order they happened.</summary>
+    private void Replay(IReadOnlyList<SideEffect> effects, PyObject outputs, FrameState frame)
+    {
+        foreach (var effect in effects)
+        {
+            switch (effect)
+            {
+                case SideEffect.ListContents l:
+                    using (var target = l.Target.Resolve(frame))
+                    using (var items = Build(l.Items, outputs, frame))
+                    using (var all = Py.Eval("slice(None)"))
+                        target.SetItem(all, items);
+                    break;
+                case SideEffect.StoreAttr a:
+                    using (var owner = a.Owner.Resolve(frame))
+                    using (var value = Build(a.Value, outputs, frame))
+                        owner.SetAttr(a.Name, value);
+                    break;
+            }
+        }
+    }
+
+    private PyObject FunctionOf(ValueSpec.Function f, PyObject outputs, FrameState frame)
+    {
+        using var types = Py.Import("types");
+        using var functionType = types.GetAttr("FunctionType");
+        var defaults = f.Defaults.Select(d => Build(d, outputs, frame)).ToList();
+        using var defaultsTuple = defaults.Count == 0 ? Py.None : Py.Tuple(defaults);
+        foreach (var d in defaults) d.Dispose();
+        using var none = Py.None;
+        var function = functionType.Call(f.Code, f.Globals, none, defaultsTuple);
+        using (var qualname = f.Code.GetAttr("co_qualname")) function.SetAttr("__qualname__", qualname);
+        if (f.KwDefaults.Count > 0)
+        {
+            var kw = f.KwDefaults.Select(p => new KeyValuePair<string, PyObject>(p.Key, Build(p.Value, outputs, frame))).ToList();
+            using var dict = Py.Dict(kw);
+            foreach (var p in kw) p.Value.Dispose();
+            function.SetAttr("__kwdefaults__", dict);
+        }
+        return function;
     }
 
     /// <summary>Replaces the frame's locals and stack with the values the segment left.</summary>

@@ -28,6 +28,8 @@ public sealed class TorchBridge : ITorchBridge, IDisposable
 
     public bool IsTensor(PyObject value) => torch.IsTensor(value);
 
+    public bool IsPlainTensor(PyObject value) => torch.IsPlainTensor(value);
+
     public TensorMeta ReadMeta(PyObject tensor)
     {
         var info = torch.Read(tensor);
@@ -47,6 +49,15 @@ public sealed class TorchBridge : ITorchBridge, IDisposable
     {
         using var enabled = _isGradEnabled.Call();
         return enabled.ToBoolean();
+    }
+
+    public void SetGradEnabled(bool enabled)
+    {
+        using var torch = Py.Import("torch");
+        using var c = torch.GetAttr("_C");
+        using var set = c.GetAttr("_set_grad_enabled");
+        using var mode = Py.Bool(enabled);
+        set.Call(mode).Dispose();
     }
 
     public bool IsModule(PyObject value) => value.IsInstance(_moduleType);

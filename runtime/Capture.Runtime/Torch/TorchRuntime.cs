@@ -43,6 +43,16 @@ public sealed class TorchRuntime : IDisposable
 
     public bool IsTensor(PyObject value) => value.IsInstance(_tensorType);
 
+    /// <summary>A torch.Tensor or nn.Parameter, not a subclass that may override torch functions.</summary>
+    public bool IsPlainTensor(PyObject value)
+    {
+        using var type = value.Type;
+        _parameterType ??= Py.Eval("__import__('torch').nn.Parameter");
+        return type.Is(_tensorType) || type.Is(_parameterType);
+    }
+
+    private PyObject? _parameterType;
+
     public DType DTypeOf(PyObject torchDtype)
     {
         foreach (var (dtype, obj) in _dtypeObjects)

@@ -9,11 +9,23 @@ public static partial class OpRegistry
         yield return Def("torch.narrow", "Tensor self, int dim, int start, int length", OpCategory.View, Narrow, "narrow");
         yield return Def("torch.chunk", "Tensor self, int chunks, int dim=0", OpCategory.View, Chunk, "chunk");
         yield return Def("torch.split", "Tensor self, Any split_size_or_sections, int dim=0", OpCategory.View, Split, "split");
+        yield return Def("torch.unbind", "Tensor self, int dim=0", OpCategory.View, Unbind, "unbind");
         yield return Def("torch.cat", "Tensor[] tensors, int dim=0", OpCategory.Pointwise, Cat);
         yield return Def("torch.stack", "Tensor[] tensors, int dim=0", OpCategory.Pointwise, Stack);
         yield return Method("repeat", "Tensor self, int... repeats", OpCategory.Pointwise, Repeat);
         yield return Def("torch.flip", "Tensor self, int... dims", OpCategory.Pointwise, Flip, "flip");
         yield return Def("torch.roll", "Tensor self, int[] shifts, int[] dims=[]", OpCategory.Pointwise, Roll, "roll");
+    }
+
+    // unbind: one view per index along dim, that dim removed (select's strides)
+    private static ValueMeta Unbind(OpCall c)
+    {
+        var t = c.Tensor("self");
+        var dim = c.Dim(t, c.Int("dim"));
+        var count = t.Shape[dim].Concrete("unbind");
+        var keep = Enumerable.Range(0, t.Rank).Where(d => d != dim).ToList();
+        var view = c.View(t, Shape.Of(keep.Select(d => t.Shape[d])), t.Strides is { } s ? keep.Select(d => s[d]).ToArray() : null);
+        return new TupleMeta(Enumerable.Repeat((ValueMeta)view, (int)count).ToEquatableList());
     }
 
     private static ValueMeta GetItem(OpCall c)
