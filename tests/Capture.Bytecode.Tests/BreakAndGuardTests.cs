@@ -37,6 +37,16 @@ public sealed class BreakAndGuardTests
                 print("tick")
                 x = x + 1
             return x
+
+        def break_in_no_grad(x):
+            with torch.no_grad():
+                y = x * 2
+                print("inside")
+            return y + x
+
+        def break_in_generator(x):
+            positive = all(v.item() > -10 for v in x)
+            return x * 2 if positive else x
         """;
 
     private static PyObject Explain(PyObject ns, string call) => Py.Eval($"capture.explain({call})", ns);
@@ -47,6 +57,8 @@ public sealed class BreakAndGuardTests
     [InlineData("data_dependent", "data-dependent branch on a tensor's value", 14)]
     [InlineData("with_numpy", "call to numpy.cos", 20)]
     [InlineData("unsupported_builtin", "builtin dir() with these arguments is not supported", 24)]
+    [InlineData("break_in_no_grad", "call to print() has effects outside the graph", 36)]
+    [InlineData("break_in_generator", "Tensor.item() needs the tensor's values (data-dependent)", 40)]
     public void EachBreakHasItsReasonAndLineAndTheRestStillMatchesEager(string function, string reason, int line)
     {
         using var ns = CaptureFixture.Load(Source);
@@ -62,6 +74,22 @@ public sealed class BreakAndGuardTests
         Assert.StartsWith(reason, text.AsString());
         Assert.Equal(line, lineno.ToInt64());
         Assert.Equal("user_model.py", filename.AsString());
+    }
+
+    [Fact]
+    public void ABreakInsideAWithBlockRunsTheFrameEagerlyAndRestoresGradMode()
+    {
+        using var ns = CaptureFixture.Load(Source);
+        using var gil = Interpreter.Gil();
+        using var report = Explain(ns, "break_in_no_grad, torch.randn(4, requires_grad=True)");
+        using var eager = report.GetAttr("eager_frames");
+        using var graphs = report.GetAttr("graph_count");
+        using var enabled = Py.Eval("torch.is_grad_enabled()", ns);
+        Assert.Contains("has try/with blocks", eager.Repr());
+        Assert.Equal(0, graphs.ToInt64());
+        Assert.True(enabled.ToBoolean());
+        using var result = Py.Eval("capture.compile(break_in_no_grad, backend='eager')(torch.ones(2, requires_grad=True)).requires_grad", ns);
+        Assert.True(result.ToBoolean());
     }
 
     [Fact]

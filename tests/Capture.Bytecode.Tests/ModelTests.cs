@@ -28,4 +28,35 @@ public sealed class ModelTests
         using var ops = report.GetAttr("ops_per_graph");
         Assert.Contains("torch.nn.functional.conv2d", ops.ToString());
     }
+
+    // Grad on: the Python path through MultiheadAttention and F.multi_head_attention_forward (its
+    // has_torch_function checks, generator expressions and asserts). Grad off with batch_first:
+    // torch's fused fast path, one extern op.
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    public void TransformerEncoderLayerInEvalModeIsOneGraphWithoutBreaksAndMatchesEager(bool batchFirst, bool grad)
+    {
+        using var ns = CaptureFixture.Load($$"""
+            torch.manual_seed(0)
+            layer = torch.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, batch_first={{(batchFirst ? "True" : "False")}}).eval()
+            x = torch.randn(2, 5, 16)
+            with torch.set_grad_enabled({{(grad ? "True" : "False")}}):
+                capture.reset()
+                report = capture.explain(layer, x)
+                expected = layer(x)
+                actual = capture.compile(layer, backend="eager")(x)
+            close = torch.allclose(actual, expected, atol=1e-6) and actual.requires_grad == expected.requires_grad
+            """);
+        using var gil = Interpreter.Gil();
+        using var report = ns.GetItem("report");
+        using var graphs = report.GetAttr("graph_count");
+        using var breaks = report.GetAttr("graph_break_count");
+        using var eager = report.GetAttr("eager_frames");
+        using var close = ns.GetItem("close");
+        Assert.True(graphs.ToInt64() == 1 && breaks.ToInt64() == 0 && eager.Length == 0, report.ToString());
+        Assert.True(close.ToBoolean());
+    }
 }

@@ -228,6 +228,10 @@ public static class ShapeRuleCases
 
     private static IEnumerable<RuleCase> Normalization()
     {
+        // nn.TransformerEncoderLayer's fused fast path (no meta kernel: the CPU is the oracle)
+        foreach (var (gelu, normFirst) in new[] { ("False", "False"), ("True", "True") })
+            yield return C($"torch._transformer_encoder_layer_fwd(a0, 16, 4, a1, a2, a3, a4, {gelu}, {normFirst}, 1e-05, a4, a4, a4, a4, a5, a6, a7, a4)",
+                "f32[2, 5, 16]", "f32[48, 16]", "f32[48]", "f32[16, 16]", "f32[16]", "f32[32, 16]", "f32[32]", "f32[16, 32]");
         foreach (var d in new[] { "f32", "f64", "i64", "bf16" })
         {
             yield return C("torch.nn.functional.layer_norm(a0, [4])", d + "[2, 3, 4]");

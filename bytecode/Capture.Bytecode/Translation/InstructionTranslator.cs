@@ -24,6 +24,7 @@ public sealed partial class InstructionTranslator
     private readonly HashSet<string> _unread = [];
     private readonly Dictionary<string, CellValue> _freeCells = [];
     private List<SymValue>? _yields; // set while a generator's body runs inlined
+    private bool _resumable = true;
     private PyObject? _kwNames;
     private int _pc;
 
@@ -44,13 +45,17 @@ public sealed partial class InstructionTranslator
     /// Captures from <paramref name="entry"/> with the frame's real values: each local and stack value
     /// is wrapped (tensors become graph inputs, Python values constants under guards).
     /// </summary>
-    public static CaptureResult Capture(CodeInfo code, FrameState frame, int entry, ITorchBridge torch)
+    /// <param name="resumable">
+    /// False for frames captured only as a whole: a break there means the frame runs eagerly, so the
+    /// capture does not describe how to rebuild the frame at the break.
+    /// </param>
+    public static CaptureResult Capture(CodeInfo code, FrameState frame, int entry, ITorchBridge torch, bool resumable = true)
     {
         var context = new CaptureContext(torch, frame);
         context.Guards.Add(new GradModeGuard(torch.IsGradEnabled()));
         DefaultDTypeGuard(context);
         var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();
-        var translator = new InstructionTranslator(code, context, [], stack, frame.Globals, null, 0, entry);
+        var translator = new InstructionTranslator(code, context, [], stack, frame.Globals, null, 0, entry) { _resumable = resumable };
         translator._unread.UnionWith(frame.Locals.Keys);
         return translator.Run();
     }
@@ -104,6 +109,8 @@ public sealed partial class InstructionTranslator
                     // The breaking instruction runs for real on the frame as it was before it; locals
                     // the capture never read are re-read from the frame.
                     var unread = _unread.ToList();
+                    if (!_resumable)
+                        return _context.Finish(entry, _ => new ExitPlan.Break(cause, new Dictionary<string, ValueSpec>(), []));
                     try
                     {
                         return _context.Finish(entry, outputs => new ExitPlan.Break(cause,

@@ -14,7 +14,7 @@ public static partial class OpRegistry
     {
         foreach (var op in PointwiseOps().Concat(BinaryOps()).Concat(ReductionOps()).Concat(LinearAlgebraOps())
                      .Concat(NormalizationOps()).Concat(ConvolutionOps()).Concat(ViewOps()).Concat(IndexingOps())
-                     .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(GlobalStateOps()))
+                     .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(FusedOps()).Concat(GlobalStateOps()))
             Register(op);
         foreach (var op in InPlaceOps()) Register(op);
     }

@@ -29,7 +29,10 @@ public sealed class MetaInference(TorchRuntime torch)
         }
         catch (PythonException e)
         {
-            throw new ShapeError(opName, $"torch's meta device rejects this call: {e.Message}");
+            var first = e.Message.Split('\n', 2)[0].Trim();
+            if (first.Contains("'Meta' backend", StringComparison.Ordinal))
+                throw new NotSupportedException($"{opName} has no meta kernel in torch, so Capture cannot infer its result without running it (an op outside Capture's registry)");
+            throw new ShapeError(opName, $"torch's meta device rejects this call: {first}");
         }
         finally
         {

@@ -111,7 +111,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         CaptureResult entry;
         try
         {
-            entry = InstructionTranslator.Capture(cache.Code, frame, pc, bridge);
+            entry = InstructionTranslator.Capture(cache.Code, frame, pc, bridge, resumable: cache.WholeFrameReason is null);
         }
         catch (NotSupportedException e)
         {
