@@ -89,7 +89,7 @@ public sealed partial class InstructionTranslator
             }
             catch (InlineBreakException e)
             {
-                result = new StepResult.Break(e.Message);
+                result = new StepResult.Break(e.Message, Enumerable.Reverse(e.Frames).ToList());
             }
             switch (result)
             {
@@ -105,7 +105,8 @@ public sealed partial class InstructionTranslator
                     // ops the breaking instruction added (a partly inlined call) would run twice
                     _context.Builder.Truncate(mark);
                     _context.RollBack(undo);
-                    var cause = new GraphBreak(b.Reason, instruction, instruction.Location, [$"{_code.Name} at {instruction.Location}"]);
+                    var cause = new GraphBreak(b.Reason, instruction, instruction.Location,
+                        [Frame(_code, instruction), .. b.Inner ?? []]);
                     // The breaking instruction runs for real on the frame as it was before it; locals
                     // the capture never read are re-read from the frame.
                     var unread = _unread.ToList();
@@ -152,7 +153,8 @@ public sealed partial class InstructionTranslator
             }
             catch (InlineBreakException e)
             {
-                throw new InlineBreakException($"{e.Message} (in {callee.Name}, inlined)");
+                e.Frames.Add(Frame(callee, instruction));
+                throw;
             }
             switch (result)
             {
@@ -164,11 +166,17 @@ public sealed partial class InstructionTranslator
                     return new IteratorValue(yields);
                 case StepResult.Return r: return r.Value;
                 case StepResult.Break b:
-                    throw new InlineBreakException($"{b.Reason} in {callee.Name} at {instruction.Location?.File}:{instruction.Location?.Line}, called");
+                    var inner = new InlineBreakException(b.Reason);
+                    inner.Frames.Add(Frame(callee, instruction));
+                    throw inner;
             }
         }
         throw new InlineBreakException($"inlined call to {callee.Name} did not finish");
     }
+
+    /// <summary>One line of a break's user stack: the function and where in it.</summary>
+    private static string Frame(CodeInfo code, Instruction at) =>
+        at.Location is { } l ? $"{code.Name} ({l.File}:{l.Line})" : code.Name;
 
     private StepResult Yield(Instruction ins)
     {

@@ -19,17 +19,18 @@ public sealed class ExplainReport
     /// <summary>The report as a dict for the Python side (GIL held).</summary>
     public PyObject ToPython()
     {
-        var captures = Captures.ToList();
+        // a segment with no ops (a break right at its start) runs no graph: it is not counted as one
+        var captures = Captures.Where(c => c.Capture.Graph.Nodes.Any(n => n is CallOp)).ToList();
         var breaks = _events.OfType<CaptureEvent.Captured>().Select(c => c.Capture.Exit).OfType<ExitPlan.Break>().Select(b => b.Cause)
             .Concat(_events.OfType<CaptureEvent.CaptureFailed>().Select(f => new GraphBreak(f.Reason, f.Instruction, f.Instruction.Location, [])))
             .ToList();
-        var guards = captures.SelectMany(c => c.Capture.Guards.Guards.Select(g => g.ToString()!)).Distinct().ToList();
+        var guards = Captures.SelectMany(c => c.Capture.Guards.Guards.Select(g => g.ToString()!)).Distinct().ToList();
         using var breakList = Py.ListOf(breaks.Select(BreakDict));
         using var guardList = Py.ListOf(guards.Select(Py.Str));
         using var ops = Py.ListOf(captures.Select(c => Py.ListOf(c.Capture.Graph.Nodes.OfType<CallOp>().Select(n => Py.Str(n.Op.Name)))));
         using var times = Py.ListOf(captures.Select(c => Py.Float(c.CaptureTime.TotalSeconds)));
         using var graphs = Py.ListOf(captures.Select(c => Py.Str(CodePrinter.Print(c.Capture.Graph))));
-        using var recompiles = Py.ListOf(captures.Where(c => c.RecompileReason is not null).Select(c => Py.Str(c.RecompileReason!)));
+        using var recompiles = Py.ListOf(Captures.Where(c => c.RecompileReason is not null).Select(c => Py.Str(c.RecompileReason!)));
         using var eager = Py.ListOf(_events.OfType<CaptureEvent.RanEagerly>().Select(e => $"{e.Function}: {e.Reason}").Distinct().Select(Py.Str));
         using var graphCount = Py.Int(captures.Count);
         using var breakCount = Py.Int(breaks.Count);
@@ -45,6 +46,7 @@ public sealed class ExplainReport
         using var reason = Py.Str(b.Reason);
         using var file = b.Location is { } l ? Py.Str(l.File) : Py.None;
         using var line = b.Location is { } l2 ? Py.Int(l2.Line) : Py.None;
-        return Py.Dict([new("reason", reason), new("filename", file), new("lineno", line)]);
+        using var stack = Py.ListOf(b.UserStack.Select(Py.Str));
+        return Py.Dict([new("reason", reason), new("filename", file), new("lineno", line), new("user_stack", stack)]);
     }
 }

@@ -113,10 +113,12 @@ def compile(fn=None, *, mode="bytecode", backend="roslyn", fullgraph=False, dyna
 class BreakReason:
     """Why a graph ended early: the reason, and where in the user's code."""
 
-    def __init__(self, reason, filename, lineno):
+    def __init__(self, reason, filename, lineno, user_stack=()):
         self.reason = reason
         self.filename = filename
         self.lineno = lineno
+        # the frames the break happened in, outermost first: "forward (model.py:12)"
+        self.user_stack = list(user_stack)
 
     def __repr__(self):
         return f"BreakReason({self.reason!r}, {self.filename!r}, {self.lineno!r})"
@@ -142,6 +144,8 @@ class ExplainOutput:
             lines.append("Break reasons:")
             for i, b in enumerate(self.break_reasons, 1):
                 lines.append(f"  {i}. {b.reason}\n     at {b.filename}:{b.lineno}")
+                if len(b.user_stack) > 1:
+                    lines.extend(f"       in {frame}" for frame in b.user_stack)
         if self.eager_frames:
             lines.append("Ran eagerly:")
             lines.extend(f"  {e}" for e in self.eager_frames)
