@@ -142,6 +142,14 @@ public sealed class CorrectnessTests
             out.extend([x + 1])
             return len(out), out[0].sum()
 
+        def item_assignment(x, ys):
+            x[0] = 1.5
+            x[:, 1] = x[:, 2] * 2
+            ys[0] = x.sum()
+            out = [x, x]
+            out[-1] = x + 1
+            return out
+
         class Counter:
             def __init__(self):
                 self.calls = 0
@@ -183,6 +191,7 @@ public sealed class CorrectnessTests
         { "grad_modes", "torch.randn(2, 3, requires_grad=True), torch.randn(3, 4)" },
         { "inplace_then_break", "torch.zeros(3)" },
         { "outside_list", "torch.randn(3), [torch.ones(1)]" },
+        { "item_assignment", "torch.randn(3, 4), [torch.zeros(1), 2]" },
     };
 
     [Theory]
@@ -227,6 +236,7 @@ public sealed class CorrectnessTests
     [InlineData("no_grad_block", "torch.randn(3, requires_grad=True)")]
     [InlineData("outside_list", "torch.randn(3), [torch.ones(1)]")]
     [InlineData("attribute_stores", "torch.randn(3), Counter()")]
+    [InlineData("item_assignment", "torch.randn(3, 4), [torch.zeros(1), 2]")]
     public void StaticFunctionsCaptureAsOneGraph(string function, string arguments)
     {
         using var ns = CaptureFixture.Load(Suite);

@@ -374,6 +374,10 @@ public static class ShapeRuleCases
             }
         }
         yield return C("torch.chunk(a0, 3)", "f32[0, 2]");
+        foreach (var (index, value) in new[] { ("0", "a1"), ("(slice(None, None, None), 1)", "a1"), ("(..., slice(0, 2, None))", "2.5"), ("(1, 0)", "a2"), ("(slice(1, 3, None),)", "a1"), ("0", "a2") })
+            yield return C($"operator.setitem(a0, {index}, {value})", "f32[3, 4]", "f32[4]", "i64[]");
+        yield return C("operator.setitem(a0, 0, a1)", "f32[3, 4]", "f32[3]");
+        yield return C("operator.setitem(a0, (slice(None, None, None),), a1)", "i32[3, 4]", "f32[3, 1]");
         foreach (var (a, b, dim) in new[] { ("f32[2, 3]", "f32[4, 3]", "0"), ("f32[2, 3]", "f32[2, 5]", "1"), ("f32[2, 3]", "f32[2, 5]", "-1"),
                      ("f32[2, 3]", "f32[3, 3]", "1"), ("f32[2, 3]", "f32[0]", "1"), ("f32[2, 3]", "f32[3]", "0"), ("f32[]", "f32[]", "0"),
                      ("f32[2, 3]", "i64[2, 3]", "0"), ("i32[2, 3]", "b8[2, 3]", "0"), ("f16[2]", "bf16[2]", "0") })

@@ -213,4 +213,40 @@ public sealed partial class InstructionTranslator
         TensorMethodValue or GradModeValue => true,
         _ => null,
     };
+
+    /// <summary>
+    /// container[index] = value: on a tensor an in-place setitem node; on a list a mutation (replayed
+    /// after the graph when the list is the caller's). Dicts and other objects are a break.
+    /// </summary>
+    private StepResult StoreSubscript(Instruction ins)
+    {
+        var index = Pop();
+        var container = Pop();
+        var value = Pop();
+        switch (container)
+        {
+            case TensorValue t:
+                try
+                {
+                    var op = OpRegistry.Get("operator.setitem");
+                    _context.Builder.Call(op, [new RefArg(t.Node), IndexArg(index), ToArg(value)]);
+                    _context.Mutations++;
+                    return StepResult.Continue;
+                }
+                catch (Exception e) when (e is ShapeError or NotSupportedException or ArgumentConversionException)
+                {
+                    return new StepResult.Break($"{e.Message}{At(ins)}");
+                }
+            case ListValue list when index is ConstValue { Value.IsInt: true } c:
+                var i = c.Value.ToInt64();
+                if (i < 0) i += list.Items.Count;
+                if (i < 0 || i >= list.Items.Count) return new StepResult.Break($"list assignment index out of range{At(ins)}");
+                var items = list.Items.ToList();
+                items[(int)i] = value;
+                _context.SetItems(list, items);
+                return StepResult.Continue;
+            default:
+                return new StepResult.Break($"item assignment on a {Describe(container)}{At(ins)}");
+        }
+    }
 }

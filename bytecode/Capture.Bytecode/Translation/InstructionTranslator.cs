@@ -234,6 +234,7 @@ public sealed partial class InstructionTranslator
         Opcode.CONTAINS_OP => Contains(ins),
         Opcode.UNARY_NEGATIVE or Opcode.UNARY_POSITIVE or Opcode.UNARY_NOT or Opcode.UNARY_INVERT => Unary(ins),
         Opcode.BINARY_SUBSCR => Subscript(ins),
+        Opcode.STORE_SUBSCR => StoreSubscript(ins),
         Opcode.BUILD_TUPLE => Do(() => Push(new TupleValue(PopN(ins.Arg!.Value)))),
         Opcode.BUILD_LIST => Do(() => Push(new ListValue(PopN(ins.Arg!.Value)))),
         Opcode.BUILD_MAP or Opcode.BUILD_CONST_KEY_MAP => BuildMap(ins),

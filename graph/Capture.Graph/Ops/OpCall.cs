@@ -23,6 +23,9 @@ public sealed class OpCall
     /// <summary>Whether the caller passed this parameter (rather than it taking its default).</summary>
     public bool Supplied(string name) => _supplied.Contains(name);
 
+    /// <summary>Another op on this call's values (a rule that builds on another op's rule).</summary>
+    public OpCall Bind(OpDef op, IReadOnlyList<Arg> args) => Bind(op, args, [], _metaOf);
+
     /// <summary>The functional op this call computes: add for add_, else the op itself.</summary>
     public string BaseName => Op.FunctionalName ?? Op.Name;
 

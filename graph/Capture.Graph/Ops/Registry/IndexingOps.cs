@@ -9,12 +9,40 @@ public static partial class OpRegistry
         yield return Def("torch.narrow", "Tensor self, int dim, int start, int length", OpCategory.View, Narrow, "narrow");
         yield return Def("torch.chunk", "Tensor self, int chunks, int dim=0", OpCategory.View, Chunk, "chunk");
         yield return Def("torch.split", "Tensor self, Any split_size_or_sections, int dim=0", OpCategory.View, Split, "split");
+        yield return new OpDef
+        {
+            Name = "operator.setitem",
+            Schema = Schema.Parse("Tensor self, Any index, Any value"),
+            Category = OpCategory.Pointwise,
+            MutatedArg = 0,
+            Rule = SetItem,
+            Note = "x[index] = value: writes into x (the indexed view of it), returns None",
+        };
         yield return Def("torch.unbind", "Tensor self, int dim=0", OpCategory.View, Unbind, "unbind");
         yield return Def("torch.cat", "Tensor[] tensors, int dim=0", OpCategory.Pointwise, Cat);
         yield return Def("torch.stack", "Tensor[] tensors, int dim=0", OpCategory.Pointwise, Stack);
         yield return Method("repeat", "Tensor self, int... repeats", OpCategory.Pointwise, Repeat);
         yield return Def("torch.flip", "Tensor self, int... dims", OpCategory.Pointwise, Flip, "flip");
         yield return Def("torch.roll", "Tensor self, int[] shifts, int[] dims=[]", OpCategory.Pointwise, Roll, "roll");
+    }
+
+    // x[index] = value: the value broadcasts to the indexed view's shape; any dtype casts (copy_)
+    private static ValueMeta SetItem(OpCall c)
+    {
+        var target = (TensorMeta)c.Bind(Get("operator.getitem"), [c.Raw("self"), c.Raw("index")]).Infer();
+        switch (c.MetaOf(c.Raw("value")))
+        {
+            case TensorMeta v:
+                var shape = Broadcasting.Broadcast("setitem", v.Shape, target.Shape);
+                if (shape != target.Shape)
+                    throw c.Error($"shape mismatch: value tensor of shape {v.Shape} cannot be broadcast to indexing result of shape {target.Shape}");
+                break;
+            case null when c.Raw("value") is IntArg or FloatArg or BoolArg:
+                break;
+            default:
+                throw new NotSupportedException($"setitem with a {c.Raw("value")} value");
+        }
+        return NoneMeta.Instance;
     }
 
     // unbind: one view per index along dim, that dim removed (select's strides)
