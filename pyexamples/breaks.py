@@ -36,12 +36,31 @@ def unsupported_builtin(x):
     return x * len(names[:1])
 
 
+def break_inside_no_grad(x):
+    # a frame with a with-block is captured whole or not at all: this one runs eagerly
+    with torch.no_grad():
+        y = x * 2
+        print("  (print inside a no_grad block)")
+    return y + x
+
+
+def _normalize(x):
+    return x / x.abs().sum().item()
+
+
+def break_in_a_helper(x):
+    # the break is inside an inlined call: its report lists the user stack
+    return _normalize(x) * 3
+
+
 EXAMPLES = {
     "print_in_the_middle": lambda: (torch.randn(4),),
     "item_to_python": lambda: (torch.randn(4),),
     "data_dependent_branch": lambda: (torch.randn(4),),
     "numpy_call": lambda: (torch.randn(4),),
     "unsupported_builtin": lambda: (torch.randn(4),),
+    "break_inside_no_grad": lambda: (torch.randn(4),),
+    "break_in_a_helper": lambda: (torch.randn(4),),
 }
 
 
@@ -52,5 +71,6 @@ if __name__ == "__main__":
         args = make()
         report = capture.explain(fn, *args)
         same = torch.equal(capture.compile(fn, backend="eager")(*args), fn(*args))
-        reasons = "; ".join(f"{b.reason} (line {b.lineno})" for b in report.break_reasons)
+        reasons = "; ".join(f"{b.reason} (line {b.lineno}{', in ' + ' -> '.join(b.user_stack) if len(b.user_stack) > 1 else ''})"
+                            for b in report.break_reasons)
         print(f"{name}: matches eager: {same}; {report.graph_count} graphs, {report.graph_break_count} breaks: {reasons}")

@@ -56,11 +56,15 @@ torch.manual_seed(0)
 mlp = MLP().eval()
 conv_block = ResidualConvBlock().eval()
 attention = Attention().eval()
+# torch.nn's own encoder layer: its forward checks for a fused fast path (generator expressions,
+# has_torch_function) and runs F.multi_head_attention_forward, all inlined into one graph
+encoder_layer = torch.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, batch_first=True).eval()
 
 EXAMPLES = {
     "mlp": lambda: (torch.randn(4, 16),),
     "conv_block": lambda: (torch.randn(2, 8, 8, 8),),
     "attention": lambda: (torch.randn(2, 5, 16),),
+    "encoder_layer": lambda: (torch.randn(2, 5, 16),),
 }
 
 

@@ -24,13 +24,16 @@ public sealed class ExampleTests
         var run = CommandRunner.Capture("run", Example("breaks.py"));
         Assert.True(run.ExitCode == 0, run.Stderr);
         var lines = run.Stdout.Split('\n').Where(l => l.Contains(": matches eager: ")).ToList();
-        Assert.Equal(5, lines.Count);
+        Assert.Equal(7, lines.Count);
         Assert.All(lines, l => Assert.Contains("matches eager: True", l));
         Assert.Contains("call to print() has effects outside the graph at line 13", run.Stdout);
         Assert.Contains("Tensor.item() needs the tensor's values (data-dependent) at line 18", run.Stdout);
         Assert.Contains("data-dependent branch on a tensor's value at line 23", run.Stdout);
         Assert.Contains("call to numpy.sqrt is not supported at line 30", run.Stdout);
         Assert.Contains("builtin dir() with these arguments is not supported at line 35", run.Stdout);
+        Assert.Contains("break_inside_no_grad: matches eager: True; 0 graphs, 1 breaks: call to print() has effects outside the graph at line 43", run.Stdout);
+        Assert.Contains("in break_in_a_helper (" , run.Stdout);
+        Assert.Contains("breaks.py:53) -> _normalize (", run.Stdout);
     }
 
     [Fact]
@@ -51,7 +54,7 @@ public sealed class ExampleTests
     {
         var run = CommandRunner.Capture("run", Example("modules.py"));
         Assert.True(run.ExitCode == 0, run.Stderr);
-        foreach (var name in new[] { "mlp", "conv_block", "attention" })
+        foreach (var name in new[] { "mlp", "conv_block", "attention", "encoder_layer" })
             Assert.Contains($"{name}: matches eager: True; 1 graph(s), 0 breaks", run.Stdout);
     }
 
