@@ -152,6 +152,9 @@ public sealed class BreakAndGuardTests
         def plain(x):
             return x * 2
 
+        def uses_config(x, cfg):
+            return x * cfg["scale"] + len(cfg)
+
         class Net(torch.nn.Module):
             def forward(self, x):
                 return x * 0.5 if self.training else x + 1
@@ -179,6 +182,8 @@ public sealed class BreakAndGuardTests
         { "plain", "pass", "(torch.ones(3),)", "(torch.ones(3, requires_grad=True),)", "tensor 'L['x']' requires_grad mismatch: expected False, actual True" },
         { "plain", "torch.set_grad_enabled(False)", "(torch.ones(3),)", "(torch.ones(3),)", "grad mode changed: expected torch.is_grad_enabled() == True, actual False" },
         { "module_mode", "net.eval()", "(torch.ones(3),)", "(torch.ones(3),)", "training changed: expected True, actual False" },
+        { "uses_config", "pass", "(torch.ones(3), {'scale': 2.0})", "(torch.ones(3), {'scale': 3.0})", "L['cfg']['scale'] changed: expected 2.0, actual 3.0" },
+        { "uses_config", "pass", "(torch.ones(3), {'scale': 2.0})", "(torch.ones(3), {'scale': 2.0, 'bias': 1})", "keys of L['cfg'] changed: expected ['scale'], actual ['scale', 'bias']" },
         { "list_length", "pass", "([torch.ones(2), torch.ones(2)],)", "([torch.ones(2), torch.ones(2), torch.ones(2)],)", "len(L['xs']) changed: expected 2, actual 3" },
     };
 

@@ -150,6 +150,12 @@ public sealed class CorrectnessTests
             out[-1] = x + 1
             return out
 
+        def config_dict(x, cfg):
+            out = x
+            for name, value in cfg.items():
+                out = out * value if name.startswith("s") else out + value
+            return out, cfg.get("missing", 7), list(cfg.keys()), {**cfg, "extra": x}
+
         class Counter:
             def __init__(self):
                 self.calls = 0
@@ -192,6 +198,7 @@ public sealed class CorrectnessTests
         { "inplace_then_break", "torch.zeros(3)" },
         { "outside_list", "torch.randn(3), [torch.ones(1)]" },
         { "item_assignment", "torch.randn(3, 4), [torch.zeros(1), 2]" },
+        { "config_dict", "torch.randn(3), {'scale': 2.0, 'bias': torch.ones(3)}" },
     };
 
     [Theory]
@@ -237,6 +244,7 @@ public sealed class CorrectnessTests
     [InlineData("outside_list", "torch.randn(3), [torch.ones(1)]")]
     [InlineData("attribute_stores", "torch.randn(3), Counter()")]
     [InlineData("item_assignment", "torch.randn(3, 4), [torch.zeros(1), 2]")]
+    [InlineData("config_dict", "torch.randn(3), {'scale': 2.0, 'bias': torch.ones(3)}")]
     public void StaticFunctionsCaptureAsOneGraph(string function, string arguments)
     {
         using var ns = CaptureFixture.Load(Suite);

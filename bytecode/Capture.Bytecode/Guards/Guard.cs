@@ -181,3 +181,22 @@ public sealed record GlobalStateGuard(string Expression, PyObject Function, PyOb
 
     public override string ToString() => $"{Expression} == {Expected.Repr()}";
 }
+
+/// <summary>A dict has exactly these keys, in this order (the capture read its items by key).</summary>
+public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : Guard
+{
+    public override string Kind => "dict keys";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var value = TryResolve(Source, frame, out var failure);
+        if (value is null) return failure;
+        using var keys = value.CallMethod("keys");
+        var actual = keys.Iterate().Select(k => { using (k) return k.IsStr ? k.AsString() : k.Repr(); }).ToList();
+        return actual.SequenceEqual(Keys) ? null : $"keys of {Source} changed: expected {Text(Keys)}, actual {Text(actual)}";
+    }
+
+    private static string Text(IEnumerable<string> keys) => "[" + string.Join(", ", keys.Select(k => $"'{k}'")) + "]";
+
+    public override string ToString() => $"list({Source}.keys()) == {Text(Keys)}";
+}

@@ -138,6 +138,19 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             var items = value.ToItems().Select((item, i) => { using (item) return Wrap(item, new ItemSource(source, i)); }).ToList();
             return value.IsTuple && !value.IsList ? new TupleValue(items) { Source = source } : new ListValue(items) { Source = source };
         }
+        if (value.IsDict && IsPlainDictWithStrKeys(value))
+        {
+            using var type = value.Type;
+            Guards.Add(new TypeMatchGuard(source, type.NewReference(), "dict"));
+            var keys = value.ToDictItems().Select(p => { using (p.Key) { p.Value.Dispose(); return p.Key.AsString(); } }).ToList();
+            Guards.Add(new DictKeysGuard(source, keys));
+            var items = keys.Select(k =>
+            {
+                using var item = value.GetItem(k);
+                return new KeyValuePair<string, SymValue>(k, Wrap(item, new KeySource(source, k)));
+            }).ToList();
+            return new DictValue(items) { Source = source };
+        }
         var kind = Classify(value);
         if (kind == ObjectKind.NnModule)
         {
@@ -149,6 +162,13 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         if (!(kind is ObjectKind.Module or ObjectKind.TorchFunction && IsTrusted(value)))
             Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
+    }
+
+    private static bool IsPlainDictWithStrKeys(PyObject value)
+    {
+        if (value.TypeName != "dict") return false;
+        using var keys = value.CallMethod("keys");
+        return keys.Iterate().All(k => { using (k) return k.IsStr; });
     }
 
     /// <summary>An attribute of a trusted module (torch.add, math.pi) needs no guard: those namespaces do not change.</summary>

@@ -75,6 +75,17 @@ public sealed partial class InstructionTranslator
                 SetGradMode(exit.Restore);
                 Push(Const(Py.None));
                 return StepResult.Continue;
+            case DictMethodValue dm when kwargs.Count == 0:
+                return DictMethod(ins, dm, args);
+            case ConstValue c when IsMethodOfImmutable(c.Value) && args.All(a => a is ConstValue) && kwargs.All(k => k.Value is ConstValue):
+                // "s".startswith("x"), size.numel(): methods of immutable constants are pure
+                try
+                {
+                    Push(new ConstValue(c.Value.Call(args.Cast<ConstValue>().Select(a => a.Value).ToList(),
+                        kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value)))));
+                    return StepResult.Continue;
+                }
+                catch (PythonException e) { return new StepResult.Break($"a method of a constant raised {e.PythonType}{At(ins)}"); }
             case ListMethodValue lm:
                 return ListMethod(ins, lm, args, kwargs);
             case ModuleMethodValue mm:
@@ -256,6 +267,32 @@ public sealed partial class InstructionTranslator
         if (name is "min" or "max" && args.Count == 2 && args.Any(a => a is TensorValue))
             return PushOrBreak(ins, () => CallOp(name == "min" ? "torch.minimum" : "torch.maximum", args.Select(ToArg).ToList(), []));
         return new StepResult.Break($"builtin {name}() with these arguments is not supported{At(ins)}");
+    }
+
+    // d.items() and friends give lists here: iteration, len and unpacking behave as with the views
+    private StepResult DictMethod(Instruction ins, DictMethodValue method, List<SymValue> args)
+    {
+        var items = method.Dict.Items;
+        switch (method.Name, args.Count)
+        {
+            case ("items", 0): Push(new ListValue(items.Select(p => (SymValue)new TupleValue([Const(Py.Str(p.Key)), p.Value])).ToList())); break;
+            case ("keys", 0): Push(new ListValue(items.Select(p => (SymValue)Const(Py.Str(p.Key))).ToList())); break;
+            case ("values", 0): Push(new ListValue(items.Select(p => p.Value).ToList())); break;
+            case ("get", 1 or 2) when args[0] is ConstValue { Value.IsStr: true } key:
+                var found = items.FirstOrDefault(p => p.Key == key.Value.AsString());
+                Push(found.Value ?? (args.Count == 2 ? args[1] : Const(Py.None)));
+                break;
+            default:
+                return new StepResult.Break($"dict.{method.Name} with these arguments is not supported{At(ins)}");
+        }
+        return StepResult.Continue;
+    }
+
+    private static bool IsMethodOfImmutable(PyObject method)
+    {
+        if (method.TypeName != "builtin_function_or_method" || !method.HasAttr("__self__")) return false;
+        using var self = method.GetAttr("__self__");
+        return self.IsStr || self.IsInt || self.IsFloat || self.IsBool || self.IsBytes || self.TypeName is "tuple" or "torch.Size" or "torch.dtype";
     }
 
     private StepResult ListMethod(Instruction ins, ListMethodValue method, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)

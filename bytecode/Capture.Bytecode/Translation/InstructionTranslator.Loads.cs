@@ -116,6 +116,9 @@ public sealed partial class InstructionTranslator
                     Push(_context.WrapAttribute(o, name, value));
                 }
                 return StepResult.Continue;
+            case DictValue dict when name is "items" or "keys" or "values" or "get":
+                Push(new DictMethodValue(dict, name));
+                return StepResult.Continue;
             case ListValue list when name is "append" or "extend":
                 Push(new ListMethodValue(list, name));
                 return StepResult.Continue;

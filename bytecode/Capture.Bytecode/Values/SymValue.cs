@@ -132,3 +132,6 @@ public sealed record FunctionValue(
     IReadOnlyList<CellValue> Closure,
     PyObject Globals,
     Source? GlobalsSource) : SymValue;
+
+/// <summary>A read-only method of a dict (items, keys, values, get), bound.</summary>
+public sealed record DictMethodValue(DictValue Dict, string Name) : SymValue;
