@@ -18,8 +18,9 @@ public static class CommandLine
         commands:
           run FILE.py [ARGS...]   run a Python script with `import capture` available
           explain FILE.py[::FN]   capture a pyexamples file's functions and explain graphs, breaks, guards
-          graph FILE.py::FN [--format tabular|code|json|dot]
-                                  print the graphs captured from one function
+          graph FILE.py::FN [--format tabular|code|json|dot] [--stage captured|optimized] [--passes]
+                                  print the graphs captured from one function (optimized: after
+                                  the optimizer; --passes: what each pass changed)
           test                    run the test suite (handled by ./capture)
           version                 print versions of Capture, .NET and the Python library
           help                    show this message
@@ -35,8 +36,7 @@ public static class CommandLine
                 ["run"] => UsageFailure("capture run: missing the script to run (capture run FILE.py [ARGS...])"),
                 ["run", var file, .. var rest] => Run(file, rest),
                 ["explain", var spec] => Finish(ExampleCommands.Explain(spec)),
-                ["graph", var spec] => Finish(ExampleCommands.Graph(spec, "code")),
-                ["graph", var spec, "--format", var format] => Finish(ExampleCommands.Graph(spec, format)),
+                ["graph", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Graph(spec, options)),
                 ["explain" or "graph", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
                 ["version" or "--version"] => PrintVersion(),
                 ["help" or "--help" or "-h"] => PrintUsage(),

@@ -39,10 +39,22 @@ internal static class ExampleCommands
         return 0;
     }
 
-    public static int Graph(string spec, string format)
+    public static int Graph(string spec, IReadOnlyList<string> options)
     {
         if (!spec.Contains("::")) return Usage("capture graph: name one function: FILE.py::FUNC");
+        var (format, stage, passes) = ("code", "captured", false);
+        for (var i = 0; i < options.Count; i++)
+        {
+            switch (options[i])
+            {
+                case "--format" when i + 1 < options.Count: format = options[++i]; break;
+                case "--stage" when i + 1 < options.Count: stage = options[++i]; break;
+                case "--passes": passes = true; break;
+                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --passes)");
+            }
+        }
         if (format is not ("tabular" or "code" or "json" or "dot")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json or dot)");
+        if (stage is not ("captured" or "optimized")) return Usage($"capture graph: unknown stage '{stage}' (captured or optimized)");
         CaptureRuntime.Start();
         var entry = ExampleFile.Load(spec).Single();
         var graphs = new List<Graph>();
@@ -61,6 +73,23 @@ internal static class ExampleCommands
             foreach (var i in items) i.Dispose();
             runner.Call(function, args, kwargs).Dispose();
             runner.Reset();
+        }
+        var records = new List<(int Graph, PassRecord Record)>();
+        if (stage == "optimized" || passes)
+        {
+            var optimized = new List<Graph>();
+            foreach (var (g, i) in graphs.Select((g, i) => (g, i)))
+            {
+                var context = new PassContext();
+                optimized.Add(OptimizerPipeline.Optimize(g, context));
+                records.AddRange(context.Records.Select(r => (i + 1, r)));
+            }
+            if (stage == "optimized") graphs = optimized;
+        }
+        if (passes)
+        {
+            foreach (var (graph, record) in records) Console.WriteLine($"# graph {graph}: {record}");
+            if (stage == "captured" && format == "code" && !options.Contains("--format")) return 0;
         }
         Console.Write(format switch
         {

@@ -59,6 +59,29 @@ public sealed class ExampleTests
     }
 
     [Fact]
+    public void OptimizeExampleMatchesEagerAndItsOptimizedGraphLosesTheRepeatedWork()
+    {
+        var run = CommandRunner.Capture("run", Example("optimize.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("repeated: matches eager: True", run.Stdout);
+        Assert.Contains("view_chains: matches eager: True", run.Stdout);
+        var captured = CommandRunner.Capture("graph", Example("optimize.py") + "::repeated");
+        var optimized = CommandRunner.Capture("graph", Example("optimize.py") + "::repeated", "--stage", "optimized");
+        int Count(string text, string what) => text.Split(what).Length - 1;
+        Assert.Equal(2, Count(captured.Stdout, "torch.nn.functional.gelu("));
+        Assert.Equal(1, Count(optimized.Stdout, "torch.nn.functional.gelu("));
+        Assert.Contains("torch.exp(", captured.Stdout);
+        Assert.DoesNotContain("torch.exp(", optimized.Stdout);
+        Assert.DoesNotContain("torch.pow(", optimized.Stdout);
+        var passes = CommandRunner.Capture("graph", Example("optimize.py") + "::repeated", "--passes");
+        Assert.Contains("# graph 1: eliminate common subexpressions    -2", passes.Stdout);
+        Assert.Contains("# graph 1: eliminate dead code", passes.Stdout);
+        var views = CommandRunner.Capture("graph", Example("optimize.py") + "::view_chains", "--stage", "optimized");
+        Assert.DoesNotContain(".t()", views.Stdout);
+        Assert.DoesNotContain("squeeze", views.Stdout);
+    }
+
+    [Fact]
     public void ExplainCommandReportsEachExample()
     {
         var run = CommandRunner.Capture("explain", Example("breaks.py"));

@@ -10,7 +10,7 @@ using Graph = Capture.Graph.Graph;
 [Collection("Python")]
 public sealed class EagerBackendTests
 {
-    private const string Compare = """
+    internal const string Compare = """
         import operator, torch
 
         class _Capture:  # what capture.cond / while_loop mean, for running printed graphs as Python
@@ -43,7 +43,7 @@ public sealed class EagerBackendTests
             return True
         """;
 
-    private static PyObject Inputs(PyObject ns, Graph graph, int seed)
+    internal static PyObject Inputs(PyObject ns, Graph graph, int seed)
     {
         var metas = graph.Placeholders.Select(p => (TensorMeta)p.Meta).ToList();
         using var shapes = Py.List(metas.Select(m => Py.IntTuple(m.Shape.Concrete())).ToArray());

@@ -11,6 +11,7 @@ public sealed class GraphBuilder
     private readonly List<Node> _nodes = [];
     private readonly Dictionary<string, Node> _byName = [];
     private readonly Dictionary<string, int> _nameCounts = [];
+    private readonly HashSet<string> _reserved = [];
 
     public GraphBuilder() { }
 
@@ -86,6 +87,9 @@ public sealed class GraphBuilder
         return new RefArg(node.Name);
     }
 
+    /// <summary>Names new nodes must not take (a pass rebuilding a graph keeps the names of nodes it has yet to copy).</summary>
+    public void Reserve(IEnumerable<string> names) => _reserved.UnionWith(names);
+
     /// <summary>A point to roll back to: the number of nodes so far.</summary>
     public int Mark() => _nodes.Count;
 
@@ -115,10 +119,10 @@ public sealed class GraphBuilder
     {
         var name = new string(hint.Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray());
         if (name.Length == 0 || char.IsDigit(name[0])) name = "_" + name;
-        if (!_byName.ContainsKey(name) && name != "output") return name;
+        if (!_byName.ContainsKey(name) && !_reserved.Contains(name) && name != "output") return name;
         var count = _nameCounts.GetValueOrDefault(name);
         string candidate;
-        do candidate = $"{name}_{++count}"; while (_byName.ContainsKey(candidate));
+        do candidate = $"{name}_{++count}"; while (_byName.ContainsKey(candidate) || _reserved.Contains(candidate));
         _nameCounts[name] = count;
         return candidate;
     }

@@ -1,0 +1,57 @@
+using System.Diagnostics;
+
+namespace Capture.Graph;
+
+/// <summary>One optimizer pass: a new graph from an old one, and what it changed.</summary>
+public interface IGraphPass
+{
+    string Name { get; }
+
+    PassResult Run(Graph graph, PassContext context);
+}
+
+/// <summary>A pass's output graph and its counts of nodes removed, added and rewritten (replaced by a simpler form).</summary>
+public sealed record PassResult(Graph Graph, int Removed = 0, int Added = 0, int Rewritten = 0)
+{
+    public bool Changed => Removed + Added + Rewritten > 0;
+}
+
+/// <summary>What one pass did in a pipeline run: `--passes` prints these.</summary>
+public sealed record PassRecord(string Pass, int Removed, int Added, int Rewritten, int NodesAfter, TimeSpan Time)
+{
+    public override string ToString() =>
+        $"{Pass,-34} -{Removed} +{Added} ~{Rewritten}  ({NodesAfter} nodes, {Time.TotalMilliseconds:0.0} ms)";
+}
+
+/// <summary>Shared by the passes of one pipeline run: options and the per-pass record.</summary>
+public sealed class PassContext
+{
+    /// <summary>Run the verifier after every pass and fail on its first issue (tests do).</summary>
+    public bool VerifyEachPass { get; init; }
+
+    public List<PassRecord> Records { get; } = [];
+
+    /// <summary>Runs one pass, records it, and verifies the result when asked.</summary>
+    public PassResult Run(IGraphPass pass, Graph graph)
+    {
+        var watch = Stopwatch.StartNew();
+        var result = pass.Run(graph, this);
+        Records.Add(new PassRecord(pass.Name, result.Removed, result.Added, result.Rewritten, result.Graph.Nodes.Count, watch.Elapsed));
+        if (VerifyEachPass && Verifier.Verify(result.Graph) is [var first, ..])
+            throw new InvalidOperationException($"{pass.Name} made an invalid graph: {first}\n{CodePrinter.Print(result.Graph)}");
+        return result;
+    }
+}
+
+/// <summary>What an op does besides computing its result, which decides what passes may do with it.</summary>
+public static class OpEffects
+{
+    /// <summary>
+    /// Pure: its result depends only on its arguments and computing it changes nothing else, so it
+    /// may be removed when unused and merged with an identical call. Not pure: in-place ops and
+    /// setitem (they write), global-state ops (grad mode), random ops (they advance the generator,
+    /// so removing one changes every later random value) and opaque ops (Capture cannot tell).
+    /// </summary>
+    public static bool IsPure(OpDef op) =>
+        !op.IsInPlace && op.Category is not (OpCategory.GlobalState or OpCategory.Random or OpCategory.Opaque);
+}

@@ -1,0 +1,35 @@
+"""Functions with work the optimizer removes. `./capture graph pyexamples/optimize.py::repeated
+--stage optimized` shows the graph after the passes, `--passes` what each pass changed."""
+
+import torch
+
+import capture
+
+
+def repeated(x, y):
+    # the same gelu twice, a multiplication by one, a square through pow, and an unused value
+    a = torch.nn.functional.gelu(x + y)
+    b = torch.nn.functional.gelu(x + y)
+    unused = torch.exp(x)
+    return (a * 1 + b) ** 2
+
+
+def view_chains(x):
+    # transposing back and forth, a view of a view, squeeze(unsqueeze(...))
+    y = x.t().t().reshape(-1).view(4, 6)
+    return y.unsqueeze(0).squeeze(0).sum(0)
+
+
+EXAMPLES = {
+    "repeated": lambda: (torch.randn(4, 8), torch.randn(4, 8)),
+    "view_chains": lambda: (torch.randn(6, 4),),
+}
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    for name, make in EXAMPLES.items():
+        fn = globals()[name]
+        args = make()
+        same = torch.equal(capture.compile(fn, backend="eager")(*args), fn(*args))
+        print(f"{name}: matches eager: {same}")
