@@ -147,6 +147,34 @@ public sealed class PassTests
         Expect(new SimplifyAlgebraPass(), text, text);
     }
 
+    private const string Gelu = """
+        def forward(self, x: "f32[2, 3]"):
+            gelu: "f32[2, 3]" = torch.nn.functional.gelu(x)
+            exp: "f32[2, 3]" = torch.exp(gelu)
+            return exp
+        """;
+
+    [Fact]
+    public void DecomposeSplitsTheOpsTheBackendAsksFor()
+    {
+        var result = new PassContext { VerifyEachPass = true, Decompose = op => op.Name == "torch.nn.functional.gelu" }
+            .Run(new DecomposePass(), CodeParser.Parse(Gelu)).Graph;
+        var expected = CodeParser.Parse("""
+            def forward(self, x: "f32[2, 3]"):
+                mul: "f32[2, 3]" = torch.mul(x, 0.7071067811865475)
+                erf: "f32[2, 3]" = torch.erf(mul)
+                mul_1: "f32[2, 3]" = torch.mul(x, 0.5)
+                add: "f32[2, 3]" = torch.add(erf, 1.0)
+                mul_2: "f32[2, 3]" = torch.mul(mul_1, add)
+                exp: "f32[2, 3]" = torch.exp(mul_2)
+                return exp
+            """);
+        Assert.True(result.EquivalentTo(expected), CodePrinter.Print(result, sourceComments: false));
+    }
+
+    [Fact]
+    public void DecomposeLeavesEverythingWhenNothingIsAskedFor() => Expect(new DecomposePass(), Gelu, Gelu);
+
     [Fact]
     public void PipelineRecordsWhatEachPassDid()
     {

@@ -31,6 +31,9 @@ public sealed class PassContext
 
     public List<PassRecord> Records { get; } = [];
 
+    /// <summary>Which ops the decompose pass splits into core ops (what the backend wants in parts); none when null.</summary>
+    public Func<OpDef, bool>? Decompose { get; init; }
+
     /// <summary>Runs one pass, records it, and verifies the result when asked.</summary>
     public PassResult Run(IGraphPass pass, Graph graph)
     {

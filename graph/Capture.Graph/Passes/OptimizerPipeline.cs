@@ -1,14 +1,14 @@
 namespace Capture.Graph;
 
 /// <summary>
-/// The optimizer's passes in order. Later issues add decomposition, constant folding, layout,
-/// fusion grouping and memory planning at the places marked.
+/// The optimizer's passes in order. Constant folding, layout, fusion grouping and memory planning
+/// go at the places marked.
 /// </summary>
 public static class OptimizerPipeline
 {
     public static IReadOnlyList<IGraphPass> Passes { get; } =
     [
-        // (decompose to core ops: first, so that the rules below see the parts)
+        new DecomposePass(),                       // first, so that the rules below see the parts
         // (constant folding)
         new SimplifyAlgebraPass(),                 // before CSE: rewrites make equal expressions visible
         new EliminateCommonSubexpressionsPass(),

@@ -1,0 +1,46 @@
+namespace Capture.Graph;
+
+// Decomposition to core ops: a call whose op has a registry decomposition (gelu, softmax,
+// log_softmax, logsumexp, layer_norm, batch_norm...) is replaced by its parts, for the ops the
+// backend asks for (PassContext.Decompose). A decomposition is kept only when its result has the
+// call's metadata exactly (strides and requires_grad included), so nothing after it changes.
+//   before: g = gelu(x)      after: t0 = mul(x, 0.5); ...; g = mul(t0, add(tanh(...), 1))
+public sealed class DecomposePass : IGraphPass
+{
+    public string Name => "decompose";
+
+    public PassResult Run(Graph graph, PassContext context)
+    {
+        if (context.Decompose is not { } wanted) return new PassResult(graph);
+        var builder = new GraphBuilder();
+        builder.Reserve(graph.Nodes.Select(n => n.Name));
+        var renames = new Dictionary<string, string>();
+        int added = 0, rewritten = 0;
+        foreach (var original in graph.Nodes.Where(n => n is not Output))
+        {
+            var node = original.Rename(n => renames.GetValueOrDefault(n, n));
+            if (node is CallOp { Op.Decompose: { } decompose } call && wanted(call.Op))
+            {
+                var mark = builder.Mark();
+                builder.Source = call.Source;
+                try
+                {
+                    var result = decompose(builder, OpCall.Bind(call.Op, call.Args, call.Kwargs, builder.MetaOf));
+                    if (result is RefArg r && builder.MetaOf(r).Equals(call.Meta))
+                    {
+                        renames[call.Name] = r.Name;
+                        added += builder.Mark() - mark;
+                        rewritten++;
+                        continue;
+                    }
+                }
+                catch (Exception e) when (e is ShapeError or NotSupportedException) { }
+                builder.Truncate(mark);
+            }
+            builder.Add(node);
+        }
+        var output = graph.Output.Rename(n => renames.GetValueOrDefault(n, n));
+        var rebuilt = new Graph(builder.Output(((Output)output).Value).Nodes.SkipLast(1).Append(output));
+        return new PassResult(rebuilt, Removed: rewritten, Added: added, Rewritten: rewritten);
+    }
+}
