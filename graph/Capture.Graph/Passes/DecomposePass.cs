@@ -39,8 +39,6 @@ public sealed class DecomposePass : IGraphPass
             }
             builder.Add(node);
         }
-        var output = graph.Output.Rename(n => renames.GetValueOrDefault(n, n));
-        var rebuilt = new Graph(builder.Output(((Output)output).Value).Nodes.SkipLast(1).Append(output));
-        return new PassResult(rebuilt, Removed: rewritten, Added: added, Rewritten: rewritten);
+        return new PassResult(Rebuilt.WithOutput(builder, graph, renames), Removed: rewritten, Added: added, Rewritten: rewritten);
     }
 }

@@ -58,3 +58,14 @@ public static class OpEffects
     public static bool IsPure(OpDef op) =>
         !op.IsInPlace && op.Category is not (OpCategory.GlobalState or OpCategory.Random or OpCategory.Opaque);
 }
+
+/// <summary>The end of a pass that rebuilds a graph through a builder while renaming replaced values.</summary>
+internal static class Rebuilt
+{
+    /// <summary>The builder's nodes, then the old output with its references renamed (its metadata and line kept).</summary>
+    public static Graph WithOutput(GraphBuilder builder, Graph old, IReadOnlyDictionary<string, string> renames)
+    {
+        var output = (Output)old.Output.Rename(n => renames.GetValueOrDefault(n, n));
+        return new Graph(builder.Output(output.Value).Nodes.SkipLast(1).Append(output));
+    }
+}

@@ -84,8 +84,7 @@ public sealed class SimplifyAlgebraPass : IGraphPass
             builder.Add(node);
             if (node is CallOp made) context.Producers[made.Name] = made;
         }
-        var output = graph.Output.Rename(n => renames.GetValueOrDefault(n, n));
-        return (new Graph(builder.Output(((Output)output).Value).Nodes.SkipLast(1).Append(output)), added, rewritten);
+        return (Rebuilt.WithOutput(builder, graph, renames), added, rewritten);
     }
 
     private static (string Replacement, int Added)? Simplify(CallOp call, RuleContext context, bool returned, bool graphWrites)
