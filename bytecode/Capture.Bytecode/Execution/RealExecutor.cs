@@ -67,6 +67,18 @@ public static class RealExecutor
     /// </summary>
     public delegate PyObject CallHook(PyObject callable, IReadOnlyList<PyObject> args, IReadOnlyList<KeyValuePair<string, PyObject>> kwargs);
 
+    /// <summary>What MAKE_FUNCTION makes, without closure cells: a function of <paramref name="code"/> in <paramref name="globals"/>.</summary>
+    public static PyObject MakeFunction(PyObject code, PyObject globals, PyObject defaults, PyObject? kwDefaults)
+    {
+        using var types = Py.Import("types");
+        using var functionType = types.GetAttr("FunctionType");
+        using var none = Py.None;
+        var function = functionType.Call(code, globals, none, defaults);
+        using (var qualname = code.GetAttr("co_qualname")) function.SetAttr("__qualname__", qualname);
+        if (kwDefaults is not null) function.SetAttr("__kwdefaults__", kwDefaults);
+        return function;
+    }
+
     /// <summary>Runs instruction <paramref name="index"/> on <paramref name="frame"/> (GIL held).</summary>
     public static RealStep Execute(CodeInfo code, FrameState frame, int index, CallHook? call = null)
     {
@@ -118,12 +130,7 @@ public static class RealExecutor
                 using var annotations = (flags & 0x04) != 0 ? Pop() : null;
                 using var kwDefaults = (flags & 0x02) != 0 ? Pop() : null;
                 using var defaults = (flags & 0x01) != 0 ? Pop() : Py.None;
-                using var types = Py.Import("types");
-                using var functionType = types.GetAttr("FunctionType");
-                using var none = Py.None;
-                var function = functionType.Call(codeObject, frame.Globals, none, defaults);
-                using (var qualname = codeObject.GetAttr("co_qualname")) function.SetAttr("__qualname__", qualname);
-                if (kwDefaults is not null) function.SetAttr("__kwdefaults__", kwDefaults);
+                var function = MakeFunction(codeObject, frame.Globals, defaults, kwDefaults);
                 if (annotations is not null)
                 {
                     // 3.11 passes annotations as a flat tuple (name, value, name, value...)

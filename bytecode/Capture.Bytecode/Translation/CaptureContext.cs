@@ -125,7 +125,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             _inputSources.Add(source);
             return tensorValue;
         }
-        if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null)
+        if (IsConstant(value))
         {
             var guarded = value.NewReference();
             return new ConstValue(value.NewReference(), () => Guards.Add(new ConstantMatchGuard(source, guarded))) { Source = source };
@@ -164,6 +164,10 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
     }
 
+    /// <summary>Python scalars, strings, None and dtypes: wrapped as constants.</summary>
+    private bool IsConstant(PyObject value) =>
+        value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null;
+
     private static bool IsPlainDictWithStrKeys(PyObject value)
     {
         if (value.TypeName != "dict") return false;
@@ -177,7 +181,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         if (owner.Kind == ObjectKind.Module && IsTrusted(owner.Object))
         {
             if (Torch.IsTensor(value)) return Wrap(value, new AttrSource(owner.Source ?? new GlobalSource(owner.QualifiedName), name));
-            if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null)
+            if (IsConstant(value))
                 return new ConstValue(value.NewReference());
             return new ObjectValue(value.NewReference(), Classify(value), owner.QualifiedName + "." + name);
         }
@@ -201,10 +205,10 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
     public SymValue WrapTrusted(TrustedModuleSource module, string name, PyObject value)
     {
         if (Torch.IsTensor(value)) return Wrap(value, new KeySource(module, name));
-        if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null)
+        if (IsConstant(value))
             return new ConstValue(value.NewReference());
         var kind = Classify(value);
-        return new ObjectValue(value.NewReference(), kind, kind == ObjectKind.Module ? QualifiedName(value) : QualifiedName(value));
+        return new ObjectValue(value.NewReference(), kind, QualifiedName(value));
     }
 
     private static bool IsTrusted(PyObject value)

@@ -109,16 +109,8 @@ public sealed partial class InstructionTranslator
     {
         var n = ins.Arg!.Value;
         var value = Pop();
-        List<SymValue>? items = value switch
-        {
-            TupleValue t => t.Items.ToList(),
-            ListValue l => l.Items.ToList(),
-            IteratorValue it => _context.Consume(it),
-            ConstValue c when c.Value.IsTuple || c.Value.IsList => c.Value.ToItems().Select(i => (SymValue)new ConstValue(i)).ToList(),
-            TensorValue t when t.Meta.Rank > 0 && t.Meta.Shape[0] == Dim.Of(n) =>
-                Enumerable.Range(0, n).Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
-            _ => null,
-        };
+        // a tensor's rows only when there are n of them (no getitem nodes for a failing unpack)
+        var items = value is TensorValue t && (t.Meta.Rank == 0 || t.Meta.Shape[0] != Dim.Of(n)) ? null : IterableItems(value);
         if (items is null || items.Count != n) return new StepResult.Break($"unpacking a {Describe(value)} into {n} values{At(ins)}");
         for (var i = n - 1; i >= 0; i--) Push(items[i]);
         return StepResult.Continue;

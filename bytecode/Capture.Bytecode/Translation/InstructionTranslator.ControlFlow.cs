@@ -41,19 +41,10 @@ public sealed partial class InstructionTranslator
             Push(iterator); // iter(it) is it
             return StepResult.Continue;
         }
-        List<SymValue>? items = value switch
-        {
-            TupleValue t => t.Items.ToList(),
-            ListValue l => l.Items.ToList(),
-            DictValue d => d.Items.Select(p => (SymValue)Const(Py.Str(p.Key))).ToList(),
-            ConstValue c when c.Value.IsTuple || c.Value.IsStr || c.Value.TypeName == "range" =>
-                c.Value.Iterate().Select(i => (SymValue)new ConstValue(i)).ToList(),
-            TensorValue t when t.Meta.Rank > 0 =>
-                Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration")).Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
-            ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m when m.QualifiedName is "torch.nn.modules.container.Sequential" or "torch.nn.modules.container.ModuleList" =>
-                Children(m, source),
-            _ => null,
-        };
+        var items = value is ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m
+            && m.QualifiedName is "torch.nn.modules.container.Sequential" or "torch.nn.modules.container.ModuleList"
+            ? Children(m, source)
+            : IterableItems(value);
         if (items is null) return new StepResult.Break($"iteration over a {Describe(value)} is not supported");
         Push(new IteratorValue(items));
         return StepResult.Continue;

@@ -375,22 +375,19 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
 
     private PyObject FunctionOf(ValueSpec.Function f, PyObject outputs, FrameState frame)
     {
-        using var types = Py.Import("types");
-        using var functionType = types.GetAttr("FunctionType");
         var defaults = f.Defaults.Select(d => Build(d, outputs, frame)).ToList();
-        using var defaultsTuple = defaults.Count == 0 ? Py.None : Py.Tuple(defaults);
-        foreach (var d in defaults) d.Dispose();
-        using var none = Py.None;
-        var function = functionType.Call(f.Code, f.Globals, none, defaultsTuple);
-        using (var qualname = f.Code.GetAttr("co_qualname")) function.SetAttr("__qualname__", qualname);
-        if (f.KwDefaults.Count > 0)
+        var kw = f.KwDefaults.Select(p => new KeyValuePair<string, PyObject>(p.Key, Build(p.Value, outputs, frame))).ToList();
+        try
         {
-            var kw = f.KwDefaults.Select(p => new KeyValuePair<string, PyObject>(p.Key, Build(p.Value, outputs, frame))).ToList();
-            using var dict = Py.Dict(kw);
-            foreach (var p in kw) p.Value.Dispose();
-            function.SetAttr("__kwdefaults__", dict);
+            using var defaultsTuple = defaults.Count == 0 ? Py.None : Py.Tuple(defaults);
+            using var kwDict = kw.Count == 0 ? null : Py.Dict(kw);
+            return RealExecutor.MakeFunction(f.Code, f.Globals, defaultsTuple, kwDict);
         }
-        return function;
+        finally
+        {
+            foreach (var d in defaults) d.Dispose();
+            foreach (var p in kw) p.Value.Dispose();
+        }
     }
 
     /// <summary>Replaces the frame's locals and stack with the values the segment left.</summary>
