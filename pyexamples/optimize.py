@@ -1,5 +1,6 @@
 """Functions with work the optimizer removes. `./capture graph pyexamples/optimize.py::repeated
---stage optimized` shows the graph after the passes, `--passes` what each pass changed."""
+--stage optimized` shows the graph after the passes, `--passes` what each pass changed;
+`scaled_positions` shows constant folding."""
 
 import torch
 
@@ -14,6 +15,14 @@ def repeated(x, y):
     return (a * 1 + b) ** 2
 
 
+def scaled_positions(x):
+    # a table computed from constants only (folded into one constant at compile time), and the
+    # same product written twice (computed once)
+    positions = torch.arange(8) / 8.0
+    scale = torch.exp(-positions) * 2 + 1
+    return x * scale + (x * scale).sum(-1, keepdim=True)
+
+
 def view_chains(x):
     # transposing back and forth, a view of a view, squeeze(unsqueeze(...))
     y = x.t().t().reshape(-1).view(4, 6)
@@ -22,6 +31,7 @@ def view_chains(x):
 
 EXAMPLES = {
     "repeated": lambda: (torch.randn(4, 8), torch.randn(4, 8)),
+    "scaled_positions": lambda: (torch.randn(4, 8),),
     "view_chains": lambda: (torch.randn(6, 4),),
 }
 

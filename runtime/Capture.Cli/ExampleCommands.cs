@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Capture.Graph;
 using Capture.Python;
 using Capture.Runtime;
+using Capture.Runtime.Backends;
 using Capture.Runtime.Dispatch;
 
 namespace Capture.Cli;
@@ -80,7 +81,7 @@ internal static class ExampleCommands
             var optimized = new List<Graph>();
             foreach (var (g, i) in graphs.Select((g, i) => (g, i)))
             {
-                var context = new PassContext();
+                var context = new PassContext { Constants = new TorchConstantEvaluator(CaptureRuntime.Torch) };
                 optimized.Add(OptimizerPipeline.Optimize(g, context));
                 records.AddRange(context.Records.Select(r => (i + 1, r)));
             }

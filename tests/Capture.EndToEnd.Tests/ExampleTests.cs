@@ -79,6 +79,12 @@ public sealed class ExampleTests
         var views = CommandRunner.Capture("graph", Example("optimize.py") + "::view_chains", "--stage", "optimized");
         Assert.DoesNotContain(".t()", views.Stdout);
         Assert.DoesNotContain("squeeze", views.Stdout);
+        Assert.Contains("scaled_positions: matches eager: True", run.Stdout);
+        var constants = CommandRunner.Capture("graph", Example("optimize.py") + "::scaled_positions", "--stage", "optimized");
+        Assert.Contains("torch.arange(", CommandRunner.Capture("graph", Example("optimize.py") + "::scaled_positions").Stdout);
+        foreach (var gone in new[] { "torch.arange(", "torch.exp(", "torch.neg(", "torch.div(" }) Assert.DoesNotContain(gone, constants.Stdout);
+        Assert.Contains("add: \"f32[8]\" = capture.constant([3.0, 2.7649937,", constants.Stdout);
+        Assert.Equal(1, Count(constants.Stdout, "torch.mul("));
     }
 
     [Fact]

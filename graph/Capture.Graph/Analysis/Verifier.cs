@@ -119,6 +119,12 @@ public static class Verifier
                     add(VerifierRule.SubgraphSignature, node, $"the body returns {MetaText.Format(bo.Meta)} but carries {MetaText.Format(carried)}");
                 if (!w.Meta.Equals(carried)) add(VerifierRule.SubgraphSignature, node, "the loop's metadata differs from its carried values");
                 break;
+            case Constant k:
+                if (k.Meta is not TensorMeta { Shape.IsConcrete: true, RequiresGrad: false } km || !km.Strides!.Equals(km.Shape.ContiguousStrides()))
+                    add(VerifierRule.MetadataPresent, node, "a constant must be a contiguous tensor of known shape without grad");
+                else if (km.DType != k.Value.DType || km.Shape.NumElements() != k.Value.Count)
+                    add(VerifierRule.MetadataPresent, node, $"a constant of {k.Value.Count} {k.Value.DType.TorchName()} values with metadata {MetaText.Format(km)}");
+                break;
             case Output o:
                 if (!MetaOfArg(o.Value, metaOf).Equals(o.Meta))
                     add(VerifierRule.MetadataMatchesRule, node, "the output's metadata differs from its value's");

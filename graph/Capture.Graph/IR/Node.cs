@@ -59,6 +59,21 @@ public sealed record CallOp(string Name, OpDef Op, EquatableList<Arg> Args, Equa
     };
 }
 
+/// <summary>
+/// A tensor whose value is known when the graph is compiled (constant folding made it). Its data
+/// is contiguous; <see cref="ValueMeta"/> is a contiguous <see cref="TensorMeta"/> without grad.
+/// Backends may share one copy between calls: constant folding never folds into a graph that writes.
+/// </summary>
+public sealed record Constant(string Name, TensorData Value, ValueMeta Meta) : Node(Name, Meta)
+{
+    /// <summary>Constants with at most this many elements print their values (and parse back).</summary>
+    public const int PrintedElements = 64;
+
+    public override string OpCode => "constant";
+    public override IEnumerable<Arg> Arguments => [];
+    public override Node Rename(Func<string, string> rename) => this with { Name = rename(Name) };
+}
+
 /// <summary>Calls a submodule of the root module by dotted path ("encoder.layers.0").</summary>
 public sealed record CallModule(string Name, string Target, EquatableList<Arg> Args, EquatableList<Kwarg> Kwargs, ValueMeta Meta)
     : Node(Name, Meta)

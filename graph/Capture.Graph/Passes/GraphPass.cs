@@ -34,6 +34,15 @@ public sealed class PassContext
     /// <summary>Which ops the decompose pass splits into core ops (what the backend wants in parts); none when null.</summary>
     public Func<OpDef, bool>? Decompose { get; init; }
 
+    /// <summary>Computes constant subgraphs for constant folding (the runtime's, on torch); no folding when null.</summary>
+    public IConstantEvaluator? Constants { get; init; }
+
+    /// <summary>
+    /// Treat get_attr values (parameters and buffers of the root module) as constants: frozen
+    /// weights in inference, where they will not change between calls.
+    /// </summary>
+    public bool FreezeAttributes { get; init; }
+
     /// <summary>Runs one pass, records it, and verifies the result when asked.</summary>
     public PassResult Run(IGraphPass pass, Graph graph)
     {

@@ -1,15 +1,14 @@
 namespace Capture.Graph;
 
 /// <summary>
-/// The optimizer's passes in order. Constant folding, layout, fusion grouping and memory planning
-/// go at the places marked.
+/// The optimizer's passes in order. Layout, fusion grouping and memory planning go at the place marked.
 /// </summary>
 public static class OptimizerPipeline
 {
     public static IReadOnlyList<IGraphPass> Passes { get; } =
     [
         new DecomposePass(),                       // first, so that the rules below see the parts
-        // (constant folding)
+        new FoldConstantsPass(),                   // with the context's evaluator; before the rewrites, which then see constants
         new SimplifyAlgebraPass(),                 // before CSE: rewrites make equal expressions visible
         new EliminateCommonSubexpressionsPass(),
         new EliminateDeadCodePass(),               // after the rewrites and CSE, which orphan nodes

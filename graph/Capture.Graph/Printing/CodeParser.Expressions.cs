@@ -35,6 +35,17 @@ public static partial class CodeParser
         builder.Add(node);
     }
 
+    private static Constant ParseConstant(string name, CallExpr call, ValueMeta meta, GraphBuilder builder, Line line)
+    {
+        if (meta is not TensorMeta { Shape.IsConcrete: true } t) throw Error(line, "a constant's annotation must be a tensor of known shape");
+        if (call.Args is not [SequenceExpr] || call.Kwargs.Count > 0)
+            throw Error(line, $"the values of this constant are not in the text (it has {t.Shape.NumElements()} elements; only constants of up to {Constant.PrintedElements} print their values)");
+        var values = ToArg(call.Args[0], builder, line) is ListArg l ? l.Items : throw Error(line, "capture.constant takes a list of values");
+        if (values.Count != t.Shape.NumElements()) throw Error(line, $"the constant has {values.Count} values, its shape {t.Shape} needs {t.Shape.NumElements()}");
+        try { return new Constant(name, TensorData.FromValues(t.DType, values), t); }
+        catch (FormatException e) { throw Error(line, e.Message, e); }
+    }
+
     private static Node ToNode(string name, Expr rhs, ValueMeta? annotated, GraphBuilder builder, Dictionary<string, Graph> subgraphs, Line line)
     {
         ValueMeta Annotated(string what) => annotated ?? throw Error(line, $"{what} needs a metadata annotation (name: \"f32[...]\" = ...)");
@@ -51,6 +62,8 @@ public static partial class CodeParser
             case "capture.cond" when call.Args.Count == 4:
                 var trueGraph = Subgraph(call.Args[1]);
                 return new Cond(name, ToArg(call.Args[0], builder, line), trueGraph, Subgraph(call.Args[2]), Operands(call.Args[3]).ToEquatableList(), trueGraph.Output.Meta);
+            case "capture.constant":
+                return ParseConstant(name, call, Annotated("a constant"), builder, line);
             case "capture.while_loop" when call.Args.Count == 3:
                 var operands = Operands(call.Args[2]);
                 return new WhileLoop(name, Subgraph(call.Args[0]), Subgraph(call.Args[1]), operands.ToEquatableList(),

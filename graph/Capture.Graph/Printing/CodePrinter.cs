@@ -56,6 +56,7 @@ public static partial class CodePrinter
         CallOp { IsMethod: true } c => $"{c.Args[0]}.{c.Op.MethodName}({Arguments(c.Args.Skip(1), c.Kwargs)})",
         CallOp c => $"{c.Op.Name}({Arguments(c.Args, c.Kwargs)})",
         GetAttr g => SelfPath(g.Target),
+        Constant k => ConstantExpression(k),
         CallModule m => $"{SelfPath(m.Target)}({Arguments(m.Args, m.Kwargs)})",
         Cond c => $"capture.cond({c.Predicate}, {c.Name}_true, {c.Name}_false, {new ListArg(c.Operands, IsTuple: true)})",
         WhileLoop w => $"capture.while_loop({w.Name}_cond, {w.Name}_body, {new ListArg(w.Operands, IsTuple: true)})",
@@ -63,6 +64,11 @@ public static partial class CodePrinter
         Placeholder p => p.Name,
         _ => throw new ArgumentOutOfRangeException(nameof(node)),
     };
+
+    /// <summary>capture.constant([1.0, 2.0]) with the values when few; with a digest when many (that text does not parse back).</summary>
+    private static string ConstantExpression(Constant k) => k.Value.Count <= Constant.PrintedElements
+        ? "capture.constant([" + string.Join(", ", Enumerable.Range(0, (int)k.Value.Count).Select(i => k.Value.Format(i))) + "])"
+        : $"capture.constant(sha256='{k.Value.Digest}')";
 
     private static string Arguments(IEnumerable<Arg> args, IEnumerable<Kwarg> kwargs) =>
         string.Join(", ", args.Select(a => a.ToString()).Concat(kwargs.Select(k => k.ToString())));

@@ -24,6 +24,7 @@ public static class JsonFormat
         switch (node)
         {
             case GetAttr g: o["target"] = g.Target; break;
+            case Constant k: o["data"] = Convert.ToBase64String(k.Value.Bytes); break;
             case CallOp c:
                 o["target"] = c.IsMethod ? c.Op.MethodName : c.Op.Name;
                 if (c.IsMethod) o["registry_name"] = c.Op.Name;
@@ -109,6 +110,7 @@ public static class JsonFormat
         {
             "placeholder" => new Placeholder(name, meta),
             "get_attr" => new GetAttr(name, Str(o, "target"), meta),
+            "constant" => new Constant(name, new TensorData((meta as TensorMeta ?? throw new FormatException($"constant {name} needs tensor metadata")).DType, Convert.FromBase64String(Str(o, "data"))), meta),
             "call_function" => new CallOp(name, OpRegistry.GetOrOpaque(Str(o, "target")), ArgList("args"), KwargList(), meta),
             "call_method" => new CallOp(name, MethodOp(o), ArgList("args"), KwargList(), meta, IsMethod: true),
             "call_module" => new CallModule(name, Str(o, "target"), ArgList("args"), KwargList(), meta),

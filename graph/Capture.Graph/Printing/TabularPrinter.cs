@@ -25,6 +25,7 @@ public static class TabularPrinter
         {
             Placeholder p => (p.Name, "()", "{}"),
             GetAttr g => (g.Target, "()", "{}"),
+            Constant k => ("capture.constant", $"(<{k.Value.Count} values, sha256 {k.Value.Digest}>,)", "{}"),
             CallOp c => (c.IsMethod ? c.Op.MethodName! : c.Op.Name, Tuple(c.Args), Dict(c.Kwargs)),
             CallModule m => (m.Target, Tuple(m.Args), Dict(m.Kwargs)),
             Cond c => ("capture.cond", Tuple(c.Operands.Prepend(c.Predicate)), "{}"),

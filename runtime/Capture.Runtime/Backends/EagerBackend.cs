@@ -69,6 +69,8 @@ public sealed class EagerBackend(TorchRuntime torch)
                 using var method = self.GetAttr(c.Op.MethodName!);
                 return Call(method, c.Args.Skip(1).ToList(), c.Kwargs, env);
             }
+            case Constant k:
+                return torch.FromData(k.Value, (TensorMeta)k.Meta);
             case GetAttr g:
                 return Attribute(Root(root, g), g.Target);
             case CallModule m:

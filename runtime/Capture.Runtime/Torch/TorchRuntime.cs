@@ -98,6 +98,27 @@ public sealed class TorchRuntime : IDisposable
     public PyObject EmptyStrided(IReadOnlyList<long> sizes, IReadOnlyList<long> strides, DType dtype, Device? device = null) =>
         Allocate(_emptyStrided, [sizes, strides], dtype, device);
 
+    /// <summary>A new CPU tensor holding a constant's elements.</summary>
+    public unsafe PyObject FromData(TensorData data, TensorMeta meta)
+    {
+        if (meta.Device != Graph.Device.Cpu) throw new NotSupportedException($"constants on {meta.Device} (Capture folds constants on the CPU)");
+        var tensor = Empty(meta.Shape.Concrete("a constant"), data.DType);
+        using var pointer = tensor.CallMethod("data_ptr");
+        data.Bytes.CopyTo(new Span<byte>((void*)(nint)pointer.ToInt64(), data.Bytes.Length));
+        return tensor;
+    }
+
+    /// <summary>A tensor's elements, in contiguous order (a copy).</summary>
+    public unsafe TensorData DataOf(PyObject tensor)
+    {
+        using var contiguous = tensor.CallMethod("contiguous");
+        var info = Read(contiguous);
+        if (info.Device != Graph.Device.Cpu) throw new NotSupportedException($"reading the elements of a tensor on {info.Device}");
+        var bytes = new byte[info.NumElements * info.DType.ItemSize()];
+        new ReadOnlySpan<byte>((void*)info.DataPtr, bytes.Length).CopyTo(bytes);
+        return new TensorData(info.DType, bytes);
+    }
+
     private PyObject Allocate(PyObject factory, IReadOnlyList<IReadOnlyList<long>> shapeArgs, DType dtype, Device? device)
     {
         var args = shapeArgs.Select(Py.IntTuple).ToArray();
