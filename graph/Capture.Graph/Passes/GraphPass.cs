@@ -10,6 +10,14 @@ public interface IGraphPass
     PassResult Run(Graph graph, PassContext context);
 }
 
+/// <summary>An analysis over the final graph whose result backends read (fusion groups, the memory plan).</summary>
+public interface IGraphAnalysis<out T>
+{
+    string Name { get; }
+
+    T Run(Graph graph, PassContext context);
+}
+
 /// <summary>A pass's output graph and its counts of nodes removed, added and rewritten (replaced by a simpler form).</summary>
 public sealed record PassResult(Graph Graph, int Removed = 0, int Added = 0, int Rewritten = 0)
 {
@@ -17,10 +25,11 @@ public sealed record PassResult(Graph Graph, int Removed = 0, int Added = 0, int
 }
 
 /// <summary>What one pass did in a pipeline run: `--passes` prints these.</summary>
-public sealed record PassRecord(string Pass, int Removed, int Added, int Rewritten, int NodesAfter, TimeSpan Time)
+public sealed record PassRecord(string Pass, int Removed, int Added, int Rewritten, int NodesAfter, TimeSpan Time, string? Summary = null)
 {
-    public override string ToString() =>
-        $"{Pass,-34} -{Removed} +{Added} ~{Rewritten}  ({NodesAfter} nodes, {Time.TotalMilliseconds:0.0} ms)";
+    public override string ToString() => Summary is null
+        ? $"{Pass,-34} -{Removed} +{Added} ~{Rewritten}  ({NodesAfter} nodes, {Time.TotalMilliseconds:0.0} ms)"
+        : $"{Pass,-34} {Summary}  ({Time.TotalMilliseconds:0.0} ms)";
 }
 
 /// <summary>Shared by the passes of one pipeline run: options and the per-pass record.</summary>
@@ -42,6 +51,15 @@ public sealed class PassContext
     /// weights in inference, where they will not change between calls.
     /// </summary>
     public bool FreezeAttributes { get; init; }
+
+    /// <summary>Runs one analysis and records it with <paramref name="summary"/> of its result.</summary>
+    public T Analyze<T>(IGraphAnalysis<T> analysis, Graph graph, Func<T, string> summary)
+    {
+        var watch = Stopwatch.StartNew();
+        var result = analysis.Run(graph, this);
+        Records.Add(new PassRecord(analysis.Name, 0, 0, 0, graph.Nodes.Count, watch.Elapsed, summary(result)));
+        return result;
+    }
 
     /// <summary>Runs one pass, records it, and verifies the result when asked.</summary>
     public PassResult Run(IGraphPass pass, Graph graph)
