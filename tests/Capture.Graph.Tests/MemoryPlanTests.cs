@@ -20,12 +20,10 @@ public sealed class MemoryPlanTests
     {
         var b = new GraphBuilder();
         Arg x = b.Placeholder("x", TensorMeta.Contiguous(new Shape(64, 256), DType.Float32));
-        for (var i = 0; i < layers; i++)
-        {
-            var w = b.Placeholder($"w{i}", TensorMeta.Contiguous(new Shape(256, 256), DType.Float32));
-            var bias = b.Placeholder($"b{i}", TensorMeta.Contiguous(new Shape(256), DType.Float32));
-            x = b.Call("torch.relu", b.Call("torch.nn.functional.linear", x, w, bias));
-        }
+        var weights = Enumerable.Range(0, layers).Select(i => (
+            W: b.Placeholder($"w{i}", TensorMeta.Contiguous(new Shape(256, 256), DType.Float32)),
+            B: b.Placeholder($"b{i}", TensorMeta.Contiguous(new Shape(256), DType.Float32)))).ToList();
+        foreach (var (w, bias) in weights) x = b.Call("torch.relu", b.Call("torch.nn.functional.linear", x, w, bias));
         return b.Output(x);
     }
 

@@ -192,4 +192,68 @@ public sealed class PassTests
         Assert.Equal(1, context.Records.Single(r => r.Pass == "simplify algebra").Rewritten);
         Assert.Equal(1, context.Records.Single(r => r.Pass == "eliminate common subexpressions").Removed);
     }
+
+    [Fact]
+    public void ProductsWithATransposedWeightTakeTheTransposedOperandForm() => Expect(new ChooseLayoutsPass(), """
+        def forward(self, x: "f32[8, 16]", w: "f32[32, 16]", b: "f32[32]", y: "f32[2, 8, 16]"):
+            t: "f32[16, 32]{1, 16}" = torch.t(w)
+            matmul: "f32[8, 32]" = torch.matmul(x, t)
+            addmm: "f32[8, 32]" = torch.addmm(b, x, t)
+            transpose: "f32[16, 32]{1, 16}" = torch.transpose(w, -1, -2)
+            matmul_1: "f32[2, 8, 32]" = torch.matmul(y, transpose)
+            return (matmul, addmm, matmul_1)
+        """, """
+        def forward(self, x: "f32[8, 16]", w: "f32[32, 16]", b: "f32[32]", y: "f32[2, 8, 16]"):
+            t: "f32[16, 32]{1, 16}" = torch.t(w)
+            linear: "f32[8, 32]" = torch.nn.functional.linear(x, w)
+            linear_1: "f32[8, 32]" = torch.nn.functional.linear(x, w, b)
+            transpose: "f32[16, 32]{1, 16}" = torch.transpose(w, -1, -2)
+            linear_2: "f32[2, 8, 32]" = torch.nn.functional.linear(y, w)
+            return (linear, linear_1, linear_2)
+        """);
+
+    [Fact]
+    public void AGemmOperandWithoutAUnitStrideGetsOneCopySharedByItsReaders() => Expect(new ChooseLayoutsPass(), """
+        def forward(self, x: "f32[8, 32]", w: "f32[16, 4]"):
+            getitem: "f32[8, 16]{32, 2}" = operator.getitem(x, (slice(None, None, None), slice(None, None, 2)))
+            matmul: "f32[8, 4]" = torch.matmul(getitem, w)
+            mm: "f32[8, 4]" = torch.mm(getitem, w)
+            t: "f32[32, 8]{1, 32}" = torch.t(x)
+            mm_1: "f32[32, 32]" = torch.mm(t, x)
+            return (matmul, mm, mm_1)
+        """, """
+        def forward(self, x: "f32[8, 32]", w: "f32[16, 4]"):
+            getitem: "f32[8, 16]{32, 2}" = operator.getitem(x, (slice(None, None, None), slice(None, None, 2)))
+            contiguous: "f32[8, 16]" = getitem.contiguous()
+            matmul: "f32[8, 4]" = torch.matmul(contiguous, w)
+            mm: "f32[8, 4]" = torch.mm(contiguous, w)
+            t: "f32[32, 8]{1, 32}" = torch.t(x)
+            mm_1: "f32[32, 32]" = torch.mm(t, x)
+            return (matmul, mm, mm_1)
+        """);
+
+    [Fact]
+    public void ProductsStayWhenTheBackendWantsLinearInParts()
+    {
+        const string text = """
+            def forward(self, x: "f32[8, 16]", w: "f32[32, 16]"):
+                t: "f32[16, 32]{1, 16}" = torch.t(w)
+                matmul: "f32[8, 32]" = torch.matmul(x, t)
+                return matmul
+            """;
+        var context = new PassContext { VerifyEachPass = true, Decompose = op => op.Name == "torch.nn.functional.linear" };
+        Assert.True(context.Run(new ChooseLayoutsPass(), CodeParser.Parse(text)).Graph.EquivalentTo(CodeParser.Parse(text)));
+    }
+
+    [Fact]
+    public void ThePipelineEndsWithFusionAndMemoryPlans()
+    {
+        var context = new PassContext { VerifyEachPass = true };
+        var optimized = OptimizerPipeline.Run(MemoryPlanTests.Mlp(3), context);
+        Assert.Equal(3, optimized.Fusion.Groups.Count);
+        Assert.All(optimized.Fusion.Groups, g => Assert.Equal(FusionKind.Extern, g.Kind));
+        Assert.Equal(2, optimized.Memory.Buffers.Count);
+        Assert.Equal(["plan fusion", "plan memory"], context.Records.TakeLast(2).Select(r => r.Pass));
+        Assert.Equal("3 kernels for 6 nodes", context.Records[^2].Summary);
+    }
 }

@@ -52,7 +52,7 @@ public sealed class OptimizerDifferentialTests
         using var same = ns.GetItem("same");
         var eager = new EagerBackend(CaptureRuntime.Torch);
         var evaluator = new TorchConstantEvaluator(CaptureRuntime.Torch);
-        int before = 0, after = 0, folded = 0;
+        int before = 0, after = 0, folded = 0, layouts = 0;
         for (var seed = 0; seed < 200; seed++)
         {
             var graph = Padded(RandomGraphs.Generate(seed), seed);
@@ -60,6 +60,7 @@ public sealed class OptimizerDifferentialTests
             var context = new PassContext { VerifyEachPass = true, Constants = evaluator };
             var optimized = OptimizerPipeline.Optimize(graph, context);
             folded += context.Records.Single(r => r.Pass == "fold constants").Rewritten;
+            layouts += context.Records.Single(r => r.Pass == "choose layouts") is var l ? l.Rewritten + l.Added : 0;
             before += graph.Nodes.Count;
             after += optimized.Nodes.Count;
             using var inputs = EagerBackendTests.Inputs(ns, graph, seed);
@@ -78,6 +79,7 @@ public sealed class OptimizerDifferentialTests
         }
         // the padding is a third or more of the nodes, and the passes take it out again
         Assert.True(folded >= 20, $"only {folded} constants were folded");
+        Assert.True(layouts >= 1, $"only {layouts} layout changes");
         Assert.True(after < before * 0.8, $"the pipeline removed too little: {before} nodes before, {after} after");
     }
 
@@ -111,5 +113,43 @@ public sealed class OptimizerDifferentialTests
             }
         }
         Assert.True(decomposed >= 20, $"only {decomposed} calls were decomposed");
+    }
+
+    // the layout pass's rewrites (transposed-operand form, contiguous copies) compute the same values
+    [Theory]
+    [InlineData("""
+        def forward(self, x: "f32[8, 16]", w: "f32[32, 16]", b: "f32[32]", y: "f32[2, 8, 16]"):
+            t: "f32[16, 32]{1, 16}" = torch.t(w)
+            matmul: "f32[8, 32]" = torch.matmul(x, t)
+            addmm: "f32[8, 32]" = torch.addmm(b, x, t)
+            transpose: "f32[16, 32]{1, 16}" = torch.transpose(w, -1, -2)
+            matmul_1: "f32[2, 8, 32]" = torch.matmul(y, transpose)
+            return (matmul, addmm, matmul_1)
+        """)]
+    [InlineData("""
+        def forward(self, x: "f32[8, 32]", w: "f32[16, 4]", c: "f32[2, 3, 9, 9]", k: "f32[4, 3, 3, 3]"):
+            getitem: "f32[8, 16]{32, 2}" = operator.getitem(x, (slice(None, None, None), slice(None, None, 2)))
+            matmul: "f32[8, 4]" = torch.matmul(getitem, w)
+            mm: "f32[8, 4]" = torch.mm(getitem, w)
+            transpose: "f32[2, 3, 9, 9]{243, 81, 1, 9}" = torch.transpose(c, 2, 3)
+            conv2d: "f32[2, 4, 7, 7]" = torch.nn.functional.conv2d(transpose, k)
+            return (matmul, mm, conv2d)
+        """)]
+    public void LayoutRewritesKeepResults(string text)
+    {
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec(EagerBackendTests.Compare, filename: "layout_compare.py");
+        using var same = ns.GetItem("same");
+        var graph = CodeParser.Parse(text);
+        var context = new PassContext { VerifyEachPass = true };
+        var laid = context.Run(new ChooseLayoutsPass(), graph);
+        Assert.True(laid.Changed);
+        using var inputs = EagerBackendTests.Inputs(ns, graph, 7);
+        var inputList = inputs.ToItems();
+        var eager = new EagerBackend(CaptureRuntime.Torch);
+        using var expected = eager.Run(graph, inputList, checkMetadata: true);
+        using var actual = eager.Run(laid.Graph, inputList, checkMetadata: true);
+        same.Call(actual, expected).Dispose();
+        foreach (var i in inputList) i.Dispose();
     }
 }

@@ -31,6 +31,9 @@ public sealed class GraphBuilder
     /// <summary>Grad mode at the end of the graph so far (set by torch._C._set_grad_enabled nodes).</summary>
     public bool GradEnabled { get; private set; } = true;
 
+    /// <summary>A node added so far.</summary>
+    public Node this[string name] => _byName.TryGetValue(name, out var n) ? n : throw new KeyNotFoundException($"no node named '{name}'");
+
     public ValueMeta MetaOf(string name) =>
         _byName.TryGetValue(name, out var n) ? n.Meta : throw new KeyNotFoundException($"no node named '{name}'");
 

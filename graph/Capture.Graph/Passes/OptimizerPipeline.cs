@@ -1,8 +1,9 @@
 namespace Capture.Graph;
 
-/// <summary>
-/// The optimizer's passes in order. Layout, fusion grouping and memory planning go at the place marked.
-/// </summary>
+/// <summary>An optimized graph with the annotations backends read: its kernels and where their buffers live.</summary>
+public sealed record OptimizedGraph(Graph Graph, FusionPlan Fusion, MemoryPlan Memory);
+
+/// <summary>The optimizer's passes in order, then the analyses of the final graph.</summary>
 public static class OptimizerPipeline
 {
     public static IReadOnlyList<IGraphPass> Passes { get; } =
@@ -11,8 +12,8 @@ public static class OptimizerPipeline
         new FoldConstantsPass(),                   // with the context's evaluator; before the rewrites, which then see constants
         new SimplifyAlgebraPass(),                 // before CSE: rewrites make equal expressions visible
         new EliminateCommonSubexpressionsPass(),
-        new EliminateDeadCodePass(),               // after the rewrites and CSE, which orphan nodes
-        // (layout, fusion grouping, memory planning: they read the final graph)
+        new ChooseLayoutsPass(),                   // after CSE, so that one copy serves every reader
+        new EliminateDeadCodePass(),               // last: rewrites, CSE and layout orphan nodes
     ];
 
     /// <summary>Runs every pass; <paramref name="context"/> records what each did.</summary>
@@ -20,5 +21,14 @@ public static class OptimizerPipeline
     {
         foreach (var pass in Passes) graph = context.Run(pass, graph).Graph;
         return graph;
+    }
+
+    /// <summary>The passes, then fusion grouping and memory planning over the result.</summary>
+    public static OptimizedGraph Run(Graph graph, PassContext context)
+    {
+        graph = Optimize(graph, context);
+        var fusion = context.Analyze(new PlanFusionPass(), graph, f => $"{f.Groups.Count} kernels for {f.Groups.Sum(g => g.Nodes.Count)} nodes");
+        var memory = context.Analyze(new PlanMemoryPass(fusion), graph, m => m.Summary);
+        return new OptimizedGraph(graph, fusion, memory);
     }
 }

@@ -70,7 +70,8 @@ public sealed class PlanFusionPass : IGraphAnalysis<FusionPlan>
             OpCategory.View or OpCategory.GlobalState => Role.None,
             OpCategory.Pointwise => Role.Pointwise,
             OpCategory.Reduction when RowReduced(c) is not null => Role.Row,
-            OpCategory.Reduction when Input(c, graph) is not null && c.Meta is TensorMeta t && t.Shape != Input(c, graph)!.Shape => Role.Reduction,
+            // reductions over dims (sum, mean, amax, var...); pooling windows fuse with nothing
+            OpCategory.Reduction when c.Op.Schema.Params.Any(p => p.Name == "dim") && Input(c, graph) is { } input && c.Meta is TensorMeta t && t.Shape != input.Shape => Role.Reduction,
             OpCategory.Extern => Role.Extern,
             _ => Role.Single,
         };
