@@ -18,9 +18,10 @@ public static class CommandLine
         commands:
           run FILE.py [ARGS...]   run a Python script with `import capture` available
           explain FILE.py[::FN]   capture a pyexamples file's functions and explain graphs, breaks, guards
-          graph FILE.py::FN [--format tabular|code|json|dot] [--stage captured|optimized] [--passes]
+          graph FILE.py::FN [--format tabular|code|json|dot] [--stage captured|optimized] [--passes] [--decompose]
                                   print the graphs captured from one function (optimized: after
-                                  the optimizer; --passes: what each pass changed)
+                                  the optimizer, with its fusion groups and memory plan; --passes:
+                                  what each pass changed; --decompose: split ops into core ops first)
           test                    run the test suite (handled by ./capture)
           version                 print versions of Capture, .NET and the Python library
           help                    show this message

@@ -43,7 +43,7 @@ internal static class ExampleCommands
     public static int Graph(string spec, IReadOnlyList<string> options)
     {
         if (!spec.Contains("::")) return Usage("capture graph: name one function: FILE.py::FUNC");
-        var (format, stage, passes) = ("code", "captured", false);
+        var (format, stage, passes, decompose) = ("code", "captured", false, false);
         for (var i = 0; i < options.Count; i++)
         {
             switch (options[i])
@@ -51,7 +51,8 @@ internal static class ExampleCommands
                 case "--format" when i + 1 < options.Count: format = options[++i]; break;
                 case "--stage" when i + 1 < options.Count: stage = options[++i]; break;
                 case "--passes": passes = true; break;
-                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --passes)");
+                case "--decompose": decompose = true; break;
+                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --passes, --decompose)");
             }
         }
         if (format is not ("tabular" or "code" or "json" or "dot")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json or dot)");
@@ -76,30 +77,68 @@ internal static class ExampleCommands
             runner.Reset();
         }
         var records = new List<(int Graph, PassRecord Record)>();
-        if (stage == "optimized" || passes)
+        var plans = new List<OptimizedGraph>();
+        if (stage == "optimized" || passes || decompose)
         {
-            var optimized = new List<Graph>();
             foreach (var (g, i) in graphs.Select((g, i) => (g, i)))
             {
-                var context = new PassContext { Constants = new TorchConstantEvaluator(CaptureRuntime.Torch) };
-                optimized.Add(OptimizerPipeline.Optimize(g, context));
+                var context = new PassContext { Constants = new TorchConstantEvaluator(CaptureRuntime.Torch), Decompose = decompose ? _ => true : null };
+                plans.Add(OptimizerPipeline.Run(g, context));
                 records.AddRange(context.Records.Select(r => (i + 1, r)));
             }
-            if (stage == "optimized") graphs = optimized;
+            if (stage == "optimized" || decompose) graphs = plans.Select(p => p.Graph).ToList();
+            else plans.Clear();
         }
         if (passes)
         {
             foreach (var (graph, record) in records) Console.WriteLine($"# graph {graph}: {record}");
             if (stage == "captured" && format == "code" && !options.Contains("--format")) return 0;
         }
+        OptimizedGraph? Plan(int i) => i < plans.Count ? plans[i] : null;
         Console.Write(format switch
         {
-            "json" => new JsonArray(graphs.Select(g => JsonNode.Parse(JsonFormat.Write(g))).ToArray()).ToJsonString(new() { WriteIndented = true }) + "\n",
-            "dot" => string.Concat(graphs.Select((g, i) => DotPrinter.Print(g, $"{entry.Name}_graph{i + 1}"))),
+            "json" => new JsonArray(graphs.Select((g, i) => GraphJson(g, Plan(i))).ToArray()).ToJsonString(new() { WriteIndented = true }) + "\n",
+            "dot" => string.Concat(graphs.Select((g, i) => DotPrinter.Print(g, $"{entry.Name}_graph{i + 1}", Plan(i)?.Fusion))),
             _ => string.Join("\n", graphs.Select((g, i) =>
-                $"# {entry.Name}: graph {i + 1} of {graphs.Count}\n" + (format == "code" ? CodePrinter.Print(g) : TabularPrinter.Print(g)))),
+                $"# {entry.Name}: graph {i + 1} of {graphs.Count}\n" + (format == "code" ? CodePrinter.Print(g) : TabularPrinter.Print(g)) + PlanText(Plan(i)))),
         });
         return 0;
+    }
+
+    /// <summary>The kernels and the memory plan under an optimized graph, as comments (the graph text still parses).</summary>
+    private static string PlanText(OptimizedGraph? plan)
+    {
+        if (plan is null) return "";
+        var lines = new List<string> { $"fusion: {plan.Fusion.Groups.Count} kernels" };
+        lines.AddRange(plan.Fusion.Groups.Select(g => "  " + g + (g.Recomputed.Count > 0 ? $" (recomputes {string.Join(", ", g.Recomputed)})" : "")));
+        lines.AddRange(plan.Memory.ToString().TrimEnd('\n').Split('\n').Select((l, i) => i == 0 ? "memory: " + l : l));
+        return string.Concat(lines.Select(l => "# " + l + "\n"));
+    }
+
+    private static JsonNode GraphJson(Graph graph, OptimizedGraph? plan)
+    {
+        var json = JsonNode.Parse(JsonFormat.Write(graph))!.AsObject();
+        if (plan is null) return json;
+        json["fusion"] = new JsonArray(plan.Fusion.Groups.Select(g => (JsonNode)new JsonObject
+        {
+            ["id"] = g.Id,
+            ["kind"] = g.Kind.ToString().ToLowerInvariant(),
+            ["nodes"] = new JsonArray(g.Nodes.Select(n => (JsonNode)n).ToArray()),
+            ["outputs"] = new JsonArray(g.Outputs.Select(n => (JsonNode)n).ToArray()),
+            ["recomputed"] = new JsonArray(g.Recomputed.Select(n => (JsonNode)n).ToArray()),
+        }).ToArray());
+        json["memory"] = new JsonObject
+        {
+            ["planned_bytes"] = plan.Memory.PlannedBytes,
+            ["naive_bytes"] = plan.Memory.NaiveBytes,
+            ["peak_live_bytes"] = plan.Memory.PeakLiveBytes,
+            ["slots"] = new JsonArray(plan.Memory.Slots.Select(s => (JsonNode)s).ToArray()),
+            ["buffers"] = new JsonArray(plan.Memory.Buffers.Select(b => (JsonNode)new JsonObject
+            {
+                ["value"] = b.Value, ["bytes"] = b.Bytes, ["slot"] = b.Slot, ["defined"] = b.Defined, ["last_use"] = b.LastUse, ["in_place_of"] = b.InPlaceOf,
+            }).ToArray()),
+        };
+        return json;
     }
 
     private static int Usage(string message)

@@ -88,6 +88,31 @@ public sealed class ExampleTests
     }
 
     [Fact]
+    public void FusionExampleMatchesEagerAndShowsItsKernelsAndMemoryPlan()
+    {
+        var run = CommandRunner.Capture("run", Example("fusion.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        foreach (var name in new[] { "mlp_block", "softmax_rows", "layer_norm_rows", "deep_mlp" })
+            Assert.Contains($"{name}: matches eager: True", run.Stdout);
+        string Optimized(string name, params string[] more) =>
+            CommandRunner.Capture(["graph", Example("fusion.py") + "::" + name, "--stage", "optimized", .. more]).Stdout;
+        Assert.Contains("#   g1 extern [64, 256]: matmul, add, gelu\n", Optimized("mlp_block"));
+        Assert.Contains("# fusion: 1 kernels\n#   g1 reduction [32, 512] -> [32, 1]: mul, softmax\n", Optimized("softmax_rows"));
+        Assert.Contains("# fusion: 1 kernels\n#   g1 reduction [32, 512] -> [32, 1]: add, layer_norm\n", Optimized("layer_norm_rows"));
+        // in parts, the pieces come back together: one kernel each
+        Assert.Contains("# fusion: 1 kernels\n#   g1 reduction [32, 512] -> [32, 1]: mul, amax, sub, exp, sum, div\n", Optimized("softmax_rows", "--decompose"));
+        Assert.Contains("# fusion: 1 kernels\n#   g1 reduction [32, 512] -> [32, 1]: add, mean, sub, mul, mean_1, add_1, rsqrt, mul_1, mul_2, add_2\n", Optimized("layer_norm_rows", "--decompose"));
+        var deep = Optimized("deep_mlp");
+        Assert.Contains("# fusion: 10 kernels\n", deep);
+        Assert.Contains("# memory: 9 buffers in 2 slots: planned 128 KiB, naive 576 KiB, peak live 128 KiB\n", deep);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Optimized("deep_mlp", "--format", "json"))!.AsArray()[0]!;
+        Assert.Equal(64 * 256 * 4 * 2, (long)json["memory"]!["planned_bytes"]!);
+        Assert.Equal(10, json["fusion"]!.AsArray().Count);
+        var dot = Optimized("mlp_block", "--format", "dot");
+        Assert.Contains("xlabel=\"g1\"", dot);
+    }
+
+    [Fact]
     public void ExplainCommandReportsEachExample()
     {
         var run = CommandRunner.Capture("explain", Example("breaks.py"));

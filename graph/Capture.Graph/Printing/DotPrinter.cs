@@ -2,20 +2,25 @@ using System.Text;
 
 namespace Capture.Graph;
 
-/// <summary>Graphviz DOT: one box per node (name, target, metadata), an edge per use.</summary>
+/// <summary>Graphviz DOT: one box per node (name, target, metadata), an edge per use; with a fusion
+/// plan, each kernel's nodes share a fill colour and its name.</summary>
 public static class DotPrinter
 {
-    public static string Print(Graph graph, string name = "forward")
+    // light fills that stay readable with black text, cycled over kernels
+    private static readonly string[] GroupColours =
+        ["#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#e9d5ff", "#d9f99d", "#fecaca"];
+
+    public static string Print(Graph graph, string name = "forward", FusionPlan? fusion = null)
     {
         var text = new StringBuilder();
         text.Append("digraph ").Append(Quote(name)).Append(" {\n");
         text.Append("  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
-        Body(text, graph, "", "  ");
+        Body(text, graph, "", "  ", fusion);
         text.Append("}\n");
         return text.ToString();
     }
 
-    private static void Body(StringBuilder text, Graph graph, string prefix, string indent)
+    private static void Body(StringBuilder text, Graph graph, string prefix, string indent, FusionPlan? fusion = null)
     {
         foreach (var node in graph.Nodes)
         {
@@ -31,6 +36,7 @@ public static class DotPrinter
                 Placeholder => ", style=filled, fillcolor=\"#dbeafe\"",
                 Output => ", style=filled, fillcolor=\"#dcfce7\"",
                 GetAttr => ", style=filled, fillcolor=\"#fef9c3\"",
+                _ when fusion?.GroupOf(node.Name) is { } g => $", style=filled, fillcolor=\"{GroupColours[(g.Id - 1) % GroupColours.Length]}\", xlabel=\"g{g.Id}\"",
                 _ => "",
             };
             text.Append(indent).Append(id).Append(" [label=\"").Append(label).Append('"').Append(style).Append("];\n");
