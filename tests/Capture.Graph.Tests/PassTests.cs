@@ -256,4 +256,23 @@ public sealed class PassTests
         Assert.Equal(["plan fusion", "plan memory"], context.Records.TakeLast(2).Select(r => r.Pass));
         Assert.Equal("3 kernels for 6 nodes", context.Records[^2].Summary);
     }
+
+    [Fact]
+    public void DivisionByAPowerOfTwoBecomesAnExactMultiplication() => Expect(new SimplifyAlgebraPass(), """
+        def forward(self, x: "f32[3]", n: "i64[3]"):
+            div: "f32[3]" = torch.div(x, 8)
+            div_1: "f32[3]" = torch.div(x, -0.25)
+            div_2: "f32[3]" = torch.div(x, 3)
+            div_3: "f32[3]" = torch.div(n, 2)
+            div_4: "i64[3]" = torch.div(n, 2, rounding_mode='floor')
+            return (div, div_1, div_2, div_3, div_4)
+        """, """
+        def forward(self, x: "f32[3]", n: "i64[3]"):
+            mul: "f32[3]" = torch.mul(x, 0.125)
+            mul_1: "f32[3]" = torch.mul(x, -4.0)
+            div_2: "f32[3]" = torch.div(x, 3)
+            mul_2: "f32[3]" = torch.mul(n, 0.5)
+            div_4: "i64[3]" = torch.div(n, 2, rounding_mode='floor')
+            return (mul, mul_1, div_2, mul_2, div_4)
+        """);
 }

@@ -29,6 +29,7 @@ public sealed class SimplifyAlgebraPass : IGraphPass
         ("x + 0 -> x",                                   "torch.add",       (c, r) => c.Kwargs.Count > 0 ? null : r.Is(c, 1, 0) ? c.Args[0] : r.Is(c, 0, 0) ? c.Args[1] : null, false),
         ("x - 0 -> x",                                   "torch.sub",       (c, r) => c.Kwargs.Count == 0 && r.Is(c, 1, 0) ? c.Args[0] : null, false),
         ("x / 1 -> x",                                   "torch.div",       (c, r) => c.Kwargs.Count == 0 && r.Is(c, 1, 1) ? c.Args[0] : null, false),
+        ("x / 2^k -> x * 2^-k   (exact: both round x * 2^-k once)", "torch.div", (c, r) => c.Kwargs.Count == 0 && c.Args.Count == 2 && Reciprocal(c.Args[1]) is { } inverse ? r.B.Call("torch.mul", c.Args[0], inverse) : null, false),
         ("-(-x) -> x",                                   "torch.neg",       (c, r) => r.Producer(c.Args[0], "torch.neg") is { } inner ? inner.Args[0] : null, false),
         ("x ** 1 -> x",                                  "torch.pow",       (c, r) => r.Is(c, 1, 1) ? c.Args[0] : null, false),
         ("x ** 2 -> x * x   (torch's pow kernel does the same)", "torch.pow", (c, r) => r.Is(c, 1, 2) ? r.B.Call("torch.mul", c.Args[0], c.Args[0]) : null, false),
@@ -46,6 +47,16 @@ public sealed class SimplifyAlgebraPass : IGraphPass
         ("squeeze(unsqueeze(x, d), d) -> x",             "torch.squeeze",   (c, r) => r.Producer(c.Args[0], "torch.unsqueeze") is { } inner && c.Args.Count == 2 && inner.Args[1].Equals(c.Args[1]) ? inner.Args[0] : null, false),
         ("cat([x]) -> x",                                "torch.cat",       (c, r) => c.Args[0] is ListArg { Items: [var only] } ? only : null, false),
     ];
+
+    /// <summary>1/v as a float constant when v is a power of two other than 1 (so that 1/v is exact); else null.</summary>
+    private static Arg? Reciprocal(Arg divisor)
+    {
+        double v = divisor switch { IntArg i => i.Value, FloatArg f => f.Value, _ => 0 };
+        if (v == 0 || Math.Abs(v) == 1 || !double.IsFinite(v)) return null;
+        var exponent = Math.Log2(Math.Abs(v));
+        if (exponent != Math.Round(exponent) || Math.Abs(exponent) > 100) return null;
+        return new FloatArg(1 / v);
+    }
 
     private static bool SameDims(CallOp a, CallOp b) =>
         a.Args.Count == 3 && b.Args.Count == 3 && (a.Args[1].Equals(b.Args[1]) && a.Args[2].Equals(b.Args[2]) || a.Args[1].Equals(b.Args[2]) && a.Args[2].Equals(b.Args[1]));
