@@ -113,15 +113,7 @@ public sealed class FoldConstantsTests
                 matmul: "f32[2, 3]" = torch.matmul(x, contiguous)
                 return matmul
             """)), folded.ToString());
-        using var compare = Py.Exec(EagerBackendTests.Compare, filename: "frozen_compare.py");
-        using var same = compare.GetItem("same");
-        using var inputs = EagerBackendTests.Inputs(compare, graph, 1);
-        var inputList = inputs.ToItems();
-        var eager = new EagerBackend(CaptureRuntime.Torch);
-        using var expected = eager.Run(graph, inputList, root, checkMetadata: true);
-        using var actual = eager.Run(folded, inputList, root, checkMetadata: true);
-        same.Call(actual, expected).Dispose();
-        foreach (var i in inputList) i.Dispose();
+        EagerBackendTests.AssertSameResults(graph, folded, 1, root);
     }
 
     [Fact]
