@@ -57,7 +57,7 @@ public sealed class EagerBackend(TorchRuntime torch)
         }
     }
 
-    private PyObject Execute(Node node, Dictionary<string, PyObject> env, PyObject? root, bool checkMetadata)
+    internal PyObject Execute(Node node, Dictionary<string, PyObject> env, PyObject? root, bool checkMetadata)
     {
         switch (node)
         {

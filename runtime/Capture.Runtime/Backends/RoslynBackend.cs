@@ -1,0 +1,131 @@
+using Capture.Codegen;
+using Capture.Graph;
+using Capture.Python;
+using Capture.Runtime.Torch;
+
+namespace Capture.Runtime.Backends;
+
+using Graph = Capture.Graph.Graph;
+
+/// <summary>A graph compiled for the Roslyn backend: the optimized graph, its kernels and their generated source.</summary>
+public sealed class RoslynCompiledGraph
+{
+    public required Graph Captured { get; init; }
+    public required OptimizedGraph Optimized { get; init; }
+    public required IReadOnlyDictionary<int, Kernel> Kernels { get; init; }
+    public required IReadOnlyDictionary<int, KernelEntry> Entries { get; init; }
+
+    /// <summary>The generated C# (empty when no group was lowered).</summary>
+    public required string Source { get; init; }
+
+    /// <summary>Why the graph runs through torch node by node, when it does.</summary>
+    public string? Eager { get; init; }
+}
+
+/// <summary>
+/// backend="roslyn" (first version): the graph goes through the optimizer; pointwise fusion groups
+/// are lowered to C# kernels compiled by Roslyn and run on torch tensors' memory with the GIL
+/// released; every other group's nodes run through torch, as the eager backend runs them. Graphs
+/// that write or switch grad mode run as captured through the eager backend (their order matters).
+/// </summary>
+public sealed class RoslynBackend(TorchRuntime torch)
+{
+    private readonly EagerBackend _eager = new(torch);
+    private readonly PythonCalls _calls = new(torch);
+    private static int _classes;
+
+    public RoslynCompiledGraph Compile(Graph graph)
+    {
+        var context = new PassContext { Constants = new TorchConstantEvaluator(torch) };
+        var optimized = OptimizerPipeline.Run(graph, context);
+        var ordered = graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState or OpCategory.Opaque)
+                      || graph.Nodes.Any(n => n is CallModule or Cond or WhileLoop);
+        if (ordered)
+            return new RoslynCompiledGraph { Captured = graph, Optimized = optimized, Kernels = new Dictionary<int, Kernel>(), Entries = new Dictionary<int, KernelEntry>(), Source = "", Eager = "the graph writes, switches grad mode or calls opaque code: it runs in order through torch" };
+        var kernels = new Dictionary<int, Kernel>();
+        foreach (var group in optimized.Fusion.Groups)
+            if (PointwiseLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
+        var className = $"CaptureGraph{Interlocked.Increment(ref _classes)}";
+        var source = kernels.Count == 0 ? "" : CSharpEmitter.Emit(className, kernels.Values.ToList());
+        var entries = kernels.Count == 0
+            ? new Dictionary<int, KernelEntry>()
+            : RoslynCompiler.Compile(source, className, kernels.Values.Select(k => k.Name)).ToDictionary(p => kernels.Values.Single(k => k.Name == p.Key).Group, p => p.Value);
+        return new RoslynCompiledGraph { Captured = graph, Optimized = optimized, Kernels = kernels, Entries = entries, Source = source };
+    }
+
+    /// <summary>Runs a compiled graph on Python values (GIL held) and returns its output.</summary>
+    public PyObject Run(RoslynCompiledGraph compiled, IReadOnlyList<PyObject> inputs, PyObject? root = null)
+    {
+        if (compiled.Eager is not null) return _eager.Run(compiled.Captured, inputs, root);
+        var graph = compiled.Optimized.Graph;
+        var placeholders = graph.Placeholders.ToList();
+        if (placeholders.Count != inputs.Count)
+            throw new ArgumentException($"the graph takes {placeholders.Count} inputs, {inputs.Count} given");
+        var env = new Dictionary<string, PyObject>();
+        try
+        {
+            for (var i = 0; i < inputs.Count; i++) env[placeholders[i].Name] = inputs[i].NewReference();
+            foreach (var group in compiled.Optimized.Fusion.Groups)
+            {
+                foreach (var input in group.Inputs) Ensure(input, graph, env, root);
+                if (compiled.Entries.TryGetValue(group.Id, out var entry)) RunKernel(compiled.Kernels[group.Id], entry, graph, env);
+                else foreach (var node in group.Nodes) Execute(graph[node], env, root);
+            }
+            foreach (var name in graph.Output.Inputs) Ensure(name, graph, env, root);
+            return _calls.Value(graph.Output.Value, name => env[name].NewReference());
+        }
+        finally
+        {
+            foreach (var value in env.Values) value.Dispose();
+        }
+    }
+
+    /// <summary>Computes a value no kernel makes (a view, a constant) when first needed.</summary>
+    private void Ensure(string name, Graph graph, Dictionary<string, PyObject> env, PyObject? root)
+    {
+        if (env.ContainsKey(name)) return;
+        var node = graph[name];
+        foreach (var input in node.Inputs) Ensure(input, graph, env, root);
+        Execute(node, env, root);
+    }
+
+    private void Execute(Node node, Dictionary<string, PyObject> env, PyObject? root)
+    {
+        try { env[node.Name] = _eager.Execute(node, env, root, checkMetadata: false); }
+        catch (Exception e) when (e is PythonException or NotSupportedException) { throw new GraphExecutionException(node, e); }
+    }
+
+    private unsafe void RunKernel(Kernel kernel, KernelEntry entry, Graph graph, Dictionary<string, PyObject> env)
+    {
+        var rank = kernel.Domain.Count;
+        var pointers = new nint[kernel.Operands.Count];
+        var strides = new long[Math.Max(1, kernel.Operands.Count * rank)];
+        for (var o = 0; o < kernel.Operands.Count; o++)
+        {
+            var operand = kernel.Operands[o];
+            if (operand.IsOutput)
+            {
+                var meta = (TensorMeta)graph[operand.Value].Meta;
+                env[operand.Value] = torch.EmptyStrided(meta.Shape.Concrete(), meta.Strides!, meta.DType, meta.Device);
+            }
+            var info = torch.Read(env[operand.Value]);
+            if (info.DType != operand.Type || info.Device != Device.Cpu)
+                throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
+            if (info.Rank > rank || info.Sizes.Select((n, i) => (n, i)).Any(p => p.n != 1 && p.n != kernel.Domain[rank - info.Rank + p.i]))
+                throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", info.Sizes)}], which do not broadcast to the kernel's domain [{string.Join(", ", kernel.Domain)}]");
+            pointers[o] = info.DataPtr;
+            // strides broadcast to the domain: aligned right, 0 where the operand has size 1 or no dim
+            for (var d = 0; d < rank; d++)
+            {
+                var own = d - (rank - info.Rank);
+                strides[o * rank + d] = own < 0 || info.Sizes[own] == 1 ? 0 : info.Strides[own];
+            }
+        }
+        fixed (nint* p = pointers)
+        fixed (long* s = strides)
+        {
+            var (pp, ss) = ((nint)p, (nint)s);
+            using (Interpreter.ReleaseGil()) entry((nint*)pp, (long*)ss);
+        }
+    }
+}
