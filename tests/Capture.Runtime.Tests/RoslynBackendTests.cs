@@ -75,7 +75,6 @@ public sealed class RoslynBackendTests
         Assert.Equal(["mul", "add", "sigmoid", "gt", "where"], kernel.Body.Select(s => s.Node));
         Assert.Contains("// kernel for fusion group g1: mul, add, sigmoid, gt, where", compiled.Source);
         Assert.Contains("Parallel.For(0L, 64L", compiled.Source);
-        EagerBackendTests.AssertSameResults(graph, graph, 3); // sanity: the comparison itself
         using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "roslyn_chain.py");
         using var close = ns.GetItem("close");
         using var inputs = EagerBackendTests.Inputs(ns, graph, 3);
