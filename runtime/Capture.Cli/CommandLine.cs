@@ -18,7 +18,7 @@ public static class CommandLine
         commands:
           run FILE.py [ARGS...]   run a Python script with `import capture` available
           explain FILE.py[::FN]   capture a pyexamples file's functions and explain graphs, breaks, guards
-          graph FILE.py::FN [--format tabular|code|json|dot] [--stage captured|optimized] [--passes] [--decompose]
+          graph FILE.py::FN [--format tabular|code|json|dot|csharp] [--stage captured|optimized] [--passes] [--decompose]
                                   print the graphs captured from one function (optimized: after
                                   the optimizer, with its fusion groups and memory plan; --passes:
                                   what each pass changed; --decompose: split ops into core ops first)

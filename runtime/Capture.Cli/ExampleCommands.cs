@@ -55,16 +55,23 @@ internal static class ExampleCommands
                 default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --passes, --decompose)");
             }
         }
-        if (format is not ("tabular" or "code" or "json" or "dot")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json or dot)");
+        if (format is not ("tabular" or "code" or "json" or "dot" or "csharp")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json, dot or csharp)");
         if (stage is not ("captured" or "optimized")) return Usage($"capture graph: unknown stage '{stage}' (captured or optimized)");
         CaptureRuntime.Start();
         var entry = ExampleFile.Load(spec).Single();
         var graphs = new List<Graph>();
+        var compiled = new List<ICompiledGraph?>();
         using (entry)
         using (Interpreter.Gil())
         {
-            var runner = CaptureRuntime.NewRunner();
-            runner.OnEvent = e => { if (e is CaptureEvent.Captured { Discarded: false } c) graphs.Add(c.Capture.Graph); };
+            // the generated C# needs the Roslyn backend; the graphs alone need only capture
+            var runner = CaptureRuntime.NewRunner(format == "csharp" ? "roslyn" : "eager");
+            runner.OnEvent = e =>
+            {
+                if (e is not CaptureEvent.Captured { Discarded: false } c) return;
+                graphs.Add(c.Capture.Graph);
+                compiled.Add(c.Compiled);
+            };
             var isModule = entry.Target.HasAttr("forward") && entry.Target.HasAttr("_modules");
             using var type = entry.Target.Type;
             using var function = isModule ? type.GetAttr("forward") : entry.Target.NewReference();
@@ -75,6 +82,20 @@ internal static class ExampleCommands
             foreach (var i in items) i.Dispose();
             runner.Call(function, args, kwargs).Dispose();
             runner.Reset();
+        }
+        if (format == "csharp")
+        {
+            for (var i = 0; i < compiled.Count; i++)
+            {
+                Console.WriteLine($"// {entry.Name}: graph {i + 1} of {compiled.Count}");
+                Console.Write(compiled[i] switch
+                {
+                    RoslynCompiledGraph { Eager: { } why } => $"// no kernels: {why}\n",
+                    { Source: { Length: > 0 } source } => source,
+                    _ => "// no kernels: no fusion group of this graph lowers to C# yet (they run through torch)\n",
+                });
+            }
+            return 0;
         }
         var records = new List<(int Graph, PassRecord Record)>();
         var plans = new List<OptimizedGraph>();

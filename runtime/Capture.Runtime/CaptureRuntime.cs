@@ -1,3 +1,4 @@
+using Capture.Codegen;
 using Capture.Python;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Dispatch;
@@ -15,7 +16,11 @@ public static class CaptureRuntime
     private static bool _started;
     private static TorchRuntime? _torch;
     private static TorchBridge? _bridge;
-    private static FrameRunner? _runner;
+    private static readonly Dictionary<string, FrameRunner> _runners = [];
+    private static readonly Dictionary<string, IGraphBackend> _backends = [];
+
+    /// <summary>The backends `capture.compile(backend=...)` accepts; the first is the default.</summary>
+    public static readonly IReadOnlyList<string> BackendNames = ["roslyn", "eager", "llvm"];
 
     public static string Version => typeof(CaptureRuntime).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
@@ -48,26 +53,59 @@ public static class CaptureRuntime
         }
     }
 
-    /// <summary>The process's frame runner, with the caches capture.reset() clears (GIL held).</summary>
-    public static FrameRunner Runner
+    /// <summary>
+    /// The process's frame runner for <paramref name="backend"/>, with the caches capture.reset()
+    /// clears (GIL held). Each backend has its own: a graph compiled for one never runs on another.
+    /// </summary>
+    public static FrameRunner Runner(string backend = "roslyn")
+    {
+        lock (Gate)
+        {
+            if (_runners.TryGetValue(backend, out var runner)) return runner;
+            return _runners[backend] = NewRunnerLocked(backend);
+        }
+    }
+
+    /// <summary>Every runner made so far (reset clears them all).</summary>
+    public static IReadOnlyList<FrameRunner> Runners
     {
         get
         {
-            lock (Gate) return _runner ??= NewRunnerLocked();
+            lock (Gate) return _runners.Values.ToList();
         }
     }
 
     /// <summary>A runner with caches of its own (explain uses one, so it reports a fresh capture).</summary>
-    public static FrameRunner NewRunner()
+    public static FrameRunner NewRunner(string backend = "roslyn")
     {
-        lock (Gate) return NewRunnerLocked();
+        lock (Gate) return NewRunnerLocked(backend);
     }
 
-    private static FrameRunner NewRunnerLocked()
+    /// <summary>The backend named <paramref name="name"/>; one instance per process (GIL held).</summary>
+    public static IGraphBackend Backend(string name)
+    {
+        lock (Gate) return BackendLocked(name);
+    }
+
+    private static IGraphBackend BackendLocked(string name)
+    {
+        if (_backends.TryGetValue(name, out var known)) return known;
+        _torch ??= TorchRuntime.Import();
+        IGraphBackend backend = name switch
+        {
+            "eager" => new EagerBackend(_torch),
+            "roslyn" => new RoslynBackend(_torch, KernelCache.FromEnvironment("roslyn")),
+            "llvm" => throw new NotSupportedException($"backend='llvm' is not built yet in Capture {Version} (tracked as issue 8); backend='roslyn' compiles kernels as C#"),
+            _ => throw new ArgumentException($"unknown backend '{name}': one of {string.Join(", ", BackendNames)}"),
+        };
+        return _backends[name] = backend;
+    }
+
+    private static FrameRunner NewRunnerLocked(string backend)
     {
         _torch ??= TorchRuntime.Import();
         _bridge ??= new TorchBridge(_torch);
-        return new FrameRunner(_bridge, new EagerBackend(_torch));
+        return new FrameRunner(_bridge, BackendLocked(backend));
     }
 
     /// <summary>Stops the interpreter (atexit handlers, flush, finalize). False when flushing failed.</summary>
@@ -79,11 +117,12 @@ public static class CaptureRuntime
             {
                 using (Interpreter.Gil())
                 {
-                    _runner?.Reset();
+                    foreach (var runner in _runners.Values) runner.Reset();
                     _bridge?.Dispose();
                     _torch.Dispose();
                 }
-                _runner = null;
+                _runners.Clear();
+                _backends.Clear();
                 _bridge = null;
                 _torch = null;
             }

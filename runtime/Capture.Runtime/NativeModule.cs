@@ -30,12 +30,12 @@ internal static class NativeModule
             return Py.None;
         }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
         PyFunction.Define(module, "run", Run,
-            "run(fn, args, kwargs, fullgraph) -> the result of fn(*args, **kwargs), captured and run through the eager backend.");
+            "run(fn, args, kwargs, fullgraph, backend) -> the result of fn(*args, **kwargs), captured and run through the backend.");
         PyFunction.Define(module, "explain", Explain,
-            "explain(fn, args, kwargs) -> dict: runs fn once under a fresh capture and reports what happened.");
-        PyFunction.Define(module, "reset", (_, _) => { CaptureRuntime.Runner.Reset(); return Py.None; },
+            "explain(fn, args, kwargs, backend) -> dict: runs fn once under a fresh capture for the backend and reports what happened.");
+        PyFunction.Define(module, "reset", (_, _) => { foreach (var r in CaptureRuntime.Runners) r.Reset(); return Py.None; },
             "reset(): forget every cached capture.");
-        PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(CaptureRuntime.Runner.RecompileReasons.Select(Py.Str)),
+        PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(CaptureRuntime.Runners.SelectMany(r => r.RecompileReasons).Select(Py.Str)),
             "recompile_reasons() -> list[str]: the failed guard behind each recompile since the last reset.");
     }
 
@@ -70,12 +70,13 @@ internal static class NativeModule
 
     private static PyObject Run(PyObject args, PyObject? kwargs)
     {
-        ExpectArguments("run", args, kwargs, 4);
+        ExpectArguments("run", args, kwargs, 5);
         using var fn = args.GetItem(0);
         using var callArgs = args.GetItem(1);
         using var callKwargs = args.GetItem(2);
         using var fullgraph = args.GetItem(3);
-        var runner = CaptureRuntime.Runner;
+        using var backend = args.GetItem(4);
+        var runner = CaptureRuntime.Runner(backend.AsString());
         var previous = runner.FullGraph;
         runner.FullGraph = fullgraph.IsTrue();
         try { return runner.Call(fn, callArgs, callKwargs); }
@@ -84,12 +85,13 @@ internal static class NativeModule
 
     private static PyObject Explain(PyObject args, PyObject? kwargs)
     {
-        ExpectArguments("explain", args, kwargs, 3);
+        ExpectArguments("explain", args, kwargs, 4);
         using var fn = args.GetItem(0);
         using var callArgs = args.GetItem(1);
         using var callKwargs = args.GetItem(2);
-        var report = new ExplainReport();
-        var runner = CaptureRuntime.NewRunner();
+        using var backend = args.GetItem(3);
+        var report = new ExplainReport(backend.AsString());
+        var runner = CaptureRuntime.NewRunner(backend.AsString());
         runner.OnEvent = report.Record;
         try
         {

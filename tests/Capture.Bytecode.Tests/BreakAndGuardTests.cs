@@ -51,17 +51,23 @@ public sealed class BreakAndGuardTests
 
     private static PyObject Explain(PyObject ns, string call) => Py.Eval($"capture.explain({call})", ns);
 
+    public static IEnumerable<object[]> BreakCases => CaptureFixture.PerBackend([
+        ["with_print", "call to print() has effects outside the graph", 6],
+        ["with_item", "Tensor.item() needs the tensor's values (data-dependent)", 10],
+        ["data_dependent", "data-dependent branch on a tensor's value", 14],
+        ["with_numpy", "call to numpy.cos", 20],
+        ["unsupported_builtin", "builtin dir() with these arguments is not supported", 24],
+        ["break_in_no_grad", "call to print() has effects outside the graph", 36],
+        ["break_in_generator", "Tensor.item() needs the tensor's values (data-dependent)", 40],
+    ]);
+
+    public static IEnumerable<object[]> Backends => CaptureFixture.PerBackend();
+
     [Theory]
-    [InlineData("with_print", "call to print() has effects outside the graph", 6)]
-    [InlineData("with_item", "Tensor.item() needs the tensor's values (data-dependent)", 10)]
-    [InlineData("data_dependent", "data-dependent branch on a tensor's value", 14)]
-    [InlineData("with_numpy", "call to numpy.cos", 20)]
-    [InlineData("unsupported_builtin", "builtin dir() with these arguments is not supported", 24)]
-    [InlineData("break_in_no_grad", "call to print() has effects outside the graph", 36)]
-    [InlineData("break_in_generator", "Tensor.item() needs the tensor's values (data-dependent)", 40)]
-    public void EachBreakHasItsReasonAndLineAndTheRestStillMatchesEager(string function, string reason, int line)
+    [MemberData(nameof(BreakCases))]
+    public void EachBreakHasItsReasonAndLineAndTheRestStillMatchesEager(string function, string reason, int line, string backend)
     {
-        using var ns = CaptureFixture.Load(Source);
+        using var ns = CaptureFixture.Load(Source, backend);
         using var gil = Interpreter.Gil();
         using var same = Py.Eval($"run_both({function}, torch.randn(4))", ns);
         Assert.True(same.ToBoolean());
@@ -76,10 +82,11 @@ public sealed class BreakAndGuardTests
         Assert.Equal("user_model.py", filename.AsString());
     }
 
-    [Fact]
-    public void ABreakInsideAWithBlockRunsTheFrameEagerlyAndRestoresGradMode()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ABreakInsideAWithBlockRunsTheFrameEagerlyAndRestoresGradMode(string backend)
     {
-        using var ns = CaptureFixture.Load(Source);
+        using var ns = CaptureFixture.Load(Source, backend);
         using var gil = Interpreter.Gil();
         using var report = Explain(ns, "break_in_no_grad, torch.randn(4, requires_grad=True)");
         using var eager = report.GetAttr("eager_frames");
@@ -88,7 +95,7 @@ public sealed class BreakAndGuardTests
         Assert.Contains("has try/with blocks", eager.Repr());
         Assert.Equal(0, graphs.ToInt64());
         Assert.True(enabled.ToBoolean());
-        using var result = Py.Eval("capture.compile(break_in_no_grad, backend='eager')(torch.ones(2, requires_grad=True)).requires_grad", ns);
+        using var result = Py.Eval("capture.compile(break_in_no_grad, backend=BACKEND)(torch.ones(2, requires_grad=True)).requires_grad", ns);
         Assert.True(result.ToBoolean());
     }
 
@@ -102,10 +109,11 @@ public sealed class BreakAndGuardTests
         Assert.Equal("[['torch.mul'], ['torch.add']]", ops.Repr());
     }
 
-    [Fact]
-    public void LoopWithABreakReusesItsEntries()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void LoopWithABreakReusesItsEntries(string backend)
     {
-        using var ns = CaptureFixture.Load(Source);
+        using var ns = CaptureFixture.Load(Source, backend);
         using var gil = Interpreter.Gil();
         using var same = Py.Eval("run_both(loop_with_break, torch.randn(3), 6)", ns);
         Assert.True(same.ToBoolean());
@@ -166,7 +174,7 @@ public sealed class BreakAndGuardTests
         def scenario(name, change, first, second):
             capture.reset()
             fn = globals()[name]
-            compiled = capture.compile(fn, backend="eager")
+            compiled = capture.compile(fn, backend=BACKEND)
             ok = same(compiled(*first), fn(*first))
             exec(change, globals())
             ok = ok and same(compiled(*second), fn(*second))
@@ -187,11 +195,13 @@ public sealed class BreakAndGuardTests
         { "list_length", "pass", "([torch.ones(2), torch.ones(2)],)", "([torch.ones(2), torch.ones(2), torch.ones(2)],)", "len(L['xs']) changed: expected 2, actual 3" },
     };
 
+    public static IEnumerable<object[]> GuardCasesPerBackend => CaptureFixture.PerBackend(GuardCases);
+
     [Theory]
-    [MemberData(nameof(GuardCases))]
-    public void ChangedInputsRecompileAndNeverReuseAStaleEntry(string function, string change, string first, string second, string reason)
+    [MemberData(nameof(GuardCasesPerBackend))]
+    public void ChangedInputsRecompileAndNeverReuseAStaleEntry(string function, string change, string first, string second, string reason, string backend)
     {
-        using var ns = CaptureFixture.Load(Guarded);
+        using var ns = CaptureFixture.Load(Guarded, backend);
         using var gil = Interpreter.Gil();
         try
         {
@@ -207,16 +217,17 @@ public sealed class BreakAndGuardTests
         }
     }
 
-    [Fact]
-    public void PastTheRecompileLimitTheFunctionRunsEagerlyAndStaysCorrect()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void PastTheRecompileLimitTheFunctionRunsEagerlyAndStaysCorrect(string backend)
     {
-        using var ns = CaptureFixture.Load(Guarded);
+        using var ns = CaptureFixture.Load(Guarded, backend);
         using var gil = Interpreter.Gil();
         using var ok = Py.Eval("all(scenario('plain', 'pass', (torch.ones(n),), (torch.ones(n + 1),))[0] for n in range(1, 12))", ns);
         Assert.True(ok.ToBoolean());
         using var report = Py.Exec("""
             capture.reset()
-            c = capture.compile(plain, backend="eager")
+            c = capture.compile(plain, backend=BACKEND)
             results = [same(c(torch.ones(n)), plain(torch.ones(n))) for n in range(1, 12)]
             reasons = capture._native.recompile_reasons()
             """, ns);
@@ -226,14 +237,15 @@ public sealed class BreakAndGuardTests
         Assert.Equal(7, reasons.Length); // 8 entries: the first capture and 7 recompiles
     }
 
-    [Fact]
-    public void FullGraphRaisesAtTheFirstBreakWithItsReasonAndLine()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void FullGraphRaisesAtTheFirstBreakWithItsReasonAndLine(string backend)
     {
-        using var ns = CaptureFixture.Load(Source);
+        using var ns = CaptureFixture.Load(Source, backend);
         using var gil = Interpreter.Gil();
         using var result = Py.Exec("""
             try:
-                capture.compile(with_print, backend="eager", fullgraph=True)(torch.ones(2))
+                capture.compile(with_print, backend=BACKEND, fullgraph=True)(torch.ones(2))
                 message = None
             except capture.NotSupported as e:
                 message = str(e)

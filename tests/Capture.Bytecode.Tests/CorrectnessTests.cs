@@ -2,8 +2,8 @@ using Capture.Python;
 
 namespace Capture.Bytecode.Tests;
 
-// With backend="eager", captured functions give eager PyTorch's results: a broad suite of
-// functions, each compared (outputs and mutated inputs) with running it eagerly.
+// On every backend, captured functions give eager PyTorch's results: a broad suite of functions,
+// each compared (outputs and mutated inputs) with running it eagerly.
 [Collection("Python")]
 public sealed class CorrectnessTests
 {
@@ -201,18 +201,23 @@ public sealed class CorrectnessTests
         { "config_dict", "torch.randn(3), {'scale': 2.0, 'bias': torch.ones(3)}" },
     };
 
+    public static IEnumerable<object[]> CasesPerBackend => CaptureFixture.PerBackend(Cases);
+
     [Theory]
-    [MemberData(nameof(Cases))]
-    public void MatchesEager(string function, string arguments)
+    [MemberData(nameof(CasesPerBackend))]
+    public void MatchesEager(string function, string arguments, string backend)
     {
-        using var ns = CaptureFixture.Load(Suite);
+        using var ns = CaptureFixture.Load(Suite, backend);
         using var gil = Interpreter.Gil();
         using var result = Py.Eval($"run_both({function}, {arguments})", ns);
         Assert.True(result.ToBoolean(), $"{function} differs from eager");
     }
 
-    [Fact]
-    public void AttributeStoresOnOutsideObjectsAreReplayedAfterTheGraph()
+    public static IEnumerable<object[]> Backends => CaptureFixture.PerBackend();
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void AttributeStoresOnOutsideObjectsAreReplayedAfterTheGraph(string backend)
     {
         using var ns = CaptureFixture.Load(Suite + """
 
@@ -220,9 +225,9 @@ public sealed class CorrectnessTests
                 x = torch.randn(3)
                 expected, actual = Counter(), Counter()
                 want = attribute_stores(x, expected)
-                got = capture.compile(attribute_stores, backend="eager")(x, actual)
+                got = capture.compile(attribute_stores, backend=BACKEND)(x, actual)
                 return same(got, want) and actual.calls == expected.calls == 1 and same(actual.last, expected.last)
-            """);
+            """, backend);
         using var gil = Interpreter.Gil();
         using var result = Py.Eval("check()", ns);
         Assert.True(result.ToBoolean());

@@ -6,8 +6,11 @@ namespace Capture.Bytecode.Tests;
 [Collection("Python")]
 public sealed class ModelTests
 {
-    [Fact]
-    public void Resnet18InEvalModeIsOneGraphWithoutBreaksAndMatchesEager()
+    public static IEnumerable<object[]> Backends => CaptureFixture.PerBackend();
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void Resnet18InEvalModeIsOneGraphWithoutBreaksAndMatchesEager(string backend)
     {
         using var ns = CaptureFixture.Load("""
             import torchvision
@@ -16,8 +19,8 @@ public sealed class ModelTests
             x = torch.randn(1, 3, 64, 64)
             report = capture.explain(model, x)
             with torch.no_grad():
-                close = torch.allclose(capture.compile(model, backend="eager")(x), model(x), atol=1e-5)
-            """);
+                close = torch.allclose(capture.compile(model, backend=BACKEND)(x), model(x), rtol=1e-4, atol=1e-5)
+            """, backend);
         using var gil = Interpreter.Gil();
         using var report = ns.GetItem("report");
         using var graphs = report.GetAttr("graph_count");
@@ -32,12 +35,11 @@ public sealed class ModelTests
     // Grad on: the Python path through MultiheadAttention and F.multi_head_attention_forward (its
     // has_torch_function checks, generator expressions and asserts). Grad off with batch_first:
     // torch's fused fast path, one extern op.
+    public static IEnumerable<object[]> LayerCases => CaptureFixture.PerBackend([[true, true], [false, true], [true, false], [false, false]]);
+
     [Theory]
-    [InlineData(true, true)]
-    [InlineData(false, true)]
-    [InlineData(true, false)]
-    [InlineData(false, false)]
-    public void TransformerEncoderLayerInEvalModeIsOneGraphWithoutBreaksAndMatchesEager(bool batchFirst, bool grad)
+    [MemberData(nameof(LayerCases))]
+    public void TransformerEncoderLayerInEvalModeIsOneGraphWithoutBreaksAndMatchesEager(bool batchFirst, bool grad, string backend)
     {
         using var ns = CaptureFixture.Load($$"""
             torch.manual_seed(0)
@@ -47,9 +49,9 @@ public sealed class ModelTests
                 capture.reset()
                 report = capture.explain(layer, x)
                 expected = layer(x)
-                actual = capture.compile(layer, backend="eager")(x)
-            close = torch.allclose(actual, expected, atol=1e-6) and actual.requires_grad == expected.requires_grad
-            """);
+                actual = capture.compile(layer, backend=BACKEND)(x)
+            close = torch.allclose(actual, expected, rtol=1e-4, atol=1e-6) and actual.requires_grad == expected.requires_grad
+            """, backend);
         using var gil = Interpreter.Gil();
         using var report = ns.GetItem("report");
         using var graphs = report.GetAttr("graph_count");

@@ -8,25 +8,60 @@ namespace Capture.Codegen;
 /// <summary>A compiled kernel's entry: operands' data addresses and strides.</summary>
 public unsafe delegate void KernelEntry(nint* pointers, long* strides);
 
+/// <summary>Kernels loaded from one generated assembly, and whether Roslyn ran to make it.</summary>
+public sealed record CompiledKernels(IReadOnlyDictionary<string, KernelEntry> Entries, string Key, bool FromCache);
+
 /// <summary>
 /// Compiles generated C# in memory with Roslyn (optimized, unsafe allowed) into a collectible
-/// AssemblyLoadContext and hands out each kernel as a <see cref="KernelEntry"/>. Compile errors are
-/// a bug in the emitter: they come back with the generated source's lines.
+/// AssemblyLoadContext and hands out each kernel as a <see cref="KernelEntry"/>. With a
+/// <see cref="KernelCache"/>, an image compiled before for the same source (and versions) is loaded
+/// instead. Compile errors are a bug in the emitter: they come back with the generated source.
 /// </summary>
 public static class RoslynCompiler
 {
+    private static int _roslynRuns;
+
+    /// <summary>How many times this process ran Roslyn (tests check the cache with it).</summary>
+    public static int RoslynRuns => _roslynRuns;
+
     private static readonly Lazy<MetadataReference[]> References = new(() =>
         ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(p => Path.GetFileName(p) is "System.Runtime.dll" or "System.Private.CoreLib.dll" or "System.Threading.Tasks.Parallel.dll"
-                or "System.Collections.Concurrent.dll" or "System.Threading.dll" or "netstandard.dll")
+                or "System.Collections.Concurrent.dll" or "System.Threading.dll" or "netstandard.dll" or "System.Runtime.Intrinsics.dll"
+                or "System.Numerics.Vectors.dll")
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToArray());
 
-    public static IReadOnlyDictionary<string, KernelEntry> Compile(string source, string className, IEnumerable<string> kernels)
+    /// <summary>What makes an image stale besides its source: Capture's code generator and Roslyn.</summary>
+    private static readonly string Salt = string.Join(";",
+        typeof(RoslynCompiler).Assembly.ManifestModule.ModuleVersionId,
+        typeof(CSharpCompilation).Assembly.GetName().Version,
+        Environment.Version);
+
+    public static CompiledKernels Compile(string source, string className, IEnumerable<string> kernels, KernelCache? cache = null, string salt = "")
     {
+        var key = KernelCache.Key(source, Salt + ";" + salt);
+        var assemblyName = "capture_" + key[..32];
+        if (cache?.TryLoad(key) is { } cached)
+        {
+            try { return new CompiledKernels(Load(cached, assemblyName, className, kernels), key, FromCache: true); }
+            catch (Exception e) when (e is BadImageFormatException or InvalidOperationException or FileLoadException)
+            {
+                cache.Discard(key); // loads wrongly or not at all: rebuilt below
+            }
+        }
+        var image = Emit(source, className, assemblyName);
+        cache?.Store(key, image);
+        return new CompiledKernels(Load(image, assemblyName, className, kernels), key, FromCache: false);
+    }
+
+    private static byte[] Emit(string source, string className, string assemblyName)
+    {
+        Interlocked.Increment(ref _roslynRuns);
         var tree = CSharpSyntaxTree.ParseText(source);
         var compilation = CSharpCompilation.Create(
-            "capture_" + className, [tree], References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release, allowUnsafe: true));
+            assemblyName, [tree], References.Value,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release,
+                allowUnsafe: true, deterministic: true));
         using var image = new MemoryStream();
         var emitted = compilation.Emit(image);
         if (!emitted.Success)
@@ -34,9 +69,16 @@ public static class RoslynCompiler
             var errors = emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(5).Select(d => d.ToString());
             throw new InvalidOperationException($"generated C# for {className} does not compile:\n{string.Join("\n", errors)}\n{source}");
         }
-        image.Position = 0;
-        var context = new AssemblyLoadContext("capture_" + className, isCollectible: true);
-        var assembly = context.LoadFromStream(image);
+        return image.ToArray();
+    }
+
+    private static Dictionary<string, KernelEntry> Load(byte[] image, string assemblyName, string className, IEnumerable<string> kernels)
+    {
+        var context = new AssemblyLoadContext(assemblyName, isCollectible: true);
+        using var stream = new MemoryStream(image);
+        var assembly = context.LoadFromStream(stream);
+        if (assembly.GetName().Name != assemblyName)
+            throw new InvalidOperationException($"the image is {assembly.GetName().Name}, not {assemblyName}");
         var type = assembly.GetType(className) ?? throw new InvalidOperationException($"no class {className} in the generated assembly");
         return kernels.ToDictionary(k => k, k => (KernelEntry)Delegate.CreateDelegate(typeof(KernelEntry),
             type.GetMethod(k, BindingFlags.Public | BindingFlags.Static) ?? throw new InvalidOperationException($"no kernel method {k}")));

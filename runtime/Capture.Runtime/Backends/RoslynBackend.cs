@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Capture.Codegen;
 using Capture.Graph;
 using Capture.Python;
@@ -8,8 +9,9 @@ namespace Capture.Runtime.Backends;
 using Graph = Capture.Graph.Graph;
 
 /// <summary>A graph compiled for the Roslyn backend: the optimized graph, its kernels and their generated source.</summary>
-public sealed class RoslynCompiledGraph
+public sealed class RoslynCompiledGraph : ICompiledGraph
 {
+    public required RoslynBackend Backend { get; init; }
     public required Graph Captured { get; init; }
     public required OptimizedGraph Optimized { get; init; }
     public required IReadOnlyDictionary<int, Kernel> Kernels { get; init; }
@@ -18,39 +20,74 @@ public sealed class RoslynCompiledGraph
     /// <summary>The generated C# (empty when no group was lowered).</summary>
     public required string Source { get; init; }
 
+    public required IReadOnlyList<CompilePhase> Phases { get; init; }
+
     /// <summary>Why the graph runs through torch node by node, when it does.</summary>
     public string? Eager { get; init; }
+
+    string? ICompiledGraph.Source => Source;
+
+    public PyObject Run(IReadOnlyList<PyObject> inputs) => Backend.Run(this, inputs);
 }
 
 /// <summary>
-/// backend="roslyn" (first version): the graph goes through the optimizer; pointwise fusion groups
-/// are lowered to C# kernels compiled by Roslyn and run on torch tensors' memory with the GIL
-/// released; every other group's nodes run through torch, as the eager backend runs them. Graphs
-/// that write or switch grad mode run as captured through the eager backend (their order matters).
+/// backend="roslyn": the graph goes through the optimizer; pointwise fusion groups are lowered to
+/// C# kernels compiled by Roslyn (or loaded from the kernel cache) and run on torch tensors' memory
+/// with the GIL released; every other group's nodes run through torch, as the eager backend runs
+/// them. Graphs that write or switch grad mode run as captured through the eager backend (their
+/// order matters), and so do graphs whose results need autograd (the compiled backward is autograd's
+/// issue): their inputs require grad and grad mode is on.
 /// </summary>
-public sealed class RoslynBackend(TorchRuntime torch)
+public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null) : IGraphBackend
 {
+    /// <summary>The class every generated assembly holds (one assembly per graph, each in its own load context).</summary>
+    public const string ClassName = "CaptureKernels";
+
     private readonly EagerBackend _eager = new(torch);
     private readonly PythonCalls _calls = new(torch);
-    private static int _classes;
 
-    public RoslynCompiledGraph Compile(Graph graph)
+    public string Name => "roslyn";
+
+    public KernelCache? Cache { get; } = cache;
+
+    ICompiledGraph IGraphBackend.Compile(Graph graph, bool gradEnabled) => Compile(graph, gradEnabled);
+
+    public RoslynCompiledGraph Compile(Graph graph, bool gradEnabled = false)
     {
+        var phases = new List<CompilePhase>();
+        var watch = Stopwatch.StartNew();
         var context = new PassContext { Constants = new TorchConstantEvaluator(torch) };
         var optimized = OptimizerPipeline.Run(graph, context);
-        var ordered = graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState or OpCategory.Opaque)
-                      || graph.Nodes.Any(n => n is CallModule or Cond or WhileLoop);
-        if (ordered)
-            return new RoslynCompiledGraph { Captured = graph, Optimized = optimized, Kernels = new Dictionary<int, Kernel>(), Entries = new Dictionary<int, KernelEntry>(), Source = "", Eager = "the graph writes, switches grad mode or calls opaque code: it runs in order through torch" };
+        phases.Add(new CompilePhase("optimize", watch.Elapsed));
+        RoslynCompiledGraph Eagerly(string why) => new()
+        {
+            Backend = this, Captured = graph, Optimized = optimized, Kernels = new Dictionary<int, Kernel>(),
+            Entries = new Dictionary<int, KernelEntry>(), Source = "", Phases = phases, Eager = why,
+        };
+        if (graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState or OpCategory.Opaque)
+            || graph.Nodes.Any(n => n is CallModule or Cond or WhileLoop))
+            return Eagerly("the graph writes, switches grad mode or calls opaque code: it runs in order through torch");
+        if (gradEnabled && graph.Nodes.Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
+            return Eagerly("its results need autograd (inputs require grad, grad mode on): it runs through torch until compiled backward graphs exist");
+
+        watch.Restart();
         var kernels = new Dictionary<int, Kernel>();
         foreach (var group in optimized.Fusion.Groups)
             if (PointwiseLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
-        var className = $"CaptureGraph{Interlocked.Increment(ref _classes)}";
-        var source = kernels.Count == 0 ? "" : CSharpEmitter.Emit(className, kernels.Values.ToList());
-        var entries = kernels.Count == 0
-            ? new Dictionary<int, KernelEntry>()
-            : RoslynCompiler.Compile(source, className, kernels.Values.Select(k => k.Name)).ToDictionary(p => kernels.Values.Single(k => k.Name == p.Key).Group, p => p.Value);
-        return new RoslynCompiledGraph { Captured = graph, Optimized = optimized, Kernels = kernels, Entries = entries, Source = source };
+        var source = kernels.Count == 0 ? "" : CSharpEmitter.Emit(ClassName, kernels.Values.ToList());
+        phases.Add(new CompilePhase("codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of C#"));
+        var entries = new Dictionary<int, KernelEntry>();
+        if (kernels.Count > 0)
+        {
+            watch.Restart();
+            var compiled = RoslynCompiler.Compile(source, ClassName, kernels.Values.Select(k => k.Name), Cache, CaptureRuntime.Version);
+            foreach (var kernel in kernels.Values) entries[kernel.Group] = compiled.Entries[kernel.Name];
+            phases.Add(new CompilePhase("roslyn", watch.Elapsed, compiled.FromCache ? "loaded from the kernel cache" : null));
+        }
+        return new RoslynCompiledGraph
+        {
+            Backend = this, Captured = graph, Optimized = optimized, Kernels = kernels, Entries = entries, Source = source, Phases = phases,
+        };
     }
 
     /// <summary>Runs a compiled graph on Python values (GIL held) and returns its output.</summary>

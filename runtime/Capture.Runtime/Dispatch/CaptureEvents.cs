@@ -1,4 +1,5 @@
 using Capture.Bytecode;
+using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Dispatch;
 
@@ -9,7 +10,11 @@ public abstract record CaptureEvent
     /// A new capture (graph, guards, exit) and how long it took. A discarded one broke in a frame
     /// captured only as a whole: its break counts, its graph never runs.
     /// </summary>
-    public sealed record Captured(string Function, CaptureResult Capture, TimeSpan CaptureTime, string? RecompileReason, bool Discarded = false) : CaptureEvent;
+    public sealed record Captured(string Function, CaptureResult Capture, TimeSpan CaptureTime, string? RecompileReason, bool Discarded = false) : CaptureEvent
+    {
+        /// <summary>The graph as the backend compiled it (null for a discarded capture).</summary>
+        public ICompiledGraph? Compiled { get; init; }
+    }
 
     /// <summary>A whole frame ran eagerly, and why.</summary>
     public sealed record RanEagerly(string Function, string Reason) : CaptureEvent;

@@ -1,6 +1,7 @@
 using Capture.Bytecode;
 using Capture.Graph;
 using Capture.Python;
+using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Dispatch;
 
@@ -8,7 +9,7 @@ namespace Capture.Runtime.Dispatch;
 /// Collects a run's capture events into what capture.explain returns: graphs, breaks with reasons
 /// and lines, guards, ops per graph, compile times, recompile reasons and frames that ran eagerly.
 /// </summary>
-public sealed class ExplainReport
+public sealed class ExplainReport(string backend)
 {
     private readonly List<CaptureEvent> _events = [];
 
@@ -29,6 +30,8 @@ public sealed class ExplainReport
         using var guardList = Py.ListOf(guards.Select(Py.Str));
         using var ops = Py.ListOf(captures.Select(c => Py.ListOf(c.Capture.Graph.Nodes.OfType<CallOp>().Select(n => Py.Str(n.Op.Name)))));
         using var times = Py.ListOf(captures.Select(c => Py.Float(c.CaptureTime.TotalSeconds)));
+        using var phases = Py.ListOf(captures.Select(c => Py.ListOf((c.Compiled?.Phases ?? []).Select(PhaseTuple))));
+        using var backendName = Py.Str(backend);
         using var graphs = Py.ListOf(captures.Select(c => Py.Str(CodePrinter.Print(c.Capture.Graph))));
         using var recompiles = Py.ListOf(Captures.Where(c => c.RecompileReason is not null).Select(c => Py.Str(c.RecompileReason!)));
         using var eager = Py.ListOf(_events.OfType<CaptureEvent.RanEagerly>().Select(e => $"{e.Function}: {e.Reason}").Distinct().Select(Py.Str));
@@ -37,8 +40,17 @@ public sealed class ExplainReport
         return Py.Dict([
             new("graph_count", graphCount), new("graph_break_count", breakCount), new("break_reasons", breakList),
             new("guards", guardList), new("ops_per_graph", ops), new("compile_times", times), new("graphs", graphs),
-            new("recompile_reasons", recompiles), new("eager_frames", eager),
+            new("recompile_reasons", recompiles), new("eager_frames", eager), new("compile_phases", phases),
+            new("backend", backendName),
         ]);
+    }
+
+    private static PyObject PhaseTuple(CompilePhase p)
+    {
+        using var name = Py.Str(p.Name);
+        using var seconds = Py.Float(p.Time.TotalSeconds);
+        using var note = p.Note is null ? Py.None : Py.Str(p.Note);
+        return Py.Tuple([name, seconds, note]);
     }
 
     private static PyObject BreakDict(GraphBreak b)

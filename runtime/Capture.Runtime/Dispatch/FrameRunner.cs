@@ -14,8 +14,11 @@ namespace Capture.Runtime.Dispatch;
 /// instruction for real and goes on from the next one the same way. A failed guard is a recompile
 /// reason; past <see cref="MaxEntries"/> entries a code object runs without capture.
 /// </summary>
-public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
+public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend)
 {
+    /// <summary>The backend this runner compiles its graphs for.</summary>
+    public IGraphBackend Backend => backend;
+
     public const int MaxEntries = 8;
 
     private sealed class CodeCache(PyObject codeObject, CodeInfo code)
@@ -23,6 +26,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         public PyObject CodeObject { get; } = codeObject;
         public CodeInfo Code { get; } = code;
         public List<CaptureResult> Entries { get; } = [];
+        public Dictionary<CaptureResult, ICompiledGraph> Compiled { get; } = new(ReferenceEqualityComparer.Instance);
         public string? EagerReason { get; set; } = RealExecutor.EagerReason(code);
         public string? WholeFrameReason { get; } = RealExecutor.WholeFrameReason(code);
         public bool LimitReported { get; set; }
@@ -74,7 +78,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
                     continue;
                 }
             }
-            var value = RunEntry(entry, frame);
+            var value = RunEntry(cache, entry, frame);
             if (value is not null) return value;
             pc = StepReal(cache, frame, ((ExitPlan.Break)entry.Exit).Cause.Instruction.Index, out value);
             if (value is not null) return value;
@@ -101,7 +105,7 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
                 $"graph break in a frame captured only as a whole ({cache.WholeFrameReason}): {b.Cause}"));
             return CallEagerly(function, args, kwargs);
         }
-        return RunEntry(entry, frame) ?? throw new InvalidOperationException("a whole-frame capture ends in a return");
+        return RunEntry(cache, entry, frame) ?? throw new InvalidOperationException("a whole-frame capture ends in a return");
     }
 
     /// <summary>Captures from <paramref name="pc"/> and caches the entry; null when the capture failed (reported).</summary>
@@ -120,19 +124,26 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
             if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
             return null;
         }
+        var captureTime = watch.Elapsed;
+        var discarded = cache.WholeFrameReason is not null && entry.Exit is ExitPlan.Break;
+        // compiled now, under the grad mode the entry's guards pin, so that explain reports it with the capture
+        var compiled = discarded ? null : backend.Compile(entry.Graph, entry.Guards.Guards.OfType<GradModeGuard>().FirstOrDefault()?.Enabled ?? bridge.IsGradEnabled());
         cache.Entries.Add(entry);
+        if (compiled is not null) cache.Compiled[entry] = compiled;
         if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
-        OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, watch.Elapsed, failure,
-            Discarded: cache.WholeFrameReason is not null && entry.Exit is ExitPlan.Break));
+        OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded)
+        {
+            Compiled = compiled,
+        });
         if (FullGraph && entry.Exit is ExitPlan.Break b)
             throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
         return entry;
     }
 
     /// <summary>Runs an entry's graph and side effects; returns the frame's value, or null after rebuilding the frame at its break.</summary>
-    private PyObject? RunEntry(CaptureResult entry, FrameState frame)
+    private PyObject? RunEntry(CodeCache cache, CaptureResult entry, FrameState frame)
     {
-        using var outputs = RunGraph(entry, frame);
+        using var outputs = RunGraph(cache.Compiled[entry], entry, frame);
         try
         {
             Replay(entry.SideEffects, outputs, frame);
@@ -178,12 +189,12 @@ public sealed class FrameRunner(TorchBridge bridge, EagerBackend backend)
         return null;
     }
 
-    private PyObject RunGraph(CaptureResult entry, FrameState frame)
+    private PyObject RunGraph(ICompiledGraph compiled, CaptureResult entry, FrameState frame)
     {
         var inputs = entry.InputSources.Select(s => s.Resolve(frame)).ToList();
         // a graph that sets grad mode restores it when it fails halfway, as the with block would
         var gradMode = entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }) ? bridge.IsGradEnabled() : (bool?)null;
-        try { return backend.Run(entry.Graph, inputs); }
+        try { return compiled.Run(inputs); }
         catch when (gradMode is { } mode)
         {
             bridge.SetGradEnabled(mode);

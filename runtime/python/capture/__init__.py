@@ -20,7 +20,7 @@ __all__ = ["NotSupported", "compile", "explain", "compare", "reset", "runtime_in
 
 _MODES = ("bytecode", "ast")
 _BACKENDS = ("roslyn", "llvm", "eager")
-_NOT_BUILT = {"roslyn": 7, "llvm": 8}
+_NOT_BUILT = {"llvm": 8}
 
 
 class NotSupported(Exception):
@@ -42,19 +42,20 @@ def _not_built(what, issue):
 class _CompiledFunction:
     """A function whose calls run through Capture's frame runner."""
 
-    def __init__(self, fn, fullgraph):
+    def __init__(self, fn, fullgraph, backend):
         self._fn = fn
         self._fullgraph = fullgraph
+        self._backend = backend
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        return _native.run(self._fn, args, kwargs, self._fullgraph)
+        return _native.run(self._fn, args, kwargs, self._fullgraph, self._backend)
 
     def __get__(self, instance, owner):
         return self if instance is None else functools.partial(self, instance)
 
 
-def _compiled_module(module, fullgraph):
+def _compiled_module(module, fullgraph, backend):
     import torch
 
     class CompiledModule(torch.nn.Module):
@@ -68,7 +69,7 @@ def _compiled_module(module, fullgraph):
             orig = self._orig_mod
             if orig._forward_hooks or orig._forward_pre_hooks or orig._backward_hooks:
                 return orig(*args, **kwargs)  # hooks run around forward; not captured yet
-            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph)
+            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph, backend)
 
         def __getattr__(self, name):
             try:
@@ -93,7 +94,8 @@ def compile(fn=None, *, mode="bytecode", backend="roslyn", fullgraph=False, dyna
     if backend in _NOT_BUILT:
         raise NotSupported(
             f"capture.compile(backend={backend!r}) is not built yet in Capture {__version__} (tracked as issue "
-            f"{_NOT_BUILT[backend]}); backend='eager' runs the captured graphs through torch"
+            f"{_NOT_BUILT[backend]}); backend='roslyn' (the default) compiles kernels as C#, backend='eager' runs the "
+            "captured graphs through torch"
         )
     if dynamic:
         raise NotSupported("capture.compile(dynamic=True): captures specialize on sizes for now")
@@ -102,10 +104,12 @@ def compile(fn=None, *, mode="bytecode", backend="roslyn", fullgraph=False, dyna
         import torch
 
         if isinstance(target, torch.nn.Module):
-            return _compiled_module(target, fullgraph)
+            compiled = _compiled_module(target, fullgraph, backend)
+            compiled._capture_backend = backend
+            return compiled
         if not callable(target) or not hasattr(target, "__code__"):
             raise TypeError(f"capture.compile expects a Python function or an nn.Module, got {type(target).__name__}")
-        return _CompiledFunction(target, fullgraph)
+        return _CompiledFunction(target, fullgraph, backend)
 
     return wrap if fn is None else wrap(fn)
 
@@ -134,6 +138,9 @@ class ExplainOutput:
         self.guards = report["guards"]
         self.ops_per_graph = report["ops_per_graph"]
         self.compile_times = report["compile_times"]
+        # per graph: [(phase, seconds, note)] for what the backend did after capture (optimize, codegen, roslyn)
+        self.compile_phases = report["compile_phases"]
+        self.backend = report["backend"]
         self.graphs = report["graphs"]
         self.recompile_reasons = report["recompile_reasons"]
         self.eager_frames = report["eager_frames"]
@@ -150,7 +157,11 @@ class ExplainOutput:
             lines.append("Ran eagerly:")
             lines.extend(f"  {e}" for e in self.eager_frames)
         for i, (ops, graph) in enumerate(zip(self.ops_per_graph, self.graphs), 1):
-            lines.append(f"Graph {i} ({len(ops)} ops, captured in {self.compile_times[i - 1] * 1000:.1f} ms):")
+            phases = "".join(
+                f", {name} {seconds * 1000:.1f} ms" + (f" ({note})" if note else "")
+                for name, seconds, note in self.compile_phases[i - 1]
+            )
+            lines.append(f"Graph {i} ({len(ops)} ops, captured in {self.compile_times[i - 1] * 1000:.1f} ms{phases}):")
             lines.extend("  " + line for line in graph.rstrip().splitlines())
         if self.guards:
             lines.append("Guards:")
@@ -163,16 +174,22 @@ class ExplainOutput:
     __repr__ = __str__
 
 
-def explain(fn, *args, **kwargs):
-    """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles."""
+def explain(fn, *args, backend=None, **kwargs):
+    """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles,
+    and what compiling each graph took on `backend` (by default the compiled function's, else roslyn)."""
+    if backend is None:
+        backend = getattr(fn, "_backend", None) or getattr(fn, "_capture_backend", None) or "roslyn"
+    if backend not in _BACKENDS:
+        raise ValueError(f"capture.explain: backend must be one of {_BACKENDS}, got {backend!r}")
     target = fn._fn if isinstance(fn, _CompiledFunction) else fn
     import torch
 
     if isinstance(target, torch.nn.Module):
-        return ExplainOutput(_native.explain(type(target).forward, (target,) + args, kwargs))
+        target = getattr(target, "_orig_mod", target)
+        return ExplainOutput(_native.explain(type(target).forward, (target,) + args, kwargs, backend))
     if not hasattr(target, "__code__"):
         raise TypeError(f"capture.explain expects a Python function or an nn.Module, got {type(target).__name__}")
-    return ExplainOutput(_native.explain(target, args, kwargs))
+    return ExplainOutput(_native.explain(target, args, kwargs, backend))
 
 
 def compare(fn, *args, **kwargs):
