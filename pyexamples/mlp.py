@@ -1,7 +1,13 @@
-"""A small MLP forward pass, run eagerly for now: the first example every other part will capture."""
+"""A small MLP forward pass, compiled by Capture (under `./capture run`) or run eagerly (plain
+python3, where `import capture` is not available): both print the same thing."""
 
 import torch
 import torch.nn as nn
+
+try:
+    import capture
+except ImportError:  # plain python3: the eager reference
+    capture = None
 
 
 class MLP(nn.Module):
@@ -39,10 +45,12 @@ EXAMPLES = {
 
 
 if __name__ == "__main__":
+    run_mlp = capture.compile(mlp) if capture else mlp
+    run_model = capture.compile(model) if capture else model
     x, w1, b1, w2, b2 = _weights()
-    out = mlp(x, w1, b1, w2, b2)
+    out = run_mlp(x, w1, b1, w2, b2)
     print("mlp(x) ->", tuple(out.shape))
     print(out)
     with torch.no_grad():
-        y = model(*EXAMPLES["model"]())
+        y = run_model(*EXAMPLES["model"]())
     print("MLP module ->", tuple(y.shape), "sum", round(float(y.sum()), 6))

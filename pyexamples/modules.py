@@ -74,6 +74,6 @@ if __name__ == "__main__":
         module = globals()[name]
         args = make()
         report = capture.explain(module, *args)
-        close = torch.allclose(capture.compile(module, backend="eager")(*args), module(*args))
+        close = torch.allclose(capture.compile(module)(*args), module(*args), rtol=1e-4, atol=1e-5)
         print(f"{name}: matches eager: {close}; {report.graph_count} graph(s), {report.graph_break_count} breaks, "
               f"{len(report.ops_per_graph[0])} ops")

@@ -17,9 +17,16 @@ public static class CommandRunner
 
     public static CommandResult Capture(params string[] args) => Run(CliPath, args);
 
+    /// <summary>`capture ARGS` with capture.compile's default backend set to <paramref name="backend"/> ($CAPTURE_BACKEND).</summary>
+    public static CommandResult CaptureOn(string backend, params string[] args) =>
+        Run(CliPath, args, environment: new Dictionary<string, string> { ["CAPTURE_BACKEND"] = backend });
+
+    /// <summary>The backends every end-to-end test runs on.</summary>
+    public static TheoryData<string> Backends => new() { "eager", "roslyn" };
+
     public static CommandResult Python(params string[] args) => Run("/usr/bin/python3.11", args);
 
-    public static CommandResult Run(string program, IReadOnlyList<string> args, string? workingDirectory = null)
+    public static CommandResult Run(string program, IReadOnlyList<string> args, string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -28,6 +35,7 @@ public static class CommandRunner
             WorkingDirectory = workingDirectory ?? Root,
         };
         foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

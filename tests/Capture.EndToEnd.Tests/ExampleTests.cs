@@ -6,10 +6,11 @@ public sealed class ExampleTests
 {
     private static string Example(string name) => Path.Combine(CommandRunner.Root, "pyexamples", name);
 
-    [Fact]
-    public void MlpPrintsTheSameOutputAsEagerPython()
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void MlpPrintsTheSameOutputAsEagerPython(string backend)
     {
-        var capture = CommandRunner.Capture("run", Example("mlp.py"));
+        var capture = CommandRunner.CaptureOn(backend, "run", Example("mlp.py"));
         Assert.True(capture.ExitCode == 0, capture.Stderr);
         var eager = CommandRunner.Python(Example("mlp.py"));
         Assert.Equal(0, eager.ExitCode);
@@ -18,10 +19,11 @@ public sealed class ExampleTests
         Assert.Contains("tensor([[", capture.Stdout);
     }
 
-    [Fact]
-    public void BreaksExampleMatchesEagerAndGivesEveryReasonWithItsLine()
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void BreaksExampleMatchesEagerAndGivesEveryReasonWithItsLine(string backend)
     {
-        var run = CommandRunner.Capture("run", Example("breaks.py"));
+        var run = CommandRunner.CaptureOn(backend, "run", Example("breaks.py"));
         Assert.True(run.ExitCode == 0, run.Stderr);
         var lines = run.Stdout.Split('\n').Where(l => l.Contains(": matches eager: ")).ToList();
         Assert.Equal(7, lines.Count);
@@ -36,10 +38,11 @@ public sealed class ExampleTests
         Assert.Contains("breaks.py:53) -> _normalize (", run.Stdout);
     }
 
-    [Fact]
-    public void GuardsExampleRecompilesForEachChangeAndStaysCorrect()
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void GuardsExampleRecompilesForEachChangeAndStaysCorrect(string backend)
     {
-        var run = CommandRunner.Capture("run", Example("guards.py"));
+        var run = CommandRunner.CaptureOn(backend, "run", Example("guards.py"));
         Assert.True(run.ExitCode == 0, run.Stderr);
         Assert.Contains("all calls match eager: True", run.Stdout);
         Assert.Contains("scaled: tensor 'L['x']' size mismatch at index 0: expected 3, actual 5", run.Stdout);
@@ -49,22 +52,29 @@ public sealed class ExampleTests
         Assert.Contains("forward: L['self'].training changed: expected True, actual False", run.Stdout);
     }
 
-    [Fact]
-    public void ModulesExampleCapturesEachModuleAsOneGraph()
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void ModulesExampleCapturesEachModuleAsOneGraph(string backend)
     {
-        var run = CommandRunner.Capture("run", Example("modules.py"));
+        var run = CommandRunner.CaptureOn(backend, "run", Example("modules.py"));
         Assert.True(run.ExitCode == 0, run.Stderr);
         foreach (var name in new[] { "mlp", "conv_block", "attention", "encoder_layer" })
             Assert.Contains($"{name}: matches eager: True; 1 graph(s), 0 breaks", run.Stdout);
     }
 
-    [Fact]
-    public void OptimizeExampleMatchesEagerAndItsOptimizedGraphLosesTheRepeatedWork()
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void OptimizeExampleMatchesEager(string backend)
     {
-        var run = CommandRunner.Capture("run", Example("optimize.py"));
+        var run = CommandRunner.CaptureOn(backend, "run", Example("optimize.py"));
         Assert.True(run.ExitCode == 0, run.Stderr);
-        Assert.Contains("repeated: matches eager: True", run.Stdout);
-        Assert.Contains("view_chains: matches eager: True", run.Stdout);
+        foreach (var name in new[] { "repeated", "scaled_positions", "view_chains" })
+            Assert.Contains($"{name}: matches eager: True", run.Stdout);
+    }
+
+    [Fact]
+    public void OptimizeExamplesOptimizedGraphLosesTheRepeatedWork()
+    {
         var captured = CommandRunner.Capture("graph", Example("optimize.py") + "::repeated");
         var optimized = CommandRunner.Capture("graph", Example("optimize.py") + "::repeated", "--stage", "optimized");
         int Count(string text, string what) => text.Split(what).Length - 1;
@@ -79,7 +89,6 @@ public sealed class ExampleTests
         var views = CommandRunner.Capture("graph", Example("optimize.py") + "::view_chains", "--stage", "optimized");
         Assert.DoesNotContain(".t()", views.Stdout);
         Assert.DoesNotContain("squeeze", views.Stdout);
-        Assert.Contains("scaled_positions: matches eager: True", run.Stdout);
         var constants = CommandRunner.Capture("graph", Example("optimize.py") + "::scaled_positions", "--stage", "optimized");
         Assert.Contains("torch.arange(", CommandRunner.Capture("graph", Example("optimize.py") + "::scaled_positions").Stdout);
         foreach (var gone in new[] { "torch.arange(", "torch.exp(", "torch.neg(", "torch.div(" }) Assert.DoesNotContain(gone, constants.Stdout);
@@ -87,13 +96,66 @@ public sealed class ExampleTests
         Assert.Equal(1, Count(constants.Stdout, "torch.mul("));
     }
 
-    [Fact]
-    public void FusionExampleMatchesEagerAndShowsItsKernelsAndMemoryPlan()
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void FusionExampleMatchesEager(string backend)
     {
-        var run = CommandRunner.Capture("run", Example("fusion.py"));
+        var run = CommandRunner.CaptureOn(backend, "run", Example("fusion.py"));
         Assert.True(run.ExitCode == 0, run.Stderr);
-        foreach (var name in new[] { "mlp_block", "softmax_rows", "layer_norm_rows", "deep_mlp" })
+        foreach (var name in new[] { "pointwise_chain", "mlp_block", "softmax_rows", "layer_norm_rows", "deep_mlp" })
             Assert.Contains($"{name}: matches eager: True", run.Stdout);
+    }
+
+    [Fact]
+    public void GraphCommandPrintsTheGeneratedCSharp()
+    {
+        var run = CommandRunner.Capture("graph", Example("fusion.py") + "::pointwise_chain", "--format", "csharp");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("// pointwise_chain: graph 1 of 1\n// Generated by Capture.", run.Stdout);
+        Assert.Contains("public static unsafe class CaptureKernels", run.Stdout);
+        Assert.Contains("// kernel for fusion group g1: mul, add, relu, sub, sigmoid, tanh, mul_1", run.Stdout);
+        Assert.Contains("MathF.Tanh(", run.Stdout);
+        var gemm = CommandRunner.Capture("graph", Example("fusion.py") + "::mlp_block", "--format", "csharp");
+        Assert.Contains("// no kernels:", gemm.Stdout);
+    }
+
+    // A second process with the cache warm loads the compiled kernels instead of running Roslyn; a
+    // corrupt entry is ignored, rebuilt, and the results stay right.
+    [Fact]
+    public void KernelCacheServesASecondProcessAndSurvivesCorruption()
+    {
+        var cache = Directory.CreateTempSubdirectory("capture-kernel-cache-").FullName;
+        try
+        {
+            CommandResult Explain() => CommandRunner.Run(CommandRunner.CliPath, ["explain", Example("fusion.py") + "::pointwise_chain"],
+                environment: new Dictionary<string, string> { ["CAPTURE_CACHE_DIR"] = cache });
+            var first = Explain();
+            Assert.True(first.ExitCode == 0, first.Stderr);
+            Assert.Matches(@"optimize [0-9.]+ ms, codegen [0-9.]+ ms \(1 kernel, [0-9]+ chars of C#\), roslyn [0-9.]+ ms\)", first.Stdout);
+            var entries = Directory.GetFiles(Path.Combine(cache, "roslyn"), "*.bin");
+            Assert.Single(entries);
+            var second = Explain();
+            Assert.Contains("(loaded from the kernel cache)", second.Stdout);
+            var bytes = File.ReadAllBytes(entries[0]);
+            bytes[^100] ^= 0xFF; // one flipped byte in the image
+            File.WriteAllBytes(entries[0], bytes);
+            var third = Explain();
+            Assert.True(third.ExitCode == 0, third.Stderr);
+            Assert.DoesNotContain("loaded from the kernel cache", third.Stdout);
+            var run = CommandRunner.Run(CommandRunner.CliPath, ["run", Example("fusion.py")],
+                environment: new Dictionary<string, string> { ["CAPTURE_CACHE_DIR"] = cache, ["CAPTURE_BACKEND"] = "roslyn" });
+            Assert.Contains("pointwise_chain: matches eager: True", run.Stdout);
+            Assert.Contains("loaded from the kernel cache", Explain().Stdout);
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void FusionExampleShowsItsKernelsAndMemoryPlan()
+    {
         string Optimized(string name, params string[] more) =>
             CommandRunner.Capture(["graph", Example("fusion.py") + "::" + name, "--stage", "optimized", .. more]).Stdout;
         Assert.Contains("#   g1 extern [64, 256]: matmul, add, gelu\n", Optimized("mlp_block"));

@@ -5,6 +5,7 @@ The public names follow torch.compile / torch._dynamo: compile, explain, compare
 """
 
 import functools
+import os
 
 try:
     import _capture_native as _native
@@ -80,11 +81,19 @@ def _compiled_module(module, fullgraph, backend):
     return CompiledModule(module)
 
 
-def compile(fn=None, *, mode="bytecode", backend="roslyn", fullgraph=False, dynamic=None):
+def _default_backend():
+    """$CAPTURE_BACKEND when set (runs a whole script on another backend), else roslyn."""
+    return os.environ.get("CAPTURE_BACKEND") or "roslyn"
+
+
+def compile(fn=None, *, mode="bytecode", backend=None, fullgraph=False, dynamic=None):
     """Capture `fn` (a function or an nn.Module) into graphs and compile them.
 
-    Usable as @capture.compile or @capture.compile(mode=..., backend=...).
+    Usable as @capture.compile or @capture.compile(mode=..., backend=...). The backend defaults to
+    $CAPTURE_BACKEND, else "roslyn".
     """
+    if backend is None:
+        backend = _default_backend()
     if mode not in _MODES:
         raise ValueError(f"capture.compile: mode must be one of {_MODES}, got {mode!r}")
     if backend not in _BACKENDS:
@@ -178,7 +187,7 @@ def explain(fn, *args, backend=None, **kwargs):
     """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles,
     and what compiling each graph took on `backend` (by default the compiled function's, else roslyn)."""
     if backend is None:
-        backend = getattr(fn, "_backend", None) or getattr(fn, "_capture_backend", None) or "roslyn"
+        backend = getattr(fn, "_backend", None) or getattr(fn, "_capture_backend", None) or _default_backend()
     if backend not in _BACKENDS:
         raise ValueError(f"capture.explain: backend must be one of {_BACKENDS}, got {backend!r}")
     target = fn._fn if isinstance(fn, _CompiledFunction) else fn
