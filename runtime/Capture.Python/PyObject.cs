@@ -61,6 +61,9 @@ public sealed partial class PyObject : IDisposable
 
     public bool Is(PyObject other) => Handle == other.Handle;
 
+    /// <summary>The object's address: Python's id(), stable while a reference is held.</summary>
+    public nint Address => Handle;
+
     // --- Attributes -----------------------------------------------------------------------------
 
     public PyObject GetAttr(string name) => Steal(CApi.PyObject_GetAttrString(Handle, name));

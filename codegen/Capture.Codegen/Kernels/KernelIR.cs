@@ -24,8 +24,12 @@ public sealed record KCall(string Function, EquatableList<KExpr> Args, DType Typ
 /// <summary>One statement: the value of graph node <see cref="Node"/>.</summary>
 public sealed record KStatement(string Node, KExpr Value);
 
-/// <summary>A kernel operand: a tensor read or written, with its element type.</summary>
-public sealed record KOperand(string Value, DType Type, bool IsOutput);
+/// <summary>
+/// A kernel operand: a tensor read or written, with its element type and the stride its metadata
+/// gives it along the domain's innermost dim (0 when broadcast along it, 1 when contiguous there;
+/// null when unknown). The emitter vectorizes for those strides and checks them at run time.
+/// </summary>
+public sealed record KOperand(string Value, DType Type, bool IsOutput, long? InnerStride = null);
 
 /// <summary>
 /// A pointwise kernel: a loop nest over <see cref="Domain"/> evaluating <see cref="Body"/> per

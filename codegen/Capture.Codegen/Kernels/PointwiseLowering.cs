@@ -48,7 +48,7 @@ public static class PointwiseLowering
                         if (!operandOf.TryGetValue(r.Name, out var o))
                         {
                             o = operandOf[r.Name] = operands.Count;
-                            operands.Add(new KOperand(r.Name, t.DType, IsOutput: false));
+                            operands.Add(new KOperand(r.Name, t.DType, IsOutput: false, InnerStride(t, domain)));
                         }
                         return new KLoad(o, t.DType);
                     default:
@@ -63,7 +63,8 @@ public static class PointwiseLowering
         foreach (var output in group.Outputs)
         {
             stores.Add((statementOf[output], operands.Count));
-            operands.Add(new KOperand(output, ((TensorMeta)graph[output].Meta).DType, IsOutput: true));
+            var meta = (TensorMeta)graph[output].Meta;
+            operands.Add(new KOperand(output, meta.DType, IsOutput: true, InnerStride(meta, domain)));
         }
         return new Kernel(name, group.Id, domain.Concrete().ToEquatableList(), operands.ToEquatableList(), statements.ToEquatableList(), stores.ToEquatableList());
     }
@@ -98,6 +99,14 @@ public static class PointwiseLowering
             lowered.Add(e);
         }
         return new KCall(function, lowered.ToEquatableList(), Comparisons.Contains(function) ? DType.Bool : result);
+    }
+
+    /// <summary>The operand's stride along the domain's innermost dim, broadcast (aligned right: 0 where it has size 1 or no dim).</summary>
+    private static long? InnerStride(TensorMeta t, Shape domain)
+    {
+        if (domain.Rank == 0) return null;
+        if (t.Rank == 0 || t.Shape.Dims[^1].Value == 1) return 0;
+        return t.Strides is { Count: > 0 } s ? s[^1] : null;
     }
 
     private static KExpr Cast(KExpr value, DType type) => value.Type == type ? value : new KCast(value, type);

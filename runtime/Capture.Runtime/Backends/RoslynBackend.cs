@@ -38,7 +38,7 @@ public sealed class RoslynCompiledGraph : ICompiledGraph
 /// order matters), and so do graphs whose results need autograd (the compiled backward is autograd's
 /// issue): their inputs require grad and grad mode is on.
 /// </summary>
-public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null) : IGraphBackend
+public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null, KernelSchedule? schedule = null) : IGraphBackend
 {
     /// <summary>The class every generated assembly holds (one assembly per graph, each in its own load context).</summary>
     public const string ClassName = "CaptureKernels";
@@ -49,6 +49,9 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null)
     public string Name => "roslyn";
 
     public KernelCache? Cache { get; } = cache;
+
+    /// <summary>Vector width and parallel split of the generated loops (the host's by default).</summary>
+    public KernelSchedule Schedule { get; } = schedule ?? KernelSchedule.Host;
 
     ICompiledGraph IGraphBackend.Compile(Graph graph, bool gradEnabled) => Compile(graph, gradEnabled);
 
@@ -74,7 +77,7 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null)
         var kernels = new Dictionary<int, Kernel>();
         foreach (var group in optimized.Fusion.Groups)
             if (PointwiseLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
-        var source = kernels.Count == 0 ? "" : CSharpEmitter.Emit(ClassName, kernels.Values.ToList());
+        var source = kernels.Count == 0 ? "" : CSharpEmitter.Emit(ClassName, kernels.Values.ToList(), Schedule);
         phases.Add(new CompilePhase("codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of C#"));
         var entries = new Dictionary<int, KernelEntry>();
         if (kernels.Count > 0)

@@ -167,10 +167,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend)
     private CodeCache CacheFor(PyObject function)
     {
         using var code = function.GetAttr("__code__");
-        using var builtins = Py.Builtins;
-        using var idOf = builtins.GetAttr("id");
-        using var id = idOf.Call(code);
-        var key = (nint)id.ToInt64();
+        var key = code.Address; // id(code): the cache holds a reference, so the address stays this code object's
         if (_caches.TryGetValue(key, out var cache)) return cache;
         cache = new CodeCache(code.NewReference(), InstructionDecoder.Decode(code));
         _caches[key] = cache;
@@ -270,12 +267,22 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend)
         OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
     }
 
-    private static FrameState BindFrame(PyObject function, PyObject args, PyObject kwargs)
+    // compiled once per runner: executing the source again on every call cost more than the call
+    private PyObject? _bind;
+
+    private PyObject Binder()
     {
+        if (_bind is not null) return _bind;
         using var ns = Py.Exec("""
             import inspect
+            signatures = {}
             def bind(fn, args, kwargs):
-                bound = inspect.signature(fn).bind(*args, **kwargs)
+                # a function's signature changes only with its defaults (held here, compared by identity)
+                signature, defaults, kwdefaults = signatures.get(fn, (None, None, None))
+                if signature is None or defaults is not fn.__defaults__ or kwdefaults is not fn.__kwdefaults__:
+                    signature = inspect.signature(fn)
+                    signatures[fn] = (signature, fn.__defaults__, fn.__kwdefaults__)
+                bound = signature.bind(*args, **kwargs)
                 bound.apply_defaults()
                 values = dict(bound.arguments)
                 code = fn.__code__
@@ -289,8 +296,12 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend)
                     builtins = builtins.__dict__
                 return values, fn.__globals__, builtins
             """);
-        using var bind = ns.GetItem("bind");
-        using var bound = bind.Call(function, args, kwargs);
+        return _bind = ns.GetItem("bind");
+    }
+
+    private FrameState BindFrame(PyObject function, PyObject args, PyObject kwargs)
+    {
+        using var bound = Binder().Call(function, args, kwargs);
         using var values = bound.GetItem(0);
         var locals = values.ToDictItems().ToDictionary(p => { using (p.Key) return p.Key.AsString(); }, p => p.Value);
         return new FrameState(locals, [], bound.GetItem(1), bound.GetItem(2));

@@ -1,0 +1,175 @@
+using System.Globalization;
+using System.Text;
+using Capture.Graph;
+
+namespace Capture.Codegen;
+
+// The SIMD loop over the innermost dim: System.Runtime.Intrinsics vectors of one float type.
+// A kernel vectorizes when every operand it loads or stores has that type and a known innermost
+// stride of 1 (or 0: broadcast, loaded once per row), and every function has a vector form whose
+// results stay within torch's tolerance of the scalar one: comparisons become masks that only
+// `where` reads; tanh (float32) is its own helper below. Anything else keeps the scalar loop.
+public static partial class CSharpEmitter
+{
+    private static readonly HashSet<string> VectorFunctions =
+    [
+        "add", "sub", "mul", "div", "neg", "abs", "relu", "sqrt", "rsqrt",
+        "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge",
+    ];
+
+    /// <summary>Functions with a float32 vector form of our own (helpers below).</summary>
+    private static readonly HashSet<string> Float32Functions = ["exp", "sigmoid", "tanh"];
+
+    private static readonly HashSet<string> Masks = ["eq", "ne", "lt", "le", "gt", "ge"];
+
+    /// <summary>The float type the kernel's SIMD loop computes in, or null when it keeps scalar loops.</summary>
+    private static DType? VectorType(Kernel k, int bits) => NotVectorized(k, bits) is null ? k.Operands[0].Type : null;
+
+    /// <summary>Why the kernel keeps scalar loops (for the comment above it), or null when it vectorizes.</summary>
+    private static string? NotVectorized(Kernel k, int bits)
+    {
+        if (bits == 0) return "no SIMD on this machine";
+        if (k.Domain.Count == 0) return "a single element";
+        var t = k.Operands[0].Type;
+        if (t is not (DType.Float32 or DType.Float64)) return $"operands of {t.TorchName()}";
+        if (k.Operands.FirstOrDefault(o => o.Type != t) is { } mixed) return $"{mixed.Value} is {mixed.Type.TorchName()}, not {t.TorchName()}";
+        if (k.Operands.FirstOrDefault(o => o.InnerStride is not (0 or 1) || o.IsOutput && o.InnerStride != 1) is { } strided)
+            return $"{strided.Value} has innermost stride {strided.InnerStride?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}";
+        foreach (var statement in k.Body)
+            if (Unvectorizable(statement.Value, t) is { } why) return $"{statement.Node}: {why}";
+        if (k.Stores.Any(s => k.Body[s.Statement].Value.Type != t)) return "stores a mask";
+        return null;
+    }
+
+    private static string? Unvectorizable(KExpr e, DType t) => e switch
+    {
+        KLoad or KTemp => null,
+        KConst c => c.Type == t ? null : $"a {c.Type.TorchName()} constant",
+        KCast => "a cast",
+        KCall c when !VectorFunctions.Contains(c.Function) && !(Float32Functions.Contains(c.Function) && t == DType.Float32) => $"{c.Function} has no vector form for {t.TorchName()} here",
+        KCall c when (Masks.Contains(c.Function) ? c.Args.Any(a => a.Type != t) : c.Type != t) => $"{c.Function} on {c.Args[0].Type.TorchName()}",
+        KCall c when c.Function == "where" && c.Args[0] is not (KTemp or KCall { Function: "eq" or "ne" or "lt" or "le" or "gt" or "ge" }) => "where on a loaded mask",
+        KCall c => c.Args.Select(a => Unvectorizable(a, t)).FirstOrDefault(w => w is not null),
+        _ => "an unknown expression",
+    };
+
+    private static void EmitVectorLoop(StringBuilder text, Kernel k, DType t, int bits, HashSet<string> helpers)
+    {
+        var v = $"Vector{bits}";
+        var lanes = bits / (t == DType.Float32 ? 32 : 64);
+        text.Append("            if (simd)\n            {\n");
+        for (var o = 0; o < k.Operands.Count; o++)
+            if (!k.Operands[o].IsOutput && k.Operands[o].InnerStride == 0)
+                text.Append($"                var w{o} = {v}.Create(o{o}[b{o}]); // broadcast along the row\n");
+        text.Append($"                for (; j <= j1 - {lanes}; j += {lanes})\n                {{\n");
+        for (var o = 0; o < k.Operands.Count; o++)
+            if (!k.Operands[o].IsOutput && k.Operands[o].InnerStride == 1)
+                text.Append($"                    var w{o} = {v}.Load(o{o} + b{o} + j);\n");
+        for (var i = 0; i < k.Body.Count; i++)
+            text.Append($"                    var u{i} = {VExpr(k.Body[i].Value, t, v, helpers)}; // {k.Body[i].Node}\n");
+        foreach (var (statement, operand) in k.Stores)
+            text.Append($"                    u{statement}.Store(o{operand} + b{operand} + j);\n");
+        text.Append("                }\n            }\n");
+    }
+
+    private static string VExpr(KExpr e, DType t, string v, HashSet<string> helpers) => e switch
+    {
+        KLoad l => $"w{l.Operand}",
+        KTemp x => $"u{x.Index}",
+        KConst c => $"{v}.Create({Constant(c.Value, t)})",
+        KCall c => VCall(c, t, v, helpers),
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e, "not vectorizable"),
+    };
+
+    private static string VCall(KCall c, DType t, string v, HashSet<string> helpers)
+    {
+        var a = c.Args.Select(x => VExpr(x, t, v, helpers)).ToList();
+        var one = $"{v}<{Type(t)}>.One";
+        if (Float32Functions.Contains(c.Function)) helpers.UnionWith(["exp", c.Function]);
+        return c.Function switch
+        {
+            "add" => $"({a[0]} + {a[1]})",
+            "sub" => $"({a[0]} - {a[1]})",
+            "mul" => $"({a[0]} * {a[1]})",
+            "div" => $"({a[0]} / {a[1]})",
+            "neg" => $"(-{a[0]})",
+            "abs" => $"{v}.Abs({a[0]})",
+            "relu" => $"{v}.Max({a[0]}, {v}<{Type(t)}>.Zero)",
+            "exp" => $"Exp({a[0]})",
+            "sqrt" => $"{v}.Sqrt({a[0]})",
+            "rsqrt" => $"({one} / {v}.Sqrt({a[0]}))",
+            "sigmoid" => $"({one} / ({one} + Exp(-{a[0]})))",
+            "tanh" => $"Tanh({a[0]})",
+            "maximum" => $"{v}.Max({a[0]}, {a[1]})",
+            "minimum" => $"{v}.Min({a[0]}, {a[1]})",
+            "where" => $"{v}.ConditionalSelect({a[0]}, {a[1]}, {a[2]})",
+            "eq" => $"{v}.Equals({a[0]}, {a[1]})",
+            "ne" => $"~{v}.Equals({a[0]}, {a[1]})",
+            "lt" => $"{v}.LessThan({a[0]}, {a[1]})",
+            "le" => $"{v}.LessThanOrEqual({a[0]}, {a[1]})",
+            "gt" => $"{v}.GreaterThan({a[0]}, {a[1]})",
+            "ge" => $"{v}.GreaterThanOrEqual({a[0]}, {a[1]})",
+            _ => throw new NotSupportedException($"vector kernel function {c.Function}"),
+        };
+    }
+
+    // Float32 exp, and tanh and sigmoid through it, written out in vector arithmetic (which the JIT
+    // always expands to instructions). CoreLib's Vector256.Exp is fast only where the JIT inlines it:
+    // called, it runs a precompiled copy built without AVX, several times slower than torch.
+    // exp: Cephes' expf. n = round(x log2 e), r = x - n ln 2 (in two parts, exact), e^r by a degree-6
+    // polynomial on |r| <= ln2/2 (relative error ~1e-7), times 2^n built in the exponent bits (as
+    // 2^(n-1) * 2, so n = 128 still fits). Above 88.72 the result is inf; below -86 it is 0 (torch
+    // gives subnormals under 5e-38 there); NaN stays NaN.
+    // tanh: an odd Taylor polynomial to x^17 below |x| = 0.55 (relative error under 1e-7 there),
+    // 1 - 2 / (exp(2|x|) + 1) with x's sign above (no cancellation once the result is over 0.5;
+    // exp overflowing to infinity gives 1). NaN takes the second branch and stays NaN.
+    private static string Helper(string name, int bits) => name switch
+    {
+        "exp" => $$"""
+                [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+                private static Vector{{bits}}<float> Exp(Vector{{bits}}<float> x)
+                {
+                    var c = Vector{{bits}}.Min(Vector{{bits}}.Max(x, Vector{{bits}}.Create(-86f)), Vector{{bits}}.Create(88.72283f));
+                    var n = Vector{{bits}}.Round(c * Vector{{bits}}.Create(1.44269504088896341f));
+                    var r = c - n * Vector{{bits}}.Create(0.693359375f) - n * Vector{{bits}}.Create(-2.12194440e-4f);
+                    var p = Vector{{bits}}.Create(1.9875691500e-4f);
+                    p = p * r + Vector{{bits}}.Create(1.3981999507e-3f);
+                    p = p * r + Vector{{bits}}.Create(8.3334519073e-3f);
+                    p = p * r + Vector{{bits}}.Create(4.1665795894e-2f);
+                    p = p * r + Vector{{bits}}.Create(1.6666665459e-1f);
+                    p = p * r + Vector{{bits}}.Create(5.0000001201e-1f);
+                    p = p * (r * r) + r + Vector{{bits}}<float>.One;
+                    var scale = Vector{{bits}}.ShiftLeft(Vector{{bits}}.ConvertToInt32(n) + Vector{{bits}}.Create(126), 23).AsSingle();
+                    var e = p * scale * Vector{{bits}}.Create(2f);
+                    e = Vector{{bits}}.ConditionalSelect(Vector{{bits}}.GreaterThan(x, Vector{{bits}}.Create(88.72283f)), Vector{{bits}}.Create(float.PositiveInfinity), e);
+                    return Vector{{bits}}.ConditionalSelect(Vector{{bits}}.LessThan(x, Vector{{bits}}.Create(-86f)), Vector{{bits}}<float>.Zero, e);
+                }
+
+
+            """,
+        "tanh" => $$"""
+                [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+                private static Vector{{bits}}<float> Tanh(Vector{{bits}}<float> x)
+                {
+                    var ax = Vector{{bits}}.Abs(x);
+                    var x2 = x * x;
+                    var p = Vector{{bits}}.Create(6404582f / 10854718875f);
+                    p = p * x2 + Vector{{bits}}.Create(-929569f / 638512875f);
+                    p = p * x2 + Vector{{bits}}.Create(21844f / 6081075f);
+                    p = p * x2 + Vector{{bits}}.Create(-1382f / 155925f);
+                    p = p * x2 + Vector{{bits}}.Create(62f / 2835f);
+                    p = p * x2 + Vector{{bits}}.Create(-17f / 315f);
+                    p = p * x2 + Vector{{bits}}.Create(2f / 15f);
+                    p = p * x2 + Vector{{bits}}.Create(-1f / 3f);
+                    var small = x + x * x2 * p;
+                    var large = Vector{{bits}}<float>.One - Vector{{bits}}.Create(2f) / (Exp(ax + ax) + Vector{{bits}}<float>.One);
+                    var signed = (large.AsUInt32() | (x.AsUInt32() & Vector{{bits}}.Create(0x80000000u))).AsSingle();
+                    return Vector{{bits}}.ConditionalSelect(Vector{{bits}}.LessThan(ax, Vector{{bits}}.Create(0.55f)), small, signed);
+                }
+
+
+            """,
+        "sigmoid" => "",
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+}
