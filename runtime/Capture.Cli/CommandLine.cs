@@ -22,6 +22,7 @@ public static class CommandLine
                                   print the graphs captured from one function (optimized: after
                                   the optimizer, with its fusion groups and memory plan; --passes:
                                   what each pass changed; --decompose: split ops into core ops first)
+          bench [--quick]         time compiled functions against eager PyTorch (writes bench/results.md)
           test                    run the test suite (handled by ./capture)
           version                 print versions of Capture, .NET and the Python library
           help                    show this message
@@ -39,6 +40,7 @@ public static class CommandLine
                 ["explain", var spec] => Finish(ExampleCommands.Explain(spec)),
                 ["graph", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Graph(spec, options)),
                 ["explain" or "graph", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
+                ["bench", .. var rest] => Run(Path.Combine(CapturePaths.Root, "bench", "bench.py"), rest),
                 ["version" or "--version"] => PrintVersion(),
                 ["help" or "--help" or "-h"] => PrintUsage(),
                 [var command, ..] => UsageFailure($"capture: unknown command '{command}'"),

@@ -1,0 +1,167 @@
+"""`./capture bench [--quick] [--out DIR]`: Capture's compiled functions against eager PyTorch (and
+torch.jit.script where it applies), measured in one process with the same thread count.
+
+Each workload runs through every system: warm-up calls (the first one, which captures and compiles,
+is timed separately as the compile time), then repetitions timed one by one; the table gives the
+median in ms, the spread (interquartile range) and the ratio eager / system (above 1: faster than
+eager). Every system's result is checked against eager's before it is timed; a mismatch is reported
+in the table and makes the run fail. Writes results.md and results.json to --out (bench/ by default;
+--quick runs small sizes, for the smoke test, into .build/bench-quick/).
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+import capture
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pointwise_chain(x, y):
+    # seven elementwise ops (one broadcast operand) with sigmoid and tanh
+    return torch.sigmoid((x * 0.5 + y).relu() - 1.0) * torch.tanh(x)
+
+
+def arithmetic_chain(x, y):
+    # six elementwise ops of plain arithmetic: memory-bound in eager, one pass compiled
+    return ((x * 0.5 + y).relu() - 1.0) * x + y * y
+
+
+def mlp_forward(x, w1, b1, w2, b2):
+    # GELU MLP: two gemms (extern kernels) with their bias and activation epilogues
+    return F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)
+
+
+def workloads(quick):
+    """(name, function, make inputs, tolerance) for each row."""
+    g = torch.Generator().manual_seed(0)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=g)
+
+    rows = []
+    for n in ([1 << 16] if quick else [1 << 20, 1 << 22, 1 << 24]):
+        label = f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K"
+        cols = 1024
+        rows.append((f"pointwise chain (7 ops, sigmoid/tanh), {label} floats", pointwise_chain,
+                     lambda n=n, cols=cols: (randn(n // cols, cols), randn(cols)), 1e-5))
+        rows.append((f"arithmetic chain (6 ops), {label} floats", arithmetic_chain,
+                     lambda n=n, cols=cols: (randn(n // cols, cols), randn(cols)), 1e-5))
+    batch, d, hidden = (8, 64, 256) if quick else (64, 1024, 4096)
+    rows.append((f"GELU MLP forward ({batch}x{d} -> {hidden} -> {d})", mlp_forward,
+                 lambda: (randn(batch, d), randn(hidden, d) * d ** -0.5, randn(hidden), randn(d, hidden) * hidden ** -0.5, randn(d)),
+                 1e-4))
+    return rows
+
+
+def systems():
+    def script(fn):
+        try:
+            return torch.jit.script(fn)
+        except Exception as e:  # noqa: BLE001 - a function TorchScript cannot compile gets no row
+            return f"torch.jit.script failed: {type(e).__name__}"
+
+    return [
+        ("eager", lambda fn: fn),
+        ("torch.jit.script", script),
+        ("capture (roslyn)", lambda fn: capture.compile(fn, backend="roslyn")),
+    ]
+
+
+def measure(fn, args, repeat, warmup):
+    """(first call seconds, [seconds per call] after warm-up)."""
+    start = time.perf_counter()
+    fn(*args)
+    first = time.perf_counter() - start
+    for _ in range(warmup):
+        fn(*args)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return first, times
+
+
+def blas():
+    """torch's BLAS as built (Debian's is "generic": libblas.so.3) and the library that file resolves to here."""
+    built = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    with open("/proc/self/maps") as maps:
+        loaded = sorted({line.split()[-1] for line in maps if "blas" in line.rsplit("/", 1)[-1]})
+    return f"{built.group(1) if built else 'unknown'} ({', '.join(os.path.realpath(p) for p in loaded) or 'none loaded'})"
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="capture bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions (smoke test)")
+    parser.add_argument("--out", help="folder for results.md and results.json")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch (Capture's kernels use every core)")
+    options = parser.parse_args(argv)
+    out = options.out or (os.path.join(ROOT, ".build", "bench-quick") if options.quick else os.path.join(ROOT, "bench"))
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(options.threads)
+    repeat, warmup = (5, 2) if options.quick else (30, 5)
+    environment = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "torch threads": torch.get_num_threads(),
+        "torch BLAS": blas(),
+        "capture": capture.__version__,
+        "repetitions": repeat,
+    }
+    print("; ".join(f"{k}: {v}" for k, v in environment.items()), flush=True)
+
+    results, failed = [], False
+    for name, fn, make, tolerance in workloads(options.quick):
+        args = make()
+        expected = fn(*args)
+        eager_median = None
+        for system, wrap in systems():
+            row = {"workload": name, "system": system}
+            compiled = wrap(fn)
+            if isinstance(compiled, str):
+                row["error"] = compiled
+                results.append(row)
+                continue
+            capture.reset()
+            first, times = measure(compiled, args, repeat, warmup)
+            matches = torch.allclose(compiled(*args), expected, rtol=tolerance, atol=tolerance)
+            failed |= not matches
+            median = statistics.median(times)
+            quartiles = statistics.quantiles(times, n=4) if len(times) >= 2 else [median, median, median]
+            eager_median = median if system == "eager" else eager_median
+            row.update(median_ms=median * 1e3, iqr_ms=(quartiles[2] - quartiles[0]) * 1e3, first_call_ms=first * 1e3,
+                       ratio_vs_eager=eager_median / median, matches_eager=matches)
+            results.append(row)
+            print(f"{name:55} {system:18} {median * 1e3:9.3f} ms  x{eager_median / median:5.2f}  first call {first * 1e3:8.1f} ms"
+                  f"{'' if matches else '  DIFFERS FROM EAGER'}", flush=True)
+
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"environment": environment, "results": results}, f, indent=2)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("# Capture benchmarks\n\n")
+        f.write("".join(f"- {k}: {v}\n" for k, v in environment.items()))
+        f.write("\nMedian time per call (interquartile range); ratio = eager median / system median (above 1: faster "
+                "than eager); first call = capture and compile.\n\n")
+        f.write("| workload | system | median ms | IQR ms | vs eager | first call ms | matches eager |\n|---|---|---:|---:|---:|---:|---|\n")
+        for r in results:
+            if "error" in r:
+                f.write(f"| {r['workload']} | {r['system']} | n/a | | | | {r['error']} |\n")
+            else:
+                f.write(f"| {r['workload']} | {r['system']} | {r['median_ms']:.3f} | {r['iqr_ms']:.3f} | {r['ratio_vs_eager']:.2f}x "
+                        f"| {r['first_call_ms']:.1f} | {'yes' if r['matches_eager'] else 'NO'} |\n")
+    print(f"wrote {os.path.join(out, 'results.md')} and results.json")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

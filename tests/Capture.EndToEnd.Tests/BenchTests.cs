@@ -1,0 +1,42 @@
+using System.Text.Json.Nodes;
+
+namespace Capture.EndToEnd.Tests;
+
+// `capture bench --quick` as a smoke test: every workload gets a row from every system, and every
+// compiled result matched eager (timings are not checked here: they are the bench's job).
+public sealed class BenchTests
+{
+    [Fact]
+    public void QuickBenchProducesEveryRowAndEveryResultMatchesEager()
+    {
+        var output = Directory.CreateTempSubdirectory("capture-bench-").FullName;
+        try
+        {
+            var run = CommandRunner.Capture("bench", "--quick", "--out", output);
+            Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+            var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!;
+            var rows = json["results"]!.AsArray().Select(r => r!).ToList();
+            var workloads = rows.Select(r => (string)r["workload"]!).Distinct().ToList();
+            Assert.Equal(["pointwise chain (7 ops, sigmoid/tanh), 64K floats", "arithmetic chain (6 ops), 64K floats", "GELU MLP forward (8x64 -> 256 -> 64)"], workloads);
+            foreach (var workload in workloads)
+            {
+                var systems = rows.Where(r => (string)r["workload"]! == workload).ToList();
+                Assert.Equal(["eager", "torch.jit.script", "capture (roslyn)"], systems.Select(r => (string)r["system"]!));
+                foreach (var row in systems.Where(r => r["error"] is null))
+                {
+                    Assert.True((bool)row["matches_eager"]!, $"{workload} through {row["system"]} differs from eager");
+                    Assert.True((double)row["median_ms"]! > 0);
+                }
+                Assert.Null(systems.Single(r => (string)r["system"]! == "capture (roslyn)")["error"]);
+            }
+            var table = File.ReadAllText(Path.Combine(output, "results.md"));
+            Assert.Contains("| workload | system | median ms | IQR ms | vs eager | first call ms | matches eager |", table);
+            Assert.Contains("- torch threads: ", table);
+            Assert.Contains("- torch BLAS: ", table);
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+}
