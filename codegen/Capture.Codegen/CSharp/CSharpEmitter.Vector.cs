@@ -85,7 +85,8 @@ public static partial class CSharpEmitter
     {
         var a = c.Args.Select(x => VExpr(x, t, v, helpers)).ToList();
         var one = $"{v}<{Type(t)}>.One";
-        if (Float32Functions.Contains(c.Function)) helpers.UnionWith(["exp", c.Function]);
+        if (Float32Functions.Contains(c.Function)) helpers.Add("exp"); // sigmoid and tanh are written with it
+        if (c.Function == "tanh") helpers.Add("tanh");
         return c.Function switch
         {
             "add" => $"({a[0]} + {a[1]})",
@@ -169,7 +170,6 @@ public static partial class CSharpEmitter
 
 
             """,
-        "sigmoid" => "",
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 }

@@ -65,12 +65,13 @@ def _compiled_module(module, fullgraph, backend):
         def __init__(self, orig):
             super().__init__()
             self._orig_mod = orig
+            self._backend = backend
 
         def forward(self, *args, **kwargs):
             orig = self._orig_mod
             if orig._forward_hooks or orig._forward_pre_hooks or orig._backward_hooks:
                 return orig(*args, **kwargs)  # hooks run around forward; not captured yet
-            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph, backend)
+            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph, self._backend)
 
         def __getattr__(self, name):
             try:
@@ -113,9 +114,7 @@ def compile(fn=None, *, mode="bytecode", backend=None, fullgraph=False, dynamic=
         import torch
 
         if isinstance(target, torch.nn.Module):
-            compiled = _compiled_module(target, fullgraph, backend)
-            compiled._capture_backend = backend
-            return compiled
+            return _compiled_module(target, fullgraph, backend)
         if not callable(target) or not hasattr(target, "__code__"):
             raise TypeError(f"capture.compile expects a Python function or an nn.Module, got {type(target).__name__}")
         return _CompiledFunction(target, fullgraph, backend)
@@ -187,7 +186,7 @@ def explain(fn, *args, backend=None, **kwargs):
     """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles,
     and what compiling each graph took on `backend` (by default the compiled function's, else roslyn)."""
     if backend is None:
-        backend = getattr(fn, "_backend", None) or getattr(fn, "_capture_backend", None) or _default_backend()
+        backend = getattr(fn, "_backend", None) or _default_backend()
     if backend not in _BACKENDS:
         raise ValueError(f"capture.explain: backend must be one of {_BACKENDS}, got {backend!r}")
     target = fn._fn if isinstance(fn, _CompiledFunction) else fn
