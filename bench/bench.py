@@ -36,6 +36,16 @@ def arithmetic_chain(x, y):
     return ((x * 0.5 + y).relu() - 1.0) * x + y * y
 
 
+def softmax_rows(x):
+    # max, sum of exp, divide: one kernel, rows in parallel, each row read from cache after the first pass
+    return torch.softmax(x, dim=-1)
+
+
+def layer_norm_rows(x, weight, bias):
+    # mean, variance, normalize with the affine: one kernel
+    return F.layer_norm(x, (x.shape[-1],), weight, bias)
+
+
 def mlp_forward(x, w1, b1, w2, b2):
     # GELU MLP: two gemms (extern kernels) with their bias and activation epilogues
     return F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)
@@ -56,6 +66,10 @@ def workloads(quick):
                      lambda n=n, cols=cols: (randn(n // cols, cols), randn(cols)), 1e-5))
         rows.append((f"arithmetic chain (6 ops), {label} floats", arithmetic_chain,
                      lambda n=n, cols=cols: (randn(n // cols, cols), randn(cols)), 1e-5))
+    rows_, cols_ = (64, 256) if quick else (4096, 1024)
+    rows.append((f"softmax over rows ({rows_}x{cols_})", softmax_rows, lambda: (randn(rows_, cols_),), 1e-5))
+    rows.append((f"layer_norm over rows ({rows_}x{cols_})", layer_norm_rows,
+                 lambda: (randn(rows_, cols_), randn(cols_), randn(cols_)), 1e-4))
     batch, d, hidden = (8, 64, 256) if quick else (64, 1024, 4096)
     rows.append((f"GELU MLP forward ({batch}x{d} -> {hidden} -> {d})", mlp_forward,
                  lambda: (randn(batch, d), randn(hidden, d) * d ** -0.5, randn(hidden), randn(d, hidden) * hidden ** -0.5, randn(d)),
@@ -104,6 +118,7 @@ def main(argv):
     parser = argparse.ArgumentParser(prog="capture bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions (smoke test)")
     parser.add_argument("--out", help="folder for results.md and results.json")
+    parser.add_argument("--only", help="run only the workloads whose name contains this text")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch (Capture's kernels use every core)")
     options = parser.parse_args(argv)
     out = options.out or (os.path.join(ROOT, ".build", "bench-quick") if options.quick else os.path.join(ROOT, "bench"))
@@ -122,6 +137,8 @@ def main(argv):
 
     results, failed = [], False
     for name, fn, make, tolerance in workloads(options.quick):
+        if options.only and options.only not in name:
+            continue
         args = make()
         expected = fn(*args)
         eager_median = None

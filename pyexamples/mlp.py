@@ -53,4 +53,4 @@ if __name__ == "__main__":
     print(out)
     with torch.no_grad():
         y = run_model(*EXAMPLES["model"]())
-    print("MLP module ->", tuple(y.shape), "sum", round(float(y.sum()), 6))
+    print("MLP module ->", tuple(y.shape), "sum", round(float(y.sum()), 4))

@@ -27,6 +27,21 @@ public sealed class CorrectnessTests
         def reductions(x):
             return x.sum(), x.mean(dim=1, keepdim=True), x.amax(0), x.var(1, unbiased=False), x.softmax(-1), torch.max(x, 1)
 
+        def row_reductions(x, w, b, flags):
+            # rows long enough to run vectorized and in parallel; a NaN and infinities in some rows
+            n = x.shape[-1]
+            sm = torch.softmax(x * 0.5, dim=-1)
+            lsm = F.log_softmax(x, dim=1)
+            ln = F.layer_norm(x + 1, (n,), w, b)
+            stats = x.sum(-1), x.amax(dim=1, keepdim=True), (x * x).mean(-1, keepdim=True) + 1, x.amin(-1), x.sum()
+            return sm, lsm, ln, stats, flags.sum(-1), (flags.long() * 3).sum(1)
+
+        def strided_reductions(x):
+            # rows along a transposed dim, every other column, and over the last two dims
+            t = x.t()
+            cube = x.view(4, 8, -1)
+            return torch.softmax(t, -1), t.sum(-1), x[:, ::2].amax(-1), F.layer_norm(cube, cube.shape[-2:]), x.sum(0)
+
         def functional(x, w, b):
             h = F.gelu(F.linear(x, w, b), approximate="tanh")
             return F.layer_norm(h, (h.shape[-1],)), F.dropout(h, p=0.0), torch.cat([h, -h], dim=1).relu()
@@ -179,6 +194,8 @@ public sealed class CorrectnessTests
         { "views", "torch.randn(6, 4)" },
         { "reductions", "torch.randn(3, 5)" },
         { "functional", "torch.randn(2, 5), torch.randn(4, 5), torch.randn(4)" },
+        { "row_reductions", "torch.randn(70, 1100).index_put_((torch.tensor([3, 5, 9]), torch.tensor([7, 8, 9])), torch.tensor([float('nan'), float('inf'), -float('inf')])), torch.randn(1100), torch.randn(1100), torch.rand(70, 1100) > 0.5" },
+        { "strided_reductions", "torch.randn(32, 96)" },
         { "closure", "torch.randn(3)" },
         { "inlined", "torch.randn(3)" },
         { "comprehension", "[torch.randn(2), torch.randn(2)]" },

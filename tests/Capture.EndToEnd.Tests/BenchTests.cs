@@ -17,7 +17,8 @@ public sealed class BenchTests
             var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!;
             var rows = json["results"]!.AsArray().Select(r => r!).ToList();
             var workloads = rows.Select(r => (string)r["workload"]!).Distinct().ToList();
-            Assert.Equal(["pointwise chain (7 ops, sigmoid/tanh), 64K floats", "arithmetic chain (6 ops), 64K floats", "GELU MLP forward (8x64 -> 256 -> 64)"], workloads);
+            Assert.Equal(["pointwise chain (7 ops, sigmoid/tanh), 64K floats", "arithmetic chain (6 ops), 64K floats", "softmax over rows (64x256)",
+                "layer_norm over rows (64x256)", "GELU MLP forward (8x64 -> 256 -> 64)"], workloads);
             foreach (var workload in workloads)
             {
                 var systems = rows.Where(r => (string)r["workload"]! == workload).ToList();

@@ -25,6 +25,8 @@ public sealed class DecompositionTests
         "torch.nn.functional.layer_norm(a0, [4], a1, a2) | f32[2, 3, 4] | f32[4] | f32[4]",
         "torch.nn.functional.layer_norm(a0, [3, 4], eps=0.1) | f64[2, 3, 4]",
         "torch.log_softmax(a0, 1) | f32[3, 5]",
+        "torch.nn.functional.softmax(a0, dim=-1) | f32[3, 5]",
+        "torch.nn.functional.log_softmax(a0, 0, dtype=torch.float64) | f32[3, 5]",
         "torch.log_softmax(a0, -1, dtype=torch.float64) | f32[2, 3, 5]",
         "torch.logsumexp(a0, [1]) | f32[3, 5]",
         "torch.logsumexp(a0, [0, 2], True) | f64[2, 3, 4]",

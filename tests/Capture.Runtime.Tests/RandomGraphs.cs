@@ -85,7 +85,9 @@ public static class RandomGraphs
     private static Arg? LayerNorm(GraphBuilder b, RefArg x)
     {
         var t = (TensorMeta)b.MetaOf(x);
-        if (t.Rank == 0) return null;
+        // over one element the exact result is 0 and torch's is rounding noise times 1/sqrt(eps)
+        // (layer_norm(tensor([1.7]), [1]) gives 2.7e-5): nothing to compare a compiled result with
+        if (t.Rank == 0 || t.Shape[t.Rank - 1].Value < 2) return null;
         return b.Call("torch.nn.functional.layer_norm", x, Arg.Ints(t.Shape[t.Rank - 1].Concrete()));
     }
 

@@ -12,17 +12,34 @@ using Graph = Capture.Graph.Graph;
 [Collection("Python")]
 public sealed class RoslynBackendTests
 {
+    // Ours against eager's result, and where they differ by more than the tolerance, both against the
+    // graph run by torch in float64 (Inductor's fp64 check): an ill-conditioned graph (a sum of
+    // layer_norm outputs cancelling to nearly 0) amplifies each side's rounding differently, so
+    // then ours passes when its error is at most twice torch's own (root mean square, plus 1e-6).
+    // NaN and infinities must sit where eager's are.
     private const string Close = """
 
-        def close(a, b):
+        def close(a, b, ref=None):
             if isinstance(a, torch.Tensor):
                 assert a.dtype == b.dtype and a.shape == b.shape and a.stride() == b.stride(), (a.dtype, b.dtype, a.shape, b.shape, a.stride(), b.stride())
-                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, equal_nan=True)
+                try:
+                    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, equal_nan=True)
+                except AssertionError:
+                    if ref is None or not a.is_floating_point():
+                        raise
+                    finite = torch.isfinite(b)
+                    assert torch.equal(torch.isnan(a), torch.isnan(b)) and torch.equal(a[~finite & ~torch.isnan(b)], b[~finite & ~torch.isnan(b)]), "NaN or infinities differ"
+                    ours = ((a.double() - ref.double())[finite] ** 2).mean().sqrt().item() if finite.any() else 0.0
+                    theirs = ((b.double() - ref.double())[finite] ** 2).mean().sqrt().item() if finite.any() else 0.0
+                    assert ours <= 2 * theirs + 1e-6, f"off eager by more than the tolerance, and off the float64 result by {ours:.3g} (root mean square) where eager is off by {theirs:.3g}"
                 return True
             if isinstance(a, (tuple, list)):
-                return all(close(x, y) for x, y in zip(a, b))
+                return all(close(x, y, r) for x, y, r in zip(a, b, ref if ref is not None else [None] * len(a)))
             assert a == b, (a, b)
             return True
+
+        def as_float64(inputs):
+            return [x.double() if x.is_floating_point() else x for x in inputs]
         """;
 
     // The host's schedule on 200 graphs; the other vector widths (and none) on fewer: Vector512 runs
@@ -127,9 +144,15 @@ public sealed class RoslynBackendTests
         var inputList = inputs.ToItems();
         try
         {
-            using var expected = new EagerBackend(CaptureRuntime.Torch).Run(compiled.Captured, inputList);
+            var eager = new EagerBackend(CaptureRuntime.Torch);
+            using var expected = eager.Run(compiled.Captured, inputList);
             using var actual = roslyn.Run(compiled, inputList);
-            try { close.Call(actual, expected).Dispose(); }
+            using var asFloat64 = ns.GetItem("as_float64");
+            using var wide = asFloat64.Call(inputs);
+            var wideList = wide.ToItems();
+            using var reference = eager.Run(compiled.Captured, wideList);
+            foreach (var w in wideList) w.Dispose();
+            try { close.Call(actual, expected, reference).Dispose(); }
             catch (PythonException e) { Assert.Fail($"seed {seed}: the Roslyn backend differs: {e.PythonMessage}\n{compiled.Captured}\n{compiled.Source}"); }
         }
         finally

@@ -12,11 +12,15 @@ namespace Capture.Codegen;
 /// </summary>
 public sealed record KernelSchedule(int VectorBits, long ParallelElements, long BlockElements)
 {
-    /// <summary>The widest vectors the hardware accelerates (CAPTURE_VECTOR_BITS=0/128/256/512 overrides, for tests).</summary>
+    /// <summary>
+    /// The widest vectors the hardware accelerates (CAPTURE_VECTOR_BITS=0/128/256/512 overrides, for
+    /// tests); CAPTURE_PARALLEL_ELEMENTS overrides where kernels start to run on several threads.
+    /// </summary>
     public static KernelSchedule Host { get; } = new(
         Environment.GetEnvironmentVariable("CAPTURE_VECTOR_BITS") is { Length: > 0 } bits ? int.Parse(bits, CultureInfo.InvariantCulture)
             : Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0,
-        ParallelElements: 1 << 16, BlockElements: 1 << 13);
+        ParallelElements: Environment.GetEnvironmentVariable("CAPTURE_PARALLEL_ELEMENTS") is { Length: > 0 } from ? long.Parse(from, CultureInfo.InvariantCulture) : 1 << 16,
+        BlockElements: 1 << 13);
 
     public override string ToString() =>
         $"{(VectorBits == 0 ? "scalar" : $"Vector{VectorBits}")}, parallel from {ParallelElements} elements, blocks of {BlockElements}";
@@ -45,7 +49,12 @@ public static partial class CSharpEmitter
         text.Append($"// schedule: {schedule}\n");
         text.Append($"public static unsafe class {className}\n{{\n");
         var helpers = new HashSet<string>();
-        foreach (var kernel in kernels) EmitKernel(text, kernel, schedule, helpers);
+        if (kernels.Any(k => k.Body.Any(b => Calls(b.Value, "erf")))) helpers.Add("erf_scalar");
+        foreach (var kernel in kernels)
+        {
+            if (kernel.Reduced is null) EmitKernel(text, kernel, schedule, helpers);
+            else EmitReduction(text, kernel, schedule, helpers);
+        }
         foreach (var helper in helpers.Order()) text.Append(Helper(helper, schedule.VectorBits));
         text.Append("}\n");
         return text.ToString();
@@ -118,6 +127,14 @@ public static partial class CSharpEmitter
         text.Append("            }\n        }\n    }\n\n");
     }
 
+    private static bool Calls(KExpr e, string function) => e switch
+    {
+        KCall c => c.Function == function || c.Args.Any(a => Calls(a, function)),
+        KCast c => Calls(c.Value, function),
+        KReduce r => Calls(r.Value, function),
+        _ => false,
+    };
+
     private static string Type(DType t) => t switch
     {
         DType.Float32 => "float",
@@ -132,15 +149,25 @@ public static partial class CSharpEmitter
 
     private static string Math_(DType t) => t == DType.Float32 ? "MathF" : "Math";
 
-    private static string Expr(KExpr e) => e switch
+    /// <summary>How a scalar expression names an operand's element and an earlier statement's value.</summary>
+    private sealed record Names(Func<KLoad, string> Load, Func<KTemp, string> Temp)
     {
-        KLoad l => l.Type == DType.Bool ? $"(o{l.Operand}[f{l.Operand}] != 0)" : $"o{l.Operand}[f{l.Operand}]",
-        KTemp t => $"t{t.Index}",
-        KConst c => Constant(c.Value, c.Type),
-        KCast c => Cast(Expr(c.Value), c.Value.Type, c.Type),
-        KCall c => Call(c),
-        _ => throw new ArgumentOutOfRangeException(nameof(e)),
-    };
+        public static readonly Names Pointwise = new(l => $"o{l.Operand}[f{l.Operand}]", t => $"t{t.Index}");
+    }
+
+    private static string Expr(KExpr e, Names? names = null)
+    {
+        names ??= Names.Pointwise;
+        return e switch
+        {
+            KLoad l => l.Type == DType.Bool ? $"({names.Load(l)} != 0)" : names.Load(l),
+            KTemp t => names.Temp(t),
+            KConst c => Constant(c.Value, c.Type),
+            KCast c => Cast(Expr(c.Value, names), c.Value.Type, c.Type),
+            KCall c => Call(c, names),
+            _ => throw new ArgumentOutOfRangeException(nameof(e)),
+        };
+    }
 
     private static string Constant(double v, DType t) => t switch
     {
@@ -159,9 +186,9 @@ public static partial class CSharpEmitter
         _ => $"(({Type(to)})({value}))",
     };
 
-    private static string Call(KCall c)
+    private static string Call(KCall c, Names names)
     {
-        var a = c.Args.Select(Expr).ToList();
+        var a = c.Args.Select(x => Expr(x, names)).ToList();
         var t = c.Args[^1].Type; // the computation's type (where: its branches')
         var m = Math_(t);
         var one = Constant(1, t);
@@ -179,6 +206,8 @@ public static partial class CSharpEmitter
             "tanh" => $"{m}.Tanh({a[0]})",
             "sqrt" => $"{m}.Sqrt({a[0]})",
             "rsqrt" => $"({one} / {m}.Sqrt({a[0]}))",
+            "reciprocal" => $"({one} / {a[0]})",
+            "erf" => $"ErfScalar({a[0]})",
             "sin" => $"{m}.Sin({a[0]})",
             "cos" => $"{m}.Cos({a[0]})",
             "sigmoid" => $"({one} / ({one} + {m}.Exp(-{a[0]})))",

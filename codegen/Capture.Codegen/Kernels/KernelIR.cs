@@ -21,24 +21,47 @@ public sealed record KCast(KExpr Value, DType Type) : KExpr(Type);
 /// except comparisons, which compute in their operands' type and give bool.</summary>
 public sealed record KCall(string Function, EquatableList<KExpr> Args, DType Type) : KExpr(Type);
 
-/// <summary>One statement: the value of graph node <see cref="Node"/>.</summary>
-public sealed record KStatement(string Node, KExpr Value);
+/// <summary>
+/// The sum, max or min of an element expression over a reduction kernel's row (the reduced dims);
+/// only the whole value of a row statement.
+/// </summary>
+public sealed record KReduce(string Function, KExpr Value, DType Type) : KExpr(Type);
+
+/// <summary>
+/// One statement: the value of graph node <see cref="Node"/>, per element of the domain, or once
+/// per row (<see cref="Row"/>: a reduction, or arithmetic on the reduced domain) in a reduction kernel.
+/// </summary>
+public sealed record KStatement(string Node, KExpr Value, bool Row = false);
 
 /// <summary>
 /// A kernel operand: a tensor read or written, with its element type and the stride its metadata
 /// gives it along the domain's innermost dim (0 when broadcast along it, 1 when contiguous there;
 /// null when unknown). The emitter vectorizes for those strides and checks them at run time.
+/// A <see cref="Row"/> operand of a reduction kernel has the reduced domain's shape: one element
+/// per row, read or written by row statements.
 /// </summary>
-public sealed record KOperand(string Value, DType Type, bool IsOutput, long? InnerStride = null);
+public sealed record KOperand(string Value, DType Type, bool IsOutput, long? InnerStride = null, bool Row = false);
 
 /// <summary>
 /// A pointwise kernel: a loop nest over <see cref="Domain"/> evaluating <see cref="Body"/> per
 /// element and storing the statements named in <see cref="Stores"/> (statement index, output
 /// operand). Operands are addressed through strides given at run time, in elements, broadcast to
 /// the domain (0 on broadcast dims).
+/// A reduction kernel (<see cref="Reduced"/> set: the shape its reductions produce, with or
+/// without the kept dims) reduces the last <see cref="ReducedDims"/> dims of the domain: its loop
+/// nest runs over rows (the outer dims) and, per row, makes one pass over the row for each level
+/// of reductions that depend on one another (softmax: max, then sum of exp) and a last pass that
+/// stores. Its operands' reduced dims are collapsed into one at run time (when their strides allow).
 /// </summary>
 public sealed record Kernel(string Name, int Group, EquatableList<long> Domain, EquatableList<KOperand> Operands,
-    EquatableList<KStatement> Body, EquatableList<(int Statement, int Operand)> Stores)
+    EquatableList<KStatement> Body, EquatableList<(int Statement, int Operand)> Stores,
+    int ReducedDims = 0, EquatableList<long>? Reduced = null)
 {
     public long Elements => Domain.Aggregate(1L, (n, d) => n * d);
+
+    /// <summary>The outer dims of a reduction kernel (all dims of a pointwise one).</summary>
+    public int OuterRank => Domain.Count - ReducedDims;
+
+    /// <summary>Elements per row of a reduction kernel.</summary>
+    public long RowLength => Domain.Skip(OuterRank).Aggregate(1L, (n, d) => n * d);
 }

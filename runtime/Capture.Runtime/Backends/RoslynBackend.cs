@@ -43,6 +43,17 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
     /// <summary>The class every generated assembly holds (one assembly per graph, each in its own load context).</summary>
     public const string ClassName = "CaptureKernels";
 
+    /// <summary>
+    /// Ops split into the parts kernels compute (a row reduction and its prologue and epilogue,
+    /// a pointwise chain): their parts fuse with the ops around them.
+    /// </summary>
+    public static readonly IReadOnlySet<string> Decomposed = new HashSet<string>
+    {
+        "torch.nn.functional.gelu", "torch.nn.functional.silu", "torch.softmax", "torch.log_softmax", "torch.logsumexp",
+        "torch.nn.functional.softmax", "torch.nn.functional.log_softmax",
+        "torch.nn.functional.layer_norm", "torch.nn.functional.batch_norm",
+    };
+
     private readonly EagerBackend _eager = new(torch);
     private readonly PythonCalls _calls = new(torch);
 
@@ -59,7 +70,7 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
     {
         var phases = new List<CompilePhase>();
         var watch = Stopwatch.StartNew();
-        var context = new PassContext { Constants = new TorchConstantEvaluator(torch) };
+        var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op.Name) };
         var optimized = OptimizerPipeline.Run(graph, context);
         phases.Add(new CompilePhase("optimize", watch.Elapsed));
         RoslynCompiledGraph Eagerly(string why) => new()
@@ -76,7 +87,7 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
         watch.Restart();
         var kernels = new Dictionary<int, Kernel>();
         foreach (var group in optimized.Fusion.Groups)
-            if (PointwiseLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
+            if (KernelLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
         var source = kernels.Count == 0 ? "" : CSharpEmitter.Emit(ClassName, kernels.Values.ToList(), Schedule);
         phases.Add(new CompilePhase("codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of C#"));
         var entries = new Dictionary<int, KernelEntry>();
@@ -108,7 +119,13 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
             foreach (var group in compiled.Optimized.Fusion.Groups)
             {
                 foreach (var input in group.Inputs) Ensure(input, graph, env, root);
-                if (compiled.Entries.TryGetValue(group.Id, out var entry)) RunKernel(compiled.Kernels[group.Id], entry, graph, env);
+                if (compiled.Entries.TryGetValue(group.Id, out var entry))
+                {
+                    var kernel = compiled.Kernels[group.Id];
+                    if (group.Kind == FusionKind.Extern) Execute(graph[KernelLowering.ExternNode(graph, group)], env, root);
+                    if (!RunKernel(kernel, entry, graph, env))
+                        foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n))) Execute(graph[node], env, root);
+                }
                 else foreach (var node in group.Nodes) Execute(graph[node], env, root);
             }
             foreach (var name in graph.Output.Inputs) Ensure(name, graph, env, root);
@@ -135,37 +152,93 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
         catch (Exception e) when (e is PythonException or NotSupportedException) { throw new GraphExecutionException(node, e); }
     }
 
-    private unsafe void RunKernel(Kernel kernel, KernelEntry entry, Graph graph, Dictionary<string, PyObject> env)
+    /// <summary>
+    /// Runs a kernel on the values in <paramref name="env"/>, allocating its outputs; false (nothing
+    /// written to env) when a reduction kernel's operand has strides its collapsed row cannot
+    /// address: the group then runs through torch.
+    /// </summary>
+    private unsafe bool RunKernel(Kernel kernel, KernelEntry entry, Graph graph, Dictionary<string, PyObject> env)
     {
         var rank = kernel.Domain.Count;
+        var outer = kernel.OuterRank;
+        var perOperand = kernel.Reduced is null ? rank : outer + 1;
         var pointers = new nint[kernel.Operands.Count];
-        var strides = new long[Math.Max(1, kernel.Operands.Count * rank)];
-        for (var o = 0; o < kernel.Operands.Count; o++)
+        var strides = new long[Math.Max(1, kernel.Operands.Count * perOperand)];
+        var outputs = new List<(string Name, PyObject Tensor)>();
+        try
         {
-            var operand = kernel.Operands[o];
-            if (operand.IsOutput)
+            for (var o = 0; o < kernel.Operands.Count; o++)
             {
-                var meta = (TensorMeta)graph[operand.Value].Meta;
-                env[operand.Value] = torch.EmptyStrided(meta.Shape.Concrete(), meta.Strides!, meta.DType, meta.Device);
+                var operand = kernel.Operands[o];
+                PyObject tensor;
+                if (operand.IsOutput)
+                {
+                    var meta = (TensorMeta)graph[operand.Value].Meta;
+                    tensor = torch.EmptyStrided(meta.Shape.Concrete(), meta.Strides!, meta.DType, meta.Device);
+                    outputs.Add((operand.Value, tensor));
+                }
+                else tensor = env[operand.Value];
+                var info = torch.Read(tensor);
+                if (info.DType != operand.Type || info.Device != Device.Cpu)
+                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
+                // the shape the operand broadcasts to: the domain, or a row operand's reduced shape
+                var target = operand.Row ? kernel.Reduced! : kernel.Domain;
+                if (info.Rank > target.Count || info.Sizes.Select((n, i) => (n, i)).Any(p => p.n != 1 && p.n != target[target.Count - info.Rank + p.i]))
+                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", info.Sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
+                pointers[o] = info.DataPtr;
+                // strides broadcast to the target: aligned right, 0 where the operand has size 1 or no dim
+                var broadcast = new long[target.Count];
+                for (var d = 0; d < target.Count; d++)
+                {
+                    var own = d - (target.Count - info.Rank);
+                    broadcast[d] = own < 0 || info.Sizes[own] == 1 ? 0 : info.Strides[own];
+                }
+                if (kernel.Reduced is null) broadcast.CopyTo(strides, o * rank);
+                else if (operand.Row)
+                {
+                    // the outer dims come first in a reduced shape, kept dims or not; no stride along the row
+                    for (var d = 0; d < outer; d++) strides[o * perOperand + d] = broadcast[d];
+                    strides[o * perOperand + outer] = 0;
+                }
+                else
+                {
+                    for (var d = 0; d < outer; d++) strides[o * perOperand + d] = broadcast[d];
+                    if (CollapsedStride(broadcast, kernel.Domain, outer) is not { } along) return false;
+                    strides[o * perOperand + outer] = along;
+                }
             }
-            var info = torch.Read(env[operand.Value]);
-            if (info.DType != operand.Type || info.Device != Device.Cpu)
-                throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
-            if (info.Rank > rank || info.Sizes.Select((n, i) => (n, i)).Any(p => p.n != 1 && p.n != kernel.Domain[rank - info.Rank + p.i]))
-                throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", info.Sizes)}], which do not broadcast to the kernel's domain [{string.Join(", ", kernel.Domain)}]");
-            pointers[o] = info.DataPtr;
-            // strides broadcast to the domain: aligned right, 0 where the operand has size 1 or no dim
-            for (var d = 0; d < rank; d++)
+            fixed (nint* p = pointers)
+            fixed (long* s = strides)
             {
-                var own = d - (rank - info.Rank);
-                strides[o * rank + d] = own < 0 || info.Sizes[own] == 1 ? 0 : info.Strides[own];
+                var (pp, ss) = ((nint)p, (nint)s);
+                using (Interpreter.ReleaseGil()) entry((nint*)pp, (long*)ss);
             }
+            foreach (var (name, tensor) in outputs) env[name] = tensor;
+            outputs.Clear();
+            return true;
         }
-        fixed (nint* p = pointers)
-        fixed (long* s = strides)
+        finally
         {
-            var (pp, ss) = ((nint)p, (nint)s);
-            using (Interpreter.ReleaseGil()) entry((nint*)pp, (long*)ss);
+            foreach (var (_, tensor) in outputs) tensor.Dispose();
         }
+    }
+
+    /// <summary>
+    /// One stride walking dims <paramref name="from"/>.. of <paramref name="domain"/> in row-major
+    /// order, when the operand's strides there allow it (each dim's stride is the next one's times its
+    /// size, size-1 dims skipped); null when they do not.
+    /// </summary>
+    private static long? CollapsedStride(long[] strides, IReadOnlyList<long> domain, int from)
+    {
+        long? inner = null;
+        long expected = 0;
+        for (var d = domain.Count - 1; d >= from; d--)
+        {
+            if (domain[d] == 1) continue;
+            if (inner is null) (inner, expected) = (strides[d], strides[d] * domain[d]);
+            else if (strides[d] != expected) return null;
+            else expected = strides[d] * domain[d];
+        }
+        return inner ?? 0;
     }
 }

@@ -22,8 +22,8 @@ public static partial class OpRegistry
         yield return Def("torch.std", varSchema, OpCategory.Reduction, VarStd, "std");
         yield return Def("torch.softmax", "Tensor self, int dim, ScalarType? dtype=None", OpCategory.Reduction, Softmax, "softmax", DecomposeSoftmax);
         yield return Def("torch.log_softmax", "Tensor self, int dim, ScalarType? dtype=None", OpCategory.Reduction, Softmax, "log_softmax", DecomposeLogSoftmax);
-        yield return Def("torch.nn.functional.softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax);
-        yield return Def("torch.nn.functional.log_softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax);
+        yield return Def("torch.nn.functional.softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax, decompose: DecomposeSoftmax);
+        yield return Def("torch.nn.functional.log_softmax", "Tensor input, int? dim=None, int _stacklevel=3, ScalarType? dtype=None", OpCategory.Reduction, Softmax, decompose: DecomposeLogSoftmax);
         yield return Def("torch.logsumexp", "Tensor self, int[] dim, bool keepdim=False", OpCategory.Reduction, LogSumExp, "logsumexp", DecomposeLogSumExp);
         yield return Def("torch.any", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, AnyAll, "any");
         yield return Def("torch.all", "Tensor self, int? dim=None, bool keepdim=False", OpCategory.Reduction, AnyAll, "all");
@@ -132,17 +132,24 @@ public static partial class OpRegistry
     // softmax(x, d) = exp(x - amax(x, d, keepdim)) / sum(exp(...), d, keepdim)
     private static Arg DecomposeSoftmax(GraphBuilder b, OpCall c)
     {
-        var x = c.DType("dtype") is { } dtype ? b.Call(OpRegistry.Get("Tensor.to"), [c.Raw("self"), new DTypeArg(dtype)], method: true) : c.Raw("self");
+        var x = SoftmaxInput(b, c);
         var dim = Arg.Ints(c.Int("dim"));
         var shifted = b.Call("torch.sub", x, b.Call("torch.amax", x, dim, true));
         var e = b.Call("torch.exp", shifted);
         return b.Call("torch.div", e, b.Call("torch.sum", e, dim, true));
     }
 
+    /// <summary>torch.softmax's self or F.softmax's input, converted to dtype= first when given.</summary>
+    private static Arg SoftmaxInput(GraphBuilder b, OpCall c)
+    {
+        var input = c.Raw(c.Op.Schema.Params[0].Name);
+        return c.DType("dtype") is { } dtype ? b.Call(OpRegistry.Get("Tensor.to"), [input, new DTypeArg(dtype)], method: true) : input;
+    }
+
     // log_softmax(x, d) = (x - amax) - log(sum(exp(x - amax), d, keepdim))
     private static Arg DecomposeLogSoftmax(GraphBuilder b, OpCall c)
     {
-        var x = c.DType("dtype") is { } dtype ? b.Call(OpRegistry.Get("Tensor.to"), [c.Raw("self"), new DTypeArg(dtype)], method: true) : c.Raw("self");
+        var x = SoftmaxInput(b, c);
         var dim = Arg.Ints(c.Int("dim"));
         var shifted = b.Call("torch.sub", x, b.Call("torch.amax", x, dim, true));
         return b.Call("torch.sub", shifted, b.Call("torch.log", b.Call("torch.sum", b.Call("torch.exp", shifted), dim, true)));

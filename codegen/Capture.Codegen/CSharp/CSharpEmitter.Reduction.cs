@@ -1,0 +1,294 @@
+using System.Text;
+using Capture.Graph;
+
+namespace Capture.Codegen;
+
+// Reduction kernels: work items are rows (the outer dims); a row is the reduced dims collapsed into
+// one (operand strides: one per outer dim, then one along the row). Per row:
+//   row statements that read only row operands,
+//   one pass over the row per level of reductions (level = how many reductions a value waits
+//   for: softmax's max is level 1, its sum of exp(x - max) level 2), accumulating that level's
+//   reductions in vectors per block of the row (then in a scalar per row: a two-level sum),
+//   the row statements that level makes computable,
+//   a last pass computing and storing the element outputs, then the row outputs.
+// An element value an earlier pass computed is computed again where a later pass needs it, unless
+// it is expensive (a transcendental function, a division): then the first pass keeps it in a row
+// scratch buffer and later passes load it.
+public static partial class CSharpEmitter
+{
+    private static readonly HashSet<string> Expensive = ["exp", "log", "tanh", "sigmoid", "erf", "sin", "cos", "pow", "div", "sqrt", "rsqrt", "reciprocal"];
+
+    /// <summary>Which statements each pass of a reduction kernel computes, and which it keeps for or loads from a later pass.</summary>
+    private sealed class RowPlan
+    {
+        public required int[] Level;
+        public required int Passes; // reduction passes; the store pass comes after them
+        public required List<HashSet<int>> Computed; // per pass (the store pass last): element statements evaluated
+        public required List<HashSet<int>> Loaded;   // per pass: element statements read from their scratch buffer
+        public required HashSet<int> Cached;
+        public required int[] FirstPass;
+
+        public static RowPlan Of(Kernel k)
+        {
+            var level = new int[k.Body.Count];
+            for (var i = 0; i < k.Body.Count; i++)
+            {
+                var value = k.Body[i].Value;
+                level[i] = value is KReduce r ? LevelOf(r.Value, level) + 1 : LevelOf(value, level);
+            }
+            var passes = k.Body.Select((s, i) => s.Value is KReduce ? level[i] : 0).DefaultIfEmpty(0).Max();
+            // targets per pass: the reductions' arguments of that level, then the element stores
+            var targets = new List<List<int>>();
+            for (var p = 0; p < passes; p++)
+                targets.Add(k.Body.Select((s, i) => (s, i)).Where(x => x.s.Value is KReduce && level[x.i] == p + 1)
+                    .SelectMany(x => Temps(((KReduce)x.s.Value).Value)).ToList());
+            targets.Add(k.Stores.Where(s => !k.Body[s.Statement].Row).Select(s => s.Statement).ToList());
+
+            var naive = targets.Select(t => Closure(k, t, _ => false)).ToList();
+            var firstPass = Enumerable.Repeat(-1, k.Body.Count).ToArray();
+            for (var p = naive.Count - 1; p >= 0; p--) foreach (var s in naive[p]) firstPass[s] = p;
+            var cached = Enumerable.Range(0, k.Body.Count)
+                .Where(s => naive.Count(n => n.Contains(s)) >= 2 && k.Body[s].Value is KCall c && Expensive.Contains(c.Function)).ToHashSet();
+            var computed = new List<HashSet<int>>();
+            var loaded = new List<HashSet<int>>();
+            for (var p = 0; p < targets.Count; p++)
+            {
+                var load = new HashSet<int>();
+                computed.Add(Closure(k, targets[p], s => cached.Contains(s) && firstPass[s] < p && load.Add(s) | true));
+                loaded.Add(load);
+            }
+            return new RowPlan { Level = level, Passes = passes, Computed = computed, Loaded = loaded, Cached = cached, FirstPass = firstPass };
+        }
+
+        private static int LevelOf(KExpr e, int[] level) => Temps(e).Select(t => level[t]).DefaultIfEmpty(0).Max();
+
+        /// <summary>The element statements <paramref name="targets"/> need, not looking past those <paramref name="stop"/> says are at hand.</summary>
+        private static HashSet<int> Closure(Kernel k, IEnumerable<int> targets, Func<int, bool> stop)
+        {
+            var seen = new HashSet<int>();
+            var stack = new Stack<int>(targets.Where(t => !k.Body[t].Row));
+            while (stack.TryPop(out var s))
+            {
+                if (!seen.Add(s) || stop(s)) continue;
+                foreach (var t in Temps(k.Body[s].Value)) if (!k.Body[t].Row) stack.Push(t);
+            }
+            seen.RemoveWhere(s => stop(s));
+            return seen;
+        }
+    }
+
+    /// <summary>The statements an expression reads.</summary>
+    private static IEnumerable<int> Temps(KExpr e) => e switch
+    {
+        KTemp t => [t.Index],
+        KCast c => Temps(c.Value),
+        KCall c => c.Args.SelectMany(Temps),
+        KReduce r => Temps(r.Value),
+        _ => [],
+    };
+
+    private static void EmitReduction(StringBuilder text, Kernel k, KernelSchedule schedule, HashSet<string> helpers)
+    {
+        var outer = k.OuterRank;
+        var length = k.RowLength;
+        var rows = k.Domain.Take(outer).Aggregate(1L, (a, b) => a * b);
+        var block = Math.Max(1, Math.Min(length, schedule.BlockElements));
+        var plan = RowPlan.Of(k);
+        var vector = NotVectorizedReduction(k, schedule.VectorBits) is null ? k.Operands[0].Type : (DType?)null;
+        var v = $"Vector{schedule.VectorBits}";
+        var lanes = vector is { } vt ? schedule.VectorBits / (vt == DType.Float32 ? 32 : 64) : 1;
+
+        text.Append($"    // kernel for fusion group g{k.Group}: {string.Join(", ", k.Body.Select(s => s.Node))}\n");
+        text.Append($"    // rows [{string.Join(", ", k.Domain.Take(outer))}] of {length} (dims [{string.Join(", ", k.Domain.Skip(outer))}] reduced); ");
+        text.Append($"{plan.Passes} reduction pass{(plan.Passes == 1 ? "" : "es")} then a store pass\n");
+        text.Append($"    // operands: {string.Join(", ", k.Operands.Select((o, i) => $"{i} {(o.IsOutput ? "writes" : "reads")} {o.Value}{(o.Row ? " (per row)" : "")}"))}\n");
+        text.Append(vector is null
+            ? $"    // scalar loops: {NotVectorizedReduction(k, schedule.VectorBits)}\n"
+            : $"    // rows in {v}<{Type(vector.Value)}> when strides along the row are ({string.Join(", ", k.Operands.Select(o => o.Row ? "-" : o.InnerStride?.ToString()))})\n");
+        text.Append($"    {Optimized}\n    public static void {k.Name}(nint* p, long* s)\n    {{\n");
+        if (rows > 1 && k.Elements >= schedule.ParallelElements)
+        {
+            text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
+            text.Append($"        int chunks = (int)Math.Min({rows}L, Environment.ProcessorCount * 4L);\n");
+            text.Append($"        Parallel.For(0, chunks, c => {k.Name}_rows({rows}L * c / chunks, {rows}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
+        }
+        else text.Append($"        {k.Name}_rows(0, {rows}L, p, s);\n");
+        text.Append("    }\n\n");
+
+        text.Append($"    {Optimized}\n    private static void {k.Name}_rows(long first, long last, nint* p, long* s)\n    {{\n");
+        for (var o = 0; o < k.Operands.Count; o++)
+        {
+            text.Append($"        var o{o} = ({Storage(k.Operands[o].Type)}*)p[{o}];");
+            for (var d = 0; d <= outer; d++) text.Append($" long s{o}_{d} = s[{o * (outer + 1) + d}];");
+            text.Append('\n');
+        }
+        if (vector is not null)
+        {
+            var full = k.Operands.Select((o, i) => (o, i)).Where(x => !x.o.Row).Select(x => $"s{x.i}_{outer} == {x.o.InnerStride}").ToList();
+            text.Append($"        bool simd = {(full.Count == 0 ? "true" : string.Join(" && ", full))};\n");
+        }
+        foreach (var c in plan.Cached.Order())
+            text.Append($"        var c{c} = ({Type(k.Body[c].Value.Type)}*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint){Math.Max(1, length)}, (nuint)sizeof({Type(k.Body[c].Value.Type)})); // {k.Body[c].Node}, kept for a later pass\n");
+        text.Append("        try\n        {\n");
+        text.Append("        for (long row = first; row < last; row++)\n        {\n");
+        if (outer >= 1)
+        {
+            text.Append("            long r = row;\n");
+            for (var d = outer - 1; d >= 1; d--) text.Append($"            long i{d} = r % {k.Domain[d]}L; r /= {k.Domain[d]}L;\n");
+            text.Append("            long i0 = r;\n");
+        }
+        for (var o = 0; o < k.Operands.Count; o++)
+            text.Append($"            long b{o} = {(outer == 0 ? "0" : string.Join(" + ", Enumerable.Range(0, outer).Select(d => $"i{d} * s{o}_{d}")))};\n");
+
+        var rowNames = new Names(l => $"o{l.Operand}[b{l.Operand}]", t => $"r{t.Index}");
+        void RowStatements(int level)
+        {
+            for (var i = 0; i < k.Body.Count; i++)
+                if (k.Body[i].Row && k.Body[i].Value is not KReduce && plan.Level[i] == level)
+                    text.Append($"            {Type(k.Body[i].Value.Type)} r{i} = {Expr(k.Body[i].Value, rowNames)}; // {k.Body[i].Node}\n");
+        }
+        RowStatements(0);
+        for (var pass = 0; pass <= plan.Passes; pass++)
+        {
+            var reductions = pass < plan.Passes
+                ? Enumerable.Range(0, k.Body.Count).Where(i => k.Body[i].Value is KReduce && plan.Level[i] == pass + 1).ToList()
+                : [];
+            var stores = pass == plan.Passes ? k.Stores.Where(x => !k.Body[x.Statement].Row).ToList() : [];
+            if (pass == plan.Passes && stores.Count == 0) break;
+            text.Append(pass < plan.Passes
+                ? $"            // pass {pass + 1}: {string.Join(", ", reductions.Select(i => k.Body[i].Node))}\n"
+                : "            // store pass\n");
+            foreach (var i in reductions)
+                text.Append($"            {Type(k.Body[i].Value.Type)} a{i} = {Initial((KReduce)k.Body[i].Value, k.Body[i].Value.Type)};\n");
+            text.Append($"            for (long j0 = 0; j0 < {length}L; j0 += {block}L)\n            {{\n");
+            text.Append($"                long j1 = Math.Min(j0 + {block}L, {length}L), j = j0;\n");
+            if (vector is { } t) EmitRowVectorLoop(text, k, plan, pass, reductions, stores, t, v, lanes, helpers);
+            // scalar loop: the rest of the block, and every element when strides do not suit the vectors
+            text.Append("                for (; j < j1; j++)\n                {\n");
+            var operandsRead = plan.Computed[pass].SelectMany(i => Loads(k.Body[i].Value))
+                .Concat(reductions.SelectMany(i => Loads(k.Body[i].Value))).Concat(stores.Select(x => x.Operand)).Distinct().Order();
+            foreach (var o in operandsRead) text.Append($"                    long f{o} = b{o} + j * s{o}_{outer};\n");
+            var elementNames = new Names(l => $"o{l.Operand}[f{l.Operand}]", t => k.Body[t.Index].Row ? $"r{t.Index}" : $"t{t.Index}");
+            for (var i = 0; i < k.Body.Count; i++)
+            {
+                if (plan.Loaded[pass].Contains(i))
+                    text.Append($"                    {Type(k.Body[i].Value.Type)} t{i} = c{i}[j]; // {k.Body[i].Node}, from pass {plan.FirstPass[i] + 1}\n");
+                else if (plan.Computed[pass].Contains(i))
+                {
+                    text.Append($"                    {Type(k.Body[i].Value.Type)} t{i} = {Expr(k.Body[i].Value, elementNames)}; // {k.Body[i].Node}\n");
+                    if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) text.Append($"                    c{i}[j] = t{i};\n");
+                }
+            }
+            foreach (var i in reductions)
+            {
+                var r = (KReduce)k.Body[i].Value;
+                text.Append($"                    a{i} = {Combine(r.Function, r.Type, $"a{i}", Expr(r.Value, elementNames))};\n");
+            }
+            foreach (var (statement, operand) in stores)
+                text.Append($"                    o{operand}[f{operand}] = {(k.Operands[operand].Type == DType.Bool ? $"(byte)(t{statement} ? 1 : 0)" : $"t{statement}")};\n");
+            text.Append("                }\n            }\n");
+            foreach (var i in reductions) text.Append($"            {Type(k.Body[i].Value.Type)} r{i} = a{i}; // {k.Body[i].Node}\n");
+            if (pass < plan.Passes) RowStatements(pass + 1);
+        }
+        foreach (var (statement, operand) in k.Stores.Where(x => k.Body[x.Statement].Row))
+            text.Append($"            o{operand}[b{operand}] = {(k.Operands[operand].Type == DType.Bool ? $"(byte)(r{statement} ? 1 : 0)" : $"r{statement}")};\n");
+        text.Append("        }\n        }\n        finally\n        {\n");
+        foreach (var c in plan.Cached.Order()) text.Append($"            System.Runtime.InteropServices.NativeMemory.Free(c{c});\n");
+        text.Append("        }\n    }\n\n");
+    }
+
+    private static void EmitRowVectorLoop(StringBuilder text, Kernel k, RowPlan plan, int pass, List<int> reductions,
+        List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers)
+    {
+        var names = new VNames(o => $"w{o}", i => k.Body[i].Row ? $"vr{i}" : $"u{i}");
+        var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
+        var operands = exprs.SelectMany(Loads).Distinct().Order().ToList();
+        var rowTemps = exprs.SelectMany(Temps).Where(i => k.Body[i].Row).Distinct().Order().ToList();
+        text.Append("                if (simd)\n                {\n");
+        foreach (var o in operands.Where(o => k.Operands[o].InnerStride == 0))
+            text.Append($"                    var w{o} = {v}.Create(o{o}[b{o}]); // broadcast along the row\n");
+        foreach (var i in rowTemps) text.Append($"                    var vr{i} = {v}.Create(r{i});\n");
+        foreach (var i in reductions)
+            text.Append($"                    var va{i} = {v}.Create({Initial((KReduce)k.Body[i].Value, t)});\n");
+        text.Append($"                    for (; j <= j1 - {lanes}; j += {lanes})\n                    {{\n");
+        foreach (var o in operands.Where(o => k.Operands[o].InnerStride == 1))
+            text.Append($"                        var w{o} = {v}.Load(o{o} + b{o} + j);\n");
+        for (var i = 0; i < k.Body.Count; i++)
+        {
+            if (plan.Loaded[pass].Contains(i)) text.Append($"                        var u{i} = {v}.Load(c{i} + j); // {k.Body[i].Node}\n");
+            else if (plan.Computed[pass].Contains(i))
+            {
+                text.Append($"                        var u{i} = {VExpr(k.Body[i].Value, t, v, helpers, names)}; // {k.Body[i].Node}\n");
+                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) text.Append($"                        u{i}.Store(c{i} + j);\n");
+            }
+        }
+        foreach (var i in reductions)
+        {
+            var r = (KReduce)k.Body[i].Value;
+            var x = VExpr(r.Value, t, v, helpers, names);
+            text.Append(r.Function switch
+            {
+                "sum" => $"                        va{i} += {x};\n",
+                "max" => $"                        va{i} = {v}.Max(va{i}, {x});\n",
+                _ => $"                        va{i} = {v}.Min(va{i}, {x});\n",
+            });
+        }
+        foreach (var (statement, operand) in stores)
+            text.Append($"                        u{statement}.Store(o{operand} + b{operand} + j);\n");
+        text.Append("                    }\n");
+        foreach (var i in reductions)
+        {
+            var r = (KReduce)k.Body[i].Value;
+            if (r.Function == "sum") text.Append($"                    a{i} += {v}.Sum(va{i});\n");
+            else text.Append($"                    for (int l = 0; l < {lanes}; l++) a{i} = {Combine(r.Function, t, $"a{i}", $"va{i}.GetElement(l)")};\n");
+        }
+        text.Append("                }\n");
+    }
+
+    /// <summary>The operands an expression loads.</summary>
+    private static IEnumerable<int> Loads(KExpr e) => e switch
+    {
+        KLoad l => [l.Operand],
+        KCast c => Loads(c.Value),
+        KCall c => c.Args.SelectMany(Loads),
+        KReduce r => Loads(r.Value),
+        _ => [],
+    };
+
+    private static string Initial(KReduce r, DType t) => r.Function switch
+    {
+        "sum" => Constant(0, t),
+        "max" => t.IsFloatingPoint() ? $"{Type(t)}.NegativeInfinity" : $"{Type(t)}.MinValue",
+        _ => t.IsFloatingPoint() ? $"{Type(t)}.PositiveInfinity" : $"{Type(t)}.MaxValue",
+    };
+
+    // max and min propagate NaN (MathF.Max does; so does torch.amax)
+    private static string Combine(string function, DType t, string acc, string x) => function switch
+    {
+        "sum" => $"{acc} + {x}",
+        "max" => $"{(t.IsFloatingPoint() ? Math_(t) : "Math")}.Max({acc}, {x})",
+        _ => $"{(t.IsFloatingPoint() ? Math_(t) : "Math")}.Min({acc}, {x})",
+    };
+
+    /// <summary>Why a reduction kernel keeps scalar loops, or null when its passes vectorize.</summary>
+    private static string? NotVectorizedReduction(Kernel k, int bits)
+    {
+        if (bits == 0) return "no SIMD on this machine";
+        var t = k.Operands.Count > 0 ? k.Operands[0].Type : k.Body[0].Value.Type;
+        if (t is not (DType.Float32 or DType.Float64)) return $"operands of {t.TorchName()}";
+        if (k.Operands.FirstOrDefault(o => o.Type != t) is { } mixed) return $"{mixed.Value} is {mixed.Type.TorchName()}, not {t.TorchName()}";
+        if (k.Operands.FirstOrDefault(o => !o.Row && (o.InnerStride is not (0 or 1) || o.IsOutput && o.InnerStride != 1)) is { } strided)
+            return $"{strided.Value} has stride {strided.InnerStride?.ToString() ?? "unknown"} along the row";
+        foreach (var statement in k.Body)
+        {
+            if (statement.Row)
+            {
+                if (statement.Value.Type != t) return $"{statement.Node} is {statement.Value.Type.TorchName()}";
+                if (statement.Value is KReduce r && Unvectorizable(r.Value, t) is { } why) return $"{statement.Node}: {why}";
+            }
+            else if (Unvectorizable(statement.Value, t) is { } why) return $"{statement.Node}: {why}";
+        }
+        if (k.Stores.Any(s => k.Body[s.Statement].Value.Type != t)) return "stores a mask";
+        return null;
+    }
+}

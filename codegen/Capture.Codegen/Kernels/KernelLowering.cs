@@ -1,0 +1,227 @@
+using Capture.Graph;
+
+namespace Capture.Codegen;
+
+using Graph = Capture.Graph.Graph;
+
+// Lowering of a fusion group to a kernel: one statement per node, arguments read from the group's
+// own earlier statements or loaded from operands, Python numbers as constants in the computation's
+// type. Arithmetic computes in the node's dtype (torch's: operands are converted to the result type
+// first); comparisons compute in the promoted type of their tensor operands.
+//   pointwise group  -> a loop nest over its domain
+//   reduction group  -> rows of the outer dims; sum/amax/amin over the reduced (last) dims as row
+//                       statements, pointwise nodes per element (full domain) or per row (reduced domain)
+//   extern group     -> the library call runs through torch; the pointwise nodes after it are a
+//                       kernel over its output (bias, activation)
+// A group with an op, dtype, argument or shape this does not cover is not lowered (null): the
+// backend runs its nodes through torch, never something approximate.
+public static class KernelLowering
+{
+    private static readonly Dictionary<string, string> Functions = new()
+    {
+        ["torch.add"] = "add", ["torch.sub"] = "sub", ["torch.mul"] = "mul", ["torch.div"] = "div",
+        ["torch.neg"] = "neg", ["torch.abs"] = "abs", ["torch.relu"] = "relu", ["torch.nn.functional.relu"] = "relu",
+        ["torch.exp"] = "exp", ["torch.log"] = "log", ["torch.tanh"] = "tanh", ["torch.sigmoid"] = "sigmoid", ["torch.erf"] = "erf",
+        ["torch.sqrt"] = "sqrt", ["torch.rsqrt"] = "rsqrt", ["torch.reciprocal"] = "reciprocal", ["torch.sin"] = "sin", ["torch.cos"] = "cos",
+        ["torch.maximum"] = "maximum", ["torch.minimum"] = "minimum", ["torch.where"] = "where",
+        ["torch.eq"] = "eq", ["torch.ne"] = "ne", ["torch.lt"] = "lt", ["torch.le"] = "le", ["torch.gt"] = "gt", ["torch.ge"] = "ge",
+        ["torch.pow"] = "pow", ["Tensor.to"] = "cast", ["Tensor.float"] = "cast", ["Tensor.double"] = "cast", ["Tensor.long"] = "cast",
+    };
+
+    private static readonly Dictionary<string, string> Reductions = new()
+    {
+        ["torch.sum"] = "sum", ["torch.mean"] = "mean", ["torch.amax"] = "max", ["torch.amin"] = "min",
+    };
+
+    private static readonly HashSet<string> Comparisons = ["eq", "ne", "lt", "le", "gt", "ge"];
+    private static readonly HashSet<string> FloatOnly = ["exp", "log", "tanh", "sigmoid", "erf", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "pow", "div"];
+
+    public static bool Supports(DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Int64 or DType.Int32 or DType.Bool;
+
+    public static Kernel? Lower(Graph graph, FusionGroup group, string name)
+    {
+        if (group.Domain is not { IsConcrete: true } domain) return null;
+        switch (group.Kind)
+        {
+            case FusionKind.Pointwise:
+                return LowerNodes(graph, group.Nodes, group.Outputs, domain, null, group.Id, name);
+            case FusionKind.Reduction when group.Reduced is { IsConcrete: true } reduced && ReducedSuffix(domain, reduced) is { } count:
+                return LowerNodes(graph, group.Nodes, group.Outputs, domain, (count, reduced), group.Id, name);
+            case FusionKind.Extern when EpilogueOf(graph, group) is { } epilogue:
+                return LowerNodes(graph, epilogue, group.Outputs.Where(epilogue.Contains).ToList(), domain, null, group.Id, name);
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>The node of an extern group that calls the library (matmul, linear, conv).</summary>
+    public static string ExternNode(Graph graph, FusionGroup group) =>
+        group.Nodes.First(n => graph[n] is CallOp { Op.Category: OpCategory.Extern });
+
+    /// <summary>The pointwise nodes after an extern group's library call, when nothing the call reads is computed in the group.</summary>
+    private static List<string>? EpilogueOf(Graph graph, FusionGroup group)
+    {
+        var call = ExternNode(graph, group);
+        if (graph[call].Inputs.Any(group.Nodes.Contains)) return null; // a prologue: the call would wait for the kernel
+        var epilogue = group.Nodes.Where(n => n != call).ToList();
+        return epilogue.Count == 0 ? null : epilogue;
+    }
+
+    /// <summary>
+    /// How many trailing dims of <paramref name="domain"/> the reductions remove, when they are the
+    /// last ones: <paramref name="reduced"/> keeps the outer dims and has 1 (kept) or nothing (not
+    /// kept) in their place. Null for reductions over other dims.
+    /// </summary>
+    private static int? ReducedSuffix(Shape domain, Shape reduced)
+    {
+        var n = domain.Rank;
+        if (reduced.Rank == n)
+        {
+            var k = n;
+            while (k > 0 && reduced[k - 1].Value == 1) k--;
+            // dims of size 1 reduce to themselves: the suffix may start at any of them
+            while (k < n && domain[k].Value == 1) k++;
+            return domain.Dims.Take(k).SequenceEqual(reduced.Dims.Take(k)) ? n - k : null;
+        }
+        return reduced.Rank < n && domain.Dims.Take(reduced.Rank).SequenceEqual(reduced.Dims) ? n - reduced.Rank : null;
+    }
+
+    private static Kernel? LowerNodes(Graph graph, IReadOnlyList<string> nodes, IReadOnlyList<string> outputs, Shape domain,
+        (int Count, Shape Shape)? reduced, int groupId, string name)
+    {
+        var operands = new List<KOperand>();
+        var operandOf = new Dictionary<(string, bool), int>();
+        var statements = new List<KStatement>();
+        var statementOf = new Dictionary<string, int>();
+        foreach (var node in nodes)
+        {
+            if (graph[node] is not CallOp { Meta: TensorMeta meta } call || !Supports(meta.DType)) return null;
+            KStatement? statement;
+            if (Reductions.TryGetValue(call.Op.Name, out var reduction))
+            {
+                if (reduced is not { } r || !ReducesSuffix(call, graph, domain, r.Count)) return null;
+                var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, n => graph[n].Meta);
+                var input = bound.Tensor("self");
+                if (input.Shape != domain || reduction != "sum" && (domain.NumElements() == 0 || !meta.DType.IsFloatingPoint() && meta.DType != DType.Int64)) return null;
+                var value = Operand(bound.Raw("self"), row: false);
+                if (value is not null && reduction == "mean")
+                {
+                    // mean = sum / count, as torch computes it; the sum is a statement of its own
+                    if (!meta.DType.IsFloatingPoint()) return null;
+                    statements.Add(new KStatement($"{call.Name} (sum)", new KReduce("sum", Cast(value, meta.DType), meta.DType), Row: true));
+                    var count = domain.Dims.Skip(domain.Rank - r.Count).Aggregate(1L, (n, d) => n * d.Value!.Value);
+                    statement = new KStatement(call.Name, new KCall("div", new EquatableList<KExpr>([new KTemp(statements.Count - 1, meta.DType), new KConst(count, meta.DType)]), meta.DType), Row: true);
+                }
+                else statement = value is null ? null : new KStatement(call.Name, new KReduce(reduction, Cast(value, meta.DType), meta.DType), Row: true);
+            }
+            else
+            {
+                // per row when it reads a row statement (it then has the reduced shape), else per element
+                var row = call.Args.Concat(call.Kwargs.Select(k => k.Value)).SelectMany(a => a.References())
+                    .Any(r => statementOf.TryGetValue(r, out var s) && statements[s].Row && meta.Shape == reduced?.Shape);
+                var value = LowerCall(call, meta.DType, graph, arg => Operand(arg, row));
+                statement = value is null ? null : new KStatement(call.Name, value, row);
+            }
+            if (statement is null) return null;
+            statementOf[call.Name] = statements.Count;
+            statements.Add(statement);
+        }
+        var stores = new List<(int, int)>();
+        foreach (var output in outputs)
+        {
+            var s = statementOf[output];
+            var meta = (TensorMeta)graph[output].Meta;
+            if (!statements[s].Row && meta.Shape != domain) return null; // a recomputed broadcast producer read outside
+            stores.Add((s, operands.Count));
+            operands.Add(new KOperand(output, meta.DType, IsOutput: true, statements[s].Row ? 0 : InnerStride(meta, domain), statements[s].Row));
+        }
+        return new Kernel(name, groupId, domain.Concrete().ToEquatableList(), operands.ToEquatableList(), statements.ToEquatableList(),
+            stores.ToEquatableList(), reduced?.Count ?? 0, reduced?.Shape.Concrete().ToEquatableList());
+
+        // an argument as the statement reading it sees it: an earlier statement, or a load of an operand
+        KExpr? Operand(Arg arg, bool row)
+        {
+            switch (arg)
+            {
+                case RefArg r when statementOf.TryGetValue(r.Name, out var s):
+                    // an element reads a row value only as a kept-dims broadcast; a row never reads an element
+                    if (statements[s].Row != row && (row || reduced!.Value.Shape.Rank != domain.Rank)) return null;
+                    return new KTemp(s, statements[s].Value.Type);
+                case RefArg r when graph[r.Name].Meta is TensorMeta t && Supports(t.DType):
+                    if (row && reduced is { } red && !Broadcasts(t.Shape, red.Shape)) return null;
+                    if (!operandOf.TryGetValue((r.Name, row), out var o))
+                    {
+                        o = operandOf[(r.Name, row)] = operands.Count;
+                        operands.Add(new KOperand(r.Name, t.DType, IsOutput: false, row ? 0 : InnerStride(t, domain), row));
+                    }
+                    return new KLoad(o, t.DType);
+                default:
+                    return null;
+            }
+        }
+    }
+
+    /// <summary>Whether a reduction covers exactly the last <paramref name="count"/> dims (size-1 dims either way).</summary>
+    private static bool ReducesSuffix(CallOp call, Graph graph, Shape domain, int count)
+    {
+        var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, n => graph[n].Meta);
+        var dims = bound.OptInts("dim") is { Count: > 0 } given
+            ? given.Select(d => (int)((d % domain.Rank + domain.Rank) % domain.Rank)).ToHashSet()
+            : Enumerable.Range(0, domain.Rank).ToHashSet();
+        var suffix = Enumerable.Range(domain.Rank - count, count).ToHashSet();
+        return dims.All(d => suffix.Contains(d) || domain[d].Value == 1) && suffix.All(d => dims.Contains(d) || domain[d].Value == 1)
+            && (bound.Bool("keepdim") ? ((TensorMeta)call.Meta).Rank == domain.Rank : ((TensorMeta)call.Meta).Rank == domain.Rank - dims.Count);
+    }
+
+    private static bool Broadcasts(Shape from, Shape to) =>
+        from.Rank <= to.Rank && from.Dims.Select((d, i) => (d, i)).All(p => p.d.Value == 1 || p.d == to[to.Rank - from.Rank + p.i]);
+
+    private static KExpr? LowerCall(CallOp call, DType result, Graph graph, Func<Arg, KExpr?> operand)
+    {
+        if (!Functions.TryGetValue(call.Op.Name, out var function)) return null;
+        var kwargs = call.Kwargs.ToDictionary(k => k.Name, k => k.Value);
+        // alpha scales the second operand, rounding_mode changes division, inplace writes: not here
+        if (kwargs.Keys.Any(k => k is not ("inplace" or "dtype")) || kwargs.TryGetValue("inplace", out var inplace) && inplace is not BoolArg { Value: false })
+            return null;
+        var args = function == "cast" ? call.Args.Take(1).ToList() : call.Args.ToList();
+        if (call.Op.Name == "Tensor.to" && !(call.Args.Count == 2 && call.Args[1] is DTypeArg)) return null; // to(device), to(other)
+        if (function == "cast") return operand(args[0]) is { } source ? Cast(source, result) : null;
+
+        var computeType = Comparisons.Contains(function)
+            ? args.Select(a => graph.MetaOf(a)).OfType<TensorMeta>().Select(t => t.DType).Aggregate(TypePromotion.Promote)
+            : result;
+        if (!Supports(computeType) || FloatOnly.Contains(function) && !computeType.IsFloatingPoint()) return null;
+        if (function == "erf" && computeType != DType.Float32) return null; // our erf is a float32 approximation
+        var lowered = new List<KExpr>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var type = function == "where" && i == 0 ? DType.Bool : computeType;
+            KExpr? e = args[i] switch
+            {
+                IntArg n => new KConst(n.Value, type),
+                FloatArg f => new KConst(f.Value, type),
+                BoolArg b => new KConst(b.Value ? 1 : 0, type),
+                var a => operand(a) is { } loaded ? Cast(loaded, type) : null,
+            };
+            if (e is null) return null;
+            lowered.Add(e);
+        }
+        // small integer powers as products (the vector loop has no pow; torch computes these exactly too)
+        if (function == "pow" && lowered[1] is KConst { Value: 2 or 3 } exponent && lowered[0] is KLoad or KTemp)
+        {
+            var square = new KCall("mul", new EquatableList<KExpr>([lowered[0], lowered[0]]), result);
+            return exponent.Value == 2 ? square : new KCall("mul", new EquatableList<KExpr>([square, lowered[0]]), result);
+        }
+        return new KCall(function, lowered.ToEquatableList(), Comparisons.Contains(function) ? DType.Bool : result);
+    }
+
+    /// <summary>The operand's stride along the domain's innermost dim, broadcast (aligned right: 0 where it has size 1 or no dim).</summary>
+    private static long? InnerStride(TensorMeta t, Shape domain)
+    {
+        if (domain.Rank == 0) return null;
+        if (t.Rank == 0 || t.Shape.Dims[^1].Value == 1) return 0;
+        return t.Strides is { Count: > 0 } s ? s[^1] : null;
+    }
+
+    private static KExpr Cast(KExpr value, DType type) => value.Type == type ? value : new KCast(value, type);
+}
