@@ -75,6 +75,7 @@ public sealed class RoslynBackendTests
     [InlineData("torch.exp")]
     [InlineData("torch.tanh")]
     [InlineData("torch.sigmoid")]
+    [InlineData("torch.erf")]
     public void VectorTranscendentalsMatchTorchEverywhere(string function)
     {
         using var gil = Interpreter.Gil();

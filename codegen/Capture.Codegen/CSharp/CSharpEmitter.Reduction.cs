@@ -200,7 +200,6 @@ public static partial class CSharpEmitter
     private static void EmitRowVectorLoop(StringBuilder text, Kernel k, RowPlan plan, int pass, List<int> reductions,
         List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers)
     {
-        var names = new VNames(o => $"w{o}", i => k.Body[i].Row ? $"vr{i}" : $"u{i}");
         var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
         var operands = exprs.SelectMany(Loads).Distinct().Order().ToList();
         var rowTemps = exprs.SelectMany(Temps).Where(i => k.Body[i].Row).Distinct().Order().ToList();
@@ -210,32 +209,31 @@ public static partial class CSharpEmitter
         foreach (var i in rowTemps) text.Append($"                    var vr{i} = {v}.Create(r{i});\n");
         foreach (var i in reductions)
             text.Append($"                    var va{i} = {v}.Create({Initial((KReduce)k.Body[i].Value, t)});\n");
-        text.Append($"                    for (; j <= j1 - {lanes}; j += {lanes})\n                    {{\n");
-        foreach (var o in operands.Where(o => k.Operands[o].InnerStride == 1))
-            text.Append($"                        var w{o} = {v}.Load(o{o} + b{o} + j);\n");
-        for (var i = 0; i < k.Body.Count; i++)
+        // reductions accumulate in four vectors, four vectors of the row at a time, so that the adds
+        // (or max/min) of one accumulator do not wait on one another; then one vector at a time.
+        // Not where the pass computes something expensive: that hides the adds' latency already, and
+        // four copies of it would not fit in the registers.
+        var cheap = !plan.Computed[pass].Any(i => Calls(k.Body[i].Value, Expensive));
+        if (reductions.Count > 0 && cheap)
         {
-            if (plan.Loaded[pass].Contains(i)) text.Append($"                        var u{i} = {v}.Load(c{i} + j); // {k.Body[i].Node}\n");
-            else if (plan.Computed[pass].Contains(i))
-            {
-                text.Append($"                        var u{i} = {VExpr(k.Body[i].Value, t, v, helpers, names)}; // {k.Body[i].Node}\n");
-                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) text.Append($"                        u{i}.Store(c{i} + j);\n");
-            }
+            foreach (var i in reductions)
+                for (var q = 1; q < Unroll; q++)
+                    text.Append($"                    var va{i}_{q} = {v}.Create({Initial((KReduce)k.Body[i].Value, t)});\n");
+            text.Append($"                    for (; j <= j1 - {Unroll * lanes}; j += {Unroll * lanes})\n                    {{\n");
+            for (var q = 0; q < Unroll; q++) EmitRowVectorBody(text, k, plan, pass, reductions, [], t, v, lanes, helpers, q);
+            text.Append("                    }\n");
         }
-        foreach (var i in reductions)
+        text.Append($"                    for (; j <= j1 - {lanes}; j += {lanes})\n                    {{\n");
+        EmitRowVectorBody(text, k, plan, pass, reductions, stores, t, v, lanes, helpers, 0);
+        text.Append("                    }\n");
+        foreach (var i in cheap ? reductions : [])
         {
             var r = (KReduce)k.Body[i].Value;
-            var x = VExpr(r.Value, t, v, helpers, names);
-            text.Append(r.Function switch
-            {
-                "sum" => $"                        va{i} += {x};\n",
-                "max" => $"                        va{i} = {v}.Max(va{i}, {x});\n",
-                _ => $"                        va{i} = {v}.Min(va{i}, {x});\n",
-            });
+            var parts = Enumerable.Range(1, Unroll - 1).Select(q => $"va{i}_{q}").ToList();
+            text.Append(r.Function == "sum"
+                ? $"                    va{i} = va{i} + {string.Join(" + ", parts)};\n"
+                : $"                    va{i} = {string.Join("", parts.Select(_ => $"{v}.{(r.Function == "max" ? "Max" : "Min")}("))}va{i}, {string.Join("), ", parts)});\n");
         }
-        foreach (var (statement, operand) in stores)
-            text.Append($"                        u{statement}.Store(o{operand} + b{operand} + j);\n");
-        text.Append("                    }\n");
         foreach (var i in reductions)
         {
             var r = (KReduce)k.Body[i].Value;
@@ -243,6 +241,51 @@ public static partial class CSharpEmitter
             else text.Append($"                    for (int l = 0; l < {lanes}; l++) a{i} = {Combine(r.Function, t, $"a{i}", $"va{i}.GetElement(l)")};\n");
         }
         text.Append("                }\n");
+    }
+
+    private const int Unroll = 4;
+
+    private static bool Calls(KExpr e, IReadOnlySet<string> functions) => e switch
+    {
+        KCall c => functions.Contains(c.Function) || c.Args.Any(a => Calls(a, functions)),
+        KCast c => Calls(c.Value, functions),
+        KReduce r => Calls(r.Value, functions),
+        _ => false,
+    };
+
+    /// <summary>One vector of the row (the <paramref name="q"/>-th of an unrolled step): loads, statements, accumulation, stores.</summary>
+    private static void EmitRowVectorBody(StringBuilder text, Kernel k, RowPlan plan, int pass, List<int> reductions,
+        List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers, int q)
+    {
+        var suffix = q == 0 ? "" : $"_{q}";
+        var at = q == 0 ? "j" : $"j + {q * lanes}";
+        var names = new VNames(o => k.Operands[o].InnerStride == 1 ? $"w{o}{suffix}" : $"w{o}", i => k.Body[i].Row ? $"vr{i}" : $"u{i}{suffix}");
+        var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
+        foreach (var o in exprs.SelectMany(Loads).Distinct().Order().Where(o => k.Operands[o].InnerStride == 1))
+            text.Append($"                        var w{o}{suffix} = {v}.Load(o{o} + b{o} + {at});\n");
+        for (var i = 0; i < k.Body.Count; i++)
+        {
+            if (plan.Loaded[pass].Contains(i)) text.Append($"                        var u{i}{suffix} = {v}.Load(c{i} + {at}); // {k.Body[i].Node}\n");
+            else if (plan.Computed[pass].Contains(i))
+            {
+                text.Append($"                        var u{i}{suffix} = {VExpr(k.Body[i].Value, t, v, helpers, names)}; // {k.Body[i].Node}\n");
+                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) text.Append($"                        u{i}{suffix}.Store(c{i} + {at});\n");
+            }
+        }
+        foreach (var i in reductions)
+        {
+            var r = (KReduce)k.Body[i].Value;
+            var x = VExpr(r.Value, t, v, helpers, names);
+            var acc = $"va{i}{suffix}";
+            text.Append(r.Function switch
+            {
+                "sum" => $"                        {acc} += {x};\n",
+                "max" => $"                        {acc} = {v}.Max({acc}, {x});\n",
+                _ => $"                        {acc} = {v}.Min({acc}, {x});\n",
+            });
+        }
+        foreach (var (statement, operand) in stores)
+            text.Append($"                        u{statement}{suffix}.Store(o{operand} + b{operand} + {at});\n");
     }
 
     /// <summary>The operands an expression loads.</summary>

@@ -141,6 +141,8 @@ public static partial class CSharpEmitter
     // (degree 9) are least-squares fits in relative error on Chebyshev nodes, evaluated by Horner;
     // measured against torch.erf over [-6, 6] and down to 1e-30: under 2.4e-7 relative.
     // The scalar loop's ErfScalar is the same computation with MathF.Exp.
+    // Polynomials are evaluated with MultiplyAddEstimate: one fused multiply-add where the hardware has
+    // it (the error bounds above hold either way).
     private static string Helper(string name, int bits) => name switch
     {
         "exp" => $$"""
@@ -151,11 +153,11 @@ public static partial class CSharpEmitter
                     var n = Vector{{bits}}.Round(c * Vector{{bits}}.Create(1.44269504088896341f));
                     var r = c - n * Vector{{bits}}.Create(0.693359375f) - n * Vector{{bits}}.Create(-2.12194440e-4f);
                     var p = Vector{{bits}}.Create(1.9875691500e-4f);
-                    p = p * r + Vector{{bits}}.Create(1.3981999507e-3f);
-                    p = p * r + Vector{{bits}}.Create(8.3334519073e-3f);
-                    p = p * r + Vector{{bits}}.Create(4.1665795894e-2f);
-                    p = p * r + Vector{{bits}}.Create(1.6666665459e-1f);
-                    p = p * r + Vector{{bits}}.Create(5.0000001201e-1f);
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(1.3981999507e-3f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(8.3334519073e-3f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(4.1665795894e-2f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(1.6666665459e-1f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(5.0000001201e-1f));
                     p = p * (r * r) + r + Vector{{bits}}<float>.One;
                     var scale = Vector{{bits}}.ShiftLeft(Vector{{bits}}.ConvertToInt32(n) + Vector{{bits}}.Create(126), 23).AsSingle();
                     var e = p * scale * Vector{{bits}}.Create(2f);
@@ -172,13 +174,13 @@ public static partial class CSharpEmitter
                     var ax = Vector{{bits}}.Abs(x);
                     var x2 = x * x;
                     var p = Vector{{bits}}.Create(6404582f / 10854718875f);
-                    p = p * x2 + Vector{{bits}}.Create(-929569f / 638512875f);
-                    p = p * x2 + Vector{{bits}}.Create(21844f / 6081075f);
-                    p = p * x2 + Vector{{bits}}.Create(-1382f / 155925f);
-                    p = p * x2 + Vector{{bits}}.Create(62f / 2835f);
-                    p = p * x2 + Vector{{bits}}.Create(-17f / 315f);
-                    p = p * x2 + Vector{{bits}}.Create(2f / 15f);
-                    p = p * x2 + Vector{{bits}}.Create(-1f / 3f);
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(-929569f / 638512875f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(21844f / 6081075f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(-1382f / 155925f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(62f / 2835f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(-17f / 315f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(2f / 15f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(-1f / 3f));
                     var small = x + x * x2 * p;
                     var large = Vector{{bits}}<float>.One - Vector{{bits}}.Create(2f) / (Exp(ax + ax) + Vector{{bits}}<float>.One);
                     var signed = (large.AsUInt32() | (x.AsUInt32() & Vector{{bits}}.Create(0x80000000u))).AsSingle();
@@ -194,25 +196,25 @@ public static partial class CSharpEmitter
                     var ax = Vector{{bits}}.Abs(x);
                     var x2 = x * x;
                     var p = Vector{{bits}}.Create(7.898209878476337e-05f);
-                    p = p * x2 + Vector{{bits}}.Create(-0.0008024353883229196f);
-                    p = p * x2 + Vector{{bits}}.Create(0.00519005348905921f);
-                    p = p * x2 + Vector{{bits}}.Create(-0.026854809373617172f);
-                    p = p * x2 + Vector{{bits}}.Create(0.11283612251281738f);
-                    p = p * x2 + Vector{{bits}}.Create(-0.3761262893676758f);
-                    p = p * x2 + Vector{{bits}}.Create(1.128379225730896f);
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(-0.0008024353883229196f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(0.00519005348905921f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(-0.026854809373617172f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(0.11283612251281738f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(-0.3761262893676758f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, x2, Vector{{bits}}.Create(1.128379225730896f));
                     var small = x * p;
                     var z = Vector{{bits}}.Min(Vector{{bits}}.Max(ax, Vector{{bits}}<float>.One), Vector{{bits}}.Create(4f));
                     var q = Vector{{bits}}<float>.One / z;
                     var c = Vector{{bits}}.Create(0.03206583485007286f);
-                    c = c * q + Vector{{bits}}.Create(-0.18719515204429626f);
-                    c = c * q + Vector{{bits}}.Create(0.4562140107154846f);
-                    c = c * q + Vector{{bits}}.Create(-0.5615038871765137f);
-                    c = c * q + Vector{{bits}}.Create(0.25932660698890686f);
-                    c = c * q + Vector{{bits}}.Create(0.2187654823064804f);
-                    c = c * q + Vector{{bits}}.Create(-0.37169361114501953f);
-                    c = c * q + Vector{{bits}}.Create(0.019603915512561798f);
-                    c = c * q + Vector{{bits}}.Create(0.5618857145309448f);
-                    c = c * q + Vector{{bits}}.Create(0.00011466929572634399f);
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(-0.18719515204429626f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(0.4562140107154846f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(-0.5615038871765137f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(0.25932660698890686f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(0.2187654823064804f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(-0.37169361114501953f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(0.019603915512561798f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(0.5618857145309448f));
+                    c = Vector{{bits}}.MultiplyAddEstimate(c, q, Vector{{bits}}.Create(0.00011466929572634399f));
                     var large = Vector{{bits}}<float>.One - Exp(-(z * z)) * c;
                     large = Vector{{bits}}.ConditionalSelect(Vector{{bits}}.GreaterThanOrEqual(ax, Vector{{bits}}.Create(4f)), Vector{{bits}}<float>.One, large);
                     var signed = (large.AsUInt32() | (x.AsUInt32() & Vector{{bits}}.Create(0x80000000u))).AsSingle();

@@ -120,6 +120,13 @@ public static class KernelLowering
                 var row = call.Args.Concat(call.Kwargs.Select(k => k.Value)).SelectMany(a => a.References())
                     .Any(r => statementOf.TryGetValue(r, out var s) && statements[s].Row && meta.Shape == reduced?.Shape);
                 var value = LowerCall(call, meta.DType, graph, arg => Operand(arg, row));
+                // dividing elements by a row value: multiply by its reciprocal, taken once per row (torch's
+                // softmax does the same)
+                if (!row && value is KCall { Function: "div" } div && div.Args[1] is KTemp { } divisor && statements[divisor.Index].Row)
+                {
+                    statements.Add(new KStatement($"{call.Name} (1/x)", new KCall("reciprocal", new EquatableList<KExpr>([divisor]), divisor.Type), Row: true));
+                    value = new KCall("mul", new EquatableList<KExpr>([div.Args[0], new KTemp(statements.Count - 1, divisor.Type)]), div.Type);
+                }
                 statement = value is null ? null : new KStatement(call.Name, value, row);
             }
             if (statement is null) return null;
