@@ -2,7 +2,8 @@
 torch.jit.script where it applies), measured in one process with the same thread count.
 
 Each workload runs through every system: warm-up calls (the first one, which captures and compiles,
-is timed separately as the compile time), then repetitions timed one by one; the table gives the
+is timed separately as the compile time), then repetitions timed one by one, the systems taking
+turns (one call each per round, so that the machine's drift falls on all alike); the table gives the
 median in ms, the spread (interquartile range) and the ratio eager / system (above 1: faster than
 eager). Every system's result is checked against eager's before it is timed; a mismatch is reported
 in the table and makes the run fail. Writes results.md and results.json to --out (bench/ by default;
@@ -91,21 +92,6 @@ def systems():
     ]
 
 
-def measure(fn, args, repeat, warmup):
-    """(first call seconds, [seconds per call] after warm-up)."""
-    start = time.perf_counter()
-    fn(*args)
-    first = time.perf_counter() - start
-    for _ in range(warmup):
-        fn(*args)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    return first, times
-
-
 def blas():
     """torch's BLAS as built (Debian's is "generic": libblas.so.3) and the library that file resolves to here."""
     built = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
@@ -141,26 +127,37 @@ def main(argv):
             continue
         args = make()
         expected = fn(*args)
-        eager_median = None
+        # every system compiled and warmed up, then timed in turns (one call each per round), so that
+        # drift in the machine's speed during the run falls on all of them alike
+        entries = []
         for system, wrap in systems():
             row = {"workload": name, "system": system}
+            results.append(row)
             compiled = wrap(fn)
             if isinstance(compiled, str):
                 row["error"] = compiled
-                results.append(row)
                 continue
             capture.reset()
-            first, times = measure(compiled, args, repeat, warmup)
-            matches = torch.allclose(compiled(*args), expected, rtol=tolerance, atol=tolerance)
-            failed |= not matches
+            start = time.perf_counter()
+            compiled(*args)
+            row["first_call_ms"] = (time.perf_counter() - start) * 1e3
+            for _ in range(warmup):
+                compiled(*args)
+            row["matches_eager"] = torch.allclose(compiled(*args), expected, rtol=tolerance, atol=tolerance)
+            failed |= not row["matches_eager"]
+            entries.append((row, compiled, []))
+        for _ in range(repeat):
+            for row, compiled, times in entries:
+                start = time.perf_counter()
+                compiled(*args)
+                times.append(time.perf_counter() - start)
+        eager_median = statistics.median(entries[0][2])
+        for row, compiled, times in entries:
             median = statistics.median(times)
             quartiles = statistics.quantiles(times, n=4) if len(times) >= 2 else [median, median, median]
-            eager_median = median if system == "eager" else eager_median
-            row.update(median_ms=median * 1e3, iqr_ms=(quartiles[2] - quartiles[0]) * 1e3, first_call_ms=first * 1e3,
-                       ratio_vs_eager=eager_median / median, matches_eager=matches)
-            results.append(row)
-            print(f"{name:55} {system:18} {median * 1e3:9.3f} ms  x{eager_median / median:5.2f}  first call {first * 1e3:8.1f} ms"
-                  f"{'' if matches else '  DIFFERS FROM EAGER'}", flush=True)
+            row.update(median_ms=median * 1e3, iqr_ms=(quartiles[2] - quartiles[0]) * 1e3, ratio_vs_eager=eager_median / median)
+            print(f"{name:55} {row['system']:18} {median * 1e3:9.3f} ms  x{eager_median / median:5.2f}  first call {row['first_call_ms']:8.1f} ms"
+                  f"{'' if row['matches_eager'] else '  DIFFERS FROM EAGER'}", flush=True)
 
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"environment": environment, "results": results}, f, indent=2)

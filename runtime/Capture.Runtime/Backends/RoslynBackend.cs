@@ -45,12 +45,14 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
 
     /// <summary>
     /// Ops split into the parts kernels compute (a row reduction and its prologue and epilogue,
-    /// a pointwise chain): their parts fuse with the ops around them.
+    /// a pointwise chain): their parts fuse with the ops around them. linear becomes a gemm (torch's
+    /// mm on the transposed weight) and a bias add that joins the activation's kernel, instead of
+    /// addmm's copy of the bias into the output before the gemm.
     /// </summary>
     public static readonly IReadOnlySet<string> Decomposed = new HashSet<string>
     {
         "torch.nn.functional.gelu", "torch.nn.functional.silu", "torch.softmax", "torch.log_softmax", "torch.logsumexp",
-        "torch.nn.functional.softmax", "torch.nn.functional.log_softmax",
+        "torch.nn.functional.softmax", "torch.nn.functional.log_softmax", "torch.nn.functional.linear",
         "torch.nn.functional.layer_norm", "torch.nn.functional.batch_norm",
     };
 
