@@ -2,8 +2,8 @@
 torch.jit.script where it applies), measured in one process with the same thread count.
 
 Each workload runs through every system: warm-up calls (the first one, which captures and compiles,
-is timed separately as the compile time), then repetitions timed one by one, the systems taking
-turns (one call each per round, so that the machine's drift falls on all alike); the table gives the
+is timed separately as the compile time), then repetitions timed one by one, in blocks that the
+systems take turns at (the machine's drift falls on all alike); the table gives the
 median in ms, the spread (interquartile range) and the ratio eager / system (above 1: faster than
 eager). Every system's result is checked against eager's before it is timed; a mismatch is reported
 in the table and makes the run fail. Writes results.md and results.json to --out (bench/ by default;
@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 import capture
+
+ROUNDS = 3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,8 +129,10 @@ def main(argv):
             continue
         args = make()
         expected = fn(*args)
-        # every system compiled and warmed up, then timed in turns (one call each per round), so that
-        # drift in the machine's speed during the run falls on all of them alike
+        # every system compiled and warmed up, then timed in turns: ROUNDS blocks of consecutive calls
+        # each, so that drift in the machine's speed falls on all alike, while one system's worker
+        # threads (OpenMP's, OpenBLAS's, .NET's spin a while after their work) do not slow the next
+        # system's every call, as taking turns call by call did
         entries = []
         for system, wrap in systems():
             row = {"workload": name, "system": system}
@@ -146,11 +150,13 @@ def main(argv):
             row["matches_eager"] = torch.allclose(compiled(*args), expected, rtol=tolerance, atol=tolerance)
             failed |= not row["matches_eager"]
             entries.append((row, compiled, []))
-        for _ in range(repeat):
+        for _ in range(ROUNDS):
             for row, compiled, times in entries:
-                start = time.perf_counter()
-                compiled(*args)
-                times.append(time.perf_counter() - start)
+                compiled(*args)  # untimed: the previous system's threads may still be spinning
+                for _ in range(max(1, repeat // ROUNDS)):
+                    start = time.perf_counter()
+                    compiled(*args)
+                    times.append(time.perf_counter() - start)
         eager_median = statistics.median(entries[0][2])
         for row, compiled, times in entries:
             median = statistics.median(times)
