@@ -129,7 +129,7 @@ public static partial class CSharpEmitter
         }
         foreach (var c in plan.Cached.Order())
             text.Append($"        var c{c} = ({Type(k.Body[c].Value.Type)}*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint){Math.Max(1, length)}, (nuint)sizeof({Type(k.Body[c].Value.Type)})); // {k.Body[c].Node}, kept for a later pass\n");
-        text.Append("        try\n        {\n");
+        if (plan.Cached.Count > 0) text.Append("        try\n        {\n");
         text.Append("        for (long row = first; row < last; row++)\n        {\n");
         if (outer >= 1)
         {
@@ -192,9 +192,14 @@ public static partial class CSharpEmitter
         }
         foreach (var (statement, operand) in k.Stores.Where(x => k.Body[x.Statement].Row))
             text.Append($"            o{operand}[b{operand}] = {(k.Operands[operand].Type == DType.Bool ? $"(byte)(r{statement} ? 1 : 0)" : $"r{statement}")};\n");
-        text.Append("        }\n        }\n        finally\n        {\n");
-        foreach (var c in plan.Cached.Order()) text.Append($"            System.Runtime.InteropServices.NativeMemory.Free(c{c});\n");
-        text.Append("        }\n    }\n\n");
+        text.Append("        }\n");
+        if (plan.Cached.Count > 0)
+        {
+            text.Append("        }\n        finally\n        {\n");
+            foreach (var c in plan.Cached.Order()) text.Append($"            System.Runtime.InteropServices.NativeMemory.Free(c{c});\n");
+            text.Append("        }\n");
+        }
+        text.Append("    }\n\n");
     }
 
     private static void EmitRowVectorLoop(StringBuilder text, Kernel k, RowPlan plan, int pass, List<int> reductions,
@@ -245,13 +250,6 @@ public static partial class CSharpEmitter
 
     private const int Unroll = 4;
 
-    private static bool Calls(KExpr e, IReadOnlySet<string> functions) => e switch
-    {
-        KCall c => functions.Contains(c.Function) || c.Args.Any(a => Calls(a, functions)),
-        KCast c => Calls(c.Value, functions),
-        KReduce r => Calls(r.Value, functions),
-        _ => false,
-    };
 
     /// <summary>One vector of the row (the <paramref name="q"/>-th of an unrolled step): loads, statements, accumulation, stores.</summary>
     private static void EmitRowVectorBody(StringBuilder text, Kernel k, RowPlan plan, int pass, List<int> reductions,

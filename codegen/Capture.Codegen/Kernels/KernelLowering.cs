@@ -99,8 +99,8 @@ public static class KernelLowering
             KStatement? statement;
             if (Reductions.TryGetValue(call.Op.Name, out var reduction))
             {
-                if (reduced is not { } r || !ReducesSuffix(call, graph, domain, r.Count)) return null;
                 var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, n => graph[n].Meta);
+                if (reduced is not { } r || !ReducesSuffix(bound, meta, domain, r.Count)) return null;
                 var input = bound.Tensor("self");
                 if (input.Shape != domain || reduction != "sum" && (domain.NumElements() == 0 || !meta.DType.IsFloatingPoint() && meta.DType != DType.Int64)) return null;
                 var value = Operand(bound.Raw("self"), row: false);
@@ -169,15 +169,14 @@ public static class KernelLowering
     }
 
     /// <summary>Whether a reduction covers exactly the last <paramref name="count"/> dims (size-1 dims either way).</summary>
-    private static bool ReducesSuffix(CallOp call, Graph graph, Shape domain, int count)
+    private static bool ReducesSuffix(OpCall bound, TensorMeta result, Shape domain, int count)
     {
-        var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, n => graph[n].Meta);
         var dims = bound.OptInts("dim") is { Count: > 0 } given
             ? given.Select(d => (int)((d % domain.Rank + domain.Rank) % domain.Rank)).ToHashSet()
             : Enumerable.Range(0, domain.Rank).ToHashSet();
         var suffix = Enumerable.Range(domain.Rank - count, count).ToHashSet();
         return dims.All(d => suffix.Contains(d) || domain[d].Value == 1) && suffix.All(d => dims.Contains(d) || domain[d].Value == 1)
-            && (bound.Bool("keepdim") ? ((TensorMeta)call.Meta).Rank == domain.Rank : ((TensorMeta)call.Meta).Rank == domain.Rank - dims.Count);
+            && result.Rank == (bound.Bool("keepdim") ? domain.Rank : domain.Rank - dims.Count);
     }
 
     private static bool Broadcasts(Shape from, Shape to) =>
