@@ -57,12 +57,13 @@ public static class CaptureRuntime
     /// The process's frame runner for <paramref name="backend"/>, with the caches capture.reset()
     /// clears (GIL held). Each backend has its own: a graph compiled for one never runs on another.
     /// </summary>
-    public static FrameRunner Runner(string backend = "roslyn")
+    public static FrameRunner Runner(string backend = "roslyn", CaptureMode mode = CaptureMode.Bytecode)
     {
         lock (Gate)
         {
-            if (_runners.TryGetValue(backend, out var runner)) return runner;
-            return _runners[backend] = NewRunnerLocked(backend);
+            var key = $"{mode}:{backend}";
+            if (_runners.TryGetValue(key, out var runner)) return runner;
+            return _runners[key] = NewRunnerLocked(backend, mode);
         }
     }
 
@@ -76,9 +77,9 @@ public static class CaptureRuntime
     }
 
     /// <summary>A runner with caches of its own (explain uses one, so it reports a fresh capture).</summary>
-    public static FrameRunner NewRunner(string backend = "roslyn")
+    public static FrameRunner NewRunner(string backend = "roslyn", CaptureMode mode = CaptureMode.Bytecode)
     {
-        lock (Gate) return NewRunnerLocked(backend);
+        lock (Gate) return NewRunnerLocked(backend, mode);
     }
 
     /// <summary>The backend named <paramref name="name"/>; one instance per process (GIL held).</summary>
@@ -101,11 +102,11 @@ public static class CaptureRuntime
         return _backends[name] = backend;
     }
 
-    private static FrameRunner NewRunnerLocked(string backend)
+    private static FrameRunner NewRunnerLocked(string backend, CaptureMode mode)
     {
         _torch ??= TorchRuntime.Import();
         _bridge ??= new TorchBridge(_torch);
-        return new FrameRunner(_bridge, BackendLocked(backend));
+        return new FrameRunner(_bridge, BackendLocked(backend), mode);
     }
 
     /// <summary>Stops the interpreter (atexit handlers, flush, finalize). False when flushing failed.</summary>

@@ -30,7 +30,7 @@ internal static class NativeModule
             return Py.None;
         }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
         PyFunction.Define(module, "run", Run,
-            "run(fn, args, kwargs, fullgraph, backend) -> the result of fn(*args, **kwargs), captured and run through the backend.");
+            "run(fn, args, kwargs, fullgraph, backend, mode) -> the result of fn(*args, **kwargs), captured by mode ('bytecode' or 'ast') and run through the backend.");
         PyFunction.Define(module, "explain", Explain,
             "explain(fn, args, kwargs, backend) -> dict: runs fn once under a fresh capture for the backend and reports what happened.");
         PyFunction.Define(module, "reset", (_, _) => { foreach (var r in CaptureRuntime.Runners) r.Reset(); return Py.None; },
@@ -70,13 +70,14 @@ internal static class NativeModule
 
     private static PyObject Run(PyObject args, PyObject? kwargs)
     {
-        ExpectArguments("run", args, kwargs, 5);
+        ExpectArguments("run", args, kwargs, 6);
         using var fn = args.GetItem(0);
         using var callArgs = args.GetItem(1);
         using var callKwargs = args.GetItem(2);
         using var fullgraph = args.GetItem(3);
         using var backend = args.GetItem(4);
-        var runner = CaptureRuntime.Runner(backend.AsString());
+        using var mode = args.GetItem(5);
+        var runner = CaptureRuntime.Runner(backend.AsString(), ModeOf(mode.AsString()));
         var previous = runner.FullGraph;
         runner.FullGraph = fullgraph.IsTrue();
         try { return runner.Call(fn, callArgs, callKwargs); }
@@ -103,6 +104,13 @@ internal static class NativeModule
         }
         return report.ToPython();
     }
+
+    private static CaptureMode ModeOf(string mode) => mode switch
+    {
+        "bytecode" => CaptureMode.Bytecode,
+        "ast" => CaptureMode.Ast,
+        _ => throw new ArgumentException($"mode must be 'bytecode' or 'ast', got '{mode}'"),
+    };
 
     private static void ExpectArguments(string function, PyObject args, PyObject? kwargs, int count)
     {

@@ -19,6 +19,12 @@ public abstract record CaptureEvent
     /// <summary>A whole frame ran eagerly, and why.</summary>
     public sealed record RanEagerly(string Function, string Reason) : CaptureEvent;
 
+    /// <summary>The AST path refused the function, with its diagnostics (raised to the caller too).</summary>
+    public sealed record AstRefused(string Function, IReadOnlyList<Capture.Frontend.Diagnostic> Diagnostics) : CaptureEvent;
+
     /// <summary>A capture failed at an instruction, which then ran for real.</summary>
     public sealed record CaptureFailed(string Function, Instruction Instruction, string Reason) : CaptureEvent;
 }
+
+/// <summary>The two capture paths: CPython bytecode (symbolic execution with breaks) and the function's source (AST).</summary>
+public enum CaptureMode { Bytecode, Ast }

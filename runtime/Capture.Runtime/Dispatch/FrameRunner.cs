@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Capture.Bytecode;
+using Capture.Frontend;
 using Capture.Graph;
 using Capture.Python;
 using Capture.Runtime.Backends;
@@ -14,8 +15,11 @@ namespace Capture.Runtime.Dispatch;
 /// instruction for real and goes on from the next one the same way. A failed guard is a recompile
 /// reason; past <see cref="MaxEntries"/> entries a code object runs without capture.
 /// </summary>
-public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend)
+public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, CaptureMode mode = CaptureMode.Bytecode)
 {
+    /// <summary>How this runner captures: bytecode symbolic execution, or the function's AST (whole function, one graph).</summary>
+    public CaptureMode Mode => mode;
+
     /// <summary>The backend this runner compiles its graphs for.</summary>
     public IGraphBackend Backend => backend;
 
@@ -56,6 +60,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend)
     {
         _callHook ??= CallThroughCapture;
         var cache = CacheFor(function);
+        if (mode == CaptureMode.Ast) return CallAst(cache, function, args, kwargs);
         if (cache.EagerReason is { } reason)
         {
             OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, reason));
@@ -106,6 +111,43 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend)
             return CallEagerly(function, args, kwargs);
         }
         return RunEntry(cache, entry, frame) ?? throw new InvalidOperationException("a whole-frame capture ends in a return");
+    }
+
+    /// <summary>
+    /// The AST path: one entry for the whole function, captured from its source. What the AST path
+    /// cannot express is raised to the caller (as TorchScript does), never run some other way.
+    /// </summary>
+    private PyObject CallAst(CodeCache cache, PyObject function, PyObject args, PyObject kwargs)
+    {
+        using var frame = BindFrame(function, args, kwargs);
+        var entry = Lookup(cache, frame, 0, out var failure);
+        if (entry is null)
+        {
+            if (cache.Entries.Count >= MaxEntries)
+            {
+                ReportLimit(cache);
+                return CallEagerly(function, args, kwargs);
+            }
+            var watch = Stopwatch.StartNew();
+            AstCaptureResult capture;
+            try
+            {
+                capture = AstTransformer.Capture(function, frame.Locals, frame.Globals, frame.Builtins, bridge);
+            }
+            catch (AstCaptureException e)
+            {
+                OnEvent?.Invoke(new CaptureEvent.AstRefused(cache.Code.Name, e.Diagnostics));
+                throw;
+            }
+            entry = AstCaptures.ToCaptureResult(capture);
+            var captureTime = watch.Elapsed;
+            var compiled = backend.Compile(entry.Graph, capture.GradEnabled);
+            cache.Entries.Add(entry);
+            cache.Compiled[entry] = compiled;
+            if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
+            OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure) { Compiled = compiled });
+        }
+        return RunEntry(cache, entry, frame) ?? throw new InvalidOperationException("an AST capture ends in a return");
     }
 
     /// <summary>Captures from <paramref name="pc"/> and caches the entry; null when the capture failed (reported).</summary>

@@ -6,7 +6,7 @@ using Capture.Runtime.Backends;
 namespace Capture.Runtime.Torch;
 
 /// <summary>The runtime's side of <see cref="ITorchBridge"/>: torch interop and meta-device inference for capture.</summary>
-public sealed class TorchBridge : ITorchBridge, IDisposable
+public sealed class TorchBridge : ITorchBridge, Capture.Frontend.IFrontendTorch, IDisposable
 {
     private readonly TorchRuntime torch;
     private readonly MetaInference _meta;

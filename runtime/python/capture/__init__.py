@@ -43,20 +43,21 @@ def _not_built(what, issue):
 class _CompiledFunction:
     """A function whose calls run through Capture's frame runner."""
 
-    def __init__(self, fn, fullgraph, backend):
+    def __init__(self, fn, fullgraph, backend, mode="bytecode"):
         self._fn = fn
         self._fullgraph = fullgraph
         self._backend = backend
+        self._mode = mode
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        return _native.run(self._fn, args, kwargs, self._fullgraph, self._backend)
+        return _native.run(self._fn, args, kwargs, self._fullgraph, self._backend, self._mode)
 
     def __get__(self, instance, owner):
         return self if instance is None else functools.partial(self, instance)
 
 
-def _compiled_module(module, fullgraph, backend):
+def _compiled_module(module, fullgraph, backend, mode="bytecode"):
     import torch
 
     class CompiledModule(torch.nn.Module):
@@ -71,7 +72,7 @@ def _compiled_module(module, fullgraph, backend):
             orig = self._orig_mod
             if orig._forward_hooks or orig._forward_pre_hooks or orig._backward_hooks:
                 return orig(*args, **kwargs)  # hooks run around forward; not captured yet
-            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph, self._backend)
+            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph, self._backend, mode)
 
         def __getattr__(self, name):
             try:
@@ -99,8 +100,6 @@ def compile(fn=None, *, mode="bytecode", backend=None, fullgraph=False, dynamic=
         raise ValueError(f"capture.compile: mode must be one of {_MODES}, got {mode!r}")
     if backend not in _BACKENDS:
         raise ValueError(f"capture.compile: backend must be one of {_BACKENDS}, got {backend!r}")
-    if mode == "ast":
-        _not_built("capture.compile(mode='ast')", 5)
     if backend in _NOT_BUILT:
         raise NotSupported(
             f"capture.compile(backend={backend!r}) is not built yet in Capture {__version__} (tracked as issue "
@@ -114,10 +113,10 @@ def compile(fn=None, *, mode="bytecode", backend=None, fullgraph=False, dynamic=
         import torch
 
         if isinstance(target, torch.nn.Module):
-            return _compiled_module(target, fullgraph, backend)
+            return _compiled_module(target, fullgraph, backend, mode)
         if not callable(target) or not hasattr(target, "__code__"):
             raise TypeError(f"capture.compile expects a Python function or an nn.Module, got {type(target).__name__}")
-        return _CompiledFunction(target, fullgraph, backend)
+        return _CompiledFunction(target, fullgraph, backend, mode)
 
     return wrap if fn is None else wrap(fn)
 

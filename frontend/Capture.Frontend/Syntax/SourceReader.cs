@@ -1,0 +1,185 @@
+using System.Text.Json.Nodes;
+using Capture.Python;
+
+namespace Capture.Frontend;
+
+/// <summary>
+/// Gets a function's source with `inspect.getsourcelines`, parses it with CPython's `ast`, and turns
+/// the tree into <see cref="Stmt"/>/<see cref="Expr"/> records. Python serializes the tree to JSON
+/// in one call (positions already moved back to the user's file: the source is dedented before
+/// parsing, so columns get the indent back); C# reads the JSON.
+/// </summary>
+public static class SourceReader
+{
+    private const string Helper = """
+        import ast, inspect, json, textwrap
+
+        _OPS = (ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+
+        def _const(v):
+            if v is None: return "None", "None"
+            if v is Ellipsis: return "Ellipsis", "..."
+            if isinstance(v, bool): return "Bool", repr(v)
+            if isinstance(v, int): return "Int", repr(v)
+            if isinstance(v, float): return "Float", repr(v)
+            if isinstance(v, str): return "Str", v
+            return "Other", repr(v)
+
+        def read(fn):
+            fn = inspect.unwrap(fn)
+            try:
+                lines, first = inspect.getsourcelines(fn)
+                file = inspect.getsourcefile(fn) or fn.__code__.co_filename
+            except (OSError, TypeError) as e:
+                return json.dumps({"error": str(e), "file": getattr(getattr(fn, "__code__", None), "co_filename", "<unknown>"),
+                                   "line": getattr(getattr(fn, "__code__", None), "co_firstlineno", 0)})
+            first = max(first, 1)
+            source = "".join(lines)
+            dedented = textwrap.dedent(source)
+            indent = len(lines[0]) - len(lines[0].lstrip()) if dedented != source else 0
+            try:
+                tree = ast.parse(dedented)
+            except SyntaxError as e:
+                return json.dumps({"error": f"syntax error: {e.msg}", "file": file, "line": first - 1 + (e.lineno or 1),
+                                   "col": (e.offset or 1) + indent})
+
+            def conv(node):
+                if isinstance(node, list):
+                    return [conv(n) for n in node]
+                if not isinstance(node, ast.AST):
+                    return node
+                out = {"_t": type(node).__name__}
+                if hasattr(node, "lineno"):
+                    out["_l"] = node.lineno + first - 1
+                    out["_c"] = node.col_offset + indent + 1
+                for name, value in ast.iter_fields(node):
+                    if isinstance(node, ast.Constant) and name == "value":
+                        out["ckind"], out["ctext"] = _const(value)
+                    elif name == "ctx":
+                        continue
+                    elif isinstance(value, _OPS):
+                        out[name] = type(value).__name__  # operators: Add, Lt, And, USub...
+                    elif isinstance(value, list) and value and isinstance(value[0], _OPS):
+                        out[name] = [type(v).__name__ for v in value]
+                    else:
+                        out[name] = conv(value)
+                return out
+
+            body = tree.body[0] if len(tree.body) == 1 else None
+            return json.dumps({"file": file, "first": first, "lines": lines, "tree": conv(body) if body is not None else None,
+                               "kind": type(body).__name__ if body is not None else "Module"})
+        """;
+
+    private static PyObject? _read;
+
+    /// <summary>Reads and parses <paramref name="function"/>'s source (GIL held).</summary>
+    /// <exception cref="AstCaptureException">no source, a syntax error, or not a def statement.</exception>
+    public static ParsedFunction Read(PyObject function)
+    {
+        if (_read is null)
+        {
+            using var ns = Py.Exec(Helper, filename: "<capture.frontend>");
+            _read = ns.GetItem("read");
+        }
+        using var text = _read.Call(function);
+        var json = JsonNode.Parse(text.AsString())!.AsObject();
+        var file = (string?)json["file"] ?? "<unknown>";
+        if (json["error"] is { } error)
+        {
+            var at = new Span(file, (int?)json["line"] ?? 0, (int?)json["col"] ?? 1);
+            var message = (string)error!;
+            throw new AstCaptureException([message.StartsWith("syntax error", StringComparison.Ordinal)
+                ? new Diagnostic(at, "syntax", message, "fix the syntax error", null)
+                : new Diagnostic(at, "source", $"the function's source is not available ({message})",
+                    "define the function in a .py file (the AST path reads its source), or use mode='bytecode'", null)]);
+        }
+        var lines = json["lines"]!.AsArray().Select(l => (string)l!).ToList();
+        var first = (int)json["first"]!;
+        if (json["tree"] is not JsonObject tree || (string?)tree["_t"] != "FunctionDef")
+        {
+            var kind = (string?)json["kind"];
+            throw new AstCaptureException([new Diagnostic(new Span(file, first, 1), kind == "Lambda" || lines.FirstOrDefault()?.Contains("lambda") == true ? "lambda" : "source",
+                "the AST path captures functions defined with def, not lambdas or other callables",
+                "define the function with def", lines.FirstOrDefault()?.TrimEnd())]);
+        }
+        var reader = new TreeReader(file);
+        return new ParsedFunction((FunctionDef)reader.Statement(tree), file, first, lines);
+    }
+
+    private sealed class TreeReader(string file)
+    {
+        private Span At(JsonObject o) => new(file, (int?)o["_l"] ?? 0, (int?)o["_c"] ?? 1);
+
+        private IReadOnlyList<Stmt> Body(JsonNode? list) => list is JsonArray a ? a.Select(s => Statement(s!.AsObject())).ToList() : [];
+
+        public Stmt Statement(JsonObject o)
+        {
+            var at = At(o);
+            return (string)o["_t"]! switch
+            {
+                "FunctionDef" => new FunctionDef(at, (string)o["name"]!, Parameters(o["args"]!.AsObject()), Body(o["body"])),
+                "Return" => new ReturnStmt(at, OptionalExpr(o["value"])),
+                "Assign" => new AssignStmt(at, o["targets"]!.AsArray().Select(t => Expression(t!.AsObject())).ToList(), Expression(o["value"]!.AsObject())),
+                "AugAssign" => new AugAssignStmt(at, Expression(o["target"]!.AsObject()), Operator((string)o["op"]!), Expression(o["value"]!.AsObject())),
+                "AnnAssign" => new AnnAssignStmt(at, Expression(o["target"]!.AsObject()), OptionalExpr(o["value"])),
+                "Expr" => new ExprStmt(at, Expression(o["value"]!.AsObject())),
+                "If" => new IfStmt(at, Expression(o["test"]!.AsObject()), Body(o["body"]), Body(o["orelse"])),
+                "For" => new ForStmt(at, Expression(o["target"]!.AsObject()), Expression(o["iter"]!.AsObject()), Body(o["body"]), Body(o["orelse"])),
+                "While" => new WhileStmt(at, Expression(o["test"]!.AsObject()), Body(o["body"]), Body(o["orelse"])),
+                "Assert" => new AssertStmt(at, Expression(o["test"]!.AsObject()), OptionalExpr(o["msg"])),
+                "Pass" => new PassStmt(at),
+                "Break" => new BreakStmt(at),
+                "Continue" => new ContinueStmt(at),
+                "Global" or "Nonlocal" => new UnsupportedStmt(at, (string)o["_t"]!, o["names"]!.AsArray().Select(n => (string)n!).ToList()),
+                var kind => new UnsupportedStmt(at, kind, []),
+            };
+        }
+
+        private Parameters Parameters(JsonObject args)
+        {
+            static IEnumerable<string> Names(JsonNode? list) => list is JsonArray a ? a.Select(x => (string)x!["arg"]!) : [];
+            return new Parameters(Names(args["posonlyargs"]).Concat(Names(args["args"])).ToList(), (string?)args["vararg"]?["arg"],
+                Names(args["kwonlyargs"]).ToList(), (string?)args["kwarg"]?["arg"]);
+        }
+
+        private Expr? OptionalExpr(JsonNode? node) => node is JsonObject o ? Expression(o) : null;
+
+        private IReadOnlyList<Expr> Expressions(JsonNode? list) => list is JsonArray a ? a.Select(e => Expression(e!.AsObject())).ToList() : [];
+
+        public Expr Expression(JsonObject o)
+        {
+            var at = At(o);
+            switch ((string)o["_t"]!)
+            {
+                case "Name": return new NameExpr(at, (string)o["id"]!);
+                case "Constant": return new ConstantExpr(at, Enum.Parse<ConstantKind>((string)o["ckind"]!), (string)o["ctext"]!);
+                case "BinOp": return new BinaryExpr(at, Expression(o["left"]!.AsObject()), Operator((string)o["op"]!), Expression(o["right"]!.AsObject()));
+                case "UnaryOp": return new UnaryExpr(at, Operator((string)o["op"]!), Expression(o["operand"]!.AsObject()));
+                case "BoolOp": return new BoolExpr(at, Operator((string)o["op"]!), Expressions(o["values"]));
+                case "Compare":
+                    return new CompareExpr(at, Expression(o["left"]!.AsObject()), o["ops"]!.AsArray().Select(x => Operator((string)x!)).ToList(), Expressions(o["comparators"]));
+                case "Call":
+                    return new CallExpr(at, Expression(o["func"]!.AsObject()), Expressions(o["args"]),
+                        o["keywords"]!.AsArray().Select(k => new Keyword(At(k!.AsObject()), (string?)k["arg"], Expression(k["value"]!.AsObject()))).ToList());
+                case "Attribute": return new AttributeExpr(at, Expression(o["value"]!.AsObject()), (string)o["attr"]!);
+                case "Subscript": return new SubscriptExpr(at, Expression(o["value"]!.AsObject()), Expression(o["slice"]!.AsObject()));
+                case "Slice": return new SliceExpr(at, OptionalExpr(o["lower"]), OptionalExpr(o["upper"]), OptionalExpr(o["step"]));
+                case "Tuple": return new TupleExpr(at, Expressions(o["elts"]));
+                case "List": return new ListExpr(at, Expressions(o["elts"]));
+                case "IfExp": return new IfExpr(at, Expression(o["test"]!.AsObject()), Expression(o["body"]!.AsObject()), Expression(o["orelse"]!.AsObject()));
+                case "Starred": return new StarredExpr(at, Expression(o["value"]!.AsObject()));
+                case var kind: return new UnsupportedExpr(at, kind);
+            }
+        }
+
+        private static string Operator(string name) => name switch
+        {
+            "Add" => "+", "Sub" => "-", "Mult" => "*", "Div" => "/", "FloorDiv" => "//", "Mod" => "%", "Pow" => "**",
+            "MatMult" => "@", "BitAnd" => "&", "BitOr" => "|", "BitXor" => "^", "LShift" => "<<", "RShift" => ">>",
+            "USub" => "-", "UAdd" => "+", "Not" => "not", "Invert" => "~", "And" => "and", "Or" => "or",
+            "Lt" => "<", "LtE" => "<=", "Eq" => "==", "NotEq" => "!=", "Gt" => ">", "GtE" => ">=",
+            "Is" => "is", "IsNot" => "is not", "In" => "in", "NotIn" => "not in",
+            _ => throw new InvalidOperationException($"unknown Python operator {name}"),
+        };
+    }
+}

@@ -1,0 +1,260 @@
+using Capture.Graph;
+using Capture.Python;
+
+namespace Capture.Frontend;
+
+/// <summary>
+/// The AST path: transforms a Python function's syntax tree into one graph, in the style of
+/// TorchScript's script. Parameters become placeholders; Python values (constants, shapes, modules,
+/// globals) are resolved at capture time and assumed for later calls; calls to user functions and
+/// nn.Modules are transformed from their own source; `if`/`while` on tensors become cond and
+/// while_loop nodes whose branches are subgraphs, `if` on Python values is decided now, and loops
+/// over known ranges are unrolled. What it cannot express is an <see cref="AstCaptureException"/>
+/// with the user's file:line:col, the construct, and a suggestion.
+/// Split by concern: statements here, expressions, calls and control flow in the partial files.
+/// </summary>
+public sealed partial class AstTransformer
+{
+    private const int MaxInlineDepth = 32;
+    private const int MaxUnrolledIterations = 4096;
+
+    private readonly IFrontendTorch _torch;
+    private readonly GraphScope _root;
+    private GraphScope _scope;
+    private Frame _frame = null!;
+    private readonly List<InputAssumption> _assumptions = [];
+    private readonly HashSet<string> _assumed = [];
+    private readonly List<InputPath> _inputs = [];
+    private readonly Dictionary<string, TensorVal> _inputTensors = [];
+    private readonly List<(PyObject Tensor, InputPath Path, TensorVal Value)> _inputObjects = [];
+    private readonly Dictionary<nint, ParsedFunction> _parsed = [];
+    private int _depth;
+
+    private AstTransformer(IFrontendTorch torch)
+    {
+        _torch = torch;
+        _root = _scope = new GraphScope(null, torch.IsGradEnabled());
+    }
+
+    /// <summary>
+    /// Captures <paramref name="function"/> called with <paramref name="arguments"/> (parameter and
+    /// closure values by name, as the caller bound them), GIL held.
+    /// </summary>
+    /// <exception cref="AstCaptureException">what the AST path cannot express, with the user's line.</exception>
+    public static AstCaptureResult Capture(PyObject function, IReadOnlyDictionary<string, PyObject> arguments, PyObject globals, PyObject builtins, IFrontendTorch torch)
+    {
+        var parsed = SourceReader.Read(function);
+        SyntaxCheck.Check(parsed);
+        var transformer = new AstTransformer(torch);
+        return transformer.Run(parsed, function, arguments, globals, builtins);
+    }
+
+    private AstCaptureResult Run(ParsedFunction parsed, PyObject function, IReadOnlyDictionary<string, PyObject> arguments, PyObject globals, PyObject builtins)
+    {
+        var locals = new Dictionary<string, AstValue>();
+        foreach (var (name, argument) in arguments) locals[name] = Wrap(argument, new InputPath.Local(name), $"argument '{name}'");
+        _frame = new Frame(parsed, function, locals, globals.NewReference(), builtins.NewReference(), name => new InputPath.Global(name), null);
+        var flow = ExecBlock(parsed.Definition.Body, []);
+        var value = flow.Kind == FlowKind.Returned ? flow.Value! : None(parsed.Definition.At);
+        var outputs = new List<string>();
+        var result = Spec(value, outputs, parsed.Definition.At);
+        _root.Builder.Source = null;
+        var graph = _root.Builder.Output(new ListArg(outputs.Select(o => (Arg)new RefArg(o)).ToEquatableList(), IsTuple: true));
+        return new AstCaptureResult(graph, _inputs, _assumptions, result, _torch.IsGradEnabled());
+    }
+
+    /// <summary>One function being transformed: its source, locals, and where its globals are read from.</summary>
+    private sealed record Frame(ParsedFunction Parsed, PyObject Function, Dictionary<string, AstValue> Locals, PyObject Globals, PyObject Builtins,
+        Func<string, InputPath?> GlobalPath, Frame? Caller)
+    {
+        public string Name => Parsed.Definition.Name;
+    }
+
+    private enum FlowKind { Normal, Returned, Break, Continue }
+
+    private sealed record Flow(FlowKind Kind, AstValue? Value = null, Span? At = null)
+    {
+        public static readonly Flow Normal = new(FlowKind.Normal);
+    }
+
+    // ---- statements ----
+
+    /// <summary>
+    /// Runs statements in order. <paramref name="after"/> holds the statements that follow this block
+    /// up to the end of the function (a tensor `if` that returns takes them into both branches); it
+    /// is null inside loops, where such an `if` cannot be expressed.
+    /// </summary>
+    private Flow ExecBlock(IReadOnlyList<Stmt> statements, IReadOnlyList<Stmt>? after)
+    {
+        for (var i = 0; i < statements.Count; i++)
+        {
+            var rest = after is null ? null : statements.Skip(i + 1).Concat(after).ToList();
+            var flow = Exec(statements[i], rest);
+            if (flow.Kind != FlowKind.Normal) return flow;
+        }
+        return Flow.Normal;
+    }
+
+    private Flow Exec(Stmt statement, IReadOnlyList<Stmt>? rest)
+    {
+        At(statement.At);
+        switch (statement)
+        {
+            case AssignStmt a:
+            {
+                var value = Eval(a.Value);
+                foreach (var target in a.Targets) Assign(target, value);
+                return Flow.Normal;
+            }
+            case AugAssignStmt a:
+                AugAssign(a);
+                return Flow.Normal;
+            case AnnAssignStmt { Value: { } value } a:
+                Assign(a.Target, Eval(value));
+                return Flow.Normal;
+            case AnnAssignStmt:
+            case PassStmt:
+                return Flow.Normal;
+            case ExprStmt e:
+                if (e.Value is ConstantExpr { Kind: ConstantKind.Str }) return Flow.Normal; // a docstring
+                Eval(e.Value);
+                return Flow.Normal;
+            case ReturnStmt r:
+                return new Flow(FlowKind.Returned, r.Value is null ? None(r.At) : Eval(r.Value));
+            case IfStmt s:
+                return If(s, rest);
+            case ForStmt f:
+                return For(f);
+            case WhileStmt w:
+                return While(w);
+            case BreakStmt b:
+                return new Flow(FlowKind.Break, At: b.At);
+            case ContinueStmt c:
+                return new Flow(FlowKind.Continue, At: c.At);
+            case AssertStmt a:
+                Assert(a);
+                return Flow.Normal;
+            case FunctionDef d:
+                throw Error(d.At, "nested def", $"a function defined inside the captured function ('{d.Name}') cannot be captured",
+                    "define it at module level and call it");
+            case UnsupportedStmt u:
+                throw Unsupported(u);
+            default:
+                throw new InvalidOperationException($"unknown statement {statement}");
+        }
+    }
+
+    private void Assert(AssertStmt a)
+    {
+        var test = EvalTest(a.Test);
+        if (test is TensorVal)
+            throw Error(a.At, "assert on a tensor", "assert on a tensor needs the tensor's value while the graph runs",
+                "assert on shapes or Python values, or use torch._assert outside the captured function");
+        if (!Truth(test, a.Test.At))
+            throw Error(a.At, "assert", "this assert fails for the example inputs", "fix the inputs or the assertion");
+    }
+
+    private void Assign(Expr target, AstValue value)
+    {
+        switch (target)
+        {
+            case NameExpr n:
+                _frame.Locals[n.Id] = value;
+                return;
+            case TupleExpr or ListExpr:
+            {
+                var targets = target is TupleExpr t ? t.Items : ((ListExpr)target).Items;
+                var items = Unpack(value, target.At);
+                var star = targets.ToList().FindIndex(x => x is StarredExpr);
+                if (star < 0)
+                {
+                    if (items.Count != targets.Count)
+                        throw Error(target.At, "unpacking", $"cannot unpack {items.Count} values into {targets.Count} names", "match the number of names to the values");
+                    for (var i = 0; i < targets.Count; i++) Assign(targets[i], items[i]);
+                    return;
+                }
+                var after = targets.Count - star - 1;
+                if (items.Count < targets.Count - 1)
+                    throw Error(target.At, "unpacking", $"not enough values to unpack ({items.Count} for {targets.Count - 1} names and a starred one)", "match the names to the values");
+                for (var i = 0; i < star; i++) Assign(targets[i], items[i]);
+                Assign(((StarredExpr)targets[star]).Value, new ListVal(items.Skip(star).Take(items.Count - star - after).ToList(), _scope));
+                for (var i = 0; i < after; i++) Assign(targets[star + 1 + i], items[items.Count - after + i]);
+                return;
+            }
+            case SubscriptExpr s:
+                SetItem(Eval(s.Value), s.Index, value, s.At);
+                return;
+            case AttributeExpr a:
+                throw Error(a.At, "attribute store", $"assigning to '.{a.Attr}' changes an object outside the graph",
+                    "return the value instead, or use mode='bytecode' (which replays attribute stores)");
+            default:
+                throw Error(target.At, "assignment", "this assignment target is not supported", "assign to names, tuples of names, or tensor items");
+        }
+    }
+
+    private void AugAssign(AugAssignStmt a)
+    {
+        var current = Eval(a.Target);
+        var value = Eval(a.Value);
+        // x += y on a tensor is in place (Tensor.__iadd__): every name bound to x sees it
+        var result = current is TensorVal t && InPlaceMethods.TryGetValue(a.Op, out var method)
+            ? CallTensorMethod(t, method, [value], [], a.At)
+            : Binary(a.Op, current, value, a.At);
+        switch (a.Target)
+        {
+            case NameExpr n:
+                _frame.Locals[n.Id] = result;
+                break;
+            case SubscriptExpr s when current is TensorVal && result is TensorVal:
+                // x[i] += y: the item was updated in place through the view; store it back as Python does
+                SetItem(Eval(s.Value), s.Index, result, s.At);
+                break;
+            default:
+                Assign(a.Target, result);
+                break;
+        }
+    }
+
+    private static readonly Dictionary<string, string> InPlaceMethods = new()
+    {
+        ["+"] = "add_", ["-"] = "sub_", ["*"] = "mul_", ["/"] = "div_", ["**"] = "pow_",
+    };
+
+    private Exception Unsupported(UnsupportedStmt u) => u.Kind switch
+    {
+        "Try" or "TryStar" => Error(u.At, "try", "try/except cannot be captured: a graph has no exceptions",
+            "move the try/except out of the captured function, or use mode='bytecode' (which runs such frames eagerly)"),
+        "Raise" => Error(u.At, "raise", "this raise is reached for the example inputs: a graph cannot raise",
+            "check inputs before calling the captured function"),
+        "Global" or "Nonlocal" => GlobalWrite(u),
+        "With" or "AsyncWith" => Error(u.At, "with", "with blocks cannot be captured by the AST path",
+            "call the captured function inside the with block, or use mode='bytecode'"),
+        "Delete" => Error(u.At, "del", "del cannot be captured", "drop the del: names go out of scope at the end of the function"),
+        "Import" or "ImportFrom" => Error(u.At, "import", "imports inside the captured function cannot be captured", "import at module level"),
+        "ClassDef" => Error(u.At, "class", "a class defined inside the captured function cannot be captured", "define it at module level"),
+        "AsyncFunctionDef" or "AsyncFor" => Error(u.At, "async", "async code cannot be captured", "capture a plain def"),
+        _ => Error(u.At, u.Kind.ToLowerInvariant(), $"the {u.Kind} statement cannot be captured by the AST path", "rewrite it with assignments, if, for and while"),
+    };
+
+    private AstCaptureException GlobalWrite(UnsupportedStmt u)
+    {
+        var keyword = u.Kind.ToLowerInvariant();
+        var names = string.Join(", ", u.Names);
+        return Error(u.At, keyword, $"'{keyword} {names}' lets the function assign a variable outside it; the AST path captures functions that only return values",
+            $"return the new value of {names} and assign it where the function is called");
+    }
+
+    // ---- diagnostics ----
+
+    private void At(Span at) => _scope.Builder.Source = new SourceLocation(at.File, at.Line, at.Column);
+
+    private AstCaptureException Error(Span at, string construct, string message, string suggestion) =>
+        new([new Diagnostic(at, construct, message, suggestion, LineText(at))]);
+
+    private string? LineText(Span at)
+    {
+        for (var f = _frame; f is not null; f = f.Caller)
+            if (f.Parsed.File == at.File && f.Parsed.LineText(at.Line) is { } text) return text;
+        return null;
+    }
+}
