@@ -32,7 +32,7 @@ internal static class NativeModule
         PyFunction.Define(module, "run", Run,
             "run(fn, args, kwargs, fullgraph, backend, mode) -> the result of fn(*args, **kwargs), captured by mode ('bytecode' or 'ast') and run through the backend.");
         PyFunction.Define(module, "explain", Explain,
-            "explain(fn, args, kwargs, backend) -> dict: runs fn once under a fresh capture for the backend and reports what happened.");
+            "explain(fn, args, kwargs, backend, mode) -> dict: runs fn once under a fresh capture (mode 'bytecode' or 'ast') for the backend and reports what happened, with the result.");
         PyFunction.Define(module, "reset", (_, _) => { foreach (var r in CaptureRuntime.Runners) r.Reset(); return Py.None; },
             "reset(): forget every cached capture.");
         PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(CaptureRuntime.Runners.SelectMany(r => r.RecompileReasons).Select(Py.Str)),
@@ -86,23 +86,29 @@ internal static class NativeModule
 
     private static PyObject Explain(PyObject args, PyObject? kwargs)
     {
-        ExpectArguments("explain", args, kwargs, 4);
+        ExpectArguments("explain", args, kwargs, 5);
         using var fn = args.GetItem(0);
         using var callArgs = args.GetItem(1);
         using var callKwargs = args.GetItem(2);
         using var backend = args.GetItem(3);
-        var report = new ExplainReport(backend.AsString());
-        var runner = CaptureRuntime.NewRunner(backend.AsString());
+        using var mode = args.GetItem(4);
+        var report = new ExplainReport(backend.AsString(), mode.AsString());
+        var runner = CaptureRuntime.NewRunner(backend.AsString(), ModeOf(mode.AsString()));
         runner.OnEvent = report.Record;
+        PyObject? result = null;
         try
         {
-            runner.Call(fn, callArgs, callKwargs).Dispose();
+            result = runner.Call(fn, callArgs, callKwargs);
+        }
+        catch (Capture.Frontend.AstCaptureException)
+        {
+            // the diagnostics are in the report (an AstRefused event): what explain is for
         }
         finally
         {
             runner.Reset();
         }
-        return report.ToPython();
+        using (result) return report.ToPython(result);
     }
 
     private static CaptureMode ModeOf(string mode) => mode switch

@@ -31,6 +31,7 @@ internal static class SyntaxCheck
                     $"return the new value of {names} and assign it where the function is called", f.LineText(u.At.Line)));
                 break;
             }
+            case FunctionDef d: Block(d.Body, f, found); break; // refused anyway; its nonlocal is the clearer reason
             case AssignStmt a: Expressions(a.Targets.Append(a.Value), f, found); break;
             case AugAssignStmt a: Expressions([a.Target, a.Value], f, found); break;
             case AnnAssignStmt { Value: { } v }: Expression(v, f, found); break;

@@ -27,7 +27,13 @@ public sealed partial class AstTransformer
         {
             case NameExpr n: return Lookup(n.Id, n.At);
             case ConstantExpr c: return new ConstVal(c.Kind == ConstantKind.Str ? Py.Str(c.Text) : Py.Eval(c.Text));
-            case BinaryExpr b: return Binary(b.Op, Eval(b.Left), Eval(b.Right), b.At);
+            case BinaryExpr b:
+            {
+                var left = Eval(b.Left);
+                var right = Eval(b.Right);
+                At(b.At);
+                return Binary(b.Op, left, right, b.At);
+            }
             case UnaryExpr { Op: "not" } u:
             {
                 var operand = Eval(u.Operand);
@@ -36,9 +42,20 @@ public sealed partial class AstTransformer
                         "use torch.logical_not(x), or use it directly as an if/while condition");
                 return new ConstVal(Py.Bool(!Truth(operand, u.At)));
             }
-            case UnaryExpr u: return Unary(u.Op, Eval(u.Operand), u.At);
+            case UnaryExpr u:
+            {
+                var operand = Eval(u.Operand);
+                At(u.At);
+                return Unary(u.Op, operand, u.At);
+            }
             case BoolExpr b: return BoolValue(b);
-            case CompareExpr c when c.Ops.Count == 1: return Compare(c.Ops[0], Eval(c.Left), Eval(c.Comparators[0]), c.At);
+            case CompareExpr c when c.Ops.Count == 1:
+            {
+                var left = Eval(c.Left);
+                var right = Eval(c.Comparators[0]);
+                At(c.At);
+                return Compare(c.Ops[0], left, right, c.At);
+            }
             case CompareExpr c:
             {
                 var test = EvalTest(c);
@@ -48,7 +65,12 @@ public sealed partial class AstTransformer
                 return test;
             }
             case CallExpr c: return EvalCall(c);
-            case AttributeExpr a: return GetAttribute(Eval(a.Value), a.Attr, a.At);
+            case AttributeExpr a:
+            {
+                var owner = Eval(a.Value);
+                At(a.At);
+                return GetAttribute(owner, a.Attr, a.At);
+            }
             case SubscriptExpr s: return GetItem(Eval(s.Value), s.Index, s.At);
             case TupleExpr t: return new TupleVal(Items(t.Items));
             case ListExpr l: return new ListVal(Items(l.Items).ToList(), _scope);
@@ -180,7 +202,8 @@ public sealed partial class AstTransformer
         var kind = Classify(value);
         if (path is not null && !(kind is ObjKind.Module or ObjKind.TorchFunction or ObjKind.Builtin && IsTrusted(value)))
             Assume(new InputAssumption.Identity(path, value.NewReference()));
-        return new ObjVal(value, kind, QualifiedName(value), path);
+        // an arbitrary object is named by where it came from: that is what a diagnostic about it should say
+        return new ObjVal(value, kind, kind == ObjKind.Other ? origin : QualifiedName(value), path);
     }
 
     private void Assume(InputAssumption assumption)
@@ -435,7 +458,14 @@ public sealed partial class AstTransformer
         var meta = t.Meta;
         switch (name)
         {
-            case "shape": return new TupleVal(Enumerable.Range(0, meta.Rank).Select(i => (AstValue)new ConstVal(Py.Int(meta.Shape[i].Concrete("shape")))).ToList());
+            case "shape":
+            {
+                // sizes are specialized (the tensor's guard pins them): a real torch.Size
+                using var torch = Py.Import("torch");
+                using var size = torch.GetAttr("Size");
+                using var sizes = Py.IntTuple(Enumerable.Range(0, meta.Rank).Select(i => meta.Shape[i].Concrete("shape")).ToList());
+                return new ConstVal(size.Call(sizes));
+            }
             case "dtype": return new ConstVal(DTypeObject(meta.DType));
             case "ndim": return new ConstVal(Py.Int(meta.Rank));
             case "requires_grad": return new ConstVal(Py.Bool(meta.RequiresGrad));
@@ -473,6 +503,7 @@ public sealed partial class AstTransformer
     private AstValue GetItem(AstValue container, Expr indexExpr, Span at)
     {
         var index = Eval(indexExpr);
+        At(at);
         switch (container)
         {
             case TensorVal t:

@@ -5,11 +5,14 @@ using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Dispatch;
 
+// Capture.Graph is both a namespace and its central type.
+using Graph = Capture.Graph.Graph;
+
 /// <summary>
 /// Collects a run's capture events into what capture.explain returns: graphs, breaks with reasons
 /// and lines, guards, ops per graph, compile times, recompile reasons and frames that ran eagerly.
 /// </summary>
-public sealed class ExplainReport(string backend)
+public sealed class ExplainReport(string backend, string mode = "bytecode")
 {
     private readonly List<CaptureEvent> _events = [];
 
@@ -17,8 +20,8 @@ public sealed class ExplainReport(string backend)
 
     private IEnumerable<CaptureEvent.Captured> Captures => _events.OfType<CaptureEvent.Captured>().Where(c => !c.Discarded);
 
-    /// <summary>The report as a dict for the Python side (GIL held).</summary>
-    public PyObject ToPython()
+    /// <summary>The report as a dict for the Python side (GIL held), with the call's result (None when it was refused).</summary>
+    public PyObject ToPython(PyObject? result = null)
     {
         // a segment with no ops (a break right at its start) runs no graph: it is not counted as one
         var captures = Captures.Where(c => c.Capture.Graph.Nodes.Any(n => n is CallOp)).ToList();
@@ -35,14 +38,66 @@ public sealed class ExplainReport(string backend)
         using var graphs = Py.ListOf(captures.Select(c => Py.Str(CodePrinter.Print(c.Capture.Graph))));
         using var recompiles = Py.ListOf(Captures.Where(c => c.RecompileReason is not null).Select(c => Py.Str(c.RecompileReason!)));
         using var eager = Py.ListOf(_events.OfType<CaptureEvent.RanEagerly>().Select(e => $"{e.Function}: {e.Reason}").Distinct().Select(Py.Str));
+        using var categories = Py.ListOf(captures.Select(c => CategoryCounts(c.Capture.Graph)));
+        using var controlFlow = Py.ListOf(captures.Select(c => Py.ListOf(ControlFlow(c.Capture.Graph).Select(ControlFlowDict))));
+        using var diagnostics = Py.ListOf(_events.OfType<CaptureEvent.AstRefused>().SelectMany(r => r.Diagnostics).Select(DiagnosticDict));
+        using var modeName = Py.Str(mode);
+        using var resultValue = result?.NewReference() ?? Py.None;
         using var graphCount = Py.Int(captures.Count);
         using var breakCount = Py.Int(breaks.Count);
         return Py.Dict([
             new("graph_count", graphCount), new("graph_break_count", breakCount), new("break_reasons", breakList),
             new("guards", guardList), new("ops_per_graph", ops), new("compile_times", times), new("graphs", graphs),
             new("recompile_reasons", recompiles), new("eager_frames", eager), new("compile_phases", phases),
-            new("backend", backendName),
+            new("backend", backendName), new("mode", modeName), new("op_categories", categories), new("control_flow", controlFlow),
+            new("diagnostics", diagnostics), new("result", resultValue),
         ]);
+    }
+
+    /// <summary>Ops of a graph by registry category ("pointwise": 3, "reduction": 1, "control flow": 1), subgraphs included.</summary>
+    private static PyObject CategoryCounts(Graph graph)
+    {
+        var counts = AllNodes(graph).Select(n => n switch
+        {
+            CallOp c => c.Op.Category.ToString().ToLowerInvariant(),
+            CallModule => "module",
+            Cond or WhileLoop => "control flow",
+            _ => null,
+        }).OfType<string>().GroupBy(c => c).OrderBy(g => g.Key).ToList();
+        var items = counts.Select(g => new KeyValuePair<string, PyObject>(g.Key, Py.Int(g.Count()))).ToList();
+        try { return Py.Dict(items); }
+        finally { foreach (var i in items) i.Value.Dispose(); }
+    }
+
+    private static IEnumerable<Node> AllNodes(Graph graph) => graph.Nodes.SelectMany(n => n switch
+    {
+        Cond c => AllNodes(c.TrueGraph).Concat(AllNodes(c.FalseGraph)).Prepend(n),
+        WhileLoop w => AllNodes(w.CondGraph).Concat(AllNodes(w.BodyGraph)).Prepend(n),
+        _ => [n],
+    });
+
+    /// <summary>The cond and while_loop nodes a graph kept, outermost first.</summary>
+    private static IEnumerable<Node> ControlFlow(Graph graph) => AllNodes(graph).Where(n => n is Cond or WhileLoop);
+
+    private static PyObject ControlFlowDict(Node node)
+    {
+        using var kind = Py.Str(node.OpCode);
+        using var file = node.Source is { } s ? Py.Str(s.File) : Py.None;
+        using var line = node.Source is { } l ? Py.Int(l.Line) : Py.None;
+        return Py.Dict([new("kind", kind), new("filename", file), new("lineno", line)]);
+    }
+
+    private static PyObject DiagnosticDict(Capture.Frontend.Diagnostic d)
+    {
+        using var construct = Py.Str(d.Construct);
+        using var message = Py.Str(d.Message);
+        using var suggestion = Py.Str(d.Suggestion);
+        using var file = Py.Str(d.At.File);
+        using var line = Py.Int(d.At.Line);
+        using var column = Py.Int(d.At.Column);
+        using var text = Py.Str(d.ToString());
+        return Py.Dict([new("construct", construct), new("message", message), new("suggestion", suggestion), new("filename", file),
+            new("lineno", line), new("col", column), new("text", text)]);
     }
 
     private static PyObject PhaseTuple(CompilePhase p)

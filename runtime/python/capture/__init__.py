@@ -17,7 +17,7 @@ except ImportError as _error:  # plain python3, not the Capture runtime
 
 __version__ = _native.version()
 
-__all__ = ["NotSupported", "compile", "explain", "compare", "reset", "runtime_info", "ExplainOutput"]
+__all__ = ["NotSupported", "compile", "explain", "compare", "reset", "runtime_info", "ExplainOutput", "CompareOutput", "Diagnostic"]
 
 _MODES = ("bytecode", "ast")
 _BACKENDS = ("roslyn", "llvm", "eager")
@@ -135,6 +135,25 @@ class BreakReason:
         return f"BreakReason({self.reason!r}, {self.filename!r}, {self.lineno!r})"
 
 
+class Diagnostic:
+    """Why the AST path refused a function: the construct, where, what is wrong, what to do."""
+
+    def __init__(self, construct, message, suggestion, filename, lineno, col, text):
+        self.construct = construct
+        self.message = message
+        self.suggestion = suggestion
+        self.filename = filename
+        self.lineno = lineno
+        self.col = col
+        self._text = text
+
+    def __str__(self):
+        return self._text
+
+    def __repr__(self):
+        return f"Diagnostic({self.construct!r}, {self.filename!r}, {self.lineno!r}, {self.col!r})"
+
+
 class ExplainOutput:
     """What capture.explain found: graphs, graph breaks, guards, recompiles."""
 
@@ -151,9 +170,20 @@ class ExplainOutput:
         self.graphs = report["graphs"]
         self.recompile_reasons = report["recompile_reasons"]
         self.eager_frames = report["eager_frames"]
+        self.mode = report["mode"]
+        # per graph: ops by registry category, subgraphs included ({"pointwise": 3, "control flow": 1})
+        self.op_categories = report["op_categories"]
+        # per graph: the cond / while_loop nodes it kept, with their lines
+        self.control_flow = report["control_flow"]
+        # the AST path's reasons for refusing the function (file, line, col, construct, message, suggestion)
+        self.diagnostics = [Diagnostic(**d) for d in report["diagnostics"]]
+        self._result = report["result"]
 
     def __str__(self):
         lines = [f"Graph count: {self.graph_count}", f"Graph break count: {self.graph_break_count}"]
+        if self.diagnostics:
+            lines.append("The AST path refused the function:")
+            lines.extend("  " + line for d in self.diagnostics for line in str(d).splitlines())
         if self.break_reasons:
             lines.append("Break reasons:")
             for i, b in enumerate(self.break_reasons, 1):
@@ -181,27 +211,166 @@ class ExplainOutput:
     __repr__ = __str__
 
 
-def explain(fn, *args, backend=None, **kwargs):
-    """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles,
-    and what compiling each graph took on `backend` (by default the compiled function's, else roslyn)."""
+def _target(fn, what):
+    """The function (or nn.Module's forward, with the module first) that `fn` stands for."""
+    import torch
+
+    target = fn._fn if isinstance(fn, _CompiledFunction) else fn
+    if isinstance(target, torch.nn.Module):
+        target = getattr(target, "_orig_mod", target)
+        return type(target).forward, (target,)
+    if not hasattr(target, "__code__"):
+        raise TypeError(f"capture.{what} expects a Python function or an nn.Module, got {type(target).__name__}")
+    return target, ()
+
+
+def _check_backend(backend, what, fn=None):
     if backend is None:
         backend = getattr(fn, "_backend", None) or _default_backend()
     if backend not in _BACKENDS:
-        raise ValueError(f"capture.explain: backend must be one of {_BACKENDS}, got {backend!r}")
-    target = fn._fn if isinstance(fn, _CompiledFunction) else fn
+        raise ValueError(f"capture.{what}: backend must be one of {_BACKENDS}, got {backend!r}")
+    if backend in _NOT_BUILT:
+        _not_built(f"capture.{what}(backend={backend!r})", _NOT_BUILT[backend])
+    return backend
+
+
+def explain(fn, *args, backend=None, mode="bytecode", **kwargs):
+    """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles,
+    and what compiling each graph took on `backend` (by default the compiled function's, else roslyn).
+    With mode="ast", what the AST path captured, or the diagnostics with which it refused `fn`."""
+    backend = _check_backend(backend, "explain", fn)
+    if mode not in _MODES:
+        raise ValueError(f"capture.explain: mode must be one of {_MODES}, got {mode!r}")
+    target, leading = _target(fn, "explain")
+    return ExplainOutput(_native.explain(target, leading + args, kwargs, backend, mode))
+
+
+def _same(a, b, exact):
     import torch
 
-    if isinstance(target, torch.nn.Module):
-        target = getattr(target, "_orig_mod", target)
-        return ExplainOutput(_native.explain(type(target).forward, (target,) + args, kwargs, backend))
-    if not hasattr(target, "__code__"):
-        raise TypeError(f"capture.explain expects a Python function or an nn.Module, got {type(target).__name__}")
-    return ExplainOutput(_native.explain(target, args, kwargs, backend))
+    if isinstance(a, torch.Tensor):
+        if not (isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape):
+            return False
+        if a.is_floating_point():
+            rtol, atol = (0, 0) if exact else (1e-4, 1e-5)
+            return torch.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+        return torch.equal(a, b)
+    if isinstance(a, (tuple, list)):
+        return type(a) == type(b) and len(a) == len(b) and all(_same(x, y, exact) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return type(b) == dict and a.keys() == b.keys() and all(_same(a[k], b[k], exact) for k in a)
+    return type(a) == type(b) and a == b
 
 
-def compare(fn, *args, **kwargs):
-    """Capture `fn` through both the AST and the bytecode path and compare them side by side."""
-    _not_built("capture.compare", 5)
+class CompareOutput:
+    """The AST path and the bytecode path on one call, side by side (`str()`), or as JSON (`to_json()`)."""
+
+    def __init__(self, name, backend, ast, bytecode, expected):
+        self.function = name
+        self.backend = backend
+        self.ast = ast
+        self.bytecode = bytecode
+        exact = backend == "eager"
+        # None when the AST path refused the function
+        self.ast_matches_eager = None if ast.diagnostics else _same(ast._result, expected, exact)
+        self.bytecode_matches_eager = _same(bytecode._result, expected, exact)
+
+    def _side(self, report, matches):
+        return {
+            "graph_count": report.graph_count,
+            "graphs": report.graphs,
+            "op_count": sum(len(ops) for ops in report.ops_per_graph),
+            "op_categories": _merge_counts(report.op_categories),
+            "control_flow": [cf for graph in report.control_flow for cf in graph],
+            "graph_breaks": [{"reason": b.reason, "filename": b.filename, "lineno": b.lineno} for b in report.break_reasons],
+            "diagnostics": [{"construct": d.construct, "message": d.message, "suggestion": d.suggestion, "filename": d.filename,
+                             "lineno": d.lineno, "col": d.col} for d in report.diagnostics],
+            "guards": report.guards,
+            "matches_eager": matches,
+            "capture_time_ms": sum(report.compile_times) * 1000,
+        }
+
+    def to_dict(self):
+        return {"function": self.function, "backend": self.backend,
+                "ast": self._side(self.ast, self.ast_matches_eager),
+                "bytecode": self._side(self.bytecode, self.bytecode_matches_eager)}
+
+    def to_json(self, indent=2):
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self):
+        data = self.to_dict()
+        a, b = data["ast"], data["bytecode"]
+
+        def yes(m):
+            return "refused" if m is None else ("yes" if m else "NO")
+
+        def cats(d):
+            return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
+
+        def flow(items):
+            return ", ".join(f"{c['kind']} (line {c['lineno']})" for c in items) or "-"
+
+        def lines(items, key):
+            return "; ".join(f"line {i['lineno']}: {i[key]}" for i in items) or "-"
+
+        rows = [
+            ("graphs", str(a["graph_count"]), str(b["graph_count"])),
+            ("ops", f"{a['op_count']} ({cats(a['op_categories'])})", f"{b['op_count']} ({cats(b['op_categories'])})"),
+            ("control flow kept", flow(a["control_flow"]), flow(b["control_flow"]) if b["control_flow"] else
+             ("-, broken at " + ", ".join(f"line {x['lineno']}" for x in b["graph_breaks"]) if b["graph_breaks"] else "- (specialized)")),
+            ("graph breaks", "- (never: one graph)", lines(b["graph_breaks"], "reason")),
+            ("diagnostics", lines(a["diagnostics"], "message"), "- (no diagnostics: breaks instead)"),
+            ("guards", str(len(a["guards"])), str(len(b["guards"]))),
+            ("matches eager", yes(a["matches_eager"]), yes(b["matches_eager"])),
+            ("capture time", f"{a['capture_time_ms']:.1f} ms", f"{b['capture_time_ms']:.1f} ms"),
+        ]
+        width = max(len(r[1]) for r in rows)
+        width = min(max(width, 12), 60)
+        out = [f"compare {self.function} (backend {self.backend})",
+               f"  {'':<18} {'AST':<{width}}  bytecode"]
+        for label, left, right in rows:
+            out.append(f"  {label:<18} {left:<{width}}  {right}")
+        for title, side in (("AST", self.ast), ("bytecode", self.bytecode)):
+            for i, graph in enumerate(side.graphs, 1):
+                out.append(f"{title} graph {i} of {len(side.graphs)}:")
+                out.extend("  " + line for line in graph.rstrip().splitlines())
+            if side.diagnostics:
+                out.append(f"{title} diagnostics:")
+                out.extend("  " + line for d in side.diagnostics for line in str(d).splitlines())
+            if side.guards:
+                out.append(f"{title} guards:")
+                out.extend(f"  {g}" for g in side.guards)
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+
+def _merge_counts(per_graph):
+    total = {}
+    for counts in per_graph:
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return dict(sorted(total.items()))
+
+
+def compare(fn, *args, backend=None, **kwargs):
+    """Capture `fn` through both the AST and the bytecode path on these arguments and compare them
+    side by side: graphs, ops by category, control flow kept or broken on, graph breaks versus
+    diagnostics, guards, agreement with eager PyTorch, and capture time."""
+    import copy
+
+    backend = _check_backend(backend, "compare", fn)
+    target, leading = _target(fn, "compare")
+    expected = target(*leading, *copy.deepcopy(args), **copy.deepcopy(kwargs))
+    reports = {}
+    for mode in ("ast", "bytecode"):
+        a, kw = copy.deepcopy((args, kwargs))
+        reports[mode] = ExplainOutput(_native.explain(target, leading + a, kw, backend, mode))
+    name = getattr(fn, "__name__", None) or (type(leading[0]).__name__ if leading else getattr(target, "__name__", "?"))
+    return CompareOutput(name, backend, reports["ast"], reports["bytecode"], expected)
 
 
 def reset():

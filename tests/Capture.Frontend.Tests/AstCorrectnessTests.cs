@@ -1,0 +1,197 @@
+using Capture.Python;
+
+namespace Capture.Frontend.Tests;
+
+// On every backend, functions captured by the AST path give eager PyTorch's results (outputs and
+// inputs changed in place), including both branches of a tensor cond and data-dependent loops.
+[Collection("Python")]
+public sealed class AstCorrectnessTests
+{
+    private const string Suite = """
+        import math
+        import torch
+        import torch.nn.functional as F
+
+        SCALE = 0.5
+
+        def helper(a, k=2.0):
+            return a * k + 1
+
+        def arithmetic(x, y):
+            z = (x + y) * 2 - y / 3 + x ** 2 - (-x) * SCALE
+            z -= 1
+            a, (b, c) = z, (x, y)
+            return helper(a) + b @ c.t() @ c, math.sqrt(4.0) * z.abs()
+
+        def shapes_and_constants(x, n=3, mode="mul"):
+            if x.shape[0] > 2 and x.dim() == 2:
+                x = x.sum(0) if mode == "mul" else x.mean(0)
+            for i in range(n):
+                x = x * 2 if i % 2 == 0 else x + i
+            return x, x.shape, len(x.shape)
+
+        def tensor_if(x, w):
+            h = x @ w
+            if h.mean() > 0:
+                y = h.relu()
+                tag = 1
+            else:
+                y = torch.sigmoid(h) * 2
+                tag = 1
+            return y + tag
+
+        def early_return(x):
+            if x.sum() > 0:
+                return x * 2, x.max(dim=0)
+            y = x - 1
+            return y, y.max(dim=0)
+
+        def nested(x):
+            if x.sum() > 0:
+                if x.max() > 2:
+                    x = x * 3
+                else:
+                    x = x * 4
+            else:
+                x = x.t().contiguous().t() + 1
+            return x
+
+        def while_tensor(x, limit):
+            steps = torch.zeros((), dtype=torch.int64)
+            while x.abs().sum() < limit:
+                x = x * 2 + 0.5
+                steps = steps + 1
+            return x, steps
+
+        def range_tensor(x, n):
+            for i in range(n):
+                x = x * 2 + i
+            return x
+
+        def ternaries(x, y):
+            a = x if x.sum() > y.sum() else y
+            b = x.relu().sum() if x.mean() > 0 else -x.sum()
+            return a, b
+
+        def boolean_tests(x):
+            if x.sum() > 0 and x.max() < 10 or not x.min() > -5:
+                return x + 1
+            return x - 1
+
+        def lists_and_tuples(x):
+            parts = []
+            for row in x:
+                parts.append(row * 2)
+            first, *rest = parts
+            return torch.stack(parts), first, len(rest), x.sum()
+
+        def inplace(x, y):
+            x += y
+            x.mul_(2)
+            x[0] = 1.5
+            return x * 1
+
+        def closure_maker():
+            k = torch.tensor(3.0)
+            def inner(x):
+                return x * k + SCALE
+            return inner
+        closure = closure_maker()
+
+        class Block(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = torch.nn.ModuleList([torch.nn.Linear(6, 6) for _ in range(3)])
+                self.norm = torch.nn.LayerNorm(6)
+                self.scale = 2
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = F.gelu(layer(x)) + x
+                if x.sum() > 0:
+                    x = self.norm(x)
+                return x * self.scale
+
+        torch.manual_seed(0)
+        block = Block()
+        def module_call(x):
+            return block(x)
+        """;
+
+    public static TheoryData<string, string> Cases => new()
+    {
+        { "arithmetic", "torch.randn(3, 4), torch.randn(3, 4)" },
+        { "shapes_and_constants", "torch.randn(3, 2)" },
+        { "shapes_and_constants", "torch.randn(2, 2), 2, 'mean'" },
+        { "tensor_if", "torch.randn(3, 4), torch.ones(4, 2)" },
+        { "tensor_if", "torch.randn(3, 4), -torch.ones(4, 2)" },
+        { "early_return", "torch.ones(3, 2)" },
+        { "early_return", "-torch.ones(3, 2)" },
+        { "nested", "torch.full((2, 3), 5.0)" },
+        { "nested", "torch.full((2, 3), 0.1)" },
+        { "nested", "-torch.ones(2, 3)" },
+        { "while_tensor", "torch.rand(4) + 0.1, 100.0" },
+        { "while_tensor", "torch.full((4,), 50.0), 100.0" },
+        { "range_tensor", "torch.randn(3), torch.tensor(4)" },
+        { "range_tensor", "torch.randn(3), torch.tensor(0)" },
+        { "ternaries", "torch.ones(3), torch.zeros(3)" },
+        { "ternaries", "-torch.ones(3), torch.zeros(3)" },
+        { "boolean_tests", "torch.ones(3)" },
+        { "boolean_tests", "torch.full((3,), -20.0)" },
+        { "boolean_tests", "torch.full((3,), -1.0)" },
+        { "lists_and_tuples", "torch.randn(3, 2)" },
+        { "inplace", "torch.randn(3), torch.randn(3)" },
+        { "closure", "torch.randn(3)" },
+        { "module_call", "torch.randn(4, 6)" },
+        { "module_call", "-torch.ones(4, 6) * 10" },
+    };
+
+    public static IEnumerable<object[]> CasesPerBackend => FrontendFixture.PerBackend(Cases);
+
+    [Theory]
+    [MemberData(nameof(CasesPerBackend))]
+    public void MatchesEager(string function, string arguments, string backend)
+    {
+        var (ns, _) = FrontendFixture.Load(Suite, backend);
+        using (ns)
+        using (Interpreter.Gil())
+        using (var result = Py.Eval($"run_both({function}, {arguments})", ns))
+            Assert.True(result.ToBoolean(), $"{function}({arguments}) differs from eager");
+    }
+
+    [Theory]
+    [InlineData("tensor_if", "torch.randn(3, 4), torch.ones(4, 2)", "cond", 1)]
+    [InlineData("early_return", "torch.ones(3, 2)", "cond", 1)]
+    [InlineData("nested", "torch.ones(2, 3)", "cond", 2)]
+    [InlineData("while_tensor", "torch.rand(4), 100.0", "while_loop", 1)]
+    [InlineData("range_tensor", "torch.randn(3), torch.tensor(4)", "while_loop", 1)]
+    [InlineData("ternaries", "torch.ones(3), torch.zeros(3)", "cond", 1)]
+    [InlineData("module_call", "torch.randn(4, 6)", "cond", 1)]
+    public void TensorControlFlowStaysInOneGraph(string function, string arguments, string kind, int count)
+    {
+        var (ns, _) = FrontendFixture.Load(Suite);
+        using (ns)
+        using (Interpreter.Gil())
+        using (var report = Py.Eval($"capture.explain({function}, {arguments}, mode='ast', backend='eager')", ns))
+        {
+            using var graphs = report.GetAttr("graph_count");
+            using var flow = report.GetAttr("control_flow");
+            var kinds = flow.GetItem(0).ToItems().Select(cf => { using (cf) using (var k = cf.GetItem("kind")) return k.AsString(); }).ToList();
+            Assert.True(graphs.ToInt64() == 1 && kinds.Count(k => k == kind) == count, report.ToString());
+        }
+    }
+
+    [Fact]
+    public void CheapPureTernaryBecomesWhereAndTheOtherACond()
+    {
+        var (ns, _) = FrontendFixture.Load(Suite);
+        using (ns)
+        using (Interpreter.Gil())
+        using (var report = Py.Eval("capture.explain(ternaries, torch.ones(3), torch.zeros(3), mode='ast', backend='eager')", ns))
+        {
+            var text = report.ToString();
+            Assert.Contains("torch.where(", text);
+            Assert.Single(text.Split('\n'), l => l.Contains("= capture.cond("));
+        }
+    }
+}
