@@ -18,8 +18,11 @@ public static class CommandLine
         commands:
           run FILE.py [ARGS...]   run a Python script with `import capture` available
           explain FILE.py[::FN]   capture a pyexamples file's functions and explain graphs, breaks, guards
-          graph FILE.py::FN [--format tabular|code|json|dot|csharp] [--stage captured|optimized] [--passes] [--decompose]
-                                  print the graphs captured from one function (optimized: after
+          compare FILE.py[::FN] [--json] [--backend B]
+                                  capture them through the AST path and the bytecode path and show both
+                                  side by side (graphs, control flow, breaks vs diagnostics, guards, results)
+          graph FILE.py::FN [--format tabular|code|json|dot|csharp] [--stage captured|optimized] [--mode ast|bytecode] [--passes] [--decompose]
+                                  print the graphs captured from one function (--mode ast: by the AST path; optimized: after
                                   the optimizer, with its fusion groups and memory plan; --passes:
                                   what each pass changed; --decompose: split ops into core ops first)
           bench [--quick]         time compiled functions against eager PyTorch (writes bench/results.md)
@@ -39,7 +42,8 @@ public static class CommandLine
                 ["run", var file, .. var rest] => Run(file, rest),
                 ["explain", var spec] => Finish(ExampleCommands.Explain(spec)),
                 ["graph", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Graph(spec, options)),
-                ["explain" or "graph", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
+                ["compare", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Compare(spec, options)),
+                ["explain" or "graph" or "compare", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
                 ["bench", .. var rest] => Run(Path.Combine(CapturePaths.Root, "bench", "bench.py"), rest),
                 ["version" or "--version"] => PrintVersion(),
                 ["help" or "--help" or "-h"] => PrintUsage(),
@@ -50,6 +54,12 @@ public static class CommandLine
         {
             // an error in the user's file or functions: Python's own words
             Console.Error.Write(e.PythonTraceback.Length > 0 ? e.PythonTraceback : e.Message + "\n");
+            return 1;
+        }
+        catch (Capture.Frontend.AstCaptureException e)
+        {
+            // the AST path refused a function: its diagnostics, with the user's lines
+            Console.Error.WriteLine($"capture: {e.Message}");
             return 1;
         }
         catch (ExampleFileException e)

@@ -40,10 +40,54 @@ internal static class ExampleCommands
         return 0;
     }
 
+    /// <summary>capture compare FILE.py[::FUNC] [--json] [--backend B]: the AST and bytecode paths side by side per example.</summary>
+    public static int Compare(string spec, IReadOnlyList<string> options)
+    {
+        var (json, backend) = (false, (string?)null);
+        for (var i = 0; i < options.Count; i++)
+        {
+            switch (options[i])
+            {
+                case "--json": json = true; break;
+                case "--backend" when i + 1 < options.Count: backend = options[++i]; break;
+                default: return Usage($"capture compare: unknown option '{options[i]}' (--json, --backend B)");
+            }
+        }
+        CaptureRuntime.Start();
+        var entries = ExampleFile.Load(spec);
+        using (Interpreter.Gil())
+        {
+            using var capture = Py.Import("capture");
+            using var compare = capture.GetAttr("compare");
+            using var backendName = backend is null ? Py.None : Py.Str(backend);
+            var results = new List<string>();
+            foreach (var entry in entries)
+            {
+                using (entry)
+                {
+                    var args = entry.Args.ToItems().Prepend(entry.Target.NewReference()).ToArray();
+                    using var result = compare.Call(args, [new("backend", backendName)]);
+                    foreach (var a in args) a.Dispose();
+                    if (json)
+                    {
+                        using var text = result.CallMethod("to_json");
+                        results.Add(text.AsString());
+                        continue;
+                    }
+                    Console.WriteLine($"== {entry.Name} ==");
+                    Console.WriteLine(result.ToString());
+                    Console.WriteLine();
+                }
+            }
+            if (json) Console.WriteLine("[\n" + string.Join(",\n", results) + "\n]");
+        }
+        return 0;
+    }
+
     public static int Graph(string spec, IReadOnlyList<string> options)
     {
         if (!spec.Contains("::")) return Usage("capture graph: name one function: FILE.py::FUNC");
-        var (format, stage, passes, decompose) = ("code", "captured", false, false);
+        var (format, stage, passes, decompose, mode) = ("code", "captured", false, false, CaptureMode.Bytecode);
         for (var i = 0; i < options.Count; i++)
         {
             switch (options[i])
@@ -52,7 +96,10 @@ internal static class ExampleCommands
                 case "--stage" when i + 1 < options.Count: stage = options[++i]; break;
                 case "--passes": passes = true; break;
                 case "--decompose": decompose = true; break;
-                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --passes, --decompose)");
+                case "--mode" when i + 1 < options.Count && options[i + 1] is "ast" or "bytecode":
+                    mode = options[++i] == "ast" ? CaptureMode.Ast : CaptureMode.Bytecode;
+                    break;
+                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --mode ast|bytecode, --passes, --decompose)");
             }
         }
         if (format is not ("tabular" or "code" or "json" or "dot" or "csharp")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json, dot or csharp)");
@@ -65,7 +112,7 @@ internal static class ExampleCommands
         using (Interpreter.Gil())
         {
             // the generated C# needs the Roslyn backend; the graphs alone need only capture
-            var runner = CaptureRuntime.NewRunner(format == "csharp" ? "roslyn" : "eager");
+            var runner = CaptureRuntime.NewRunner(format == "csharp" ? "roslyn" : "eager", mode);
             runner.OnEvent = e =>
             {
                 if (e is not CaptureEvent.Captured { Discarded: false } c) return;

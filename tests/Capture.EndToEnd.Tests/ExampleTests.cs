@@ -218,6 +218,58 @@ public sealed class ExampleTests
         Assert.False(CommandRunner.HasDotNetTrace(run.Stderr), run.Stderr);
     }
 
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void ControlFlowExampleShowsWhereEachPathWins(string backend)
+    {
+        var run = CommandRunner.CaptureOn(backend, "run", Example("control_flow.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var lines = run.Stdout.Split('\n');
+        string Line(string name, string path) =>
+            lines.SkipWhile(l => l != $"{name}:").First(l => l.TrimStart().StartsWith(path + ":", StringComparison.Ordinal)).Trim();
+        // tensor control flow: one graph for AST, a break for bytecode, both right
+        Assert.Equal("ast:      1 graph(s), control flow kept: cond (line 14), breaks: none, matches eager: True", Line("clip_by_norm", "ast"));
+        Assert.Equal("bytecode: 2 graph(s), control flow kept: none, breaks: line 14, matches eager: True", Line("clip_by_norm", "bytecode"));
+        Assert.Equal("ast:      1 graph(s), control flow kept: while_loop (line 21), breaks: none, matches eager: True", Line("grow_until", "ast"));
+        Assert.StartsWith("bytecode: 2 graph(s), control flow kept: none, breaks: line 21", Line("grow_until", "bytecode"));
+        // Python decides: both specialize
+        foreach (var name in new[] { "by_shape", "unrolled" })
+        {
+            Assert.Equal("ast:      1 graph(s), control flow kept: none, breaks: none, matches eager: True", Line(name, "ast"));
+            Assert.Equal("bytecode: 1 graph(s), control flow kept: none, breaks: none, matches eager: True", Line(name, "bytecode"));
+        }
+        // Python side effects and values: bytecode runs them, AST refuses with the line
+        Assert.Equal("ast:      refused: print at line 43", Line("progress", "ast"));
+        Assert.Equal("bytecode: 2 graph(s), control flow kept: none, breaks: line 43, matches eager: True", Line("progress", "bytecode"));
+        Assert.Equal("ast:      refused: data-dependent at line 49", Line("first_positive_row", "ast"));
+        Assert.EndsWith("breaks: line 49, matches eager: True", Line("first_positive_row", "bytecode"));
+    }
+
+    [Fact]
+    public void CompareShowsOneGraphWithACondForAstAndTwoGraphsWithABreakForBytecode()
+    {
+        var run = CommandRunner.Capture("compare", Example("control_flow.py") + "::clip_by_norm");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var rows = run.Stdout.Split('\n').Select(l => l.Trim()).ToList();
+        string Row(string label) => System.Text.RegularExpressions.Regex.Replace(rows.First(r => r.StartsWith(label + " ", StringComparison.Ordinal)), " {2,}", " | ");
+        Assert.Equal("graphs | 1 | 2", Row("graphs"));
+        Assert.Equal("control flow kept | cond (line 14) | -, broken at line 14", Row("control flow kept"));
+        Assert.Equal("graph breaks | - (never: one graph) | line 14: data-dependent branch on a tensor's value at line 14", Row("graph breaks"));
+        Assert.Equal("matches eager | yes | yes", Row("matches eager"));
+        Assert.Contains("AST graph 1 of 1:", run.Stdout);
+        Assert.Contains("= capture.cond(gt, cond_true, cond_false, (sqrt, x))", run.Stdout);
+        Assert.Contains("bytecode graph 2 of 2:", run.Stdout);
+
+        var json = CommandRunner.Capture("compare", Example("control_flow.py") + "::progress", "--json", "--backend", "eager");
+        Assert.True(json.ExitCode == 0, json.Stderr);
+        using var document = System.Text.Json.JsonDocument.Parse(json.Stdout[json.Stdout.IndexOf('[')..]);
+        var entry = document.RootElement[0];
+        Assert.Equal("print", entry.GetProperty("ast").GetProperty("diagnostics")[0].GetProperty("construct").GetString());
+        Assert.Equal(43, entry.GetProperty("ast").GetProperty("diagnostics")[0].GetProperty("lineno").GetInt32());
+        Assert.True(entry.GetProperty("bytecode").GetProperty("matches_eager").GetBoolean());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, entry.GetProperty("ast").GetProperty("matches_eager").ValueKind);
+    }
+
     [Fact]
     public void EveryExampleHasATestNamingIt()
     {

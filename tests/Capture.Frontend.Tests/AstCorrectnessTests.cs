@@ -46,6 +46,14 @@ public sealed class AstCorrectnessTests
             y = x - 1
             return y, y.max(dim=0)
 
+        def early_return_assigns(x, w):
+            h = x @ w
+            if h.sum() > 0:
+                h = h * 2
+                return h.relu()
+            h = h - 1
+            return h
+
         def nested(x):
             if x.sum() > 0:
                 if x.max() > 2:
@@ -91,6 +99,14 @@ public sealed class AstCorrectnessTests
             x[0] = 1.5
             return x * 1
 
+        def grad_modes(x, w):
+            h = x @ w
+            with torch.no_grad():
+                frozen = h * 2
+                with torch.enable_grad():
+                    tracked = h * 3
+            return frozen, tracked, frozen.requires_grad, torch.is_grad_enabled()
+
         def closure_maker():
             k = torch.tensor(3.0)
             def inner(x):
@@ -127,6 +143,8 @@ public sealed class AstCorrectnessTests
         { "tensor_if", "torch.randn(3, 4), -torch.ones(4, 2)" },
         { "early_return", "torch.ones(3, 2)" },
         { "early_return", "-torch.ones(3, 2)" },
+        { "early_return_assigns", "torch.ones(3, 2), torch.ones(2, 2)" },
+        { "early_return_assigns", "torch.ones(3, 2), -torch.ones(2, 2)" },
         { "nested", "torch.full((2, 3), 5.0)" },
         { "nested", "torch.full((2, 3), 0.1)" },
         { "nested", "-torch.ones(2, 3)" },
@@ -142,6 +160,7 @@ public sealed class AstCorrectnessTests
         { "lists_and_tuples", "torch.randn(3, 2)" },
         { "inplace", "torch.randn(3), torch.randn(3)" },
         { "closure", "torch.randn(3)" },
+        { "grad_modes", "torch.randn(2, 3, requires_grad=True), torch.randn(3, 4)" },
         { "module_call", "torch.randn(4, 6)" },
         { "module_call", "-torch.ones(4, 6) * 10" },
     };

@@ -67,6 +67,10 @@ public sealed class AstDiagnosticTests
                 y = x.sum()
             return y
 
+        def other_context(x):
+            with torch.autograd.profiler.record_function("block"):
+                return x * 2
+
         def fine(x):
             return x * 3
         """;
@@ -83,6 +87,7 @@ public sealed class AstDiagnosticTests
         { "unknown_call", "torch.randn(3)", "numpy.tanh(x)", "call to 'numpy.tanh' (numpy.tanh), which the AST path does not know" },
         { "dynamic_attribute", "torch.randn(3), 'relu'", "getattr(x, name)", "getattr() with an attribute name that comes from argument 'name'" },
         { "shape_mismatch", "torch.randn(3), torch.randn(4)", "z + y", "torch.add: " },
+        { "other_context", "torch.randn(3)", "with torch.autograd", "with blocks other than `with torch.no_grad():` and `with torch.enable_grad():` cannot be captured by the AST path" },
         { "branch_types", "torch.randn(3)", "if x.sum() > 0:", "the branches of this if give variables assigned in the branches as tensors of different types: f32[3] in the true branch, f32[] in the false branch" },
     };
 

@@ -211,22 +211,9 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value));
     }
 
-    private static bool IsTrusted(PyObject value)
-    {
-        var module = ModuleName(value);
-        return TrustedModules.Any(m => module == m || module.StartsWith(m + ".", StringComparison.Ordinal));
-    }
+    private static bool IsTrusted(PyObject value) => PyNames.IsFrom(value, TrustedModules);
 
-    private static string ModuleName(PyObject value)
-    {
-        foreach (var attr in new[] { "__name__", "__module__" })
-        {
-            if (!value.HasAttr(attr)) continue;
-            using var name = value.GetAttr(attr);
-            if (name.IsStr && (attr == "__module__" || value.TypeName == "module")) return name.AsString();
-        }
-        return "";
-    }
+    private static string ModuleName(PyObject value) => PyNames.ModuleOf(value);
 
     public ObjectKind Classify(PyObject value)
     {
@@ -240,14 +227,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return ObjectKind.Other;
     }
 
-    private static string QualifiedName(PyObject value)
-    {
-        var module = ModuleName(value);
-        if (value.TypeName == "module") return module;
-        if (!value.HasAttr("__name__")) return value.TypeName;
-        using var name = value.GetAttr("__name__");
-        return name.IsStr ? (module.Length > 0 ? module + "." : "") + name.AsString() : value.TypeName;
-    }
+    private static string QualifiedName(PyObject value) => PyNames.QualifiedNameOf(value);
 
     /// <summary>A readable graph input name from a source: x, self_fc1_weight, xs_0, s0.</summary>
     private static string PlaceholderName(Source source)

@@ -154,22 +154,11 @@ public sealed partial class InstructionTranslator
     }
 
     /// <summary>The registry name of a torch function value ("torch.add", "torch.nn.functional.gelu"), or an opaque name for other torch callables.</summary>
-    private static string? TorchOpName(ObjectValue o)
-    {
-        var name = o.QualifiedName;
-        if (name.StartsWith("torch._C._nn.", StringComparison.Ordinal) || name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal))
-        {
-            // the C bindings behind torch.X and F.X: the registry knows them by their public names
-            var shortName = name[(name.LastIndexOf('.') + 1)..];
-            foreach (var candidate in new[] { "torch." + shortName, "torch.nn.functional." + shortName })
-                if (OpRegistry.TryGet(candidate, out _)) return candidate;
-            return name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal) ? "torch." + shortName : name;
-        }
-        if (name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) || name.StartsWith("operator.", StringComparison.Ordinal)) return name;
-        if (name.StartsWith("torch.", StringComparison.Ordinal) && o.Kind != ObjectKind.Class) return name;
-        if (name.StartsWith("_operator.", StringComparison.Ordinal)) return "operator." + name[10..];
-        return null;
-    }
+    private static string? TorchOpName(ObjectValue o) =>
+        o.Kind == ObjectKind.Class && o.QualifiedName.StartsWith("torch.", StringComparison.Ordinal)
+            && !new[] { "torch.nn.functional.", "torch._C._nn.", "torch._C._VariableFunctions." }.Any(p => o.QualifiedName.StartsWith(p, StringComparison.Ordinal))
+            ? null // torch classes (torch.Size, torch.nn.Linear) are not ops
+            : OpRegistry.NameForPython(o.QualifiedName);
 
     private StepResult TensorMethod(Instruction ins, TensorMethodValue m, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
     {

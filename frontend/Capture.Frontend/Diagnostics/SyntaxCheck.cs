@@ -40,6 +40,7 @@ internal static class SyntaxCheck
             case IfStmt i: Expression(i.Test, f, found); Block(i.Body, f, found); Block(i.OrElse, f, found); break;
             case ForStmt l: Expression(l.Iter, f, found); Block(l.Body, f, found); Block(l.OrElse, f, found); break;
             case WhileStmt w: Expression(w.Test, f, found); Block(w.Body, f, found); Block(w.OrElse, f, found); break;
+            case WithStmt w: Expressions(w.Items.Select(i => i.Context), f, found); Block(w.Body, f, found); break;
         }
     }
 

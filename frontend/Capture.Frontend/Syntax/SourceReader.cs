@@ -126,6 +126,7 @@ public static class SourceReader
                 "If" => new IfStmt(at, Expression(o["test"]!.AsObject()), Body(o["body"]), Body(o["orelse"])),
                 "For" => new ForStmt(at, Expression(o["target"]!.AsObject()), Expression(o["iter"]!.AsObject()), Body(o["body"]), Body(o["orelse"])),
                 "While" => new WhileStmt(at, Expression(o["test"]!.AsObject()), Body(o["body"]), Body(o["orelse"])),
+                "With" => new WithStmt(at, o["items"]!.AsArray().Select(i => new WithItem(Expression(i!["context_expr"]!.AsObject()), OptionalExpr(i["optional_vars"]))).ToList(), Body(o["body"])),
                 "Assert" => new AssertStmt(at, Expression(o["test"]!.AsObject()), OptionalExpr(o["msg"])),
                 "Pass" => new PassStmt(at),
                 "Break" => new BreakStmt(at),

@@ -84,6 +84,11 @@ public sealed record ForStmt(Span At, Expr Target, Expr Iter, IReadOnlyList<Stmt
 
 public sealed record WhileStmt(Span At, Expr Test, IReadOnlyList<Stmt> Body, IReadOnlyList<Stmt> OrElse) : Stmt(At);
 
+/// <summary>with context [as target], ...: body.</summary>
+public sealed record WithStmt(Span At, IReadOnlyList<WithItem> Items, IReadOnlyList<Stmt> Body) : Stmt(At);
+
+public sealed record WithItem(Expr Context, Expr? Target);
+
 public sealed record AssertStmt(Span At, Expr Test, Expr? Message) : Stmt(At);
 
 public sealed record PassStmt(Span At) : Stmt(At);
@@ -92,7 +97,7 @@ public sealed record BreakStmt(Span At) : Stmt(At);
 
 public sealed record ContinueStmt(Span At) : Stmt(At);
 
-/// <summary>A statement the AST path does not express (Try, With, Raise, Global, Nonlocal, Delete, Import, ClassDef...).</summary>
+/// <summary>A statement the AST path does not express (Try, Raise, Global, Nonlocal, Delete, Import, ClassDef...).</summary>
 public sealed record UnsupportedStmt(Span At, string Kind, IReadOnlyList<string> Names) : Stmt(At);
 
 /// <summary>A parsed function: its definition and the source lines of its file region (for diagnostics).</summary>

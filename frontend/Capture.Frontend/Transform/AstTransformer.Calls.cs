@@ -78,21 +78,8 @@ public sealed partial class AstTransformer
     };
 
     /// <summary>The registry name of a torch callable ("torch.add", "torch.nn.functional.gelu"), or null for others.</summary>
-    private static string? TorchOpName(ObjVal o)
-    {
-        if (o.Kind is ObjKind.NnModule or ObjKind.Module or ObjKind.Class) return null;
-        var name = o.Name;
-        if (name.StartsWith("torch._C._nn.", StringComparison.Ordinal) || name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal))
-        {
-            var shortName = name[(name.LastIndexOf('.') + 1)..];
-            foreach (var candidate in new[] { "torch." + shortName, "torch.nn.functional." + shortName })
-                if (OpRegistry.TryGet(candidate, out _)) return candidate;
-            return name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal) ? "torch." + shortName : name;
-        }
-        if (name.StartsWith("torch.", StringComparison.Ordinal)) return name;
-        if (name.StartsWith("_operator.", StringComparison.Ordinal)) return "operator." + name[10..];
-        return null;
-    }
+    private static string? TorchOpName(ObjVal o) =>
+        o.Kind is ObjKind.NnModule or ObjKind.Module or ObjKind.Class ? null : OpRegistry.NameForPython(o.Name);
 
     private AstValue CallTorch(string name, IReadOnlyList<AstValue> args, IReadOnlyList<KeyValuePair<string, AstValue>> kwargs, Span at)
     {
@@ -217,6 +204,8 @@ public sealed partial class AstTransformer
         finally
         {
             _depth--;
+            _frame.Globals.Dispose();
+            _frame.Builtins.Dispose();
             _frame = caller;
             At(at);
         }
@@ -322,22 +311,9 @@ public sealed partial class AstTransformer
         }
     }
 
-    private static bool IsTrusted(PyObject value)
-    {
-        var module = ModuleName(value);
-        return TrustedModules.Any(m => module == m || module.StartsWith(m + ".", StringComparison.Ordinal));
-    }
+    private static bool IsTrusted(PyObject value) => PyNames.IsFrom(value, TrustedModules);
 
-    private static string ModuleName(PyObject value)
-    {
-        foreach (var attr in new[] { "__name__", "__module__" })
-        {
-            if (!value.HasAttr(attr)) continue;
-            using var name = value.GetAttr(attr);
-            if (name.IsStr && (attr == "__module__" || value.TypeName == "module")) return name.AsString();
-        }
-        return "";
-    }
+    private static string ModuleName(PyObject value) => PyNames.ModuleOf(value);
 
     private ObjKind Classify(PyObject value)
     {
@@ -350,12 +326,5 @@ public sealed partial class AstTransformer
         return ObjKind.Other;
     }
 
-    private static string QualifiedName(PyObject value)
-    {
-        var module = ModuleName(value);
-        if (value.TypeName == "module") return module;
-        if (!value.HasAttr("__name__")) return value.TypeName;
-        using var name = value.GetAttr("__name__");
-        return name.IsStr ? (module.Length > 0 ? module + "." : "") + name.AsString() : value.TypeName;
-    }
+    private static string QualifiedName(PyObject value) => PyNames.QualifiedNameOf(value);
 }

@@ -31,24 +31,36 @@ public sealed partial class AstTransformer
             // the statements after the if run in whichever branch does not return first
             var trueBlock = s.Body.Concat(rest).ToList();
             var falseBlock = s.OrElse.Concat(rest).ToList();
-            var value = Branches(predicate, s.At, () => Returned(trueBlock, s.At), () => Returned(falseBlock, s.At), "the return value");
+            var locals = new Dictionary<string, AstValue>(_frame.Locals);
+            AstValue Returning(IReadOnlyList<Stmt> block)
+            {
+                RestoreLocals(locals);
+                return Returned(block, s.At);
+            }
+            var value = Branches(predicate, s.At, () => Returning(trueBlock), () => Returning(falseBlock), "the return value");
+            RestoreLocals(locals);
             return new Flow(FlowKind.Returned, value);
         }
         var names = AssignedNames(s.Body).Concat(AssignedNames(s.OrElse)).Distinct().ToList();
         var before = new Dictionary<string, AstValue>(_frame.Locals);
         AstValue Run(IReadOnlyList<Stmt> block, string side)
         {
-            _frame.Locals.Clear();
-            foreach (var (k, v) in before) _frame.Locals[k] = v;
+            RestoreLocals(before);
             ExecBlock(block, null);
             return new TupleVal(names.Select(n => _frame.Locals.TryGetValue(n, out var v) ? v
                 : new UndefinedVal($"'{n}' is assigned only in the {(side == "true" ? "false" : "true")} branch of the if at line {s.At.Line}, whose condition is a tensor")).ToList());
         }
         var merged = (TupleVal)Branches(predicate, s.At, () => Run(s.Body, "true"), () => Run(s.OrElse, "false"), "variables assigned in the branches");
-        _frame.Locals.Clear();
-        foreach (var (k, v) in before) _frame.Locals[k] = v;
+        RestoreLocals(before);
         for (var i = 0; i < names.Count; i++) _frame.Locals[names[i]] = merged.Items[i];
         return Flow.Normal;
+    }
+
+    /// <summary>Puts the current frame's variables back as they were (each branch starts from the same state).</summary>
+    private void RestoreLocals(Dictionary<string, AstValue> saved)
+    {
+        _frame.Locals.Clear();
+        foreach (var (k, v) in saved) _frame.Locals[k] = v;
     }
 
     private AstValue Returned(IReadOnlyList<Stmt> block, Span at)
@@ -251,11 +263,7 @@ public sealed partial class AstTransformer
         var temporaries = assigned.Except(carriedNames).ToList();
         var initial = carriedNames.Select(n => Contiguous((TensorVal)_frame.Locals[n], w.At)).ToList();
         var before = new Dictionary<string, AstValue>(_frame.Locals);
-        void Restore()
-        {
-            _frame.Locals.Clear();
-            foreach (var (k, v) in before) _frame.Locals[k] = v;
-        }
+        void Restore() => RestoreLocals(before);
 
         var (test, condScope) = InSubgraph(() =>
         {

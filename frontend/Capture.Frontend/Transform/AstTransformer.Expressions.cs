@@ -211,7 +211,7 @@ public sealed partial class AstTransformer
         if (_assumed.Add(assumption.Path.ToString())) _assumptions.Add(assumption);
     }
 
-    private Span CurrentSpan => _scope.Builder.Source is { } s ? new Span(s.File, s.Line, s.Column) : _frame.Parsed.Definition.At;
+    private Span CurrentSpan => _scope.Builder.Source is { } s ? new Span(s.File, s.Line, s.Column) : new Span("<unknown>", 0, 0);
 
     private static string PlaceholderName(InputPath path)
     {

@@ -21,7 +21,13 @@ public sealed partial class AstTransformer
     private readonly IFrontendTorch _torch;
     private readonly GraphScope _root;
     private GraphScope _scope;
-    private Frame _frame = null!;
+    private Frame? _frameOrNull;
+
+    private Frame _frame
+    {
+        get => _frameOrNull ?? throw new InvalidOperationException("no function is being transformed");
+        set => _frameOrNull = value;
+    }
     private readonly List<InputAssumption> _assumptions = [];
     private readonly HashSet<string> _assumed = [];
     private readonly List<InputPath> _inputs = [];
@@ -46,11 +52,18 @@ public sealed partial class AstTransformer
         var parsed = SourceReader.Read(function);
         SyntaxCheck.Check(parsed);
         var transformer = new AstTransformer(torch);
-        return transformer.Run(parsed, function, arguments, globals, builtins);
+        try { return transformer.Run(parsed, function, arguments, globals, builtins); }
+        finally
+        {
+            foreach (var input in transformer._inputObjects) input.Tensor.Dispose();
+            transformer._frameOrNull?.Globals.Dispose();
+            transformer._frameOrNull?.Builtins.Dispose();
+        }
     }
 
     private AstCaptureResult Run(ParsedFunction parsed, PyObject function, IReadOnlyDictionary<string, PyObject> arguments, PyObject globals, PyObject builtins)
     {
+        At(parsed.Definition.At); // what arguments refuse points at the def
         var locals = new Dictionary<string, AstValue>();
         foreach (var (name, argument) in arguments) locals[name] = Wrap(argument, new InputPath.Local(name), $"argument '{name}'");
         _frame = new Frame(parsed, function, locals, globals.NewReference(), builtins.NewReference(), name => new InputPath.Global(name), null);
@@ -134,6 +147,8 @@ public sealed partial class AstTransformer
             case AssertStmt a:
                 Assert(a);
                 return Flow.Normal;
+            case WithStmt w:
+                return With(w);
             case FunctionDef d:
                 throw Error(d.At, "nested def", $"a function defined inside the captured function ('{d.Name}') cannot be captured",
                     "define it at module level and call it");
@@ -142,6 +157,29 @@ public sealed partial class AstTransformer
             default:
                 throw new InvalidOperationException($"unknown statement {statement}");
         }
+    }
+
+    /// <summary>
+    /// `with torch.no_grad():` / `with torch.enable_grad():` put grad-mode nodes in the graph around
+    /// the body (the mode is restored however the body ends); other context managers are refused.
+    /// </summary>
+    private Flow With(WithStmt w)
+    {
+        if (w.Items is not [{ Context: CallExpr { Args.Count: 0, Keywords.Count: 0 } call, Target: null }]
+            || Eval(call.Function) is not ObjVal { Name: "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad" } mode)
+            throw Error(w.At, "with", "with blocks other than `with torch.no_grad():` and `with torch.enable_grad():` cannot be captured by the AST path",
+                "call the captured function inside the with block, or use mode='bytecode'");
+        var previous = _scope.Builder.GradEnabled;
+        SetGradMode(mode.Name.EndsWith("enable_grad", StringComparison.Ordinal));
+        var flow = ExecBlock(w.Body, null);
+        SetGradMode(previous);
+        return flow;
+    }
+
+    private void SetGradMode(bool enabled)
+    {
+        if (_scope.Builder.GradEnabled != enabled)
+            _scope.Builder.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(enabled)]);
     }
 
     private void Assert(AssertStmt a)
@@ -220,29 +258,18 @@ public sealed partial class AstTransformer
         ["+"] = "add_", ["-"] = "sub_", ["*"] = "mul_", ["/"] = "div_", ["**"] = "pow_",
     };
 
+    // try, global and nonlocal never get here: SyntaxCheck refuses them in every function first
     private Exception Unsupported(UnsupportedStmt u) => u.Kind switch
     {
-        "Try" or "TryStar" => Error(u.At, "try", "try/except cannot be captured: a graph has no exceptions",
-            "move the try/except out of the captured function, or use mode='bytecode' (which runs such frames eagerly)"),
         "Raise" => Error(u.At, "raise", "this raise is reached for the example inputs: a graph cannot raise",
             "check inputs before calling the captured function"),
-        "Global" or "Nonlocal" => GlobalWrite(u),
-        "With" or "AsyncWith" => Error(u.At, "with", "with blocks cannot be captured by the AST path",
-            "call the captured function inside the with block, or use mode='bytecode'"),
+        "AsyncWith" => Error(u.At, "async", "async with cannot be captured", "capture a plain def"),
         "Delete" => Error(u.At, "del", "del cannot be captured", "drop the del: names go out of scope at the end of the function"),
         "Import" or "ImportFrom" => Error(u.At, "import", "imports inside the captured function cannot be captured", "import at module level"),
         "ClassDef" => Error(u.At, "class", "a class defined inside the captured function cannot be captured", "define it at module level"),
         "AsyncFunctionDef" or "AsyncFor" => Error(u.At, "async", "async code cannot be captured", "capture a plain def"),
         _ => Error(u.At, u.Kind.ToLowerInvariant(), $"the {u.Kind} statement cannot be captured by the AST path", "rewrite it with assignments, if, for and while"),
     };
-
-    private AstCaptureException GlobalWrite(UnsupportedStmt u)
-    {
-        var keyword = u.Kind.ToLowerInvariant();
-        var names = string.Join(", ", u.Names);
-        return Error(u.At, keyword, $"'{keyword} {names}' lets the function assign a variable outside it; the AST path captures functions that only return values",
-            $"return the new value of {names} and assign it where the function is called");
-    }
 
     // ---- diagnostics ----
 
@@ -253,7 +280,7 @@ public sealed partial class AstTransformer
 
     private string? LineText(Span at)
     {
-        for (var f = _frame; f is not null; f = f.Caller)
+        for (var f = _frameOrNull; f is not null; f = f.Caller)
             if (f.Parsed.File == at.File && f.Parsed.LineText(at.Line) is { } text) return text;
         return null;
     }

@@ -36,6 +36,26 @@ public static partial class OpRegistry
     /// <summary>The op behind a Tensor method ("view" -> Tensor.view, "add" -> torch.add).</summary>
     public static bool TryGetMethod(string methodName, out OpDef op) => ByMethodName.TryGetValue(methodName, out op!);
 
+    /// <summary>
+    /// The op name for a Python callable known by its qualified name: the public name of torch's C
+    /// bindings ("torch._C._nn.gelu" -> "torch.nn.functional.gelu"), torch.* and operator.* names
+    /// as they are (opaque when outside the registry); null for callables that are not torch's.
+    /// </summary>
+    public static string? NameForPython(string qualifiedName)
+    {
+        var name = qualifiedName;
+        if (name.StartsWith("torch._C._nn.", StringComparison.Ordinal) || name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal))
+        {
+            var shortName = name[(name.LastIndexOf('.') + 1)..];
+            foreach (var candidate in new[] { "torch." + shortName, "torch.nn.functional." + shortName })
+                if (TryGet(candidate, out _)) return candidate;
+            return name.StartsWith("torch._C._VariableFunctions.", StringComparison.Ordinal) ? "torch." + shortName : name;
+        }
+        if (name.StartsWith("torch.", StringComparison.Ordinal) || name.StartsWith("operator.", StringComparison.Ordinal)) return name;
+        if (name.StartsWith("_operator.", StringComparison.Ordinal)) return "operator." + name[10..];
+        return null;
+    }
+
     /// <summary>The registry's op, or an opaque op for names outside it.</summary>
     public static OpDef GetOrOpaque(string name) => TryGet(name, out var op) ? op : OpDef.Opaque(name);
 

@@ -80,8 +80,10 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
             Backend = this, Captured = graph, Optimized = optimized, Kernels = new Dictionary<int, Kernel>(),
             Entries = new Dictionary<int, KernelEntry>(), Source = "", Phases = phases, Eager = why,
         };
+        if (graph.Nodes.Any(n => n is Cond or WhileLoop))
+            return Eagerly("the graph keeps control flow (cond, while_loop): it runs through torch, subgraphs included, until they are compiled too");
         if (graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState or OpCategory.Opaque)
-            || graph.Nodes.Any(n => n is CallModule or Cond or WhileLoop))
+            || graph.Nodes.Any(n => n is CallModule))
             return Eagerly("the graph writes, switches grad mode or calls opaque code: it runs in order through torch");
         if (gradEnabled && graph.Nodes.Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
             return Eagerly("its results need autograd (inputs require grad, grad mode on): it runs through torch until compiled backward graphs exist");

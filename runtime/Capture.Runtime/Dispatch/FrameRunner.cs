@@ -129,6 +129,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
                 return CallEagerly(function, args, kwargs);
             }
             var watch = Stopwatch.StartNew();
+            var defaultDType = AstCaptures.DefaultDTypeGuard(bridge);
             AstCaptureResult capture;
             try
             {
@@ -139,7 +140,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
                 OnEvent?.Invoke(new CaptureEvent.AstRefused(cache.Code.Name, e.Diagnostics));
                 throw;
             }
-            entry = AstCaptures.ToCaptureResult(capture);
+            entry = AstCaptures.ToCaptureResult(capture, defaultDType);
             var captureTime = watch.Elapsed;
             var compiled = backend.Compile(entry.Graph, capture.GradEnabled);
             cache.Entries.Add(entry);

@@ -279,7 +279,8 @@ class CompareOutput:
         return {
             "graph_count": report.graph_count,
             "graphs": report.graphs,
-            "op_count": sum(len(ops) for ops in report.ops_per_graph),
+            # ops in every graph, the branches and bodies of control flow included
+            "op_count": sum(sum(counts.values()) for counts in report.op_categories),
             "op_categories": _merge_counts(report.op_categories),
             "control_flow": [cf for graph in report.control_flow for cf in graph],
             "graph_breaks": [{"reason": b.reason, "filename": b.filename, "lineno": b.lineno} for b in report.break_reasons],
