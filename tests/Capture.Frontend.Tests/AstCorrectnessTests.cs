@@ -107,6 +107,12 @@ public sealed class AstCorrectnessTests
                     tracked = h * 3
             return frozen, tracked, frozen.requires_grad, torch.is_grad_enabled()
 
+        def comprehensions(xs, x):
+            scaled = [t * 2 for t in xs if t.dim() == 1]
+            flags = all(t.dim() == 1 for t in xs), any(t.requires_grad for t in xs)
+            label = f"{len(xs)} tensors of {x.dtype!r}, {x.shape[0]:03d} rows"
+            return torch.stack(scaled), flags, label, sum(t.sum() for t in xs)
+
         def closure_maker():
             k = torch.tensor(3.0)
             def inner(x):
@@ -130,6 +136,10 @@ public sealed class AstCorrectnessTests
 
         torch.manual_seed(0)
         block = Block()
+        # torch's own module code: many Python checks, f-strings and asserts, F.multi_head_attention_forward from source
+        encoder = torch.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True).eval()
+        def transformer_layer(x):
+            return encoder(x)
         def module_call(x):
             return block(x)
         """;
@@ -161,6 +171,8 @@ public sealed class AstCorrectnessTests
         { "inplace", "torch.randn(3), torch.randn(3)" },
         { "closure", "torch.randn(3)" },
         { "grad_modes", "torch.randn(2, 3, requires_grad=True), torch.randn(3, 4)" },
+        { "comprehensions", "[torch.randn(3), torch.randn(3)], torch.randn(5, 2)" },
+        { "transformer_layer", "torch.randn(2, 5, 16)" },
         { "module_call", "torch.randn(4, 6)" },
         { "module_call", "-torch.ones(4, 6) * 10" },
     };

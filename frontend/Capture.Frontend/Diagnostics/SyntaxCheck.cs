@@ -76,6 +76,10 @@ internal static class SyntaxCheck
             case ListExpr l: Expressions(l.Items, f, found); break;
             case IfExpr i: Expressions([i.Test, i.Body, i.OrElse], f, found); break;
             case StarredExpr s: Expression(s.Value, f, found); break;
+            case ComprehensionExpr c:
+                Expression(c.Element, f, found);
+                foreach (var g in c.Generators) Expressions(g.Ifs.Prepend(g.Iter), f, found);
+                break;
         }
     }
 }

@@ -169,9 +169,20 @@ public static class SourceReader
                 case "List": return new ListExpr(at, Expressions(o["elts"]));
                 case "IfExp": return new IfExpr(at, Expression(o["test"]!.AsObject()), Expression(o["body"]!.AsObject()), Expression(o["orelse"]!.AsObject()));
                 case "Starred": return new StarredExpr(at, Expression(o["value"]!.AsObject()));
+                case "JoinedStr": return new FStringExpr(at, o["values"]!.AsArray().Select(v => Part(v!.AsObject())).ToList());
+                case "ListComp" or "GeneratorExp":
+                    return new ComprehensionExpr(at, (string)o["_t"]! == "ListComp", Expression(o["elt"]!.AsObject()),
+                        o["generators"]!.AsArray().Select(g => new ComprehensionFor(Expression(g!["target"]!.AsObject()), Expression(g["iter"]!.AsObject()),
+                            Expressions(g["ifs"]))).ToList());
                 case var kind: return new UnsupportedExpr(at, kind);
             }
         }
+
+        private FStringPart Part(JsonObject o) => (string)o["_t"]! switch
+        {
+            "Constant" => new FStringPart((string)o["ctext"]!, null, null, null),
+            _ => new FStringPart(null, Expression(o["value"]!.AsObject()), (int)o["conversion"]! is var c && c >= 0 ? (char)c : null, OptionalExpr(o["format_spec"])),
+        };
 
         private static string Operator(string name) => name switch
         {

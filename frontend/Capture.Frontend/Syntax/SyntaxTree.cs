@@ -52,7 +52,18 @@ public sealed record IfExpr(Span At, Expr Test, Expr Body, Expr OrElse) : Expr(A
 
 public sealed record StarredExpr(Span At, Expr Value) : Expr(At);
 
-/// <summary>An expression the AST path does not express (Lambda, ListComp, Yield, Await, JoinedStr, Dict...).</summary>
+/// <summary>[element for target in iter if cond ...] (a list) or (element for ...) (a generator), with its for clauses in order.</summary>
+public sealed record ComprehensionExpr(Span At, bool IsList, Expr Element, IReadOnlyList<ComprehensionFor> Generators) : Expr(At);
+
+public sealed record ComprehensionFor(Expr Target, Expr Iter, IReadOnlyList<Expr> Ifs);
+
+/// <summary>An f-string: literal text and formatted values in order.</summary>
+public sealed record FStringExpr(Span At, IReadOnlyList<FStringPart> Parts) : Expr(At);
+
+/// <summary>Literal text, or a value with its conversion ('r', 's', 'a' or none) and format spec.</summary>
+public sealed record FStringPart(string? Text, Expr? Value, char? Conversion, Expr? FormatSpec);
+
+/// <summary>An expression the AST path does not express (Lambda, SetComp, DictComp, Yield, Await, JoinedStr, Dict...).</summary>
 public sealed record UnsupportedExpr(Span At, string Kind) : Expr(At);
 
 public abstract record Stmt(Span At);

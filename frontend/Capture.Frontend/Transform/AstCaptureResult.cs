@@ -57,6 +57,9 @@ public abstract record InputAssumption(InputPath Path)
     /// <summary>The same object as the input at <see cref="Other"/> (one tensor passed twice: one graph input).</summary>
     public sealed record SameAs(InputPath Path, InputPath Other) : InputAssumption(Path);
 
+    /// <summary>torch's global state read through a function of no arguments ("torch.is_autocast_enabled()") equals <see cref="Value"/>.</summary>
+    public sealed record GlobalState(string Expression, PyObject Function, PyObject Value) : InputAssumption(new InputPath.Global(Expression));
+
     /// <summary>A tuple or list of this length.</summary>
     public sealed record Sequence(InputPath Path, PyObject Type, string TypeName, long Length) : InputAssumption(Path);
 }

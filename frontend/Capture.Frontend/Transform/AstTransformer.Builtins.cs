@@ -51,6 +51,13 @@ public sealed partial class AstTransformer
                 return new ListVal([], _scope);
             case "isinstance" when args.Count == 2 && args[1] is ObjVal or ConstVal or TupleVal:
                 return new ConstVal(Py.Bool(IsInstance(args[0], args[1], at)));
+            case "all" or "any" when args.Count == 1 && args[0] is not ConstVal:
+            {
+                var items = Unpack(args[0], at);
+                if (items.Any(i => i is TensorVal))
+                    throw Error(at, "data-dependent", $"{name}() over tensors needs their values (data-dependent)", $"use torch.{name}(torch.stack(...))");
+                return new ConstVal(Py.Bool(name == "all" ? items.All(i => Truth(i, at)) : items.Any(i => Truth(i, at))));
+            }
             case "abs" when args is [TensorVal t]:
                 return Op("torch.abs", [Use(t)], [], at);
             case "sum" when args.Count is 1 or 2 && args[0] is not ConstVal:
@@ -80,11 +87,17 @@ public sealed partial class AstTransformer
     {
         if (!args.All(IsPythonValue) || !kwargs.All(k => k.Value is ConstVal))
             throw UnknownFunction(call, function);
-        var values = args.Select(a => a is TupleVal t ? new ConstVal(Py.Tuple(t.Items.Cast<ConstVal>().Select(i => i.Value).ToList())) : a).ToList();
+        var values = args.Select(a => a switch
+        {
+            TupleVal t => new ConstVal(Py.Tuple(t.Items.Cast<ConstVal>().Select(i => i.Value).ToList())),
+            ListVal l => new ConstVal(Py.List(l.Items.Cast<ConstVal>().Select(i => i.Value).ToList())),
+            _ => a,
+        }).ToList();
         return CallForReal(function, values, kwargs, call.At);
     }
 
-    private static bool IsPythonValue(AstValue value) => value is ConstVal || value is TupleVal t && t.Items.All(i => i is ConstVal);
+    private static bool IsPythonValue(AstValue value) =>
+        value is ConstVal || value is TupleVal t && t.Items.All(i => i is ConstVal) || value is ListVal l && l.Items.All(i => i is ConstVal);
 
     private static bool ContainsTensor(AstValue value) => value switch
     {

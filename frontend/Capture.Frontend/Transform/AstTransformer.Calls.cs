@@ -45,6 +45,9 @@ public sealed partial class AstTransformer
                 return CallModule(module, args, kwargs, at);
             case ObjVal { Kind: ObjKind.UserFunction } f when TorchOpName(f) is null:
                 return Inline(f.Object, f.Path, args, kwargs, at);
+            case ObjVal { Kind: ObjKind.UserFunction } f when f.Name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) && !OpRegistry.TryGet(f.Name, out _):
+                // torch's own Python functions outside the registry: transformed from their source like the user's
+                return Inline(f.Object, null, args, kwargs, at);
             case ObjVal f when TorchOpName(f) is { } opName:
                 return CallTorch(opName, args, kwargs, at);
             case ObjVal { Kind: ObjKind.Builtin or ObjKind.Class } f when f.Name.StartsWith("builtins.", StringComparison.Ordinal):
@@ -89,7 +92,28 @@ public sealed partial class AstTransformer
             case "torch.is_grad_enabled": return new ConstVal(Py.Bool(_scope.Builder.GradEnabled));
             case "torch.is_floating_point" when args is [TensorVal t]: return new ConstVal(Py.Bool(t.Meta.DType.IsFloatingPoint()));
             case "torch.numel" when args is [TensorVal t]: return new ConstVal(Py.Int(t.Meta.Shape.NumElements("numel")));
-            case "torch.jit.is_scripting" or "torch.jit.is_tracing" or "torch._jit_internal.is_scripting": return new ConstVal(Py.Bool(false));
+            case "torch.jit.is_scripting" or "torch.jit.is_tracing" or "torch._jit_internal.is_scripting" or "torch._jit_internal.is_tracing":
+                return new ConstVal(Py.Bool(false));
+            case "torch._C._get_tracing_state" when args.Count == 0:
+                return new ConstVal(Py.None);
+            case "torch._C._has_torch_function" or "torch._C._has_torch_function_unary" or "torch._C._has_torch_function_variadic"
+                or "torch.overrides.has_torch_function" or "torch.overrides.has_torch_function_unary" or "torch.overrides.has_torch_function_variadic":
+            {
+                // plain tensors (their metadata is assumed) and Python values do not override torch functions
+                var values = args.Count == 1 && name.EndsWith("has_torch_function", StringComparison.Ordinal) ? Unpack(args[0], at) : args;
+                if (values.Any(v => v is not (TensorVal or ConstVal)))
+                    throw Error(at, "torch function override", $"{name}() on values that may override torch functions", "pass tensors and Python numbers");
+                return new ConstVal(Py.Bool(false));
+            }
+            case "torch.is_autocast_enabled" or "torch.get_default_dtype" or "torch.is_autocast_cpu_enabled" or "torch.are_deterministic_algorithms_enabled" when args.Count == 0:
+            {
+                // torch's global state, read now and assumed for later calls
+                using var torch = Py.Import("torch");
+                using var function = torch.GetAttr(name[6..]);
+                var state = function.Call();
+                Assume(new InputAssumption.GlobalState($"{name}()", function.NewReference(), state.NewReference()));
+                return new ConstVal(state);
+            }
         }
         if (name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) && !OpRegistry.TryGet(name, out _) && args.Concat(kwargs.Select(k => k.Value)).Any(a => a is TensorVal))
             throw Error(at, "unknown function", $"{name} is not in Capture's op registry", "use an equivalent torch operation, or use mode='bytecode'");

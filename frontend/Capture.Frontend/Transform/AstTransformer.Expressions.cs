@@ -75,6 +75,8 @@ public sealed partial class AstTransformer
             case TupleExpr t: return new TupleVal(Items(t.Items));
             case ListExpr l: return new ListVal(Items(l.Items).ToList(), _scope);
             case IfExpr i: return Conditional(i);
+            case ComprehensionExpr c: return Comprehension(c);
+            case FStringExpr f: return FString(f);
             case SliceExpr s: return Slice(s);
             case StarredExpr s:
                 throw Error(s.At, "starred", "a starred expression is only allowed in calls, tuples and lists", "unpack it where it is used");
@@ -86,13 +88,86 @@ public sealed partial class AstTransformer
     private AstCaptureException UnsupportedExpression(UnsupportedExpr u) => u.Kind switch
     {
         "Lambda" => Error(u.At, "lambda", "a lambda cannot be captured by the AST path", "define a function with def at module level and call it"),
-        "ListComp" or "SetComp" or "DictComp" or "GeneratorExp" => Error(u.At, "comprehension",
-            "comprehensions cannot be captured by the AST path", "write a for loop that appends to a list"),
-        "JoinedStr" or "FormattedValue" => Error(u.At, "f-string", "f-strings cannot be captured (a graph has no strings)", "build the string outside the captured function"),
+        "SetComp" or "DictComp" => Error(u.At, "comprehension",
+            "set and dict comprehensions cannot be captured by the AST path", "use a list comprehension or a for loop"),
         "Dict" or "Set" => Error(u.At, u.Kind.ToLowerInvariant(), $"{u.Kind.ToLowerInvariant()} displays cannot be captured by the AST path", "use a tuple or list"),
         "NamedExpr" => Error(u.At, "walrus", "assignment expressions (:=) cannot be captured", "assign in a statement before"),
         _ => Error(u.At, u.Kind.ToLowerInvariant(), $"the {u.Kind} expression cannot be captured by the AST path", "rewrite it with supported expressions"),
     };
+
+    /// <summary>
+    /// A comprehension over iterables known at capture time, unrolled like a for loop. A generator
+    /// expression is evaluated at once (into a tuple): what consumes it (all, any, sum, tuple) sees
+    /// the same items. Its loop variables are its own, as in Python 3.
+    /// </summary>
+    private AstValue Comprehension(ComprehensionExpr c)
+    {
+        var saved = new Dictionary<string, AstValue>(_frame.Locals);
+        var items = new List<AstValue>();
+        void Loop(int level)
+        {
+            if (level == c.Generators.Count)
+            {
+                items.Add(Eval(c.Element));
+                return;
+            }
+            var generator = c.Generators[level];
+            foreach (var item in Unpack(Eval(generator.Iter), generator.Iter.At))
+            {
+                Assign(generator.Target, item);
+                var keep = true;
+                foreach (var condition in generator.Ifs)
+                {
+                    var test = EvalTest(condition);
+                    if (test is TensorVal)
+                        throw Error(condition.At, "comprehension filter on a tensor", "a comprehension's if on a tensor decides how many items there are (data-dependent)",
+                            "filter with a mask and torch.where, or use mode='bytecode'");
+                    if (!Truth(test, condition.At)) { keep = false; break; }
+                }
+                if (keep) Loop(level + 1);
+            }
+        }
+        try { Loop(0); }
+        finally
+        {
+            foreach (var name in c.Generators.SelectMany(g => TargetNames(g.Target)))
+                if (saved.TryGetValue(name, out var value)) _frame.Locals[name] = value;
+                else _frame.Locals.Remove(name);
+        }
+        return c.IsList ? new ListVal(items, _scope) : new TupleVal(items);
+    }
+
+    /// <summary>An f-string of Python values, formatted now (a graph has no strings).</summary>
+    private AstValue FString(FStringExpr f)
+    {
+        var text = new System.Text.StringBuilder();
+        using var builtins = Py.Builtins;
+        using var format = builtins.GetAttr("format");
+        foreach (var part in f.Parts)
+        {
+            if (part.Text is { } literal)
+            {
+                text.Append(literal);
+                continue;
+            }
+            var value = Eval(part.Value!);
+            if (value is not ConstVal c)
+                throw Error(part.Value!.At, "f-string", $"an f-string of {Describe(value)} cannot be captured (a graph has no strings)",
+                    "format Python values only, outside the captured function for tensors");
+            var converted = part.Conversion switch
+            {
+                'r' => Py.Str(c.Value.Repr()),
+                's' => Py.Str(c.Value.ToString()),
+                'a' => builtins.GetAttr("ascii").Call(c.Value),
+                _ => c.Value.NewReference(),
+            };
+            using (converted)
+            using (var spec = part.FormatSpec is null ? Py.Str("") : ((ConstVal)FString((FStringExpr)part.FormatSpec)).Value)
+            using (var formatted = format.Call(converted, spec))
+                text.Append(formatted.AsString());
+        }
+        return new ConstVal(Py.Str(text.ToString()));
+    }
 
     private IReadOnlyList<AstValue> Items(IEnumerable<Expr> items)
     {
@@ -469,7 +544,8 @@ public sealed partial class AstTransformer
             case "dtype": return new ConstVal(DTypeObject(meta.DType));
             case "ndim": return new ConstVal(Py.Int(meta.Rank));
             case "requires_grad": return new ConstVal(Py.Bool(meta.RequiresGrad));
-            case "is_cuda": return new ConstVal(Py.Bool(false));
+            case "is_cuda" or "is_nested" or "is_sparse" or "is_quantized" or "is_meta" or "is_mkldnn" or "is_complex":
+                return new ConstVal(Py.Bool(false)); // captured tensors are dense, real and on the CPU (their guard checks it)
             case "device":
                 using (var torch = Py.Import("torch"))
                 using (var device = torch.GetAttr("device"))
@@ -479,8 +555,20 @@ public sealed partial class AstTransformer
             case "data" or "grad" or "grad_fn":
                 throw Error(at, $"Tensor.{name}", $"Tensor.{name} reaches outside the graph", "use the tensor itself (or x.detach())");
             default:
+                if (!TensorMethod(name))
+                    throw Error(at, "tensor attribute", $"Tensor.{name} is not supported by the AST path", "use a Tensor method or torch function instead");
                 return new MethodVal(t, name);
         }
+    }
+
+    /// <summary>Whether torch.Tensor.name is a method (a call through the registry follows), not some other attribute.</summary>
+    private static bool TensorMethod(string name)
+    {
+        using var torch = Py.Import("torch");
+        using var tensor = torch.GetAttr("Tensor");
+        if (!tensor.HasAttr(name)) return false;
+        using var attribute = tensor.GetAttr(name);
+        return attribute.TypeName is "method_descriptor" or "function" or "builtin_function_or_method" or "wrapper_descriptor";
     }
 
     private static PyObject DTypeObject(DType dtype)

@@ -29,6 +29,11 @@ internal static class AstCaptures
         guards.Add(defaultDType);
         foreach (var assumption in capture.Assumptions)
         {
+            if (assumption is InputAssumption.GlobalState g)
+            {
+                guards.Add(new GlobalStateGuard(g.Expression, g.Function, g.Value));
+                continue;
+            }
             var source = Source(assumption.Path);
             switch (assumption)
             {
