@@ -320,7 +320,8 @@ class CompareOutput:
         rows = [
             ("graphs", str(a["graph_count"]), str(b["graph_count"])),
             ("ops", f"{a['op_count']} ({cats(a['op_categories'])})", f"{b['op_count']} ({cats(b['op_categories'])})"),
-            ("control flow kept", flow(a["control_flow"]), flow(b["control_flow"]) if b["control_flow"] else
+            ("control flow kept", flow(a["control_flow"]) if a["control_flow"] or a["diagnostics"] else "- (decided at capture)",
+             flow(b["control_flow"]) if b["control_flow"] else
              ("-, broken at " + ", ".join(f"line {x['lineno']}" for x in b["graph_breaks"]) if b["graph_breaks"] else "- (specialized)")),
             ("graph breaks", "- (never: one graph)", lines(b["graph_breaks"], "reason")),
             ("diagnostics", lines(a["diagnostics"], "message"), "- (no diagnostics: breaks instead)"),
