@@ -171,6 +171,20 @@ public sealed record DuplicateInputGuard(Source Source, Source SameAs) : Guard
 /// </summary>
 public sealed record GlobalStateGuard(string Expression, PyObject Function, PyObject Expected) : Guard
 {
+    /// <summary>
+    /// Shape rules promote Python floats to float32: a capture (either path) holds only while that is
+    /// torch's default dtype. Refuses to capture under another default.
+    /// </summary>
+    public static GlobalStateGuard DefaultDType(ITorchBridge torch)
+    {
+        using var module = Py.Import("torch");
+        using var getDefault = module.GetAttr("get_default_dtype");
+        using var current = getDefault.Call();
+        if (torch.AsDType(current) != DType.Float32)
+            throw new NotSupportedException($"torch's default dtype is {current.Repr()}; Capture's shape rules assume torch.float32");
+        return new GlobalStateGuard("torch.get_default_dtype()", getDefault.NewReference(), current.NewReference());
+    }
+
     public override string Kind => "global state";
 
     public override string? Check(FrameState frame, ITorchBridge torch)

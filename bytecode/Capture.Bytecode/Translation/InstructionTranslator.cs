@@ -53,22 +53,11 @@ public sealed partial class InstructionTranslator
     {
         var context = new CaptureContext(torch, frame);
         context.Guards.Add(new GradModeGuard(torch.IsGradEnabled()));
-        DefaultDTypeGuard(context);
+        context.Guards.Add(GlobalStateGuard.DefaultDType(context.Torch));
         var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();
         var translator = new InstructionTranslator(code, context, [], stack, frame.Globals, null, 0, entry) { _resumable = resumable };
         translator._unread.UnionWith(frame.Locals.Keys);
         return translator.Run();
-    }
-
-    /// <summary>Shape rules promote Python floats to float32: a capture holds only while that is torch's default dtype.</summary>
-    private static void DefaultDTypeGuard(CaptureContext context)
-    {
-        using var torch = Py.Import("torch");
-        using var getDefault = torch.GetAttr("get_default_dtype");
-        using var current = getDefault.Call();
-        if (context.Torch.AsDType(current) != DType.Float32)
-            throw new NotSupportedException($"torch's default dtype is {current.Repr()}; Capture's shape rules assume torch.float32");
-        context.Guards.Add(new GlobalStateGuard("torch.get_default_dtype()", getDefault.NewReference(), current.NewReference()));
     }
 
     private CaptureResult Run()

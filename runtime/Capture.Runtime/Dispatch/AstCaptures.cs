@@ -11,17 +11,6 @@ namespace Capture.Runtime.Dispatch;
 /// </summary>
 internal static class AstCaptures
 {
-    /// <summary>Shape rules promote Python floats to float32: a capture holds only while that is torch's default dtype (checked before capturing).</summary>
-    public static Guard DefaultDTypeGuard(ITorchBridge torch)
-    {
-        using var module = Py.Import("torch");
-        using var getDefault = module.GetAttr("get_default_dtype");
-        using var current = getDefault.Call();
-        if (torch.AsDType(current) != Graph.DType.Float32)
-            throw new NotSupportedException($"torch's default dtype is {current.Repr()}; Capture's shape rules assume torch.float32");
-        return new GlobalStateGuard("torch.get_default_dtype()", getDefault.NewReference(), current.NewReference());
-    }
-
     public static CaptureResult ToCaptureResult(AstCaptureResult capture, Guard defaultDType)
     {
         var guards = new GuardSet();

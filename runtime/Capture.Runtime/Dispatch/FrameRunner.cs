@@ -129,7 +129,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
                 return CallEagerly(function, args, kwargs);
             }
             var watch = Stopwatch.StartNew();
-            var defaultDType = AstCaptures.DefaultDTypeGuard(bridge);
+            var defaultDType = GlobalStateGuard.DefaultDType(bridge);
             AstCaptureResult capture;
             try
             {
@@ -141,12 +141,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
                 throw;
             }
             entry = AstCaptures.ToCaptureResult(capture, defaultDType);
-            var captureTime = watch.Elapsed;
-            var compiled = backend.Compile(entry.Graph, capture.GradEnabled);
-            cache.Entries.Add(entry);
-            cache.Compiled[entry] = compiled;
-            if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
-            OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure) { Compiled = compiled });
+            Store(cache, entry, watch.Elapsed, failure, discarded: false);
         }
         return RunEntry(cache, entry, frame) ?? throw new InvalidOperationException("an AST capture ends in a return");
     }
@@ -167,20 +162,23 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
             if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
             return null;
         }
-        var captureTime = watch.Elapsed;
-        var discarded = cache.WholeFrameReason is not null && entry.Exit is ExitPlan.Break;
-        // compiled now, under the grad mode the entry's guards pin, so that explain reports it with the capture
+        Store(cache, entry, watch.Elapsed, failure, discarded: cache.WholeFrameReason is not null && entry.Exit is ExitPlan.Break);
+        if (FullGraph && entry.Exit is ExitPlan.Break b)
+            throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
+        return entry;
+    }
+
+    /// <summary>
+    /// Compiles a new entry (unless discarded), caches it and reports it. Compiled now, under the grad
+    /// mode the entry's guards pin, so that explain reports it with the capture.
+    /// </summary>
+    private void Store(CodeCache cache, CaptureResult entry, TimeSpan captureTime, string? failure, bool discarded)
+    {
         var compiled = discarded ? null : backend.Compile(entry.Graph, entry.Guards.Guards.OfType<GradModeGuard>().FirstOrDefault()?.Enabled ?? bridge.IsGradEnabled());
         cache.Entries.Add(entry);
         if (compiled is not null) cache.Compiled[entry] = compiled;
         if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
-        OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded)
-        {
-            Compiled = compiled,
-        });
-        if (FullGraph && entry.Exit is ExitPlan.Break b)
-            throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
-        return entry;
+        OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded) { Compiled = compiled });
     }
 
     /// <summary>Runs an entry's graph and side effects; returns the frame's value, or null after rebuilding the frame at its break.</summary>
