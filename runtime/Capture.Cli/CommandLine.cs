@@ -25,8 +25,16 @@ public static class CommandLine
                                   print the graphs captured from one function (--mode ast: by the AST path; optimized: after
                                   the optimizer, with its fusion groups and memory plan; --passes:
                                   what each pass changed; --decompose: split ops into core ops first)
+          report FILE.py[::FN] [-o OUT.html] [--compare] [--backend B]
+                                  run the file, explain its EXAMPLES, and write one self-contained HTML report
+                                  (annotated source, graphs as code and pictures, guards with the lines behind
+                                  them, breaks, recompiles, generated code, timings; --compare: AST vs bytecode)
           bench [--quick]         time compiled functions against eager PyTorch (writes bench/results.md)
           test                    run the test suite (handled by ./capture)
+
+        environment:
+          CAPTURE_LOGS=graph,guards,breaks,recompiles,code,perf (or all)
+                                  print each of these to stderr as it happens, in any command
           version                 print versions of Capture, .NET and the Python library
           help                    show this message
         """;
@@ -43,7 +51,8 @@ public static class CommandLine
                 ["explain", var spec] => Finish(ExampleCommands.Explain(spec)),
                 ["graph", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Graph(spec, options)),
                 ["compare", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Compare(spec, options)),
-                ["explain" or "graph" or "compare", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
+                ["report", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Report(spec, options)),
+                ["explain" or "graph" or "compare" or "report", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
                 ["bench", .. var rest] => Run(Path.Combine(CapturePaths.Root, "bench", "bench.py"), rest),
                 ["version" or "--version"] => PrintVersion(),
                 ["help" or "--help" or "-h"] => PrintUsage(),

@@ -119,6 +119,7 @@ public static class CaptureRuntime
                 using (Interpreter.Gil())
                 {
                     foreach (var runner in _runners.Values) runner.Reset();
+                    Reports.SessionLog.Clear();
                     _bridge?.Dispose();
                     _torch.Dispose();
                 }

@@ -35,6 +35,10 @@ internal static class NativeModule
             "explain(fn, args, kwargs, backend, mode) -> dict: runs fn once under a fresh capture (mode 'bytecode' or 'ast') for the backend and reports what happened, with the result.");
         PyFunction.Define(module, "reset", (_, _) => { foreach (var r in CaptureRuntime.Runners) r.Reset(); return Py.None; },
             "reset(): forget every cached capture.");
+        PyFunction.Define(module, "report", Report,
+            "report(path, title, comparisons) -> str: writes the HTML report of every capture in this process so far to path; comparisons: [(function, [(label, ast, bytecode)], details)].");
+        PyFunction.Define(module, "report_text", (_, _) => Py.Str(Reports.TextReport.Plain(Reports.FrameReport.Build(Reports.SessionLog.Events))),
+            "report_text() -> str: the terminal report of every capture in this process so far.");
         PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(CaptureRuntime.Runners.SelectMany(r => r.RecompileReasons).Select(Py.Str)),
             "recompile_reasons() -> list[str]: the failed guard behind each recompile since the last reset.");
     }
@@ -95,6 +99,7 @@ internal static class NativeModule
         var report = new ExplainReport(backend.AsString(), mode.AsString());
         var runner = CaptureRuntime.NewRunner(backend.AsString(), ModeOf(mode.AsString()));
         runner.OnEvent = report.Record;
+        runner.Purpose = "explain";
         PyObject? result = null;
         try
         {
@@ -109,6 +114,37 @@ internal static class NativeModule
             runner.Reset();
         }
         using (result) return report.ToPython(result);
+    }
+
+    private static PyObject Report(PyObject args, PyObject? kwargs)
+    {
+        ExpectArguments("report", args, kwargs, 3);
+        using var path = args.GetItem(0);
+        using var title = args.GetItem(1);
+        using var comparisons = args.GetItem(2);
+        var compared = comparisons.ToItems().Select(item =>
+        {
+            using (item)
+            {
+                using var function = item.GetItem(0);
+                using var rows = item.GetItem(1);
+                using var details = item.GetItem(2);
+                return new Reports.HtmlReport.Comparison(function.AsString(), rows.ToItems().Select(row =>
+                {
+                    using (row)
+                    {
+                        using var label = row.GetItem(0);
+                        using var ast = row.GetItem(1);
+                        using var bytecode = row.GetItem(2);
+                        return (label.AsString(), ast.AsString(), bytecode.AsString());
+                    }
+                }).ToList(), details.AsString());
+            }
+        }).ToList();
+        var html = Reports.HtmlReport.Render(title.AsString(), Reports.FrameReport.Build(Reports.SessionLog.Events), compared);
+        var full = Path.GetFullPath(path.AsString());
+        File.WriteAllText(full, html);
+        return Py.Str(full);
     }
 
     private static CaptureMode ModeOf(string mode) => mode switch

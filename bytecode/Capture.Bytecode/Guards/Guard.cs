@@ -15,6 +15,9 @@ public abstract record Guard
     /// <summary>The kind, for grouping in reports.</summary>
     public abstract string Kind { get; }
 
+    /// <summary>What a use of the guarded value at some line does, in reports ("uses x as a graph input").</summary>
+    public virtual string Use => "depends on it";
+
     /// <summary>Resolves a source; a source that no longer resolves fails the guard with the reason.</summary>
     protected static PyObject? TryResolve(Source source, FrameState frame, out string? failure)
     {
@@ -35,6 +38,8 @@ public abstract record Guard
 public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Guard
 {
     public override string Kind => "tensor match";
+
+    public override string Use => $"reads {Source} as a graph input (dtype, sizes and strides are specialized)";
 
     public override string? Check(FrameState frame, ITorchBridge torch)
     {
@@ -66,6 +71,8 @@ public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeNam
 {
     public override string Kind => "type match";
 
+    public override string Use => $"relies on the type of {Source}";
+
     public override string? Check(FrameState frame, ITorchBridge torch)
     {
         using var value = TryResolve(Source, frame, out var failure);
@@ -81,6 +88,8 @@ public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeNam
 public sealed record IdMatchGuard(Source Source, PyObject Object, string Description) : Guard
 {
     public override string Kind => "identity match";
+
+    public override string Use => $"uses the object {Source} (calls it or reads it)";
 
     public override string? Check(FrameState frame, ITorchBridge torch)
     {
@@ -106,6 +115,10 @@ public sealed record ConstantMatchGuard(Source Source, PyObject Value) : Guard
 {
     public override string Kind => "constant match";
 
+    public override string Use => Source is StackSource
+        ? $"uses the value a graph break left on the stack ({Source}), specialized as a constant"
+        : $"uses the value of {Source}";
+
     public override string? Check(FrameState frame, ITorchBridge torch)
     {
         using var value = TryResolve(Source, frame, out var failure);
@@ -124,6 +137,8 @@ public sealed record LengthMatchGuard(Source Source, long Length) : Guard
 {
     public override string Kind => "sequence length";
 
+    public override string Use => $"unpacks or iterates {Source}";
+
     public override string? Check(FrameState frame, ITorchBridge torch)
     {
         using var value = TryResolve(Source, frame, out var failure);
@@ -140,6 +155,8 @@ public sealed record GradModeGuard(bool Enabled) : Guard
 {
     public override string Kind => "global state";
 
+    public override string Use => Enabled ? "the graph records autograd (grad mode on at capture)" : "the graph was captured without autograd (grad mode off)";
+
     public override string? Check(FrameState frame, ITorchBridge torch) =>
         torch.IsGradEnabled() == Enabled ? null : $"grad mode changed: expected torch.is_grad_enabled() == {Py(Enabled)}, actual {Py(!Enabled)}";
 
@@ -152,6 +169,8 @@ public sealed record GradModeGuard(bool Enabled) : Guard
 public sealed record DuplicateInputGuard(Source Source, Source SameAs) : Guard
 {
     public override string Kind => "duplicate input";
+
+    public override string Use => $"passes the same tensor as {Source} and {SameAs} (one graph input)";
 
     public override string? Check(FrameState frame, ITorchBridge torch)
     {
@@ -187,6 +206,10 @@ public sealed record GlobalStateGuard(string Expression, PyObject Function, PyOb
 
     public override string Kind => "global state";
 
+    public override string Use => Expression == "torch.get_default_dtype()"
+        ? "Python floats in the graph take the default dtype (shape rules assume torch.float32)"
+        : $"reads {Expression}";
+
     public override string? Check(FrameState frame, ITorchBridge torch)
     {
         using var actual = Function.Call();
@@ -200,6 +223,8 @@ public sealed record GlobalStateGuard(string Expression, PyObject Function, PyOb
 public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : Guard
 {
     public override string Kind => "dict keys";
+
+    public override string Use => $"reads {Source} by key";
 
     public override string? Check(FrameState frame, ITorchBridge torch)
     {

@@ -17,6 +17,9 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
 
     public GraphBuilder Builder { get; } = new(torch.IsGradEnabled());
     public GuardSet Guards { get; } = new();
+
+    /// <summary>The source lines the capture went through (inlined functions' included), for reports.</summary>
+    public HashSet<(string File, int Line)> Lines { get; } = [];
     public ITorchBridge Torch { get; } = torch;
     public FrameState Frame { get; } = frame;
 
@@ -127,8 +130,8 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         }
         if (IsConstant(value))
         {
-            var guarded = value.NewReference();
-            return new ConstValue(value.NewReference(), () => Guards.Add(new ConstantMatchGuard(source, guarded))) { Source = source };
+            var guard = new ConstantMatchGuard(source, value.NewReference());
+            return new ConstValue(value.NewReference(), () => Guards.Add(guard)) { Source = source, DependsOn = [guard] };
         }
         if (value.IsTuple || value.IsList)
         {
@@ -156,12 +159,28 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         {
             using var training = value.GetAttr("training");
             Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
-            Guards.Add(new ConstantMatchGuard(new AttrSource(source, "training"), training.NewReference()));
+            Guards.Add(new ConstantMatchGuard(new AttrSource(source, "training"), training.NewReference()),
+                $"uses the module {source}, captured in its current training mode");
             return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
         }
         if (!(kind is ObjectKind.Module or ObjectKind.TorchFunction && IsTrusted(value)))
             Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
+    }
+
+    /// <summary>
+    /// The guards a tensor's metadata (sizes, dtype) follows from: its own tensor match when it is an
+    /// input, else every input's (an intermediate's sizes follow from theirs). Notes the read for reports.
+    /// </summary>
+    public IReadOnlyList<Guard> GuardsBehind(TensorValue tensor, string what)
+    {
+        var inputs = Guards.Guards.OfType<TensorMatchGuard>().ToList();
+        if (tensor.Source is { } source && inputs.FirstOrDefault(g => g.Source == source) is { } own)
+        {
+            Guards.Use(own, Guards.Site, $"reads {source}.{what}");
+            return [own];
+        }
+        return inputs;
     }
 
     /// <summary>Python scalars, strings, None and dtypes: wrapped as constants.</summary>
@@ -255,7 +274,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             .Concat(_storedAttributes.Select(a => new SideEffect.StoreAttr(a.Owner.Source!, a.Name, outputs.Spec(_attributes[(a.Owner.Source!, a.Name)]))))
             .ToList();
         var graph = Builder.Output(new ListArg(outputs.Nodes.Select(n => (Arg)new RefArg(n)).ToEquatableList(), IsTuple: true));
-        return new CaptureResult(entry, graph, _inputSources, Guards, plan) { SideEffects = effects };
+        return new CaptureResult(entry, graph, _inputSources, Guards, plan) { SideEffects = effects, Lines = Lines };
     }
 }
 

@@ -33,6 +33,9 @@ public sealed record CaptureResult(
 {
     /// <summary>Stores on objects that outlive the frame, replayed in order after the graph runs.</summary>
     public IReadOnlyList<SideEffect> SideEffects { get; init; } = [];
+
+    /// <summary>The source lines the capture went through, as (file, line): reports mark them captured.</summary>
+    public IReadOnlySet<(string File, int Line)> Lines { get; init; } = new HashSet<(string, int)>();
 }
 
 /// <summary>A change a captured segment makes to an object from the frame, replayed for real after its graph.</summary>

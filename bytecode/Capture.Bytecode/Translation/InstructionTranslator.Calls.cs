@@ -44,7 +44,9 @@ public sealed partial class InstructionTranslator
         switch (callable)
         {
             case TensorMethodValue m:
-                return TensorMethod(ins, m, args, kwargs);
+                var step = TensorMethod(ins, m, args, kwargs);
+                if (step is StepResult.Next && _stack.Count > 0) _stack[^1] = FromMetadata(_stack[^1], m.Self, m.Name + "()");
+                return step;
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Class } o when o.QualifiedName is "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad":
                 Push(new GradModeValue(o.QualifiedName.EndsWith("enable_grad", StringComparison.Ordinal)));
                 return StepResult.Continue;
@@ -63,7 +65,7 @@ public sealed partial class InstructionTranslator
                 // math's functions are pure: on constants they run for real
                 try
                 {
-                    Push(new ConstValue(o.Object.Call(args.Cast<ConstValue>().Select(c => c.Value).ToArray())));
+                    Push(Derived(o.Object.Call(args.Cast<ConstValue>().Select(c => c.Value).ToArray()), args));
                     return StepResult.Continue;
                 }
                 catch (PythonException e) { return new StepResult.Break($"{o.QualifiedName}() raised {e.PythonType} on constants{At(ins)}"); }
@@ -81,8 +83,8 @@ public sealed partial class InstructionTranslator
                 // "s".startswith("x"), size.numel(): methods of immutable constants are pure
                 try
                 {
-                    Push(new ConstValue(c.Value.Call(args.Cast<ConstValue>().Select(a => a.Value).ToList(),
-                        kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value)))));
+                    Push(Derived(c.Value.Call(args.Cast<ConstValue>().Select(a => a.Value).ToList(),
+                        kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value))), args.Prepend(c)));
                     return StepResult.Continue;
                 }
                 catch (PythonException e) { return new StepResult.Break($"a method of a constant raised {e.PythonType}{At(ins)}"); }
@@ -234,7 +236,7 @@ public sealed partial class InstructionTranslator
             try
             {
                 var result = fn.Object.Call(args.Cast<ConstValue>().Select(c => c.Value).ToList(), kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value)));
-                Push(new ConstValue(result));
+                Push(Derived(result, args.Concat(kwargs.Select(k => k.Value))));
                 return StepResult.Continue;
             }
             catch (PythonException e)
@@ -361,7 +363,7 @@ public sealed partial class InstructionTranslator
                 if (!items.All(i => i is ConstValue)) return new StepResult.Break($"{name}() over values that are not constants{At(ins)}");
                 using (var list = Py.List(items.Select(i => ((ConstValue)i).Value).ToList()))
                 {
-                    try { Push(new ConstValue(fn.Object.Call(list))); }
+                    try { Push(Derived(fn.Object.Call(list), items)); }
                     catch (PythonException e) { return new StepResult.Break($"{name}() raised {e.PythonType} on constants{At(ins)}"); }
                 }
                 return StepResult.Continue;
@@ -376,7 +378,7 @@ public sealed partial class InstructionTranslator
         if (a is not ConstValue ca || b is not ConstValue cb) return null;
         using var op = Py.Import("operator");
         using var add = op.GetAttr("add");
-        return new ConstValue(add.Call(ca.Value, cb.Value));
+        return Derived(add.Call(ca.Value, cb.Value), [ca, cb]);
     }
 
     private StepResult Iterable(Instruction ins, string name, List<SymValue> args)

@@ -13,7 +13,26 @@ public sealed partial class InstructionTranslator
         if (value is TensorValue)
             return new StepResult.Break($"data-dependent branch on a tensor's value{At(ins)}");
         if (Truth(value) is not { } truth) return new StepResult.Break($"branch on a {Describe(value)}{At(ins)}");
+        NoteBranch(ins, value);
         return truth == jumpWhen ? new StepResult.Jump(ins.JumpTarget!.Value) : StepResult.Continue;
+    }
+
+    /// <summary>A branch decided at capture: the guards behind its value are explained by this line's condition.</summary>
+    private void NoteBranch(Instruction ins, SymValue value)
+    {
+        if (value is not ConstValue { DependsOn.Count: > 0 } c) return;
+        var why = GuardUse.BranchOn(LineText(ins.Location), ins.Location?.Line ?? 0);
+        foreach (var guard in c.DependsOn) _context.Guards.Use(guard, ins.Location, why);
+    }
+
+    private static string? LineText(SourceLocation? at)
+    {
+        if (at is null) return null;
+        using var linecache = Py.Import("linecache");
+        using var file = Py.Str(at.File);
+        using var number = Py.Int(at.Line);
+        using var line = linecache.CallMethod("getline", file, number);
+        return line.IsStr ? line.AsString() : null;
     }
 
     private StepResult JumpIfNone(Instruction ins, bool jumpWhenNone)
@@ -28,6 +47,7 @@ public sealed partial class InstructionTranslator
         var value = Peek();
         if (value is TensorValue) return new StepResult.Break($"data-dependent `and`/`or` on a tensor's value{At(ins)}");
         if (Truth(value) is not { } truth) return new StepResult.Break($"`and`/`or` on a {Describe(value)}{At(ins)}");
+        NoteBranch(ins, value);
         if (truth == jumpWhen) return new StepResult.Jump(ins.JumpTarget!.Value);
         Pop();
         return StepResult.Continue;

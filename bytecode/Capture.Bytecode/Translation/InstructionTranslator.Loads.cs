@@ -98,7 +98,7 @@ public sealed partial class InstructionTranslator
         switch (owner)
         {
             case TensorValue t:
-                var attr = TensorAttribute(t, name);
+                var attr = TensorAttribute(t, name) is { } read ? FromMetadata(read, t, name) : null;
                 if (attr is null) return new StepResult.Break($"tensor attribute '{name}' is not supported in graphs{At(ins)}");
                 Push(attr);
                 return StepResult.Continue;

@@ -131,7 +131,7 @@ public sealed partial class InstructionTranslator
         }
         if (ins.Opcode == Opcode.UNARY_NOT && Truth(value) is { } truth)
         {
-            Push(Const(Py.Bool(!truth)));
+            Push(Derived(Py.Bool(!truth), [value]));
             return StepResult.Continue;
         }
         var python = ins.Opcode switch { Opcode.UNARY_NEGATIVE => "neg", Opcode.UNARY_POSITIVE => "pos", Opcode.UNARY_INVERT => "invert", _ => "not_" };
@@ -192,7 +192,7 @@ public sealed partial class InstructionTranslator
                 result.Dispose();
                 result = negated;
             }
-            Push(new ConstValue(result));
+            Push(Derived(result, operands));
             return StepResult.Continue;
         }
         catch (PythonException e)

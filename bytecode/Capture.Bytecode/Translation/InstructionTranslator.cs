@@ -71,6 +71,8 @@ public sealed partial class InstructionTranslator
             var mark = _context.Builder.Mark();
             var undo = _context.UndoMark;
             _context.Builder.Source = instruction.Location;
+            _context.Guards.Site = instruction.Location;
+            if (instruction.Location is { } location) _context.Lines.Add((location.File, location.Line));
             StepResult result;
             try
             {
@@ -190,6 +192,14 @@ public sealed partial class InstructionTranslator
     }
 
     private void Push(SymValue value) => _stack.Add(value);
+
+    /// <summary>A constant computed from others: it depends on what they depended on.</summary>
+    private static ConstValue Derived(PyObject result, IEnumerable<SymValue> from) =>
+        new(result) { DependsOn = from.OfType<ConstValue>().SelectMany(c => c.DependsOn).Distinct().ToList() };
+
+    /// <summary>Tags a constant just read from a tensor's metadata with the guards it follows from.</summary>
+    private SymValue FromMetadata(SymValue value, TensorValue tensor, string what) =>
+        value is ConstValue { DependsOn.Count: 0 } c ? c with { DependsOn = _context.GuardsBehind(tensor, what) } : value;
 
     private SymValue Peek(int depth = 1) => _stack[^depth];
 

@@ -31,6 +31,12 @@ public sealed record ConstValue : SymValue
         _onFirstUse = onFirstUse;
     }
 
+    /// <summary>
+    /// The guards this value was computed from (a guarded argument, the sizes of a tensor input), so
+    /// that a branch decided by it explains them: "line 14 branches on `x.shape[0] > 2`".
+    /// </summary>
+    public IReadOnlyList<Guard> DependsOn { get; init; } = [];
+
     /// <summary>The value; the capture now depends on it.</summary>
     public PyObject Value
     {

@@ -90,4 +90,17 @@ public sealed record AstCaptureResult(
     IReadOnlyList<InputPath> Inputs,
     IReadOnlyList<InputAssumption> Assumptions,
     ResultSpec Result,
-    bool GradEnabled);
+    bool GradEnabled)
+{
+    /// <summary>Where each assumption was first made (keyed by its path's text), for reports.</summary>
+    public IReadOnlyDictionary<string, Span> AssumedAt { get; init; } = new Dictionary<string, Span>();
+
+    /// <summary>The if/while tests on Python values decided at capture time, in the order met.</summary>
+    public IReadOnlyList<CaptureDecision> Decisions { get; init; } = [];
+
+    /// <summary>The source lines the transform went through (called functions' included).</summary>
+    public IReadOnlySet<(string File, int Line)> Lines { get; init; } = new HashSet<(string, int)>();
+}
+
+/// <summary>A test on Python values the AST path decided at capture: the graph holds only the branch taken.</summary>
+public sealed record CaptureDecision(Span At, string Kind, string? LineText, bool Taken);

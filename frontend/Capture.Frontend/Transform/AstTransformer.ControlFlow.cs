@@ -18,7 +18,7 @@ public sealed partial class AstTransformer
     private Flow If(IfStmt s, IReadOnlyList<Stmt>? rest)
     {
         var test = EvalTest(s.Test);
-        if (test is not TensorVal t) return ExecBlock(Truth(test, s.Test.At) ? s.Body : s.OrElse, rest);
+        if (test is not TensorVal t) return ExecBlock(Decided("if", s.Test.At, Truth(test, s.Test.At)) ? s.Body : s.OrElse, rest);
         var predicate = Predicate(t, s.Test.At);
         if (ContainsJump(s.Body) || ContainsJump(s.OrElse))
             throw Error(s.At, "break in a tensor if", "break/continue under an if on a tensor cannot be captured (the loop's length would depend on the tensor)",
@@ -174,7 +174,7 @@ public sealed partial class AstTransformer
     private AstValue Conditional(IfExpr e)
     {
         var test = EvalTest(e.Test);
-        if (test is not TensorVal t) return Eval(Truth(test, e.Test.At) ? e.Body : e.OrElse);
+        if (test is not TensorVal t) return Eval(Decided("if expression", e.Test.At, Truth(test, e.Test.At)) ? e.Body : e.OrElse);
         var predicate = Predicate(t, e.Test.At);
         if (IsCheapAndPure(e.Body) && IsCheapAndPure(e.OrElse))
         {
@@ -240,7 +240,7 @@ public sealed partial class AstTransformer
                 TensorWhile(w, t);
                 return ExecBlock(w.OrElse, null);
             }
-            if (!Truth(test, w.Test.At)) return ExecBlock(w.OrElse, null);
+            if (!Decided("while", w.Test.At, Truth(test, w.Test.At))) return ExecBlock(w.OrElse, null);
             if (iteration >= MaxUnrolledIterations)
                 throw Error(w.At, "long loop", $"this while loop on Python values ran {MaxUnrolledIterations} times at capture time", "bound the loop, or make its condition a tensor");
             var flow = ExecBlock(w.Body, null);

@@ -268,7 +268,9 @@ public sealed partial class AstTransformer
 
     private void Assume(InputAssumption assumption)
     {
-        if (_assumed.Add(assumption.Path.ToString())) _assumptions.Add(assumption);
+        if (!_assumed.Add(assumption.Path.ToString())) return;
+        _assumptions.Add(assumption);
+        if (_current is { } at) _assumedAt[assumption.Path.ToString()] = at;
     }
 
     private Span CurrentSpan => _scope.Builder.Source is { } s ? new Span(s.File, s.Line, s.Column) : new Span("<unknown>", 0, 0);

@@ -29,6 +29,10 @@ public sealed partial class AstTransformer
         set => _frameOrNull = value;
     }
     private readonly List<InputAssumption> _assumptions = [];
+    private readonly Dictionary<string, Span> _assumedAt = [];
+    private readonly List<CaptureDecision> _decisions = [];
+    private readonly HashSet<(string File, int Line)> _lines = [];
+    private Span? _current;
     private readonly HashSet<string> _assumed = [];
     private readonly List<InputPath> _inputs = [];
     private readonly Dictionary<string, TensorVal> _inputTensors = [];
@@ -73,7 +77,10 @@ public sealed partial class AstTransformer
         var result = Spec(value, outputs, parsed.Definition.At);
         _root.Builder.Source = null;
         var graph = _root.Builder.Output(new ListArg(outputs.Select(o => (Arg)new RefArg(o)).ToEquatableList(), IsTuple: true));
-        return new AstCaptureResult(graph, _inputs, _assumptions, result, _torch.IsGradEnabled());
+        return new AstCaptureResult(graph, _inputs, _assumptions, result, _torch.IsGradEnabled())
+        {
+            AssumedAt = _assumedAt, Decisions = _decisions, Lines = _lines,
+        };
     }
 
     /// <summary>One function being transformed: its source, locals, and where its globals are read from.</summary>
@@ -273,7 +280,20 @@ public sealed partial class AstTransformer
 
     // ---- diagnostics ----
 
-    private void At(Span at) => _scope.Builder.Source = new SourceLocation(at.File, at.Line, at.Column);
+    private void At(Span at)
+    {
+        _scope.Builder.Source = new SourceLocation(at.File, at.Line, at.Column);
+        _current = at;
+        _lines.Add((at.File, at.Line));
+    }
+
+    /// <summary>A test decided at capture (kept once per line: an unrolled loop tests its condition every iteration).</summary>
+    private bool Decided(string kind, Span at, bool taken)
+    {
+        if (!_decisions.Any(d => d.At.File == at.File && d.At.Line == at.Line && d.Taken == taken))
+            _decisions.Add(new CaptureDecision(at, kind, LineText(at), taken));
+        return taken;
+    }
 
     private AstCaptureException Error(Span at, string construct, string message, string suggestion) =>
         new([new Diagnostic(at, construct, message, suggestion, LineText(at))]);

@@ -1,5 +1,6 @@
 using Capture.Bytecode;
 using Capture.Frontend;
+using Capture.Graph;
 using Capture.Python;
 
 namespace Capture.Runtime.Dispatch;
@@ -18,6 +19,7 @@ internal static class AstCaptures
         guards.Add(defaultDType);
         foreach (var assumption in capture.Assumptions)
         {
+            guards.Site = capture.AssumedAt.TryGetValue(assumption.Path.ToString(), out var at) ? Location(at) : null;
             if (assumption is InputAssumption.GlobalState g)
             {
                 guards.Add(new GlobalStateGuard(g.Expression, g.Function, g.Value));
@@ -37,7 +39,8 @@ internal static class AstCaptures
                     break;
                 case InputAssumption.Module m:
                     guards.Add(new IdMatchGuard(source, m.Value, IdMatchGuard.Describe(m.Value)));
-                    guards.Add(new ConstantMatchGuard(new AttrSource(source, "training"), Py.Bool(m.Training)));
+                    guards.Add(new ConstantMatchGuard(new AttrSource(source, "training"), Py.Bool(m.Training)),
+                        $"uses the module {source}, captured in its current training mode");
                     break;
                 case InputAssumption.Sequence s:
                     guards.Add(new TypeMatchGuard(source, s.Type, s.TypeName));
@@ -48,7 +51,61 @@ internal static class AstCaptures
                     break;
             }
         }
-        return new CaptureResult(0, capture.Graph, capture.Inputs.Select(Source).ToList(), guards, new ExitPlan.Return(Spec(capture.Result)));
+        guards.Site = null;
+        foreach (var decision in capture.Decisions) ExplainDecision(guards, decision);
+        return new CaptureResult(0, capture.Graph, capture.Inputs.Select(Source).ToList(), guards, new ExitPlan.Return(Spec(capture.Result)))
+        {
+            Lines = capture.Lines,
+        };
+    }
+
+    private static SourceLocation Location(Span at) => new(at.File, at.Line, at.Column);
+
+    /// <summary>
+    /// A test decided at capture explains the guards on the values its condition names: `if
+    /// self.training` the guard on L['self'].training (not the one on self), `if x.shape[0] > 2` the
+    /// tensor match of x.
+    /// </summary>
+    private static void ExplainDecision(GuardSet guards, CaptureDecision decision)
+    {
+        var condition = decision.LineText ?? "";
+        var named = guards.Guards
+            .Select(g => (Guard: g, Expression: g switch
+            {
+                TensorMatchGuard t => Expression(t.Source), ConstantMatchGuard c => Expression(c.Source),
+                LengthMatchGuard l => Expression(l.Source), IdMatchGuard i => Expression(i.Source), _ => null,
+            }))
+            .Where(p => p.Expression is { } e && Mentions(condition, e))
+            .ToList();
+        var why = GuardUse.BranchOn(decision.LineText, decision.At.Line);
+        foreach (var (guard, expression) in named)
+        {
+            // the most specific value named: self.training, not self
+            if (named.Any(o => o.Expression!.Length > expression!.Length && o.Expression.StartsWith(expression, StringComparison.Ordinal))) continue;
+            guards.Use(guard, Location(decision.At), why);
+        }
+    }
+
+    /// <summary>A source as the Python expression it reads (L['self'].fc.weight is self.fc.weight), or null.</summary>
+    private static string? Expression(Source source) => source switch
+    {
+        LocalSource l => l.Name,
+        GlobalSource g => g.Name,
+        AttrSource a when Expression(a.Base) is { } b => $"{b}.{a.Attr}",
+        ItemSource i when Expression(i.Base) is { } b => $"{b}[{i.Index}]",
+        _ => null,
+    };
+
+    private static bool Mentions(string text, string expression)
+    {
+        for (var i = text.IndexOf(expression, StringComparison.Ordinal); i >= 0; i = text.IndexOf(expression, i + 1, StringComparison.Ordinal))
+        {
+            var end = i + expression.Length;
+            var before = i == 0 || !(char.IsLetterOrDigit(text[i - 1]) || text[i - 1] is '_' or '.');
+            var after = end == text.Length || !(char.IsLetterOrDigit(text[end]) || text[end] == '_');
+            if (before && after) return true;
+        }
+        return false;
     }
 
     private static Source Source(InputPath path) => path switch

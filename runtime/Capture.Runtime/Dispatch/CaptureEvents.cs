@@ -6,6 +6,17 @@ namespace Capture.Runtime.Dispatch;
 /// <summary>What the frame runner did, for explain reports and logs.</summary>
 public abstract record CaptureEvent
 {
+    /// <summary>The code object of the frame it happened in (reports list its source).</summary>
+    public CodeInfo? Code { get; init; }
+
+    /// <summary>The backend and capture path of the runner it happened in.</summary>
+    public string Backend { get; init; } = "";
+    public CaptureMode Mode { get; init; }
+
+    /// <summary>The runner it happened in (frames of different runners are reported apart) and what that runner is for.</summary>
+    public int Runner { get; init; }
+    public string Purpose { get; init; } = "compiled";
+
     /// <summary>
     /// A new capture (graph, guards, exit) and how long it took. A discarded one broke in a frame
     /// captured only as a whole: its break counts, its graph never runs.

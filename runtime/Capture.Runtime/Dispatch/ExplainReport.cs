@@ -42,6 +42,9 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
         using var controlFlow = Py.ListOf(captures.Select(c => Py.ListOf(ControlFlow(c.Capture.Graph).Select(ControlFlowDict))));
         using var diagnostics = Py.ListOf(_events.OfType<CaptureEvent.AstRefused>().SelectMany(r => r.Diagnostics).Select(DiagnosticDict));
         using var modeName = Py.Str(mode);
+        var frames = Reports.FrameReport.Build(_events);
+        using var text = Py.Str(Reports.TextReport.Plain(frames));
+        using var explained = Py.ListOf(frames.SelectMany(f => f.Graphs).SelectMany(g => g.Guards.Select(GuardDict)));
         using var resultValue = result?.NewReference() ?? Py.None;
         using var graphCount = Py.Int(captures.Count);
         using var breakCount = Py.Int(breaks.Count);
@@ -50,7 +53,7 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
             new("guards", guardList), new("ops_per_graph", ops), new("compile_times", times), new("graphs", graphs),
             new("recompile_reasons", recompiles), new("eager_frames", eager), new("compile_phases", phases),
             new("backend", backendName), new("mode", modeName), new("op_categories", categories), new("control_flow", controlFlow),
-            new("diagnostics", diagnostics), new("result", resultValue),
+            new("diagnostics", diagnostics), new("result", resultValue), new("text", text), new("guard_explanations", explained),
         ]);
     }
 
@@ -98,6 +101,16 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
         using var text = Py.Str(d.ToString());
         return Py.Dict([new("construct", construct), new("message", message), new("suggestion", suggestion), new("filename", file),
             new("lineno", line), new("col", column), new("text", text)]);
+    }
+
+    private static PyObject GuardDict(Reports.GuardEntry g)
+    {
+        using var guard = Py.Str(g.Text);
+        using var kind = Py.Str(g.Kind);
+        using var value = Py.Str(g.Group);
+        using var because = Py.ListOf(g.Uses.Select(u => Py.Str(u.ToString())));
+        using var lines = Py.ListOf(g.Uses.Where(u => u.At is not null).Select(u => Py.Int(u.At!.Line)));
+        return Py.Dict([new("guard", guard), new("kind", kind), new("value", value), new("because", because), new("lines", lines)]);
     }
 
     private static PyObject PhaseTuple(CompilePhase p)

@@ -48,6 +48,22 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
     /// <summary>With fullgraph, the first graph break is an error naming its reason and line.</summary>
     public bool FullGraph { get; set; }
 
+    private static int _lastId;
+
+    /// <summary>Tells reports apart the frames of different runners.</summary>
+    public int Id { get; } = Interlocked.Increment(ref _lastId);
+
+    /// <summary>What this runner is for, as reports name it: "compiled" (capture.compile) or "explain".</summary>
+    public string Purpose { get; set; } = "compiled";
+
+    /// <summary>Tells the explain report (if any), the session log (capture.report) and the live log (CAPTURE_LOGS).</summary>
+    private void Emit(CodeCache cache, CaptureEvent e)
+    {
+        e = e with { Code = cache.Code, Backend = backend.Name, Mode = mode, Runner = Id, Purpose = Purpose };
+        OnEvent?.Invoke(e);
+        Reports.SessionLog.Record(e);
+    }
+
     public void Reset()
     {
         foreach (var cache in _caches.Values) cache.CodeObject.Dispose();
@@ -63,7 +79,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         if (mode == CaptureMode.Ast) return CallAst(cache, function, args, kwargs);
         if (cache.EagerReason is { } reason)
         {
-            OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, reason));
+            Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name, reason));
             return CallEagerly(function, args, kwargs);
         }
         using var frame = BindFrame(function, args, kwargs);
@@ -106,7 +122,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         }
         if (entry.Exit is ExitPlan.Break b)
         {
-            OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name,
+            Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name,
                 $"graph break in a frame captured only as a whole ({cache.WholeFrameReason}): {b.Cause}"));
             return CallEagerly(function, args, kwargs);
         }
@@ -137,7 +153,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
             }
             catch (AstCaptureException e)
             {
-                OnEvent?.Invoke(new CaptureEvent.AstRefused(cache.Code.Name, e.Diagnostics));
+                Emit(cache, new CaptureEvent.AstRefused(cache.Code.Name, e.Diagnostics));
                 throw;
             }
             entry = AstCaptures.ToCaptureResult(capture, defaultDType);
@@ -158,7 +174,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         catch (NotSupportedException e)
         {
             var at = e is UnresumableBreakException u ? u.Cause.Instruction : cache.Code.Instructions[pc];
-            OnEvent?.Invoke(new CaptureEvent.CaptureFailed(cache.Code.Name, at, e.Message));
+            Emit(cache, new CaptureEvent.CaptureFailed(cache.Code.Name, at, e.Message));
             if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
             return null;
         }
@@ -178,7 +194,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         cache.Entries.Add(entry);
         if (compiled is not null) cache.Compiled[entry] = compiled;
         if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
-        OnEvent?.Invoke(new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded) { Compiled = compiled });
+        Emit(cache, new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded) { Compiled = compiled });
     }
 
     /// <summary>Runs an entry's graph and side effects; returns the frame's value, or null after rebuilding the frame at its break.</summary>
@@ -305,7 +321,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
     {
         if (cache.LimitReported) return;
         cache.LimitReported = true;
-        OnEvent?.Invoke(new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
+        Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
     }
 
     // compiled once per runner: executing the source again on every call cost more than the call

@@ -17,7 +17,8 @@ except ImportError as _error:  # plain python3, not the Capture runtime
 
 __version__ = _native.version()
 
-__all__ = ["NotSupported", "compile", "explain", "compare", "reset", "runtime_info", "ExplainOutput", "CompareOutput", "Diagnostic"]
+__all__ = ["NotSupported", "compile", "explain", "compare", "report", "reset", "runtime_info", "ExplainOutput", "CompareOutput",
+           "Diagnostic"]
 
 _MODES = ("bytecode", "ast")
 _BACKENDS = ("roslyn", "llvm", "eager")
@@ -177,36 +178,14 @@ class ExplainOutput:
         self.control_flow = report["control_flow"]
         # the AST path's reasons for refusing the function (file, line, col, construct, message, suggestion)
         self.diagnostics = [Diagnostic(**d) for d in report["diagnostics"]]
+        # per guard: {"guard", "kind", "value" (the source it reads), "because" (the lines behind it), "lines"}
+        self.guard_explanations = report["guard_explanations"]
+        self._text = report["text"]
         self._result = report["result"]
 
     def __str__(self):
-        lines = [f"Graph count: {self.graph_count}", f"Graph break count: {self.graph_break_count}"]
-        if self.diagnostics:
-            lines.append("The AST path refused the function:")
-            lines.extend("  " + line for d in self.diagnostics for line in str(d).splitlines())
-        if self.break_reasons:
-            lines.append("Break reasons:")
-            for i, b in enumerate(self.break_reasons, 1):
-                lines.append(f"  {i}. {b.reason}\n     at {b.filename}:{b.lineno}")
-                if len(b.user_stack) > 1:
-                    lines.extend(f"       in {frame}" for frame in b.user_stack)
-        if self.eager_frames:
-            lines.append("Ran eagerly:")
-            lines.extend(f"  {e}" for e in self.eager_frames)
-        for i, (ops, graph) in enumerate(zip(self.ops_per_graph, self.graphs), 1):
-            phases = "".join(
-                f", {name} {seconds * 1000:.1f} ms" + (f" ({note})" if note else "")
-                for name, seconds, note in self.compile_phases[i - 1]
-            )
-            lines.append(f"Graph {i} ({len(ops)} ops, captured in {self.compile_times[i - 1] * 1000:.1f} ms{phases}):")
-            lines.extend("  " + line for line in graph.rstrip().splitlines())
-        if self.guards:
-            lines.append("Guards:")
-            lines.extend(f"  {g}" for g in self.guards)
-        if self.recompile_reasons:
-            lines.append("Recompiles:")
-            lines.extend(f"  {r}" for r in self.recompile_reasons)
-        return "\n".join(lines)
+        # per compiled frame: summary, annotated source, breaks, graphs with guards and phases, recompiles
+        return f"Graph count: {self.graph_count}\nGraph break count: {self.graph_break_count}\n{self._text.rstrip()}"
 
     __repr__ = __str__
 
@@ -301,7 +280,8 @@ class CompareOutput:
 
         return json.dumps(self.to_dict(), indent=indent)
 
-    def __str__(self):
+    def rows(self):
+        """The side-by-side table: (label, AST, bytecode) per row."""
         data = self.to_dict()
         a, b = data["ast"], data["bytecode"]
 
@@ -314,6 +294,11 @@ class CompareOutput:
         def flow(items):
             return ", ".join(f"{c['kind']} (line {c['lineno']})" for c in items) or "-"
 
+        def decided(side):
+            found = sorted({u for g in side.guard_explanations for u in g["because"] if " branches on " in u},
+                           key=lambda u: int(u.split()[1]))
+            return "; ".join(found) or "-"
+
         def lines(items, key):
             return "; ".join(f"line {i['lineno']}: {i[key]}" for i in items) or "-"
 
@@ -323,18 +308,18 @@ class CompareOutput:
             ("control flow kept", flow(a["control_flow"]) if a["control_flow"] or a["diagnostics"] else "- (decided at capture)",
              flow(b["control_flow"]) if b["control_flow"] else
              ("-, broken at " + ", ".join(f"line {x['lineno']}" for x in b["graph_breaks"]) if b["graph_breaks"] else "- (specialized)")),
+            ("decided at capture", decided(self.ast), decided(self.bytecode)),
             ("graph breaks", "- (never: one graph)", lines(b["graph_breaks"], "reason")),
             ("diagnostics", lines(a["diagnostics"], "message"), "- (no diagnostics: breaks instead)"),
             ("guards", str(len(a["guards"])), str(len(b["guards"]))),
             ("matches eager", yes(a["matches_eager"]), yes(b["matches_eager"])),
             ("capture time", f"{a['capture_time_ms']:.1f} ms", f"{b['capture_time_ms']:.1f} ms"),
         ]
-        width = max(len(r[1]) for r in rows)
-        width = min(max(width, 12), 60)
-        out = [f"compare {self.function} (backend {self.backend})",
-               f"  {'':<18} {'AST':<{width}}  bytecode"]
-        for label, left, right in rows:
-            out.append(f"  {label:<18} {left:<{width}}  {right}")
+        return rows
+
+    def details(self):
+        """Both paths' graphs, diagnostics and guards, as text."""
+        out = []
         for title, side in (("AST", self.ast), ("bytecode", self.bytecode)):
             for i, graph in enumerate(side.graphs, 1):
                 out.append(f"{title} graph {i} of {len(side.graphs)}:")
@@ -345,6 +330,17 @@ class CompareOutput:
             if side.guards:
                 out.append(f"{title} guards:")
                 out.extend(f"  {g}" for g in side.guards)
+        return "\n".join(out)
+
+    def __str__(self):
+        rows = self.rows()
+        width = max(len(r[1]) for r in rows)
+        width = min(max(width, 12), 60)
+        out = [f"compare {self.function} (backend {self.backend})",
+               f"  {'':<18} {'AST':<{width}}  bytecode"]
+        for label, left, right in rows:
+            out.append(f"  {label:<18} {left:<{width}}  {right}")
+        out.append(self.details())
         return "\n".join(out)
 
     __repr__ = __str__
@@ -373,6 +369,20 @@ def compare(fn, *args, backend=None, **kwargs):
         reports[mode] = ExplainOutput(_native.explain(target, leading + a, kw, backend, mode))
     name = getattr(fn, "__name__", None) or (type(leading[0]).__name__ if leading else getattr(target, "__name__", "?"))
     return CompareOutput(name, backend, reports["ast"], reports["bytecode"], expected)
+
+
+def report(path, *, compare=(), title=None):
+    """Write one self-contained HTML report of everything Capture captured in this process so far
+    (every compiled function, explain and compare call): per frame the annotated source, graphs as
+    code and pictures, guards with the lines behind them, breaks, recompiles, generated code and
+    timings. `compare` adds CompareOutput objects (from capture.compare) side by side. Returns the
+    absolute path written."""
+    items = []
+    for c in compare:
+        if not isinstance(c, CompareOutput):
+            raise TypeError(f"capture.report: compare= takes CompareOutput objects (from capture.compare), got {type(c).__name__}")
+        items.append((c.function, [tuple(map(str, row)) for row in c.rows()], c.details()))
+    return _native.report(os.fspath(path), title or "Capture report", items)
 
 
 def reset():

@@ -1,0 +1,132 @@
+using Capture.Bytecode;
+using Capture.Graph;
+using Capture.Runtime.Backends;
+using Capture.Runtime.Dispatch;
+
+namespace Capture.Runtime.Reports;
+
+// Capture.Graph is both a namespace and its central type.
+using Graph = Capture.Graph.Graph;
+
+/// <summary>How a source line of a compiled frame ran.</summary>
+public enum LineMark { None, Captured, GraphBreak, Eager, Refused }
+
+/// <summary>One line of a frame's source listing, with how it ran and why.</summary>
+public sealed record ListingLine(int Number, string Text, LineMark Mark, IReadOnlyList<string> Notes);
+
+/// <summary>A guard of one graph, grouped by the value it reads (L['self'] holds L['self'].fc.weight), with the lines behind it.</summary>
+public sealed record GuardEntry(string Group, string Kind, string Text, IReadOnlyList<GuardUse> Uses);
+
+/// <summary>Why a capture ended early, or failed, at a line.</summary>
+public sealed record BreakEntry(string Kind, string Reason, string? File, int? Line, IReadOnlyList<string> UserStack);
+
+/// <summary>One graph of a frame: the capture event and what reports show of it.</summary>
+public sealed record GraphEntry(int Number, CaptureEvent.Captured Event)
+{
+    public Graph Graph => Event.Capture.Graph;
+
+    public int OpCount => Graph.Nodes.Count(n => n is CallOp or CallModule or Cond or WhileLoop);
+
+    public string Entry => LiveLog.EntryText(Event);
+
+    /// <summary>The optimized graph and its fusion groups, when the backend optimized it (roslyn).</summary>
+    public OptimizedGraph? Optimized => (Event.Compiled as RoslynCompiledGraph)?.Optimized;
+
+    public IReadOnlyList<GuardEntry> Guards { get; } = Event.Capture.Guards.Guards
+        .Select(g => new GuardEntry(FrameReport.GroupOf(g), g.Kind, g.ToString()!, Event.Capture.Guards.UsesOf(g)))
+        .OrderBy(g => g.Group == FrameReport.GlobalGroup ? 1 : 0).ThenBy(g => g.Group, StringComparer.Ordinal)
+        .ToList();
+}
+
+/// <summary>
+/// Everything reports say about one compiled frame (a function's code object, on one backend and
+/// capture path): the annotated source, its graphs with their guards, the breaks, the recompiles,
+/// and why parts of it ran eagerly. Built from capture events; rendered as text and HTML.
+/// </summary>
+public sealed class FrameReport
+{
+    public const string GlobalGroup = "torch global state";
+
+    public required string Name { get; init; }
+    public required string File { get; init; }
+    public required int FirstLine { get; init; }
+    public required string Backend { get; init; }
+    public required CaptureMode Mode { get; init; }
+
+    /// <summary>"compiled" (calls of a compiled function) or "explain" (one explain or compare call).</summary>
+    public required string Purpose { get; init; }
+    public required IReadOnlyList<ListingLine> Listing { get; init; }
+    public required IReadOnlyList<GraphEntry> Graphs { get; init; }
+    public required IReadOnlyList<BreakEntry> Breaks { get; init; }
+
+    /// <summary>Each recompile: the graph it made and the guard of an earlier graph that failed.</summary>
+    public required IReadOnlyList<(int Graph, string Reason)> Recompiles { get; init; }
+    public required IReadOnlyList<string> EagerReasons { get; init; }
+    public required IReadOnlyList<Capture.Frontend.Diagnostic> Diagnostics { get; init; }
+
+    public string ModeName => Mode == CaptureMode.Ast ? "ast" : "bytecode";
+
+    /// <summary>The frames of these events, in the order each was first seen.</summary>
+    /// <summary>
+    /// The frames of these events, in the order each was first seen. Explain and compare calls that
+    /// captured a frame exactly as an earlier one did (same graphs, breaks and diagnostics) are shown once.
+    /// </summary>
+    public static IReadOnlyList<FrameReport> Build(IEnumerable<CaptureEvent> events) =>
+        events.Where(e => e.Code is not null)
+            .GroupBy(e => (e.Code!.FileName, e.Code.FirstLine, e.Code.Name, e.Runner))
+            .Select(g => Build(g.ToList()))
+            .DistinctBy(f => f.Purpose == "compiled" ? f : (object)f.Signature)
+            .ToList();
+
+    /// <summary>What the frame captured, for telling repeated explain calls apart.</summary>
+    private string Signature => string.Join("\n", new[] { File, FirstLine.ToString(), Name, ModeName, Backend }
+        .Concat(Graphs.Select(g => CodePrinter.Print(g.Graph)))
+        .Concat(Breaks.Select(b => $"{b.Reason}@{b.Line}"))
+        .Concat(Diagnostics.Select(d => d.ToString()))
+        .Concat(EagerReasons));
+
+    private static FrameReport Build(List<CaptureEvent> events)
+    {
+        var code = events[0].Code!;
+        var captures = events.OfType<CaptureEvent.Captured>().ToList();
+        var graphs = captures.Where(c => !c.Discarded).Select((c, i) => new GraphEntry(i + 1, c)).ToList();
+        var breaks = captures.Select(c => c.Capture.Exit).OfType<ExitPlan.Break>()
+            .Select(b => new BreakEntry("graph break", b.Cause.Reason, b.Cause.Location?.File, b.Cause.Location?.Line, b.Cause.UserStack))
+            .Concat(events.OfType<CaptureEvent.CaptureFailed>().Select(f =>
+                new BreakEntry("capture failed", f.Reason, f.Instruction.Location?.File, f.Instruction.Location?.Line, [])))
+            .DistinctBy(b => (b.Kind, b.Reason, b.Line))
+            .ToList();
+        var diagnostics = events.OfType<CaptureEvent.AstRefused>().SelectMany(r => r.Diagnostics).DistinctBy(d => d.ToString()).ToList();
+        return new FrameReport
+        {
+            Name = code.Name,
+            File = code.FileName,
+            FirstLine = code.FirstLine,
+            Backend = events[0].Backend,
+            Mode = events[0].Mode,
+            Purpose = events[0].Purpose,
+            Graphs = graphs,
+            Breaks = breaks,
+            Recompiles = graphs.Where(g => g.Event.RecompileReason is not null).Select(g => (g.Number, g.Event.RecompileReason!)).ToList(),
+            EagerReasons = events.OfType<CaptureEvent.RanEagerly>().Select(r => r.Reason).Distinct().ToList(),
+            Diagnostics = diagnostics,
+            Listing = SourceListing.Annotate(code, events, graphs, breaks, diagnostics),
+        };
+    }
+
+    /// <summary>The value a guard reads, by its outermost source: L['self'].fc.weight is in L['self'].</summary>
+    public static string GroupOf(Guard guard)
+    {
+        var source = guard switch
+        {
+            TensorMatchGuard t => t.Source, TypeMatchGuard t => t.Source, IdMatchGuard i => i.Source, ConstantMatchGuard c => c.Source,
+            LengthMatchGuard l => l.Source, DuplicateInputGuard d => d.Source, DictKeysGuard k => k.Source, _ => null,
+        };
+        return source is null ? GlobalGroup : Root(source).ToString()!;
+    }
+
+    private static Source Root(Source source) => source switch
+    {
+        AttrSource a => Root(a.Base), ItemSource i => Root(i.Base), KeySource k => Root(k.Base), _ => source,
+    };
+}

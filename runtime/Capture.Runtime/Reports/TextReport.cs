@@ -1,0 +1,149 @@
+using System.Text;
+using Capture.Runtime.Backends;
+
+namespace Capture.Runtime.Reports;
+
+/// <summary>How a piece of report text is shown: colour in a terminal, nothing in plain text.</summary>
+public enum TextStyle { Plain, Heading, Captured, Break, Eager, Refused, Dim, Code, Good, Bad }
+
+/// <summary>Where <see cref="TextReport"/> writes: plain text, or a terminal with colour and tables.</summary>
+public interface IReportWriter
+{
+    void Write(string text, TextStyle style = TextStyle.Plain);
+
+    void Table(IReadOnlyList<string> headers, IReadOnlyList<IReadOnlyList<string>> rows);
+}
+
+/// <summary>
+/// The terminal form of reports, per compiled frame: a summary table, the source listing with each
+/// line marked captured / graph break / ran eagerly / refused, each graph as code with its compile
+/// phases, code size and guards (grouped by the value they read, with the line behind each), the
+/// breaks with their user stack, the recompiles with the guard that failed.
+/// </summary>
+public static class TextReport
+{
+    public static void Render(IReadOnlyList<FrameReport> frames, IReportWriter w)
+    {
+        if (frames.Count == 0) w.Write("No frame was captured.\n", TextStyle.Dim);
+        foreach (var frame in frames) Render(frame, w);
+    }
+
+    /// <summary>The report as plain text (capture.explain's str()).</summary>
+    public static string Plain(IReadOnlyList<FrameReport> frames)
+    {
+        var writer = new PlainWriter();
+        Render(frames, writer);
+        return writer.ToString();
+    }
+
+    public static void Render(FrameReport frame, IReportWriter w)
+    {
+        w.Write($"== {frame.Name} ({Path.GetFileName(frame.File)}:{frame.FirstLine}) — {frame.ModeName} path, {frame.Backend} backend{(frame.Purpose == "compiled" ? "" : $", {frame.Purpose}")} ==\n", TextStyle.Heading);
+        w.Table(["graphs", "ops", "graph breaks", "guards", "recompiles", "capture + compile"], [[
+            frame.Graphs.Count.ToString(), string.Join(" + ", frame.Graphs.Select(g => g.OpCount)) is { Length: > 0 } ops ? ops : "0",
+            frame.Breaks.Count.ToString(), string.Join(" + ", frame.Graphs.Select(g => g.Guards.Count)) is { Length: > 0 } guards ? guards : "0",
+            frame.Recompiles.Count.ToString(), $"{frame.Graphs.Sum(g => TotalMs(g)):0.0} ms",
+        ]]);
+        Listing(frame, w);
+        foreach (var reason in frame.EagerReasons) w.Write($"Ran eagerly: {reason}\n", TextStyle.Eager);
+        if (frame.Diagnostics.Count > 0)
+        {
+            w.Write("The AST path refused it:\n", TextStyle.Refused);
+            foreach (var d in frame.Diagnostics) w.Write(Indent(d.ToString(), "  ") + "\n");
+        }
+        if (frame.Breaks.Count > 0)
+        {
+            w.Write("Graph breaks:\n", TextStyle.Heading);
+            foreach (var (b, i) in frame.Breaks.Select((b, i) => (b, i + 1)))
+            {
+                w.Write($"  {i}. {b.Reason}\n", TextStyle.Break);
+                w.Write($"     {b.Kind} at {b.File}:{b.Line}\n", TextStyle.Dim);
+                if (b.UserStack.Count > 1) foreach (var s in b.UserStack) w.Write($"       in {s}\n", TextStyle.Dim);
+            }
+        }
+        foreach (var graph in frame.Graphs) Graph(graph, w);
+        if (frame.Recompiles.Count > 0)
+        {
+            w.Write("Recompiles:\n", TextStyle.Heading);
+            foreach (var (graph, reason) in frame.Recompiles) w.Write($"  graph {graph}: {reason}\n", TextStyle.Break);
+        }
+        w.Write("\n");
+    }
+
+    private static void Listing(FrameReport frame, IReportWriter w)
+    {
+        if (frame.Listing.Count == 0)
+        {
+            w.Write($"(source of {frame.File} is not available)\n", TextStyle.Dim);
+            return;
+        }
+        w.Write("Source:\n", TextStyle.Heading);
+        var width = frame.Listing[^1].Number.ToString().Length;
+        foreach (var line in frame.Listing)
+        {
+            var (label, style) = MarkText(line.Mark);
+            w.Write($"  {line.Number.ToString().PadLeft(width)} {label,-8} ", style == TextStyle.Plain ? TextStyle.Dim : style);
+            w.Write(line.Text + "\n", line.Mark == LineMark.None ? TextStyle.Dim : TextStyle.Code);
+            foreach (var note in line.Notes) w.Write($"  {new string(' ', width)}          · {note}\n", TextStyle.Dim);
+        }
+    }
+
+    public static (string Label, TextStyle Style) MarkText(LineMark mark) => mark switch
+    {
+        LineMark.Captured => ("captured", TextStyle.Captured),
+        LineMark.GraphBreak => ("break", TextStyle.Break),
+        LineMark.Eager => ("eager", TextStyle.Eager),
+        LineMark.Refused => ("refused", TextStyle.Refused),
+        _ => ("", TextStyle.Plain),
+    };
+
+    private static void Graph(GraphEntry graph, IReportWriter w)
+    {
+        var phases = string.Concat((graph.Event.Compiled?.Phases ?? []).Select(p => $", {p}"));
+        w.Write($"Graph {graph.Number} (from {graph.Entry}, {graph.OpCount} ops; capture {graph.Event.CaptureTime.TotalMilliseconds:0.0} ms{phases}{CodeSize(graph)}):\n", TextStyle.Heading);
+        w.Write(Indent(Capture.Graph.CodePrinter.Print(graph.Graph).TrimEnd('\n'), "  ") + "\n", TextStyle.Code);
+        w.Write($"  Guards ({graph.Guards.Count}):\n", TextStyle.Heading);
+        foreach (var group in graph.Guards.GroupBy(g => g.Group))
+        {
+            w.Write($"    {group.Key}\n");
+            foreach (var guard in group)
+            {
+                w.Write($"      {guard.Text}", TextStyle.Code);
+                w.Write($"  [{guard.Kind}]\n", TextStyle.Dim);
+                foreach (var use in guard.Uses)
+                    w.Write(use.At is null ? $"        for the whole graph: {use.Why}\n" : $"        guarded because line {use.At.Line} {use.Why}\n", TextStyle.Dim);
+            }
+        }
+    }
+
+    /// <summary>", generated C# 120 lines (4 kernels)" for backends that generate code.</summary>
+    public static string CodeSize(GraphEntry graph) => graph.Event.Compiled switch
+    {
+        RoslynCompiledGraph { Eager: { } why } => $"; no kernels: {why}",
+        RoslynCompiledGraph r when r.Source.Length > 0 => $"; generated C# {r.Source.Split('\n').Length} lines, {r.Kernels.Count} kernels",
+        { Source: { Length: > 0 } s } => $"; generated code {s.Split('\n').Length} lines",
+        _ => "",
+    };
+
+    public static double TotalMs(GraphEntry graph) =>
+        graph.Event.CaptureTime.TotalMilliseconds + (graph.Event.Compiled?.Phases ?? []).Sum(p => p.Time.TotalMilliseconds);
+
+    private static string Indent(string text, string prefix) => string.Join("\n", text.Split('\n').Select(l => prefix + l));
+
+    /// <summary>Plain text: styles dropped, tables as aligned columns.</summary>
+    public sealed class PlainWriter : IReportWriter
+    {
+        private readonly StringBuilder _text = new();
+
+        public void Write(string text, TextStyle style = TextStyle.Plain) => _text.Append(text);
+
+        public void Table(IReadOnlyList<string> headers, IReadOnlyList<IReadOnlyList<string>> rows)
+        {
+            var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToList();
+            _text.Append("  " + string.Join("  ", headers.Select((h, i) => h.PadRight(widths[i]))).TrimEnd() + "\n");
+            foreach (var row in rows) _text.Append("  " + string.Join("  ", row.Select((c, i) => c.PadRight(widths[i]))).TrimEnd() + "\n");
+        }
+
+        public override string ToString() => _text.ToString();
+    }
+}

@@ -1,0 +1,206 @@
+using System.Net;
+
+namespace Capture.EndToEnd.Tests;
+
+// Issue 10: explain in the terminal, CAPTURE_LOGS, and the HTML report, checked on the pyexamples
+// breaks.py, guards.py and control_flow.py (reasons, lines, guard texts and why, recompile reasons).
+public sealed class ReportTests
+{
+    private static string Example(string name) => Path.Combine(CommandRunner.Root, "pyexamples", name);
+
+    private static string TempHtml() => Path.Combine(Directory.CreateTempSubdirectory("capture-report-").FullName, "report.html");
+
+    /// <summary>`capture report ...`, and the report's text with entities decoded (what a reader sees, markup aside).</summary>
+    private static (string Path, string Text) Report(string backend, params string[] args)
+    {
+        var output = TempHtml();
+        var run = CommandRunner.CaptureOn(backend, ["report", .. args, "-o", output]);
+        Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
+        Assert.Contains($"report written to {output}", run.Stdout);
+        var html = File.ReadAllText(output);
+        return (output, WebUtility.HtmlDecode(html));
+    }
+
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void ExplainMarksEachSourceLineAndGivesBreaksWithTheirLines(string backend)
+    {
+        var run = CommandRunner.CaptureOn(backend, "explain", Example("breaks.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var text = run.Stdout;
+        var escape = text.IndexOf('\u001b');
+        Assert.True(escape < 0, $"piped output has a terminal escape: {(escape < 0 ? "" : text.Substring(Math.Max(0, escape - 100), 200))}");
+        Assert.Contains($"== print_in_the_middle (breaks.py:11) — bytecode path, {backend} backend, explain ==", text);
+        Assert.Contains("  12 captured     y = torch.tanh(x) * 2\n              · graph 1: 2 ops (torch.tanh, torch.mul)\n", text);
+        Assert.Contains("  13 break        print(\"  (print inside the compiled function)\")\n"
+            + "              · graph break: call to print() has effects outside the graph at line 13; this line ran in Python\n", text);
+        Assert.Contains("  14 captured     return y + 1\n              · graph 2: 1 op (torch.add)\n", text);
+        Assert.Contains("  23 break        if x.sum() > 0:", text);
+        Assert.Contains("Graph 2 (from line 13 (after a break), 1 ops;", text);
+        Assert.Contains("guarded because line 12 reads L['x'] as a graph input (dtype, sizes and strides are specialized)", text);
+        Assert.Contains("guarded because line 13 uses the object G['print'] (calls it or reads it)", text);
+        // the break inside an inlined helper: its user stack through the call
+        Assert.Contains("  53 break        return _normalize(x) * 3\n", text);
+        Assert.Contains("  1. Tensor.item() needs the tensor's values (data-dependent) at line 48\n", text);
+        Assert.Matches(@"in break_in_a_helper \(\S*breaks.py:53\)\n\s+in _normalize \(\S*breaks.py:48\)", text);
+    }
+
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void GuardsReportExplainsEachGuardByItsLineAndGivesEveryRecompileReason(string backend)
+    {
+        var (_, text) = Report(backend, Example("guards.py"));
+        // recompiles, each with the failed guard, under the frame that recompiled
+        Assert.Contains("graph 2: tensor 'L['x']' size mismatch at index 0: expected 3, actual 5", text);
+        Assert.Contains("graph 3: tensor 'L['x']' dtype mismatch: expected float32, actual float64", text);
+        Assert.Contains("graph 4: G['SCALE'] changed: expected 2.0, actual 3.0", text);
+        Assert.Contains("graph 2: tensor 'L['x']' size mismatch at index 0: expected 3, actual 2", text);
+        Assert.Contains("graph 2: L['self'].training changed: expected True, actual False", text);
+        // guard texts with kinds, and the source line behind each
+        Assert.Contains("<code>G['SCALE'] == 2.0</code></td><td>constant match</td><td>guarded because line 12 uses the value of G['SCALE']</td>", text);
+        Assert.Contains("<code>L['x']: tensor f32[3, 2], strides (2, 1), requires_grad=False</code></td><td>tensor match</td><td>guarded because line 16 branches on `x.shape[0] > 2`</td>", text);
+        Assert.Contains("guarded because line 29 branches on `return y * 0.5 if self.training else y`", text);
+        Assert.Contains("guarded because line 28 uses the module L['self'], captured in its current training mode", text);
+        Assert.Contains("for the whole graph: the graph records autograd (grad mode on at capture)", text);
+        // the listing: the shape branch decided at capture, on the line of the if
+        Assert.Contains("graph 1: decided at capture, guarded by L['x'] (tensor match)", text);
+        Assert.Contains("<tr><td><a href=\"#frame-1\">scaled</a>", text);
+    }
+
+    [Fact]
+    public void ControlFlowReportComparesThePathsAndMarksWhatEachKeptOrRefused()
+    {
+        var (_, text) = Report("eager", Example("control_flow.py"), "--compare");
+        // AST frames: the tensor if kept as a cond, the refusals at their lines
+        Assert.Contains("clip_by_norm</a> <span class=\"dim\">control_flow.py:11</span></td><td>ast</td>", text);
+        Assert.Contains("graph 1: kept as cond (the tensor decides at run time)", text);
+        Assert.Contains("graph 1: kept as while_loop (the tensor decides at run time)", text);
+        Assert.Contains("refused: print() would run once, when the function is captured, not on every call", text);
+        Assert.Contains("refused: Tensor.item() needs the tensor's value while the graph runs (data-dependent)", text);
+        // bytecode frames: the same lines break
+        Assert.Contains("data-dependent branch on a tensor's value at line 14", text);
+        Assert.Contains("call to print() has effects outside the graph at line 43", text);
+        // shape branch: both paths decide it at capture and say so for the guard
+        Assert.Contains("guarded because line 28 branches on `x.shape[-1] > 4`", text);
+        // the comparison section, with the per-line decisions
+        Assert.Contains("<section id=\"compare\" class=\"compare\"><h2>AST path versus bytecode path</h2>", text);
+        Assert.Contains("<tr><th>decided at capture</th><td>line 28 branches on `x.shape[-1] > 4`</td><td>line 28 branches on `x.shape[-1] > 4`</td></tr>", text);
+    }
+
+    [Fact]
+    public void CaptureLogsPrintEachKindToStderrAsItHappens()
+    {
+        var run = CommandRunner.Run(CommandRunner.CliPath, ["run", Example("guards.py")],
+            environment: new Dictionary<string, string> { ["CAPTURE_LOGS"] = "all", ["CAPTURE_BACKEND"] = "roslyn" });
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("all calls match eager: True", run.Stdout);
+        Assert.DoesNotContain("[capture:", run.Stdout);
+        var log = run.Stderr;
+        Assert.Contains("[capture:graph] scaled (guards.py:11): graph from the start (1 ops, bytecode path, roslyn backend)\n  def forward(self, x: \"f32[3]\"):", log);
+        Assert.Contains("[capture:guards] scaled (guards.py:11): 4 guards\n", log);
+        Assert.Contains("  G['SCALE'] == 2.0  [constant match]\n      because line 12 uses the value of G['SCALE']\n", log);
+        Assert.Contains("[capture:recompiles] scaled (guards.py:11): recompiling because G['SCALE'] changed: expected 2.0, actual 3.0", log);
+        Assert.Contains("[capture:recompiles] forward (guards.py:27): recompiling because L['self'].training changed: expected True, actual False", log);
+        Assert.Contains("[capture:code] scaled (guards.py:11): generated roslyn source", log);
+        Assert.Matches(@"\[capture:perf\] scaled \(guards.py:11\): capture \d+\.\d ms, optimize", log);
+        // the order is the order of events: the recompile comes after the first graph
+        Assert.True(log.IndexOf("[capture:graph] scaled", StringComparison.Ordinal) < log.IndexOf("[capture:recompiles] scaled", StringComparison.Ordinal));
+
+        var breaks = CommandRunner.Run(CommandRunner.CliPath, ["run", Example("breaks.py")],
+            environment: new Dictionary<string, string> { ["CAPTURE_LOGS"] = "breaks,nonsense", ["CAPTURE_BACKEND"] = "eager" });
+        Assert.True(breaks.ExitCode == 0, breaks.Stderr);
+        Assert.Contains("[capture] CAPTURE_LOGS: unknown kind 'nonsense' (one of graph, guards, breaks, recompiles, code, perf, or all)", breaks.Stderr);
+        Assert.Contains("[capture:breaks] print_in_the_middle (breaks.py:11): graph break: call to print() has effects outside the graph at line 13 at breaks.py:13", breaks.Stderr);
+        Assert.DoesNotContain("[capture:graph]", breaks.Stderr);
+    }
+
+    [Fact]
+    public void PythonApiWritesTheReportOfARunAndExplainsGuards()
+    {
+        var dir = Directory.CreateTempSubdirectory("capture-report-api-").FullName;
+        var script = Path.Combine(dir, "api.py");
+        var html = Path.Combine(dir, "out.html");
+        File.WriteAllText(script, $$"""
+            import torch, capture
+
+            def pick(x, n):
+                if n > 1:
+                    return x * n
+                return x - 1
+
+            f = capture.compile(pick, backend="eager")
+            f(torch.ones(3), 2)
+            f(torch.ones(3), 0)
+            e = capture.explain(pick, torch.ones(3), 3, backend="eager")
+            for g in e.guard_explanations:
+                print("GUARD", g["guard"], "|", g["kind"], "|", g["value"], "|", "; ".join(g["because"]), "|", g["lines"])
+            print("WROTE", capture.report({{System.Text.Json.JsonSerializer.Serialize(html)}}))
+            try:
+                capture.report({{System.Text.Json.JsonSerializer.Serialize(html)}}, compare=[1])
+            except TypeError as error:
+                print("ERROR", error)
+            """);
+        var run = CommandRunner.Capture("run", script);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("GUARD L['n'] == 3 | constant match | L['n'] | line 4 branches on `n > 1` | [4]", run.Stdout);
+        Assert.Contains("GUARD L['x']: tensor f32[3], strides (1), requires_grad=False | tensor match | L['x'] | line 5 reads L['x'] as a graph input", run.Stdout);
+        Assert.Contains($"WROTE {html}", run.Stdout);
+        Assert.Contains("ERROR capture.report: compare= takes CompareOutput objects (from capture.compare), got int", run.Stdout);
+        var text = WebUtility.HtmlDecode(File.ReadAllText(html));
+        Assert.Contains("graph 2: L['n'] changed: expected 2, actual 0", text);
+        Assert.Contains("pick</a> <span class=\"dim\">api.py:3</span></td><td>bytecode</td><td>eager</td>", text);
+    }
+
+    [Fact]
+    public async Task HtmlReportOpensInHeadlessChromiumWithEverySectionAndNoNetworkRequest()
+    {
+        var (output, _) = Report("roslyn", Example("control_flow.py"), "--compare");
+        await using var browser = await HeadlessChromium.StartAsync();
+        var page = new Uri(output).AbsoluteUri;
+        var session = await browser.OpenAsync(page);
+        var facts = (await browser.EvaluateAsync(session, """
+            JSON.stringify({
+              title: document.title,
+              index: document.querySelectorAll('nav#index tbody tr').length,
+              frames: document.querySelectorAll('section.frame').length,
+              sources: document.querySelectorAll('section.frame section.source table.listing').length,
+              breaks: document.querySelectorAll('section.frame section.breaks').length,
+              recompiles: document.querySelectorAll('section.frame section.recompiles').length,
+              graphs: document.querySelectorAll('section.graph').length,
+              svgs: document.querySelectorAll('section.graph figure.picture svg g.node').length > 0
+                    ? document.querySelectorAll('section.graph figure.picture svg').length : 0,
+              guards: document.querySelectorAll('table.guards tbody tr').length,
+              generated: document.querySelectorAll('details.generated').length,
+              autograd: document.querySelectorAll('p.autograd').length,
+              compare: document.querySelectorAll('section#compare table').length,
+              captured: document.querySelectorAll('tr.m-captured').length,
+              broken: document.querySelectorAll('tr.m-break').length,
+              refused: document.querySelectorAll('tr.m-refused').length,
+              scripts: document.scripts.length,
+            })
+            """))!.GetValue<string>();
+        var f = System.Text.Json.Nodes.JsonNode.Parse(facts)!;
+        int N(string key) => f[key]!.GetValue<int>();
+        Assert.Equal("Capture report: control_flow.py", f["title"]!.GetValue<string>());
+        Assert.True(N("frames") >= 12, facts); // six examples on both paths
+        Assert.Equal(N("frames"), N("index"));
+        Assert.Equal(N("frames"), N("sources"));
+        Assert.Equal(N("frames"), N("breaks"));
+        Assert.Equal(N("frames"), N("recompiles"));
+        Assert.True(N("graphs") > 0 && N("svgs") == N("graphs"), facts); // every graph drawn, as inline SVG with nodes
+        Assert.True(N("guards") > N("graphs"), facts);
+        Assert.True(N("generated") > 0, facts); // the generated C#, collapsible
+        Assert.Equal(N("graphs"), N("autograd"));
+        Assert.Equal(6, N("compare"));
+        Assert.True(N("captured") > 0 && N("broken") > 0 && N("refused") > 0, facts);
+        Assert.Equal(0, N("scripts"));
+        // the page asked for nothing but itself
+        Assert.Equal([page], browser.Requests(session));
+
+        // the check can fail: a page with a remote image is seen asking for it
+        var control = Path.Combine(Path.GetDirectoryName(output)!, "control.html");
+        File.WriteAllText(control, "<!DOCTYPE html><html><body><img src=\"http://127.0.0.1:9/missing.png\"></body></html>");
+        var other = await browser.OpenAsync(new Uri(control).AbsoluteUri);
+        Assert.Contains("http://127.0.0.1:9/missing.png", browser.Requests(other));
+    }
+}
