@@ -51,7 +51,7 @@ public static class CommandLine
                 ["explain", var spec] => Finish(ExampleCommands.Explain(spec)),
                 ["graph", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Graph(spec, options)),
                 ["compare", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Compare(spec, options)),
-                ["report", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Report(spec, options)),
+                ["report", var spec, .. var options] when !spec.StartsWith('-') => Finish(ReportCommand.Run(spec, options)),
                 ["explain" or "graph" or "compare" or "report", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
                 ["bench", .. var rest] => Run(Path.Combine(CapturePaths.Root, "bench", "bench.py"), rest),
                 ["version" or "--version"] => PrintVersion(),

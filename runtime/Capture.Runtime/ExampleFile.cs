@@ -16,6 +16,14 @@ public sealed class ExampleEntry(string name, PyObject target, PyObject args) : 
     /// <summary>The argument tuple the entry's factory made.</summary>
     public PyObject Args { get; } = args;
 
+    /// <summary>function(target, *args, **kwargs): capture.explain or capture.compare on this entry (GIL held).</summary>
+    public PyObject ApplyTo(PyObject function, IEnumerable<KeyValuePair<string, PyObject>>? kwargs = null)
+    {
+        var items = Args.ToItems().Prepend(Target.NewReference()).ToArray();
+        try { return function.Call(items, kwargs ?? []); }
+        finally { foreach (var item in items) item.Dispose(); }
+    }
+
     public void Dispose()
     {
         Target.Dispose();

@@ -254,5 +254,45 @@ public sealed class BreakAndGuardTests
         Assert.Equal("fullgraph=True but the graph breaks: call to print() has effects outside the graph at line 6 (user_model.py:6)", message.AsString());
     }
 
+    [Fact]
+    public void AGuardIsExplainedByTheLineWhoseBranchDependedOnItThroughDerivedValues()
+    {
+        // the branch reads neither x nor scale directly: n and m carry what they came from
+        using var ns = CaptureFixture.Load("""
+            import torch
+
+            def derived_branch(x, scale, unused):
+                n = x.shape[0]
+                m = n * 2
+                if m > 4 and scale > 1.0:
+                    return x * scale
+                return x + unused
+            """);
+        using var gil = Interpreter.Gil();
+        using var report = Explain(ns, "derived_branch, torch.randn(3), 2.0, 1.0");
+        using var explained = report.GetAttr("guard_explanations");
+        var because = explained.ToItems().ToDictionary(g =>
+        {
+            using var guard = g.GetItem("guard");
+            return guard.AsString();
+        }, g =>
+        {
+            using (g)
+            {
+                using var uses = g.GetItem("because");
+                return uses.ToItems().Select(u => { using (u) return u.AsString(); }).ToList();
+            }
+        });
+        var tensor = because.Single(p => p.Key.StartsWith("L['x']: tensor", StringComparison.Ordinal)).Value;
+        Assert.Equal(["line 4 reads L['x'] as a graph input (dtype, sizes and strides are specialized)", "line 4 reads L['x'].shape",
+            "line 6 branches on `m > 4 and scale > 1.0`"], tensor);
+        Assert.Equal(["line 6 branches on `m > 4 and scale > 1.0`"], because["L['scale'] == 2.0"]);
+        // a value the capture never used is not guarded, so nothing explains it
+        Assert.DoesNotContain(because.Keys, k => k.Contains("unused"));
+        var text = report.ToString();
+        Assert.Contains("  6 captured     if m > 4 and scale > 1.0:\n", text);
+        Assert.Contains("· graph 1: decided at capture, guarded by L['scale'] (constant match)", text);
+    }
+
     private static string Quote(string s) => "'" + s.Replace("'", "\\'") + "'";
 }

@@ -50,12 +50,19 @@ public sealed class CaptureFixture
 
     public static IEnumerable<object[]> PerBackend() => Backends.Select(b => new object[] { b });
 
+    private static string Literal(string text) => "'" + text.Replace("\\", "\\\\").Replace("'", "\\'").Replace("\n", "\\n") + "'";
+
     public static PyObject Load(string source, string backend = "eager")
     {
         using var gil = Interpreter.Gil();
         var ns = Py.Exec(Helpers);
         using (var name = Py.Str(backend)) ns.SetItem("BACKEND", name);
         using (var _ = Py.Exec(source, ns, "user_model.py")) { }
+        // as notebooks do: the source in linecache, so reports can quote its lines
+        using var linecache = Py.Import("linecache");
+        using var cache = linecache.GetAttr("cache");
+        using var entry = Py.Eval($"({source.Length}, None, {Literal(source)}.splitlines(True), 'user_model.py')");
+        cache.SetItem("user_model.py", entry);
         return ns;
     }
 }

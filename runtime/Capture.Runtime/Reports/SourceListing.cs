@@ -90,7 +90,20 @@ internal static class SourceListing
 
     private static readonly Dictionary<string, string[]?> Files = [];
 
-    private static string[]? ReadSource(string file)
+    private static string[]? ReadSource(string file) => System.IO.File.Exists(file) ? ReadFile(file) : FromLineCache(file);
+
+    /// <summary>Source that is no file (exec'd strings, notebook cells) but that Python's linecache holds.</summary>
+    private static string[]? FromLineCache(string file)
+    {
+        if (!Capture.Python.Interpreter.HoldsGil) return null;
+        using var linecache = Capture.Python.Py.Import("linecache");
+        using var name = Capture.Python.Py.Str(file);
+        using var lines = linecache.CallMethod("getlines", name);
+        var text = lines.ToItems().Select(l => { using (l) return l.AsString().TrimEnd('\n'); }).ToArray();
+        return text.Length == 0 ? null : text;
+    }
+
+    private static string[]? ReadFile(string file)
     {
         lock (Files)
         {

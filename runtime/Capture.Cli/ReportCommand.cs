@@ -1,0 +1,84 @@
+using Capture.Python;
+using Capture.Runtime;
+using Reports = Capture.Runtime.Reports;
+
+namespace Capture.Cli;
+
+/// <summary>`capture report`: a pyexamples file run, explained, and written as one HTML report.</summary>
+internal static class ReportCommand
+{
+    /// <summary>
+    /// capture report FILE.py [-o OUT.html] [--compare] [--backend B]: runs the file as a script (its
+    /// compiled functions, recompiles included), explains the EXAMPLES the run did not capture, and
+    /// writes one self-contained HTML report; --compare adds the AST-versus-bytecode comparison.
+    /// </summary>
+    public static int Run(string spec, IReadOnlyList<string> options)
+    {
+        var (output, compare, backend) = ("report.html", false, (string?)null);
+        for (var i = 0; i < options.Count; i++)
+        {
+            switch (options[i])
+            {
+                case "-o" or "--output" when i + 1 < options.Count: output = options[++i]; break;
+                case "--compare": compare = true; break;
+                case "--backend" when i + 1 < options.Count: backend = options[++i]; break;
+                default: return ExampleCommands.Usage($"capture report: unknown option '{options[i]}' (-o OUT.html, --compare, --backend B)");
+            }
+        }
+        var file = spec.Split("::")[0];
+        if (!File.Exists(file)) return ExampleCommands.Usage($"capture report: no such file: {file}");
+        if (backend is not null) Environment.SetEnvironmentVariable("CAPTURE_BACKEND", backend);
+        CaptureRuntime.Start();
+        // the script first, as `capture run` would run it: what it compiles and recompiles is reported
+        if (!spec.Contains("::"))
+        {
+            var code = ScriptRunner.Run(file, []);
+            if (code != 0)
+            {
+                Console.Error.WriteLine($"capture report: {file} exited with status {code}; no report written");
+                return code;
+            }
+        }
+        var entries = ExampleFile.Load(spec);
+        using (Interpreter.Gil())
+        {
+            using var capture = Py.Import("capture");
+            using var explain = capture.GetAttr("explain");
+            using var compareFn = capture.GetAttr("compare");
+            using var backendName = backend is null ? Py.None : Py.Str(backend);
+            var comparisons = new List<PyObject>();
+            foreach (var entry in entries)
+            {
+                using (entry)
+                {
+                    if (!Captured(entry)) entry.ApplyTo(explain, [new("backend", backendName)]).Dispose();
+                    if (compare) comparisons.Add(entry.ApplyTo(compareFn, [new("backend", backendName)]));
+                }
+            }
+            using var report = capture.GetAttr("report");
+            using var path = Py.Str(output);
+            using var list = Py.ListOf(comparisons);
+            using var title = Py.Str($"Capture report: {Path.GetFileName(file)}");
+            using var written = report.Call([path], [new("compare", list), new("title", title)]);
+            Console.WriteLine($"capture: report written to {written.AsString()} "
+                + $"({Reports.FrameReport.Build(Reports.SessionLog.Events).Count} frames)");
+        }
+        return 0;
+    }
+
+    /// <summary>Whether the script's run already captured this example's function (its frames are in the log).</summary>
+    private static bool Captured(ExampleEntry entry)
+    {
+        var isModule = entry.Target.HasAttr("forward") && entry.Target.HasAttr("_modules");
+        using var type = entry.Target.Type;
+        using var function = isModule ? type.GetAttr("forward") : entry.Target.NewReference();
+        if (!function.HasAttr("__code__")) return false;
+        using var code = function.GetAttr("__code__");
+        using var name = code.GetAttr("co_name");
+        using var line = code.GetAttr("co_firstlineno");
+        using var filename = code.GetAttr("co_filename");
+        var (n, l, f) = (name.AsString(), line.ToInt64(), filename.AsString());
+        return Reports.SessionLog.Events.Any(e => e.Code is { } c && c.Name == n && c.FirstLine == l && c.FileName == f);
+    }
+
+}
