@@ -56,6 +56,7 @@ public sealed class ReportTests
         Assert.Contains("graph 4: G['SCALE'] changed: expected 2.0, actual 3.0", text);
         Assert.Contains("graph 2: tensor 'L['x']' size mismatch at index 0: expected 3, actual 2", text);
         Assert.Contains("graph 2: L['self'].training changed: expected True, actual False", text);
+        Assert.Contains("<p class=\"recompiled\">Recompiled because G['SCALE'] changed: expected 2.0, actual 3.0</p>", text);
         // guard texts with kinds, and the source line behind each
         Assert.Contains("<code>G['SCALE'] == 2.0</code></td><td>constant match</td><td>guarded because line 12 uses the value of G['SCALE']</td>", text);
         Assert.Contains("<code>L['x']: tensor f32[3, 2], strides (2, 1), requires_grad=False</code></td><td>tensor match</td><td>guarded because line 16 branches on `x.shape[0] > 2`</td>", text);

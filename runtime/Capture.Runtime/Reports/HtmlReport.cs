@@ -85,6 +85,7 @@ public static class HtmlReport
     private static void Graph(StringBuilder h, GraphEntry g, int frame)
     {
         h.Append($"<section class=\"graph\" id=\"frame-{frame}-graph-{g.Number}\">\n<h3>Graph {g.Number} <span class=\"dim\">from {E(g.Entry)} · {g.OpCount} ops{E(TextReport.CodeSize(g))}</span></h3>\n");
+        if (g.Event.RecompileReason is { } reason) h.Append($"<p class=\"recompiled\">Recompiled because {E(reason)}</p>\n");
         h.Append($"<pre class=\"code\">{E(CodePrinter.Print(g.Graph))}</pre>\n");
         var optimized = g.Optimized;
         var dot = optimized is null ? DotPrinter.Print(g.Graph, $"graph{g.Number}") : DotPrinter.Print(optimized.Graph, $"graph{g.Number}", optimized.Fusion);

@@ -101,6 +101,7 @@ public static class TextReport
     {
         var phases = string.Concat((graph.Event.Compiled?.Phases ?? []).Select(p => $", {p}"));
         w.Write($"Graph {graph.Number} (from {graph.Entry}, {graph.OpCount} ops; capture {graph.Event.CaptureTime.TotalMilliseconds:0.0} ms{phases}{CodeSize(graph)}):\n", TextStyle.Heading);
+        if (graph.Event.RecompileReason is { } reason) w.Write($"  recompiled because {reason}\n", TextStyle.Break);
         w.Write(Indent(Capture.Graph.CodePrinter.Print(graph.Graph).TrimEnd('\n'), "  ") + "\n", TextStyle.Code);
         w.Write($"  Guards ({graph.Guards.Count}):\n", TextStyle.Heading);
         foreach (var group in graph.Guards.GroupBy(g => g.Group))
