@@ -130,11 +130,9 @@ internal static class ExampleCommands
                 graphs.Add(c.Capture.Graph);
                 compiled.Add(c.Compiled);
             };
-            var isModule = entry.Target.HasAttr("forward") && entry.Target.HasAttr("_modules");
-            using var type = entry.Target.Type;
-            using var function = isModule ? type.GetAttr("forward") : entry.Target.NewReference();
+            using var function = entry.Function();
             var items = entry.Args.ToItems().ToList();
-            if (isModule) items.Insert(0, entry.Target.NewReference());
+            if (entry.IsModule) items.Insert(0, entry.Target.NewReference());
             using var args = Py.Tuple(items);
             using var kwargs = Py.Dict([]);
             foreach (var i in items) i.Dispose();

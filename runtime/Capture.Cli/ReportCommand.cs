@@ -69,9 +69,7 @@ internal static class ReportCommand
     /// <summary>Whether the script's run already captured this example's function (its frames are in the log).</summary>
     private static bool Captured(ExampleEntry entry)
     {
-        var isModule = entry.Target.HasAttr("forward") && entry.Target.HasAttr("_modules");
-        using var type = entry.Target.Type;
-        using var function = isModule ? type.GetAttr("forward") : entry.Target.NewReference();
+        using var function = entry.Function();
         if (!function.HasAttr("__code__")) return false;
         using var code = function.GetAttr("__code__");
         using var name = code.GetAttr("co_name");

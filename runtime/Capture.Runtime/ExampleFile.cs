@@ -16,6 +16,17 @@ public sealed class ExampleEntry(string name, PyObject target, PyObject args) : 
     /// <summary>The argument tuple the entry's factory made.</summary>
     public PyObject Args { get; } = args;
 
+    /// <summary>Whether the target is an nn.Module instance (its forward is what runs).</summary>
+    public bool IsModule => Target.HasAttr("forward") && Target.HasAttr("_modules");
+
+    /// <summary>The Python function a call of the target runs: the function itself, or the module class's forward.</summary>
+    public PyObject Function()
+    {
+        if (!IsModule) return Target.NewReference();
+        using var type = Target.Type;
+        return type.GetAttr("forward");
+    }
+
     /// <summary>function(target, *args, **kwargs): capture.explain or capture.compare on this entry (GIL held).</summary>
     public PyObject ApplyTo(PyObject function, IEnumerable<KeyValuePair<string, PyObject>>? kwargs = null)
     {

@@ -50,8 +50,6 @@ public sealed class CaptureFixture
 
     public static IEnumerable<object[]> PerBackend() => Backends.Select(b => new object[] { b });
 
-    private static string Literal(string text) => "'" + text.Replace("\\", "\\\\").Replace("'", "\\'").Replace("\n", "\\n") + "'";
-
     public static PyObject Load(string source, string backend = "eager")
     {
         using var gil = Interpreter.Gil();
@@ -61,7 +59,13 @@ public sealed class CaptureFixture
         // as notebooks do: the source in linecache, so reports can quote its lines
         using var linecache = Py.Import("linecache");
         using var cache = linecache.GetAttr("cache");
-        using var entry = Py.Eval($"({source.Length}, None, {Literal(source)}.splitlines(True), 'user_model.py')");
+        using var text = Py.Str(source);
+        using var keepEnds = Py.Bool(true);
+        using var lines = text.CallMethod("splitlines", keepEnds);
+        using var size = Py.Int(source.Length);
+        using var none = Py.None;
+        using var file = Py.Str("user_model.py");
+        using var entry = Py.Tuple([size, none, lines, file]);
         cache.SetItem("user_model.py", entry);
         return ns;
     }

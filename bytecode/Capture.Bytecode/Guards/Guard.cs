@@ -15,6 +15,9 @@ public abstract record Guard
     /// <summary>The kind, for grouping in reports.</summary>
     public abstract string Kind { get; }
 
+    /// <summary>The value the guard reads, when it reads one (global-state guards read none).</summary>
+    public virtual Source? Subject => null;
+
     /// <summary>What a use of the guarded value at some line does, in reports ("uses x as a graph input").</summary>
     public virtual string Use => "depends on it";
 
@@ -37,6 +40,8 @@ public abstract record Guard
 /// <summary>dtype, device, sizes, strides and requires_grad of a tensor.</summary>
 public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Guard
 {
+    public override Source? Subject => Source;
+
     public override string Kind => "tensor match";
 
     public override string Use => $"reads {Source} as a graph input (dtype, sizes and strides are specialized)";
@@ -69,6 +74,8 @@ public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Guar
 /// <summary>type(value) is T.</summary>
 public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeName) : Guard
 {
+    public override Source? Subject => Source;
+
     public override string Kind => "type match";
 
     public override string Use => $"relies on the type of {Source}";
@@ -87,6 +94,8 @@ public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeNam
 /// <summary>value is one particular object (a function, a module, a class). The guard keeps it alive.</summary>
 public sealed record IdMatchGuard(Source Source, PyObject Object, string Description) : Guard
 {
+    public override Source? Subject => Source;
+
     public override string Kind => "identity match";
 
     public override string Use => $"uses the object {Source} (calls it or reads it)";
@@ -113,6 +122,8 @@ public sealed record IdMatchGuard(Source Source, PyObject Object, string Descrip
 /// <summary>value == constant, of the same type (so True does not pass for 1).</summary>
 public sealed record ConstantMatchGuard(Source Source, PyObject Value) : Guard
 {
+    public override Source? Subject => Source;
+
     public override string Kind => "constant match";
 
     public override string Use => Source is StackSource
@@ -135,6 +146,8 @@ public sealed record ConstantMatchGuard(Source Source, PyObject Value) : Guard
 /// <summary>len(value) == n, for lists and tuples whose items the capture unpacked.</summary>
 public sealed record LengthMatchGuard(Source Source, long Length) : Guard
 {
+    public override Source? Subject => Source;
+
     public override string Kind => "sequence length";
 
     public override string Use => $"unpacks or iterates {Source}";
@@ -168,6 +181,8 @@ public sealed record GradModeGuard(bool Enabled) : Guard
 /// <summary>Two sources hold the same tensor (the capture reused one graph input for both).</summary>
 public sealed record DuplicateInputGuard(Source Source, Source SameAs) : Guard
 {
+    public override Source? Subject => Source;
+
     public override string Kind => "duplicate input";
 
     public override string Use => $"passes the same tensor as {Source} and {SameAs} (one graph input)";
@@ -222,6 +237,8 @@ public sealed record GlobalStateGuard(string Expression, PyObject Function, PyOb
 /// <summary>A dict has exactly these keys, in this order (the capture read its items by key).</summary>
 public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : Guard
 {
+    public override Source? Subject => Source;
+
     public override string Kind => "dict keys";
 
     public override string Use => $"reads {Source} by key";

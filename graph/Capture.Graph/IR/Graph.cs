@@ -26,6 +26,14 @@ public sealed class Graph : IEquatable<Graph>
 
     public bool Contains(string name) => _byName.ContainsKey(name);
 
+    /// <summary>Every node, those of cond branches and loop bodies included (each control-flow node before its subgraphs' nodes).</summary>
+    public IEnumerable<Node> AllNodes() => Nodes.SelectMany(n => n switch
+    {
+        Cond c => c.TrueGraph.AllNodes().Concat(c.FalseGraph.AllNodes()).Prepend(n),
+        WhileLoop w => w.CondGraph.AllNodes().Concat(w.BodyGraph.AllNodes()).Prepend(n),
+        _ => [n],
+    });
+
     /// <summary>The metadata of an argument's value; constants have none.</summary>
     public ValueMeta? MetaOf(Arg arg) => arg is RefArg r && _byName.TryGetValue(r.Name, out var n) ? n.Meta : null;
 

@@ -70,11 +70,7 @@ internal static class AstCaptures
     {
         var condition = decision.LineText ?? "";
         var named = guards.Guards
-            .Select(g => (Guard: g, Expression: g switch
-            {
-                TensorMatchGuard t => Expression(t.Source), ConstantMatchGuard c => Expression(c.Source),
-                LengthMatchGuard l => Expression(l.Source), IdMatchGuard i => Expression(i.Source), _ => null,
-            }))
+            .Select(g => (Guard: g, Expression: g is TensorMatchGuard or ConstantMatchGuard or LengthMatchGuard or IdMatchGuard ? Expression(g.Subject!) : null))
             .Where(p => p.Expression is { } e && Mentions(condition, e))
             .ToList();
         var why = GuardUse.BranchOn(decision.LineText, decision.At.Line);

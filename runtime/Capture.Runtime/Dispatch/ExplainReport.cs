@@ -60,7 +60,7 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
     /// <summary>Ops of a graph by registry category ("pointwise": 3, "reduction": 1, "control flow": 1), subgraphs included.</summary>
     private static PyObject CategoryCounts(Graph graph)
     {
-        var counts = AllNodes(graph).Select(n => n switch
+        var counts = graph.AllNodes().Select(n => n switch
         {
             CallOp c => c.Op.Category.ToString().ToLowerInvariant(),
             CallModule => "module",
@@ -72,15 +72,8 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
         finally { foreach (var i in items) i.Value.Dispose(); }
     }
 
-    private static IEnumerable<Node> AllNodes(Graph graph) => graph.Nodes.SelectMany(n => n switch
-    {
-        Cond c => AllNodes(c.TrueGraph).Concat(AllNodes(c.FalseGraph)).Prepend(n),
-        WhileLoop w => AllNodes(w.CondGraph).Concat(AllNodes(w.BodyGraph)).Prepend(n),
-        _ => [n],
-    });
-
     /// <summary>The cond and while_loop nodes a graph kept, outermost first.</summary>
-    private static IEnumerable<Node> ControlFlow(Graph graph) => AllNodes(graph).Where(n => n is Cond or WhileLoop);
+    private static IEnumerable<Node> ControlFlow(Graph graph) => graph.AllNodes().Where(n => n is Cond or WhileLoop);
 
     private static PyObject ControlFlowDict(Node node)
     {

@@ -117,12 +117,7 @@ public sealed class FrameReport
     /// <summary>The value a guard reads, by its outermost source: L['self'].fc.weight is in L['self'].</summary>
     public static string GroupOf(Guard guard)
     {
-        var source = guard switch
-        {
-            TensorMatchGuard t => t.Source, TypeMatchGuard t => t.Source, IdMatchGuard i => i.Source, ConstantMatchGuard c => c.Source,
-            LengthMatchGuard l => l.Source, DuplicateInputGuard d => d.Source, DictKeysGuard k => k.Source, _ => null,
-        };
-        return source is null ? GlobalGroup : Root(source).ToString()!;
+        return guard.Subject is { } source ? Root(source).ToString()! : GlobalGroup;
     }
 
     private static Source Root(Source source) => source switch

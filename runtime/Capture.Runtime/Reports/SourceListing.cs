@@ -36,12 +36,12 @@ internal static class SourceListing
             // the def line's RESUME is no code of the user's: that line is not "captured"
             foreach (var (f, line) in graph.Event.Capture.Lines)
                 if (f == file && line != code.FirstLine) Mark(line, LineMark.Captured);
-            foreach (var group in AllNodes(graph.Graph).Where(n => n.Source?.File == file && n is CallOp or CallModule).GroupBy(n => n.Source!.Line))
+            foreach (var group in graph.Graph.AllNodes().Where(n => n.Source?.File == file && n is CallOp or CallModule).GroupBy(n => n.Source!.Line))
             {
                 var names = group.Select(OpName).Distinct().ToList();
                 Note(group.Key, $"graph {graph.Number}: {Plural(group.Count(), "op")} ({string.Join(", ", names.Take(4))}{(names.Count > 4 ? ", ..." : "")})");
             }
-            foreach (var node in AllNodes(graph.Graph).Where(n => n is Cond or WhileLoop && n.Source?.File == file))
+            foreach (var node in graph.Graph.AllNodes().Where(n => n is Cond or WhileLoop && n.Source?.File == file))
                 Note(node.Source!.Line, $"graph {graph.Number}: kept as {node.OpCode} (the tensor decides at run time)");
             foreach (var guard in graph.Guards)
                 foreach (var use in guard.Uses.Where(u => u.At?.File == file && u.Why.StartsWith(GuardUse.BranchPrefix, StringComparison.Ordinal)))
@@ -80,13 +80,6 @@ internal static class SourceListing
     };
 
     private static string Plural(int n, string word) => n == 1 ? $"1 {word}" : $"{n} {word}s";
-
-    internal static IEnumerable<Node> AllNodes(Graph.Graph graph) => graph.Nodes.SelectMany(n => n switch
-    {
-        Cond c => AllNodes(c.TrueGraph).Concat(AllNodes(c.FalseGraph)).Prepend(n),
-        WhileLoop w => AllNodes(w.CondGraph).Concat(AllNodes(w.BodyGraph)).Prepend(n),
-        _ => [n],
-    });
 
     private static readonly Dictionary<string, string[]?> Files = [];
 
