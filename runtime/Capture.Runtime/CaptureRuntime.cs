@@ -94,8 +94,8 @@ public static class CaptureRuntime
         _torch ??= TorchRuntime.Import();
         IGraphBackend backend = name switch
         {
-            "eager" => new EagerBackend(_torch),
-            "roslyn" => new RoslynBackend(_torch, KernelCache.FromEnvironment("roslyn")),
+            "eager" => new AutogradBackend(new EagerBackend(_torch), _torch),
+            "roslyn" => new AutogradBackend(new RoslynBackend(_torch, KernelCache.FromEnvironment("roslyn")), _torch),
             "llvm" => throw new NotSupportedException($"backend='llvm' is not built yet in Capture {Version} (tracked as issue 8); backend='roslyn' compiles kernels as C#"),
             _ => throw new ArgumentException($"unknown backend '{name}': one of {string.Join(", ", BackendNames)}"),
         };

@@ -32,6 +32,8 @@ public sealed class DecompositionTests
         "torch.logsumexp(a0, [0, 2], True) | f64[2, 3, 4]",
         "torch.nn.functional.batch_norm(a0, a1, a2, a3, a4) | f32[2, 3, 4, 4] | f32[3] | f32[3] | f32[3] | f32[3]",
         "torch.nn.functional.batch_norm(a0, a1, a2, eps=0.01) | f32[5, 3] | f32[3] | f32[3]",
+        "torch.nn.functional.group_norm(a0, 2, a1, a2) | f32[2, 4, 5] | f32[4] | f32[4]",
+        "torch.nn.functional.group_norm(a0, 3, eps=0.1) | f64[2, 6, 2, 3]",
     ];
 
     public static TheoryData<string> Cases => new(Specs);

@@ -21,7 +21,7 @@ public static class ShapeRuleCases
     private static RuleCase Unsupported(string expression, params string[] inputs) => C(expression, inputs) with { ExpectNotSupported = true };
 
     public static IReadOnlyList<string> Families { get; } =
-        ["unary", "binary", "ternary", "reduction", "linalg", "normalization", "convolution", "view", "indexing", "creation", "conversion", "inplace", "embedding"];
+        ["unary", "binary", "ternary", "reduction", "linalg", "normalization", "convolution", "view", "indexing", "creation", "conversion", "inplace", "embedding", "backward"];
 
     public static IEnumerable<RuleCase> Family(string name) => name switch
     {
@@ -38,6 +38,7 @@ public static class ShapeRuleCases
         "conversion" => Conversion(),
         "inplace" => InPlace(),
         "embedding" => Embedding(),
+        "backward" => Backward(),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -474,6 +475,31 @@ public static class ShapeRuleCases
             yield return C("a0.fill_(2)", d + "[3]");
             yield return C("a0.fill_(a1)", d + "[3]", "f32[]");
             yield return C("a0.fill_(a1)", d + "[3]", "f32[3]");
+        }
+    }
+
+    // ATen backward kernels the derivative rules call
+    private static IEnumerable<RuleCase> Backward()
+    {
+        foreach (var d in new[] { "f32", "f64" })
+        {
+            yield return C("torch.ops.aten.slice_backward(a0, [5, 3], 0, 1, 3, 1)", d + "[2, 3]");
+            yield return C("torch.ops.aten.slice_backward(a0, [4, 6], 1, 0, 6, 2)", d + "[4, 3]");
+            yield return C("torch.ops.aten.slice_backward(a0, [4, 6], 2, 0, 6, 2)", d + "[4, 3]");
+            yield return C("torch.ops.aten.select_backward(a0, [5, 3], 0, -1)", d + "[3]");
+            yield return C("torch.ops.aten.select_backward(a0, [5, 3, 2], 1, 2)", d + "[5, 2]");
+            yield return C("torch.ops.aten.convolution_backward(a0, a1, a2, [4], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, True, True])", d + "[2, 4, 6, 6]", d + "[2, 3, 8, 8]", d + "[4, 3, 3, 3]");
+            yield return C("torch.ops.aten.convolution_backward(a0, a1, a2, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False])", d + "[2, 4, 4, 4]", d + "[2, 3, 8, 8]", d + "[4, 3, 3, 3]");
+            yield return C("torch.ops.aten.convolution_backward(a0, a1, a2, None, [1], [1], [1], False, [0], 2, [True, True, False])", d + "[2, 4, 9]", d + "[2, 4, 9]", d + "[4, 2, 3]");
+            yield return C("torch.ops.aten.max_pool2d_with_indices(a0, [2, 2], [2, 2], [0, 0], [1, 1], False)", d + "[2, 3, 8, 8]");
+            yield return C("torch.ops.aten.max_pool2d_with_indices(a0, [3, 3], [2, 2], [1, 1], [1, 1], True)", d + "[3, 7, 7]");
+            yield return C("torch.ops.aten.max_pool2d_with_indices_backward(a0, a1, [2, 2], [2, 2], [0, 0], [1, 1], False, a2)", d + "[2, 3, 4, 4]", d + "[2, 3, 8, 8]", "i64[2, 3, 4, 4]");
+            yield return C("torch.ops.aten.avg_pool2d_backward(a0, a1, [2, 2], [2, 2], [0, 0], False, True, None)", d + "[2, 3, 4, 4]", d + "[2, 3, 8, 8]");
+            yield return C("torch.ops.aten.avg_pool2d_backward(a0, a1, [3, 3], [2, 2], [1, 1], True, False, 2)", d + "[3, 4, 4]", d + "[3, 7, 7]");
+            yield return C("torch.ops.aten._adaptive_avg_pool2d_backward(a0, a1)", d + "[2, 3, 1, 1]", d + "[2, 3, 8, 8]");
+            yield return C("torch.ops.aten._adaptive_avg_pool2d_backward(a0, a1)", d + "[3, 2, 5]", d + "[3, 7, 6]");
+            yield return C("torch.ops.aten.embedding_dense_backward(a0, a1, 6, -1, False)", d + "[5, 4]", "i64[5]");
+            yield return C("torch.ops.aten.embedding_dense_backward(a0, a1, 6, 2, True)", d + "[2, 5, 4]", "i64[2, 5]");
         }
     }
 

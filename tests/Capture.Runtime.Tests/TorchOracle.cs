@@ -88,7 +88,7 @@ public sealed class TorchOracle : IDisposable
         return new OracleResult(meta.IsNone ? null : MetaText.Parse(meta.AsString()), error.IsNone ? null : error.AsString(), device.AsString());
     }
 
-    private static PyObject Spec(TensorMeta t)
+    internal static PyObject Spec(TensorMeta t)
     {
         using var shape = Py.IntTuple(t.Shape.Concrete());
         using var dtype = Py.Str(t.DType.TorchName());

@@ -38,8 +38,8 @@ public sealed class OpDef : IEquatable<OpDef>
     /// <summary>The functional op an in-place variant stands for (add_ -> add).</summary>
     public string? FunctionalName { get; init; }
 
-    /// <summary>The vector-Jacobian product; filled by the autograd work.</summary>
-    public DerivativeRule? Derivative { get; init; }
+    /// <summary>The vector-Jacobian product (graph/Autograd/Derivatives); null where the op has none.</summary>
+    public DerivativeRule? Derivative { get; internal set; }
 
     /// <summary>What a user must know about using this op in a graph (random ops, say).</summary>
     public string? Note { get; init; }

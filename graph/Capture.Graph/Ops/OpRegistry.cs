@@ -14,9 +14,10 @@ public static partial class OpRegistry
     {
         foreach (var op in PointwiseOps().Concat(BinaryOps()).Concat(ReductionOps()).Concat(LinearAlgebraOps())
                      .Concat(NormalizationOps()).Concat(ConvolutionOps()).Concat(ViewOps()).Concat(IndexingOps())
-                     .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(FusedOps()).Concat(GlobalStateOps()))
+                     .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(FusedOps()).Concat(GlobalStateOps()).Concat(BackwardOps()))
             Register(op);
         foreach (var op in InPlaceOps()) Register(op);
+        foreach (var op in ByName.Values) op.Derivative = Derivatives.For(op.Name);
     }
 
     private static void Register(OpDef op)

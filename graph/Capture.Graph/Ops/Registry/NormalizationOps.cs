@@ -13,7 +13,7 @@ public static partial class OpRegistry
             OpCategory.Pointwise, BatchNorm, decompose: DecomposeBatchNorm);
         yield return Def("torch.nn.functional.group_norm",
             "Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1e-05",
-            OpCategory.Reduction, GroupNorm);
+            OpCategory.Reduction, GroupNorm, decompose: DecomposeGroupNorm);
     }
 
     private static void AffineShape(OpCall c, string name, Shape expected)
@@ -90,5 +90,23 @@ public static partial class OpRegistry
         AffineShape(c, "bias", Shape.Of(x.Shape[1]));
         c.RequireFloat(x, "group_norm");
         return c.Result(x.Shape, x.DType);
+    }
+
+    // group_norm(x) = layer-normalized over [N, G, -1], reshaped back, then scaled and shifted per channel
+    private static Arg DecomposeGroupNorm(GraphBuilder b, OpCall c)
+    {
+        var x = c.Tensor("input");
+        var sizes = x.Shape.Concrete("group_norm");
+        var grouped = b.Call("torch.reshape", c.Raw("input"), Arg.Ints(sizes[0], c.Int("num_groups"), -1));
+        var dims = Arg.Ints(2);
+        var mean = b.Call("torch.mean", grouped, dims, true);
+        var centered = b.Call("torch.sub", grouped, mean);
+        var variance = b.Call("torch.mean", b.Call("torch.mul", centered, centered), dims, true);
+        var normalized = b.Call("torch.mul", centered, b.Call("torch.rsqrt", b.Call("torch.add", variance, c.Float("eps"))));
+        Arg y = b.Call("torch.reshape", normalized, Arg.Ints(sizes));
+        var channelShape = Arg.Ints(new[] { sizes[1] }.Concat(Enumerable.Repeat(1L, x.Rank - 2)));
+        if (!c.IsNone("weight")) y = b.Call("torch.mul", y, b.Call("torch.reshape", c.Raw("weight"), channelShape));
+        if (!c.IsNone("bias")) y = b.Call("torch.add", y, b.Call("torch.reshape", c.Raw("bias"), channelShape));
+        return y;
     }
 }

@@ -1,0 +1,100 @@
+namespace Capture.Graph;
+
+// Reductions: the gradient is brought back to the input's shape (reduced dims re-inserted and
+// expanded); amax/amin and full max/min share it evenly between ties, max/min along a dim give it
+// to the index they returned, as torch does.
+//   softmax: y * (g - sum(g*y))   log_softmax: g - exp(y) * sum(g)   logsumexp: g * exp(x - y)
+public static partial class Derivatives
+{
+    private static void ReductionRules()
+    {
+        Add((b, c, y, g) =>
+        {
+            var t = c.Tensor("self");
+            return Grads(c, ("self", Unreduce(b, g, Sizes(b, c.Raw("self")), ReducedDims(c, t), c.Bool("keepdim"))));
+        }, "torch.sum");
+        Add((b, c, y, g) =>
+        {
+            var t = c.Tensor("self");
+            var dims = ReducedDims(c, t);
+            return Grads(c, ("self", Div(b, Unreduce(b, g, Sizes(b, c.Raw("self")), dims, c.Bool("keepdim")), (double)Count(t, dims))));
+        }, "torch.mean");
+        Add((b, c, y, g) => Grads(c, ("self", EvenlyToExtremes(b, c.Raw("self"), y, g, ReducedDims(c, c.Tensor("self")), c.Bool("keepdim")))), "torch.amax", "torch.amin");
+        Add(MaxMinRule, "torch.max", "torch.min");
+        Add(VarStdRule, "torch.var", "torch.std");
+        Add((b, c, y, g) =>
+        {
+            var dim = Arg.Ints(c.Int("dim"));
+            return Grads(c, (FirstName(c), Mul(b, y, SubT(b, g, F(b, "torch.sum", Mul(b, g, y), dim, true)))));
+        }, "torch.softmax", "torch.nn.functional.softmax");
+        Add((b, c, y, g) =>
+        {
+            var dim = Arg.Ints(c.Int("dim"));
+            return Grads(c, (FirstName(c), SubT(b, g, Mul(b, F(b, "torch.exp", y), F(b, "torch.sum", g, dim, true)))));
+        }, "torch.log_softmax", "torch.nn.functional.log_softmax");
+        Add((b, c, y, g) =>
+        {
+            var x = c.Raw("self");
+            var dims = ReducedDims(c, c.Tensor("self"));
+            var keep = c.Bool("keepdim");
+            var sizes = Sizes(b, x);
+            var yk = Unreduce(b, y, sizes, dims, keep);
+            return Grads(c, ("self", Mul(b, Unreduce(b, g, sizes, dims, keep), F(b, "torch.exp", SubT(b, x, yk)))));
+        }, "torch.logsumexp");
+    }
+
+    /// <summary>g shared evenly between the elements equal to the extreme y (amax, amin, full max/min).</summary>
+    private static Arg EvenlyToExtremes(GraphBuilder b, Arg x, Arg y, Arg g, IReadOnlyList<int> dims, bool keepdim)
+    {
+        var sizes = Sizes(b, x);
+        var mask = F(b, "torch.eq", x, Unreduce(b, y, sizes, dims, keepdim));
+        var count = F(b, "torch.sum", mask, Arg.Ints(dims.Select(d => (long)d)), true);
+        return Div(b, Mul(b, Unreduce(b, g, sizes, dims, keepdim), mask), count);
+    }
+
+    private static IReadOnlyList<Arg?> MaxMinRule(GraphBuilder b, OpCall c, Arg y, Arg g)
+    {
+        var x = c.Raw("self");
+        var t = c.Tensor("self");
+        if (c.IsNone("dim"))
+            return Grads(c, ("self", EvenlyToExtremes(b, x, y, g, Enumerable.Range(0, t.Rank).ToArray(), false)));
+        if (c.IsTensor("dim"))
+        {
+            // torch.max(a, b) is maximum(a, b)
+            var other = c.Raw("dim");
+            var tie = F(b, "torch.eq", x, other);
+            var half = Mul(b, g, 0.5);
+            var wins = c.Op.Name == "torch.max" ? "torch.gt" : "torch.lt";
+            return Grads(c,
+                ("self", Where(b, tie, half, Where(b, F(b, wins, x, other), g, 0.0))),
+                ("dim", Where(b, tie, half, Where(b, F(b, wins, other, x), g, 0.0))));
+        }
+        // along a dim: (values, indices); the values' gradient goes to the returned index only
+        var dim = t.Rank == 0 ? 0 : t.Shape.WrapDim(c.Int("dim"), c.Op.Name);
+        var gValues = ((ListArg)g).Items[0];
+        var sizes = Sizes(b, x);
+        if (t.Rank == 0) return Grads(c, ("self", gValues));
+        var indices = Unreduce(b, b.Call("operator.getitem", y, 1L), sizes, [dim], c.Bool("keepdim"));
+        var positions = Reshape(b, F(b, "torch.arange", sizes[dim]), sizes.Select((s, d) => d == dim ? s : 1L).ToArray());
+        var chosen = F(b, "torch.eq", positions, indices);
+        return Grads(c, ("self", Where(b, chosen, Unreduce(b, gValues, sizes, [dim], c.Bool("keepdim")), 0.0)));
+    }
+
+    // var: g * 2 (x - mean) / (N - correction); std: g * (x - mean) / ((N - correction) * y)
+    private static IReadOnlyList<Arg?> VarStdRule(GraphBuilder b, OpCall c, Arg y, Arg g)
+    {
+        var x = c.Raw("self");
+        var t = c.Tensor("self");
+        var dims = ReducedDims(c, t);
+        var keep = c.Bool("keepdim");
+        var correction = !c.IsNone("correction") ? c.Float("correction") : c.IsNone("unbiased") || c.Bool("unbiased") ? 1.0 : 0.0;
+        var n = Count(t, dims) - correction;
+        var sizes = Sizes(b, x);
+        var centered = SubT(b, x, F(b, "torch.mean", x, Arg.Ints(dims.Select(d => (long)d)), true));
+        var gk = Unreduce(b, g, sizes, dims, keep);
+        var grad = c.Op.Name == "torch.var"
+            ? Mul(b, gk, Mul(b, centered, 2 / n))
+            : Div(b, Mul(b, gk, centered), Mul(b, Unreduce(b, y, sizes, dims, keep), n));
+        return Grads(c, ("self", grad));
+    }
+}

@@ -1,0 +1,136 @@
+namespace Capture.Graph;
+
+// Views, indexing, joining and reordering: the gradient is the inverse movement of g (reshape
+// back, inverse permutation, the slice scattered back into zeros, the pieces of a cat narrowed out).
+public static partial class Derivatives
+{
+    private static void ShapeRules()
+    {
+        Add((b, c, y, g) => Grads(c, ("self", Reshape(b, g, Sizes(b, c.Raw("self"))))),
+            "Tensor.view", "torch.reshape", "torch.flatten", "Tensor.unflatten", "torch.squeeze", "torch.unsqueeze", "Tensor.contiguous");
+        Add((b, c, y, g) =>
+        {
+            var t = c.Tensor("self");
+            var dims = c.Ints("dims").Select(d => t.Shape.WrapDim(d, c.Op.Name)).ToArray();
+            var inverse = new long[dims.Length];
+            for (var i = 0; i < dims.Length; i++) inverse[dims[i]] = i;
+            return Grads(c, ("self", F(b, "torch.permute", g, Arg.Ints(inverse))));
+        }, "torch.permute");
+        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.transpose", g, c.Raw("dim0"), c.Raw("dim1")))), "torch.transpose");
+        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.t", g))), "torch.t");
+        // expand: the joint graph sums the broadcast gradient back to the input's shape
+        Add((b, c, y, g) => Grads(c, ("self", g)), "Tensor.expand");
+        Add(GetItemRule, "operator.getitem");
+        Add((b, c, y, g) =>
+        {
+            var sizes = Sizes(b, c.Raw("self"));
+            var dim = c.Tensor("self").Shape.WrapDim(c.Int("dim"), c.Op.Name);
+            var start = c.Int("start") < 0 ? c.Int("start") + sizes[dim] : c.Int("start");
+            return Grads(c, ("self", F(b, "torch.ops.aten.slice_backward", g, Arg.Ints(sizes), (long)dim, start, start + c.Int("length"), 1L)));
+        }, "torch.narrow");
+        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.cat", g, c.Raw("dim")))), "torch.chunk", "torch.split");
+        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.stack", g, c.Raw("dim")))), "torch.unbind");
+        Add(CatRule, "torch.cat");
+        Add((b, c, y, g) =>
+        {
+            var parts = F(b, "torch.unbind", g, c.Raw("dim"));
+            var count = ((ListArg)c.Raw("tensors")).Items.Count;
+            return Grads(c, ("tensors", new ListArg(Enumerable.Range(0, count).Select(i => (Arg)b.Call("operator.getitem", parts, (long)i)).ToEquatableList())));
+        }, "torch.stack");
+        Add(RepeatRule, "Tensor.repeat");
+        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.flip", g, c.Raw("dims")))), "torch.flip");
+        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.roll", g, Arg.Ints(c.Ints("shifts").Select(s => -s)), c.Raw("dims")))), "torch.roll");
+        Add((b, c, y, g) =>
+        {
+            if (c.Bool("training") && c.Float("p") > 0)
+                throw new NotSupportedException("dropout in training mode: its random mask is not a graph value, so the compiled backward cannot reuse it (the function runs through torch's autograd)");
+            return Grads(c, ("input", g));
+        }, "torch.nn.functional.dropout");
+        Add((b, c, y, g) =>
+        {
+            if (!c.IsNone("max_norm")) throw new NotSupportedException("embedding(max_norm=...) renormalizes the weight in place");
+            var weight = Sizes(b, c.Raw("weight"));
+            return Grads(c, ("weight", F(b, "torch.ops.aten.embedding_dense_backward", g, c.Raw("input"), weight[0],
+                c.OptInt("padding_idx") is { } p ? (p < 0 ? p + weight[0] : p) : -1L, c.Raw("scale_grad_by_freq"))));
+        }, "torch.nn.functional.embedding");
+    }
+
+    // x[i, a:b, None, ...]: each index step is replayed on the shape, then undone in reverse order
+    // (select_backward, slice_backward, squeeze)
+    private static IReadOnlyList<Arg?> GetItemRule(GraphBuilder b, OpCall c, Arg y, Arg g)
+    {
+        var t = c.Tensor("self");
+        var index = c.Raw("index") is ListArg { IsTuple: true } l ? l.Items.ToList() : [c.Raw("index")];
+        var specified = index.Count(i => i is IntArg or SliceArg);
+        var sizes = Sizes(b, c.Raw("self")).ToList();
+        var steps = new List<(List<long> Before, Func<Arg, Arg> Undo)>();
+        var dim = 0;
+        foreach (var item in index)
+        {
+            var before = sizes.ToList();
+            var at = dim;
+            switch (item)
+            {
+                case NoneArg:
+                    sizes.Insert(dim, 1);
+                    steps.Add((before, grad => F(b, "torch.squeeze", grad, (long)at)));
+                    dim++;
+                    break;
+                case EllipsisArg:
+                    dim += t.Rank - specified;
+                    break;
+                case IntArg { Value: var i }:
+                    sizes.RemoveAt(dim);
+                    steps.Add((before, grad => F(b, "torch.ops.aten.select_backward", grad, Arg.Ints(before), (long)at, i < 0 ? i + before[at] : i)));
+                    break;
+                case SliceArg s:
+                    long Bound(Arg a, long fallback) => a switch
+                    {
+                        NoneArg => fallback,
+                        IntArg { Value: var v } => Math.Clamp(v < 0 ? v + before[at] : v, 0, before[at]),
+                        _ => throw new NotSupportedException($"slicing with a non-constant bound ({a})"),
+                    };
+                    var step = s.Step is IntArg { Value: var st } ? st : 1;
+                    var start = Bound(s.Start, 0);
+                    var stop = Math.Max(start, Bound(s.Stop, before[at]));
+                    sizes[dim] = (stop - start + step - 1) / step;
+                    steps.Add((before, grad => F(b, "torch.ops.aten.slice_backward", grad, Arg.Ints(before), (long)at, start, stop, step)));
+                    dim++;
+                    break;
+                default:
+                    throw new NotSupportedException($"the gradient of indexing with {item}");
+            }
+        }
+        var result = g;
+        for (var i = steps.Count - 1; i >= 0; i--) result = steps[i].Undo(result);
+        return Grads(c, ("self", result));
+    }
+
+    private static IReadOnlyList<Arg?> CatRule(GraphBuilder b, OpCall c, Arg y, Arg g)
+    {
+        var tensors = ((ListArg)c.Raw("tensors")).Items;
+        var rank = Meta(b, y).Rank;
+        var dim = Meta(b, y).Shape.WrapDim(c.Int("dim"), c.Op.Name);
+        var offset = 0L;
+        var grads = new List<Arg>();
+        foreach (var tensor in tensors)
+        {
+            var sizes = Sizes(b, tensor);
+            if (sizes.Count != rank) { grads.Add(ZerosLike(b, tensor)); continue; } // legacy empty [0] inputs take no part
+            grads.Add(F(b, "torch.narrow", g, (long)dim, offset, sizes[dim]));
+            offset += sizes[dim];
+        }
+        return Grads(c, ("tensors", new ListArg(grads.ToEquatableList())));
+    }
+
+    // x.repeat(r0, r1, ...): g viewed as [r0, s0, r1, s1, ...] and summed over the r's
+    private static IReadOnlyList<Arg?> RepeatRule(GraphBuilder b, OpCall c, Arg y, Arg g)
+    {
+        var repeats = c.Ints("repeats");
+        var sizes = Sizes(b, c.Raw("self"));
+        var padded = Enumerable.Repeat(1L, repeats.Count - sizes.Count).Concat(sizes).ToArray();
+        var split = repeats.Zip(padded).SelectMany(p => new[] { p.First, p.Second }).ToArray();
+        var summed = F(b, "torch.sum", Reshape(b, g, split), Arg.Ints(Enumerable.Range(0, repeats.Count).Select(i => 2L * i)));
+        return Grads(c, ("self", Reshape(b, summed, sizes)));
+    }
+}

@@ -1,0 +1,118 @@
+namespace Capture.Graph;
+
+/// <summary>
+/// The derivative rules (vector-Jacobian products) of the registry's ops, as graph-building
+/// functions: given the call, its output and the gradient flowing into that output, a rule emits
+/// the gradient of each schema parameter (null where a parameter takes none; a list for a Tensor[]
+/// parameter). Rules may return a gradient in the broadcast shape or the result's dtype: the joint
+/// graph sums it back to the argument's shape and converts it to the argument's dtype. Each op
+/// family has its own partial file; composite ops without a rule are differentiated through their
+/// registry decomposition. OpRegistry attaches these to <see cref="OpDef.Derivative"/>.
+/// </summary>
+public static partial class Derivatives
+{
+    private static readonly Dictionary<string, DerivativeRule> Rules = [];
+
+    static Derivatives()
+    {
+        PointwiseRules();
+        ReductionRules();
+        ShapeRules();
+        LinearAlgebraRules();
+    }
+
+    /// <summary>The rule for an op name, or null where there is none.</summary>
+    public static DerivativeRule? For(string opName) => Rules.GetValueOrDefault(opName);
+
+    /// <summary>Ops whose results carry no gradient (comparisons, indices, creation): not an omission.</summary>
+    /// Backward kernels count among them: a compiled backward is differentiated once (no double backward).
+    public static bool IsNonDifferentiable(OpDef op) =>
+        op.Category is OpCategory.Creation or OpCategory.GlobalState || NonDifferentiable.Contains(op.Name)
+        || op.Name.StartsWith("torch.ops.aten.", StringComparison.Ordinal) && op.Name.EndsWith("_backward", StringComparison.Ordinal);
+
+    private static readonly HashSet<string> NonDifferentiable =
+    [
+        "torch.eq", "torch.ne", "torch.lt", "torch.le", "torch.gt", "torch.ge", "torch.logical_and", "torch.logical_or",
+        "torch.logical_not", "torch.argmax", "torch.argmin", "torch.any", "torch.all",
+        "torch.ops.aten.max_pool2d_with_indices", "torch._transformer_encoder_layer_fwd", "Tensor.long", "Tensor.int", "Tensor.bool",
+    ];
+
+    private static void Add(DerivativeRule rule, params string[] names)
+    {
+        foreach (var name in names) Rules.Add(name, rule);
+    }
+
+    /// <summary>Gradients by parameter name, laid out in the op's schema order.</summary>
+    private static IReadOnlyList<Arg?> Grads(OpCall c, params (string Param, Arg? Grad)[] grads)
+    {
+        var result = new Arg?[c.Op.Schema.Params.Count];
+        foreach (var (param, grad) in grads)
+        {
+            var index = c.Op.Schema.Params.ToList().FindIndex(p => p.Name == param);
+            if (index < 0) throw new InvalidOperationException($"{c.Op.Name} has no parameter '{param}'");
+            result[index] = grad;
+        }
+        return result;
+    }
+
+    // Small graph-building helpers: every rule is written with these.
+    private static RefArg F(GraphBuilder b, string op, params Arg[] args) => b.Call(op, args);
+
+    private static RefArg M(GraphBuilder b, string method, params Arg[] args) =>
+        b.Call(OpRegistry.TryGetMethod(method, out var op) ? op : OpRegistry.Get("Tensor." + method), args, method: true);
+
+    internal static TensorMeta Meta(GraphBuilder b, Arg arg) =>
+        b.MetaOf(arg) as TensorMeta ?? throw new NotSupportedException($"a gradient needs a tensor, got {arg}");
+
+    private static IReadOnlyList<long> Sizes(GraphBuilder b, Arg arg) => Meta(b, arg).Shape.Concrete("a derivative rule");
+
+    private static RefArg Mul(GraphBuilder b, Arg x, Arg y) => F(b, "torch.mul", x, y);
+    private static RefArg Div(GraphBuilder b, Arg x, Arg y) => F(b, "torch.div", x, y);
+    private static RefArg AddT(GraphBuilder b, Arg x, Arg y) => F(b, "torch.add", x, y);
+    private static RefArg SubT(GraphBuilder b, Arg x, Arg y) => F(b, "torch.sub", x, y);
+    private static RefArg Neg(GraphBuilder b, Arg x) => F(b, "torch.neg", x);
+
+    /// <summary>1 - x, written tensor first (torch.sub takes no number first).</summary>
+    private static RefArg OneMinus(GraphBuilder b, Arg x) => AddT(b, Neg(b, x), 1.0);
+
+    private static RefArg Where(GraphBuilder b, Arg condition, Arg x, Arg y) => F(b, "torch.where", condition, x, y);
+
+    private static RefArg ZerosLike(GraphBuilder b, Arg x) => F(b, "torch.zeros_like", x);
+
+    /// <summary>x reshaped to sizes (x itself when it already has them).</summary>
+    internal static Arg Reshape(GraphBuilder b, Arg x, IReadOnlyList<long> sizes) =>
+        Sizes(b, x).SequenceEqual(sizes) ? x : F(b, "torch.reshape", x, Arg.Ints(sizes));
+
+    /// <summary>Sums a broadcast gradient back to <paramref name="sizes"/> (torch's sum_to).</summary>
+    internal static Arg SumTo(GraphBuilder b, Arg grad, IReadOnlyList<long> sizes)
+    {
+        var have = Sizes(b, grad);
+        if (have.SequenceEqual(sizes)) return grad;
+        var leading = have.Count - sizes.Count;
+        if (leading < 0) throw new NotSupportedException($"a gradient of shape [{string.Join(", ", have)}] cannot be summed to [{string.Join(", ", sizes)}]");
+        var dims = Enumerable.Range(0, have.Count).Where(d => d < leading || sizes[d - leading] == 1 && have[d] != 1).Select(d => (long)d).ToList();
+        Arg summed = dims.Count == 0 ? grad : F(b, "torch.sum", grad, Arg.Ints(dims), true);
+        return Reshape(b, summed, sizes);
+    }
+
+    /// <summary>A reduced gradient brought back to the input's shape: reduced dims re-inserted, then expanded.</summary>
+    private static Arg Unreduce(GraphBuilder b, Arg grad, IReadOnlyList<long> inputSizes, IReadOnlyList<int> dims, bool keepdim)
+    {
+        var g = grad;
+        if (!keepdim)
+            g = Reshape(b, g, inputSizes.Select((s, d) => dims.Contains(d) ? 1L : s).ToArray());
+        return Sizes(b, g).SequenceEqual(inputSizes) ? g : M(b, "expand", g, Arg.Ints(inputSizes));
+    }
+
+    /// <summary>The dims a reduction's dim argument names (None or [] for all), wrapped.</summary>
+    private static int[] ReducedDims(OpCall c, TensorMeta t, string param = "dim")
+    {
+        var dims = c.IsNone(param) ? [] : c.Ints(param);
+        return dims.Count == 0
+            ? Enumerable.Range(0, t.Rank).ToArray()
+            : dims.Select(d => t.Rank == 0 ? 0 : t.Shape.WrapDim(d, c.Op.Name)).Distinct().ToArray();
+    }
+
+    private static long Count(TensorMeta t, IReadOnlyList<int> dims) =>
+        t.Rank == 0 ? 1 : dims.Aggregate(1L, (n, d) => n * t.Shape[d].Concrete("a derivative rule"));
+}
