@@ -114,7 +114,8 @@ internal static class ExampleCommands
             }
         }
         if (format is not ("tabular" or "code" or "json" or "dot" or "csharp")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json, dot or csharp)");
-        if (stage is not ("captured" or "optimized")) return Usage($"capture graph: unknown stage '{stage}' (captured or optimized)");
+        if (stage is not ("captured" or "optimized" or "forward" or "backward" or "joint"))
+            return Usage($"capture graph: unknown stage '{stage}' (captured, optimized, forward, backward or joint)");
         CaptureRuntime.Start();
         var entry = ExampleFile.Load(spec).Single();
         var graphs = new List<Graph>();
@@ -144,14 +145,35 @@ internal static class ExampleCommands
             for (var i = 0; i < compiled.Count; i++)
             {
                 Console.WriteLine($"// {entry.Name}: graph {i + 1} of {compiled.Count}");
-                Console.Write(compiled[i] switch
+                Console.Write(compiled[i]?.Main() switch
                 {
                     RoslynCompiledGraph { Eager: { } why } => $"// no kernels: {why}\n",
-                    { Source: { Length: > 0 } source } => source,
+                    _ when compiled[i]?.Source is { Length: > 0 } source => source,
                     _ => "// no kernels: no fusion group of this graph lowers to C# yet (they run through torch)\n",
                 });
             }
             return 0;
+        }
+        var notes = graphs.Select(_ => "").ToList();
+        if (stage is "forward" or "backward" or "joint")
+        {
+            for (var i = 0; i < graphs.Count; i++)
+            {
+                if (!graphs[i].Placeholders.Any(p => JointGraph.NeedsGrad(p.Meta)))
+                    return Fail($"capture graph: graph {i + 1} of {entry.Name} has no input that requires grad: nothing to differentiate (make the example's inputs require grad)");
+                try
+                {
+                    var joint = JointGraph.Build(graphs[i]);
+                    var partition = Partitioners.MinCut(joint);
+                    var everything = Partitioners.SaveAll(joint);
+                    graphs[i] = stage switch { "joint" => joint.Graph, "forward" => partition.Forward, _ => partition.Backward };
+                    notes[i] = $"# {partition}; {everything}\n# saved: {string.Join(", ", partition.Saved.Select(n => $"{n} {MetaText.Format(partition.Forward[n].Meta)}"))}\n";
+                }
+                catch (NotSupportedException e)
+                {
+                    return Fail($"capture graph: graph {i + 1} of {entry.Name} cannot be differentiated: {e.Message}");
+                }
+            }
         }
         var records = new List<(int Graph, PassRecord Record)>();
         var plans = new List<OptimizedGraph>();
@@ -177,7 +199,7 @@ internal static class ExampleCommands
             "json" => new JsonArray(graphs.Select((g, i) => GraphJson(g, Plan(i))).ToArray()).ToJsonString(new() { WriteIndented = true }) + "\n",
             "dot" => string.Concat(graphs.Select((g, i) => DotPrinter.Print(g, $"{entry.Name}_graph{i + 1}", Plan(i)?.Fusion))),
             _ => string.Join("\n", graphs.Select((g, i) =>
-                $"# {entry.Name}: graph {i + 1} of {graphs.Count}\n" + (format == "code" ? CodePrinter.Print(g) : TabularPrinter.Print(g)) + PlanText(Plan(i)))),
+                $"# {entry.Name}: graph {i + 1} of {graphs.Count}{(stage is "forward" or "backward" or "joint" ? $" ({stage})" : "")}\n" + notes[i] + (format == "code" ? CodePrinter.Print(g) : TabularPrinter.Print(g)) + PlanText(Plan(i)))),
         });
         return 0;
     }
@@ -216,6 +238,12 @@ internal static class ExampleCommands
             }).ToArray()),
         };
         return json;
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine(message);
+        return 1;
     }
 
     internal static int Usage(string message)

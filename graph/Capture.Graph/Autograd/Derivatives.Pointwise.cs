@@ -101,6 +101,8 @@ public static partial class Derivatives
             gx = e switch
             {
                 IntArg { Value: 0 } or FloatArg { Value: 0 } => ZerosLike(b, g),
+                IntArg { Value: 1 } => g,
+                IntArg { Value: 2 } => Mul(b, g, Mul(b, x, 2.0)),
                 IntArg { Value: var n } => Mul(b, g, Mul(b, F(b, "torch.pow", x, n - 1), (double)n)),
                 FloatArg { Value: var v } => Mul(b, g, Mul(b, F(b, "torch.pow", x, v - 1), v)),
                 BoolArg { Value: var v } => v ? g : ZerosLike(b, g),

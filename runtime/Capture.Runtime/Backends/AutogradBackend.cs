@@ -136,3 +136,19 @@ public static class CompiledGraphs
     /// <summary>The compiled graph that runs the forward (the whole graph, when there is no split).</summary>
     public static ICompiledGraph Main(this ICompiledGraph compiled) => compiled is AutogradCompiledGraph a ? a.Forward : compiled;
 }
+
+/// <summary>What reports say about a compiled graph's gradients (text, HTML and explain share it).</summary>
+public static class AutogradSummary
+{
+    public static string Status(ICompiledGraph? compiled) => compiled switch
+    {
+        AutogradCompiledGraph { Partition: { } p, Alternative: var alternative } =>
+            $"forward/backward split ({p}{(alternative is null ? "" : $"; saving everything needed would keep {alternative.Saved.Count} tensors, {Partitioners.FormatBytes(alternative.SavedBytes)}")}); loss.backward() runs the compiled backward",
+        AutogradCompiledGraph { Reason: { } reason } => reason,
+        _ => "no forward/backward split: no input requires grad, or grad mode is off (an inference graph)",
+    };
+
+    /// <summary>"name: f32[8, 32]" for each value the forward saves.</summary>
+    public static IEnumerable<string> Saved(Partition partition) =>
+        partition.Saved.Select(n => $"{n}: {MetaText.Format(partition.Forward[n].Meta)}");
+}

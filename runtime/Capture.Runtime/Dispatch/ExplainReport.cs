@@ -45,6 +45,7 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
         var frames = Reports.FrameReport.Build(_events);
         using var text = Py.Str(Reports.TextReport.Plain(frames));
         using var explained = Py.ListOf(frames.SelectMany(f => f.Graphs).SelectMany(g => g.Guards.Select(GuardDict)));
+        using var autograd = Py.ListOf(captures.Select(c => AutogradDict(c.Compiled)));
         using var resultValue = result?.NewReference() ?? Py.None;
         using var graphCount = Py.Int(captures.Count);
         using var breakCount = Py.Int(breaks.Count);
@@ -54,7 +55,24 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
             new("recompile_reasons", recompiles), new("eager_frames", eager), new("compile_phases", phases),
             new("backend", backendName), new("mode", modeName), new("op_categories", categories), new("control_flow", controlFlow),
             new("diagnostics", diagnostics), new("result", resultValue), new("text", text), new("guard_explanations", explained),
+            new("autograd", autograd),
         ]);
+    }
+
+    private static PyObject AutogradDict(ICompiledGraph? compiled)
+    {
+        var items = new List<KeyValuePair<string, PyObject>> { new("status", Py.Str(AutogradSummary.Status(compiled))) };
+        if (compiled is AutogradCompiledGraph { Partition: { } p } a)
+        {
+            items.Add(new("partitioner", Py.Str(p.Partitioner)));
+            items.Add(new("saved", Py.ListOf(AutogradSummary.Saved(p).Select(Py.Str))));
+            items.Add(new("saved_bytes", Py.Int(p.SavedBytes)));
+            items.Add(new("save_all_bytes", Py.Int(a.Alternative?.SavedBytes ?? p.SavedBytes)));
+            items.Add(new("forward", Py.Str(CodePrinter.Print(p.Forward))));
+            items.Add(new("backward", Py.Str(CodePrinter.Print(p.Backward))));
+        }
+        try { return Py.Dict(items); }
+        finally { foreach (var i in items) i.Value.Dispose(); }
     }
 
     /// <summary>Ops of a graph by registry category ("pointwise": 3, "reduction": 1, "control flow": 1), subgraphs included.</summary>

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using Capture.Graph;
+using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Reports;
 
@@ -101,7 +102,13 @@ public static class HtmlReport
         h.Append($"<tr><td>capture</td><td>{g.Event.CaptureTime.TotalMilliseconds:0.00}</td><td></td></tr>\n");
         foreach (var p in g.Event.Compiled?.Phases ?? []) h.Append($"<tr><td>{E(p.Name)}</td><td>{p.Time.TotalMilliseconds:0.00}</td><td>{E(p.Note ?? "")}</td></tr>\n");
         h.Append("</tbody></table>\n");
-        h.Append("<h4>Autograd</h4>\n<p class=\"dim autograd\">No forward/backward split: the graph runs forward only, and gradients of its inputs are left to torch's autograd. AOT autograd (joint graph, partition, saved values) is issue 9 and is not built yet.</p>\n");
+        h.Append($"<h4>Autograd</h4>\n<p class=\"dim autograd\">{E(AutogradSummary.Status(g.Event.Compiled))}</p>\n");
+        if (g.Event.Compiled is AutogradCompiledGraph { Partition: { } partition })
+        {
+            h.Append("<ul class=\"saved\">").Append(string.Concat(AutogradSummary.Saved(partition).Select(s => $"<li><code>{E(s)}</code></li>"))).Append("</ul>\n");
+            h.Append($"<details class=\"forward\"><summary>Forward graph</summary><pre class=\"code\">{E(CodePrinter.Print(partition.Forward))}</pre></details>\n");
+            h.Append($"<details class=\"backward\"><summary>Backward graph</summary><pre class=\"code\">{E(CodePrinter.Print(partition.Backward))}</pre></details>\n");
+        }
         if (g.Event.Compiled?.Source is { Length: > 0 } source)
             h.Append($"<details class=\"generated\"><summary>Generated {(g.Event.Backend == "roslyn" ? "C#" : g.Event.Backend)} ({source.Split('\n').Length} lines)</summary><pre class=\"code\">{E(source)}</pre></details>\n");
         h.Append("</section>\n");

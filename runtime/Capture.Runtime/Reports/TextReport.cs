@@ -115,10 +115,24 @@ public static class TextReport
                     w.Write(use.At is null ? $"        for the whole graph: {use.Why}\n" : $"        guarded because line {use.At.Line} {use.Why}\n", TextStyle.Dim);
             }
         }
+        Autograd(graph, w);
+    }
+
+    /// <summary>The forward/backward split, when the graph has one: saved values, then both graphs.</summary>
+    private static void Autograd(GraphEntry graph, IReportWriter w)
+    {
+        if (graph.Event.Compiled is not AutogradCompiledGraph compiled) return;
+        w.Write($"  Autograd: {AutogradSummary.Status(compiled)}\n", TextStyle.Heading);
+        if (compiled.Partition is not { } partition) return;
+        w.Write($"    saved for backward: {string.Join(", ", AutogradSummary.Saved(partition))}\n", TextStyle.Dim);
+        w.Write("    forward graph:\n", TextStyle.Heading);
+        w.Write(Indent(Capture.Graph.CodePrinter.Print(partition.Forward).TrimEnd('\n'), "      ") + "\n", TextStyle.Code);
+        w.Write("    backward graph:\n", TextStyle.Heading);
+        w.Write(Indent(Capture.Graph.CodePrinter.Print(partition.Backward).TrimEnd('\n'), "      ") + "\n", TextStyle.Code);
     }
 
     /// <summary>", generated C# 120 lines (4 kernels)" for backends that generate code.</summary>
-    public static string CodeSize(GraphEntry graph) => graph.Event.Compiled switch
+    public static string CodeSize(GraphEntry graph) => graph.Event.Compiled?.Main() switch
     {
         RoslynCompiledGraph { Eager: { } why } => $"; no kernels: {why}",
         RoslynCompiledGraph r when r.Source.Length > 0 => $"; generated C# {r.Source.Split('\n').Length} lines, {r.Kernels.Count} kernels",

@@ -180,6 +180,9 @@ class ExplainOutput:
         self.diagnostics = [Diagnostic(**d) for d in report["diagnostics"]]
         # per guard: {"guard", "kind", "value" (the source it reads), "because" (the lines behind it), "lines"}
         self.guard_explanations = report["guard_explanations"]
+        # per graph: its forward/backward split ({"status", "partitioner", "saved", "saved_bytes",
+        # "save_all_bytes", "forward", "backward"}) or {"status"} alone where it has none
+        self.autograd = report["autograd"]
         self._text = report["text"]
         self._result = report["result"]
 
