@@ -22,6 +22,7 @@ public static partial class Derivatives
         Add((b, c, y, g) => Grads(c, ("self", EvenlyToExtremes(b, c.Raw("self"), y, g, ReducedDims(c, c.Tensor("self")), c.Bool("keepdim")))), "torch.amax", "torch.amin");
         Add(MaxMinRule, "torch.max", "torch.min");
         Add(VarStdRule, "torch.var", "torch.std");
+        Add(ProdRule, "torch.prod");
         Add((b, c, y, g) =>
         {
             var dim = Arg.Ints(c.Int("dim"));
@@ -96,5 +97,33 @@ public static partial class Derivatives
             ? Mul(b, gk, Mul(b, centered, 2 / n))
             : Div(b, Mul(b, gk, centered), Mul(b, Unreduce(b, y, sizes, dims, keep), n));
         return Grads(c, ("self", grad));
+    }
+
+    // prod: each element takes g times the product of the others: y / x where x != 0; where x = 0,
+    // the product of the non-zero others if it is the only zero of its slice, else 0
+    private static IReadOnlyList<Arg?> ProdRule(GraphBuilder b, OpCall c, Arg y, Arg g)
+    {
+        var x = c.Raw("self");
+        var t = c.Tensor("self");
+        var dims = c.IsNone("dim") ? Enumerable.Range(0, t.Rank).ToArray() : [t.Rank == 0 ? 0 : t.Shape.WrapDim(c.Int("dim"), c.Op.Name)];
+        var keep = !c.IsNone("dim") && c.Bool("keepdim");
+        var sizes = Sizes(b, x);
+        var isZero = F(b, "torch.eq", x, 0L);
+        var nonZero = Where(b, isZero, 1.0, x);
+        Arg othersProduct, zeroCount;
+        if (c.IsNone("dim") || t.Rank == 0)
+        {
+            othersProduct = F(b, "torch.prod", nonZero);
+            zeroCount = F(b, "torch.sum", isZero);
+        }
+        else
+        {
+            othersProduct = b.Call(OpRegistry.Get("torch.prod"), [nonZero, (long)dims[0], true]);
+            zeroCount = F(b, "torch.sum", isZero, Arg.Ints(dims[0]), true);
+        }
+        var atZero = Where(b, F(b, "torch.eq", zeroCount, 1L), othersProduct, 0.0);
+        var yk = Unreduce(b, y, sizes, dims, keep);
+        var others = Where(b, isZero, atZero, Div(b, yk, Where(b, isZero, 1.0, x)));
+        return Grads(c, ("self", Mul(b, Unreduce(b, g, sizes, dims, keep), others)));
     }
 }
