@@ -54,8 +54,44 @@ def mlp_forward(x, w1, b1, w2, b2):
     return F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)
 
 
+def attention_forward(x, wq, wk, wv, wo):
+    # one head of self-attention: projections (gemms), scaled scores, softmax over keys, weighted sum
+    q, k, v = x @ wq, x @ wk, x @ wv
+    weights = torch.softmax(q @ k.transpose(-2, -1) * (q.shape[-1] ** -0.5), dim=-1)
+    return (weights @ v) @ wo
+
+
+def conv_block_forward(x, weight, bias, mean, var, gamma, beta):
+    # conv, batch_norm (inference), relu
+    y = F.conv2d(x, weight, bias, padding=1)
+    return torch.relu(F.batch_norm(y, mean, var, gamma, beta, training=False))
+
+
+def mlp_loss(x, w1, b1, w2, b2, target):
+    # the training step's loss: GELU MLP and mean squared error; timed with its backward
+    return ((F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2) - target) ** 2).mean()
+
+
+def tiny_add(x):
+    # one op on four floats: what a call costs beyond the op (guards, dispatch)
+    return x + 1
+
+
+def training_step(loss_fn):
+    """A step's gradients: loss_fn's backward for every input that requires grad."""
+    def step(*args):
+        return torch.autograd.grad(loss_fn(*args), [a for a in args if a.requires_grad])
+    return step
+
+
+def same(a, b, tolerance):
+    if isinstance(a, torch.Tensor):
+        return torch.allclose(a, b, rtol=tolerance, atol=tolerance)
+    return len(a) == len(b) and all(same(x, y, tolerance) for x, y in zip(a, b))
+
+
 def workloads(quick):
-    """(name, function, make inputs, tolerance) for each row."""
+    """(name, function, make inputs, tolerance, kind) for each row; kind "train" times forward + backward."""
     g = torch.Generator().manual_seed(0)
 
     def randn(*shape):
@@ -77,7 +113,20 @@ def workloads(quick):
     rows.append((f"GELU MLP forward ({batch}x{d} -> {hidden} -> {d})", mlp_forward,
                  lambda: (randn(batch, d), randn(hidden, d) * d ** -0.5, randn(hidden), randn(d, hidden) * hidden ** -0.5, randn(d)),
                  1e-4))
-    return rows
+    batch, seq, dim = (2, 16, 32) if quick else (8, 128, 256)
+    rows.append((f"attention block forward ({batch}x{seq}x{dim})", attention_forward,
+                 lambda: (randn(batch, seq, dim),) + tuple(randn(dim, dim) * dim ** -0.5 for _ in range(4)), 1e-4))
+    n, c, hw = (2, 8, 8) if quick else (8, 64, 56)
+    rows.append((f"conv block forward (conv-bn-relu, {n}x{c}x{hw}x{hw})", conv_block_forward,
+                 lambda: (randn(n, c, hw, hw), randn(c, c, 3, 3) * (9 * c) ** -0.5, randn(c), randn(c), randn(c).abs() + 0.5, randn(c), randn(c)), 1e-4))
+    batch, d, hidden = (8, 64, 256) if quick else (64, 1024, 4096)
+
+    def mlp_training_inputs():
+        w = (randn(hidden, d) * d ** -0.5, randn(hidden), randn(d, hidden) * hidden ** -0.5, randn(d))
+        return (randn(batch, d),) + tuple(t.requires_grad_() for t in w) + (randn(batch, d),)
+    rows.append((f"MLP training step, forward + backward ({batch}x{d} -> {hidden} -> {d})", mlp_loss, mlp_training_inputs, 1e-4, "train"))
+    rows.append(("per-call overhead (x + 1 on 4 floats)", tiny_add, lambda: (randn(4),), 1e-6))
+    return [r if len(r) == 5 else r + ("forward",) for r in rows]
 
 
 def systems():
@@ -124,11 +173,12 @@ def main(argv):
     print("; ".join(f"{k}: {v}" for k, v in environment.items()), flush=True)
 
     results, failed = [], False
-    for name, fn, make, tolerance in workloads(options.quick):
+    for name, fn, make, tolerance, kind in workloads(options.quick):
         if options.only and options.only not in name:
             continue
         args = make()
-        expected = fn(*args)
+        run = training_step if kind == "train" else (lambda f: f)
+        expected = run(fn)(*args)
         # every system compiled and warmed up, then timed in turns: ROUNDS blocks of consecutive calls
         # each, so that drift in the machine's speed falls on all alike, while one system's worker
         # threads (OpenMP's, OpenBLAS's, .NET's spin a while after their work) do not slow the next
@@ -141,13 +191,14 @@ def main(argv):
             if isinstance(compiled, str):
                 row["error"] = compiled
                 continue
+            compiled = run(compiled)
             capture.reset()
             start = time.perf_counter()
             compiled(*args)
             row["first_call_ms"] = (time.perf_counter() - start) * 1e3
             for _ in range(warmup):
                 compiled(*args)
-            row["matches_eager"] = torch.allclose(compiled(*args), expected, rtol=tolerance, atol=tolerance)
+            row["matches_eager"] = same(compiled(*args), expected, tolerance)
             failed |= not row["matches_eager"]
             entries.append((row, compiled, []))
         for _ in range(ROUNDS):
@@ -161,7 +212,8 @@ def main(argv):
         for row, compiled, times in entries:
             median = statistics.median(times)
             quartiles = statistics.quantiles(times, n=4) if len(times) >= 2 else [median, median, median]
-            row.update(median_ms=median * 1e3, iqr_ms=(quartiles[2] - quartiles[0]) * 1e3, ratio_vs_eager=eager_median / median)
+            row.update(median_ms=median * 1e3, iqr_ms=(quartiles[2] - quartiles[0]) * 1e3, ratio_vs_eager=eager_median / median,
+                       overhead_us=(median - eager_median) * 1e6)
             print(f"{name:55} {row['system']:18} {median * 1e3:9.3f} ms  x{eager_median / median:5.2f}  first call {row['first_call_ms']:8.1f} ms"
                   f"{'' if row['matches_eager'] else '  DIFFERS FROM EAGER'}", flush=True)
 
@@ -179,6 +231,10 @@ def main(argv):
             else:
                 f.write(f"| {r['workload']} | {r['system']} | {r['median_ms']:.3f} | {r['iqr_ms']:.3f} | {r['ratio_vs_eager']:.2f}x "
                         f"| {r['first_call_ms']:.1f} | {'yes' if r['matches_eager'] else 'NO'} |\n")
+        overhead = [r for r in results if r["workload"].startswith("per-call overhead") and "error" not in r and r["system"].startswith("capture")]
+        if overhead:
+            f.write("\nPer-call overhead (median time per call minus eager's, on the tiny workload): "
+                    + ", ".join(f"{r['system']} {r['overhead_us']:.1f} us" for r in overhead) + ".\n")
     print(f"wrote {os.path.join(out, 'results.md')} and results.json")
     return 1 if failed else 0
 
