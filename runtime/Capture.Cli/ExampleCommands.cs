@@ -163,9 +163,7 @@ internal static class ExampleCommands
                     return Fail($"capture graph: graph {i + 1} of {entry.Name} has no input that requires grad: nothing to differentiate (make the example's inputs require grad)");
                 try
                 {
-                    var joint = JointGraph.Build(graphs[i]);
-                    var partition = Partitioners.MinCut(joint);
-                    var everything = Partitioners.SaveAll(joint);
+                    var (joint, partition, everything) = Partitioners.Differentiate(graphs[i]);
                     graphs[i] = stage switch { "joint" => joint.Graph, "forward" => partition.Forward, _ => partition.Backward };
                     notes[i] = $"# {partition}; {everything}\n# saved: {string.Join(", ", partition.Saved.Select(n => $"{n} {MetaText.Format(partition.Forward[n].Meta)}"))}\n";
                 }

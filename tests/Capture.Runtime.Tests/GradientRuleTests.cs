@@ -14,28 +14,13 @@ using Graph = Capture.Graph.Graph;
 [Collection("Python")]
 public sealed class GradientRuleTests
 {
-    private const string Source = """
-        import operator, torch
-
-        def _make(shape, dtype, strides, seed):
-            g = torch.Generator().manual_seed(seed)
-            if dtype.is_floating_point:
-                t = torch.randn(shape, generator=g).to(dtype)
-            elif dtype == torch.bool:
-                t = torch.randint(0, 2, shape, generator=g).bool()
-            else:
-                t = torch.randint(1, 4, shape, generator=g).to(dtype)
-            if strides is not None:
-                out = torch.empty_strided(shape, strides, dtype=dtype)
-                out.copy_(t)
-                t = out
-            return t
+    private const string Source = TorchOracle.Make + """
 
         def prepare(expression, specs, seed):
             ns = {"torch": torch, "operator": operator}
             inputs = []
             for i, (shape, dtype, strides) in enumerate(specs):
-                t = _make(shape, getattr(torch, dtype), strides, i)
+                t = _make(shape, getattr(torch, dtype), strides, "cpu", i)
                 inputs.append(t)
                 ns[f"a{i}"] = t.detach().requires_grad_(t.dtype in (torch.float32, torch.float64))
             result = eval(expression, ns)

@@ -13,7 +13,8 @@ public sealed record OracleResult(ValueMeta? Meta, string? Error, string Device)
 /// </summary>
 public sealed class TorchOracle : IDisposable
 {
-    private const string Source = """
+    /// <summary>_make(shape, dtype, strides, device, seed): the inputs every oracle here builds.</summary>
+    internal const string Make = """
         import operator, torch
 
         def _make(shape, dtype, strides, device, seed):
@@ -31,6 +32,9 @@ public sealed class TorchOracle : IDisposable
                 out.copy_(t)
                 t = out
             return t
+        """;
+
+    private const string Source = Make + """
 
         _short = {torch.float32: "f32", torch.float64: "f64", torch.float16: "f16", torch.bfloat16: "bf16",
                   torch.int64: "i64", torch.int32: "i32", torch.bool: "b8"}

@@ -84,15 +84,8 @@ public static partial class Derivatives
                     steps.Add((before, grad => F(b, "torch.ops.aten.select_backward", grad, Arg.Ints(before), (long)at, i < 0 ? i + before[at] : i)));
                     break;
                 case SliceArg s:
-                    long Bound(Arg a, long fallback) => a switch
-                    {
-                        NoneArg => fallback,
-                        IntArg { Value: var v } => Math.Clamp(v < 0 ? v + before[at] : v, 0, before[at]),
-                        _ => throw new NotSupportedException($"slicing with a non-constant bound ({a})"),
-                    };
-                    var step = s.Step is IntArg { Value: var st } ? st : 1;
-                    var start = Bound(s.Start, 0);
-                    var stop = Math.Max(start, Bound(s.Stop, before[at]));
+                    var (start, stop, step) = OpRegistry.SliceBounds(s, before[at]);
+                    stop = Math.Max(start, stop);
                     sizes[dim] = (stop - start + step - 1) / step;
                     steps.Add((before, grad => F(b, "torch.ops.aten.slice_backward", grad, Arg.Ints(before), (long)at, start, stop, step)));
                     dim++;

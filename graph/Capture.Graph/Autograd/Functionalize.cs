@@ -11,8 +11,9 @@ public static class Functionalize
     public static Graph Apply(Graph graph)
     {
         if (!graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace)) return graph;
-        var viewed = graph.Nodes.OfType<CallOp>().Where(c => c.Op.Category == OpCategory.View && c.Op.Name != "operator.getitem" || c.Op.Name == "operator.getitem" && graph.MetaOf(c.Args[0]) is TensorMeta)
-            .SelectMany(c => c.Args.Take(1).SelectMany(a => a.References())).ToHashSet();
+        // tensors some view reads (getitem of a tuple takes an item, not a view)
+        var viewed = graph.Nodes.OfType<CallOp>().Where(c => c.Op.Category == OpCategory.View && graph.MetaOf(c.Args[0]) is TensorMeta)
+            .SelectMany(c => c.Args[0].References()).ToHashSet();
         var b = new GraphBuilder();
         b.Reserve(graph.Nodes.Select(n => n.Name));
         var renames = new Dictionary<string, string>();

@@ -22,10 +22,17 @@ public sealed record Partition(string Partitioner, JointGraph Joint, Graph Forwa
 /// </summary>
 public static class Partitioners
 {
+    /// <summary>Differentiates a graph and splits it both ways: min-cut (what runs) and save-all (for comparison).</summary>
+    public static (JointGraph Joint, Partition MinCut, Partition SaveAll) Differentiate(Graph forward)
+    {
+        var joint = JointGraph.Build(forward);
+        return (joint, MinCut(joint), SaveAll(joint));
+    }
+
     public static Partition SaveAll(JointGraph joint)
     {
         var graph = joint.Graph;
-        var forwardSet = ForwardNodes(joint);
+        var forwardSet = ForwardNodes(joint, TangentClosure(joint));
         var saved = new List<string>();
         foreach (var node in graph.Nodes.Where(n => !forwardSet.Contains(n.Name)))
             foreach (var input in node is Output ? joint.InputGradients.References() : node.Inputs)
@@ -39,7 +46,7 @@ public static class Partitioners
         var nodes = graph.Nodes.Where(n => n is not Output).ToList();
         var index = nodes.Select((n, i) => (n.Name, i)).ToDictionary(p => p.Name, p => p.i);
         var backward = TangentClosure(joint);
-        var required = ForwardNodes(joint);
+        var required = ForwardNodes(joint, backward);
         // vertices: 2i = node i "in", 2i+1 = node i "out"; then source and sink
         int source = 2 * nodes.Count, sink = source + 1;
         var flow = new MaxFlow(sink + 1);
@@ -92,12 +99,11 @@ public static class Partitioners
     /// What the forward must compute: the primals and the ancestors of its outputs, plus the items
     /// taken out of forward tuples (a tuple is never saved; its items are).
     /// </summary>
-    private static HashSet<string> ForwardNodes(JointGraph joint)
+    private static HashSet<string> ForwardNodes(JointGraph joint, HashSet<string> backward)
     {
         var graph = joint.Graph;
         var set = joint.Primals.ToHashSet();
         foreach (var output in joint.Outputs.References()) set.UnionWith(Ancestors(graph, output));
-        var backward = TangentClosure(joint);
         foreach (var node in graph.Nodes)
             if (node is CallOp { Op.Name: "operator.getitem" } c && c.Args[0] is RefArg r && set.Contains(r.Name) && graph[r.Name].Meta is TupleMeta && !backward.Contains(c.Name))
                 set.Add(c.Name);

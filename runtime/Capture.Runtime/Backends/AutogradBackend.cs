@@ -63,9 +63,7 @@ public sealed class AutogradBackend(IGraphBackend inner, TorchRuntime torch) : I
         Partition partition, alternative;
         try
         {
-            joint = JointGraph.Build(graph);
-            partition = Partitioners.MinCut(joint);
-            alternative = Partitioners.SaveAll(joint);
+            (joint, partition, alternative) = Partitioners.Differentiate(graph);
         }
         catch (NotSupportedException e)
         {
@@ -94,9 +92,16 @@ public sealed class AutogradBackend(IGraphBackend inner, TorchRuntime torch) : I
                 using var tangents = args.GetItem(1);
                 return RunGraph(backward, saved.ToItems().Concat(tangents.ToItems()).ToList());
             }, "run_backward(saved, tangents) -> gradients: the compiled backward graph"),
-            DifferentiableFlags = Py.Tuple(joint.Differentiable.Select(Py.Bool).ToList()),
+            DifferentiableFlags = Flags(joint.Differentiable),
         };
         return compiled;
+    }
+
+    private static PyObject Flags(IReadOnlyList<bool> values)
+    {
+        var items = values.Select(Py.Bool).ToList();
+        try { return Py.Tuple(items); }
+        finally { foreach (var item in items) item.Dispose(); }
     }
 
     private static PyObject RunGraph(ICompiledGraph graph, List<PyObject> inputs)

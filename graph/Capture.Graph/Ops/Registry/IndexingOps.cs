@@ -108,6 +108,14 @@ public static partial class OpRegistry
     /// <summary>Python's slice.indices for a positive step; torch rejects other steps.</summary>
     private static (long Length, long Step) SliceLength(OpCall c, SliceArg s, long size)
     {
+        var (start, stop, step) = SliceBounds(s, size);
+        if (step <= 0) throw c.Error("step must be greater than zero (negative slice steps are not supported by torch: use torch.flip)");
+        return (stop <= start ? 0 : (stop - start + step - 1) / step, step);
+    }
+
+    /// <summary>A slice's start, stop and step over a dim of <paramref name="size"/>, bounds clamped as Python's slice.indices.</summary>
+    internal static (long Start, long Stop, long Step) SliceBounds(SliceArg s, long size)
+    {
         long Bound(Arg a, long fallback) => a switch
         {
             NoneArg => fallback,
@@ -120,10 +128,7 @@ public static partial class OpRegistry
             IntArg { Value: var v } => v,
             _ => throw new NotSupportedException($"slicing with a non-constant step ({s.Step}) is not supported yet"),
         };
-        if (step <= 0) throw c.Error("step must be greater than zero (negative slice steps are not supported by torch: use torch.flip)");
-        var start = Bound(s.Start, 0);
-        var stop = Bound(s.Stop, size);
-        return (stop <= start ? 0 : (stop - start + step - 1) / step, step);
+        return (Bound(s.Start, 0), Bound(s.Stop, size), step);
     }
 
     private static TensorMeta Slice(OpCall c, TensorMeta t, int dim, long start, long length)
