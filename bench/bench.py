@@ -140,6 +140,7 @@ def systems():
         ("eager", lambda fn: fn),
         ("torch.jit.script", script),
         ("capture (roslyn)", lambda fn: capture.compile(fn, backend="roslyn")),
+        ("capture (llvm)", lambda fn: capture.compile(fn, backend="llvm")),
     ]
 
 

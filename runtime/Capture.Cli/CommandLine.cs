@@ -21,7 +21,7 @@ public static class CommandLine
           compare FILE.py[::FN] [--json] [--backend B]
                                   capture them through the AST path and the bytecode path and show both
                                   side by side (graphs, control flow, breaks vs diagnostics, guards, results)
-          graph FILE.py::FN [--format tabular|code|json|dot|csharp] [--stage captured|optimized|forward|backward|joint] [--mode ast|bytecode] [--passes] [--decompose]
+          graph FILE.py::FN [--format tabular|code|json|dot|csharp|llvm|asm] [--stage captured|optimized|forward|backward|joint] [--mode ast|bytecode] [--passes] [--decompose]
                                   print the graphs captured from one function (--mode ast: by the AST path; optimized: after
                                   the optimizer, with its fusion groups and memory plan; --passes:
                                   what each pass changed; --decompose: split ops into core ops first;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capture.Codegen.Llvm;
 using Capture.Graph;
 using Capture.Python;
 using Capture.Runtime;
@@ -113,7 +114,9 @@ internal static class ExampleCommands
                 default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --mode ast|bytecode, --passes, --decompose)");
             }
         }
-        if (format is not ("tabular" or "code" or "json" or "dot" or "csharp")) return Usage($"capture graph: unknown format '{format}' (tabular, code, json, dot or csharp)");
+        if (format is not ("tabular" or "code" or "json" or "dot" or "csharp" or "llvm" or "asm"))
+            return Usage($"capture graph: unknown format '{format}' (tabular, code, json, dot, csharp, llvm or asm)");
+        var generated = format is "csharp" or "llvm" or "asm";
         if (stage is not ("captured" or "optimized" or "forward" or "backward" or "joint"))
             return Usage($"capture graph: unknown stage '{stage}' (captured, optimized, forward, backward or joint)");
         CaptureRuntime.Start();
@@ -123,8 +126,8 @@ internal static class ExampleCommands
         using (entry)
         using (Interpreter.Gil())
         {
-            // the generated C# needs the Roslyn backend; the graphs alone need only capture
-            var runner = CaptureRuntime.NewRunner(format == "csharp" ? "roslyn" : "eager", mode);
+            // generated code needs its backend (C#: roslyn; LLVM IR and its assembly: llvm); the graphs alone need only capture
+            var runner = CaptureRuntime.NewRunner(format switch { "csharp" => "roslyn", "llvm" or "asm" => "llvm", _ => "eager" }, mode);
             runner.OnEvent = e =>
             {
                 if (e is not CaptureEvent.Captured { Discarded: false } c) return;
@@ -140,16 +143,17 @@ internal static class ExampleCommands
             runner.Call(function, args, kwargs).Dispose();
             runner.Reset();
         }
-        if (format == "csharp")
+        if (generated)
         {
+            var (comment, language) = format switch { "csharp" => ("//", "C#"), "llvm" => (";", "LLVM IR"), _ => ("#", "machine code") };
             for (var i = 0; i < compiled.Count; i++)
             {
-                Console.WriteLine($"// {entry.Name}: graph {i + 1} of {compiled.Count}");
+                Console.WriteLine($"{comment} {entry.Name}: graph {i + 1} of {compiled.Count}");
                 Console.Write(compiled[i]?.Main() switch
                 {
-                    RoslynCompiledGraph { Eager: { } why } => $"// no kernels: {why}\n",
-                    _ when compiled[i]?.Source is { Length: > 0 } source => source,
-                    _ => "// no kernels: no fusion group of this graph lowers to C# yet (they run through torch)\n",
+                    KernelCompiledGraph { Eager: { } why } => $"{comment} no kernels: {why}\n",
+                    _ when compiled[i]?.Source is { Length: > 0 } source => format == "asm" ? LlvmKernelCompiler.Assembly(source) : source,
+                    _ => $"{comment} no kernels: no fusion group of this graph lowers to {language} yet (they run through torch)\n",
                 });
             }
             return 0;

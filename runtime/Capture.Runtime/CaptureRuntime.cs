@@ -1,4 +1,5 @@
 using Capture.Codegen;
+using Capture.Codegen.Llvm;
 using Capture.Python;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Dispatch;
@@ -95,11 +96,18 @@ public static class CaptureRuntime
         IGraphBackend backend = name switch
         {
             "eager" => new AutogradBackend(new EagerBackend(_torch), _torch),
-            "roslyn" => new AutogradBackend(new RoslynBackend(_torch, KernelCache.FromEnvironment("roslyn")), _torch),
-            "llvm" => throw new NotSupportedException($"backend='llvm' is not built yet in Capture {Version} (tracked as issue 8); backend='roslyn' compiles kernels as C#"),
+            "roslyn" => new AutogradBackend(new KernelBackend(_torch, RoslynKernelCompiler.Instance, KernelCache.FromEnvironment("roslyn")), _torch),
+            "llvm" => Llvm(),
             _ => throw new ArgumentException($"unknown backend '{name}': one of {string.Join(", ", BackendNames)}"),
         };
         return _backends[name] = backend;
+    }
+
+    /// <summary>The LLVM backend, when libLLVM-16 loads (NotSupportedException naming Debian's package when not).</summary>
+    private static IGraphBackend Llvm()
+    {
+        LlvmKernelCompiler.EnsureAvailable();
+        return new AutogradBackend(new KernelBackend(_torch!, LlvmKernelCompiler.Instance, KernelCache.FromEnvironment("llvm")), _torch!);
     }
 
     private static FrameRunner NewRunnerLocked(string backend, CaptureMode mode)

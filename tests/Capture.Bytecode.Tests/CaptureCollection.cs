@@ -42,7 +42,7 @@ public sealed class CaptureFixture
     }
 
     /// <summary>The backends every end-to-end test runs on.</summary>
-    public static readonly string[] Backends = ["eager", "roslyn"];
+    public static readonly string[] Backends = ["eager", "roslyn", "llvm"];
 
     /// <summary>Each row of <paramref name="rows"/> once per backend, the backend as its last value.</summary>
     public static IEnumerable<object[]> PerBackend(IEnumerable<object[]> rows) =>

@@ -24,19 +24,21 @@ public sealed class BenchTests
             foreach (var workload in workloads)
             {
                 var systems = rows.Where(r => (string)r["workload"]! == workload).ToList();
-                Assert.Equal(["eager", "torch.jit.script", "capture (roslyn)"], systems.Select(r => (string)r["system"]!));
+                Assert.Equal(["eager", "torch.jit.script", "capture (roslyn)", "capture (llvm)"], systems.Select(r => (string)r["system"]!));
                 foreach (var row in systems.Where(r => r["error"] is null))
                 {
                     Assert.True((bool)row["matches_eager"]!, $"{workload} through {row["system"]} differs from eager");
                     Assert.True((double)row["median_ms"]! > 0);
                 }
                 Assert.Null(systems.Single(r => (string)r["system"]! == "capture (roslyn)")["error"]);
+                Assert.Null(systems.Single(r => (string)r["system"]! == "capture (llvm)")["error"]);
             }
             var table = File.ReadAllText(Path.Combine(output, "results.md"));
             Assert.Contains("| workload | system | median ms | IQR ms | vs eager | first call ms | matches eager |", table);
             Assert.Contains("- torch threads: ", table);
             Assert.Contains("- torch BLAS: ", table);
             Assert.Contains("Per-call overhead (median time per call minus eager's, on the tiny workload): capture (roslyn) ", table);
+            Assert.Contains(", capture (llvm) ", table);
         }
         finally
         {

@@ -22,7 +22,7 @@ public static class CommandRunner
         Run(CliPath, args, environment: new Dictionary<string, string> { ["CAPTURE_BACKEND"] = backend });
 
     /// <summary>The backends every end-to-end test runs on.</summary>
-    public static TheoryData<string> Backends => new() { "eager", "roslyn" };
+    public static TheoryData<string> Backends => new() { "eager", "roslyn", "llvm" };
 
     public static CommandResult Python(params string[] args) => Run("/usr/bin/python3.11", args);
 

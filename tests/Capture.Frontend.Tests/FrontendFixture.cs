@@ -50,7 +50,7 @@ public sealed class FrontendFixture
     public FrontendFixture() => CaptureRuntime.Start();
 
     /// <summary>The backends every end-to-end test runs on.</summary>
-    public static readonly string[] Backends = ["eager", "roslyn"];
+    public static readonly string[] Backends = ["eager", "roslyn", "llvm"];
 
     public static IEnumerable<object[]> PerBackend(IEnumerable<object[]> rows) =>
         rows.SelectMany(row => Backends.Select(b => row.Append(b).ToArray()));

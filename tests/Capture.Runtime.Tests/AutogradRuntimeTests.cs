@@ -11,7 +11,7 @@ public sealed class AutogradRuntimeTests
     private static PyObject Run(string backend, string source) =>
         Py.Exec($"import capture, torch\nBACKEND = {backend}\ncapture.reset()\n" + source);
 
-    public static TheoryData<string> Backends => new() { "'eager'", "'roslyn'" };
+    public static TheoryData<string> Backends => new() { "'eager'", "'roslyn'", "'llvm'" };
 
     [Theory]
     [MemberData(nameof(Backends))]

@@ -16,77 +16,6 @@ namespace Capture.Codegen;
 // scratch buffer and later passes load it.
 public static partial class CSharpEmitter
 {
-    private static readonly HashSet<string> Expensive = ["exp", "log", "tanh", "sigmoid", "erf", "sin", "cos", "pow", "div", "sqrt", "rsqrt", "reciprocal"];
-
-    /// <summary>Which statements each pass of a reduction kernel computes, and which it keeps for or loads from a later pass.</summary>
-    private sealed class RowPlan
-    {
-        public required int[] Level;
-        public required int Passes; // reduction passes; the store pass comes after them
-        public required List<HashSet<int>> Computed; // per pass (the store pass last): element statements evaluated
-        public required List<HashSet<int>> Loaded;   // per pass: element statements read from their scratch buffer
-        public required HashSet<int> Cached;
-        public required int[] FirstPass;
-
-        public static RowPlan Of(Kernel k)
-        {
-            var level = new int[k.Body.Count];
-            for (var i = 0; i < k.Body.Count; i++)
-            {
-                var value = k.Body[i].Value;
-                level[i] = value is KReduce r ? LevelOf(r.Value, level) + 1 : LevelOf(value, level);
-            }
-            var passes = k.Body.Select((s, i) => s.Value is KReduce ? level[i] : 0).DefaultIfEmpty(0).Max();
-            // targets per pass: the reductions' arguments of that level, then the element stores
-            var targets = new List<List<int>>();
-            for (var p = 0; p < passes; p++)
-                targets.Add(k.Body.Select((s, i) => (s, i)).Where(x => x.s.Value is KReduce && level[x.i] == p + 1)
-                    .SelectMany(x => Temps(((KReduce)x.s.Value).Value)).ToList());
-            targets.Add(k.Stores.Where(s => !k.Body[s.Statement].Row).Select(s => s.Statement).ToList());
-
-            var naive = targets.Select(t => Closure(k, t, _ => false)).ToList();
-            var firstPass = Enumerable.Repeat(-1, k.Body.Count).ToArray();
-            for (var p = naive.Count - 1; p >= 0; p--) foreach (var s in naive[p]) firstPass[s] = p;
-            var cached = Enumerable.Range(0, k.Body.Count)
-                .Where(s => naive.Count(n => n.Contains(s)) >= 2 && k.Body[s].Value is KCall c && Expensive.Contains(c.Function)).ToHashSet();
-            var computed = new List<HashSet<int>>();
-            var loaded = new List<HashSet<int>>();
-            for (var p = 0; p < targets.Count; p++)
-            {
-                var load = new HashSet<int>();
-                computed.Add(Closure(k, targets[p], s => cached.Contains(s) && firstPass[s] < p && load.Add(s) | true));
-                loaded.Add(load);
-            }
-            return new RowPlan { Level = level, Passes = passes, Computed = computed, Loaded = loaded, Cached = cached, FirstPass = firstPass };
-        }
-
-        private static int LevelOf(KExpr e, int[] level) => Temps(e).Select(t => level[t]).DefaultIfEmpty(0).Max();
-
-        /// <summary>The element statements <paramref name="targets"/> need, not looking past those <paramref name="stop"/> says are at hand.</summary>
-        private static HashSet<int> Closure(Kernel k, IEnumerable<int> targets, Func<int, bool> stop)
-        {
-            var seen = new HashSet<int>();
-            var stack = new Stack<int>(targets.Where(t => !k.Body[t].Row));
-            while (stack.TryPop(out var s))
-            {
-                if (!seen.Add(s) || stop(s)) continue;
-                foreach (var t in Temps(k.Body[s].Value)) if (!k.Body[t].Row) stack.Push(t);
-            }
-            seen.RemoveWhere(s => stop(s));
-            return seen;
-        }
-    }
-
-    /// <summary>The statements an expression reads.</summary>
-    private static IEnumerable<int> Temps(KExpr e) => e switch
-    {
-        KTemp t => [t.Index],
-        KCast c => Temps(c.Value),
-        KCall c => c.Args.SelectMany(Temps),
-        KReduce r => Temps(r.Value),
-        _ => [],
-    };
-
     private static void EmitReduction(StringBuilder text, Kernel k, KernelSchedule schedule, HashSet<string> helpers)
     {
         var outer = k.OuterRank;
@@ -165,8 +94,8 @@ public static partial class CSharpEmitter
             if (vector is { } t) EmitRowVectorLoop(text, k, plan, pass, reductions, stores, t, v, lanes, helpers);
             // scalar loop: the rest of the block, and every element when strides do not suit the vectors
             text.Append("                for (; j < j1; j++)\n                {\n");
-            var operandsRead = plan.Computed[pass].SelectMany(i => Loads(k.Body[i].Value))
-                .Concat(reductions.SelectMany(i => Loads(k.Body[i].Value))).Concat(stores.Select(x => x.Operand)).Distinct().Order();
+            var operandsRead = plan.Computed[pass].SelectMany(i => KernelExprs.Loads(k.Body[i].Value))
+                .Concat(reductions.SelectMany(i => KernelExprs.Loads(k.Body[i].Value))).Concat(stores.Select(x => x.Operand)).Distinct().Order();
             foreach (var o in operandsRead) text.Append($"                    long f{o} = b{o} + j * s{o}_{outer};\n");
             var elementNames = new Names(l => $"o{l.Operand}[f{l.Operand}]", t => k.Body[t.Index].Row ? $"r{t.Index}" : $"t{t.Index}");
             for (var i = 0; i < k.Body.Count; i++)
@@ -206,8 +135,8 @@ public static partial class CSharpEmitter
         List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers)
     {
         var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
-        var operands = exprs.SelectMany(Loads).Distinct().Order().ToList();
-        var rowTemps = exprs.SelectMany(Temps).Where(i => k.Body[i].Row).Distinct().Order().ToList();
+        var operands = exprs.SelectMany(KernelExprs.Loads).Distinct().Order().ToList();
+        var rowTemps = exprs.SelectMany(KernelExprs.Temps).Where(i => k.Body[i].Row).Distinct().Order().ToList();
         text.Append("                if (simd)\n                {\n");
         foreach (var o in operands.Where(o => k.Operands[o].InnerStride == 0))
             text.Append($"                    var w{o} = {v}.Create(o{o}[b{o}]); // broadcast along the row\n");
@@ -218,7 +147,7 @@ public static partial class CSharpEmitter
         // (or max/min) of one accumulator do not wait on one another; then one vector at a time.
         // Not where the pass computes something expensive: that hides the adds' latency already, and
         // four copies of it would not fit in the registers.
-        var cheap = !plan.Computed[pass].Any(i => Calls(k.Body[i].Value, Expensive));
+        var cheap = !plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
         if (reductions.Count > 0 && cheap)
         {
             foreach (var i in reductions)
@@ -259,7 +188,7 @@ public static partial class CSharpEmitter
         var at = q == 0 ? "j" : $"j + {q * lanes}";
         var names = new VNames(o => k.Operands[o].InnerStride == 1 ? $"w{o}{suffix}" : $"w{o}", i => k.Body[i].Row ? $"vr{i}" : $"u{i}{suffix}");
         var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
-        foreach (var o in exprs.SelectMany(Loads).Distinct().Order().Where(o => k.Operands[o].InnerStride == 1))
+        foreach (var o in exprs.SelectMany(KernelExprs.Loads).Distinct().Order().Where(o => k.Operands[o].InnerStride == 1))
             text.Append($"                        var w{o}{suffix} = {v}.Load(o{o} + b{o} + {at});\n");
         for (var i = 0; i < k.Body.Count; i++)
         {
@@ -285,16 +214,6 @@ public static partial class CSharpEmitter
         foreach (var (statement, operand) in stores)
             text.Append($"                        u{statement}{suffix}.Store(o{operand} + b{operand} + {at});\n");
     }
-
-    /// <summary>The operands an expression loads.</summary>
-    private static IEnumerable<int> Loads(KExpr e) => e switch
-    {
-        KLoad l => [l.Operand],
-        KCast c => Loads(c.Value),
-        KCall c => c.Args.SelectMany(Loads),
-        KReduce r => Loads(r.Value),
-        _ => [],
-    };
 
     private static string Initial(KReduce r, DType t) => r.Function switch
     {

@@ -49,7 +49,7 @@ public static partial class CSharpEmitter
         text.Append($"// schedule: {schedule}\n");
         text.Append($"public static unsafe class {className}\n{{\n");
         var helpers = new HashSet<string>();
-        if (kernels.Any(k => k.Body.Any(b => Calls(b.Value, Erf)))) helpers.Add("erf_scalar");
+        if (kernels.Any(k => k.Body.Any(b => KernelExprs.Calls(b.Value, Erf)))) helpers.Add("erf_scalar");
         foreach (var kernel in kernels)
         {
             if (kernel.Reduced is null) EmitKernel(text, kernel, schedule, helpers);
@@ -126,15 +126,6 @@ public static partial class CSharpEmitter
         }
         text.Append("            }\n        }\n    }\n\n");
     }
-
-    /// <summary>Whether the expression calls any of <paramref name="functions"/>.</summary>
-    private static bool Calls(KExpr e, IReadOnlySet<string> functions) => e switch
-    {
-        KCall c => functions.Contains(c.Function) || c.Args.Any(a => Calls(a, functions)),
-        KCast c => Calls(c.Value, functions),
-        KReduce r => Calls(r.Value, functions),
-        _ => false,
-    };
 
     private static readonly HashSet<string> Erf = ["erf"];
 

@@ -30,7 +30,7 @@ public sealed record GraphEntry(int Number, CaptureEvent.Captured Event)
     public string Entry => LiveLog.EntryText(Event);
 
     /// <summary>The optimized graph and its fusion groups, when the backend optimized it (roslyn).</summary>
-    public OptimizedGraph? Optimized => (Event.Compiled?.Main() as RoslynCompiledGraph)?.Optimized;
+    public OptimizedGraph? Optimized => (Event.Compiled?.Main() as KernelCompiledGraph)?.Optimized;
 
     public IReadOnlyList<GuardEntry> Guards { get; } = Event.Capture.Guards.Guards
         .Select(g => new GuardEntry(FrameReport.GroupOf(g), g.Kind, g.ToString()!, Event.Capture.Guards.UsesOf(g)))

@@ -110,7 +110,7 @@ public static class HtmlReport
             h.Append($"<details class=\"backward\"><summary>Backward graph</summary><pre class=\"code\">{E(CodePrinter.Print(partition.Backward))}</pre></details>\n");
         }
         if (g.Event.Compiled?.Source is { Length: > 0 } source)
-            h.Append($"<details class=\"generated\"><summary>Generated {(g.Event.Backend == "roslyn" ? "C#" : g.Event.Backend)} ({source.Split('\n').Length} lines)</summary><pre class=\"code\">{E(source)}</pre></details>\n");
+            h.Append($"<details class=\"generated\"><summary>Generated {(g.Event.Compiled.Main() is KernelCompiledGraph k ? k.Language : g.Event.Backend)} ({source.Split('\n').Length} lines)</summary><pre class=\"code\">{E(source)}</pre></details>\n");
         h.Append("</section>\n");
     }
 

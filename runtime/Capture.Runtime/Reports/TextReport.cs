@@ -134,8 +134,8 @@ public static class TextReport
     /// <summary>", generated C# 120 lines (4 kernels)" for backends that generate code.</summary>
     public static string CodeSize(GraphEntry graph) => graph.Event.Compiled?.Main() switch
     {
-        RoslynCompiledGraph { Eager: { } why } => $"; no kernels: {why}",
-        RoslynCompiledGraph r when r.Source.Length > 0 => $"; generated C# {r.Source.Split('\n').Length} lines, {r.Kernels.Count} kernels",
+        KernelCompiledGraph { Eager: { } why } => $"; no kernels: {why}",
+        KernelCompiledGraph r when r.Source.Length > 0 => $"; generated {r.Language} {r.Source.Split('\n').Length} lines, {r.Kernels.Count} kernels",
         { Source: { Length: > 0 } s } => $"; generated code {s.Split('\n').Length} lines",
         _ => "",
     };

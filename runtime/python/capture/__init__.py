@@ -22,7 +22,6 @@ __all__ = ["NotSupported", "compile", "explain", "compare", "report", "reset", "
 
 _MODES = ("bytecode", "ast")
 _BACKENDS = ("roslyn", "llvm", "eager")
-_NOT_BUILT = {"llvm": 8}
 
 
 class NotSupported(Exception):
@@ -35,10 +34,6 @@ _native.register_not_supported(NotSupported)
 def runtime_info():
     """Versions and libraries of the running Capture runtime (capture, dotnet, libpython)."""
     return _native.runtime_info()
-
-
-def _not_built(what, issue):
-    raise NotSupported(f"{what} is not built yet in Capture {__version__} (tracked as issue {issue})")
 
 
 class _CompiledFunction:
@@ -101,12 +96,6 @@ def compile(fn=None, *, mode="bytecode", backend=None, fullgraph=False, dynamic=
         raise ValueError(f"capture.compile: mode must be one of {_MODES}, got {mode!r}")
     if backend not in _BACKENDS:
         raise ValueError(f"capture.compile: backend must be one of {_BACKENDS}, got {backend!r}")
-    if backend in _NOT_BUILT:
-        raise NotSupported(
-            f"capture.compile(backend={backend!r}) is not built yet in Capture {__version__} (tracked as issue "
-            f"{_NOT_BUILT[backend]}); backend='roslyn' (the default) compiles kernels as C#, backend='eager' runs the "
-            "captured graphs through torch"
-        )
     if dynamic:
         raise NotSupported("capture.compile(dynamic=True): captures specialize on sizes for now")
 
@@ -211,8 +200,6 @@ def _check_backend(backend, what, fn=None):
         backend = getattr(fn, "_backend", None) or _default_backend()
     if backend not in _BACKENDS:
         raise ValueError(f"capture.{what}: backend must be one of {_BACKENDS}, got {backend!r}")
-    if backend in _NOT_BUILT:
-        _not_built(f"capture.{what}(backend={backend!r})", _NOT_BUILT[backend])
     return backend
 
 

@@ -8,17 +8,20 @@ namespace Capture.Runtime.Backends;
 
 using Graph = Capture.Graph.Graph;
 
-/// <summary>A graph compiled for the Roslyn backend: the optimized graph, its kernels and their generated source.</summary>
-public sealed class RoslynCompiledGraph : ICompiledGraph
+/// <summary>A graph compiled for a kernel backend (roslyn, llvm): the optimized graph, its kernels and their generated source.</summary>
+public sealed class KernelCompiledGraph : ICompiledGraph
 {
-    public required RoslynBackend Backend { get; init; }
+    public required KernelBackend Backend { get; init; }
     public required Graph Captured { get; init; }
     public required OptimizedGraph Optimized { get; init; }
     public required IReadOnlyDictionary<int, Kernel> Kernels { get; init; }
     public required IReadOnlyDictionary<int, KernelEntry> Entries { get; init; }
 
-    /// <summary>The generated C# (empty when no group was lowered).</summary>
+    /// <summary>The generated source, C# or LLVM IR (empty when no group was lowered).</summary>
     public required string Source { get; init; }
+
+    /// <summary>What <see cref="Source"/> is written in ("C#", "LLVM IR").</summary>
+    public string Language => Backend.Compiler.Language;
 
     public required IReadOnlyList<CompilePhase> Phases { get; init; }
 
@@ -31,18 +34,15 @@ public sealed class RoslynCompiledGraph : ICompiledGraph
 }
 
 /// <summary>
-/// backend="roslyn": the graph goes through the optimizer; pointwise fusion groups are lowered to
-/// C# kernels compiled by Roslyn (or loaded from the kernel cache) and run on torch tensors' memory
-/// with the GIL released; every other group's nodes run through torch, as the eager backend runs
-/// them. Graphs that write or switch grad mode run as captured through the eager backend (their
+/// backend="roslyn" and backend="llvm": the graph goes through the optimizer; pointwise and
+/// reduction fusion groups are lowered to kernels (C# compiled by Roslyn, or LLVM IR compiled by
+/// LLVM; or loaded from the kernel cache) and run on torch tensors' memory with the GIL released;
+/// every other group's nodes run through torch, as the eager backend runs them. Graphs that write or switch grad mode run as captured through the eager backend (their
 /// order matters), and so do graphs whose results need autograd (the compiled backward is autograd's
 /// issue): their inputs require grad and grad mode is on.
 /// </summary>
-public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null, KernelSchedule? schedule = null) : IGraphBackend
+public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, KernelCache? cache = null, KernelSchedule? schedule = null) : IGraphBackend
 {
-    /// <summary>The class every generated assembly holds (one assembly per graph, each in its own load context).</summary>
-    public const string ClassName = "CaptureKernels";
-
     /// <summary>
     /// Ops split into the parts kernels compute (a row reduction and its prologue and epilogue,
     /// a pointwise chain): their parts fuse with the ops around them. linear becomes a gemm (torch's
@@ -59,7 +59,10 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
     private readonly EagerBackend _eager = new(torch);
     private readonly PythonCalls _calls = new(torch);
 
-    public string Name => "roslyn";
+    public string Name => Compiler.Name;
+
+    /// <summary>The code generator and compiler kernels go through.</summary>
+    public IKernelCompiler Compiler { get; } = compiler;
 
     public KernelCache? Cache { get; } = cache;
 
@@ -68,14 +71,14 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
 
     ICompiledGraph IGraphBackend.Compile(Graph graph, bool gradEnabled) => Compile(graph, gradEnabled);
 
-    public RoslynCompiledGraph Compile(Graph graph, bool gradEnabled = false)
+    public KernelCompiledGraph Compile(Graph graph, bool gradEnabled = false)
     {
         var phases = new List<CompilePhase>();
         var watch = Stopwatch.StartNew();
         var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op.Name) };
         var optimized = OptimizerPipeline.Run(graph, context);
         phases.Add(new CompilePhase("optimize", watch.Elapsed));
-        RoslynCompiledGraph Eagerly(string why) => new()
+        KernelCompiledGraph Eagerly(string why) => new()
         {
             Backend = this, Captured = graph, Optimized = optimized, Kernels = new Dictionary<int, Kernel>(),
             Entries = new Dictionary<int, KernelEntry>(), Source = "", Phases = phases, Eager = why,
@@ -92,24 +95,25 @@ public sealed class RoslynBackend(TorchRuntime torch, KernelCache? cache = null,
         var kernels = new Dictionary<int, Kernel>();
         foreach (var group in optimized.Fusion.Groups)
             if (KernelLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
-        var source = kernels.Count == 0 ? "" : CSharpEmitter.Emit(ClassName, kernels.Values.ToList(), Schedule);
-        phases.Add(new CompilePhase("codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of C#"));
+        var generated = kernels.Count == 0 ? null : Compiler.Generate(kernels.Values.ToList(), Schedule);
+        var source = generated?.Source ?? "";
+        phases.Add(new CompilePhase("codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of {Compiler.Language}"));
         var entries = new Dictionary<int, KernelEntry>();
-        if (kernels.Count > 0)
+        if (generated is not null)
         {
             watch.Restart();
-            var compiled = RoslynCompiler.Compile(source, ClassName, kernels.Values.Select(k => k.Name), Cache, CaptureRuntime.Version);
+            var compiled = generated.Compile(Cache, CaptureRuntime.Version);
             foreach (var kernel in kernels.Values) entries[kernel.Group] = compiled.Entries[kernel.Name];
-            phases.Add(new CompilePhase("roslyn", watch.Elapsed, compiled.FromCache ? "loaded from the kernel cache" : null));
+            phases.Add(new CompilePhase(Compiler.Name, watch.Elapsed, compiled.FromCache ? "loaded from the kernel cache" : null));
         }
-        return new RoslynCompiledGraph
+        return new KernelCompiledGraph
         {
             Backend = this, Captured = graph, Optimized = optimized, Kernels = kernels, Entries = entries, Source = source, Phases = phases,
         };
     }
 
     /// <summary>Runs a compiled graph on Python values (GIL held) and returns its output.</summary>
-    public PyObject Run(RoslynCompiledGraph compiled, IReadOnlyList<PyObject> inputs, PyObject? root = null)
+    public PyObject Run(KernelCompiledGraph compiled, IReadOnlyList<PyObject> inputs, PyObject? root = null)
     {
         if (compiled.Eager is not null) return _eager.Run(compiled.Captured, inputs, root);
         var graph = compiled.Optimized.Graph;

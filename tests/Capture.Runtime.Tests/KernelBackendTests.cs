@@ -1,4 +1,5 @@
 using Capture.Codegen;
+using Capture.Codegen.Llvm;
 using Capture.Graph;
 using Capture.Python;
 using Capture.Runtime.Backends;
@@ -7,10 +8,11 @@ namespace Capture.Runtime.Tests;
 
 using Graph = Capture.Graph.Graph;
 
-// The Roslyn backend against the eager backend (torch itself): seeded random graphs, and the
-// generated source of a known graph.
+// The kernel backends (Roslyn's C#, LLVM's native code) against the eager backend (torch itself):
+// seeded random graphs, transcendental functions over the whole float range, and the generated
+// source of a known graph.
 [Collection("Python")]
-public sealed class RoslynBackendTests
+public sealed class KernelBackendTests
 {
     // Ours against eager's result, and where they differ by more than the tolerance, both against the
     // graph run by torch in float64 (Inductor's fp64 check): an ill-conditioned graph (a sum of
@@ -54,7 +56,7 @@ public sealed class RoslynBackendTests
         using var gil = Interpreter.Gil();
         using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "roslyn_compare.py");
         var schedule = vectorBits < 0 ? KernelSchedule.Host : KernelSchedule.Host with { VectorBits = vectorBits };
-        var roslyn = new RoslynBackend(CaptureRuntime.Torch, schedule: schedule);
+        var roslyn = new KernelBackend(CaptureRuntime.Torch, RoslynKernelCompiler.Instance, schedule: schedule);
         int kernels = 0, statements = 0, vectorized = 0;
         for (var seed = 0; seed < graphs; seed++)
         {
@@ -69,14 +71,38 @@ public sealed class RoslynBackendTests
         Assert.True(schedule.VectorBits == 0 ? vectorized == 0 : vectorized >= kernels / 5, $"{vectorized} of {kernels} kernels vectorized");
     }
 
+    // The same graphs through LLVM: IR verified, optimized at O3, linked by ORC, run on torch memory.
+    [Fact]
+    public void RandomGraphsMatchEagerThroughLlvm()
+    {
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "llvm_compare.py");
+        var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance);
+        int kernels = 0, statements = 0;
+        const int graphs = 200;
+        for (var seed = 0; seed < graphs; seed++)
+        {
+            var graph = RandomGraphs.Generate(seed);
+            var compiled = llvm.Compile(graph);
+            kernels += compiled.Kernels.Count;
+            statements += compiled.Kernels.Values.Sum(k => k.Body.Count);
+            AssertMatchesEager(ns, llvm, compiled, seed);
+        }
+        Assert.True(kernels >= graphs * 3 / 10 && statements >= graphs * 4 / 10, $"only {kernels} kernels with {statements} statements were generated");
+    }
+
     // The vector exp, tanh and sigmoid (written out in the generated code) against torch over the
     // whole float range: tiny and huge magnitudes, the overflow edges, zeros, infinities and NaN.
     [Theory]
-    [InlineData("torch.exp")]
-    [InlineData("torch.tanh")]
-    [InlineData("torch.sigmoid")]
-    [InlineData("torch.erf")]
-    public void VectorTranscendentalsMatchTorchEverywhere(string function)
+    [InlineData("torch.exp", "roslyn")]
+    [InlineData("torch.tanh", "roslyn")]
+    [InlineData("torch.sigmoid", "roslyn")]
+    [InlineData("torch.erf", "roslyn")]
+    [InlineData("torch.exp", "llvm")]
+    [InlineData("torch.tanh", "llvm")]
+    [InlineData("torch.sigmoid", "llvm")]
+    [InlineData("torch.erf", "llvm")]
+    public void VectorTranscendentalsMatchTorchEverywhere(string function, string backend)
     {
         using var gil = Interpreter.Gil();
         var graph = CodeParser.Parse($$"""
@@ -84,9 +110,10 @@ public sealed class RoslynBackendTests
                 y: "f32[4, 4096]" = {{function}}(x)
                 return (y,)
             """);
-        var roslyn = new RoslynBackend(CaptureRuntime.Torch);
+        var roslyn = new KernelBackend(CaptureRuntime.Torch, Compiler(backend));
         var compiled = roslyn.Compile(graph);
-        Assert.Contains("if (simd)", compiled.Source);
+        if (backend == "roslyn") Assert.Contains("if (simd)", compiled.Source);
+        else Assert.Contains("x float>", LlvmJit.Optimize(compiled.Source, "transcendentals")); // the vectorizer widened the helpers
         using var ns = Py.Exec(EagerBackendTests.Compare + """
 
             def values():
@@ -126,7 +153,7 @@ public sealed class RoslynBackendTests
                 where: "f32[64, 1024]" = torch.where(gt, sigmoid, 0.0)
                 return (where, gt)
             """);
-        var roslyn = new RoslynBackend(CaptureRuntime.Torch);
+        var roslyn = new KernelBackend(CaptureRuntime.Torch, RoslynKernelCompiler.Instance);
         var compiled = roslyn.Compile(graph);
         var kernel = Assert.Single(compiled.Kernels.Values);
         Assert.Equal(["mul", "add", "sigmoid", "gt", "where"], kernel.Body.Select(s => s.Node));
@@ -137,8 +164,57 @@ public sealed class RoslynBackendTests
         AssertMatchesEager(ns, roslyn, compiled, 3);
     }
 
+    // The LLVM module of a known graph: one exported function per kernel named after its group, the
+    // nodes named in comments, a fast copy for contiguous strides that LLVM's vectorizer widens, and
+    // assembly for the host.
+    [Fact]
+    public void APointwiseChainBecomesOneLlvmFunctionThatVectorizes()
+    {
+        using var gil = Interpreter.Gil();
+        var graph = CodeParser.Parse("""
+            def forward(self, x: "f32[64, 1024]", b: "f32[1024]"):
+                mul: "f32[64, 1024]" = torch.mul(x, 0.5)
+                add: "f32[64, 1024]" = torch.add(mul, b)
+                sigmoid: "f32[64, 1024]" = torch.sigmoid(add)
+                gt: "b8[64, 1024]" = torch.gt(sigmoid, 0.25)
+                where: "f32[64, 1024]" = torch.where(gt, sigmoid, 0.0)
+                return (where, gt)
+            """);
+        var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance);
+        var compiled = llvm.Compile(graph);
+        Assert.Single(compiled.Kernels.Values);
+        Assert.Equal("LLVM IR", compiled.Language);
+        Assert.Contains("; kernel for fusion group g1: mul, add, sigmoid, gt, where", compiled.Source);
+        Assert.Matches(@"define void @capture_[0-9a-f]{16}_g1\(i64 %first, i64 %last, ptr %p, ptr %s\)", compiled.Source);
+        Assert.Contains("; innermost strides (1, 1, 1, 1) as constants", compiled.Source);
+        var avx2 = System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+        Assert.Contains(avx2 ? "<8 x float>" : "x float>", LlvmJit.Optimize(compiled.Source, "chain")); // the host's SIMD width
+        if (avx2) Assert.Contains("ymm", LlvmKernelCompiler.Assembly(compiled.Source));
+        Assert.Contains(compiled.Phases, p => p.Name == "llvm");
+        using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "llvm_chain.py");
+        AssertMatchesEager(ns, llvm, compiled, 3);
+        // strided inputs take the copy that reads strides at run time (values compared: the outputs'
+        // strides are the captured graph's, and guards would have recompiled for these inputs)
+        using var t = Py.Exec("""
+            import torch
+            x = torch.randn(1024, 64).t()
+            b = torch.randn(2048)[::2]
+            def same(a, e):
+                torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
+            """, filename: "llvm_strided.py");
+        using var x = t.GetItem("x");
+        using var b = t.GetItem("b");
+        using var actual = llvm.Run(compiled, [x, b]);
+        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x, b]);
+        using var same = t.GetItem("same");
+        same.Call(actual, expected).Dispose();
+    }
+
+    private static IKernelCompiler Compiler(string backend) =>
+        backend == "llvm" ? LlvmKernelCompiler.Instance : RoslynKernelCompiler.Instance;
+
     /// <summary>The compiled graph on seeded inputs gives the eager backend's results (to the tolerance in <see cref="Close"/>).</summary>
-    private static void AssertMatchesEager(PyObject ns, RoslynBackend roslyn, RoslynCompiledGraph compiled, int seed)
+    private static void AssertMatchesEager(PyObject ns, KernelBackend roslyn, KernelCompiledGraph compiled, int seed)
     {
         using var close = ns.GetItem("close");
         using var inputs = EagerBackendTests.Inputs(ns, compiled.Captured, seed);
@@ -154,7 +230,7 @@ public sealed class RoslynBackendTests
             using var reference = eager.Run(compiled.Captured, wideList);
             foreach (var w in wideList) w.Dispose();
             try { close.Call(actual, expected, reference).Dispose(); }
-            catch (PythonException e) { Assert.Fail($"seed {seed}: the Roslyn backend differs: {e.PythonMessage}\n{compiled.Captured}\n{compiled.Source}"); }
+            catch (PythonException e) { Assert.Fail($"seed {seed}: the {roslyn.Name} backend differs: {e.PythonMessage}\n{compiled.Captured}\n{compiled.Source}"); }
         }
         finally
         {

@@ -1,0 +1,249 @@
+using Capture.Graph;
+
+namespace Capture.Codegen.Llvm;
+
+// Scalar LLVM IR for kernel expressions. No fast-math flags: each operation rounds as torch's does
+// (LLVM only contracts or reorders what it is told to). Float32 exp, tanh and erf are helpers
+// below written in plain arithmetic and selects, always inlined, so that the loop vectorizer turns
+// the loops that call them into vector code; the rest are LLVM intrinsics (sqrt, fabs, rint vectorize;
+// log, sin, cos, pow and float64 exp become libm calls).
+public static partial class LlvmEmitter
+{
+    /// <summary>How an expression names an operand's element and an earlier statement's value.</summary>
+    internal sealed record Names(Func<KLoad, string> Load, Func<KTemp, string> Temp);
+
+    private static string Value(IrFunction f, KExpr e, Names names, ISet<string> declares) => e switch
+    {
+        KLoad l => names.Load(l),
+        KTemp t => names.Temp(t),
+        KConst c => IrFunction.Literal(c.Value, c.Type),
+        KCast c => Cast(f, Value(f, c.Value, names, declares), c.Value.Type, c.Type, declares),
+        KCall c => Call(f, c, c.Args.Select(a => Value(f, a, names, declares)).ToList(), declares),
+        _ => throw new NotSupportedException($"LLVM kernels: expression {e}"),
+    };
+
+    private static string Intrinsic(ISet<string> declares, string name, string type, int arity = 1)
+    {
+        declares.Add($"declare {type} @{name}({string.Join(", ", Enumerable.Repeat(type, arity))})");
+        return $"@{name}";
+    }
+
+    private static string Suffix(DType t) => t == DType.Float32 ? "f32" : "f64";
+
+    private static string Cast(IrFunction f, string value, DType from, DType to, ISet<string> declares)
+    {
+        if (from == to) return value;
+        string ft = IrFunction.Type(from), tt = IrFunction.Type(to);
+        bool fromFloat = from.IsFloatingPoint(), toFloat = to.IsFloatingPoint();
+        if (to == DType.Bool) return fromFloat ? f.Let($"fcmp une {ft} {value}, 0.0") : f.Let($"icmp ne {ft} {value}, 0");
+        if (from == DType.Bool) return toFloat ? f.Let($"uitofp i1 {value} to {tt}") : f.Let($"zext i1 {value} to {tt}");
+        if (fromFloat && toFloat) return f.Let($"{(IrFunction.Bytes(to) > IrFunction.Bytes(from) ? "fpext" : "fptrunc")} {ft} {value} to {tt}");
+        if (fromFloat)
+        {
+            // truncation toward zero; saturating, so that NaN or an out-of-range value is a number, not poison
+            var name = $"llvm.fptosi.sat.{tt}.{Suffix(from)}";
+            declares.Add($"declare {tt} @{name}({ft})");
+            return f.Let($"call {tt} @{name}({ft} {value})");
+        }
+        if (toFloat) return f.Let($"sitofp {ft} {value} to {tt}");
+        return f.Let($"{(IrFunction.Bytes(to) > IrFunction.Bytes(from) ? "sext" : "trunc")} {ft} {value} to {tt}");
+    }
+
+    private static string Call(IrFunction f, KCall c, List<string> a, ISet<string> declares)
+    {
+        var t = c.Args[^1].Type; // the computation's type (where: its branches')
+        var ty = IrFunction.Type(t);
+        var fl = t.IsFloatingPoint();
+        var boolean = t == DType.Bool;
+        var one = IrFunction.Literal(1, t);
+        var zero = IrFunction.Literal(0, t);
+        string Unary(string name) => f.Let($"call {ty} {Intrinsic(declares, $"llvm.{name}.{Suffix(t)}", ty)}({ty} {a[0]})");
+        string Exp(string x) => t == DType.Float32
+            ? f.Let($"call float @capture_exp_f32(float {x})")
+            : f.Let($"call double {Intrinsic(declares, "llvm.exp.f64", "double")}(double {x})");
+        string Compare(string fp, string signed, string unsigned) =>
+            f.Let(fl ? $"fcmp {fp} {ty} {a[0]}, {a[1]}" : $"icmp {(boolean ? unsigned : signed)} {ty} {a[0]}, {a[1]}");
+        string Extreme(bool max)
+        {
+            if (boolean) return f.Let($"{(max ? "or" : "and")} i1 {a[0]}, {a[1]}");
+            if (!fl) return f.Let($"select i1 {f.Let($"icmp {(max ? "sgt" : "slt")} {ty} {a[0]}, {a[1]}")}, {ty} {a[0]}, {ty} {a[1]}");
+            // torch.maximum/minimum propagate NaN from either side
+            var pick = f.Let($"select i1 {f.Let($"fcmp {(max ? "ogt" : "olt")} {ty} {a[0]}, {a[1]}")}, {ty} {a[0]}, {ty} {a[1]}");
+            return f.Let($"select i1 {f.Let($"fcmp uno {ty} {a[0]}, 0.0")}, {ty} {a[0]}, {ty} {pick}");
+        }
+        NotSupportedException Unsupported() => new($"LLVM kernels: {c.Function} on {t.TorchName()}");
+        return c.Function switch
+        {
+            "add" => f.Let(fl ? $"fadd {ty} {a[0]}, {a[1]}" : boolean ? $"or i1 {a[0]}, {a[1]}" : $"add {ty} {a[0]}, {a[1]}"),
+            "sub" when !boolean => f.Let(fl ? $"fsub {ty} {a[0]}, {a[1]}" : $"sub {ty} {a[0]}, {a[1]}"),
+            "mul" => f.Let(fl ? $"fmul {ty} {a[0]}, {a[1]}" : boolean ? $"and i1 {a[0]}, {a[1]}" : $"mul {ty} {a[0]}, {a[1]}"),
+            "div" when fl => f.Let($"fdiv {ty} {a[0]}, {a[1]}"),
+            "neg" when !boolean => f.Let(fl ? $"fneg {ty} {a[0]}" : $"sub {ty} 0, {a[0]}"),
+            "abs" when fl => Unary("fabs"),
+            "abs" when !boolean => f.Let($"select i1 {f.Let($"icmp slt {ty} {a[0]}, 0")}, {ty} {f.Let($"sub {ty} 0, {a[0]}")}, {ty} {a[0]}"),
+            // relu keeps NaN (x < 0 is false for it)
+            "relu" when !boolean => f.Let($"select i1 {f.Let(fl ? $"fcmp olt {ty} {a[0]}, {zero}" : $"icmp slt {ty} {a[0]}, 0")}, {ty} {zero}, {ty} {a[0]}"),
+            "exp" when fl => Exp(a[0]),
+            "log" when fl => Unary("log"),
+            "sin" when fl => Unary("sin"),
+            "cos" when fl => Unary("cos"),
+            "sqrt" when fl => Unary("sqrt"),
+            "rsqrt" when fl => f.Let($"fdiv {ty} {one}, {Unary("sqrt")}"),
+            "reciprocal" when fl => f.Let($"fdiv {ty} {one}, {a[0]}"),
+            "sigmoid" when fl => f.Let($"fdiv {ty} {one}, {f.Let($"fadd {ty} {one}, {Exp(f.Let($"fneg {ty} {a[0]}"))}")}"),
+            "tanh" when t == DType.Float32 => f.Let($"call float @capture_tanh_f32(float {a[0]})"),
+            "tanh" when t == DType.Float64 => f.Let($"call double {TanhF64(declares)}(double {a[0]})"),
+            "erf" when t == DType.Float32 => f.Let($"call float @capture_erf_f32(float {a[0]})"),
+            "pow" when fl => f.Let($"call {ty} {Intrinsic(declares, $"llvm.pow.{Suffix(t)}", ty, 2)}({ty} {a[0]}, {ty} {a[1]})"),
+            "maximum" => Extreme(max: true),
+            "minimum" => Extreme(max: false),
+            "where" => f.Let($"select i1 {a[0]}, {IrFunction.Type(c.Type)} {a[1]}, {IrFunction.Type(c.Type)} {a[2]}"),
+            "eq" => Compare("oeq", "eq", "eq"),
+            "ne" => Compare("une", "ne", "ne"),
+            "lt" => Compare("olt", "slt", "ult"),
+            "le" => Compare("ole", "sle", "ule"),
+            "gt" => Compare("ogt", "sgt", "ugt"),
+            "ge" => Compare("oge", "sge", "uge"),
+            _ => throw Unsupported(),
+        };
+    }
+
+    private static string TanhF64(ISet<string> declares)
+    {
+        declares.Add("declare double @tanh(double)");
+        return "@tanh";
+    }
+
+    // Float32 exp, tanh and erf: the same computations as the C# kernels' vector helpers (see
+    // CSharpEmitter.Vector.cs for their derivation and error bounds), as scalar IR the vectorizer
+    // widens. Polynomials use llvm.fmuladd (one FMA where the host has it, as the C# helpers'
+    // MultiplyAddEstimate). exp clamps with selects, not maxnum, so that NaN stays NaN; its 2^n comes
+    // from a saturating conversion, so NaN's n is 0, not poison.
+    private const string MathHelpers = """
+        declare float @llvm.fmuladd.f32(float, float, float)
+        declare float @llvm.rint.f32(float)
+        declare float @llvm.fabs.f32(float)
+        declare float @llvm.minnum.f32(float, float)
+        declare float @llvm.maxnum.f32(float, float)
+        declare i32 @llvm.fptosi.sat.i32.f32(float)
+
+        define internal float @capture_exp_f32(float %x) alwaysinline {
+          %lo = fcmp olt float %x, -86.0
+          %c0 = select i1 %lo, float -86.0, float %x
+          %hi = fcmp ogt float %c0, {{MAXX}}
+          %c = select i1 %hi, float {{MAXX}}, float %c0
+          %nx = fmul float %c, {{LOG2E}}
+          %n = call float @llvm.rint.f32(float %nx)
+          %n1 = fmul float %n, {{LN2HI}}
+          %r0 = fsub float %c, %n1
+          %n2 = fmul float %n, {{LN2LO}}
+          %r = fsub float %r0, %n2
+          %p0 = call float @llvm.fmuladd.f32(float {{E0}}, float %r, float {{E1}})
+          %p1 = call float @llvm.fmuladd.f32(float %p0, float %r, float {{E2}})
+          %p2 = call float @llvm.fmuladd.f32(float %p1, float %r, float {{E3}})
+          %p3 = call float @llvm.fmuladd.f32(float %p2, float %r, float {{E4}})
+          %p4 = call float @llvm.fmuladd.f32(float %p3, float %r, float {{E5}})
+          %rr = fmul float %r, %r
+          %p5 = fmul float %p4, %rr
+          %p6 = fadd float %p5, %r
+          %p = fadd float %p6, 1.0
+          %ni = call i32 @llvm.fptosi.sat.i32.f32(float %n)
+          %bias = add i32 %ni, 126
+          %bits = shl i32 %bias, 23
+          %scale = bitcast i32 %bits to float
+          %e0 = fmul float %p, %scale
+          %e1 = fmul float %e0, 2.0
+          %over = fcmp ogt float %x, {{MAXX}}
+          %e2 = select i1 %over, float 0x7FF0000000000000, float %e1
+          %under = fcmp olt float %x, -86.0
+          %e = select i1 %under, float 0.0, float %e2
+          ret float %e
+        }
+
+        define internal float @capture_tanh_f32(float %x) alwaysinline {
+          %ax = call float @llvm.fabs.f32(float %x)
+          %x2 = fmul float %x, %x
+          %p0 = call float @llvm.fmuladd.f32(float {{T17}}, float %x2, float {{T15}})
+          %p1 = call float @llvm.fmuladd.f32(float %p0, float %x2, float {{T13}})
+          %p2 = call float @llvm.fmuladd.f32(float %p1, float %x2, float {{T11}})
+          %p3 = call float @llvm.fmuladd.f32(float %p2, float %x2, float {{T9}})
+          %p4 = call float @llvm.fmuladd.f32(float %p3, float %x2, float {{T7}})
+          %p5 = call float @llvm.fmuladd.f32(float %p4, float %x2, float {{T5}})
+          %p = call float @llvm.fmuladd.f32(float %p5, float %x2, float {{T3}})
+          %xx2 = fmul float %x, %x2
+          %xp = fmul float %xx2, %p
+          %small = fadd float %x, %xp
+          %ax2 = fadd float %ax, %ax
+          %e = call float @capture_exp_f32(float %ax2)
+          %e1 = fadd float %e, 1.0
+          %q = fdiv float 2.0, %e1
+          %large = fsub float 1.0, %q
+          %lb = bitcast float %large to i32
+          %xb = bitcast float %x to i32
+          %sign = and i32 %xb, -2147483648
+          %sb = or i32 %lb, %sign
+          %signed = bitcast i32 %sb to float
+          %isSmall = fcmp olt float %ax, {{TANHSMALL}}
+          %t = select i1 %isSmall, float %small, float %signed
+          ret float %t
+        }
+
+        define internal float @capture_erf_f32(float %x) alwaysinline {
+          %ax = call float @llvm.fabs.f32(float %x)
+          %x2 = fmul float %x, %x
+          {{ERF_P}}
+          %small = fmul float %x, %p
+          %z0 = call float @llvm.maxnum.f32(float %ax, float 1.0)
+          %z = call float @llvm.minnum.f32(float %z0, float 4.0)
+          %q = fdiv float 1.0, %z
+          {{ERF_R}}
+          %zz = fmul float %z, %z
+          %nzz = fneg float %zz
+          %ez = call float @capture_exp_f32(float %nzz)
+          %ec = fmul float %ez, %c
+          %large0 = fsub float 1.0, %ec
+          %beyond = fcmp oge float %ax, 4.0
+          %large = select i1 %beyond, float 1.0, float %large0
+          %lb = bitcast float %large to i32
+          %xb = bitcast float %x to i32
+          %sign = and i32 %xb, -2147483648
+          %sb = or i32 %lb, %sign
+          %signed = bitcast i32 %sb to float
+          %isSmall = fcmp ole float %ax, 1.0
+          %e = select i1 %isSmall, float %small, float %signed
+          %nan = fcmp uno float %x, 0.0
+          %r = select i1 %nan, float %x, float %e
+          ret float %r
+        }
+        """;
+
+    private static readonly float[] ErfP = [7.898209878476337e-05f, -0.0008024353883229196f, 0.00519005348905921f, -0.026854809373617172f, 0.11283612251281738f, -0.3761262893676758f, 1.128379225730896f];
+    private static readonly float[] ErfR = [0.03206583485007286f, -0.18719515204429626f, 0.4562140107154846f, -0.5615038871765137f, 0.25932660698890686f, 0.2187654823064804f, -0.37169361114501953f, 0.019603915512561798f, 0.5618857145309448f, 0.00011466929572634399f];
+
+    /// <summary>The helpers with their coefficients written as exact float literals.</summary>
+    private static string Helpers()
+    {
+        static string F(double v) => IrFunction.Literal(v, DType.Float32);
+        static string Horner(float[] c, string variable, string result)
+        {
+            var lines = new List<string>();
+            var acc = F(c[0]);
+            for (var i = 1; i < c.Length; i++)
+            {
+                var name = i == c.Length - 1 ? result : $"{result}{i}";
+                lines.Add($"%{name} = call float @llvm.fmuladd.f32(float {acc}, float %{variable}, float {F(c[i])})");
+                acc = $"%{name}";
+            }
+            return string.Join("\n  ", lines);
+        }
+        return MathHelpers
+            .Replace("{{MAXX}}", F(88.72283f)).Replace("{{LOG2E}}", F(1.44269504088896341f)).Replace("{{LN2HI}}", F(0.693359375f))
+            .Replace("{{LN2LO}}", F(-2.12194440e-4f)).Replace("{{E0}}", F(1.9875691500e-4f)).Replace("{{E1}}", F(1.3981999507e-3f))
+            .Replace("{{E2}}", F(8.3334519073e-3f)).Replace("{{E3}}", F(4.1665795894e-2f)).Replace("{{E4}}", F(1.6666665459e-1f))
+            .Replace("{{E5}}", F(5.0000001201e-1f)).Replace("{{TANHSMALL}}", F(0.55f))
+            .Replace("{{T17}}", F(6404582f / 10854718875f)).Replace("{{T15}}", F(-929569f / 638512875f))
+            .Replace("{{T13}}", F(21844f / 6081075f)).Replace("{{T11}}", F(-1382f / 155925f)).Replace("{{T9}}", F(62f / 2835f))
+            .Replace("{{T7}}", F(-17f / 315f)).Replace("{{T5}}", F(2f / 15f)).Replace("{{T3}}", F(-1f / 3f))
+            .Replace("{{ERF_P}}", Horner(ErfP, "x2", "p")).Replace("{{ERF_R}}", Horner(ErfR, "q", "c"));
+    }
+}

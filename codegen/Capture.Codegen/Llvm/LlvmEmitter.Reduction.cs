@@ -1,0 +1,199 @@
+using System.Text;
+using Capture.Graph;
+
+namespace Capture.Codegen.Llvm;
+
+// Reduction kernels: the C# emitter's plan (RowPlan: a pass over the row per level of reductions,
+// expensive element values kept in a row scratch buffer for later passes, a store pass), as scalar
+// loops the vectorizer widens. Work items are rows; a row is the reduced dims collapsed into one
+// (operand strides: one per outer dim, then one along the row).
+// Accumulation: sums add with the `reassoc` flag alone, so the vectorizer may keep partial sums per
+// lane (as torch's and the C# kernels' vector sums do); float max/min combine with maxnum/minnum
+// under nnan/nsz, which the vectorizer turns into vector max/min, while a separate or-reduction
+// records whether the row held a NaN: the result is then NaN, as torch.amax gives.
+public static partial class LlvmEmitter
+{
+    private static long EmitReduction(StringBuilder text, Kernel k, ISet<string> declares)
+    {
+        var outer = k.OuterRank;
+        var length = k.RowLength;
+        var rows = k.Domain.Take(outer).Aggregate(1L, (a, b) => a * b);
+        var plan = RowPlan.Of(k);
+
+        text.Append($"; kernel for fusion group g{k.Group}: {string.Join(", ", k.Body.Select(s => s.Node))}\n");
+        text.Append($"; rows [{string.Join(", ", k.Domain.Take(outer))}] of {length} (dims [{string.Join(", ", k.Domain.Skip(outer))}] reduced); ");
+        text.Append($"{plan.Passes} reduction pass{(plan.Passes == 1 ? "" : "es")} then a store pass\n");
+        text.Append($"; operands: {string.Join(", ", k.Operands.Select((o, i) => $"{i} {(o.IsOutput ? "writes" : "reads")} {o.Value}{(o.Row ? " (per row)" : "")}"))}\n");
+        EmitEntry(text, k, $"{k.Name}_rows");
+        text.Append($"define internal void @{Placeholder}{k.Name}_rows(i64 %first, i64 %last{Parameters(k)}, ptr %s) alwaysinline {{\nentry:\n");
+        LoadStrides(text, k, outer + 1);
+        var fast = EmitStrideCheck(text, k.Operands.Select((o, i) => (o, i)).Where(x => !x.o.Row), outer);
+        foreach (var c in plan.Cached.Order())
+        {
+            declares.Add("declare ptr @malloc(i64)");
+            declares.Add("declare void @free(ptr)");
+            text.Append($"  %c{c} = call ptr @malloc(i64 {Math.Max(1, length) * IrFunction.Bytes(k.Body[c].Value.Type)}) ; {k.Body[c].Node}, kept for a later pass\n");
+        }
+        text.Append("  %any = icmp slt i64 %first, %last\n  br i1 %any, label %start, label %exit\nstart:\n");
+        text.Append(fast ? "  br i1 %simd, label %fast.head, label %strided.head\n" : "  br label %strided.head\n");
+        var f = new IrFunction(text); // one numbering for the whole function
+        foreach (var variant in fast ? new[] { "fast", "strided" } : ["strided"])
+        {
+            text.Append(variant == "fast"
+                ? $"; strides along the row ({string.Join(", ", k.Operands.Select(o => o.Row ? "-" : o.InnerStride?.ToString()))}) as constants\n"
+                : "; any strides along the row, read at run time\n");
+            f.Label($"{variant}.head");
+            var row = f.Fresh("row");
+            var next = f.Fresh("row.next");
+            f.Do($"{row} = phi i64 [ %first, %start ], [ {next}, %{variant}.latch ]");
+            var index = new string[outer];
+            var r = row;
+            for (var d = outer - 1; d >= 1; d--)
+            {
+                index[d] = f.Let($"urem i64 {r}, {k.Domain[d]}");
+                r = f.Let($"udiv i64 {r}, {k.Domain[d]}");
+            }
+            if (outer >= 1) index[0] = r;
+            var bases = new string[k.Operands.Count];
+            for (var o = 0; o < k.Operands.Count; o++)
+            {
+                var offset = "0";
+                for (var d = 0; d < outer; d++)
+                {
+                    var term = f.Let($"mul i64 {index[d]}, %s{o}_{d}");
+                    offset = offset == "0" ? term : f.Let($"add i64 {offset}, {term}");
+                }
+                bases[o] = offset == "0" ? $"%o{o}" : f.Let($"getelementptr inbounds {IrFunction.Storage(k.Operands[o].Type)}, ptr %o{o}, i64 {offset}");
+            }
+            var rowValues = new string[k.Body.Count];
+            var rowLoads = new Dictionary<int, string>();
+            var rowNames = new Names(
+                l => rowLoads.TryGetValue(l.Operand, out var v) ? v : rowLoads[l.Operand] = f.Load(k.Operands[l.Operand].Type, bases[l.Operand], "0", k.Operands[l.Operand].Value),
+                t => rowValues[t.Index]);
+            void RowStatements(int level)
+            {
+                for (var i = 0; i < k.Body.Count; i++)
+                    if (k.Body[i].Row && k.Body[i].Value is not KReduce && plan.Level[i] == level)
+                    {
+                        f.Comment($"{k.Body[i].Node} (per row)");
+                        rowValues[i] = Value(f, k.Body[i].Value, rowNames, declares);
+                    }
+            }
+            RowStatements(0);
+            for (var pass = 0; pass <= plan.Passes; pass++)
+            {
+                var reductions = pass < plan.Passes
+                    ? Enumerable.Range(0, k.Body.Count).Where(i => k.Body[i].Value is KReduce && plan.Level[i] == pass + 1).ToList()
+                    : [];
+                var stores = pass == plan.Passes ? k.Stores.Where(x => !k.Body[x.Statement].Row).ToList() : [];
+                if (pass == plan.Passes && stores.Count == 0) break;
+                f.Comment(pass < plan.Passes ? $"pass {pass + 1}: {string.Join(", ", reductions.Select(i => k.Body[i].Node))}" : "store pass");
+                EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares);
+                if (pass < plan.Passes) RowStatements(pass + 1);
+            }
+            foreach (var (statement, operand) in k.Stores.Where(x => k.Body[x.Statement].Row))
+                f.Store(k.Operands[operand].Type, rowValues[statement], bases[operand], "0");
+            f.Do($"br label %{variant}.latch");
+            f.Label($"{variant}.latch");
+            f.Do($"{next} = add nuw nsw i64 {row}, 1");
+            f.Do($"br i1 {f.Let($"icmp slt i64 {next}, %last")}, label %{variant}.head, label %exit");
+        }
+        text.Append("exit:\n");
+        foreach (var c in plan.Cached.Order()) text.Append($"  call void @free(ptr %c{c})\n");
+        text.Append("  ret void\n}\n\n");
+        return rows;
+    }
+
+    /// <summary>One loop over the row: the pass's element statements, its reductions' accumulation, its stores.</summary>
+    private static void EmitPass(IrFunction f, Kernel k, RowPlan plan, int pass, List<int> reductions, List<(int Statement, int Operand)> stores,
+        string variant, long length, string[] bases, string[] rowValues, ISet<string> declares)
+    {
+        var accumulators = reductions.Select(i => (Statement: i, Reduce: (KReduce)k.Body[i].Value)).ToList();
+        bool TracksNaN(KReduce r) => r.Function != "sum" && r.Type.IsFloatingPoint();
+        if (length == 0)
+        {
+            foreach (var (i, reduce) in accumulators) rowValues[i] = Initial(reduce);
+            return;
+        }
+        var preheader = f.Block;
+        var loop = f.NewLabel($"{variant}.pass{pass + 1}.");
+        var done = f.NewLabel($"{variant}.pass{pass + 1}.done.");
+        f.Do($"br label %{loop}");
+        f.Label(loop);
+        var j = f.Fresh("j");
+        var jNext = f.Fresh("j.next");
+        f.Do($"{j} = phi i64 [ 0, %{preheader} ], [ {jNext}, %{loop} ]");
+        var acc = new Dictionary<int, (string Value, string Next, string? NaN, string? NaNNext)>();
+        foreach (var (i, reduce) in accumulators)
+        {
+            var ty = IrFunction.Type(reduce.Type);
+            var (value, nextValue) = (f.Fresh("acc"), f.Fresh("acc.next"));
+            f.Do($"{value} = phi {ty} [ {Initial(reduce)}, %{preheader} ], [ {nextValue}, %{loop} ]");
+            string? nan = null, nanNext = null;
+            if (TracksNaN(reduce))
+            {
+                (nan, nanNext) = (f.Fresh("nan"), f.Fresh("nan.next"));
+                f.Do($"{nan} = phi i1 [ false, %{preheader} ], [ {nanNext}, %{loop} ]");
+            }
+            acc[i] = (value, nextValue, nan, nanNext);
+        }
+        string Stride(int o) => variant == "fast" ? k.Operands[o].InnerStride!.Value.ToString() : $"%s{o}_{k.OuterRank}";
+        var loaded = new Dictionary<int, string>();
+        var values = new string[k.Body.Count];
+        var names = new Names(
+            l => loaded.TryGetValue(l.Operand, out var v) ? v
+                : loaded[l.Operand] = f.Load(k.Operands[l.Operand].Type, bases[l.Operand], k.Operands[l.Operand].Row ? "0" : f.Scale(j, Stride(l.Operand)), k.Operands[l.Operand].Value),
+            t => k.Body[t.Index].Row ? rowValues[t.Index] : values[t.Index]);
+        for (var i = 0; i < k.Body.Count; i++)
+        {
+            var type = k.Body[i].Value.Type;
+            if (plan.Loaded[pass].Contains(i))
+            {
+                values[i] = f.Load(type, $"%c{i}", j, $"{k.Body[i].Node}, from pass {plan.FirstPass[i] + 1}");
+            }
+            else if (plan.Computed[pass].Contains(i))
+            {
+                f.Comment(k.Body[i].Node);
+                values[i] = Value(f, k.Body[i].Value, names, declares);
+                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) f.Store(type, values[i], $"%c{i}", j);
+            }
+        }
+        foreach (var (i, reduce) in accumulators)
+        {
+            var x = Value(f, reduce.Value, names, declares);
+            var ty = IrFunction.Type(reduce.Type);
+            var (value, nextValue, nan, nanNext) = acc[i];
+            var fl = reduce.Type.IsFloatingPoint();
+            f.Do(reduce.Function switch
+            {
+                "sum" when fl => $"{nextValue} = fadd reassoc {ty} {value}, {x}",
+                "sum" => $"{nextValue} = add {ty} {value}, {x}",
+                "max" or "min" when fl =>
+                    $"{nextValue} = call nnan nsz {ty} {Intrinsic(declares, $"llvm.{(reduce.Function == "max" ? "maxnum" : "minnum")}.{Suffix(reduce.Type)}", ty, 2)}({ty} {value}, {ty} {x})",
+                "max" or "min" => $"{nextValue} = select i1 {f.Let($"icmp {(reduce.Function == "max" ? "sgt" : "slt")} {ty} {value}, {x}")}, {ty} {value}, {ty} {x}",
+                _ => throw new NotSupportedException($"LLVM kernels: reduction {reduce.Function}"),
+            });
+            if (nan is not null) f.Do($"{nanNext} = or i1 {nan}, {f.Let($"fcmp uno {ty} {x}, 0.0")}");
+        }
+        foreach (var (statement, operand) in stores)
+            f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(operand)));
+        f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
+        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {length}")}, label %{loop}, label %{done}");
+        f.Label(done);
+        foreach (var (i, reduce) in accumulators)
+        {
+            var (_, nextValue, _, nanNext) = acc[i];
+            var ty = IrFunction.Type(reduce.Type);
+            rowValues[i] = nanNext is null ? nextValue : f.Let($"select i1 {nanNext}, {ty} {IrFunction.Literal(double.NaN, reduce.Type)}, {ty} {nextValue}", k.Body[i].Node);
+        }
+    }
+
+    private static string Initial(KReduce r) => (r.Function, r.Type.IsFloatingPoint()) switch
+    {
+        ("sum", _) => IrFunction.Literal(0, r.Type),
+        ("max", true) => IrFunction.Literal(double.NegativeInfinity, r.Type),
+        ("min", true) => IrFunction.Literal(double.PositiveInfinity, r.Type),
+        ("max", false) => r.Type == DType.Int64 ? long.MinValue.ToString() : int.MinValue.ToString(),
+        _ => r.Type == DType.Int64 ? long.MaxValue.ToString() : int.MaxValue.ToString(),
+    };
+}

@@ -1,0 +1,181 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Capture.Codegen.Llvm;
+
+/// <summary>An LLVM object owned by its disposer (context, module, buffer, target machine).</summary>
+internal sealed class LlvmHandle : SafeHandle
+{
+    private readonly Action<nint> _dispose;
+
+    public LlvmHandle(nint handle, Action<nint> dispose, string what) : base(0, ownsHandle: true)
+    {
+        if (handle == 0) throw new LlvmException($"LLVM gave no {what}");
+        SetHandle(handle);
+        _dispose = dispose;
+    }
+
+    public override bool IsInvalid => handle == 0;
+
+    public nint Value => IsClosed ? throw new ObjectDisposedException(nameof(LlvmHandle)) : handle;
+
+    /// <summary>Hands the handle to LLVM (a call that takes ownership): it is not disposed here.</summary>
+    public nint Release()
+    {
+        var value = handle;
+        SetHandleAsInvalid();
+        return value;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        _dispose(handle);
+        return true;
+    }
+}
+
+/// <summary>
+/// The process's LLVM: one target machine for the host CPU and its features (O3, the large code
+/// model: ORC's RuntimeDyld places an object's code and constants wherever memory is free, further
+/// apart than the small model's 32-bit offsets reach), and one ORC LLJIT whose main library resolves the C library's symbols (libm's tanh, malloc)
+/// from the process. IR text is parsed, verified, optimized with the new pass manager's
+/// <c>default&lt;O3&gt;</c> pipeline and emitted as an object file; objects (new, or from the
+/// cache) are linked by the JIT and their kernels looked up by name. Objects stay linked for the
+/// life of the process (one per distinct generated module: the same module is linked once).
+/// Everything here runs under one lock: LLVM's target machine is not shared between threads.
+/// </summary>
+public static unsafe class LlvmJit
+{
+    private static readonly Lock Gate = new();
+    private static LlvmHandle? _machine;
+    private static nint _jit, _dylib;
+    private static readonly Dictionary<string, Dictionary<string, nint>> Linked = [];
+
+    /// <summary>The host triple, CPU and features the code is generated for (part of the cache key).</summary>
+    public static string Host
+    {
+        get { lock (Gate) { Start(); return _host!; } }
+    }
+
+    private static string? _host, _triple;
+
+    private static void Start()
+    {
+        if (_machine is not null) return;
+        LlvmApi.Load();
+        LlvmApi.LLVMInitializeX86TargetInfo();
+        LlvmApi.LLVMInitializeX86Target();
+        LlvmApi.LLVMInitializeX86TargetMC();
+        LlvmApi.LLVMInitializeX86AsmPrinter();
+        var triple = LlvmApi.Take(LlvmApi.LLVMGetDefaultTargetTriple())!;
+        var cpu = LlvmApi.Take(LlvmApi.LLVMGetHostCPUName())!;
+        var features = LlvmApi.Take(LlvmApi.LLVMGetHostCPUFeatures())!;
+        if (LlvmApi.LLVMGetTargetFromTriple(triple, out var target, out var error) != 0)
+            throw new LlvmException($"no LLVM target for {triple}: {LlvmApi.Take(error)}");
+        _machine = new LlvmHandle(LlvmApi.LLVMCreateTargetMachine(target, triple, cpu, features,
+            LlvmApi.CodeGenLevelAggressive, LlvmApi.RelocStatic, LlvmApi.CodeModelLarge), LlvmApi.LLVMDisposeTargetMachine, "target machine");
+        LlvmApi.Check(LlvmApi.LLVMOrcCreateLLJIT(out _jit, 0), "creating the LLJIT");
+        _dylib = LlvmApi.LLVMOrcLLJITGetMainJITDylib(_jit);
+        LlvmApi.Check(LlvmApi.LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out var generator, LlvmApi.LLVMOrcLLJITGetGlobalPrefix(_jit), 0, 0),
+            "resolving the process's symbols");
+        LlvmApi.LLVMOrcJITDylibAddGenerator(_dylib, generator);
+        (_triple, _host) = (triple, $"{triple} {cpu} {features}");
+    }
+
+    /// <summary>Parses, verifies and optimizes <paramref name="ir"/>, then emits it as an object file.</summary>
+    public static byte[] CompileToObject(string ir, string name)
+    {
+        lock (Gate) return Emit(ir, name, LlvmApi.ObjectFile);
+    }
+
+    /// <summary>The host assembly the optimized module becomes (for reports).</summary>
+    public static string CompileToAssembly(string ir, string name)
+    {
+        lock (Gate) return Encoding.UTF8.GetString(Emit(ir, name, LlvmApi.AssemblyFile));
+    }
+
+    /// <summary>The module after the O3 pipeline, as IR text (for reports and tests).</summary>
+    public static string Optimize(string ir, string name)
+    {
+        lock (Gate)
+        {
+            Start();
+            using var context = new LlvmHandle(LlvmApi.LLVMContextCreate(), LlvmApi.LLVMContextDispose, "context");
+            using var module = Parse(context, ir, name);
+            return LlvmApi.Take(LlvmApi.LLVMPrintModuleToString(module.Value))!;
+        }
+    }
+
+    private static byte[] Emit(string ir, string name, int fileType)
+    {
+        Start();
+        using var context = new LlvmHandle(LlvmApi.LLVMContextCreate(), LlvmApi.LLVMContextDispose, "context");
+        using var module = Parse(context, ir, name);
+        if (LlvmApi.LLVMTargetMachineEmitToMemoryBuffer(_machine!.Value, module.Value, fileType, out var error, out var buffer) != 0)
+            throw new LlvmException($"LLVM could not emit {name}: {LlvmApi.Take(error)}");
+        using var owned = new LlvmHandle(buffer, LlvmApi.LLVMDisposeMemoryBuffer, "buffer");
+        var bytes = new byte[(int)LlvmApi.LLVMGetBufferSize(buffer)];
+        Marshal.Copy(LlvmApi.LLVMGetBufferStart(buffer), bytes, 0, bytes.Length);
+        return bytes;
+    }
+
+    /// <summary>The module <paramref name="ir"/> describes, verified, for the host, after <c>default&lt;O3&gt;</c>.</summary>
+    private static LlvmHandle Parse(LlvmHandle context, string ir, string name)
+    {
+        var text = Encoding.UTF8.GetBytes(ir);
+        nint buffer;
+        fixed (byte* p = text) buffer = LlvmApi.LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)text.Length, name);
+        // the parser takes the buffer, parsed or not
+        if (LlvmApi.LLVMParseIRInContext(context.Value, buffer, out var parsed, out var error) != 0)
+            throw new LlvmException($"generated LLVM IR for {name} does not parse: {LlvmApi.Take(error)}\n{Numbered(ir)}");
+        var module = new LlvmHandle(parsed, LlvmApi.LLVMDisposeModule, "module");
+        try
+        {
+            if (LlvmApi.LLVMVerifyModule(module.Value, LlvmApi.VerifierReturnStatus, out var invalid) != 0)
+                throw new LlvmException($"generated LLVM IR for {name} does not verify: {LlvmApi.Take(invalid)}\n{Numbered(ir)}");
+            LlvmApi.Take(invalid);
+            LlvmApi.LLVMSetTarget(module.Value, _triple!);
+            var layout = LlvmApi.LLVMCreateTargetDataLayout(_machine!.Value);
+            LlvmApi.LLVMSetModuleDataLayout(module.Value, layout);
+            LlvmApi.LLVMDisposeTargetData(layout);
+            var options = LlvmApi.LLVMCreatePassBuilderOptions();
+            try { LlvmApi.Check(LlvmApi.LLVMRunPasses(module.Value, "default<O3>", _machine.Value, options), $"optimizing {name}"); }
+            finally { LlvmApi.LLVMDisposePassBuilderOptions(options); }
+            return module;
+        }
+        catch
+        {
+            module.Dispose();
+            throw;
+        }
+    }
+
+    private static string Numbered(string ir) =>
+        string.Join("\n", ir.Split('\n').Select((line, i) => $"{i + 1,5} | {line}"));
+
+    /// <summary>
+    /// Links an object file (once per <paramref name="key"/>) and returns the addresses of
+    /// <paramref name="symbols"/> in it.
+    /// </summary>
+    public static IReadOnlyDictionary<string, nint> Link(string key, byte[] image, IEnumerable<string> symbols)
+    {
+        lock (Gate)
+        {
+            Start();
+            if (!Linked.TryGetValue(key, out var addresses))
+            {
+                nint buffer;
+                fixed (byte* p = image) buffer = LlvmApi.LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)image.Length, key);
+                LlvmApi.Check(LlvmApi.LLVMOrcLLJITAddObjectFile(_jit, _dylib, buffer), $"linking kernels {key[..16]}");
+                Linked[key] = addresses = [];
+            }
+            foreach (var symbol in symbols)
+            {
+                if (addresses.ContainsKey(symbol)) continue;
+                LlvmApi.Check(LlvmApi.LLVMOrcLLJITLookup(_jit, out var address, symbol), $"looking up {symbol}");
+                addresses[symbol] = (nint)address;
+            }
+            return addresses;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+namespace Capture.EndToEnd.Tests;
+
+// backend="llvm" from the command line: the generated IR and its assembly, the kernel cache across
+// processes, and a machine without libLLVM-16.
+public sealed class LlvmBackendTests
+{
+    private static string Example(string name) => Path.Combine(CommandRunner.Root, "pyexamples", name);
+
+    [Fact]
+    public void GraphShowsTheGeneratedIrAndTheHostAssembly()
+    {
+        var ir = CommandRunner.Capture("graph", Example("fusion.py") + "::softmax_rows", "--format", "llvm");
+        Assert.True(ir.ExitCode == 0, ir.Stderr);
+        Assert.Contains("; softmax_rows: graph 1 of 1", ir.Stdout);
+        Assert.Contains("; kernel for fusion group g1: mul, amax, sub, exp, sum, div (1/x), div", ir.Stdout);
+        Assert.Contains("2 reduction passes then a store pass", ir.Stdout);
+        Assert.Contains("call nnan nsz float @llvm.maxnum.f32", ir.Stdout); // the max pass, NaN tracked beside it
+        Assert.Contains("fadd reassoc float", ir.Stdout);                   // the sum pass
+        Assert.Contains("define internal float @capture_exp_f32(float %x) alwaysinline", ir.Stdout);
+        var asm = CommandRunner.Capture("graph", Example("fusion.py") + "::pointwise_chain", "--format", "asm");
+        Assert.True(asm.ExitCode == 0, asm.Stderr);
+        Assert.Contains("# pointwise_chain: graph 1 of 1", asm.Stdout);
+        Assert.Matches(@"capture_[0-9a-f]{16}_g1:", asm.Stdout);
+        Assert.Contains("vmulps", asm.Stdout); // packed: vectorized
+        var usage = CommandRunner.Capture("graph", Example("fusion.py") + "::softmax_rows", "--format", "ptx");
+        Assert.Equal(2, usage.ExitCode);
+        Assert.Contains("unknown format 'ptx' (tabular, code, json, dot, csharp, llvm or asm)", usage.Stderr);
+    }
+
+    // A second process with the cache warm links the stored object instead of running LLVM; a corrupt
+    // entry is ignored and rebuilt, and the results stay right.
+    [Fact]
+    public void KernelCacheServesASecondProcessAndSurvivesCorruption()
+    {
+        var cache = Directory.CreateTempSubdirectory("capture-llvm-cache-").FullName;
+        try
+        {
+            var environment = new Dictionary<string, string> { ["CAPTURE_CACHE_DIR"] = cache, ["CAPTURE_BACKEND"] = "llvm" };
+            CommandResult Explain() => CommandRunner.Run(CommandRunner.CliPath, ["explain", Example("fusion.py") + "::softmax_rows"], environment: environment);
+            var first = Explain();
+            Assert.True(first.ExitCode == 0, first.Stderr);
+            Assert.Matches(@"optimize [0-9.]+ ms, codegen [0-9.]+ ms \(1 kernel, [0-9]+ chars of LLVM IR\), llvm [0-9.]+ ms; generated LLVM IR [0-9]+ lines, 1 kernels\)", first.Stdout);
+            var entries = Directory.GetFiles(Path.Combine(cache, "llvm"), "*.bin");
+            Assert.Single(entries);
+            var second = Explain();
+            Assert.Contains("llvm", second.Stdout);
+            Assert.Contains("(loaded from the kernel cache)", second.Stdout);
+            var bytes = File.ReadAllBytes(entries[0]);
+            bytes[^100] ^= 0xFF; // one flipped byte in the object
+            File.WriteAllBytes(entries[0], bytes);
+            var third = Explain();
+            Assert.True(third.ExitCode == 0, third.Stderr);
+            Assert.DoesNotContain("loaded from the kernel cache", third.Stdout);
+            var run = CommandRunner.Run(CommandRunner.CliPath, ["run", Example("fusion.py")], environment: environment);
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Contains("softmax_rows: matches eager: True", run.Stdout);
+            Assert.Contains("loaded from the kernel cache", Explain().Stdout);
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+
+    // Without libLLVM-16, backend="llvm" says which Debian package to install; the process goes on
+    // and the other backends work.
+    [Fact]
+    public void AMissingLibLlvmNamesTheDebianPackageAndTheOtherBackendsKeepWorking()
+    {
+        var script = Path.Combine(Path.GetTempPath(), $"capture-no-llvm-{Guid.NewGuid():N}.py");
+        File.WriteAllText(script, """
+            import torch, capture
+
+            def f(x):
+                return torch.relu(x) * 2
+
+            x = torch.randn(4, 8)
+            try:
+                capture.compile(f, backend="llvm")(x)
+                print("llvm ran")
+            except capture.NotSupported as e:
+                print("NotSupported:", e)
+            print("roslyn matches:", torch.equal(capture.compile(f, backend="roslyn")(x), f(x)))
+            print("eager matches:", torch.equal(capture.compile(f, backend="eager")(x), f(x)))
+            """);
+        try
+        {
+            var run = CommandRunner.Run(CommandRunner.CliPath, ["run", script],
+                environment: new Dictionary<string, string> { ["CAPTURE_LLVM_LIBRARY"] = "/nonexistent/libLLVM-16.so.1" });
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Contains("NotSupported: backend='llvm' needs LLVM 16's shared library (/nonexistent/libLLVM-16.so.1 did not load): install Debian's package libllvm16", run.Stdout);
+            Assert.Contains("roslyn matches: True", run.Stdout);
+            Assert.Contains("eager matches: True", run.Stdout);
+            Assert.DoesNotContain("llvm ran", run.Stdout);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+}
