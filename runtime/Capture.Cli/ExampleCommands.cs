@@ -54,6 +54,20 @@ internal static class ExampleCommands
         return 0;
     }
 
+    /// <summary>
+    /// A compiled graph's generated code (or machine code, <paramref name="assembly"/>): a forward and
+    /// backward pair's each under its own heading.
+    /// </summary>
+    private static string Generated(ICompiledGraph? compiled, bool assembly, string comment, string language) => compiled switch
+    {
+        AutogradCompiledGraph { Backward: { } backward } pair =>
+            $"{comment} forward\n{Generated(pair.Forward, assembly, comment, language)}{comment} backward\n{Generated(backward, assembly, comment, language)}",
+        AutogradCompiledGraph single => Generated(single.Forward, assembly, comment, language),
+        KernelCompiledGraph { Eager: { } why } => $"{comment} no kernels: {why}\n",
+        { Source: { Length: > 0 } source } => assembly ? LlvmKernelCompiler.Assembly(source) : source,
+        _ => $"{comment} no kernels: no fusion group of this graph lowers to {language} yet (they run through torch)\n",
+    };
+
     /// <summary>capture compare FILE.py[::FUNC] [--json] [--backend B]: the AST and bytecode paths side by side per example.</summary>
     public static int Compare(string spec, IReadOnlyList<string> options)
     {
@@ -149,12 +163,7 @@ internal static class ExampleCommands
             for (var i = 0; i < compiled.Count; i++)
             {
                 Console.WriteLine($"{comment} {entry.Name}: graph {i + 1} of {compiled.Count}");
-                Console.Write(compiled[i]?.Main() switch
-                {
-                    KernelCompiledGraph { Eager: { } why } => $"{comment} no kernels: {why}\n",
-                    _ when compiled[i]?.Source is { Length: > 0 } source => format == "asm" ? LlvmKernelCompiler.Assembly(source) : source,
-                    _ => $"{comment} no kernels: no fusion group of this graph lowers to {language} yet (they run through torch)\n",
-                });
+                Console.Write(Generated(compiled[i], format == "asm", comment, language));
             }
             return 0;
         }

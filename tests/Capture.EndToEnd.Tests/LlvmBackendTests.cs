@@ -17,11 +17,21 @@ public sealed class LlvmBackendTests
         Assert.Contains("call nnan nsz float @llvm.maxnum.f32", ir.Stdout); // the max pass, NaN tracked beside it
         Assert.Contains("fadd reassoc float", ir.Stdout);                   // the sum pass
         Assert.Contains("define internal float @capture_exp_f32(float %x) alwaysinline", ir.Stdout);
+        // loops are not unrolled (compile time), cheap ones interleaved four vectors at a time, the
+        // strided copies left scalar
+        Assert.Contains("!{!\"llvm.loop.unroll.disable\"}", ir.Stdout);
+        Assert.Contains("!{!\"llvm.loop.interleave.count\", i32 4}", ir.Stdout);
+        Assert.Contains("!{!\"llvm.loop.vectorize.width\", i32 1}", ir.Stdout);
         var asm = CommandRunner.Capture("graph", Example("fusion.py") + "::pointwise_chain", "--format", "asm");
         Assert.True(asm.ExitCode == 0, asm.Stderr);
         Assert.Contains("# pointwise_chain: graph 1 of 1", asm.Stdout);
         Assert.Matches(@"capture_[0-9a-f]{16}_g1:", asm.Stdout);
         Assert.Contains("vmulps", asm.Stdout); // packed: vectorized
+        // a module whose parameters require grad: its forward and backward, each assembled on its own
+        var pair = CommandRunner.Capture("graph", Example("fusion.py") + "::deep_mlp", "--format", "asm");
+        Assert.True(pair.ExitCode == 0, pair.Stderr);
+        Assert.Contains("\n# forward\n", pair.Stdout);
+        Assert.Contains("\n# backward\n", pair.Stdout);
         var usage = CommandRunner.Capture("graph", Example("fusion.py") + "::softmax_rows", "--format", "ptx");
         Assert.Equal(2, usage.ExitCode);
         Assert.Contains("unknown format 'ptx' (tabular, code, json, dot, csharp, llvm or asm)", usage.Stderr);

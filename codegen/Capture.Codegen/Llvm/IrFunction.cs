@@ -92,3 +92,46 @@ internal sealed class IrFunction(StringBuilder text)
         _ => Let($"mul i64 {index}, {stride}"),
     };
 }
+
+/// <summary>What a module collects besides its functions: declarations of what it calls, and loop metadata.</summary>
+internal sealed class IrModule
+{
+    private readonly List<string> _metadata = [];
+    private readonly Dictionary<string, string> _hints = [];
+
+    public SortedSet<string> Declarations { get; } = new(StringComparer.Ordinal);
+
+    public void Add(string declaration) => Declarations.Add(declaration);
+
+    public IEnumerable<string> Metadata => _metadata;
+
+    /// <summary>
+    /// The suffix of a loop's back edge: never unrolled (a row of constant length would be unrolled
+    /// whole, and the loop over rows eight times over, which multiplies the time LLVM spends for no
+    /// gain: the inner loop is vectorized, and a row is worth far more than the loop's overhead). Its
+    /// vectors are interleaved four at a time (four accumulators per reduction, so that the adds of
+    /// one do not wait on one another, as the C# kernels unroll; unroll.disable alone would leave one),
+    /// or one at a time when <paramref name="interleave"/> is false (a long body, exp or tanh, whose
+    /// copies in flight would spill its constants out of the 16 vector registers); kept
+    /// scalar when <paramref name="vectorize"/> is false (the copy for strides known only at run time,
+    /// which would need gathers).
+    /// </summary>
+    public string Loop(bool vectorize = true, bool interleave = true)
+    {
+        var hints = new List<string> { Hint("llvm.loop.unroll.disable", null) };
+        hints.Add(interleave && vectorize ? Hint("llvm.loop.interleave.count", 4) : Hint("llvm.loop.interleave.count", 1));
+        if (!vectorize) hints.Add(Hint("llvm.loop.vectorize.width", 1));
+        var id = _metadata.Count;
+        _metadata.Add($"!{id} = distinct !{{!{id}, {string.Join(", ", hints)}}}");
+        return $", !llvm.loop !{id}";
+    }
+
+    private string Hint(string name, int? value)
+    {
+        var text = $"!{{!\"{name}\"{(value is { } v ? $", i32 {v}" : "")}}}";
+        if (_hints.TryGetValue(text, out var known)) return known;
+        var id = $"!{_metadata.Count}";
+        _metadata.Add($"{id} = {text}");
+        return _hints[text] = id;
+    }
+}

@@ -12,7 +12,7 @@ public static partial class LlvmEmitter
     /// <summary>How an expression names an operand's element and an earlier statement's value.</summary>
     internal sealed record Names(Func<KLoad, string> Load, Func<KTemp, string> Temp);
 
-    private static string Value(IrFunction f, KExpr e, Names names, ISet<string> declares) => e switch
+    private static string Value(IrFunction f, KExpr e, Names names, IrModule declares) => e switch
     {
         KLoad l => names.Load(l),
         KTemp t => names.Temp(t),
@@ -22,7 +22,7 @@ public static partial class LlvmEmitter
         _ => throw new NotSupportedException($"LLVM kernels: expression {e}"),
     };
 
-    private static string Intrinsic(ISet<string> declares, string name, string type, int arity = 1)
+    private static string Intrinsic(IrModule declares, string name, string type, int arity = 1)
     {
         declares.Add($"declare {type} @{name}({string.Join(", ", Enumerable.Repeat(type, arity))})");
         return $"@{name}";
@@ -30,7 +30,7 @@ public static partial class LlvmEmitter
 
     private static string Suffix(DType t) => t == DType.Float32 ? "f32" : "f64";
 
-    private static string Cast(IrFunction f, string value, DType from, DType to, ISet<string> declares)
+    private static string Cast(IrFunction f, string value, DType from, DType to, IrModule declares)
     {
         if (from == to) return value;
         string ft = IrFunction.Type(from), tt = IrFunction.Type(to);
@@ -49,7 +49,7 @@ public static partial class LlvmEmitter
         return f.Let($"{(IrFunction.Bytes(to) > IrFunction.Bytes(from) ? "sext" : "trunc")} {ft} {value} to {tt}");
     }
 
-    private static string Call(IrFunction f, KCall c, List<string> a, ISet<string> declares)
+    private static string Call(IrFunction f, KCall c, List<string> a, IrModule declares)
     {
         var t = c.Args[^1].Type; // the computation's type (where: its branches')
         var ty = IrFunction.Type(t);
@@ -108,7 +108,7 @@ public static partial class LlvmEmitter
         };
     }
 
-    private static string TanhF64(ISet<string> declares)
+    private static string TanhF64(IrModule declares)
     {
         declares.Add("declare double @tanh(double)");
         return "@tanh";
@@ -117,15 +117,15 @@ public static partial class LlvmEmitter
     // Float32 exp, tanh and erf: the same computations as the C# kernels' vector helpers (see
     // CSharpEmitter.Vector.cs for their derivation and error bounds), as scalar IR the vectorizer
     // widens. Polynomials use llvm.fmuladd (one FMA where the host has it, as the C# helpers'
-    // MultiplyAddEstimate). exp clamps with selects, not maxnum, so that NaN stays NaN; its 2^n comes
-    // from a saturating conversion, so NaN's n is 0, not poison.
+    // MultiplyAddEstimate). exp clamps with selects, not maxnum, so that NaN stays NaN. n = round(x log2 e)
+    // comes from adding and subtracting 1.5 * 2^23 (round to nearest even, as Vector.Round), which
+    // leaves n + 0x400000 in the sum's low mantissa bits: 2^n's exponent field is those bits less
+    // 0x4B400000 - 126 (no float-to-int conversion, which would make NaN's n poison).
     private const string MathHelpers = """
         declare float @llvm.fmuladd.f32(float, float, float)
-        declare float @llvm.rint.f32(float)
         declare float @llvm.fabs.f32(float)
         declare float @llvm.minnum.f32(float, float)
         declare float @llvm.maxnum.f32(float, float)
-        declare i32 @llvm.fptosi.sat.i32.f32(float)
 
         define internal float @capture_exp_f32(float %x) alwaysinline {
           %lo = fcmp olt float %x, -86.0
@@ -133,7 +133,8 @@ public static partial class LlvmEmitter
           %hi = fcmp ogt float %c0, {{MAXX}}
           %c = select i1 %hi, float {{MAXX}}, float %c0
           %nx = fmul float %c, {{LOG2E}}
-          %n = call float @llvm.rint.f32(float %nx)
+          %t = fadd float %nx, 0x4168000000000000
+          %n = fsub float %t, 0x4168000000000000
           %n1 = fmul float %n, {{LN2HI}}
           %r0 = fsub float %c, %n1
           %n2 = fmul float %n, {{LN2LO}}
@@ -147,8 +148,8 @@ public static partial class LlvmEmitter
           %p5 = fmul float %p4, %rr
           %p6 = fadd float %p5, %r
           %p = fadd float %p6, 1.0
-          %ni = call i32 @llvm.fptosi.sat.i32.f32(float %n)
-          %bias = add i32 %ni, 126
+          %tb = bitcast float %t to i32
+          %bias = sub i32 %tb, 1262485378
           %bits = shl i32 %bias, 23
           %scale = bitcast i32 %bits to float
           %e0 = fmul float %p, %scale

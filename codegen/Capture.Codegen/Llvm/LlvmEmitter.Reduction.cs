@@ -13,7 +13,7 @@ namespace Capture.Codegen.Llvm;
 // records whether the row held a NaN: the result is then NaN, as torch.amax gives.
 public static partial class LlvmEmitter
 {
-    private static long EmitReduction(StringBuilder text, Kernel k, ISet<string> declares)
+    private static long EmitReduction(StringBuilder text, Kernel k, IrModule declares)
     {
         var outer = k.OuterRank;
         var length = k.RowLength;
@@ -96,7 +96,7 @@ public static partial class LlvmEmitter
             f.Do($"br label %{variant}.latch");
             f.Label($"{variant}.latch");
             f.Do($"{next} = add nuw nsw i64 {row}, 1");
-            f.Do($"br i1 {f.Let($"icmp slt i64 {next}, %last")}, label %{variant}.head, label %exit");
+            f.Do($"br i1 {f.Let($"icmp slt i64 {next}, %last")}, label %{variant}.head, label %exit{declares.Loop(vectorize: false)}");
         }
         text.Append("exit:\n");
         foreach (var c in plan.Cached.Order()) text.Append($"  call void @free(ptr %c{c})\n");
@@ -106,7 +106,7 @@ public static partial class LlvmEmitter
 
     /// <summary>One loop over the row: the pass's element statements, its reductions' accumulation, its stores.</summary>
     private static void EmitPass(IrFunction f, Kernel k, RowPlan plan, int pass, List<int> reductions, List<(int Statement, int Operand)> stores,
-        string variant, long length, string[] bases, string[] rowValues, ISet<string> declares)
+        string variant, long length, string[] bases, string[] rowValues, IrModule declares)
     {
         var accumulators = reductions.Select(i => (Statement: i, Reduce: (KReduce)k.Body[i].Value)).ToList();
         bool TracksNaN(KReduce r) => r.Function != "sum" && r.Type.IsFloatingPoint();
@@ -178,7 +178,8 @@ public static partial class LlvmEmitter
         foreach (var (statement, operand) in stores)
             f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(operand)));
         f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
-        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {length}")}, label %{loop}, label %{done}");
+        var expensive = plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
+        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {length}")}, label %{loop}, label %{done}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");
         f.Label(done);
         foreach (var (i, reduce) in accumulators)
         {
