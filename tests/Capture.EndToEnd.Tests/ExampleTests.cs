@@ -124,20 +124,22 @@ public sealed class ExampleTests
         Assert.Contains("2 reduction passes then a store pass", softmax.Stdout);
     }
 
-    // A second process with the cache warm loads the compiled kernels instead of running Roslyn; a
-    // corrupt entry is ignored, rebuilt, and the results stay right.
-    [Fact]
-    public void KernelCacheServesASecondProcessAndSurvivesCorruption()
+    // A second process with the cache warm loads the compiled kernels instead of running Roslyn or
+    // LLVM; a corrupt entry is ignored, rebuilt, and the results stay right.
+    [Theory]
+    [InlineData("roslyn", "C#", "pointwise_chain")]
+    [InlineData("llvm", "LLVM IR", "softmax_rows")]
+    public void KernelCacheServesASecondProcessAndSurvivesCorruption(string backend, string language, string function)
     {
         var cache = Directory.CreateTempSubdirectory("capture-kernel-cache-").FullName;
         try
         {
-            CommandResult Explain() => CommandRunner.Run(CommandRunner.CliPath, ["explain", Example("fusion.py") + "::pointwise_chain"],
-                environment: new Dictionary<string, string> { ["CAPTURE_CACHE_DIR"] = cache });
+            var environment = new Dictionary<string, string> { ["CAPTURE_CACHE_DIR"] = cache, ["CAPTURE_BACKEND"] = backend };
+            CommandResult Explain() => CommandRunner.Run(CommandRunner.CliPath, ["explain", Example("fusion.py") + "::" + function], environment: environment);
             var first = Explain();
             Assert.True(first.ExitCode == 0, first.Stderr);
-            Assert.Matches(@"optimize [0-9.]+ ms, codegen [0-9.]+ ms \(1 kernel, [0-9]+ chars of C#\), roslyn [0-9.]+ ms; generated C# [0-9]+ lines, 1 kernels\)", first.Stdout);
-            var entries = Directory.GetFiles(Path.Combine(cache, "roslyn"), "*.bin");
+            Assert.Matches($@"optimize [0-9.]+ ms, codegen [0-9.]+ ms \(1 kernel, [0-9]+ chars of {language}\), {backend} [0-9.]+ ms; generated {language} [0-9]+ lines, 1 kernels\)", first.Stdout);
+            var entries = Directory.GetFiles(Path.Combine(cache, backend), "*.bin");
             Assert.Single(entries);
             var second = Explain();
             Assert.Contains("(loaded from the kernel cache)", second.Stdout);
@@ -147,9 +149,9 @@ public sealed class ExampleTests
             var third = Explain();
             Assert.True(third.ExitCode == 0, third.Stderr);
             Assert.DoesNotContain("loaded from the kernel cache", third.Stdout);
-            var run = CommandRunner.Run(CommandRunner.CliPath, ["run", Example("fusion.py")],
-                environment: new Dictionary<string, string> { ["CAPTURE_CACHE_DIR"] = cache, ["CAPTURE_BACKEND"] = "roslyn" });
-            Assert.Contains("pointwise_chain: matches eager: True", run.Stdout);
+            var run = CommandRunner.Run(CommandRunner.CliPath, ["run", Example("fusion.py")], environment: environment);
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Contains($"{function}: matches eager: True", run.Stdout);
             Assert.Contains("loaded from the kernel cache", Explain().Stdout);
         }
         finally

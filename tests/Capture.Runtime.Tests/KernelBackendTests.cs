@@ -140,19 +140,22 @@ public sealed class KernelBackendTests
         catch (PythonException error) { Assert.Fail($"{function}: (x, ours, torch's) differ: {error.PythonMessage}"); }
     }
 
+    /// <summary>Five pointwise ops, a broadcast operand, and a mask among the outputs.</summary>
+    private const string Chain = """
+        def forward(self, x: "f32[64, 1024]", b: "f32[1024]"):
+            mul: "f32[64, 1024]" = torch.mul(x, 0.5)
+            add: "f32[64, 1024]" = torch.add(mul, b)
+            sigmoid: "f32[64, 1024]" = torch.sigmoid(add)
+            gt: "b8[64, 1024]" = torch.gt(sigmoid, 0.25)
+            where: "f32[64, 1024]" = torch.where(gt, sigmoid, 0.0)
+            return (where, gt)
+        """;
+
     [Fact]
     public void APointwiseChainBecomesOneKernelMethodWithItsNodesNamed()
     {
         using var gil = Interpreter.Gil();
-        var graph = CodeParser.Parse("""
-            def forward(self, x: "f32[64, 1024]", b: "f32[1024]"):
-                mul: "f32[64, 1024]" = torch.mul(x, 0.5)
-                add: "f32[64, 1024]" = torch.add(mul, b)
-                sigmoid: "f32[64, 1024]" = torch.sigmoid(add)
-                gt: "b8[64, 1024]" = torch.gt(sigmoid, 0.25)
-                where: "f32[64, 1024]" = torch.where(gt, sigmoid, 0.0)
-                return (where, gt)
-            """);
+        var graph = CodeParser.Parse(Chain);
         var roslyn = new KernelBackend(CaptureRuntime.Torch, RoslynKernelCompiler.Instance);
         var compiled = roslyn.Compile(graph);
         var kernel = Assert.Single(compiled.Kernels.Values);
@@ -171,15 +174,7 @@ public sealed class KernelBackendTests
     public void APointwiseChainBecomesOneLlvmFunctionThatVectorizes()
     {
         using var gil = Interpreter.Gil();
-        var graph = CodeParser.Parse("""
-            def forward(self, x: "f32[64, 1024]", b: "f32[1024]"):
-                mul: "f32[64, 1024]" = torch.mul(x, 0.5)
-                add: "f32[64, 1024]" = torch.add(mul, b)
-                sigmoid: "f32[64, 1024]" = torch.sigmoid(add)
-                gt: "b8[64, 1024]" = torch.gt(sigmoid, 0.25)
-                where: "f32[64, 1024]" = torch.where(gt, sigmoid, 0.0)
-                return (where, gt)
-            """);
+        var graph = CodeParser.Parse(Chain);
         var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance);
         var compiled = llvm.Compile(graph);
         Assert.Single(compiled.Kernels.Values);

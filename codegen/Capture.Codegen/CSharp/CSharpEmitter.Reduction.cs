@@ -79,10 +79,8 @@ public static partial class CSharpEmitter
         RowStatements(0);
         for (var pass = 0; pass <= plan.Passes; pass++)
         {
-            var reductions = pass < plan.Passes
-                ? Enumerable.Range(0, k.Body.Count).Where(i => k.Body[i].Value is KReduce && plan.Level[i] == pass + 1).ToList()
-                : [];
-            var stores = pass == plan.Passes ? k.Stores.Where(x => !k.Body[x.Statement].Row).ToList() : [];
+            var reductions = plan.Reductions(k, pass);
+            var stores = plan.Stores(k, pass);
             if (pass == plan.Passes && stores.Count == 0) break;
             text.Append(pass < plan.Passes
                 ? $"            // pass {pass + 1}: {string.Join(", ", reductions.Select(i => k.Body[i].Node))}\n"

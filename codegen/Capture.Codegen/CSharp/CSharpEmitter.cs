@@ -22,6 +22,20 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
         ParallelElements: Environment.GetEnvironmentVariable("CAPTURE_PARALLEL_ELEMENTS") is { Length: > 0 } from ? long.Parse(from, CultureInfo.InvariantCulture) : 1 << 16,
         BlockElements: 1 << 13);
 
+    /// <summary>
+    /// How a pointwise kernel's domain splits into work items: rows (the outer dims) times blocks of
+    /// at most <see cref="BlockElements"/> of the innermost dim.
+    /// </summary>
+    public (long Rows, long Inner, long Block, long Blocks, long Items) WorkItems(Kernel k)
+    {
+        var rank = k.Domain.Count;
+        var inner = rank == 0 ? 1 : k.Domain[^1];
+        var rows = rank <= 1 ? 1 : k.Domain.Take(rank - 1).Aggregate(1L, (a, b) => a * b);
+        var block = Math.Max(1, Math.Min(inner, BlockElements));
+        var blocks = (inner + block - 1) / block;
+        return (rows, inner, block, blocks, rows * blocks);
+    }
+
     public override string ToString() =>
         $"{(VectorBits == 0 ? "scalar" : $"Vector{VectorBits}")}, parallel from {ParallelElements} elements, blocks of {BlockElements}";
 }
@@ -63,11 +77,7 @@ public static partial class CSharpEmitter
     private static void EmitKernel(StringBuilder text, Kernel k, KernelSchedule schedule, HashSet<string> helpers)
     {
         var rank = k.Domain.Count;
-        var inner = rank == 0 ? 1 : k.Domain[^1];
-        var rows = rank <= 1 ? 1 : k.Domain.Take(rank - 1).Aggregate(1L, (a, b) => a * b);
-        var block = Math.Max(1, Math.Min(inner, schedule.BlockElements));
-        var blocks = (inner + block - 1) / block;
-        var items = rows * blocks;
+        var (rows, inner, block, blocks, items) = schedule.WorkItems(k);
         var vector = VectorType(k, schedule.VectorBits);
 
         text.Append($"    // kernel for fusion group g{k.Group}: {string.Join(", ", k.Body.Select(s => s.Node))}\n");

@@ -89,6 +89,15 @@ public sealed class RowPlan
         return new RowPlan { Level = level, Passes = passes, Computed = computed, Loaded = loaded, Cached = cached, FirstPass = firstPass };
     }
 
+    /// <summary>The reductions pass <paramref name="pass"/> accumulates (none in the store pass).</summary>
+    public List<int> Reductions(Kernel k, int pass) => pass < Passes
+        ? Enumerable.Range(0, k.Body.Count).Where(i => k.Body[i].Value is KReduce && Level[i] == pass + 1).ToList()
+        : [];
+
+    /// <summary>The element stores of pass <paramref name="pass"/>: all in the store pass, none before.</summary>
+    public List<(int Statement, int Operand)> Stores(Kernel k, int pass) =>
+        pass == Passes ? k.Stores.Where(x => !k.Body[x.Statement].Row).ToList() : [];
+
     private static int LevelOf(KExpr e, int[] level) => KernelExprs.Temps(e).Select(t => level[t]).DefaultIfEmpty(0).Max();
 
     /// <summary>The element statements <paramref name="targets"/> need, not looking past those <paramref name="stop"/> says are at hand.</summary>

@@ -94,11 +94,7 @@ public static partial class LlvmEmitter
     private static long EmitPointwise(StringBuilder text, Kernel k, KernelSchedule schedule, IrModule declares)
     {
         var rank = k.Domain.Count;
-        var inner = rank == 0 ? 1 : k.Domain[^1];
-        var rows = rank <= 1 ? 1 : k.Domain.Take(rank - 1).Aggregate(1L, (a, b) => a * b);
-        var block = Math.Max(1, Math.Min(inner, schedule.BlockElements));
-        var blocks = (inner + block - 1) / block;
-        var items = rows * blocks;
+        var (rows, inner, block, blocks, items) = schedule.WorkItems(k);
 
         text.Append($"; kernel for fusion group g{k.Group}: {string.Join(", ", k.Body.Select(s => s.Node))}\n");
         text.Append($"; domain [{string.Join(", ", k.Domain)}]; operands: {string.Join(", ", k.Operands.Select((o, i) => $"{i} {(o.IsOutput ? "writes" : "reads")} {o.Value}"))}\n");
