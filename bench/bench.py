@@ -6,8 +6,9 @@ is timed separately as the compile time), then repetitions timed one by one, in 
 systems take turns at (the machine's drift falls on all alike); the table gives the
 median in ms, the spread (interquartile range) and the ratio eager / system (above 1: faster than
 eager). Every system's result is checked against eager's before it is timed; a mismatch is reported
-in the table and makes the run fail. Writes results.md and results.json to --out (bench/ by default;
---quick runs small sizes, for the smoke test, into .build/bench-quick/).
+in the table and makes the run fail. Writes results.md, results.json and results.png (a bar chart of
+the ratios) to --out (bench/ by default; --quick runs small sizes, for the smoke test, into
+.build/bench-quick/).
 """
 
 import argparse
@@ -152,6 +153,33 @@ def blas():
     return f"{built.group(1) if built else 'unknown'} ({', '.join(os.path.realpath(p) for p in loaded) or 'none loaded'})"
 
 
+def plot(results, path, environment):
+    """A bar chart of each system's ratio against eager, per workload (log scale; 1 = eager's speed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to the file
+    import matplotlib.pyplot as plt
+
+    workloads = list(dict.fromkeys(r["workload"] for r in results))
+    names = [s for s in dict.fromkeys(r["system"] for r in results) if s != "eager"]
+    ratio = {(r["workload"], r["system"]): r.get("ratio_vs_eager") for r in results}
+    figure, axes = plt.subplots(figsize=(12, 0.55 * len(workloads) * len(names) / 3 + 2))
+    height = 0.8 / max(1, len(names))
+    for i, system in enumerate(names):
+        values = [ratio.get((w, system)) or 0 for w in workloads]
+        axes.barh([y + i * height for y in range(len(workloads))], values, height=height, label=system)
+    axes.set_yticks([y + height * (len(names) - 1) / 2 for y in range(len(workloads))], workloads, fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xscale("log")
+    axes.axvline(1.0, color="black", linewidth=0.8)
+    axes.set_xlabel("speed vs eager PyTorch (eager median / system median; right of the line: faster)")
+    axes.set_title(f"Capture benchmarks ({environment['machine']}, torch {environment['torch']}, {environment['torch threads']} threads)", fontsize=10)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def main(argv):
     parser = argparse.ArgumentParser(prog="capture bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions (smoke test)")
@@ -236,7 +264,8 @@ def main(argv):
         if overhead:
             f.write("\nPer-call overhead (median time per call minus eager's, on the tiny workload): "
                     + ", ".join(f"{r['system']} {r['overhead_us']:.1f} us" for r in overhead) + ".\n")
-    print(f"wrote {os.path.join(out, 'results.md')} and results.json")
+    plot(results, os.path.join(out, "results.png"), environment)
+    print(f"wrote {os.path.join(out, 'results.md')}, results.json and results.png")
     return 1 if failed else 0
 
 

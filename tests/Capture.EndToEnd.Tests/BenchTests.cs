@@ -39,6 +39,8 @@ public sealed class BenchTests
             Assert.Contains("- torch BLAS: ", table);
             Assert.Contains("Per-call overhead (median time per call minus eager's, on the tiny workload): capture (roslyn) ", table);
             Assert.Contains(", capture (llvm) ", table);
+            var png = File.ReadAllBytes(Path.Combine(output, "results.png"));
+            Assert.True(png.Length > 1000 && png.AsSpan(0, 8).SequenceEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }), "results.png is not a PNG");
         }
         finally
         {
