@@ -221,8 +221,23 @@ public static partial class LlvmEmitter
     private static readonly float[] ErfP = [7.898209878476337e-05f, -0.0008024353883229196f, 0.00519005348905921f, -0.026854809373617172f, 0.11283612251281738f, -0.3761262893676758f, 1.128379225730896f];
     private static readonly float[] ErfR = [0.03206583485007286f, -0.18719515204429626f, 0.4562140107154846f, -0.5615038871765137f, 0.25932660698890686f, 0.2187654823064804f, -0.37169361114501953f, 0.019603915512561798f, 0.5618857145309448f, 0.00011466929572634399f];
 
-    /// <summary>The helpers with their coefficients written as exact float literals.</summary>
-    private static string Helpers()
+    /// <summary>
+    /// The helpers <paramref name="module"/> calls (tanh and erf call exp), with the intrinsics they
+    /// declare, their coefficients written as exact float literals; none when it calls none (LLVM would
+    /// parse and optimize them only to drop them).
+    /// </summary>
+    private static string Helpers(string module)
+    {
+        var used = new[] { "tanh", "erf" }.Where(h => module.Contains($"@capture_{h}_f32(")).ToList();
+        if (used.Count == 0 && !module.Contains("@capture_exp_f32(")) return "";
+        var text = AllHelpers();
+        var start = text.IndexOf("define internal", StringComparison.Ordinal);
+        var declarations = text[..start];
+        var functions = text[start..].Split("\n\n").Where(f => f.Contains("@capture_exp_f32(float %x)") || used.Any(h => f.Contains($"@capture_{h}_f32(float %x)")));
+        return declarations + string.Join("\n\n", functions).TrimEnd() + "\n";
+    }
+
+    private static string AllHelpers()
     {
         static string F(double v) => IrFunction.Literal(v, DType.Float32);
         static string Horner(float[] c, string variable, string result)

@@ -39,8 +39,9 @@ public static partial class LlvmEmitter
             var items = kernel.Reduced is null ? EmitPointwise(text, kernel, schedule, declares) : EmitReduction(text, kernel, declares);
             plans.Add((kernel.Name, items, items > 1 && kernel.Elements >= schedule.ParallelElements));
         }
-        text.Append(Helpers()).Append('\n');
-        foreach (var declare in declares.Declarations.Where(d => !Helpers().Contains(d))) text.Append(declare).Append('\n');
+        var helpers = Helpers(text.ToString());
+        text.Append(helpers).Append('\n');
+        foreach (var declare in declares.Declarations.Where(d => !helpers.Contains(d))) text.Append(declare).Append('\n');
         foreach (var metadata in declares.Metadata) text.Append(metadata).Append('\n');
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
         var prefix = $"capture_{hash}_";
