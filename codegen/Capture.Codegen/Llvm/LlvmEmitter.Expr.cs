@@ -124,6 +124,7 @@ public static partial class LlvmEmitter
     private const string MathHelpers = """
         declare float @llvm.fmuladd.f32(float, float, float)
         declare float @llvm.fabs.f32(float)
+        declare float @llvm.copysign.f32(float, float)
         declare float @llvm.minnum.f32(float, float)
         declare float @llvm.maxnum.f32(float, float)
 
@@ -139,11 +140,7 @@ public static partial class LlvmEmitter
           %r0 = fsub float %c, %n1
           %n2 = fmul float %n, {{LN2LO}}
           %r = fsub float %r0, %n2
-          %p0 = call float @llvm.fmuladd.f32(float {{E0}}, float %r, float {{E1}})
-          %p1 = call float @llvm.fmuladd.f32(float %p0, float %r, float {{E2}})
-          %p2 = call float @llvm.fmuladd.f32(float %p1, float %r, float {{E3}})
-          %p3 = call float @llvm.fmuladd.f32(float %p2, float %r, float {{E4}})
-          %p4 = call float @llvm.fmuladd.f32(float %p3, float %r, float {{E5}})
+          {{EXP_P}}
           %rr = fmul float %r, %r
           %p5 = fmul float %p4, %rr
           %p6 = fadd float %p5, %r
@@ -164,13 +161,7 @@ public static partial class LlvmEmitter
         define internal float @capture_tanh_f32(float %x) alwaysinline {
           %ax = call float @llvm.fabs.f32(float %x)
           %x2 = fmul float %x, %x
-          %p0 = call float @llvm.fmuladd.f32(float {{T17}}, float %x2, float {{T15}})
-          %p1 = call float @llvm.fmuladd.f32(float %p0, float %x2, float {{T13}})
-          %p2 = call float @llvm.fmuladd.f32(float %p1, float %x2, float {{T11}})
-          %p3 = call float @llvm.fmuladd.f32(float %p2, float %x2, float {{T9}})
-          %p4 = call float @llvm.fmuladd.f32(float %p3, float %x2, float {{T7}})
-          %p5 = call float @llvm.fmuladd.f32(float %p4, float %x2, float {{T5}})
-          %p = call float @llvm.fmuladd.f32(float %p5, float %x2, float {{T3}})
+          {{TANH_P}}
           %xx2 = fmul float %x, %x2
           %xp = fmul float %xx2, %p
           %small = fadd float %x, %xp
@@ -179,11 +170,7 @@ public static partial class LlvmEmitter
           %e1 = fadd float %e, 1.0
           %q = fdiv float 2.0, %e1
           %large = fsub float 1.0, %q
-          %lb = bitcast float %large to i32
-          %xb = bitcast float %x to i32
-          %sign = and i32 %xb, -2147483648
-          %sb = or i32 %lb, %sign
-          %signed = bitcast i32 %sb to float
+          %signed = call float @llvm.copysign.f32(float %large, float %x)
           %isSmall = fcmp olt float %ax, {{TANHSMALL}}
           %t = select i1 %isSmall, float %small, float %signed
           ret float %t
@@ -205,11 +192,7 @@ public static partial class LlvmEmitter
           %large0 = fsub float 1.0, %ec
           %beyond = fcmp oge float %ax, 4.0
           %large = select i1 %beyond, float 1.0, float %large0
-          %lb = bitcast float %large to i32
-          %xb = bitcast float %x to i32
-          %sign = and i32 %xb, -2147483648
-          %sb = or i32 %lb, %sign
-          %signed = bitcast i32 %sb to float
+          %signed = call float @llvm.copysign.f32(float %large, float %x)
           %isSmall = fcmp ole float %ax, 1.0
           %e = select i1 %isSmall, float %small, float %signed
           %nan = fcmp uno float %x, 0.0
@@ -218,6 +201,9 @@ public static partial class LlvmEmitter
         }
         """;
 
+    // Cephes' expf polynomial on r, and tanh's odd Taylor coefficients (x^17 down to x^3) on x^2
+    private static readonly float[] ExpP = [1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f];
+    private static readonly float[] TanhP = [6404582f / 10854718875f, -929569f / 638512875f, 21844f / 6081075f, -1382f / 155925f, 62f / 2835f, -17f / 315f, 2f / 15f, -1f / 3f];
     private static readonly float[] ErfP = [7.898209878476337e-05f, -0.0008024353883229196f, 0.00519005348905921f, -0.026854809373617172f, 0.11283612251281738f, -0.3761262893676758f, 1.128379225730896f];
     private static readonly float[] ErfR = [0.03206583485007286f, -0.18719515204429626f, 0.4562140107154846f, -0.5615038871765137f, 0.25932660698890686f, 0.2187654823064804f, -0.37169361114501953f, 0.019603915512561798f, 0.5618857145309448f, 0.00011466929572634399f];
 
@@ -254,12 +240,8 @@ public static partial class LlvmEmitter
         }
         return MathHelpers
             .Replace("{{MAXX}}", F(88.72283f)).Replace("{{LOG2E}}", F(1.44269504088896341f)).Replace("{{LN2HI}}", F(0.693359375f))
-            .Replace("{{LN2LO}}", F(-2.12194440e-4f)).Replace("{{E0}}", F(1.9875691500e-4f)).Replace("{{E1}}", F(1.3981999507e-3f))
-            .Replace("{{E2}}", F(8.3334519073e-3f)).Replace("{{E3}}", F(4.1665795894e-2f)).Replace("{{E4}}", F(1.6666665459e-1f))
-            .Replace("{{E5}}", F(5.0000001201e-1f)).Replace("{{TANHSMALL}}", F(0.55f))
-            .Replace("{{T17}}", F(6404582f / 10854718875f)).Replace("{{T15}}", F(-929569f / 638512875f))
-            .Replace("{{T13}}", F(21844f / 6081075f)).Replace("{{T11}}", F(-1382f / 155925f)).Replace("{{T9}}", F(62f / 2835f))
-            .Replace("{{T7}}", F(-17f / 315f)).Replace("{{T5}}", F(2f / 15f)).Replace("{{T3}}", F(-1f / 3f))
+            .Replace("{{LN2LO}}", F(-2.12194440e-4f)).Replace("{{TANHSMALL}}", F(0.55f))
+            .Replace("{{EXP_P}}", Horner(ExpP, "r", "p4")).Replace("{{TANH_P}}", Horner(TanhP, "x2", "p"))
             .Replace("{{ERF_P}}", Horner(ErfP, "x2", "p")).Replace("{{ERF_R}}", Horner(ErfR, "q", "c"));
     }
 }
