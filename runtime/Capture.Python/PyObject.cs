@@ -52,6 +52,11 @@ public sealed partial class PyObject : IDisposable
         _handle = IntPtr.Zero;
         GC.SuppressFinalize(this);
         if (!Interpreter.IsRunning) return;
+        if (CApi.PyGILState_Check() == 1)
+        {
+            CApi.Py_DecRef(handle);
+            return;
+        }
         using var gil = Interpreter.Gil();
         CApi.Py_DecRef(handle);
     }
@@ -66,19 +71,32 @@ public sealed partial class PyObject : IDisposable
 
     // --- Attributes -----------------------------------------------------------------------------
 
-    public PyObject GetAttr(string name) => Steal(CApi.PyObject_GetAttrString(Handle, name));
+    public PyObject GetAttr(string name)
+    {
+        using var key = new InternedName(name);
+        return Steal(CApi.PyObject_GetAttr(Handle, key.Handle));
+    }
 
-    public void SetAttr(string name, PyObject value) =>
-        Check(CApi.PyObject_SetAttrString(Handle, name, value.Handle));
+    public void SetAttr(string name, PyObject value)
+    {
+        using var key = new InternedName(name);
+        Check(CApi.PyObject_SetAttr(Handle, key.Handle, value.Handle));
+    }
 
-    public bool HasAttr(string name) => CApi.PyObject_HasAttrString(Handle, name) == 1;
+    public bool HasAttr(string name)
+    {
+        using var key = new InternedName(name);
+        return CApi.PyObject_HasAttr(Handle, key.Handle) == 1;
+    }
 
     // --- Calls ----------------------------------------------------------------------------------
 
-    public PyObject Call(params PyObject[] args)
+    /// <summary>Calls with positional arguments (vectorcall: no argument tuple is built).</summary>
+    public unsafe PyObject Call(params PyObject[] args)
     {
-        using var tuple = Py.Tuple(args);
-        return Steal(CApi.PyObject_Call(Handle, tuple.Handle, IntPtr.Zero));
+        Span<IntPtr> handles = args.Length <= 8 ? stackalloc IntPtr[args.Length] : new IntPtr[args.Length];
+        for (var i = 0; i < args.Length; i++) handles[i] = args[i].Handle;
+        fixed (IntPtr* p = handles) return Steal(CApi.PyObject_Vectorcall(Handle, p, (nuint)args.Length, IntPtr.Zero));
     }
 
     public PyObject Call(IReadOnlyList<PyObject> args, IEnumerable<KeyValuePair<string, PyObject>> kwargs)
@@ -88,10 +106,18 @@ public sealed partial class PyObject : IDisposable
         return Steal(CApi.PyObject_Call(Handle, tuple.Handle, dict.Handle));
     }
 
-    public PyObject CallMethod(string name, params PyObject[] args)
+    /// <summary>Calls with an argument tuple and keyword dict built beforehand (reused across calls).</summary>
+    public PyObject CallPrepared(PyObject argsTuple, PyObject? kwargsDict) =>
+        Steal(CApi.PyObject_Call(Handle, argsTuple.Handle, kwargsDict?.Handle ?? IntPtr.Zero));
+
+    /// <summary>Calls a method with positional arguments (vectorcall: no bound method or argument tuple is built).</summary>
+    public unsafe PyObject CallMethod(string name, params PyObject[] args)
     {
-        using var method = GetAttr(name);
-        return method.Call(args);
+        Span<IntPtr> handles = args.Length < 8 ? stackalloc IntPtr[args.Length + 1] : new IntPtr[args.Length + 1];
+        handles[0] = Handle;
+        for (var i = 0; i < args.Length; i++) handles[i + 1] = args[i].Handle;
+        using var key = new InternedName(name);
+        fixed (IntPtr* p = handles) return Steal(CApi.PyObject_VectorcallMethod(key.Handle, p, (nuint)handles.Length, IntPtr.Zero));
     }
 
     // --- Items ----------------------------------------------------------------------------------

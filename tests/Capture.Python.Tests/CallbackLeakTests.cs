@@ -100,4 +100,22 @@ public sealed class CallbackLeakTests
         }
         Assert.Equal(before, (arg.RefCount, kw.RefCount));
     }
+
+    [Fact]
+    public void DirectReadsAndMethodCallsKeepReferenceCountsUnchanged()
+    {
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec("class T:\n    def __init__(self):\n        self.flag = True\n        self.sizes = (123456, 654321)\n    def size(self):\n        return self.sizes\n    def echo(self, x):\n        return x\nt = T()\n");
+        using var t = ns.GetItem("t");
+        using var sizes = t.GetAttr("sizes");
+        using var arg = Py.Str("a string nobody else holds");
+        var before = (t.RefCount, sizes.RefCount, arg.RefCount);
+        for (var i = 0; i < Calls; i++)
+        {
+            t.GetAttrBool("flag");
+            t.CallMethodInt64s("size");
+            using var echoed = t.CallMethod("echo", arg);
+        }
+        Assert.Equal(before, (t.RefCount, sizes.RefCount, arg.RefCount));
+    }
 }

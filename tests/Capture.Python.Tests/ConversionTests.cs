@@ -139,4 +139,64 @@ public sealed class ConversionTests
         Assert.Equal([3L, 2L, 1L], s.ToInt64List());
         Assert.Equal("TypeError", Assert.Throws<PythonException>(() => scaled.Call().Dispose()).PythonType);
     }
+
+    [Fact]
+    public void DirectReadsConvertAsStrictlyAsTheOrdinaryOnes()
+    {
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec("""
+            class Size(tuple):
+                pass
+            class T:
+                flag = True
+                number = 1
+                kind = int
+                def size(self):
+                    return Size((2, 3))
+                def offset(self):
+                    return 7
+                def name(self):
+                    return "seven"
+                def mixed(self):
+                    return (1, "two")
+            t = T()
+            """);
+        using var t = ns.GetItem("t");
+        Assert.True(t.GetAttrBool("flag"));
+        Assert.Equal("expected a Python bool, got int", Assert.Throws<InvalidCastException>(() => t.GetAttrBool("number")).Message);
+        using var intType = Py.Builtins.GetAttr("int");
+        using var strType = Py.Builtins.GetAttr("str");
+        Assert.Equal(1, t.GetAttrIdentity("kind", [strType, intType]));
+        Assert.Equal(-1, t.GetAttrIdentity("kind", [strType]));
+        Assert.Equal([2L, 3L], t.CallMethodInt64s("size"));
+        Assert.Equal(7, t.CallMethodInt64("offset"));
+        Assert.Equal("expected a Python int, got str", Assert.Throws<InvalidCastException>(() => t.CallMethodInt64("name")).Message);
+        Assert.Throws<InvalidCastException>(() => t.CallMethodInt64s("mixed"));
+        Assert.Equal("AttributeError", Assert.Throws<PythonException>(() => t.GetAttrBool("missing")).PythonType);
+        Assert.Equal("AttributeError", Assert.Throws<PythonException>(() => t.CallMethodInt64("missing")).PythonType);
+    }
+
+    [Fact]
+    public void MethodCallsPassEveryArgumentInOrder()
+    {
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec("class C:\n    def join(self, *parts):\n        return '-'.join(parts)\nc = C()\n");
+        using var c = ns.GetItem("c");
+        var parts = Enumerable.Range(0, 12).Select(i => Py.Str($"p{i}")).ToArray();
+        try
+        {
+            // past the stack-allocated argument array too
+            using var few = c.CallMethod("join", parts[..2]);
+            Assert.Equal("p0-p1", few.AsString());
+            using var many = c.CallMethod("join", parts);
+            Assert.Equal(string.Join("-", Enumerable.Range(0, 12).Select(i => $"p{i}")), many.AsString());
+            using var join = c.GetAttr("join");
+            using var direct = join.Call(parts);
+            Assert.Equal(many.AsString(), direct.AsString());
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+        }
+    }
 }

@@ -56,13 +56,15 @@ internal static unsafe partial class CApi
 
     // --- Objects --------------------------------------------------------------------------------
 
-    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial IntPtr PyObject_GetAttrString(IntPtr o, string name);
-    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int PyObject_SetAttrString(IntPtr o, string name, IntPtr value);
-    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int PyObject_HasAttrString(IntPtr o, string name);
     [LibraryImport(Lib)] internal static partial IntPtr PyObject_Call(IntPtr callable, IntPtr args, IntPtr kwargs);
+    [LibraryImport(Lib)] internal static partial IntPtr PyObject_GetAttr(IntPtr o, IntPtr name);
+    [LibraryImport(Lib)] internal static partial int PyObject_HasAttr(IntPtr o, IntPtr name);
+    [LibraryImport(Lib)] internal static partial int PyObject_SetAttr(IntPtr o, IntPtr name, IntPtr value);
+    // args[0] is the object whose method is called; nargsf counts it
+    [LibraryImport(Lib)] internal static partial IntPtr PyObject_VectorcallMethod(IntPtr name, IntPtr* args, nuint nargsf, IntPtr kwnames);
+    [LibraryImport(Lib)] internal static partial IntPtr PyObject_Vectorcall(IntPtr callable, IntPtr* args, nuint nargsf, IntPtr kwnames);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial IntPtr PyUnicode_InternFromString(string text);
     [LibraryImport(Lib)] internal static partial IntPtr PyObject_Str(IntPtr o);
     [LibraryImport(Lib)] internal static partial IntPtr PyObject_Repr(IntPtr o);
     [LibraryImport(Lib)] internal static partial int PyObject_IsTrue(IntPtr o);

@@ -179,27 +179,33 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
             {
                 var operand = kernel.Operands[o];
                 PyObject tensor;
+                TensorMeta info;
                 if (operand.IsOutput)
                 {
-                    var meta = (TensorMeta)graph[operand.Value].Meta;
-                    tensor = torch.EmptyStrided(meta.Shape.Concrete(), meta.Strides!, meta.DType, meta.Device);
+                    // allocated here with the metadata the graph gives it: nothing to read back but its address
+                    info = (TensorMeta)graph[operand.Value].Meta;
+                    tensor = torch.EmptyStrided(info.Shape.Concrete(), info.Strides!, info.DType, info.Device);
                     outputs.Add((operand.Value, tensor));
                 }
-                else tensor = env[operand.Value];
-                var info = torch.Read(tensor);
+                else
+                {
+                    tensor = env[operand.Value];
+                    info = torch.ReadMeta(tensor);
+                }
                 if (info.DType != operand.Type || info.Device != Device.Cpu)
                     throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
                 // the shape the operand broadcasts to: the domain, or a row operand's reduced shape
                 var target = operand.Row ? kernel.Reduced! : kernel.Domain;
-                if (info.Rank > target.Count || info.Sizes.Select((n, i) => (n, i)).Any(p => p.n != 1 && p.n != target[target.Count - info.Rank + p.i]))
-                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", info.Sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
-                pointers[o] = info.DataPtr;
+                var sizes = info.Shape.Concrete();
+                if (info.Rank > target.Count || sizes.Select((n, i) => (n, i)).Any(p => p.n != 1 && p.n != target[target.Count - info.Rank + p.i]))
+                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
+                pointers[o] = torch.DataPtr(tensor);
                 // strides broadcast to the target: aligned right, 0 where the operand has size 1 or no dim
                 var broadcast = new long[target.Count];
                 for (var d = 0; d < target.Count; d++)
                 {
                     var own = d - (target.Count - info.Rank);
-                    broadcast[d] = own < 0 || info.Sizes[own] == 1 ? 0 : info.Strides[own];
+                    broadcast[d] = own < 0 || sizes[own] == 1 ? 0 : info.Strides![own];
                 }
                 if (kernel.Reduced is null) broadcast.CopyTo(strides, o * rank);
                 else if (operand.Row)

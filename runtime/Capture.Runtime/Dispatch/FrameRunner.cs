@@ -30,11 +30,14 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         public PyObject CodeObject { get; } = codeObject;
         public CodeInfo Code { get; } = code;
         public List<CaptureResult> Entries { get; } = [];
-        public Dictionary<CaptureResult, ICompiledGraph> Compiled { get; } = new(ReferenceEqualityComparer.Instance);
+        public Dictionary<CaptureResult, CompiledEntry> Compiled { get; } = new(ReferenceEqualityComparer.Instance);
         public string? EagerReason { get; set; } = RealExecutor.EagerReason(code);
         public string? WholeFrameReason { get; } = RealExecutor.WholeFrameReason(code);
         public bool LimitReported { get; set; }
     }
+
+    /// <summary>An entry's compiled graph, and whether the graph switches global state (grad mode).</summary>
+    private sealed record CompiledEntry(ICompiledGraph Graph, bool SetsGlobalState);
 
     private readonly Dictionary<nint, CodeCache> _caches = [];
     private readonly List<string> _recompileReasons = [];
@@ -82,7 +85,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
             Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name, reason));
             return CallEagerly(function, args, kwargs);
         }
-        using var frame = BindFrame(function, args, kwargs);
+        using var frame = BindFrame(cache, function, args, kwargs);
         if (cache.WholeFrameReason is not null) return CallWhole(cache, function, frame, args, kwargs);
         var pc = 0;
         while (true)
@@ -135,7 +138,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
     /// </summary>
     private PyObject CallAst(CodeCache cache, PyObject function, PyObject args, PyObject kwargs)
     {
-        using var frame = BindFrame(function, args, kwargs);
+        using var frame = BindFrame(cache, function, args, kwargs);
         var entry = Lookup(cache, frame, 0, out var failure);
         if (entry is null)
         {
@@ -192,7 +195,8 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
     {
         var compiled = discarded ? null : backend.Compile(entry.Graph, entry.Guards.Guards.OfType<GradModeGuard>().FirstOrDefault()?.Enabled ?? bridge.IsGradEnabled());
         cache.Entries.Add(entry);
-        if (compiled is not null) cache.Compiled[entry] = compiled;
+        if (compiled is not null)
+            cache.Compiled[entry] = new(compiled, entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }));
         if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
         Emit(cache, new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded) { Compiled = compiled });
     }
@@ -243,12 +247,12 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         return null;
     }
 
-    private PyObject RunGraph(ICompiledGraph compiled, CaptureResult entry, FrameState frame)
+    private PyObject RunGraph(CompiledEntry compiled, CaptureResult entry, FrameState frame)
     {
         var inputs = entry.InputSources.Select(s => s.Resolve(frame)).ToList();
         // a graph that sets grad mode restores it when it fails halfway, as the with block would
-        var gradMode = entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }) ? bridge.IsGradEnabled() : (bool?)null;
-        try { return compiled.Run(inputs); }
+        var gradMode = compiled.SetsGlobalState ? bridge.IsGradEnabled() : (bool?)null;
+        try { return compiled.Graph.Run(inputs); }
         catch when (gradMode is { } mode)
         {
             bridge.SetGradEnabled(mode);
@@ -354,6 +358,24 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
                 return values, fn.__globals__, builtins
             """);
         return _bind = ns.GetItem("bind");
+    }
+
+    private FrameState BindFrame(CodeCache cache, PyObject function, PyObject args, PyObject kwargs) =>
+        BindPositional(cache.Code, function, args, kwargs) ?? BindFrame(function, args, kwargs);
+
+    /// <summary>
+    /// The common call, bound without inspect: every parameter passed by position, no defaults,
+    /// *args, **kwargs, keyword-only parameters or closure; null for any other call.
+    /// </summary>
+    private static FrameState? BindPositional(CodeInfo code, PyObject function, PyObject args, PyObject kwargs)
+    {
+        if (code.HasVarArgs || code.HasVarKeywords || code.KwOnlyArgCount != 0 || code.FreeVars.Count != 0
+            || kwargs.Length != 0 || args.Length != code.ArgCount) return null;
+        var items = args.ToItems();
+        var locals = new Dictionary<string, PyObject>(items.Count);
+        for (var i = 0; i < items.Count; i++) locals[code.VarNames[i]] = items[i];
+        // function.__builtins__ (3.10+) is the builtins dict the function's frames use
+        return new FrameState(locals, [], function.GetAttr("__globals__"), function.GetAttr("__builtins__"));
     }
 
     private FrameState BindFrame(PyObject function, PyObject args, PyObject kwargs)

@@ -30,11 +30,7 @@ public sealed class TorchBridge : ITorchBridge, Capture.Frontend.IFrontendTorch,
 
     public bool IsPlainTensor(PyObject value) => torch.IsPlainTensor(value);
 
-    public TensorMeta ReadMeta(PyObject tensor)
-    {
-        var info = torch.Read(tensor);
-        return new TensorMeta(new Shape(info.Sizes), info.DType, info.Device, info.Strides.ToEquatableList(), info.RequiresGrad);
-    }
+    public TensorMeta ReadMeta(PyObject tensor) => torch.ReadMeta(tensor);
 
     public DType? AsDType(PyObject value)
     {

@@ -14,6 +14,7 @@ public sealed class TorchRuntime : IDisposable
     private readonly PyObject _empty;
     private readonly PyObject _emptyStrided;
     private readonly Dictionary<DType, PyObject> _dtypeObjects;
+    private readonly PyObject[] _dtypeList; // in DTypeInfo.All's order
 
     private TorchRuntime(PyObject torch)
     {
@@ -22,6 +23,7 @@ public sealed class TorchRuntime : IDisposable
         _empty = torch.GetAttr("empty");
         _emptyStrided = torch.GetAttr("empty_strided");
         _dtypeObjects = DTypeInfo.All.ToDictionary(d => d, d => torch.GetAttr(d.TorchName()));
+        _dtypeList = DTypeInfo.All.Select(d => _dtypeObjects[d]).ToArray();
         using var version = torch.GetAttr("__version__");
         Version = version.AsString();
     }
@@ -65,26 +67,32 @@ public sealed class TorchRuntime : IDisposable
 
     public TensorInfo Read(PyObject tensor)
     {
-        if (!IsTensor(tensor)) throw new InvalidCastException($"expected a torch.Tensor, got {tensor.TypeName}");
-        using var dtype = tensor.GetAttr("dtype");
-        using var device = tensor.GetAttr("device");
-        using var sizes = tensor.CallMethod("size");
-        using var strides = tensor.CallMethod("stride");
-        using var offset = tensor.CallMethod("storage_offset");
-        using var dataPtr = tensor.CallMethod("data_ptr");
-        using var requiresGrad = tensor.GetAttr("requires_grad");
-        return new TensorInfo(
-            DTypeOf(dtype),
-            ReadDevice(device),
-            sizes.ToInt64List(),
-            strides.ToInt64List(),
-            offset.ToInt64(),
-            (nint)dataPtr.ToInt64(),
-            requiresGrad.ToBoolean());
+        var meta = ReadMeta(tensor);
+        return new TensorInfo(meta.DType, meta.Device, meta.Shape.Concrete(), meta.Strides!, tensor.CallMethodInt64("storage_offset"), DataPtr(tensor), meta.RequiresGrad);
     }
 
-    private static Device ReadDevice(PyObject device)
+    /// <summary>A tensor's dtype, device, sizes, strides and requires_grad (what guards and kernels check), in five reads.</summary>
+    public TensorMeta ReadMeta(PyObject tensor)
     {
+        if (!IsTensor(tensor)) throw new InvalidCastException($"expected a torch.Tensor, got {tensor.TypeName}");
+        var dtype = tensor.GetAttrIdentity("dtype", _dtypeList);
+        if (dtype < 0)
+        {
+            using var other = tensor.GetAttr("dtype");
+            DTypeOf(other); // raises: not a dtype Capture supports
+        }
+        var sizes = tensor.CallMethodInt64s("size");
+        var strides = tensor.CallMethodInt64s("stride");
+        return new TensorMeta(new Shape(sizes), DTypeInfo.All[dtype], DeviceOf(tensor), strides.ToEquatableList(), tensor.GetAttrBool("requires_grad"));
+    }
+
+    /// <summary>torch's data_ptr(): the address of the tensor's first element.</summary>
+    public nint DataPtr(PyObject tensor) => (nint)tensor.CallMethodInt64("data_ptr");
+
+    private static Device DeviceOf(PyObject tensor)
+    {
+        if (tensor.GetAttrBool("is_cpu")) return Graph.Device.Cpu;
+        using var device = tensor.GetAttr("device");
         using var type = device.GetAttr("type");
         using var index = device.GetAttr("index");
         return new Device(type.AsString(), index.IsNone ? null : (int)index.ToInt64());
@@ -95,8 +103,34 @@ public sealed class TorchRuntime : IDisposable
         Allocate(_empty, [sizes], dtype, device);
 
     /// <summary>A new uninitialized tensor with the given strides.</summary>
-    public PyObject EmptyStrided(IReadOnlyList<long> sizes, IReadOnlyList<long> strides, DType dtype, Device? device = null) =>
-        Allocate(_emptyStrided, [sizes, strides], dtype, device);
+    public PyObject EmptyStrided(IReadOnlyList<long> sizes, IReadOnlyList<long> strides, DType dtype, Device? device = null)
+    {
+        // compiled graphs allocate the same outputs on every call: the arguments are built once
+        var key = (sizes.ToEquatableList(), strides.ToEquatableList(), dtype, device ?? Graph.Device.Cpu);
+        if (!_emptyStridedArgs.TryGetValue(key, out var prepared))
+        {
+            if (_emptyStridedArgs.Count >= 4096) ClearPrepared();
+            using var sizesTuple = Py.IntTuple(sizes);
+            using var stridesTuple = Py.IntTuple(strides);
+            using var dtypeObject = DTypeObject(dtype);
+            using var deviceObject = Py.Str(key.Item4.ToString());
+            prepared = (Py.Tuple([sizesTuple, stridesTuple]), Py.Dict([new("dtype", dtypeObject), new("device", deviceObject)]));
+            _emptyStridedArgs[key] = prepared;
+        }
+        return _emptyStrided.CallPrepared(prepared.Args, prepared.Kwargs);
+    }
+
+    private readonly Dictionary<(EquatableList<long>, EquatableList<long>, DType, Device), (PyObject Args, PyObject Kwargs)> _emptyStridedArgs = [];
+
+    private void ClearPrepared()
+    {
+        foreach (var (args, kwargs) in _emptyStridedArgs.Values)
+        {
+            args.Dispose();
+            kwargs.Dispose();
+        }
+        _emptyStridedArgs.Clear();
+    }
 
     /// <summary>A new CPU tensor holding a constant's elements.</summary>
     public unsafe PyObject FromData(TensorData data, TensorMeta meta)
@@ -136,6 +170,7 @@ public sealed class TorchRuntime : IDisposable
 
     public void Dispose()
     {
+        ClearPrepared();
         foreach (var obj in _dtypeObjects.Values) obj.Dispose();
         _emptyStrided.Dispose();
         _empty.Dispose();

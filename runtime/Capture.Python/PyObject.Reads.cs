@@ -1,0 +1,83 @@
+using Capture.Python.Native;
+
+namespace Capture.Python;
+
+// Reads of an attribute or a method's result straight into C# values, with no handle made for the
+// intermediate Python object: the per-call paths (guards, compiled-graph calls) read tensors' metadata
+// with these. Conversions are as strict as PyObject.Conversions'; on a value of another kind they
+// raise the same error, through the ordinary conversion.
+public sealed partial class PyObject
+{
+    /// <summary>Attribute <paramref name="name"/> as a bool (a bool, not anything truthy).</summary>
+    public bool GetAttrBool(string name)
+    {
+        var value = RawAttr(name);
+        if (CApi.TypeOf(value) != PyTypes.Bool) return Steal(value).ToBoolean();
+        CApi.Py_DecRef(value);
+        return value == PyTypes.True;
+    }
+
+    /// <summary>The index in <paramref name="candidates"/> of the object attribute <paramref name="name"/> is (identity); -1 for none.</summary>
+    public int GetAttrIdentity(string name, IReadOnlyList<PyObject> candidates)
+    {
+        var value = RawAttr(name);
+        var index = -1;
+        for (var i = 0; i < candidates.Count && index < 0; i++)
+            if (candidates[i].Handle == value) index = i;
+        CApi.Py_DecRef(value);
+        return index;
+    }
+
+    /// <summary>The int method <paramref name="name"/>() returns.</summary>
+    public long CallMethodInt64(string name)
+    {
+        var value = RawCallMethod(name);
+        if (!IsExactInt(value)) using (var wrapped = Steal(value)) return wrapped.ToInt64();
+        try { return Int64Of(value); }
+        finally { CApi.Py_DecRef(value); }
+    }
+
+    /// <summary>The tuple of ints method <paramref name="name"/>() returns (torch's size(), stride()).</summary>
+    public long[] CallMethodInt64s(string name)
+    {
+        var value = RawCallMethod(name);
+        try
+        {
+            if (CApi.TypeOf(value) != PyTypes.Tuple && CApi.PyType_IsSubtype(CApi.TypeOf(value), PyTypes.Tuple) != 1)
+                using (var wrapped = Borrow(value)) return [.. wrapped.ToInt64List()];
+            var values = new long[CApi.PyTuple_Size(value)];
+            for (nint i = 0; i < values.Length; i++)
+            {
+                var item = CApi.PyTuple_GetItem(value, i);
+                if (IsExactInt(item)) values[i] = Int64Of(item);
+                else using (var wrapped = Borrow(item)) values[i] = wrapped.ToInt64();
+            }
+            return values;
+        }
+        finally { CApi.Py_DecRef(value); }
+    }
+
+    private IntPtr RawAttr(string name)
+    {
+        using var key = new InternedName(name);
+        var value = CApi.PyObject_GetAttr(Handle, key.Handle);
+        return value != IntPtr.Zero ? value : throw PythonException.Fetch();
+    }
+
+    private unsafe IntPtr RawCallMethod(string name)
+    {
+        using var key = new InternedName(name);
+        var self = Handle;
+        var value = CApi.PyObject_VectorcallMethod(key.Handle, &self, 1, IntPtr.Zero);
+        return value != IntPtr.Zero ? value : throw PythonException.Fetch();
+    }
+
+    private static bool IsExactInt(IntPtr value) => CApi.TypeOf(value) == PyTypes.Long;
+
+    private static long Int64Of(IntPtr value)
+    {
+        var result = CApi.PyLong_AsLongLong(value);
+        if (result == -1 && CApi.PyErr_Occurred() != IntPtr.Zero) throw PythonException.Fetch();
+        return result;
+    }
+}
