@@ -1,14 +1,18 @@
-"""`./capture bench [--quick] [--out DIR]`: Capture's compiled functions against eager PyTorch (and
-torch.jit.script where it applies), measured in one process with the same thread count.
+"""`./capture bench [--quick] [--out DIR]`: Capture's compiled functions against eager PyTorch,
+torch.jit.script and torch.jit.trace, measured in one process with the same thread count, and what
+compiling costs against TorchScript and functorch's aot_function.
 
 Each workload runs through every system: warm-up calls (the first one, which captures and compiles,
-is timed separately as the compile time), then repetitions timed one by one, in blocks that the
+is timed separately as the first call), then repetitions timed one by one, in blocks that the
 systems take turns at (the machine's drift falls on all alike); the table gives the
 median in ms, the spread (interquartile range) and the ratio eager / system (above 1: faster than
-eager). Every system's result is checked against eager's before it is timed; a mismatch is reported
-in the table and makes the run fail. Writes results.md, results.json and results.png (a bar chart of
-the ratios) to --out (bench/ by default; --quick runs small sizes, for the smoke test, into
-.build/bench-quick/).
+eager). The per-call overhead workload times blocks of 200 calls, after a warm-up long enough for
+.NET to re-jit the dispatch path optimized. Every system's result is checked against eager's before
+it is timed; a mismatch is reported in the table and makes the run fail. Compile times are measured
+from scratch (./capture bench turns the kernel cache off unless CAPTURE_CACHE is set), each
+compiler's start-up in the process paid once beforehand. Writes results.md, results.json and
+results.png (a bar chart of the ratios) to --out (bench/ by default; --quick runs small sizes, for
+the smoke test, into .build/bench-quick/).
 """
 
 import argparse
@@ -126,23 +130,66 @@ def workloads(quick):
         w = (randn(hidden, d) * d ** -0.5, randn(hidden), randn(d, hidden) * hidden ** -0.5, randn(d))
         return (randn(batch, d),) + tuple(t.requires_grad_() for t in w) + (randn(batch, d),)
     rows.append((f"MLP training step, forward + backward ({batch}x{d} -> {hidden} -> {d})", mlp_loss, mlp_training_inputs, 1e-4, "train"))
-    rows.append(("per-call overhead (x + 1 on 4 floats)", tiny_add, lambda: (randn(4),), 1e-6))
+    rows.append(("per-call overhead (x + 1 on 4 floats)", tiny_add, lambda: (randn(4),), 1e-6, "dispatch"))
     return [r if len(r) == 5 else r + ("forward",) for r in rows]
 
 
 def systems():
-    def script(fn):
+    """(name, wrap) per system; wrap(fn, args) gives the callable to time, or a str saying why there is none."""
+    def script(fn, args):
         try:
             return torch.jit.script(fn)
         except Exception as e:  # noqa: BLE001 - a function TorchScript cannot compile gets no row
             return f"torch.jit.script failed: {type(e).__name__}"
 
+    def trace(fn, args):
+        try:
+            return torch.jit.trace(fn, args, check_trace=False)
+        except Exception as e:  # noqa: BLE001 - a function torch.jit.trace cannot record gets no row
+            return f"torch.jit.trace failed: {type(e).__name__}"
+
     return [
-        ("eager", lambda fn: fn),
+        ("eager", lambda fn, args: fn),
         ("torch.jit.script", script),
-        ("capture (roslyn)", lambda fn: capture.compile(fn, backend="roslyn")),
-        ("capture (llvm)", lambda fn: capture.compile(fn, backend="llvm")),
+        ("torch.jit.trace", trace),
+        ("capture (roslyn)", lambda fn, args: capture.compile(fn, backend="roslyn")),
+        ("capture (llvm)", lambda fn, args: capture.compile(fn, backend="llvm")),
     ]
+
+
+def compile_times(fn, args, run):
+    """
+    What compiling costs, per system (ms): TorchScript's script() and trace(), functorch's
+    aot_function (its first call: trace and partition with the nop compiler, and with ts_compile,
+    which also compiles both halves with TorchScript), and Capture's phases from capture.explain
+    (capture, optimize, codegen, then roslyn or llvm), summed over the function's graphs.
+    """
+    from functorch.compile import aot_function, nop, ts_compile
+
+    rows = []
+
+    def timed(system, make, **extra):
+        start = time.perf_counter()
+        try:
+            make()
+        except Exception as e:  # noqa: BLE001 - reported in the row
+            rows.append({"system": system, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"})
+            return
+        rows.append({"system": system, "total_ms": (time.perf_counter() - start) * 1e3, **extra})
+
+    timed("torch.jit.script", lambda: torch.jit.script(fn), phases={})
+    timed("torch.jit.trace", lambda: torch.jit.trace(fn, args, check_trace=False), phases={})
+    for compiler in (nop, ts_compile):
+        timed(f"functorch aot_function ({compiler.__name__})",
+              lambda c=compiler: run(aot_function(fn, fw_compiler=c, bw_compiler=c))(*args), phases={})
+    for backend in ("roslyn", "llvm"):
+        report = capture.explain(fn, *args, backend=backend)
+        phases = {"capture": sum(report.compile_times) * 1e3}
+        for graph in report.compile_phases:
+            for name, seconds, _ in graph:
+                phases[name] = phases.get(name, 0.0) + seconds * 1e3
+        rows.append({"system": f"capture ({backend})", "total_ms": sum(phases.values()), "phases": phases})
+    return rows
 
 
 def blas():
@@ -201,13 +248,31 @@ def main(argv):
     }
     print("; ".join(f"{k}: {v}" for k, v in environment.items()), flush=True)
 
-    results, failed = [], False
+    # each compiler's start-up (Roslyn's first compile in a process takes seconds) is paid here, once,
+    # and reported, so that the first workload's compile times are comparable with the others'
+    for backend in ("roslyn", "llvm"):
+        start = time.perf_counter()
+        capture.compile(tiny_add, backend=backend)(torch.ones(4))
+        environment[f"{backend} start-up (first compile in the process)"] = f"{(time.perf_counter() - start) * 1e3:.0f} ms"
+        capture.reset()
+    print("; ".join(f"{k}: {v}" for k, v in environment.items() if "start-up" in k), flush=True)
+
+    results, compiles, failed = [], [], False
     for name, fn, make, tolerance, kind in workloads(options.quick):
         if options.only and options.only not in name:
             continue
         args = make()
         run = training_step if kind == "train" else (lambda f: f)
+        # a call on four floats is too short to time one by one: a sample is the mean of a block of calls
+        calls = 200 if kind == "dispatch" else 1
         expected = run(fn)(*args)
+        # compile times first: torch.jit.script caches what it compiled per function
+        if kind != "dispatch":
+            for row in compile_times(fn, args, run):
+                compiles.append({"workload": name, **row})
+                print(f"{name:55} {row['system']:38} compile {row.get('total_ms', float('nan')):9.1f} ms"
+                      + "".join(f"  {k} {v:.1f}" for k, v in row.get("phases", {}).items() if len(row["phases"]) > 1)
+                      + (f"  {row['error']}" if "error" in row else ""), flush=True)
         # every system compiled and warmed up, then timed in turns: ROUNDS blocks of consecutive calls
         # each, so that drift in the machine's speed falls on all alike, while one system's worker
         # threads (OpenMP's, OpenBLAS's, .NET's spin a while after their work) do not slow the next
@@ -216,7 +281,7 @@ def main(argv):
         for system, wrap in systems():
             row = {"workload": name, "system": system}
             results.append(row)
-            compiled = wrap(fn)
+            compiled = wrap(fn, args)
             if isinstance(compiled, str):
                 row["error"] = compiled
                 continue
@@ -225,8 +290,14 @@ def main(argv):
             start = time.perf_counter()
             compiled(*args)
             row["first_call_ms"] = (time.perf_counter() - start) * 1e3
-            for _ in range(warmup):
+            # the dispatch path's warm-up lasts until .NET has re-jitted it optimized (tiered compilation
+            # starts every method unoptimized and recompiles the ones called often, in the background)
+            for _ in range(warmup if kind != "dispatch" else 0):
                 compiled(*args)
+            for _ in range(3 if kind == "dispatch" else 0):
+                for _ in range(5000):
+                    compiled(*args)
+                time.sleep(0.2)
             row["matches_eager"] = same(compiled(*args), expected, tolerance)
             failed |= not row["matches_eager"]
             entries.append((row, compiled, []))
@@ -235,8 +306,9 @@ def main(argv):
                 compiled(*args)  # untimed: the previous system's threads may still be spinning
                 for _ in range(max(1, repeat // ROUNDS)):
                     start = time.perf_counter()
-                    compiled(*args)
-                    times.append(time.perf_counter() - start)
+                    for _ in range(calls):
+                        compiled(*args)
+                    times.append((time.perf_counter() - start) / calls)
         eager_median = statistics.median(entries[0][2])
         for row, compiled, times in entries:
             median = statistics.median(times)
@@ -247,7 +319,7 @@ def main(argv):
                   f"{'' if row['matches_eager'] else '  DIFFERS FROM EAGER'}", flush=True)
 
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"environment": environment, "results": results}, f, indent=2)
+        json.dump({"environment": environment, "results": results, "compile": compiles}, f, indent=2)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("# Capture benchmarks\n\n")
         f.write("".join(f"- {k}: {v}\n" for k, v in environment.items()))
@@ -264,6 +336,24 @@ def main(argv):
         if overhead:
             f.write("\nPer-call overhead (median time per call minus eager's, on the tiny workload): "
                     + ", ".join(f"{r['system']} {r['overhead_us']:.1f} us" for r in overhead) + ".\n")
+        f.write("\nCompile time in ms, from scratch (the kernel cache is off for the bench): torch.jit.script() and "
+                "torch.jit.trace(); functorch aot_function's first call (trace and partition: nop; plus TorchScript "
+                "compiles of both halves: ts_compile); Capture's phases from capture.explain, summed over the "
+                "function's graphs (capture: bytecode to graph; optimize: the pass pipeline; codegen: lowering and "
+                "C# or LLVM IR; roslyn / llvm: compiling that). Each compiler's start-up in the process is paid "
+                "before the first workload and listed above.\n\n")
+        columns = ("capture", "autograd", "optimize", "codegen", "roslyn / llvm")
+        f.write(f"| workload | system | compile ms | {' | '.join(columns)} |\n|---|---|---:|{'---:|' * len(columns)}\n")
+        for r in compiles:
+            if "error" in r:
+                f.write(f"| {r['workload']} | {r['system']} | n/a | {r['error']} |{' |' * (len(columns) - 1)}\n")
+                continue
+            cells = []
+            for column in columns:
+                # a forward/backward pair's phases are named "forward optimize", "backward llvm"...
+                spent = [v for k, v in r["phases"].items() if k.split()[-1] in column.split(" / ")]
+                cells.append(f"{sum(spent):.1f}" if spent else "")
+            f.write(f"| {r['workload']} | {r['system']} | {r['total_ms']:.1f} | " + " | ".join(cells) + " |\n")
     plot(results, os.path.join(out, "results.png"), environment)
     print(f"wrote {os.path.join(out, 'results.md')}, results.json and results.png")
     return 1 if failed else 0

@@ -24,7 +24,7 @@ public sealed class BenchTests
             foreach (var workload in workloads)
             {
                 var systems = rows.Where(r => (string)r["workload"]! == workload).ToList();
-                Assert.Equal(["eager", "torch.jit.script", "capture (roslyn)", "capture (llvm)"], systems.Select(r => (string)r["system"]!));
+                Assert.Equal(["eager", "torch.jit.script", "torch.jit.trace", "capture (roslyn)", "capture (llvm)"], systems.Select(r => (string)r["system"]!));
                 foreach (var row in systems.Where(r => r["error"] is null))
                 {
                     Assert.True((bool)row["matches_eager"]!, $"{workload} through {row["system"]} differs from eager");
@@ -33,7 +33,24 @@ public sealed class BenchTests
                 Assert.Null(systems.Single(r => (string)r["system"]! == "capture (roslyn)")["error"]);
                 Assert.Null(systems.Single(r => (string)r["system"]! == "capture (llvm)")["error"]);
             }
+            // compile times: every workload but the overhead one, every compiler, Capture's by phase
+            var compiles = json["compile"]!.AsArray().Select(r => r!).ToList();
+            foreach (var workload in workloads.Where(w => !w.StartsWith("per-call")))
+            {
+                var systems = compiles.Where(r => (string)r["workload"]! == workload).ToList();
+                Assert.Equal(["torch.jit.script", "torch.jit.trace", "functorch aot_function (nop)", "functorch aot_function (ts_compile)", "capture (roslyn)", "capture (llvm)"],
+                    systems.Select(r => (string)r["system"]!));
+                foreach (var backend in new[] { "roslyn", "llvm" })
+                {
+                    var phases = systems.Single(r => (string)r["system"]! == $"capture ({backend})")["phases"]!.AsObject();
+                    Assert.True(phases.Any(p => p.Key.EndsWith(backend) && (double)p.Value! > 0), $"{workload}: no {backend} phase in {phases.ToJsonString()}");
+                    Assert.True((double)phases["capture"]! > 0);
+                    Assert.Contains(phases, p => p.Key.EndsWith("optimize"));
+                }
+            }
             var table = File.ReadAllText(Path.Combine(output, "results.md"));
+            Assert.Contains("| workload | system | compile ms | capture | autograd | optimize | codegen | roslyn / llvm |", table);
+            Assert.Contains("- roslyn start-up (first compile in the process): ", table);
             Assert.Contains("| workload | system | median ms | IQR ms | vs eager | first call ms | matches eager |", table);
             Assert.Contains("- torch threads: ", table);
             Assert.Contains("- torch BLAS: ", table);
