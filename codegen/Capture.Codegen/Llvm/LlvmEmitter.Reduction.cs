@@ -65,6 +65,7 @@ public static partial class LlvmEmitter
                 }
                 bases[o] = offset == "0" ? $"%o{o}" : f.Let($"getelementptr inbounds {IrFunction.Storage(k.Operands[o].Type)}, ptr %o{o}, i64 {offset}");
             }
+            if (variant == "fast" && outer >= 1) PrefetchNextRow(f, k, bases, outer, length, declares);
             var rowValues = new string[k.Body.Count];
             var rowLoads = new Dictionary<int, string>();
             var rowNames = new Names(
@@ -100,6 +101,29 @@ public static partial class LlvmEmitter
         foreach (var c in plan.Cached.Order()) text.Append($"  call void @free(ptr %c{c})\n");
         text.Append("  ret void\n}\n\n");
         return rows;
+    }
+
+    /// <summary>
+    /// Asks for the next row of each input read along the row while this one is worked on: a row is
+    /// often one page (1024 floats), and the hardware prefetchers do not follow a stream across pages,
+    /// so without this every row's first pass waits on memory. One prefetch per cache line; the next
+    /// row is this one plus the innermost outer stride (past the last row or a wrap of an outer dim it
+    /// names memory nobody reads, which a prefetch may: it never faults).
+    /// </summary>
+    private static void PrefetchNextRow(IrFunction f, Kernel k, string[] bases, int outer, long length, IrModule declares)
+    {
+        var inputs = k.Operands.Select((o, i) => (o, i)).Where(x => !x.o.IsOutput && !x.o.Row && x.o.InnerStride == 1).ToList();
+        if (inputs.Count == 0 || length < 64) return;
+        declares.Add("declare void @llvm.prefetch.p0(ptr, i32, i32, i32)");
+        f.Comment("prefetch the next row");
+        foreach (var (operand, o) in inputs)
+        {
+            var storage = IrFunction.Storage(operand.Type);
+            var next = f.Let($"getelementptr {storage}, ptr {bases[o]}, i64 %s{o}_{outer - 1}");
+            var step = Math.Max(1, 64 / IrFunction.Bytes(operand.Type));
+            for (long j = 0; j < length; j += step)
+                f.Do($"call void @llvm.prefetch.p0(ptr {f.Let($"getelementptr {storage}, ptr {next}, i64 {j}")}, i32 0, i32 3, i32 1)");
+        }
     }
 
     /// <summary>One loop over the row: the pass's element statements, its reductions' accumulation, its stores.</summary>
