@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Capture.Codegen;
+using Capture.Codegen.Blas;
 using Capture.Graph;
 using Capture.Python;
 using Capture.Runtime.Torch;
@@ -16,6 +17,9 @@ public sealed class KernelCompiledGraph : ICompiledGraph
     public required OptimizedGraph Optimized { get; init; }
     public required IReadOnlyDictionary<int, Kernel> Kernels { get; init; }
     public required IReadOnlyDictionary<int, KernelEntry> Entries { get; init; }
+
+    /// <summary>The matrix products run through BLAS, by fusion group (the others run through torch).</summary>
+    public IReadOnlyDictionary<int, GemmCall> Gemms { get; init; } = new Dictionary<int, GemmCall>();
 
     /// <summary>The generated source, C# or LLVM IR (empty when no group was lowered).</summary>
     public required string Source { get; init; }
@@ -97,7 +101,9 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
             if (KernelLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
         var generated = kernels.Count == 0 ? null : Compiler.Generate(kernels.Values.ToList(), Schedule);
         var source = generated?.Source ?? "";
-        phases.Add(new CompilePhase("codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of {Compiler.Language}"));
+        var gemms = GemmsOf(optimized);
+        phases.Add(new CompilePhase("codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of {Compiler.Language}"
+            + (gemms.Count > 0 ? $"; {gemms.Count} matrix product{(gemms.Count == 1 ? "" : "s")} through BLAS" : "")));
         var entries = new Dictionary<int, KernelEntry>();
         if (generated is not null)
         {
@@ -109,7 +115,18 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
         return new KernelCompiledGraph
         {
             Backend = this, Captured = graph, Optimized = optimized, Kernels = kernels, Entries = entries, Source = source, Phases = phases,
+            Gemms = gemms,
         };
+    }
+
+    /// <summary>The extern groups whose product BLAS computes (mm, bmm, matmul of float matrices), when a BLAS is loaded.</summary>
+    private static Dictionary<int, GemmCall> GemmsOf(OptimizedGraph optimized)
+    {
+        var gemms = new Dictionary<int, GemmCall>();
+        if (!OpenBlas.IsAvailable) return gemms;
+        foreach (var group in optimized.Fusion.Groups.Where(g => g.Kind == FusionKind.Extern))
+            if (GemmCall.Of(optimized.Graph, KernelLowering.ExternNode(optimized.Graph, group)) is { } gemm) gemms[group.Id] = gemm;
+        return gemms;
     }
 
     /// <summary>Runs a compiled graph on Python values (GIL held) and returns its output.</summary>
@@ -127,14 +144,14 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
             foreach (var group in compiled.Optimized.Fusion.Groups)
             {
                 foreach (var input in group.Inputs) Ensure(input, graph, env, root);
+                compiled.Gemms.TryGetValue(group.Id, out var gemm);
                 if (compiled.Entries.TryGetValue(group.Id, out var entry))
                 {
                     var kernel = compiled.Kernels[group.Id];
-                    if (group.Kind == FusionKind.Extern) Execute(graph[KernelLowering.ExternNode(graph, group)], env, root);
-                    if (!RunKernel(kernel, entry, graph, env))
-                        foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n))) Execute(graph[node], env, root);
+                    if (group.Kind == FusionKind.Extern) ExecuteExtern(graph[KernelLowering.ExternNode(graph, group)], gemm, env, root);
+                    if (RunKernel(kernel, entry, graph, env)) continue;
                 }
-                else foreach (var node in group.Nodes) Execute(graph[node], env, root);
+                foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n))) ExecuteExtern(graph[node], gemm, env, root);
             }
             foreach (var name in graph.Output.Inputs) Ensure(name, graph, env, root);
             return _calls.Value(graph.Output.Value, name => env[name].NewReference());
@@ -151,6 +168,13 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
         if (env.ContainsKey(name)) return;
         var node = graph[name];
         foreach (var input in node.Inputs) Ensure(input, graph, env, root);
+        Execute(node, env, root);
+    }
+
+    /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
+    private void ExecuteExtern(Node node, GemmCall? gemm, Dictionary<string, PyObject> env, PyObject? root)
+    {
+        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env)) return;
         Execute(node, env, root);
     }
 

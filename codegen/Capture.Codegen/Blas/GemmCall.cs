@@ -1,0 +1,66 @@
+using Capture.Graph;
+
+namespace Capture.Codegen.Blas;
+
+using Graph = Capture.Graph.Graph;
+
+/// <summary>
+/// A matrix product a backend runs through BLAS instead of torch: for each of <see cref="Batch"/>
+/// batches, Output[b] (M x N, allocated contiguous) = A[b] (M x K) @ B[b] (K x N). A 2-D operand of a
+/// batched product is shared by every batch. Float32 or float64; operand layouts (row- or
+/// column-major, leading dimension, batch stride) are read at run time, and a layout BLAS cannot
+/// address leaves the product to torch.
+/// </summary>
+public sealed record GemmCall(string Node, string A, string B, DType Type, long Batch, long M, long K, long N)
+{
+    public override string ToString() =>
+        $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({(Type == DType.Float32 ? "cblas_sgemm" : "cblas_dgemm")})";
+
+    private static readonly HashSet<string> Products = ["torch.mm", "torch.matmul", "torch.bmm"];
+
+    /// <summary>The BLAS call for an extern node, when it is a plain product (mm, bmm, matmul of 2-D or 3-D operands) BLAS computes; else null.</summary>
+    public static GemmCall? Of(Graph graph, string node)
+    {
+        if (graph[node] is not CallOp { Meta: TensorMeta output } call || !Products.Contains(call.Op.Name) || call.Kwargs.Count != 0 || call.Args.Count != 2) return null;
+        if (call.Args[0] is not RefArg { Name: var a } || call.Args[1] is not RefArg { Name: var b }) return null;
+        if (graph[a].Meta is not TensorMeta ma || graph[b].Meta is not TensorMeta mb) return null;
+        if (output.DType is not (DType.Float32 or DType.Float64) || ma.DType != output.DType || mb.DType != output.DType) return null;
+        if (!ma.Shape.IsConcrete || !mb.Shape.IsConcrete || !output.Shape.IsConcrete || output.Device != Device.Cpu) return null;
+        var sa = ma.Shape.Concrete();
+        var sb = mb.Shape.Concrete();
+        // 2-D @ 2-D, 3-D @ 3-D with equal batches, or one side 3-D and the other 2-D (shared)
+        if (sa.Count is < 2 or > 3 || sb.Count is < 2 or > 3) return null;
+        long batch = sa.Count == 3 ? sa[0] : sb.Count == 3 ? sb[0] : 1;
+        if (sa.Count == 3 && sb.Count == 3 && sa[0] != sb[0]) return null;
+        if (sa.Count == 3 && sb.Count == 2 || sa.Count == 2 && sb.Count == 3)
+            if (call.Op.Name != "torch.matmul") return null;
+        long m = sa[^2], k = sa[^1], n = sb[^1];
+        if (sb[^2] != k || m == 0 || n == 0 || k == 0 || new[] { m, n, k, batch }.Any(d => d > int.MaxValue)) return null;
+        // the layouts the graph's metadata gives the operands (checked again at run time)
+        if (ma.Strides is not { } ta || mb.Strides is not { } tb || Layout(m, k, ta[^2], ta[^1]) is null || Layout(k, n, tb[^2], tb[^1]) is null) return null;
+        var expected = sa.Count == 2 && sb.Count == 2 ? new[] { m, n } : new[] { batch, m, n };
+        return output.Shape.Concrete().SequenceEqual(expected) && output.Strides is { } strides && strides.Equals(output.Shape.ContiguousStrides())
+            ? new GemmCall(node, a, b, output.DType, batch, m, k, n)
+            : null;
+    }
+
+    /// <summary>
+    /// How BLAS addresses a rows x cols matrix with these strides: row-major (leading dimension the
+    /// row stride) or column-major; null when neither (a stride along both, or overlapping rows).
+    /// A dim of size 1 takes any stride.
+    /// </summary>
+    public static (bool Transposed, int Ld)? Layout(long rows, long cols, long rowStride, long colStride)
+    {
+        if (colStride == 1 || cols == 1)
+        {
+            var ld = rows == 1 ? Math.Max(cols, 1) : rowStride;
+            if (ld >= Math.Max(cols, 1) && ld <= int.MaxValue) return (false, (int)ld);
+        }
+        if (rowStride == 1 || rows == 1)
+        {
+            var ld = cols == 1 ? Math.Max(rows, 1) : colStride;
+            if (ld >= Math.Max(rows, 1) && ld <= int.MaxValue) return (true, (int)ld);
+        }
+        return null;
+    }
+}
