@@ -11,8 +11,11 @@ using Graph = Capture.Graph.Graph;
 /// column-major, leading dimension, batch stride) are read at run time, and a layout BLAS cannot
 /// address leaves the product to torch.
 /// </summary>
-public sealed record GemmCall(string Node, string A, string B, DType Type, long Batch, long M, long K, long N)
+public sealed record GemmCall(string Node, string A, string B, DType Type, long Batch, long M, long K, long N, bool Batched)
 {
+    /// <summary>The output's sizes: [Batch, M, N] when an operand is batched, else [M, N].</summary>
+    public long[] OutputSizes => Batched ? [Batch, M, N] : [M, N];
+
     public override string ToString() =>
         $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({(Type == DType.Float32 ? "cblas_sgemm" : "cblas_dgemm")})";
 
@@ -38,9 +41,9 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
         if (sb[^2] != k || m == 0 || n == 0 || k == 0 || new[] { m, n, k, batch }.Any(d => d > int.MaxValue)) return null;
         // the layouts the graph's metadata gives the operands (checked again at run time)
         if (ma.Strides is not { } ta || mb.Strides is not { } tb || Layout(m, k, ta[^2], ta[^1]) is null || Layout(k, n, tb[^2], tb[^1]) is null) return null;
-        var expected = sa.Count == 2 && sb.Count == 2 ? new[] { m, n } : new[] { batch, m, n };
-        return output.Shape.Concrete().SequenceEqual(expected) && output.Strides is { } strides && strides.Equals(output.Shape.ContiguousStrides())
-            ? new GemmCall(node, a, b, output.DType, batch, m, k, n)
+        var gemm = new GemmCall(node, a, b, output.DType, batch, m, k, n, Batched: sa.Count == 3 || sb.Count == 3);
+        return output.Shape.Concrete().SequenceEqual(gemm.OutputSizes) && output.Strides is { } strides && strides.Equals(output.Shape.ContiguousStrides())
+            ? gemm
             : null;
     }
 

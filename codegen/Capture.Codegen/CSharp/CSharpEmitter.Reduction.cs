@@ -68,14 +68,14 @@ public static partial class CSharpEmitter
         }
         for (var o = 0; o < k.Operands.Count; o++)
             text.Append($"            long b{o} = {(outer == 0 ? "0" : string.Join(" + ", Enumerable.Range(0, outer).Select(d => $"i{d} * s{o}_{d}")))};\n");
-        var prefetched = k.Operands.Select((o, i) => (o, i)).Where(x => !x.o.IsOutput && !x.o.Row && x.o.InnerStride == 1).ToList();
+        var prefetched = RowPlan.PrefetchedInputs(k);
         if (vector is not null && outer >= 1 && length >= 64 && prefetched.Count > 0)
         {
-            // the next row of each input, while this one is worked on (see the LLVM emitter's PrefetchNextRow)
+            // the next row of each input, while this one is worked on (RowPlan.PrefetchedInputs says why)
             var step = 64 / (vector == DType.Float32 ? 4 : 8);
             text.Append($"            if (simd && System.Runtime.Intrinsics.X86.Sse.IsSupported)\n");
             text.Append($"                for (long q = 0; q < {length}L; q += {step}L)\n                {{\n");
-            foreach (var (_, o) in prefetched)
+            foreach (var o in prefetched)
                 text.Append($"                    System.Runtime.Intrinsics.X86.Sse.Prefetch0(o{o} + b{o} + s{o}_{outer - 1} + q);\n");
             text.Append("                }\n");
         }

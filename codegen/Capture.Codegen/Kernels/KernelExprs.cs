@@ -98,6 +98,13 @@ public sealed class RowPlan
     public List<(int Statement, int Operand)> Stores(Kernel k, int pass) =>
         pass == Passes ? k.Stores.Where(x => !k.Body[x.Statement].Row).ToList() : [];
 
+    /// <summary>
+    /// The inputs read along the row with unit stride in the vectorized copy: a row is often one page,
+    /// which the hardware prefetchers do not cross, so both emitters prefetch these operands' next row.
+    /// </summary>
+    public static List<int> PrefetchedInputs(Kernel k) =>
+        Enumerable.Range(0, k.Operands.Count).Where(o => k.Operands[o] is { IsOutput: false, Row: false, InnerStride: 1 }).ToList();
+
     private static int LevelOf(KExpr e, int[] level) => KernelExprs.Temps(e).Select(t => level[t]).DefaultIfEmpty(0).Max();
 
     /// <summary>The element statements <paramref name="targets"/> need, not looking past those <paramref name="stop"/> says are at hand.</summary>

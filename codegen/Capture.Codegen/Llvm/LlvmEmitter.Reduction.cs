@@ -112,12 +112,13 @@ public static partial class LlvmEmitter
     /// </summary>
     private static void PrefetchNextRow(IrFunction f, Kernel k, string[] bases, int outer, long length, IrModule declares)
     {
-        var inputs = k.Operands.Select((o, i) => (o, i)).Where(x => !x.o.IsOutput && !x.o.Row && x.o.InnerStride == 1).ToList();
+        var inputs = RowPlan.PrefetchedInputs(k);
         if (inputs.Count == 0 || length < 64) return;
         declares.Add("declare void @llvm.prefetch.p0(ptr, i32, i32, i32)");
         f.Comment("prefetch the next row");
-        foreach (var (operand, o) in inputs)
+        foreach (var o in inputs)
         {
+            var operand = k.Operands[o];
             var storage = IrFunction.Storage(operand.Type);
             var next = f.Let($"getelementptr {storage}, ptr {bases[o]}, i64 %s{o}_{outer - 1}");
             var step = Math.Max(1, 64 / IrFunction.Bytes(operand.Type));

@@ -27,7 +27,7 @@ internal static class BlasGemm
         var (transB, ldb) = layoutB;
         long batchA = ma.Rank == 3 ? sa[0] : 0, batchB = mb.Rank == 3 ? sb[0] : 0;
         var item = gemm.Type.ItemSize();
-        var shape = gemm.Batch > 1 || ma.Rank == 3 || mb.Rank == 3 ? new[] { gemm.Batch, gemm.M, gemm.N } : new[] { gemm.M, gemm.N };
+        var shape = gemm.OutputSizes;
         var output = torch.EmptyStrided(shape, new Shape(shape).ContiguousStrides()!, gemm.Type);
         try
         {
