@@ -28,7 +28,7 @@ public static class Py
     {
         var tuple = PyObject.Steal(CApi.PyTuple_New(items.Count));
         for (var i = 0; i < items.Count; i++)
-            PyObject.Check(CApi.PyTuple_SetItem(tuple.Handle, i, items[i].NewReference().Detach()));
+            PyObject.Check(CApi.PyTuple_SetItem(tuple.Handle, i, items[i].NewRawReference()));
         return tuple;
     }
 
@@ -53,7 +53,7 @@ public static class Py
     {
         var list = PyObject.Steal(CApi.PyList_New(items.Count));
         for (var i = 0; i < items.Count; i++)
-            PyObject.Check(CApi.PyList_SetItem(list.Handle, i, items[i].NewReference().Detach()));
+            PyObject.Check(CApi.PyList_SetItem(list.Handle, i, items[i].NewRawReference()));
         return list;
     }
 

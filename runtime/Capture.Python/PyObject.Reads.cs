@@ -57,6 +57,53 @@ public sealed partial class PyObject
         finally { CApi.Py_DecRef(value); }
     }
 
+    /// <summary>Calls this with no arguments and reads the result as a bool (a bool, not anything truthy).</summary>
+    public unsafe bool CallBool()
+    {
+        var value = CApi.PyObject_Vectorcall(Handle, null, 0, IntPtr.Zero);
+        if (value == IntPtr.Zero) throw PythonException.Fetch();
+        if (CApi.TypeOf(value) != PyTypes.Bool) return Steal(value).ToBoolean();
+        CApi.Py_DecRef(value);
+        return value == PyTypes.True;
+    }
+
+    /// <summary>
+    /// Whether calling this with no arguments returns <paramref name="expected"/> itself. The result is
+    /// dropped at once; its address can equal expected's only if it is expected, which the caller holds.
+    /// </summary>
+    public unsafe bool CallReturnsIdentical(PyObject expected)
+    {
+        var value = CApi.PyObject_Vectorcall(Handle, null, 0, IntPtr.Zero);
+        if (value == IntPtr.Zero) throw PythonException.Fetch();
+        CApi.Py_DecRef(value);
+        return value == expected.Handle;
+    }
+
+    /// <summary>
+    /// The address of attribute <paramref name="name"/>'s value, no handle kept: an identity to look up
+    /// among objects the caller holds (while this object holds the value, no other object has it).
+    /// </summary>
+    public nint GetAttrAddress(string name)
+    {
+        var value = RawAttr(name);
+        CApi.Py_DecRef(value);
+        return value;
+    }
+
+    /// <summary>Item <paramref name="index"/> of a tuple as a new handle (no int object is made for the index).</summary>
+    public PyObject TupleItem(int index)
+    {
+        if (!IsTuple) return GetItem(index);
+        if ((uint)index >= (ulong)CApi.PyTuple_Size(Handle)) throw new ArgumentOutOfRangeException(nameof(index), $"tuple index {index} out of range");
+        return Borrow(CApi.PyTuple_GetItem(Handle, index));
+    }
+
+    /// <summary>type(self) is <paramref name="type"/> (exactly, not a subclass).</summary>
+    public bool TypeIs(PyObject type) => CApi.TypeOf(Handle) == type.Handle;
+
+    /// <summary>type(self) is type(<paramref name="other"/>).</summary>
+    public bool HasSameType(PyObject other) => CApi.TypeOf(Handle) == CApi.TypeOf(other.Handle);
+
     private IntPtr RawAttr(string name)
     {
         using var key = new InternedName(name);

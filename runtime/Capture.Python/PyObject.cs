@@ -45,6 +45,14 @@ public sealed partial class PyObject : IDisposable
     /// <summary>A second owned handle to the same object.</summary>
     public PyObject NewReference() => Borrow(Handle);
 
+    /// <summary>A new reference as a raw pointer, for a C API call that steals it (no handle made).</summary>
+    internal IntPtr NewRawReference()
+    {
+        var handle = Handle;
+        CApi.Py_IncRef(handle);
+        return handle;
+    }
+
     public void Dispose()
     {
         var handle = _handle;

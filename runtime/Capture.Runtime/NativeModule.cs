@@ -31,6 +31,8 @@ internal static class NativeModule
         }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
         PyFunction.Define(module, "run", Run,
             "run(fn, args, kwargs, fullgraph, backend, mode) -> the result of fn(*args, **kwargs), captured by mode ('bytecode' or 'ast') and run through the backend.");
+        PyFunction.Define(module, "runner", Runner,
+            "runner(backend, mode, fullgraph) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture as run() does, its options read once.");
         PyFunction.Define(module, "explain", Explain,
             "explain(fn, args, kwargs, backend, mode) -> dict: runs fn once under a fresh capture (mode 'bytecode' or 'ast') for the backend and reports what happened, with the result.");
         PyFunction.Define(module, "reset", (_, _) => { foreach (var r in CaptureRuntime.Runners) r.Reset(); return Py.None; },
@@ -86,6 +88,28 @@ internal static class NativeModule
         runner.FullGraph = fullgraph.IsTrue();
         try { return runner.Call(fn, callArgs, callKwargs); }
         finally { runner.FullGraph = previous; }
+    }
+
+    /// <summary>run() with its options bound: a compiled function's calls pass only what changes per call.</summary>
+    private static PyObject Runner(PyObject args, PyObject? kwargs)
+    {
+        ExpectArguments("runner", args, kwargs, 3);
+        using var backend = args.GetItem(0);
+        using var mode = args.GetItem(1);
+        using var fullgraph = args.GetItem(2);
+        var runner = CaptureRuntime.Runner(backend.AsString(), ModeOf(mode.AsString()));
+        var full = fullgraph.IsTrue();
+        return PyFunction.Create("run", (callArgs, callKwargs) =>
+        {
+            ExpectArguments("run", callArgs, callKwargs, 3);
+            using var fn = callArgs.TupleItem(0);
+            using var positional = callArgs.TupleItem(1);
+            using var keywords = callArgs.TupleItem(2);
+            var previous = runner.FullGraph;
+            runner.FullGraph = full;
+            try { return runner.Call(fn, positional, keywords); }
+            finally { runner.FullGraph = previous; }
+        }, $"run(fn, args, kwargs): fn(*args, **kwargs) through Capture ({backend.AsString()}, {mode.AsString()}{(full ? ", fullgraph" : "")}).", Name);
     }
 
     private static PyObject Explain(PyObject args, PyObject? kwargs)
@@ -162,3 +186,4 @@ internal static class NativeModule
             throw new InvalidCastException($"{function}() takes {count} positional argument{(count == 1 ? "" : "s")} ({args.Length} given)");
     }
 }
+

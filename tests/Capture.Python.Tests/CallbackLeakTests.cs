@@ -109,12 +109,16 @@ public sealed class CallbackLeakTests
         using var t = ns.GetItem("t");
         using var sizes = t.GetAttr("sizes");
         using var arg = Py.Str("a string nobody else holds");
+        using var size = t.GetAttr("size");
         var before = (t.RefCount, sizes.RefCount, arg.RefCount);
         for (var i = 0; i < Calls; i++)
         {
             t.GetAttrBool("flag");
             t.CallMethodInt64s("size");
+            t.GetAttrAddress("sizes");
+            Assert.True(size.CallReturnsIdentical(sizes));
             using var echoed = t.CallMethod("echo", arg);
+            using var first = sizes.TupleItem(0);
         }
         Assert.Equal(before, (t.RefCount, sizes.RefCount, arg.RefCount));
     }

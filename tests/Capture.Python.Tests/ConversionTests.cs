@@ -177,6 +177,47 @@ public sealed class ConversionTests
     }
 
     [Fact]
+    public void IdentityReadsAndTupleItems()
+    {
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec("""
+            sentinel = object()
+            class T:
+                pass
+            t = T()
+            t.held = sentinel
+            def give(): return sentinel
+            def fresh(): return object()
+            def yes(): return True
+            def one(): return 1
+            pair = (sentinel, 2)
+            """);
+        using var t = ns.GetItem("t");
+        using var sentinel = ns.GetItem("sentinel");
+        using var give = ns.GetItem("give");
+        using var fresh = ns.GetItem("fresh");
+        Assert.Equal(sentinel.Address, t.GetAttrAddress("held"));
+        Assert.True(give.CallReturnsIdentical(sentinel));
+        Assert.False(fresh.CallReturnsIdentical(sentinel));
+        using var yes = ns.GetItem("yes");
+        using var one = ns.GetItem("one");
+        Assert.True(yes.CallBool());
+        Assert.Equal("expected a Python bool, got int", Assert.Throws<InvalidCastException>(() => one.CallBool()).Message);
+        using var pair = ns.GetItem("pair");
+        using var first = pair.TupleItem(0);
+        Assert.True(first.Is(sentinel));
+        using var second = pair.TupleItem(1);
+        Assert.Equal(2, second.ToInt64());
+        Assert.Throws<ArgumentOutOfRangeException>(() => pair.TupleItem(2));
+        using var type = ns.GetItem("T");
+        Assert.True(t.TypeIs(type));
+        Assert.False(sentinel.TypeIs(type));
+        using var other = type.Call();
+        Assert.True(t.HasSameType(other));
+        Assert.False(t.HasSameType(sentinel));
+    }
+
+    [Fact]
     public void MethodCallsPassEveryArgumentInOrder()
     {
         using var gil = Interpreter.Gil();

@@ -4,18 +4,21 @@ namespace Capture.Bytecode;
 
 /// <summary>
 /// The real values of a frame at one instruction: locals (free and cell variables included, by
-/// value), the stack, and the function's globals and builtins. Owns its handles.
+/// value), the stack, and the function's globals and builtins. Owns its handles, the globals and
+/// builtins unless <c>ownsScope</c> is false (a caller that keeps them across calls).
 /// </summary>
 public sealed class FrameState : IDisposable
 {
     private readonly Dictionary<string, PyObject> _locals;
+    private readonly bool _ownsScope;
 
-    public FrameState(Dictionary<string, PyObject> locals, List<PyObject?> stack, PyObject globals, PyObject builtins)
+    public FrameState(Dictionary<string, PyObject> locals, List<PyObject?> stack, PyObject globals, PyObject builtins, bool ownsScope = true)
     {
         _locals = locals;
         Stack = stack;
         Globals = globals;
         Builtins = builtins;
+        _ownsScope = ownsScope;
     }
 
     /// <summary>The value stack, bottom first; null stands for CPython's NULL marker.</summary>
@@ -56,6 +59,7 @@ public sealed class FrameState : IDisposable
     {
         foreach (var v in _locals.Values) v.Dispose();
         foreach (var v in Stack) v?.Dispose();
+        if (!_ownsScope) return;
         Globals.Dispose();
         Builtins.Dispose();
     }

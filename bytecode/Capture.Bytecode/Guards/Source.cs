@@ -9,12 +9,34 @@ namespace Capture.Bytecode;
 /// </summary>
 public abstract record Source
 {
+    /// <summary>The value, as a new handle.</summary>
     public abstract PyObject Resolve(FrameState frame);
+
+    /// <summary>The frame's own handle for the value, when the frame holds one (a local, a stack slot): borrowed, not to be disposed; null otherwise.</summary>
+    public virtual PyObject? Peek(FrameState frame) => null;
+}
+
+/// <summary>
+/// A source's value for one use: the frame's own handle when it has one (no handle made), else a new
+/// handle that <see cref="Dispose"/> releases. The per-call paths (guards, graph inputs) read through this.
+/// </summary>
+public readonly struct SourceValue(PyObject value, bool owned) : IDisposable
+{
+    public PyObject Object => value;
+
+    public static SourceValue Of(Source source, FrameState frame) =>
+        source.Peek(frame) is { } borrowed ? new(borrowed, false) : new(source.Resolve(frame), true);
+
+    public void Dispose()
+    {
+        if (owned) value.Dispose();
+    }
 }
 
 public sealed record LocalSource(string Name) : Source
 {
     public override PyObject Resolve(FrameState frame) => frame.Local(Name);
+    public override PyObject? Peek(FrameState frame) => frame.Locals.GetValueOrDefault(Name);
     public override string ToString() => $"L['{Name}']";
 }
 
@@ -29,6 +51,7 @@ public sealed record StackSource(int Index) : Source
 {
     public override PyObject Resolve(FrameState frame) =>
         frame.Stack[Index]?.NewReference() ?? throw new KeyNotFoundException($"stack slot {Index} holds NULL");
+    public override PyObject? Peek(FrameState frame) => Index < frame.Stack.Count ? frame.Stack[Index] : null;
     public override string ToString() => $"S[{Index}]";
 }
 
@@ -36,8 +59,8 @@ public sealed record AttrSource(Source Base, string Attr) : Source
 {
     public override PyObject Resolve(FrameState frame)
     {
-        using var owner = Base.Resolve(frame);
-        return owner.GetAttr(Attr);
+        using var owner = SourceValue.Of(Base, frame);
+        return owner.Object.GetAttr(Attr);
     }
 
     public override string ToString() => $"{Base}.{Attr}";
@@ -47,8 +70,8 @@ public sealed record ItemSource(Source Base, long Index) : Source
 {
     public override PyObject Resolve(FrameState frame)
     {
-        using var owner = Base.Resolve(frame);
-        return owner.GetItem(Index);
+        using var owner = SourceValue.Of(Base, frame);
+        return owner.Object.GetItem(Index);
     }
 
     public override string ToString() => $"{Base}[{Index}]";
@@ -58,8 +81,8 @@ public sealed record KeySource(Source Base, string Key) : Source
 {
     public override PyObject Resolve(FrameState frame)
     {
-        using var owner = Base.Resolve(frame);
-        return owner.GetItem(Key);
+        using var owner = SourceValue.Of(Base, frame);
+        return owner.Object.GetItem(Key);
     }
 
     public override string ToString() => $"{Base}['{Key}']";

@@ -1,3 +1,4 @@
+using Capture.Graph;
 using Capture.Python;
 
 namespace Capture.Runtime.Backends;
@@ -24,6 +25,13 @@ public interface ICompiledGraph
 
     /// <summary>Runs it on Python values (GIL held) and returns its output.</summary>
     PyObject Run(IReadOnlyList<PyObject> inputs);
+
+    /// <summary>
+    /// Runs it on inputs whose metadata the caller has just checked (a capture's tensor guards, which
+    /// pin dtype, device, sizes and strides): <paramref name="checkedMetas"/>[i] is input i's, or null
+    /// where unchecked. A backend may use it instead of reading the tensors' metadata again.
+    /// </summary>
+    PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?> checkedMetas) => Run(inputs);
 }
 
 /// <summary>What `capture.compile(backend=...)` names: turns captured graphs into something that runs.</summary>

@@ -29,12 +29,29 @@ public sealed class KernelCompiledGraph : ICompiledGraph
 
     public required IReadOnlyList<CompilePhase> Phases { get; init; }
 
+    /// <summary>The names of the optimized graph's inputs, in order.</summary>
+    public IReadOnlyList<string> Placeholders => _placeholders ??= [.. Optimized.Graph.Placeholders.Select(p => p.Name)];
+
+    private string[]? _placeholders;
+
     /// <summary>Why the graph runs through torch node by node, when it does.</summary>
     public string? Eager { get; init; }
 
     string? ICompiledGraph.Source => Source;
 
     public PyObject Run(IReadOnlyList<PyObject> inputs) => Backend.Run(this, inputs);
+
+    public PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?> checkedMetas) => Backend.Run(this, inputs, checkedMetas: checkedMetas);
+
+    private readonly Dictionary<int, KernelLaunch> _launches = [];
+
+    /// <summary>The launch of fusion group <paramref name="group"/>'s kernel (made on its first call).</summary>
+    internal KernelLaunch Launch(int group)
+    {
+        if (!_launches.TryGetValue(group, out var launch))
+            _launches[group] = launch = new KernelLaunch(Kernels[group], Entries[group], Optimized.Graph);
+        return launch;
+    }
 }
 
 /// <summary>
@@ -129,37 +146,61 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
         return gemms;
     }
 
-    /// <summary>Runs a compiled graph on Python values (GIL held) and returns its output.</summary>
-    public PyObject Run(KernelCompiledGraph compiled, IReadOnlyList<PyObject> inputs, PyObject? root = null)
+    /// <summary>
+    /// Runs a compiled graph on Python values (GIL held) and returns its output. <paramref name="checkedMetas"/>:
+    /// the inputs' metadata as the caller's guards just checked it (null entries, or none: read from the tensors).
+    /// </summary>
+    public PyObject Run(KernelCompiledGraph compiled, IReadOnlyList<PyObject> inputs, PyObject? root = null, IReadOnlyList<TensorMeta?>? checkedMetas = null)
     {
         if (compiled.Eager is not null) return _eager.Run(compiled.Captured, inputs, root);
         var graph = compiled.Optimized.Graph;
-        var placeholders = graph.Placeholders.ToList();
+        var placeholders = compiled.Placeholders;
         if (placeholders.Count != inputs.Count)
             throw new ArgumentException($"the graph takes {placeholders.Count} inputs, {inputs.Count} given");
+        // the inputs are the caller's handles, borrowed: env owns only the values computed here
         var env = new Dictionary<string, PyObject>();
+        TensorMeta? checkedMeta(string name)
+        {
+            if (checkedMetas is null) return null;
+            for (var i = 0; i < placeholders.Count; i++)
+                if (placeholders[i] == name) return checkedMetas[i];
+            return null;
+        }
         try
         {
-            for (var i = 0; i < inputs.Count; i++) env[placeholders[i].Name] = inputs[i].NewReference();
+            for (var i = 0; i < inputs.Count; i++) env[placeholders[i]] = inputs[i];
             foreach (var group in compiled.Optimized.Fusion.Groups)
             {
                 foreach (var input in group.Inputs) Ensure(input, graph, env, root);
                 compiled.Gemms.TryGetValue(group.Id, out var gemm);
-                if (compiled.Entries.TryGetValue(group.Id, out var entry))
+                if (compiled.Entries.ContainsKey(group.Id))
                 {
-                    var kernel = compiled.Kernels[group.Id];
                     if (group.Kind == FusionKind.Extern) ExecuteExtern(graph[KernelLowering.ExternNode(graph, group)], gemm, env, root);
-                    if (RunKernel(kernel, entry, graph, env)) continue;
+                    if (compiled.Launch(group.Id).Run(torch, env, checkedMeta)) continue;
                 }
                 foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n))) ExecuteExtern(graph[node], gemm, env, root);
             }
             foreach (var name in graph.Output.Inputs) Ensure(name, graph, env, root);
-            return _calls.Value(graph.Output.Value, name => env[name].NewReference());
+            return OutputTuple(graph.Output.Value, env) ?? _calls.Value(graph.Output.Value, name => env[name].NewReference());
         }
         finally
         {
+            for (var i = 0; i < placeholders.Count && i < inputs.Count; i++) env.Remove(placeholders[i]);
             foreach (var value in env.Values) value.Dispose();
         }
+    }
+
+    /// <summary>The common output, a tuple of values, built straight from env (no handle per item); null for any other.</summary>
+    private static PyObject? OutputTuple(Arg output, Dictionary<string, PyObject> env)
+    {
+        if (output is not ListArg { IsTuple: true } tuple) return null;
+        var items = new PyObject[tuple.Items.Count];
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (tuple.Items[i] is not RefArg r) return null;
+            items[i] = env[r.Name];
+        }
+        return Py.Tuple(items);
     }
 
     /// <summary>Computes a value no kernel makes (a view, a constant) when first needed.</summary>
@@ -182,101 +223,5 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
     {
         try { env[node.Name] = _eager.Execute(node, env, root, checkMetadata: false); }
         catch (Exception e) when (e is PythonException or NotSupportedException) { throw new GraphExecutionException(node, e); }
-    }
-
-    /// <summary>
-    /// Runs a kernel on the values in <paramref name="env"/>, allocating its outputs; false (nothing
-    /// written to env) when a reduction kernel's operand has strides its collapsed row cannot
-    /// address: the group then runs through torch.
-    /// </summary>
-    private unsafe bool RunKernel(Kernel kernel, KernelEntry entry, Graph graph, Dictionary<string, PyObject> env)
-    {
-        var rank = kernel.Domain.Count;
-        var outer = kernel.OuterRank;
-        var perOperand = kernel.Reduced is null ? rank : outer + 1;
-        var pointers = new nint[kernel.Operands.Count];
-        var strides = new long[Math.Max(1, kernel.Operands.Count * perOperand)];
-        var outputs = new List<(string Name, PyObject Tensor)>();
-        try
-        {
-            for (var o = 0; o < kernel.Operands.Count; o++)
-            {
-                var operand = kernel.Operands[o];
-                PyObject tensor;
-                TensorMeta info;
-                if (operand.IsOutput)
-                {
-                    // allocated here with the metadata the graph gives it: nothing to read back but its address
-                    info = (TensorMeta)graph[operand.Value].Meta;
-                    tensor = torch.EmptyStrided(info.Shape.Concrete(), info.Strides!, info.DType, info.Device);
-                    outputs.Add((operand.Value, tensor));
-                }
-                else
-                {
-                    tensor = env[operand.Value];
-                    info = torch.ReadMeta(tensor);
-                }
-                if (info.DType != operand.Type || info.Device != Device.Cpu)
-                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
-                // the shape the operand broadcasts to: the domain, or a row operand's reduced shape
-                var target = operand.Row ? kernel.Reduced! : kernel.Domain;
-                var sizes = info.Shape.Concrete();
-                if (info.Rank > target.Count || sizes.Select((n, i) => (n, i)).Any(p => p.n != 1 && p.n != target[target.Count - info.Rank + p.i]))
-                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
-                pointers[o] = torch.DataPtr(tensor);
-                // strides broadcast to the target: aligned right, 0 where the operand has size 1 or no dim
-                var broadcast = new long[target.Count];
-                for (var d = 0; d < target.Count; d++)
-                {
-                    var own = d - (target.Count - info.Rank);
-                    broadcast[d] = own < 0 || sizes[own] == 1 ? 0 : info.Strides![own];
-                }
-                if (kernel.Reduced is null) broadcast.CopyTo(strides, o * rank);
-                else if (operand.Row)
-                {
-                    // the outer dims come first in a reduced shape, kept dims or not; no stride along the row
-                    for (var d = 0; d < outer; d++) strides[o * perOperand + d] = broadcast[d];
-                    strides[o * perOperand + outer] = 0;
-                }
-                else
-                {
-                    for (var d = 0; d < outer; d++) strides[o * perOperand + d] = broadcast[d];
-                    if (CollapsedStride(broadcast, kernel.Domain, outer) is not { } along) return false;
-                    strides[o * perOperand + outer] = along;
-                }
-            }
-            fixed (nint* p = pointers)
-            fixed (long* s = strides)
-            {
-                var (pp, ss) = ((nint)p, (nint)s);
-                using (Interpreter.ReleaseGil()) entry((nint*)pp, (long*)ss);
-            }
-            foreach (var (name, tensor) in outputs) env[name] = tensor;
-            outputs.Clear();
-            return true;
-        }
-        finally
-        {
-            foreach (var (_, tensor) in outputs) tensor.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// One stride walking dims <paramref name="from"/>.. of <paramref name="domain"/> in row-major
-    /// order, when the operand's strides there allow it (each dim's stride is the next one's times its
-    /// size, size-1 dims skipped); null when they do not.
-    /// </summary>
-    private static long? CollapsedStride(long[] strides, IReadOnlyList<long> domain, int from)
-    {
-        long? inner = null;
-        long expected = 0;
-        for (var d = domain.Count - 1; d >= from; d--)
-        {
-            if (domain[d] == 1) continue;
-            if (inner is null) (inner, expected) = (strides[d], strides[d] * domain[d]);
-            else if (strides[d] != expected) return null;
-            else expected = strides[d] * domain[d];
-        }
-        return inner ?? 0;
     }
 }

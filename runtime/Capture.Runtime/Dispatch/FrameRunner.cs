@@ -34,10 +34,29 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         public string? EagerReason { get; set; } = RealExecutor.EagerReason(code);
         public string? WholeFrameReason { get; } = RealExecutor.WholeFrameReason(code);
         public bool LimitReported { get; set; }
+
+        /// <summary>The globals and builtins of the function last called with this code (kept between calls).</summary>
+        public FunctionScope? Scope;
+
+        // Scope is left to its handles' finalizers: a reset from inside a call (capture.reset() in a
+        // frame Capture runs) must not pull the globals from under the frames still running
+        public void Dispose() => CodeObject.Dispose();
     }
 
-    /// <summary>An entry's compiled graph, and whether the graph switches global state (grad mode).</summary>
-    private sealed record CompiledEntry(ICompiledGraph Graph, bool SetsGlobalState);
+    /// <summary>
+    /// An entry's compiled graph, whether the graph switches global state (grad mode), and per graph
+    /// input the metadata its tensor guard pins (null for an input without one): an entry runs only
+    /// after its guards passed, so the backend need not read that metadata again.
+    /// </summary>
+    private sealed record CompiledEntry(ICompiledGraph Graph, bool SetsGlobalState, TensorMeta?[] InputMetas)
+    {
+        public static CompiledEntry Of(ICompiledGraph graph, CaptureResult entry)
+        {
+            var tensorGuards = entry.Guards.Guards.OfType<TensorMatchGuard>().ToList();
+            return new(graph, entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }),
+                [.. entry.InputSources.Select(s => tensorGuards.FirstOrDefault(g => g.Source == s)?.Expected)]);
+        }
+    }
 
     private readonly Dictionary<nint, CodeCache> _caches = [];
     private readonly List<string> _recompileReasons = [];
@@ -69,7 +88,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
 
     public void Reset()
     {
-        foreach (var cache in _caches.Values) cache.CodeObject.Dispose();
+        foreach (var cache in _caches.Values) cache.Dispose();
         _caches.Clear();
         _recompileReasons.Clear();
     }
@@ -196,7 +215,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         var compiled = discarded ? null : backend.Compile(entry.Graph, entry.Guards.Guards.OfType<GradModeGuard>().FirstOrDefault()?.Enabled ?? bridge.IsGradEnabled());
         cache.Entries.Add(entry);
         if (compiled is not null)
-            cache.Compiled[entry] = new(compiled, entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }));
+            cache.Compiled[entry] = CompiledEntry.Of(compiled, entry);
         if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
         Emit(cache, new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded) { Compiled = compiled });
     }
@@ -227,9 +246,10 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
 
     private CodeCache CacheFor(PyObject function)
     {
+        // id(code): each cache holds its code object, so an address found among the keys is that object
+        if (_caches.TryGetValue(function.GetAttrAddress("__code__"), out var cache)) return cache;
         using var code = function.GetAttr("__code__");
-        var key = code.Address; // id(code): the cache holds a reference, so the address stays this code object's
-        if (_caches.TryGetValue(key, out var cache)) return cache;
+        var key = code.Address;
         cache = new CodeCache(code.NewReference(), InstructionDecoder.Decode(code));
         _caches[key] = cache;
         return cache;
@@ -249,16 +269,25 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
 
     private PyObject RunGraph(CompiledEntry compiled, CaptureResult entry, FrameState frame)
     {
-        var inputs = entry.InputSources.Select(s => s.Resolve(frame)).ToList();
+        var sources = entry.InputSources;
+        var values = new SourceValue[sources.Count];
+        var inputs = new PyObject[sources.Count];
         // a graph that sets grad mode restores it when it fails halfway, as the with block would
         var gradMode = compiled.SetsGlobalState ? bridge.IsGradEnabled() : (bool?)null;
-        try { return compiled.Graph.Run(inputs); }
+        try
+        {
+            for (var i = 0; i < inputs.Length; i++) inputs[i] = (values[i] = SourceValue.Of(sources[i], frame)).Object;
+            return compiled.Graph.Run(inputs, compiled.InputMetas);
+        }
         catch when (gradMode is { } mode)
         {
             bridge.SetGradEnabled(mode);
             throw;
         }
-        finally { foreach (var i in inputs) i.Dispose(); }
+        finally
+        {
+            foreach (var v in values) if (v.Object is not null) v.Dispose();
+        }
     }
 
     private RealExecutor.CallHook? _callHook;
@@ -328,63 +357,10 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
     }
 
-    // compiled once per runner: executing the source again on every call cost more than the call
-    private PyObject? _bind;
-
-    private PyObject Binder()
-    {
-        if (_bind is not null) return _bind;
-        using var ns = Py.Exec("""
-            import inspect
-            signatures = {}
-            def bind(fn, args, kwargs):
-                # a function's signature changes only with its defaults (held here, compared by identity)
-                signature, defaults, kwdefaults = signatures.get(fn, (None, None, None))
-                if signature is None or defaults is not fn.__defaults__ or kwdefaults is not fn.__kwdefaults__:
-                    signature = inspect.signature(fn)
-                    signatures[fn] = (signature, fn.__defaults__, fn.__kwdefaults__)
-                bound = signature.bind(*args, **kwargs)
-                bound.apply_defaults()
-                values = dict(bound.arguments)
-                code = fn.__code__
-                for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-                    try:
-                        values[name] = cell.cell_contents
-                    except ValueError:
-                        pass
-                builtins = fn.__globals__.get("__builtins__", __builtins__)
-                if not isinstance(builtins, dict):
-                    builtins = builtins.__dict__
-                return values, fn.__globals__, builtins
-            """);
-        return _bind = ns.GetItem("bind");
-    }
+    private readonly FrameBinder _binder = new();
 
     private FrameState BindFrame(CodeCache cache, PyObject function, PyObject args, PyObject kwargs) =>
-        BindPositional(cache.Code, function, args, kwargs) ?? BindFrame(function, args, kwargs);
-
-    /// <summary>
-    /// The common call, bound without inspect: every parameter passed by position, no defaults,
-    /// *args, **kwargs, keyword-only parameters or closure; null for any other call.
-    /// </summary>
-    private static FrameState? BindPositional(CodeInfo code, PyObject function, PyObject args, PyObject kwargs)
-    {
-        if (code.HasVarArgs || code.HasVarKeywords || code.KwOnlyArgCount != 0 || code.FreeVars.Count != 0
-            || kwargs.Length != 0 || args.Length != code.ArgCount) return null;
-        var items = args.ToItems();
-        var locals = new Dictionary<string, PyObject>(items.Count);
-        for (var i = 0; i < items.Count; i++) locals[code.VarNames[i]] = items[i];
-        // function.__builtins__ (3.10+) is the builtins dict the function's frames use
-        return new FrameState(locals, [], function.GetAttr("__globals__"), function.GetAttr("__builtins__"));
-    }
-
-    private FrameState BindFrame(PyObject function, PyObject args, PyObject kwargs)
-    {
-        using var bound = Binder().Call(function, args, kwargs);
-        using var values = bound.GetItem(0);
-        var locals = values.ToDictItems().ToDictionary(p => { using (p.Key) return p.Key.AsString(); }, p => p.Value);
-        return new FrameState(locals, [], bound.GetItem(1), bound.GetItem(2));
-    }
+        _binder.Bind(cache.Code, ref cache.Scope, function, args, kwargs);
 
     private readonly Dictionary<ValueSpec, PyObject> _built = new(ReferenceEqualityComparer.Instance);
 
@@ -405,7 +381,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
 
     private PyObject BuildNew(ValueSpec spec, PyObject outputs, FrameState frame) => spec switch
     {
-        ValueSpec.Output o => outputs.GetItem(o.Index),
+        ValueSpec.Output o => outputs.TupleItem(o.Index),
         ValueSpec.Constant c => c.Value.NewReference(),
         ValueSpec.FromSource s => s.Source.Resolve(frame),
         ValueSpec.Tuple { NamedType: { } type } t => NamedTuple(type, t.Items, outputs, frame),

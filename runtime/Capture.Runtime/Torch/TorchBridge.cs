@@ -41,11 +41,7 @@ public sealed class TorchBridge : ITorchBridge, Capture.Frontend.IFrontendTorch,
 
     public PyObject DTypeObject(DType dtype) => torch.DTypeObject(dtype);
 
-    public bool IsGradEnabled()
-    {
-        using var enabled = _isGradEnabled.Call();
-        return enabled.ToBoolean();
-    }
+    public bool IsGradEnabled() => _isGradEnabled.CallBool();
 
     public void SetGradEnabled(bool enabled)
     {

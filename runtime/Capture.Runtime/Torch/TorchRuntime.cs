@@ -48,9 +48,9 @@ public sealed class TorchRuntime : IDisposable
     /// <summary>A torch.Tensor or nn.Parameter, not a subclass that may override torch functions.</summary>
     public bool IsPlainTensor(PyObject value)
     {
-        using var type = value.Type;
+        if (value.TypeIs(_tensorType)) return true;
         _parameterType ??= Py.Eval("__import__('torch').nn.Parameter");
-        return type.Is(_tensorType) || type.Is(_parameterType);
+        return value.TypeIs(_parameterType);
     }
 
     private PyObject? _parameterType;

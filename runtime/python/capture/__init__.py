@@ -44,10 +44,11 @@ class _CompiledFunction:
         self._fullgraph = fullgraph
         self._backend = backend
         self._mode = mode
+        self._run = _native.runner(backend, mode, fullgraph)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        return _native.run(self._fn, args, kwargs, self._fullgraph, self._backend, self._mode)
+        return self._run(self._fn, args, kwargs)
 
     def __get__(self, instance, owner):
         return self if instance is None else functools.partial(self, instance)
@@ -55,6 +56,8 @@ class _CompiledFunction:
 
 def _compiled_module(module, fullgraph, backend, mode="bytecode"):
     import torch
+
+    run = _native.runner(backend, mode, fullgraph)
 
     class CompiledModule(torch.nn.Module):
         """Wraps an nn.Module: calls run its forward through Capture; attributes are the module's."""
@@ -68,7 +71,7 @@ def _compiled_module(module, fullgraph, backend, mode="bytecode"):
             orig = self._orig_mod
             if orig._forward_hooks or orig._forward_pre_hooks or orig._backward_hooks:
                 return orig(*args, **kwargs)  # hooks run around forward; not captured yet
-            return _native.run(type(orig).forward, (orig,) + args, kwargs, fullgraph, self._backend, mode)
+            return run(type(orig).forward, (orig,) + args, kwargs)
 
         def __getattr__(self, name):
             try:

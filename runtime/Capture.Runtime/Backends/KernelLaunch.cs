@@ -1,0 +1,150 @@
+using Capture.Codegen;
+using Capture.Graph;
+using Capture.Python;
+using Capture.Runtime.Torch;
+
+namespace Capture.Runtime.Backends;
+
+using Graph = Capture.Graph.Graph;
+
+/// <summary>
+/// One compiled kernel's calls. What does not change between calls is worked out once: each output
+/// operand's sizes, strides and dtype (from the graph's metadata), each operand's target shape. Per
+/// call it allocates the outputs, reads the inputs' addresses and strides, broadcasts the strides to
+/// the domain (collapsing a reduction's row), and runs the kernel with the GIL released.
+/// </summary>
+internal sealed class KernelLaunch
+{
+    private readonly Kernel _kernel;
+    private readonly KernelEntry _entry;
+    private readonly TensorMeta?[] _outputMeta;
+    private readonly long[]?[] _outputSizes;
+
+    public KernelLaunch(Kernel kernel, KernelEntry entry, Graph graph)
+    {
+        _kernel = kernel;
+        _entry = entry;
+        _outputMeta = new TensorMeta?[kernel.Operands.Count];
+        _outputSizes = new long[]?[kernel.Operands.Count];
+        for (var o = 0; o < kernel.Operands.Count; o++)
+        {
+            if (!kernel.Operands[o].IsOutput) continue;
+            var meta = (TensorMeta)graph[kernel.Operands[o].Value].Meta;
+            _outputMeta[o] = meta;
+            _outputSizes[o] = [.. meta.Shape.Concrete()];
+        }
+    }
+
+    /// <summary>
+    /// Runs the kernel on the values in <paramref name="env"/> and puts its outputs there; false
+    /// (nothing written to env) when a reduction kernel's operand has strides its collapsed row
+    /// cannot address: the group then runs through torch. <paramref name="checkedMeta"/> gives the
+    /// metadata of a value the caller's guards have just checked (null: read it from the tensor).
+    /// </summary>
+    public unsafe bool Run(TorchRuntime torch, Dictionary<string, PyObject> env, Func<string, TensorMeta?> checkedMeta)
+    {
+        var kernel = _kernel;
+        var count = kernel.Operands.Count;
+        var rank = kernel.Domain.Count;
+        var outer = kernel.OuterRank;
+        var perOperand = kernel.Reduced is null ? rank : outer + 1;
+        var pointers = new nint[count];
+        var strides = new long[Math.Max(1, count * perOperand)];
+        var broadcast = new long[rank];
+        var outputs = new PyObject?[count];
+        try
+        {
+            for (var o = 0; o < count; o++)
+            {
+                var operand = kernel.Operands[o];
+                PyObject tensor;
+                TensorMeta info;
+                long[] sizes;
+                if (_outputMeta[o] is { } output)
+                {
+                    // allocated here with the metadata the graph gives it: nothing to read back but its address
+                    info = output;
+                    sizes = _outputSizes[o]!;
+                    tensor = outputs[o] = torch.EmptyStrided(sizes, info.Strides!, info.DType, info.Device);
+                }
+                else
+                {
+                    tensor = env[operand.Value];
+                    info = checkedMeta(operand.Value) ?? torch.ReadMeta(tensor);
+                    sizes = [.. info.Shape.Concrete()];
+                }
+                if (info.DType != operand.Type || info.Device != Device.Cpu)
+                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
+                // the shape the operand broadcasts to: the domain, or a row operand's reduced shape
+                var target = operand.Row ? kernel.Reduced! : kernel.Domain;
+                if (!BroadcastsTo(sizes, target))
+                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
+                pointers[o] = torch.DataPtr(tensor);
+                // strides broadcast to the target: aligned right, 0 where the operand has size 1 or no dim
+                for (var d = 0; d < target.Count; d++)
+                {
+                    var own = d - (target.Count - sizes.Length);
+                    broadcast[d] = own < 0 || sizes[own] == 1 ? 0 : info.Strides![own];
+                }
+                if (kernel.Reduced is null) Array.Copy(broadcast, 0, strides, o * rank, rank);
+                else if (operand.Row)
+                {
+                    // the outer dims come first in a reduced shape, kept dims or not; no stride along the row
+                    for (var d = 0; d < outer; d++) strides[o * perOperand + d] = broadcast[d];
+                    strides[o * perOperand + outer] = 0;
+                }
+                else
+                {
+                    for (var d = 0; d < outer; d++) strides[o * perOperand + d] = broadcast[d];
+                    if (CollapsedStride(broadcast, kernel.Domain, outer) is not { } along) return false;
+                    strides[o * perOperand + outer] = along;
+                }
+            }
+            fixed (nint* p = pointers)
+            fixed (long* s = strides)
+            {
+                var (pp, ss) = ((nint)p, (nint)s);
+                using (Interpreter.ReleaseGil()) _entry((nint*)pp, (long*)ss);
+            }
+            for (var o = 0; o < count; o++)
+            {
+                if (outputs[o] is not { } tensor) continue;
+                env[kernel.Operands[o].Value] = tensor;
+                outputs[o] = null;
+            }
+            return true;
+        }
+        finally
+        {
+            foreach (var tensor in outputs) tensor?.Dispose();
+        }
+    }
+
+    /// <summary>Whether sizes broadcast to target (aligned right, each size 1 or the target's).</summary>
+    private static bool BroadcastsTo(long[] sizes, IReadOnlyList<long> target)
+    {
+        if (sizes.Length > target.Count) return false;
+        for (var i = 0; i < sizes.Length; i++)
+            if (sizes[i] != 1 && sizes[i] != target[target.Count - sizes.Length + i]) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// One stride walking dims <paramref name="from"/>.. of <paramref name="domain"/> in row-major
+    /// order, when the operand's strides there allow it (each dim's stride is the next one's times its
+    /// size, size-1 dims skipped); null when they do not.
+    /// </summary>
+    private static long? CollapsedStride(long[] strides, IReadOnlyList<long> domain, int from)
+    {
+        long? inner = null;
+        long expected = 0;
+        for (var d = domain.Count - 1; d >= from; d--)
+        {
+            if (domain[d] == 1) continue;
+            if (inner is null) (inner, expected) = (strides[d], strides[d] * domain[d]);
+            else if (strides[d] != expected) return null;
+            else expected = strides[d] * domain[d];
+        }
+        return inner ?? 0;
+    }
+}

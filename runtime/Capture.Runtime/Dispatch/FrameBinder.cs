@@ -1,0 +1,90 @@
+using Capture.Bytecode;
+using Capture.Python;
+
+namespace Capture.Runtime.Dispatch;
+
+/// <summary>
+/// Binds a call's arguments to the locals of the frame Capture runs: in C# for the common call (every
+/// parameter by position), else through inspect.signature, as Python binds them (defaults, keywords,
+/// *args, **kwargs, closures). GIL held.
+/// </summary>
+internal sealed class FrameBinder
+{
+    // compiled once per binder: executing the source again on every call cost more than the call
+    private PyObject? _bind;
+
+    /// <summary>A frame for <paramref name="function"/>(*args, **kwargs); <paramref name="scope"/> keeps the code's first function's globals and builtins between calls.</summary>
+    public FrameState Bind(CodeInfo code, ref FunctionScope? scope, PyObject function, PyObject args, PyObject kwargs) =>
+        BindPositional(code, ref scope, function, args, kwargs) ?? BindThroughInspect(function, args, kwargs);
+
+    /// <summary>
+    /// The common call, bound without inspect: every parameter passed by position, no defaults,
+    /// *args, **kwargs, keyword-only parameters or closure; null for any other call.
+    /// </summary>
+    private static FrameState? BindPositional(CodeInfo code, ref FunctionScope? scope, PyObject function, PyObject args, PyObject kwargs)
+    {
+        if (code.HasVarArgs || code.HasVarKeywords || code.KwOnlyArgCount != 0 || code.FreeVars.Count != 0
+            || kwargs.Length != 0 || args.Length != code.ArgCount) return null;
+        var items = args.ToItems();
+        var locals = new Dictionary<string, PyObject>(items.Count);
+        for (var i = 0; i < items.Count; i++) locals[code.VarNames[i]] = items[i];
+        // the first function's scope is kept; a function sharing the code with other globals (rare)
+        // gets its own, since a frame of the first may still be running further up the stack
+        scope ??= FunctionScope.Of(function);
+        if (scope.IsOf(function)) return new FrameState(locals, [], scope.Globals, scope.Builtins, ownsScope: false);
+        return new FrameState(locals, [], function.GetAttr("__globals__"), function.GetAttr("__builtins__"));
+    }
+
+    private FrameState BindThroughInspect(PyObject function, PyObject args, PyObject kwargs)
+    {
+        using var bound = Binder().Call(function, args, kwargs);
+        using var values = bound.GetItem(0);
+        var locals = values.ToDictItems().ToDictionary(p => { using (p.Key) return p.Key.AsString(); }, p => p.Value);
+        return new FrameState(locals, [], bound.GetItem(1), bound.GetItem(2));
+    }
+
+    private PyObject Binder()
+    {
+        if (_bind is not null) return _bind;
+        using var ns = Py.Exec("""
+            import inspect
+            signatures = {}
+            def bind(fn, args, kwargs):
+                # a function's signature changes only with its defaults (held here, compared by identity)
+                signature, defaults, kwdefaults = signatures.get(fn, (None, None, None))
+                if signature is None or defaults is not fn.__defaults__ or kwdefaults is not fn.__kwdefaults__:
+                    signature = inspect.signature(fn)
+                    signatures[fn] = (signature, fn.__defaults__, fn.__kwdefaults__)
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                values = dict(bound.arguments)
+                code = fn.__code__
+                for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+                    try:
+                        values[name] = cell.cell_contents
+                    except ValueError:
+                        pass
+                builtins = fn.__globals__.get("__builtins__", __builtins__)
+                if not isinstance(builtins, dict):
+                    builtins = builtins.__dict__
+                return values, fn.__globals__, builtins
+            """);
+        return _bind = ns.GetItem("bind");
+    }
+}
+
+/// <summary>
+/// A function's globals and builtins (function.__builtins__, 3.10+: the builtins dict its frames use),
+/// held between calls of the functions that share them, so that a call makes no handle for either.
+/// </summary>
+internal sealed class FunctionScope(PyObject globals, PyObject builtins)
+{
+    public PyObject Globals { get; } = globals;
+    public PyObject Builtins { get; } = builtins;
+
+    public static FunctionScope Of(PyObject function) => new(function.GetAttr("__globals__"), function.GetAttr("__builtins__"));
+
+    /// <summary>Whether <paramref name="function"/>'s globals and builtins are these (identity: both are held here, so an address match is them).</summary>
+    public bool IsOf(PyObject function) =>
+        function.GetAttrAddress("__globals__") == Globals.Address && function.GetAttrAddress("__builtins__") == Builtins.Address;
+}
