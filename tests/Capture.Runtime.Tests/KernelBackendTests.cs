@@ -45,9 +45,11 @@ public sealed class KernelBackendTests
         """;
 
     // The host's schedule on 200 graphs; the other vector widths (and none) on fewer: Vector512 runs
-    // emulated where the hardware lacks it, so its code is checked here too.
+    // emulated where the hardware lacks it, so its code is checked here too. -2: the host's with every
+    // kernel's stores streamed (non-temporal), which only outputs of many megabytes get otherwise.
     [Theory]
     [InlineData(-1, 200)]
+    [InlineData(-2, 60)]
     [InlineData(0, 60)]
     [InlineData(128, 60)]
     [InlineData(512, 60)]
@@ -55,9 +57,14 @@ public sealed class KernelBackendTests
     {
         using var gil = Interpreter.Gil();
         using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "roslyn_compare.py");
-        var schedule = vectorBits < 0 ? KernelSchedule.Host : KernelSchedule.Host with { VectorBits = vectorBits };
+        var schedule = vectorBits switch
+        {
+            -1 => KernelSchedule.Host,
+            -2 => KernelSchedule.Host with { StreamingBytes = 0 },
+            _ => KernelSchedule.Host with { VectorBits = vectorBits },
+        };
         var roslyn = new KernelBackend(CaptureRuntime.Torch, RoslynKernelCompiler.Instance, schedule: schedule);
-        int kernels = 0, statements = 0, vectorized = 0;
+        int kernels = 0, statements = 0, vectorized = 0, streamed = 0;
         for (var seed = 0; seed < graphs; seed++)
         {
             var graph = RandomGraphs.Generate(seed);
@@ -65,30 +72,79 @@ public sealed class KernelBackendTests
             kernels += compiled.Kernels.Count;
             statements += compiled.Kernels.Values.Sum(k => k.Body.Count);
             vectorized += compiled.Source.Split("if (simd)").Length - 1;
+            streamed += compiled.Source.Split("StoreAlignedNonTemporal").Length - 1;
             AssertMatchesEager(ns, roslyn, compiled, seed);
         }
+        Assert.True(vectorBits == -2 ? streamed >= kernels / 5 : streamed == 0, $"{streamed} streaming stores in {kernels} kernels");
         Assert.True(kernels >= graphs * 3 / 10 && statements >= graphs * 4 / 10, $"only {kernels} kernels with {statements} statements were generated");
         Assert.True(schedule.VectorBits == 0 ? vectorized == 0 : vectorized >= kernels / 5, $"{vectorized} of {kernels} kernels vectorized");
     }
 
-    // The same graphs through LLVM: IR verified, optimized at O3, linked by ORC, run on torch memory.
-    [Fact]
-    public void RandomGraphsMatchEagerThroughLlvm()
+    // The same graphs through LLVM: IR verified, optimized at O3, linked by ORC, run on torch memory;
+    // then fewer with every reduction kernel's rows streamed out (through a scratch row).
+    [Theory]
+    [InlineData(false, 200)]
+    [InlineData(true, 200)]
+    public void RandomGraphsMatchEagerThroughLlvm(bool streaming, int graphs)
     {
         using var gil = Interpreter.Gil();
         using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "llvm_compare.py");
-        var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance);
-        int kernels = 0, statements = 0;
-        const int graphs = 200;
+        var schedule = streaming ? KernelSchedule.Host with { StreamingBytes = 0 } : KernelSchedule.Host;
+        var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance, schedule: schedule);
+        int kernels = 0, statements = 0, streamed = 0;
         for (var seed = 0; seed < graphs; seed++)
         {
             var graph = RandomGraphs.Generate(seed);
             var compiled = llvm.Compile(graph);
             kernels += compiled.Kernels.Count;
             statements += compiled.Kernels.Values.Sum(k => k.Body.Count);
+            streamed += compiled.Source.Split("!nontemporal").Length - 1;
             AssertMatchesEager(ns, llvm, compiled, seed);
         }
         Assert.True(kernels >= graphs * 3 / 10 && statements >= graphs * 4 / 10, $"only {kernels} kernels with {statements} statements were generated");
+        Assert.True(streaming ? streamed > 0 : streamed == 0, $"{streamed} streaming stores");
+    }
+
+    // Row reductions on the vector path (rows of 1024: the unrolled accumulators, then one vector at
+    // a time) with NaN, infinities and signed zeros at random places: a NaN anywhere in a row makes
+    // its max, min and softmax NaN, as torch's do; infinities win max and min.
+    [Theory]
+    [InlineData("roslyn", false)]
+    [InlineData("llvm", false)]
+    [InlineData("roslyn", true)]
+    [InlineData("llvm", true)]
+    public void RowReductionsPropagateNaNAsTorchDoes(string backend, bool streaming)
+    {
+        using var gil = Interpreter.Gil();
+        var graph = CodeParser.Parse("""
+            def forward(self, x: "f32[64, 1024]"):
+                hi: "f32[64]" = torch.amax(x, dim=-1)
+                lo: "f32[64]" = torch.amin(x, dim=-1)
+                p: "f32[64, 1024]" = torch.softmax(x, dim=-1)
+                return (hi, lo, p)
+            """);
+        var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: streaming ? KernelSchedule.Host with { StreamingBytes = 0 } : null);
+        var compiled = kernels.Compile(graph);
+        Assert.NotEmpty(compiled.Kernels);
+        Assert.Equal(streaming, compiled.Source.Contains(backend == "llvm" ? "!nontemporal" : "StoreAlignedNonTemporal"));
+        using var ns = Py.Exec(EagerBackendTests.Compare + """
+
+            torch.manual_seed(0)
+            x = torch.randn(64, 1024) * 10
+            for row, value in [(1, "nan"), (2, "inf"), (3, "-inf"), (4, "nan"), (5, "-inf"), (6, "inf"), (7, "nan")]:
+                x[row, torch.randint(0, 1024, (3,))] = float(value)
+            x[8, :] = -0.0
+            x[9, 1023] = float("nan")   # the last element: the one-vector-at-a-time loop
+            x[10, 0] = float("nan")     # the first: the unrolled accumulators
+            x[11, :] = float("-inf")
+            """, filename: "reductions_nan.py");
+        using var x = ns.GetItem("x");
+        using var actual = kernels.Run(compiled, [x]);
+        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x]);
+        using var equal = Py.Eval("lambda a, b: all(torch.equal(torch.isnan(p), torch.isnan(q)) and torch.allclose(p.nan_to_num(), q.nan_to_num(), rtol=1e-5, atol=1e-7) for p, q in zip(a, b))",
+            ns);
+        using var same = equal.Call(actual, expected);
+        Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()[..200]}");
     }
 
     // The vector exp, tanh and sigmoid (written out in the generated code) against torch over the

@@ -53,7 +53,7 @@ public static partial class CSharpEmitter
         _ => "an unknown expression",
     };
 
-    private static void EmitVectorLoop(StringBuilder text, Kernel k, DType t, int bits, HashSet<string> helpers)
+    private static void EmitVectorLoop(StringBuilder text, Kernel k, DType t, int bits, HashSet<string> helpers, bool streaming)
     {
         var v = $"Vector{bits}";
         var lanes = bits / (t == DType.Float32 ? 32 : 64);
@@ -68,7 +68,7 @@ public static partial class CSharpEmitter
         for (var i = 0; i < k.Body.Count; i++)
             text.Append($"                    var u{i} = {VExpr(k.Body[i].Value, t, v, helpers)}; // {k.Body[i].Node}\n");
         foreach (var (statement, operand) in k.Stores)
-            text.Append($"                    u{statement}.Store(o{operand} + b{operand} + j);\n");
+            text.Append($"                    {VectorStore($"u{statement}", $"o{operand} + b{operand} + j", streaming)}\n");
         text.Append("                }\n            }\n");
     }
 
@@ -131,7 +131,9 @@ public static partial class CSharpEmitter
     // called, it runs a precompiled copy built without AVX, several times slower than torch.
     // exp: Cephes' expf. n = round(x log2 e), r = x - n ln 2 (in two parts, exact), e^r by a degree-6
     // polynomial on |r| <= ln2/2 (relative error ~1e-7), times 2^n built in the exponent bits (as
-    // 2^(n-1) * 2, so n = 128 still fits). Above 88.72 the result is inf; below -86 it is 0 (torch
+    // 2^(n-1) * 2, so n = 128 still fits). n is rounded by adding 1.5 * 2^23, whose float then holds
+    // n in its low mantissa bits: shifted left 23 they are n's exponent bits (no round, no float to
+    // int conversion, which .NET makes saturating at five instructions). Above 88.72 the result is inf; below -86 it is 0 (torch
     // gives subnormals under 5e-38 there); NaN stays NaN.
     // tanh: an odd Taylor polynomial to x^17 below |x| = 0.55 (relative error under 1e-7 there),
     // 1 - 2 / (exp(2|x|) + 1) with x's sign above (no cancellation once the result is over 0.5;
@@ -150,8 +152,10 @@ public static partial class CSharpEmitter
                 private static Vector{{bits}}<float> Exp(Vector{{bits}}<float> x)
                 {
                     var c = Vector{{bits}}.Min(Vector{{bits}}.Max(x, Vector{{bits}}.Create(-86f)), Vector{{bits}}.Create(88.72283f));
-                    var n = Vector{{bits}}.Round(c * Vector{{bits}}.Create(1.44269504088896341f));
-                    var r = c - n * Vector{{bits}}.Create(0.693359375f) - n * Vector{{bits}}.Create(-2.12194440e-4f);
+                    var t = Vector{{bits}}.MultiplyAddEstimate(c, Vector{{bits}}.Create(1.44269504088896341f), Vector{{bits}}.Create(12582912f));
+                    var n = t - Vector{{bits}}.Create(12582912f);
+                    var r = Vector{{bits}}.MultiplyAddEstimate(n, Vector{{bits}}.Create(-0.693359375f), c);
+                    r = Vector{{bits}}.MultiplyAddEstimate(n, Vector{{bits}}.Create(2.12194440e-4f), r);
                     var p = Vector{{bits}}.Create(1.9875691500e-4f);
                     p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(1.3981999507e-3f));
                     p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(8.3334519073e-3f));
@@ -159,7 +163,7 @@ public static partial class CSharpEmitter
                     p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(1.6666665459e-1f));
                     p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(5.0000001201e-1f));
                     p = p * (r * r) + r + Vector{{bits}}<float>.One;
-                    var scale = Vector{{bits}}.ShiftLeft(Vector{{bits}}.ConvertToInt32(n) + Vector{{bits}}.Create(126), 23).AsSingle();
+                    var scale = (Vector{{bits}}.ShiftLeft(t.AsInt32(), 23) + Vector{{bits}}.Create(126 << 23)).AsSingle();
                     var e = p * scale * Vector{{bits}}.Create(2f);
                     e = Vector{{bits}}.ConditionalSelect(Vector{{bits}}.GreaterThan(x, Vector{{bits}}.Create(88.72283f)), Vector{{bits}}.Create(float.PositiveInfinity), e);
                     return Vector{{bits}}.ConditionalSelect(Vector{{bits}}.LessThan(x, Vector{{bits}}.Create(-86f)), Vector{{bits}}<float>.Zero, e);

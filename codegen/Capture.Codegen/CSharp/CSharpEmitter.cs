@@ -7,11 +7,16 @@ namespace Capture.Codegen;
 
 /// <summary>
 /// How kernels are laid out on the machine: the SIMD width of the innermost loop (0: none), how
-/// many elements a domain needs before it is split over threads, and the block of the innermost
-/// dim one work item covers (so that a long 1-d domain splits too).
+/// many elements a domain needs before it is split over threads, the block of the innermost dim one
+/// work item covers (so that a long 1-d domain splits too), and how many bytes a kernel writes before
+/// its vector stores stream past the caches (non-temporal stores: an output far bigger than the
+/// caches is not read back from them, and a cached store first reads the line it writes).
 /// </summary>
-public sealed record KernelSchedule(int VectorBits, long ParallelElements, long BlockElements)
+public sealed record KernelSchedule(int VectorBits, long ParallelElements, long BlockElements, long StreamingBytes = KernelSchedule.DefaultStreamingBytes)
 {
+    /// <summary>8 MiB: a quarter of this machine's last-level cache, what a kernel's reads leave of it.</summary>
+    public const long DefaultStreamingBytes = 8L << 20;
+
     /// <summary>
     /// The widest vectors the hardware accelerates (CAPTURE_VECTOR_BITS=0/128/256/512 overrides, for
     /// tests); CAPTURE_PARALLEL_ELEMENTS overrides where kernels start to run on several threads.
@@ -20,7 +25,13 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
         Environment.GetEnvironmentVariable("CAPTURE_VECTOR_BITS") is { Length: > 0 } bits ? int.Parse(bits, CultureInfo.InvariantCulture)
             : Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0,
         ParallelElements: Environment.GetEnvironmentVariable("CAPTURE_PARALLEL_ELEMENTS") is { Length: > 0 } from ? long.Parse(from, CultureInfo.InvariantCulture) : 1 << 16,
-        BlockElements: 1 << 13);
+        BlockElements: 1 << 13,
+        StreamingBytes: Environment.GetEnvironmentVariable("CAPTURE_STREAMING_BYTES") is { Length: > 0 } streaming ? long.Parse(streaming, CultureInfo.InvariantCulture) : DefaultStreamingBytes);
+
+    /// <summary>Whether kernel <paramref name="k"/>'s element outputs (the ones written per element) add up to <see cref="StreamingBytes"/> or more.</summary>
+    public bool Streams(Kernel k) =>
+        VectorBits > 0 && k.Operands.Any(o => o.IsOutput && !o.Row)
+        && k.Operands.Where(o => o.IsOutput && !o.Row).Sum(o => k.Elements * o.Type.ItemSize()) >= StreamingBytes;
 
     /// <summary>
     /// How a pointwise kernel's domain splits into work items: rows (the outer dims) times blocks of
@@ -37,7 +48,7 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
     }
 
     public override string ToString() =>
-        $"{(VectorBits == 0 ? "scalar" : $"Vector{VectorBits}")}, parallel from {ParallelElements} elements, blocks of {BlockElements}";
+        $"{(VectorBits == 0 ? "scalar" : $"Vector{VectorBits}")}, parallel from {ParallelElements} elements, blocks of {BlockElements}, streaming stores from {StreamingBytes} bytes written";
 }
 
 /// <summary>
@@ -124,7 +135,9 @@ public static partial class CSharpEmitter
             text.Append($"            long b{o} = {offset};\n");
         }
         text.Append("            long j = j0;\n");
-        if (vector is { } t) EmitVectorLoop(text, k, t, schedule.VectorBits, helpers);
+        var streaming = vector is not null && schedule.Streams(k);
+        if (streaming) text.Append(StreamingCheck(k.Stores.Select(x => $"o{x.Operand} + b{x.Operand} + j0"), schedule.VectorBits));
+        if (vector is { } t) EmitVectorLoop(text, k, t, schedule.VectorBits, helpers, streaming);
         text.Append("            for (; j < j1; j++)\n            {\n");
         for (var o = 0; o < k.Operands.Count; o++) text.Append($"                long f{o} = b{o} + j * s{o}_{last};\n");
         for (var i = 0; i < k.Body.Count; i++)
@@ -134,8 +147,23 @@ public static partial class CSharpEmitter
             var value = k.Operands[operand].Type == DType.Bool ? $"(byte)(t{statement} ? 1 : 0)" : $"t{statement}";
             text.Append($"                o{operand}[f{operand}] = {value};\n");
         }
-        text.Append("            }\n        }\n    }\n\n");
+        text.Append("            }\n        }\n");
+        if (streaming) text.Append(StoreFence);
+        text.Append("    }\n\n");
     }
+
+    // Streaming (non-temporal) vector stores need addresses aligned to the vector: each work item or
+    // row checks its first stored addresses (the vector loop steps whole vectors from there), and
+    // stores through the cache where they are not aligned. The fence orders the streamed stores before
+    // the kernel returns (they are weakly ordered).
+    private static string StreamingCheck(IEnumerable<string> addresses, int bits) =>
+        $"            bool nt = (({string.Join(" | ", addresses.Select(a => $"(nint)({a})"))}) & {bits / 8 - 1}) == 0;\n";
+
+    private const string StoreFence = "        if (System.Runtime.Intrinsics.X86.Sse.IsSupported) System.Runtime.Intrinsics.X86.Sse.StoreFence();\n";
+
+    /// <summary>A vector store, streamed past the caches where <c>nt</c> says the address allows (<paramref name="streaming"/> kernels).</summary>
+    private static string VectorStore(string value, string address, bool streaming) =>
+        streaming ? $"if (nt) {value}.StoreAlignedNonTemporal({address}); else {value}.Store({address});" : $"{value}.Store({address});";
 
     private static readonly HashSet<string> Erf = ["erf"];
 

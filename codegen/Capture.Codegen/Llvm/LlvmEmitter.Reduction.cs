@@ -13,7 +13,7 @@ namespace Capture.Codegen.Llvm;
 // records whether the row held a NaN: the result is then NaN, as torch.amax gives.
 public static partial class LlvmEmitter
 {
-    private static long EmitReduction(StringBuilder text, Kernel k, IrModule declares)
+    private static long EmitReduction(StringBuilder text, Kernel k, IrModule declares, KernelSchedule schedule)
     {
         var outer = k.OuterRank;
         var length = k.RowLength;
@@ -33,6 +33,14 @@ public static partial class LlvmEmitter
             declares.Add("declare ptr @malloc(i64)");
             declares.Add("declare void @free(ptr)");
             text.Append($"  %c{c} = call ptr @malloc(i64 {Math.Max(1, length) * IrFunction.Bytes(k.Body[c].Value.Type)}) ; {k.Body[c].Node}, kept for a later pass\n");
+        }
+        // rows written through a scratch row and streamed out (LlvmEmitter.Streaming), in the fast copy
+        var streamed = fast && length > 0 ? StreamedOutputs(k, schedule) : [];
+        foreach (var o in streamed)
+        {
+            declares.Add("declare ptr @malloc(i64)");
+            declares.Add("declare void @free(ptr)");
+            text.Append($"  %st{o} = call ptr @malloc(i64 {length * IrFunction.Bytes(k.Operands[o].Type)}) ; a row of {k.Operands[o].Value}, streamed out\n");
         }
         text.Append("  %any = icmp slt i64 %first, %last\n  br i1 %any, label %start, label %exit\nstart:\n");
         text.Append(fast ? "  br i1 %simd, label %fast.head, label %strided.head\n" : "  br label %strided.head\n");
@@ -87,7 +95,10 @@ public static partial class LlvmEmitter
                 var stores = plan.Stores(k, pass);
                 if (pass == plan.Passes && stores.Count == 0) break;
                 f.Comment(pass < plan.Passes ? $"pass {pass + 1}: {string.Join(", ", reductions.Select(i => k.Body[i].Node))}" : "store pass");
-                EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares);
+                var staged = variant == "fast" ? streamed : [];
+                EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares, staged);
+                foreach (var o in stores.Select(x => x.Operand).Distinct().Where(staged.Contains))
+                    StreamRow(f, k.Operands[o].Type, $"%st{o}", bases[o], length, declares);
                 if (pass < plan.Passes) RowStatements(pass + 1);
             }
             foreach (var (statement, operand) in k.Stores.Where(x => k.Body[x.Statement].Row))
@@ -99,6 +110,12 @@ public static partial class LlvmEmitter
         }
         text.Append("exit:\n");
         foreach (var c in plan.Cached.Order()) text.Append($"  call void @free(ptr %c{c})\n");
+        foreach (var o in streamed) text.Append($"  call void @free(ptr %st{o})\n");
+        if (streamed.Count > 0)
+        {
+            declares.Add("declare void @llvm.x86.sse.sfence()");
+            text.Append("  call void @llvm.x86.sse.sfence()\n");
+        }
         text.Append("  ret void\n}\n\n");
         return rows;
     }
@@ -129,7 +146,7 @@ public static partial class LlvmEmitter
 
     /// <summary>One loop over the row: the pass's element statements, its reductions' accumulation, its stores.</summary>
     private static void EmitPass(IrFunction f, Kernel k, RowPlan plan, int pass, List<int> reductions, List<(int Statement, int Operand)> stores,
-        string variant, long length, string[] bases, string[] rowValues, IrModule declares)
+        string variant, long length, string[] bases, string[] rowValues, IrModule declares, IReadOnlyCollection<int> staged)
     {
         var accumulators = reductions.Select(i => (Statement: i, Reduce: (KReduce)k.Body[i].Value)).ToList();
         bool TracksNaN(KReduce r) => r.Function != "sum" && r.Type.IsFloatingPoint();
@@ -199,7 +216,10 @@ public static partial class LlvmEmitter
             if (nan is not null) f.Do($"{nanNext} = or i1 {nan}, {f.Let($"fcmp uno {ty} {x}, 0.0")}");
         }
         foreach (var (statement, operand) in stores)
-            f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(operand)));
+        {
+            if (staged.Contains(operand)) f.Store(k.Operands[operand].Type, values[statement], $"%st{operand}", j);
+            else f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(operand)));
+        }
         f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
         var expensive = plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
         f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {length}")}, label %{loop}, label %{done}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");

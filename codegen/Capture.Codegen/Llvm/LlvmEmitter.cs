@@ -36,7 +36,7 @@ public static partial class LlvmEmitter
         var plans = new List<(string Name, long Items, bool Parallel)>();
         foreach (var kernel in kernels)
         {
-            var items = kernel.Reduced is null ? EmitPointwise(text, kernel, schedule, declares) : EmitReduction(text, kernel, declares);
+            var items = kernel.Reduced is null ? EmitPointwise(text, kernel, schedule, declares) : EmitReduction(text, kernel, declares, schedule);
             plans.Add((kernel.Name, items, items > 1 && kernel.Elements >= schedule.ParallelElements));
         }
         var helpers = Helpers(text.ToString());
