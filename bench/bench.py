@@ -54,6 +54,11 @@ def layer_norm_rows(x, weight, bias):
     return F.layer_norm(x, (x.shape[-1],), weight, bias)
 
 
+def scale_rows(x):
+    # one read and one write of the same bytes as softmax and layer_norm: the memory bound they meet
+    return x * 1.5
+
+
 def mlp_forward(x, w1, b1, w2, b2):
     # GELU MLP: two gemms (extern kernels) with their bias and activation epilogues
     return F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)
@@ -114,6 +119,7 @@ def workloads(quick):
     rows.append((f"softmax over rows ({rows_}x{cols_})", softmax_rows, lambda: (randn(rows_, cols_),), 1e-5))
     rows.append((f"layer_norm over rows ({rows_}x{cols_})", layer_norm_rows,
                  lambda: (randn(rows_, cols_), randn(cols_), randn(cols_)), 1e-4))
+    rows.append((f"scale (x * 1.5, the memory bound of the two above) ({rows_}x{cols_})", scale_rows, lambda: (randn(rows_, cols_),), 1e-6))
     batch, d, hidden = (8, 64, 256) if quick else (64, 1024, 4096)
     rows.append((f"GELU MLP forward ({batch}x{d} -> {hidden} -> {d})", mlp_forward,
                  lambda: (randn(batch, d), randn(hidden, d) * d ** -0.5, randn(hidden), randn(d, hidden) * hidden ** -0.5, randn(d)),

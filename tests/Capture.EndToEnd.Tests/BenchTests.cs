@@ -18,7 +18,7 @@ public sealed class BenchTests
             var rows = json["results"]!.AsArray().Select(r => r!).ToList();
             var workloads = rows.Select(r => (string)r["workload"]!).Distinct().ToList();
             Assert.Equal(["pointwise chain (7 ops, sigmoid/tanh), 64K floats", "arithmetic chain (6 ops), 64K floats", "softmax over rows (64x256)",
-                "layer_norm over rows (64x256)", "GELU MLP forward (8x64 -> 256 -> 64)", "attention block forward (2x16x32)",
+                "layer_norm over rows (64x256)", "scale (x * 1.5, the memory bound of the two above) (64x256)", "GELU MLP forward (8x64 -> 256 -> 64)", "attention block forward (2x16x32)",
                 "conv block forward (conv-bn-relu, 2x8x8x8)", "MLP training step, forward + backward (8x64 -> 256 -> 64)",
                 "per-call overhead (x + 1 on 4 floats)"], workloads);
             foreach (var workload in workloads)
