@@ -83,10 +83,15 @@ internal static class NativeModule
         using var fullgraph = args.GetItem(3);
         using var backend = args.GetItem(4);
         using var mode = args.GetItem(5);
-        var runner = CaptureRuntime.Runner(backend.AsString(), ModeOf(mode.AsString()));
+        return Call(CaptureRuntime.Runner(backend.AsString(), ModeOf(mode.AsString())), fullgraph.IsTrue(), fn, callArgs, callKwargs);
+    }
+
+    /// <summary>fn(*args, **kwargs) through <paramref name="runner"/>, with fullgraph as asked for this call.</summary>
+    private static PyObject Call(FrameRunner runner, bool fullgraph, PyObject fn, PyObject args, PyObject kwargs)
+    {
         var previous = runner.FullGraph;
-        runner.FullGraph = fullgraph.IsTrue();
-        try { return runner.Call(fn, callArgs, callKwargs); }
+        runner.FullGraph = fullgraph;
+        try { return runner.Call(fn, args, kwargs); }
         finally { runner.FullGraph = previous; }
     }
 
@@ -105,10 +110,7 @@ internal static class NativeModule
             using var fn = callArgs.TupleItem(0);
             using var positional = callArgs.TupleItem(1);
             using var keywords = callArgs.TupleItem(2);
-            var previous = runner.FullGraph;
-            runner.FullGraph = full;
-            try { return runner.Call(fn, positional, keywords); }
-            finally { runner.FullGraph = previous; }
+            return Call(runner, full, fn, positional, keywords);
         }, $"run(fn, args, kwargs): fn(*args, **kwargs) through Capture ({backend.AsString()}, {mode.AsString()}{(full ? ", fullgraph" : "")}).", Name);
     }
 

@@ -64,17 +64,8 @@ public sealed class KernelBackendTests
             _ => KernelSchedule.Host with { VectorBits = vectorBits },
         };
         var roslyn = new KernelBackend(CaptureRuntime.Torch, RoslynKernelCompiler.Instance, schedule: schedule);
-        int kernels = 0, statements = 0, vectorized = 0, streamed = 0;
-        for (var seed = 0; seed < graphs; seed++)
-        {
-            var graph = RandomGraphs.Generate(seed);
-            var compiled = roslyn.Compile(graph);
-            kernels += compiled.Kernels.Count;
-            statements += compiled.Kernels.Values.Sum(k => k.Body.Count);
-            vectorized += compiled.Source.Split("if (simd)").Length - 1;
-            streamed += compiled.Source.Split("StoreAlignedNonTemporal").Length - 1;
-            AssertMatchesEager(ns, roslyn, compiled, seed);
-        }
+        var (kernels, statements, found) = CompileRandomGraphs(ns, roslyn, graphs, "if (simd)", "StoreAlignedNonTemporal");
+        var (vectorized, streamed) = (found[0], found[1]);
         Assert.True(vectorBits == -2 ? streamed >= kernels / 5 : streamed == 0, $"{streamed} streaming stores in {kernels} kernels");
         Assert.True(kernels >= graphs * 3 / 10 && statements >= graphs * 4 / 10, $"only {kernels} kernels with {statements} statements were generated");
         Assert.True(schedule.VectorBits == 0 ? vectorized == 0 : vectorized >= kernels / 5, $"{vectorized} of {kernels} kernels vectorized");
@@ -91,16 +82,8 @@ public sealed class KernelBackendTests
         using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "llvm_compare.py");
         var schedule = streaming ? KernelSchedule.Host with { StreamingBytes = 0 } : KernelSchedule.Host;
         var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance, schedule: schedule);
-        int kernels = 0, statements = 0, streamed = 0;
-        for (var seed = 0; seed < graphs; seed++)
-        {
-            var graph = RandomGraphs.Generate(seed);
-            var compiled = llvm.Compile(graph);
-            kernels += compiled.Kernels.Count;
-            statements += compiled.Kernels.Values.Sum(k => k.Body.Count);
-            streamed += compiled.Source.Split("!nontemporal").Length - 1;
-            AssertMatchesEager(ns, llvm, compiled, seed);
-        }
+        var (kernels, statements, found) = CompileRandomGraphs(ns, llvm, graphs, "!nontemporal");
+        var streamed = found[0];
         Assert.True(kernels >= graphs * 3 / 10 && statements >= graphs * 4 / 10, $"only {kernels} kernels with {statements} statements were generated");
         Assert.True(streaming ? streamed > 0 : streamed == 0, $"{streamed} streaming stores");
     }
@@ -259,6 +242,25 @@ public sealed class KernelBackendTests
         using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x, b]);
         using var same = t.GetItem("same");
         same.Call(actual, expected).Dispose();
+    }
+
+    /// <summary>
+    /// Random graphs 0..<paramref name="graphs"/>-1 compiled on <paramref name="backend"/> and checked
+    /// against eager: how many kernels and statements they gave, and how often each marker stands in their sources.
+    /// </summary>
+    private static (int Kernels, int Statements, int[] Found) CompileRandomGraphs(PyObject ns, KernelBackend backend, int graphs, params string[] markers)
+    {
+        int kernels = 0, statements = 0;
+        var found = new int[markers.Length];
+        for (var seed = 0; seed < graphs; seed++)
+        {
+            var compiled = backend.Compile(RandomGraphs.Generate(seed));
+            kernels += compiled.Kernels.Count;
+            statements += compiled.Kernels.Values.Sum(k => k.Body.Count);
+            for (var m = 0; m < markers.Length; m++) found[m] += compiled.Source.Split(markers[m]).Length - 1;
+            AssertMatchesEager(ns, backend, compiled, seed);
+        }
+        return (kernels, statements, found);
     }
 
     private static IKernelCompiler Compiler(string backend) =>
