@@ -130,6 +130,61 @@ public sealed class KernelBackendTests
         Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()[..200]}");
     }
 
+    // Rows of 64 elements or more prefetch the next row a cache line at a time in one pass (the store
+    // pass, else the last reduction pass), which LLVM runs in blocks of 1 KB: rows that are not a
+    // whole number of blocks or vectors (1000 and 300 floats), two outer dims (the next row wraps to
+    // the next outer index), operands broadcast over rows (not prefetched), reductions whose blocks
+    // carry a NaN seen, a reduction of an expensive function (two vectors a step), streamed and not.
+    [Theory]
+    [InlineData("roslyn", false)]
+    [InlineData("llvm", false)]
+    [InlineData("roslyn", true)]
+    [InlineData("llvm", true)]
+    public void WideRowsPrefetchTheNextRowAndMatchEager(string backend, bool streaming)
+    {
+        using var gil = Interpreter.Gil();
+        var graph = CodeParser.Parse("""
+            def forward(self, x: "f32[6, 1000]", w: "f32[1000]", b: "f32[1000]", z: "f32[3, 4, 300]"):
+                mul: "f32[6, 1000]" = torch.mul(x, w)
+                dot: "f32[6]" = torch.sum(mul, dim=-1)
+                hi: "f32[6]" = torch.amax(x, dim=-1)
+                lo: "f32[6]" = torch.amin(x, dim=-1)
+                ln: "f32[6, 1000]" = torch.nn.functional.layer_norm(x, [1000], w, b)
+                p: "f32[3, 4, 300]" = torch.softmax(z, dim=-1)
+                top: "f32[3, 4]" = torch.amax(z, dim=-1)
+                e: "f32[3, 4, 300]" = torch.exp(z)
+                se: "f32[3, 4]" = torch.sum(e, dim=-1)
+                return (dot, hi, lo, ln, p, top, se)
+            """);
+        var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: streaming ? KernelSchedule.Host with { StreamingBytes = 0 } : null);
+        var compiled = kernels.Compile(graph);
+        Assert.NotEmpty(compiled.Kernels);
+        Assert.Contains(backend == "llvm" ? "@llvm.prefetch" : "Prefetch0(n", compiled.Source);
+        Assert.DoesNotContain(backend == "llvm" ? "next row of w" : "Prefetch0(n1", compiled.Source);
+        using var ns = Py.Exec(EagerBackendTests.Compare + """
+
+            torch.manual_seed(1)
+            x = torch.randn(6, 1000) * 3 + 1
+            x[1, 999] = float("nan")   # in the last, partial block
+            x[2, 0] = float("nan")     # in the first
+            x[3, 500] = float("inf")
+            w = torch.randn(1000)
+            b = torch.randn(1000)
+            z = torch.randn(3, 4, 300)
+            z[2, 3, 299] = float("nan")
+            """, filename: "wide_rows.py");
+        using var x = ns.GetItem("x");
+        using var w = ns.GetItem("w");
+        using var b = ns.GetItem("b");
+        using var z = ns.GetItem("z");
+        using var actual = kernels.Run(compiled, [x, w, b, z]);
+        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x, w, b, z]);
+        using var equal = Py.Eval("lambda a, b: all(torch.equal(torch.isnan(p), torch.isnan(q)) and torch.allclose(p.nan_to_num(), q.nan_to_num(), rtol=1e-4, atol=1e-5) for p, q in zip(a, b))",
+            ns);
+        using var same = equal.Call(actual, expected);
+        Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()}\n{expected.Repr()}");
+    }
+
     // The vector exp, tanh and sigmoid (written out in the generated code) against torch over the
     // whole float range: tiny and huge magnitudes, the overflow edges, zeros, infinities and NaN.
     [Theory]

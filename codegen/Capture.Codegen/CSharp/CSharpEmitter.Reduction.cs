@@ -68,19 +68,16 @@ public static partial class CSharpEmitter
         }
         for (var o = 0; o < k.Operands.Count; o++)
             text.Append($"            long b{o} = {(outer == 0 ? "0" : string.Join(" + ", Enumerable.Range(0, outer).Select(d => $"i{d} * s{o}_{d}")))};\n");
+        // the row's first element per operand, where the vector loops read and write
+        if (vector is not null)
+            for (var o = 0; o < k.Operands.Count; o++)
+                if (!k.Operands[o].Row) text.Append($"            var q{o} = o{o} + b{o};\n");
         var streaming = vector is not null && schedule.Streams(k);
-        if (streaming) text.Append(StreamingCheck(k.Stores.Where(x => !k.Body[x.Statement].Row).Select(x => $"o{x.Operand} + b{x.Operand}"), schedule.VectorBits));
-        var prefetched = RowPlan.PrefetchedInputs(k);
-        if (vector is not null && outer >= 1 && length >= 64 && prefetched.Count > 0)
-        {
-            // the next row of each input, while this one is worked on (RowPlan.PrefetchedInputs says why)
-            var step = 64 / (vector == DType.Float32 ? 4 : 8);
-            text.Append($"            if (simd && System.Runtime.Intrinsics.X86.Sse.IsSupported)\n");
-            text.Append($"                for (long q = 0; q < {length}L; q += {step}L)\n                {{\n");
-            foreach (var o in prefetched)
-                text.Append($"                    System.Runtime.Intrinsics.X86.Sse.Prefetch0(o{o} + b{o} + s{o}_{outer - 1} + q);\n");
-            text.Append("                }\n");
-        }
+        if (streaming) text.Append(StreamingCheck(k.Stores.Where(x => !k.Body[x.Statement].Row).Select(x => $"q{x.Operand}"), schedule.VectorBits));
+        // the next row of each input (RowPlan.PrefetchedInputs says why), a cache line per step of one pass's vector loop
+        var prefetched = vector is not null && outer >= 1 && length >= 64 ? RowPlan.PrefetchedInputs(k) : [];
+        foreach (var o in prefetched) text.Append($"            var n{o} = q{o} + s{o}_{outer - 1};\n");
+        var prefetchPass = plan.PrefetchPass(k);
 
         var rowNames = new Names(l => $"o{l.Operand}[b{l.Operand}]", t => $"r{t.Index}");
         void RowStatements(int level)
@@ -102,7 +99,7 @@ public static partial class CSharpEmitter
                 text.Append($"            {Type(k.Body[i].Value.Type)} a{i} = {Initial((KReduce)k.Body[i].Value, k.Body[i].Value.Type)};\n");
             text.Append($"            for (long j0 = 0; j0 < {length}L; j0 += {block}L)\n            {{\n");
             text.Append($"                long j1 = Math.Min(j0 + {block}L, {length}L), j = j0;\n");
-            if (vector is { } t) EmitRowVectorLoop(text, k, plan, pass, reductions, stores, t, v, lanes, helpers, streaming);
+            if (vector is { } t) EmitRowVectorLoop(text, k, plan, pass, reductions, stores, t, v, lanes, helpers, streaming, pass == prefetchPass ? prefetched : []);
             // scalar loop: the rest of the block, and every element when strides do not suit the vectors
             text.Append("                for (; j < j1; j++)\n                {\n");
             var operandsRead = plan.Computed[pass].SelectMany(i => KernelExprs.Loads(k.Body[i].Value))
@@ -144,7 +141,7 @@ public static partial class CSharpEmitter
     }
 
     private static void EmitRowVectorLoop(StringBuilder text, Kernel k, RowPlan plan, int pass, List<int> reductions,
-        List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers, bool streaming)
+        List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers, bool streaming, List<int> prefetched)
     {
         var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
         var operands = exprs.SelectMany(KernelExprs.Loads).Distinct().Order().ToList();
@@ -155,24 +152,45 @@ public static partial class CSharpEmitter
         foreach (var i in rowTemps) text.Append($"                    var vr{i} = {v}.Create(r{i});\n");
         foreach (var i in reductions)
             text.Append($"                    var va{i} = {v}.Create({Initial((KReduce)k.Body[i].Value, t)});\n");
-        // reductions accumulate in four vectors, four vectors of the row at a time, so that the adds
-        // (or max/min) of one accumulator do not wait on one another; then one vector at a time.
-        // Not where the pass computes something expensive: that hides the adds' latency already, and
-        // four copies of it would not fit in the registers.
+        // Steps of several vectors: reductions accumulate in four vectors, four vectors of the row at
+        // a time, so that the adds (or max/min) of one accumulator do not wait on one another. Not
+        // where the pass computes something expensive: that hides the adds' latency already, and four
+        // copies of it would not fit in the registers. The pass that prefetches steps a cache line at
+        // least, with one prefetch per line. Then one vector at a time.
         var cheap = !plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
-        if (reductions.Count > 0 && cheap)
-        {
+        var own = reductions.Count > 0 && cheap;
+        var vectorBytes = lanes * (t == DType.Float32 ? 4 : 8);
+        var unroll = own ? Unroll : prefetched.Count > 0 ? Math.Max(1, 64 / vectorBytes) : 1;
+        if (own)
             foreach (var i in reductions)
                 for (var q = 1; q < Unroll; q++)
                     text.Append($"                    var va{i}_{q} = {v}.Create({Initial((KReduce)k.Body[i].Value, t)});\n");
-            text.Append($"                    for (; j <= j1 - {Unroll * lanes}; j += {Unroll * lanes})\n                    {{\n");
-            for (var q = 0; q < Unroll; q++) EmitRowVectorBody(text, k, plan, pass, reductions, [], t, v, lanes, helpers, q, streaming);
+        void Loops(string indent, StoreKind kind)
+        {
+            if (unroll > 1)
+            {
+                text.Append($"{indent}for (; j <= j1 - {unroll * lanes}; j += {unroll * lanes})\n{indent}{{\n");
+                for (var line = 0; line < unroll * vectorBytes / 64; line++)
+                    foreach (var o in prefetched)
+                        text.Append($"{indent}    if (System.Runtime.Intrinsics.X86.Sse.IsSupported) System.Runtime.Intrinsics.X86.Sse.Prefetch0(n{o} + j{(line == 0 ? "" : $" + {line * 64 / vectorBytes * lanes}")});\n");
+                for (var q = 0; q < unroll; q++) EmitRowVectorBody(text, k, plan, pass, reductions, stores, t, v, lanes, helpers, q, kind, indent + "    ", own);
+                text.Append($"{indent}}}\n");
+            }
+            text.Append($"{indent}for (; j <= j1 - {lanes}; j += {lanes})\n{indent}{{\n");
+            EmitRowVectorBody(text, k, plan, pass, reductions, stores, t, v, lanes, helpers, 0, kind, indent + "    ", own);
+            text.Append($"{indent}}}\n");
+        }
+        // streamed rows: the store kind is chosen once per row, not per vector
+        if (streaming && stores.Count > 0)
+        {
+            text.Append("                    if (nt)\n                    {\n");
+            Loops("                        ", StoreKind.Streamed);
+            text.Append("                    }\n                    else\n                    {\n");
+            Loops("                        ", StoreKind.Cached);
             text.Append("                    }\n");
         }
-        text.Append($"                    for (; j <= j1 - {lanes}; j += {lanes})\n                    {{\n");
-        EmitRowVectorBody(text, k, plan, pass, reductions, stores, t, v, lanes, helpers, 0, streaming);
-        text.Append("                    }\n");
-        foreach (var i in cheap ? reductions : [])
+        else Loops("                    ", StoreKind.Cached);
+        foreach (var i in own ? reductions : [])
         {
             var r = (KReduce)k.Body[i].Value;
             var parts = Enumerable.Range(1, Unroll - 1).Select(q => $"va{i}_{q}").ToList();
@@ -191,45 +209,44 @@ public static partial class CSharpEmitter
 
     private const int Unroll = 4;
 
-
-    /// <summary>One vector of the row (the <paramref name="q"/>-th of an unrolled step): loads, statements, accumulation, stores.</summary>
+    /// <summary>One vector of the row (the <paramref name="q"/>-th of an unrolled step, accumulating in its own vectors where <paramref name="ownAccumulators"/>): loads, statements, accumulation, stores.</summary>
     private static void EmitRowVectorBody(StringBuilder text, Kernel k, RowPlan plan, int pass, List<int> reductions,
-        List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers, int q, bool streaming)
+        List<(int Statement, int Operand)> stores, DType t, string v, int lanes, HashSet<string> helpers, int q, StoreKind kind, string indent, bool ownAccumulators)
     {
         var suffix = q == 0 ? "" : $"_{q}";
         var at = q == 0 ? "j" : $"j + {q * lanes}";
         var names = new VNames(o => k.Operands[o].InnerStride == 1 ? $"w{o}{suffix}" : $"w{o}", i => k.Body[i].Row ? $"vr{i}" : $"u{i}{suffix}");
         var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
         foreach (var o in exprs.SelectMany(KernelExprs.Loads).Distinct().Order().Where(o => k.Operands[o].InnerStride == 1))
-            text.Append($"                        var w{o}{suffix} = {v}.Load(o{o} + b{o} + {at});\n");
+            text.Append($"{indent}var w{o}{suffix} = {v}.Load(q{o} + {at});\n");
         for (var i = 0; i < k.Body.Count; i++)
         {
-            if (plan.Loaded[pass].Contains(i)) text.Append($"                        var u{i}{suffix} = {v}.Load(c{i} + {at}); // {k.Body[i].Node}\n");
+            if (plan.Loaded[pass].Contains(i)) text.Append($"{indent}var u{i}{suffix} = {v}.Load(c{i} + {at}); // {k.Body[i].Node}\n");
             else if (plan.Computed[pass].Contains(i))
             {
-                text.Append($"                        var u{i}{suffix} = {VExpr(k.Body[i].Value, t, v, helpers, names)}; // {k.Body[i].Node}\n");
-                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) text.Append($"                        u{i}{suffix}.Store(c{i} + {at});\n");
+                text.Append($"{indent}var u{i}{suffix} = {VExpr(k.Body[i].Value, t, v, helpers, names)}; // {k.Body[i].Node}\n");
+                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) text.Append($"{indent}u{i}{suffix}.Store(c{i} + {at});\n");
             }
         }
         foreach (var i in reductions)
         {
             var r = (KReduce)k.Body[i].Value;
             var x = VExpr(r.Value, t, v, helpers, names);
-            var acc = $"va{i}{suffix}";
-            if (r.Function == "sum") text.Append($"                        {acc} += {x};\n");
-            else if (!t.IsFloatingPoint()) text.Append($"                        {acc} = {v}.{(r.Function == "max" ? "Max" : "Min")}({acc}, {x});\n");
+            var acc = ownAccumulators ? $"va{i}{suffix}" : $"va{i}";
+            if (r.Function == "sum") text.Append($"{indent}{acc} += {x};\n");
+            else if (!t.IsFloatingPoint()) text.Append($"{indent}{acc} = {v}.{(r.Function == "max" ? "Max" : "Min")}({acc}, {x});\n");
             else
             {
                 // vmaxps/vminps (MaxNative) give their second operand, the accumulator, when either is
                 // NaN, so a NaN accumulated stays; a NaN element is taken by the select. One compare
                 // and a blend instead of .NET's IEEE Max (nine instructions on x86).
                 var e = $"x{i}{suffix}";
-                text.Append($"                        var {e} = {x};\n");
-                text.Append($"                        {acc} = {v}.ConditionalSelect({v}.IsNaN({e}), {e}, {v}.{(r.Function == "max" ? "MaxNative" : "MinNative")}({e}, {acc}));\n");
+                text.Append($"{indent}var {e} = {x};\n");
+                text.Append($"{indent}{acc} = {v}.ConditionalSelect({v}.IsNaN({e}), {e}, {v}.{(r.Function == "max" ? "MaxNative" : "MinNative")}({e}, {acc}));\n");
             }
         }
         foreach (var (statement, operand) in stores)
-            text.Append($"                        {VectorStore($"u{statement}{suffix}", $"o{operand} + b{operand} + {at}", streaming)}\n");
+            text.Append($"{indent}{VectorStore($"u{statement}{suffix}", $"q{operand} + {at}", kind)}\n");
     }
 
     private static string Initial(KReduce r, DType t) => r.Function switch

@@ -68,7 +68,7 @@ public static partial class CSharpEmitter
         for (var i = 0; i < k.Body.Count; i++)
             text.Append($"                    var u{i} = {VExpr(k.Body[i].Value, t, v, helpers)}; // {k.Body[i].Node}\n");
         foreach (var (statement, operand) in k.Stores)
-            text.Append($"                    {VectorStore($"u{statement}", $"o{operand} + b{operand} + j", streaming)}\n");
+            text.Append($"                    {VectorStore($"u{statement}", $"o{operand} + b{operand} + j", streaming ? StoreKind.Checked : StoreKind.Cached)}\n");
         text.Append("                }\n            }\n");
     }
 

@@ -161,9 +161,15 @@ public static partial class CSharpEmitter
 
     private const string StoreFence = "        if (System.Runtime.Intrinsics.X86.Sse.IsSupported) System.Runtime.Intrinsics.X86.Sse.StoreFence();\n";
 
-    /// <summary>A vector store, streamed past the caches where <c>nt</c> says the address allows (<paramref name="streaming"/> kernels).</summary>
-    private static string VectorStore(string value, string address, bool streaming) =>
-        streaming ? $"if (nt) {value}.StoreAlignedNonTemporal({address}); else {value}.Store({address});" : $"{value}.Store({address});";
+    /// <summary>How a vector loop stores: through the caches, streamed past them, or streamed where <c>nt</c> says the address allows.</summary>
+    private enum StoreKind { Cached, Streamed, Checked }
+
+    private static string VectorStore(string value, string address, StoreKind kind) => kind switch
+    {
+        StoreKind.Streamed => $"{value}.StoreAlignedNonTemporal({address});",
+        StoreKind.Checked => $"if (nt) {value}.StoreAlignedNonTemporal({address}); else {value}.Store({address});",
+        _ => $"{value}.Store({address});",
+    };
 
     private static readonly HashSet<string> Erf = ["erf"];
 

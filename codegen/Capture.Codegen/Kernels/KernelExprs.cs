@@ -101,9 +101,17 @@ public sealed class RowPlan
     /// <summary>
     /// The inputs read along the row with unit stride in the vectorized copy: a row is often one page,
     /// which the hardware prefetchers do not cross, so both emitters prefetch these operands' next row.
+    /// Not an operand broadcast over rows: its next row is this one.
     /// </summary>
     public static List<int> PrefetchedInputs(Kernel k) =>
-        Enumerable.Range(0, k.Operands.Count).Where(o => k.Operands[o] is { IsOutput: false, Row: false, InnerStride: 1 }).ToList();
+        Enumerable.Range(0, k.Operands.Count).Where(o => k.Operands[o] is { IsOutput: false, Row: false, InnerStride: 1, RowBroadcast: false }).ToList();
+
+    /// <summary>
+    /// The pass that prefetches the next row, spread over its loop (a burst of a row's prefetches at
+    /// once fills the core's miss buffers and stalls it): the store pass, the longest, where there is
+    /// one; else the last reduction pass.
+    /// </summary>
+    public int PrefetchPass(Kernel k) => Stores(k, Passes).Count > 0 ? Passes : Passes - 1;
 
     private static int LevelOf(KExpr e, int[] level) => KernelExprs.Temps(e).Select(t => level[t]).DefaultIfEmpty(0).Max();
 

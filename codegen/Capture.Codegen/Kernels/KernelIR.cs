@@ -38,9 +38,11 @@ public sealed record KStatement(string Node, KExpr Value, bool Row = false);
 /// gives it along the domain's innermost dim (0 when broadcast along it, 1 when contiguous there;
 /// null when unknown). The emitter vectorizes for those strides and checks them at run time.
 /// A <see cref="Row"/> operand of a reduction kernel has the reduced domain's shape: one element
-/// per row, read or written by row statements.
+/// per row, read or written by row statements. A <see cref="RowBroadcast"/> operand of a reduction
+/// kernel is broadcast along the innermost outer dim (size 1 or no dim there: a layer_norm's weight),
+/// so the next row reads the same elements.
 /// </summary>
-public sealed record KOperand(string Value, DType Type, bool IsOutput, long? InnerStride = null, bool Row = false);
+public sealed record KOperand(string Value, DType Type, bool IsOutput, long? InnerStride = null, bool Row = false, bool RowBroadcast = false);
 
 /// <summary>
 /// A pointwise kernel: a loop nest over <see cref="Domain"/> evaluating <see cref="Body"/> per

@@ -159,7 +159,8 @@ public static class KernelLowering
                     if (!operandOf.TryGetValue((r.Name, row), out var o))
                     {
                         o = operandOf[(r.Name, row)] = operands.Count;
-                        operands.Add(new KOperand(r.Name, t.DType, IsOutput: false, row ? 0 : InnerStride(t, domain), row));
+                        operands.Add(new KOperand(r.Name, t.DType, IsOutput: false, row ? 0 : InnerStride(t, domain), row,
+                            RowBroadcast: !row && reduced is { } rd && domain.Rank > rd.Count && BroadcastAlong(t, domain, domain.Rank - rd.Count - 1)));
                     }
                     return new KLoad(o, t.DType);
                 default:
@@ -219,6 +220,13 @@ public static class KernelLowering
             return exponent.Value == 2 ? square : new KCall("mul", new EquatableList<KExpr>([square, lowered[0]]), result);
         }
         return new KCall(function, lowered.ToEquatableList(), Comparisons.Contains(function) ? DType.Bool : result);
+    }
+
+    /// <summary>Whether <paramref name="t"/>, broadcast to <paramref name="domain"/> (aligned right), has size 1 or no dim at domain dim <paramref name="d"/>.</summary>
+    private static bool BroadcastAlong(TensorMeta t, Shape domain, int d)
+    {
+        var i = d - (domain.Rank - t.Rank);
+        return i < 0 || t.Shape.Dims[i].Value == 1;
     }
 
     /// <summary>The operand's stride along the domain's innermost dim, broadcast (aligned right: 0 where it has size 1 or no dim).</summary>

@@ -73,7 +73,8 @@ public static partial class LlvmEmitter
                 }
                 bases[o] = offset == "0" ? $"%o{o}" : f.Let($"getelementptr inbounds {IrFunction.Storage(k.Operands[o].Type)}, ptr %o{o}, i64 {offset}");
             }
-            if (variant == "fast" && outer >= 1) PrefetchNextRow(f, k, bases, outer, length, declares);
+            var nextRows = variant == "fast" && outer >= 1 ? NextRows(f, k, bases, outer, length, declares) : [];
+            var prefetchPass = plan.PrefetchPass(k);
             var rowValues = new string[k.Body.Count];
             var rowLoads = new Dictionary<int, string>();
             var rowNames = new Names(
@@ -96,9 +97,7 @@ public static partial class LlvmEmitter
                 if (pass == plan.Passes && stores.Count == 0) break;
                 f.Comment(pass < plan.Passes ? $"pass {pass + 1}: {string.Join(", ", reductions.Select(i => k.Body[i].Node))}" : "store pass");
                 var staged = variant == "fast" ? streamed : [];
-                EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares, staged);
-                foreach (var o in stores.Select(x => x.Operand).Distinct().Where(staged.Contains))
-                    StreamRow(f, k.Operands[o].Type, $"%st{o}", bases[o], length, declares);
+                EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares, staged, pass == prefetchPass ? nextRows : []);
                 if (pass < plan.Passes) RowStatements(pass + 1);
             }
             foreach (var (statement, operand) in k.Stores.Where(x => k.Body[x.Statement].Row))
@@ -121,32 +120,31 @@ public static partial class LlvmEmitter
     }
 
     /// <summary>
-    /// Asks for the next row of each input read along the row while this one is worked on: a row is
-    /// often one page (1024 floats), and the hardware prefetchers do not follow a stream across pages,
-    /// so without this every row's first pass waits on memory. One prefetch per cache line; the next
-    /// row is this one plus the innermost outer stride (past the last row or a wrap of an outer dim it
-    /// names memory nobody reads, which a prefetch may: it never faults).
+    /// The next row of each input read along the row (RowPlan.PrefetchedInputs says why), which one
+    /// pass asks for a block at a time (EmitPass): this row plus the innermost outer stride (past the
+    /// last row or a wrap of an outer dim it names memory nobody reads, which a prefetch may: it never
+    /// faults).
     /// </summary>
-    private static void PrefetchNextRow(IrFunction f, Kernel k, string[] bases, int outer, long length, IrModule declares)
+    private static List<(int Operand, string Next)> NextRows(IrFunction f, Kernel k, string[] bases, int outer, long length, IrModule declares)
     {
         var inputs = RowPlan.PrefetchedInputs(k);
-        if (inputs.Count == 0 || length < 64) return;
+        if (inputs.Count == 0 || length < 64) return [];
         declares.Add("declare void @llvm.prefetch.p0(ptr, i32, i32, i32)");
-        f.Comment("prefetch the next row");
-        foreach (var o in inputs)
-        {
-            var operand = k.Operands[o];
-            var storage = IrFunction.Storage(operand.Type);
-            var next = f.Let($"getelementptr {storage}, ptr {bases[o]}, i64 %s{o}_{outer - 1}");
-            var step = Math.Max(1, 64 / IrFunction.Bytes(operand.Type));
-            for (long j = 0; j < length; j += step)
-                f.Do($"call void @llvm.prefetch.p0(ptr {f.Let($"getelementptr {storage}, ptr {next}, i64 {j}")}, i32 0, i32 3, i32 1)");
-        }
+        return [.. inputs.Select(o => (o, f.Let($"getelementptr {IrFunction.Storage(k.Operands[o].Type)}, ptr {bases[o]}, i64 %s{o}_{outer - 1}", $"next row of {k.Operands[o].Value}")))];
     }
 
-    /// <summary>One loop over the row: the pass's element statements, its reductions' accumulation, its stores.</summary>
+    /// <summary>Bytes of the row a blocked pass covers per block (16 cache lines: one prefetch per line of the next row each).</summary>
+    private const int BlockBytes = 1024;
+
+    /// <summary>
+    /// One loop over the row: the pass's element statements, its reductions' accumulation, its stores.
+    /// Blocked (an outer loop over blocks of <see cref="BlockBytes"/>, the vectorized loop inside) where
+    /// it prefetches the next row (a prefetch per cache line of <paramref name="nextRows"/> before each
+    /// block) or streams outputs (the block staged in the scratch row is streamed out after it).
+    /// </summary>
     private static void EmitPass(IrFunction f, Kernel k, RowPlan plan, int pass, List<int> reductions, List<(int Statement, int Operand)> stores,
-        string variant, long length, string[] bases, string[] rowValues, IrModule declares, IReadOnlyCollection<int> staged)
+        string variant, long length, string[] bases, string[] rowValues, IrModule declares, IReadOnlyCollection<int> staged,
+        List<(int Operand, string Next)> nextRows)
     {
         var accumulators = reductions.Select(i => (Statement: i, Reduce: (KReduce)k.Body[i].Value)).ToList();
         bool TracksNaN(KReduce r) => r.Function != "sum" && r.Type.IsFloatingPoint();
@@ -155,25 +153,72 @@ public static partial class LlvmEmitter
             foreach (var (i, reduce) in accumulators) rowValues[i] = Initial(reduce);
             return;
         }
+        var streamedHere = stores.Select(x => x.Operand).Distinct().Where(staged.Contains).ToList();
+        var type = k.Operands.Count > 0 ? k.Operands[0].Type : DType.Float32;
+        var blocked = nextRows.Count > 0 || streamedHere.Count > 0;
+        var block = blocked ? Math.Min(length, BlockBytes / IrFunction.Bytes(type)) : length;
+
+        // the loop over blocks: its start, prefetches, and the accumulators carried from block to block
         var preheader = f.Block;
+        string start = "0", end = length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string? blockLabel = null, blockNext = null, blockEnd = null, blockLatch = null;
+        var outerAcc = new Dictionary<int, (string Value, string? NaN)>();
+        if (blocked)
+        {
+            blockLabel = f.NewLabel($"{variant}.pass{pass + 1}.block.");
+            blockEnd = f.NewLabel($"{variant}.pass{pass + 1}.block.end.");
+            blockLatch = f.NewLabel($"{variant}.pass{pass + 1}.block.latch.");
+            f.Do($"br label %{blockLabel}");
+            f.Label(blockLabel);
+            start = f.Fresh("jb");
+            blockNext = f.Fresh("jb.next");
+            f.Do($"{start} = phi i64 [ 0, %{preheader} ], [ {blockNext}, %{blockLatch} ]");
+            foreach (var (i, reduce) in accumulators)
+            {
+                var ty = IrFunction.Type(reduce.Type);
+                var value = f.Fresh("acc.block");
+                f.Do($"{value} = phi {ty} [ {Initial(reduce)}, %{preheader} ], [ %acc.next.{i}.{pass}.{variant}, %{blockLatch} ]");
+                string? nan = null;
+                if (TracksNaN(reduce))
+                {
+                    nan = f.Fresh("nan.block");
+                    f.Do($"{nan} = phi i1 [ false, %{preheader} ], [ %nan.next.{i}.{pass}.{variant}, %{blockLatch} ]");
+                }
+                outerAcc[i] = (value, nan);
+            }
+            foreach (var (o, next) in nextRows)
+            {
+                var storage = IrFunction.Storage(k.Operands[o].Type);
+                var line = Math.Max(1, 64 / IrFunction.Bytes(k.Operands[o].Type));
+                for (long j0 = 0; j0 < block; j0 += line)
+                {
+                    var at = j0 == 0 ? start : f.Let($"add i64 {start}, {j0}");
+                    f.Do($"call void @llvm.prefetch.p0(ptr {f.Let($"getelementptr {storage}, ptr {next}, i64 {at}")}, i32 0, i32 3, i32 1)");
+                }
+            }
+            var full = f.Let($"add nuw nsw i64 {start}, {block}");
+            end = length % block == 0 ? full : f.Let($"select i1 {f.Let($"icmp slt i64 {full}, {length}")}, i64 {full}, i64 {length}");
+        }
+
+        var entry = f.Block;
         var loop = f.NewLabel($"{variant}.pass{pass + 1}.");
         var done = f.NewLabel($"{variant}.pass{pass + 1}.done.");
         f.Do($"br label %{loop}");
         f.Label(loop);
         var j = f.Fresh("j");
         var jNext = f.Fresh("j.next");
-        f.Do($"{j} = phi i64 [ 0, %{preheader} ], [ {jNext}, %{loop} ]");
+        f.Do($"{j} = phi i64 [ {start}, %{entry} ], [ {jNext}, %{loop} ]");
         var acc = new Dictionary<int, (string Value, string Next, string? NaN, string? NaNNext)>();
         foreach (var (i, reduce) in accumulators)
         {
             var ty = IrFunction.Type(reduce.Type);
-            var (value, nextValue) = (f.Fresh("acc"), f.Fresh("acc.next"));
-            f.Do($"{value} = phi {ty} [ {Initial(reduce)}, %{preheader} ], [ {nextValue}, %{loop} ]");
+            var (value, nextValue) = (f.Fresh("acc"), blocked ? $"%acc.next.{i}.{pass}.{variant}" : f.Fresh("acc.next"));
+            f.Do($"{value} = phi {ty} [ {(blocked ? outerAcc[i].Value : Initial(reduce))}, %{entry} ], [ {nextValue}, %{loop} ]");
             string? nan = null, nanNext = null;
             if (TracksNaN(reduce))
             {
-                (nan, nanNext) = (f.Fresh("nan"), f.Fresh("nan.next"));
-                f.Do($"{nan} = phi i1 [ false, %{preheader} ], [ {nanNext}, %{loop} ]");
+                (nan, nanNext) = (f.Fresh("nan"), blocked ? $"%nan.next.{i}.{pass}.{variant}" : f.Fresh("nan.next"));
+                f.Do($"{nan} = phi i1 [ {(blocked ? outerAcc[i].NaN : "false")}, %{entry} ], [ {nanNext}, %{loop} ]");
             }
             acc[i] = (value, nextValue, nan, nanNext);
         }
@@ -186,16 +231,16 @@ public static partial class LlvmEmitter
             t => k.Body[t.Index].Row ? rowValues[t.Index] : values[t.Index]);
         for (var i = 0; i < k.Body.Count; i++)
         {
-            var type = k.Body[i].Value.Type;
+            var statementType = k.Body[i].Value.Type;
             if (plan.Loaded[pass].Contains(i))
             {
-                values[i] = f.Load(type, $"%c{i}", j, $"{k.Body[i].Node}, from pass {plan.FirstPass[i] + 1}");
+                values[i] = f.Load(statementType, $"%c{i}", j, $"{k.Body[i].Node}, from pass {plan.FirstPass[i] + 1}");
             }
             else if (plan.Computed[pass].Contains(i))
             {
                 f.Comment(k.Body[i].Node);
                 values[i] = Value(f, k.Body[i].Value, names, declares);
-                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) f.Store(type, values[i], $"%c{i}", j);
+                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) f.Store(statementType, values[i], $"%c{i}", j);
             }
         }
         foreach (var (i, reduce) in accumulators)
@@ -222,7 +267,16 @@ public static partial class LlvmEmitter
         }
         f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
         var expensive = plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
-        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {length}")}, label %{loop}, label %{done}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");
+        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {end}")}, label %{loop}, label %{(blocked ? blockEnd : done)}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");
+        if (blocked)
+        {
+            f.Label(blockEnd!);
+            foreach (var o in streamedHere) StreamRange(f, k.Operands[o].Type, $"%st{o}", bases[o], start, end, declares);
+            f.Do($"br label %{blockLatch}");
+            f.Label(blockLatch!);
+            f.Do($"{blockNext} = add nuw nsw i64 {start}, {block}");
+            f.Do($"br i1 {f.Let($"icmp slt i64 {blockNext}, {length}")}, label %{blockLabel}, label %{done}{declares.Loop(vectorize: false)}");
+        }
         f.Label(done);
         foreach (var (i, reduce) in accumulators)
         {
