@@ -131,10 +131,13 @@ public static partial class CSharpEmitter
     // called, it runs a precompiled copy built without AVX, several times slower than torch.
     // exp: Cephes' expf. n = round(x log2 e), r = x - n ln 2 (in two parts, exact), e^r by a degree-6
     // polynomial on |r| <= ln2/2 (relative error ~1e-7), times 2^n built in the exponent bits (as
-    // 2^(n-1) * 2, so n = 128 still fits). n is rounded by adding 1.5 * 2^23, whose float then holds
-    // n in its low mantissa bits: shifted left 23 they are n's exponent bits (no round, no float to
-    // int conversion, which .NET makes saturating at five instructions). Above 88.72 the result is inf; below -86 it is 0 (torch
-    // gives subnormals under 5e-38 there); NaN stays NaN.
+    // 2 e^r times 2^(n-1), so n = 128 still fits: the polynomial's coefficients are doubled, exactly).
+    // n is rounded by adding 1.5 * 2^23, whose float then holds n in its low mantissa bits: shifted
+    // left 23 they are n's exponent bits (no round, no float to int conversion, which .NET makes
+    // saturating at five instructions). x is clamped to [-86, 89]: from ln(float.MaxValue) = 88.72 up,
+    // n = 128 and 2 e^r 2^127 overflows to inf by itself; below -86 the result is 0 (torch gives
+    // subnormals under 5e-38 there); NaN stays NaN (the clamps keep it: the JIT puts x where vmaxps
+    // and vminps return it).
     // tanh: an odd Taylor polynomial to x^17 below |x| = 0.55 (relative error under 1e-7 there),
     // 1 - 2 / (exp(2|x|) + 1) with x's sign above (no cancellation once the result is over 0.5;
     // exp overflowing to infinity gives 1). NaN takes the second branch and stays NaN.
@@ -151,21 +154,19 @@ public static partial class CSharpEmitter
                 [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
                 private static Vector{{bits}}<float> Exp(Vector{{bits}}<float> x)
                 {
-                    var c = Vector{{bits}}.Min(Vector{{bits}}.Max(x, Vector{{bits}}.Create(-86f)), Vector{{bits}}.Create(88.72283f));
+                    var c = Vector{{bits}}.Min(Vector{{bits}}.Max(x, Vector{{bits}}.Create(-86f)), Vector{{bits}}.Create(89f));
                     var t = Vector{{bits}}.MultiplyAddEstimate(c, Vector{{bits}}.Create(1.44269504088896341f), Vector{{bits}}.Create(12582912f));
                     var n = t - Vector{{bits}}.Create(12582912f);
                     var r = Vector{{bits}}.MultiplyAddEstimate(n, Vector{{bits}}.Create(-0.693359375f), c);
                     r = Vector{{bits}}.MultiplyAddEstimate(n, Vector{{bits}}.Create(2.12194440e-4f), r);
-                    var p = Vector{{bits}}.Create(1.9875691500e-4f);
-                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(1.3981999507e-3f));
-                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(8.3334519073e-3f));
-                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(4.1665795894e-2f));
-                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(1.6666665459e-1f));
-                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(5.0000001201e-1f));
-                    p = p * (r * r) + r + Vector{{bits}}<float>.One;
-                    var scale = (Vector{{bits}}.ShiftLeft(t.AsInt32(), 23) + Vector{{bits}}.Create(126 << 23)).AsSingle();
-                    var e = p * scale * Vector{{bits}}.Create(2f);
-                    e = Vector{{bits}}.ConditionalSelect(Vector{{bits}}.GreaterThan(x, Vector{{bits}}.Create(88.72283f)), Vector{{bits}}.Create(float.PositiveInfinity), e);
+                    var p = Vector{{bits}}.Create(2 * 1.9875691500e-4f);
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(2 * 1.3981999507e-3f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(2 * 8.3334519073e-3f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(2 * 4.1665795894e-2f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(2 * 1.6666665459e-1f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r, Vector{{bits}}.Create(2 * 5.0000001201e-1f));
+                    p = Vector{{bits}}.MultiplyAddEstimate(p, r * r, Vector{{bits}}.MultiplyAddEstimate(r, Vector{{bits}}.Create(2f), Vector{{bits}}.Create(2f)));
+                    var e = p * (Vector{{bits}}.ShiftLeft(t.AsInt32(), 23) + Vector{{bits}}.Create(126 << 23)).AsSingle();
                     return Vector{{bits}}.ConditionalSelect(Vector{{bits}}.LessThan(x, Vector{{bits}}.Create(-86f)), Vector{{bits}}<float>.Zero, e);
                 }
 

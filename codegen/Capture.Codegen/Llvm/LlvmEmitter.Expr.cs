@@ -119,8 +119,9 @@ public static partial class LlvmEmitter
     // widens. Polynomials use llvm.fmuladd (one FMA where the host has it, as the C# helpers'
     // MultiplyAddEstimate). exp clamps with selects, not maxnum, so that NaN stays NaN. n = round(x log2 e)
     // comes from adding and subtracting 1.5 * 2^23 (round to nearest even, as Vector.Round), which
-    // leaves n + 0x400000 in the sum's low mantissa bits: 2^n's exponent field is those bits less
-    // 0x4B400000 - 126 (no float-to-int conversion, which would make NaN's n poison).
+    // leaves n + 0x400000 in the sum's low mantissa bits: 2^(n-1)'s exponent field is those bits less
+    // 0x4B400000 - 126 (no float-to-int conversion, which would make NaN's n poison), times 2 e^r (the
+    // polynomial's coefficients doubled); from 88.72 to the clamp at 89 that overflows to inf by itself.
     private const string MathHelpers = """
         declare float @llvm.fmuladd.f32(float, float, float)
         declare float @llvm.fabs.f32(float)
@@ -133,26 +134,19 @@ public static partial class LlvmEmitter
           %c0 = select i1 %lo, float -86.0, float %x
           %hi = fcmp ogt float %c0, {{MAXX}}
           %c = select i1 %hi, float {{MAXX}}, float %c0
-          %nx = fmul float %c, {{LOG2E}}
-          %t = fadd float %nx, 0x4168000000000000
+          %t = call float @llvm.fmuladd.f32(float %c, float {{LOG2E}}, float 0x4168000000000000)
           %n = fsub float %t, 0x4168000000000000
-          %n1 = fmul float %n, {{LN2HI}}
-          %r0 = fsub float %c, %n1
-          %n2 = fmul float %n, {{LN2LO}}
-          %r = fsub float %r0, %n2
+          %r0 = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LN2HI}}, float %c)
+          %r = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LN2LO}}, float %r0)
           {{EXP_P}}
           %rr = fmul float %r, %r
-          %p5 = fmul float %p4, %rr
-          %p6 = fadd float %p5, %r
-          %p = fadd float %p6, 1.0
+          %r2 = call float @llvm.fmuladd.f32(float %r, float 2.0, float 2.0)
+          %p = call float @llvm.fmuladd.f32(float %p4, float %rr, float %r2)
           %tb = bitcast float %t to i32
           %bias = sub i32 %tb, 1262485378
           %bits = shl i32 %bias, 23
           %scale = bitcast i32 %bits to float
-          %e0 = fmul float %p, %scale
-          %e1 = fmul float %e0, 2.0
-          %over = fcmp ogt float %x, {{MAXX}}
-          %e2 = select i1 %over, float 0x7FF0000000000000, float %e1
+          %e2 = fmul float %p, %scale
           %under = fcmp olt float %x, -86.0
           %e = select i1 %under, float 0.0, float %e2
           ret float %e
@@ -239,9 +233,9 @@ public static partial class LlvmEmitter
             return string.Join("\n  ", lines);
         }
         return MathHelpers
-            .Replace("{{MAXX}}", F(88.72283f)).Replace("{{LOG2E}}", F(1.44269504088896341f)).Replace("{{LN2HI}}", F(0.693359375f))
-            .Replace("{{LN2LO}}", F(-2.12194440e-4f)).Replace("{{TANHSMALL}}", F(0.55f))
-            .Replace("{{EXP_P}}", Horner(ExpP, "r", "p4")).Replace("{{TANH_P}}", Horner(TanhP, "x2", "p"))
+            .Replace("{{MAXX}}", F(89f)).Replace("{{LOG2E}}", F(1.44269504088896341f)).Replace("{{MINUS_LN2HI}}", F(-0.693359375f))
+            .Replace("{{MINUS_LN2LO}}", F(2.12194440e-4f)).Replace("{{TANHSMALL}}", F(0.55f))
+            .Replace("{{EXP_P}}", Horner([.. ExpP.Select(c => 2 * c)], "r", "p4")).Replace("{{TANH_P}}", Horner(TanhP, "x2", "p"))
             .Replace("{{ERF_P}}", Horner(ErfP, "x2", "p")).Replace("{{ERF_R}}", Horner(ErfR, "q", "c"));
     }
 }
