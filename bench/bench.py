@@ -30,6 +30,10 @@ import torch.nn.functional as F
 import capture
 
 ROUNDS = 3
+# before each timed block: the previous system's worker threads go idle first. libgomp's (torch's
+# OpenMP) spin up to 300,000 times after a parallel region, milliseconds on this machine, and
+# OpenBLAS's and .NET's spin too; on two cores a spinning thread halves the next system's speed
+SETTLE_S = 0.05
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -309,7 +313,8 @@ def main(argv):
             entries.append((row, compiled, []))
         for _ in range(ROUNDS):
             for row, compiled, times in entries:
-                compiled(*args)  # untimed: the previous system's threads may still be spinning
+                time.sleep(SETTLE_S)
+                compiled(*args)  # untimed
                 for _ in range(max(1, repeat // ROUNDS)):
                     start = time.perf_counter()
                     for _ in range(calls):
