@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 import capture
 
-ROUNDS = 3
+ROUNDS = 10  # turns per workload: this VM's speed swings 2x over seconds, and short turns spread a slow spell over every system
 # before each timed block: the previous system's worker threads go idle first. libgomp's (torch's
 # OpenMP) spin up to 300,000 times after a parallel region, milliseconds on this machine, and
 # OpenBLAS's and .NET's spin too; on two cores a spinning thread halves the next system's speed
