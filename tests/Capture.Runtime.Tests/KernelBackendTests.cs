@@ -122,12 +122,7 @@ public sealed class KernelBackendTests
             x[11, :] = float("-inf")
             """, filename: "reductions_nan.py");
         using var x = ns.GetItem("x");
-        using var actual = kernels.Run(compiled, [x]);
-        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x]);
-        using var equal = Py.Eval("lambda a, b: all(torch.equal(torch.isnan(p), torch.isnan(q)) and torch.allclose(p.nan_to_num(), q.nan_to_num(), rtol=1e-5, atol=1e-7) for p, q in zip(a, b))",
-            ns);
-        using var same = equal.Call(actual, expected);
-        Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()[..200]}");
+        AssertMatchesEager(kernels, compiled, graph, [x], ns, backend, "rtol=1e-5, atol=1e-7");
     }
 
     // Rows of 64 elements or more prefetch the next row a cache line at a time in one pass (the store
@@ -177,12 +172,7 @@ public sealed class KernelBackendTests
         using var w = ns.GetItem("w");
         using var b = ns.GetItem("b");
         using var z = ns.GetItem("z");
-        using var actual = kernels.Run(compiled, [x, w, b, z]);
-        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x, w, b, z]);
-        using var equal = Py.Eval("lambda a, b: all(torch.equal(torch.isnan(p), torch.isnan(q)) and torch.allclose(p.nan_to_num(), q.nan_to_num(), rtol=1e-4, atol=1e-5) for p, q in zip(a, b))",
-            ns);
-        using var same = equal.Call(actual, expected);
-        Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()}\n{expected.Repr()}");
+        AssertMatchesEager(kernels, compiled, graph, [x, w, b, z], ns, backend, "rtol=1e-4, atol=1e-5");
     }
 
     // C# pointwise kernels with every output streamed: rows whose starts are not aligned (1001
@@ -214,16 +204,22 @@ public sealed class KernelBackendTests
         var inputs = new[] { "x", "w", "v", "z" }.Select(ns.GetItem).ToList();
         try
         {
-            using var actual = kernels.Run(compiled, inputs);
-            using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, inputs);
-            using var equal = Py.Eval("lambda a, b: all(torch.allclose(p, q, rtol=1e-5, atol=1e-6) for p, q in zip(a, b))", ns);
-            using var same = equal.Call(actual, expected);
-            Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()}");
+            AssertMatchesEager(kernels, compiled, graph, inputs, ns, backend, "rtol=1e-5, atol=1e-6");
         }
         finally
         {
             foreach (var input in inputs) input.Dispose();
         }
+    }
+
+    /// <summary>The compiled graph's outputs against eager's on the same inputs: NaN where eager's are, the rest within <paramref name="tolerance"/> (torch.allclose's arguments).</summary>
+    private static void AssertMatchesEager(KernelBackend kernels, KernelCompiledGraph compiled, Graph graph, IReadOnlyList<PyObject> inputs, PyObject ns, string backend, string tolerance)
+    {
+        using var actual = kernels.Run(compiled, inputs);
+        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, inputs);
+        using var equal = Py.Eval($"lambda a, b: all(torch.equal(torch.isnan(p), torch.isnan(q)) and torch.allclose(p.nan_to_num(), q.nan_to_num(), {tolerance}) for p, q in zip(a, b))", ns);
+        using var same = equal.Call(actual, expected);
+        Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()}\n{expected.Repr()}");
     }
 
     // The vector exp, tanh and sigmoid (written out in the generated code) against torch over the
