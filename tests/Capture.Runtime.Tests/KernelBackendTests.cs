@@ -129,13 +129,16 @@ public sealed class KernelBackendTests
     // pass, else the last reduction pass), which LLVM runs in blocks of 1 KB: rows that are not a
     // whole number of blocks or vectors (1000 and 300 floats), two outer dims (the next row wraps to
     // the next outer index), operands broadcast over rows (not prefetched), reductions whose blocks
-    // carry a NaN seen, a reduction of an expensive function (two vectors a step), streamed and not.
+    // carry a NaN seen, a reduction of an expensive function (two vectors a step), streamed and not;
+    // C# also with 128-bit vectors (four a step) and 512-bit ones (one a step).
     [Theory]
-    [InlineData("roslyn", false)]
-    [InlineData("llvm", false)]
-    [InlineData("roslyn", true)]
-    [InlineData("llvm", true)]
-    public void WideRowsPrefetchTheNextRowAndMatchEager(string backend, bool streaming)
+    [InlineData("roslyn", false, 0)]
+    [InlineData("llvm", false, 0)]
+    [InlineData("roslyn", true, 0)]
+    [InlineData("llvm", true, 0)]
+    [InlineData("roslyn", false, 128)]
+    [InlineData("roslyn", true, 512)]
+    public void WideRowsPrefetchTheNextRowAndMatchEager(string backend, bool streaming, int vectorBits)
     {
         using var gil = Interpreter.Gil();
         var graph = CodeParser.Parse("""
@@ -151,11 +154,17 @@ public sealed class KernelBackendTests
                 se: "f32[3, 4]" = torch.sum(e, dim=-1)
                 return (dot, hi, lo, ln, p, top, se)
             """);
-        var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: streaming ? KernelSchedule.Host with { StreamingBytes = 0 } : null);
+        var schedule = KernelSchedule.Host with { StreamingBytes = streaming ? 0 : KernelSchedule.Host.StreamingBytes };
+        if (vectorBits != 0) schedule = schedule with { VectorBits = vectorBits };
+        var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: schedule);
         var compiled = kernels.Compile(graph);
         Assert.NotEmpty(compiled.Kernels);
         Assert.Contains(backend == "llvm" ? "@llvm.prefetch" : "Prefetch0(n", compiled.Source);
         Assert.DoesNotContain(backend == "llvm" ? "next row of w" : "Prefetch0(n1", compiled.Source);
+        // every kernel that names a next row prefetches it
+        foreach (var body in compiled.Source.Split(backend == "llvm" ? "define internal void" : "private static void").Skip(1))
+            if (body.Contains(backend == "llvm" ? "; next row of" : "var n"))
+                Assert.Contains(backend == "llvm" ? "call void @llvm.prefetch.p0" : "Prefetch0(n", body);
         using var ns = Py.Exec(EagerBackendTests.Compare + """
 
             torch.manual_seed(1)

@@ -167,7 +167,7 @@ public static partial class CSharpEmitter
                     text.Append($"                    var va{i}_{q} = {v}.Create({Initial((KReduce)k.Body[i].Value, t)});\n");
         void Loops(string indent, StoreKind kind)
         {
-            if (unroll > 1)
+            if (unroll > 1 || prefetched.Count > 0)
             {
                 text.Append($"{indent}for (; j <= j1 - {unroll * lanes}; j += {unroll * lanes})\n{indent}{{\n");
                 for (var line = 0; line < unroll * vectorBytes / 64; line++)
