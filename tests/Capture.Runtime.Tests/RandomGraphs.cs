@@ -36,7 +36,8 @@ public static class RandomGraphs
         (rng, b, v) => b.Call("torch.mul", b.Call("torch.sum", Pick(rng, v)), Pick(rng, v)),
     ];
 
-    public static Graph Generate(int seed)
+    /// <summary>A seeded random graph on 1 to 3 inputs of 1 to 3 dims, each of 1 to <paramref name="maxDim"/> elements.</summary>
+    public static Graph Generate(int seed, int maxDim = 4)
     {
         var rng = new Random(seed);
         var b = new GraphBuilder();
@@ -45,7 +46,7 @@ public static class RandomGraphs
         var dtype = rng.Next(5) == 0 ? DType.Float64 : DType.Float32;
         for (var i = 0; i < inputs; i++)
         {
-            var shape = new Shape(Enumerable.Range(0, rng.Next(1, 4)).Select(_ => (long)rng.Next(1, 5)));
+            var shape = new Shape(Enumerable.Range(0, rng.Next(1, 4)).Select(_ => (long)rng.Next(1, maxDim + 1)));
             values.Add(b.Placeholder($"x{i}", TensorMeta.Contiguous(shape, dtype)));
         }
         var steps = rng.Next(4, 16);

@@ -34,14 +34,8 @@ public static partial class LlvmEmitter
             declares.Add("declare void @free(ptr)");
             text.Append($"  %c{c} = call ptr @malloc(i64 {Math.Max(1, length) * IrFunction.Bytes(k.Body[c].Value.Type)}) ; {k.Body[c].Node}, kept for a later pass\n");
         }
-        // rows written through a scratch row and streamed out (LlvmEmitter.Streaming), in the fast copy
+        // outputs streamed in the fast copy (LlvmEmitter.Streaming)
         var streamed = fast && length > 0 ? StreamedOutputs(k, schedule) : [];
-        foreach (var o in streamed)
-        {
-            declares.Add("declare ptr @malloc(i64)");
-            declares.Add("declare void @free(ptr)");
-            text.Append($"  %st{o} = call ptr @malloc(i64 {length * IrFunction.Bytes(k.Operands[o].Type)}) ; a row of {k.Operands[o].Value}, streamed out\n");
-        }
         text.Append("  %any = icmp slt i64 %first, %last\n  br i1 %any, label %start, label %exit\nstart:\n");
         text.Append(fast ? "  br i1 %simd, label %fast.head, label %strided.head\n" : "  br label %strided.head\n");
         var f = new IrFunction(text); // one numbering for the whole function
@@ -96,8 +90,10 @@ public static partial class LlvmEmitter
                 var stores = plan.Stores(k, pass);
                 if (pass == plan.Passes && stores.Count == 0) break;
                 f.Comment(pass < plan.Passes ? $"pass {pass + 1}: {string.Join(", ", reductions.Select(i => k.Body[i].Node))}" : "store pass");
-                var staged = variant == "fast" ? streamed : [];
-                EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares, staged, pass == prefetchPass ? nextRows : []);
+                var prefetch = pass == prefetchPass ? nextRows : [];
+                if (variant == "fast" && stores.Count > 0 && streamed.Count > 0)
+                    EmitStreamedStorePass(f, k, plan, pass, stores, length, bases, rowValues, declares, streamed, prefetch);
+                else EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares, prefetch);
                 if (pass < plan.Passes) RowStatements(pass + 1);
             }
             foreach (var (statement, operand) in k.Stores.Where(x => k.Body[x.Statement].Row))
@@ -109,7 +105,6 @@ public static partial class LlvmEmitter
         }
         text.Append("exit:\n");
         foreach (var c in plan.Cached.Order()) text.Append($"  call void @free(ptr %c{c})\n");
-        foreach (var o in streamed) text.Append($"  call void @free(ptr %st{o})\n");
         if (streamed.Count > 0)
         {
             declares.Add("declare void @llvm.x86.sse.sfence()");
@@ -140,11 +135,10 @@ public static partial class LlvmEmitter
     /// One loop over the row: the pass's element statements, its reductions' accumulation, its stores.
     /// Blocked (an outer loop over blocks of <see cref="BlockBytes"/>, the vectorized loop inside) where
     /// it prefetches the next row (a prefetch per cache line of <paramref name="nextRows"/> before each
-    /// block) or streams outputs (the block staged in the scratch row is streamed out after it).
+    /// block).
     /// </summary>
     private static void EmitPass(IrFunction f, Kernel k, RowPlan plan, int pass, List<int> reductions, List<(int Statement, int Operand)> stores,
-        string variant, long length, string[] bases, string[] rowValues, IrModule declares, IReadOnlyCollection<int> staged,
-        List<(int Operand, string Next)> nextRows)
+        string variant, long length, string[] bases, string[] rowValues, IrModule declares, List<(int Operand, string Next)> nextRows)
     {
         var accumulators = reductions.Select(i => (Statement: i, Reduce: (KReduce)k.Body[i].Value)).ToList();
         bool TracksNaN(KReduce r) => r.Function != "sum" && r.Type.IsFloatingPoint();
@@ -153,9 +147,8 @@ public static partial class LlvmEmitter
             foreach (var (i, reduce) in accumulators) rowValues[i] = Initial(reduce);
             return;
         }
-        var streamedHere = stores.Select(x => x.Operand).Distinct().Where(staged.Contains).ToList();
         var type = k.Operands.Count > 0 ? k.Operands[0].Type : DType.Float32;
-        var blocked = nextRows.Count > 0 || streamedHere.Count > 0;
+        var blocked = nextRows.Count > 0;
         var block = blocked ? Math.Min(length, BlockBytes / IrFunction.Bytes(type)) : length;
 
         // the loop over blocks: its start, prefetches, and the accumulators carried from block to block
@@ -222,27 +215,7 @@ public static partial class LlvmEmitter
             }
             acc[i] = (value, nextValue, nan, nanNext);
         }
-        string Stride(int o) => variant == "fast" ? k.Operands[o].InnerStride!.Value.ToString() : $"%s{o}_{k.OuterRank}";
-        var loaded = new Dictionary<int, string>();
-        var values = new string[k.Body.Count];
-        var names = new Names(
-            l => loaded.TryGetValue(l.Operand, out var v) ? v
-                : loaded[l.Operand] = f.Load(k.Operands[l.Operand].Type, bases[l.Operand], k.Operands[l.Operand].Row ? "0" : f.Scale(j, Stride(l.Operand)), k.Operands[l.Operand].Value),
-            t => k.Body[t.Index].Row ? rowValues[t.Index] : values[t.Index]);
-        for (var i = 0; i < k.Body.Count; i++)
-        {
-            var statementType = k.Body[i].Value.Type;
-            if (plan.Loaded[pass].Contains(i))
-            {
-                values[i] = f.Load(statementType, $"%c{i}", j, $"{k.Body[i].Node}, from pass {plan.FirstPass[i] + 1}");
-            }
-            else if (plan.Computed[pass].Contains(i))
-            {
-                f.Comment(k.Body[i].Node);
-                values[i] = Value(f, k.Body[i].Value, names, declares);
-                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) f.Store(statementType, values[i], $"%c{i}", j);
-            }
-        }
+        var (values, names) = ElementValues(f, k, plan, pass, j, variant, bases, rowValues, declares);
         foreach (var (i, reduce) in accumulators)
         {
             var x = Value(f, reduce.Value, names, declares);
@@ -261,17 +234,13 @@ public static partial class LlvmEmitter
             if (nan is not null) f.Do($"{nanNext} = or i1 {nan}, {f.Let($"fcmp uno {ty} {x}, 0.0")}");
         }
         foreach (var (statement, operand) in stores)
-        {
-            if (staged.Contains(operand)) f.Store(k.Operands[operand].Type, values[statement], $"%st{operand}", j);
-            else f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(operand)));
-        }
+            f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(k, variant, operand)));
         f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
         var expensive = plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
         f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {end}")}, label %{loop}, label %{(blocked ? blockEnd : done)}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");
         if (blocked)
         {
             f.Label(blockEnd!);
-            foreach (var o in streamedHere) StreamRange(f, k.Operands[o].Type, $"%st{o}", bases[o], start, end, declares);
             f.Do($"br label %{blockLatch}");
             f.Label(blockLatch!);
             f.Do($"{blockNext} = add nuw nsw i64 {start}, {block}");
@@ -284,6 +253,39 @@ public static partial class LlvmEmitter
             var ty = IrFunction.Type(reduce.Type);
             rowValues[i] = nanNext is null ? nextValue : f.Let($"select i1 {nanNext}, {ty} {IrFunction.Literal(double.NaN, reduce.Type)}, {ty} {nextValue}", k.Body[i].Node);
         }
+    }
+
+    private static string Stride(Kernel k, string variant, int o) => variant == "fast" ? k.Operands[o].InnerStride!.Value.ToString() : $"%s{o}_{k.OuterRank}";
+
+    /// <summary>
+    /// Pass <paramref name="pass"/>'s element statements at element <paramref name="j"/> of the row:
+    /// computed, or loaded from the scratch row an earlier pass kept them in (and kept there by their
+    /// first pass); the names they were computed with (for the reductions' arguments).
+    /// </summary>
+    private static (string[] Values, Names Names) ElementValues(IrFunction f, Kernel k, RowPlan plan, int pass, string j, string variant,
+        string[] bases, string[] rowValues, IrModule declares)
+    {
+        var loaded = new Dictionary<int, string>();
+        var values = new string[k.Body.Count];
+        var names = new Names(
+            l => loaded.TryGetValue(l.Operand, out var v) ? v
+                : loaded[l.Operand] = f.Load(k.Operands[l.Operand].Type, bases[l.Operand], k.Operands[l.Operand].Row ? "0" : f.Scale(j, Stride(k, variant, l.Operand)), k.Operands[l.Operand].Value),
+            t => k.Body[t.Index].Row ? rowValues[t.Index] : values[t.Index]);
+        for (var i = 0; i < k.Body.Count; i++)
+        {
+            var statementType = k.Body[i].Value.Type;
+            if (plan.Loaded[pass].Contains(i))
+            {
+                values[i] = f.Load(statementType, $"%c{i}", j, $"{k.Body[i].Node}, from pass {plan.FirstPass[i] + 1}");
+            }
+            else if (plan.Computed[pass].Contains(i))
+            {
+                f.Comment(k.Body[i].Node);
+                values[i] = Value(f, k.Body[i].Value, names, declares);
+                if (plan.Cached.Contains(i) && plan.FirstPass[i] == pass) f.Store(statementType, values[i], $"%c{i}", j);
+            }
+        }
+        return (values, names);
     }
 
     private static string Initial(KReduce r) => (r.Function, r.Type.IsFloatingPoint()) switch

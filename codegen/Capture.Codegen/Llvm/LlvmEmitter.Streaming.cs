@@ -5,10 +5,12 @@ namespace Capture.Codegen.Llvm;
 // Streaming stores for kernels that write more than the caches hold (KernelSchedule.Streams): a
 // cached store first reads the line it writes, and the line then pushes out data still to be read.
 // The loop vectorizer will not widen a store marked !nontemporal (its scalar alignment is too small
-// for a streaming vector store), so a reduction kernel's store pass writes each block of a row (see
-// EmitPass) into a scratch row, which stays in L1, and the block is then copied out in whole vectors
-// with streaming stores where the output block is aligned to them (else with ordinary stores). An sfence at the end orders the
-// streamed stores before the kernel returns (they are weakly ordered).
+// for a streaming vector store). So a reduction kernel's store pass, where the row is aligned, is
+// written out a cache line of elements at a time with alignments that say so, for the SLP vectorizer
+// to join (EmitStreamedStorePass). (Staging blocks in a scratch row and copying them out in vectors
+// measured no faster than cached stores: the copy's streaming stores came in bursts with no loads
+// between.) Pointwise kernels do not stream. An sfence at the end orders the streamed stores before
+// the kernel returns (they are weakly ordered).
 public static partial class LlvmEmitter
 {
     /// <summary>Bytes per streamed vector: AVX's 32 (two SSE stores where only SSE is there).</summary>
@@ -21,48 +23,87 @@ public static partial class LlvmEmitter
                 .Select(x => x.Operand).Distinct().Order()];
 
     /// <summary>
-    /// Copies elements [<paramref name="start"/>, <paramref name="end"/>) of a scratch row to the
-    /// output row at <paramref name="target"/>: whole vectors streamed where the first is aligned, the
-    /// rest (or all, where it is not aligned) with ordinary stores.
+    /// A row kernel's store pass where it streams: for a row whose streamed outputs start aligned to
+    /// <see cref="StreamBytes"/>, steps of a cache line of the narrowest of them, each element of a
+    /// step written out in turn, its stores marked !nontemporal with the alignment their address has
+    /// (the step's first, <see cref="StreamBytes"/>); the SLP vectorizer joins a step's elements into
+    /// vectors and its stores into whole-vector streaming stores. One prefetch per line of the next
+    /// row per step. The elements past the last whole step, with ordinary stores; a row not aligned,
+    /// through <see cref="EmitPass"/>.
     /// </summary>
-    private static void StreamRange(IrFunction f, DType type, string scratch, string target, string start, string end, IrModule declares)
+    private static void EmitStreamedStorePass(IrFunction f, Kernel k, RowPlan plan, int pass, List<(int Statement, int Operand)> stores,
+        long length, string[] bases, string[] rowValues, IrModule declares, List<int> streamed, List<(int Operand, string Next)> nextRows)
     {
-        var t = IrFunction.Storage(type);
-        var bytes = IrFunction.Bytes(type);
-        var lanes = StreamBytes / bytes;
-        var vector = $"<{lanes} x {t}>";
-        var vectorLoop = f.NewLabel("stream.vector.");
-        var copy = f.NewLabel("stream.copy.");
-        var copyLoop = f.NewLabel("stream.copy.loop.");
+        var narrowest = streamed.Min(o => IrFunction.Bytes(k.Operands[o].Type));
+        var step = 64 / narrowest;
+        var steps = length / step * step;
+        if (steps == 0)
+        {
+            EmitPass(f, k, plan, pass, [], stores, "fast", length, bases, rowValues, declares, nextRows);
+            return;
+        }
+        var aligned = "true";
+        foreach (var o in streamed)
+            aligned = f.Let($"and i1 {aligned}, {f.Let($"icmp eq i64 {f.Let($"and i64 {f.Let($"ptrtoint ptr {bases[o]} to i64")}, {StreamBytes - 1}")}, 0")}");
+        var loop = f.NewLabel("stream.");
+        var tail = f.NewLabel("stream.tail.");
+        var tailLoop = f.NewLabel("stream.tail.loop.");
+        var cached = f.NewLabel("stream.cached.");
         var done = f.NewLabel("stream.done.");
-        f.Comment($"stream the block out ({lanes}-element vectors, aligned to {StreamBytes} bytes)");
-        var first = f.Let($"getelementptr inbounds {t}, ptr {target}, i64 {start}");
-        var aligned = f.Let($"icmp eq i64 {f.Let($"and i64 {f.Let($"ptrtoint ptr {first} to i64")}, {StreamBytes - 1}")}, 0");
-        var count = f.Let($"sub nuw nsw i64 {end}, {start}");
-        var vectorEnd = f.Let($"add nuw nsw i64 {start}, {f.Let($"and i64 {count}, {-lanes}")}");
-        var any = f.Let($"and i1 {aligned}, {f.Let($"icmp slt i64 {start}, {vectorEnd}")}");
         var before = f.Block;
-        f.Do($"br i1 {any}, label %{vectorLoop}, label %{copy}");
-        f.Label(vectorLoop);
-        var i = f.Fresh("i");
-        var iNext = f.Fresh("i.next");
-        f.Do($"{i} = phi i64 [ {start}, %{before} ], [ {iNext}, %{vectorLoop} ]");
-        var value = f.Let($"load {vector}, ptr {f.Let($"getelementptr inbounds {t}, ptr {scratch}, i64 {i}")}, align {bytes}");
-        f.Do($"store {vector} {value}, ptr {f.Let($"getelementptr inbounds {t}, ptr {target}, i64 {i}")}, align {StreamBytes}, !nontemporal !{{i32 1}}");
-        f.Do($"{iNext} = add nuw nsw i64 {i}, {lanes}");
-        f.Do($"br i1 {f.Let($"icmp slt i64 {iNext}, {vectorEnd}")}, label %{vectorLoop}, label %{copy}{declares.Loop(vectorize: false)}");
-        // the elements past the last whole vector, or the whole block where it is not aligned
-        f.Label(copy);
-        var from = f.Fresh("from");
-        f.Do($"{from} = phi i64 [ {start}, %{before} ], [ {vectorEnd}, %{vectorLoop} ]");
-        f.Do($"br i1 {f.Let($"icmp slt i64 {from}, {end}")}, label %{copyLoop}, label %{done}");
-        f.Label(copyLoop);
-        var k = f.Fresh("k");
-        var kNext = f.Fresh("k.next");
-        f.Do($"{k} = phi i64 [ {from}, %{copy} ], [ {kNext}, %{copyLoop} ]");
-        f.Do($"store {t} {f.Load(type, scratch, k)}, ptr {f.Let($"getelementptr inbounds {t}, ptr {target}, i64 {k}")}");
-        f.Do($"{kNext} = add nuw nsw i64 {k}, 1");
-        f.Do($"br i1 {f.Let($"icmp slt i64 {kNext}, {end}")}, label %{copyLoop}, label %{done}{declares.Loop()}");
+        f.Do($"br i1 {aligned}, label %{loop}, label %{cached}");
+
+        f.Label(loop);
+        var j = f.Fresh("j");
+        var jNext = f.Fresh("j.next");
+        f.Do($"{j} = phi i64 [ 0, %{before} ], [ {jNext}, %{loop} ]");
+        foreach (var (o, next) in nextRows)
+        {
+            var storage = IrFunction.Storage(k.Operands[o].Type);
+            var line = 64 / IrFunction.Bytes(k.Operands[o].Type);
+            for (var e = 0; e < step; e += line)
+                f.Do($"call void @llvm.prefetch.p0(ptr {f.Let($"getelementptr {storage}, ptr {next}, i64 {(e == 0 ? j : f.Let($"add nuw nsw i64 {j}, {e}"))}")}, i32 0, i32 3, i32 1)");
+        }
+        for (var e = 0; e < step; e++)
+        {
+            var at = e == 0 ? j : f.Let($"add nuw nsw i64 {j}, {e}");
+            var (values, _) = ElementValues(f, k, plan, pass, at, "fast", bases, rowValues, declares);
+            foreach (var (statement, operand) in stores)
+            {
+                var type = k.Operands[operand].Type;
+                if (!streamed.Contains(operand))
+                {
+                    f.Store(type, values[statement], bases[operand], f.Scale(at, Stride(k, "fast", operand)));
+                    continue;
+                }
+                var offset = e * IrFunction.Bytes(type);
+                var align = offset == 0 ? StreamBytes : Math.Min(StreamBytes, offset & -offset);
+                var t = IrFunction.Storage(type);
+                f.Do($"store {t} {values[statement]}, ptr {f.Let($"getelementptr inbounds {t}, ptr {bases[operand]}, i64 {at}")}, align {align}, !nontemporal !{{i32 1}}");
+            }
+        }
+        f.Do($"{jNext} = add nuw nsw i64 {j}, {step}");
+        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {steps}")}, label %{loop}, label %{tail}{declares.Loop(vectorize: false)}");
+
+        // the elements past the last whole step, stored through the cache
+        f.Label(tail);
+        if (steps < length)
+        {
+            f.Do($"br label %{tailLoop}");
+            f.Label(tailLoop);
+            var i = f.Fresh("i");
+            var iNext = f.Fresh("i.next");
+            f.Do($"{i} = phi i64 [ {steps}, %{tail} ], [ {iNext}, %{tailLoop} ]");
+            var (values, _) = ElementValues(f, k, plan, pass, i, "fast", bases, rowValues, declares);
+            foreach (var (statement, operand) in stores) f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(i, Stride(k, "fast", operand)));
+            f.Do($"{iNext} = add nuw nsw i64 {i}, 1");
+            f.Do($"br i1 {f.Let($"icmp slt i64 {iNext}, {length}")}, label %{tailLoop}, label %{done}{declares.Loop(vectorize: false)}");
+        }
+        else f.Do($"br label %{done}");
+
+        f.Label(cached);
+        EmitPass(f, k, plan, pass, [], stores, "fast", length, bases, rowValues, declares, nextRows);
+        f.Do($"br label %{done}");
         f.Label(done);
     }
 }
