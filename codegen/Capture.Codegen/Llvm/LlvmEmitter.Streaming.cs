@@ -9,7 +9,7 @@ namespace Capture.Codegen.Llvm;
 // written out a cache line of elements at a time with alignments that say so, for the SLP vectorizer
 // to join (EmitStreamedStorePass). (Staging blocks in a scratch row and copying them out in vectors
 // measured no faster than cached stores: the copy's streaming stores came in bursts with no loads
-// between.) Pointwise kernels do not stream. An sfence at the end orders the streamed stores before
+// between.) Pointwise kernels stream their work items the same way. An sfence at the end orders the streamed stores before
 // the kernel returns (they are weakly ordered).
 public static partial class LlvmEmitter
 {
@@ -21,6 +21,72 @@ public static partial class LlvmEmitter
         !schedule.Streams(k) || !System.Runtime.Intrinsics.X86.Sse.IsSupported ? []
             : [.. k.Stores.Where(x => !k.Body[x.Statement].Row && k.Operands[x.Operand].InnerStride == 1 && k.Operands[x.Operand].Type != DType.Bool)
                 .Select(x => x.Operand).Distinct().Order()];
+
+    /// <summary>
+    /// A pointwise work item's elements [<paramref name="j0"/>, <paramref name="end"/>) where its
+    /// streamed outputs start aligned to <see cref="StreamBytes"/>: steps of a cache line of the
+    /// narrowest, each element written out in turn with streaming stores that say their alignment (as
+    /// <see cref="EmitStreamedStorePass"/>), then the rest with ordinary stores, then on to the latch;
+    /// the block it starts in branches to the cached loop (<c>{variant}.body</c>) for an item not
+    /// aligned; returns that block's label.
+    /// </summary>
+    private static string EmitStreamedItem(IrFunction f, Kernel k, string[] bases, string j0, string end, List<int> streamed, string variant, IrModule declares)
+    {
+        var narrowest = streamed.Min(o => IrFunction.Bytes(k.Operands[o].Type));
+        var step = 64 / narrowest;
+        var aligned = "true";
+        foreach (var o in streamed)
+        {
+            var first = f.Let($"getelementptr inbounds {IrFunction.Storage(k.Operands[o].Type)}, ptr {bases[o]}, i64 {j0}");
+            aligned = f.Let($"and i1 {aligned}, {f.Let($"icmp eq i64 {f.Let($"and i64 {f.Let($"ptrtoint ptr {first} to i64")}, {StreamBytes - 1}")}, 0")}");
+        }
+        var stepsEnd = f.Let($"add nuw nsw i64 {j0}, {f.Let($"and i64 {f.Let($"sub nsw i64 {end}, {j0}")}, {-step}")}");
+        var any = f.Let($"icmp slt i64 {j0}, {stepsEnd}");
+        var loop = f.NewLabel("stream.");
+        var tail = f.NewLabel("stream.tail.");
+        var tailLoop = f.NewLabel("stream.tail.loop.");
+        var before = f.Block;
+        f.Do($"br i1 {f.Let($"and i1 {aligned}, {any}")}, label %{loop}, label %{variant}.body");
+
+        f.Label(loop);
+        var j = f.Fresh("j");
+        var jNext = f.Fresh("j.next");
+        f.Do($"{j} = phi i64 [ {j0}, %{before} ], [ {jNext}, %{loop} ]");
+        for (var e = 0; e < step; e++)
+        {
+            var at = e == 0 ? j : f.Let($"add nuw nsw i64 {j}, {e}");
+            var values = PointwiseValues(f, k, bases, at, o => k.Operands[o].InnerStride!.Value.ToString(), declares);
+            foreach (var (statement, operand) in k.Stores)
+            {
+                var type = k.Operands[operand].Type;
+                if (!streamed.Contains(operand))
+                {
+                    f.Store(type, values[statement], bases[operand], f.Scale(at, k.Operands[operand].InnerStride!.Value.ToString()));
+                    continue;
+                }
+                var offset = e * IrFunction.Bytes(type);
+                var align = offset == 0 ? StreamBytes : Math.Min(StreamBytes, offset & -offset);
+                var t = IrFunction.Storage(type);
+                f.Do($"store {t} {values[statement]}, ptr {f.Let($"getelementptr inbounds {t}, ptr {bases[operand]}, i64 {at}")}, align {align}, !nontemporal !{{i32 1}}");
+            }
+        }
+        f.Do($"{jNext} = add nuw nsw i64 {j}, {step}");
+        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {stepsEnd}")}, label %{loop}, label %{tail}{declares.Loop(vectorize: false)}");
+
+        // the elements past the last whole step, stored through the cache
+        f.Label(tail);
+        f.Do($"br i1 {f.Let($"icmp slt i64 {stepsEnd}, {end}")}, label %{tailLoop}, label %{variant}.latch");
+        f.Label(tailLoop);
+        var i = f.Fresh("i");
+        var iNext = f.Fresh("i.next");
+        f.Do($"{i} = phi i64 [ {stepsEnd}, %{tail} ], [ {iNext}, %{tailLoop} ]");
+        var rest = PointwiseValues(f, k, bases, i, o => k.Operands[o].InnerStride!.Value.ToString(), declares);
+        foreach (var (statement, operand) in k.Stores)
+            f.Store(k.Operands[operand].Type, rest[statement], bases[operand], f.Scale(i, k.Operands[operand].InnerStride!.Value.ToString()));
+        f.Do($"{iNext} = add nuw nsw i64 {i}, 1");
+        f.Do($"br i1 {f.Let($"icmp slt i64 {iNext}, {end}")}, label %{tailLoop}, label %{variant}.latch{declares.Loop(vectorize: false)}");
+        return before;
+    }
 
     /// <summary>
     /// A row kernel's store pass where it streams: for a row whose streamed outputs start aligned to

@@ -92,6 +92,23 @@ public static partial class LlvmEmitter
         return true;
     }
 
+    /// <summary>A pointwise kernel's statements at element <paramref name="j"/> of the innermost dim (operand strides along it from <paramref name="stride"/>).</summary>
+    private static string[] PointwiseValues(IrFunction f, Kernel k, string[] bases, string j, Func<int, string> stride, IrModule declares)
+    {
+        var loaded = new Dictionary<int, string>();
+        var values = new string[k.Body.Count];
+        var names = new Names(
+            l => loaded.TryGetValue(l.Operand, out var v) ? v
+                : loaded[l.Operand] = f.Load(k.Operands[l.Operand].Type, bases[l.Operand], f.Scale(j, stride(l.Operand)), k.Operands[l.Operand].Value),
+            t => values[t.Index]);
+        for (var i = 0; i < k.Body.Count; i++)
+        {
+            f.Comment(k.Body[i].Node);
+            values[i] = Value(f, k.Body[i].Value, names, declares);
+        }
+        return values;
+    }
+
     private static long EmitPointwise(StringBuilder text, Kernel k, KernelSchedule schedule, IrModule declares)
     {
         var rank = k.Domain.Count;
@@ -145,24 +162,20 @@ public static partial class LlvmEmitter
                 }
                 bases[o] = offset == "0" ? $"%o{o}" : f.Let($"getelementptr inbounds {IrFunction.Storage(k.Operands[o].Type)}, ptr %o{o}, i64 {offset}");
             }
-            f.Do($"br label %{variant}.body");
-            var preheader = f.Block;
+            var streamed = variant == "fast" ? StreamedOutputs(k, schedule) : [];
+            string preheader;
+            if (streamed.Count > 0) preheader = EmitStreamedItem(f, k, bases, j0, end, streamed, variant, declares);
+            else
+            {
+                f.Do($"br label %{variant}.body");
+                preheader = f.Block;
+            }
             f.Label($"{variant}.body");
             var j = f.Fresh("j");
             var jNext = f.Fresh("j.next");
             f.Do($"{j} = phi i64 [ {j0}, %{preheader} ], [ {jNext}, %{variant}.body ]");
             string Stride(int o) => rank == 0 ? "0" : variant == "fast" ? k.Operands[o].InnerStride!.Value.ToString() : $"%s{o}_{last}";
-            var loaded = new Dictionary<int, string>();
-            var values = new string[k.Body.Count];
-            var names = new Names(
-                l => loaded.TryGetValue(l.Operand, out var v) ? v
-                    : loaded[l.Operand] = f.Load(k.Operands[l.Operand].Type, bases[l.Operand], f.Scale(j, Stride(l.Operand)), k.Operands[l.Operand].Value),
-                t => values[t.Index]);
-            for (var i = 0; i < k.Body.Count; i++)
-            {
-                f.Comment(k.Body[i].Node);
-                values[i] = Value(f, k.Body[i].Value, names, declares);
-            }
+            var values = PointwiseValues(f, k, bases, j, Stride, declares);
             foreach (var (statement, operand) in k.Stores)
                 f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(operand)));
             f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
@@ -172,7 +185,13 @@ public static partial class LlvmEmitter
             f.Do($"{next} = add nuw nsw i64 {item}, 1");
             f.Do($"br i1 {f.Let($"icmp slt i64 {next}, %last")}, label %{variant}.head, label %exit{declares.Loop(vectorize: false)}");
         }
-        text.Append("exit:\n  ret void\n}\n\n");
+        text.Append("exit:\n");
+        if (fast && StreamedOutputs(k, schedule).Count > 0)
+        {
+            declares.Add("declare void @llvm.x86.sse.sfence()");
+            text.Append("  call void @llvm.x86.sse.sfence()\n");
+        }
+        text.Append("  ret void\n}\n\n");
         return items;
     }
 }
