@@ -52,24 +52,7 @@ public static partial class LlvmEmitter
         var j = f.Fresh("j");
         var jNext = f.Fresh("j.next");
         f.Do($"{j} = phi i64 [ {j0}, %{before} ], [ {jNext}, %{loop} ]");
-        for (var e = 0; e < step; e++)
-        {
-            var at = e == 0 ? j : f.Let($"add nuw nsw i64 {j}, {e}");
-            var values = PointwiseValues(f, k, bases, at, o => k.Operands[o].InnerStride!.Value.ToString(), declares);
-            foreach (var (statement, operand) in k.Stores)
-            {
-                var type = k.Operands[operand].Type;
-                if (!streamed.Contains(operand))
-                {
-                    f.Store(type, values[statement], bases[operand], f.Scale(at, k.Operands[operand].InnerStride!.Value.ToString()));
-                    continue;
-                }
-                var offset = e * IrFunction.Bytes(type);
-                var align = offset == 0 ? StreamBytes : Math.Min(StreamBytes, offset & -offset);
-                var t = IrFunction.Storage(type);
-                f.Do($"store {t} {values[statement]}, ptr {f.Let($"getelementptr inbounds {t}, ptr {bases[operand]}, i64 {at}")}, align {align}, !nontemporal !{{i32 1}}");
-            }
-        }
+        EmitStreamStep(f, k, k.Stores, streamed, bases, j, step, at => PointwiseValues(f, k, bases, at, o => Stride(k, "fast", o), declares));
         f.Do($"{jNext} = add nuw nsw i64 {j}, {step}");
         f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {stepsEnd}")}, label %{loop}, label %{tail}{declares.Loop(vectorize: false)}");
 
@@ -80,9 +63,9 @@ public static partial class LlvmEmitter
         var i = f.Fresh("i");
         var iNext = f.Fresh("i.next");
         f.Do($"{i} = phi i64 [ {stepsEnd}, %{tail} ], [ {iNext}, %{tailLoop} ]");
-        var rest = PointwiseValues(f, k, bases, i, o => k.Operands[o].InnerStride!.Value.ToString(), declares);
+        var rest = PointwiseValues(f, k, bases, i, o => Stride(k, "fast", o), declares);
         foreach (var (statement, operand) in k.Stores)
-            f.Store(k.Operands[operand].Type, rest[statement], bases[operand], f.Scale(i, k.Operands[operand].InnerStride!.Value.ToString()));
+            f.Store(k.Operands[operand].Type, rest[statement], bases[operand], f.Scale(i, Stride(k, "fast", operand)));
         f.Do($"{iNext} = add nuw nsw i64 {i}, 1");
         f.Do($"br i1 {f.Let($"icmp slt i64 {iNext}, {end}")}, label %{tailLoop}, label %{variant}.latch{declares.Loop(vectorize: false)}");
         return before;
@@ -130,24 +113,7 @@ public static partial class LlvmEmitter
             for (var e = 0; e < step; e += line)
                 f.Do($"call void @llvm.prefetch.p0(ptr {f.Let($"getelementptr {storage}, ptr {next}, i64 {(e == 0 ? j : f.Let($"add nuw nsw i64 {j}, {e}"))}")}, i32 0, i32 3, i32 1)");
         }
-        for (var e = 0; e < step; e++)
-        {
-            var at = e == 0 ? j : f.Let($"add nuw nsw i64 {j}, {e}");
-            var (values, _) = ElementValues(f, k, plan, pass, at, "fast", bases, rowValues, declares);
-            foreach (var (statement, operand) in stores)
-            {
-                var type = k.Operands[operand].Type;
-                if (!streamed.Contains(operand))
-                {
-                    f.Store(type, values[statement], bases[operand], f.Scale(at, Stride(k, "fast", operand)));
-                    continue;
-                }
-                var offset = e * IrFunction.Bytes(type);
-                var align = offset == 0 ? StreamBytes : Math.Min(StreamBytes, offset & -offset);
-                var t = IrFunction.Storage(type);
-                f.Do($"store {t} {values[statement]}, ptr {f.Let($"getelementptr inbounds {t}, ptr {bases[operand]}, i64 {at}")}, align {align}, !nontemporal !{{i32 1}}");
-            }
-        }
+        EmitStreamStep(f, k, stores, streamed, bases, j, step, at => ElementValues(f, k, plan, pass, at, "fast", bases, rowValues, declares).Values);
         f.Do($"{jNext} = add nuw nsw i64 {j}, {step}");
         f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {steps}")}, label %{loop}, label %{tail}{declares.Loop(vectorize: false)}");
 
@@ -171,5 +137,34 @@ public static partial class LlvmEmitter
         EmitPass(f, k, plan, pass, [], stores, "fast", length, bases, rowValues, declares, nextRows);
         f.Do($"br label %{done}");
         f.Label(done);
+    }
+
+    /// <summary>
+    /// One step of a streamed loop: each of its <paramref name="step"/> elements from <paramref name="j"/>
+    /// computed (<paramref name="valuesAt"/>) and stored, streamed outputs with streaming stores that
+    /// say the alignment their address has (the step's first: <see cref="StreamBytes"/>), the others
+    /// through the cache.
+    /// </summary>
+    private static void EmitStreamStep(IrFunction f, Kernel k, IEnumerable<(int Statement, int Operand)> stores, List<int> streamed, string[] bases,
+        string j, int step, Func<string, string[]> valuesAt)
+    {
+        for (var e = 0; e < step; e++)
+        {
+            var at = e == 0 ? j : f.Let($"add nuw nsw i64 {j}, {e}");
+            var values = valuesAt(at);
+            foreach (var (statement, operand) in stores)
+            {
+                var type = k.Operands[operand].Type;
+                if (!streamed.Contains(operand))
+                {
+                    f.Store(type, values[statement], bases[operand], f.Scale(at, Stride(k, "fast", operand)));
+                    continue;
+                }
+                var offset = e * IrFunction.Bytes(type);
+                var align = offset == 0 ? StreamBytes : Math.Min(StreamBytes, offset & -offset);
+                var t = IrFunction.Storage(type);
+                f.Do($"store {t} {values[statement]}, ptr {f.Let($"getelementptr inbounds {t}, ptr {bases[operand]}, i64 {at}")}, align {align}, !nontemporal !{{i32 1}}");
+            }
+        }
     }
 }
