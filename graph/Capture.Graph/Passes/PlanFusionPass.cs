@@ -159,18 +159,26 @@ public sealed class PlanFusionPass : IGraphAnalysis<FusionPlan>
         return group;
     }
 
-    /// <summary>Whether a path leaves <paramref name="from"/> and enters <paramref name="to"/> through a node of neither (merging them would make a cycle).</summary>
+    /// <summary>
+    /// Whether a path leaves <paramref name="from"/> and enters <paramref name="to"/> through a node of
+    /// neither (merging them would make a cycle). A node in a third group stands for the whole group,
+    /// which runs as one kernel: a path into any of its nodes leaves through all of them (a group
+    /// holding a node downstream of <paramref name="from"/> and one upstream of <paramref name="to"/>
+    /// would otherwise be missed).
+    /// </summary>
     private static bool Reaches(Group from, Group to, Dictionary<string, List<string>> consumers, Dictionary<string, Group> groupOf)
     {
         var stack = new Stack<string>(from.Nodes.SelectMany(n => consumers[n]).Where(c => !from.Nodes.Contains(c) && !to.Nodes.Contains(c)));
         var seen = new HashSet<string>();
         while (stack.TryPop(out var name))
         {
-            if (!seen.Add(name)) continue;
-            foreach (var next in consumers[name])
+            if (seen.Contains(name)) continue;
+            var unit = groupOf.TryGetValue(name, out var group) && group != from && group != to ? group.Nodes : [name];
+            seen.UnionWith(unit);
+            foreach (var next in unit.SelectMany(n => consumers[n]))
             {
                 if (to.Nodes.Contains(next)) return true;
-                if (!from.Nodes.Contains(next)) stack.Push(next);
+                if (!from.Nodes.Contains(next) && !seen.Contains(next)) stack.Push(next);
             }
         }
         return false;
@@ -196,7 +204,8 @@ public sealed class PlanFusionPass : IGraphAnalysis<FusionPlan>
         while (ordered.Count < groups.Count)
         {
             var next = groups.Where(g => !done.Contains(g) && before[g].All(done.Contains)).MinBy(g => position[g.Nodes[0]])
-                ?? throw new InvalidOperationException("fusion groups form a cycle"); // Reaches() rules this out
+                ?? throw new InvalidOperationException("fusion groups form a cycle: " + string.Join("; ", groups.Where(g => !done.Contains(g))
+                    .Select(g => $"[{string.Join(", ", g.Nodes)}] after [{string.Join(" | ", before[g].Select(b => string.Join(", ", b.Nodes)))}]"))); // Reaches() rules this out
             ordered.Add(next);
             done.Add(next);
         }
