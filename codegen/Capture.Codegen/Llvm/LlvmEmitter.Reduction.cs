@@ -105,11 +105,7 @@ public static partial class LlvmEmitter
         }
         text.Append("exit:\n");
         foreach (var c in plan.Cached.Order()) text.Append($"  call void @free(ptr %c{c})\n");
-        if (streamed.Count > 0)
-        {
-            declares.Add("declare void @llvm.x86.sse.sfence()");
-            text.Append("  call void @llvm.x86.sse.sfence()\n");
-        }
+        StoreFence(text, declares, streamed);
         text.Append("  ret void\n}\n\n");
         return rows;
     }
@@ -154,12 +150,11 @@ public static partial class LlvmEmitter
         // the loop over blocks: its start, prefetches, and the accumulators carried from block to block
         var preheader = f.Block;
         string start = "0", end = length.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        string? blockLabel = null, blockNext = null, blockEnd = null, blockLatch = null;
+        string? blockLabel = null, blockNext = null, blockLatch = null;
         var outerAcc = new Dictionary<int, (string Value, string? NaN)>();
         if (blocked)
         {
             blockLabel = f.NewLabel($"{variant}.pass{pass + 1}.block.");
-            blockEnd = f.NewLabel($"{variant}.pass{pass + 1}.block.end.");
             blockLatch = f.NewLabel($"{variant}.pass{pass + 1}.block.latch.");
             f.Do($"br label %{blockLabel}");
             f.Label(blockLabel);
@@ -237,11 +232,9 @@ public static partial class LlvmEmitter
             f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(k, variant, operand)));
         f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
         var expensive = plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
-        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {end}")}, label %{loop}, label %{(blocked ? blockEnd : done)}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");
+        f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {end}")}, label %{loop}, label %{(blocked ? blockLatch : done)}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");
         if (blocked)
         {
-            f.Label(blockEnd!);
-            f.Do($"br label %{blockLatch}");
             f.Label(blockLatch!);
             f.Do($"{blockNext} = add nuw nsw i64 {start}, {block}");
             f.Do($"br i1 {f.Let($"icmp slt i64 {blockNext}, {length}")}, label %{blockLabel}, label %{done}{declares.Loop(vectorize: false)}");

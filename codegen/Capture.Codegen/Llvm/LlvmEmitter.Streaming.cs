@@ -22,6 +22,14 @@ public static partial class LlvmEmitter
             : [.. k.Stores.Where(x => !k.Body[x.Statement].Row && k.Operands[x.Operand].InnerStride == 1 && k.Operands[x.Operand].Type != DType.Bool)
                 .Select(x => x.Operand).Distinct().Order()];
 
+    /// <summary>The sfence that orders a kernel's streamed stores before it returns, where it streams any.</summary>
+    private static void StoreFence(System.Text.StringBuilder text, IrModule declares, List<int> streamed)
+    {
+        if (streamed.Count == 0) return;
+        declares.Add("declare void @llvm.x86.sse.sfence()");
+        text.Append("  call void @llvm.x86.sse.sfence()\n");
+    }
+
     /// <summary>
     /// A pointwise work item's elements [<paramref name="j0"/>, <paramref name="end"/>) where its
     /// streamed outputs start aligned to <see cref="StreamBytes"/>: steps of a cache line of the

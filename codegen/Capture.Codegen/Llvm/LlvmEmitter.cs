@@ -122,6 +122,7 @@ public static partial class LlvmEmitter
         LoadStrides(text, k, rank);
         var last = Math.Max(rank - 1, 0);
         var fast = rank > 0 && EmitStrideCheck(text, k.Operands.Select((o, i) => (o, i)), last);
+        var streamed = fast ? StreamedOutputs(k, schedule) : []; // in the fast copy (LlvmEmitter.Streaming)
         text.Append("  %any = icmp slt i64 %first, %last\n  br i1 %any, label %start, label %exit\nstart:\n");
         text.Append(fast ? "  br i1 %simd, label %fast.head, label %strided.head\n" : "  br label %strided.head\n");
         var f = new IrFunction(text); // one numbering for the whole function
@@ -162,9 +163,8 @@ public static partial class LlvmEmitter
                 }
                 bases[o] = offset == "0" ? $"%o{o}" : f.Let($"getelementptr inbounds {IrFunction.Storage(k.Operands[o].Type)}, ptr %o{o}, i64 {offset}");
             }
-            var streamed = variant == "fast" ? StreamedOutputs(k, schedule) : [];
             string preheader;
-            if (streamed.Count > 0) preheader = EmitStreamedItem(f, k, bases, j0, end, streamed, variant, declares);
+            if (variant == "fast" && streamed.Count > 0) preheader = EmitStreamedItem(f, k, bases, j0, end, streamed, variant, declares);
             else
             {
                 f.Do($"br label %{variant}.body");
@@ -186,11 +186,7 @@ public static partial class LlvmEmitter
             f.Do($"br i1 {f.Let($"icmp slt i64 {next}, %last")}, label %{variant}.head, label %exit{declares.Loop(vectorize: false)}");
         }
         text.Append("exit:\n");
-        if (fast && StreamedOutputs(k, schedule).Count > 0)
-        {
-            declares.Add("declare void @llvm.x86.sse.sfence()");
-            text.Append("  call void @llvm.x86.sse.sfence()\n");
-        }
+        StoreFence(text, declares, streamed);
         text.Append("  ret void\n}\n\n");
         return items;
     }
