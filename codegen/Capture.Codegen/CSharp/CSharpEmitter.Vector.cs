@@ -241,6 +241,7 @@ public static partial class CSharpEmitter
 
 
             """,
+        "exp_scalar" => ExpScalar(),
         "erf_scalar" => $$"""
                 private static float ErfScalar(float x)
                 {
@@ -279,16 +280,47 @@ public static partial class CSharpEmitter
     };
 
     /// <summary>
+    /// The scalar loops' float32 exp: the table exp element by element (the table a constant span), so
+    /// that an element gets the same bits in a vector loop and in its remainder, and from LLVM's kernels.
+    /// </summary>
+    private static string ExpScalar()
+    {
+        var (table, lo) = ExpTableConstants(8);
+        return $$"""
+                [MethodImpl(MethodImplOptions.AggressiveInlining)]
+                private static float ExpScalar(float x)
+                {
+                    ReadOnlySpan<int> table = [{{table}}];
+                    float t = MathF.FusedMultiplyAdd(MathF.Min(x, 88.67f), 11.5415602f, 12582912f);
+                    float n = t - 12582912f;
+                    float r = MathF.FusedMultiplyAdd(n, -0.086639404296875f, x);
+                    r = MathF.FusedMultiplyAdd(n, -{{lo}}f, r);
+                    float q = MathF.FusedMultiplyAdd(0.04166043f, r, 0.16668026f);
+                    q = MathF.FusedMultiplyAdd(q, r, 0.50000001f);
+                    q = MathF.FusedMultiplyAdd(q, r, 1f) * r;
+                    int bits = BitConverter.SingleToInt32Bits(t);
+                    float s = BitConverter.Int32BitsToSingle(table[bits & 7] + (bits << 20));
+                    return x < -87.33f ? 0f : MathF.FusedMultiplyAdd(s, q, s);
+                }
+
+
+            """;
+    }
+
+    /// <summary>The table's entries (for <paramref name="lanes"/> lanes: 2^((k&amp;7)/8)'s bits less (k&amp;7) &lt;&lt; 20, which adding n &lt;&lt; 20 puts back) and ln2/8's low part.</summary>
+    private static (string Table, string Lo) ExpTableConstants(int lanes) => (
+        string.Join(", ", Enumerable.Range(0, lanes).Select(k =>
+            (BitConverter.SingleToInt32Bits((float)Math.Pow(2, (k & 7) / 8.0)) - ((k & 7) << 20)).ToString(CultureInfo.InvariantCulture))),
+        ((float)(Math.Log(2) / 8 - 0.086639404296875)).ToString("R", CultureInfo.InvariantCulture));
+
+    /// <summary>
     /// Exp through a table of 2^(j/8) (see above), for the instruction set with a permute over the
     /// vector's lanes; without it (the JIT drops the other branch) Cephes' polynomial.
     /// </summary>
     private static string ExpFromTable(int bits)
     {
         var (isa, permute) = bits == 256 ? ("Avx2", "PermuteVar8x32") : ("Avx512F", "PermuteVar16x32");
-        // entry k: 2^((k&7)/8)'s bits less (k&7) << 20, which adding n << 20 puts back
-        var table = string.Join(", ", Enumerable.Range(0, bits / 32).Select(k =>
-            (BitConverter.SingleToInt32Bits((float)Math.Pow(2, (k & 7) / 8.0)) - ((k & 7) << 20)).ToString(CultureInfo.InvariantCulture)));
-        var lo = ((float)(Math.Log(2) / 8 - 0.086639404296875)).ToString("R", CultureInfo.InvariantCulture);
+        var (table, lo) = ExpTableConstants(bits / 32);
         var v = $"Vector{bits}";
         return $$"""
                 [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]

@@ -75,6 +75,7 @@ public static partial class CSharpEmitter
         text.Append($"public static unsafe class {className}\n{{\n");
         var helpers = new HashSet<string>();
         if (kernels.Any(k => k.Body.Any(b => KernelExprs.Calls(b.Value, Erf)))) helpers.Add("erf_scalar");
+        if (kernels.Any(k => k.Body.Any(b => KernelExprs.Calls(b.Value, ExpScalarUsers)))) helpers.Add("exp_scalar");
         foreach (var kernel in kernels)
         {
             if (kernel.Reduced is null) EmitKernel(text, kernel, schedule, helpers);
@@ -173,6 +174,9 @@ public static partial class CSharpEmitter
 
     private static readonly HashSet<string> Erf = ["erf"];
 
+    /// <summary>Scalar float32 functions written with ExpScalar (the vector helpers' table exp, element for element).</summary>
+    private static readonly HashSet<string> ExpScalarUsers = ["exp", "sigmoid"];
+
     private static string Type(DType t) => t switch
     {
         DType.Float32 => "float",
@@ -239,7 +243,7 @@ public static partial class CSharpEmitter
             "neg" => $"(-{a[0]})",
             "abs" => t.IsFloatingPoint() ? $"{m}.Abs({a[0]})" : $"({a[0]} < 0 ? -{a[0]} : {a[0]})",
             "relu" => t.IsFloatingPoint() ? $"{m}.Max({a[0]}, {Constant(0, t)})" : $"Math.Max({a[0]}, {Constant(0, t)})",
-            "exp" => $"{m}.Exp({a[0]})",
+            "exp" => t == DType.Float32 ? $"ExpScalar({a[0]})" : $"{m}.Exp({a[0]})",
             "log" => $"{m}.Log({a[0]})",
             "tanh" => $"{m}.Tanh({a[0]})",
             "sqrt" => $"{m}.Sqrt({a[0]})",
@@ -248,7 +252,7 @@ public static partial class CSharpEmitter
             "erf" => $"ErfScalar({a[0]})",
             "sin" => $"{m}.Sin({a[0]})",
             "cos" => $"{m}.Cos({a[0]})",
-            "sigmoid" => $"({one} / ({one} + {m}.Exp(-{a[0]})))",
+            "sigmoid" => t == DType.Float32 ? $"({one} / ({one} + ExpScalar(-{a[0]})))" : $"({one} / ({one} + {m}.Exp(-{a[0]})))",
             "pow" => $"{m}.Pow({a[0]}, {a[1]})",
             "maximum" => $"{(t.IsFloatingPoint() ? m : "Math")}.Max({a[0]}, {a[1]})",
             "minimum" => $"{(t.IsFloatingPoint() ? m : "Math")}.Min({a[0]}, {a[1]})",

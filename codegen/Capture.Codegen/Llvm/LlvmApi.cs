@@ -90,6 +90,20 @@ internal static unsafe partial class LlvmApi
 
     internal const int VerifierReturnStatus = 2;
 
+    // --- functions and their attributes ---------------------------------------------------------
+
+    [LibraryImport(Lib)] internal static partial nint LLVMGetFirstFunction(nint module);
+    [LibraryImport(Lib)] internal static partial nint LLVMGetNextFunction(nint function);
+    [LibraryImport(Lib)] internal static partial nint LLVMGetModuleContext(nint module);
+    [LibraryImport(Lib)] internal static partial nint LLVMGetStringAttributeAtIndex(nint function, uint index, byte* key, uint length);
+    [LibraryImport(Lib)] internal static partial uint LLVMGetEnumAttributeKindForName(byte* name, nuint length);
+    [LibraryImport(Lib)] internal static partial void LLVMRemoveEnumAttributeAtIndex(nint function, uint index, uint kind);
+    [LibraryImport(Lib)] internal static partial nint LLVMCreateEnumAttribute(nint context, uint kind, ulong value);
+    [LibraryImport(Lib)] internal static partial void LLVMAddAttributeAtIndex(nint function, uint index, nint attribute);
+
+    /// <summary>LLVMAttributeFunctionIndex: the function's own attributes (not its return value's or a parameter's).</summary>
+    internal const uint FunctionIndex = uint.MaxValue;
+
     // --- the new pass manager -------------------------------------------------------------------
 
     [LibraryImport(Lib)] internal static partial nint LLVMCreatePassBuilderOptions();

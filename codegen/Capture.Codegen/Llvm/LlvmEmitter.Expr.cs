@@ -5,8 +5,9 @@ namespace Capture.Codegen.Llvm;
 // Scalar LLVM IR for kernel expressions. No fast-math flags: each operation rounds as torch's does
 // (LLVM only contracts or reorders what it is told to). Float32 exp, tanh and erf are helpers
 // below written in plain arithmetic and selects, always inlined, so that the loop vectorizer turns
-// the loops that call them into vector code; the rest are LLVM intrinsics (sqrt, fabs, rint vectorize;
-// log, sin, cos, pow and float64 exp become libm calls).
+// the loops that call them into vector code (exp, with AVX2, through its vector variant: see
+// TableExp); the rest are LLVM intrinsics (sqrt, fabs, rint vectorize; log, sin, cos, pow and
+// float64 exp become libm calls).
 public static partial class LlvmEmitter
 {
     /// <summary>How an expression names an operand's element and an earlier statement's value.</summary>
@@ -129,28 +130,7 @@ public static partial class LlvmEmitter
         declare float @llvm.minnum.f32(float, float)
         declare float @llvm.maxnum.f32(float, float)
 
-        define internal float @capture_exp_f32(float %x) alwaysinline {
-          %lo = fcmp olt float %x, -86.0
-          %c0 = select i1 %lo, float -86.0, float %x
-          %hi = fcmp ogt float %c0, {{MAXX}}
-          %c = select i1 %hi, float {{MAXX}}, float %c0
-          %t = call float @llvm.fmuladd.f32(float %c, float {{LOG2E}}, float 0x4168000000000000)
-          %n = fsub float %t, 0x4168000000000000
-          %r0 = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LN2HI}}, float %c)
-          %r = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LN2LO}}, float %r0)
-          {{EXP_P}}
-          %rr = fmul float %r, %r
-          %r2 = call float @llvm.fmuladd.f32(float %r, float 2.0, float 2.0)
-          %p = call float @llvm.fmuladd.f32(float %p4, float %rr, float %r2)
-          %tb = bitcast float %t to i32
-          %bias = sub i32 %tb, 1262485378
-          %bits = shl i32 %bias, 23
-          %scale = bitcast i32 %bits to float
-          %e2 = fmul float %p, %scale
-          %under = fcmp olt float %x, -86.0
-          %e = select i1 %under, float 0.0, float %e2
-          ret float %e
-        }
+        {{EXP}}
 
         define internal float @capture_tanh_f32(float %x) alwaysinline {
           %ax = call float @llvm.fabs.f32(float %x)
@@ -195,6 +175,93 @@ public static partial class LlvmEmitter
         }
         """;
 
+    /// <summary>Cephes' exp (see above), for hosts without AVX2.</summary>
+    private const string CephesExp = """
+        define internal float @capture_exp_f32(float %x) alwaysinline {
+          %lo = fcmp olt float %x, -86.0
+          %c0 = select i1 %lo, float -86.0, float %x
+          %hi = fcmp ogt float %c0, {{MAXX}}
+          %c = select i1 %hi, float {{MAXX}}, float %c0
+          %t = call float @llvm.fmuladd.f32(float %c, float {{LOG2E}}, float 0x4168000000000000)
+          %n = fsub float %t, 0x4168000000000000
+          %r0 = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LN2HI}}, float %c)
+          %r = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LN2LO}}, float %r0)
+          {{EXP_P}}
+          %rr = fmul float %r, %r
+          %r2 = call float @llvm.fmuladd.f32(float %r, float 2.0, float 2.0)
+          %p = call float @llvm.fmuladd.f32(float %p4, float %rr, float %r2)
+          %tb = bitcast float %t to i32
+          %bias = sub i32 %tb, 1262485378
+          %bits = shl i32 %bias, 23
+          %scale = bitcast i32 %bits to float
+          %e2 = fmul float %p, %scale
+          %under = fcmp olt float %x, -86.0
+          %e = select i1 %under, float 0.0, float %e2
+          ret float %e
+        }
+        """;
+
+    // exp with AVX2: the C# kernels' table exp (CSharpEmitter.Vector.cs): 2^(j/8) from a table, degree
+    // 4 on |r| <= ln2/16, e^x = s + s q. The scalar helper reads the table from a constant array; its
+    // vector variant (8 lanes) with one vpermd. The scalar helper names the variant
+    // ("vector-function-abi-variant"), so the loop vectorizer calls the variant where it widens a loop
+    // (LLVM will not turn the scalar table load into a permute: it would gather). Both stay calls
+    // through O3 and are inlined after it (LlvmJit.InlineLate). The two compute the same bits, so an
+    // element gives the same result in a vector loop and in its scalar remainder.
+    private const string TableExp = """
+        declare <8 x float> @llvm.fmuladd.v8f32(<8 x float>, <8 x float>, <8 x float>)
+        declare <8 x i32> @llvm.x86.avx2.permd(<8 x i32>, <8 x i32>)
+        @capture_exp_table = internal constant [8 x i32] [{{TABLE_I32}}]
+        @llvm.compiler.used = appending global [1 x ptr] [ptr @capture_exp_f32_v8], section "llvm.metadata"
+
+        define internal float @capture_exp_f32(float %x) noinline nounwind willreturn memory(none) "vector-function-abi-variant"="_ZGV_LLVM_N8v_capture_exp_f32(capture_exp_f32_v8)" "capture-late-inline" {
+          %below = fcmp olt float %x, {{TOP}}
+          %c = select i1 %below, float %x, float {{TOP}}
+          %t = call float @llvm.fmuladd.f32(float %c, float {{LOG2E8}}, float 0x4168000000000000)
+          %n = fsub float %t, 0x4168000000000000
+          %r0 = call float @llvm.fmuladd.f32(float %n, float {{MINUS_HI}}, float %x)
+          %r = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LO}}, float %r0)
+          %q0 = call float @llvm.fmuladd.f32(float {{C4}}, float %r, float {{C3}})
+          %q1 = call float @llvm.fmuladd.f32(float %q0, float %r, float {{C2}})
+          %q2 = call float @llvm.fmuladd.f32(float %q1, float %r, float 1.0)
+          %q = fmul float %q2, %r
+          %tb = bitcast float %t to i32
+          %j = and i32 %tb, 7
+          %jx = zext i32 %j to i64
+          %slot = getelementptr [8 x i32], ptr @capture_exp_table, i64 0, i64 %jx
+          %entry = load i32, ptr %slot
+          %shifted = shl i32 %tb, 20
+          %sb = add i32 %entry, %shifted
+          %s = bitcast i32 %sb to float
+          %e = call float @llvm.fmuladd.f32(float %s, float %q, float %s)
+          %under = fcmp olt float %x, {{BOTTOM}}
+          %y = select i1 %under, float 0.0, float %e
+          ret float %y
+        }
+
+        define internal <8 x float> @capture_exp_f32_v8(<8 x float> %x) noinline nounwind willreturn memory(none) "capture-late-inline" {
+          %below = fcmp olt <8 x float> %x, {{V_TOP}}
+          %c = select <8 x i1> %below, <8 x float> %x, <8 x float> {{V_TOP}}
+          %t = call <8 x float> @llvm.fmuladd.v8f32(<8 x float> %c, <8 x float> {{V_LOG2E8}}, <8 x float> {{V_MAGIC}})
+          %n = fsub <8 x float> %t, {{V_MAGIC}}
+          %r0 = call <8 x float> @llvm.fmuladd.v8f32(<8 x float> %n, <8 x float> {{V_MINUS_HI}}, <8 x float> %x)
+          %r = call <8 x float> @llvm.fmuladd.v8f32(<8 x float> %n, <8 x float> {{V_MINUS_LO}}, <8 x float> %r0)
+          %q0 = call <8 x float> @llvm.fmuladd.v8f32(<8 x float> {{V_C4}}, <8 x float> %r, <8 x float> {{V_C3}})
+          %q1 = call <8 x float> @llvm.fmuladd.v8f32(<8 x float> %q0, <8 x float> %r, <8 x float> {{V_C2}})
+          %q2 = call <8 x float> @llvm.fmuladd.v8f32(<8 x float> %q1, <8 x float> %r, <8 x float> {{V_ONE}})
+          %q = fmul <8 x float> %q2, %r
+          %tb = bitcast <8 x float> %t to <8 x i32>
+          %entry = call <8 x i32> @llvm.x86.avx2.permd(<8 x i32> <{{TABLE_I32}}>, <8 x i32> %tb)
+          %shifted = shl <8 x i32> %tb, {{V_TWENTY}}
+          %sb = add <8 x i32> %entry, %shifted
+          %s = bitcast <8 x i32> %sb to <8 x float>
+          %e = call <8 x float> @llvm.fmuladd.v8f32(<8 x float> %s, <8 x float> %q, <8 x float> %s)
+          %under = fcmp olt <8 x float> %x, {{V_BOTTOM}}
+          %y = select <8 x i1> %under, <8 x float> zeroinitializer, <8 x float> %e
+          ret <8 x float> %y
+        }
+        """;
+
     // Cephes' expf polynomial on r, and tanh's odd Taylor coefficients (x^17 down to x^3) on x^2
     private static readonly float[] ExpP = [1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f];
     private static readonly float[] TanhP = [6404582f / 10854718875f, -929569f / 638512875f, 21844f / 6081075f, -1382f / 155925f, 62f / 2835f, -17f / 315f, 2f / 15f, -1f / 3f];
@@ -213,8 +280,30 @@ public static partial class LlvmEmitter
         var text = AllHelpers();
         var start = text.IndexOf("define internal", StringComparison.Ordinal);
         var declarations = text[..start];
-        var functions = text[start..].Split("\n\n").Where(f => f.Contains("@capture_exp_f32(float %x)") || used.Any(h => f.Contains($"@capture_{h}_f32(float %x)")));
+        var functions = text[start..].Split("\n\n").Where(f => f.Contains("@capture_exp_f32(float %x)") || f.Contains("@capture_exp_f32_v8(<8 x float> %x)") || used.Any(h => f.Contains($"@capture_{h}_f32(float %x)")));
         return declarations + string.Join("\n\n", functions).TrimEnd() + "\n";
+    }
+
+    /// <summary>Whether exp is the table exp (the host has AVX2's vpermd); otherwise Cephes'.</summary>
+    internal static bool TableExpSupported => System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+
+    private static string TableExpText()
+    {
+        static string F(double v) => IrFunction.Literal(v, DType.Float32);
+        static string V(string scalar, string type = "float") => $"<{string.Join(", ", Enumerable.Repeat($"{type} {scalar}", 8))}>";
+        var table = string.Join(", ", Enumerable.Range(0, 8).Select(j =>
+            $"i32 {BitConverter.SingleToInt32Bits((float)Math.Pow(2, j / 8.0)) - (j << 20)}"));
+        var (top, log2e8, hi, lo, bottom) = (F(88.67f), F(11.5415602f), F(-0.086639404296875f), F(-(float)(Math.Log(2) / 8 - 0.086639404296875)), F(-87.33f));
+        var (c4, c3, c2) = (F(0.04166043f), F(0.16668026f), F(0.50000001f));
+        const string magic = "0x4168000000000000";
+        return TableExp.Trim()
+            .Replace("{{TABLE_I32}}", table)
+            .Replace("{{V_TOP}}", V(top)).Replace("{{V_LOG2E8}}", V(log2e8)).Replace("{{V_MAGIC}}", V(magic))
+            .Replace("{{V_MINUS_HI}}", V(hi)).Replace("{{V_MINUS_LO}}", V(lo)).Replace("{{V_BOTTOM}}", V(bottom))
+            .Replace("{{V_C4}}", V(c4)).Replace("{{V_C3}}", V(c3)).Replace("{{V_C2}}", V(c2)).Replace("{{V_ONE}}", V("1.0"))
+            .Replace("{{V_TWENTY}}", V("20", "i32"))
+            .Replace("{{TOP}}", top).Replace("{{LOG2E8}}", log2e8).Replace("{{MINUS_HI}}", hi).Replace("{{MINUS_LO}}", lo)
+            .Replace("{{BOTTOM}}", bottom).Replace("{{C4}}", c4).Replace("{{C3}}", c3).Replace("{{C2}}", c2);
     }
 
     private static string AllHelpers()
@@ -233,6 +322,7 @@ public static partial class LlvmEmitter
             return string.Join("\n  ", lines);
         }
         return MathHelpers
+            .Replace("{{EXP}}", TableExpSupported ? TableExpText() : CephesExp.Trim())
             .Replace("{{MAXX}}", F(89f)).Replace("{{LOG2E}}", F(1.44269504088896341f)).Replace("{{MINUS_LN2HI}}", F(-0.693359375f))
             .Replace("{{MINUS_LN2LO}}", F(2.12194440e-4f)).Replace("{{TANHSMALL}}", F(0.55f))
             .Replace("{{EXP_P}}", Horner([.. ExpP.Select(c => 2 * c)], "r", "p4")).Replace("{{TANH_P}}", Horner(TanhP, "x2", "p"))

@@ -139,7 +139,12 @@ public static unsafe class LlvmJit
             LlvmApi.LLVMSetModuleDataLayout(module.Value, layout);
             LlvmApi.LLVMDisposeTargetData(layout);
             var options = LlvmApi.LLVMCreatePassBuilderOptions();
-            try { LlvmApi.Check(LlvmApi.LLVMRunPasses(module.Value, "default<O3>", _machine.Value, options), $"optimizing {name}"); }
+            try
+            {
+                LlvmApi.Check(LlvmApi.LLVMRunPasses(module.Value, "default<O3>", _machine.Value, options), $"optimizing {name}");
+                if (InlineLate(module.Value))
+                    LlvmApi.Check(LlvmApi.LLVMRunPasses(module.Value, "always-inline,function(instcombine,simplifycfg)", _machine.Value, options), $"inlining {name}'s helpers");
+            }
             finally { LlvmApi.LLVMDisposePassBuilderOptions(options); }
             return module;
         }
@@ -148,6 +153,34 @@ public static unsafe class LlvmJit
             module.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Functions marked "capture-late-inline" are kept out of line through O3 (noinline) and always
+    /// inlined after it: a scalar helper with a vector variant ("vector-function-abi-variant") must
+    /// still be a call when the loop vectorizer looks for one to widen, and the variant it calls
+    /// instead is only inlined by a pass after that. Says whether the module has any.
+    /// </summary>
+    private static bool InlineLate(nint module)
+    {
+        static uint Kind(string name)
+        {
+            var bytes = Encoding.ASCII.GetBytes(name);
+            fixed (byte* p = bytes) return LlvmApi.LLVMGetEnumAttributeKindForName(p, (nuint)bytes.Length);
+        }
+        var key = Encoding.ASCII.GetBytes("capture-late-inline");
+        var (noinline, alwaysinline) = (Kind("noinline"), Kind("alwaysinline"));
+        var found = false;
+        for (var function = LlvmApi.LLVMGetFirstFunction(module); function != 0; function = LlvmApi.LLVMGetNextFunction(function))
+        {
+            nint marked;
+            fixed (byte* p = key) marked = LlvmApi.LLVMGetStringAttributeAtIndex(function, LlvmApi.FunctionIndex, p, (uint)key.Length);
+            if (marked == 0) continue;
+            LlvmApi.LLVMRemoveEnumAttributeAtIndex(function, LlvmApi.FunctionIndex, noinline);
+            LlvmApi.LLVMAddAttributeAtIndex(function, LlvmApi.FunctionIndex, LlvmApi.LLVMCreateEnumAttribute(LlvmApi.LLVMGetModuleContext(module), alwaysinline, 0));
+            found = true;
+        }
+        return found;
     }
 
     private static string Numbered(string ir) =>
