@@ -398,7 +398,7 @@ public sealed class KernelBackendTests
         var kernel = Assert.Single(compiled.Kernels.Values);
         Assert.Equal(["mul", "add", "sigmoid", "gt", "where"], kernel.Body.Select(s => s.Node));
         Assert.Contains("// kernel for fusion group g1: mul, add, sigmoid, gt, where", compiled.Source);
-        Assert.Contains("Parallel.For(0, chunks, c => g1_items(64L * c / chunks", compiled.Source);
+        Assert.Contains("KernelThreads.For(chunks, c => g1_items(64L * c / chunks", compiled.Source);
         Assert.Contains("// scalar loops: gt is bool, not float32", compiled.Source); // a mask among the outputs
         using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "roslyn_chain.py");
         AssertMatchesEager(ns, roslyn, compiled, 3);

@@ -39,7 +39,7 @@ public static partial class CSharpEmitter
         {
             text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
             text.Append($"        int chunks = (int)Math.Min({rows}L, Environment.ProcessorCount * 4L);\n");
-            text.Append($"        Parallel.For(0, chunks, c => {k.Name}_rows({rows}L * c / chunks, {rows}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
+            text.Append($"        Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_rows({rows}L * c / chunks, {rows}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
         }
         else text.Append($"        {k.Name}_rows(0, {rows}L, p, s);\n");
         text.Append("    }\n\n");

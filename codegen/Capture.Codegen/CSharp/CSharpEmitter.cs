@@ -55,7 +55,7 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
 /// Generated C# for a graph's kernels: one static class, one method per kernel, a comment naming the
 /// graph nodes each covers. A kernel method takes the operands' data addresses and their strides
 /// (in elements, broadcast to the domain, rank entries per operand). Its work items are
-/// (row of the outer dims, block of the innermost dim); big domains spread them over Parallel.For.
+/// (row of the outer dims, block of the innermost dim); big domains spread them over KernelThreads.
 /// Each item runs a SIMD loop over the innermost dim when the kernel vectorizes and the operands'
 /// innermost strides are the ones it was generated for (1, or 0 for a broadcast), then a scalar
 /// loop for the rest, which handles any strides.
@@ -102,7 +102,7 @@ public static partial class CSharpEmitter
         {
             text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
             text.Append($"        int chunks = (int)Math.Min({items}L, Environment.ProcessorCount * 4L);\n");
-            text.Append($"        Parallel.For(0, chunks, c => {k.Name}_items({items}L * c / chunks, {items}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
+            text.Append($"        Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_items({items}L * c / chunks, {items}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
         }
         else
         {

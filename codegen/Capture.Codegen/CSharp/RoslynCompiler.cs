@@ -29,6 +29,7 @@ public static class RoslynCompiler
             .Where(p => Path.GetFileName(p) is "System.Runtime.dll" or "System.Private.CoreLib.dll" or "System.Threading.Tasks.Parallel.dll"
                 or "System.Collections.Concurrent.dll" or "System.Threading.dll" or "netstandard.dll" or "System.Runtime.Intrinsics.dll"
                 or "System.Numerics.Vectors.dll")
+            .Append(typeof(KernelThreads).Assembly.Location) // the kernels' thread team
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToArray());
 
     /// <summary>What makes an image stale besides its source: Capture's code generator and Roslyn.</summary>

@@ -6,7 +6,7 @@ namespace Capture.Codegen.Llvm;
 /// compiled object is what the kernel cache keeps, keyed by the IR, the host CPU and its features,
 /// the LLVM library and Capture's code generator: a second process links the object without running
 /// LLVM's optimizer or code generator. Each kernel's entry spreads its work items over threads
-/// (Parallel.For, as the C# kernels do) when the kernel is big enough.
+/// (on KernelThreads, as the C# kernels do) when the kernel is big enough.
 /// </summary>
 public sealed class LlvmKernelCompiler : IKernelCompiler
 {
@@ -57,7 +57,7 @@ public sealed class LlvmKernelCompiler : IKernelCompiler
         {
             var chunks = (int)Math.Min(items, Environment.ProcessorCount * 4L);
             var (pp, ss) = ((nint)p, (nint)s);
-            Parallel.For(0, chunks, c => ((delegate* unmanaged<long, long, nint*, long*, void>)address)(items * c / chunks, items * (c + 1) / chunks, (nint*)pp, (long*)ss));
+            KernelThreads.For(chunks, c => ((delegate* unmanaged<long, long, nint*, long*, void>)address)(items * c / chunks, items * (c + 1) / chunks, (nint*)pp, (long*)ss));
         };
     }
 

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+
+namespace Capture.Codegen;
+
+/// <summary>
+/// The threads big kernels run on: the calling thread and <see cref="Workers"/> workers of our own
+/// (one less than the cores), which after a kernel spin a while for the next one before they sleep,
+/// as OpenMP's threads do for torch. A kernel is cut into parts that the threads take in turn (more
+/// parts than threads, so that a thread the OS preempts leaves its share to the others).
+/// Parallel.For instead hands parts to as many thread-pool workers as the pool has awake, three on a
+/// machine of two cores, and those time-slice with the caller. One kernel runs on the team at a time:
+/// a kernel started while another runs (from a second thread) runs its parts on the caller alone.
+/// </summary>
+public static class KernelThreads
+{
+    /// <summary>
+    /// How long a worker spins for the next kernel before it sleeps: long enough for the next kernel
+    /// of a graph, or of a Python loop's next call (tens of microseconds), short enough to leave the
+    /// core to torch's and OpenBLAS's threads soon after.
+    /// </summary>
+    private static readonly TimeSpan Spin = TimeSpan.FromMicroseconds(50);
+
+    private static readonly Lock Gate = new();
+    private static readonly SemaphoreSlim Wake = new(0);
+    private static Job? _job;
+    private static int _sleeping;
+
+    /// <summary>One kernel's parts: its body and the next part to take (a late worker takes from the job it read, never a newer one's).</summary>
+    private sealed class Job(Action<int> body, int parts)
+    {
+        private readonly int _parts = parts;
+        public int Next, Unfinished = parts;
+        public Exception? Failure;
+
+        public void TakeParts()
+        {
+            int part;
+            while ((part = Interlocked.Increment(ref Next) - 1) < _parts)
+            {
+                try { body(part); }
+                catch (Exception e) { Interlocked.CompareExchange(ref Failure, e, null); }
+                Interlocked.Decrement(ref Unfinished);
+            }
+        }
+    }
+
+    /// <summary>The worker threads besides the caller.</summary>
+    public static int Workers { get; } = Math.Max(0, Environment.ProcessorCount - 1);
+
+    static KernelThreads()
+    {
+        for (var i = 0; i < Workers; i++)
+            new Thread(Work) { IsBackground = true, Name = $"capture kernels {i + 1}" }.Start();
+    }
+
+    /// <summary>Runs <paramref name="body"/> for parts 0 to <paramref name="parts"/> - 1 on the team, and returns when all have run.</summary>
+    public static void For(int parts, Action<int> body)
+    {
+        if (parts <= 1 || Workers == 0 || !Gate.TryEnter())
+        {
+            for (var i = 0; i < parts; i++) body(i);
+            return;
+        }
+        try
+        {
+            var job = new Job(body, parts);
+            Volatile.Write(ref _job, job);
+            // a worker that counted itself sleeping before this saw the job is woken; one that counts
+            // itself after sees the job (both are full fences)
+            var sleeping = Interlocked.Exchange(ref _sleeping, 0);
+            if (sleeping > 0) Wake.Release(sleeping);
+            job.TakeParts();
+            var wait = new SpinWait();
+            while (Volatile.Read(ref job.Unfinished) > 0) wait.SpinOnce(sleep1Threshold: -1);
+            if (job.Failure is { } failure) throw new AggregateException(failure);
+        }
+        finally
+        {
+            Gate.Exit();
+        }
+    }
+
+    private static void Work()
+    {
+        Job? seen = null;
+        while (true)
+        {
+            var started = Stopwatch.GetTimestamp();
+            Job? job;
+            while ((job = Volatile.Read(ref _job)) == seen)
+            {
+                if (Stopwatch.GetElapsedTime(started) < Spin)
+                {
+                    Thread.SpinWait(20);
+                    continue;
+                }
+                Interlocked.Increment(ref _sleeping);
+                if (Volatile.Read(ref _job) == seen) Wake.Wait(); // a count left stale costs one spurious wake later
+                started = Stopwatch.GetTimestamp();
+            }
+            seen = job;
+            job!.TakeParts();
+        }
+    }
+}
