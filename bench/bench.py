@@ -38,6 +38,23 @@ SETTLE_S = 0.05
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def wait_until_idle(limit_s=20.0, window_s=0.1, busy=0.05):
+    """
+    Sleeps until the process's other threads are idle: under `busy` of a core in a `window_s` window
+    (at most `limit_s`; returns the seconds waited). Compiling leaves work in the background: .NET
+    re-jits the methods a compile called often (Roslyn's, thousands of them) on a thread of its own
+    for seconds after, which on two cores takes one from whichever system is being timed (eager's
+    softmax measured 8 ms instead of 3.4 while it ran).
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        before = time.process_time()
+        time.sleep(window_s)
+        if time.process_time() - before < busy * window_s:
+            break
+    return time.perf_counter() - start
+
+
 def pointwise_chain(x, y):
     # seven elementwise ops (one broadcast operand) with sigmoid and tanh
     return torch.sigmoid((x * 0.5 + y).relu() - 1.0) * torch.tanh(x)
@@ -311,6 +328,9 @@ def main(argv):
             row["matches_eager"] = same(compiled(*args), expected, tolerance)
             failed |= not row["matches_eager"]
             entries.append((row, compiled, []))
+        settled = wait_until_idle()
+        for row, _, _ in entries:
+            row["settled_s"] = settled
         for _ in range(ROUNDS):
             for row, compiled, times in entries:
                 time.sleep(SETTLE_S)

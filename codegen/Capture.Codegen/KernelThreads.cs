@@ -14,21 +14,26 @@ namespace Capture.Codegen;
 public static class KernelThreads
 {
     /// <summary>
-    /// How long a worker spins for the next kernel before it sleeps: long enough for the next kernel
-    /// of a graph, or of a Python loop's next call (tens of microseconds), short enough to leave the
-    /// core to torch's and OpenBLAS's threads soon after.
+    /// How long a worker spins for the next kernel before it sleeps: as long as the kernel it last
+    /// worked on took, within these bounds. Waking a sleeping worker costs about 2 ms here (median,
+    /// from the release to its first part: Linux queues it behind the caller, on the caller's core,
+    /// until the balancer moves it), most of a 4096x1024 softmax, so after a kernel that long the
+    /// worker spins 2 ms and joins the next one at once (OpenMP's threads spin about as long for
+    /// torch). After a short kernel it spins briefly: spinning 2 ms there took a core from the
+    /// OpenBLAS gemm that follows a gemm's epilogue (a GELU MLP's forward went from 10-12 ms to 14-19).
     /// </summary>
-    private static readonly TimeSpan Spin = TimeSpan.FromMicroseconds(50);
+    private static readonly TimeSpan ShortestSpin = TimeSpan.FromMicroseconds(50), LongestSpin = TimeSpan.FromMilliseconds(2);
 
     private static readonly Lock Gate = new();
     private static readonly SemaphoreSlim Wake = new(0);
     private static Job? _job;
-    private static int _sleeping;
+    private static int _sleeping, _parks;
 
     /// <summary>One kernel's parts: its body and the next part to take (a late worker takes from the job it read, never a newer one's).</summary>
     private sealed class Job(Action<int> body, int parts)
     {
         private readonly int _parts = parts;
+        public readonly long Posted = Stopwatch.GetTimestamp();
         public int Next, Unfinished = parts;
         public Exception? Failure;
 
@@ -80,16 +85,24 @@ public static class KernelThreads
         }
     }
 
+    /// <summary>
+    /// Sends spinning workers to sleep now: the caller is about to run work of other threads (an
+    /// OpenBLAS gemm, a torch op), which a spinning worker would take a core from.
+    /// </summary>
+    public static void Park() => Interlocked.Increment(ref _parks);
+
     private static void Work()
     {
         Job? seen = null;
+        var spin = ShortestSpin;
         while (true)
         {
             var started = Stopwatch.GetTimestamp();
+            var parks = Volatile.Read(ref _parks);
             Job? job;
             while ((job = Volatile.Read(ref _job)) == seen)
             {
-                if (Stopwatch.GetElapsedTime(started) < Spin)
+                if (Stopwatch.GetElapsedTime(started) < spin && Volatile.Read(ref _parks) == parks)
                 {
                     Thread.SpinWait(20);
                     continue;
@@ -100,6 +113,8 @@ public static class KernelThreads
             }
             seen = job;
             job!.TakeParts();
+            var took = Stopwatch.GetElapsedTime(job.Posted);
+            spin = took < ShortestSpin ? ShortestSpin : took > LongestSpin ? LongestSpin : took;
         }
     }
 }

@@ -215,6 +215,7 @@ public sealed class KernelBackend(TorchRuntime torch, IKernelCompiler compiler, 
     /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
     private void ExecuteExtern(Node node, GemmCall? gemm, Dictionary<string, PyObject> env, PyObject? root)
     {
+        KernelThreads.Park(); // BLAS's and torch's threads get both cores
         if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env)) return;
         Execute(node, env, root);
     }
