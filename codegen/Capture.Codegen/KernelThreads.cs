@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Capture.Codegen;
 
@@ -11,16 +12,15 @@ namespace Capture.Codegen;
 /// machine of two cores, and those time-slice with the caller. One kernel runs on the team at a time:
 /// a kernel started while another runs (from a second thread) runs its parts on the caller alone.
 /// </summary>
-public static class KernelThreads
+public static partial class KernelThreads
 {
     /// <summary>
     /// How long a worker spins for the next kernel before it sleeps: as long as the kernel it last
-    /// worked on took, within these bounds. Waking a sleeping worker costs about 2 ms here (median,
-    /// from the release to its first part: Linux queues it behind the caller, on the caller's core,
-    /// until the balancer moves it), most of a 4096x1024 softmax, so after a kernel that long the
-    /// worker spins 2 ms and joins the next one at once (OpenMP's threads spin about as long for
-    /// torch). After a short kernel it spins briefly: spinning 2 ms there took a core from the
-    /// OpenBLAS gemm that follows a gemm's epilogue (a GELU MLP's forward went from 10-12 ms to 14-19).
+    /// worked on took, within these bounds. Waking a sleeping worker costs 150-200 us here (median,
+    /// from the release to its first part, with <see cref="Steer"/>; 1-2 ms without), so after a long
+    /// kernel the worker spins 2 ms and joins the next one at once (OpenMP's threads spin about as
+    /// long for torch). After a short kernel it spins briefly: spinning 2 ms there took a core from
+    /// the OpenBLAS gemm that follows a gemm's epilogue (a GELU MLP's forward went from 10-12 ms to 14-19).
     /// </summary>
     private static readonly TimeSpan ShortestSpin = TimeSpan.FromMicroseconds(50), LongestSpin = TimeSpan.FromMilliseconds(2);
 
@@ -73,7 +73,11 @@ public static class KernelThreads
             // a worker that counted itself sleeping before this saw the job is woken; one that counts
             // itself after sees the job (both are full fences)
             var sleeping = Interlocked.Exchange(ref _sleeping, 0);
-            if (sleeping > 0) Wake.Release(sleeping);
+            if (sleeping > 0)
+            {
+                Steer();
+                Wake.Release(sleeping);
+            }
             job.TakeParts();
             var wait = new SpinWait();
             while (Volatile.Read(ref job.Unfinished) > 0) wait.SpinOnce(sleep1Threshold: -1);
@@ -85,6 +89,37 @@ public static class KernelThreads
         }
     }
 
+    [LibraryImport("libc")] private static partial int sched_getcpu();
+    [LibraryImport("libc")] private static unsafe partial int sched_getaffinity(int tid, nint size, ulong* mask);
+    [LibraryImport("libc")] private static unsafe partial int sched_setaffinity(int tid, nint size, ulong* mask);
+    [LibraryImport("libc")] private static partial int gettid();
+
+    private static readonly int[] WorkerIds = new int[Workers];
+    private static int _started, _steeredFrom = -1;
+
+    /// <summary>
+    /// Keeps the workers off the caller's core before they are woken (Linux). Left to itself, Linux
+    /// wakes a worker onto the waker's core, behind the caller, which runs the kernel's parts alone
+    /// until the balancer moves one of them (1-2 ms, the median wake measured here); allowed only
+    /// the other cores, the worker wakes on an idle one. Changes the workers' affinity only when
+    /// the caller's core changed since the last time.
+    /// </summary>
+    private static unsafe void Steer()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var cpu = sched_getcpu();
+        if (cpu < 0 || cpu == _steeredFrom || cpu >= 1024) return;
+        var mask = stackalloc ulong[16];
+        if (sched_getaffinity(0, 16 * sizeof(ulong), mask) != 0) return;
+        mask[cpu / 64] &= ~(1UL << (cpu % 64));
+        var others = false;
+        for (var i = 0; i < 16; i++) others |= mask[i] != 0;
+        if (!others) return; // the caller may use one core only: so may the workers
+        foreach (var id in WorkerIds)
+            if (id != 0) sched_setaffinity(id, 16 * sizeof(ulong), mask);
+        _steeredFrom = cpu;
+    }
+
     /// <summary>
     /// Sends spinning workers to sleep now: the caller is about to run work of other threads (an
     /// OpenBLAS gemm, a torch op), which a spinning worker would take a core from.
@@ -93,6 +128,7 @@ public static class KernelThreads
 
     private static void Work()
     {
+        if (OperatingSystem.IsLinux()) WorkerIds[Interlocked.Increment(ref _started) - 1] = gettid();
         Job? seen = null;
         var spin = ShortestSpin;
         while (true)
