@@ -146,6 +146,7 @@ public static partial class KernelThreads
                 Interlocked.Increment(ref _sleeping);
                 if (Volatile.Read(ref _job) == seen) Wake.Wait(); // a count left stale costs one spurious wake later
                 started = Stopwatch.GetTimestamp();
+                parks = Volatile.Read(ref _parks);
             }
             seen = job;
             job!.TakeParts();
