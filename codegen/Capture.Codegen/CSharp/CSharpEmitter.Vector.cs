@@ -285,33 +285,38 @@ public static partial class CSharpEmitter
     /// </summary>
     private static string ExpScalar()
     {
-        var (table, lo) = ExpTableConstants(8);
+        var k = TableExpLiterals(8);
         return $$"""
                 [MethodImpl(MethodImplOptions.AggressiveInlining)]
                 private static float ExpScalar(float x)
                 {
-                    ReadOnlySpan<int> table = [{{table}}];
-                    float t = MathF.FusedMultiplyAdd(MathF.Min(x, 88.67f), 11.5415602f, 12582912f);
-                    float n = t - 12582912f;
-                    float r = MathF.FusedMultiplyAdd(n, -0.086639404296875f, x);
-                    r = MathF.FusedMultiplyAdd(n, -{{lo}}f, r);
-                    float q = MathF.FusedMultiplyAdd(0.04166043f, r, 0.16668026f);
-                    q = MathF.FusedMultiplyAdd(q, r, 0.50000001f);
+                    ReadOnlySpan<int> table = [{{k.Table}}];
+                    float t = MathF.FusedMultiplyAdd(MathF.Min(x, {{k.Top}}), {{k.Log2E8}}, {{k.Round}});
+                    float n = t - {{k.Round}};
+                    float r = MathF.FusedMultiplyAdd(n, -{{k.Hi}}, x);
+                    r = MathF.FusedMultiplyAdd(n, -{{k.Lo}}, r);
+                    float q = MathF.FusedMultiplyAdd({{k.C4}}, r, {{k.C3}});
+                    q = MathF.FusedMultiplyAdd(q, r, {{k.C2}});
                     q = MathF.FusedMultiplyAdd(q, r, 1f) * r;
                     int bits = BitConverter.SingleToInt32Bits(t);
                     float s = BitConverter.Int32BitsToSingle(table[bits & 7] + (bits << 20));
-                    return x < -87.33f ? 0f : MathF.FusedMultiplyAdd(s, q, s);
+                    return x < {{k.Bottom}} ? 0f : MathF.FusedMultiplyAdd(s, q, s);
                 }
 
 
             """;
     }
 
-    /// <summary>The table's entries (for <paramref name="lanes"/> lanes: 2^((k&amp;7)/8)'s bits less (k&amp;7) &lt;&lt; 20, which adding n &lt;&lt; 20 puts back) and ln2/8's low part.</summary>
-    private static (string Table, string Lo) ExpTableConstants(int lanes) => (
-        string.Join(", ", Enumerable.Range(0, lanes).Select(k =>
-            (BitConverter.SingleToInt32Bits((float)Math.Pow(2, (k & 7) / 8.0)) - ((k & 7) << 20)).ToString(CultureInfo.InvariantCulture))),
-        ((float)(Math.Log(2) / 8 - 0.086639404296875)).ToString("R", CultureInfo.InvariantCulture));
+    /// <summary>TableExp's constants as C# float literals, and its table for <paramref name="lanes"/> lanes.</summary>
+    private sealed record TableExpText(string Table, string Top, string Bottom, string Log2E8, string Round, string Hi, string Lo, string C2, string C3, string C4);
+
+    private static TableExpText TableExpLiterals(int lanes)
+    {
+        static string F(float v) => v.ToString("R", CultureInfo.InvariantCulture) + "f";
+        return new(string.Join(", ", TableExp.Entries(lanes).Select(e => e.ToString(CultureInfo.InvariantCulture))),
+            F(TableExp.Top), F(TableExp.Bottom), F(TableExp.Log2E8), F(TableExp.Round), F(TableExp.Ln2Over8Hi), F(TableExp.Ln2Over8Lo),
+            F(TableExp.C2), F(TableExp.C3), F(TableExp.C4));
+    }
 
     /// <summary>
     /// Exp through a table of 2^(j/8) (see above), for the instruction set with a permute over the
@@ -320,24 +325,24 @@ public static partial class CSharpEmitter
     private static string ExpFromTable(int bits)
     {
         var (isa, permute) = bits == 256 ? ("Avx2", "PermuteVar8x32") : ("Avx512F", "PermuteVar16x32");
-        var (table, lo) = ExpTableConstants(bits / 32);
+        var k = TableExpLiterals(bits / 32);
         var v = $"Vector{bits}";
         return $$"""
                 [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
                 private static {{v}}<float> Exp({{v}}<float> x)
                 {
                     if (!System.Runtime.Intrinsics.X86.{{isa}}.IsSupported) return ExpPolynomial(x);
-                    var t = {{v}}.MultiplyAddEstimate({{v}}.Min(x, {{v}}.Create(88.67f)), {{v}}.Create(11.5415602f), {{v}}.Create(12582912f));
-                    var n = t - {{v}}.Create(12582912f);
-                    var r = {{v}}.MultiplyAddEstimate(n, {{v}}.Create(-0.086639404296875f), x);
-                    r = {{v}}.MultiplyAddEstimate(n, {{v}}.Create(-{{lo}}f), r);
-                    var q = {{v}}.MultiplyAddEstimate({{v}}.Create(0.04166043f), r, {{v}}.Create(0.16668026f));
-                    q = {{v}}.MultiplyAddEstimate(q, r, {{v}}.Create(0.50000001f));
+                    var t = {{v}}.MultiplyAddEstimate({{v}}.Min(x, {{v}}.Create({{k.Top}})), {{v}}.Create({{k.Log2E8}}), {{v}}.Create({{k.Round}}));
+                    var n = t - {{v}}.Create({{k.Round}});
+                    var r = {{v}}.MultiplyAddEstimate(n, {{v}}.Create(-{{k.Hi}}), x);
+                    r = {{v}}.MultiplyAddEstimate(n, {{v}}.Create(-{{k.Lo}}), r);
+                    var q = {{v}}.MultiplyAddEstimate({{v}}.Create({{k.C4}}), r, {{v}}.Create({{k.C3}}));
+                    q = {{v}}.MultiplyAddEstimate(q, r, {{v}}.Create({{k.C2}}));
                     q = {{v}}.MultiplyAddEstimate(q, r, {{v}}<float>.One) * r;
-                    var table = {{v}}.Create({{table}});
+                    var table = {{v}}.Create({{k.Table}});
                     var s = (System.Runtime.Intrinsics.X86.{{isa}}.{{permute}}(table, t.AsInt32()) + {{v}}.ShiftLeft(t.AsInt32(), 20)).AsSingle();
                     var e = {{v}}.MultiplyAddEstimate(s, q, s);
-                    return {{v}}.AndNot(e, {{v}}.LessThan(x, {{v}}.Create(-87.33f)));
+                    return {{v}}.AndNot(e, {{v}}.LessThan(x, {{v}}.Create({{k.Bottom}})));
                 }
 
 

@@ -6,7 +6,7 @@ namespace Capture.Codegen.Llvm;
 // (LLVM only contracts or reorders what it is told to). Float32 exp, tanh and erf are helpers
 // below written in plain arithmetic and selects, always inlined, so that the loop vectorizer turns
 // the loops that call them into vector code (exp, with AVX2, through its vector variant: see
-// TableExp); the rest are LLVM intrinsics (sqrt, fabs, rint vectorize; log, sin, cos, pow and
+// TableExpIr); the rest are LLVM intrinsics (sqrt, fabs, rint vectorize; log, sin, cos, pow and
 // float64 exp become libm calls).
 public static partial class LlvmEmitter
 {
@@ -208,7 +208,7 @@ public static partial class LlvmEmitter
     // (LLVM will not turn the scalar table load into a permute: it would gather). Both stay calls
     // through O3 and are inlined after it (LlvmJit.InlineLate). The two compute the same bits, so an
     // element gives the same result in a vector loop and in its scalar remainder.
-    private const string TableExp = """
+    private const string TableExpIr = """
         declare <8 x float> @llvm.fmuladd.v8f32(<8 x float>, <8 x float>, <8 x float>)
         declare <8 x i32> @llvm.x86.avx2.permd(<8 x i32>, <8 x i32>)
         @capture_exp_table = internal constant [8 x i32] [{{TABLE_I32}}]
@@ -217,8 +217,8 @@ public static partial class LlvmEmitter
         define internal float @capture_exp_f32(float %x) noinline nounwind willreturn memory(none) "vector-function-abi-variant"="_ZGV_LLVM_N8v_capture_exp_f32(capture_exp_f32_v8)" "capture-late-inline" {
           %below = fcmp olt float %x, {{TOP}}
           %c = select i1 %below, float %x, float {{TOP}}
-          %t = call float @llvm.fmuladd.f32(float %c, float {{LOG2E8}}, float 0x4168000000000000)
-          %n = fsub float %t, 0x4168000000000000
+          %t = call float @llvm.fmuladd.f32(float %c, float {{LOG2E8}}, float {{MAGIC}})
+          %n = fsub float %t, {{MAGIC}}
           %r0 = call float @llvm.fmuladd.f32(float %n, float {{MINUS_HI}}, float %x)
           %r = call float @llvm.fmuladd.f32(float %n, float {{MINUS_LO}}, float %r0)
           %q0 = call float @llvm.fmuladd.f32(float {{C4}}, float %r, float {{C3}})
@@ -291,19 +291,18 @@ public static partial class LlvmEmitter
     {
         static string F(double v) => IrFunction.Literal(v, DType.Float32);
         static string V(string scalar, string type = "float") => $"<{string.Join(", ", Enumerable.Repeat($"{type} {scalar}", 8))}>";
-        var table = string.Join(", ", Enumerable.Range(0, 8).Select(j =>
-            $"i32 {BitConverter.SingleToInt32Bits((float)Math.Pow(2, j / 8.0)) - (j << 20)}"));
-        var (top, log2e8, hi, lo, bottom) = (F(88.67f), F(11.5415602f), F(-0.086639404296875f), F(-(float)(Math.Log(2) / 8 - 0.086639404296875)), F(-87.33f));
-        var (c4, c3, c2) = (F(0.04166043f), F(0.16668026f), F(0.50000001f));
-        const string magic = "0x4168000000000000";
-        return TableExp.Trim()
+        var table = string.Join(", ", TableExp.Entries(8).Select(e => $"i32 {e}"));
+        var (top, log2e8, hi, lo, bottom) = (F(TableExp.Top), F(TableExp.Log2E8), F(-TableExp.Ln2Over8Hi), F(-TableExp.Ln2Over8Lo), F(TableExp.Bottom));
+        var (c4, c3, c2) = (F(TableExp.C4), F(TableExp.C3), F(TableExp.C2));
+        var magic = F(TableExp.Round);
+        return TableExpIr.Trim()
             .Replace("{{TABLE_I32}}", table)
             .Replace("{{V_TOP}}", V(top)).Replace("{{V_LOG2E8}}", V(log2e8)).Replace("{{V_MAGIC}}", V(magic))
             .Replace("{{V_MINUS_HI}}", V(hi)).Replace("{{V_MINUS_LO}}", V(lo)).Replace("{{V_BOTTOM}}", V(bottom))
             .Replace("{{V_C4}}", V(c4)).Replace("{{V_C3}}", V(c3)).Replace("{{V_C2}}", V(c2)).Replace("{{V_ONE}}", V("1.0"))
             .Replace("{{V_TWENTY}}", V("20", "i32"))
             .Replace("{{TOP}}", top).Replace("{{LOG2E8}}", log2e8).Replace("{{MINUS_HI}}", hi).Replace("{{MINUS_LO}}", lo)
-            .Replace("{{BOTTOM}}", bottom).Replace("{{C4}}", c4).Replace("{{C3}}", c3).Replace("{{C2}}", c2);
+            .Replace("{{BOTTOM}}", bottom).Replace("{{MAGIC}}", magic).Replace("{{C4}}", c4).Replace("{{C3}}", c3).Replace("{{C2}}", c2);
     }
 
     private static string AllHelpers()
