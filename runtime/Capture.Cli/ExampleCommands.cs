@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Capture.Codegen.Llvm;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime;
 using Capture.Runtime.Backends;
@@ -9,8 +9,6 @@ using Reports = Capture.Runtime.Reports;
 
 namespace Capture.Cli;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// `capture explain FILE.py[::FUNC]` and `capture graph FILE.py::FUNC --format ...`: capture the

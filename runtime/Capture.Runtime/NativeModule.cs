@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Dispatch;
 using Capture.Runtime.Torch;

@@ -1,4 +1,4 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
 // Fusion grouping on IR text: the expected kernels, one line each ("g1 extern [8, 32]: linear, relu").
 public sealed class FusionTests

@@ -1,7 +1,5 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 // torch.no_grad() blocks in graphs: _set_grad_enabled nodes, and what they do to metadata.
 public sealed class GradModeTests

@@ -1,6 +1,5 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
-using Graph = Capture.Graph.Graph;
 
 // Memory plans over fusion plans of IR text: which buffers share slots, in-place reuse, and the
 // planned size against one allocation per intermediate.

@@ -1,8 +1,7 @@
-using Capture.Graph;
+using Capture.Graphs;
 
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
-using Graph = Capture.Graph.Graph;
 
 // The max-flow under the min-cut partitioner, and what each partitioner saves on graphs whose best
 // answer is known.

@@ -1,7 +1,5 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 // Each pass on IR text, compared with the expected IR up to renaming; the verifier runs after it.
 // Rewrites leave the nodes they no longer need for dead code elimination, which runs after them.

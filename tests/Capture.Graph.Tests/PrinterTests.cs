@@ -1,4 +1,4 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
 public sealed class PrinterTests
 {

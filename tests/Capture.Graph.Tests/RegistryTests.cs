@@ -1,4 +1,4 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
 // Invariants over the whole registry, so that a new op cannot be added half-described.
 public sealed class RegistryTests

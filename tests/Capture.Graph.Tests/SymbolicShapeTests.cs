@@ -1,4 +1,4 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
 // Symbolic sizes flow through rules that only compare sizes; rules that need a size's value say so.
 public sealed class SymbolicShapeTests

@@ -1,7 +1,5 @@
-namespace Capture.Graph.Tests;
+namespace Capture.Graphs.Tests;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 // Each verifier rule, violated once, on a graph that is otherwise valid.
 public sealed class VerifierTests

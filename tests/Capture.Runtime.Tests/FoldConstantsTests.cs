@@ -1,10 +1,9 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Tests;
 
-using Graph = Capture.Graph.Graph;
 
 // Constant folding on IR text, before and expected after (up to renaming), with torch computing the
 // folded values; then the folded graph runs on the eager backend and matches the original.

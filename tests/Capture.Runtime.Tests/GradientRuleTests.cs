@@ -1,10 +1,9 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Tests;
 
-using Graph = Capture.Graph.Graph;
 
 // Every derivative rule against torch's autograd, over the shape-rule cases (dtypes, broadcasting,
 // keepdim, negative dims, strided inputs): each case's f32/f64 inputs require grad; the one-op

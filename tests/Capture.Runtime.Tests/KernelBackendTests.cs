@@ -1,12 +1,11 @@
 using Capture.Codegen;
 using Capture.Codegen.Llvm;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Tests;
 
-using Graph = Capture.Graph.Graph;
 
 // The kernel backends (Roslyn's C#, LLVM's native code) against the eager backend (torch itself):
 // seeded random graphs, transcendental functions over the whole float range, and the generated

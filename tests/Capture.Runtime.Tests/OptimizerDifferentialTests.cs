@@ -1,11 +1,9 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Tests;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 // The full optimizer pipeline on many seeded random graphs, each padded with work the passes
 // should remove (repeated calls, multiplications by one, unused calls): the eager backend gives

@@ -1,9 +1,7 @@
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Runtime.Tests;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// Seeded random graphs built from registry ops through the builder: pointwise chains with

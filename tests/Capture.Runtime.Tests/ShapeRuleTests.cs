@@ -1,10 +1,8 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 
 namespace Capture.Runtime.Tests;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 // Every registry op's shape and dtype rule against torch itself, over generated cases: both must
 // succeed with the same sizes, dtype and requires_grad (and strides, for views), or both must

@@ -1,4 +1,4 @@
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Bytecode;
 

@@ -1,9 +1,7 @@
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Bytecode;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>Why a capture stopped before the end: what, at which instruction, where in the user's code.</summary>
 public sealed record GraphBreak(string Reason, Instruction Instruction, SourceLocation? Location, IReadOnlyList<string> UserStack)

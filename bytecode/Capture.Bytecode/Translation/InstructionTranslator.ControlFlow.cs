@@ -1,4 +1,4 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 
 namespace Capture.Bytecode;

@@ -1,8 +1,7 @@
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Codegen.Blas;
 
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// A matrix product a backend runs through BLAS instead of torch: for each of <see cref="Batch"/>

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Codegen;
 

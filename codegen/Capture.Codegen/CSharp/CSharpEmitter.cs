@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Runtime.Intrinsics;
 using System.Text;
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Codegen;
 

@@ -1,8 +1,7 @@
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Codegen;
 
-using Graph = Capture.Graph.Graph;
 
 // Lowering of a fusion group to a kernel: one statement per node, arguments read from the group's
 // own earlier statements or loaded from operands, Python numbers as constants in the computation's

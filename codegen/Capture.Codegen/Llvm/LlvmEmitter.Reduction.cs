@@ -1,5 +1,5 @@
 using System.Text;
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Codegen.Llvm;
 

@@ -1,10 +1,8 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 
 namespace Capture.Frontend;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// Where a value the capture read comes from, relative to the call: a parameter (or closure

@@ -1,9 +1,7 @@
-using Capture.Graph;
+using Capture.Graphs;
 
 namespace Capture.Frontend;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// A graph being built: the function's own, or a subgraph (a cond branch, a loop's condition or

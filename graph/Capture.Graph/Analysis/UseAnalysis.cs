@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>Who uses each node's value (derived from the graph, never stored on nodes).</summary>
 public sealed class UseAnalysis

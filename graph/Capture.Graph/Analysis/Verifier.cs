@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>One broken rule: which rule, at which node, and why.</summary>
 public sealed record VerifierIssue(VerifierRule Rule, string Node, string Message)

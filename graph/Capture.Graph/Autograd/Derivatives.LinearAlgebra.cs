@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Matrix products, normalization, convolution and pooling.
 //   mm(a, b): a takes g @ b^T, b takes a^T @ g (batched and broadcast for matmul)

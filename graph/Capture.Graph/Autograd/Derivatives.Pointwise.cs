@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Unary, binary and ternary pointwise ops, conversions. The formulas are torch's (derivatives.yaml):
 //   exp: g*y   log: g/x   tanh: g*(1-y^2)   sigmoid: g*y*(1-y)   relu: g where y > 0

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Reductions: the gradient is brought back to the input's shape (reduced dims re-inserted and
 // expanded); amax/amin and full max/min share it evenly between ties, max/min along a dim give it

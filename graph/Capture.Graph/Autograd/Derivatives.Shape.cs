@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Views, indexing, joining and reordering: the gradient is the inverse movement of g (reshape
 // back, inverse permutation, the slice scattered back into zeros, the pieces of a cat narrowed out).

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// The derivative rules (vector-Jacobian products) of the registry's ops, as graph-building

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// In-place ops made functional before differentiation: <c>y = x.add_(z)</c> becomes

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// A captured forward graph together with its backward, as one graph: it takes the forward's

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Maximum flow by Dinic's algorithm (breadth-first levels, then blocking flows by depth-first

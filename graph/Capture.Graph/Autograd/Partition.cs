@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// A joint graph split in two: <see cref="Forward"/> takes the primals and returns

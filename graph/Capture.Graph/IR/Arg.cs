@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>An argument of a node: a reference to another node's value, or a constant.</summary>
 public abstract record Arg

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>The tensor element types Capture handles; names follow torch.</summary>
 public enum DType

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>A torch device: its type ("cpu", "cuda", "meta") and index (null when torch gives none).</summary>
 public readonly record struct Device(string Type, int? Index = null)

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// One size of a tensor: a constant, or a named symbol (a size that varies between calls, as in

@@ -1,6 +1,6 @@
 using System.Collections;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// An immutable list with value equality, so that records holding lists (shapes, arguments, nodes)

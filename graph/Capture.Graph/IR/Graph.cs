@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// An immutable, topologically ordered list of nodes: placeholders first, one output last. Edits
@@ -43,7 +43,7 @@ public sealed class Graph : IEquatable<Graph>
         var names = new Dictionary<string, string>();
         int p = 0, n = 0;
         foreach (var node in Nodes)
-            names[node.Name] = node switch { Placeholder => $"p{p++}", global::Capture.Graph.Output => "output", _ => $"n{n++}" };
+            names[node.Name] = node switch { Placeholder => $"p{p++}", global::Capture.Graphs.Output => "output", _ => $"n{n++}" };
         return new Graph(Nodes.Select(node => CanonicalNode(node, names)));
     }
 

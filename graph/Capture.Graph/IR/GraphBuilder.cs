@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Appends nodes and returns an immutable <see cref="Graph"/> at <see cref="Output"/>. Every call
@@ -23,7 +23,7 @@ public sealed class GraphBuilder
     /// <summary>Starts from a graph's nodes without its output (to append to, or re-output).</summary>
     public GraphBuilder(Graph graph)
     {
-        foreach (var node in graph.Nodes.Where(n => n is not global::Capture.Graph.Output)) Add(node);
+        foreach (var node in graph.Nodes.Where(n => n is not global::Capture.Graphs.Output)) Add(node);
     }
 
     public SourceLocation? Source { get; set; }

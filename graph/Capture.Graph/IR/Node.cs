@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>A keyword argument of a call.</summary>
 public sealed record Kwarg(string Name, Arg Value)

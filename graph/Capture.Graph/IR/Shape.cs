@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>Sizes of a tensor, outermost first. Rank 0 is a scalar tensor.</summary>
 public sealed record Shape(EquatableList<Dim> Dims)

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// The contents of a constant tensor (a value constant folding computed): its dtype and its

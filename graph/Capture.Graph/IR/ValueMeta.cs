@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>What a node produces: a tensor, a Python scalar, a tuple of values, or None.</summary>
 public abstract record ValueMeta;

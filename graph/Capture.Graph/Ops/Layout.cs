@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// The strides torch gives a computed result, so that a later view succeeds or fails in a graph

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// An op applied to arguments, bound to its schema (defaults filled), with the metadata of every

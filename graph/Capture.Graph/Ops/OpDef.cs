@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>What kind of computation an op is; the optimizer and backends read it.</summary>
 public enum OpCategory { Pointwise, Reduction, View, Extern, Creation, Random, Composite, GlobalState, Opaque }

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Every op Capture knows, by Python path ("torch.add") and by Tensor method name ("add"). Each

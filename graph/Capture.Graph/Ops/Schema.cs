@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// One parameter of an op schema. Types: Tensor, Tensor[], Scalar (a Python number), Number|Tensor

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>A value taking part in type promotion: a tensor, or a Python number.</summary>
 public abstract record Operand

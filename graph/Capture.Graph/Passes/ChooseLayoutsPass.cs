@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Layout: the memory order each kernel reads its operands in.
 // - A matrix product with a transposed 2-D operand becomes the transposed-operand form the library

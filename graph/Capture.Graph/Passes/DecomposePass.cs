@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Decomposition to core ops: a call whose op has a registry decomposition (gelu, softmax,
 // log_softmax, logsumexp, layer_norm, batch_norm...) is replaced by its parts, for the ops the

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Common subexpression elimination: a pure call identical to an earlier one (same op, arguments,
 // keywords, call form and metadata) is replaced by the earlier one. Only pure ops take part (random

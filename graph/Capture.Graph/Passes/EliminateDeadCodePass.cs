@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Dead code elimination: walks the graph backwards, keeping a node when something kept reads it,
 // when it is the output, or when it is not pure (see OpEffects.IsPure). Placeholders stay: they

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Constant folding: a pure tensor computation that reads only constants (literals, creation ops,
 // earlier folded constants, and get_attr values when the context freezes them) is computed once,

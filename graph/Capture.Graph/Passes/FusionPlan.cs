@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>What a fused kernel computes, which decides its loop nest.</summary>
 public enum FusionKind

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>One optimizer pass: a new graph from an old one, and what it changed.</summary>
 public interface IGraphPass

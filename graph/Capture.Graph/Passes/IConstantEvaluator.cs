@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Computes the values of a graph without placeholders whose output is a tuple of tensors (the

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// One intermediate tensor a kernel writes: live from the kernel that defines it to the last kernel

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>An optimized graph with the annotations backends read: its kernels and where their buffers live.</summary>
 public sealed record OptimizedGraph(Graph Graph, FusionPlan Fusion, MemoryPlan Memory);

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Fusion grouping: which nodes one kernel computes. Greedy in graph order: each node starts a group
 // and then merges with the group of each value it reads when the two can share one loop nest:

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Memory planning over the fusion plan's kernels, in their order. Each value a kernel writes for
 // others (a group output that is not a graph output) is a buffer, live from its kernel to the last

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Algebraic simplification: a table of rewrite rules, one per line with its algebra, applied to a
 // fixpoint. A rule sees one pure call (its arguments already rewritten) and gives a simpler value:

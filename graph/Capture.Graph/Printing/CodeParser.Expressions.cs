@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // The expression half of the parser: a tokenizer for the Python subset graphs print, a small
 // expression tree, and its reading as node arguments or as a node.

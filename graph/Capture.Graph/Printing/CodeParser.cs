@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Reads the Python-like text <see cref="CodePrinter"/> writes back into a graph. Call nodes get

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Prints a graph as Python, one line per node, metadata as annotations:

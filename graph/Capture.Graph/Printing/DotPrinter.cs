@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>Graphviz DOT: one box per node (name, target, metadata), an edge per use; with a fusion
 /// plan, each kernel's nodes share a fill colour and its name.</summary>

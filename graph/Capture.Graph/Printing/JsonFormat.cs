@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Graphs as JSON, for tools and reports. Every node keeps its name, kind, target, arguments,

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>
 /// Metadata as printed in graphs and parsed back: "f32[8, 16]" (contiguous, cpu), "f32[4, 6]{1, 4}"

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 /// <summary>FX's print_tabular: one row per node (opcode, name, target, args, kwargs), plus metadata.</summary>
 public static class TabularPrinter

@@ -1,11 +1,10 @@
 using System.Diagnostics;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime.Backends;
 
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// A graph compiled with its gradients: the forward and backward graphs of a partition, each

@@ -1,5 +1,5 @@
 using Capture.Codegen.Blas;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Torch;
 

@@ -1,11 +1,9 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime.Backends;
 
-// Capture.Graph is both a namespace and its central type: inside Capture.* the type needs an alias.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>A node failed while a graph ran: which node, from which user line, and torch's error.</summary>
 public sealed class GraphExecutionException(Node node, Exception inner)

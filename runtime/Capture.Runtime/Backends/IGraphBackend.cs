@@ -1,9 +1,8 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 
 namespace Capture.Runtime.Backends;
 
-using Graph = Capture.Graph.Graph;
 
 /// <summary>One step of compiling a graph and what it cost ("optimize", "codegen", "roslyn": cached...).</summary>
 public sealed record CompilePhase(string Name, TimeSpan Time, string? Note = null)

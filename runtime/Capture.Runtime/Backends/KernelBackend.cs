@@ -1,13 +1,12 @@
 using System.Diagnostics;
 using Capture.Codegen;
 using Capture.Codegen.Blas;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime.Backends;
 
-using Graph = Capture.Graph.Graph;
 
 /// <summary>A graph compiled for a kernel backend (roslyn, llvm): the optimized graph, its kernels and their generated source.</summary>
 public sealed class KernelCompiledGraph : ICompiledGraph

@@ -1,11 +1,10 @@
 using Capture.Codegen;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime.Backends;
 
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// One compiled kernel's calls. What does not change between calls is worked out once: each output

@@ -1,10 +1,9 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime.Backends;
 
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// Constant folding's evaluator: runs a constant subgraph through the eager backend (torch itself,

@@ -1,6 +1,6 @@
 using Capture.Bytecode;
 using Capture.Frontend;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 
 namespace Capture.Runtime.Dispatch;

@@ -1,12 +1,10 @@
 using Capture.Bytecode;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Dispatch;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>
 /// Collects a run's capture events into what capture.explain returns: graphs, breaks with reasons

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Capture.Bytecode;
 using Capture.Frontend;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Torch;

@@ -1,12 +1,10 @@
 using Capture.Bytecode;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Dispatch;
 
 namespace Capture.Runtime.Reports;
 
-// Capture.Graph is both a namespace and its central type.
-using Graph = Capture.Graph.Graph;
 
 /// <summary>How a source line of a compiled frame ran.</summary>
 public enum LineMark { None, Captured, GraphBreak, Eager, Refused }

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Reports;

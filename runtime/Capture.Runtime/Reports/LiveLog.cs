@@ -1,5 +1,5 @@
 using Capture.Bytecode;
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Runtime.Dispatch;
 
 namespace Capture.Runtime.Reports;

@@ -1,4 +1,5 @@
 using System.Text;
+using Capture.Graphs;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Reports;
@@ -102,7 +103,7 @@ public static class TextReport
         var phases = string.Concat((graph.Event.Compiled?.Phases ?? []).Select(p => $", {p}"));
         w.Write($"Graph {graph.Number} (from {graph.Entry}, {graph.OpCount} ops; capture {graph.Event.CaptureTime.TotalMilliseconds:0.0} ms{phases}{CodeSize(graph)}):\n", TextStyle.Heading);
         if (graph.Event.RecompileReason is { } reason) w.Write($"  recompiled because {reason}\n", TextStyle.Break);
-        w.Write(Indent(Capture.Graph.CodePrinter.Print(graph.Graph).TrimEnd('\n'), "  ") + "\n", TextStyle.Code);
+        w.Write(Indent(CodePrinter.Print(graph.Graph).TrimEnd('\n'), "  ") + "\n", TextStyle.Code);
         w.Write($"  Guards ({graph.Guards.Count}):\n", TextStyle.Heading);
         foreach (var group in graph.Guards.GroupBy(g => g.Group))
         {
@@ -126,9 +127,9 @@ public static class TextReport
         if (compiled.Partition is not { } partition) return;
         w.Write($"    saved for backward: {string.Join(", ", AutogradSummary.Saved(partition))}\n", TextStyle.Dim);
         w.Write("    forward graph:\n", TextStyle.Heading);
-        w.Write(Indent(Capture.Graph.CodePrinter.Print(partition.Forward).TrimEnd('\n'), "      ") + "\n", TextStyle.Code);
+        w.Write(Indent(CodePrinter.Print(partition.Forward).TrimEnd('\n'), "      ") + "\n", TextStyle.Code);
         w.Write("    backward graph:\n", TextStyle.Heading);
-        w.Write(Indent(Capture.Graph.CodePrinter.Print(partition.Backward).TrimEnd('\n'), "      ") + "\n", TextStyle.Code);
+        w.Write(Indent(CodePrinter.Print(partition.Backward).TrimEnd('\n'), "      ") + "\n", TextStyle.Code);
     }
 
     /// <summary>", generated C# 120 lines (4 kernels)" for backends that generate code.</summary>

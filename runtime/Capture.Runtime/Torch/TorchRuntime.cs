@@ -1,4 +1,4 @@
-using Capture.Graph;
+using Capture.Graphs;
 using Capture.Python;
 
 namespace Capture.Runtime.Torch;
@@ -91,7 +91,7 @@ public sealed class TorchRuntime : IDisposable
 
     private static Device DeviceOf(PyObject tensor)
     {
-        if (tensor.GetAttrBool("is_cpu")) return Graph.Device.Cpu;
+        if (tensor.GetAttrBool("is_cpu")) return Graphs.Device.Cpu;
         using var device = tensor.GetAttr("device");
         using var type = device.GetAttr("type");
         using var index = device.GetAttr("index");
@@ -106,7 +106,7 @@ public sealed class TorchRuntime : IDisposable
     public PyObject EmptyStrided(IReadOnlyList<long> sizes, IReadOnlyList<long> strides, DType dtype, Device? device = null)
     {
         // compiled graphs allocate the same outputs on every call: the arguments are built once
-        var key = (sizes.ToEquatableList(), strides.ToEquatableList(), dtype, device ?? Graph.Device.Cpu);
+        var key = (sizes.ToEquatableList(), strides.ToEquatableList(), dtype, device ?? Graphs.Device.Cpu);
         if (!_emptyStridedArgs.TryGetValue(key, out var prepared))
         {
             if (_emptyStridedArgs.Count >= 4096) ClearPrepared();
@@ -135,7 +135,7 @@ public sealed class TorchRuntime : IDisposable
     /// <summary>A new CPU tensor holding a constant's elements.</summary>
     public unsafe PyObject FromData(TensorData data, TensorMeta meta)
     {
-        if (meta.Device != Graph.Device.Cpu) throw new NotSupportedException($"constants on {meta.Device} (Capture folds constants on the CPU)");
+        if (meta.Device != Graphs.Device.Cpu) throw new NotSupportedException($"constants on {meta.Device} (Capture folds constants on the CPU)");
         var tensor = Empty(meta.Shape.Concrete("a constant"), data.DType);
         using var pointer = tensor.CallMethod("data_ptr");
         data.Bytes.CopyTo(new Span<byte>((void*)(nint)pointer.ToInt64(), data.Bytes.Length));
@@ -147,7 +147,7 @@ public sealed class TorchRuntime : IDisposable
     {
         using var contiguous = tensor.CallMethod("contiguous");
         var info = Read(contiguous);
-        if (info.Device != Graph.Device.Cpu) throw new NotSupportedException($"reading the elements of a tensor on {info.Device}");
+        if (info.Device != Graphs.Device.Cpu) throw new NotSupportedException($"reading the elements of a tensor on {info.Device}");
         var bytes = new byte[info.NumElements * info.DType.ItemSize()];
         new ReadOnlySpan<byte>((void*)info.DataPtr, bytes.Length).CopyTo(bytes);
         return new TensorData(info.DType, bytes);
@@ -157,7 +157,7 @@ public sealed class TorchRuntime : IDisposable
     {
         var args = shapeArgs.Select(Py.IntTuple).ToArray();
         using var dtypeObject = DTypeObject(dtype);
-        using var deviceObject = Py.Str((device ?? Graph.Device.Cpu).ToString());
+        using var deviceObject = Py.Str((device ?? Graphs.Device.Cpu).ToString());
         try
         {
             return factory.Call(args, [new("dtype", dtypeObject), new("device", deviceObject)]);

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // ATen's backward kernels, called by derivative rules (graph/Autograd) where a gradient has no
 // good expression in forward ops: convolution, pooling, embedding, and scattering a slice back

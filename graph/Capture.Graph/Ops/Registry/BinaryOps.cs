@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Binary and ternary pointwise ops: broadcasting and torch's type promotion.
 public static partial class OpRegistry

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // dtype conversions: x.to(dtype), x.to(other), x.float(), x.type_as(other)...
 public static partial class OpRegistry

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Convolution and pooling, with torch's output-size arithmetic (aten/src/ATen/native/Pool.h,
 // ConvUtils.h). Unbatched inputs (one rank less) are accepted as torch accepts them.

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Tensor creation. rand/randn are Random: a graph holding them must be guarded on the RNG state or
 // broken on (the capture paths decide); their shape rules are ordinary.

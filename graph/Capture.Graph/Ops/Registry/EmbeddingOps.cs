@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Embedding lookup and dropout. Dropout enters graphs only where it is the identity (eval, or
 // p=0); training-mode dropout is random and is refused clearly until the random-op work lands.

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // torch's fused kernels that nn modules call on their fast paths (eval mode, grad off). Torch has no
 // meta kernel for them, so their shape rules live here. Extern: backends call torch for them.

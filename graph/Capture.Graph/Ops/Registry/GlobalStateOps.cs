@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Global state a graph changes while it runs: grad mode (torch.no_grad() / torch.enable_grad()
 // blocks become a pair of _set_grad_enabled calls around their ops, as in TorchDynamo's graphs).

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // In-place variants (x.add_(y), torch.relu_(x)...). Each writes into and returns its first
 // argument: the result aliases it (MutatedArg = 0). The functional rule gives the computed value,

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Indexing (x[...] with ints, slices, None, ...), narrowing, splitting, joining and reordering.
 public static partial class OpRegistry

@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Matrix products. No type promotion here: torch requires equal dtypes.
 public static partial class OpRegistry

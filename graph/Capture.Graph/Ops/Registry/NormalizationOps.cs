@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Normalization: layer_norm, batch_norm (inference only), group_norm. All keep the input's shape.
 public static partial class OpRegistry

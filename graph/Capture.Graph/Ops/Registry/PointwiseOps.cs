@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Unary pointwise ops. Transcendental ones compute in floating point (an int or bool input gives
 // the default float type); the rest keep the input's type.

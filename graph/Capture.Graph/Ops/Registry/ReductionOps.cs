@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Reductions over dims (None or [] means all), with keepdim; integral sums widen to int64.
 public static partial class OpRegistry

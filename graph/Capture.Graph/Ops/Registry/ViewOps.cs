@@ -1,4 +1,4 @@
-namespace Capture.Graph;
+namespace Capture.Graphs;
 
 // Views share their input's storage: their metadata carries the real strides (reshape and flatten
 // fall back to a contiguous copy when no view is possible, as in torch).
