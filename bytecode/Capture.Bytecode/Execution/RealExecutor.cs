@@ -1,4 +1,5 @@
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 
@@ -95,8 +96,6 @@ public static class RealExecutor
         RealStep Next() => new RealStep.Continue(index + 1);
         RealStep JumpTo() => new RealStep.Continue(ins.JumpTarget!.Value);
         using var builtins = Py.Builtins;
-        using var op = Py.Import("operator");
-        PyObject Fn(PyObject module, string name) => module.GetAttr(name);
 
         switch (ins.Opcode)
         {
@@ -160,17 +159,15 @@ public static class RealExecutor
                 using var right = Pop();
                 using var left = Pop();
                 var symbol = ins.Operator!;
-                var name = BinaryNames[symbol.TrimEnd('=')];
-                using var fn = Fn(op, symbol.EndsWith('=') && symbol.Length > 1 && symbol != "==" ? "i" + name.TrimEnd('_') : name);
-                Push(fn.Call(left, right));
+                var binary = PythonOperators.Binary[symbol.TrimEnd('=')];
+                Push(PythonOperators.Apply(symbol.EndsWith('=') ? binary.InPlaceFunction : binary.Function, left, right));
                 return Next();
             }
             case Opcode.COMPARE_OP:
             {
                 using var right = Pop();
                 using var left = Pop();
-                using var fn = Fn(op, CompareNames[ins.Operator!]);
-                Push(fn.Call(left, right));
+                Push(PythonOperators.Apply(PythonOperators.Comparisons[ins.Operator!].Function, left, right));
                 return Next();
             }
             case Opcode.IS_OP:
@@ -184,17 +181,14 @@ public static class RealExecutor
             {
                 using var container = Pop();
                 using var item = Pop();
-                using var fn = Fn(op, "contains");
-                using var found = fn.Call(container, item);
-                Push(Py.Bool(found.IsTrue() != (ins.Arg == 1)));
+                Push(PythonOperators.Apply(ins.Arg == 1 ? "not_contains" : "contains", container, item));
                 return Next();
             }
             case Opcode.UNARY_NEGATIVE or Opcode.UNARY_POSITIVE or Opcode.UNARY_NOT or Opcode.UNARY_INVERT:
             {
                 using var value = Pop();
                 if (ins.Opcode == Opcode.UNARY_NOT) { Push(Py.Bool(!value.IsTrue())); return Next(); }
-                using var fn = Fn(op, ins.Opcode switch { Opcode.UNARY_NEGATIVE => "neg", Opcode.UNARY_POSITIVE => "pos", _ => "invert" });
-                Push(fn.Call(value));
+                Push(PythonOperators.Apply(PythonOperators.UnaryFunction(ins.UnarySymbol!), value));
                 return Next();
             }
             case Opcode.BINARY_SUBSCR: { using var key = Pop(); using var container = Pop(); Push(container.GetItem(key)); return Next(); }
@@ -377,15 +371,4 @@ public static class RealExecutor
         }
         throw new InvalidOperationException("raise did not raise");
     }
-
-    private static readonly Dictionary<string, string> BinaryNames = new()
-    {
-        ["+"] = "add", ["-"] = "sub", ["*"] = "mul", ["/"] = "truediv", ["//"] = "floordiv", ["%"] = "mod", ["**"] = "pow",
-        ["@"] = "matmul", ["&"] = "and_", ["|"] = "or_", ["^"] = "xor", ["<<"] = "lshift", [">>"] = "rshift",
-    };
-
-    private static readonly Dictionary<string, string> CompareNames = new()
-    {
-        ["<"] = "lt", ["<="] = "le", ["=="] = "eq", ["!="] = "ne", [">"] = "gt", [">="] = "ge",
-    };
 }

@@ -22,6 +22,16 @@ public sealed record Instruction(
     SourceLocation? Location,
     bool IsJumpTarget)
 {
+    /// <summary>The Python operator a UNARY_* instruction applies ("-", "+", "~", "not"), null for other opcodes.</summary>
+    public string? UnarySymbol => Opcode switch
+    {
+        Opcode.UNARY_NEGATIVE => "-",
+        Opcode.UNARY_POSITIVE => "+",
+        Opcode.UNARY_INVERT => "~",
+        Opcode.UNARY_NOT => "not",
+        _ => null,
+    };
+
     public override string ToString()
     {
         var arg = Arg is { } a ? " " + a : "";

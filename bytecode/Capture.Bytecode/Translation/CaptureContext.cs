@@ -1,5 +1,6 @@
 using Capture.Graphs;
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 
@@ -9,7 +10,6 @@ namespace Capture.Bytecode;
 /// </summary>
 internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
 {
-    private static readonly string[] TrustedModules = ["torch", "math", "operator", "builtins", "numpy", "functools", "itertools"];
 
     private readonly Dictionary<string, SymValue> _wrapped = [];
     private readonly List<(PyObject Tensor, TensorValue Value, Source Source)> _tensorInputs = [];
@@ -122,7 +122,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
                 }
             var meta = Torch.ReadMeta(value);
             Guards.Add(new TensorMatchGuard(source, meta));
-            var node = Builder.Placeholder(PlaceholderName(source), meta);
+            var node = Builder.Placeholder(source.PlaceholderName(), meta);
             var tensorValue = new TensorValue(node.Name, meta) { Source = source };
             _tensorInputs.Add((value.NewReference(), tensorValue, source));
             _inputSources.Add(source);
@@ -217,7 +217,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         using var name = globals.GetItem(key);
         if (!name.IsStr) return null;
         var module = name.AsString();
-        return TrustedModules.Any(m => module == m || module.StartsWith(m + ".", StringComparison.Ordinal)) ? module : null;
+        return PythonObjects.IsTrustedModule(module) ? module : null;
     }
 
     /// <summary>A global of a trusted module: no guard (tensors, which are state, still get one through their source).</summary>
@@ -230,40 +230,11 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value));
     }
 
-    private static bool IsTrusted(PyObject value) => PyNames.IsFrom(value, TrustedModules);
+    private static bool IsTrusted(PyObject value) => PythonObjects.IsTrusted(value);
 
-    private static string ModuleName(PyObject value) => PyNames.ModuleOf(value);
+    public ObjectKind Classify(PyObject value) => PythonObjects.Classify(value, Torch);
 
-    public ObjectKind Classify(PyObject value)
-    {
-        if (Torch.IsModule(value)) return ObjectKind.NnModule;
-        var type = value.TypeName;
-        if (type == "module") return ObjectKind.Module;
-        if (type == "function") return ObjectKind.UserFunction;
-        if (value.IsType) return ObjectKind.Class;
-        if (type is "builtin_function_or_method" or "method_descriptor" or "wrapper_descriptor" or "_ops.OpOverloadPacket")
-            return IsTrusted(value) && !ModuleName(value).StartsWith("builtins", StringComparison.Ordinal) ? ObjectKind.TorchFunction : ObjectKind.Builtin;
-        return ObjectKind.Other;
-    }
-
-    private static string QualifiedName(PyObject value) => PyNames.QualifiedNameOf(value);
-
-    /// <summary>A readable graph input name from a source: x, self_fc1_weight, xs_0, s0.</summary>
-    private static string PlaceholderName(Source source)
-    {
-        var text = source switch
-        {
-            LocalSource l => l.Name,
-            GlobalSource g => g.Name,
-            StackSource s => $"s{s.Index}",
-            AttrSource a => $"{PlaceholderName(a.Base)}_{a.Attr}",
-            ItemSource i => $"{PlaceholderName(i.Base)}_{i.Index}",
-            KeySource k => $"{PlaceholderName(k.Base)}_{k.Key}",
-            _ => "input",
-        };
-        var clean = new string(text.Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray()).Trim('_');
-        return clean.Length == 0 ? "input" : clean;
-    }
+    private static string QualifiedName(PyObject value) => PythonObjects.QualifiedName(value);
 
     /// <summary>Ends the capture: the values the exit needs become graph outputs, in first-use order.</summary>
     public CaptureResult Finish(int entry, Func<OutputCollector, ExitPlan> exit)

@@ -1,5 +1,6 @@
 using Capture.Graphs;
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 
@@ -376,9 +377,7 @@ public sealed partial class InstructionTranslator
         if (b is TensorValue && a is not TensorValue) (a, b) = (b, a);
         if (a is TensorValue) return CallOp("torch.add", [ToArg(a), ToArg(b)], []);
         if (a is not ConstValue ca || b is not ConstValue cb) return null;
-        using var op = Py.Import("operator");
-        using var add = op.GetAttr("add");
-        return Derived(add.Call(ca.Value, cb.Value), [ca, cb]);
+        return Derived(PythonOperators.Apply("add", ca.Value, cb.Value), [ca, cb]);
     }
 
     private StepResult Iterable(Instruction ins, string name, List<SymValue> args)

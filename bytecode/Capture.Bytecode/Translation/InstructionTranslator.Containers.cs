@@ -1,5 +1,6 @@
 using Capture.Graphs;
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 

@@ -1,35 +1,12 @@
 using Capture.Graphs;
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 
 // Operators on tensors become registry ops; on constants they run for real (Python's own semantics).
 public sealed partial class InstructionTranslator
 {
-    // BINARY_OP symbol -> (torch op, in-place Tensor method, operator-module function)
-    private static readonly Dictionary<string, (string? Torch, string? InPlace, string Python)> Binary = new()
-    {
-        ["+"] = ("torch.add", "add_", "add"),
-        ["-"] = ("torch.sub", "sub_", "sub"),
-        ["*"] = ("torch.mul", "mul_", "mul"),
-        ["/"] = ("torch.div", "div_", "truediv"),
-        ["//"] = ("torch.floor_divide", null, "floordiv"),
-        ["%"] = ("torch.remainder", null, "mod"),
-        ["**"] = ("torch.pow", "pow_", "pow"),
-        ["@"] = ("torch.matmul", null, "matmul"),
-        ["&"] = ("torch.bitwise_and", null, "and_"),
-        ["|"] = ("torch.bitwise_or", null, "or_"),
-        ["^"] = ("torch.bitwise_xor", null, "xor"),
-        ["<<"] = (null, null, "lshift"),
-        [">>"] = (null, null, "rshift"),
-    };
-
-    private static readonly Dictionary<string, (string Torch, string Python)> Comparisons = new()
-    {
-        ["<"] = ("torch.lt", "lt"), ["<="] = ("torch.le", "le"), ["=="] = ("torch.eq", "eq"),
-        ["!="] = ("torch.ne", "ne"), [">"] = ("torch.gt", "gt"), [">="] = ("torch.ge", "ge"),
-    };
-
     private StepResult BinaryOp(Instruction ins)
     {
         var right = Pop();
@@ -37,7 +14,8 @@ public sealed partial class InstructionTranslator
         var symbol = ins.Operator!;
         var inPlace = symbol.EndsWith('=');
         var key = inPlace ? symbol[..^1] : symbol;
-        var (torchOp, inPlaceMethod, python) = Binary[key];
+        var op = PythonOperators.Binary[key];
+        var (torchOp, inPlaceMethod) = (op.TorchOp, op.InPlaceMethod);
         if (left is TensorValue || right is TensorValue)
         {
             if (torchOp is null) return new StepResult.Break($"operator {symbol} on a tensor is not supported{At(ins)}");
@@ -50,25 +28,22 @@ public sealed partial class InstructionTranslator
             Push(new TupleValue(lt.Items.Concat(rt.Items).ToList()));
             return StepResult.Continue;
         }
-        return RealOperator(ins, inPlace ? "i" + python.TrimEnd('_') : python, left, right);
+        return RealOperator(ins, inPlace ? op.InPlaceFunction : op.Function, left, right);
     }
 
     private StepResult Compare(Instruction ins)
     {
         var right = Pop();
         var left = Pop();
-        var (torchOp, python) = Comparisons[ins.Operator!];
+        var op = PythonOperators.Comparisons[ins.Operator!];
         if (left is TensorValue || right is TensorValue)
         {
+            // 2 < x is x > 2: torch's comparisons take the tensor first
             if (left is not TensorValue && right is TensorValue)
-            {
-                // 2 < x is x > 2: torch's comparisons take the tensor first
-                var flipped = ins.Operator switch { "<" => "torch.gt", "<=" => "torch.ge", ">" => "torch.lt", ">=" => "torch.le", _ => torchOp };
-                return PushOrBreak(ins, () => CallOp(flipped, [ToArg(right), ToArg(left)], []));
-            }
-            return PushOrBreak(ins, () => CallOp(torchOp, [ToArg(left), ToArg(right)], []));
+                return PushOrBreak(ins, () => CallOp(op.SwappedTorchOp, [ToArg(right), ToArg(left)], []));
+            return PushOrBreak(ins, () => CallOp(op.TorchOp, [ToArg(left), ToArg(right)], []));
         }
-        return RealOperator(ins, python, left, right);
+        return RealOperator(ins, op.Function, left, right);
     }
 
     private StepResult IsOp(Instruction ins)
@@ -134,8 +109,7 @@ public sealed partial class InstructionTranslator
             Push(Derived(Py.Bool(!truth), [value]));
             return StepResult.Continue;
         }
-        var python = ins.Opcode switch { Opcode.UNARY_NEGATIVE => "neg", Opcode.UNARY_POSITIVE => "pos", Opcode.UNARY_INVERT => "invert", _ => "not_" };
-        return RealOperator(ins, python, value);
+        return RealOperator(ins, PythonOperators.UnaryFunction(ins.UnarySymbol!), value);
     }
 
     private StepResult Subscript(Instruction ins)
@@ -183,16 +157,7 @@ public sealed partial class InstructionTranslator
             return new StepResult.Break($"operator {ins.Operator ?? ins.OpName} on a {string.Join(" and a ", operands.Select(Describe))}{At(ins)}");
         try
         {
-            using var op = Py.Import("operator");
-            using var fn = op.GetAttr(function == "not_contains" ? "contains" : function);
-            var result = fn.Call(operands.Cast<ConstValue>().Select(o => o.Value).ToArray());
-            if (function == "not_contains")
-            {
-                var negated = Py.Bool(!result.IsTrue());
-                result.Dispose();
-                result = negated;
-            }
-            Push(Derived(result, operands));
+            Push(Derived(PythonOperators.Apply(function, operands.Cast<ConstValue>().Select(o => o.Value).ToArray()), operands));
             return StepResult.Continue;
         }
         catch (PythonException e)

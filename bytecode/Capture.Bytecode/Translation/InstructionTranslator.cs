@@ -1,5 +1,6 @@
 using Capture.Graphs;
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 
@@ -96,7 +97,7 @@ public sealed partial class InstructionTranslator
                     // ops the breaking instruction added (a partly inlined call) would run twice
                     _context.Builder.Truncate(mark);
                     _context.RollBack(undo);
-                    var cause = new GraphBreak(b.Reason, instruction, instruction.Location,
+                    var cause = new GraphBreak(b.Reason, instruction.Index, instruction.Location,
                         [Frame(_code, instruction), .. b.Inner ?? []]);
                     // The breaking instruction runs for real on the frame as it was before it; locals
                     // the capture never read are re-read from the frame.

@@ -1,4 +1,5 @@
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 

@@ -1,5 +1,6 @@
 using Capture.Graphs;
 using Capture.Python;
+using Capture.Frontend;
 
 namespace Capture.Bytecode;
 
@@ -83,9 +84,6 @@ public sealed record NullValue : SymValue
 {
     public static NullValue Instance { get; } = new();
 }
-
-/// <summary>What kind of real object a <see cref="ObjectValue"/> is, which decides how it is used.</summary>
-public enum ObjectKind { Module, TorchFunction, UserFunction, Builtin, NnModule, Class, Other }
 
 /// <summary>A real Python object the capture holds (modules, functions, nn.Modules, others), guarded by identity.</summary>
 public sealed record ObjectValue(PyObject Object, ObjectKind Kind, string QualifiedName) : SymValue;

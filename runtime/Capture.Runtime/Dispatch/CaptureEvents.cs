@@ -1,4 +1,5 @@
 using Capture.Bytecode;
+using Capture.Frontend;
 using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Dispatch;

@@ -1,4 +1,5 @@
 using Capture.Bytecode;
+using Capture.Frontend;
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
@@ -24,7 +25,7 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
         // a segment with no ops (a break right at its start) runs no graph: it is not counted as one
         var captures = Captures.Where(c => c.Capture.Graph.Nodes.Any(n => n is CallOp)).ToList();
         var breaks = _events.OfType<CaptureEvent.Captured>().Select(c => c.Capture.Exit).OfType<ExitPlan.Break>().Select(b => b.Cause)
-            .Concat(_events.OfType<CaptureEvent.CaptureFailed>().Select(f => new GraphBreak(f.Reason, f.Instruction, f.Instruction.Location, [])))
+            .Concat(_events.OfType<CaptureEvent.CaptureFailed>().Select(f => new GraphBreak(f.Reason, f.Instruction.Index, f.Instruction.Location, [])))
             .ToList();
         var guards = Captures.SelectMany(c => c.Capture.Guards.Guards.Select(g => g.ToString()!)).Distinct().ToList();
         using var breakList = Py.ListOf(breaks.Select(BreakDict));

@@ -123,7 +123,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
             }
             var value = RunEntry(cache, entry, frame);
             if (value is not null) return value;
-            pc = StepReal(cache, frame, ((ExitPlan.Break)entry.Exit).Cause.Instruction.Index, out value);
+            pc = StepReal(cache, frame, ((ExitPlan.Break)entry.Exit).Cause.InstructionIndex, out value);
             if (value is not null) return value;
         }
     }
@@ -167,18 +167,15 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
                 return CallEagerly(function, args, kwargs);
             }
             var watch = Stopwatch.StartNew();
-            var defaultDType = GlobalStateGuard.DefaultDType(bridge);
-            AstCaptureResult capture;
             try
             {
-                capture = AstTransformer.Capture(function, frame.Locals, frame.Globals, frame.Builtins, bridge);
+                entry = AstTransformer.Capture(function, frame.Locals, frame.Globals, frame.Builtins, bridge);
             }
             catch (AstCaptureException e)
             {
                 Emit(cache, new CaptureEvent.AstRefused(cache.Code.Name, e.Diagnostics));
                 throw;
             }
-            entry = AstCaptures.ToCaptureResult(capture, defaultDType);
             Store(cache, entry, watch.Elapsed, failure, discarded: false);
         }
         return RunEntry(cache, entry, frame) ?? throw new InvalidOperationException("an AST capture ends in a return");
@@ -195,7 +192,7 @@ public sealed class FrameRunner(TorchBridge bridge, IGraphBackend backend, Captu
         }
         catch (NotSupportedException e)
         {
-            var at = e is UnresumableBreakException u ? u.Cause.Instruction : cache.Code.Instructions[pc];
+            var at = cache.Code.Instructions[e is UnresumableBreakException u ? u.Cause.InstructionIndex : pc];
             Emit(cache, new CaptureEvent.CaptureFailed(cache.Code.Name, at, e.Message));
             if (FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
             return null;

@@ -1,4 +1,5 @@
 using Capture.Bytecode;
+using Capture.Frontend;
 using Capture.Graphs;
 using Capture.Runtime.Dispatch;
 

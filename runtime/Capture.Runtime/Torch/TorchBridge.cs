@@ -1,4 +1,4 @@
-using Capture.Bytecode;
+using Capture.Frontend;
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
@@ -6,7 +6,7 @@ using Capture.Runtime.Backends;
 namespace Capture.Runtime.Torch;
 
 /// <summary>The runtime's side of <see cref="ITorchBridge"/>: torch interop and meta-device inference for capture.</summary>
-public sealed class TorchBridge : ITorchBridge, Capture.Frontend.IFrontendTorch, IDisposable
+public sealed class TorchBridge : ITorchBridge, IDisposable
 {
     private readonly TorchRuntime torch;
     private readonly MetaInference _meta;

@@ -1,6 +1,6 @@
 using Capture.Python;
 
-namespace Capture.Bytecode;
+namespace Capture.Frontend;
 
 /// <summary>
 /// The real values of a frame at one instruction: locals (free and cell variables included, by

@@ -1,6 +1,6 @@
 using Capture.Graphs;
 
-namespace Capture.Bytecode;
+namespace Capture.Frontend;
 
 /// <summary>
 /// Where and why a capture came to depend on a guard: "line 14 branches on `x.shape[0] > 2`".

@@ -18,7 +18,7 @@ public sealed partial class AstTransformer
     private const int MaxInlineDepth = 32;
     private const int MaxUnrolledIterations = 4096;
 
-    private readonly IFrontendTorch _torch;
+    private readonly ITorchBridge _torch;
     private readonly GraphScope _root;
     private GraphScope _scope;
     private Frame? _frameOrNull;
@@ -28,19 +28,18 @@ public sealed partial class AstTransformer
         get => _frameOrNull ?? throw new InvalidOperationException("no function is being transformed");
         set => _frameOrNull = value;
     }
-    private readonly List<InputAssumption> _assumptions = [];
-    private readonly Dictionary<string, Span> _assumedAt = [];
+    private readonly GuardSet _guards = new();
     private readonly List<CaptureDecision> _decisions = [];
     private readonly HashSet<(string File, int Line)> _lines = [];
     private Span? _current;
     private readonly HashSet<string> _assumed = [];
-    private readonly List<InputPath> _inputs = [];
+    private readonly List<Source> _inputs = [];
     private readonly Dictionary<string, TensorVal> _inputTensors = [];
-    private readonly List<(PyObject Tensor, InputPath Path, TensorVal Value)> _inputObjects = [];
+    private readonly List<(PyObject Tensor, Source Path, TensorVal Value)> _inputObjects = [];
     private readonly Dictionary<nint, ParsedFunction> _parsed = [];
     private int _depth;
 
-    private AstTransformer(IFrontendTorch torch)
+    private AstTransformer(ITorchBridge torch)
     {
         _torch = torch;
         _root = _scope = new GraphScope(null, torch.IsGradEnabled());
@@ -51,11 +50,13 @@ public sealed partial class AstTransformer
     /// closure values by name, as the caller bound them), GIL held.
     /// </summary>
     /// <exception cref="AstCaptureException">what the AST path cannot express, with the user's line.</exception>
-    public static AstCaptureResult Capture(PyObject function, IReadOnlyDictionary<string, PyObject> arguments, PyObject globals, PyObject builtins, IFrontendTorch torch)
+    public static CaptureResult Capture(PyObject function, IReadOnlyDictionary<string, PyObject> arguments, PyObject globals, PyObject builtins, ITorchBridge torch)
     {
         var parsed = SourceReader.Read(function);
         SyntaxCheck.Check(parsed);
         var transformer = new AstTransformer(torch);
+        transformer._guards.Add(new GradModeGuard(torch.IsGradEnabled()));
+        transformer._guards.Add(GlobalStateGuard.DefaultDType(torch));
         try { return transformer.Run(parsed, function, arguments, globals, builtins); }
         finally
         {
@@ -65,27 +66,26 @@ public sealed partial class AstTransformer
         }
     }
 
-    private AstCaptureResult Run(ParsedFunction parsed, PyObject function, IReadOnlyDictionary<string, PyObject> arguments, PyObject globals, PyObject builtins)
+    private CaptureResult Run(ParsedFunction parsed, PyObject function, IReadOnlyDictionary<string, PyObject> arguments, PyObject globals, PyObject builtins)
     {
         At(parsed.Definition.At); // what arguments refuse points at the def
         var locals = new Dictionary<string, AstValue>();
-        foreach (var (name, argument) in arguments) locals[name] = Wrap(argument, new InputPath.Local(name), $"argument '{name}'");
-        _frame = new Frame(parsed, function, locals, globals.NewReference(), builtins.NewReference(), name => new InputPath.Global(name), null);
+        foreach (var (name, argument) in arguments) locals[name] = Wrap(argument, new LocalSource(name), $"argument '{name}'");
+        _frame = new Frame(parsed, function, locals, globals.NewReference(), builtins.NewReference(), name => new GlobalSource(name), null);
         var flow = ExecBlock(parsed.Definition.Body, []);
         var value = flow.Kind == FlowKind.Returned ? flow.Value! : None(parsed.Definition.At);
         var outputs = new List<string>();
         var result = Spec(value, outputs, parsed.Definition.At);
         _root.Builder.Source = null;
         var graph = _root.Builder.Output(new ListArg(outputs.Select(o => (Arg)new RefArg(o)).ToEquatableList(), IsTuple: true));
-        return new AstCaptureResult(graph, _inputs, _assumptions, result, _torch.IsGradEnabled())
-        {
-            AssumedAt = _assumedAt, Decisions = _decisions, Lines = _lines,
-        };
+        _guards.Site = null;
+        foreach (var decision in _decisions) ExplainDecision(decision);
+        return new CaptureResult(0, graph, _inputs, _guards, new ExitPlan.Return(result)) { Lines = _lines };
     }
 
     /// <summary>One function being transformed: its source, locals, and where its globals are read from.</summary>
     private sealed record Frame(ParsedFunction Parsed, PyObject Function, Dictionary<string, AstValue> Locals, PyObject Globals, PyObject Builtins,
-        Func<string, InputPath?> GlobalPath, Frame? Caller)
+        Func<string, Source?> GlobalPath, Frame? Caller)
     {
         public string Name => Parsed.Definition.Name;
     }

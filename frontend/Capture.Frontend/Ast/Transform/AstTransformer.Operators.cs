@@ -7,34 +7,19 @@ namespace Capture.Frontend;
 // Conditions: `and`, `or`, `not` and chained comparisons on tensors become logical ops on one-element tensors.
 public sealed partial class AstTransformer
 {
-    // Python operator -> (torch op, operator-module function for Python values)
-    private static readonly Dictionary<string, (string? Torch, string Python)> BinaryOps = new()
-    {
-        ["+"] = ("torch.add", "add"), ["-"] = ("torch.sub", "sub"), ["*"] = ("torch.mul", "mul"), ["/"] = ("torch.div", "truediv"),
-        ["//"] = ("torch.floor_divide", "floordiv"), ["%"] = ("torch.remainder", "mod"), ["**"] = ("torch.pow", "pow"),
-        ["@"] = ("torch.matmul", "matmul"), ["&"] = ("torch.bitwise_and", "and_"), ["|"] = ("torch.bitwise_or", "or_"),
-        ["^"] = ("torch.bitwise_xor", "xor"), ["<<"] = (null, "lshift"), [">>"] = (null, "rshift"),
-    };
-
-    private static readonly Dictionary<string, (string Torch, string Flipped, string Python)> Comparisons = new()
-    {
-        ["<"] = ("torch.lt", "torch.gt", "lt"), ["<="] = ("torch.le", "torch.ge", "le"), ["=="] = ("torch.eq", "torch.eq", "eq"),
-        ["!="] = ("torch.ne", "torch.ne", "ne"), [">"] = ("torch.gt", "torch.lt", "gt"), [">="] = ("torch.ge", "torch.le", "ge"),
-    };
-
     // ---- operators ----
 
     private AstValue Binary(string op, AstValue left, AstValue right, Span at)
     {
-        var (torchOp, python) = BinaryOps[op];
+        var binary = PythonOperators.Binary[op];
         if (left is TensorVal || right is TensorVal)
         {
-            if (torchOp is null) throw Error(at, "operator", $"operator {op} on a tensor is not supported", "use the torch function for it");
-            return Op(torchOp, [ToArg(left, at), ToArg(right, at)], [], at);
+            if (binary.TorchOp is null) throw Error(at, "operator", $"operator {op} on a tensor is not supported", "use the torch function for it");
+            return Op(binary.TorchOp, [ToArg(left, at), ToArg(right, at)], [], at);
         }
         if (left is TupleVal lt && right is TupleVal rt && op == "+") return new TupleVal(lt.Items.Concat(rt.Items).ToList());
         if (left is ListVal ll && right is ListVal rl && op == "+") return new ListVal(ll.Items.Concat(rl.Items).ToList(), _scope);
-        return PythonOperator(python, at, left, right);
+        return PythonOperator(binary.Function, at, left, right);
     }
 
     private AstValue Unary(string op, AstValue operand, Span at)
@@ -47,7 +32,7 @@ public sealed partial class AstTransformer
                 "~" => Op("torch.bitwise_not", [Use(t)], [], at),
                 _ => throw new InvalidOperationException(op),
             };
-        return PythonOperator(op switch { "-" => "neg", "+" => "pos", _ => "invert" }, at, operand);
+        return PythonOperator(PythonOperators.UnaryFunction(op), at, operand);
     }
 
     private AstValue Compare(string op, AstValue left, AstValue right, Span at)
@@ -80,12 +65,12 @@ public sealed partial class AstTransformer
                 throw Error(at, "in", $"'{op}' on {Describe(right)} cannot be decided at capture time", "test membership of Python values only");
             }
         }
-        var (torchOp, flipped, python) = Comparisons[op];
+        var comparison = PythonOperators.Comparisons[op];
         if (left is TensorVal || right is TensorVal)
             return left is TensorVal
-                ? Op(torchOp, [ToArg(left, at), ToArg(right, at)], [], at)
-                : Op(flipped, [ToArg(right, at), ToArg(left, at)], [], at); // 2 < x is x > 2: torch takes the tensor first
-        return PythonOperator(python, at, left, right);
+                ? Op(comparison.TorchOp, [ToArg(left, at), ToArg(right, at)], [], at)
+                : Op(comparison.SwappedTorchOp, [ToArg(right, at), ToArg(left, at)], [], at); // 2 < x is x > 2: torch takes the tensor first
+        return PythonOperator(comparison.Function, at, left, right);
     }
 
     /// <summary>An operator on Python values, run for real now (Python's own semantics and errors).</summary>
@@ -98,12 +83,10 @@ public sealed partial class AstTransformer
             TupleVal t when t.Items.All(i => i is ConstVal) => Py.Tuple(t.Items.Cast<ConstVal>().Select(i => i.Value).ToList()),
             _ => throw Error(at, "operator", $"operator {function} on {Describe(o)} is not supported", "apply it to tensors or Python numbers"),
         }).ToArray();
-        using var module = Py.Import("operator");
-        using var fn = module.GetAttr(function == "not_contains" ? "contains" : function);
         try
         {
-            var result = fn.Call(values);
-            if (function == "not_contains") return new ConstVal(Py.Bool(!result.IsTrue()));
+            var result = PythonOperators.Apply(function, values);
+            if (function == "not_contains") return new ConstVal(result);
             return new ConstVal(result, operands.OfType<ConstVal>().Select(c => c.Origin).FirstOrDefault(o => o is not null));
         }
         catch (PythonException e)

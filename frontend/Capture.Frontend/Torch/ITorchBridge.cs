@@ -1,7 +1,7 @@
 using Capture.Graphs;
 using Capture.Python;
 
-namespace Capture.Bytecode;
+namespace Capture.Frontend;
 
 /// <summary>
 /// What capture needs from torch, provided by the runtime layer (which owns torch interop): tensor

@@ -1,7 +1,7 @@
 using Capture.Graphs;
 using Capture.Python;
 
-namespace Capture.Bytecode;
+namespace Capture.Frontend;
 
 /// <summary>
 /// A condition a later call must meet for a capture to be reused. <see cref="Check"/> returns null

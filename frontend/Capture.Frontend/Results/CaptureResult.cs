@@ -1,10 +1,13 @@
 using Capture.Graphs;
 
-namespace Capture.Bytecode;
+namespace Capture.Frontend;
 
 
-/// <summary>Why a capture stopped before the end: what, at which instruction, where in the user's code.</summary>
-public sealed record GraphBreak(string Reason, Instruction Instruction, SourceLocation? Location, IReadOnlyList<string> UserStack)
+/// <summary>
+/// Why a capture stopped before the end: what, at which instruction (its index in the code object:
+/// the frame runner runs it for real), where in the user's code, and the inlined calls it was in.
+/// </summary>
+public sealed record GraphBreak(string Reason, int InstructionIndex, SourceLocation? Location, IReadOnlyList<string> UserStack)
 {
     public override string ToString() => Location is { } l ? $"{Reason} ({l.File}:{l.Line})" : Reason;
 }
@@ -14,7 +17,7 @@ public abstract record ExitPlan
 {
     public sealed record Return(ValueSpec Value) : ExitPlan;
 
-    /// <summary>Rebuild the frame (locals and stack) and run <see cref="GraphBreak.Instruction"/> for real.</summary>
+    /// <summary>Rebuild the frame (locals and stack) and run instruction <see cref="GraphBreak.InstructionIndex"/> for real.</summary>
     public sealed record Break(GraphBreak Cause, IReadOnlyDictionary<string, ValueSpec> Locals, IReadOnlyList<ValueSpec> Stack) : ExitPlan;
 }
 
@@ -44,11 +47,4 @@ public abstract record SideEffect
 
     /// <summary>setattr(owner, name, value).</summary>
     public sealed record StoreAttr(Source Owner, string Name, ValueSpec Value) : SideEffect;
-}
-
-/// <summary>A graph break after which the frame's state cannot be rebuilt (closures made during capture): the capture fails.</summary>
-public sealed class UnresumableBreakException(GraphBreak cause, string detail, Exception inner)
-    : NotSupportedException($"{cause}: the frame cannot be resumed after this break ({detail})", inner)
-{
-    public GraphBreak Cause { get; } = cause;
 }

@@ -14,7 +14,7 @@ public sealed partial class AstTransformer
         {
             case TensorVal t:
                 return TensorAttribute(t, name, at);
-            case ObjVal { Kind: ObjKind.NnModule } m:
+            case ObjVal { Kind: ObjectKind.NnModule } m:
             {
                 if (!m.Object.HasAttr(name)) throw Error(at, "attribute", $"{m.Object.TypeName} has no attribute '{name}'", "check the attribute's name");
                 using var type = m.Object.Type;
@@ -24,19 +24,19 @@ public sealed partial class AstTransformer
                     if (classAttr.TypeName == "function") return new MethodVal(m, name);
                 }
                 var value = m.Object.GetAttr(name);
-                return Wrap(value, m.Path is null ? null : new InputPath.Attr(m.Path, name), $"{m.Name}.{name}");
+                return Wrap(value, m.Path is null ? null : new AttrSource(m.Path, name), $"{m.Name}.{name}");
             }
-            case ObjVal { Kind: ObjKind.Module } module:
+            case ObjVal { Kind: ObjectKind.Module } module:
             {
                 if (!module.Object.HasAttr(name)) throw Error(at, "attribute", $"module '{module.Name}' has no attribute '{name}'", "check the name");
                 var value = module.Object.GetAttr(name);
-                return Wrap(value, IsTrusted(module.Object) || module.Path is null ? null : new InputPath.Attr(module.Path, name), $"{module.Name}.{name}");
+                return Wrap(value, IsTrusted(module.Object) || module.Path is null ? null : new AttrSource(module.Path, name), $"{module.Name}.{name}");
             }
             case ConstVal c:
             {
                 if (!c.Value.HasAttr(name)) throw Error(at, "attribute", $"{c.Value.TypeName} has no attribute '{name}'", "check the attribute's name");
                 var value = c.Value.GetAttr(name);
-                return value.TypeName is "builtin_function_or_method" or "method-wrapper" ? new ObjVal(value, ObjKind.Builtin, $"{c.Value.TypeName}.{name}", null) : new ConstVal(value, c.Origin);
+                return value.TypeName is "builtin_function_or_method" or "method-wrapper" ? new ObjVal(value, ObjectKind.Builtin, $"{c.Value.TypeName}.{name}", null) : new ConstVal(value, c.Origin);
             }
             case TupleVal { NamedType: { } type } named when type.HasAttr("_fields"):
             {
@@ -46,7 +46,7 @@ public sealed partial class AstTransformer
             }
             case ListVal or TupleVal:
                 return new MethodVal(owner, name);
-            case ObjVal { Kind: ObjKind.Class or ObjKind.TorchFunction or ObjKind.Builtin } o when IsTrusted(o.Object) && o.Object.HasAttr(name):
+            case ObjVal { Kind: ObjectKind.Class or ObjectKind.TorchFunction or ObjectKind.Builtin } o when IsTrusted(o.Object) && o.Object.HasAttr(name):
                 return Wrap(o.Object.GetAttr(name), null, $"{o.Name}.{name}");
             default:
                 throw ArbitraryObject(owner, $"reading '.{name}' of", at);
@@ -145,12 +145,12 @@ public sealed partial class AstTransformer
             }
             case ConstVal c when index is ConstVal i:
                 return PythonOperator("getitem", at, c, i);
-            case ObjVal { Kind: ObjKind.NnModule } m when index is ConstVal { Value.IsInt: true } i && m.Object.HasAttr("__getitem__"):
+            case ObjVal { Kind: ObjectKind.NnModule } m when index is ConstVal { Value.IsInt: true } i && m.Object.HasAttr("__getitem__"):
             {
                 var position = i.Value.ToInt64();
                 var item = m.Object.GetItem(position);
                 if (position < 0) position += m.Object.Length;
-                return Wrap(item, m.Path is null ? null : new InputPath.Item(m.Path, position), $"{m.Name}[{position}]");
+                return Wrap(item, m.Path is null ? null : new ItemSource(m.Path, position), $"{m.Name}[{position}]");
             }
             default:
                 throw Error(at, "subscript", $"indexing {Describe(container)} with {Describe(index)} cannot be captured", "index tensors, tuples and lists");
@@ -230,7 +230,7 @@ public sealed partial class AstTransformer
     }
 
     /// <summary>How the return value is rebuilt; tensors become graph outputs (each once).</summary>
-    private ResultSpec Spec(AstValue value, List<string> outputs, Span at)
+    private ValueSpec Spec(AstValue value, List<string> outputs, Span at)
     {
         switch (value)
         {
@@ -242,11 +242,11 @@ public sealed partial class AstTransformer
                     outputs.Add(node);
                     index = outputs.Count - 1;
                 }
-                return new ResultSpec.Output(index);
-            case ConstVal c: return new ResultSpec.Constant(c.Value.NewReference());
-            case TupleVal t: return new ResultSpec.Tuple(t.Items.Select(i => Spec(i, outputs, at)).ToList()) { NamedType = t.NamedType?.NewReference() };
-            case ListVal l: return new ResultSpec.List(l.Items.Select(i => Spec(i, outputs, at)).ToList());
-            case ObjVal o: return new ResultSpec.Constant(o.Object.NewReference());
+                return new ValueSpec.Output(index);
+            case ConstVal c: return new ValueSpec.Constant(c.Value.NewReference());
+            case TupleVal t: return new ValueSpec.Tuple(t.Items.Select(i => Spec(i, outputs, at)).ToList()) { NamedType = t.NamedType?.NewReference() };
+            case ListVal l: return new ValueSpec.List(l.Items.Select(i => Spec(i, outputs, at)).ToList());
+            case ObjVal o: return new ValueSpec.Constant(o.Object.NewReference());
             case UndefinedVal u: throw Error(at, "undefined", u.Why, "assign the variable on every path before returning it");
             default: throw Error(at, "return", $"returning {Describe(value)} cannot be captured", "return tensors, numbers, tuples or lists");
         }
@@ -260,7 +260,7 @@ public sealed partial class AstTransformer
         ConstVal c => $"a {c.Value.TypeName} ({c.Value.Repr()})",
         TupleVal t => $"a tuple of {t.Items.Count}",
         ListVal l => $"a list of {l.Items.Count}",
-        ObjVal { Kind: ObjKind.NnModule } m => $"the module {m.Name} ({m.Object.TypeName})",
+        ObjVal { Kind: ObjectKind.NnModule } m => $"the module {m.Name} ({m.Object.TypeName})",
         ObjVal o => $"{o.Name} (a {o.Object.TypeName})",
         MethodVal m => $"the method {m.Name}",
         UndefinedVal => "an undefined variable",

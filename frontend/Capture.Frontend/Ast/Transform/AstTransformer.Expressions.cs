@@ -177,8 +177,8 @@ public sealed partial class AstTransformer
                 return Enumerable.Range(0, (int)count).Select(i => Op("operator.getitem", [Use(t), (long)i], [], at)).ToList();
             case ConstVal c when !c.Value.IsStr && c.Value.HasAttr("__iter__"):
                 return c.Value.Iterate().Select(i => (AstValue)new ConstVal(i, c.Origin)).ToList();
-            case ObjVal { Kind: ObjKind.NnModule } m when m.Object.HasAttr("__iter__") && m.Object.HasAttr("__getitem__"):
-                return m.Object.Iterate().Select((item, i) => Wrap(item, m.Path is null ? null : new InputPath.Item(m.Path, i), $"{m.Name}[{i}]")).ToList();
+            case ObjVal { Kind: ObjectKind.NnModule } m when m.Object.HasAttr("__iter__") && m.Object.HasAttr("__getitem__"):
+                return m.Object.Iterate().Select((item, i) => Wrap(item, m.Path is null ? null : new ItemSource(m.Path, i), $"{m.Name}[{i}]")).ToList();
             case UndefinedVal u:
                 throw Error(at, "undefined", u.Why, "assign the variable on every path before using it");
             default:
@@ -212,7 +212,7 @@ public sealed partial class AstTransformer
     /// module): tensors become graph inputs, and what the capture relies on is recorded as an
     /// assumption the runtime checks on later calls.
     /// </summary>
-    private AstValue Wrap(PyObject value, InputPath? path, string origin)
+    private AstValue Wrap(PyObject value, Source? path, string origin)
     {
         if (_torch.IsTensor(value))
         {
@@ -223,70 +223,44 @@ public sealed partial class AstTransformer
                 if (other.Is(value))
                 {
                     // one tensor under two names: one graph input, and later calls must alias them too
-                    Assume(new InputAssumption.SameAs(path, otherPath));
+                    Assume(path, new DuplicateInputGuard(path, otherPath));
                     return otherTensor;
                 }
             if (!_torch.IsPlainTensor(value))
                 throw Error(CurrentSpan, "tensor subclass", $"{origin} is a {value.TypeName}, a tensor subclass that may override torch functions",
                     "pass a plain torch.Tensor, or use mode='bytecode'");
             var meta = _torch.ReadMeta(value);
-            var node = _root.Builder.Placeholder(PlaceholderName(path), meta).Name;
+            var node = _root.Builder.Placeholder(path.PlaceholderName(), meta).Name;
             var tensor = new TensorVal(node, meta, _root);
             _inputTensors[path.ToString()] = tensor;
             _inputObjects.Add((value.NewReference(), path, tensor));
             _inputs.Add(path);
-            Assume(new InputAssumption.Tensor(path, meta));
+            Assume(path, new TensorMatchGuard(path, meta));
             return tensor;
         }
         if (value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || _torch.AsDType(value) is not null || value.TypeName is "torch.device")
         {
-            if (path is not null) Assume(new InputAssumption.Constant(path, value.NewReference()));
+            if (path is not null) Assume(path, new ConstantMatchGuard(path, value.NewReference()));
             return new ConstVal(value, value.IsStr ? origin : null);
         }
         if (value.IsTuple || value.IsList)
         {
             using var type = value.Type;
-            if (path is not null) Assume(new InputAssumption.Sequence(path, type.NewReference(), value.IsTuple ? "tuple" : "list", value.Length));
-            var items = value.ToItems().Select((item, i) => Wrap(item, path is null ? null : new InputPath.Item(path, i), $"{origin}[{i}]")).ToList();
+            if (path is not null) Assume(path, new TypeMatchGuard(path, type.NewReference(), value.IsTuple ? "tuple" : "list"), new LengthMatchGuard(path, value.Length));
+            var items = value.ToItems().Select((item, i) => Wrap(item, path is null ? null : new ItemSource(path, i), $"{origin}[{i}]")).ToList();
             return value.IsTuple ? new TupleVal(items) : new ListVal(items, Owner: null);
         }
         if (_torch.IsModule(value))
         {
-            if (path is not null)
-            {
-                using var training = value.GetAttr("training");
-                Assume(new InputAssumption.Module(path, value.NewReference(), training.IsTrue()));
-            }
-            return new ObjVal(value, ObjKind.NnModule, origin, path);
+            if (path is not null) AssumeModule(path, value);
+            return new ObjVal(value, ObjectKind.NnModule, origin, path);
         }
         var kind = Classify(value);
-        if (path is not null && !(kind is ObjKind.Module or ObjKind.TorchFunction or ObjKind.Builtin && IsTrusted(value)))
-            Assume(new InputAssumption.Identity(path, value.NewReference()));
+        if (path is not null && !(kind is ObjectKind.Module or ObjectKind.TorchFunction or ObjectKind.Builtin && IsTrusted(value)))
+            Assume(path, new IdMatchGuard(path, value.NewReference(), IdMatchGuard.Describe(value)));
         // an arbitrary object is named by where it came from: that is what a diagnostic about it should say
-        return new ObjVal(value, kind, kind == ObjKind.Other ? origin : QualifiedName(value), path);
-    }
-
-    private void Assume(InputAssumption assumption)
-    {
-        if (!_assumed.Add(assumption.Path.ToString())) return;
-        _assumptions.Add(assumption);
-        if (_current is { } at) _assumedAt[assumption.Path.ToString()] = at;
+        return new ObjVal(value, kind, kind == ObjectKind.Other ? origin : QualifiedName(value), path);
     }
 
     private Span CurrentSpan => _scope.Builder.Source is { } s ? new Span(s.File, s.Line, s.Column) : new Span("<unknown>", 0, 0);
-
-    private static string PlaceholderName(InputPath path)
-    {
-        var text = path switch
-        {
-            InputPath.Local l => l.Name,
-            InputPath.Global g => g.Name,
-            InputPath.Attr a => $"{PlaceholderName(a.Base)}_{a.Name}",
-            InputPath.Item i => $"{PlaceholderName(i.Base)}_{i.Index}",
-            InputPath.Key k => $"{PlaceholderName(k.Base)}_{k.Name}",
-            _ => "input",
-        };
-        var clean = new string(text.Replace("___globals__", "").Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray()).Trim('_');
-        return clean.Length == 0 ? "input" : clean;
-    }
 }

@@ -1,6 +1,6 @@
 using Capture.Python;
 
-namespace Capture.Bytecode;
+namespace Capture.Frontend;
 
 /// <summary>
 /// Where a value came from, so the capture can be re-checked against a later call: a local, a
@@ -14,6 +14,25 @@ public abstract record Source
 
     /// <summary>The frame's own handle for the value, when the frame holds one (a local, a stack slot): borrowed, not to be disposed; null otherwise.</summary>
     public virtual PyObject? Peek(FrameState frame) => null;
+
+    /// <summary>A readable graph input name for the value: x, self_fc1_weight, xs_0, s0.</summary>
+    public string PlaceholderName()
+    {
+        var text = Path(this);
+        var clean = new string(text.Replace("___globals__", "").Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray()).Trim('_');
+        return clean.Length == 0 ? "input" : clean;
+
+        static string Path(Source source) => source switch
+        {
+            LocalSource l => l.Name,
+            GlobalSource g => g.Name,
+            StackSource s => $"s{s.Index}",
+            AttrSource a => $"{Path(a.Base)}_{a.Attr}",
+            ItemSource i => $"{Path(i.Base)}_{i.Index}",
+            KeySource k => $"{Path(k.Base)}_{k.Key}",
+            _ => "input",
+        };
+    }
 }
 
 /// <summary>

@@ -8,7 +8,6 @@ namespace Capture.Frontend;
 public sealed partial class AstTransformer
 {
     /// <summary>Modules whose functions and globals do not change: what comes from them needs no assumption.</summary>
-    private static readonly string[] TrustedModules = ["torch", "math", "builtins", "operator", "functools", "numbers", "typing", "warnings", "collections"];
 
     private AstValue EvalCall(CallExpr c)
     {
@@ -32,32 +31,32 @@ public sealed partial class AstTransformer
         {
             case MethodVal { Self: TensorVal t } m:
                 return CallTensorMethod(t, m.Name, args, kwargs, at);
-            case MethodVal { Self: ObjVal { Kind: ObjKind.NnModule } module } m:
+            case MethodVal { Self: ObjVal { Kind: ObjectKind.NnModule } module } m:
             {
                 using var type = module.Object.Type;
                 using var method = type.GetAttr(m.Name);
-                var path = module.Path is null ? null : new InputPath.Attr(new InputPath.Attr(module.Path, m.Name), "__func__");
+                var path = module.Path is null ? null : new AttrSource(new AttrSource(module.Path, m.Name), "__func__");
                 return Inline(method, path, args.Prepend(module).ToList(), kwargs, at);
             }
             case MethodVal { Self: ListVal or TupleVal } m:
                 return SequenceMethod(m.Self, m.Name, args, at);
-            case ObjVal { Kind: ObjKind.NnModule } module:
+            case ObjVal { Kind: ObjectKind.NnModule } module:
                 return CallModule(module, args, kwargs, at);
-            case ObjVal { Kind: ObjKind.UserFunction } f when TorchOpName(f) is null:
+            case ObjVal { Kind: ObjectKind.UserFunction } f when TorchOpName(f) is null:
                 return Inline(f.Object, f.Path, args, kwargs, at);
-            case ObjVal { Kind: ObjKind.UserFunction } f when f.Name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) && !OpRegistry.TryGet(f.Name, out _):
+            case ObjVal { Kind: ObjectKind.UserFunction } f when f.Name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) && !OpRegistry.TryGet(f.Name, out _):
                 // torch's own Python functions outside the registry: transformed from their source like the user's
                 return Inline(f.Object, null, args, kwargs, at);
             case ObjVal f when TorchOpName(f) is { } opName:
                 return CallTorch(opName, args, kwargs, at);
-            case ObjVal { Kind: ObjKind.Builtin or ObjKind.Class } f when f.Name.StartsWith("builtins.", StringComparison.Ordinal):
+            case ObjVal { Kind: ObjectKind.Builtin or ObjectKind.Class } f when f.Name.StartsWith("builtins.", StringComparison.Ordinal):
                 return CallBuiltin(f, f.Name[9..], args, kwargs, call);
-            case ObjVal f when (f.Kind is ObjKind.Builtin || f.Name.StartsWith("math.", StringComparison.Ordinal)) && args.All(a => a is ConstVal) && kwargs.All(k => k.Value is ConstVal):
+            case ObjVal f when (f.Kind is ObjectKind.Builtin || f.Name.StartsWith("math.", StringComparison.Ordinal)) && args.All(a => a is ConstVal) && kwargs.All(k => k.Value is ConstVal):
                 // math.sqrt(2.0), "a".upper(): pure functions of Python values, run now
                 return CallForReal(f, args, kwargs, at);
             case ObjVal f when f.Name.StartsWith("math.", StringComparison.Ordinal):
                 throw Error(at, "math on a tensor", $"{f.Name} takes Python numbers; on a tensor it would need the tensor's value", $"use torch.{f.Name[5..]}");
-            case ObjVal { Kind: ObjKind.Class } cls:
+            case ObjVal { Kind: ObjectKind.Class } cls:
                 throw Error(at, "python object", $"constructing a {cls.Name} object cannot be captured: the AST path handles tensors and Python values, not arbitrary objects",
                     "construct it outside the captured function and pass what it holds as arguments");
             case UndefinedVal u:
@@ -82,7 +81,7 @@ public sealed partial class AstTransformer
 
     /// <summary>The registry name of a torch callable ("torch.add", "torch.nn.functional.gelu"), or null for others.</summary>
     private static string? TorchOpName(ObjVal o) =>
-        o.Kind is ObjKind.NnModule or ObjKind.Module or ObjKind.Class ? null : OpRegistry.NameForPython(o.Name);
+        o.Kind is ObjectKind.NnModule or ObjectKind.Module or ObjectKind.Class ? null : OpRegistry.NameForPython(o.Name);
 
     private AstValue CallTorch(string name, IReadOnlyList<AstValue> args, IReadOnlyList<KeyValuePair<string, AstValue>> kwargs, Span at)
     {
@@ -111,7 +110,7 @@ public sealed partial class AstTransformer
                 using var torch = Py.Import("torch");
                 using var function = torch.GetAttr(name[6..]);
                 var state = function.Call();
-                Assume(new InputAssumption.GlobalState($"{name}()", function.NewReference(), state.NewReference()));
+                Assume(new GlobalSource($"{name}()"), new GlobalStateGuard($"{name}()", function.NewReference(), state.NewReference()));
                 return new ConstVal(state);
             }
         }
@@ -194,12 +193,12 @@ public sealed partial class AstTransformer
         }
         using var type = module.Object.Type;
         using var forward = type.GetAttr("forward");
-        var path = module.Path is null ? null : new InputPath.Attr(new InputPath.Attr(module.Path, "forward"), "__func__");
+        var path = module.Path is null ? null : new AttrSource(new AttrSource(module.Path, "forward"), "__func__");
         return Inline(forward, path, args.Prepend(module).ToList(), kwargs, at);
     }
 
     /// <summary>Transforms a user function's own source with its arguments bound to values of this capture.</summary>
-    private AstValue Inline(PyObject function, InputPath? path, IReadOnlyList<AstValue> args, IReadOnlyList<KeyValuePair<string, AstValue>> kwargs, Span at)
+    private AstValue Inline(PyObject function, Source? path, IReadOnlyList<AstValue> args, IReadOnlyList<KeyValuePair<string, AstValue>> kwargs, Span at)
     {
         if (function.TypeName != "function")
             throw Error(at, "unknown function", $"{function.TypeName} objects cannot be called by the AST path", "call Python functions, torch functions or nn.Modules");
@@ -214,8 +213,8 @@ public sealed partial class AstTransformer
         }
         var locals = Bind(parsed, function, path, args, kwargs, at);
         using var globals = function.GetAttr("__globals__");
-        Func<string, InputPath?> globalPath = globals.Is(_frame.Globals) ? _frame.GlobalPath
-            : path is null ? _ => null : name => new InputPath.Key(new InputPath.Attr(path, "__globals__"), name);
+        Func<string, Source?> globalPath = globals.Is(_frame.Globals) ? _frame.GlobalPath
+            : path is null ? _ => null : name => new KeySource(new AttrSource(path, "__globals__"), name);
         var builtins = _frame.Builtins.NewReference();
         var caller = _frame;
         _frame = new Frame(parsed, function, locals, globals.NewReference(), builtins, globalPath, caller);
@@ -235,7 +234,7 @@ public sealed partial class AstTransformer
         }
     }
 
-    private Dictionary<string, AstValue> Bind(ParsedFunction parsed, PyObject function, InputPath? path, IReadOnlyList<AstValue> args,
+    private Dictionary<string, AstValue> Bind(ParsedFunction parsed, PyObject function, Source? path, IReadOnlyList<AstValue> args,
         IReadOnlyList<KeyValuePair<string, AstValue>> kwargs, Span at)
     {
         var p = parsed.Definition.Parameters;
@@ -261,14 +260,14 @@ public sealed partial class AstTransformer
             if (locals.ContainsKey(p.Positional[i])) continue;
             if (i < firstDefault) throw Error(at, "call", $"{name}() missing required argument '{p.Positional[i]}'", "check the call");
             locals[p.Positional[i]] = Wrap(defaultItems[i - firstDefault].NewReference(),
-                path is null ? null : new InputPath.Item(new InputPath.Attr(path, "__defaults__"), i - firstDefault), $"default of '{p.Positional[i]}'");
+                path is null ? null : new ItemSource(new AttrSource(path, "__defaults__"), i - firstDefault), $"default of '{p.Positional[i]}'");
         }
         using var kwDefaults = function.GetAttr("__kwdefaults__");
         foreach (var k in p.KeywordOnly.Where(k => !locals.ContainsKey(k)))
         {
             if (kwDefaults.IsNone || !kwDefaults.HasAttr("__contains__") || !kwDefaults.CallMethod("__contains__", Py.Str(k)).IsTrue())
                 throw Error(at, "call", $"{name}() missing required keyword argument '{k}'", "check the call");
-            locals[k] = Wrap(kwDefaults.GetItem(k), path is null ? null : new InputPath.Key(new InputPath.Attr(path, "__kwdefaults__"), k), $"default of '{k}'");
+            locals[k] = Wrap(kwDefaults.GetItem(k), path is null ? null : new KeySource(new AttrSource(path, "__kwdefaults__"), k), $"default of '{k}'");
         }
         if (p.VarKeywords is not null)
         {
@@ -288,7 +287,7 @@ public sealed partial class AstTransformer
                 using var cell = cells[i];
                 if (!cell.HasAttr("cell_contents")) continue;
                 locals[names[i]] = Wrap(cell.GetAttr("cell_contents"),
-                    path is null ? null : new InputPath.Attr(new InputPath.Item(new InputPath.Attr(path, "__closure__"), i), "cell_contents"), $"closure variable '{names[i]}'");
+                    path is null ? null : new AttrSource(new ItemSource(new AttrSource(path, "__closure__"), i), "cell_contents"), $"closure variable '{names[i]}'");
             }
         }
         return locals;
@@ -335,20 +334,9 @@ public sealed partial class AstTransformer
         }
     }
 
-    private static bool IsTrusted(PyObject value) => PyNames.IsFrom(value, TrustedModules);
+    private static bool IsTrusted(PyObject value) => PythonObjects.IsTrusted(value);
 
-    private static string ModuleName(PyObject value) => PyNames.ModuleOf(value);
+    private ObjectKind Classify(PyObject value) => PythonObjects.Classify(value, _torch);
 
-    private ObjKind Classify(PyObject value)
-    {
-        var type = value.TypeName;
-        if (type == "module") return ObjKind.Module;
-        if (type == "function") return ObjKind.UserFunction;
-        if (value.IsType) return ObjKind.Class;
-        if (type is "builtin_function_or_method" or "method_descriptor" or "wrapper_descriptor" or "_ops.OpOverloadPacket")
-            return IsTrusted(value) && !ModuleName(value).StartsWith("builtins", StringComparison.Ordinal) ? ObjKind.TorchFunction : ObjKind.Builtin;
-        return ObjKind.Other;
-    }
-
-    private static string QualifiedName(PyObject value) => PyNames.QualifiedNameOf(value);
+    private static string QualifiedName(PyObject value) => PythonObjects.QualifiedName(value);
 }

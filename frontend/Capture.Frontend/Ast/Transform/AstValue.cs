@@ -32,10 +32,9 @@ internal sealed record TupleVal(IReadOnlyList<AstValue> Items) : AstValue
 /// </summary>
 internal sealed record ListVal(List<AstValue> Items, GraphScope? Owner) : AstValue;
 
-internal enum ObjKind { Module, NnModule, TorchFunction, UserFunction, Builtin, Class, Other }
 
 /// <summary>A Python object used by name: a module, a function, an nn.Module, a class, or something else.</summary>
-internal sealed record ObjVal(PyObject Object, ObjKind Kind, string Name, InputPath? Path) : AstValue;
+internal sealed record ObjVal(PyObject Object, ObjectKind Kind, string Name, Source? Path) : AstValue;
 
 /// <summary>obj.name before it is called: a Tensor method, an nn.Module method, a list or constant's method.</summary>
 internal sealed record MethodVal(AstValue Self, string Name) : AstValue;

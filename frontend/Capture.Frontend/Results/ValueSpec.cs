@@ -1,6 +1,6 @@
 using Capture.Python;
 
-namespace Capture.Bytecode;
+namespace Capture.Frontend;
 
 /// <summary>
 /// How to rebuild a real Python value after a compiled segment ran: from a graph output, a constant,
