@@ -21,11 +21,12 @@ public static class CommandLine
           compare FILE.py[::FN] [--json] [--backend B]
                                   capture them through the AST path and the bytecode path and show both
                                   side by side (graphs, control flow, breaks vs diagnostics, guards, results)
-          graph FILE.py::FN [--format tabular|code|json|dot|csharp|llvm|asm] [--stage captured|optimized|forward|backward|joint] [--mode ast|bytecode] [--passes] [--decompose]
-                                  print the graphs captured from one function (--mode ast: by the AST path; optimized: after
-                                  the optimizer, with its fusion groups and memory plan; --passes:
-                                  what each pass changed; --decompose: split ops into core ops first;
-                                  forward|backward|joint: the AOT autograd graphs, with the saved values)
+          graph FILE.py::FN [--format tabular|code|json|dot|csharp|llvm|asm] [--stage captured|optimized|forward|backward|joint]
+                [--backend B] [--mode ast|bytecode] [--passes]
+                                  print the graphs captured from one function (--mode ast: by the AST path; optimized: what
+                                  the backend runs, after its optimizer, with its fusion groups (roslyn unless --backend);
+                                  --passes: what each pass changed; forward|backward|joint: the AOT autograd graphs, with
+                                  the saved values)
           report FILE.py[::FN] [-o OUT.html] [--compare] [--backend B]
                                   run the file, explain its EXAMPLES, and write one self-contained HTML report
                                   (annotated source, graphs as code and pictures, guards with the lines behind
@@ -58,10 +59,10 @@ public static class CommandLine
                 [] => UsageFailure("capture: no command given"),
                 ["run"] => UsageFailure("capture run: missing the script to run (capture run FILE.py [ARGS...])"),
                 ["run", var file, .. var rest] => Run(file, rest),
-                ["explain", var spec] => Finish(ExampleCommands.Explain(spec)),
-                ["graph", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Graph(spec, options)),
-                ["compare", var spec, .. var options] when !spec.StartsWith('-') => Finish(ExampleCommands.Compare(spec, options)),
-                ["report", var spec, .. var options] when !spec.StartsWith('-') => Finish(ReportCommand.Run(spec, options)),
+                ["explain", var spec] => InSession(session => ExampleCommands.Explain(session, spec)),
+                ["graph", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ExampleCommands.Graph(session, spec, options)),
+                ["compare", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ExampleCommands.Compare(session, spec, options)),
+                ["report", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ReportCommand.Run(session, spec, options)),
                 ["explain" or "graph" or "compare" or "report", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
                 ["bench", .. var rest] => Bench(rest),
                 ["version" or "--version"] => PrintVersion(),
@@ -101,24 +102,27 @@ public static class CommandLine
         }
     }
 
-    private static int Run(string file, string[] scriptArgs)
-    {
-        CaptureRuntime.Start();
-        var code = ScriptRunner.Run(file, scriptArgs);
-        // Python exits with 120 when flushing its buffers at shutdown fails (Modules/main.c).
-        var flushed = CaptureRuntime.Stop();
-        return code == 0 && !flushed ? 120 : code;
-    }
+    private static int Run(string file, string[] scriptArgs) => InSession(_ => ScriptRunner.Run(file, scriptArgs));
 
-    private static int Finish(int code)
+    /// <summary>Runs a command in a new session, then stops the interpreter (atexit handlers, flush).</summary>
+    private static int InSession(Func<CaptureSession, int> command)
     {
-        var flushed = CaptureRuntime.Stop();
+        var session = CaptureSession.Start();
+        int code;
+        try { code = command(session); }
+        catch
+        {
+            session.Stop();
+            throw;
+        }
+        // Python exits with 120 when flushing its buffers at shutdown fails (Modules/main.c).
+        var flushed = session.Stop();
         return code == 0 && !flushed ? 120 : code;
     }
 
     private static int PrintVersion()
     {
-        Console.WriteLine($"capture {CaptureRuntime.Version}");
+        Console.WriteLine($"capture {CaptureSession.Version}");
         Console.WriteLine($".NET {Environment.Version}");
         Console.WriteLine($"libpython {Interpreter.LibraryPath}");
         return 0;

@@ -4,6 +4,7 @@ using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 using Capture.Runtime.Dispatch;
 using Reports = Capture.Runtime.Reports;
 
@@ -20,9 +21,8 @@ internal static class ExampleCommands
     /// capture explain FILE.py[::FUNC]: per example, capture.explain's report; in a terminal with
     /// colour and tables, as plain text when piped.
     /// </summary>
-    public static int Explain(string spec)
+    public static int Explain(CaptureSession session, string spec)
     {
-        CaptureRuntime.Start();
         var entries = ExampleFile.Load(spec);
         var colour = SpectreWriter.TerminalWantsColour ? new SpectreWriter(Spectre.Console.AnsiConsole.Console) : null;
         using (Interpreter.Gil())
@@ -33,7 +33,7 @@ internal static class ExampleCommands
             {
                 using (entry)
                 {
-                    var seen = Reports.SessionLog.Events.Count;
+                    var seen = session.Log.Events.Count;
                     using var report = entry.ApplyTo(explain);
                     Console.WriteLine($"== {entry.Name} ==");
                     if (colour is null)
@@ -45,29 +45,15 @@ internal static class ExampleCommands
                     using var graphs = report.GetAttr("graph_count");
                     using var breaks = report.GetAttr("graph_break_count");
                     Console.WriteLine($"Graph count: {graphs.ToInt64()}\nGraph break count: {breaks.ToInt64()}");
-                    Reports.TextReport.Render(Reports.FrameReport.Build(Reports.SessionLog.Events.Skip(seen)), colour);
+                    Reports.TextReport.Render(Reports.FrameReport.Build(session.Log.Events.Skip(seen)), colour);
                 }
             }
         }
         return 0;
     }
 
-    /// <summary>
-    /// A compiled graph's generated code (or machine code, <paramref name="assembly"/>): a forward and
-    /// backward pair's each under its own heading.
-    /// </summary>
-    private static string Generated(ICompiledGraph? compiled, bool assembly, string comment, string language) => compiled switch
-    {
-        AutogradCompiledGraph { Backward: { } backward } pair =>
-            $"{comment} forward\n{Generated(pair.Forward, assembly, comment, language)}{comment} backward\n{Generated(backward, assembly, comment, language)}",
-        AutogradCompiledGraph single => Generated(single.Forward, assembly, comment, language),
-        KernelCompiledGraph { Eager: { } why } => $"{comment} no kernels: {why}\n",
-        { Source: { Length: > 0 } source } => assembly ? LlvmKernelCompiler.Assembly(source) : source,
-        _ => $"{comment} no kernels: no fusion group of this graph lowers to {language} yet (they run through torch)\n",
-    };
-
     /// <summary>capture compare FILE.py[::FUNC] [--json] [--backend B]: the AST and bytecode paths side by side per example.</summary>
-    public static int Compare(string spec, IReadOnlyList<string> options)
+    public static int Compare(CaptureSession session, string spec, IReadOnlyList<string> options)
     {
         var (json, backend) = (false, (string?)null);
         for (var i = 0; i < options.Count; i++)
@@ -79,7 +65,6 @@ internal static class ExampleCommands
                 default: return Usage($"capture compare: unknown option '{options[i]}' (--json, --backend B)");
             }
         }
-        CaptureRuntime.Start();
         var entries = ExampleFile.Load(spec);
         using (Interpreter.Gil())
         {
@@ -108,10 +93,10 @@ internal static class ExampleCommands
         return 0;
     }
 
-    public static int Graph(string spec, IReadOnlyList<string> options)
+    public static int Graph(CaptureSession session, string spec, IReadOnlyList<string> options)
     {
         if (!spec.Contains("::")) return Usage("capture graph: name one function: FILE.py::FUNC");
-        var (format, stage, passes, decompose, mode) = ("code", "captured", false, false, CaptureMode.Bytecode);
+        var (format, stage, passes, mode, backend) = ("code", "captured", false, CaptureMode.Bytecode, (string?)null);
         for (var i = 0; i < options.Count; i++)
         {
             switch (options[i])
@@ -119,33 +104,30 @@ internal static class ExampleCommands
                 case "--format" when i + 1 < options.Count: format = options[++i]; break;
                 case "--stage" when i + 1 < options.Count: stage = options[++i]; break;
                 case "--passes": passes = true; break;
-                case "--decompose": decompose = true; break;
+                case "--backend" when i + 1 < options.Count: backend = options[++i]; break;
                 case "--mode" when i + 1 < options.Count && options[i + 1] is "ast" or "bytecode":
                     mode = options[++i] == "ast" ? CaptureMode.Ast : CaptureMode.Bytecode;
                     break;
-                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --mode ast|bytecode, --passes, --decompose)");
+                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --backend B, --mode ast|bytecode, --passes)");
             }
         }
         if (format is not ("tabular" or "code" or "json" or "dot" or "csharp" or "llvm" or "asm"))
             return Usage($"capture graph: unknown format '{format}' (tabular, code, json, dot, csharp, llvm or asm)");
-        var generated = format is "csharp" or "llvm" or "asm";
         if (stage is not ("captured" or "optimized" or "forward" or "backward" or "joint"))
             return Usage($"capture graph: unknown stage '{stage}' (captured, optimized, forward, backward or joint)");
-        CaptureRuntime.Start();
+        // generated code comes from its backend (C#: roslyn; LLVM IR and its assembly: llvm); the optimizer's
+        // graphs from the backend asked for, else the default one: each backend's pipeline is what it runs
+        var generated = format is "csharp" or "llvm" or "asm";
+        backend ??= format switch { "csharp" => "roslyn", "llvm" or "asm" => "llvm", _ => "roslyn" };
+        if (!CaptureSession.BackendNames.Contains(backend)) return Usage($"capture graph: unknown backend '{backend}' ({string.Join(", ", CaptureSession.BackendNames)})");
+        if (generated && backend != (format == "csharp" ? "roslyn" : "llvm"))
+            return Usage($"capture graph: --format {format} is what the {(format == "csharp" ? "roslyn" : "llvm")} backend generates, not {backend}");
         var entry = ExampleFile.Load(spec).Single();
-        var graphs = new List<Graph>();
-        var compiled = new List<ICompiledGraph?>();
+        var traces = new List<CompileTrace>();
         using (entry)
         using (Interpreter.Gil())
         {
-            // generated code needs its backend (C#: roslyn; LLVM IR and its assembly: llvm); the graphs alone need only capture
-            var runner = CaptureRuntime.NewRunner(format switch { "csharp" => "roslyn", "llvm" or "asm" => "llvm", _ => "eager" }, mode);
-            runner.OnEvent = e =>
-            {
-                if (e is not CaptureEvent.Captured { Discarded: false } c) return;
-                graphs.Add(c.Capture.Graph);
-                compiled.Add(c.Compiled);
-            };
+            var runner = session.NewRunner(backend, mode, new Traces(traces), purpose: "graph");
             using var function = entry.Function();
             var items = entry.Args.ToItems().ToList();
             if (entry.IsModule) items.Insert(0, entry.Target.NewReference());
@@ -158,68 +140,86 @@ internal static class ExampleCommands
         if (generated)
         {
             var (comment, language) = format switch { "csharp" => ("//", "C#"), "llvm" => (";", "LLVM IR"), _ => ("#", "machine code") };
-            for (var i = 0; i < compiled.Count; i++)
+            var llvm = format == "asm" ? (LlvmKernelCompiler)session.KernelCompiler("llvm") : null;
+            for (var i = 0; i < traces.Count; i++)
             {
-                Console.WriteLine($"{comment} {entry.Name}: graph {i + 1} of {compiled.Count}");
-                Console.Write(Generated(compiled[i], format == "asm", comment, language));
+                Console.WriteLine($"{comment} {entry.Name}: graph {i + 1} of {traces.Count}");
+                foreach (var part in traces[i].Parts)
+                {
+                    if (traces[i].Parts.Count > 1) Console.WriteLine($"{comment} {part.Role}");
+                    Console.Write(Generated(part, llvm, comment, language));
+                }
             }
             return 0;
         }
-        var notes = graphs.Select(_ => "").ToList();
-        if (stage is "forward" or "backward" or "joint")
+        var graphs = new List<(Graph Graph, string Title, string Note, CompiledPart? Part)>();
+        foreach (var (trace, i) in traces.Select((t, i) => (t, i)))
         {
-            for (var i = 0; i < graphs.Count; i++)
+            if (stage is "forward" or "backward" or "joint")
             {
-                if (!graphs[i].Placeholders.Any(p => JointGraph.NeedsGrad(p.Meta)))
-                    return Fail($"capture graph: graph {i + 1} of {entry.Name} has no input that requires grad: nothing to differentiate (make the example's inputs require grad)");
-                try
+                if (trace.Split is not { } split)
+                    return Fail(trace.NoSplitReason is { } why
+                        ? $"capture graph: graph {i + 1} of {entry.Name} cannot be differentiated: {why}"
+                        : $"capture graph: graph {i + 1} of {entry.Name} has no input that requires grad: nothing to differentiate (make the example's inputs require grad)");
+                var note = $"# {split.Partition}; {split.Alternative}\n# saved: {string.Join(", ", split.Partition.Saved.Select(n => $"{n} {MetaText.Format(split.Partition.Forward[n].Meta)}"))}\n";
+                graphs.Add((stage switch { "joint" => split.Joint.Graph, "forward" => split.Partition.Forward, _ => split.Partition.Backward },
+                    $"graph {i + 1} of {traces.Count} ({stage})", note, null));
+            }
+            else if (stage == "optimized")
+            {
+                foreach (var part in trace.Parts)
                 {
-                    var (joint, partition, everything) = Partitioners.Differentiate(graphs[i]);
-                    graphs[i] = stage switch { "joint" => joint.Graph, "forward" => partition.Forward, _ => partition.Backward };
-                    notes[i] = $"# {partition}; {everything}\n# saved: {string.Join(", ", partition.Saved.Select(n => $"{n} {MetaText.Format(partition.Forward[n].Meta)}"))}\n";
-                }
-                catch (NotSupportedException e)
-                {
-                    return Fail($"capture graph: graph {i + 1} of {entry.Name} cannot be differentiated: {e.Message}");
+                    var title = $"graph {i + 1} of {traces.Count}" + (trace.Parts.Count > 1 ? $" ({part.Role})" : "");
+                    graphs.Add(part.Optimized is { } optimized
+                        ? (optimized.Graph, title, "", part)
+                        : (part.Graph, title, $"# not optimized: {part.NodeByNode ?? $"the {backend} backend runs graphs as captured, node by node through torch"}\n", null));
                 }
             }
-        }
-        var records = new List<(int Graph, PassRecord Record)>();
-        var plans = new List<OptimizedGraph>();
-        if (stage == "optimized" || passes || decompose)
-        {
-            foreach (var (g, i) in graphs.Select((g, i) => (g, i)))
-            {
-                var context = new PassContext { Constants = new TorchConstantEvaluator(CaptureRuntime.Torch), Decompose = decompose ? _ => true : null };
-                plans.Add(OptimizerPipeline.Run(g, context));
-                records.AddRange(context.Records.Select(r => (i + 1, r)));
-            }
-            if (stage == "optimized" || decompose) graphs = plans.Select(p => p.Graph).ToList();
-            else plans.Clear();
+            else graphs.Add((trace.Captured, $"graph {i + 1} of {traces.Count}", "", null));
         }
         if (passes)
         {
-            foreach (var (graph, record) in records) Console.WriteLine($"# graph {graph}: {record}");
-            if (stage == "captured" && format == "code" && !options.Contains("--format")) return 0;
+            foreach (var (trace, i) in traces.Select((t, i) => (t, i)))
+                foreach (var part in trace.Parts)
+                    foreach (var record in part.Passes)
+                        Console.WriteLine($"# graph {i + 1}{(trace.Parts.Count > 1 ? $" ({part.Role})" : "")}: {record}");
+            if (stage == "captured" && !options.Contains("--format")) return 0;
         }
-        OptimizedGraph? Plan(int i) => i < plans.Count ? plans[i] : null;
         Console.Write(format switch
         {
-            "json" => new JsonArray(graphs.Select((g, i) => GraphJson(g, Plan(i))).ToArray()).ToJsonString(new() { WriteIndented = true }) + "\n",
-            "dot" => string.Concat(graphs.Select((g, i) => DotPrinter.Print(g, $"{entry.Name}_graph{i + 1}", Plan(i)?.Fusion))),
-            _ => string.Join("\n", graphs.Select((g, i) =>
-                $"# {entry.Name}: graph {i + 1} of {graphs.Count}{(stage is "forward" or "backward" or "joint" ? $" ({stage})" : "")}\n" + notes[i] + (format == "code" ? CodePrinter.Print(g) : TabularPrinter.Print(g)) + PlanText(Plan(i)))),
+            "json" => new JsonArray(graphs.Select(g => GraphJson(g.Graph, g.Part?.Optimized)).ToArray()).ToJsonString(new() { WriteIndented = true }) + "\n",
+            "dot" => string.Concat(graphs.Select((g, i) => DotPrinter.Print(g.Graph, $"{entry.Name}_graph{i + 1}", g.Part?.Optimized?.Fusion))),
+            _ => string.Join("\n", graphs.Select(g =>
+                $"# {entry.Name}: {g.Title}\n" + g.Note
+                + (format == "code" ? CodePrinter.Print(g.Graph) : TabularPrinter.Print(g.Graph)) + PlanText(g.Part))),
         });
         return 0;
     }
 
-    /// <summary>The kernels and the memory plan under an optimized graph, as comments (the graph text still parses).</summary>
-    private static string PlanText(OptimizedGraph? plan)
+    /// <summary>Collects the compile traces of a command's captures (discarded captures have none).</summary>
+    private sealed class Traces(List<CompileTrace> traces) : ICaptureEventSink
     {
-        if (plan is null) return "";
-        var lines = new List<string> { $"fusion: {plan.Fusion.Groups.Count} kernels" };
-        lines.AddRange(plan.Fusion.Groups.Select(g => "  " + g + (g.Recomputed.Count > 0 ? $" (recomputes {string.Join(", ", g.Recomputed)})" : "")));
-        lines.AddRange(plan.Memory.ToString().TrimEnd('\n').Split('\n').Select((l, i) => i == 0 ? "memory: " + l : l));
+        public void Record(CaptureEvent e)
+        {
+            if (e is CaptureEvent.Captured { Discarded: false, Compiled: { } compiled }) traces.Add(compiled.Trace);
+        }
+    }
+
+    /// <summary>A compiled part's generated code (or machine code, with <paramref name="llvm"/>), or why it has none.</summary>
+    private static string Generated(CompiledPart part, LlvmKernelCompiler? llvm, string comment, string language) => part switch
+    {
+        { NodeByNode: { } why } => $"{comment} no kernels: {why}\n",
+        { Source.Length: > 0 } => llvm is not null ? llvm.Assembly(part.Source) : part.Source,
+        _ => $"{comment} no kernels: no fusion group of this graph lowers to {language} yet (they run through torch)\n",
+    };
+
+    /// <summary>The kernels under an optimized graph, as comments (the graph text still parses).</summary>
+    private static string PlanText(CompiledPart? part)
+    {
+        if (part?.Optimized is not { } plan) return "";
+        var lines = new List<string> { $"fusion: {plan.Fusion.Groups.Count} groups, {part.Kernels.Count} compiled kernels, {part.Gemms.Count} through BLAS" };
+        lines.AddRange(plan.Fusion.Groups.Select(g => "  " + g + (g.Recomputed.Count > 0 ? $" (recomputes {string.Join(", ", g.Recomputed)})" : "")
+            + (part.Kernels.ContainsKey(g.Id) ? "" : g.Kind == FusionKind.Extern ? "" : " (runs through torch)")));
         return string.Concat(lines.Select(l => "# " + l + "\n"));
     }
 
@@ -235,17 +235,6 @@ internal static class ExampleCommands
             ["outputs"] = new JsonArray(g.Outputs.Select(n => (JsonNode)n).ToArray()),
             ["recomputed"] = new JsonArray(g.Recomputed.Select(n => (JsonNode)n).ToArray()),
         }).ToArray());
-        json["memory"] = new JsonObject
-        {
-            ["planned_bytes"] = plan.Memory.PlannedBytes,
-            ["naive_bytes"] = plan.Memory.NaiveBytes,
-            ["peak_live_bytes"] = plan.Memory.PeakLiveBytes,
-            ["slots"] = new JsonArray(plan.Memory.Slots.Select(s => (JsonNode)s).ToArray()),
-            ["buffers"] = new JsonArray(plan.Memory.Buffers.Select(b => (JsonNode)new JsonObject
-            {
-                ["value"] = b.Value, ["bytes"] = b.Bytes, ["slot"] = b.Slot, ["defined"] = b.Defined, ["last_use"] = b.LastUse, ["in_place_of"] = b.InPlaceOf,
-            }).ToArray()),
-        };
         return json;
     }
 

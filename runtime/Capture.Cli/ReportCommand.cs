@@ -12,7 +12,7 @@ internal static class ReportCommand
     /// compiled functions, recompiles included), explains the EXAMPLES the run did not capture, and
     /// writes one self-contained HTML report; --compare adds the AST-versus-bytecode comparison.
     /// </summary>
-    public static int Run(string spec, IReadOnlyList<string> options)
+    public static int Run(CaptureSession session, string spec, IReadOnlyList<string> options)
     {
         var (output, compare, backend) = ("report.html", false, (string?)null);
         for (var i = 0; i < options.Count; i++)
@@ -28,7 +28,6 @@ internal static class ReportCommand
         var file = spec.Split("::")[0];
         if (!File.Exists(file)) return ExampleCommands.Usage($"capture report: no such file: {file}");
         if (backend is not null) Environment.SetEnvironmentVariable("CAPTURE_BACKEND", backend);
-        CaptureRuntime.Start();
         // the script first, as `capture run` would run it: what it compiles and recompiles is reported
         if (!spec.Contains("::"))
         {
@@ -51,7 +50,7 @@ internal static class ReportCommand
             {
                 using (entry)
                 {
-                    if (!Captured(entry)) entry.ApplyTo(explain, [new("backend", backendName)]).Dispose();
+                    if (!Captured(session, entry)) entry.ApplyTo(explain, [new("backend", backendName)]).Dispose();
                     if (compare) comparisons.Add(entry.ApplyTo(compareFn, [new("backend", backendName)]));
                 }
             }
@@ -61,13 +60,13 @@ internal static class ReportCommand
             using var title = Py.Str($"Capture report: {Path.GetFileName(file)}");
             using var written = report.Call([path], [new("compare", list), new("title", title)]);
             Console.WriteLine($"capture: report written to {written.AsString()} "
-                + $"({Reports.FrameReport.Build(Reports.SessionLog.Events).Count} frames)");
+                + $"({Reports.FrameReport.Build(session.Log.Events).Count} frames)");
         }
         return 0;
     }
 
     /// <summary>Whether the script's run already captured this example's function (its frames are in the log).</summary>
-    private static bool Captured(ExampleEntry entry)
+    private static bool Captured(CaptureSession session, ExampleEntry entry)
     {
         using var function = entry.Function();
         if (!function.HasAttr("__code__")) return false;
@@ -76,7 +75,7 @@ internal static class ReportCommand
         using var line = code.GetAttr("co_firstlineno");
         using var filename = code.GetAttr("co_filename");
         var (n, l, f) = (name.AsString(), line.ToInt64(), filename.AsString());
-        return Reports.SessionLog.Events.Any(e => e.Code is { } c && c.Name == n && c.FirstLine == l && c.FileName == f);
+        return session.Log.Events.Any(e => e.Code is { } c && c.Name == n && c.FirstLine == l && c.FileName == f);
     }
 
 }

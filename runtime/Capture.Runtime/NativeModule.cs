@@ -14,14 +14,15 @@ internal static class NativeModule
 {
     internal const string Name = "_capture_native";
 
-    internal static void Register()
+    /// <summary>Registers the module with its functions bound to <paramref name="session"/> (GIL held).</summary>
+    internal static void Register(CaptureSession session)
     {
         using var module = Py.NewModule(Name);
-        PyFunction.Define(module, "version", (_, _) => Py.Str(CaptureRuntime.Version),
+        PyFunction.Define(module, "version", (_, _) => Py.Str(CaptureSession.Version),
             "version() -> str: the Capture runtime's version.");
         PyFunction.Define(module, "runtime_info", RuntimeInfo,
             "runtime_info() -> dict: versions and libraries of the running Capture runtime.");
-        PyFunction.Define(module, "tensor_info", TensorInfoOf,
+        PyFunction.Define(module, "tensor_info", (args, kwargs) => TensorInfoOf(session, args, kwargs),
             "tensor_info(t) -> dict: a tensor's metadata as the C# runtime reads it (no data copied).");
         PyFunction.Define(module, "register_not_supported", (args, _) =>
         {
@@ -29,36 +30,36 @@ internal static class NativeModule
             CallbackErrors.Register<NotSupportedException>(type);
             return Py.None;
         }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
-        PyFunction.Define(module, "run", Run,
+        PyFunction.Define(module, "run", (args, kwargs) => Run(session, args, kwargs),
             "run(fn, args, kwargs, fullgraph, backend, mode) -> the result of fn(*args, **kwargs), captured by mode ('bytecode' or 'ast') and run through the backend.");
-        PyFunction.Define(module, "runner", Runner,
+        PyFunction.Define(module, "runner", (args, kwargs) => Runner(session, args, kwargs),
             "runner(backend, mode, fullgraph) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture as run() does, its options read once.");
-        PyFunction.Define(module, "explain", Explain,
+        PyFunction.Define(module, "explain", (args, kwargs) => Explain(session, args, kwargs),
             "explain(fn, args, kwargs, backend, mode) -> dict: runs fn once under a fresh capture (mode 'bytecode' or 'ast') for the backend and reports what happened, with the result.");
-        PyFunction.Define(module, "reset", (_, _) => { foreach (var r in CaptureRuntime.Runners) r.Reset(); return Py.None; },
+        PyFunction.Define(module, "reset", (_, _) => { session.Reset(); return Py.None; },
             "reset(): forget every cached capture.");
-        PyFunction.Define(module, "report", Report,
+        PyFunction.Define(module, "report", (args, kwargs) => Report(session, args, kwargs),
             "report(path, title, comparisons) -> str: writes the HTML report of every capture in this process so far to path; comparisons: [(function, [(label, ast, bytecode)], details)].");
-        PyFunction.Define(module, "report_text", (_, _) => Py.Str(Reports.TextReport.Plain(Reports.FrameReport.Build(Reports.SessionLog.Events))),
+        PyFunction.Define(module, "report_text", (_, _) => Py.Str(Reports.TextReport.Plain(Reports.FrameReport.Build(session.Log.Events))),
             "report_text() -> str: the terminal report of every capture in this process so far.");
-        PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(CaptureRuntime.Runners.SelectMany(r => r.RecompileReasons).Select(Py.Str)),
+        PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(session.Runners.SelectMany(r => r.RecompileReasons).Select(Py.Str)),
             "recompile_reasons() -> list[str]: the failed guard behind each recompile since the last reset.");
     }
 
     private static PyObject RuntimeInfo(PyObject args, PyObject? kwargs)
     {
         ExpectArguments("runtime_info", args, kwargs, 0);
-        using var capture = Py.Str(CaptureRuntime.Version);
+        using var capture = Py.Str(CaptureSession.Version);
         using var dotnet = Py.Str(RuntimeInformation.FrameworkDescription);
         using var libpython = Py.Str(Interpreter.LibraryPath);
         return Py.Dict([new("capture", capture), new("dotnet", dotnet), new("libpython", libpython)]);
     }
 
-    private static PyObject TensorInfoOf(PyObject args, PyObject? kwargs)
+    private static PyObject TensorInfoOf(CaptureSession session, PyObject args, PyObject? kwargs)
     {
         ExpectArguments("tensor_info", args, kwargs, 1);
         using var tensor = args.GetItem(0);
-        var info = CaptureRuntime.Torch.Read(tensor);
+        var info = session.Torch.Read(tensor);
         using var dtype = Py.Str(info.DType.TorchName());
         using var device = Py.Str(info.Device.ToString());
         using var sizes = Py.IntTuple(info.Sizes);
@@ -74,7 +75,7 @@ internal static class NativeModule
         ]);
     }
 
-    private static PyObject Run(PyObject args, PyObject? kwargs)
+    private static PyObject Run(CaptureSession session, PyObject args, PyObject? kwargs)
     {
         ExpectArguments("run", args, kwargs, 6);
         using var fn = args.GetItem(0);
@@ -83,38 +84,30 @@ internal static class NativeModule
         using var fullgraph = args.GetItem(3);
         using var backend = args.GetItem(4);
         using var mode = args.GetItem(5);
-        return Call(CaptureRuntime.Runner(backend.AsString(), ModeOf(mode.AsString())), fullgraph.IsTrue(), fn, callArgs, callKwargs);
-    }
-
-    /// <summary>fn(*args, **kwargs) through <paramref name="runner"/>, with fullgraph as asked for this call.</summary>
-    private static PyObject Call(FrameRunner runner, bool fullgraph, PyObject fn, PyObject args, PyObject kwargs)
-    {
-        var previous = runner.FullGraph;
-        runner.FullGraph = fullgraph;
-        try { return runner.Call(fn, args, kwargs); }
-        finally { runner.FullGraph = previous; }
+        return session.Runner(backend.AsString(), ModeOf(mode.AsString())).Call(fn, callArgs, callKwargs, new CallOptions(fullgraph.IsTrue()));
     }
 
     /// <summary>run() with its options bound: a compiled function's calls pass only what changes per call.</summary>
-    private static PyObject Runner(PyObject args, PyObject? kwargs)
+    private static PyObject Runner(CaptureSession session, PyObject args, PyObject? kwargs)
     {
         ExpectArguments("runner", args, kwargs, 3);
         using var backend = args.GetItem(0);
         using var mode = args.GetItem(1);
         using var fullgraph = args.GetItem(2);
-        var runner = CaptureRuntime.Runner(backend.AsString(), ModeOf(mode.AsString()));
+        var runner = session.Runner(backend.AsString(), ModeOf(mode.AsString()));
         var full = fullgraph.IsTrue();
+        var options = new CallOptions(full);
         return PyFunction.Create("run", (callArgs, callKwargs) =>
         {
             ExpectArguments("run", callArgs, callKwargs, 3);
             using var fn = callArgs.TupleItem(0);
             using var positional = callArgs.TupleItem(1);
             using var keywords = callArgs.TupleItem(2);
-            return Call(runner, full, fn, positional, keywords);
+            return runner.Call(fn, positional, keywords, options);
         }, $"run(fn, args, kwargs): fn(*args, **kwargs) through Capture ({backend.AsString()}, {mode.AsString()}{(full ? ", fullgraph" : "")}).", Name);
     }
 
-    private static PyObject Explain(PyObject args, PyObject? kwargs)
+    private static PyObject Explain(CaptureSession session, PyObject args, PyObject? kwargs)
     {
         ExpectArguments("explain", args, kwargs, 5);
         using var fn = args.GetItem(0);
@@ -123,9 +116,7 @@ internal static class NativeModule
         using var backend = args.GetItem(3);
         using var mode = args.GetItem(4);
         var report = new ExplainReport(backend.AsString(), mode.AsString());
-        var runner = CaptureRuntime.NewRunner(backend.AsString(), ModeOf(mode.AsString()));
-        runner.OnEvent = report.Record;
-        runner.Purpose = "explain";
+        var runner = session.NewRunner(backend.AsString(), ModeOf(mode.AsString()), report);
         PyObject? result = null;
         try
         {
@@ -142,7 +133,7 @@ internal static class NativeModule
         using (result) return report.ToPython(result);
     }
 
-    private static PyObject Report(PyObject args, PyObject? kwargs)
+    private static PyObject Report(CaptureSession session, PyObject args, PyObject? kwargs)
     {
         ExpectArguments("report", args, kwargs, 3);
         using var path = args.GetItem(0);
@@ -167,7 +158,7 @@ internal static class NativeModule
                 }).ToList(), details.AsString());
             }
         }).ToList();
-        var html = Reports.HtmlReport.Render(title.AsString(), Reports.FrameReport.Build(Reports.SessionLog.Events), compared);
+        var html = Reports.HtmlReport.Render(title.AsString(), Reports.FrameReport.Build(session.Log.Events), compared);
         var full = Path.GetFullPath(path.AsString());
         File.WriteAllText(full, html);
         return Py.Str(full);

@@ -36,10 +36,12 @@ public sealed class CaptureFixture
             return same(actual, expected) and same(actual_args, expected_args)
         """;
 
-    public CaptureFixture()
-    {
-        CaptureRuntime.Start();
-    }
+    private static readonly Lazy<CaptureSession> Session = new(CaptureSession.Start);
+
+    /// <summary>This test process's Capture session, started on first use.</summary>
+    public static CaptureSession Current => Session.Value;
+
+    public CaptureFixture() => _ = Current;
 
     /// <summary>The backends every end-to-end test runs on.</summary>
     public static readonly string[] Backends = ["eager", "roslyn", "llvm"];

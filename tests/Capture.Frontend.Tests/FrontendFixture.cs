@@ -47,7 +47,12 @@ public sealed class FrontendFixture
             return "no error"
         """;
 
-    public FrontendFixture() => CaptureRuntime.Start();
+    private static readonly Lazy<CaptureSession> Session = new(CaptureSession.Start);
+
+    /// <summary>This test process's Capture session, started on first use.</summary>
+    public static CaptureSession Current => Session.Value;
+
+    public FrontendFixture() => _ = Current;
 
     /// <summary>The backends every end-to-end test runs on.</summary>
     public static readonly string[] Backends = ["eager", "roslyn", "llvm"];

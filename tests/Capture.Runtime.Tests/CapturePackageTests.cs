@@ -48,7 +48,7 @@ public sealed class CapturePackageTests
         using var gil = Interpreter.Gil();
         using var ns = Run("version = capture.__version__\ninfo = capture.runtime_info()\n");
         using var version = ns.GetItem("version");
-        Assert.Equal(CaptureRuntime.Version, version.AsString());
+        Assert.Equal(CaptureSession.Version, version.AsString());
         using var info = ns.GetItem("info");
         using var dotnet = info.GetItem("dotnet");
         Assert.StartsWith(".NET ", dotnet.AsString());

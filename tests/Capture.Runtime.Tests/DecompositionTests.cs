@@ -1,6 +1,7 @@
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Tests;
 
@@ -61,7 +62,7 @@ public sealed class DecompositionTests
         using var ns = Py.Exec("import torch\ng = torch.Generator().manual_seed(3)\n");
         var inputs = original.Placeholders.Select(p => (TensorMeta)p.Meta)
             .Select(m => Py.Eval($"torch.randn({string.Join(", ", m.Shape.Dims)}, generator=g, dtype=torch.{m.DType.TorchName()})", ns)).ToList();
-        var eager = new EagerBackend(CaptureRuntime.Torch);
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
         using var expected = eager.Run(original, inputs);
         using var actual = eager.Run(decomposed, inputs);
         using var allclose = actual.GetAttr("allclose");

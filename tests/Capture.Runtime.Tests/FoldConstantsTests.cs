@@ -1,6 +1,7 @@
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Tests;
 
@@ -13,7 +14,7 @@ public sealed class FoldConstantsTests
     private static Graph Fold(string before, bool freeze = false)
     {
         using var gil = Interpreter.Gil();
-        var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(CaptureRuntime.Torch), FreezeAttributes = freeze };
+        var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), FreezeAttributes = freeze };
         return context.Run(new FoldConstantsPass(), CodeParser.Parse(before)).Graph;
     }
 
@@ -104,7 +105,7 @@ public sealed class FoldConstantsTests
         using var root = ns.GetItem("root");
         var graph = CodeParser.Parse(text);
         Assert.True(Fold(text).EquivalentTo(graph));
-        var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(CaptureRuntime.Torch, root), FreezeAttributes = true };
+        var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch, root), FreezeAttributes = true };
         var folded = context.Run(new FoldConstantsPass(), graph).Graph;
         Assert.True(folded.EquivalentTo(CodeParser.Parse("""
             def forward(self, x: "f32[2, 3]"):
@@ -112,7 +113,7 @@ public sealed class FoldConstantsTests
                 matmul: "f32[2, 3]" = torch.matmul(x, contiguous)
                 return matmul
             """)), folded.ToString());
-        EagerBackendTests.AssertSameResults(graph, folded, 1, root);
+        GraphInterpreterTests.AssertSameResults(graph, folded, 1, root);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Tests;
 
@@ -77,7 +78,7 @@ public sealed class GradientRuleTests
         using var ns = Py.Exec(Source, filename: "gradient_oracle.py");
         using var prepare = ns.GetItem("prepare");
         using var compare = ns.GetItem("compare");
-        var eager = new EagerBackend(CaptureRuntime.Torch);
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
         var mismatches = new List<string>();
         var refused = new SortedSet<string>();
         var checkedCases = 0;
@@ -125,7 +126,7 @@ public sealed class GradientRuleTests
         if (family is not ("creation" or "inplace")) Assert.True(checkedCases >= 5, $"only {checkedCases} {family} cases were differentiated");
     }
 
-    private static string? Run(EagerBackend eager, Partition partition, PyObject values, PyObject tangents, PyObject expected, PyObject compare)
+    private static string? Run(GraphInterpreter eager, Partition partition, PyObject values, PyObject tangents, PyObject expected, PyObject compare)
     {
         try
         {

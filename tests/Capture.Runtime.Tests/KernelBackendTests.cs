@@ -3,6 +3,7 @@ using Capture.Codegen.Llvm;
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Tests;
 
@@ -55,14 +56,14 @@ public sealed class KernelBackendTests
     public void RandomGraphsMatchEager(int vectorBits, int graphs)
     {
         using var gil = Interpreter.Gil();
-        using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "roslyn_compare.py");
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + Close, filename: "roslyn_compare.py");
         var schedule = vectorBits switch
         {
             -1 => KernelSchedule.Host,
             -2 => KernelSchedule.Host with { StreamingBytes = 0 },
             _ => KernelSchedule.Host with { VectorBits = vectorBits },
         };
-        var roslyn = new KernelBackend(CaptureRuntime.Torch, RoslynKernelCompiler.Instance, schedule: schedule);
+        var roslyn = Kernels("roslyn", schedule);
         var (kernels, statements, found) = CompileRandomGraphs(ns, roslyn, graphs, ["if (simd)", "StoreAlignedNonTemporal"]);
         var (vectorized, streamed) = (found[0], found[1]);
         Assert.True(vectorBits == -2 ? streamed >= kernels / 5 : streamed == 0, $"{streamed} streaming stores in {kernels} kernels");
@@ -75,8 +76,8 @@ public sealed class KernelBackendTests
     public void RandomGraphsMatchEagerThroughLlvm()
     {
         using var gil = Interpreter.Gil();
-        using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "llvm_compare.py");
-        var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance, schedule: KernelSchedule.Host);
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + Close, filename: "llvm_compare.py");
+        var llvm = Kernels("llvm", KernelSchedule.Host);
         var (kernels, statements, found) = CompileRandomGraphs(ns, llvm, 200, ["!nontemporal"]);
         Assert.True(kernels >= 60 && statements >= 80, $"only {kernels} kernels with {statements} statements were generated");
         Assert.Equal(0, found[0]);
@@ -91,7 +92,7 @@ public sealed class KernelBackendTests
     public void StreamedLlvmRowKernelsGiveTheCachedOnesBits()
     {
         using var gil = Interpreter.Gil();
-        using var ns = Py.Exec(EagerBackendTests.Compare + """
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + """
 
             def same_bits(a, b):
                 if isinstance(a, torch.Tensor):
@@ -106,23 +107,23 @@ public sealed class KernelBackendTests
                 return a == b
             """, filename: "streamed_bits.py");
         using var sameBits = ns.GetItem("same_bits");
-        var cached = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance, schedule: KernelSchedule.Host);
-        var streaming = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance, schedule: KernelSchedule.Host with { StreamingBytes = 0 });
+        var cached = Kernels("llvm", KernelSchedule.Host);
+        var streaming = Kernels("llvm", KernelSchedule.Host with { StreamingBytes = 0 });
         var streamedKernels = 0;
         for (var seed = 0; seed < 150; seed++)
         {
             var graph = RandomGraphs.Generate(seed, maxDim: 24);
             var plain = cached.Compile(graph);
             var streamed = streaming.Compile(graph);
-            streamedKernels += streamed.Source.Contains("!nontemporal") ? 1 : 0;
-            using var inputs = EagerBackendTests.Inputs(ns, plain.Captured, seed);
+            streamedKernels += streamed.Trace.Main.Source.Contains("!nontemporal") ? 1 : 0;
+            using var inputs = GraphInterpreterTests.Inputs(ns, plain.Trace.Captured, seed);
             var inputList = inputs.ToItems();
             try
             {
-                using var expected = cached.Run(plain, inputList);
-                using var actual = streaming.Run(streamed, inputList);
+                using var expected = plain.Run(inputList);
+                using var actual = streamed.Run(inputList);
                 using var same = sameBits.Call(actual, expected);
-                Assert.True(same.ToBoolean(), $"seed {seed}: streamed stores change the results\n{plain.Captured}\n{streamed.Source}");
+                Assert.True(same.ToBoolean(), $"seed {seed}: streamed stores change the results\n{plain.Trace.Captured}\n{streamed.Trace.Main.Source}");
             }
             finally
             {
@@ -150,11 +151,11 @@ public sealed class KernelBackendTests
                 p: "f32[64, 1024]" = torch.softmax(x, dim=-1)
                 return (hi, lo, p)
             """);
-        var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: streaming ? KernelSchedule.Host with { StreamingBytes = 0 } : null);
+        var kernels = Kernels(backend, streaming ? KernelSchedule.Host with { StreamingBytes = 0 } : null);
         var compiled = kernels.Compile(graph);
-        Assert.NotEmpty(compiled.Kernels);
-        Assert.Equal(streaming, compiled.Source.Contains(backend == "llvm" ? "!nontemporal" : "StoreAlignedNonTemporal"));
-        using var ns = Py.Exec(EagerBackendTests.Compare + """
+        Assert.NotEmpty(compiled.Trace.Main.Kernels);
+        Assert.Equal(streaming, compiled.Trace.Main.Source.Contains(backend == "llvm" ? "!nontemporal" : "StoreAlignedNonTemporal"));
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + """
 
             torch.manual_seed(0)
             x = torch.randn(64, 1024) * 10
@@ -200,16 +201,16 @@ public sealed class KernelBackendTests
             """);
         var schedule = KernelSchedule.Host with { StreamingBytes = streaming ? 0 : KernelSchedule.Host.StreamingBytes };
         if (vectorBits != 0) schedule = schedule with { VectorBits = vectorBits };
-        var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: schedule);
+        var kernels = Kernels(backend, schedule);
         var compiled = kernels.Compile(graph);
-        Assert.NotEmpty(compiled.Kernels);
-        Assert.Contains(backend == "llvm" ? "@llvm.prefetch" : "Prefetch0(n", compiled.Source);
-        Assert.DoesNotContain(backend == "llvm" ? "next row of w" : "Prefetch0(n1", compiled.Source);
+        Assert.NotEmpty(compiled.Trace.Main.Kernels);
+        Assert.Contains(backend == "llvm" ? "@llvm.prefetch" : "Prefetch0(n", compiled.Trace.Main.Source);
+        Assert.DoesNotContain(backend == "llvm" ? "next row of w" : "Prefetch0(n1", compiled.Trace.Main.Source);
         // every kernel that names a next row prefetches it
-        foreach (var body in compiled.Source.Split(backend == "llvm" ? "define internal void" : "private static void").Skip(1))
+        foreach (var body in compiled.Trace.Main.Source.Split(backend == "llvm" ? "define internal void" : "private static void").Skip(1))
             if (body.Contains(backend == "llvm" ? "; next row of" : "var n"))
                 Assert.Contains(backend == "llvm" ? "call void @llvm.prefetch.p0" : "Prefetch0(n", body);
-        using var ns = Py.Exec(EagerBackendTests.Compare + """
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + """
 
             torch.manual_seed(1)
             x = torch.randn(6, 1000) * 3 + 1
@@ -246,10 +247,10 @@ public sealed class KernelBackendTests
                 t: "f32[2, 3, 700]" = torch.tanh(z)
                 return (y, mul, u, t)
             """);
-        var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: KernelSchedule.Host with { StreamingBytes = 0 });
+        var kernels = Kernels(backend, KernelSchedule.Host with { StreamingBytes = 0 });
         var compiled = kernels.Compile(graph);
-        Assert.Contains(backend == "llvm" ? "!nontemporal" : "StoreAlignedNonTemporal", compiled.Source);
-        using var ns = Py.Exec(EagerBackendTests.Compare + """
+        Assert.Contains(backend == "llvm" ? "!nontemporal" : "StoreAlignedNonTemporal", compiled.Trace.Main.Source);
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + """
 
             torch.manual_seed(2)
             x, w, v, z = torch.randn(3, 1001), torch.randn(1001), torch.randn(20000), torch.randn(2, 3, 700)
@@ -266,10 +267,10 @@ public sealed class KernelBackendTests
     }
 
     /// <summary>The compiled graph's outputs against eager's on the same inputs: NaN where eager's are, the rest within <paramref name="tolerance"/> (torch.allclose's arguments).</summary>
-    private static void AssertSameAsEager(KernelBackend kernels, KernelCompiledGraph compiled, Graph graph, IReadOnlyList<PyObject> inputs, PyObject ns, string backend, string tolerance)
+    private static void AssertSameAsEager(GraphBackend kernels, CompiledGraph compiled, Graph graph, IReadOnlyList<PyObject> inputs, PyObject ns, string backend, string tolerance)
     {
-        using var actual = kernels.Run(compiled, inputs);
-        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, inputs);
+        using var actual = compiled.Run(inputs);
+        using var expected = new GraphInterpreter(TestSession.Current.Torch).Run(graph, inputs);
         using var equal = Py.Eval($"lambda a, b: all(torch.equal(torch.isnan(p), torch.isnan(q)) and torch.allclose(p.nan_to_num(), q.nan_to_num(), {tolerance}) for p, q in zip(a, b))", ns);
         using var same = equal.Call(actual, expected);
         Assert.True(same.ToBoolean(), $"{backend}: {actual.Repr()}\n{expected.Repr()}");
@@ -299,11 +300,11 @@ public sealed class KernelBackendTests
                 return (y,)
             """);
         var schedule = vectorBits == 0 ? KernelSchedule.Host : KernelSchedule.Host with { VectorBits = vectorBits };
-        var roslyn = new KernelBackend(CaptureRuntime.Torch, Compiler(backend), schedule: schedule);
+        var roslyn = Kernels(backend, schedule);
         var compiled = roslyn.Compile(graph);
-        if (backend == "roslyn") Assert.Contains(vectorBits == 128 ? "Vector128.Create(-86f)" : "PermuteVar", compiled.Source);
-        else Assert.Contains("x float>", LlvmJit.Optimize(compiled.Source, "transcendentals")); // the vectorizer widened the helpers
-        using var ns = Py.Exec(EagerBackendTests.Compare + """
+        if (backend == "roslyn") Assert.Contains(vectorBits == 128 ? "Vector128.Create(-86f)" : "PermuteVar", compiled.Trace.Main.Source);
+        else Assert.Contains("x float>", LlvmCompiler.Jit.Optimize(compiled.Trace.Main.Source, "transcendentals")); // the vectorizer widened the helpers
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + """
 
             def values():
                 torch.manual_seed(0)
@@ -326,8 +327,8 @@ public sealed class KernelBackendTests
             """, filename: "roslyn_transcendentals.py");
         using var values = ns.GetItem("values");
         using var x = values.Call();
-        using var actual = roslyn.Run(compiled, [x]);
-        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x]);
+        using var actual = compiled.Run([x]);
+        using var expected = new GraphInterpreter(TestSession.Current.Torch).Run(graph, [x]);
         using var check = ns.GetItem("check");
         using var a = actual.GetItem(0);
         using var e = expected.GetItem(0);
@@ -338,7 +339,7 @@ public sealed class KernelBackendTests
         {
             256 => System.Runtime.Intrinsics.X86.Avx2.IsSupported,
             512 => System.Runtime.Intrinsics.X86.Avx512F.IsSupported,
-            _ => backend == "llvm" && compiled.Source.Contains("@capture_exp_f32_v8"),
+            _ => backend == "llvm" && compiled.Trace.Main.Source.Contains("@capture_exp_f32_v8"),
         };
         using var ulps = Py.Float(function != "torch.exp" ? 0.0 : table ? 1.0 : 1.5);
         using var floor = Py.Float(table ? -87.33 : -86.0);
@@ -367,8 +368,8 @@ public sealed class KernelBackendTests
         using var x = ns.GetItem("x");
         var results = new[] { "roslyn", "llvm" }.Select(backend =>
         {
-            var kernels = new KernelBackend(CaptureRuntime.Torch, Compiler(backend));
-            return kernels.Run(kernels.Compile(graph), [x]);
+            var kernels = Kernels(backend);
+            return kernels.Compile(graph).Run([x]);
         }).ToList();
         using var equal = Py.Eval("lambda a, b: torch.equal(a[0], b[0])", ns);
         using var same = equal.Call(results[0], results[1]);
@@ -392,14 +393,14 @@ public sealed class KernelBackendTests
     {
         using var gil = Interpreter.Gil();
         var graph = CodeParser.Parse(Chain);
-        var roslyn = new KernelBackend(CaptureRuntime.Torch, RoslynKernelCompiler.Instance);
+        var roslyn = Kernels("roslyn");
         var compiled = roslyn.Compile(graph);
-        var kernel = Assert.Single(compiled.Kernels.Values);
+        var kernel = Assert.Single(compiled.Trace.Main.Kernels.Values);
         Assert.Equal(["mul", "add", "sigmoid", "gt", "where"], kernel.Body.Select(s => s.Node));
-        Assert.Contains("// kernel for fusion group g1: mul, add, sigmoid, gt, where", compiled.Source);
-        Assert.Contains("KernelThreads.For(chunks, c => g1_items(64L * c / chunks", compiled.Source);
-        Assert.Contains("// scalar loops: gt is bool, not float32", compiled.Source); // a mask among the outputs
-        using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "roslyn_chain.py");
+        Assert.Contains("// kernel for fusion group g1: mul, add, sigmoid, gt, where", compiled.Trace.Main.Source);
+        Assert.Contains("KernelThreads.For(chunks, c => g1_items(64L * c / chunks", compiled.Trace.Main.Source);
+        Assert.Contains("// scalar loops: gt is bool, not float32", compiled.Trace.Main.Source); // a mask among the outputs
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + Close, filename: "roslyn_chain.py");
         AssertMatchesEager(ns, roslyn, compiled, 3);
     }
 
@@ -411,18 +412,18 @@ public sealed class KernelBackendTests
     {
         using var gil = Interpreter.Gil();
         var graph = CodeParser.Parse(Chain);
-        var llvm = new KernelBackend(CaptureRuntime.Torch, LlvmKernelCompiler.Instance);
+        var llvm = Kernels("llvm");
         var compiled = llvm.Compile(graph);
-        Assert.Single(compiled.Kernels.Values);
-        Assert.Equal("LLVM IR", compiled.Language);
-        Assert.Contains("; kernel for fusion group g1: mul, add, sigmoid, gt, where", compiled.Source);
-        Assert.Matches(@"define void @capture_[0-9a-f]{16}_g1\(i64 %first, i64 %last, ptr %p, ptr %s\)", compiled.Source);
-        Assert.Contains("; innermost strides (1, 1, 1, 1) as constants", compiled.Source);
+        Assert.Single(compiled.Trace.Main.Kernels.Values);
+        Assert.Equal("LLVM IR", compiled.Trace.Language);
+        Assert.Contains("; kernel for fusion group g1: mul, add, sigmoid, gt, where", compiled.Trace.Main.Source);
+        Assert.Matches(@"define void @capture_[0-9a-f]{16}_g1\(i64 %first, i64 %last, ptr %p, ptr %s\)", compiled.Trace.Main.Source);
+        Assert.Contains("; innermost strides (1, 1, 1, 1) as constants", compiled.Trace.Main.Source);
         var avx2 = System.Runtime.Intrinsics.X86.Avx2.IsSupported;
-        Assert.Contains(avx2 ? "<8 x float>" : "x float>", LlvmJit.Optimize(compiled.Source, "chain")); // the host's SIMD width
-        if (avx2) Assert.Contains("ymm", LlvmKernelCompiler.Assembly(compiled.Source));
-        Assert.Contains(compiled.Phases, p => p.Name == "llvm");
-        using var ns = Py.Exec(EagerBackendTests.Compare + Close, filename: "llvm_chain.py");
+        Assert.Contains(avx2 ? "<8 x float>" : "x float>", LlvmCompiler.Jit.Optimize(compiled.Trace.Main.Source, "chain")); // the host's SIMD width
+        if (avx2) Assert.Contains("ymm", LlvmCompiler.Assembly(compiled.Trace.Main.Source));
+        Assert.Contains(compiled.Trace.Phases, p => p.Name == "llvm");
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + Close, filename: "llvm_chain.py");
         AssertMatchesEager(ns, llvm, compiled, 3);
         // strided inputs take the copy that reads strides at run time (values compared: the outputs'
         // strides are the captured graph's, and guards would have recompiled for these inputs)
@@ -435,8 +436,8 @@ public sealed class KernelBackendTests
             """, filename: "llvm_strided.py");
         using var x = t.GetItem("x");
         using var b = t.GetItem("b");
-        using var actual = llvm.Run(compiled, [x, b]);
-        using var expected = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x, b]);
+        using var actual = compiled.Run([x, b]);
+        using var expected = new GraphInterpreter(TestSession.Current.Torch).Run(graph, [x, b]);
         using var same = t.GetItem("same");
         same.Call(actual, expected).Dispose();
     }
@@ -445,42 +446,48 @@ public sealed class KernelBackendTests
     /// Random graphs 0..<paramref name="graphs"/>-1 compiled on <paramref name="backend"/> and checked
     /// against eager: how many kernels and statements they gave, and how often each marker stands in their sources.
     /// </summary>
-    private static (int Kernels, int Statements, int[] Found) CompileRandomGraphs(PyObject ns, KernelBackend backend, int graphs, string[] markers, int maxDim = 4)
+    private static (int Kernels, int Statements, int[] Found) CompileRandomGraphs(PyObject ns, GraphBackend backend, int graphs, string[] markers, int maxDim = 4)
     {
         int kernels = 0, statements = 0;
         var found = new int[markers.Length];
         for (var seed = 0; seed < graphs; seed++)
         {
             var compiled = backend.Compile(RandomGraphs.Generate(seed, maxDim));
-            kernels += compiled.Kernels.Count;
-            statements += compiled.Kernels.Values.Sum(k => k.Body.Count);
-            for (var m = 0; m < markers.Length; m++) found[m] += compiled.Source.Split(markers[m]).Length - 1;
+            kernels += compiled.Trace.Main.Kernels.Count;
+            statements += compiled.Trace.Main.Kernels.Values.Sum(k => k.Body.Count);
+            for (var m = 0; m < markers.Length; m++) found[m] += compiled.Trace.Main.Source.Split(markers[m]).Length - 1;
             AssertMatchesEager(ns, backend, compiled, seed);
         }
         return (kernels, statements, found);
     }
 
-    private static IKernelCompiler Compiler(string backend) =>
-        backend == "llvm" ? LlvmKernelCompiler.Instance : RoslynKernelCompiler.Instance;
+    /// <summary>A kernel backend of this session's compiler, with no kernel cache and the schedule given (the host's by default).</summary>
+    private static GraphBackend Kernels(string backend, KernelSchedule? schedule = null)
+    {
+        var torch = TestSession.Current.Torch;
+        return new GraphBackend(new CompilePipeline(backend, torch, TestSession.Current.KernelCompiler(backend), cache: null, schedule), torch);
+    }
+
+    private static LlvmKernelCompiler LlvmCompiler => (LlvmKernelCompiler)TestSession.Current.KernelCompiler("llvm");
 
     /// <summary>The compiled graph on seeded inputs gives the eager backend's results (to the tolerance in <see cref="Close"/>).</summary>
-    private static void AssertMatchesEager(PyObject ns, KernelBackend roslyn, KernelCompiledGraph compiled, int seed)
+    private static void AssertMatchesEager(PyObject ns, GraphBackend roslyn, CompiledGraph compiled, int seed)
     {
         using var close = ns.GetItem("close");
-        using var inputs = EagerBackendTests.Inputs(ns, compiled.Captured, seed);
+        using var inputs = GraphInterpreterTests.Inputs(ns, compiled.Trace.Captured, seed);
         var inputList = inputs.ToItems();
         try
         {
-            var eager = new EagerBackend(CaptureRuntime.Torch);
-            using var expected = eager.Run(compiled.Captured, inputList);
-            using var actual = roslyn.Run(compiled, inputList);
+            var eager = new GraphInterpreter(TestSession.Current.Torch);
+            using var expected = eager.Run(compiled.Trace.Captured, inputList);
+            using var actual = compiled.Run(inputList);
             using var asFloat64 = ns.GetItem("as_float64");
             using var wide = asFloat64.Call(inputs);
             var wideList = wide.ToItems();
-            using var reference = eager.Run(compiled.Captured, wideList);
+            using var reference = eager.Run(compiled.Trace.Captured, wideList);
             foreach (var w in wideList) w.Dispose();
             try { close.Call(actual, expected, reference).Dispose(); }
-            catch (PythonException e) { Assert.Fail($"seed {seed}: the {roslyn.Name} backend differs: {e.PythonMessage}\n{compiled.Captured}\n{compiled.Source}"); }
+            catch (PythonException e) { Assert.Fail($"seed {seed}: the {roslyn.Name} backend differs: {e.PythonMessage}\n{compiled.Trace.Captured}\n{compiled.Trace.Main.Source}"); }
         }
         finally
         {

@@ -1,6 +1,7 @@
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Tests;
 
@@ -46,10 +47,10 @@ public sealed class OptimizerDifferentialTests
     public void RandomGraphsGiveTheSameResultsBeforeAndAfterThePipeline()
     {
         using var gil = Interpreter.Gil();
-        using var ns = Py.Exec(EagerBackendTests.Compare, filename: "optimizer_compare.py");
+        using var ns = Py.Exec(GraphInterpreterTests.Compare, filename: "optimizer_compare.py");
         using var same = ns.GetItem("same");
-        var eager = new EagerBackend(CaptureRuntime.Torch);
-        var evaluator = new TorchConstantEvaluator(CaptureRuntime.Torch);
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
+        var evaluator = new TorchConstantEvaluator(TestSession.Current.Torch);
         int before = 0, after = 0, folded = 0, layouts = 0;
         for (var seed = 0; seed < 200; seed++)
         {
@@ -61,7 +62,7 @@ public sealed class OptimizerDifferentialTests
             layouts += context.Records.Single(r => r.Pass == "choose layouts") is var l ? l.Rewritten + l.Added : 0;
             before += graph.Nodes.Count;
             after += optimized.Nodes.Count;
-            using var inputs = EagerBackendTests.Inputs(ns, graph, seed);
+            using var inputs = GraphInterpreterTests.Inputs(ns, graph, seed);
             var inputList = inputs.ToItems();
             try
             {
@@ -86,9 +87,9 @@ public sealed class OptimizerDifferentialTests
     public void DecomposingEveryOpThatCanBeKeepsResultsClose()
     {
         using var gil = Interpreter.Gil();
-        using var ns = Py.Exec(EagerBackendTests.Compare + "\ndef close(a, b):\n    if isinstance(a, torch.Tensor):\n        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, equal_nan=True)\n        return True\n    return all(close(x, y) for x, y in zip(a, b))\n", filename: "decompose_compare.py");
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + "\ndef close(a, b):\n    if isinstance(a, torch.Tensor):\n        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, equal_nan=True)\n        return True\n    return all(close(x, y) for x, y in zip(a, b))\n", filename: "decompose_compare.py");
         using var close = ns.GetItem("close");
-        var eager = new EagerBackend(CaptureRuntime.Torch);
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
         var decomposed = 0;
         for (var seed = 0; seed < 150; seed++)
         {
@@ -96,7 +97,7 @@ public sealed class OptimizerDifferentialTests
             var context = new PassContext { VerifyEachPass = true, Decompose = _ => true };
             var optimized = OptimizerPipeline.Optimize(graph, context);
             decomposed += context.Records.Single(r => r.Pass == "decompose").Rewritten;
-            using var inputs = EagerBackendTests.Inputs(ns, graph, seed);
+            using var inputs = GraphInterpreterTests.Inputs(ns, graph, seed);
             var inputList = inputs.ToItems();
             try
             {
@@ -138,6 +139,6 @@ public sealed class OptimizerDifferentialTests
         var graph = CodeParser.Parse(text);
         var laid = new PassContext { VerifyEachPass = true }.Run(new ChooseLayoutsPass(), graph);
         Assert.True(laid.Changed);
-        EagerBackendTests.AssertSameResults(graph, laid.Graph, 7);
+        GraphInterpreterTests.AssertSameResults(graph, laid.Graph, 7);
     }
 }

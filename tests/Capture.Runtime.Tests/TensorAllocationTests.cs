@@ -14,8 +14,8 @@ public sealed unsafe class TensorAllocationTests
     public void AllocatedTensorIsTorchMemoryCSharpCanWrite(DType dtype)
     {
         using var gil = Interpreter.Gil();
-        using var tensor = CaptureRuntime.Torch.Empty([2, 3], dtype);
-        var info = CaptureRuntime.Torch.Read(tensor);
+        using var tensor = TestSession.Current.Torch.Empty([2, 3], dtype);
+        var info = TestSession.Current.Torch.Read(tensor);
         Assert.Equal(dtype, info.DType);
         Assert.Equal([2L, 3L], info.Sizes);
         Assert.True(info.IsContiguous);
@@ -39,8 +39,8 @@ public sealed unsafe class TensorAllocationTests
     public void EmptyStridedKeepsTheRequestedStrides()
     {
         using var gil = Interpreter.Gil();
-        using var tensor = CaptureRuntime.Torch.EmptyStrided([2, 3], [1, 2], DType.Float32);
-        var info = CaptureRuntime.Torch.Read(tensor);
+        using var tensor = TestSession.Current.Torch.EmptyStrided([2, 3], [1, 2], DType.Float32);
+        var info = TestSession.Current.Torch.Read(tensor);
         Assert.Equal([1L, 2L], info.Strides);
         Assert.False(info.IsContiguous);
     }

@@ -67,7 +67,7 @@ public sealed unsafe class TensorInfoTests : IDisposable
     private (TensorInfo Info, double[] Expected) ReadWithExpected(string expression)
     {
         using var tensor = Eval(expression);
-        var info = CaptureRuntime.Torch.Read(tensor);
+        var info = TestSession.Current.Torch.Read(tensor);
         using var list = tensor.CallMethod("tolist");
         return (info, Flatten(list));
     }
@@ -92,7 +92,7 @@ public sealed unsafe class TensorInfoTests : IDisposable
     {
         using var gil = Interpreter.Gil();
         using var baseTensor = Eval("base");
-        var b = CaptureRuntime.Torch.Read(baseTensor);
+        var b = TestSession.Current.Torch.Read(baseTensor);
         var (t, expected) = ReadWithExpected("base.t()");
         Assert.Equal([6L, 4L], t.Sizes);
         Assert.Equal([1L, 6L], t.Strides);
@@ -112,7 +112,7 @@ public sealed unsafe class TensorInfoTests : IDisposable
     {
         using var gil = Interpreter.Gil();
         using var baseTensor = Eval("base");
-        var b = CaptureRuntime.Torch.Read(baseTensor);
+        var b = TestSession.Current.Torch.Read(baseTensor);
         var (t, expected) = ReadWithExpected(expression);
         Assert.Equal(sizes, t.Sizes);
         Assert.Equal(strides, t.Strides);
@@ -152,7 +152,7 @@ public sealed unsafe class TensorInfoTests : IDisposable
         Assert.Equal(1, scalar.NumElements);
         Assert.Equal(value, ReadThroughPointer(scalar));
         using var empty = Eval("torch.zeros(3, 0, 2)");
-        var e = CaptureRuntime.Torch.Read(empty);
+        var e = TestSession.Current.Torch.Read(empty);
         Assert.Equal([3L, 0L, 2L], e.Sizes);
         Assert.Equal(0, e.NumElements);
         Assert.True(e.IsContiguous);
@@ -163,7 +163,7 @@ public sealed unsafe class TensorInfoTests : IDisposable
     {
         using var gil = Interpreter.Gil();
         using var leaf = Eval("base.clone().requires_grad_()");
-        Assert.True(CaptureRuntime.Torch.Read(leaf).RequiresGrad);
+        Assert.True(TestSession.Current.Torch.Read(leaf).RequiresGrad);
     }
 
     [Fact]
@@ -171,9 +171,9 @@ public sealed unsafe class TensorInfoTests : IDisposable
     {
         using var gil = Interpreter.Gil();
         using var complex = Eval("torch.zeros(2, dtype=torch.complex64)");
-        var e = Assert.Throws<NotSupportedException>(() => CaptureRuntime.Torch.Read(complex));
+        var e = Assert.Throws<NotSupportedException>(() => TestSession.Current.Torch.Read(complex));
         Assert.Contains("torch.complex64", e.Message);
         using var list = Eval("[1.0, 2.0]");
-        Assert.Equal("expected a torch.Tensor, got list", Assert.Throws<InvalidCastException>(() => CaptureRuntime.Torch.Read(list)).Message);
+        Assert.Equal("expected a torch.Tensor, got list", Assert.Throws<InvalidCastException>(() => TestSession.Current.Torch.Read(list)).Message);
     }
 }

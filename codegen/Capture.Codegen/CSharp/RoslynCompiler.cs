@@ -19,11 +19,6 @@ public sealed record CompiledKernels(IReadOnlyDictionary<string, KernelEntry> En
 /// </summary>
 public static class RoslynCompiler
 {
-    private static int _roslynRuns;
-
-    /// <summary>How many times this process ran Roslyn (tests check the cache with it).</summary>
-    public static int RoslynRuns => _roslynRuns;
-
     private static readonly Lazy<MetadataReference[]> References = new(() =>
         ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(p => Path.GetFileName(p) is "System.Runtime.dll" or "System.Private.CoreLib.dll" or "System.Threading.Tasks.Parallel.dll"
@@ -57,7 +52,6 @@ public static class RoslynCompiler
 
     private static byte[] Emit(string source, string className, string assemblyName)
     {
-        Interlocked.Increment(ref _roslynRuns);
         var tree = CSharpSyntaxTree.ParseText(source);
         var compilation = CSharpCompilation.Create(
             assemblyName, [tree], References.Value,

@@ -28,8 +28,6 @@ public sealed class RoslynKernelCompiler : IKernelCompiler
     /// <summary>The class every generated assembly holds (one assembly per graph, each in its own load context).</summary>
     public const string ClassName = "CaptureKernels";
 
-    public static RoslynKernelCompiler Instance { get; } = new();
-
     public string Name => "roslyn";
 
     public string Language => "C#";

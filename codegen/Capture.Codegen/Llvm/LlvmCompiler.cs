@@ -10,40 +10,36 @@ namespace Capture.Codegen.Llvm;
 /// </summary>
 public sealed class LlvmKernelCompiler : IKernelCompiler
 {
-    private static int _llvmRuns;
+    /// <summary>Loads libLLVM: throws NotSupportedException naming Debian's package when it is missing.</summary>
+    public LlvmKernelCompiler() => LlvmApi.Load();
 
-    public static LlvmKernelCompiler Instance { get; } = new();
-
-    /// <summary>How many times this process ran LLVM's optimizer and code generator (tests check the cache with it).</summary>
-    public static int LlvmRuns => _llvmRuns;
+    /// <summary>Where this compiler's kernels are optimized, emitted and linked.</summary>
+    public LlvmJit Jit { get; } = new();
 
     public string Name => "llvm";
 
     public string Language => "LLVM IR";
 
-    /// <summary>Loads libLLVM now: throws NotSupportedException naming Debian's package when it is missing.</summary>
-    public static void EnsureAvailable() => LlvmApi.Load();
-
-    public IGeneratedKernels Generate(IReadOnlyList<Kernel> kernels, KernelSchedule schedule) => new Generated(LlvmEmitter.Emit(kernels, schedule));
+    public IGeneratedKernels Generate(IReadOnlyList<Kernel> kernels, KernelSchedule schedule) => new Generated(this, LlvmEmitter.Emit(kernels, schedule));
 
     private static readonly string Salt = string.Join(";", "llvm", typeof(LlvmKernelCompiler).Assembly.ManifestModule.ModuleVersionId);
 
-    private sealed record Generated(LlvmModule Module) : IGeneratedKernels
+    private sealed record Generated(LlvmKernelCompiler Compiler, LlvmModule Module) : IGeneratedKernels
     {
         public string Source => Module.Ir;
 
         public unsafe CompiledKernels Compile(KernelCache? cache, string salt)
         {
-            var key = KernelCache.Key(Module.Ir, $"{Salt};{LlvmJit.Host};{LlvmApi.LibraryPath};{salt}");
+            var jit = Compiler.Jit;
+            var key = KernelCache.Key(Module.Ir, $"{Salt};{jit.Host};{LlvmApi.LibraryPath};{salt}");
             var image = cache?.TryLoad(key);
             var fromCache = image is not null;
             if (image is null)
             {
-                Interlocked.Increment(ref _llvmRuns);
-                image = LlvmJit.CompileToObject(Module.Ir, $"capture_{key[..16]}");
+                image = jit.CompileToObject(Module.Ir, $"capture_{key[..16]}");
                 cache?.Store(key, image);
             }
-            var addresses = LlvmJit.Link(key, image, Module.Kernels.Select(k => k.Symbol));
+            var addresses = jit.Link(key, image, Module.Kernels.Select(k => k.Symbol));
             return new CompiledKernels(Module.Kernels.ToDictionary(k => k.Name, k => Entry(k, addresses[k.Symbol])), key, fromCache);
         }
     }
@@ -62,5 +58,5 @@ public sealed class LlvmKernelCompiler : IKernelCompiler
     }
 
     /// <summary>The host assembly generated LLVM IR becomes (for `capture graph --format asm`).</summary>
-    public static string Assembly(string ir) => LlvmJit.CompileToAssembly(ir, "capture_report");
+    public string Assembly(string ir) => Jit.CompileToAssembly(ir, "capture_report");
 }

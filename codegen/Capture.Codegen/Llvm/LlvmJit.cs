@@ -35,31 +35,32 @@ internal sealed class LlvmHandle : SafeHandle
 }
 
 /// <summary>
-/// The process's LLVM: one target machine for the host CPU and its features (O3, the large code
+/// An LLVM for kernels (one per LLVM kernel compiler, so one per session): one target machine for the host CPU and its features (O3, the large code
 /// model: ORC's RuntimeDyld places an object's code and constants wherever memory is free, further
 /// apart than the small model's 32-bit offsets reach), and one ORC LLJIT whose main library resolves the C library's symbols (libm's tanh, malloc)
 /// from the process. IR text is parsed, verified, optimized with the new pass manager's
 /// <c>default&lt;O3&gt;</c> pipeline and emitted as an object file; objects (new, or from the
 /// cache) are linked by the JIT and their kernels looked up by name. Objects stay linked for the
-/// life of the process (one per distinct generated module: the same module is linked once).
+/// life of the JIT, which is the life of the process: compiled kernels may be called until it ends
+/// (one object per distinct generated module: the same module is linked once).
 /// Everything here runs under one lock: LLVM's target machine is not shared between threads.
 /// </summary>
-public static unsafe class LlvmJit
+public sealed unsafe class LlvmJit
 {
-    private static readonly Lock Gate = new();
-    private static LlvmHandle? _machine;
-    private static nint _jit, _dylib;
-    private static readonly Dictionary<string, Dictionary<string, nint>> Linked = [];
+    private readonly Lock _gate = new();
+    private LlvmHandle? _machine;
+    private nint _jit, _dylib;
+    private readonly Dictionary<string, Dictionary<string, nint>> _linked = [];
 
     /// <summary>The host triple, CPU and features the code is generated for (part of the cache key).</summary>
-    public static string Host
+    public string Host
     {
-        get { lock (Gate) { Start(); return _host!; } }
+        get { lock (_gate) { Start(); return _host!; } }
     }
 
-    private static string? _host, _triple;
+    private string? _host, _triple;
 
-    private static void Start()
+    private void Start()
     {
         if (_machine is not null) return;
         LlvmApi.Load();
@@ -83,21 +84,21 @@ public static unsafe class LlvmJit
     }
 
     /// <summary>Parses, verifies and optimizes <paramref name="ir"/>, then emits it as an object file.</summary>
-    public static byte[] CompileToObject(string ir, string name)
+    public byte[] CompileToObject(string ir, string name)
     {
-        lock (Gate) return Emit(ir, name, LlvmApi.ObjectFile);
+        lock (_gate) return Emit(ir, name, LlvmApi.ObjectFile);
     }
 
     /// <summary>The host assembly the optimized module becomes (for reports).</summary>
-    public static string CompileToAssembly(string ir, string name)
+    public string CompileToAssembly(string ir, string name)
     {
-        lock (Gate) return Encoding.UTF8.GetString(Emit(ir, name, LlvmApi.AssemblyFile));
+        lock (_gate) return Encoding.UTF8.GetString(Emit(ir, name, LlvmApi.AssemblyFile));
     }
 
     /// <summary>The module after the O3 pipeline, as IR text (for reports and tests).</summary>
-    public static string Optimize(string ir, string name)
+    public string Optimize(string ir, string name)
     {
-        lock (Gate)
+        lock (_gate)
         {
             Start();
             using var context = new LlvmHandle(LlvmApi.LLVMContextCreate(), LlvmApi.LLVMContextDispose, "context");
@@ -106,7 +107,7 @@ public static unsafe class LlvmJit
         }
     }
 
-    private static byte[] Emit(string ir, string name, int fileType)
+    private byte[] Emit(string ir, string name, int fileType)
     {
         Start();
         using var context = new LlvmHandle(LlvmApi.LLVMContextCreate(), LlvmApi.LLVMContextDispose, "context");
@@ -120,7 +121,7 @@ public static unsafe class LlvmJit
     }
 
     /// <summary>The module <paramref name="ir"/> describes, verified, for the host, after <c>default&lt;O3&gt;</c>.</summary>
-    private static LlvmHandle Parse(LlvmHandle context, string ir, string name)
+    private LlvmHandle Parse(LlvmHandle context, string ir, string name)
     {
         var text = Encoding.UTF8.GetBytes(ir);
         nint buffer;
@@ -190,17 +191,17 @@ public static unsafe class LlvmJit
     /// Links an object file (once per <paramref name="key"/>) and returns the addresses of
     /// <paramref name="symbols"/> in it.
     /// </summary>
-    public static IReadOnlyDictionary<string, nint> Link(string key, byte[] image, IEnumerable<string> symbols)
+    public IReadOnlyDictionary<string, nint> Link(string key, byte[] image, IEnumerable<string> symbols)
     {
-        lock (Gate)
+        lock (_gate)
         {
             Start();
-            if (!Linked.TryGetValue(key, out var addresses))
+            if (!_linked.TryGetValue(key, out var addresses))
             {
                 nint buffer;
                 fixed (byte* p = image) buffer = LlvmApi.LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)image.Length, key);
                 LlvmApi.Check(LlvmApi.LLVMOrcLLJITAddObjectFile(_jit, _dylib, buffer), $"linking kernels {key[..16]}");
-                Linked[key] = addresses = [];
+                _linked[key] = addresses = [];
             }
             foreach (var symbol in symbols)
             {

@@ -1,9 +1,13 @@
 namespace Capture.Graphs;
 
-/// <summary>An optimized graph with the annotations backends read: its kernels and where their buffers live.</summary>
-public sealed record OptimizedGraph(Graph Graph, FusionPlan Fusion, MemoryPlan Memory);
+/// <summary>An optimized graph with the annotation backends read: its fusion groups, one kernel or library call each.</summary>
+public sealed record OptimizedGraph(Graph Graph, FusionPlan Fusion);
 
-/// <summary>The optimizer's passes in order, then the analyses of the final graph.</summary>
+/// <summary>
+/// The optimizer's passes in order, then fusion grouping of the final graph. Memory planning
+/// (<see cref="PlanMemoryPass"/>) is not part of it: kernels allocate each output as a torch tensor,
+/// so a plan would describe buffers nothing allocates.
+/// </summary>
 public static class OptimizerPipeline
 {
     public static IReadOnlyList<IGraphPass> Passes { get; } =
@@ -23,12 +27,11 @@ public static class OptimizerPipeline
         return graph;
     }
 
-    /// <summary>The passes, then fusion grouping and memory planning over the result.</summary>
+    /// <summary>The passes, then fusion grouping over the result.</summary>
     public static OptimizedGraph Run(Graph graph, PassContext context)
     {
         graph = Optimize(graph, context);
         var fusion = context.Analyze(new PlanFusionPass(), graph, f => $"{f.Groups.Count} kernels for {f.Groups.Sum(g => g.Nodes.Count)} nodes");
-        var memory = context.Analyze(new PlanMemoryPass(fusion), graph, m => m.Summary);
-        return new OptimizedGraph(graph, fusion, memory);
+        return new OptimizedGraph(graph, fusion);
     }
 }

@@ -6,13 +6,13 @@ namespace Capture.Runtime.Backends;
 
 
 /// <summary>
-/// Constant folding's evaluator: runs a constant subgraph through the eager backend (torch itself,
+/// Constant folding's evaluator: runs a constant subgraph through the graph interpreter (torch itself,
 /// so a folded value is exactly eager's) and copies out each tensor's elements. get_attr nodes read
 /// the <paramref name="root"/> module's parameters and buffers when folding frozen weights.
 /// </summary>
 public sealed class TorchConstantEvaluator(TorchRuntime torch, PyObject? root = null) : IConstantEvaluator
 {
-    private EagerBackend? _backend; // made under the GIL: it holds Python objects
+    private GraphInterpreter? _backend; // made under the GIL: it holds Python objects
 
     public IReadOnlyList<TensorData> Evaluate(Graph graph)
     {
@@ -21,7 +21,7 @@ public sealed class TorchConstantEvaluator(TorchRuntime torch, PyObject? root = 
         noGrad.CallMethod("__enter__").Dispose();
         try
         {
-            _backend ??= new EagerBackend(torch);
+            _backend ??= new GraphInterpreter(torch);
             using var result = _backend.Run(graph, [], root);
             return result.ToItems().Select(item => { using (item) return torch.DataOf(item); }).ToList();
         }

@@ -1,6 +1,6 @@
 using Capture.Bytecode;
 using Capture.Frontend;
-using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Dispatch;
 
@@ -40,3 +40,22 @@ public abstract record CaptureEvent
 
 /// <summary>The two capture paths: CPython bytecode (symbolic execution with breaks) and the function's source (AST).</summary>
 public enum CaptureMode { Bytecode, Ast }
+
+/// <summary>Where a frame runner tells what it did: the session's log, an explain report, or both.</summary>
+public interface ICaptureEventSink
+{
+    void Record(CaptureEvent e);
+}
+
+/// <summary>Every event to each of several sinks, in order.</summary>
+public sealed class CaptureEventSinks(params ICaptureEventSink[] sinks) : ICaptureEventSink
+{
+    public void Record(CaptureEvent e)
+    {
+        foreach (var sink in sinks) sink.Record(e);
+    }
+}
+
+/// <summary>What one call through a frame runner asks for.</summary>
+/// <param name="FullGraph">The first graph break is an error naming its reason and line (capture.compile(fullgraph=True)).</param>
+public readonly record struct CallOptions(bool FullGraph = false);

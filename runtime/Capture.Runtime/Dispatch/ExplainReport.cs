@@ -3,6 +3,7 @@ using Capture.Frontend;
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Dispatch;
 
@@ -11,7 +12,7 @@ namespace Capture.Runtime.Dispatch;
 /// Collects a run's capture events into what capture.explain returns: graphs, breaks with reasons
 /// and lines, guards, ops per graph, compile times, recompile reasons and frames that ran eagerly.
 /// </summary>
-public sealed class ExplainReport(string backend, string mode = "bytecode")
+public sealed class ExplainReport(string backend, string mode = "bytecode") : ICaptureEventSink
 {
     private readonly List<CaptureEvent> _events = [];
 
@@ -32,7 +33,7 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
         using var guardList = Py.ListOf(guards.Select(Py.Str));
         using var ops = Py.ListOf(captures.Select(c => Py.ListOf(c.Capture.Graph.Nodes.OfType<CallOp>().Select(n => Py.Str(n.Op.Name)))));
         using var times = Py.ListOf(captures.Select(c => Py.Float(c.CaptureTime.TotalSeconds)));
-        using var phases = Py.ListOf(captures.Select(c => Py.ListOf((c.Compiled?.Phases ?? []).Select(PhaseTuple))));
+        using var phases = Py.ListOf(captures.Select(c => Py.ListOf((c.Compiled?.Trace.Phases ?? []).Select(PhaseTuple))));
         using var backendName = Py.Str(backend);
         using var graphs = Py.ListOf(captures.Select(c => Py.Str(CodePrinter.Print(c.Capture.Graph))));
         using var recompiles = Py.ListOf(Captures.Where(c => c.RecompileReason is not null).Select(c => Py.Str(c.RecompileReason!)));
@@ -60,13 +61,13 @@ public sealed class ExplainReport(string backend, string mode = "bytecode")
 
     private static PyObject AutogradDict(ICompiledGraph? compiled)
     {
-        var items = new List<KeyValuePair<string, PyObject>> { new("status", Py.Str(AutogradSummary.Status(compiled))) };
-        if (compiled is AutogradCompiledGraph { Partition: { } p } a)
+        var items = new List<KeyValuePair<string, PyObject>> { new("status", Py.Str(Reports.AutogradSummary.Status(compiled?.Trace))) };
+        if (compiled?.Trace.Split is { Partition: var p } split)
         {
             items.Add(new("partitioner", Py.Str(p.Partitioner)));
-            items.Add(new("saved", Py.ListOf(AutogradSummary.Saved(p).Select(Py.Str))));
+            items.Add(new("saved", Py.ListOf(Reports.AutogradSummary.Saved(p).Select(Py.Str))));
             items.Add(new("saved_bytes", Py.Int(p.SavedBytes)));
-            items.Add(new("save_all_bytes", Py.Int(a.Alternative?.SavedBytes ?? p.SavedBytes)));
+            items.Add(new("save_all_bytes", Py.Int(split.Alternative.SavedBytes)));
             items.Add(new("forward", Py.Str(CodePrinter.Print(p.Forward))));
             items.Add(new("backward", Py.Str(CodePrinter.Print(p.Backward))));
         }

@@ -2,6 +2,7 @@ using Capture.Bytecode;
 using Capture.Frontend;
 using Capture.Graphs;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 using Capture.Runtime.Dispatch;
 
 namespace Capture.Runtime.Reports;
@@ -28,8 +29,11 @@ public sealed record GraphEntry(int Number, CaptureEvent.Captured Event)
 
     public string Entry => LiveLog.EntryText(Event);
 
-    /// <summary>The optimized graph and its fusion groups, when the backend optimized it (roslyn).</summary>
-    public OptimizedGraph? Optimized => (Event.Compiled?.Main() as KernelCompiledGraph)?.Optimized;
+    /// <summary>What the backend's compile pipeline did with the graph (null for a discarded capture).</summary>
+    public CompileTrace? Trace => Event.Compiled?.Trace;
+
+    /// <summary>The optimized graph and its fusion groups, when the backend optimized it (roslyn, llvm).</summary>
+    public OptimizedGraph? Optimized => Trace?.Main.Optimized;
 
     public IReadOnlyList<GuardEntry> Guards { get; } = Event.Capture.Guards.Guards
         .Select(g => new GuardEntry(FrameReport.GroupOf(g), g.Kind, g.ToString()!, Event.Capture.Guards.UsesOf(g)))

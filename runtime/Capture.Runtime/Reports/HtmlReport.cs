@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Capture.Graphs;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Reports;
 
@@ -23,7 +24,7 @@ public static class HtmlReport
         h.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         h.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n");
         h.Append($"<title>{E(title)}</title>\n<style>{Css}</style>\n</head>\n<body>\n");
-        h.Append($"<header><h1>{E(title)}</h1><p class=\"meta\">Capture {E(CaptureRuntime.Version)} · {frames.Count} compiled frame(s) · {frames.Sum(f => f.Graphs.Count)} graph(s) · {frames.Sum(f => f.Breaks.Count)} graph break(s) · {frames.Sum(f => f.Recompiles.Count)} recompile(s)</p></header>\n");
+        h.Append($"<header><h1>{E(title)}</h1><p class=\"meta\">Capture {E(CaptureSession.Version)} · {frames.Count} compiled frame(s) · {frames.Sum(f => f.Graphs.Count)} graph(s) · {frames.Sum(f => f.Breaks.Count)} graph break(s) · {frames.Sum(f => f.Recompiles.Count)} recompile(s)</p></header>\n");
         Index(h, frames, comparisons);
         foreach (var (frame, i) in frames.Select((f, i) => (f, i + 1))) Frame(h, frame, i);
         if (comparisons is { Count: > 0 }) Compare(h, comparisons);
@@ -100,17 +101,17 @@ public static class HtmlReport
         h.Append("</tbody></table>\n");
         h.Append("<h4>Compile time</h4>\n<table class=\"timings\"><thead><tr><th>phase</th><th>ms</th><th>note</th></tr></thead><tbody>\n");
         h.Append($"<tr><td>capture</td><td>{g.Event.CaptureTime.TotalMilliseconds:0.00}</td><td></td></tr>\n");
-        foreach (var p in g.Event.Compiled?.Phases ?? []) h.Append($"<tr><td>{E(p.Name)}</td><td>{p.Time.TotalMilliseconds:0.00}</td><td>{E(p.Note ?? "")}</td></tr>\n");
+        foreach (var p in g.Trace?.Phases ?? []) h.Append($"<tr><td>{E(p.Name)}</td><td>{p.Time.TotalMilliseconds:0.00}</td><td>{E(p.Note ?? "")}</td></tr>\n");
         h.Append("</tbody></table>\n");
-        h.Append($"<h4>Autograd</h4>\n<p class=\"dim autograd\">{E(AutogradSummary.Status(g.Event.Compiled))}</p>\n");
-        if (g.Event.Compiled is AutogradCompiledGraph { Partition: { } partition })
+        h.Append($"<h4>Autograd</h4>\n<p class=\"dim autograd\">{E(AutogradSummary.Status(g.Trace))}</p>\n");
+        if (g.Trace?.Split?.Partition is { } partition)
         {
             h.Append("<ul class=\"saved\">").Append(string.Concat(AutogradSummary.Saved(partition).Select(s => $"<li><code>{E(s)}</code></li>"))).Append("</ul>\n");
             h.Append($"<details class=\"forward\"><summary>Forward graph</summary><pre class=\"code\">{E(CodePrinter.Print(partition.Forward))}</pre></details>\n");
             h.Append($"<details class=\"backward\"><summary>Backward graph</summary><pre class=\"code\">{E(CodePrinter.Print(partition.Backward))}</pre></details>\n");
         }
-        if (g.Event.Compiled?.Source is { Length: > 0 } source)
-            h.Append($"<details class=\"generated\"><summary>Generated {(g.Event.Compiled.Main() is KernelCompiledGraph k ? k.Language : g.Event.Backend)} ({source.Split('\n').Length} lines)</summary><pre class=\"code\">{E(source)}</pre></details>\n");
+        if (g.Trace is { Source: { } source, Language: { } language })
+            h.Append($"<details class=\"generated\"><summary>Generated {language} ({source.Split('\n').Length} lines)</summary><pre class=\"code\">{E(source)}</pre></details>\n");
         h.Append("</section>\n");
     }
 

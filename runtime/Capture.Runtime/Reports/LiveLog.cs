@@ -44,9 +44,9 @@ public sealed class LiveLog(IReadOnlySet<string> kinds, TextWriter writer)
                 if (Enabled("guards"))
                     Log("guards", $"{frame}: {c.Capture.Guards.Guards.Count} guards\n" + Indent(string.Join("\n", c.Capture.Guards.Guards.Select(g =>
                         $"{g}  [{g.Kind}]" + string.Concat(c.Capture.Guards.UsesOf(g).Select(u => $"\n    because {u}"))))));
-                if (c.Compiled?.Source is { Length: > 0 } source) Log("code", $"{frame}: generated {c.Backend} source ({source.Split('\n').Length} lines)\n" + Indent(source));
+                if (c.Compiled?.Trace.Source is { Length: > 0 } source) Log("code", $"{frame}: generated {c.Backend} source ({source.Split('\n').Length} lines)\n" + Indent(source));
                 Log("perf", $"{frame}: capture {c.CaptureTime.TotalMilliseconds:0.0} ms"
-                    + string.Concat((c.Compiled?.Phases ?? []).Select(p => $", {p}")));
+                    + string.Concat((c.Compiled?.Trace.Phases ?? []).Select(p => $", {p}")));
                 break;
             case CaptureEvent.CaptureFailed f:
                 Log("breaks", $"{frame}: capture failed, the instruction runs for real: {f.Reason}{Where(f.Instruction.Location)}");

@@ -82,8 +82,6 @@ internal static class SourceListing
 
     private static string Plural(int n, string word) => n == 1 ? $"1 {word}" : $"{n} {word}s";
 
-    private static readonly Dictionary<string, string[]?> Files = [];
-
     private static string[]? ReadSource(string file) => System.IO.File.Exists(file) ? ReadFile(file) : FromLineCache(file);
 
     /// <summary>Source that is no file (exec'd strings, notebook cells) but that Python's linecache holds.</summary>
@@ -99,16 +97,8 @@ internal static class SourceListing
 
     private static string[]? ReadFile(string file)
     {
-        lock (Files)
-        {
-            // keyed by the file's time too: a file edited since it was read is read again
-            var key = file + "|" + (System.IO.File.Exists(file) ? System.IO.File.GetLastWriteTimeUtc(file).Ticks : 0);
-            if (Files.TryGetValue(key, out var cached)) return cached;
-            string[]? lines = null;
-            try { if (System.IO.File.Exists(file)) lines = System.IO.File.ReadAllLines(file); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            return Files[key] = lines;
-        }
+        try { return System.IO.File.ReadAllLines(file); }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using Capture.Graphs;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Reports;
 
@@ -100,7 +101,7 @@ public static class TextReport
 
     private static void Graph(GraphEntry graph, IReportWriter w)
     {
-        var phases = string.Concat((graph.Event.Compiled?.Phases ?? []).Select(p => $", {p}"));
+        var phases = string.Concat((graph.Trace?.Phases ?? []).Select(p => $", {p}"));
         w.Write($"Graph {graph.Number} (from {graph.Entry}, {graph.OpCount} ops; capture {graph.Event.CaptureTime.TotalMilliseconds:0.0} ms{phases}{CodeSize(graph)}):\n", TextStyle.Heading);
         if (graph.Event.RecompileReason is { } reason) w.Write($"  recompiled because {reason}\n", TextStyle.Break);
         w.Write(Indent(CodePrinter.Print(graph.Graph).TrimEnd('\n'), "  ") + "\n", TextStyle.Code);
@@ -122,9 +123,9 @@ public static class TextReport
     /// <summary>The forward/backward split, when the graph has one: saved values, then both graphs.</summary>
     private static void Autograd(GraphEntry graph, IReportWriter w)
     {
-        if (graph.Event.Compiled is not AutogradCompiledGraph compiled) return;
-        w.Write($"  Autograd: {AutogradSummary.Status(compiled)}\n", TextStyle.Heading);
-        if (compiled.Partition is not { } partition) return;
+        if (graph.Trace is not { } trace || trace.Split is null && trace.NoSplitReason is null) return;
+        w.Write($"  Autograd: {AutogradSummary.Status(trace)}\n", TextStyle.Heading);
+        if (trace.Split?.Partition is not { } partition) return;
         w.Write($"    saved for backward: {string.Join(", ", AutogradSummary.Saved(partition))}\n", TextStyle.Dim);
         w.Write("    forward graph:\n", TextStyle.Heading);
         w.Write(Indent(CodePrinter.Print(partition.Forward).TrimEnd('\n'), "      ") + "\n", TextStyle.Code);
@@ -133,16 +134,15 @@ public static class TextReport
     }
 
     /// <summary>", generated C# 120 lines (4 kernels)" for backends that generate code.</summary>
-    public static string CodeSize(GraphEntry graph) => graph.Event.Compiled?.Main() switch
+    public static string CodeSize(GraphEntry graph) => graph.Trace switch
     {
-        KernelCompiledGraph { Eager: { } why } => $"; no kernels: {why}",
-        KernelCompiledGraph r when r.Source.Length > 0 => $"; generated {r.Language} {r.Source.Split('\n').Length} lines, {r.Kernels.Count} kernels",
-        { Source: { Length: > 0 } s } => $"; generated code {s.Split('\n').Length} lines",
+        { Main.NodeByNode: { } why } => $"; no kernels: {why}",
+        { Source: { } source, Language: var language } => $"; generated {language} {source.Split('\n').Length} lines, {graph.Trace.KernelCount} kernels",
         _ => "",
     };
 
     public static double TotalMs(GraphEntry graph) =>
-        graph.Event.CaptureTime.TotalMilliseconds + (graph.Event.Compiled?.Phases ?? []).Sum(p => p.Time.TotalMilliseconds);
+        graph.Event.CaptureTime.TotalMilliseconds + (graph.Trace?.Phases ?? []).Sum(p => p.Time.TotalMilliseconds);
 
     private static string Indent(string text, string prefix) => string.Join("\n", text.Split('\n').Select(l => prefix + l));
 

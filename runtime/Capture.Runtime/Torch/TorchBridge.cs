@@ -2,6 +2,7 @@ using Capture.Frontend;
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Torch;
 

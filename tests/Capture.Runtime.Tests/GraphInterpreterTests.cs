@@ -1,12 +1,13 @@
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Tests;
 
 
 [Collection("Python")]
-public sealed class EagerBackendTests
+public sealed class GraphInterpreterTests
 {
     internal const string Compare = """
         import operator, torch
@@ -61,7 +62,7 @@ public sealed class EagerBackendTests
         var inputList = inputs.ToItems();
         try
         {
-            var eager = new EagerBackend(CaptureRuntime.Torch);
+            var eager = new GraphInterpreter(TestSession.Current.Torch);
             using var before = eager.Run(expected, inputList, root, checkMetadata: true);
             using var after = eager.Run(actual, inputList, root, checkMetadata: true);
             try { same.Call(after, before).Dispose(); }
@@ -80,7 +81,7 @@ public sealed class EagerBackendTests
         using var ns = Py.Exec(Compare, filename: "eager_compare.py");
         using var runPrinted = ns.GetItem("run_printed");
         using var same = ns.GetItem("same");
-        var eager = new EagerBackend(CaptureRuntime.Torch);
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
         var ops = new HashSet<string>();
         var nodes = 0;
         const int graphs = 300;
@@ -155,7 +156,7 @@ public sealed class EagerBackendTests
         using var x = ns.GetItem("x");
         using var reference = ns.GetItem("reference");
         using var same = ns.GetItem("same");
-        var eager = new EagerBackend(CaptureRuntime.Torch);
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
         foreach (var n in new[] { 1L, -1L, 5L })
         {
             using var nTensor = Py.Eval($"__import__('torch').tensor({n})");
@@ -182,7 +183,7 @@ public sealed class EagerBackendTests
         using var m = ns.GetItem("m");
         using var x = ns.GetItem("x");
         using var expected = ns.GetItem("expected");
-        using var result = new EagerBackend(CaptureRuntime.Torch).Run(graph, [x], root: m, checkMetadata: true);
+        using var result = new GraphInterpreter(TestSession.Current.Torch).Run(graph, [x], root: m, checkMetadata: true);
         using var equal = result.CallMethod("equal", expected);
         Assert.True(equal.ToBoolean());
     }
@@ -193,7 +194,7 @@ public sealed class EagerBackendTests
         using var gil = Interpreter.Gil();
         var graph = CodeParser.Parse("def forward(self, x: \"i64[3]\"):\n    y = torch.nn.functional.gelu(x)  # model.py:7:12\n    return y\n");
         using var x = Py.Eval("__import__('torch').arange(3)");
-        var e = Assert.Throws<GraphExecutionException>(() => new EagerBackend(CaptureRuntime.Torch).Run(graph, [x]).Dispose());
+        var e = Assert.Throws<GraphExecutionException>(() => new GraphInterpreter(TestSession.Current.Torch).Run(graph, [x]).Dispose());
         Assert.StartsWith("node 'y' (torch.nn.functional.gelu(x)) from model.py:7:12 failed: RuntimeError: \"GeluKernelImpl\" not implemented for 'Long'", e.Message);
     }
 
@@ -201,7 +202,7 @@ public sealed class EagerBackendTests
     public void OpaqueOpsGetMetadataFromTheMetaDeviceAndRunThroughTorch()
     {
         using var gil = Interpreter.Gil();
-        var inference = new MetaInference(CaptureRuntime.Torch);
+        var inference = new MetaInference(TestSession.Current.Torch);
         var b = new GraphBuilder();
         var x = b.Placeholder("x", TensorMeta.Contiguous(new Shape(3L, 4L), DType.Float32, requiresGrad: true));
         foreach (var name in new[] { "torch.cumsum", "torch.special.i0" })
@@ -213,7 +214,7 @@ public sealed class EagerBackendTests
         Assert.Equal("f32[3, 4] grad", MetaText.Format(graph["cumsum"].Meta));
         Assert.Empty(Verifier.Verify(graph));
         using var input = Py.Eval("__import__('torch').randn(3, 4, requires_grad=True)");
-        using var result = new EagerBackend(CaptureRuntime.Torch).Run(graph, [input], checkMetadata: true);
+        using var result = new GraphInterpreter(TestSession.Current.Torch).Run(graph, [input], checkMetadata: true);
         using var ns = Py.Exec("import torch\ndef ref(x):\n    return torch.special.i0(torch.cumsum(x, 1)).sum(0)\n");
         using var reference = ns.GetItem("ref").Call(input);
         using var equal = result.CallMethod("equal", reference);

@@ -13,26 +13,15 @@ public sealed class GraphExecutionException(Node node, Exception inner)
 }
 
 /// <summary>
-/// backend="eager": runs a graph node by node through torch. It is the reference every other
-/// backend is compared with, so it does nothing clever: each call node calls the torch function or
-/// Tensor method it names with the arguments it records. With <c>checkMetadata</c> it also checks
-/// every produced value against the node's metadata (shape, dtype, and strides of views).
+/// Runs a graph node by node through torch, as torch.fx.Interpreter does: what backend="eager"
+/// runs, and the reference every other backend is compared with, so it does nothing clever: each
+/// call node calls the torch function or Tensor method it names with the arguments it records.
+/// With <c>checkMetadata</c> it also checks every produced value against the node's metadata
+/// (shape, dtype, and strides of views).
 /// </summary>
-public sealed class EagerBackend(TorchRuntime torch) : IGraphBackend
+public sealed class GraphInterpreter(TorchRuntime torch)
 {
     private readonly PythonCalls _calls = new(torch);
-
-    public string Name => "eager";
-
-    public ICompiledGraph Compile(Graph graph, bool gradEnabled) => new Compiled(this, graph);
-
-    private sealed class Compiled(EagerBackend backend, Graph graph) : ICompiledGraph
-    {
-        public Graph Captured => graph;
-        public IReadOnlyList<CompilePhase> Phases => [];
-        public string? Source => null;
-        public PyObject Run(IReadOnlyList<PyObject> inputs) => backend.Run(graph, inputs);
-    }
 
     /// <summary>Runs <paramref name="graph"/> on Python values (GIL held) and returns its output.</summary>
     public PyObject Run(Graph graph, IReadOnlyList<PyObject> inputs, PyObject? root = null, bool checkMetadata = false)

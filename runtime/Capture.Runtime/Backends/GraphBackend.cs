@@ -1,0 +1,108 @@
+using Capture.Graphs;
+using Capture.Python;
+using Capture.Runtime.Compile;
+using Capture.Runtime.Torch;
+
+namespace Capture.Runtime.Backends;
+
+/// <summary>
+/// A backend (eager, roslyn, llvm): compiles graphs through its <see cref="CompilePipeline"/> and runs
+/// what the trace holds: an optimized graph's fusion groups as kernels (<see cref="KernelRunner"/>),
+/// or a graph node by node through torch (<see cref="GraphInterpreter"/>). A forward/backward split
+/// runs inside a torch.autograd.Function (capture/_autograd.py), so loss.backward() runs the compiled
+/// backward; guards pin grad mode and every input's requires_grad, so a cached pair never runs where
+/// another graph is needed.
+/// </summary>
+public sealed class GraphBackend(CompilePipeline pipeline, TorchRuntime torch) : IGraphBackend
+{
+    private readonly GraphInterpreter _interpreter = new(torch);
+    private readonly PythonCalls _calls = new(torch);
+    private PyObject? _function;
+
+    public string Name => pipeline.Backend;
+
+    public CompilePipeline Pipeline => pipeline;
+
+    ICompiledGraph IGraphBackend.Compile(Graph graph, bool gradEnabled) => Compile(graph, gradEnabled);
+
+    public CompiledGraph Compile(Graph graph, bool gradEnabled = false)
+    {
+        var trace = pipeline.Run(graph, gradEnabled);
+        return new CompiledGraph(this, trace);
+    }
+
+    internal PyObject RunPart(RunnablePart part, IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas) =>
+        part.Part.Optimized is null ? _interpreter.Run(part.Part.Graph, inputs) : Kernels.Run(part, inputs, checkedMetas);
+
+    private KernelRunner Kernels => _kernelsOrNull ??= new KernelRunner(torch, _interpreter);
+    private KernelRunner? _kernelsOrNull;
+
+    /// <summary>Runs a split graph's pair through the autograd.Function and rebuilds the graph's output.</summary>
+    internal PyObject RunSplit(CompiledGraph compiled, IReadOnlyList<PyObject> inputs)
+    {
+        _function ??= LoadFunction();
+        var joint = compiled.Trace.Split!.Joint;
+        var args = new List<PyObject> { compiled.RunForward!, compiled.RunBackward!, compiled.DifferentiableFlags! };
+        args.AddRange(inputs);
+        using var apply = _function.GetAttr("apply");
+        using var outputs = apply.Call(args, []);
+        var byName = new Dictionary<string, PyObject>();
+        try
+        {
+            for (var i = 0; i < joint.TensorOutputs.Count; i++) byName[joint.TensorOutputs[i]] = outputs.GetItem(i);
+            return _calls.Value(joint.OutputTemplate, name => byName[name].NewReference());
+        }
+        finally { foreach (var o in byName.Values) o.Dispose(); }
+    }
+
+    private static PyObject LoadFunction()
+    {
+        using var module = Py.Import("capture._autograd");
+        return module.GetAttr("CompiledGraphFunction");
+    }
+}
+
+/// <summary>A graph compiled by a <see cref="GraphBackend"/>: its trace and the parts that run.</summary>
+public sealed class CompiledGraph : ICompiledGraph
+{
+    private readonly GraphBackend _backend;
+    private readonly RunnablePart[] _parts;
+
+    internal CompiledGraph(GraphBackend backend, CompileTrace trace)
+    {
+        _backend = backend;
+        Trace = trace;
+        _parts = [.. trace.Parts.Select(p => new RunnablePart(p))];
+        if (trace.Split is not { } split) return;
+        var (forward, backward) = (_parts[0], _parts[1]);
+        RunForward = PyFunction.Create("run_forward", (args, _) =>
+        {
+            using var inputs = args.GetItem(0);
+            return RunOwned(forward, inputs.ToItems().ToList());
+        }, "run_forward(inputs) -> (outputs, saved): the compiled forward graph");
+        RunBackward = PyFunction.Create("run_backward", (args, _) =>
+        {
+            using var saved = args.GetItem(0);
+            using var tangents = args.GetItem(1);
+            return RunOwned(backward, saved.ToItems().Concat(tangents.ToItems()).ToList());
+        }, "run_backward(saved, tangents) -> gradients: the compiled backward graph");
+        var flags = split.Joint.Differentiable.Select(Py.Bool).ToList();
+        try { DifferentiableFlags = Py.Tuple(flags); }
+        finally { foreach (var flag in flags) flag.Dispose(); }
+    }
+
+    public CompileTrace Trace { get; }
+
+    internal PyObject? RunForward { get; }
+    internal PyObject? RunBackward { get; }
+    internal PyObject? DifferentiableFlags { get; }
+
+    public PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas = null) =>
+        Trace.Split is null ? _backend.RunPart(_parts[0], inputs, checkedMetas) : _backend.RunSplit(this, inputs);
+
+    private PyObject RunOwned(RunnablePart part, List<PyObject> inputs)
+    {
+        try { return _backend.RunPart(part, inputs, null); }
+        finally { foreach (var i in inputs) i.Dispose(); }
+    }
+}

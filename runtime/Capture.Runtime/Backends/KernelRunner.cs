@@ -1,0 +1,122 @@
+using Capture.Codegen;
+using Capture.Graphs;
+using Capture.Python;
+using Capture.Runtime.Compile;
+using Capture.Runtime.Torch;
+
+namespace Capture.Runtime.Backends;
+
+/// <summary>
+/// Runs an optimized graph on a kernel backend (roslyn, llvm), fusion group by fusion group: a
+/// group with a kernel runs it on torch tensors' memory with the GIL released (an extern group first
+/// calls its library op: BLAS for a planned matrix product, else torch); any other group's nodes run
+/// through torch, as the interpreter runs them. Views and constants no kernel makes are computed when
+/// first read.
+/// </summary>
+public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interpreter)
+{
+    private readonly PythonCalls _calls = new(torch);
+
+    /// <summary>
+    /// Runs <paramref name="part"/> on Python values (GIL held) and returns its output.
+    /// <paramref name="checkedMetas"/>: the inputs' metadata as the caller's guards just checked it
+    /// (null entries, or none: read from the tensors).
+    /// </summary>
+    public PyObject Run(RunnablePart part, IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas)
+    {
+        var optimized = part.Part.Optimized!;
+        var graph = optimized.Graph;
+        var placeholders = part.Placeholders;
+        if (placeholders.Count != inputs.Count)
+            throw new ArgumentException($"the graph takes {placeholders.Count} inputs, {inputs.Count} given");
+        // the inputs are the caller's handles, borrowed: env owns only the values computed here
+        var env = new Dictionary<string, PyObject>();
+        TensorMeta? checkedMeta(string name)
+        {
+            if (checkedMetas is null) return null;
+            for (var i = 0; i < placeholders.Count; i++)
+                if (placeholders[i] == name) return checkedMetas[i];
+            return null;
+        }
+        try
+        {
+            for (var i = 0; i < inputs.Count; i++) env[placeholders[i]] = inputs[i];
+            foreach (var group in optimized.Fusion.Groups)
+            {
+                foreach (var input in group.Inputs) Ensure(input, graph, env);
+                part.Part.Gemms.TryGetValue(group.Id, out var gemm);
+                if (part.Part.Entries.ContainsKey(group.Id))
+                {
+                    if (group.Kind == FusionKind.Extern) ExecuteExtern(graph[KernelLowering.ExternNode(graph, group)], gemm, env);
+                    if (part.Launch(group.Id).Run(torch, env, checkedMeta)) continue;
+                }
+                foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n))) ExecuteExtern(graph[node], gemm, env);
+            }
+            foreach (var name in graph.Output.Inputs) Ensure(name, graph, env);
+            return OutputTuple(graph.Output.Value, env) ?? _calls.Value(graph.Output.Value, name => env[name].NewReference());
+        }
+        finally
+        {
+            for (var i = 0; i < placeholders.Count && i < inputs.Count; i++) env.Remove(placeholders[i]);
+            foreach (var value in env.Values) value.Dispose();
+        }
+    }
+
+    /// <summary>The common output, a tuple of values, built straight from env (no handle per item); null for any other.</summary>
+    private static PyObject? OutputTuple(Arg output, Dictionary<string, PyObject> env)
+    {
+        if (output is not ListArg { IsTuple: true } tuple) return null;
+        var items = new PyObject[tuple.Items.Count];
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (tuple.Items[i] is not RefArg r) return null;
+            items[i] = env[r.Name];
+        }
+        return Py.Tuple(items);
+    }
+
+    /// <summary>Computes a value no kernel makes (a view, a constant) when first needed.</summary>
+    private void Ensure(string name, Graph graph, Dictionary<string, PyObject> env)
+    {
+        if (env.ContainsKey(name)) return;
+        var node = graph[name];
+        foreach (var input in node.Inputs) Ensure(input, graph, env);
+        Execute(node, env);
+    }
+
+    /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
+    private void ExecuteExtern(Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env)
+    {
+        KernelThreads.Park(); // BLAS's and torch's threads get both cores
+        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env)) return;
+        Execute(node, env);
+    }
+
+    private void Execute(Node node, Dictionary<string, PyObject> env)
+    {
+        try { env[node.Name] = interpreter.Execute(node, env, null, checkMetadata: false); }
+        catch (Exception e) when (e is PythonException or NotSupportedException) { throw new GraphExecutionException(node, e); }
+    }
+}
+
+/// <summary>A compiled part with what its calls reuse: its inputs' names and each kernel's launch (made on its first call).</summary>
+public sealed class RunnablePart(CompiledPart part)
+{
+    private readonly Dictionary<int, KernelLaunch> _launches = [];
+    private string[]? _placeholders;
+
+    public CompiledPart Part => part;
+
+    /// <summary>The names of the graph's inputs, in order.</summary>
+    public IReadOnlyList<string> Placeholders => _placeholders ??= [.. (part.Optimized?.Graph ?? part.Graph).Placeholders.Select(p => p.Name)];
+
+    internal KernelLaunch Launch(int group)
+    {
+        lock (_launches)
+        {
+            if (!_launches.TryGetValue(group, out var launch))
+                _launches[group] = launch = new KernelLaunch(part.Kernels[group], part.Entries[group], part.Optimized!.Graph);
+            return launch;
+        }
+    }
+}

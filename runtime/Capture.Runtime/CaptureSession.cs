@@ -1,0 +1,165 @@
+using Capture.Codegen;
+using Capture.Codegen.Llvm;
+using Capture.Python;
+using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
+using Capture.Runtime.Dispatch;
+using Capture.Runtime.Reports;
+using Capture.Runtime.Torch;
+
+namespace Capture.Runtime;
+
+/// <summary>
+/// Capture in one process: the embedded interpreter with the `_capture_native` module bound to this
+/// session, torch, the backends and their kernel compilers, the frame runners with their code
+/// caches, and the event log reports read. The host (the CLI, a test fixture) starts it and passes
+/// it to what needs it; the native module's functions are closures over it.
+/// </summary>
+public sealed class CaptureSession
+{
+    /// <summary>The backends `capture.compile(backend=...)` accepts; the first is the default.</summary>
+    public static readonly IReadOnlyList<string> BackendNames = ["roslyn", "eager", "llvm"];
+
+    public static string Version => typeof(CaptureSession).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private readonly Lock _gate = new();
+    private TorchRuntime? _torch;
+    private TorchBridge? _bridge;
+    private readonly Dictionary<(CaptureMode, string), FrameRunner> _runners = [];
+    private readonly Dictionary<string, GraphBackend> _backends = [];
+    private readonly Dictionary<string, IKernelCompiler> _compilers = [];
+    private int _lastRunnerId;
+
+    private CaptureSession() { }
+
+    /// <summary>Every capture event of this session (capture.report, CAPTURE_LOGS).</summary>
+    public EventLog Log { get; } = new();
+
+    /// <summary>Starts the interpreter with Capture available: the native module bound to a new session, the package on sys.path.</summary>
+    public static CaptureSession Start()
+    {
+        Interpreter.Start();
+        var session = new CaptureSession();
+        using (Interpreter.Gil())
+        {
+            NativeModule.Register(session);
+            using var sys = Py.Import("sys");
+            using var path = sys.GetAttr("path");
+            using var index = Py.Int(0);
+            using var parent = Py.Str(CapturePaths.PythonPackageParent);
+            path.CallMethod("insert", index, parent).Dispose();
+        }
+        return session;
+    }
+
+    /// <summary>Torch, imported on first use (GIL held).</summary>
+    public TorchRuntime Torch
+    {
+        get { lock (_gate) return _torch ??= TorchRuntime.Import(); }
+    }
+
+    /// <summary>What capture reads of torch (GIL held).</summary>
+    public TorchBridge Bridge
+    {
+        get { lock (_gate) return _bridge ??= new TorchBridge(_torch ??= TorchRuntime.Import()); }
+    }
+
+    /// <summary>
+    /// The session's frame runner for a backend and capture path, with the caches capture.reset()
+    /// clears (GIL held). Each backend has its own: a graph compiled for one never runs on another.
+    /// </summary>
+    public FrameRunner Runner(string backend = "roslyn", CaptureMode mode = CaptureMode.Bytecode)
+    {
+        lock (_gate)
+        {
+            if (_runners.TryGetValue((mode, backend), out var runner)) return runner;
+            return _runners[(mode, backend)] = NewRunnerLocked(backend, mode, Log, "compiled");
+        }
+    }
+
+    /// <summary>Every shared runner made so far (reset clears them all).</summary>
+    public IReadOnlyList<FrameRunner> Runners
+    {
+        get { lock (_gate) return _runners.Values.ToList(); }
+    }
+
+    /// <summary>A runner with caches of its own, telling <paramref name="events"/> as well as the log (explain reports a fresh capture).</summary>
+    public FrameRunner NewRunner(string backend, CaptureMode mode, ICaptureEventSink events, string purpose = "explain")
+    {
+        lock (_gate) return NewRunnerLocked(backend, mode, new CaptureEventSinks(events, Log), purpose);
+    }
+
+    private FrameRunner NewRunnerLocked(string backend, CaptureMode mode, ICaptureEventSink events, string purpose)
+    {
+        var graphs = BackendLocked(backend);
+        _bridge ??= new TorchBridge(_torch ??= TorchRuntime.Import());
+        return new FrameRunner(_bridge, graphs, mode, events, ++_lastRunnerId, purpose);
+    }
+
+    /// <summary>The backend named <paramref name="name"/>; one per session (GIL held).</summary>
+    public GraphBackend Backend(string name)
+    {
+        lock (_gate) return BackendLocked(name);
+    }
+
+    /// <summary>The kernel compiler of a kernel backend ("roslyn", "llvm"), one per session: the LLVM one owns the process's JIT.</summary>
+    public IKernelCompiler KernelCompiler(string name)
+    {
+        lock (_gate) return KernelCompilerLocked(name);
+    }
+
+    private IKernelCompiler KernelCompilerLocked(string name)
+    {
+        if (_compilers.TryGetValue(name, out var known)) return known;
+        IKernelCompiler compiler = name switch
+        {
+            "roslyn" => new RoslynKernelCompiler(),
+            // loads libLLVM now: NotSupportedException naming Debian's package when it is missing
+            "llvm" => new LlvmKernelCompiler(),
+            _ => throw new ArgumentException($"no kernel compiler '{name}': roslyn or llvm"),
+        };
+        return _compilers[name] = compiler;
+    }
+
+    private GraphBackend BackendLocked(string name)
+    {
+        if (_backends.TryGetValue(name, out var known)) return known;
+        var torch = _torch ??= TorchRuntime.Import();
+        var pipeline = name switch
+        {
+            "eager" => new CompilePipeline("eager", torch),
+            "roslyn" or "llvm" => new CompilePipeline(name, torch, KernelCompilerLocked(name), KernelCache.FromEnvironment(name)),
+            _ => throw new ArgumentException($"unknown backend '{name}': one of {string.Join(", ", BackendNames)}"),
+        };
+        return _backends[name] = new GraphBackend(pipeline, torch);
+    }
+
+    /// <summary>Forgets every cached capture (capture.reset()).</summary>
+    public void Reset()
+    {
+        foreach (var runner in Runners) runner.Reset();
+    }
+
+    /// <summary>Stops the interpreter (atexit handlers, flush, finalize). False when flushing failed.</summary>
+    public bool Stop()
+    {
+        lock (_gate)
+        {
+            if (_torch is not null)
+            {
+                using (Interpreter.Gil())
+                {
+                    foreach (var runner in _runners.Values) runner.Reset();
+                    Log.Clear();
+                    _bridge?.Dispose();
+                    _torch.Dispose();
+                }
+                _runners.Clear();
+                _backends.Clear();
+                _bridge = null;
+                _torch = null;
+            }
+            return Interpreter.Stop();
+        }
+    }
+}

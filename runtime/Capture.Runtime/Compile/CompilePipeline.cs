@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using Capture.Codegen;
+using Capture.Codegen.Blas;
+using Capture.Graphs;
+using Capture.Runtime.Backends;
+using Capture.Runtime.Compile;
+using Capture.Runtime.Torch;
+
+namespace Capture.Runtime.Compile;
+
+/// <summary>
+/// The one way a captured graph is compiled, for every backend, the CLI and reports:
+///   captured graph
+///   -> (inputs require grad, grad mode on) joint forward/backward graph, min-cut partition
+///   -> per graph that runs (the whole graph, or each half):
+///        optimizer passes (OptimizerPipeline, with this backend's decompositions) and fusion groups
+///        -> kernels lowered from fusion groups, their C# or LLVM IR, compiled (or loaded from the
+///           kernel cache); matrix products planned for BLAS
+/// The eager backend (no kernel compiler) stops after the split: its graphs run as captured, node
+/// by node through torch. Each step is timed and kept in the <see cref="CompileTrace"/>.
+/// </summary>
+public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelCompiler? compiler = null, KernelCache? cache = null, KernelSchedule? schedule = null)
+{
+    /// <summary>
+    /// Ops split into the parts kernels compute (a row reduction and its prologue and epilogue,
+    /// a pointwise chain): their parts fuse with the ops around them. linear becomes a gemm (torch's
+    /// mm on the transposed weight) and a bias add that joins the activation's kernel, instead of
+    /// addmm's copy of the bias into the output before the gemm.
+    /// </summary>
+    public static readonly IReadOnlySet<string> Decomposed = new HashSet<string>
+    {
+        "torch.nn.functional.gelu", "torch.nn.functional.silu", "torch.softmax", "torch.log_softmax", "torch.logsumexp",
+        "torch.nn.functional.softmax", "torch.nn.functional.log_softmax", "torch.nn.functional.linear",
+        "torch.nn.functional.layer_norm", "torch.nn.functional.batch_norm",
+    };
+
+    public string Backend => backend;
+
+    /// <summary>The code generator and compiler kernels go through; null for the eager backend.</summary>
+    public IKernelCompiler? Compiler => compiler;
+
+    public KernelCache? Cache => cache;
+
+    /// <summary>Vector width and parallel split of the generated loops (the host's by default).</summary>
+    public KernelSchedule Schedule { get; } = schedule ?? KernelSchedule.Host;
+
+    /// <summary>Compiles <paramref name="captured"/> for calls made with grad mode <paramref name="gradEnabled"/> (GIL held).</summary>
+    public CompileTrace Run(Graph captured, bool gradEnabled)
+    {
+        var phases = new List<CompilePhase>();
+        if (!gradEnabled || !captured.Placeholders.Any(p => JointGraph.NeedsGrad(p.Meta)))
+            return new CompileTrace { Backend = backend, Captured = captured, Parts = [Part("graph", captured, gradEnabled, phases)], Phases = phases };
+        var watch = Stopwatch.StartNew();
+        AutogradSplit split;
+        try
+        {
+            var (joint, partition, alternative) = Partitioners.Differentiate(captured);
+            split = new AutogradSplit(joint, partition, alternative);
+        }
+        catch (NotSupportedException e)
+        {
+            return new CompileTrace
+            {
+                Backend = backend, Captured = captured, Parts = [Part("graph", captured, gradEnabled, phases)], Phases = phases,
+                NoSplitReason = $"no compiled backward: {e.Message}; torch's autograd differentiates the graph's ops",
+            };
+        }
+        phases.Add(new CompilePhase("autograd", watch.Elapsed, $"joint graph {split.Joint.Graph.Nodes.Count} nodes; {split.Partition}; {split.Alternative}"));
+        // both halves run inside an autograd.Function, under no_grad
+        var forward = Part("forward", split.Partition.Forward, gradEnabled: false, phases);
+        var backward = Part("backward", split.Partition.Backward, gradEnabled: false, phases);
+        return new CompileTrace { Backend = backend, Captured = captured, Split = split, Parts = [forward, backward], Phases = phases };
+    }
+
+    /// <summary>Why a graph runs node by node through torch on a kernel backend, or null when it compiles.</summary>
+    public static string? NodeByNodeReason(Graph graph, bool gradEnabled)
+    {
+        if (graph.Nodes.Any(n => n is Cond or WhileLoop))
+            return "the graph keeps control flow (cond, while_loop): it runs through torch, subgraphs included, until they are compiled too";
+        if (graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState or OpCategory.Opaque)
+            || graph.Nodes.Any(n => n is CallModule))
+            return "the graph writes, switches grad mode or calls opaque code: it runs in order through torch";
+        if (gradEnabled && graph.Nodes.Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
+            return "its results need autograd (inputs require grad, grad mode on) and it has no compiled backward: it runs through torch";
+        return null;
+    }
+
+    private CompiledPart Part(string role, Graph graph, bool gradEnabled, List<CompilePhase> phases)
+    {
+        if (compiler is null) return new CompiledPart { Role = role, Graph = graph };
+        if (NodeByNodeReason(graph, gradEnabled) is { } why) return new CompiledPart { Role = role, Graph = graph, NodeByNode = why };
+        var prefix = role == "graph" ? "" : role + " ";
+        var watch = Stopwatch.StartNew();
+        var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op.Name) };
+        var optimized = OptimizerPipeline.Run(graph, context);
+        phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed));
+
+        watch.Restart();
+        var kernels = new Dictionary<int, Kernel>();
+        foreach (var group in optimized.Fusion.Groups)
+            if (KernelLowering.Lower(optimized.Graph, group, $"g{group.Id}") is { } kernel) kernels[group.Id] = kernel;
+        var generated = kernels.Count == 0 ? null : compiler.Generate(kernels.Values.ToList(), Schedule);
+        var source = generated?.Source ?? "";
+        var gemms = GemmsOf(optimized);
+        phases.Add(new CompilePhase(prefix + "codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of {compiler.Language}"
+            + (gemms.Count > 0 ? $"; {gemms.Count} matrix product{(gemms.Count == 1 ? "" : "s")} through BLAS" : "")));
+        var entries = new Dictionary<int, KernelEntry>();
+        if (generated is not null)
+        {
+            watch.Restart();
+            var compiled = generated.Compile(cache, CaptureSession.Version);
+            foreach (var kernel in kernels.Values) entries[kernel.Group] = compiled.Entries[kernel.Name];
+            phases.Add(new CompilePhase(prefix + compiler.Name, watch.Elapsed, compiled.FromCache ? "loaded from the kernel cache" : null));
+        }
+        return new CompiledPart
+        {
+            Role = role, Graph = graph, Optimized = optimized, Passes = context.Records, Kernels = kernels, Entries = entries, Gemms = gemms,
+            Source = source, Language = compiler.Language,
+        };
+    }
+
+    /// <summary>The extern groups whose product BLAS computes (mm, bmm, matmul of float matrices), when a BLAS is loaded.</summary>
+    private static Dictionary<int, GemmCall> GemmsOf(OptimizedGraph optimized)
+    {
+        var gemms = new Dictionary<int, GemmCall>();
+        if (!OpenBlas.IsAvailable) return gemms;
+        foreach (var group in optimized.Fusion.Groups.Where(g => g.Kind == FusionKind.Extern))
+            if (GemmCall.Of(optimized.Graph, KernelLowering.ExternNode(optimized.Graph, group)) is { } gemm) gemms[group.Id] = gemm;
+        return gemms;
+    }
+}

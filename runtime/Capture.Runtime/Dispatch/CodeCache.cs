@@ -1,0 +1,72 @@
+using Capture.Bytecode;
+using Capture.Frontend;
+using Capture.Graphs;
+using Capture.Python;
+using Capture.Runtime.Compile;
+
+namespace Capture.Runtime.Dispatch;
+
+/// <summary>
+/// A code object's cache entries: each a capture from some instruction (its guards, its exit) and
+/// the graph it compiled to. Lookup returns the first entry at an instruction whose guards pass, and
+/// the first failure seen (the recompile reason when none does).
+/// </summary>
+internal sealed class CodeCache(PyObject codeObject, CodeInfo code)
+{
+    public PyObject CodeObject { get; } = codeObject;
+    public CodeInfo Code { get; } = code;
+    public List<CaptureResult> Entries { get; } = [];
+    private readonly Dictionary<CaptureResult, CompiledEntry> _compiled = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Why the whole code runs eagerly (a generator, an unsupported construct), or null.</summary>
+    public string? EagerReason { get; } = RealExecutor.EagerReason(code);
+
+    /// <summary>Why the code is captured only as a whole (try/with blocks, closures), or null.</summary>
+    public string? WholeFrameReason { get; } = RealExecutor.WholeFrameReason(code);
+
+    public bool LimitReported { get; set; }
+
+    /// <summary>The globals and builtins of the function last called with this code (kept between calls).</summary>
+    public FunctionScope? Scope;
+
+    public CaptureResult? Lookup(FrameState frame, int pc, ITorchBridge torch, out string? firstFailure)
+    {
+        firstFailure = null;
+        foreach (var entry in Entries)
+        {
+            if (entry.EntryIndex != pc) continue;
+            var failure = entry.Guards.Check(frame, torch);
+            if (failure is null) return entry;
+            firstFailure ??= failure;
+        }
+        return null;
+    }
+
+    /// <summary>Adds an entry; a discarded one (a whole-frame capture that broke) has no compiled graph and never runs.</summary>
+    public void Add(CaptureResult entry, ICompiledGraph? compiled)
+    {
+        Entries.Add(entry);
+        if (compiled is not null) _compiled[entry] = CompiledEntry.Of(compiled, entry);
+    }
+
+    public CompiledEntry CompiledOf(CaptureResult entry) => _compiled[entry];
+
+    // Scope is left to its handles' finalizers: a reset from inside a call (capture.reset() in a
+    // frame Capture runs) must not pull the globals from under the frames still running
+    public void Dispose() => CodeObject.Dispose();
+}
+
+/// <summary>
+/// An entry's compiled graph, whether the graph switches global state (grad mode), and per graph
+/// input the metadata its tensor guard pins (null for an input without one): an entry runs only
+/// after its guards passed, so the backend need not read that metadata again.
+/// </summary>
+internal sealed record CompiledEntry(ICompiledGraph Graph, bool SetsGlobalState, TensorMeta?[] InputMetas)
+{
+    public static CompiledEntry Of(ICompiledGraph graph, CaptureResult entry)
+    {
+        var tensorGuards = entry.Guards.Guards.OfType<TensorMatchGuard>().ToList();
+        return new(graph, entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }),
+            [.. entry.InputSources.Select(s => tensorGuards.FirstOrDefault(g => g.Source == s)?.Expected)]);
+    }
+}
