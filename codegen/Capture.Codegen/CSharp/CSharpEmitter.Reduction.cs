@@ -157,7 +157,7 @@ public static partial class CSharpEmitter
         // where the pass computes something expensive: that hides the adds' latency already, and four
         // copies of it would not fit in the registers. The pass that prefetches steps a cache line at
         // least, with one prefetch per line. Then one vector at a time.
-        var cheap = !plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
+        var cheap = !plan.Computed[pass].Any(i => KernelExprs.CallsExpensive(k.Body[i].Value));
         var own = reductions.Count > 0 && cheap;
         var vectorBytes = lanes * (t == DType.Float32 ? 4 : 8);
         var unroll = own ? Unroll : prefetched.Count > 0 ? Math.Max(1, 64 / vectorBytes) : 1;
@@ -194,14 +194,14 @@ public static partial class CSharpEmitter
         {
             var r = (KReduce)k.Body[i].Value;
             var parts = Enumerable.Range(1, Unroll - 1).Select(q => $"va{i}_{q}").ToList();
-            text.Append(r.Function == "sum"
+            text.Append(r.Function == KernelReduction.Sum
                 ? $"                    va{i} = va{i} + {string.Join(" + ", parts)};\n"
-                : $"                    va{i} = {string.Join("", parts.Select(_ => $"{v}.{(r.Function == "max" ? "Max" : "Min")}("))}va{i}, {string.Join("), ", parts)});\n");
+                : $"                    va{i} = {string.Join("", parts.Select(_ => $"{v}.{(r.Function == KernelReduction.Max ? "Max" : "Min")}("))}va{i}, {string.Join("), ", parts)});\n");
         }
         foreach (var i in reductions)
         {
             var r = (KReduce)k.Body[i].Value;
-            if (r.Function == "sum") text.Append($"                    a{i} += {v}.Sum(va{i});\n");
+            if (r.Function == KernelReduction.Sum) text.Append($"                    a{i} += {v}.Sum(va{i});\n");
             else text.Append($"                    for (int l = 0; l < {lanes}; l++) a{i} = {Combine(r.Function, t, $"a{i}", $"va{i}.GetElement(l)")};\n");
         }
         text.Append("                }\n");
@@ -233,8 +233,8 @@ public static partial class CSharpEmitter
             var r = (KReduce)k.Body[i].Value;
             var x = VExpr(r.Value, t, v, helpers, names);
             var acc = ownAccumulators ? $"va{i}{suffix}" : $"va{i}";
-            if (r.Function == "sum") text.Append($"{indent}{acc} += {x};\n");
-            else if (!t.IsFloatingPoint()) text.Append($"{indent}{acc} = {v}.{(r.Function == "max" ? "Max" : "Min")}({acc}, {x});\n");
+            if (r.Function == KernelReduction.Sum) text.Append($"{indent}{acc} += {x};\n");
+            else if (!t.IsFloatingPoint()) text.Append($"{indent}{acc} = {v}.{(r.Function == KernelReduction.Max ? "Max" : "Min")}({acc}, {x});\n");
             else
             {
                 // vmaxps/vminps (MaxNative) give their second operand, the accumulator, when either is
@@ -242,7 +242,7 @@ public static partial class CSharpEmitter
                 // and a blend instead of .NET's IEEE Max (nine instructions on x86).
                 var e = $"x{i}{suffix}";
                 text.Append($"{indent}var {e} = {x};\n");
-                text.Append($"{indent}{acc} = {v}.ConditionalSelect({v}.IsNaN({e}), {e}, {v}.{(r.Function == "max" ? "MaxNative" : "MinNative")}({e}, {acc}));\n");
+                text.Append($"{indent}{acc} = {v}.ConditionalSelect({v}.IsNaN({e}), {e}, {v}.{(r.Function == KernelReduction.Max ? "MaxNative" : "MinNative")}({e}, {acc}));\n");
             }
         }
         foreach (var (statement, operand) in stores)
@@ -251,17 +251,17 @@ public static partial class CSharpEmitter
 
     private static string Initial(KReduce r, DType t) => r.Function switch
     {
-        "sum" => Constant(0, t),
-        "max" => t.IsFloatingPoint() ? $"{Type(t)}.NegativeInfinity" : $"{Type(t)}.MinValue",
-        _ => t.IsFloatingPoint() ? $"{Type(t)}.PositiveInfinity" : $"{Type(t)}.MaxValue",
+        KernelReduction.Sum => Constant(0, t),
+        KernelReduction.Max => t.IsFloatingPoint() ? $"{Type(t)}.NegativeInfinity" : $"{Type(t)}.MinValue",
+        KernelReduction.Min => t.IsFloatingPoint() ? $"{Type(t)}.PositiveInfinity" : $"{Type(t)}.MaxValue",
     };
 
     // max and min propagate NaN (MathF.Max does; so does torch.amax)
-    private static string Combine(string function, DType t, string acc, string x) => function switch
+    private static string Combine(KernelReduction function, DType t, string acc, string x) => function switch
     {
-        "sum" => $"{acc} + {x}",
-        "max" => $"{(t.IsFloatingPoint() ? Math_(t) : "Math")}.Max({acc}, {x})",
-        _ => $"{(t.IsFloatingPoint() ? Math_(t) : "Math")}.Min({acc}, {x})",
+        KernelReduction.Sum => $"{acc} + {x}",
+        KernelReduction.Max => $"{(t.IsFloatingPoint() ? Math_(t) : "Math")}.Max({acc}, {x})",
+        KernelReduction.Min => $"{(t.IsFloatingPoint() ? Math_(t) : "Math")}.Min({acc}, {x})",
     };
 
     /// <summary>Why a reduction kernel keeps scalar loops, or null when its passes vectorize.</summary>

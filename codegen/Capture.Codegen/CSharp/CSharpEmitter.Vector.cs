@@ -11,16 +11,13 @@ namespace Capture.Codegen;
 // `where` reads; tanh (float32) is its own helper below. Anything else keeps the scalar loop.
 public static partial class CSharpEmitter
 {
-    private static readonly HashSet<string> VectorFunctions =
-    [
-        "add", "sub", "mul", "div", "neg", "abs", "relu", "sqrt", "rsqrt", "reciprocal",
-        "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge",
-    ];
-
-    /// <summary>Functions with a float32 vector form of our own (helpers below).</summary>
-    private static readonly HashSet<string> Float32Functions = ["exp", "sigmoid", "tanh", "erf"];
-
-    private static readonly HashSet<string> Masks = ["eq", "ne", "lt", "le", "gt", "ge"];
+    /// <summary>Whether the SIMD loop computes <paramref name="f"/> in <paramref name="t"/> (KernelFunctions' vector column).</summary>
+    private static bool HasVectorForm(KernelFunction f, DType t) => f.Info().Vector switch
+    {
+        VectorForm.Float => true,
+        VectorForm.Float32Helper => t == DType.Float32,
+        VectorForm.None => false,
+    };
 
     /// <summary>The float type the kernel's SIMD loop computes in, or null when it keeps scalar loops.</summary>
     private static DType? VectorType(Kernel k, int bits) => NotVectorized(k, bits) is null ? k.Operands[0].Type : null;
@@ -46,9 +43,9 @@ public static partial class CSharpEmitter
         KLoad or KTemp => null,
         KConst c => c.Type == t ? null : $"a {c.Type.TorchName()} constant",
         KCast => "a cast",
-        KCall c when !VectorFunctions.Contains(c.Function) && !(Float32Functions.Contains(c.Function) && t == DType.Float32) => $"{c.Function} has no vector form for {t.TorchName()} here",
-        KCall c when (Masks.Contains(c.Function) ? c.Args.Any(a => a.Type != t) : c.Type != t) => $"{c.Function} on {c.Args[0].Type.TorchName()}",
-        KCall c when c.Function == "where" && c.Args[0] is not (KTemp or KCall { Function: "eq" or "ne" or "lt" or "le" or "gt" or "ge" }) => "where on a loaded mask",
+        KCall c when !HasVectorForm(c.Function, t) => $"{c.Function.Name()} has no vector form for {t.TorchName()} here",
+        KCall c when (c.Function.Info().IsComparison ? c.Args.Any(a => a.Type != t) : c.Type != t) => $"{c.Function.Name()} on {c.Args[0].Type.TorchName()}",
+        KCall c when c.Function == KernelFunction.Where && !(c.Args[0] is KTemp || c.Args[0] is KCall mask && mask.Function.Info().IsComparison) => "where on a loaded mask",
         KCall c => c.Args.Select(a => Unvectorizable(a, t)).FirstOrDefault(w => w is not null),
         _ => "an unknown expression",
     };
@@ -95,34 +92,35 @@ public static partial class CSharpEmitter
     {
         var a = c.Args.Select(x => VExpr(x, t, v, helpers, names)).ToList();
         var one = $"{v}<{Type(t)}>.One";
-        if (Float32Functions.Contains(c.Function)) helpers.Add("exp"); // sigmoid, tanh and erf are written with it
-        if (c.Function is "tanh" or "erf") helpers.Add(c.Function);
+        if (c.Function.Info().Vector == VectorForm.Float32Helper) helpers.Add("exp"); // sigmoid, tanh and erf are written with it
+        if (c.Function is KernelFunction.Tanh or KernelFunction.Erf) helpers.Add(c.Function.Name());
         return c.Function switch
         {
-            "add" => $"({a[0]} + {a[1]})",
-            "sub" => $"({a[0]} - {a[1]})",
-            "mul" => $"({a[0]} * {a[1]})",
-            "div" => $"({a[0]} / {a[1]})",
-            "neg" => $"(-{a[0]})",
-            "abs" => $"{v}.Abs({a[0]})",
-            "relu" => $"{v}.Max({a[0]}, {v}<{Type(t)}>.Zero)",
-            "exp" => $"Exp({a[0]})",
-            "sqrt" => $"{v}.Sqrt({a[0]})",
-            "rsqrt" => $"({one} / {v}.Sqrt({a[0]}))",
-            "reciprocal" => $"({one} / {a[0]})",
-            "erf" => $"Erf({a[0]})",
-            "sigmoid" => $"({one} / ({one} + Exp(-{a[0]})))",
-            "tanh" => $"Tanh({a[0]})",
-            "maximum" => $"{v}.Max({a[0]}, {a[1]})",
-            "minimum" => $"{v}.Min({a[0]}, {a[1]})",
-            "where" => $"{v}.ConditionalSelect({a[0]}, {a[1]}, {a[2]})",
-            "eq" => $"{v}.Equals({a[0]}, {a[1]})",
-            "ne" => $"~{v}.Equals({a[0]}, {a[1]})",
-            "lt" => $"{v}.LessThan({a[0]}, {a[1]})",
-            "le" => $"{v}.LessThanOrEqual({a[0]}, {a[1]})",
-            "gt" => $"{v}.GreaterThan({a[0]}, {a[1]})",
-            "ge" => $"{v}.GreaterThanOrEqual({a[0]}, {a[1]})",
-            _ => throw new NotSupportedException($"vector kernel function {c.Function}"),
+            KernelFunction.Add => $"({a[0]} + {a[1]})",
+            KernelFunction.Sub => $"({a[0]} - {a[1]})",
+            KernelFunction.Mul => $"({a[0]} * {a[1]})",
+            KernelFunction.Div => $"({a[0]} / {a[1]})",
+            KernelFunction.Neg => $"(-{a[0]})",
+            KernelFunction.Abs => $"{v}.Abs({a[0]})",
+            KernelFunction.Relu => $"{v}.Max({a[0]}, {v}<{Type(t)}>.Zero)",
+            KernelFunction.Exp => $"Exp({a[0]})",
+            KernelFunction.Sqrt => $"{v}.Sqrt({a[0]})",
+            KernelFunction.Rsqrt => $"({one} / {v}.Sqrt({a[0]}))",
+            KernelFunction.Reciprocal => $"({one} / {a[0]})",
+            KernelFunction.Erf => $"Erf({a[0]})",
+            KernelFunction.Sigmoid => $"({one} / ({one} + Exp(-{a[0]})))",
+            KernelFunction.Tanh => $"Tanh({a[0]})",
+            KernelFunction.Maximum => $"{v}.Max({a[0]}, {a[1]})",
+            KernelFunction.Minimum => $"{v}.Min({a[0]}, {a[1]})",
+            KernelFunction.Where => $"{v}.ConditionalSelect({a[0]}, {a[1]}, {a[2]})",
+            KernelFunction.Eq => $"{v}.Equals({a[0]}, {a[1]})",
+            KernelFunction.Ne => $"~{v}.Equals({a[0]}, {a[1]})",
+            KernelFunction.Lt => $"{v}.LessThan({a[0]}, {a[1]})",
+            KernelFunction.Le => $"{v}.LessThanOrEqual({a[0]}, {a[1]})",
+            KernelFunction.Gt => $"{v}.GreaterThan({a[0]}, {a[1]})",
+            KernelFunction.Ge => $"{v}.GreaterThanOrEqual({a[0]}, {a[1]})",
+            KernelFunction.Log or KernelFunction.Sin or KernelFunction.Cos or KernelFunction.Pow =>
+                throw new InvalidOperationException($"{c.Function.Name()} has no vector form (NotVectorized keeps such kernels scalar)"),
         };
     }
 

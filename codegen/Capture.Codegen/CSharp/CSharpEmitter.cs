@@ -74,8 +74,9 @@ public static partial class CSharpEmitter
         text.Append($"// schedule: {schedule}\n");
         text.Append($"public static unsafe class {className}\n{{\n");
         var helpers = new HashSet<string>();
-        if (kernels.Any(k => k.Body.Any(b => KernelExprs.Calls(b.Value, Erf)))) helpers.Add("erf_scalar");
-        if (kernels.Any(k => k.Body.Any(b => KernelExprs.Calls(b.Value, ExpScalarUsers)))) helpers.Add("exp_scalar");
+        if (kernels.Any(k => k.Body.Any(b => KernelExprs.Calls(b.Value, f => f == KernelFunction.Erf)))) helpers.Add("erf_scalar");
+        // scalar float32 exp and sigmoid use ExpScalar (the vector helpers' table exp, element for element)
+        if (kernels.Any(k => k.Body.Any(b => KernelExprs.Calls(b.Value, f => f is KernelFunction.Exp or KernelFunction.Sigmoid)))) helpers.Add("exp_scalar");
         foreach (var kernel in kernels)
         {
             if (kernel.Reduced is null) EmitKernel(text, kernel, schedule, helpers);
@@ -172,11 +173,6 @@ public static partial class CSharpEmitter
         _ => $"{value}.Store({address});",
     };
 
-    private static readonly HashSet<string> Erf = ["erf"];
-
-    /// <summary>Scalar float32 functions written with ExpScalar (the vector helpers' table exp, element for element).</summary>
-    private static readonly HashSet<string> ExpScalarUsers = ["exp", "sigmoid"];
-
     private static string Type(DType t) => t switch
     {
         DType.Float32 => "float",
@@ -236,34 +232,33 @@ public static partial class CSharpEmitter
         var one = Constant(1, t);
         return c.Function switch
         {
-            "add" => $"({a[0]} + {a[1]})",
-            "sub" => $"({a[0]} - {a[1]})",
-            "mul" => $"({a[0]} * {a[1]})",
-            "div" => $"({a[0]} / {a[1]})",
-            "neg" => $"(-{a[0]})",
-            "abs" => t.IsFloatingPoint() ? $"{m}.Abs({a[0]})" : $"({a[0]} < 0 ? -{a[0]} : {a[0]})",
-            "relu" => t.IsFloatingPoint() ? $"{m}.Max({a[0]}, {Constant(0, t)})" : $"Math.Max({a[0]}, {Constant(0, t)})",
-            "exp" => t == DType.Float32 ? $"ExpScalar({a[0]})" : $"{m}.Exp({a[0]})",
-            "log" => $"{m}.Log({a[0]})",
-            "tanh" => $"{m}.Tanh({a[0]})",
-            "sqrt" => $"{m}.Sqrt({a[0]})",
-            "rsqrt" => $"({one} / {m}.Sqrt({a[0]}))",
-            "reciprocal" => $"({one} / {a[0]})",
-            "erf" => $"ErfScalar({a[0]})",
-            "sin" => $"{m}.Sin({a[0]})",
-            "cos" => $"{m}.Cos({a[0]})",
-            "sigmoid" => t == DType.Float32 ? $"({one} / ({one} + ExpScalar(-{a[0]})))" : $"({one} / ({one} + {m}.Exp(-{a[0]})))",
-            "pow" => $"{m}.Pow({a[0]}, {a[1]})",
-            "maximum" => $"{(t.IsFloatingPoint() ? m : "Math")}.Max({a[0]}, {a[1]})",
-            "minimum" => $"{(t.IsFloatingPoint() ? m : "Math")}.Min({a[0]}, {a[1]})",
-            "where" => $"({a[0]} ? {a[1]} : {a[2]})",
-            "eq" => $"({a[0]} == {a[1]})",
-            "ne" => $"({a[0]} != {a[1]})",
-            "lt" => $"({a[0]} < {a[1]})",
-            "le" => $"({a[0]} <= {a[1]})",
-            "gt" => $"({a[0]} > {a[1]})",
-            "ge" => $"({a[0]} >= {a[1]})",
-            _ => throw new NotSupportedException($"kernel function {c.Function}"),
+            KernelFunction.Add => $"({a[0]} + {a[1]})",
+            KernelFunction.Sub => $"({a[0]} - {a[1]})",
+            KernelFunction.Mul => $"({a[0]} * {a[1]})",
+            KernelFunction.Div => $"({a[0]} / {a[1]})",
+            KernelFunction.Neg => $"(-{a[0]})",
+            KernelFunction.Abs => t.IsFloatingPoint() ? $"{m}.Abs({a[0]})" : $"({a[0]} < 0 ? -{a[0]} : {a[0]})",
+            KernelFunction.Relu => t.IsFloatingPoint() ? $"{m}.Max({a[0]}, {Constant(0, t)})" : $"Math.Max({a[0]}, {Constant(0, t)})",
+            KernelFunction.Exp => t == DType.Float32 ? $"ExpScalar({a[0]})" : $"{m}.Exp({a[0]})",
+            KernelFunction.Log => $"{m}.Log({a[0]})",
+            KernelFunction.Tanh => $"{m}.Tanh({a[0]})",
+            KernelFunction.Sqrt => $"{m}.Sqrt({a[0]})",
+            KernelFunction.Rsqrt => $"({one} / {m}.Sqrt({a[0]}))",
+            KernelFunction.Reciprocal => $"({one} / {a[0]})",
+            KernelFunction.Erf => $"ErfScalar({a[0]})",
+            KernelFunction.Sin => $"{m}.Sin({a[0]})",
+            KernelFunction.Cos => $"{m}.Cos({a[0]})",
+            KernelFunction.Sigmoid => t == DType.Float32 ? $"({one} / ({one} + ExpScalar(-{a[0]})))" : $"({one} / ({one} + {m}.Exp(-{a[0]})))",
+            KernelFunction.Pow => $"{m}.Pow({a[0]}, {a[1]})",
+            KernelFunction.Maximum => $"{(t.IsFloatingPoint() ? m : "Math")}.Max({a[0]}, {a[1]})",
+            KernelFunction.Minimum => $"{(t.IsFloatingPoint() ? m : "Math")}.Min({a[0]}, {a[1]})",
+            KernelFunction.Where => $"({a[0]} ? {a[1]} : {a[2]})",
+            KernelFunction.Eq => $"({a[0]} == {a[1]})",
+            KernelFunction.Ne => $"({a[0]} != {a[1]})",
+            KernelFunction.Lt => $"({a[0]} < {a[1]})",
+            KernelFunction.Le => $"({a[0]} <= {a[1]})",
+            KernelFunction.Gt => $"({a[0]} > {a[1]})",
+            KernelFunction.Ge => $"({a[0]} >= {a[1]})",
         };
     }
 }

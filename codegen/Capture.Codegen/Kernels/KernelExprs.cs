@@ -7,16 +7,17 @@ namespace Capture.Codegen;
 // in the same order.
 public static class KernelExprs
 {
-    /// <summary>Whether the expression calls any of <paramref name="functions"/>.</summary>
-    public static bool Calls(KExpr e, IReadOnlySet<string> functions) => e switch
+    /// <summary>Whether the expression calls a function <paramref name="which"/> picks.</summary>
+    public static bool Calls(KExpr e, Func<KernelFunction, bool> which) => e switch
     {
-        KCall c => functions.Contains(c.Function) || c.Args.Any(a => Calls(a, functions)),
-        KCast c => Calls(c.Value, functions),
-        KReduce r => Calls(r.Value, functions),
+        KCall c => which(c.Function) || c.Args.Any(a => Calls(a, which)),
+        KCast c => Calls(c.Value, which),
+        KReduce r => Calls(r.Value, which),
         _ => false,
     };
 
-    public static readonly HashSet<string> Expensive = ["exp", "log", "tanh", "sigmoid", "erf", "sin", "cos", "pow", "div", "sqrt", "rsqrt", "reciprocal"];
+    /// <summary>Whether the expression calls an expensive function (<see cref="KernelFunctionInfo.Expensive"/>).</summary>
+    public static bool CallsExpensive(KExpr e) => Calls(e, f => f.Info().Expensive);
 
     /// <summary>The statements an expression reads.</summary>
     public static IEnumerable<int> Temps(KExpr e) => e switch
@@ -45,7 +46,7 @@ public static class KernelExprs
 /// later pass. Passes: one per level of reductions (level = how many reductions a value waits for:
 /// softmax's max is level 1, its sum of exp(x - max) level 2), then a store pass. An element value
 /// an earlier pass computed is computed again where a later pass needs it, unless it is expensive
-/// (<see cref="KernelExprs.Expensive"/>): then its first pass keeps it in a row scratch buffer and
+/// (<see cref="KernelFunctionInfo.Expensive"/>): then its first pass keeps it in a row scratch buffer and
 /// later passes load it.
 /// </summary>
 public sealed class RowPlan
@@ -77,7 +78,7 @@ public sealed class RowPlan
         var firstPass = Enumerable.Repeat(-1, k.Body.Count).ToArray();
         for (var p = naive.Count - 1; p >= 0; p--) foreach (var s in naive[p]) firstPass[s] = p;
         var cached = Enumerable.Range(0, k.Body.Count)
-            .Where(s => naive.Count(n => n.Contains(s)) >= 2 && k.Body[s].Value is KCall c && KernelExprs.Expensive.Contains(c.Function)).ToHashSet();
+            .Where(s => naive.Count(n => n.Contains(s)) >= 2 && k.Body[s].Value is KCall c && c.Function.Info().Expensive).ToHashSet();
         var computed = new List<HashSet<int>>();
         var loaded = new List<HashSet<int>>();
         for (var p = 0; p < targets.Count; p++)

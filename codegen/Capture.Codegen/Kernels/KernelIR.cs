@@ -19,13 +19,13 @@ public sealed record KCast(KExpr Value, DType Type) : KExpr(Type);
 
 /// <summary>An elementwise function (exp, neg, relu...) of its operands, computed in <see cref="KExpr.Type"/>
 /// except comparisons, which compute in their operands' type and give bool.</summary>
-public sealed record KCall(string Function, EquatableList<KExpr> Args, DType Type) : KExpr(Type);
+public sealed record KCall(KernelFunction Function, EquatableList<KExpr> Args, DType Type) : KExpr(Type);
 
 /// <summary>
 /// The sum, max or min of an element expression over a reduction kernel's row (the reduced dims);
 /// only the whole value of a row statement.
 /// </summary>
-public sealed record KReduce(string Function, KExpr Value, DType Type) : KExpr(Type);
+public sealed record KReduce(KernelReduction Function, KExpr Value, DType Type) : KExpr(Type);
 
 /// <summary>
 /// One statement: the value of graph node <see cref="Node"/>, per element of the domain, or once

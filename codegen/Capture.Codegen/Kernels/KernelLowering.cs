@@ -16,24 +16,28 @@ namespace Capture.Codegen;
 // backend runs its nodes through torch, never something approximate.
 public static class KernelLowering
 {
-    private static readonly Dictionary<string, string> Functions = new()
+    // graph op -> kernel function; the names are the ops' own (strings meet the registry here, once)
+    private static readonly Dictionary<string, KernelFunction> Functions = new()
     {
-        ["torch.add"] = "add", ["torch.sub"] = "sub", ["torch.mul"] = "mul", ["torch.div"] = "div",
-        ["torch.neg"] = "neg", ["torch.abs"] = "abs", ["torch.relu"] = "relu", ["torch.nn.functional.relu"] = "relu",
-        ["torch.exp"] = "exp", ["torch.log"] = "log", ["torch.tanh"] = "tanh", ["torch.sigmoid"] = "sigmoid", ["torch.erf"] = "erf",
-        ["torch.sqrt"] = "sqrt", ["torch.rsqrt"] = "rsqrt", ["torch.reciprocal"] = "reciprocal", ["torch.sin"] = "sin", ["torch.cos"] = "cos",
-        ["torch.maximum"] = "maximum", ["torch.minimum"] = "minimum", ["torch.where"] = "where",
-        ["torch.eq"] = "eq", ["torch.ne"] = "ne", ["torch.lt"] = "lt", ["torch.le"] = "le", ["torch.gt"] = "gt", ["torch.ge"] = "ge",
-        ["torch.pow"] = "pow", ["Tensor.to"] = "cast", ["Tensor.float"] = "cast", ["Tensor.double"] = "cast", ["Tensor.long"] = "cast",
+        ["torch.add"] = KernelFunction.Add, ["torch.sub"] = KernelFunction.Sub, ["torch.mul"] = KernelFunction.Mul, ["torch.div"] = KernelFunction.Div,
+        ["torch.neg"] = KernelFunction.Neg, ["torch.abs"] = KernelFunction.Abs, ["torch.relu"] = KernelFunction.Relu, ["torch.nn.functional.relu"] = KernelFunction.Relu,
+        ["torch.exp"] = KernelFunction.Exp, ["torch.log"] = KernelFunction.Log, ["torch.tanh"] = KernelFunction.Tanh, ["torch.sigmoid"] = KernelFunction.Sigmoid,
+        ["torch.erf"] = KernelFunction.Erf, ["torch.sqrt"] = KernelFunction.Sqrt, ["torch.rsqrt"] = KernelFunction.Rsqrt,
+        ["torch.reciprocal"] = KernelFunction.Reciprocal, ["torch.sin"] = KernelFunction.Sin, ["torch.cos"] = KernelFunction.Cos,
+        ["torch.maximum"] = KernelFunction.Maximum, ["torch.minimum"] = KernelFunction.Minimum, ["torch.where"] = KernelFunction.Where,
+        ["torch.eq"] = KernelFunction.Eq, ["torch.ne"] = KernelFunction.Ne, ["torch.lt"] = KernelFunction.Lt, ["torch.le"] = KernelFunction.Le,
+        ["torch.gt"] = KernelFunction.Gt, ["torch.ge"] = KernelFunction.Ge, ["torch.pow"] = KernelFunction.Pow,
     };
 
-    private static readonly Dictionary<string, string> Reductions = new()
-    {
-        ["torch.sum"] = "sum", ["torch.mean"] = "mean", ["torch.amax"] = "max", ["torch.amin"] = "min",
-    };
+    /// <summary>Conversions: a cast to the node's dtype.</summary>
+    private static readonly HashSet<string> Casts = ["Tensor.to", "Tensor.float", "Tensor.double", "Tensor.long"];
 
-    private static readonly HashSet<string> Comparisons = ["eq", "ne", "lt", "le", "gt", "ge"];
-    private static readonly HashSet<string> FloatOnly = ["exp", "log", "tanh", "sigmoid", "erf", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "pow", "div"];
+    // mean is a sum, then a division by the row's length
+    private static readonly Dictionary<string, (KernelReduction Reduction, bool Mean)> Reductions = new()
+    {
+        ["torch.sum"] = (KernelReduction.Sum, false), ["torch.mean"] = (KernelReduction.Sum, true),
+        ["torch.amax"] = (KernelReduction.Max, false), ["torch.amin"] = (KernelReduction.Min, false),
+    };
 
     public static bool Supports(DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Int64 or DType.Int32 or DType.Bool;
 
@@ -96,20 +100,21 @@ public static class KernelLowering
         {
             if (graph[node] is not CallOp { Meta: TensorMeta meta } call || !Supports(meta.DType)) return null;
             KStatement? statement;
-            if (Reductions.TryGetValue(call.Op.Name, out var reduction))
+            if (Reductions.TryGetValue(call.Op.Name, out var kind))
             {
+                var (reduction, mean) = kind;
                 var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, n => graph[n].Meta);
                 if (reduced is not { } r || !ReducesSuffix(bound, meta, domain, r.Count)) return null;
                 var input = bound.Tensor("self");
-                if (input.Shape != domain || reduction != "sum" && (domain.NumElements() == 0 || !meta.DType.IsFloatingPoint() && meta.DType != DType.Int64)) return null;
+                if (input.Shape != domain || reduction != KernelReduction.Sum && (domain.NumElements() == 0 || !meta.DType.IsFloatingPoint() && meta.DType != DType.Int64)) return null;
                 var value = Operand(bound.Raw("self"), row: false);
-                if (value is not null && reduction == "mean")
+                if (value is not null && mean)
                 {
                     // mean = sum / count, as torch computes it; the sum is a statement of its own
                     if (!meta.DType.IsFloatingPoint()) return null;
-                    statements.Add(new KStatement($"{call.Name} (sum)", new KReduce("sum", Cast(value, meta.DType), meta.DType), Row: true));
+                    statements.Add(new KStatement($"{call.Name} (sum)", new KReduce(KernelReduction.Sum, Cast(value, meta.DType), meta.DType), Row: true));
                     var count = domain.Dims.Skip(domain.Rank - r.Count).Aggregate(1L, (n, d) => n * d.Value!.Value);
-                    statement = new KStatement(call.Name, new KCall("div", new EquatableList<KExpr>([new KTemp(statements.Count - 1, meta.DType), new KConst(count, meta.DType)]), meta.DType), Row: true);
+                    statement = new KStatement(call.Name, new KCall(KernelFunction.Div, new EquatableList<KExpr>([new KTemp(statements.Count - 1, meta.DType), new KConst(count, meta.DType)]), meta.DType), Row: true);
                 }
                 else statement = value is null ? null : new KStatement(call.Name, new KReduce(reduction, Cast(value, meta.DType), meta.DType), Row: true);
             }
@@ -121,10 +126,10 @@ public static class KernelLowering
                 var value = LowerCall(call, meta.DType, graph, arg => Operand(arg, row));
                 // dividing elements by a row value: multiply by its reciprocal, taken once per row (torch's
                 // softmax does the same)
-                if (!row && value is KCall { Function: "div" } div && div.Args[1] is KTemp { } divisor && statements[divisor.Index].Row)
+                if (!row && value is KCall { Function: KernelFunction.Div } div && div.Args[1] is KTemp { } divisor && statements[divisor.Index].Row)
                 {
-                    statements.Add(new KStatement($"{call.Name} (1/x)", new KCall("reciprocal", new EquatableList<KExpr>([divisor]), divisor.Type), Row: true));
-                    value = new KCall("mul", new EquatableList<KExpr>([div.Args[0], new KTemp(statements.Count - 1, divisor.Type)]), div.Type);
+                    statements.Add(new KStatement($"{call.Name} (1/x)", new KCall(KernelFunction.Reciprocal, new EquatableList<KExpr>([divisor]), divisor.Type), Row: true));
+                    value = new KCall(KernelFunction.Mul, new EquatableList<KExpr>([div.Args[0], new KTemp(statements.Count - 1, divisor.Type)]), div.Type);
                 }
                 statement = value is null ? null : new KStatement(call.Name, value, row);
             }
@@ -184,24 +189,34 @@ public static class KernelLowering
 
     private static KExpr? LowerCall(CallOp call, DType result, Graph graph, Func<Arg, KExpr?> operand)
     {
-        if (!Functions.TryGetValue(call.Op.Name, out var function)) return null;
+        var cast = Casts.Contains(call.Op.Name);
+        if (!cast && !Functions.ContainsKey(call.Op.Name)) return null;
         var kwargs = call.Kwargs.ToDictionary(k => k.Name, k => k.Value);
         // alpha scales the second operand, rounding_mode changes division, inplace writes: not here
         if (kwargs.Keys.Any(k => k is not ("inplace" or "dtype")) || kwargs.TryGetValue("inplace", out var inplace) && inplace is not BoolArg { Value: false })
             return null;
-        var args = function == "cast" ? call.Args.Take(1).ToList() : call.Args.ToList();
-        if (call.Op.Name == "Tensor.to" && !(call.Args.Count == 2 && call.Args[1] is DTypeArg)) return null; // to(device), to(other)
-        if (function == "cast") return operand(args[0]) is { } source ? Cast(source, result) : null;
-
-        var computeType = Comparisons.Contains(function)
+        if (cast)
+        {
+            if (call.Op.Name == "Tensor.to" && !(call.Args.Count == 2 && call.Args[1] is DTypeArg)) return null; // to(device), to(other)
+            return operand(call.Args[0]) is { } source ? Cast(source, result) : null;
+        }
+        var function = Functions[call.Op.Name];
+        var info = function.Info();
+        // F.relu(x, False): inplace given by position
+        var args = call.Args.Count > info.Arity && call.Args.Skip(info.Arity).All(a => a is BoolArg { Value: false }) && call.Op.Name == "torch.nn.functional.relu"
+            ? call.Args.Take(info.Arity).ToList()
+            : call.Args.ToList();
+        if (args.Count != info.Arity) return null;
+        var computeType = info.IsComparison
             ? args.Select(a => graph.MetaOf(a)).OfType<TensorMeta>().Select(t => t.DType).Aggregate(TypePromotion.Promote)
             : result;
-        if (!Supports(computeType) || FloatOnly.Contains(function) && !computeType.IsFloatingPoint()) return null;
-        if (function == "erf" && computeType != DType.Float32) return null; // our erf is a float32 approximation
+        if (!Supports(computeType)) return null;
+        if (info.Types == KernelTypes.Float && !computeType.IsFloatingPoint()) return null;
+        if (info.Types == KernelTypes.Float32 && computeType != DType.Float32) return null; // our erf is a float32 approximation
         var lowered = new List<KExpr>();
         for (var i = 0; i < args.Count; i++)
         {
-            var type = function == "where" && i == 0 ? DType.Bool : computeType;
+            var type = function == KernelFunction.Where && i == 0 ? DType.Bool : computeType;
             KExpr? e = args[i] switch
             {
                 IntArg n => new KConst(n.Value, type),
@@ -213,12 +228,12 @@ public static class KernelLowering
             lowered.Add(e);
         }
         // small integer powers as products (the vector loop has no pow; torch computes these exactly too)
-        if (function == "pow" && lowered[1] is KConst { Value: 2 or 3 } exponent && lowered[0] is KLoad or KTemp)
+        if (function == KernelFunction.Pow && lowered[1] is KConst { Value: 2 or 3 } exponent && lowered[0] is KLoad or KTemp)
         {
-            var square = new KCall("mul", new EquatableList<KExpr>([lowered[0], lowered[0]]), result);
-            return exponent.Value == 2 ? square : new KCall("mul", new EquatableList<KExpr>([square, lowered[0]]), result);
+            var square = new KCall(KernelFunction.Mul, new EquatableList<KExpr>([lowered[0], lowered[0]]), result);
+            return exponent.Value == 2 ? square : new KCall(KernelFunction.Mul, new EquatableList<KExpr>([square, lowered[0]]), result);
         }
-        return new KCall(function, lowered.ToEquatableList(), Comparisons.Contains(function) ? DType.Bool : result);
+        return new KCall(function, lowered.ToEquatableList(), info.IsComparison ? DType.Bool : result);
     }
 
     /// <summary>Whether <paramref name="t"/>, broadcast to <paramref name="domain"/> (aligned right), has size 1 or no dim at domain dim <paramref name="d"/>.</summary>

@@ -72,40 +72,47 @@ public static partial class LlvmEmitter
             var pick = f.Let($"select i1 {f.Let($"fcmp {(max ? "ogt" : "olt")} {ty} {a[0]}, {a[1]}")}, {ty} {a[0]}, {ty} {a[1]}");
             return f.Let($"select i1 {f.Let($"fcmp uno {ty} {a[0]}, 0.0")}, {ty} {a[0]}, {ty} {pick}");
         }
-        NotSupportedException Unsupported() => new($"LLVM kernels: {c.Function} on {t.TorchName()}");
+        // lowering gives each function only the types KernelFunctions' table allows; the rest is a bug
+        string Unsupported() => throw new InvalidOperationException($"LLVM kernels: {c.Function.Name()} on {t.TorchName()}");
+        string FloatOnly(Func<string> emit) => fl ? emit() : Unsupported();
         return c.Function switch
         {
-            "add" => f.Let(fl ? $"fadd {ty} {a[0]}, {a[1]}" : boolean ? $"or i1 {a[0]}, {a[1]}" : $"add {ty} {a[0]}, {a[1]}"),
-            "sub" when !boolean => f.Let(fl ? $"fsub {ty} {a[0]}, {a[1]}" : $"sub {ty} {a[0]}, {a[1]}"),
-            "mul" => f.Let(fl ? $"fmul {ty} {a[0]}, {a[1]}" : boolean ? $"and i1 {a[0]}, {a[1]}" : $"mul {ty} {a[0]}, {a[1]}"),
-            "div" when fl => f.Let($"fdiv {ty} {a[0]}, {a[1]}"),
-            "neg" when !boolean => f.Let(fl ? $"fneg {ty} {a[0]}" : $"sub {ty} 0, {a[0]}"),
-            "abs" when fl => Unary("fabs"),
-            "abs" when !boolean => f.Let($"select i1 {f.Let($"icmp slt {ty} {a[0]}, 0")}, {ty} {f.Let($"sub {ty} 0, {a[0]}")}, {ty} {a[0]}"),
+            KernelFunction.Add => f.Let(fl ? $"fadd {ty} {a[0]}, {a[1]}" : boolean ? $"or i1 {a[0]}, {a[1]}" : $"add {ty} {a[0]}, {a[1]}"),
+            KernelFunction.Sub => boolean ? Unsupported() : f.Let(fl ? $"fsub {ty} {a[0]}, {a[1]}" : $"sub {ty} {a[0]}, {a[1]}"),
+            KernelFunction.Mul => f.Let(fl ? $"fmul {ty} {a[0]}, {a[1]}" : boolean ? $"and i1 {a[0]}, {a[1]}" : $"mul {ty} {a[0]}, {a[1]}"),
+            KernelFunction.Div => FloatOnly(() => f.Let($"fdiv {ty} {a[0]}, {a[1]}")),
+            KernelFunction.Neg => boolean ? Unsupported() : f.Let(fl ? $"fneg {ty} {a[0]}" : $"sub {ty} 0, {a[0]}"),
+            KernelFunction.Abs => fl ? Unary("fabs")
+                : boolean ? Unsupported()
+                : f.Let($"select i1 {f.Let($"icmp slt {ty} {a[0]}, 0")}, {ty} {f.Let($"sub {ty} 0, {a[0]}")}, {ty} {a[0]}"),
             // relu keeps NaN (x < 0 is false for it)
-            "relu" when !boolean => f.Let($"select i1 {f.Let(fl ? $"fcmp olt {ty} {a[0]}, {zero}" : $"icmp slt {ty} {a[0]}, 0")}, {ty} {zero}, {ty} {a[0]}"),
-            "exp" when fl => Exp(a[0]),
-            "log" when fl => Unary("log"),
-            "sin" when fl => Unary("sin"),
-            "cos" when fl => Unary("cos"),
-            "sqrt" when fl => Unary("sqrt"),
-            "rsqrt" when fl => f.Let($"fdiv {ty} {one}, {Unary("sqrt")}"),
-            "reciprocal" when fl => f.Let($"fdiv {ty} {one}, {a[0]}"),
-            "sigmoid" when fl => f.Let($"fdiv {ty} {one}, {f.Let($"fadd {ty} {one}, {Exp(f.Let($"fneg {ty} {a[0]}"))}")}"),
-            "tanh" when t == DType.Float32 => f.Let($"call float @capture_tanh_f32(float {a[0]})"),
-            "tanh" when t == DType.Float64 => f.Let($"call double {TanhF64(declares)}(double {a[0]})"),
-            "erf" when t == DType.Float32 => f.Let($"call float @capture_erf_f32(float {a[0]})"),
-            "pow" when fl => f.Let($"call {ty} {Intrinsic(declares, $"llvm.pow.{Suffix(t)}", ty, 2)}({ty} {a[0]}, {ty} {a[1]})"),
-            "maximum" => Extreme(max: true),
-            "minimum" => Extreme(max: false),
-            "where" => f.Let($"select i1 {a[0]}, {IrFunction.Type(c.Type)} {a[1]}, {IrFunction.Type(c.Type)} {a[2]}"),
-            "eq" => Compare("oeq", "eq", "eq"),
-            "ne" => Compare("une", "ne", "ne"),
-            "lt" => Compare("olt", "slt", "ult"),
-            "le" => Compare("ole", "sle", "ule"),
-            "gt" => Compare("ogt", "sgt", "ugt"),
-            "ge" => Compare("oge", "sge", "uge"),
-            _ => throw Unsupported(),
+            KernelFunction.Relu => boolean ? Unsupported()
+                : f.Let($"select i1 {f.Let(fl ? $"fcmp olt {ty} {a[0]}, {zero}" : $"icmp slt {ty} {a[0]}, 0")}, {ty} {zero}, {ty} {a[0]}"),
+            KernelFunction.Exp => FloatOnly(() => Exp(a[0])),
+            KernelFunction.Log => FloatOnly(() => Unary("log")),
+            KernelFunction.Sin => FloatOnly(() => Unary("sin")),
+            KernelFunction.Cos => FloatOnly(() => Unary("cos")),
+            KernelFunction.Sqrt => FloatOnly(() => Unary("sqrt")),
+            KernelFunction.Rsqrt => FloatOnly(() => f.Let($"fdiv {ty} {one}, {Unary("sqrt")}")),
+            KernelFunction.Reciprocal => FloatOnly(() => f.Let($"fdiv {ty} {one}, {a[0]}")),
+            KernelFunction.Sigmoid => FloatOnly(() => f.Let($"fdiv {ty} {one}, {f.Let($"fadd {ty} {one}, {Exp(f.Let($"fneg {ty} {a[0]}"))}")}")),
+            KernelFunction.Tanh => t switch
+            {
+                DType.Float32 => f.Let($"call float @capture_tanh_f32(float {a[0]})"),
+                DType.Float64 => f.Let($"call double {TanhF64(declares)}(double {a[0]})"),
+                _ => Unsupported(),
+            },
+            KernelFunction.Erf => t == DType.Float32 ? f.Let($"call float @capture_erf_f32(float {a[0]})") : Unsupported(),
+            KernelFunction.Pow => FloatOnly(() => f.Let($"call {ty} {Intrinsic(declares, $"llvm.pow.{Suffix(t)}", ty, 2)}({ty} {a[0]}, {ty} {a[1]})")),
+            KernelFunction.Maximum => Extreme(max: true),
+            KernelFunction.Minimum => Extreme(max: false),
+            KernelFunction.Where => f.Let($"select i1 {a[0]}, {IrFunction.Type(c.Type)} {a[1]}, {IrFunction.Type(c.Type)} {a[2]}"),
+            KernelFunction.Eq => Compare("oeq", "eq", "eq"),
+            KernelFunction.Ne => Compare("une", "ne", "ne"),
+            KernelFunction.Lt => Compare("olt", "slt", "ult"),
+            KernelFunction.Le => Compare("ole", "sle", "ule"),
+            KernelFunction.Gt => Compare("ogt", "sgt", "ugt"),
+            KernelFunction.Ge => Compare("oge", "sge", "uge"),
         };
     }
 

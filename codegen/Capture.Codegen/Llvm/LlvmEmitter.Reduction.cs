@@ -137,7 +137,7 @@ public static partial class LlvmEmitter
         string variant, long length, string[] bases, string[] rowValues, IrModule declares, List<(int Operand, string Next)> nextRows)
     {
         var accumulators = reductions.Select(i => (Statement: i, Reduce: (KReduce)k.Body[i].Value)).ToList();
-        bool TracksNaN(KReduce r) => r.Function != "sum" && r.Type.IsFloatingPoint();
+        bool TracksNaN(KReduce r) => r.Function != KernelReduction.Sum && r.Type.IsFloatingPoint();
         if (length == 0)
         {
             foreach (var (i, reduce) in accumulators) rowValues[i] = Initial(reduce);
@@ -219,19 +219,17 @@ public static partial class LlvmEmitter
             var fl = reduce.Type.IsFloatingPoint();
             f.Do(reduce.Function switch
             {
-                "sum" when fl => $"{nextValue} = fadd reassoc {ty} {value}, {x}",
-                "sum" => $"{nextValue} = add {ty} {value}, {x}",
-                "max" or "min" when fl =>
-                    $"{nextValue} = call nnan nsz {ty} {Intrinsic(declares, $"llvm.{(reduce.Function == "max" ? "maxnum" : "minnum")}.{Suffix(reduce.Type)}", ty, 2)}({ty} {value}, {ty} {x})",
-                "max" or "min" => $"{nextValue} = select i1 {f.Let($"icmp {(reduce.Function == "max" ? "sgt" : "slt")} {ty} {value}, {x}")}, {ty} {value}, {ty} {x}",
-                _ => throw new NotSupportedException($"LLVM kernels: reduction {reduce.Function}"),
+                KernelReduction.Sum => fl ? $"{nextValue} = fadd reassoc {ty} {value}, {x}" : $"{nextValue} = add {ty} {value}, {x}",
+                KernelReduction.Max or KernelReduction.Min when fl =>
+                    $"{nextValue} = call nnan nsz {ty} {Intrinsic(declares, $"llvm.{(reduce.Function == KernelReduction.Max ? "maxnum" : "minnum")}.{Suffix(reduce.Type)}", ty, 2)}({ty} {value}, {ty} {x})",
+                KernelReduction.Max or KernelReduction.Min => $"{nextValue} = select i1 {f.Let($"icmp {(reduce.Function == KernelReduction.Max ? "sgt" : "slt")} {ty} {value}, {x}")}, {ty} {value}, {ty} {x}",
             });
             if (nan is not null) f.Do($"{nanNext} = or i1 {nan}, {f.Let($"fcmp uno {ty} {x}, 0.0")}");
         }
         foreach (var (statement, operand) in stores)
             f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(k, variant, operand)));
         f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
-        var expensive = plan.Computed[pass].Any(i => KernelExprs.Calls(k.Body[i].Value, KernelExprs.Expensive));
+        var expensive = plan.Computed[pass].Any(i => KernelExprs.CallsExpensive(k.Body[i].Value));
         f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {end}")}, label %{loop}, label %{(blocked ? blockLatch : done)}{declares.Loop(vectorize: variant == "fast", interleave: !expensive)}");
         if (blocked)
         {
@@ -283,10 +281,10 @@ public static partial class LlvmEmitter
 
     private static string Initial(KReduce r) => (r.Function, r.Type.IsFloatingPoint()) switch
     {
-        ("sum", _) => IrFunction.Literal(0, r.Type),
-        ("max", true) => IrFunction.Literal(double.NegativeInfinity, r.Type),
-        ("min", true) => IrFunction.Literal(double.PositiveInfinity, r.Type),
-        ("max", false) => r.Type == DType.Int64 ? long.MinValue.ToString() : int.MinValue.ToString(),
-        _ => r.Type == DType.Int64 ? long.MaxValue.ToString() : int.MaxValue.ToString(),
+        (KernelReduction.Sum, _) => IrFunction.Literal(0, r.Type),
+        (KernelReduction.Max, true) => IrFunction.Literal(double.NegativeInfinity, r.Type),
+        (KernelReduction.Min, true) => IrFunction.Literal(double.PositiveInfinity, r.Type),
+        (KernelReduction.Max, false) => r.Type == DType.Int64 ? long.MinValue.ToString() : int.MinValue.ToString(),
+        (KernelReduction.Min, false) => r.Type == DType.Int64 ? long.MaxValue.ToString() : int.MaxValue.ToString(),
     };
 }

@@ -179,7 +179,7 @@ public static partial class LlvmEmitter
             foreach (var (statement, operand) in k.Stores)
                 f.Store(k.Operands[operand].Type, values[statement], bases[operand], f.Scale(j, Stride(operand)));
             f.Do($"{jNext} = add nuw nsw i64 {j}, 1");
-            var interleave = declares.Loop(vectorize: variant == "fast", interleave: !k.Body.Any(b => KernelExprs.Calls(b.Value, KernelExprs.Expensive)));
+            var interleave = declares.Loop(vectorize: variant == "fast", interleave: !k.Body.Any(b => KernelExprs.CallsExpensive(b.Value)));
             f.Do($"br i1 {f.Let($"icmp slt i64 {jNext}, {end}")}, label %{variant}.body, label %{variant}.latch{interleave}");
             f.Label($"{variant}.latch");
             f.Do($"{next} = add nuw nsw i64 {item}, 1");
