@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Capture.Python;
 using Capture.Frontend;
 
@@ -19,8 +20,7 @@ public abstract record RealStep
 /// </summary>
 public static class RealExecutor
 {
-    private static readonly HashSet<Opcode> Supported =
-    [
+    private static readonly FrozenSet<Opcode> Supported = FrozenSet.ToFrozenSet<Opcode>([
         Opcode.NOP, Opcode.RESUME, Opcode.CACHE, Opcode.PRECALL, Opcode.EXTENDED_ARG, Opcode.MAKE_CELL, Opcode.COPY_FREE_VARS,
         Opcode.POP_TOP, Opcode.PUSH_NULL, Opcode.COPY, Opcode.SWAP, Opcode.LOAD_FAST, Opcode.STORE_FAST, Opcode.DELETE_FAST,
         Opcode.LOAD_DEREF, Opcode.STORE_DEREF, Opcode.LOAD_CLOSURE, Opcode.LOAD_CONST, Opcode.LOAD_GLOBAL, Opcode.LOAD_ATTR,
@@ -34,7 +34,7 @@ public static class RealExecutor
         Opcode.POP_JUMP_FORWARD_IF_NONE, Opcode.POP_JUMP_FORWARD_IF_NOT_NONE, Opcode.POP_JUMP_BACKWARD_IF_NONE, Opcode.POP_JUMP_BACKWARD_IF_NOT_NONE,
         Opcode.JUMP_IF_TRUE_OR_POP, Opcode.JUMP_IF_FALSE_OR_POP, Opcode.RETURN_VALUE, Opcode.LOAD_ASSERTION_ERROR, Opcode.RAISE_VARARGS,
         Opcode.IMPORT_NAME, Opcode.IMPORT_FROM, Opcode.MAKE_FUNCTION,
-    ];
+    ]);
 
     /// <summary>Why Capture must run this code eagerly as a whole, or null when it can capture it.</summary>
     public static string? EagerReason(CodeInfo code)

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Frontend;
@@ -31,20 +32,18 @@ public static class InstructionDecoder
                     code.co_name, code.co_filename, code.co_firstlineno)
         """;
 
-    private static readonly HashSet<Opcode> Jumps =
-    [
+    private static readonly FrozenSet<Opcode> Jumps = FrozenSet.ToFrozenSet<Opcode>([
         Opcode.JUMP_FORWARD, Opcode.JUMP_BACKWARD, Opcode.JUMP_BACKWARD_NO_INTERRUPT, Opcode.FOR_ITER,
         Opcode.POP_JUMP_FORWARD_IF_TRUE, Opcode.POP_JUMP_FORWARD_IF_FALSE, Opcode.POP_JUMP_BACKWARD_IF_TRUE, Opcode.POP_JUMP_BACKWARD_IF_FALSE,
         Opcode.POP_JUMP_FORWARD_IF_NONE, Opcode.POP_JUMP_FORWARD_IF_NOT_NONE, Opcode.POP_JUMP_BACKWARD_IF_NONE, Opcode.POP_JUMP_BACKWARD_IF_NOT_NONE,
         Opcode.JUMP_IF_TRUE_OR_POP, Opcode.JUMP_IF_FALSE_OR_POP,
-    ];
+    ]);
 
-    private static readonly HashSet<Opcode> NameArgs =
-    [
+    private static readonly FrozenSet<Opcode> NameArgs = FrozenSet.ToFrozenSet<Opcode>([
         Opcode.LOAD_FAST, Opcode.STORE_FAST, Opcode.DELETE_FAST, Opcode.LOAD_GLOBAL, Opcode.STORE_GLOBAL, Opcode.LOAD_NAME, Opcode.STORE_NAME,
         Opcode.LOAD_ATTR, Opcode.STORE_ATTR, Opcode.DELETE_ATTR, Opcode.LOAD_METHOD, Opcode.LOAD_DEREF, Opcode.STORE_DEREF,
         Opcode.LOAD_CLOSURE, Opcode.MAKE_CELL, Opcode.LOAD_CLASSDEREF, Opcode.IMPORT_NAME, Opcode.IMPORT_FROM,
-    ];
+    ]);
 
     private static PyObject? _decode;
 

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Capture.Graphs;
 
 namespace Capture.Codegen.Blas;
@@ -18,7 +19,7 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
     public override string ToString() =>
         $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({(Type == DType.Float32 ? "cblas_sgemm" : "cblas_dgemm")})";
 
-    private static readonly HashSet<string> Products = ["torch.mm", "torch.matmul", "torch.bmm"];
+    private static readonly FrozenSet<string> Products = FrozenSet.ToFrozenSet<string>(["torch.mm", "torch.matmul", "torch.bmm"]);
 
     /// <summary>The BLAS call for an extern node, when it is a plain product (mm, bmm, matmul of 2-D or 3-D operands) BLAS computes; else null.</summary>
     public static GemmCall? Of(Graph graph, string node)

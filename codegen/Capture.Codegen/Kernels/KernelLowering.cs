@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Capture.Graphs;
 
 namespace Capture.Codegen;
@@ -17,7 +18,7 @@ namespace Capture.Codegen;
 public static class KernelLowering
 {
     // graph op -> kernel function; the names are the ops' own (strings meet the registry here, once)
-    private static readonly Dictionary<string, KernelFunction> Functions = new()
+    private static readonly FrozenDictionary<string, KernelFunction> Functions = new Dictionary<string, KernelFunction>
     {
         ["torch.add"] = KernelFunction.Add, ["torch.sub"] = KernelFunction.Sub, ["torch.mul"] = KernelFunction.Mul, ["torch.div"] = KernelFunction.Div,
         ["torch.neg"] = KernelFunction.Neg, ["torch.abs"] = KernelFunction.Abs, ["torch.relu"] = KernelFunction.Relu, ["torch.nn.functional.relu"] = KernelFunction.Relu,
@@ -27,17 +28,17 @@ public static class KernelLowering
         ["torch.maximum"] = KernelFunction.Maximum, ["torch.minimum"] = KernelFunction.Minimum, ["torch.where"] = KernelFunction.Where,
         ["torch.eq"] = KernelFunction.Eq, ["torch.ne"] = KernelFunction.Ne, ["torch.lt"] = KernelFunction.Lt, ["torch.le"] = KernelFunction.Le,
         ["torch.gt"] = KernelFunction.Gt, ["torch.ge"] = KernelFunction.Ge, ["torch.pow"] = KernelFunction.Pow,
-    };
+    }.ToFrozenDictionary();
 
     /// <summary>Conversions: a cast to the node's dtype.</summary>
-    private static readonly HashSet<string> Casts = ["Tensor.to", "Tensor.float", "Tensor.double", "Tensor.long"];
+    private static readonly FrozenSet<string> Casts = FrozenSet.ToFrozenSet<string>(["Tensor.to", "Tensor.float", "Tensor.double", "Tensor.long"]);
 
     // mean is a sum, then a division by the row's length
-    private static readonly Dictionary<string, (KernelReduction Reduction, bool Mean)> Reductions = new()
+    private static readonly FrozenDictionary<string, (KernelReduction Reduction, bool Mean)> Reductions = new Dictionary<string, (KernelReduction Reduction, bool Mean)>
     {
         ["torch.sum"] = (KernelReduction.Sum, false), ["torch.mean"] = (KernelReduction.Sum, true),
         ["torch.amax"] = (KernelReduction.Max, false), ["torch.amin"] = (KernelReduction.Min, false),
-    };
+    }.ToFrozenDictionary();
 
     public static bool Supports(DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Int64 or DType.Int32 or DType.Bool;
 

@@ -6,32 +6,32 @@ namespace Capture.Graphs;
 //   conv, pooling: ATen's backward kernels (OpRegistry.BackwardOps)
 public static partial class Derivatives
 {
-    private static void LinearAlgebraRules()
+    private static void LinearAlgebraRules(Dictionary<string, DerivativeRule> rules)
     {
-        Add((b, c, y, g) => Grads(c,
+        Add(rules, (b, c, y, g) => Grads(c,
             ("self", F(b, "torch.mm", g, F(b, "torch.t", c.Raw("mat2")))),
             ("mat2", F(b, "torch.mm", F(b, "torch.t", c.Raw("self")), g))), "torch.mm");
-        Add((b, c, y, g) => Grads(c,
+        Add(rules, (b, c, y, g) => Grads(c,
             ("self", F(b, "torch.bmm", g, F(b, "torch.transpose", c.Raw("mat2"), 1L, 2L))),
             ("mat2", F(b, "torch.bmm", F(b, "torch.transpose", c.Raw("self"), 1L, 2L), g))), "torch.bmm");
-        Add(MatmulRule, "torch.matmul");
-        Add((b, c, y, g) => Grads(c,
+        Add(rules, MatmulRule, "torch.matmul");
+        Add(rules, (b, c, y, g) => Grads(c,
             ("self", Scaled(b, g, c.Raw("beta"), negate: false)),
             ("mat1", Scaled(b, F(b, "torch.mm", g, F(b, "torch.t", c.Raw("mat2"))), c.Raw("alpha"), negate: false)),
             ("mat2", Scaled(b, F(b, "torch.mm", F(b, "torch.t", c.Raw("mat1")), g), c.Raw("alpha"), negate: false))), "torch.addmm");
-        Add((b, c, y, g) => Grads(c,
+        Add(rules, (b, c, y, g) => Grads(c,
             ("self", Scaled(b, g, c.Raw("beta"), negate: false)),
             ("batch1", Scaled(b, F(b, "torch.bmm", g, F(b, "torch.transpose", c.Raw("batch2"), 1L, 2L)), c.Raw("alpha"), negate: false)),
             ("batch2", Scaled(b, F(b, "torch.bmm", F(b, "torch.transpose", c.Raw("batch1"), 1L, 2L), g), c.Raw("alpha"), negate: false))), "torch.baddbmm");
-        Add(LinearRule, "torch.nn.functional.linear");
-        Add(LayerNormRule, "torch.nn.functional.layer_norm");
-        Add((b, c, y, g) => ConvolutionRule(b, c, g, 1), "torch.nn.functional.conv1d");
-        Add((b, c, y, g) => ConvolutionRule(b, c, g, 2), "torch.nn.functional.conv2d");
-        Add(MaxPoolRule, "torch.nn.functional.max_pool2d");
-        Add((b, c, y, g) => Grads(c, ("input", F(b, "torch.ops.aten.avg_pool2d_backward", g, c.Raw("input"),
+        Add(rules, LinearRule, "torch.nn.functional.linear");
+        Add(rules, LayerNormRule, "torch.nn.functional.layer_norm");
+        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 1), "torch.nn.functional.conv1d");
+        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 2), "torch.nn.functional.conv2d");
+        Add(rules, MaxPoolRule, "torch.nn.functional.max_pool2d");
+        Add(rules, (b, c, y, g) => Grads(c, ("input", F(b, "torch.ops.aten.avg_pool2d_backward", g, c.Raw("input"),
             Arg.Ints(Pair(c, "kernel_size")), Arg.Ints(c.IsNone("stride") ? Pair(c, "kernel_size") : Pair(c, "stride")), Arg.Ints(Pair(c, "padding")),
             c.Raw("ceil_mode"), c.Raw("count_include_pad"), c.Raw("divisor_override")))), "torch.nn.functional.avg_pool2d");
-        Add((b, c, y, g) => Grads(c, ("input", F(b, "torch.ops.aten._adaptive_avg_pool2d_backward", g, c.Raw("input")))), "torch.nn.functional.adaptive_avg_pool2d");
+        Add(rules, (b, c, y, g) => Grads(c, ("input", F(b, "torch.ops.aten._adaptive_avg_pool2d_backward", g, c.Raw("input")))), "torch.nn.functional.adaptive_avg_pool2d");
     }
 
     // matmul: 1-d operands are made 2-d (and the gradient's extra dim dropped), batch dims

@@ -12,43 +12,43 @@ public static partial class Derivatives
     private static DerivativeRule Unary(Func<GraphBuilder, Arg, Arg, Arg, Arg> grad) =>
         (b, c, y, g) => Grads(c, (FirstName(c), grad(b, First(c), y, g)));
 
-    private static void PointwiseRules()
+    private static void PointwiseRules(Dictionary<string, DerivativeRule> rules)
     {
-        Add(Unary((b, x, y, g) => Mul(b, g, y)), "torch.exp");
-        Add(Unary((b, x, y, g) => Div(b, g, x)), "torch.log");
-        Add(Unary((b, x, y, g) => Div(b, Mul(b, g, 0.5), y)), "torch.sqrt");
-        Add(Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, "torch.pow", y, 3L), -0.5))), "torch.rsqrt");
-        Add(Unary((b, x, y, g) => Mul(b, g, F(b, "torch.cos", x))), "torch.sin");
-        Add(Unary((b, x, y, g) => Mul(b, g, Neg(b, F(b, "torch.sin", x)))), "torch.cos");
-        Add(Unary((b, x, y, g) => Mul(b, g, OneMinus(b, Mul(b, y, y)))), "torch.tanh");
-        Add(Unary((b, x, y, g) => Mul(b, g, Mul(b, y, OneMinus(b, y)))), "torch.sigmoid");
-        Add(Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, "torch.exp", Neg(b, Mul(b, x, x))), 2 / Math.Sqrt(Math.PI)))), "torch.erf");
-        Add(Unary((b, x, y, g) => Mul(b, g, Neg(b, Mul(b, y, y)))), "torch.reciprocal");
-        Add(Unary((b, x, y, g) => Neg(b, g)), "torch.neg");
-        Add(Unary((b, x, y, g) => Mul(b, g, F(b, "torch.sign", x))), "torch.abs");
-        Add(Unary((b, x, y, g) => ZerosLike(b, g)), "torch.floor", "torch.ceil", "torch.round", "torch.sign");
-        Add(Unary((b, x, y, g) => Where(b, F(b, "torch.gt", y, 0L), g, 0.0)), "torch.relu", "torch.nn.functional.relu");
-        Add(Gelu, "torch.nn.functional.gelu");
-        Add(Unary((b, x, y, g) =>
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, y)), "torch.exp");
+        Add(rules, Unary((b, x, y, g) => Div(b, g, x)), "torch.log");
+        Add(rules, Unary((b, x, y, g) => Div(b, Mul(b, g, 0.5), y)), "torch.sqrt");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, "torch.pow", y, 3L), -0.5))), "torch.rsqrt");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, F(b, "torch.cos", x))), "torch.sin");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Neg(b, F(b, "torch.sin", x)))), "torch.cos");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, OneMinus(b, Mul(b, y, y)))), "torch.tanh");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, y, OneMinus(b, y)))), "torch.sigmoid");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, "torch.exp", Neg(b, Mul(b, x, x))), 2 / Math.Sqrt(Math.PI)))), "torch.erf");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Neg(b, Mul(b, y, y)))), "torch.reciprocal");
+        Add(rules, Unary((b, x, y, g) => Neg(b, g)), "torch.neg");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, F(b, "torch.sign", x))), "torch.abs");
+        Add(rules, Unary((b, x, y, g) => ZerosLike(b, g)), "torch.floor", "torch.ceil", "torch.round", "torch.sign");
+        Add(rules, Unary((b, x, y, g) => Where(b, F(b, "torch.gt", y, 0L), g, 0.0)), "torch.relu", "torch.nn.functional.relu");
+        Add(rules, Gelu, "torch.nn.functional.gelu");
+        Add(rules, Unary((b, x, y, g) =>
         {
             var s = F(b, "torch.sigmoid", x);
             return Mul(b, g, Mul(b, s, AddT(b, Mul(b, x, OneMinus(b, s)), 1.0)));
         }), "torch.nn.functional.silu");
 
-        Add((b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: false))), "torch.add");
-        Add((b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: true))), "torch.sub");
-        Add((b, c, y, g) => Grads(c, ("self", Mul(b, g, c.Raw("other"))), ("other", Mul(b, g, c.Raw("self")))), "torch.mul");
-        Add(DivRule, "torch.div");
-        Add(PowRule, "torch.pow");
-        Add((b, c, y, g) => SelectBetween(b, c, g, "torch.gt"), "torch.maximum");
-        Add((b, c, y, g) => SelectBetween(b, c, g, "torch.lt"), "torch.minimum");
-        Add((b, c, y, g) => Grads(c, ("self", Where(b, c.Raw("condition"), g, 0.0)), ("other", Where(b, c.Raw("condition"), 0.0, g))), "torch.where");
-        Add(ClampRule, "torch.clamp");
-        Add((b, c, y, g) => Grads(c,
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: false))), "torch.add");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: true))), "torch.sub");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", Mul(b, g, c.Raw("other"))), ("other", Mul(b, g, c.Raw("self")))), "torch.mul");
+        Add(rules, DivRule, "torch.div");
+        Add(rules, PowRule, "torch.pow");
+        Add(rules, (b, c, y, g) => SelectBetween(b, c, g, "torch.gt"), "torch.maximum");
+        Add(rules, (b, c, y, g) => SelectBetween(b, c, g, "torch.lt"), "torch.minimum");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", Where(b, c.Raw("condition"), g, 0.0)), ("other", Where(b, c.Raw("condition"), 0.0, g))), "torch.where");
+        Add(rules, ClampRule, "torch.clamp");
+        Add(rules, (b, c, y, g) => Grads(c,
             ("self", F(b, "torch.masked_fill", g, c.Raw("mask"), 0.0)),
             ("value", c.IsTensor("value") ? F(b, "torch.sum", Where(b, c.Raw("mask"), g, 0.0)) : null)), "torch.masked_fill");
         // conversions: the gradient goes back to the source's dtype (the joint graph converts it)
-        Add((b, c, y, g) => Grads(c, ("self", g)), "Tensor.to", "Tensor.float", "Tensor.double", "Tensor.half", "Tensor.bfloat16", "Tensor.type_as");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g)), "Tensor.to", "Tensor.float", "Tensor.double", "Tensor.half", "Tensor.bfloat16", "Tensor.type_as");
     }
 
     // gelu(x) = x * Phi(x): Phi(x) + x * phi(x); the tanh form, with u = k (x + 0.044715 x^3):

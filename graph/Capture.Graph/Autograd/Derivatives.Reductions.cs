@@ -6,34 +6,34 @@ namespace Capture.Graphs;
 //   softmax: y * (g - sum(g*y))   log_softmax: g - exp(y) * sum(g)   logsumexp: g * exp(x - y)
 public static partial class Derivatives
 {
-    private static void ReductionRules()
+    private static void ReductionRules(Dictionary<string, DerivativeRule> rules)
     {
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) =>
         {
             var t = c.Tensor("self");
             return Grads(c, ("self", Unreduce(b, g, Sizes(b, c.Raw("self")), ReducedDims(c, t), c.Bool("keepdim"))));
         }, "torch.sum");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) =>
         {
             var t = c.Tensor("self");
             var dims = ReducedDims(c, t);
             return Grads(c, ("self", Div(b, Unreduce(b, g, Sizes(b, c.Raw("self")), dims, c.Bool("keepdim")), (double)Count(t, dims))));
         }, "torch.mean");
-        Add((b, c, y, g) => Grads(c, ("self", EvenlyToExtremes(b, c.Raw("self"), y, g, ReducedDims(c, c.Tensor("self")), c.Bool("keepdim")))), "torch.amax", "torch.amin");
-        Add(MaxMinRule, "torch.max", "torch.min");
-        Add(VarStdRule, "torch.var", "torch.std");
-        Add(ProdRule, "torch.prod");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) => Grads(c, ("self", EvenlyToExtremes(b, c.Raw("self"), y, g, ReducedDims(c, c.Tensor("self")), c.Bool("keepdim")))), "torch.amax", "torch.amin");
+        Add(rules, MaxMinRule, "torch.max", "torch.min");
+        Add(rules, VarStdRule, "torch.var", "torch.std");
+        Add(rules, ProdRule, "torch.prod");
+        Add(rules, (b, c, y, g) =>
         {
             var dim = Arg.Ints(c.Int("dim"));
             return Grads(c, (FirstName(c), Mul(b, y, SubT(b, g, F(b, "torch.sum", Mul(b, g, y), dim, true)))));
         }, "torch.softmax", "torch.nn.functional.softmax");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) =>
         {
             var dim = Arg.Ints(c.Int("dim"));
             return Grads(c, (FirstName(c), SubT(b, g, Mul(b, F(b, "torch.exp", y), F(b, "torch.sum", g, dim, true)))));
         }, "torch.log_softmax", "torch.nn.functional.log_softmax");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) =>
         {
             var x = c.Raw("self");
             var dims = ReducedDims(c, c.Tensor("self"));

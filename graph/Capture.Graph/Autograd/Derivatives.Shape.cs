@@ -4,11 +4,11 @@ namespace Capture.Graphs;
 // back, inverse permutation, the slice scattered back into zeros, the pieces of a cat narrowed out).
 public static partial class Derivatives
 {
-    private static void ShapeRules()
+    private static void ShapeRules(Dictionary<string, DerivativeRule> rules)
     {
-        Add((b, c, y, g) => Grads(c, ("self", Reshape(b, g, Sizes(b, c.Raw("self"))))),
+        Add(rules, (b, c, y, g) => Grads(c, ("self", Reshape(b, g, Sizes(b, c.Raw("self"))))),
             "Tensor.view", "torch.reshape", "torch.flatten", "Tensor.unflatten", "torch.squeeze", "torch.unsqueeze", "Tensor.contiguous");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) =>
         {
             var t = c.Tensor("self");
             var dims = c.Ints("dims").Select(d => t.Shape.WrapDim(d, c.Op.Name)).ToArray();
@@ -16,37 +16,37 @@ public static partial class Derivatives
             for (var i = 0; i < dims.Length; i++) inverse[dims[i]] = i;
             return Grads(c, ("self", F(b, "torch.permute", g, Arg.Ints(inverse))));
         }, "torch.permute");
-        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.transpose", g, c.Raw("dim0"), c.Raw("dim1")))), "torch.transpose");
-        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.t", g))), "torch.t");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.transpose", g, c.Raw("dim0"), c.Raw("dim1")))), "torch.transpose");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.t", g))), "torch.t");
         // expand: the joint graph sums the broadcast gradient back to the input's shape
-        Add((b, c, y, g) => Grads(c, ("self", g)), "Tensor.expand");
-        Add(GetItemRule, "operator.getitem");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g)), "Tensor.expand");
+        Add(rules, GetItemRule, "operator.getitem");
+        Add(rules, (b, c, y, g) =>
         {
             var sizes = Sizes(b, c.Raw("self"));
             var dim = c.Tensor("self").Shape.WrapDim(c.Int("dim"), c.Op.Name);
             var start = c.Int("start") < 0 ? c.Int("start") + sizes[dim] : c.Int("start");
             return Grads(c, ("self", F(b, "torch.ops.aten.slice_backward", g, Arg.Ints(sizes), (long)dim, start, start + c.Int("length"), 1L)));
         }, "torch.narrow");
-        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.cat", g, c.Raw("dim")))), "torch.chunk", "torch.split");
-        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.stack", g, c.Raw("dim")))), "torch.unbind");
-        Add(CatRule, "torch.cat");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.cat", g, c.Raw("dim")))), "torch.chunk", "torch.split");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.stack", g, c.Raw("dim")))), "torch.unbind");
+        Add(rules, CatRule, "torch.cat");
+        Add(rules, (b, c, y, g) =>
         {
             var parts = F(b, "torch.unbind", g, c.Raw("dim"));
             var count = ((ListArg)c.Raw("tensors")).Items.Count;
             return Grads(c, ("tensors", new ListArg(Enumerable.Range(0, count).Select(i => (Arg)b.Call("operator.getitem", parts, (long)i)).ToEquatableList())));
         }, "torch.stack");
-        Add(RepeatRule, "Tensor.repeat");
-        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.flip", g, c.Raw("dims")))), "torch.flip");
-        Add((b, c, y, g) => Grads(c, ("self", F(b, "torch.roll", g, Arg.Ints(c.Ints("shifts").Select(s => -s)), c.Raw("dims")))), "torch.roll");
-        Add((b, c, y, g) =>
+        Add(rules, RepeatRule, "Tensor.repeat");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.flip", g, c.Raw("dims")))), "torch.flip");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.roll", g, Arg.Ints(c.Ints("shifts").Select(s => -s)), c.Raw("dims")))), "torch.roll");
+        Add(rules, (b, c, y, g) =>
         {
             if (c.Bool("training") && c.Float("p") > 0)
                 throw new NotSupportedException("dropout in training mode: its random mask is not a graph value, so the compiled backward cannot reuse it (the function runs through torch's autograd)");
             return Grads(c, ("input", g));
         }, "torch.nn.functional.dropout");
-        Add((b, c, y, g) =>
+        Add(rules, (b, c, y, g) =>
         {
             if (!c.IsNone("max_norm")) throw new NotSupportedException("embedding(max_norm=...) renormalizes the weight in place");
             var weight = Sizes(b, c.Raw("weight"));

@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+
 namespace Capture.Graphs;
 
 /// <summary>
@@ -11,14 +13,16 @@ namespace Capture.Graphs;
 /// </summary>
 public static partial class Derivatives
 {
-    private static readonly Dictionary<string, DerivativeRule> Rules = [];
+    private static readonly FrozenDictionary<string, DerivativeRule> Rules = Build();
 
-    static Derivatives()
+    private static FrozenDictionary<string, DerivativeRule> Build()
     {
-        PointwiseRules();
-        ReductionRules();
-        ShapeRules();
-        LinearAlgebraRules();
+        var rules = new Dictionary<string, DerivativeRule>();
+        PointwiseRules(rules);
+        ReductionRules(rules);
+        ShapeRules(rules);
+        LinearAlgebraRules(rules);
+        return rules.ToFrozenDictionary();
     }
 
     /// <summary>The rule for an op name, or null where there is none.</summary>
@@ -30,16 +34,15 @@ public static partial class Derivatives
         op.Category is OpCategory.Creation or OpCategory.GlobalState || NonDifferentiable.Contains(op.Name)
         || op.Name.StartsWith("torch.ops.aten.", StringComparison.Ordinal) && op.Name.EndsWith("_backward", StringComparison.Ordinal);
 
-    private static readonly HashSet<string> NonDifferentiable =
-    [
+    private static readonly FrozenSet<string> NonDifferentiable = FrozenSet.ToFrozenSet<string>([
         "torch.eq", "torch.ne", "torch.lt", "torch.le", "torch.gt", "torch.ge", "torch.logical_and", "torch.logical_or",
         "torch.logical_not", "torch.argmax", "torch.argmin", "torch.any", "torch.all",
         "torch.ops.aten.max_pool2d_with_indices", "torch._transformer_encoder_layer_fwd", "Tensor.long", "Tensor.int", "Tensor.bool",
-    ];
+    ]);
 
-    private static void Add(DerivativeRule rule, params string[] names)
+    private static void Add(Dictionary<string, DerivativeRule> rules, DerivativeRule rule, params string[] names)
     {
-        foreach (var name in names) Rules.Add(name, rule);
+        foreach (var name in names) rules.Add(name, rule);
     }
 
     /// <summary>Gradients by parameter name, laid out in the op's schema order.</summary>

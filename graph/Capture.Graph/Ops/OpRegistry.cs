@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+
 namespace Capture.Graphs;
 
 /// <summary>
@@ -7,27 +9,33 @@ namespace Capture.Graphs;
 /// </summary>
 public static partial class OpRegistry
 {
-    private static readonly Dictionary<string, OpDef> ByName = [];
-    private static readonly Dictionary<string, OpDef> ByMethodName = [];
+    private static readonly IReadOnlyDictionary<string, OpDef> ByName;
+    private static readonly IReadOnlyDictionary<string, OpDef> ByMethodName;
 
     static OpRegistry()
     {
+        // filled as families register (in-place ops look up their functional op), frozen at the end
+        var byName = new Dictionary<string, OpDef>();
+        var byMethodName = new Dictionary<string, OpDef>();
+        (ByName, ByMethodName) = (byName, byMethodName);
+        void Register(OpDef op)
+        {
+            if (!byName.TryAdd(op.Name, op)) throw new InvalidOperationException($"op {op.Name} registered twice");
+            if (op.MethodName is { } m && !byMethodName.TryAdd(m, op))
+                throw new InvalidOperationException($"Tensor.{m} registered twice ({byMethodName[m].Name}, {op.Name})");
+        }
         foreach (var op in PointwiseOps().Concat(BinaryOps()).Concat(ReductionOps()).Concat(LinearAlgebraOps())
                      .Concat(NormalizationOps()).Concat(ConvolutionOps()).Concat(ViewOps()).Concat(IndexingOps())
                      .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(FusedOps()).Concat(GlobalStateOps()).Concat(BackwardOps()))
             Register(op);
         foreach (var op in InPlaceOps()) Register(op);
-        foreach (var op in ByName.Values) op.Derivative = Derivatives.For(op.Name);
+        foreach (var op in byName.Values) op.Derivative = Derivatives.For(op.Name);
+        ByName = byName.ToFrozenDictionary();
+        All = [.. byName.Values];
+        ByMethodName = byMethodName.ToFrozenDictionary();
     }
 
-    private static void Register(OpDef op)
-    {
-        if (!ByName.TryAdd(op.Name, op)) throw new InvalidOperationException($"op {op.Name} registered twice");
-        if (op.MethodName is { } m && !ByMethodName.TryAdd(m, op))
-            throw new InvalidOperationException($"Tensor.{m} registered twice ({ByMethodName[m].Name}, {op.Name})");
-    }
-
-    public static IReadOnlyCollection<OpDef> All => ByName.Values;
+    public static IReadOnlyCollection<OpDef> All { get; }
 
     public static OpDef Get(string name) =>
         ByName.TryGetValue(name, out var op) ? op : throw new KeyNotFoundException($"no op named '{name}' in the registry");

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 namespace Capture.Graphs;
 
 // Layout: the memory order each kernel reads its operands in.
@@ -14,10 +15,9 @@ public sealed class ChooseLayoutsPass : IGraphPass
 {
     public string Name => "choose layouts";
 
-    private static readonly HashSet<string> Gemms =
-        ["torch.matmul", "torch.mm", "torch.bmm", "torch.addmm", "torch.baddbmm", "torch.nn.functional.linear"];
+    private static readonly FrozenSet<string> Gemms = FrozenSet.ToFrozenSet<string>(["torch.matmul", "torch.mm", "torch.bmm", "torch.addmm", "torch.baddbmm", "torch.nn.functional.linear"]);
 
-    private static readonly HashSet<string> Convolutions = ["torch.nn.functional.conv1d", "torch.nn.functional.conv2d"];
+    private static readonly FrozenSet<string> Convolutions = FrozenSet.ToFrozenSet<string>(["torch.nn.functional.conv1d", "torch.nn.functional.conv2d"]);
 
     public PassResult Run(Graph graph, PassContext context)
     {

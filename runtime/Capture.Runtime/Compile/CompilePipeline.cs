@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Diagnostics;
 using Capture.Codegen;
 using Capture.Codegen.Blas;
@@ -27,12 +28,12 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     /// mm on the transposed weight) and a bias add that joins the activation's kernel, instead of
     /// addmm's copy of the bias into the output before the gemm.
     /// </summary>
-    public static readonly IReadOnlySet<string> Decomposed = new HashSet<string>
-    {
+    public static readonly FrozenSet<string> Decomposed = FrozenSet.ToFrozenSet<string>(
+    [
         "torch.nn.functional.gelu", "torch.nn.functional.silu", "torch.softmax", "torch.log_softmax", "torch.logsumexp",
         "torch.nn.functional.softmax", "torch.nn.functional.log_softmax", "torch.nn.functional.linear",
         "torch.nn.functional.layer_norm", "torch.nn.functional.batch_norm",
-    };
+    ]);
 
     public string Backend => backend;
 

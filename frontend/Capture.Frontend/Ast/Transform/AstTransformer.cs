@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Capture.Graphs;
 using Capture.Python;
 
@@ -260,10 +261,10 @@ public sealed partial class AstTransformer
         }
     }
 
-    private static readonly Dictionary<string, string> InPlaceMethods = new()
+    private static readonly FrozenDictionary<string, string> InPlaceMethods = new Dictionary<string, string>
     {
         ["+"] = "add_", ["-"] = "sub_", ["*"] = "mul_", ["/"] = "div_", ["**"] = "pow_",
-    };
+    }.ToFrozenDictionary();
 
     // try, global and nonlocal never get here: SyntaxCheck refuses them in every function first
     private Exception Unsupported(UnsupportedStmt u) => u.Kind switch

@@ -1,0 +1,100 @@
+using Capture.Graphs;
+using Capture.Python;
+using Capture.Frontend;
+
+namespace Capture.Bytecode;
+
+// Graph nodes: torch ops added through the builder, with the arguments Python values become.
+public sealed partial class InstructionTranslator
+{
+    private StepResult PushOrBreak(Instruction ins, Func<SymValue> make)
+    {
+        try
+        {
+            Push(make());
+            return StepResult.Continue;
+        }
+        catch (ShapeError e)
+        {
+            // torch would raise here too: the real instruction raises it with the user's line.
+            return new StepResult.Break($"{e.Message}{At(ins)}");
+        }
+        catch (NotSupportedException e)
+        {
+            return new StepResult.Break($"{e.Message}{At(ins)}");
+        }
+        catch (ArgumentConversionException e)
+        {
+            return new StepResult.Break($"{e.Message}{At(ins)}");
+        }
+    }
+
+    private SymValue CallOp(string name, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
+    {
+        var op = OpRegistry.GetOrOpaque(name);
+        if (op.IsInPlace) _context.Mutations++;
+        var meta = op.Category == OpCategory.Opaque ? _context.Torch.InferOpaque(name, args, kwargs, _context.Builder.MetaOf) : null;
+        return Named(op, FromNode(_context.Builder.Call(op, args, kwargs, opaqueMeta: meta)));
+    }
+
+    // torch.max(x, dim) returns torch.return_types.max(values, indices), not a plain tuple
+    private static SymValue Named(OpDef op, SymValue result)
+    {
+        if (result is not TupleValue tuple || op.Name is not ("torch.max" or "torch.min")) return result;
+        using var torch = Py.Import("torch");
+        using var types = torch.GetAttr("return_types");
+        return tuple with { NamedType = types.GetAttr(op.Name[6..]) };
+    }
+
+    private SymValue CallMethodOp(TensorValue self, string method, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
+    {
+        var op = OpRegistry.TryGetMethod(method, out var found) ? found : throw new NotSupportedException($"Tensor.{method} is not in Capture's op registry");
+        if (op.IsInPlace) _context.Mutations++;
+        return Named(op, FromNode(_context.Builder.Call(op, args.Prepend(new RefArg(self.Node)).ToList(), kwargs, method: true)));
+    }
+
+    private SymValue FromNode(RefArg node) => _context.Builder.MetaOf(node) switch
+    {
+        TensorMeta t => new TensorValue(node.Name, t),
+        TupleMeta tuple => new TupleValue(Enumerable.Range(0, tuple.Items.Count).Select(i => FromNode(_context.Builder.Call("operator.getitem", node, (long)i))).ToList()),
+        var other => throw new NotSupportedException($"an op returning {MetaText.Format(other)} cannot be used in a graph yet"),
+    };
+
+    private Arg ToArg(SymValue value) => value switch
+    {
+        TensorValue t => new RefArg(t.Node),
+        ConstValue c => ConstArg(c.Value),
+        TupleValue t => new ListArg(t.Items.Select(ToArg).ToEquatableList(), IsTuple: true),
+        ListValue l => new ListArg(l.Items.Select(ToArg).ToEquatableList()),
+        _ => throw new ArgumentConversionException($"a {Describe(value)} cannot be an argument of a graph op"),
+    };
+
+    private Arg ConstArg(PyObject value)
+    {
+        if (value.IsNone) return NoneArg.Instance;
+        if (value.IsBool) return new BoolArg(value.ToBoolean());
+        if (value.IsInt) return new IntArg(value.ToInt64());
+        if (value.IsFloat) return new FloatArg(value.ToDouble());
+        if (value.IsStr) return new StrArg(value.AsString());
+        if (_context.Torch.AsDType(value) is { } d) return new DTypeArg(d);
+        if (value.IsTuple || value.IsList)
+            return new ListArg(value.ToItems().Select(i => { using (i) return ConstArg(i); }).ToEquatableList(), value.IsTuple);
+        switch (value.TypeName)
+        {
+            case "ellipsis": return EllipsisArg.Instance;
+            case "slice":
+                using (var start = value.GetAttr("start"))
+                using (var stop = value.GetAttr("stop"))
+                using (var step = value.GetAttr("step"))
+                    return new SliceArg(ConstArg(start), ConstArg(stop), ConstArg(step));
+            case "torch.Size":
+                return new ListArg(value.ToItems().Select(i => { using (i) return ConstArg(i); }).ToEquatableList(), IsTuple: true);
+        }
+        throw new ArgumentConversionException($"a {value.TypeName} constant cannot be an argument of a graph op");
+    }
+
+    private Arg IndexArg(SymValue index) => ToArg(index);
+}
+
+/// <summary>A value that cannot be passed to a graph op (a graph break, not a bug).</summary>
+internal sealed class ArgumentConversionException(string message) : Exception(message);
