@@ -23,94 +23,75 @@ internal static class ExampleCommands
     /// </summary>
     public static int Explain(CaptureSession session, string spec)
     {
-        var entries = ExampleFile.Load(spec);
         var colour = SpectreWriter.TerminalWantsColour ? new SpectreWriter(Spectre.Console.AnsiConsole.Console) : null;
-        using (Interpreter.Gil())
+        ForEachEntry(spec, (entry, capture) =>
         {
-            using var capture = Py.Import("capture");
+            var seen = session.Log.Events.Count;
             using var explain = capture.GetAttr("explain");
-            foreach (var entry in entries)
+            using var report = entry.ApplyTo(explain);
+            Console.WriteLine($"== {entry.Name} ==");
+            if (colour is null)
             {
-                using (entry)
-                {
-                    var seen = session.Log.Events.Count;
-                    using var report = entry.ApplyTo(explain);
-                    Console.WriteLine($"== {entry.Name} ==");
-                    if (colour is null)
-                    {
-                        Console.WriteLine(report.ToString());
-                        Console.WriteLine();
-                        continue;
-                    }
-                    using var graphs = report.GetAttr("graph_count");
-                    using var breaks = report.GetAttr("graph_break_count");
-                    Console.WriteLine($"Graph count: {graphs.ToInt64()}\nGraph break count: {breaks.ToInt64()}");
-                    Reports.TextReport.Render(Reports.FrameReport.Build(session.Log.Events.Skip(seen)), colour);
-                }
+                Console.WriteLine(report.ToString());
+                Console.WriteLine();
+                return;
             }
-        }
+            using var graphs = report.GetAttr("graph_count");
+            using var breaks = report.GetAttr("graph_break_count");
+            Console.WriteLine($"Graph count: {graphs.ToInt64()}\nGraph break count: {breaks.ToInt64()}");
+            Reports.TextReport.Render(Reports.FrameReport.Build(session.Log.Events.Skip(seen)), colour);
+        });
         return 0;
     }
 
     /// <summary>capture compare FILE.py[::FUNC] [--json] [--backend B]: the AST and bytecode paths side by side per example.</summary>
     public static int Compare(CaptureSession session, string spec, IReadOnlyList<string> options)
     {
-        var (json, backend) = (false, (string?)null);
-        for (var i = 0; i < options.Count; i++)
+        if (CommandOptions.Parse("compare", options, ["--json"], ["--backend"], "--json, --backend B", out var error) is not { } parsed) return Usage(error!);
+        var json = parsed.Has("--json");
+        var results = new List<string>();
+        ForEachEntry(spec, (entry, capture) =>
         {
-            switch (options[i])
-            {
-                case "--json": json = true; break;
-                case "--backend" when i + 1 < options.Count: backend = options[++i]; break;
-                default: return Usage($"capture compare: unknown option '{options[i]}' (--json, --backend B)");
-            }
-        }
-        var entries = ExampleFile.Load(spec);
-        using (Interpreter.Gil())
-        {
-            using var capture = Py.Import("capture");
             using var compare = capture.GetAttr("compare");
-            using var backendName = backend is null ? Py.None : Py.Str(backend);
-            var results = new List<string>();
-            foreach (var entry in entries)
+            var backend = BackendArgument(parsed.Value("--backend"));
+            using var backendValue = backend.Value;
+            using var result = entry.ApplyTo(compare, [backend]);
+            if (json)
             {
-                using (entry)
-                {
-                    using var result = entry.ApplyTo(compare, [new("backend", backendName)]);
-                    if (json)
-                    {
-                        using var text = result.CallMethod("to_json");
-                        results.Add(text.AsString());
-                        continue;
-                    }
-                    Console.WriteLine($"== {entry.Name} ==");
-                    Console.WriteLine(result.ToString());
-                    Console.WriteLine();
-                }
+                using var text = result.CallMethod("to_json");
+                results.Add(text.AsString());
+                return;
             }
-            if (json) Console.WriteLine("[\n" + string.Join(",\n", results) + "\n]");
-        }
+            Console.WriteLine($"== {entry.Name} ==");
+            Console.WriteLine(result.ToString());
+            Console.WriteLine();
+        });
+        if (json) Console.WriteLine("[\n" + string.Join(",\n", results) + "\n]");
         return 0;
     }
+
+    /// <summary>Runs <paramref name="each"/> on every entry of a pyexamples file, GIL held, with the capture package at hand.</summary>
+    internal static void ForEachEntry(string spec, Action<ExampleEntry, PyObject> each)
+    {
+        var entries = ExampleFile.Load(spec);
+        using var gil = Interpreter.Gil();
+        using var capture = Py.Import("capture");
+        foreach (var entry in entries)
+            using (entry)
+                each(entry, capture);
+    }
+
+    /// <summary>backend=B for capture.explain and capture.compare (None: the default backend), as a new handle.</summary>
+    internal static KeyValuePair<string, PyObject> BackendArgument(string? backend) => new("backend", backend is null ? Py.None : Py.Str(backend));
 
     public static int Graph(CaptureSession session, string spec, IReadOnlyList<string> options)
     {
         if (!spec.Contains("::")) return Usage("capture graph: name one function: FILE.py::FUNC");
-        var (format, stage, passes, mode, backend) = ("code", "captured", false, CaptureMode.Bytecode, (string?)null);
-        for (var i = 0; i < options.Count; i++)
-        {
-            switch (options[i])
-            {
-                case "--format" when i + 1 < options.Count: format = options[++i]; break;
-                case "--stage" when i + 1 < options.Count: stage = options[++i]; break;
-                case "--passes": passes = true; break;
-                case "--backend" when i + 1 < options.Count: backend = options[++i]; break;
-                case "--mode" when i + 1 < options.Count && options[i + 1] is "ast" or "bytecode":
-                    mode = options[++i] == "ast" ? CaptureMode.Ast : CaptureMode.Bytecode;
-                    break;
-                default: return Usage($"capture graph: unknown option '{options[i]}' (--format F, --stage S, --backend B, --mode ast|bytecode, --passes)");
-            }
-        }
+        if (CommandOptions.Parse("graph", options, ["--passes"], ["--format", "--stage", "--backend", "--mode"],
+                "--format F, --stage S, --backend B, --mode ast|bytecode, --passes", out var error) is not { } parsed) return Usage(error!);
+        var (format, stage, passes, backend) = (parsed.Value("--format") ?? "code", parsed.Value("--stage") ?? "captured", parsed.Has("--passes"), parsed.Value("--backend"));
+        if (parsed.Value("--mode") is not (null or "ast" or "bytecode")) return Usage($"capture graph: unknown mode '{parsed.Value("--mode")}' (ast or bytecode)");
+        var mode = parsed.Value("--mode") == "ast" ? CaptureMode.Ast : CaptureMode.Bytecode;
         if (format is not ("tabular" or "code" or "json" or "dot" or "csharp" or "llvm" or "asm"))
             return Usage($"capture graph: unknown format '{format}' (tabular, code, json, dot, csharp, llvm or asm)");
         if (stage is not ("captured" or "optimized" or "forward" or "backward" or "joint"))
@@ -183,7 +164,7 @@ internal static class ExampleCommands
                 foreach (var part in trace.Parts)
                     foreach (var record in part.Passes)
                         Console.WriteLine($"# graph {i + 1}{(trace.Parts.Count > 1 ? $" ({part.Role})" : "")}: {record}");
-            if (stage == "captured" && !options.Contains("--format")) return 0;
+            if (stage == "captured" && parsed.Value("--format") is null) return 0;
         }
         Console.Write(format switch
         {

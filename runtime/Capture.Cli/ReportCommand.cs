@@ -14,17 +14,9 @@ internal static class ReportCommand
     /// </summary>
     public static int Run(CaptureSession session, string spec, IReadOnlyList<string> options)
     {
-        var (output, compare, backend) = ("report.html", false, (string?)null);
-        for (var i = 0; i < options.Count; i++)
-        {
-            switch (options[i])
-            {
-                case "-o" or "--output" when i + 1 < options.Count: output = options[++i]; break;
-                case "--compare": compare = true; break;
-                case "--backend" when i + 1 < options.Count: backend = options[++i]; break;
-                default: return ExampleCommands.Usage($"capture report: unknown option '{options[i]}' (-o OUT.html, --compare, --backend B)");
-            }
-        }
+        if (CommandOptions.Parse("report", options, ["--compare"], ["-o|--output", "--backend"], "-o OUT.html, --compare, --backend B", out var error) is not { } parsed)
+            return ExampleCommands.Usage(error!);
+        var (output, compare, backend) = (parsed.Value("--output") ?? "report.html", parsed.Has("--compare"), parsed.Value("--backend"));
         var file = spec.Split("::")[0];
         if (!File.Exists(file)) return ExampleCommands.Usage($"capture report: no such file: {file}");
         if (backend is not null) Environment.SetEnvironmentVariable("CAPTURE_BACKEND", backend);
@@ -38,22 +30,21 @@ internal static class ReportCommand
                 return code;
             }
         }
-        var entries = ExampleFile.Load(spec);
+        var comparisons = new List<PyObject>();
+        ExampleCommands.ForEachEntry(spec, (entry, capture) =>
+        {
+            var backendArgument = ExampleCommands.BackendArgument(backend);
+            using (backendArgument.Value)
+            {
+                if (!Captured(session, entry))
+                    using (var explain = capture.GetAttr("explain")) entry.ApplyTo(explain, [backendArgument]).Dispose();
+                if (compare)
+                    using (var compareFn = capture.GetAttr("compare")) comparisons.Add(entry.ApplyTo(compareFn, [backendArgument]));
+            }
+        });
         using (Interpreter.Gil())
         {
             using var capture = Py.Import("capture");
-            using var explain = capture.GetAttr("explain");
-            using var compareFn = capture.GetAttr("compare");
-            using var backendName = backend is null ? Py.None : Py.Str(backend);
-            var comparisons = new List<PyObject>();
-            foreach (var entry in entries)
-            {
-                using (entry)
-                {
-                    if (!Captured(session, entry)) entry.ApplyTo(explain, [new("backend", backendName)]).Dispose();
-                    if (compare) comparisons.Add(entry.ApplyTo(compareFn, [new("backend", backendName)]));
-                }
-            }
             using var report = capture.GetAttr("report");
             using var path = Py.Str(output);
             using var list = Py.ListOf(comparisons);

@@ -1,6 +1,5 @@
 using Capture.Codegen;
 using Capture.Codegen.Llvm;
-using Capture.Python;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Compile;
 using Capture.Runtime.Dispatch;

@@ -1,5 +1,3 @@
-using Capture.Python;
-
 namespace Capture.Runtime;
 
 /// <summary>A pyexamples file that cannot be used: missing, no EXAMPLES, an unknown entry...</summary>

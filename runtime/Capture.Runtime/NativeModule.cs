@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using Capture.Graphs;
-using Capture.Python;
 using Capture.Runtime.Dispatch;
 using Capture.Runtime.Torch;
 
@@ -30,10 +28,8 @@ internal static class NativeModule
             CallbackErrors.Register<NotSupportedException>(type);
             return Py.None;
         }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
-        PyFunction.Define(module, "run", (args, kwargs) => Run(session, args, kwargs),
-            "run(fn, args, kwargs, fullgraph, backend, mode) -> the result of fn(*args, **kwargs), captured by mode ('bytecode' or 'ast') and run through the backend.");
         PyFunction.Define(module, "runner", (args, kwargs) => Runner(session, args, kwargs),
-            "runner(backend, mode, fullgraph) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture as run() does, its options read once.");
+            "runner(backend, mode, fullgraph) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture, captured by mode ('bytecode' or 'ast') and run through the backend.");
         PyFunction.Define(module, "explain", (args, kwargs) => Explain(session, args, kwargs),
             "explain(fn, args, kwargs, backend, mode) -> dict: runs fn once under a fresh capture (mode 'bytecode' or 'ast') for the backend and reports what happened, with the result.");
         PyFunction.Define(module, "reset", (_, _) => { session.Reset(); return Py.None; },
@@ -75,19 +71,7 @@ internal static class NativeModule
         ]);
     }
 
-    private static PyObject Run(CaptureSession session, PyObject args, PyObject? kwargs)
-    {
-        ExpectArguments("run", args, kwargs, 6);
-        using var fn = args.GetItem(0);
-        using var callArgs = args.GetItem(1);
-        using var callKwargs = args.GetItem(2);
-        using var fullgraph = args.GetItem(3);
-        using var backend = args.GetItem(4);
-        using var mode = args.GetItem(5);
-        return session.Runner(backend.AsString(), ModeOf(mode.AsString())).Call(fn, callArgs, callKwargs, new CallOptions(fullgraph.IsTrue()));
-    }
-
-    /// <summary>run() with its options bound: a compiled function's calls pass only what changes per call.</summary>
+    /// <summary>A function that calls fn(*args, **kwargs) through the runner for a backend and path, its options bound once: a compiled function's calls pass only what changes per call.</summary>
     private static PyObject Runner(CaptureSession session, PyObject args, PyObject? kwargs)
     {
         ExpectArguments("runner", args, kwargs, 3);

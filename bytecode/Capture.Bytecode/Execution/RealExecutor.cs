@@ -1,6 +1,4 @@
 using System.Collections.Frozen;
-using Capture.Python;
-using Capture.Frontend;
 
 namespace Capture.Bytecode;
 

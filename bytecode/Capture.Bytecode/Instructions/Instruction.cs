@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Bytecode;
 
 /// <summary>

@@ -1,7 +1,4 @@
 using System.Collections.Frozen;
-using Capture.Graphs;
-using Capture.Python;
-using Capture.Frontend;
 
 namespace Capture.Bytecode;
 

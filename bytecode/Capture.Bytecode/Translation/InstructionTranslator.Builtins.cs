@@ -1,7 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 // Calls of builtins on what the capture knows: len, isinstance, range, zip, enumerate, all/any/sum,

@@ -1,7 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 // Jumps decide on values known at capture time; a branch on a tensor's value is a graph break.

@@ -1,7 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 // Calls of Python functions, methods and nn.Modules: inlined into the same graph, their arguments

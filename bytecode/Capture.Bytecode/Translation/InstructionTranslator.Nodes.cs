@@ -1,7 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 // Graph nodes: torch ops added through the builder, with the arguments Python values become.
@@ -69,29 +65,8 @@ public sealed partial class InstructionTranslator
         _ => throw new ArgumentConversionException($"a {Describe(value)} cannot be an argument of a graph op"),
     };
 
-    private Arg ConstArg(PyObject value)
-    {
-        if (value.IsNone) return NoneArg.Instance;
-        if (value.IsBool) return new BoolArg(value.ToBoolean());
-        if (value.IsInt) return new IntArg(value.ToInt64());
-        if (value.IsFloat) return new FloatArg(value.ToDouble());
-        if (value.IsStr) return new StrArg(value.AsString());
-        if (_context.Torch.AsDType(value) is { } d) return new DTypeArg(d);
-        if (value.IsTuple || value.IsList)
-            return new ListArg(value.ToItems().Select(i => { using (i) return ConstArg(i); }).ToEquatableList(), value.IsTuple);
-        switch (value.TypeName)
-        {
-            case "ellipsis": return EllipsisArg.Instance;
-            case "slice":
-                using (var start = value.GetAttr("start"))
-                using (var stop = value.GetAttr("stop"))
-                using (var step = value.GetAttr("step"))
-                    return new SliceArg(ConstArg(start), ConstArg(stop), ConstArg(step));
-            case "torch.Size":
-                return new ListArg(value.ToItems().Select(i => { using (i) return ConstArg(i); }).ToEquatableList(), IsTuple: true);
-        }
-        throw new ArgumentConversionException($"a {value.TypeName} constant cannot be an argument of a graph op");
-    }
+    private Arg ConstArg(PyObject value) => ConstantArgs.Of(value, _context.Torch)
+        ?? throw new ArgumentConversionException($"a {value.TypeName} constant cannot be an argument of a graph op");
 
     private Arg IndexArg(SymValue index) => ToArg(index);
 }

@@ -1,7 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 // Operators on tensors become registry ops; on constants they run for real (Python's own semantics).

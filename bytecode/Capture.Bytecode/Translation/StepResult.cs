@@ -1,5 +1,3 @@
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 /// <summary>What one symbolic instruction did: go on, jump, return, or break the graph (a value, not an exception).</summary>

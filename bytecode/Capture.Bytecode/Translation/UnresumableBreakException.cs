@@ -1,5 +1,3 @@
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 /// <summary>A graph break after which the frame's state cannot be rebuilt (closures made during capture): the capture fails.</summary>

@@ -1,6 +1,3 @@
-using Capture.Python;
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 /// <summary>Whether an nn.Module has hooks around its forward (such modules are not captured through forward).</summary>

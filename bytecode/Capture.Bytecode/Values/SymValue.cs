@@ -1,7 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-using Capture.Frontend;
-
 namespace Capture.Bytecode;
 
 /// <summary>

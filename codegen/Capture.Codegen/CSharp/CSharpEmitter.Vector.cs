@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Capture.Graphs;
 
 namespace Capture.Codegen;
 
@@ -96,17 +95,13 @@ public static partial class CSharpEmitter
         if (c.Function is KernelFunction.Tanh or KernelFunction.Erf) helpers.Add(c.Function.Name());
         return c.Function switch
         {
-            KernelFunction.Add => $"({a[0]} + {a[1]})",
-            KernelFunction.Sub => $"({a[0]} - {a[1]})",
-            KernelFunction.Mul => $"({a[0]} * {a[1]})",
-            KernelFunction.Div => $"({a[0]} / {a[1]})",
-            KernelFunction.Neg => $"(-{a[0]})",
+            KernelFunction.Add or KernelFunction.Sub or KernelFunction.Mul or KernelFunction.Div or KernelFunction.Neg or KernelFunction.Reciprocal =>
+                Operator(c.Function, a, one),
             KernelFunction.Abs => $"{v}.Abs({a[0]})",
             KernelFunction.Relu => $"{v}.Max({a[0]}, {v}<{Type(t)}>.Zero)",
             KernelFunction.Exp => $"Exp({a[0]})",
             KernelFunction.Sqrt => $"{v}.Sqrt({a[0]})",
             KernelFunction.Rsqrt => $"({one} / {v}.Sqrt({a[0]}))",
-            KernelFunction.Reciprocal => $"({one} / {a[0]})",
             KernelFunction.Erf => $"Erf({a[0]})",
             KernelFunction.Sigmoid => $"({one} / ({one} + Exp(-{a[0]})))",
             KernelFunction.Tanh => $"Tanh({a[0]})",

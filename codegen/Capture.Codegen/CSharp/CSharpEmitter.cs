@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Runtime.Intrinsics;
 using System.Text;
-using Capture.Graphs;
 
 namespace Capture.Codegen;
 
@@ -224,6 +223,18 @@ public static partial class CSharpEmitter
         _ => $"(({Type(to)})({value}))",
     };
 
+    /// <summary>The functions C# writes with operators, the same for scalars and vectors (<paramref name="one"/>: 1 in the computation's type).</summary>
+    private static string Operator(KernelFunction f, IReadOnlyList<string> a, string one) => f switch
+    {
+        KernelFunction.Add => $"({a[0]} + {a[1]})",
+        KernelFunction.Sub => $"({a[0]} - {a[1]})",
+        KernelFunction.Mul => $"({a[0]} * {a[1]})",
+        KernelFunction.Div => $"({a[0]} / {a[1]})",
+        KernelFunction.Neg => $"(-{a[0]})",
+        KernelFunction.Reciprocal => $"({one} / {a[0]})",
+        _ => throw new ArgumentOutOfRangeException(nameof(f), f, "not written as an operator"),
+    };
+
     private static string Call(KCall c, Names names)
     {
         var a = c.Args.Select(x => Expr(x, names)).ToList();
@@ -232,11 +243,8 @@ public static partial class CSharpEmitter
         var one = Constant(1, t);
         return c.Function switch
         {
-            KernelFunction.Add => $"({a[0]} + {a[1]})",
-            KernelFunction.Sub => $"({a[0]} - {a[1]})",
-            KernelFunction.Mul => $"({a[0]} * {a[1]})",
-            KernelFunction.Div => $"({a[0]} / {a[1]})",
-            KernelFunction.Neg => $"(-{a[0]})",
+            KernelFunction.Add or KernelFunction.Sub or KernelFunction.Mul or KernelFunction.Div or KernelFunction.Neg or KernelFunction.Reciprocal =>
+                Operator(c.Function, a, one),
             KernelFunction.Abs => t.IsFloatingPoint() ? $"{m}.Abs({a[0]})" : $"({a[0]} < 0 ? -{a[0]} : {a[0]})",
             KernelFunction.Relu => t.IsFloatingPoint() ? $"{m}.Max({a[0]}, {Constant(0, t)})" : $"Math.Max({a[0]}, {Constant(0, t)})",
             KernelFunction.Exp => t == DType.Float32 ? $"ExpScalar({a[0]})" : $"{m}.Exp({a[0]})",
@@ -244,7 +252,6 @@ public static partial class CSharpEmitter
             KernelFunction.Tanh => $"{m}.Tanh({a[0]})",
             KernelFunction.Sqrt => $"{m}.Sqrt({a[0]})",
             KernelFunction.Rsqrt => $"({one} / {m}.Sqrt({a[0]}))",
-            KernelFunction.Reciprocal => $"({one} / {a[0]})",
             KernelFunction.Erf => $"ErfScalar({a[0]})",
             KernelFunction.Sin => $"{m}.Sin({a[0]})",
             KernelFunction.Cos => $"{m}.Cos({a[0]})",

@@ -1,5 +1,3 @@
-using Capture.Graphs;
-
 namespace Capture.Codegen;
 
 // What both emitters read off a kernel: the statements and operands an expression uses, and a

@@ -1,5 +1,3 @@
-using Capture.Graphs;
-
 namespace Capture.Codegen;
 
 /// <summary>An expression a kernel computes per element of its iteration domain.</summary>

@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using Capture.Graphs;
 
 namespace Capture.Codegen;
 

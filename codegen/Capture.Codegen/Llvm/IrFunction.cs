@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Capture.Graphs;
 
 namespace Capture.Codegen.Llvm;
 

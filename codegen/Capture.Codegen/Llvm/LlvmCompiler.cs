@@ -1,4 +1,3 @@
-
 namespace Capture.Codegen.Llvm;
 
 /// <summary>

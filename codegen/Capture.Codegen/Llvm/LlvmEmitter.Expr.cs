@@ -1,5 +1,3 @@
-using Capture.Graphs;
-
 namespace Capture.Codegen.Llvm;
 
 // Scalar LLVM IR for kernel expressions. No fast-math flags: each operation rounds as torch's does

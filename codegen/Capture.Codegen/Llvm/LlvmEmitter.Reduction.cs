@@ -1,5 +1,4 @@
 using System.Text;
-using Capture.Graphs;
 
 namespace Capture.Codegen.Llvm;
 

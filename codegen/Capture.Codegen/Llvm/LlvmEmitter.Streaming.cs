@@ -1,5 +1,3 @@
-using Capture.Graphs;
-
 namespace Capture.Codegen.Llvm;
 
 // Streaming stores for kernels that write more than the caches hold (KernelSchedule.Streams): a

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Capture.Graphs;
 
 namespace Capture.Codegen.Llvm;
 

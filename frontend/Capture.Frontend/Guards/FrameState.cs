@@ -1,5 +1,3 @@
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 /// <summary>

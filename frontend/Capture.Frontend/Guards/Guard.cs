@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 /// <summary>
@@ -37,19 +34,30 @@ public abstract record Guard
     }
 }
 
-/// <summary>dtype, device, sizes, strides and requires_grad of a tensor.</summary>
-public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Guard
+/// <summary>A guard on the value one source reads: the value is read once, then checked.</summary>
+public abstract record SourceGuard(Source Source) : Guard
 {
     public override Source? Subject => Source;
 
+    public sealed override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        using var valueRead = TryResolve(Source, frame, out var failure);
+        return valueRead is { Object: var value } ? CheckValue(value, frame, torch) : failure;
+    }
+
+    /// <summary>Null when <paramref name="value"/> meets the guard, else why not.</summary>
+    protected abstract string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch);
+}
+
+/// <summary>dtype, device, sizes, strides and requires_grad of a tensor.</summary>
+public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : SourceGuard(Source)
+{
     public override string Kind => "tensor match";
 
     public override string Use => $"reads {Source} as a graph input (dtype, sizes and strides are specialized)";
 
-    public override string? Check(FrameState frame, ITorchBridge torch)
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        using var valueRead = TryResolve(Source, frame, out var failure);
-        if (valueRead is not { Object: var value }) return failure;
         if (!torch.IsTensor(value)) return $"'{Source}' is no longer a tensor (it is {value.TypeName})";
         if (!torch.IsPlainTensor(value)) return $"'{Source}' is now a tensor subclass ({value.TypeName})";
         var actual = torch.ReadMeta(value);
@@ -72,18 +80,14 @@ public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Guar
 }
 
 /// <summary>type(value) is T.</summary>
-public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeName) : Guard
+public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeName) : SourceGuard(Source)
 {
-    public override Source? Subject => Source;
-
     public override string Kind => "type match";
 
     public override string Use => $"relies on the type of {Source}";
 
-    public override string? Check(FrameState frame, ITorchBridge torch)
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        using var valueRead = TryResolve(Source, frame, out var failure);
-        if (valueRead is not { Object: var value }) return failure;
         return value.TypeIs(Type) ? null : $"type({Source}) changed: expected {TypeName}, actual {value.TypeName}";
     }
 
@@ -91,18 +95,14 @@ public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeNam
 }
 
 /// <summary>value is one particular object (a function, a module, a class). The guard keeps it alive.</summary>
-public sealed record IdMatchGuard(Source Source, PyObject Object, string Description) : Guard
+public sealed record IdMatchGuard(Source Source, PyObject Object, string Description) : SourceGuard(Source)
 {
-    public override Source? Subject => Source;
-
     public override string Kind => "identity match";
 
     public override string Use => $"uses the object {Source} (calls it or reads it)";
 
-    public override string? Check(FrameState frame, ITorchBridge torch)
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        using var valueRead = TryResolve(Source, frame, out var failure);
-        if (valueRead is not { Object: var value }) return failure;
         return value.Is(Object) ? null : $"{Source} is a different object: expected {Description}, actual {Describe(value)}";
     }
 
@@ -119,20 +119,16 @@ public sealed record IdMatchGuard(Source Source, PyObject Object, string Descrip
 }
 
 /// <summary>value == constant, of the same type (so True does not pass for 1).</summary>
-public sealed record ConstantMatchGuard(Source Source, PyObject Value) : Guard
+public sealed record ConstantMatchGuard(Source Source, PyObject Value) : SourceGuard(Source)
 {
-    public override Source? Subject => Source;
-
     public override string Kind => "constant match";
 
     public override string Use => Source is StackSource
         ? $"uses the value a graph break left on the stack ({Source}), specialized as a constant"
         : $"uses the value of {Source}";
 
-    public override string? Check(FrameState frame, ITorchBridge torch)
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        using var valueRead = TryResolve(Source, frame, out var failure);
-        if (valueRead is not { Object: var value }) return failure;
         if (!value.HasSameType(Value) || !value.PyEquals(Value)) return $"{Source} changed: expected {Value.Repr()}, actual {value.Repr()}";
         return null;
     }
@@ -141,18 +137,14 @@ public sealed record ConstantMatchGuard(Source Source, PyObject Value) : Guard
 }
 
 /// <summary>len(value) == n, for lists and tuples whose items the capture unpacked.</summary>
-public sealed record LengthMatchGuard(Source Source, long Length) : Guard
+public sealed record LengthMatchGuard(Source Source, long Length) : SourceGuard(Source)
 {
-    public override Source? Subject => Source;
-
     public override string Kind => "sequence length";
 
     public override string Use => $"unpacks or iterates {Source}";
 
-    public override string? Check(FrameState frame, ITorchBridge torch)
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        using var valueRead = TryResolve(Source, frame, out var failure);
-        if (valueRead is not { Object: var value }) return failure;
         var length = value.Length;
         return length == Length ? null : $"len({Source}) changed: expected {Length}, actual {length}";
     }
@@ -176,21 +168,17 @@ public sealed record GradModeGuard(bool Enabled) : Guard
 }
 
 /// <summary>Two sources hold the same tensor (the capture reused one graph input for both).</summary>
-public sealed record DuplicateInputGuard(Source Source, Source SameAs) : Guard
+public sealed record DuplicateInputGuard(Source Source, Source SameAs) : SourceGuard(Source)
 {
-    public override Source? Subject => Source;
-
     public override string Kind => "duplicate input";
 
     public override string Use => $"passes the same tensor as {Source} and {SameAs} (one graph input)";
 
-    public override string? Check(FrameState frame, ITorchBridge torch)
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        using var aRead = TryResolve(Source, frame, out var failure);
-        if (aRead is not { Object: var a }) return failure;
-        using var bRead = TryResolve(SameAs, frame, out failure);
-        if (bRead is not { Object: var b }) return failure;
-        return a.Is(b) ? null : $"{Source} is no longer the same object as {SameAs}";
+        using var otherRead = TryResolve(SameAs, frame, out var failure);
+        if (otherRead is not { Object: var other }) return failure;
+        return value.Is(other) ? null : $"{Source} is no longer the same object as {SameAs}";
     }
 
     public override string ToString() => $"{Source} is {SameAs}";
@@ -234,18 +222,14 @@ public sealed record GlobalStateGuard(string Expression, PyObject Function, PyOb
 }
 
 /// <summary>A dict has exactly these keys, in this order (the capture read its items by key).</summary>
-public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : Guard
+public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : SourceGuard(Source)
 {
-    public override Source? Subject => Source;
-
     public override string Kind => "dict keys";
 
     public override string Use => $"reads {Source} by key";
 
-    public override string? Check(FrameState frame, ITorchBridge torch)
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        using var valueRead = TryResolve(Source, frame, out var failure);
-        if (valueRead is not { Object: var value }) return failure;
         using var keys = value.CallMethod("keys");
         var actual = keys.Iterate().Select(k => { using (k) return k.IsStr ? k.AsString() : k.Repr(); }).ToList();
         return actual.SequenceEqual(Keys) ? null : $"keys of {Source} changed: expected {Text(Keys)}, actual {Text(actual)}";

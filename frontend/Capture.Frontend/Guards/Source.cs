@@ -1,5 +1,3 @@
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 /// <summary>
@@ -74,36 +72,34 @@ public sealed record StackSource(int Index) : Source
     public override string ToString() => $"S[{Index}]";
 }
 
-public sealed record AttrSource(Source Base, string Attr) : Source
+/// <summary>A part of another source's value: an attribute, an item, a key.</summary>
+public abstract record PartSource(Source Base) : Source
 {
-    public override PyObject Resolve(FrameState frame)
+    public sealed override PyObject Resolve(FrameState frame)
     {
         using var owner = SourceValue.Of(Base, frame);
-        return owner.Object.GetAttr(Attr);
+        return Read(owner.Object);
     }
 
+    /// <summary>The part, read from the base's value.</summary>
+    protected abstract PyObject Read(PyObject owner);
+}
+
+public sealed record AttrSource(Source Base, string Attr) : PartSource(Base)
+{
+    protected override PyObject Read(PyObject owner) => owner.GetAttr(Attr);
     public override string ToString() => $"{Base}.{Attr}";
 }
 
-public sealed record ItemSource(Source Base, long Index) : Source
+public sealed record ItemSource(Source Base, long Index) : PartSource(Base)
 {
-    public override PyObject Resolve(FrameState frame)
-    {
-        using var owner = SourceValue.Of(Base, frame);
-        return owner.Object.GetItem(Index);
-    }
-
+    protected override PyObject Read(PyObject owner) => owner.GetItem(Index);
     public override string ToString() => $"{Base}[{Index}]";
 }
 
-public sealed record KeySource(Source Base, string Key) : Source
+public sealed record KeySource(Source Base, string Key) : PartSource(Base)
 {
-    public override PyObject Resolve(FrameState frame)
-    {
-        using var owner = SourceValue.Of(Base, frame);
-        return owner.Object.GetItem(Key);
-    }
-
+    protected override PyObject Read(PyObject owner) => owner.GetItem(Key);
     public override string ToString() => $"{Base}['{Key}']";
 }
 

@@ -1,5 +1,3 @@
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 /// <summary>What kind of real Python object a capture holds, which decides how it is used.</summary>

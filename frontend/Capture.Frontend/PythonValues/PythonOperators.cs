@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using Capture.Python;
 
 namespace Capture.Frontend;
 

@@ -61,34 +61,26 @@ public static partial class Derivatives
     {
         var t = c.Tensor("self");
         var index = c.Raw("index") is ListArg { IsTuple: true } l ? l.Items.ToList() : [c.Raw("index")];
-        var specified = index.Count(i => i is IntArg or SliceArg);
         var sizes = Sizes(b, c.Raw("self")).ToList();
         var steps = new List<(List<long> Before, Func<Arg, Arg> Undo)>();
-        var dim = 0;
-        foreach (var item in index)
+        foreach (var (item, at) in OpRegistry.WalkIndex(index, t.Rank))
         {
             var before = sizes.ToList();
-            var at = dim;
             switch (item)
             {
                 case NoneArg:
-                    sizes.Insert(dim, 1);
+                    sizes.Insert(at, 1);
                     steps.Add((before, grad => F(b, "torch.squeeze", grad, (long)at)));
-                    dim++;
-                    break;
-                case EllipsisArg:
-                    dim += t.Rank - specified;
                     break;
                 case IntArg { Value: var i }:
-                    sizes.RemoveAt(dim);
+                    sizes.RemoveAt(at);
                     steps.Add((before, grad => F(b, "torch.ops.aten.select_backward", grad, Arg.Ints(before), (long)at, i < 0 ? i + before[at] : i)));
                     break;
                 case SliceArg s:
                     var (start, stop, step) = OpRegistry.SliceBounds(s, before[at]);
                     stop = Math.Max(start, stop);
-                    sizes[dim] = (stop - start + step - 1) / step;
+                    sizes[at] = (stop - start + step - 1) / step;
                     steps.Add((before, grad => F(b, "torch.ops.aten.slice_backward", grad, Arg.Ints(before), (long)at, start, stop, step)));
-                    dim++;
                     break;
                 default:
                     throw new NotSupportedException($"the gradient of indexing with {item}");

@@ -18,6 +18,11 @@ public static class JsonFormat
 
     private static JsonObject GraphJson(Graph graph) => new() { ["nodes"] = new JsonArray(graph.Nodes.Select(NodeJson).ToArray<JsonNode?>()) };
 
+    private static void Set(JsonObject o, params (string Key, JsonNode? Value)[] fields)
+    {
+        foreach (var (key, value) in fields) o[key] = value;
+    }
+
     private static JsonObject NodeJson(Node node)
     {
         var o = new JsonObject { ["name"] = node.Name, ["op"] = node.OpCode };
@@ -31,22 +36,11 @@ public static class JsonFormat
                 o["args"] = Args(c.Args);
                 o["kwargs"] = Kwargs(c.Kwargs);
                 break;
-            case CallModule m:
-                o["target"] = m.Target;
-                o["args"] = Args(m.Args);
-                o["kwargs"] = Kwargs(m.Kwargs);
-                break;
+            case CallModule m: Set(o, ("target", m.Target), ("args", Args(m.Args)), ("kwargs", Kwargs(m.Kwargs))); break;
             case Cond c:
-                o["predicate"] = ArgJson(c.Predicate);
-                o["true_graph"] = GraphJson(c.TrueGraph);
-                o["false_graph"] = GraphJson(c.FalseGraph);
-                o["operands"] = Args(c.Operands);
+                Set(o, ("predicate", ArgJson(c.Predicate)), ("true_graph", GraphJson(c.TrueGraph)), ("false_graph", GraphJson(c.FalseGraph)), ("operands", Args(c.Operands)));
                 break;
-            case WhileLoop w:
-                o["cond_graph"] = GraphJson(w.CondGraph);
-                o["body_graph"] = GraphJson(w.BodyGraph);
-                o["operands"] = Args(w.Operands);
-                break;
+            case WhileLoop w: Set(o, ("cond_graph", GraphJson(w.CondGraph)), ("body_graph", GraphJson(w.BodyGraph)), ("operands", Args(w.Operands))); break;
             case Output out_: o["value"] = ArgJson(out_.Value); break;
         }
         o["meta"] = MetaJson(node.Meta);

@@ -1,6 +1,4 @@
 using Capture.Codegen.Blas;
-using Capture.Graphs;
-using Capture.Python;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime.Backends;

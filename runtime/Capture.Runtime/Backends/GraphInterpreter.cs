@@ -1,5 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
 using Capture.Runtime.Torch;
 
 namespace Capture.Runtime.Backends;

@@ -1,6 +1,4 @@
 using Capture.Codegen;
-using Capture.Graphs;
-using Capture.Python;
 using Capture.Runtime.Compile;
 using Capture.Runtime.Torch;
 

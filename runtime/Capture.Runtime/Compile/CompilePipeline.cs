@@ -2,7 +2,6 @@ using System.Collections.Frozen;
 using System.Diagnostics;
 using Capture.Codegen;
 using Capture.Codegen.Blas;
-using Capture.Graphs;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Compile;
 using Capture.Runtime.Torch;

@@ -1,6 +1,5 @@
 using Capture.Codegen;
 using Capture.Codegen.Blas;
-using Capture.Graphs;
 
 namespace Capture.Runtime.Compile;
 

@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Runtime.Compile;
 
 /// <summary>A graph compiled for one backend: what the pipeline did, and the means to run it.</summary>

@@ -1,5 +1,3 @@
-using Capture.Bytecode;
-using Capture.Frontend;
 using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Dispatch;

@@ -1,7 +1,3 @@
-using Capture.Bytecode;
-using Capture.Frontend;
-using Capture.Graphs;
-using Capture.Python;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Compile;
 

@@ -1,7 +1,3 @@
-using Capture.Bytecode;
-using Capture.Frontend;
-using Capture.Python;
-
 namespace Capture.Runtime.Dispatch;
 
 /// <summary>

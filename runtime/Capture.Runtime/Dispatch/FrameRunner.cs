@@ -1,8 +1,4 @@
 using System.Diagnostics;
-using Capture.Bytecode;
-using Capture.Frontend;
-using Capture.Graphs;
-using Capture.Python;
 using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Dispatch;

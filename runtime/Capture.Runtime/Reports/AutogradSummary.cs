@@ -1,4 +1,3 @@
-using Capture.Graphs;
 using Capture.Runtime.Compile;
 
 namespace Capture.Runtime.Reports;

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using Capture.Graphs;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Compile;
 

@@ -1,6 +1,3 @@
-using Capture.Bytecode;
-using Capture.Frontend;
-using Capture.Graphs;
 using Capture.Runtime.Dispatch;
 
 namespace Capture.Runtime.Reports;

@@ -1,5 +1,4 @@
 using System.Text;
-using Capture.Graphs;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Compile;
 

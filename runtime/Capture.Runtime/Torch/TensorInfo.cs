@@ -1,5 +1,3 @@
-using Capture.Graphs;
-
 namespace Capture.Runtime.Torch;
 
 /// <summary>

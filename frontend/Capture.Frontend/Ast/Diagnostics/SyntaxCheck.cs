@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+
 namespace Capture.Frontend;
 
 /// <summary>
@@ -18,17 +20,14 @@ internal static class SyntaxCheck
     {
         switch (s)
         {
-            case UnsupportedStmt { Kind: "Try" or "TryStar" } u:
-                found.Add(new Diagnostic(u.At, "try", "try/except cannot be captured: a graph has no exceptions",
-                    "move the try/except out of the captured function, or use mode='bytecode' (which runs such frames eagerly)", f.LineText(u.At.Line)));
-                break;
+            case UnsupportedStmt u when Refused.TryGetValue(u.Kind, out var r): Refuse(found, f, u.At, r); break;
             case UnsupportedStmt { Kind: "Global" or "Nonlocal" } u:
             {
                 var keyword = u.Kind.ToLowerInvariant();
                 var names = string.Join(", ", u.Names);
-                found.Add(new Diagnostic(u.At, keyword,
+                Refuse(found, f, u.At, keyword,
                     $"'{keyword} {names}' lets the function assign a variable outside it; the AST path captures functions that only return values",
-                    $"return the new value of {names} and assign it where the function is called", f.LineText(u.At.Line)));
+                    $"return the new value of {names} and assign it where the function is called");
                 break;
             }
             case FunctionDef d: Block(d.Body, f, found); break; // refused anyway; its nonlocal is the clearer reason
@@ -44,6 +43,26 @@ internal static class SyntaxCheck
         }
     }
 
+    private static void Refuse(List<Diagnostic> found, ParsedFunction f, Span at, string construct, string message, string suggestion) =>
+        found.Add(new Diagnostic(at, construct, message, suggestion, f.LineText(at.Line)));
+
+    private static void Refuse(List<Diagnostic> found, ParsedFunction f, Span at, (string Construct, string Message, string Suggestion) r) =>
+        Refuse(found, f, at, r.Construct, r.Message, r.Suggestion);
+
+    private static readonly (string, string, string) Try = ("try", "try/except cannot be captured: a graph has no exceptions",
+        "move the try/except out of the captured function, or use mode='bytecode' (which runs such frames eagerly)");
+
+    private static readonly (string, string, string) Yield = ("yield", "a generator (yield) cannot be captured: a graph returns once, with all its values",
+        "collect the values in a list or tuple and return it");
+
+    /// <summary>Syntax refused wherever it stands, by its ast node kind: the construct, why, and what to do instead.</summary>
+    private static readonly FrozenDictionary<string, (string Construct, string Message, string Suggestion)> Refused =
+        new Dictionary<string, (string, string, string)>
+        {
+            ["Try"] = Try, ["TryStar"] = Try, ["Yield"] = Yield, ["YieldFrom"] = Yield,
+            ["Await"] = ("await", "await cannot be captured", "capture a plain def"),
+        }.ToFrozenDictionary();
+
     private static void Block(IEnumerable<Stmt> body, ParsedFunction f, List<Diagnostic> found)
     {
         foreach (var s in body) Statement(s, f, found);
@@ -58,13 +77,7 @@ internal static class SyntaxCheck
     {
         switch (e)
         {
-            case UnsupportedExpr { Kind: "Yield" or "YieldFrom" } u:
-                found.Add(new Diagnostic(u.At, "yield", "a generator (yield) cannot be captured: a graph returns once, with all its values",
-                    "collect the values in a list or tuple and return it", f.LineText(u.At.Line)));
-                break;
-            case UnsupportedExpr { Kind: "Await" } u:
-                found.Add(new Diagnostic(u.At, "await", "await cannot be captured", "capture a plain def", f.LineText(u.At.Line)));
-                break;
+            case UnsupportedExpr u when Refused.TryGetValue(u.Kind, out var r): Refuse(found, f, u.At, r); break;
             case BinaryExpr b: Expressions([b.Left, b.Right], f, found); break;
             case UnaryExpr u: Expression(u.Operand, f, found); break;
             case BoolExpr b: Expressions(b.Values, f, found); break;

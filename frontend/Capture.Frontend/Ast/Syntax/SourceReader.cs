@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Capture.Python;
 
 namespace Capture.Frontend;
 

@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 // Attributes, subscripts, graph-op arguments, and the return value rebuilt from graph outputs.
@@ -205,29 +202,8 @@ public sealed partial class AstTransformer
         _ => throw ArbitraryObject(value, "passing", at),
     };
 
-    private Arg ConstArg(PyObject value, Span at)
-    {
-        if (value.IsNone) return NoneArg.Instance;
-        if (value.IsBool) return new BoolArg(value.ToBoolean());
-        if (value.IsInt) return new IntArg(value.ToInt64());
-        if (value.IsFloat) return new FloatArg(value.ToDouble());
-        if (value.IsStr) return new StrArg(value.AsString());
-        if (_torch.AsDType(value) is { } d) return new DTypeArg(d);
-        if (value.IsTuple || value.IsList || value.TypeName == "torch.Size")
-            return new ListArg(value.ToItems().Select(i => { using (i) return ConstArg(i, at); }).ToEquatableList(), !value.IsList);
-        switch (value.TypeName)
-        {
-            case "ellipsis": return EllipsisArg.Instance;
-            case "slice":
-                using (var start = value.GetAttr("start"))
-                using (var stop = value.GetAttr("stop"))
-                using (var step = value.GetAttr("step"))
-                    return new SliceArg(ConstArg(start, at), ConstArg(stop, at), ConstArg(step, at));
-            case "torch.device":
-                return new StrArg(value.ToString());
-        }
-        throw Error(at, "python object", $"a {value.TypeName} cannot be an argument of a graph op", "pass tensors, numbers, strings or dtypes");
-    }
+    private Arg ConstArg(PyObject value, Span at) => ConstantArgs.Of(value, _torch)
+        ?? throw Error(at, "python object", $"a {value.TypeName} cannot be an argument of a graph op", "pass tensors, numbers, strings or dtypes");
 
     /// <summary>How the return value is rebuilt; tensors become graph outputs (each once).</summary>
     private ValueSpec Spec(AstValue value, List<string> outputs, Span at)

@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 // Python builtins: decided at capture time on Python values, turned into ops on tensors where

@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 // Calls: torch functions and Tensor methods through the op registry, builtins on values known at

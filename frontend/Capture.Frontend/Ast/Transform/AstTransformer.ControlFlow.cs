@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 // Control flow. On Python values it is decided now: `if` takes one branch, loops are unrolled.

@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 // Expressions: dispatch, comprehensions, f-strings, unpacking; names and the values read from outside.

@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 // What the capture relied on becomes guards, the same kinds the bytecode path installs, each

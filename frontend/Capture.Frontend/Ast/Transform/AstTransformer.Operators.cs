@@ -1,6 +1,3 @@
-using Capture.Graphs;
-using Capture.Python;
-
 namespace Capture.Frontend;
 
 // Operators on tensors become registry ops; on Python values they run for real (Python's own semantics).

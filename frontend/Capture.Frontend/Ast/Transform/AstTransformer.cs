@@ -1,6 +1,4 @@
 using System.Collections.Frozen;
-using Capture.Graphs;
-using Capture.Python;
 
 namespace Capture.Frontend;
 

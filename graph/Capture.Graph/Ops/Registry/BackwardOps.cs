@@ -6,30 +6,18 @@ namespace Capture.Graphs;
 // the forward input it is the gradient of.
 public static partial class OpRegistry
 {
-    private static IEnumerable<OpDef> BackwardOps()
+    // one row per ATen op (torch.ops.aten.NAME): name, schema, category, shape rule
+    private static IEnumerable<OpDef> BackwardOps() => new (string Name, string Schema, OpCategory Category, ShapeRule Rule)[]
     {
-        yield return Def("torch.ops.aten.convolution_backward",
-            "Tensor grad_output, Tensor input, Tensor weight, int[]? bias_sizes, int[] stride, int[] padding, int[] dilation, bool transposed, int[] output_padding, int groups, Any output_mask",
-            OpCategory.Extern, ConvolutionBackward);
-        yield return Def("torch.ops.aten.max_pool2d_with_indices",
-            "Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, bool ceil_mode",
-            OpCategory.Reduction, MaxPoolWithIndices);
-        yield return Def("torch.ops.aten.max_pool2d_with_indices_backward",
-            "Tensor grad_output, Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, bool ceil_mode, Tensor indices",
-            OpCategory.Extern, c => GradientOf(c, c.Tensor("self")));
-        yield return Def("torch.ops.aten.avg_pool2d_backward",
-            "Tensor grad_output, Tensor self, int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, bool count_include_pad, int? divisor_override",
-            OpCategory.Extern, c => GradientOf(c, c.Tensor("self")));
-        yield return Def("torch.ops.aten._adaptive_avg_pool2d_backward", "Tensor grad_output, Tensor self",
-            OpCategory.Extern, c => GradientOf(c, c.Tensor("self")));
-        yield return Def("torch.ops.aten.embedding_dense_backward",
-            "Tensor grad_output, Tensor indices, int num_weights, int padding_idx, bool scale_grad_by_freq",
-            OpCategory.Extern, EmbeddingBackward);
-        yield return Def("torch.ops.aten.slice_backward", "Tensor grad_output, int[] input_sizes, int dim, int start, int end, int step",
-            OpCategory.Extern, c => ScatteredBack(c, c.Tensor("grad_output")));
-        yield return Def("torch.ops.aten.select_backward", "Tensor grad_output, int[] input_sizes, int dim, int index",
-            OpCategory.Extern, c => ScatteredBack(c, c.Tensor("grad_output")));
-    }
+        ("convolution_backward", "Tensor grad_output, Tensor input, Tensor weight, int[]? bias_sizes, int[] stride, int[] padding, int[] dilation, bool transposed, int[] output_padding, int groups, Any output_mask", OpCategory.Extern, ConvolutionBackward),
+        ("max_pool2d_with_indices", "Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, bool ceil_mode", OpCategory.Reduction, MaxPoolWithIndices),
+        ("max_pool2d_with_indices_backward", "Tensor grad_output, Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, bool ceil_mode, Tensor indices", OpCategory.Extern, c => GradientOf(c, c.Tensor("self"))),
+        ("avg_pool2d_backward", "Tensor grad_output, Tensor self, int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, bool count_include_pad, int? divisor_override", OpCategory.Extern, c => GradientOf(c, c.Tensor("self"))),
+        ("_adaptive_avg_pool2d_backward", "Tensor grad_output, Tensor self", OpCategory.Extern, c => GradientOf(c, c.Tensor("self"))),
+        ("embedding_dense_backward", "Tensor grad_output, Tensor indices, int num_weights, int padding_idx, bool scale_grad_by_freq", OpCategory.Extern, EmbeddingBackward),
+        ("slice_backward", "Tensor grad_output, int[] input_sizes, int dim, int start, int end, int step", OpCategory.Extern, c => ScatteredBack(c, c.Tensor("grad_output"))),
+        ("select_backward", "Tensor grad_output, int[] input_sizes, int dim, int index", OpCategory.Extern, c => ScatteredBack(c, c.Tensor("grad_output"))),
+    }.Select(r => Def("torch.ops.aten." + r.Name, r.Schema, r.Category, r.Rule));
 
     /// <summary>A gradient shaped like <paramref name="input"/>, in the gradient's dtype, contiguous.</summary>
     private static TensorMeta GradientOf(OpCall c, TensorMeta input) =>

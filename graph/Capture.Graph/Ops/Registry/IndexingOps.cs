@@ -68,24 +68,16 @@ public static partial class OpRegistry
         var index = c.Raw("index") is ListArg { IsTuple: true } l ? l.Items.ToList() : [c.Raw("index")];
         foreach (var item in index.Where(i => i is RefArg or ListArg or BoolArg))
             throw new NotSupportedException($"indexing with {(item is RefArg ? "a tensor" : item is BoolArg ? "a bool" : "a list")} (advanced indexing) is not supported yet: index with ints, slices, None and ...");
-        // ATen's applySlicing: a pointer walks the dims; `...` moves it past the dims no other index
-        // names (so a second `...` moves it again); ints remove a dim, slices keep it, None adds one.
-        var specified = index.Count(i => i is IntArg or SliceArg);
-        if (specified > t.Rank) throw c.Error($"too many indices for tensor of dimension {t.Rank}");
+        if (index.Count(i => i is IntArg or SliceArg) > t.Rank) throw c.Error($"too many indices for tensor of dimension {t.Rank}");
         var sizes = t.Shape.Concrete("indexing").ToList();
         var strides = t.Strides!.ToList();
-        var dim = 0;
-        foreach (var item in index)
+        foreach (var (item, dim) in WalkIndex(index, t.Rank))
         {
             switch (item)
             {
                 case NoneArg:
                     strides.Insert(dim, dim < sizes.Count ? sizes[dim] * strides[dim] : 1);
                     sizes.Insert(dim, 1);
-                    dim++;
-                    break;
-                case EllipsisArg:
-                    dim += t.Rank - specified;
                     break;
                 case IntArg { Value: var i }:
                     if (i < -sizes[dim] || i >= sizes[dim]) throw c.Error($"index {i} is out of bounds for dimension {dim} with size {sizes[dim]}");
@@ -96,13 +88,33 @@ public static partial class OpRegistry
                     var (length, step) = SliceLength(c, s, sizes[dim]);
                     sizes[dim] = length;
                     strides[dim] *= step;
-                    dim++;
                     break;
                 default:
                     throw c.Error($"invalid index {item}");
             }
         }
         return c.View(t, new Shape(sizes), strides);
+    }
+
+    /// <summary>
+    /// ATen's applySlicing: a pointer walks the dims of the result; `...` moves it past the dims no
+    /// other index names (a second `...` moves it again), an int removes the dim under it, a slice
+    /// keeps it, None adds one. Yields every item but `...` with the dim it applies to.
+    /// </summary>
+    internal static IEnumerable<(Arg Item, int Dim)> WalkIndex(IReadOnlyList<Arg> index, int rank)
+    {
+        var specified = index.Count(i => i is IntArg or SliceArg);
+        var dim = 0;
+        foreach (var item in index)
+        {
+            if (item is EllipsisArg)
+            {
+                dim += rank - specified;
+                continue;
+            }
+            yield return (item, dim);
+            if (item is not IntArg) dim++;
+        }
     }
 
     /// <summary>Python's slice.indices for a positive step; torch rejects other steps.</summary>
