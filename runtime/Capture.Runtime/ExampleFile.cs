@@ -83,20 +83,8 @@ public static class ExampleFile
     private static PyObject Import(string path)
     {
         var folder = Path.GetDirectoryName(path)!;
-        using var ns = Py.Exec("""
-            import importlib.util, os, sys
-
-            def load(path, folder):
-                name = os.path.splitext(os.path.basename(path))[0]
-                if folder not in sys.path:
-                    sys.path.insert(0, folder)
-                spec = importlib.util.spec_from_file_location(name, path)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                spec.loader.exec_module(module)
-                return module
-            """, filename: "<capture examples>");
-        using var load = ns.GetItem("load");
+        using var helper = Py.Import("capture._examples");
+        using var load = helper.GetAttr("load");
         using var p = Py.Str(path);
         using var f = Py.Str(folder);
         return load.Call(p, f);

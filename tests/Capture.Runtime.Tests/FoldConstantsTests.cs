@@ -1,3 +1,4 @@
+using Capture.Runtime.Torch;
 using Capture.Graphs;
 using Capture.Python;
 using Capture.Runtime.Backends;

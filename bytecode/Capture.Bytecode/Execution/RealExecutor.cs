@@ -292,8 +292,8 @@ public static class RealExecutor
             case Opcode.LOAD_ASSERTION_ERROR: Push(builtins.GetAttr("AssertionError")); return Next();
             case Opcode.RAISE_VARARGS:
             {
-                using var raise = Py.Exec("def _raise(e):\n    raise e\n");
-                using var fn = raise.GetItem("_raise");
+                using var helper = Py.Import("capture._frames");
+                using var fn = helper.GetAttr("raise_");
                 using var error = ins.Arg == 0 ? throw new NotSupportedException("bare raise outside an except block") : Pop();
                 fn.Call(error).Dispose();
                 throw new InvalidOperationException("raise did not raise");
@@ -357,8 +357,8 @@ public static class RealExecutor
         using var exceptionType = builtins.GetAttr(type);
         using var text = Py.Str(message);
         using var error = exceptionType.Call(text);
-        using var ns = Py.Exec("def _raise(e):\n    raise e\n");
-        using var fn = ns.GetItem("_raise");
+        using var helper = Py.Import("capture._frames");
+        using var fn = helper.GetAttr("raise_");
         try
         {
             fn.Call(error).Dispose();

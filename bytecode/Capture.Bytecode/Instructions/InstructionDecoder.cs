@@ -3,32 +3,11 @@ using System.Collections.Frozen;
 namespace Capture.Bytecode;
 
 /// <summary>
-/// Decodes a code object with CPython's own dis module (through the embedded interpreter): names,
+/// Decodes a code object with CPython's own dis module (capture/_dis.py): names,
 /// arguments, jump targets, positions and the exception table, as <see cref="CodeInfo"/>.
 /// </summary>
 public static class InstructionDecoder
 {
-    private const string Helper = """
-        import dis
-
-        _GENERATOR = 0x20 | 0x80 | 0x200 | 0x100  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE
-
-        def decode(code):
-            rows = []
-            for ins in dis.get_instructions(code):
-                pos = ins.positions
-                argval = ins.argval
-                if ins.opname == "KW_NAMES":
-                    argval = code.co_consts[ins.arg]
-                rows.append((ins.offset, ins.opname, ins.arg, argval, ins.argrepr,
-                             pos.lineno if pos else None, pos.col_offset if pos else None, ins.is_jump_target))
-            table = list(dis._parse_exception_table(code))
-            flags = code.co_flags
-            return (rows, code.co_varnames, code.co_cellvars, code.co_freevars, code.co_argcount, code.co_kwonlyargcount,
-                    bool(flags & 0x04), bool(flags & 0x08), bool(flags & _GENERATOR), len(table) > 0,
-                    code.co_name, code.co_filename, code.co_firstlineno)
-        """;
-
     private static readonly FrozenSet<Opcode> Jumps = FrozenSet.ToFrozenSet<Opcode>([
         Opcode.JUMP_FORWARD, Opcode.JUMP_BACKWARD, Opcode.JUMP_BACKWARD_NO_INTERRUPT, Opcode.FOR_ITER,
         Opcode.POP_JUMP_FORWARD_IF_TRUE, Opcode.POP_JUMP_FORWARD_IF_FALSE, Opcode.POP_JUMP_BACKWARD_IF_TRUE, Opcode.POP_JUMP_BACKWARD_IF_FALSE,
@@ -42,7 +21,6 @@ public static class InstructionDecoder
         Opcode.LOAD_CLOSURE, Opcode.MAKE_CELL, Opcode.LOAD_CLASSDEREF, Opcode.IMPORT_NAME, Opcode.IMPORT_FROM,
     ]);
 
-    private static PyObject? _decode;
 
     /// <summary>Decodes <paramref name="code"/> (a code object or a function); GIL held.</summary>
     public static CodeInfo Decode(PyObject code)
@@ -52,8 +30,9 @@ public static class InstructionDecoder
             using var inner = code.GetAttr("__code__");
             return Decode(inner);
         }
-        _decode ??= LoadHelper();
-        using var result = _decode.Call(code);
+        using var helper = Py.Import("capture._dis");
+        using var decode = helper.GetAttr("decode");
+        using var result = decode.Call(code);
         var parts = result.ToItems();
         try
         {
@@ -104,10 +83,4 @@ public static class InstructionDecoder
     }
 
     private static IReadOnlyList<string> Strings(PyObject tuple) => tuple.ToItems().Select(s => { using (s) return s.AsString(); }).ToArray();
-
-    private static PyObject LoadHelper()
-    {
-        using var ns = Py.Exec(Helper, filename: "<capture dis>");
-        return ns.GetItem("decode");
-    }
 }

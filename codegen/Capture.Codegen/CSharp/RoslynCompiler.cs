@@ -5,12 +5,6 @@ using Microsoft.CodeAnalysis.CSharp;
 
 namespace Capture.Codegen;
 
-/// <summary>A compiled kernel's entry: operands' data addresses and strides.</summary>
-public unsafe delegate void KernelEntry(nint* pointers, long* strides);
-
-/// <summary>Kernels loaded from one generated assembly, and whether Roslyn ran to make it.</summary>
-public sealed record CompiledKernels(IReadOnlyDictionary<string, KernelEntry> Entries, string Key, bool FromCache);
-
 /// <summary>
 /// Compiles generated C# in memory with Roslyn (optimized, unsafe allowed) into a collectible
 /// AssemblyLoadContext and hands out each kernel as a <see cref="KernelEntry"/>. With a

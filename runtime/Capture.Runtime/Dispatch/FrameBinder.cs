@@ -7,7 +7,7 @@ namespace Capture.Runtime.Dispatch;
 /// </summary>
 internal sealed class FrameBinder
 {
-    // compiled once per binder: executing the source again on every call cost more than the call
+    // capture._frames.bind, looked up once per binder
     private PyObject? _bind;
 
     /// <summary>A frame for <paramref name="function"/>(*args, **kwargs); <paramref name="scope"/> keeps the code's first function's globals and builtins between calls.</summary>
@@ -43,30 +43,8 @@ internal sealed class FrameBinder
     private PyObject Binder()
     {
         if (_bind is not null) return _bind;
-        using var ns = Py.Exec("""
-            import inspect
-            signatures = {}
-            def bind(fn, args, kwargs):
-                # a function's signature changes only with its defaults (held here, compared by identity)
-                signature, defaults, kwdefaults = signatures.get(fn, (None, None, None))
-                if signature is None or defaults is not fn.__defaults__ or kwdefaults is not fn.__kwdefaults__:
-                    signature = inspect.signature(fn)
-                    signatures[fn] = (signature, fn.__defaults__, fn.__kwdefaults__)
-                bound = signature.bind(*args, **kwargs)
-                bound.apply_defaults()
-                values = dict(bound.arguments)
-                code = fn.__code__
-                for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-                    try:
-                        values[name] = cell.cell_contents
-                    except ValueError:
-                        pass
-                builtins = fn.__globals__.get("__builtins__", __builtins__)
-                if not isinstance(builtins, dict):
-                    builtins = builtins.__dict__
-                return values, fn.__globals__, builtins
-            """);
-        return _bind = ns.GetItem("bind");
+        using var helper = Py.Import("capture._frames");
+        return _bind = helper.GetAttr("bind");
     }
 }
 

@@ -1,3 +1,4 @@
+using Capture.Runtime.Torch;
 using Capture.Runtime.Backends;
 using Capture.Runtime.Compile;
 

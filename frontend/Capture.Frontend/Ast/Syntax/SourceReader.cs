@@ -4,83 +4,19 @@ namespace Capture.Frontend;
 
 /// <summary>
 /// Gets a function's source with `inspect.getsourcelines`, parses it with CPython's `ast`, and turns
-/// the tree into <see cref="Stmt"/>/<see cref="Expr"/> records. Python serializes the tree to JSON
-/// in one call (positions already moved back to the user's file: the source is dedented before
-/// parsing, so columns get the indent back); C# reads the JSON.
+/// the tree into <see cref="Stmt"/>/<see cref="Expr"/> records. Python (capture/_source.py)
+/// serializes the tree to JSON in one call (positions already moved back to the user's file: the
+/// source is dedented before parsing, so columns get the indent back); C# reads the JSON.
 /// </summary>
 public static class SourceReader
 {
-    private const string Helper = """
-        import ast, inspect, json, textwrap
-
-        _OPS = (ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
-
-        def _const(v):
-            if v is None: return "None", "None"
-            if v is Ellipsis: return "Ellipsis", "..."
-            if isinstance(v, bool): return "Bool", repr(v)
-            if isinstance(v, int): return "Int", repr(v)
-            if isinstance(v, float): return "Float", repr(v)
-            if isinstance(v, str): return "Str", v
-            return "Other", repr(v)
-
-        def read(fn):
-            fn = inspect.unwrap(fn)
-            try:
-                lines, first = inspect.getsourcelines(fn)
-                file = inspect.getsourcefile(fn) or fn.__code__.co_filename
-            except (OSError, TypeError) as e:
-                return json.dumps({"error": str(e), "file": getattr(getattr(fn, "__code__", None), "co_filename", "<unknown>"),
-                                   "line": getattr(getattr(fn, "__code__", None), "co_firstlineno", 0)})
-            first = max(first, 1)
-            source = "".join(lines)
-            dedented = textwrap.dedent(source)
-            indent = len(lines[0]) - len(lines[0].lstrip()) if dedented != source else 0
-            try:
-                tree = ast.parse(dedented)
-            except SyntaxError as e:
-                return json.dumps({"error": f"syntax error: {e.msg}", "file": file, "line": first - 1 + (e.lineno or 1),
-                                   "col": (e.offset or 1) + indent})
-
-            def conv(node):
-                if isinstance(node, list):
-                    return [conv(n) for n in node]
-                if not isinstance(node, ast.AST):
-                    return node
-                out = {"_t": type(node).__name__}
-                if hasattr(node, "lineno"):
-                    out["_l"] = node.lineno + first - 1
-                    out["_c"] = node.col_offset + indent + 1
-                for name, value in ast.iter_fields(node):
-                    if isinstance(node, ast.Constant) and name == "value":
-                        out["ckind"], out["ctext"] = _const(value)
-                    elif name == "ctx":
-                        continue
-                    elif isinstance(value, _OPS):
-                        out[name] = type(value).__name__  # operators: Add, Lt, And, USub...
-                    elif isinstance(value, list) and value and isinstance(value[0], _OPS):
-                        out[name] = [type(v).__name__ for v in value]
-                    else:
-                        out[name] = conv(value)
-                return out
-
-            body = tree.body[0] if len(tree.body) == 1 else None
-            return json.dumps({"file": file, "first": first, "lines": lines, "tree": conv(body) if body is not None else None,
-                               "kind": type(body).__name__ if body is not None else "Module"})
-        """;
-
-    private static PyObject? _read;
-
     /// <summary>Reads and parses <paramref name="function"/>'s source (GIL held).</summary>
     /// <exception cref="AstCaptureException">no source, a syntax error, or not a def statement.</exception>
     public static ParsedFunction Read(PyObject function)
     {
-        if (_read is null)
-        {
-            using var ns = Py.Exec(Helper, filename: "<capture.frontend>");
-            _read = ns.GetItem("read");
-        }
-        using var text = _read.Call(function);
+        using var helper = Py.Import("capture._source");
+        using var read = helper.GetAttr("read");
+        using var text = read.Call(function);
         var json = JsonNode.Parse(text.AsString())!.AsObject();
         var file = (string?)json["file"] ?? "<unknown>";
         if (json["error"] is { } error)

@@ -1,6 +1,6 @@
 using Capture.Runtime.Torch;
 
-namespace Capture.Runtime.Backends;
+namespace Capture.Runtime.Torch;
 
 /// <summary>
 /// Metadata for ops outside the registry: the call runs on torch's meta device (tensors with

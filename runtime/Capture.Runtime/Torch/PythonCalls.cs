@@ -1,6 +1,6 @@
 using Capture.Runtime.Torch;
 
-namespace Capture.Runtime.Backends;
+namespace Capture.Runtime.Torch;
 
 /// <summary>
 /// Turns graph arguments into Python values and op names into the Python callables they denote;

@@ -1,5 +1,11 @@
 namespace Capture.Codegen;
 
+/// <summary>A compiled kernel's entry: operands' data addresses and strides.</summary>
+public unsafe delegate void KernelEntry(nint* pointers, long* strides);
+
+/// <summary>The kernels of one compiled module (a Roslyn assembly, an LLVM object), by name, and whether it came from the kernel cache.</summary>
+public sealed record CompiledKernels(IReadOnlyDictionary<string, KernelEntry> Entries, string Key, bool FromCache);
+
 /// <summary>Generated source for a graph's kernels, ready to be compiled.</summary>
 public interface IGeneratedKernels
 {
@@ -20,23 +26,4 @@ public interface IKernelCompiler
     string Language { get; }
 
     IGeneratedKernels Generate(IReadOnlyList<Kernel> kernels, KernelSchedule schedule);
-}
-
-/// <summary>Kernels as C# compiled by Roslyn.</summary>
-public sealed class RoslynKernelCompiler : IKernelCompiler
-{
-    /// <summary>The class every generated assembly holds (one assembly per graph, each in its own load context).</summary>
-    public const string ClassName = "CaptureKernels";
-
-    public string Name => "roslyn";
-
-    public string Language => "C#";
-
-    public IGeneratedKernels Generate(IReadOnlyList<Kernel> kernels, KernelSchedule schedule) =>
-        new Generated(CSharpEmitter.Emit(ClassName, kernels, schedule), kernels.Select(k => k.Name).ToList());
-
-    private sealed record Generated(string Source, IReadOnlyList<string> Kernels) : IGeneratedKernels
-    {
-        public CompiledKernels Compile(KernelCache? cache, string salt) => RoslynCompiler.Compile(Source, ClassName, Kernels, cache, salt);
-    }
 }

@@ -1,6 +1,8 @@
+using Capture.Runtime.Compile;
+using Capture.Runtime.Backends;
 using Capture.Runtime.Torch;
 
-namespace Capture.Runtime.Backends;
+namespace Capture.Runtime.Compile;
 
 
 /// <summary>
