@@ -1,6 +1,6 @@
 """The torch.autograd.Function a differentiated graph runs in: its forward runs the compiled
 forward graph (under no_grad, as autograd.Function does) and saves what the backward needs; its
-backward runs the compiled backward graph. Built by the C# runtime (AutogradBackend)."""
+backward runs the compiled backward graph. Built by the C# runtime (Backends/GraphBackend.cs)."""
 
 import torch
 from torch.autograd.function import once_differentiable
