@@ -23,6 +23,9 @@ public static class Interpreter
 
     public static bool IsRunning => _running;
 
+    /// <summary>The running interpreter's version ("3.11.2 (main, ...)"), null before it starts.</summary>
+    public static string? Version => _running ? System.Runtime.InteropServices.Marshal.PtrToStringUTF8(CApi.Py_GetVersion()) : null;
+
     /// <summary>The libpython file that was loaded (CAPTURE_LIBPYTHON overrides the default).</summary>
     public static string LibraryPath => LibPython.LoadedPath;
 

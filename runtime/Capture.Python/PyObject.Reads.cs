@@ -90,6 +90,27 @@ public sealed partial class PyObject
         return value;
     }
 
+    /// <summary>
+    /// The address of this dict's value under the str key <paramref name="key"/>, no handle kept (as
+    /// <see cref="GetAttrAddress"/>), or 0 when it has none.
+    /// </summary>
+    public nint DictItemAddress(string key)
+    {
+        using var name = new InternedName(key);
+        var value = CApi.PyDict_GetItemWithError(Handle, name.Handle);
+        if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+        return value;
+    }
+
+    /// <summary>
+    /// This dict's version tag (PEP 509, CPython 3.11's ma_version_tag): a number that changes
+    /// whenever the dict does, so an unchanged tag means unchanged contents. 0 where the tag cannot
+    /// be read (not a dict, or a CPython whose dicts do not lay it out there).
+    /// </summary>
+    public unsafe ulong DictVersion =>
+        DictVersions.Readable && (CApi.TypeOf(Handle) == PyTypes.Dict || CApi.PyType_IsSubtype(CApi.TypeOf(Handle), PyTypes.Dict) == 1)
+            ? *(ulong*)(Handle + DictVersions.Offset) : 0;
+
     /// <summary>Item <paramref name="index"/> of a tuple as a new handle (no int object is made for the index).</summary>
     public PyObject TupleItem(int index)
     {

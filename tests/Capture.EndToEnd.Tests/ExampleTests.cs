@@ -189,7 +189,7 @@ public sealed class ExampleTests
         foreach (var name in new[] { "print_in_the_middle", "item_to_python", "data_dependent_branch", "numpy_call", "unsupported_builtin" })
             Assert.Contains($"== {name} ==", run.Stdout);
         Assert.Contains("data-dependent branch on a tensor's value at line 23", run.Stdout);
-        Assert.Contains("  Guards (3):\n    L['x']\n", run.Stdout);
+        Assert.Contains("    L['x']\n      L['x']: tensor f32[4], strides (1), requires_grad=False  [tensor match]\n", run.Stdout);
         var one = CommandRunner.Capture("explain", Example("modules.py") + "::mlp");
         Assert.Contains("Graph count: 1\nGraph break count: 0", one.Stdout);
         Assert.DoesNotContain("== attention ==", one.Stdout);

@@ -98,7 +98,8 @@ public sealed class ReportTests
         Assert.DoesNotContain("[capture:", run.Stdout);
         var log = run.Stderr;
         Assert.Contains("[capture:graph] scaled (guards.py:11): graph from the start (1 ops, bytecode path, roslyn backend)\n  def forward(self, x: \"f32[3]\"):", log);
-        Assert.Contains("[capture:guards] scaled (guards.py:11): 4 guards\n", log);
+        Assert.Contains("[capture:guards] scaled (guards.py:11): 6 guards\n", log); // grad mode, default dtype, x, SCALE, and the namespaces x * SCALE looked up (Tensor.__mul__...)
+        Assert.Contains("  torch._C._TensorBase: '__mul__' unchanged", log);
         Assert.Contains("  G['SCALE'] == 2.0  [constant match]\n      because line 12 uses the value of G['SCALE']\n", log);
         Assert.Contains("[capture:recompiles] scaled (guards.py:11): recompiling because G['SCALE'] changed: expected 2.0, actual 3.0", log);
         Assert.Contains("[capture:recompiles] forward (guards.py:27): recompiling because L['self'].training changed: expected True, actual False", log);

@@ -14,6 +14,9 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
     public GraphBuilder Builder { get; } = new(torch.IsGradEnabled());
     public GuardSet Guards { get; } = new();
 
+    /// <summary>Name lookups no value guard covers (torch.sigmoid, type(m).forward): guarded at the end of the capture.</summary>
+    public NamespaceReads Namespaces { get; } = new();
+
     /// <summary>The source lines the capture went through (inlined functions' included), for reports.</summary>
     public HashSet<(string File, int Line)> Lines { get; } = [];
     public ITorchBridge Torch { get; } = torch;
@@ -159,7 +162,9 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
                 $"uses the module {source}, captured in its current training mode");
             return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
         }
-        if (!(kind is ObjectKind.Module or ObjectKind.TorchFunction && IsTrusted(value)))
+        if (kind is ObjectKind.Module or ObjectKind.TorchFunction && IsTrusted(value) && source is GlobalSource global)
+            Namespaces.FrameEntry(builtins: false, global.Name, value); // the global still names torch (one check for them all)
+        else
             Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
     }
@@ -190,15 +195,19 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return keys.Iterate().All(k => { using (k) return k.IsStr; });
     }
 
-    /// <summary>An attribute of a trusted module (torch.add, math.pi) needs no guard: those namespaces do not change.</summary>
+    /// <summary>
+    /// An attribute of an object: of a trusted module (torch.add, math.pi) its namespace guards it
+    /// (a monkeypatch recompiles); of anything else, its source.
+    /// </summary>
     public SymValue WrapAttribute(ObjectValue owner, string name, PyObject value)
     {
         if (owner.Kind == ObjectKind.Module && IsTrusted(owner.Object))
         {
+            Namespaces.ModuleAttribute(owner.Object, name, value);
             if (Torch.IsTensor(value)) return Wrap(value, new AttrSource(owner.Source ?? new GlobalSource(owner.QualifiedName), name));
             if (IsConstant(value))
                 return new ConstValue(value.NewReference());
-            return new ObjectValue(value.NewReference(), Classify(value), owner.QualifiedName + "." + name);
+            return new ObjectValue(value.NewReference(), Classify(value), TrustedAttributeName(owner.QualifiedName + "." + name, value));
         }
         if (owner.Source is null) throw new InlineBreakException($"attribute '{name}' of an object without a source");
         return Wrap(value, new AttrSource(owner.Source, name));
@@ -226,17 +235,37 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value));
     }
 
+    /// <summary>
+    /// How the capture names what it read as torch.X: by that path (torch.split is torch.functional.split),
+    /// unless user code put a function of its own there (torch.sigmoid = f), which is named as itself
+    /// and inlined, not taken for the op.
+    /// </summary>
+    private static string TrustedAttributeName(string path, PyObject value)
+    {
+        var own = QualifiedName(value);
+        var package = path[..path.IndexOf('.')];
+        return own.StartsWith(package + ".", StringComparison.Ordinal) || own.StartsWith("_" + package + ".", StringComparison.Ordinal) || !own.Contains('.') ? path : own;
+    }
+
     private static bool IsTrusted(PyObject value) => PythonObjects.IsTrusted(value);
 
     public ObjectKind Classify(PyObject value) => PythonObjects.Classify(value, Torch);
 
     private static string QualifiedName(PyObject value) => PythonObjects.QualifiedName(value);
 
+    /// <summary>A lookup of <paramref name="name"/> on torch.Tensor, guarded; a graph break when user code replaced it.</summary>
+    public void TensorTypeLookup(string name)
+    {
+        if (!Namespaces.TensorAttribute(name))
+            throw new InlineBreakException($"torch.Tensor.{name} was replaced by user code: the call runs as written");
+    }
+
     /// <summary>Ends the capture: the values the exit needs become graph outputs, in first-use order.</summary>
     public CaptureResult Finish(int entry, Func<OutputCollector, ExitPlan> exit)
     {
         var outputs = new OutputCollector();
         var plan = exit(outputs);
+        foreach (var guard in Namespaces.Guards()) Guards.Add(guard, at: null);
         var effects = _mutatedLists.Select(l => (SideEffect)new SideEffect.ListContents(l.Source!, outputs.Contents(l)))
             .Concat(_storedAttributes.Select(a => new SideEffect.StoreAttr(a.Owner.Source!, a.Name, outputs.Spec(_attributes[(a.Owner.Source!, a.Name)]))))
             .ToList();

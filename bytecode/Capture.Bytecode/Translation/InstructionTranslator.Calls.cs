@@ -100,7 +100,14 @@ public sealed partial class InstructionTranslator
                 {
                     if (ModuleHooks.Any(m.Object))
                         return new StepResult.Break($"nn.Module with hooks{At(ins)}");
-                    return InlineFunction(ins, m, forward, args, kwargs, self: m);
+                    if (!ModuleCall.IsModuleCall(type))
+                        return new StepResult.Break($"{m.Object.TypeName} overrides nn.Module.__call__{At(ins)}");
+                    ModuleCall.Guard(_context.Namespaces, m.Object, type, m.Source?.ToString() ?? m.QualifiedName);
+                    using var own = ModuleCall.InstanceForward(m.Object);
+                    if (own is null) return InlineFunction(ins, m, forward, args, kwargs, self: m);
+                    // m.forward = f: __call__ runs f, without self
+                    if (own.TypeName != "function" || m.Source is null) return new StepResult.Break($"the forward set on {m.QualifiedName} is not a plain function{At(ins)}");
+                    return InlineFunction(ins, _context.Wrap(own, new AttrSource(m.Source, "forward")), own, args, kwargs, self: null);
                 }
             default:
                 return new StepResult.Break($"call to {Describe(callable)} is not supported{At(ins)}");

@@ -9,6 +9,8 @@ public sealed partial class InstructionTranslator
         CodeInfo code;
         try { code = InstructionDecoder.Decode(function); }
         catch (PythonException e) { return new StepResult.Break($"cannot read the bytecode of the called function: {e.Message}{At(ins)}"); }
+        // the capture ran this code with these defaults: fn.__code__ = other.__code__ recompiles
+        _context.Guards.Add(FunctionGuard.Of(function));
         var source = callee.Source;
         // where the function itself is found: f, or type(self).method as self.method.__func__
         var functionSource = source is null ? null : self is null ? source : new AttrSource(new AttrSource(source, method), "__func__");

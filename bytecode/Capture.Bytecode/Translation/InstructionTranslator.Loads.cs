@@ -68,17 +68,29 @@ public sealed partial class InstructionTranslator
         var name = ins.Name!;
         var source = _globalsSource is null ? (Source)new GlobalSource(name) : new KeySource(_globalsSource, name);
         PyObject value;
+        bool inGlobals;
         try
         {
             using var key = Py.Str(name);
-            using var inGlobals = _globals.CallMethod("__contains__", key);
-            value = inGlobals.ToBoolean() ? _globals.GetItem(key) : _context.Frame.Builtins.GetItem(key);
+            using var contains = _globals.CallMethod("__contains__", key);
+            inGlobals = contains.ToBoolean();
+            value = inGlobals ? _globals.GetItem(key) : _context.Frame.Builtins.GetItem(key);
         }
         catch (PythonException)
         {
             return new StepResult.Break($"name '{name}' is not defined{At(ins)}");
         }
-        using (value) Push(_globalsSource is TrustedModuleSource trusted ? _context.WrapTrusted(trusted, name, value) : _context.Wrap(value, source));
+        using (value)
+        {
+            if (_globalsSource is TrustedModuleSource trusted)
+            {
+                // a trusted module's function reads its globals unguarded but for this one check
+                _context.Namespaces.Entry(_globals, trusted.Module, name, inGlobals ? value : null);
+                if (!inGlobals) _context.Namespaces.FrameEntry(builtins: true, name, value);
+                Push(_context.WrapTrusted(trusted, name, value));
+            }
+            else Push(_context.Wrap(value, source));
+        }
         return StepResult.Continue;
     }
 
@@ -95,12 +107,15 @@ public sealed partial class InstructionTranslator
         switch (owner)
         {
             case TensorValue t:
+                _context.TensorTypeLookup(name);
                 var attr = TensorAttribute(t, name) is { } read ? FromMetadata(read, t, name) : null;
                 if (attr is null) return new StepResult.Break($"tensor attribute '{name}' is not supported in graphs{At(ins)}");
                 Push(attr);
                 return StepResult.Continue;
             case ObjectValue { Kind: ObjectKind.NnModule } m when ClassFunction(m.Object, name) is { } function:
                 // a fresh bound-method object on every access: keep (function, self) instead and inline it
+                using (var type = m.Object.Type) _context.Namespaces.TypeAttribute(type, name);
+                _context.Namespaces.InstanceAbsent(m.Object, m.Source?.ToString() ?? m.QualifiedName, name);
                 Push(new ModuleMethodValue(m, function, name));
                 return StepResult.Continue;
             case ObjectValue o:

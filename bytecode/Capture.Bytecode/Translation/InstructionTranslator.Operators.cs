@@ -14,6 +14,7 @@ public sealed partial class InstructionTranslator
         var (torchOp, inPlaceMethod) = (op.TorchOp, op.InPlaceMethod);
         if (left is TensorValue || right is TensorValue)
         {
+            foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
             if (torchOp is null) return new StepResult.Break($"operator {symbol} on a tensor is not supported{At(ins)}");
             if (inPlace && left is TensorValue self && inPlaceMethod is not null)
                 return PushOrBreak(ins, () => CallMethodOp(self, inPlaceMethod, [ToArg(right)], []));
@@ -34,6 +35,7 @@ public sealed partial class InstructionTranslator
         var op = PythonOperators.Comparisons[ins.Operator!];
         if (left is TensorValue || right is TensorValue)
         {
+            foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
             // 2 < x is x > 2: torch's comparisons take the tensor first
             if (left is not TensorValue && right is TensorValue)
                 return PushOrBreak(ins, () => CallOp(op.SwappedTorchOp, [ToArg(right), ToArg(left)], []));
@@ -91,6 +93,7 @@ public sealed partial class InstructionTranslator
         var value = Pop();
         if (value is TensorValue t)
         {
+            if (ins.Opcode != Opcode.UNARY_NOT) _context.TensorTypeLookup("__" + PythonOperators.UnaryFunction(ins.UnarySymbol!) + "__");
             return ins.Opcode switch
             {
                 Opcode.UNARY_NEGATIVE => PushOrBreak(ins, () => CallOp("torch.neg", [new RefArg(t.Node)], [])),
@@ -115,6 +118,7 @@ public sealed partial class InstructionTranslator
         switch (container)
         {
             case TensorValue t:
+                _context.TensorTypeLookup("__getitem__");
                 if (index is TensorValue) return new StepResult.Break($"indexing a tensor with a tensor (advanced indexing) is not captured yet{At(ins)}");
                 return PushOrBreak(ins, () => CallOp("operator.getitem", [new RefArg(t.Node), IndexArg(index)], []));
             case TupleValue or ListValue when index is ConstValue c && (c.Value.IsInt || c.Value.TypeName == "slice"):
@@ -187,6 +191,7 @@ public sealed partial class InstructionTranslator
         switch (container)
         {
             case TensorValue t:
+                _context.TensorTypeLookup("__setitem__");
                 try
                 {
                     var op = OpRegistry.Get("operator.setitem");

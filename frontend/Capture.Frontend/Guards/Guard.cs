@@ -239,3 +239,36 @@ public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : 
 
     public override string ToString() => $"list({Source}.keys()) == {Text(Keys)}";
 }
+
+/// <summary>
+/// A function the capture inlined still runs the code, and has the defaults, it had then
+/// (fn.__code__ = other.__code__, or new defaults, recompile). Holds the function: its identity
+/// is guarded wherever it was read from.
+/// </summary>
+public sealed record FunctionGuard(PyObject Function, string Name, PyObject Code, PyObject Defaults, PyObject KwDefaults) : Guard
+{
+    public static FunctionGuard Of(PyObject function)
+    {
+        using var name = function.GetAttr("__qualname__");
+        var code = function.GetAttr("__code__");
+        using var file = code.GetAttr("co_filename");
+        using var line = code.GetAttr("co_firstlineno");
+        // named with its place, so that two functions of one name are two guards
+        return new FunctionGuard(function.NewReference(), $"{(name.IsStr ? name.AsString() : "a function")} ({file.AsString()}:{line.ToInt64()})",
+            code, function.GetAttr("__defaults__"), function.GetAttr("__kwdefaults__"));
+    }
+
+    public override string Kind => "function";
+
+    public override string Use => $"inlines {Name} as its code is now";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        if (Function.GetAttrAddress("__code__") != Code.Address) return $"the code of {Name} changed (its __code__ was replaced)";
+        if (Function.GetAttrAddress("__defaults__") != Defaults.Address || Function.GetAttrAddress("__kwdefaults__") != KwDefaults.Address)
+            return $"the defaults of {Name} changed";
+        return null;
+    }
+
+    public override string ToString() => $"{Name}.__code__ and its defaults are the ones inlined";
+}

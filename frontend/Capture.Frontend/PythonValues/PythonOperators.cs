@@ -7,10 +7,19 @@ public sealed record BinaryOperator(string Symbol, string? TorchOp, string? InPl
 {
     /// <summary>The operator module's in-place function (iadd for +=).</summary>
     public string InPlaceFunction => "i" + Function.TrimEnd('_');
+
+    /// <summary>The methods Python looks up on the operands' types: __add__, __radd__ and __iadd__.</summary>
+    public IEnumerable<string> Dunders => ["__" + Function.TrimEnd('_') + "__", "__r" + Function.TrimEnd('_') + "__", "__i" + Function.TrimEnd('_') + "__"];
 }
 
 /// <summary>A comparison: the torch op on tensors, the one with its operands swapped (2 &lt; x is x &gt; 2), and its operator-module function.</summary>
-public sealed record ComparisonOperator(string Symbol, string TorchOp, string SwappedTorchOp, string Function);
+public sealed record ComparisonOperator(string Symbol, string TorchOp, string SwappedTorchOp, string Function)
+{
+    /// <summary>The methods Python looks up on the operands' types: __lt__, and __gt__ for the swapped operands.</summary>
+    public IEnumerable<string> Dunders => ["__" + Function + "__", "__" + PythonOperators.Comparisons[SwappedSymbol].Function + "__"];
+
+    private string SwappedSymbol => Symbol switch { "<" => ">", "<=" => ">=", ">" => "<", ">=" => "<=", _ => Symbol };
+}
 
 /// <summary>
 /// Python's operators in one table, read by the bytecode path, the AST path and the real executor:

@@ -20,6 +20,7 @@ internal static unsafe partial class CApi
     [LibraryImport(Lib)] internal static partial void Py_SetProgramName(IntPtr name);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial IntPtr Py_DecodeLocale(string arg, IntPtr size);
+    [LibraryImport(Lib)] internal static partial IntPtr Py_GetVersion(); // static storage
 
     // --- GIL ------------------------------------------------------------------------------------
 

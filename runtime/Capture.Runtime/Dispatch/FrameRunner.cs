@@ -233,9 +233,14 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         if (callable.TypeName == "function") function = callable.NewReference();
         else if (bridge.IsModule(callable) && !ModuleHooks.Any(callable))
         {
+            // what nn.Module.__call__ would run: the class's forward, unless __call__ is overridden or the instance has a forward of its own
             using var type = callable.Type;
-            function = type.GetAttr("forward");
-            arguments.Insert(0, callable);
+            using var own = ModuleCall.InstanceForward(callable);
+            if (ModuleCall.IsModuleCall(type) && own is null)
+            {
+                function = type.GetAttr("forward");
+                arguments.Insert(0, callable);
+            }
         }
         else if (callable.TypeName == "method" && callable.HasAttr("__func__"))
         {

@@ -69,8 +69,11 @@ def _compiled_module(module, fullgraph, backend, mode="bytecode"):
 
         def forward(self, *args, **kwargs):
             orig = self._orig_mod
-            if orig._forward_hooks or orig._forward_pre_hooks or orig._backward_hooks:
-                return orig(*args, **kwargs)  # hooks run around forward; not captured yet
+            if _has_hooks(orig) or type(orig).__call__ is not torch.nn.Module.__call__:
+                return orig(*args, **kwargs)  # hooks run around forward (or __call__ is the module's own); not captured yet
+            own = orig.__dict__.get("forward")
+            if own is not None:
+                return run(own, args, kwargs)  # a forward set on the instance: what nn.Module.__call__ runs
             return run(type(orig).forward, (orig,) + args, kwargs)
 
         def __getattr__(self, name):
@@ -80,6 +83,14 @@ def _compiled_module(module, fullgraph, backend, mode="bytecode"):
                 return getattr(self._orig_mod, name)
 
     return CompiledModule(module)
+
+
+def _has_hooks(module):
+    """Whether nn.Module.__call__ would run hooks around module's forward (its own, or torch's global ones)."""
+    from torch.nn.modules import module as _module
+
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or _module._global_forward_hooks or _module._global_forward_pre_hooks or _module._global_backward_hooks)
 
 
 def _default_backend():

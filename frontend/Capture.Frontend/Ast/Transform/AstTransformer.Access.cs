@@ -10,6 +10,7 @@ public sealed partial class AstTransformer
         switch (owner)
         {
             case TensorVal t:
+                RequireTorchTensorAttribute(name, at);
                 return TensorAttribute(t, name, at);
             case ObjVal { Kind: ObjectKind.NnModule } m:
             {
@@ -18,7 +19,12 @@ public sealed partial class AstTransformer
                 if (type.HasAttr(name))
                 {
                     using var classAttr = type.GetAttr(name);
-                    if (classAttr.TypeName == "function") return new MethodVal(m, name);
+                    if (classAttr.TypeName == "function")
+                    {
+                        _namespaces.TypeAttribute(type, name);
+                        _namespaces.InstanceAbsent(m.Object, m.Path?.ToString() ?? m.Name, name);
+                        return new MethodVal(m, name);
+                    }
                 }
                 var value = m.Object.GetAttr(name);
                 return Wrap(value, m.Path is null ? null : new AttrSource(m.Path, name), $"{m.Name}.{name}");
@@ -27,6 +33,7 @@ public sealed partial class AstTransformer
             {
                 if (!module.Object.HasAttr(name)) throw Error(at, "attribute", $"module '{module.Name}' has no attribute '{name}'", "check the name");
                 var value = module.Object.GetAttr(name);
+                if (IsTrusted(module.Object)) _namespaces.ModuleAttribute(module.Object, name, value); // torch.sigmoid = f recompiles
                 return Wrap(value, IsTrusted(module.Object) || module.Path is null ? null : new AttrSource(module.Path, name), $"{module.Name}.{name}");
             }
             case ConstVal c:
@@ -48,6 +55,14 @@ public sealed partial class AstTransformer
             default:
                 throw ArbitraryObject(owner, $"reading '.{name}' of", at);
         }
+    }
+
+    /// <summary>torch.Tensor.name, guarded; refused when user code replaced it (the AST path knows only torch's own).</summary>
+    private void RequireTorchTensorAttribute(string name, Span at)
+    {
+        if (!_namespaces.TensorAttribute(name))
+            throw Error(at, "replaced tensor method", $"torch.Tensor.{name} was replaced by user code: the AST path knows only torch's own",
+                "call your function directly, or use mode='bytecode' (which runs it as written)");
     }
 
     private AstCaptureException ArbitraryObject(AstValue value, string what, Span at) =>

@@ -181,14 +181,17 @@ public sealed partial class AstTransformer
 
     private AstValue CallModule(ObjVal module, IReadOnlyList<AstValue> args, IReadOnlyList<KeyValuePair<string, AstValue>> kwargs, Span at)
     {
-        foreach (var hooks in new[] { "_forward_hooks", "_forward_pre_hooks", "_backward_hooks" })
-        {
-            using var registered = module.Object.GetAttr(hooks);
-            if (registered.Length > 0)
-                throw Error(at, "module hooks", $"{module.Name} has {hooks.Trim('_').Replace('_', ' ')}, which run Python code around its forward",
-                    "remove the hooks, or use mode='bytecode'");
-        }
+        if (ModuleHooks.Any(module.Object))
+            throw Error(at, "module hooks", $"{module.Name} has hooks (its own or torch's global ones), which run Python code around its forward",
+                "remove the hooks, or use mode='bytecode'");
         using var type = module.Object.Type;
+        if (!ModuleCall.IsModuleCall(type))
+            throw Error(at, "module __call__", $"{module.Name} ({module.Object.TypeName}) overrides nn.Module.__call__, which the AST path does not follow",
+                "move the logic into forward, or use mode='bytecode'");
+        ModuleCall.Guard(_namespaces, module.Object, type, module.Path?.ToString() ?? module.Name);
+        using var own = ModuleCall.InstanceForward(module.Object);
+        if (own is not null) // m.forward = f: nn.Module.__call__ runs f, without self
+            return Inline(own, module.Path is null ? null : new AttrSource(module.Path, "forward"), args, kwargs, at);
         using var forward = type.GetAttr("forward");
         var path = module.Path is null ? null : new AttrSource(new AttrSource(module.Path, "forward"), "__func__");
         return Inline(forward, path, args.Prepend(module).ToList(), kwargs, at);
@@ -202,6 +205,8 @@ public sealed partial class AstTransformer
         if (_depth >= MaxInlineDepth)
             throw Error(at, "recursion", $"calls nest deeper than {MaxInlineDepth} levels (recursion?)", "the AST path inlines every call: recursion cannot be captured");
         using var code = function.GetAttr("__code__");
+        // the capture transformed this code with these defaults: fn.__code__ = other.__code__ recompiles
+        _guards.Add(FunctionGuard.Of(function), at: null);
         if (!_parsed.TryGetValue(code.Address, out var parsed))
         {
             parsed = SourceReader.Read(function);

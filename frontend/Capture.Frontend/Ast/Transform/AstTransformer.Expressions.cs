@@ -175,6 +175,7 @@ public sealed partial class AstTransformer
             case ConstVal c when !c.Value.IsStr && c.Value.HasAttr("__iter__"):
                 return c.Value.Iterate().Select(i => (AstValue)new ConstVal(i, c.Origin)).ToList();
             case ObjVal { Kind: ObjectKind.NnModule } m when m.Object.HasAttr("__iter__") && m.Object.HasAttr("__getitem__"):
+                AssumeLength(m);
                 return m.Object.Iterate().Select((item, i) => Wrap(item, m.Path is null ? null : new ItemSource(m.Path, i), $"{m.Name}[{i}]")).ToList();
             case UndefinedVal u:
                 throw Error(at, "undefined", u.Why, "assign the variable on every path before using it");
@@ -200,7 +201,16 @@ public sealed partial class AstTransformer
             }
         using (var has = _frame.Builtins.CallMethod("__contains__", key))
             if (has.IsTrue())
-                return Wrap(_frame.Builtins.GetItem(key), null, $"builtin '{name}'");
+            {
+                var builtin = _frame.Builtins.GetItem(key);
+                if (_frame.Caller is null)
+                {
+                    // a global of that name would shadow the builtin
+                    _namespaces.FrameEntry(builtins: false, name, null);
+                    _namespaces.FrameEntry(builtins: true, name, builtin);
+                }
+                return Wrap(builtin, null, $"builtin '{name}'");
+            }
         throw Error(at, "name", $"name '{name}' is not defined", "define it before the function is called");
     }
 
@@ -255,6 +265,8 @@ public sealed partial class AstTransformer
         var kind = Classify(value);
         if (path is not null && !(kind is ObjectKind.Module or ObjectKind.TorchFunction or ObjectKind.Builtin && IsTrusted(value)))
             Assume(path, new IdMatchGuard(path, value.NewReference(), IdMatchGuard.Describe(value)));
+        else if (path is GlobalSource global)
+            _namespaces.FrameEntry(builtins: false, global.Name, value); // the global still names torch
         // an arbitrary object is named by where it came from: that is what a diagnostic about it should say
         return new ObjVal(value, kind, kind == ObjectKind.Other ? origin : QualifiedName(value), path);
     }

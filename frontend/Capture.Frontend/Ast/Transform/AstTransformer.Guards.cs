@@ -16,6 +16,15 @@ public sealed partial class AstTransformer
         foreach (var guard in guards) _guards.Add(guard);
     }
 
+    /// <summary>A module container (ModuleList, Sequential) iterated or measured: its length is guarded (an append recompiles).</summary>
+    private long AssumeLength(ObjVal container)
+    {
+        var length = container.Object.Length;
+        if (container.Path is { } path)
+            _guards.Add(new LengthMatchGuard(path, length), _current is { } at ? Location(at) : null);
+        return length;
+    }
+
     /// <summary>This nn.Module, in its current training mode.</summary>
     private void AssumeModule(Source source, PyObject module)
     {

@@ -11,6 +11,7 @@ public sealed partial class AstTransformer
         var binary = PythonOperators.Binary[op];
         if (left is TensorVal || right is TensorVal)
         {
+            foreach (var dunder in binary.Dunders) RequireTorchTensorAttribute(dunder, at);
             if (binary.TorchOp is null) throw Error(at, "operator", $"operator {op} on a tensor is not supported", "use the torch function for it");
             return Op(binary.TorchOp, [ToArg(left, at), ToArg(right, at)], [], at);
         }
@@ -22,6 +23,8 @@ public sealed partial class AstTransformer
     private AstValue Unary(string op, AstValue operand, Span at)
     {
         if (operand is TensorVal t)
+        {
+            RequireTorchTensorAttribute("__" + PythonOperators.UnaryFunction(op) + "__", at);
             return op switch
             {
                 "-" => Op("torch.neg", [Use(t)], [], at),
@@ -29,6 +32,7 @@ public sealed partial class AstTransformer
                 "~" => Op("torch.bitwise_not", [Use(t)], [], at),
                 _ => throw new InvalidOperationException(op),
             };
+        }
         return PythonOperator(PythonOperators.UnaryFunction(op), at, operand);
     }
 
@@ -63,6 +67,8 @@ public sealed partial class AstTransformer
             }
         }
         var comparison = PythonOperators.Comparisons[op];
+        if (left is TensorVal || right is TensorVal)
+            foreach (var dunder in comparison.Dunders) RequireTorchTensorAttribute(dunder, at);
         if (left is TensorVal || right is TensorVal)
             return left is TensorVal
                 ? Op(comparison.TorchOp, [ToArg(left, at), ToArg(right, at)], [], at)

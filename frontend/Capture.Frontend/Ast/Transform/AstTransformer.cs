@@ -28,6 +28,7 @@ public sealed partial class AstTransformer
         set => _frameOrNull = value;
     }
     private readonly GuardSet _guards = new();
+    private readonly NamespaceReads _namespaces = new();
     private readonly List<CaptureDecision> _decisions = [];
     private readonly HashSet<(string File, int Line)> _lines = [];
     private Span? _current;
@@ -78,6 +79,7 @@ public sealed partial class AstTransformer
         _root.Builder.Source = null;
         var graph = _root.Builder.Output(new ListArg(outputs.Select(o => (Arg)new RefArg(o)).ToEquatableList(), IsTuple: true));
         _guards.Site = null;
+        foreach (var guard in _namespaces.Guards()) _guards.Add(guard, at: null);
         foreach (var decision in _decisions) ExplainDecision(decision);
         return new CaptureResult(0, graph, _inputs, _guards, new ExitPlan.Return(result)) { Lines = _lines };
     }
