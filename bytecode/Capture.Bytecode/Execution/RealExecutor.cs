@@ -38,6 +38,7 @@ public static class RealExecutor
     public static string? EagerReason(CodeInfo code)
     {
         if (code.IsGenerator) return "generator or coroutine frames run eagerly";
+        if (FrameIntrospection.WalksFrames(code) is { } walks) return walks;
         return code.Instructions.FirstOrDefault(i => i.Opcode is Opcode.STORE_DEREF or Opcode.DELETE_DEREF && code.FreeVars.Contains(i.Name!)) is { } store
             ? $"it assigns to nonlocal '{store.Name}' at line {store.Location?.Line} (a cell of the enclosing function); the frame runs eagerly"
             : null;
@@ -335,7 +336,8 @@ public static class RealExecutor
         var keywords = names.Select((n, i) => new KeyValuePair<string, PyObject>(n, args[positional.Count + i])).ToList();
         try
         {
-            stack.Add(hook is null ? callable.Call(positional, keywords) : hook(callable, positional, keywords));
+            stack.Add(FrameIntrospection.Call(callable, positional, keywords, frame)
+                ?? (hook is null ? callable.Call(positional, keywords) : hook(callable, positional, keywords)));
         }
         finally
         {

@@ -153,16 +153,25 @@ public static partial class CSharpEmitter
         {
             KLoad l => l.Type == DType.Bool ? $"({names.Load(l)} != 0)" : names.Load(l),
             KTemp t => names.Temp(t),
-            KConst c => Constant(c.Value, c.Type),
+            KConst c => Constant(c),
             KCast c => Cast(Expr(c.Value, names), c.Value.Type, c.Type),
             KCall c => Call(c, names),
             _ => throw new ArgumentOutOfRangeException(nameof(e)),
         };
     }
 
+    private static string Constant(KConst c) => c.Type switch
+    {
+        DType.Int64 => c.IntegerValue.ToString(CultureInfo.InvariantCulture) + "L",
+        DType.Int32 => ((int)c.IntegerValue).ToString(CultureInfo.InvariantCulture),
+        DType.Bool => c.IntegerValue != 0 ? "true" : "false",
+        _ => Constant(c.Value, c.Type),
+    };
+
+    // a double beyond float's range is infinity as a float, as torch converts it
     private static string Constant(double v, DType t) => t switch
     {
-        DType.Float32 => double.IsNaN(v) ? "float.NaN" : double.IsInfinity(v) ? (v > 0 ? "float.PositiveInfinity" : "float.NegativeInfinity") : ((float)v).ToString("R", CultureInfo.InvariantCulture) + "f",
+        DType.Float32 => double.IsNaN(v) ? "float.NaN" : float.IsInfinity((float)v) ? (v > 0 ? "float.PositiveInfinity" : "float.NegativeInfinity") : ((float)v).ToString("R", CultureInfo.InvariantCulture) + "f",
         DType.Float64 => double.IsNaN(v) ? "double.NaN" : double.IsInfinity(v) ? (v > 0 ? "double.PositiveInfinity" : "double.NegativeInfinity") : v.ToString("R", CultureInfo.InvariantCulture) + "d",
         DType.Int64 => ((long)v).ToString(CultureInfo.InvariantCulture) + "L",
         DType.Int32 => ((int)v).ToString(CultureInfo.InvariantCulture),

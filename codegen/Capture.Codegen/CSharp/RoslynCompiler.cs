@@ -55,8 +55,17 @@ public static class RoslynCompiler
         var emitted = compilation.Emit(image);
         if (!emitted.Success)
         {
-            var errors = emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(5).Select(d => d.ToString());
-            throw new InvalidOperationException($"generated C# for {className} does not compile:\n{string.Join("\n", errors)}\n{source}");
+            // a bug in the code generator: the errors with their lines, and the whole source in a file, not in the message
+            var lines = source.Split('\n');
+            var errors = emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(5).Select(d =>
+            {
+                var line = d.Location.GetLineSpan().StartLinePosition.Line;
+                return $"  {d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}\n    {(line < lines.Length ? lines[line].Trim() : "")}";
+            });
+            var dump = Path.Combine(Path.GetTempPath(), $"{assemblyName}.cs");
+            try { File.WriteAllText(dump, source); }
+            catch (IOException) { dump = "(not written)"; }
+            throw new InvalidOperationException($"generated C# for {className} does not compile (a bug in Capture's code generator):\n{string.Join("\n", errors)}\nthe generated source: {dump}");
         }
         return image.ToArray();
     }

@@ -6,8 +6,27 @@ public abstract record KExpr(DType Type);
 /// <summary>Element of kernel operand <see cref="Operand"/> at the current index (broadcast dims have stride 0).</summary>
 public sealed record KLoad(int Operand, DType Type) : KExpr(Type);
 
-/// <summary>A literal (a Python number in the graph), already in <see cref="KExpr.Type"/>.</summary>
-public sealed record KConst(double Value, DType Type) : KExpr(Type);
+/// <summary>
+/// A literal (a Python number in the graph) in <see cref="KExpr.Type"/>. For an integer or bool
+/// type, <see cref="Integer"/> is its exact value there: a Python int wrapped to the type's width as
+/// torch converts it (int32 + 2**40 adds 0), beyond what a double holds exactly.
+/// </summary>
+public sealed record KConst(double Value, DType Type) : KExpr(Type)
+{
+    public long? Integer { get; init; }
+
+    /// <summary>A Python number as a constant of <paramref name="type"/>, converted as torch converts a scalar.</summary>
+    public static KConst Of(double value, long? integer, DType type) => type switch
+    {
+        DType.Int64 => new KConst(value, type) { Integer = integer ?? (long)value },
+        DType.Int32 => new KConst(value, type) { Integer = unchecked((int)(integer ?? (long)value)) },
+        DType.Bool => new KConst(value, type) { Integer = (integer is { } i ? i != 0 : value != 0) ? 1 : 0 },
+        _ => new KConst(integer is { } exact ? exact : value, type),
+    };
+
+    /// <summary>The value as an integer of the type (integer and bool types).</summary>
+    public long IntegerValue => Integer ?? (long)Value;
+}
 
 /// <summary>The value of an earlier statement of the body.</summary>
 public sealed record KTemp(int Index, DType Type) : KExpr(Type);

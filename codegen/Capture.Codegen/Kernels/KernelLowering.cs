@@ -207,9 +207,7 @@ public static class KernelLowering
             ? call.Args.Take(info.Arity).ToList()
             : call.Args.ToList();
         if (args.Count != info.Arity) return null;
-        var computeType = info.IsComparison
-            ? args.Select(a => graph.MetaOf(a)).OfType<TensorMeta>().Select(t => t.DType).Aggregate(TypePromotion.Promote)
-            : result;
+        var computeType = info.IsComparison ? ComparisonType(args, graph) : result;
         if (!Supports(computeType)) return null;
         if (info.Types == KernelTypes.Float && !computeType.IsFloatingPoint()) return null;
         if (info.Types == KernelTypes.Float32 && computeType != DType.Float32) return null; // our erf is a float32 approximation
@@ -219,9 +217,9 @@ public static class KernelLowering
             var type = function == KernelFunction.Where && i == 0 ? DType.Bool : computeType;
             KExpr? e = args[i] switch
             {
-                IntArg n => new KConst(n.Value, type),
-                FloatArg f => new KConst(f.Value, type),
-                BoolArg b => new KConst(b.Value ? 1 : 0, type),
+                IntArg n => KConst.Of(n.Value, n.Value, type),
+                FloatArg f => KConst.Of(f.Value, null, type),
+                BoolArg b => KConst.Of(b.Value ? 1 : 0, b.Value ? 1 : 0, type),
                 var a => operand(a) is { } loaded ? Cast(loaded, type) : null,
             };
             if (e is null) return null;
@@ -234,6 +232,19 @@ public static class KernelLowering
             return exponent.Value == 2 ? square : new KCall(KernelFunction.Mul, new EquatableList<KExpr>([square, lowered[0]]), result);
         }
         return new KCall(function, lowered.ToEquatableList(), info.IsComparison ? DType.Bool : result);
+    }
+
+    /// <summary>
+    /// The type a comparison computes in: its tensor operands' promoted type, raised as torch raises it
+    /// for a Python number of a higher kind (an int tensor against 2.5 compares as floats, in the
+    /// default dtype; a bool tensor against 2 as int64).
+    /// </summary>
+    private static DType ComparisonType(IReadOnlyList<Arg> args, Graph graph)
+    {
+        var tensors = args.Select(a => graph.MetaOf(a)).OfType<TensorMeta>().Select(t => t.DType).Aggregate(TypePromotion.Promote);
+        if (!tensors.IsFloatingPoint() && args.Any(a => a is FloatArg)) return TypePromotion.DefaultFloat;
+        if (tensors == DType.Bool && args.Any(a => a is IntArg)) return DType.Int64;
+        return tensors;
     }
 
     /// <summary>Whether <paramref name="t"/>, broadcast to <paramref name="domain"/> (aligned right), has size 1 or no dim at domain dim <paramref name="d"/>.</summary>

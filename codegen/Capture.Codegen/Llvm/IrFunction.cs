@@ -67,6 +67,15 @@ internal sealed class IrFunction(StringBuilder text)
         _ => throw new NotSupportedException($"LLVM constants of {t.TorchName()}"),
     };
 
+    /// <summary>An integer or bool constant, exactly (a double would round integers past 2^53).</summary>
+    public static string Literal(long v, DType t) => t switch
+    {
+        DType.Int64 => v.ToString(CultureInfo.InvariantCulture),
+        DType.Int32 => ((int)v).ToString(CultureInfo.InvariantCulture),
+        DType.Bool => v != 0 ? "true" : "false",
+        _ => Literal((double)v, t),
+    };
+
     /// <summary>Loads element <paramref name="index"/> of <paramref name="pointer"/> as a register value (bool as i1).</summary>
     public string Load(DType t, string pointer, string index, string? comment = null)
     {

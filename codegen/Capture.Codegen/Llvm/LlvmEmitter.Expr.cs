@@ -15,6 +15,7 @@ public static partial class LlvmEmitter
     {
         KLoad l => names.Load(l),
         KTemp t => names.Temp(t),
+        KConst { Type: DType.Int64 or DType.Int32 or DType.Bool } c => IrFunction.Literal(c.IntegerValue, c.Type),
         KConst c => IrFunction.Literal(c.Value, c.Type),
         KCast c => Cast(f, Value(f, c.Value, names, declares), c.Value.Type, c.Type, declares),
         KCall c => Call(f, c, c.Args.Select(a => Value(f, a, names, declares)).ToList(), declares),
