@@ -70,14 +70,24 @@ public static unsafe class PyFunction
             var result = callback(a, k);
             return result.Detach();
         }
-        catch (PythonException e)
-        {
-            e.Restore();
-            return IntPtr.Zero;
-        }
         catch (Exception e)
         {
-            CallbackErrors.SetClrError(e);
+            switch (e)
+            {
+                case PythonErrorContext context:
+                    context.Python.AddNote(context.Note);
+                    context.Python.Restore();
+                    break;
+                case PythonException python:
+                    python.Restore();
+                    break;
+                default:
+                    CallbackErrors.SetClrError(e);
+                    break;
+            }
+            // the error indicator holds what Python needs: the exceptions' handles (and the frames
+            // their tracebacks keep) go now, not when .NET's finalizers run
+            foreach (var python in PythonException.InChain(e)) python.Dispose();
             return IntPtr.Zero;
         }
     }

@@ -5,9 +5,11 @@ namespace Capture.Python;
 /// <summary>
 /// A Python exception raised into C#: its Python type ("ValueError", "torch.SomeError"), message, and
 /// traceback formatted the way Python prints it. It keeps the exception object, so that re-raising it
-/// into Python (from a callback) preserves type, value and traceback.
+/// into Python (from a callback) preserves type, value and traceback. The object holds its traceback,
+/// hence the frames and locals it went through: whoever ends the exception's life disposes it (the
+/// callback boundary does, for every one in a chain), so those are not kept until .NET's finalizers run.
 /// </summary>
-public sealed class PythonException : Exception
+public sealed class PythonException : Exception, IDisposable
 {
     private readonly PyObject _value;
 
@@ -71,4 +73,45 @@ public sealed class PythonException : Exception
         using var type = _value.Type;
         CApi.PyErr_SetObject(type.Handle, _value.Handle);
     }
+
+    /// <summary>Adds a note to the exception (PEP 678: Python prints it under the message), GIL held.</summary>
+    public void AddNote(string note)
+    {
+        try
+        {
+            using var text = Py.Str(note);
+            _value.CallMethod("add_note", text).Dispose();
+        }
+        catch (PythonException failed)
+        {
+            failed.Dispose(); // a note is a courtesy: an exception type without add_note keeps its message
+        }
+    }
+
+    /// <summary>Releases the exception object (and the traceback it holds); the C# exception keeps its text.</summary>
+    public void Dispose() => _value.Dispose();
+
+    /// <summary>Every Python exception in <paramref name="e"/>'s chain (inner exceptions, aggregates), outermost first.</summary>
+    public static IEnumerable<PythonException> InChain(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is PythonException python) yield return python;
+            if (e is AggregateException aggregate)
+                foreach (var inner in aggregate.InnerExceptions.SelectMany(InChain)) yield return inner;
+        }
+    }
+}
+
+/// <summary>
+/// Says where a Python exception happened, in C# terms ("node 'getitem' of the compiled graph, from
+/// model.py:12"). Raised into Python as the Python exception itself, with this as a note: users see
+/// the error eager code raises, with where Capture was.
+/// </summary>
+public class PythonErrorContext(string message, PythonException inner) : Exception(message, inner)
+{
+    public PythonException Python { get; } = inner;
+
+    /// <summary>The note added to the Python exception.</summary>
+    public virtual string Note => Message;
 }

@@ -133,10 +133,18 @@ public sealed class CaptureSession
         return _backends[name] = new GraphBackend(pipeline, torch);
     }
 
-    /// <summary>Forgets every cached capture (capture.reset()).</summary>
+    /// <summary>
+    /// Forgets every cached capture and the events of the log (capture.reset()), then collects, so
+    /// that compiled code nothing holds any more is unloaded (Roslyn's load contexts, LLVM's linked
+    /// objects) and a reset-and-recompile loop stays flat.
+    /// </summary>
     public void Reset()
     {
         foreach (var runner in Runners) runner.Reset();
+        Log.Clear();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
     }
 
     /// <summary>Stops the interpreter (atexit handlers, flush, finalize). False when flushing failed.</summary>

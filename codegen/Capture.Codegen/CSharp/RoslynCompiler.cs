@@ -78,7 +78,11 @@ public static class RoslynCompiler
         if (assembly.GetName().Name != assemblyName)
             throw new InvalidOperationException($"the image is {assembly.GetName().Name}, not {assemblyName}");
         var type = assembly.GetType(className) ?? throw new InvalidOperationException($"no class {className} in the generated assembly");
-        return kernels.ToDictionary(k => k, k => (KernelEntry)Delegate.CreateDelegate(typeof(KernelEntry),
+        var entries = kernels.ToDictionary(k => k, k => (KernelEntry)Delegate.CreateDelegate(typeof(KernelEntry),
             type.GetMethod(k, BindingFlags.Public | BindingFlags.Static) ?? throw new InvalidOperationException($"no kernel method {k}")));
+        // nothing more is loaded into the context: it unloads once its delegates are unreachable
+        // (a collectible context that is never told to unload stays for the life of the process)
+        context.Unload();
+        return entries;
     }
 }

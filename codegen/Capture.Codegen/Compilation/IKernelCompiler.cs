@@ -4,7 +4,12 @@ namespace Capture.Codegen;
 public unsafe delegate void KernelEntry(nint* pointers, long* strides);
 
 /// <summary>The kernels of one compiled module (a Roslyn assembly, an LLVM object), by name, and whether it came from the kernel cache.</summary>
-public sealed record CompiledKernels(IReadOnlyDictionary<string, KernelEntry> Entries, string Key, bool FromCache);
+/// <see cref="Owner"/> keeps the compiled code loaded while the kernels are held (LLVM's linked
+/// object; a Roslyn assembly's load context stays while its delegates do).
+public sealed record CompiledKernels(IReadOnlyDictionary<string, KernelEntry> Entries, string Key, bool FromCache)
+{
+    public IDisposable? Owner { get; init; }
+}
 
 /// <summary>Generated source for a graph's kernels, ready to be compiled.</summary>
 public interface IGeneratedKernels

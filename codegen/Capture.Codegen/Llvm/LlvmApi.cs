@@ -120,6 +120,10 @@ internal static unsafe partial class LlvmApi
     [LibraryImport(Lib)] internal static partial nint LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(out nint generator, byte globalPrefix, nint filter, nint filterContext);
     [LibraryImport(Lib)] internal static partial void LLVMOrcJITDylibAddGenerator(nint dylib, nint generator);
     [LibraryImport(Lib)] internal static partial nint LLVMOrcLLJITAddObjectFile(nint jit, nint dylib, nint objectBuffer);
+    [LibraryImport(Lib)] internal static partial nint LLVMOrcLLJITAddObjectFileWithRT(nint jit, nint tracker, nint objectBuffer);
+    [LibraryImport(Lib)] internal static partial nint LLVMOrcJITDylibCreateResourceTracker(nint dylib);
+    [LibraryImport(Lib)] internal static partial nint LLVMOrcResourceTrackerRemove(nint tracker);
+    [LibraryImport(Lib)] internal static partial void LLVMOrcReleaseResourceTracker(nint tracker);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial nint LLVMOrcLLJITLookup(nint jit, out ulong address, string name);
 }

@@ -38,8 +38,8 @@ public sealed class LlvmKernelCompiler : IKernelCompiler
                 image = jit.CompileToObject(Module.Ir, $"capture_{key[..16]}");
                 cache?.Store(key, image);
             }
-            var addresses = jit.Link(key, image, Module.Kernels.Select(k => k.Symbol));
-            return new CompiledKernels(Module.Kernels.ToDictionary(k => k.Name, k => Entry(k, addresses[k.Symbol])), key, fromCache);
+            var linked = jit.Link(key, image, Module.Kernels.Select(k => k.Symbol));
+            return new CompiledKernels(Module.Kernels.ToDictionary(k => k.Name, k => Entry(k, linked.Addresses[k.Symbol])), key, fromCache) { Owner = linked };
         }
     }
 

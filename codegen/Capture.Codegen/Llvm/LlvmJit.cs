@@ -50,7 +50,7 @@ public sealed unsafe class LlvmJit
     private readonly Lock _gate = new();
     private LlvmHandle? _machine;
     private nint _jit, _dylib;
-    private readonly Dictionary<string, Dictionary<string, nint>> _linked = [];
+    private readonly Dictionary<string, Linked> _linked = [];
 
     /// <summary>The host triple, CPU and features the code is generated for (part of the cache key).</summary>
     public string Host
@@ -188,28 +188,83 @@ public sealed unsafe class LlvmJit
         string.Join("\n", ir.Split('\n').Select((line, i) => $"{i + 1,5} | {line}"));
 
     /// <summary>
-    /// Links an object file (once per <paramref name="key"/>) and returns the addresses of
-    /// <paramref name="symbols"/> in it.
+    /// Links an object file (once per <paramref name="key"/>: compiled graphs of the same module
+    /// share it) and returns its kernels' addresses. The returned module keeps the code linked; when
+    /// the last holder of a key disposes or drops it, its code is removed from the JIT (through the
+    /// object's resource tracker), so reset and recompile cycles do not grow the process.
     /// </summary>
-    public IReadOnlyDictionary<string, nint> Link(string key, byte[] image, IEnumerable<string> symbols)
+    public LinkedModule Link(string key, byte[] image, IEnumerable<string> symbols)
     {
         lock (_gate)
         {
             Start();
-            if (!_linked.TryGetValue(key, out var addresses))
+            if (!_linked.TryGetValue(key, out var linked))
             {
+                var tracker = LlvmApi.LLVMOrcJITDylibCreateResourceTracker(_dylib);
                 nint buffer;
                 fixed (byte* p = image) buffer = LlvmApi.LLVMCreateMemoryBufferWithMemoryRangeCopy(p, (nuint)image.Length, key);
-                LlvmApi.Check(LlvmApi.LLVMOrcLLJITAddObjectFile(_jit, _dylib, buffer), $"linking kernels {key[..16]}");
-                _linked[key] = addresses = [];
+                try { LlvmApi.Check(LlvmApi.LLVMOrcLLJITAddObjectFileWithRT(_jit, tracker, buffer), $"linking kernels {key[..16]}"); }
+                catch
+                {
+                    LlvmApi.LLVMOrcReleaseResourceTracker(tracker);
+                    throw;
+                }
+                _linked[key] = linked = new Linked(tracker);
             }
             foreach (var symbol in symbols)
             {
-                if (addresses.ContainsKey(symbol)) continue;
+                if (linked.Addresses.ContainsKey(symbol)) continue;
                 LlvmApi.Check(LlvmApi.LLVMOrcLLJITLookup(_jit, out var address, symbol), $"looking up {symbol}");
-                addresses[symbol] = (nint)address;
+                linked.Addresses[symbol] = (nint)address;
             }
-            return addresses;
+            linked.Holders++;
+            return new LinkedModule(this, key, new Dictionary<string, nint>(linked.Addresses));
         }
+    }
+
+    /// <summary>A holder of <paramref name="key"/>'s code is gone: the last one removes it from the JIT.</summary>
+    internal void Unlink(string key)
+    {
+        lock (_gate)
+        {
+            if (!_linked.TryGetValue(key, out var linked) || --linked.Holders > 0) return;
+            _linked.Remove(key);
+            // removing frees the code; nothing can call it: every delegate to it went with its holders
+            LlvmApi.Check(LlvmApi.LLVMOrcResourceTrackerRemove(linked.Tracker), $"unlinking kernels {key[..16]}");
+            LlvmApi.LLVMOrcReleaseResourceTracker(linked.Tracker);
+        }
+    }
+
+    private sealed class Linked(nint tracker)
+    {
+        public nint Tracker { get; } = tracker;
+        public Dictionary<string, nint> Addresses { get; } = [];
+        public int Holders;
+    }
+}
+
+/// <summary>One holder's share of linked code: its kernels' addresses, valid until it is disposed (or finalized).</summary>
+public sealed class LinkedModule : IDisposable
+{
+    private readonly LlvmJit _jit;
+    private readonly string _key;
+    private int _released;
+
+    internal LinkedModule(LlvmJit jit, string key, IReadOnlyDictionary<string, nint> addresses)
+    {
+        (_jit, _key, Addresses) = (jit, key, addresses);
+    }
+
+    public IReadOnlyDictionary<string, nint> Addresses { get; }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0) _jit.Unlink(_key);
+        GC.SuppressFinalize(this);
+    }
+
+    ~LinkedModule()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0) _jit.Unlink(_key);
     }
 }

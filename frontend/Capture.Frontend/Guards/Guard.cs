@@ -29,6 +29,7 @@ public abstract record Guard
         catch (Exception e) when (e is PythonException or KeyNotFoundException)
         {
             failure = $"{source} cannot be read: {e.Message}";
+            (e as PythonException)?.Dispose();
             return null;
         }
     }

@@ -3,11 +3,24 @@ using Capture.Runtime.Torch;
 namespace Capture.Runtime.Backends;
 
 
-/// <summary>A node failed while a graph ran: which node, from which user line, and torch's error.</summary>
-public sealed class GraphExecutionException(Node node, Exception inner)
-    : Exception($"node '{node.Name}' ({CodePrinter.Expression(node)}){(node.Source is { } s ? $" from {s}" : "")} failed: {inner.Message}", inner)
+/// <summary>
+/// A node failed while a graph ran: which node, from which user line, and torch's error. Raised into
+/// Python as torch's own exception (the type eager code raises) with this as a note.
+/// </summary>
+public sealed class GraphExecutionException(Node node, PythonException inner)
+    : PythonErrorContext($"node '{node.Name}' ({CodePrinter.Expression(node)}){(node.Source is { } s ? $" from {s}" : "")} failed: {inner.Message}", inner)
 {
     public Node Node { get; } = node;
+
+    public override string Note => $"while Capture ran node '{Node.Name}' ({CodePrinter.Expression(Node)}) of a compiled graph{(Node.Source is { } s ? $", from {s}" : "")}";
+
+    /// <summary>What a node's failure becomes: torch's error with where it happened, or Capture's own (a NotSupported stays one).</summary>
+    public static Exception Of(Node node, Exception e) => e switch
+    {
+        PythonException python => new GraphExecutionException(node, python),
+        NotSupportedException => new NotSupportedException($"node '{node.Name}' ({CodePrinter.Expression(node)}): {e.Message}", e),
+        _ => e,
+    };
 }
 
 /// <summary>
@@ -41,7 +54,7 @@ public sealed class GraphInterpreter(TorchRuntime torch)
                 }
                 catch (Exception e) when (e is PythonException or NotSupportedException)
                 {
-                    throw new GraphExecutionException(node, e);
+                    throw GraphExecutionException.Of(node, e);
                 }
                 env[node.Name] = result;
                 if (checkMetadata) MetadataCheck.Check(torch, node, result);

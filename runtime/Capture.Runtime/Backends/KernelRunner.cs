@@ -93,7 +93,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     private void Execute(Node node, Dictionary<string, PyObject> env)
     {
         try { env[node.Name] = interpreter.Execute(node, env, null, checkMetadata: false); }
-        catch (Exception e) when (e is PythonException or NotSupportedException) { throw new GraphExecutionException(node, e); }
+        catch (Exception e) when (e is PythonException or NotSupportedException) { throw GraphExecutionException.Of(node, e); }
     }
 }
 

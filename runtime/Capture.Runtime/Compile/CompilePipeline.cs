@@ -105,16 +105,17 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         phases.Add(new CompilePhase(prefix + "codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of {compiler.Language}"
             + (gemms.Count > 0 ? $"; {gemms.Count} matrix product{(gemms.Count == 1 ? "" : "s")} through BLAS" : "")));
         var entries = new Dictionary<int, KernelEntry>();
+        CompiledKernels? module = null;
         if (generated is not null)
         {
             watch.Restart();
-            var compiled = generated.Compile(cache, CaptureSession.Version);
+            var compiled = module = generated.Compile(cache, CaptureSession.Version);
             foreach (var kernel in kernels.Values) entries[kernel.Group] = compiled.Entries[kernel.Name];
             phases.Add(new CompilePhase(prefix + compiler.Name, watch.Elapsed, compiled.FromCache ? "loaded from the kernel cache" : null));
         }
         return new CompiledPart
         {
-            Role = role, Graph = graph, Optimized = optimized, Passes = context.Records, Kernels = kernels, Entries = entries, Gemms = gemms,
+            Role = role, Graph = graph, Optimized = optimized, Passes = context.Records, Kernels = kernels, Entries = entries, Module = module, Gemms = gemms,
             Source = source, Language = compiler.Language,
         };
     }

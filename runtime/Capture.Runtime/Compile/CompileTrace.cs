@@ -27,6 +27,9 @@ public sealed record CompiledPart
     public IReadOnlyDictionary<int, Kernel> Kernels { get; init; } = new Dictionary<int, Kernel>();
     public IReadOnlyDictionary<int, KernelEntry> Entries { get; init; } = new Dictionary<int, KernelEntry>();
 
+    /// <summary>The compiled module the entries point into: held here, so its code stays loaded as long as this part.</summary>
+    public CompiledKernels? Module { get; init; }
+
     /// <summary>The matrix products run through BLAS, by fusion group (the other extern groups run through torch).</summary>
     public IReadOnlyDictionary<int, GemmCall> Gemms { get; init; } = new Dictionary<int, GemmCall>();
 
