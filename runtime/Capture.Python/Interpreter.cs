@@ -67,6 +67,17 @@ public static class Interpreter
         }
     }
 
+    /// <summary>
+    /// Makes Ctrl-C raise KeyboardInterrupt in Python (it killed the process: .NET owns the signal
+    /// handlers), after running <paramref name="onInterrupt"/> (no GIL: it may only set a flag). Call
+    /// once, from the thread that started the interpreter.
+    /// </summary>
+    public static void RouteInterruptsToPython(Action onInterrupt)
+    {
+        using var gil = Gil();
+        Signals.RouteInterruptsToPython(onInterrupt);
+    }
+
     /// <summary>Takes the GIL for the current thread until the returned lock is disposed.</summary>
     public static GilLock Gil()
     {

@@ -38,6 +38,8 @@ public sealed class CaptureSession
     public static CaptureSession Start()
     {
         Interpreter.Start();
+        // Ctrl-C: KeyboardInterrupt in Python, and compiled code stops between kernel parts
+        Interpreter.RouteInterruptsToPython(KernelThreads.RequestStop);
         var session = new CaptureSession();
         using (Interpreter.Gil())
         {

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Capture.Codegen;
 using Capture.Runtime.Dispatch;
 using Capture.Runtime.Torch;
 
@@ -87,6 +88,7 @@ internal static class NativeModule
             using var fn = callArgs.TupleItem(0);
             using var positional = callArgs.TupleItem(1);
             using var keywords = callArgs.TupleItem(2);
+            KernelThreads.ClearStop(); // a Ctrl-C Python has already raised is not this call's
             return runner.Call(fn, positional, keywords, options);
         }, $"run(fn, args, kwargs): fn(*args, **kwargs) through Capture ({backend.AsString()}, {mode.AsString()}{(full ? ", fullgraph" : "")}).", Name);
     }

@@ -38,6 +38,9 @@ internal static unsafe partial class CApi
     // --- Errors ---------------------------------------------------------------------------------
 
     [LibraryImport(Lib)] internal static partial IntPtr PyErr_Occurred(); // borrowed
+    [LibraryImport(Lib)] internal static partial void PyErr_SetNone(IntPtr type);
+    [LibraryImport(Lib)] internal static partial int PyErr_CheckSignals();
+    [LibraryImport(Lib)] internal static partial void PyErr_SetInterrupt(); // any thread, no GIL
     [LibraryImport(Lib)] internal static partial void PyErr_Fetch(out IntPtr type, out IntPtr value, out IntPtr traceback);
     [LibraryImport(Lib)] internal static partial void PyErr_NormalizeException(ref IntPtr type, ref IntPtr value, ref IntPtr traceback);
     [LibraryImport(Lib)] internal static partial void PyErr_Restore(IntPtr type, IntPtr value, IntPtr traceback); // steals all

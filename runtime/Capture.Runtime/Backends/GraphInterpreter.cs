@@ -47,6 +47,7 @@ public sealed class GraphInterpreter(TorchRuntime torch)
             foreach (var node in graph.Nodes.Where(n => n is not Placeholder))
             {
                 if (node is Output o) return Value(o.Value, env);
+                Capture.Codegen.KernelThreads.ThrowIfStopRequested();
                 PyObject result;
                 try
                 {

@@ -41,6 +41,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             for (var i = 0; i < inputs.Count; i++) env[placeholders[i]] = inputs[i];
             foreach (var group in optimized.Fusion.Groups)
             {
+                KernelThreads.ThrowIfStopRequested();
                 foreach (var input in group.Inputs) Ensure(input, graph, env);
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
