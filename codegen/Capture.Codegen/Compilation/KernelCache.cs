@@ -8,14 +8,52 @@ namespace Capture.Codegen;
 /// The key hashes the generated source (a function of the graph and its schedule) with the
 /// versions of Capture, of the code generator and of Roslyn. An entry is "CAPTURE-KERNELS-1", the
 /// key, the image's SHA-256 and the image; anything that does not check out (truncated, corrupt,
-/// another key) is treated as missing, deleted and rebuilt. Writes go through a temporary file and
-/// a rename, so a reader never sees half an entry.
+/// another key) is treated as missing, deleted and rebuilt; so is an entry whose image then fails to
+/// load. Writes go through a temporary file and a rename, so a reader never sees half an entry.
+/// The cache holds native code the process loads, and a checksum authenticates nothing: the directory
+/// is made private (0700, entries 0600), and, as ssh does, a directory or entry that another user owns
+/// or others may write is not used (one message on stderr says why).
 /// </summary>
 public sealed class KernelCache(string directory)
 {
     private static readonly byte[] Magic = "CAPTURE-KERNELS-1\n"u8.ToArray();
 
+    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
     public string Directory { get; } = directory;
+
+    private readonly Lock _gate = new();
+    private string? _refused;
+    private bool _checked, _warned;
+
+    /// <summary>Why the cache is not used (its directory is not private to this user), or null while it is.</summary>
+    public string? Refused
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_checked) return _refused;
+                _checked = true;
+                // the directory and the one above it (the cache's root): either, writable by others, lets them put code here
+                foreach (var path in new[] { Path.GetDirectoryName(Directory), Directory })
+                    if (path is not null && FileOwnership.Untrusted(path) is { } why)
+                        return _refused = $"{path}: {why}";
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Says once on stderr why a cache directory or entry is not used.</summary>
+    private void Warn(string why)
+    {
+        lock (_gate)
+        {
+            if (_warned) return;
+            _warned = true;
+        }
+        Console.Error.WriteLine($"capture: not using the kernel cache ({why}): make it private to you (chmod 700, owned by you) or set CAPTURE_CACHE_DIR; kernels compile anew meanwhile");
+    }
 
     /// <summary>$CAPTURE_CACHE_DIR, else $XDG_CACHE_HOME/capture, else ~/.cache/capture; null when CAPTURE_CACHE=0.</summary>
     public static KernelCache? FromEnvironment(string backend)
@@ -35,7 +73,17 @@ public sealed class KernelCache(string directory)
     /// <summary>The image stored under <paramref name="key"/>, or null (missing or not valid: then removed).</summary>
     public byte[]? TryLoad(string key)
     {
+        if (Refused is { } refused)
+        {
+            Warn(refused);
+            return null;
+        }
         var path = PathOf(key);
+        if (FileOwnership.Untrusted(path) is { } why)
+        {
+            Warn($"{path}: {why}");
+            return null;
+        }
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (IOException) { return null; }
@@ -54,11 +102,15 @@ public sealed class KernelCache(string directory)
 
     public void Store(string key, byte[] image)
     {
+        if (Refused is not null) return;
         try
         {
-            System.IO.Directory.CreateDirectory(Directory);
+            if (Path.GetDirectoryName(Directory) is { } root && !System.IO.Directory.Exists(root)) CreatePrivateDirectory(root);
+            CreatePrivateDirectory(Directory);
             var temp = Path.Combine(Directory, $"{key}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-            using (var file = File.Create(temp))
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var file = new FileStream(temp, options))
             {
                 file.Write(Magic);
                 file.Write(Encoding.ASCII.GetBytes(key + "\n"));
@@ -71,6 +123,12 @@ public sealed class KernelCache(string directory)
         {
             // a cache that cannot be written is a slower second process, not an error
         }
+    }
+
+    private static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows()) System.IO.Directory.CreateDirectory(path);
+        else System.IO.Directory.CreateDirectory(path, Private);
     }
 
     /// <summary>Removes an entry that turned out unusable (a corrupt file, an image that does not load).</summary>

@@ -33,12 +33,23 @@ public sealed class LlvmKernelCompiler : IKernelCompiler
             var key = KernelCache.Key(Module.Ir, $"{Salt};{jit.Host};{LlvmApi.LibraryPath};{salt}");
             var image = cache?.TryLoad(key);
             var fromCache = image is not null;
+            LinkedModule? linked = null;
+            if (image is not null)
+            {
+                // an entry that checks out but does not link (a bad image) is discarded and rebuilt, not kept
+                try { linked = jit.Link(key, image, Module.Kernels.Select(k => k.Symbol)); }
+                catch (LlvmException)
+                {
+                    cache!.Discard(key);
+                    (image, fromCache) = (null, false);
+                }
+            }
             if (image is null)
             {
                 image = jit.CompileToObject(Module.Ir, $"capture_{key[..16]}");
                 cache?.Store(key, image);
             }
-            var linked = jit.Link(key, image, Module.Kernels.Select(k => k.Symbol));
+            linked ??= jit.Link(key, image, Module.Kernels.Select(k => k.Symbol));
             return new CompiledKernels(Module.Kernels.ToDictionary(k => k.Name, k => Entry(k, linked.Addresses[k.Symbol])), key, fromCache) { Owner = linked };
         }
     }
