@@ -86,7 +86,6 @@ public sealed class AstDiagnosticTests
         { "prints", "torch.randn(3)", "print(\"value\", y)", "print() of a tensor needs the tensor's value while the graph runs" },
         { "unknown_call", "torch.randn(3)", "numpy.tanh(x)", "call to 'numpy.tanh' (numpy.tanh), which the AST path does not know" },
         { "dynamic_attribute", "torch.randn(3), 'relu'", "getattr(x, name)", "getattr() with an attribute name that comes from argument 'name'" },
-        { "shape_mismatch", "torch.randn(3), torch.randn(4)", "z + y", "torch.add: " },
         { "other_context", "torch.randn(3)", "with torch.autograd", "with blocks other than `with torch.no_grad():` and `with torch.enable_grad():` cannot be captured by the AST path" },
         { "branch_types", "torch.randn(3)", "if x.sum() > 0:", "the branches of this if give variables assigned in the branches as tensors of different types: f32[3] in the true branch, f32[] in the false branch" },
     };
@@ -111,6 +110,38 @@ public sealed class AstDiagnosticTests
             Assert.Contains($"\n    {lines[line].TrimEnd()}\n    {new string(' ', column - 1)}^\n  suggestion: ", message);
             using var after = Py.Eval("run_both(fine, torch.randn(3))", ns);
             Assert.True(after.ToBoolean(), "the next compiled function still works");
+        }
+    }
+
+    [Theory]
+    [InlineData("shape_mismatch", "torch.randn(3), torch.randn(4)")]
+    [InlineData("index_out_of_range", "torch.randn(3)")]
+    [InlineData("beyond_int64", "torch.randn(3)")]
+    public void CodeThatFailsForItsInputsRaisesWhatEagerRaises(string function, string arguments)
+    {
+        var source = Suite + """
+
+            def index_out_of_range(x):
+                return (x, x)[2]
+
+            def beyond_int64(x):
+                return x + 2**70
+
+            def raised(fn, *args):
+                try:
+                    fn(*args)
+                except Exception as e:
+                    return type(e).__name__
+                return "nothing"
+            """;
+        var (ns, _) = FrontendFixture.Load(source);
+        using (ns)
+        using (Interpreter.Gil())
+        {
+            using var expected = Py.Eval($"raised({function}, {arguments})", ns);
+            using var actual = Py.Eval($"raised(capture.compile({function}, mode='ast'), {arguments})", ns);
+            Assert.NotEqual("nothing", expected.AsString());
+            Assert.Equal(expected.AsString(), actual.AsString()); // RuntimeError, IndexError: not NotSupported
         }
     }
 

@@ -13,6 +13,24 @@ public abstract record Source
     /// <summary>The frame's own handle for the value, when the frame holds one (a local, a stack slot): borrowed, not to be disposed; null otherwise.</summary>
     public virtual PyObject? Peek(FrameState frame) => null;
 
+    /// <summary>Whether <paramref name="name"/> is a Python identifier (ASCII letters, digits and underscores, not starting with a digit).</summary>
+    protected static bool IsIdentifier(string name) =>
+        name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+
+    /// <summary>A string as Python writes it in single quotes, escapes and all ('a\nb').</summary>
+    protected static string Quoted(string text)
+    {
+        var quoted = new System.Text.StringBuilder("'");
+        foreach (var c in text)
+            quoted.Append(c switch
+            {
+                '\\' => "\\\\", '\'' => "\\'", '\n' => "\\n", '\r' => "\\r", '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        return quoted.Append('\'').ToString();
+    }
+
     /// <summary>A readable graph input name for the value: x, self_fc1_weight, xs_0, s0.</summary>
     public string PlaceholderName()
     {
@@ -54,13 +72,13 @@ public sealed record LocalSource(string Name) : Source
 {
     public override PyObject Resolve(FrameState frame) => frame.Local(Name);
     public override PyObject? Peek(FrameState frame) => frame.Locals.GetValueOrDefault(Name);
-    public override string ToString() => $"L['{Name}']";
+    public override string ToString() => $"L[{Quoted(Name)}]";
 }
 
 public sealed record GlobalSource(string Name) : Source
 {
     public override PyObject Resolve(FrameState frame) => frame.Global(Name);
-    public override string ToString() => $"G['{Name}']";
+    public override string ToString() => $"G[{Quoted(Name)}]";
 }
 
 /// <summary>The value on the stack at a resume point, counted from the bottom.</summary>
@@ -88,7 +106,9 @@ public abstract record PartSource(Source Base) : Source
 public sealed record AttrSource(Source Base, string Attr) : PartSource(Base)
 {
     protected override PyObject Read(PyObject owner) => owner.GetAttr(Attr);
-    public override string ToString() => $"{Base}.{Attr}";
+
+    // an attribute set with setattr need not be a name: it prints as the getattr that reads it
+    public override string ToString() => IsIdentifier(Attr) ? $"{Base}.{Attr}" : $"getattr({Base}, {Quoted(Attr)})";
 }
 
 public sealed record ItemSource(Source Base, long Index) : PartSource(Base)
@@ -100,7 +120,7 @@ public sealed record ItemSource(Source Base, long Index) : PartSource(Base)
 public sealed record KeySource(Source Base, string Key) : PartSource(Base)
 {
     protected override PyObject Read(PyObject owner) => owner.GetItem(Key);
-    public override string ToString() => $"{Base}['{Key}']";
+    public override string ToString() => $"{Base}[{Quoted(Key)}]";
 }
 
 /// <summary>

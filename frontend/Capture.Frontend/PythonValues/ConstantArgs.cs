@@ -3,6 +3,13 @@ namespace Capture.Frontend;
 /// <summary>Python values known at capture time as graph op arguments, for both capture paths.</summary>
 public static class ConstantArgs
 {
+    /// <summary>Whether a Python int fits in an int64 (what a graph argument, and torch, can hold).</summary>
+    public static bool FitsInt64(PyObject value)
+    {
+        using var bits = value.CallMethod("bit_length");
+        return bits.ToInt64() <= 63;
+    }
+
     /// <summary>
     /// The argument a Python value is (None, bool, int, float, str, dtype, device, ellipsis, slice,
     /// and tuples, lists and torch.Size of those), or null for a value no graph op takes.
@@ -11,7 +18,7 @@ public static class ConstantArgs
     {
         if (value.IsNone) return NoneArg.Instance;
         if (value.IsBool) return new BoolArg(value.ToBoolean());
-        if (value.IsInt) return new IntArg(value.ToInt64());
+        if (value.IsInt) return FitsInt64(value) ? new IntArg(value.ToInt64()) : null; // torch raises on it: the real call shows how
         if (value.IsFloat) return new FloatArg(value.ToDouble());
         if (value.IsStr) return new StrArg(value.AsString());
         if (torch.AsDType(value) is { } d) return new DTypeArg(d);

@@ -43,5 +43,40 @@ public sealed record NoneMeta : ValueMeta
 /// <summary>Where in the user's Python a node came from.</summary>
 public sealed record SourceLocation(string File, int Line, int Column)
 {
-    public override string ToString() => $"{File}:{Line}:{Column}";
+    /// <summary>file:line:col, the file quoted with Python's escapes when it holds a control character or a quote (a newline would end the line it is on).</summary>
+    public override string ToString() => $"{FileText(File)}:{Line}:{Column}";
+
+    public static string FileText(string file)
+    {
+        if (!file.Any(c => char.IsControl(c) || c is '\'' or '"' or '\\')) return file;
+        var text = new System.Text.StringBuilder("'");
+        foreach (var c in file)
+            text.Append(c switch
+            {
+                '\n' => "\\n", '\r' => "\\r", '\t' => "\\t", '\\' => "\\\\", '\'' => "\\'",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        return text.Append('\'').ToString();
+    }
+
+    /// <summary>A file name as <see cref="FileText"/> writes it, back (a quoted one unescaped).</summary>
+    public static string ParseFileText(string text)
+    {
+        if (text.Length < 2 || text[0] != '\'' || text[^1] != '\'') return text;
+        var file = new System.Text.StringBuilder();
+        for (var i = 1; i < text.Length - 1; i++)
+        {
+            if (text[i] != '\\' || i + 1 >= text.Length - 1) { file.Append(text[i]); continue; }
+            var next = text[++i];
+            if (next == 'x' && i + 2 < text.Length - 1)
+            {
+                file.Append((char)Convert.ToInt32(text.Substring(i + 1, 2), 16));
+                i += 2;
+                continue;
+            }
+            file.Append(next switch { 'n' => '\n', 'r' => '\r', 't' => '\t', _ => next });
+        }
+        return file.ToString();
+    }
 }

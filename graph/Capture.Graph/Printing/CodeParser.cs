@@ -53,7 +53,7 @@ public static partial class CodeParser
     {
         var parts = comment.Split(':');
         if (parts.Length < 3 || !int.TryParse(parts[^2], out var line) || !int.TryParse(parts[^1], out var column)) return null;
-        return new SourceLocation(string.Join(':', parts[..^2]), line, column);
+        return new SourceLocation(SourceLocation.ParseFileText(string.Join(':', parts[..^2])), line, column);
     }
 
     private static (Graph Graph, string Name) ParseDef(List<Line> lines, ref int index)

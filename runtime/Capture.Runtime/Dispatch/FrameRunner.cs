@@ -125,7 +125,9 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
             catch (AstCaptureException e)
             {
                 Emit(cache, new CaptureEvent.AstRefused(cache.Code.Name, e.Diagnostics));
-                throw;
+                if (!e.EagerFailsToo) throw;
+                // the code fails for these inputs: the real call raises what eager code raises
+                return CallEagerly(function, args, kwargs);
             }
             Store(cache, entry, watch.Elapsed, failure, discarded: false);
         }

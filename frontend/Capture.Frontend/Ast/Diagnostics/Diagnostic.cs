@@ -27,5 +27,14 @@ public sealed record Diagnostic(Span At, string Construct, string Message, strin
 public sealed class AstCaptureException(IReadOnlyList<Diagnostic> diagnostics)
     : NotSupportedException("the AST path cannot capture this function:\n" + string.Join("\n", diagnostics))
 {
+    /// <summary>Diagnostics that say the code fails for these inputs (torch or Python raises the same), not that the AST path cannot express it.</summary>
+    public static readonly System.Collections.Frozen.FrozenSet<string> FailuresOfTheCode = System.Collections.Frozen.FrozenSet.ToFrozenSet<string>(["shape error", "index", "key", "python error"]);
+
     public IReadOnlyList<Diagnostic> Diagnostics { get; } = diagnostics;
+
+    /// <summary>
+    /// The function fails for these inputs in plain Python too (a shape, index or key error...): the
+    /// runner then calls it for real, so the caller gets the exception eager code raises, where it raises it.
+    /// </summary>
+    public bool EagerFailsToo => Diagnostics.Count > 0 && Diagnostics.All(d => FailuresOfTheCode.Contains(d.Construct));
 }

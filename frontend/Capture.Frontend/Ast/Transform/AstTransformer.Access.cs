@@ -164,6 +164,9 @@ public sealed partial class AstTransformer
                 if (position < 0) position += m.Object.Length;
                 return Wrap(item, m.Path is null ? null : new ItemSource(m.Path, position), $"{m.Name}[{position}]");
             }
+            case ObjVal { Object.IsDict: true } dict when index is ConstVal key && !dict.Object.CallMethod("__contains__", key.Value).IsTrue():
+                // a missing key fails in plain Python too: the real call raises the KeyError
+                throw Error(at, "key", $"KeyError: {key.Value.Repr()}", "use a key the dict has");
             default:
                 throw Error(at, "subscript", $"indexing {Describe(container)} with {Describe(index)} cannot be captured", "index tensors, tuples and lists");
         }
@@ -218,7 +221,9 @@ public sealed partial class AstTransformer
     };
 
     private Arg ConstArg(PyObject value, Span at) => ConstantArgs.Of(value, _torch)
-        ?? throw Error(at, "python object", $"a {value.TypeName} cannot be an argument of a graph op", "pass tensors, numbers, strings or dtypes");
+        ?? throw (value.IsInt
+            ? Error(at, "python error", "RuntimeError: Overflow when unpacking long (an int beyond int64 as a tensor op's argument)", "torch raises this too: use a smaller number")
+            : Error(at, "python object", $"a {value.TypeName} cannot be an argument of a graph op", "pass tensors, numbers, strings or dtypes"));
 
     /// <summary>How the return value is rebuilt; tensors become graph outputs (each once).</summary>
     private ValueSpec Spec(AstValue value, List<string> outputs, Span at)
