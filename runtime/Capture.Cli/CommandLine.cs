@@ -34,6 +34,12 @@ public static class CommandLine
           bench [--quick]         time compiled functions against eager PyTorch and TorchScript, and what compiling
                                   costs (writes bench/results.md, .json, .png); kernels compile from scratch
                                   unless CAPTURE_CACHE is set
+          soak [--calls N] [--backend B]
+                                  a long run mixing shapes, raising calls, graph breaks and resets; prints
+                                  memory and input refcounts every 100,000 calls (they must stay flat)
+          fuzz N [--seed S] [--backend B]
+                                  N random programs run compiled and eagerly, outputs and gradients compared,
+                                  per backend; a failure prints its seed (--seed S replays it)
           test                    run the test suite (handled by ./capture)
 
         environment:
@@ -65,6 +71,8 @@ public static class CommandLine
                 ["report", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ReportCommand.Run(session, spec, options)),
                 ["explain" or "graph" or "compare" or "report", ..] => UsageFailure($"capture {args[0]}: expected a pyexamples file (FILE.py or FILE.py::FUNC)"),
                 ["bench", .. var rest] => Bench(rest),
+                ["soak", .. var rest] => Run(Path.Combine(CapturePaths.Root, "tools", "soak.py"), rest),
+                ["fuzz", .. var rest] => Run(Path.Combine(CapturePaths.Root, "tools", "fuzz.py"), rest),
                 ["version" or "--version"] => PrintVersion(),
                 ["help" or "--help" or "-h"] => PrintUsage(),
                 [var command, ..] => UsageFailure($"capture: unknown command '{command}'"),

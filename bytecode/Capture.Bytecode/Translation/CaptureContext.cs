@@ -260,6 +260,13 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             throw new InlineBreakException($"torch.Tensor.{name} was replaced by user code: the call runs as written");
     }
 
+    /// <summary>The capture is over: the input tensors it held to tell duplicates apart go now, not when .NET's finalizers run.</summary>
+    public void ReleaseInputs()
+    {
+        foreach (var (tensor, _, _) in _tensorInputs) tensor.Dispose();
+        _tensorInputs.Clear();
+    }
+
     /// <summary>Ends the capture: the values the exit needs become graph outputs, in first-use order.</summary>
     public CaptureResult Finish(int entry, Func<OutputCollector, ExitPlan> exit)
     {

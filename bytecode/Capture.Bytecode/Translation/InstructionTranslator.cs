@@ -54,7 +54,8 @@ public sealed partial class InstructionTranslator
         var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();
         var translator = new InstructionTranslator(code, context, [], stack, frame.Globals, null, 0, entry) { _resumable = resumable };
         translator._unread.UnionWith(frame.Locals.Keys);
-        return translator.Run();
+        try { return translator.Run(); }
+        finally { context.ReleaseInputs(); }
     }
 
     private CaptureResult Run()

@@ -19,7 +19,7 @@ public static partial class Derivatives
             var dims = ReducedDims(c, t);
             return Grads(c, ("self", Div(b, Unreduce(b, g, Sizes(b, c.Raw("self")), dims, c.Bool("keepdim")), (double)Count(t, dims))));
         }, "torch.mean");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", EvenlyToExtremes(b, c.Raw("self"), y, g, ReducedDims(c, c.Tensor("self")), c.Bool("keepdim")))), "torch.amax", "torch.amin");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", EvenlyToExtremes(b, c.Raw("self"), c.Op.Name == "torch.amax", g, ReducedDims(c, c.Tensor("self")), c.Bool("keepdim")))), "torch.amax", "torch.amin");
         Add(rules, MaxMinRule, "torch.max", "torch.min");
         Add(rules, VarStdRule, "torch.var", "torch.std");
         Add(rules, ProdRule, "torch.prod");
@@ -44,11 +44,18 @@ public static partial class Derivatives
         }, "torch.logsumexp");
     }
 
-    /// <summary>g shared evenly between the elements equal to the extreme y (amax, amin, full max/min).</summary>
-    private static Arg EvenlyToExtremes(GraphBuilder b, Arg x, Arg y, Arg g, IReadOnlyList<int> dims, bool keepdim)
+    /// <summary>
+    /// g shared evenly between the elements equal to the extreme (amax, amin, full max/min). The
+    /// extreme is taken again from x as the backward has it, not the forward's result: where the
+    /// partitioner recomputes x, its bits may differ from the forward's by an ulp (another kernel,
+    /// another order of summation), and against the forward's extreme no element would be equal
+    /// (0/0 gradients).
+    /// </summary>
+    private static Arg EvenlyToExtremes(GraphBuilder b, Arg x, bool max, Arg g, IReadOnlyList<int> dims, bool keepdim)
     {
         var sizes = Sizes(b, x);
-        var mask = F(b, "torch.eq", x, Unreduce(b, y, sizes, dims, keepdim));
+        var extreme = F(b, max ? "torch.amax" : "torch.amin", x, Arg.Ints(dims.Select(d => (long)d)), keepdim);
+        var mask = F(b, "torch.eq", x, Unreduce(b, extreme, sizes, dims, keepdim));
         var count = F(b, "torch.sum", mask, Arg.Ints(dims.Select(d => (long)d)), true);
         return Div(b, Mul(b, Unreduce(b, g, sizes, dims, keepdim), mask), count);
     }
@@ -58,7 +65,7 @@ public static partial class Derivatives
         var x = c.Raw("self");
         var t = c.Tensor("self");
         if (c.IsNone("dim"))
-            return Grads(c, ("self", EvenlyToExtremes(b, x, y, g, Enumerable.Range(0, t.Rank).ToArray(), false)));
+            return Grads(c, ("self", EvenlyToExtremes(b, x, c.Op.Name == "torch.max", g, Enumerable.Range(0, t.Rank).ToArray(), false)));
         if (c.IsTensor("dim"))
         {
             // torch.max(a, b) is maximum(a, b)

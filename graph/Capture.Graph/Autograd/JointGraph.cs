@@ -23,6 +23,29 @@ public sealed record JointGraph(
     public ListArg InputGradients => (ListArg)((ListArg)Graph.Output.Value).Items[1];
 
     /// <summary>
+    /// Per primal, the tangents (indices into <see cref="Tangents"/>) of the outputs it flows into: an
+    /// input whose outputs all went unused (no gradient came back for any) gets no gradient, as in
+    /// eager autograd (None, not zeros), even where a graph break made intermediates outputs.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<int>> TangentsOfPrimals()
+    {
+        var users = new Dictionary<string, List<string>>();
+        foreach (var node in Graph.Nodes)
+            foreach (var input in node.Inputs)
+                (users.TryGetValue(input, out var list) ? list : users[input] = []).Add(node.Name);
+        var differentiableOutputs = TensorOutputs.Where((_, i) => Differentiable[i]).ToList();
+        return Primals.Select(primal =>
+        {
+            var reached = new HashSet<string> { primal };
+            var stack = new Stack<string>([primal]);
+            while (stack.TryPop(out var name))
+                foreach (var user in users.GetValueOrDefault(name) ?? [])
+                    if (reached.Add(user)) stack.Push(user);
+            return (IReadOnlyList<int>)differentiableOutputs.Select((o, i) => (o, i)).Where(p => reached.Contains(p.o)).Select(p => p.i).ToList();
+        }).ToList();
+    }
+
+    /// <summary>
     /// Differentiates <paramref name="forward"/> with respect to its inputs that require grad.
     /// Throws NotSupportedException (naming the op and the user's line) for what it cannot
     /// differentiate: the caller then leaves the graph to torch's autograd.

@@ -40,7 +40,7 @@ public sealed class GraphBackend(CompilePipeline pipeline, TorchRuntime torch) :
     {
         _function ??= LoadFunction();
         var joint = compiled.Trace.Split!.Joint;
-        var args = new List<PyObject> { compiled.RunForward!, compiled.RunBackward!, compiled.DifferentiableFlags! };
+        var args = new List<PyObject> { compiled.RunForward!, compiled.RunBackward!, compiled.DifferentiableFlags!, compiled.TangentsOfInputs! };
         args.AddRange(inputs);
         using var apply = _function.GetAttr("apply");
         using var outputs = apply.Call(args, []);
@@ -87,6 +87,9 @@ public sealed class CompiledGraph : ICompiledGraph
         var flags = split.Joint.Differentiable.Select(Py.Bool).ToList();
         try { DifferentiableFlags = Py.Tuple(flags); }
         finally { foreach (var flag in flags) flag.Dispose(); }
+        var tangents = split.Joint.TangentsOfPrimals().Select(t => Py.IntTuple(t.Select(i => (long)i).ToList())).ToList();
+        try { TangentsOfInputs = Py.Tuple(tangents); }
+        finally { foreach (var t in tangents) t.Dispose(); }
     }
 
     public CompileTrace Trace { get; }
@@ -94,6 +97,7 @@ public sealed class CompiledGraph : ICompiledGraph
     internal PyObject? RunForward { get; }
     internal PyObject? RunBackward { get; }
     internal PyObject? DifferentiableFlags { get; }
+    internal PyObject? TangentsOfInputs { get; }
 
     public PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas = null) =>
         Trace.Split is null ? _backend.RunPart(_parts[0], inputs, checkedMetas) : _backend.RunSplit(this, inputs);
