@@ -135,6 +135,12 @@ public sealed class CaptureSession
         return _backends[name] = new GraphBackend(pipeline, torch);
     }
 
+    /// <summary>How many LLVM objects the session's JIT has linked now (0 before the LLVM backend is used).</summary>
+    public int LoadedLlvmObjects
+    {
+        get { lock (_gate) return _compilers.GetValueOrDefault("llvm") is LlvmKernelCompiler llvm ? llvm.Jit.LinkedCount : 0; }
+    }
+
     /// <summary>
     /// Forgets every cached capture and the events of the log (capture.reset()), then collects, so
     /// that compiled code nothing holds any more is unloaded (Roslyn's load contexts, LLVM's linked

@@ -19,7 +19,7 @@ internal static class NativeModule
         using var module = Py.NewModule(Name);
         PyFunction.Define(module, "version", (_, _) => Py.Str(CaptureSession.Version),
             "version() -> str: the Capture runtime's version.");
-        PyFunction.Define(module, "runtime_info", RuntimeInfo,
+        PyFunction.Define(module, "runtime_info", (args, kwargs) => RuntimeInfo(session, args, kwargs),
             "runtime_info() -> dict: versions and libraries of the running Capture runtime.");
         PyFunction.Define(module, "tensor_info", (args, kwargs) => TensorInfoOf(session, args, kwargs),
             "tensor_info(t) -> dict: a tensor's metadata as the C# runtime reads it (no data copied).");
@@ -43,13 +43,17 @@ internal static class NativeModule
             "recompile_reasons() -> list[str]: the failed guard behind each recompile since the last reset.");
     }
 
-    private static PyObject RuntimeInfo(PyObject args, PyObject? kwargs)
+    private static PyObject RuntimeInfo(CaptureSession session, PyObject args, PyObject? kwargs)
     {
         ExpectArguments("runtime_info", args, kwargs, 0);
         using var capture = Py.Str(CaptureSession.Version);
         using var dotnet = Py.Str(RuntimeInformation.FrameworkDescription);
         using var libpython = Py.Str(Interpreter.LibraryPath);
-        return Py.Dict([new("capture", capture), new("dotnet", dotnet), new("libpython", libpython)]);
+        // compiled kernel modules still loaded: after capture.reset() only those something still holds
+        using var roslyn = Py.Int(RoslynCompiler.LoadedAssemblies);
+        using var llvm = Py.Int(session.LoadedLlvmObjects);
+        return Py.Dict([new("capture", capture), new("dotnet", dotnet), new("libpython", libpython),
+            new("roslyn_assemblies", roslyn), new("llvm_objects", llvm)]);
     }
 
     private static PyObject TensorInfoOf(CaptureSession session, PyObject args, PyObject? kwargs)

@@ -27,6 +27,9 @@ public static class RoslynCompiler
         typeof(CSharpCompilation).Assembly.GetName().Version,
         Environment.Version);
 
+    /// <summary>How many generated assemblies are still loaded (each unloads once its kernels are unreachable).</summary>
+    public static int LoadedAssemblies => AssemblyLoadContext.All.Count(c => c.IsCollectible && c.Name?.StartsWith("capture_", StringComparison.Ordinal) == true);
+
     public static CompiledKernels Compile(string source, string className, IEnumerable<string> kernels, KernelCache? cache = null, string salt = "")
     {
         var key = KernelCache.Key(source, Salt + ";" + salt);

@@ -222,6 +222,12 @@ public sealed unsafe class LlvmJit
         }
     }
 
+    /// <summary>How many objects are linked now (each removed when its last holder goes).</summary>
+    public int LinkedCount
+    {
+        get { lock (_gate) return _linked.Count; }
+    }
+
     /// <summary>A holder of <paramref name="key"/>'s code is gone: the last one removes it from the JIT.</summary>
     internal void Unlink(string key)
     {

@@ -209,8 +209,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         }
     }
 
-    private static PyObject CallEagerly(PyObject function, PyObject args, PyObject kwargs) =>
-        function.Call(args.ToItems().ToList(), kwargs.ToDictItems().Select(p => { using (p.Key) return new KeyValuePair<string, PyObject>(p.Key.AsString(), p.Value); }));
+    private static PyObject CallEagerly(PyObject function, PyObject args, PyObject kwargs) => function.CallPrepared(args, kwargs);
 
     private CodeCache CacheFor(PyObject function)
     {
