@@ -4,7 +4,7 @@ Generates N random Python functions over tensors (elementwise ops, broadcasting,
 softmax and layer_norm, matrix products, views, Python branches and loops on sizes), runs each
 eagerly and compiled on every backend (or the one --backend names), and compares the outputs, and,
 when inputs require grad, the gradients of a weighted sum of the outputs. Program i has seed S + i;
-a failure prints its seed, and `--seed SEED N=1 --show` replays that one program and prints its
+a failure prints its seed, and `./capture fuzz 1 --seed SEED --show` replays that one program and prints its
 source. Exits 1 when any program differs from eager."""
 
 import argparse
