@@ -10,11 +10,11 @@ public sealed class GradModeTests
     {
         var b = new GraphBuilder();
         var x = b.Placeholder("x", Grad);
-        var before = b.Call("torch.exp", x);
-        b.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(false)]);
-        var inside = b.Call("torch.exp", x);
-        b.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(true)]);
-        var after = b.Call("torch.exp", inside);
+        var before = b.Call(Ops.Exp, x);
+        b.Call(Ops.SetGradEnabled, [new BoolArg(false)]);
+        var inside = b.Call(Ops.Exp, x);
+        b.Call(Ops.SetGradEnabled, [new BoolArg(true)]);
+        var after = b.Call(Ops.Exp, inside);
         var g = b.Output(new ListArg(EquatableList.Of<Arg>(before, inside, after), IsTuple: true));
         return (g, b);
     }
@@ -23,7 +23,7 @@ public sealed class GradModeTests
     public void ResultsUnderGradModeOffDoNotRequireGrad()
     {
         var (g, _) = NoGradBlock();
-        var exps = g.Nodes.OfType<CallOp>().Where(n => n.Op.Name == "torch.exp").Select(n => ((TensorMeta)n.Meta).RequiresGrad).ToList();
+        var exps = g.Nodes.OfType<CallOp>().Where(n => n.Op == Ops.Exp).Select(n => ((TensorMeta)n.Meta).RequiresGrad).ToList();
         // exp(x) before the block needs grad; inside it does not; exp of the no-grad result after it does not either
         Assert.Equal([true, false, false], exps);
         Assert.Empty(Verifier.Verify(g));
@@ -34,9 +34,9 @@ public sealed class GradModeTests
     {
         var b = new GraphBuilder();
         var x = b.Placeholder("x", Grad);
-        var y = b.Call("torch.mul", x, new FloatArg(2.0));
-        b.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(false)]);
-        var updated = b.Call(OpRegistry.Get("Tensor.add_"), [y, new FloatArg(1.0)], method: true);
+        var y = b.Call(Ops.Mul, x, new FloatArg(2.0));
+        b.Call(Ops.SetGradEnabled, [new BoolArg(false)]);
+        var updated = b.Call(Ops.AddInPlace, [y, new FloatArg(1.0)], method: true);
         Assert.True(((TensorMeta)b.MetaOf(updated)).RequiresGrad);
     }
 
@@ -64,11 +64,11 @@ public sealed class GradModeTests
         var b = new GraphBuilder();
         var x = b.Placeholder("x", Grad);
         var mark = b.Mark();
-        b.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(false)]);
-        b.Call("torch.exp", x);
+        b.Call(Ops.SetGradEnabled, [new BoolArg(false)]);
+        b.Call(Ops.Exp, x);
         Assert.False(b.GradEnabled);
         b.Truncate(mark);
         Assert.True(b.GradEnabled);
-        Assert.True(((TensorMeta)b.MetaOf(b.Call("torch.exp", x))).RequiresGrad);
+        Assert.True(((TensorMeta)b.MetaOf(b.Call(Ops.Exp, x))).RequiresGrad);
     }
 }

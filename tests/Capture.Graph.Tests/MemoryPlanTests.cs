@@ -22,7 +22,7 @@ public sealed class MemoryPlanTests
         var weights = Enumerable.Range(0, layers).Select(i => (
             W: b.Placeholder($"w{i}", TensorMeta.Contiguous(new Shape(256, 256), DType.Float32)),
             B: b.Placeholder($"b{i}", TensorMeta.Contiguous(new Shape(256), DType.Float32)))).ToList();
-        foreach (var (w, bias) in weights) x = b.Call("torch.relu", b.Call("torch.nn.functional.linear", x, w, bias));
+        foreach (var (w, bias) in weights) x = b.Call(Ops.Relu, b.Call(Ops.Linear, x, w, bias));
         return b.Output(x);
     }
 

@@ -29,6 +29,18 @@ public sealed class RegistryTests
         Assert.True(missing.Count == 0, "missing from the registry: " + string.Join(", ", missing));
     }
 
+    // Code names ops through Ops: every registry op has its field, each field is the registry's own op.
+    [Fact]
+    public void EveryOpHasItsFieldInOps()
+    {
+        var fields = typeof(Ops).GetFields().Select(f => (f.Name, Op: (OpDef)f.GetValue(null)!)).ToList();
+        Assert.All(fields, f => Assert.Same(OpRegistry.Get(f.Op.Name), f.Op));
+        var named = fields.Select(f => f.Op.Name).ToHashSet();
+        var missing = OpRegistry.All.Select(op => op.Name).Where(n => !named.Contains(n)).Order().ToList();
+        Assert.True(missing.Count == 0, "registry ops without a field in Ops: " + string.Join(", ", missing));
+        Assert.Equal(fields.Count, named.Count);
+    }
+
     [Fact]
     public void EveryOpHasARuleAndASchemaThatReparses()
     {
@@ -47,8 +59,8 @@ public sealed class RegistryTests
     public void InPlaceOpsRecordWhatTheyWriteAndWhatTheyCompute()
     {
         // operator.setitem (x[i] = v) is a statement, not a Tensor method: it writes and returns None
-        var inPlace = OpRegistry.All.Where(op => op.IsInPlace && op.Name != "operator.setitem").ToList();
-        Assert.Equal(0, OpRegistry.Get("operator.setitem").MutatedArg);
+        var inPlace = OpRegistry.All.Where(op => op.IsInPlace && op != Ops.SetItem).ToList();
+        Assert.Equal(0, Ops.SetItem.MutatedArg);
         Assert.True(inPlace.Count >= 15);
         Assert.All(inPlace, op =>
         {

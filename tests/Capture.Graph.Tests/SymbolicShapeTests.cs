@@ -11,7 +11,7 @@ public sealed class SymbolicShapeTests
         var x = b.Placeholder("x", Batch);
         var w = b.Placeholder("w", TensorMeta.Contiguous(new Shape(3L, 4L), DType.Float32));
         var resolved = args.Select(a => a is StrArg { Value: var n } ? (Arg)new RefArg(n) : a).ToArray();
-        return b.MetaOf(b.Call(op, resolved));
+        return b.MetaOf(b.Call(OpRegistry.Get(op), resolved));
     }
 
     private static readonly Arg X = new StrArg("x");
@@ -41,6 +41,6 @@ public sealed class SymbolicShapeTests
         var b = new GraphBuilder();
         var x = b.Placeholder("x", Batch);
         var y = b.Placeholder("y", TensorMeta.Contiguous(Shape.Of(Dim.Sym("s1"), 3), DType.Float32));
-        Assert.Contains("sizes s0 and s1", Assert.Throws<NotSupportedException>(() => b.Call("torch.add", x, y)).Message);
+        Assert.Contains("sizes s0 and s1", Assert.Throws<NotSupportedException>(() => b.Call(Ops.Add, x, y)).Message);
     }
 }

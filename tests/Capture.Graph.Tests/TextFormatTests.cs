@@ -55,7 +55,7 @@ public sealed class TextFormatTests
         Assert.Equal(new SourceLocation("mlp.py", 12, 11), gelu.Source);
         Assert.Equal("call_function", gelu.OpCode);
         Assert.Equal("call_method", graph["t"].OpCode);
-        Assert.Equal(OpRegistry.Get("torch.t"), ((CallOp)graph["t"]).Op);
+        Assert.Equal(Ops.T, ((CallOp)graph["t"]).Op);
         var getitem = (TensorMeta)graph["getitem"].Meta;
         Assert.Equal([16L, 16, 2], getitem.Strides);
         Assert.Equal(4, graph.Placeholders.Count());
@@ -128,9 +128,9 @@ public sealed class TextFormatTests
     {
         var b = new GraphBuilder();
         var x = b.Placeholder("x", TensorMeta.Contiguous(new Shape(2L), DType.Float32));
-        var a1 = b.Call("torch.add", x, x);
-        var a2 = b.Call("torch.add", a1, x);
-        var m = b.Call(OpRegistry.Get("Tensor.view"), [a2, 2L, 1L], method: true);
+        var a1 = b.Call(Ops.Add, x, x);
+        var a2 = b.Call(Ops.Add, a1, x);
+        var m = b.Call(Ops.View, [a2, 2L, 1L], method: true);
         var g = b.Output(m);
         Assert.Equal(["x", "add", "add_1", "view", "output"], g.Nodes.Select(n => n.Name));
     }

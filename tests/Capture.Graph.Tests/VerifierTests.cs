@@ -5,7 +5,7 @@ namespace Capture.Graphs.Tests;
 public sealed class VerifierTests
 {
     private static readonly TensorMeta F2 = TensorMeta.Contiguous(new Shape(2L), DType.Float32);
-    private static readonly OpDef Exp = OpRegistry.Get("torch.exp");
+    private static readonly OpDef Exp = Ops.Exp;
 
     private static CallOp ExpOf(string name, string input) => new(name, Exp, EquatableList.Of<Arg>(new RefArg(input)), EquatableList<Kwarg>.Empty, F2);
 
@@ -52,7 +52,7 @@ public sealed class VerifierTests
     [Fact]
     public void MethodOnlyOpCalledAsFunction() =>
         Assert.Equal(VerifierRule.CallForm, Only(new Graph([new Placeholder("x", F2),
-            new CallOp("c", OpRegistry.Get("Tensor.contiguous"), EquatableList.Of<Arg>(new RefArg("x")), EquatableList<Kwarg>.Empty, F2),
+            new CallOp("c", Ops.Contiguous, EquatableList.Of<Arg>(new RefArg("x")), EquatableList<Kwarg>.Empty, F2),
             new Output("output", new RefArg("c"), F2)])));
 
     [Fact]

@@ -34,10 +34,10 @@ public sealed class OptimizerDifferentialTests
             if (copy is not CallOp { Meta: TensorMeta meta } call || !OpEffects.IsPure(call.Op)) continue;
             var value = new RefArg(call.Name);
             if (rng.Next(2) == 0) value = b.Call(call.Op, call.Args, call.Kwargs, method: call.IsMethod);
-            if (meta.DType.IsFloatingPoint() && rng.Next(2) == 0) value = b.Call("torch.mul", value, new IntArg(1));
-            if (meta.DType.IsFloatingPoint() && rng.Next(4) == 0) b.Call("torch.exp", value);
+            if (meta.DType.IsFloatingPoint() && rng.Next(2) == 0) value = b.Call(Ops.Mul, value, new IntArg(1));
+            if (meta.DType.IsFloatingPoint() && rng.Next(4) == 0) b.Call(Ops.Exp, value);
             if (meta.DType == DType.Float32 && meta.Rank > 0 && meta.Shape.IsConcrete && rng.Next(4) == 0) // folds into a constant of zeros
-                value = b.Call("torch.add", value, b.Call("torch.mul", b.Call("torch.arange", new IntArg(meta.Shape[meta.Rank - 1].Concrete())), new FloatArg(0.0)));
+                value = b.Call(Ops.Add, value, b.Call(Ops.Mul, b.Call(Ops.Arange, new IntArg(meta.Shape[meta.Rank - 1].Concrete())), new FloatArg(0.0)));
             renames[call.Name] = value.Name;
         }
         var output = (Output)graph.Output.Rename(n => renames.GetValueOrDefault(n, n));

@@ -12,26 +12,26 @@ public static class RandomGraphs
 {
     private delegate Arg? Step(Random rng, GraphBuilder b, IReadOnlyList<RefArg> values);
 
-    private static readonly string[] Unary = ["torch.exp", "torch.neg", "torch.abs", "torch.sin", "torch.cos", "torch.tanh", "torch.sigmoid",
-        "torch.relu", "torch.erf", "torch.sqrt", "torch.floor", "torch.sign", "torch.reciprocal", "torch.nn.functional.gelu", "torch.nn.functional.silu"];
-    private static readonly string[] Binary = ["torch.add", "torch.sub", "torch.mul", "torch.div", "torch.maximum", "torch.minimum"];
+    private static readonly OpDef[] Unary = [Ops.Exp, Ops.Neg, Ops.Abs, Ops.Sin, Ops.Cos, Ops.Tanh, Ops.Sigmoid,
+        Ops.Relu, Ops.Erf, Ops.Sqrt, Ops.Floor, Ops.Sign, Ops.Reciprocal, Ops.Gelu, Ops.Silu];
+    private static readonly OpDef[] Binary = [Ops.Add, Ops.Sub, Ops.Mul, Ops.Div, Ops.Maximum, Ops.Minimum];
 
     private static readonly Step[] Steps =
     [
         (rng, b, v) => b.Call(Pick(rng, Unary), Pick(rng, v)),
         (rng, b, v) => b.Call(Pick(rng, Binary), Pick(rng, v), Pick(rng, v)),
         (rng, b, v) => b.Call(Pick(rng, Binary), Pick(rng, v), Math.Round(rng.NextDouble() * 4 - 2, 2)),
-        (rng, b, v) => b.Call(OpRegistry.Get("torch.add"), [Pick(rng, v), Pick(rng, v)], [new("alpha", 0.5)]),
-        (rng, b, v) => b.Call("torch.where", b.Call("torch.gt", Pick(rng, v), 0.0), Pick(rng, v), Pick(rng, v)),
-        (rng, b, v) => b.Call("torch.clamp", Pick(rng, v), -0.5, 0.75),
+        (rng, b, v) => b.Call(Ops.Add, [Pick(rng, v), Pick(rng, v)], [new("alpha", 0.5)]),
+        (rng, b, v) => b.Call(Ops.Where, b.Call(Ops.Gt, Pick(rng, v), 0.0), Pick(rng, v), Pick(rng, v)),
+        (rng, b, v) => b.Call(Ops.Clamp, Pick(rng, v), -0.5, 0.75),
         (rng, b, v) => Reduce(rng, b, Pick(rng, v)),
-        (rng, b, v) => b.Call(OpRegistry.Get(rng.Next(2) == 0 ? "torch.softmax" : "torch.log_softmax"), [Pick(rng, v), RandomDim(rng, b, Pick(rng, v))], method: false),
+        (rng, b, v) => b.Call(rng.Next(2) == 0 ? Ops.Softmax : Ops.LogSoftmax, [Pick(rng, v), RandomDim(rng, b, Pick(rng, v))], method: false),
         (rng, b, v) => View(rng, b, Pick(rng, v)),
-        (rng, b, v) => b.Call("torch.matmul", Pick(rng, v), Pick(rng, v)),
+        (rng, b, v) => b.Call(Ops.Matmul, Pick(rng, v), Pick(rng, v)),
         (rng, b, v) => LayerNorm(b, Pick(rng, v)),
-        (rng, b, v) => b.Call("torch.cat", new ListArg(EquatableList.Of<Arg>(Pick(rng, v), Pick(rng, v))), RandomDim(rng, b, Pick(rng, v))),
-        (rng, b, v) => b.Call("torch.stack", new ListArg(EquatableList.Of<Arg>(Pick(rng, v), Pick(rng, v))), 0L),
-        (rng, b, v) => b.Call("torch.mul", b.Call("torch.sum", Pick(rng, v)), Pick(rng, v)),
+        (rng, b, v) => b.Call(Ops.Cat, new ListArg(EquatableList.Of<Arg>(Pick(rng, v), Pick(rng, v))), RandomDim(rng, b, Pick(rng, v))),
+        (rng, b, v) => b.Call(Ops.Stack, new ListArg(EquatableList.Of<Arg>(Pick(rng, v), Pick(rng, v))), 0L),
+        (rng, b, v) => b.Call(Ops.Mul, b.Call(Ops.Sum, Pick(rng, v)), Pick(rng, v)),
     ];
 
     /// <summary>A seeded random graph on 1 to 3 inputs of 1 to 3 dims, each of 1 to <paramref name="maxDim"/> elements.</summary>
@@ -87,7 +87,7 @@ public static class RandomGraphs
         // over one element the exact result is 0 and torch's is rounding noise times 1/sqrt(eps)
         // (layer_norm(tensor([1.7]), [1]) gives 2.7e-5): nothing to compare a compiled result with
         if (t.Rank == 0 || t.Shape[t.Rank - 1].Value < 2) return null;
-        return b.Call("torch.nn.functional.layer_norm", x, Arg.Ints(t.Shape[t.Rank - 1].Concrete()));
+        return b.Call(Ops.LayerNorm, x, Arg.Ints(t.Shape[t.Rank - 1].Concrete()));
     }
 
     private static Arg View(Random rng, GraphBuilder b, RefArg x)
@@ -95,13 +95,13 @@ public static class RandomGraphs
         var t = (TensorMeta)b.MetaOf(x);
         return rng.Next(7) switch
         {
-            0 => b.Call(OpRegistry.Get("torch.transpose"), [x, RandomDim(rng, b, x), RandomDim(rng, b, x)], method: true),
-            1 => b.Call("torch.permute", x, Arg.Ints(Enumerable.Range(0, t.Rank).Select(i => (long)i).OrderBy(_ => rng.Next()))),
-            2 => b.Call("torch.unsqueeze", x, (long)rng.Next(0, t.Rank + 1)),
-            3 => b.Call(OpRegistry.Get("torch.reshape"), [x, -1L], method: true),
-            4 => b.Call("torch.flatten", x),
-            5 => b.Call("operator.getitem", x, new ListArg(EquatableList.Of<Arg>(new SliceArg(NoneArg.Instance, (long)rng.Next(1, 4), NoneArg.Instance), EllipsisArg.Instance), IsTuple: true)),
-            _ => b.Call(OpRegistry.Get("Tensor.expand"), [b.Call("torch.unsqueeze", x, 0L), 2L, .. Enumerable.Repeat<Arg>(-1L, t.Rank)], method: true),
+            0 => b.Call(Ops.Transpose, [x, RandomDim(rng, b, x), RandomDim(rng, b, x)], method: true),
+            1 => b.Call(Ops.Permute, x, Arg.Ints(Enumerable.Range(0, t.Rank).Select(i => (long)i).OrderBy(_ => rng.Next()))),
+            2 => b.Call(Ops.Unsqueeze, x, (long)rng.Next(0, t.Rank + 1)),
+            3 => b.Call(Ops.Reshape, [x, -1L], method: true),
+            4 => b.Call(Ops.Flatten, x),
+            5 => b.Call(Ops.GetItem, x, new ListArg(EquatableList.Of<Arg>(new SliceArg(NoneArg.Instance, (long)rng.Next(1, 4), NoneArg.Instance), EllipsisArg.Instance), IsTuple: true)),
+            _ => b.Call(Ops.Expand, [b.Call(Ops.Unsqueeze, x, 0L), 2L, .. Enumerable.Repeat<Arg>(-1L, t.Rank)], method: true),
         };
     }
 }

@@ -65,7 +65,7 @@ public sealed partial class InstructionTranslator
             }
         }
         if (name is "min" or "max" && args.Count == 2 && args.Any(a => a is TensorValue))
-            return PushOrBreak(ins, () => CallOp(name == "min" ? "torch.minimum" : "torch.maximum", args.Select(ToArg).ToList(), []));
+            return PushOrBreak(ins, () => CallOp(name == "min" ? Ops.Minimum : Ops.Maximum, args.Select(ToArg).ToList(), []));
         return new StepResult.Break($"builtin {name}() with these arguments is not supported{At(ins)}");
     }
 
@@ -129,7 +129,7 @@ public sealed partial class InstructionTranslator
         ConstValue c when c.Value.IsTuple || c.Value.IsList || c.Value.IsStr || c.Value.TypeName is "range" or "torch.Size" =>
             c.Value.Iterate().Select(i => (SymValue)new ConstValue(i)).ToList(),
         TensorValue t when t.Meta.Rank > 0 => Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration"))
-            .Select(i => (SymValue)CallOp("operator.getitem", [new RefArg(t.Node), (long)i], [])).ToList(),
+            .Select(i => (SymValue)CallOp(Ops.GetItem, [new RefArg(t.Node), (long)i], [])).ToList(),
         _ => null,
     };
 
@@ -183,7 +183,7 @@ public sealed partial class InstructionTranslator
     private SymValue? AddValues(SymValue a, SymValue b)
     {
         if (b is TensorValue && a is not TensorValue) (a, b) = (b, a);
-        if (a is TensorValue) return CallOp("torch.add", [ToArg(a), ToArg(b)], []);
+        if (a is TensorValue) return CallOp(Ops.Add, [ToArg(a), ToArg(b)], []);
         if (a is not ConstValue ca || b is not ConstValue cb) return null;
         return Derived(PythonOperators.Apply("add", ca.Value, cb.Value), [ca, cb]);
     }

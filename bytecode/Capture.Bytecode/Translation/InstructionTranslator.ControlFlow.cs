@@ -115,6 +115,6 @@ public sealed partial class InstructionTranslator
     private void SetGradMode(bool enabled)
     {
         if (_context.Builder.GradEnabled != enabled)
-            _context.Builder.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(enabled)]);
+            _context.Builder.Call(Ops.SetGradEnabled, [new BoolArg(enabled)]);
     }
 }

@@ -204,8 +204,8 @@ public sealed partial class InstructionTranslator
         "is_cuda" => Const(Py.Bool(t.Meta.Device.Type == "cuda")),
         "is_nested" or "is_sparse" or "is_quantized" or "is_meta" => Const(Py.Bool(name == "is_meta" && t.Meta.Device.Type == "meta")),
         "device" => Const(Py.Eval($"__import__('torch').device('{t.Meta.Device}')")),
-        "T" => CallOp("torch.permute", [new RefArg(t.Node), Arg.Ints(Enumerable.Range(0, t.Meta.Rank).Reverse().Select(i => (long)i))], []),
-        "mT" => CallOp("torch.transpose", [new RefArg(t.Node), -2L, -1L], []),
+        "T" => CallOp(Ops.Permute, [new RefArg(t.Node), Arg.Ints(Enumerable.Range(0, t.Meta.Rank).Reverse().Select(i => (long)i))], []),
+        "mT" => CallOp(Ops.Transpose, [new RefArg(t.Node), -2L, -1L], []),
         "data" or "grad" or "grad_fn" or "_version" => null,
         _ => new TensorMethodValue(t, name),
     };

@@ -25,18 +25,19 @@ public sealed partial class InstructionTranslator
         }
     }
 
-    private SymValue CallOp(string name, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
+    private SymValue CallOp(string name, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs) => CallOp(OpRegistry.GetOrOpaque(name), args, kwargs);
+
+    private SymValue CallOp(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
     {
-        var op = OpRegistry.GetOrOpaque(name);
         if (op.IsInPlace) _context.Mutations++;
-        var meta = op.Category == OpCategory.Opaque ? _context.Torch.InferOpaque(name, args, kwargs, _context.Builder.MetaOf) : null;
+        var meta = op.Category == OpCategory.Opaque ? _context.Torch.InferOpaque(op.Name, args, kwargs, _context.Builder.MetaOf) : null;
         return Named(op, FromNode(_context.Builder.Call(op, args, kwargs, opaqueMeta: meta)));
     }
 
     // torch.max(x, dim) returns torch.return_types.max(values, indices), not a plain tuple
     private static SymValue Named(OpDef op, SymValue result)
     {
-        if (result is not TupleValue tuple || op.Name is not ("torch.max" or "torch.min")) return result;
+        if (result is not TupleValue tuple || (op != Ops.Max && op != Ops.Min)) return result;
         using var torch = Py.Import("torch");
         using var types = torch.GetAttr("return_types");
         return tuple with { NamedType = types.GetAttr(op.Name[6..]) };
@@ -52,7 +53,7 @@ public sealed partial class InstructionTranslator
     private SymValue FromNode(RefArg node) => _context.Builder.MetaOf(node) switch
     {
         TensorMeta t => new TensorValue(node.Name, t),
-        TupleMeta tuple => new TupleValue(Enumerable.Range(0, tuple.Items.Count).Select(i => FromNode(_context.Builder.Call("operator.getitem", node, (long)i))).ToList()),
+        TupleMeta tuple => new TupleValue(Enumerable.Range(0, tuple.Items.Count).Select(i => FromNode(_context.Builder.Call(Ops.GetItem, node, (long)i))).ToList()),
         var other => throw new NotSupportedException($"an op returning {MetaText.Format(other)} cannot be used in a graph yet"),
     };
 

@@ -96,9 +96,9 @@ public sealed partial class InstructionTranslator
             if (ins.Opcode != Opcode.UNARY_NOT) _context.TensorTypeLookup("__" + PythonOperators.UnaryFunction(ins.UnarySymbol!) + "__");
             return ins.Opcode switch
             {
-                Opcode.UNARY_NEGATIVE => PushOrBreak(ins, () => CallOp("torch.neg", [new RefArg(t.Node)], [])),
+                Opcode.UNARY_NEGATIVE => PushOrBreak(ins, () => CallOp(Ops.Neg, [new RefArg(t.Node)], [])),
                 Opcode.UNARY_POSITIVE => Do(() => Push(t)),
-                Opcode.UNARY_INVERT when t.Meta.DType == DType.Bool => PushOrBreak(ins, () => CallOp("torch.logical_not", [new RefArg(t.Node)], [])),
+                Opcode.UNARY_INVERT when t.Meta.DType == DType.Bool => PushOrBreak(ins, () => CallOp(Ops.LogicalNot, [new RefArg(t.Node)], [])),
                 Opcode.UNARY_NOT => new StepResult.Break($"data-dependent branch: `not` on a tensor{At(ins)}"),
                 _ => new StepResult.Break($"{ins.OpName} on a {t.Meta.DType.TorchName()} tensor is not supported{At(ins)}"),
             };
@@ -120,7 +120,7 @@ public sealed partial class InstructionTranslator
             case TensorValue t:
                 _context.TensorTypeLookup("__getitem__");
                 if (index is TensorValue) return new StepResult.Break($"indexing a tensor with a tensor (advanced indexing) is not captured yet{At(ins)}");
-                return PushOrBreak(ins, () => CallOp("operator.getitem", [new RefArg(t.Node), IndexArg(index)], []));
+                return PushOrBreak(ins, () => CallOp(Ops.GetItem, [new RefArg(t.Node), IndexArg(index)], []));
             case TupleValue or ListValue when index is ConstValue c && (c.Value.IsInt || c.Value.TypeName == "slice"):
                 var items = container is TupleValue tv ? tv.Items : ((ListValue)container).Items;
                 if (c.Value.IsInt)
@@ -194,7 +194,7 @@ public sealed partial class InstructionTranslator
                 _context.TensorTypeLookup("__setitem__");
                 try
                 {
-                    var op = OpRegistry.Get("operator.setitem");
+                    var op = Ops.SetItem;
                     _context.Builder.Call(op, [new RefArg(t.Node), IndexArg(index), ToArg(value)]);
                     _context.Mutations++;
                     return StepResult.Continue;

@@ -18,12 +18,12 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
     public override string ToString() =>
         $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({(Type == DType.Float32 ? "cblas_sgemm" : "cblas_dgemm")})";
 
-    private static readonly FrozenSet<string> Products = FrozenSet.ToFrozenSet<string>(["torch.mm", "torch.matmul", "torch.bmm"]);
+    private static readonly FrozenSet<OpDef> Products = FrozenSet.ToFrozenSet<OpDef>([Ops.Mm, Ops.Matmul, Ops.Bmm]);
 
     /// <summary>The BLAS call for an extern node, when it is a plain product (mm, bmm, matmul of 2-D or 3-D operands) BLAS computes; else null.</summary>
     public static GemmCall? Of(Graph graph, string node)
     {
-        if (graph[node] is not CallOp { Meta: TensorMeta output } call || !Products.Contains(call.Op.Name) || call.Kwargs.Count != 0 || call.Args.Count != 2) return null;
+        if (graph[node] is not CallOp { Meta: TensorMeta output } call || !Products.Contains(call.Op) || call.Kwargs.Count != 0 || call.Args.Count != 2) return null;
         if (call.Args[0] is not RefArg { Name: var a } || call.Args[1] is not RefArg { Name: var b }) return null;
         if (graph[a].Meta is not TensorMeta ma || graph[b].Meta is not TensorMeta mb) return null;
         if (output.DType is not (DType.Float32 or DType.Float64) || ma.DType != output.DType || mb.DType != output.DType) return null;
@@ -35,7 +35,7 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
         long batch = sa.Count == 3 ? sa[0] : sb.Count == 3 ? sb[0] : 1;
         if (sa.Count == 3 && sb.Count == 3 && sa[0] != sb[0]) return null;
         if (sa.Count == 3 && sb.Count == 2 || sa.Count == 2 && sb.Count == 3)
-            if (call.Op.Name != "torch.matmul") return null;
+            if (call.Op != Ops.Matmul) return null;
         long m = sa[^2], k = sa[^1], n = sb[^1];
         if (sb[^2] != k || m == 0 || n == 0 || k == 0 || new[] { m, n, k, batch }.Any(d => d > int.MaxValue)) return null;
         // the layouts the graph's metadata gives the operands (checked again at run time)

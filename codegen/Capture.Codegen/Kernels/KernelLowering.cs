@@ -16,27 +16,27 @@ namespace Capture.Codegen;
 // backend runs its nodes through torch, never something approximate.
 public static class KernelLowering
 {
-    // graph op -> kernel function; the names are the ops' own (strings meet the registry here, once)
-    private static readonly FrozenDictionary<string, KernelFunction> Functions = new Dictionary<string, KernelFunction>
+    // graph op -> kernel function
+    private static readonly FrozenDictionary<OpDef, KernelFunction> Functions = new Dictionary<OpDef, KernelFunction>
     {
-        ["torch.add"] = KernelFunction.Add, ["torch.sub"] = KernelFunction.Sub, ["torch.mul"] = KernelFunction.Mul, ["torch.div"] = KernelFunction.Div,
-        ["torch.neg"] = KernelFunction.Neg, ["torch.abs"] = KernelFunction.Abs, ["torch.relu"] = KernelFunction.Relu, ["torch.nn.functional.relu"] = KernelFunction.Relu,
-        ["torch.exp"] = KernelFunction.Exp, ["torch.log"] = KernelFunction.Log, ["torch.tanh"] = KernelFunction.Tanh, ["torch.sigmoid"] = KernelFunction.Sigmoid,
-        ["torch.erf"] = KernelFunction.Erf, ["torch.sqrt"] = KernelFunction.Sqrt, ["torch.rsqrt"] = KernelFunction.Rsqrt,
-        ["torch.reciprocal"] = KernelFunction.Reciprocal, ["torch.sin"] = KernelFunction.Sin, ["torch.cos"] = KernelFunction.Cos,
-        ["torch.maximum"] = KernelFunction.Maximum, ["torch.minimum"] = KernelFunction.Minimum, ["torch.where"] = KernelFunction.Where,
-        ["torch.eq"] = KernelFunction.Eq, ["torch.ne"] = KernelFunction.Ne, ["torch.lt"] = KernelFunction.Lt, ["torch.le"] = KernelFunction.Le,
-        ["torch.gt"] = KernelFunction.Gt, ["torch.ge"] = KernelFunction.Ge, ["torch.pow"] = KernelFunction.Pow,
+        [Ops.Add] = KernelFunction.Add, [Ops.Sub] = KernelFunction.Sub, [Ops.Mul] = KernelFunction.Mul, [Ops.Div] = KernelFunction.Div,
+        [Ops.Neg] = KernelFunction.Neg, [Ops.Abs] = KernelFunction.Abs, [Ops.Relu] = KernelFunction.Relu, [Ops.FunctionalRelu] = KernelFunction.Relu,
+        [Ops.Exp] = KernelFunction.Exp, [Ops.Log] = KernelFunction.Log, [Ops.Tanh] = KernelFunction.Tanh, [Ops.Sigmoid] = KernelFunction.Sigmoid,
+        [Ops.Erf] = KernelFunction.Erf, [Ops.Sqrt] = KernelFunction.Sqrt, [Ops.Rsqrt] = KernelFunction.Rsqrt,
+        [Ops.Reciprocal] = KernelFunction.Reciprocal, [Ops.Sin] = KernelFunction.Sin, [Ops.Cos] = KernelFunction.Cos,
+        [Ops.Maximum] = KernelFunction.Maximum, [Ops.Minimum] = KernelFunction.Minimum, [Ops.Where] = KernelFunction.Where,
+        [Ops.Eq] = KernelFunction.Eq, [Ops.Ne] = KernelFunction.Ne, [Ops.Lt] = KernelFunction.Lt, [Ops.Le] = KernelFunction.Le,
+        [Ops.Gt] = KernelFunction.Gt, [Ops.Ge] = KernelFunction.Ge, [Ops.Pow] = KernelFunction.Pow,
     }.ToFrozenDictionary();
 
     /// <summary>Conversions: a cast to the node's dtype.</summary>
-    private static readonly FrozenSet<string> Casts = FrozenSet.ToFrozenSet<string>(["Tensor.to", "Tensor.float", "Tensor.double", "Tensor.long"]);
+    private static readonly FrozenSet<OpDef> Casts = FrozenSet.ToFrozenSet<OpDef>([Ops.To, Ops.Float, Ops.Double, Ops.Long]);
 
     // mean is a sum, then a division by the row's length
-    private static readonly FrozenDictionary<string, (KernelReduction Reduction, bool Mean)> Reductions = new Dictionary<string, (KernelReduction Reduction, bool Mean)>
+    private static readonly FrozenDictionary<OpDef, (KernelReduction Reduction, bool Mean)> Reductions = new Dictionary<OpDef, (KernelReduction Reduction, bool Mean)>
     {
-        ["torch.sum"] = (KernelReduction.Sum, false), ["torch.mean"] = (KernelReduction.Sum, true),
-        ["torch.amax"] = (KernelReduction.Max, false), ["torch.amin"] = (KernelReduction.Min, false),
+        [Ops.Sum] = (KernelReduction.Sum, false), [Ops.Mean] = (KernelReduction.Sum, true),
+        [Ops.Amax] = (KernelReduction.Max, false), [Ops.Amin] = (KernelReduction.Min, false),
     }.ToFrozenDictionary();
 
     public static bool Supports(DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Int64 or DType.Int32 or DType.Bool;
@@ -100,7 +100,7 @@ public static class KernelLowering
         {
             if (graph[node] is not CallOp { Meta: TensorMeta meta } call || !Supports(meta.DType)) return null;
             KStatement? statement;
-            if (Reductions.TryGetValue(call.Op.Name, out var kind))
+            if (Reductions.TryGetValue(call.Op, out var kind))
             {
                 var (reduction, mean) = kind;
                 var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, n => graph[n].Meta);
@@ -189,21 +189,21 @@ public static class KernelLowering
 
     private static KExpr? LowerCall(CallOp call, DType result, Graph graph, Func<Arg, KExpr?> operand)
     {
-        var cast = Casts.Contains(call.Op.Name);
-        if (!cast && !Functions.ContainsKey(call.Op.Name)) return null;
+        var cast = Casts.Contains(call.Op);
+        if (!cast && !Functions.ContainsKey(call.Op)) return null;
         var kwargs = call.Kwargs.ToDictionary(k => k.Name, k => k.Value);
         // alpha scales the second operand, rounding_mode changes division, inplace writes: not here
         if (kwargs.Keys.Any(k => k is not ("inplace" or "dtype")) || kwargs.TryGetValue("inplace", out var inplace) && inplace is not BoolArg { Value: false })
             return null;
         if (cast)
         {
-            if (call.Op.Name == "Tensor.to" && !(call.Args.Count == 2 && call.Args[1] is DTypeArg)) return null; // to(device), to(other)
+            if (call.Op == Ops.To && !(call.Args.Count == 2 && call.Args[1] is DTypeArg)) return null; // to(device), to(other)
             return operand(call.Args[0]) is { } source ? Cast(source, result) : null;
         }
-        var function = Functions[call.Op.Name];
+        var function = Functions[call.Op];
         var info = function.Info();
         // F.relu(x, False): inplace given by position
-        var args = call.Args.Count > info.Arity && call.Args.Skip(info.Arity).All(a => a is BoolArg { Value: false }) && call.Op.Name == "torch.nn.functional.relu"
+        var args = call.Args.Count > info.Arity && call.Args.Skip(info.Arity).All(a => a is BoolArg { Value: false }) && call.Op == Ops.FunctionalRelu
             ? call.Args.Take(info.Arity).ToList()
             : call.Args.ToList();
         if (args.Count != info.Arity) return null;

@@ -6,32 +6,32 @@ namespace Capture.Graphs;
 //   conv, pooling: ATen's backward kernels (OpRegistry.BackwardOps)
 public static partial class Derivatives
 {
-    private static void LinearAlgebraRules(Dictionary<string, DerivativeRule> rules)
+    private static void LinearAlgebraRules(Dictionary<OpDef, DerivativeRule> rules)
     {
         Add(rules, (b, c, y, g) => Grads(c,
-            ("self", F(b, "torch.mm", g, F(b, "torch.t", c.Raw("mat2")))),
-            ("mat2", F(b, "torch.mm", F(b, "torch.t", c.Raw("self")), g))), "torch.mm");
+            ("self", F(b, Ops.Mm, g, F(b, Ops.T, c.Raw("mat2")))),
+            ("mat2", F(b, Ops.Mm, F(b, Ops.T, c.Raw("self")), g))), Ops.Mm);
         Add(rules, (b, c, y, g) => Grads(c,
-            ("self", F(b, "torch.bmm", g, F(b, "torch.transpose", c.Raw("mat2"), 1L, 2L))),
-            ("mat2", F(b, "torch.bmm", F(b, "torch.transpose", c.Raw("self"), 1L, 2L), g))), "torch.bmm");
-        Add(rules, MatmulRule, "torch.matmul");
-        Add(rules, (b, c, y, g) => Grads(c,
-            ("self", Scaled(b, g, c.Raw("beta"), negate: false)),
-            ("mat1", Scaled(b, F(b, "torch.mm", g, F(b, "torch.t", c.Raw("mat2"))), c.Raw("alpha"), negate: false)),
-            ("mat2", Scaled(b, F(b, "torch.mm", F(b, "torch.t", c.Raw("mat1")), g), c.Raw("alpha"), negate: false))), "torch.addmm");
+            ("self", F(b, Ops.Bmm, g, F(b, Ops.Transpose, c.Raw("mat2"), 1L, 2L))),
+            ("mat2", F(b, Ops.Bmm, F(b, Ops.Transpose, c.Raw("self"), 1L, 2L), g))), Ops.Bmm);
+        Add(rules, MatmulRule, Ops.Matmul);
         Add(rules, (b, c, y, g) => Grads(c,
             ("self", Scaled(b, g, c.Raw("beta"), negate: false)),
-            ("batch1", Scaled(b, F(b, "torch.bmm", g, F(b, "torch.transpose", c.Raw("batch2"), 1L, 2L)), c.Raw("alpha"), negate: false)),
-            ("batch2", Scaled(b, F(b, "torch.bmm", F(b, "torch.transpose", c.Raw("batch1"), 1L, 2L), g), c.Raw("alpha"), negate: false))), "torch.baddbmm");
-        Add(rules, LinearRule, "torch.nn.functional.linear");
-        Add(rules, LayerNormRule, "torch.nn.functional.layer_norm");
-        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 1), "torch.nn.functional.conv1d");
-        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 2), "torch.nn.functional.conv2d");
-        Add(rules, MaxPoolRule, "torch.nn.functional.max_pool2d");
-        Add(rules, (b, c, y, g) => Grads(c, ("input", F(b, "torch.ops.aten.avg_pool2d_backward", g, c.Raw("input"),
+            ("mat1", Scaled(b, F(b, Ops.Mm, g, F(b, Ops.T, c.Raw("mat2"))), c.Raw("alpha"), negate: false)),
+            ("mat2", Scaled(b, F(b, Ops.Mm, F(b, Ops.T, c.Raw("mat1")), g), c.Raw("alpha"), negate: false))), Ops.Addmm);
+        Add(rules, (b, c, y, g) => Grads(c,
+            ("self", Scaled(b, g, c.Raw("beta"), negate: false)),
+            ("batch1", Scaled(b, F(b, Ops.Bmm, g, F(b, Ops.Transpose, c.Raw("batch2"), 1L, 2L)), c.Raw("alpha"), negate: false)),
+            ("batch2", Scaled(b, F(b, Ops.Bmm, F(b, Ops.Transpose, c.Raw("batch1"), 1L, 2L), g), c.Raw("alpha"), negate: false))), Ops.Baddbmm);
+        Add(rules, LinearRule, Ops.Linear);
+        Add(rules, LayerNormRule, Ops.LayerNorm);
+        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 1), Ops.Conv1d);
+        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 2), Ops.Conv2d);
+        Add(rules, MaxPoolRule, Ops.MaxPool2d);
+        Add(rules, (b, c, y, g) => Grads(c, ("input", F(b, Ops.AvgPool2dBackward, g, c.Raw("input"),
             Arg.Ints(Pair(c, "kernel_size")), Arg.Ints(c.IsNone("stride") ? Pair(c, "kernel_size") : Pair(c, "stride")), Arg.Ints(Pair(c, "padding")),
-            c.Raw("ceil_mode"), c.Raw("count_include_pad"), c.Raw("divisor_override")))), "torch.nn.functional.avg_pool2d");
-        Add(rules, (b, c, y, g) => Grads(c, ("input", F(b, "torch.ops.aten._adaptive_avg_pool2d_backward", g, c.Raw("input")))), "torch.nn.functional.adaptive_avg_pool2d");
+            c.Raw("ceil_mode"), c.Raw("count_include_pad"), c.Raw("divisor_override")))), Ops.AvgPool2d);
+        Add(rules, (b, c, y, g) => Grads(c, ("input", F(b, Ops.AdaptiveAvgPool2dBackward, g, c.Raw("input")))), Ops.AdaptiveAvgPool2d);
     }
 
     // matmul: 1-d operands are made 2-d (and the gradient's extra dim dropped), batch dims
@@ -42,13 +42,13 @@ public static partial class Derivatives
         var aSizes = Sizes(b, a);
         var mSizes = Sizes(b, m);
         if (aSizes.Count == 0 || mSizes.Count == 0) throw new NotSupportedException("matmul with a 0-dim operand");
-        var a2 = aSizes.Count == 1 ? F(b, "torch.unsqueeze", a, 0L) : a;
-        var m2 = mSizes.Count == 1 ? F(b, "torch.unsqueeze", m, -1L) : m;
+        var a2 = aSizes.Count == 1 ? F(b, Ops.Unsqueeze, a, 0L) : a;
+        var m2 = mSizes.Count == 1 ? F(b, Ops.Unsqueeze, m, -1L) : m;
         Arg g2 = g;
-        if (aSizes.Count == 1) g2 = F(b, "torch.unsqueeze", g2, mSizes.Count == 1 ? 0L : -2L);
-        if (mSizes.Count == 1) g2 = F(b, "torch.unsqueeze", g2, -1L);
-        var ga = F(b, "torch.matmul", g2, F(b, "torch.transpose", m2, -1L, -2L));
-        var gm = F(b, "torch.matmul", F(b, "torch.transpose", a2, -1L, -2L), g2);
+        if (aSizes.Count == 1) g2 = F(b, Ops.Unsqueeze, g2, mSizes.Count == 1 ? 0L : -2L);
+        if (mSizes.Count == 1) g2 = F(b, Ops.Unsqueeze, g2, -1L);
+        var ga = F(b, Ops.Matmul, g2, F(b, Ops.Transpose, m2, -1L, -2L));
+        var gm = F(b, Ops.Matmul, F(b, Ops.Transpose, a2, -1L, -2L), g2);
         var gaSized = SumTo(b, ga, Sizes(b, a2));
         var gmSized = SumTo(b, gm, Sizes(b, m2));
         return Grads(c, ("self", Reshape(b, gaSized, aSizes)), ("other", Reshape(b, gmSized, mSizes)));
@@ -63,15 +63,15 @@ public static partial class Derivatives
         if (wSizes.Count != 2)
         {
             // a 1-d weight: y = x @ w (+ b), one value per row of x
-            var column = F(b, "torch.unsqueeze", g, -1L);
+            var column = F(b, Ops.Unsqueeze, g, -1L);
             return Grads(c, ("input", Mul(b, column, w)), ("weight", Mul(b, column, x)), ("bias", c.IsNone("bias") ? null : g));
         }
         var xSizes = Sizes(b, x);
         var g2 = Reshape(b, g, [-1, wSizes[0]]);
         var x2 = Reshape(b, x, [-1, xSizes[^1]]);
         return Grads(c,
-            ("input", F(b, "torch.matmul", g, w)),
-            ("weight", F(b, "torch.mm", F(b, "torch.t", g2), x2)),
+            ("input", F(b, Ops.Matmul, g, w)),
+            ("weight", F(b, Ops.Mm, F(b, Ops.T, g2), x2)),
             ("bias", c.IsNone("bias") ? null : g));
     }
 
@@ -81,12 +81,12 @@ public static partial class Derivatives
         var rank = c.Tensor("input").Rank;
         var count = c.Ints("normalized_shape").Count;
         var dims = Arg.Ints(Enumerable.Range(rank - count, count).Select(d => (long)d));
-        var centered = SubT(b, x, F(b, "torch.mean", x, dims, true));
-        var rstd = F(b, "torch.rsqrt", AddT(b, F(b, "torch.mean", Mul(b, centered, centered), dims, true), c.Float("eps")));
+        var centered = SubT(b, x, F(b, Ops.Mean, x, dims, true));
+        var rstd = F(b, Ops.Rsqrt, AddT(b, F(b, Ops.Mean, Mul(b, centered, centered), dims, true), c.Float("eps")));
         var normalized = Mul(b, centered, rstd);
         Arg gNormalized = c.IsNone("weight") ? g : Mul(b, g, c.Raw("weight"));
-        var inner = SubT(b, SubT(b, gNormalized, F(b, "torch.mean", gNormalized, dims, true)),
-            Mul(b, normalized, F(b, "torch.mean", Mul(b, gNormalized, normalized), dims, true)));
+        var inner = SubT(b, SubT(b, gNormalized, F(b, Ops.Mean, gNormalized, dims, true)),
+            Mul(b, normalized, F(b, Ops.Mean, Mul(b, gNormalized, normalized), dims, true)));
         return Grads(c,
             ("input", Mul(b, rstd, inner)),
             ("weight", c.IsNone("weight") ? null : Mul(b, g, normalized)),
@@ -116,25 +116,25 @@ public static partial class Derivatives
             extra = total.Select(t => t % 2).ToArray();
         }
         else padding = Pair(c, "padding", spatial);
-        var x4 = batched ? x : F(b, "torch.unsqueeze", x, 0L);
-        var g4 = batched ? g : F(b, "torch.unsqueeze", g, 0L);
+        var x4 = batched ? x : F(b, Ops.Unsqueeze, x, 0L);
+        var g4 = batched ? g : F(b, Ops.Unsqueeze, g, 0L);
         var unpadded = Sizes(b, x4);
         for (var d = 0; d < spatial; d++)
         {
             if (extra[d] == 0) continue;
             var padSizes = Sizes(b, x4).Select((s, i) => i == 2 + d ? extra[d] : s).ToArray();
-            var zeros = b.Call(OpRegistry.Get("torch.zeros"), [Arg.Ints(padSizes)], [new Kwarg("dtype", new DTypeArg(Meta(b, x).DType))]);
-            x4 = F(b, "torch.cat", new ListArg(new Arg[] { x4, zeros }.ToEquatableList()), (long)(2 + d));
+            var zeros = b.Call(Ops.Zeros, [Arg.Ints(padSizes)], [new Kwarg("dtype", new DTypeArg(Meta(b, x).DType))]);
+            x4 = F(b, Ops.Cat, new ListArg(new Arg[] { x4, zeros }.ToEquatableList()), (long)(2 + d));
         }
         Arg biasSizes = c.IsNone("bias") ? NoneArg.Instance : Arg.Ints(Sizes(b, c.Raw("bias")));
-        var grads = F(b, "torch.ops.aten.convolution_backward", g4, x4, w, biasSizes, Arg.Ints(Pair(c, "stride", spatial)), Arg.Ints(padding),
+        var grads = F(b, Ops.ConvolutionBackward, g4, x4, w, biasSizes, Arg.Ints(Pair(c, "stride", spatial)), Arg.Ints(padding),
             Arg.Ints(dilation), false, Arg.Ints(new long[spatial]), c.Raw("groups"), new ListArg(new Arg[] { true, true, !c.IsNone("bias") }.ToEquatableList()));
-        Arg gx = b.Call("operator.getitem", grads, 0L);
+        Arg gx = b.Call(Ops.GetItem, grads, 0L);
         for (var d = 0; d < spatial; d++)
-            if (extra[d] != 0) gx = F(b, "torch.narrow", gx, (long)(2 + d), 0L, unpadded[2 + d]);
-        if (!batched) gx = F(b, "torch.squeeze", gx, 0L);
-        return Grads(c, ("input", gx), ("weight", b.Call("operator.getitem", grads, 1L)),
-            ("bias", c.IsNone("bias") ? null : b.Call("operator.getitem", grads, 2L)));
+            if (extra[d] != 0) gx = F(b, Ops.Narrow, gx, (long)(2 + d), 0L, unpadded[2 + d]);
+        if (!batched) gx = F(b, Ops.Squeeze, gx, 0L);
+        return Grads(c, ("input", gx), ("weight", b.Call(Ops.GetItem, grads, 1L)),
+            ("bias", c.IsNone("bias") ? null : b.Call(Ops.GetItem, grads, 2L)));
     }
 
     private static IReadOnlyList<Arg?> MaxPoolRule(GraphBuilder b, OpCall c, Arg y, Arg g)
@@ -144,8 +144,8 @@ public static partial class Derivatives
         var padding = Arg.Ints(Pair(c, "padding"));
         var dilation = Arg.Ints(Pair(c, "dilation"));
         // the indices are recomputed (F.max_pool2d does not return them); the partitioner decides where
-        var pooled = F(b, "torch.ops.aten.max_pool2d_with_indices", c.Raw("input"), kernel, stride, padding, dilation, c.Raw("ceil_mode"));
-        var indices = b.Call("operator.getitem", pooled, 1L);
-        return Grads(c, ("input", F(b, "torch.ops.aten.max_pool2d_with_indices_backward", g, c.Raw("input"), kernel, stride, padding, dilation, c.Raw("ceil_mode"), indices)));
+        var pooled = F(b, Ops.MaxPool2dWithIndices, c.Raw("input"), kernel, stride, padding, dilation, c.Raw("ceil_mode"));
+        var indices = b.Call(Ops.GetItem, pooled, 1L);
+        return Grads(c, ("input", F(b, Ops.MaxPool2dWithIndicesBackward, g, c.Raw("input"), kernel, stride, padding, dilation, c.Raw("ceil_mode"), indices)));
     }
 }

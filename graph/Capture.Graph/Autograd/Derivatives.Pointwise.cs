@@ -12,43 +12,43 @@ public static partial class Derivatives
     private static DerivativeRule Unary(Func<GraphBuilder, Arg, Arg, Arg, Arg> grad) =>
         (b, c, y, g) => Grads(c, (FirstName(c), grad(b, First(c), y, g)));
 
-    private static void PointwiseRules(Dictionary<string, DerivativeRule> rules)
+    private static void PointwiseRules(Dictionary<OpDef, DerivativeRule> rules)
     {
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, y)), "torch.exp");
-        Add(rules, Unary((b, x, y, g) => Div(b, g, x)), "torch.log");
-        Add(rules, Unary((b, x, y, g) => Div(b, Mul(b, g, 0.5), y)), "torch.sqrt");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, "torch.pow", y, 3L), -0.5))), "torch.rsqrt");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, F(b, "torch.cos", x))), "torch.sin");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, Neg(b, F(b, "torch.sin", x)))), "torch.cos");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, OneMinus(b, Mul(b, y, y)))), "torch.tanh");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, y, OneMinus(b, y)))), "torch.sigmoid");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, "torch.exp", Neg(b, Mul(b, x, x))), 2 / Math.Sqrt(Math.PI)))), "torch.erf");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, Neg(b, Mul(b, y, y)))), "torch.reciprocal");
-        Add(rules, Unary((b, x, y, g) => Neg(b, g)), "torch.neg");
-        Add(rules, Unary((b, x, y, g) => Mul(b, g, F(b, "torch.sign", x))), "torch.abs");
-        Add(rules, Unary((b, x, y, g) => ZerosLike(b, g)), "torch.floor", "torch.ceil", "torch.round", "torch.sign");
-        Add(rules, Unary((b, x, y, g) => Where(b, F(b, "torch.gt", y, 0L), g, 0.0)), "torch.relu", "torch.nn.functional.relu");
-        Add(rules, Gelu, "torch.nn.functional.gelu");
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, y)), Ops.Exp);
+        Add(rules, Unary((b, x, y, g) => Div(b, g, x)), Ops.Log);
+        Add(rules, Unary((b, x, y, g) => Div(b, Mul(b, g, 0.5), y)), Ops.Sqrt);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, Ops.Pow, y, 3L), -0.5))), Ops.Rsqrt);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, F(b, Ops.Cos, x))), Ops.Sin);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Neg(b, F(b, Ops.Sin, x)))), Ops.Cos);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, OneMinus(b, Mul(b, y, y)))), Ops.Tanh);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, y, OneMinus(b, y)))), Ops.Sigmoid);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Mul(b, F(b, Ops.Exp, Neg(b, Mul(b, x, x))), 2 / Math.Sqrt(Math.PI)))), Ops.Erf);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, Neg(b, Mul(b, y, y)))), Ops.Reciprocal);
+        Add(rules, Unary((b, x, y, g) => Neg(b, g)), Ops.Neg);
+        Add(rules, Unary((b, x, y, g) => Mul(b, g, F(b, Ops.Sign, x))), Ops.Abs);
+        Add(rules, Unary((b, x, y, g) => ZerosLike(b, g)), Ops.Floor, Ops.Ceil, Ops.Round, Ops.Sign);
+        Add(rules, Unary((b, x, y, g) => Where(b, F(b, Ops.Gt, y, 0L), g, 0.0)), Ops.Relu, Ops.FunctionalRelu);
+        Add(rules, Gelu, Ops.Gelu);
         Add(rules, Unary((b, x, y, g) =>
         {
-            var s = F(b, "torch.sigmoid", x);
+            var s = F(b, Ops.Sigmoid, x);
             return Mul(b, g, Mul(b, s, AddT(b, Mul(b, x, OneMinus(b, s)), 1.0)));
-        }), "torch.nn.functional.silu");
+        }), Ops.Silu);
 
-        Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: false))), "torch.add");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: true))), "torch.sub");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", Mul(b, g, c.Raw("other"))), ("other", Mul(b, g, c.Raw("self")))), "torch.mul");
-        Add(rules, DivRule, "torch.div");
-        Add(rules, PowRule, "torch.pow");
-        Add(rules, (b, c, y, g) => SelectBetween(b, c, g, "torch.gt"), "torch.maximum");
-        Add(rules, (b, c, y, g) => SelectBetween(b, c, g, "torch.lt"), "torch.minimum");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", Where(b, c.Raw("condition"), g, 0.0)), ("other", Where(b, c.Raw("condition"), 0.0, g))), "torch.where");
-        Add(rules, ClampRule, "torch.clamp");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: false))), Ops.Add);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: true))), Ops.Sub);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", Mul(b, g, c.Raw("other"))), ("other", Mul(b, g, c.Raw("self")))), Ops.Mul);
+        Add(rules, DivRule, Ops.Div);
+        Add(rules, PowRule, Ops.Pow);
+        Add(rules, (b, c, y, g) => SelectBetween(b, c, g, Ops.Gt), Ops.Maximum);
+        Add(rules, (b, c, y, g) => SelectBetween(b, c, g, Ops.Lt), Ops.Minimum);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", Where(b, c.Raw("condition"), g, 0.0)), ("other", Where(b, c.Raw("condition"), 0.0, g))), Ops.Where);
+        Add(rules, ClampRule, Ops.Clamp);
         Add(rules, (b, c, y, g) => Grads(c,
-            ("self", F(b, "torch.masked_fill", g, c.Raw("mask"), 0.0)),
-            ("value", c.IsTensor("value") ? F(b, "torch.sum", Where(b, c.Raw("mask"), g, 0.0)) : null)), "torch.masked_fill");
+            ("self", F(b, Ops.MaskedFill, g, c.Raw("mask"), 0.0)),
+            ("value", c.IsTensor("value") ? F(b, Ops.Sum, Where(b, c.Raw("mask"), g, 0.0)) : null)), Ops.MaskedFill);
         // conversions: the gradient goes back to the source's dtype (the joint graph converts it)
-        Add(rules, (b, c, y, g) => Grads(c, ("self", g)), "Tensor.to", "Tensor.float", "Tensor.double", "Tensor.half", "Tensor.bfloat16", "Tensor.type_as");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g)), Ops.To, Ops.Float, Ops.Double, Ops.Half, Ops.Bfloat16, Ops.TypeAs);
     }
 
     // gelu(x) = x * Phi(x): Phi(x) + x * phi(x); the tanh form, with u = k (x + 0.044715 x^3):
@@ -61,14 +61,14 @@ public static partial class Derivatives
         if (c.Str("approximate") == "tanh")
         {
             var k = Math.Sqrt(2 / Math.PI);
-            var t = F(b, "torch.tanh", Mul(b, AddT(b, x, Mul(b, Mul(b, square, x), 0.044715)), k));
+            var t = F(b, Ops.Tanh, Mul(b, AddT(b, x, Mul(b, Mul(b, square, x), 0.044715)), k));
             var inner = Mul(b, AddT(b, Mul(b, square, 3 * 0.044715), 1.0), k);
             slope = AddT(b, Mul(b, AddT(b, t, 1.0), 0.5), Mul(b, Mul(b, Mul(b, x, 0.5), OneMinus(b, Mul(b, t, t))), inner));
         }
         else
         {
-            var cdf = Mul(b, AddT(b, F(b, "torch.erf", Mul(b, x, 1 / Math.Sqrt(2))), 1.0), 0.5);
-            var pdf = Mul(b, F(b, "torch.exp", Mul(b, square, -0.5)), 1 / Math.Sqrt(2 * Math.PI));
+            var cdf = Mul(b, AddT(b, F(b, Ops.Erf, Mul(b, x, 1 / Math.Sqrt(2))), 1.0), 0.5);
+            var pdf = Mul(b, F(b, Ops.Exp, Mul(b, square, -0.5)), 1 / Math.Sqrt(2 * Math.PI));
             slope = AddT(b, cdf, Mul(b, x, pdf));
         }
         return Grads(c, ("input", Mul(b, g, slope)));
@@ -103,18 +103,18 @@ public static partial class Derivatives
                 IntArg { Value: 0 } or FloatArg { Value: 0 } => ZerosLike(b, g),
                 IntArg { Value: 1 } => g,
                 IntArg { Value: 2 } => Mul(b, g, Mul(b, x, 2.0)),
-                IntArg { Value: var n } => Mul(b, g, Mul(b, F(b, "torch.pow", x, n - 1), (double)n)),
-                FloatArg { Value: var v } => Mul(b, g, Mul(b, F(b, "torch.pow", x, v - 1), v)),
+                IntArg { Value: var n } => Mul(b, g, Mul(b, F(b, Ops.Pow, x, n - 1), (double)n)),
+                FloatArg { Value: var v } => Mul(b, g, Mul(b, F(b, Ops.Pow, x, v - 1), v)),
                 BoolArg { Value: var v } => v ? g : ZerosLike(b, g),
-                _ => Mul(b, g, Mul(b, F(b, "torch.pow", x, SubT(b, e, 1.0)), e)),
+                _ => Mul(b, g, Mul(b, F(b, Ops.Pow, x, SubT(b, e, 1.0)), e)),
             };
         }
         if (c.IsTensor("exponent"))
         {
             if (c.IsTensor("self"))
             {
-                var logX = F(b, "torch.log", x);
-                var safe = Where(b, F(b, "torch.logical_and", F(b, "torch.eq", x, 0L), F(b, "torch.ge", e, 0L)), 0.0, Mul(b, y, logX));
+                var logX = F(b, Ops.Log, x);
+                var safe = Where(b, F(b, Ops.LogicalAnd, F(b, Ops.Eq, x, 0L), F(b, Ops.Ge, e, 0L)), 0.0, Mul(b, y, logX));
                 ge = Mul(b, g, safe);
             }
             else
@@ -127,11 +127,11 @@ public static partial class Derivatives
     }
 
     // maximum: self takes g where self > other, other where other > self; ties split g in half
-    private static IReadOnlyList<Arg?> SelectBetween(GraphBuilder b, OpCall c, Arg g, string wins)
+    private static IReadOnlyList<Arg?> SelectBetween(GraphBuilder b, OpCall c, Arg g, OpDef wins)
     {
         var x = c.Raw("self");
         var o = c.Raw("other");
-        var tie = F(b, "torch.eq", x, o);
+        var tie = F(b, Ops.Eq, x, o);
         var half = Mul(b, g, 0.5);
         return Grads(c,
             ("self", Where(b, tie, half, Where(b, F(b, wins, x, o), g, 0.0))),
@@ -144,19 +144,19 @@ public static partial class Derivatives
     {
         var x = c.Raw("self");
         bool hasMin = !c.IsNone("min"), hasMax = !c.IsNone("max");
-        Arg? inside = hasMin ? F(b, "torch.ge", x, c.Raw("min")) : null;
-        if (hasMax) inside = inside is null ? F(b, "torch.le", x, c.Raw("max")) : F(b, "torch.logical_and", inside, F(b, "torch.le", x, c.Raw("max")));
+        Arg? inside = hasMin ? F(b, Ops.Ge, x, c.Raw("min")) : null;
+        if (hasMax) inside = inside is null ? F(b, Ops.Le, x, c.Raw("max")) : F(b, Ops.LogicalAnd, inside, F(b, Ops.Le, x, c.Raw("max")));
         Arg? gMin = null, gMax = null;
         if (hasMin && c.IsTensor("min"))
         {
-            Arg raised = F(b, "torch.lt", x, c.Raw("min"));
-            if (hasMax) raised = F(b, "torch.logical_and", raised, F(b, "torch.lt", c.Raw("min"), c.Raw("max")));
+            Arg raised = F(b, Ops.Lt, x, c.Raw("min"));
+            if (hasMax) raised = F(b, Ops.LogicalAnd, raised, F(b, Ops.Lt, c.Raw("min"), c.Raw("max")));
             gMin = Where(b, raised, g, 0.0);
         }
         if (hasMax && c.IsTensor("max"))
         {
-            Arg lowered = F(b, "torch.gt", x, c.Raw("max"));
-            if (hasMin) lowered = F(b, "torch.logical_or", lowered, F(b, "torch.lt", c.Raw("max"), c.Raw("min")));
+            Arg lowered = F(b, Ops.Gt, x, c.Raw("max"));
+            if (hasMin) lowered = F(b, Ops.LogicalOr, lowered, F(b, Ops.Lt, c.Raw("max"), c.Raw("min")));
             gMax = Where(b, lowered, g, 0.0);
         }
         return Grads(c, ("self", Where(b, inside!, g, 0.0)), ("min", gMin), ("max", gMax));

@@ -4,55 +4,55 @@ namespace Capture.Graphs;
 // back, inverse permutation, the slice scattered back into zeros, the pieces of a cat narrowed out).
 public static partial class Derivatives
 {
-    private static void ShapeRules(Dictionary<string, DerivativeRule> rules)
+    private static void ShapeRules(Dictionary<OpDef, DerivativeRule> rules)
     {
         Add(rules, (b, c, y, g) => Grads(c, ("self", Reshape(b, g, Sizes(b, c.Raw("self"))))),
-            "Tensor.view", "torch.reshape", "torch.flatten", "Tensor.unflatten", "torch.squeeze", "torch.unsqueeze", "Tensor.contiguous");
+            Ops.View, Ops.Reshape, Ops.Flatten, Ops.Unflatten, Ops.Squeeze, Ops.Unsqueeze, Ops.Contiguous);
         Add(rules, (b, c, y, g) =>
         {
             var t = c.Tensor("self");
             var dims = c.Ints("dims").Select(d => t.Shape.WrapDim(d, c.Op.Name)).ToArray();
             var inverse = new long[dims.Length];
             for (var i = 0; i < dims.Length; i++) inverse[dims[i]] = i;
-            return Grads(c, ("self", F(b, "torch.permute", g, Arg.Ints(inverse))));
-        }, "torch.permute");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.transpose", g, c.Raw("dim0"), c.Raw("dim1")))), "torch.transpose");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.t", g))), "torch.t");
+            return Grads(c, ("self", F(b, Ops.Permute, g, Arg.Ints(inverse))));
+        }, Ops.Permute);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Transpose, g, c.Raw("dim0"), c.Raw("dim1")))), Ops.Transpose);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.T, g))), Ops.T);
         // expand: the joint graph sums the broadcast gradient back to the input's shape
-        Add(rules, (b, c, y, g) => Grads(c, ("self", g)), "Tensor.expand");
-        Add(rules, GetItemRule, "operator.getitem");
+        Add(rules, (b, c, y, g) => Grads(c, ("self", g)), Ops.Expand);
+        Add(rules, GetItemRule, Ops.GetItem);
         Add(rules, (b, c, y, g) =>
         {
             var sizes = Sizes(b, c.Raw("self"));
             var dim = c.Tensor("self").Shape.WrapDim(c.Int("dim"), c.Op.Name);
             var start = c.Int("start") < 0 ? c.Int("start") + sizes[dim] : c.Int("start");
-            return Grads(c, ("self", F(b, "torch.ops.aten.slice_backward", g, Arg.Ints(sizes), (long)dim, start, start + c.Int("length"), 1L)));
-        }, "torch.narrow");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.cat", g, c.Raw("dim")))), "torch.chunk", "torch.split");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.stack", g, c.Raw("dim")))), "torch.unbind");
-        Add(rules, CatRule, "torch.cat");
+            return Grads(c, ("self", F(b, Ops.SliceBackward, g, Arg.Ints(sizes), (long)dim, start, start + c.Int("length"), 1L)));
+        }, Ops.Narrow);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Cat, g, c.Raw("dim")))), Ops.Chunk, Ops.Split);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Stack, g, c.Raw("dim")))), Ops.Unbind);
+        Add(rules, CatRule, Ops.Cat);
         Add(rules, (b, c, y, g) =>
         {
-            var parts = F(b, "torch.unbind", g, c.Raw("dim"));
+            var parts = F(b, Ops.Unbind, g, c.Raw("dim"));
             var count = ((ListArg)c.Raw("tensors")).Items.Count;
-            return Grads(c, ("tensors", new ListArg(Enumerable.Range(0, count).Select(i => (Arg)b.Call("operator.getitem", parts, (long)i)).ToEquatableList())));
-        }, "torch.stack");
-        Add(rules, RepeatRule, "Tensor.repeat");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.flip", g, c.Raw("dims")))), "torch.flip");
-        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, "torch.roll", g, Arg.Ints(c.Ints("shifts").Select(s => -s)), c.Raw("dims")))), "torch.roll");
+            return Grads(c, ("tensors", new ListArg(Enumerable.Range(0, count).Select(i => (Arg)b.Call(Ops.GetItem, parts, (long)i)).ToEquatableList())));
+        }, Ops.Stack);
+        Add(rules, RepeatRule, Ops.Repeat);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Flip, g, c.Raw("dims")))), Ops.Flip);
+        Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Roll, g, Arg.Ints(c.Ints("shifts").Select(s => -s)), c.Raw("dims")))), Ops.Roll);
         Add(rules, (b, c, y, g) =>
         {
             if (c.Bool("training") && c.Float("p") > 0)
                 throw new NotSupportedException("dropout in training mode: its random mask is not a graph value, so the compiled backward cannot reuse it (the function runs through torch's autograd)");
             return Grads(c, ("input", g));
-        }, "torch.nn.functional.dropout");
+        }, Ops.Dropout);
         Add(rules, (b, c, y, g) =>
         {
             if (!c.IsNone("max_norm")) throw new NotSupportedException("embedding(max_norm=...) renormalizes the weight in place");
             var weight = Sizes(b, c.Raw("weight"));
-            return Grads(c, ("weight", F(b, "torch.ops.aten.embedding_dense_backward", g, c.Raw("input"), weight[0],
+            return Grads(c, ("weight", F(b, Ops.EmbeddingDenseBackward, g, c.Raw("input"), weight[0],
                 c.OptInt("padding_idx") is { } p ? (p < 0 ? p + weight[0] : p) : -1L, c.Raw("scale_grad_by_freq"))));
-        }, "torch.nn.functional.embedding");
+        }, Ops.Embedding);
     }
 
     // x[i, a:b, None, ...]: each index step is replayed on the shape, then undone in reverse order
@@ -70,17 +70,17 @@ public static partial class Derivatives
             {
                 case NoneArg:
                     sizes.Insert(at, 1);
-                    steps.Add((before, grad => F(b, "torch.squeeze", grad, (long)at)));
+                    steps.Add((before, grad => F(b, Ops.Squeeze, grad, (long)at)));
                     break;
                 case IntArg { Value: var i }:
                     sizes.RemoveAt(at);
-                    steps.Add((before, grad => F(b, "torch.ops.aten.select_backward", grad, Arg.Ints(before), (long)at, i < 0 ? i + before[at] : i)));
+                    steps.Add((before, grad => F(b, Ops.SelectBackward, grad, Arg.Ints(before), (long)at, i < 0 ? i + before[at] : i)));
                     break;
                 case SliceArg s:
                     var (start, stop, step) = OpRegistry.SliceBounds(s, before[at]);
                     stop = Math.Max(start, stop);
                     sizes[at] = (stop - start + step - 1) / step;
-                    steps.Add((before, grad => F(b, "torch.ops.aten.slice_backward", grad, Arg.Ints(before), (long)at, start, stop, step)));
+                    steps.Add((before, grad => F(b, Ops.SliceBackward, grad, Arg.Ints(before), (long)at, start, stop, step)));
                     break;
                 default:
                     throw new NotSupportedException($"the gradient of indexing with {item}");
@@ -102,7 +102,7 @@ public static partial class Derivatives
         {
             var sizes = Sizes(b, tensor);
             if (sizes.Count != rank) { grads.Add(ZerosLike(b, tensor)); continue; } // legacy empty [0] inputs take no part
-            grads.Add(F(b, "torch.narrow", g, (long)dim, offset, sizes[dim]));
+            grads.Add(F(b, Ops.Narrow, g, (long)dim, offset, sizes[dim]));
             offset += sizes[dim];
         }
         return Grads(c, ("tensors", new ListArg(grads.ToEquatableList())));
@@ -115,7 +115,7 @@ public static partial class Derivatives
         var sizes = Sizes(b, c.Raw("self"));
         var padded = Enumerable.Repeat(1L, repeats.Count - sizes.Count).Concat(sizes).ToArray();
         var split = repeats.Zip(padded).SelectMany(p => new[] { p.First, p.Second }).ToArray();
-        var summed = F(b, "torch.sum", Reshape(b, g, split), Arg.Ints(Enumerable.Range(0, repeats.Count).Select(i => 2L * i)));
+        var summed = F(b, Ops.Sum, Reshape(b, g, split), Arg.Ints(Enumerable.Range(0, repeats.Count).Select(i => 2L * i)));
         return Grads(c, ("self", Reshape(b, summed, sizes)));
     }
 }

@@ -13,11 +13,11 @@ namespace Capture.Graphs;
 /// </summary>
 public static partial class Derivatives
 {
-    private static readonly FrozenDictionary<string, DerivativeRule> Rules = Build();
+    private static readonly FrozenDictionary<OpDef, DerivativeRule> Rules = Build();
 
-    private static FrozenDictionary<string, DerivativeRule> Build()
+    private static FrozenDictionary<OpDef, DerivativeRule> Build()
     {
-        var rules = new Dictionary<string, DerivativeRule>();
+        var rules = new Dictionary<OpDef, DerivativeRule>();
         PointwiseRules(rules);
         ReductionRules(rules);
         ShapeRules(rules);
@@ -25,24 +25,24 @@ public static partial class Derivatives
         return rules.ToFrozenDictionary();
     }
 
-    /// <summary>The rule for an op name, or null where there is none.</summary>
-    public static DerivativeRule? For(string opName) => Rules.GetValueOrDefault(opName);
+    /// <summary>The rule for an op, or null where there is none.</summary>
+    public static DerivativeRule? For(OpDef op) => Rules.GetValueOrDefault(op);
 
     /// <summary>Ops whose results carry no gradient (comparisons, indices, creation): not an omission.</summary>
     /// Backward kernels count among them: a compiled backward is differentiated once (no double backward).
     public static bool IsNonDifferentiable(OpDef op) =>
-        op.Category is OpCategory.Creation or OpCategory.GlobalState || NonDifferentiable.Contains(op.Name)
+        op.Category is OpCategory.Creation or OpCategory.GlobalState || NonDifferentiable.Contains(op)
         || op.Name.StartsWith("torch.ops.aten.", StringComparison.Ordinal) && op.Name.EndsWith("_backward", StringComparison.Ordinal);
 
-    private static readonly FrozenSet<string> NonDifferentiable = FrozenSet.ToFrozenSet<string>([
-        "torch.eq", "torch.ne", "torch.lt", "torch.le", "torch.gt", "torch.ge", "torch.logical_and", "torch.logical_or",
-        "torch.logical_not", "torch.argmax", "torch.argmin", "torch.any", "torch.all",
-        "torch.ops.aten.max_pool2d_with_indices", "torch._transformer_encoder_layer_fwd", "Tensor.long", "Tensor.int", "Tensor.bool",
+    private static readonly FrozenSet<OpDef> NonDifferentiable = FrozenSet.ToFrozenSet<OpDef>([
+        Ops.Eq, Ops.Ne, Ops.Lt, Ops.Le, Ops.Gt, Ops.Ge, Ops.LogicalAnd, Ops.LogicalOr,
+        Ops.LogicalNot, Ops.Argmax, Ops.Argmin, Ops.Any, Ops.All,
+        Ops.MaxPool2dWithIndices, Ops.TransformerEncoderLayerFwd, Ops.Long, Ops.Int, Ops.Bool,
     ]);
 
-    private static void Add(Dictionary<string, DerivativeRule> rules, DerivativeRule rule, params string[] names)
+    private static void Add(Dictionary<OpDef, DerivativeRule> rules, DerivativeRule rule, params OpDef[] ops)
     {
-        foreach (var name in names) rules.Add(name, rule);
+        foreach (var op in ops) rules.Add(op, rule);
     }
 
     /// <summary>Gradients by parameter name, laid out in the op's schema order.</summary>
@@ -59,32 +59,31 @@ public static partial class Derivatives
     }
 
     // Small graph-building helpers: every rule is written with these.
-    private static RefArg F(GraphBuilder b, string op, params Arg[] args) => b.Call(op, args);
+    private static RefArg F(GraphBuilder b, OpDef op, params Arg[] args) => b.Call(op, args);
 
-    private static RefArg M(GraphBuilder b, string method, params Arg[] args) =>
-        b.Call(OpRegistry.TryGetMethod(method, out var op) ? op : OpRegistry.Get("Tensor." + method), args, method: true);
+    private static RefArg M(GraphBuilder b, OpDef method, params Arg[] args) => b.Call(method, args, method: true);
 
     internal static TensorMeta Meta(GraphBuilder b, Arg arg) =>
         b.MetaOf(arg) as TensorMeta ?? throw new NotSupportedException($"a gradient needs a tensor, got {arg}");
 
     private static IReadOnlyList<long> Sizes(GraphBuilder b, Arg arg) => Meta(b, arg).Shape.Concrete("a derivative rule");
 
-    private static RefArg Mul(GraphBuilder b, Arg x, Arg y) => F(b, "torch.mul", x, y);
-    private static RefArg Div(GraphBuilder b, Arg x, Arg y) => F(b, "torch.div", x, y);
-    private static RefArg AddT(GraphBuilder b, Arg x, Arg y) => F(b, "torch.add", x, y);
-    private static RefArg SubT(GraphBuilder b, Arg x, Arg y) => F(b, "torch.sub", x, y);
-    private static RefArg Neg(GraphBuilder b, Arg x) => F(b, "torch.neg", x);
+    private static RefArg Mul(GraphBuilder b, Arg x, Arg y) => F(b, Ops.Mul, x, y);
+    private static RefArg Div(GraphBuilder b, Arg x, Arg y) => F(b, Ops.Div, x, y);
+    private static RefArg AddT(GraphBuilder b, Arg x, Arg y) => F(b, Ops.Add, x, y);
+    private static RefArg SubT(GraphBuilder b, Arg x, Arg y) => F(b, Ops.Sub, x, y);
+    private static RefArg Neg(GraphBuilder b, Arg x) => F(b, Ops.Neg, x);
 
     /// <summary>1 - x, written tensor first (torch.sub takes no number first).</summary>
     private static RefArg OneMinus(GraphBuilder b, Arg x) => AddT(b, Neg(b, x), 1.0);
 
-    private static RefArg Where(GraphBuilder b, Arg condition, Arg x, Arg y) => F(b, "torch.where", condition, x, y);
+    private static RefArg Where(GraphBuilder b, Arg condition, Arg x, Arg y) => F(b, Ops.Where, condition, x, y);
 
-    private static RefArg ZerosLike(GraphBuilder b, Arg x) => F(b, "torch.zeros_like", x);
+    private static RefArg ZerosLike(GraphBuilder b, Arg x) => F(b, Ops.ZerosLike, x);
 
     /// <summary>x reshaped to sizes (x itself when it already has them).</summary>
     internal static Arg Reshape(GraphBuilder b, Arg x, IReadOnlyList<long> sizes) =>
-        Sizes(b, x).SequenceEqual(sizes) ? x : F(b, "torch.reshape", x, Arg.Ints(sizes));
+        Sizes(b, x).SequenceEqual(sizes) ? x : F(b, Ops.Reshape, x, Arg.Ints(sizes));
 
     /// <summary>Sums a broadcast gradient back to <paramref name="sizes"/> (torch's sum_to).</summary>
     internal static Arg SumTo(GraphBuilder b, Arg grad, IReadOnlyList<long> sizes)
@@ -94,7 +93,7 @@ public static partial class Derivatives
         var leading = have.Count - sizes.Count;
         if (leading < 0) throw new NotSupportedException($"a gradient of shape [{string.Join(", ", have)}] cannot be summed to [{string.Join(", ", sizes)}]");
         var dims = Enumerable.Range(0, have.Count).Where(d => d < leading || sizes[d - leading] == 1 && have[d] != 1).Select(d => (long)d).ToList();
-        Arg summed = dims.Count == 0 ? grad : F(b, "torch.sum", grad, Arg.Ints(dims), true);
+        Arg summed = dims.Count == 0 ? grad : F(b, Ops.Sum, grad, Arg.Ints(dims), true);
         return Reshape(b, summed, sizes);
     }
 
@@ -104,7 +103,7 @@ public static partial class Derivatives
         var g = grad;
         if (!keepdim)
             g = Reshape(b, g, inputSizes.Select((s, d) => dims.Contains(d) ? 1L : s).ToArray());
-        return Sizes(b, g).SequenceEqual(inputSizes) ? g : M(b, "expand", g, Arg.Ints(inputSizes));
+        return Sizes(b, g).SequenceEqual(inputSizes) ? g : M(b, Ops.Expand, g, Arg.Ints(inputSizes));
     }
 
     /// <summary>The dims a reduction's dim argument names (None or [] for all), wrapped.</summary>

@@ -38,7 +38,7 @@ public static class Functionalize
             var meta = (TensorMeta)written.Meta;
             var value = Functional(b, call, meta);
             if (Derivatives.Meta(b, value).DType != meta.DType)
-                value = b.Call(OpRegistry.Get("Tensor.to"), [value, new DTypeArg(meta.DType)], method: true);
+                value = b.Call(Ops.To, [value, new DTypeArg(meta.DType)], method: true);
             var result = ((RefArg)value).Name;
             // x and every earlier name of x now read the new value, as does the in-place call's own result
             foreach (var key in renames.Where(p => p.Value == target.Name).Select(p => p.Key).ToList()) renames[key] = result;
@@ -51,13 +51,13 @@ public static class Functionalize
     private static Arg Functional(GraphBuilder b, CallOp call, TensorMeta destination)
     {
         var sizes = Arg.Ints(destination.Shape.Concrete("an in-place op"));
-        Arg Spread(Arg value) => b.MetaOf(value) is TensorMeta ? b.Call(OpRegistry.Get("Tensor.expand"), [value, sizes], method: true) : b.Call("torch.full_like", call.Args[0], value);
+        Arg Spread(Arg value) => b.MetaOf(value) is TensorMeta ? b.Call(Ops.Expand, [value, sizes], method: true) : b.Call(Ops.FullLike, call.Args[0], value);
         var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, b.MetaOf);
         return call.Op.FunctionalName switch
         {
             "copy" => Spread(bound.Raw("src")),
             "fill" => Spread(bound.Raw("value")),
-            "zero" => b.Call("torch.zeros_like", call.Args[0]),
+            "zero" => b.Call(Ops.ZerosLike, call.Args[0]),
             var name => b.Call(OpRegistry.Get(name!), call.Args, call.Kwargs),
         };
     }

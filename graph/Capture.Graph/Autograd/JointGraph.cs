@@ -149,8 +149,8 @@ public sealed record JointGraph(
             if (!NeedsGrad(forward[name].Meta) || forward[name].Meta is not TensorMeta meta) return;
             grad = Derivatives.SumTo(b, grad, meta.Shape.Concrete("a gradient"));
             if (Derivatives.Meta(b, grad).DType != meta.DType)
-                grad = b.Call(OpRegistry.Get("Tensor.to"), [grad, new DTypeArg(meta.DType)], method: true);
-            _tensors[name] = _tensors.TryGetValue(name, out var existing) ? b.Call("torch.add", existing, grad) : grad;
+                grad = b.Call(Ops.To, [grad, new DTypeArg(meta.DType)], method: true);
+            _tensors[name] = _tensors.TryGetValue(name, out var existing) ? b.Call(Ops.Add, existing, grad) : grad;
         }
 
         /// <summary>Pushes a node's gradient to its arguments through the op's derivative rule.</summary>
@@ -158,13 +158,13 @@ public sealed record JointGraph(
         {
             b.Source = call.Source;
             var op = call.Op;
-            if (op.Name == "operator.getitem" && forward.MetaOf(call.Args[0]) is TupleMeta tuple)
+            if (op == Ops.GetItem && forward.MetaOf(call.Args[0]) is TupleMeta tuple)
             {
                 if (_tensors.TryGetValue(call.Name, out var itemGrad) && call.Args[0] is RefArg source && call.Args[1] is IntArg { Value: var i })
                 {
                     var items = _tuples.TryGetValue(source.Name, out var known) ? known : _tuples[source.Name] = new Arg?[tuple.Items.Count];
                     var index = (int)(i < 0 ? i + tuple.Items.Count : i);
-                    items[index] = items[index] is { } existing ? b.Call("torch.add", existing, itemGrad) : itemGrad;
+                    items[index] = items[index] is { } existing ? b.Call(Ops.Add, existing, itemGrad) : itemGrad;
                 }
                 return;
             }
@@ -172,7 +172,7 @@ public sealed record JointGraph(
             if (_tensors.TryGetValue(call.Name, out var g)) gradOutput = g;
             else if (_tuples.TryGetValue(call.Name, out var items) && call.Meta is TupleMeta t)
                 gradOutput = new ListArg(items.Select((item, i) => item ?? (t.Items[i] is TensorMeta
-                    ? b.Call("torch.zeros_like", b.Call("operator.getitem", new RefArg(call.Name), (long)i))
+                    ? b.Call(Ops.ZerosLike, b.Call(Ops.GetItem, new RefArg(call.Name), (long)i))
                     : NoneArg.Instance)).ToEquatableList(), IsTuple: true);
             else return;
             var where = call.Source is { } s ? $" (from {s})" : "";

@@ -105,7 +105,7 @@ public static class Partitioners
         var set = joint.Primals.ToHashSet();
         foreach (var output in joint.Outputs.References()) set.UnionWith(Ancestors(graph, output));
         foreach (var node in graph.Nodes)
-            if (node is CallOp { Op.Name: "operator.getitem" } c && c.Args[0] is RefArg r && set.Contains(r.Name) && graph[r.Name].Meta is TupleMeta && !backward.Contains(c.Name))
+            if (node is CallOp c && c.Op == Ops.GetItem && c.Args[0] is RefArg r && set.Contains(r.Name) && graph[r.Name].Meta is TupleMeta && !backward.Contains(c.Name))
                 set.Add(c.Name);
         return set;
     }

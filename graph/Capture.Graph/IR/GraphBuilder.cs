@@ -54,8 +54,8 @@ public sealed class GraphBuilder
     public RefArg GetAttr(string target, ValueMeta meta) =>
         Add(new GetAttr(Unique(target.Replace('.', '_')), target, meta) { Source = Source });
 
-    /// <summary>Calls a registry op by name ("torch.add") with positional arguments.</summary>
-    public RefArg Call(string op, params Arg[] args) => Call(OpRegistry.Get(op), args);
+    /// <summary>Calls an op (<see cref="Ops"/>) with positional arguments.</summary>
+    public RefArg Call(OpDef op, params Arg[] args) => Call(op, (IReadOnlyList<Arg>)args);
 
     public RefArg Call(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg>? kwargs = null, bool method = false, ValueMeta? opaqueMeta = null)
     {

@@ -27,7 +27,7 @@ public sealed class OpCall
     public OpCall Bind(OpDef op, IReadOnlyList<Arg> args) => Bind(op, args, [], _metaOf);
 
     /// <summary>The functional op this call computes: add for add_, else the op itself.</summary>
-    public string BaseName => Op.FunctionalName ?? Op.Name;
+    public OpDef BaseOp => Op.FunctionalName is { } functional ? OpRegistry.Get(functional) : Op;
 
     public OpDef Op { get; }
     public IReadOnlyDictionary<string, Arg> Bound => _bound;

@@ -39,7 +39,7 @@ public sealed class OpDef : IEquatable<OpDef>
     public string? FunctionalName { get; init; }
 
     /// <summary>The vector-Jacobian product (graph/Autograd/Derivatives); null where the op has none.</summary>
-    public DerivativeRule? Derivative { get; internal set; }
+    public DerivativeRule? Derivative => Derivatives.For(this);
 
     /// <summary>What a user must know about using this op in a graph (random ops, say).</summary>
     public string? Note { get; init; }
@@ -58,5 +58,7 @@ public sealed class OpDef : IEquatable<OpDef>
     public bool Equals(OpDef? other) => other is not null && Name == other.Name;
     public override bool Equals(object? obj) => obj is OpDef o && Equals(o);
     public override int GetHashCode() => Name.GetHashCode();
+    public static bool operator ==(OpDef? a, OpDef? b) => a is null ? b is null : a.Equals(b);
+    public static bool operator !=(OpDef? a, OpDef? b) => !(a == b);
     public override string ToString() => Name;
 }

@@ -29,7 +29,6 @@ public static partial class OpRegistry
                      .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(FusedOps()).Concat(GlobalStateOps()).Concat(BackwardOps()))
             Register(op);
         foreach (var op in InPlaceOps()) Register(op);
-        foreach (var op in byName.Values) op.Derivative = Derivatives.For(op.Name);
         ByName = byName.ToFrozenDictionary();
         All = [.. byName.Values];
         ByMethodName = byMethodName.ToFrozenDictionary();

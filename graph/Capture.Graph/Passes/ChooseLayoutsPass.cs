@@ -15,9 +15,9 @@ public sealed class ChooseLayoutsPass : IGraphPass
 {
     public string Name => "choose layouts";
 
-    private static readonly FrozenSet<string> Gemms = FrozenSet.ToFrozenSet<string>(["torch.matmul", "torch.mm", "torch.bmm", "torch.addmm", "torch.baddbmm", "torch.nn.functional.linear"]);
+    private static readonly FrozenSet<OpDef> Gemms = FrozenSet.ToFrozenSet<OpDef>([Ops.Matmul, Ops.Mm, Ops.Bmm, Ops.Addmm, Ops.Baddbmm, Ops.Linear]);
 
-    private static readonly FrozenSet<string> Convolutions = FrozenSet.ToFrozenSet<string>(["torch.nn.functional.conv1d", "torch.nn.functional.conv2d"]);
+    private static readonly FrozenSet<OpDef> Convolutions = FrozenSet.ToFrozenSet<OpDef>([Ops.Conv1d, Ops.Conv2d]);
 
     public PassResult Run(Graph graph, PassContext context)
     {
@@ -26,7 +26,7 @@ public sealed class ChooseLayoutsPass : IGraphPass
         var producers = new Dictionary<string, CallOp>();
         var renames = new Dictionary<string, string>();
         var copies = new Dictionary<string, RefArg>();
-        var linearWanted = context.Decompose?.Invoke(OpRegistry.Get("torch.nn.functional.linear")) != true;
+        var linearWanted = context.Decompose?.Invoke(Ops.Linear) != true;
         int added = 0, rewritten = 0;
         foreach (var original in graph.Nodes.Where(n => n is not Output))
         {
@@ -47,7 +47,7 @@ public sealed class ChooseLayoutsPass : IGraphPass
                     var value = ((RefArg)args[i]).Name;
                     if (!copies.TryGetValue(value, out var copy))
                     {
-                        copy = copies[value] = builder.Call(OpRegistry.Get("Tensor.contiguous"), [args[i]], method: true);
+                        copy = copies[value] = builder.Call(Ops.Contiguous, [args[i]], method: true);
                         added++;
                     }
                     args[i] = copy;
@@ -64,10 +64,10 @@ public sealed class ChooseLayoutsPass : IGraphPass
     /// <summary>linear(x, w[, b]) in place of a product with t(w), when the metadata is the same; the new node is the builder's last.</summary>
     private static RefArg? TransposedOperandForm(CallOp call, Dictionary<string, CallOp> producers, GraphBuilder builder)
     {
-        (Arg X, Arg T, Arg? Bias)? parts = call.Op.Name switch
+        (Arg X, Arg T, Arg? Bias)? parts = call.Op switch
         {
-            "torch.matmul" or "torch.mm" when call.Args.Count == 2 && call.Kwargs.Count == 0 => (call.Args[0], call.Args[1], null),
-            "torch.addmm" when call.Args.Count == 3 && call.Kwargs.Count == 0 && builder.MetaOf(call.Args[0]) is TensorMeta { Rank: 1 } => (call.Args[1], call.Args[2], call.Args[0]),
+            var op when (op == Ops.Matmul || op == Ops.Mm) && call.Args.Count == 2 && call.Kwargs.Count == 0 => (call.Args[0], call.Args[1], null),
+            var op when op == Ops.Addmm && call.Args.Count == 3 && call.Kwargs.Count == 0 && builder.MetaOf(call.Args[0]) is TensorMeta { Rank: 1 } => (call.Args[1], call.Args[2], call.Args[0]),
             _ => null,
         };
         if (parts is not { } p || p.T is not RefArg t || !producers.TryGetValue(t.Name, out var transpose) || !IsMatrixTranspose(transpose, builder)) return null;
@@ -76,7 +76,7 @@ public sealed class ChooseLayoutsPass : IGraphPass
         try
         {
             Arg[] args = p.Bias is null ? [p.X, transpose.Args[0]] : [p.X, transpose.Args[0], p.Bias];
-            var linear = builder.Call(OpRegistry.Get("torch.nn.functional.linear"), args);
+            var linear = builder.Call(Ops.Linear, args);
             if (builder.MetaOf(linear).Equals(call.Meta)) return linear;
         }
         catch (ShapeError) { }
@@ -85,10 +85,10 @@ public sealed class ChooseLayoutsPass : IGraphPass
     }
 
     private static bool IsMatrixTranspose(CallOp call, GraphBuilder builder) =>
-        builder.MetaOf(call.Args[0]) is TensorMeta { Rank: 2 } && call.Op.Name switch
+        builder.MetaOf(call.Args[0]) is TensorMeta { Rank: 2 } && call.Op switch
         {
-            "torch.t" => true,
-            "torch.transpose" => call.Args.Count == 3 && call.Args[1] is IntArg { Value: 0 or 1 or -1 or -2 } a && call.Args[2] is IntArg { Value: 0 or 1 or -1 or -2 } b && Norm(a.Value) != Norm(b.Value),
+            var op when op == Ops.T => true,
+            var op when op == Ops.Transpose => call.Args.Count == 3 && call.Args[1] is IntArg { Value: 0 or 1 or -1 or -2 } a && call.Args[2] is IntArg { Value: 0 or 1 or -1 or -2 } b && Norm(a.Value) != Norm(b.Value),
             _ => false,
         };
 
@@ -98,18 +98,13 @@ public sealed class ChooseLayoutsPass : IGraphPass
     private static List<int> OperandsNeedingCopies(CallOp call, GraphBuilder builder)
     {
         var positions = new List<int>();
-        if (!Gemms.Contains(call.Op.Name) && !Convolutions.Contains(call.Op.Name)) return positions;
-        var operands = call.Op.Name switch
-        {
-            "torch.addmm" or "torch.baddbmm" => new[] { 1, 2 },
-            "torch.nn.functional.conv1d" or "torch.nn.functional.conv2d" => [0, 1],
-            _ => [0, 1],
-        };
+        if (!Gemms.Contains(call.Op) && !Convolutions.Contains(call.Op)) return positions;
+        int[] operands = call.Op == Ops.Addmm || call.Op == Ops.Baddbmm ? [1, 2] : [0, 1]; // the bias is read as it is
         foreach (var i in operands)
         {
             if (i >= call.Args.Count || call.Args[i] is not RefArg r || builder.MetaOf(r) is not TensorMeta { Strides: { } strides, Shape.IsConcrete: true } t) continue;
             var sizes = t.Shape.Concrete();
-            var readable = Convolutions.Contains(call.Op.Name) ? strides.Equals(t.Shape.ContiguousStrides()) : GemmReadable(sizes, strides);
+            var readable = Convolutions.Contains(call.Op) ? strides.Equals(t.Shape.ContiguousStrides()) : GemmReadable(sizes, strides);
             if (!readable) positions.Add(i);
         }
         return positions;

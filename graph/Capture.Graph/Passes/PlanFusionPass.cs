@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+
 namespace Capture.Graphs;
 
 // Fusion grouping: which nodes one kernel computes. Greedy in graph order: each node starts a group
@@ -66,7 +68,7 @@ public sealed class PlanFusionPass : IGraphAnalysis<FusionPlan>
         if (c.Meta is not TensorMeta || c.Op.IsInPlace) return c.Op.Category is OpCategory.View or OpCategory.GlobalState ? Role.None : Role.Single;
         return c.Op.Category switch
         {
-            OpCategory.View when c.Op.Name == "operator.getitem" && c.Args.Skip(1).Any(a => a.References().Any(r => graph[r].Meta is TensorMeta)) => Role.Single, // gathers
+            OpCategory.View when c.Op == Ops.GetItem && c.Args.Skip(1).Any(a => a.References().Any(r => graph[r].Meta is TensorMeta)) => Role.Single, // gathers
             OpCategory.View or OpCategory.GlobalState => Role.None,
             OpCategory.Pointwise => Role.Pointwise,
             OpCategory.Reduction when RowReduced(c) is not null => Role.Row,
@@ -79,16 +81,17 @@ public sealed class PlanFusionPass : IGraphAnalysis<FusionPlan>
 
     private static TensorMeta? Input(CallOp c, Graph graph) => c.Args.Count > 0 ? graph.MetaOf(c.Args[0]) as TensorMeta : null;
 
+    private static readonly FrozenSet<OpDef> Softmaxes = FrozenSet.ToFrozenSet<OpDef>([Ops.Softmax, Ops.LogSoftmax, Ops.FunctionalSoftmax, Ops.FunctionalLogSoftmax]);
+
     /// <summary>The kept-dims shape a normalization reduces to (softmax: its dim; layer_norm: the normalized dims); null for other ops.</summary>
     private static Shape? RowReduced(CallOp c)
     {
         if (c.Meta is not TensorMeta { Rank: > 0 } t) return null;
         var call = OpCall.Bind(c.Op, c.Args, c.Kwargs, _ => t);
-        var dims = c.Op.Name switch
+        var dims = c.Op switch
         {
-            "torch.softmax" or "torch.log_softmax" or "torch.nn.functional.softmax" or "torch.nn.functional.log_softmax"
-                when call.OptInt("dim") is { } d => [(int)((d % t.Rank + t.Rank) % t.Rank)],
-            "torch.nn.functional.layer_norm" => Enumerable.Range(t.Rank - call.Ints("normalized_shape").Count, call.Ints("normalized_shape").Count).ToList(),
+            var op when Softmaxes.Contains(op) && call.OptInt("dim") is { } d => [(int)((d % t.Rank + t.Rank) % t.Rank)],
+            var op when op == Ops.LayerNorm => Enumerable.Range(t.Rank - call.Ints("normalized_shape").Count, call.Ints("normalized_shape").Count).ToList(),
             _ => (List<int>?)null,
         };
         return dims is null ? null : Shape.Of(t.Shape.Dims.Select((dim, i) => dims.Contains(i) ? Dim.Of(1) : dim));

@@ -23,29 +23,29 @@ public sealed class SimplifyAlgebraPass : IGraphPass
     // that copied): like identities on ops that are not views, they wait for a graph without writes.
     private const bool Aliases = true;
 
-    private static readonly (string Algebra, string Op, Rewrite Apply, bool MayAlias)[] Rules =
+    private static readonly (string Algebra, OpDef Op, Rewrite Apply, bool MayAlias)[] Rules =
     [
-        ("x * 1 -> x",                                   "torch.mul",       (c, r) => r.Is(c, 1, 1) ? c.Args[0] : r.Is(c, 0, 1) ? c.Args[1] : null, false),
-        ("x + 0 -> x",                                   "torch.add",       (c, r) => c.Kwargs.Count > 0 ? null : r.Is(c, 1, 0) ? c.Args[0] : r.Is(c, 0, 0) ? c.Args[1] : null, false),
-        ("x - 0 -> x",                                   "torch.sub",       (c, r) => c.Kwargs.Count == 0 && r.Is(c, 1, 0) ? c.Args[0] : null, false),
-        ("x / 1 -> x",                                   "torch.div",       (c, r) => c.Kwargs.Count == 0 && r.Is(c, 1, 1) ? c.Args[0] : null, false),
-        ("x / 2^k -> x * 2^-k   (exact: both round x * 2^-k once)", "torch.div", (c, r) => c.Kwargs.Count == 0 && c.Args.Count == 2 && Reciprocal(c.Args[1]) is { } inverse ? r.B.Call("torch.mul", c.Args[0], inverse) : null, false),
-        ("-(-x) -> x",                                   "torch.neg",       (c, r) => r.Producer(c.Args[0], "torch.neg") is { } inner ? inner.Args[0] : null, false),
-        ("x ** 1 -> x",                                  "torch.pow",       (c, r) => r.Is(c, 1, 1) ? c.Args[0] : null, false),
-        ("x ** 2 -> x * x   (torch's pow kernel does the same)", "torch.pow", (c, r) => r.Is(c, 1, 2) ? r.B.Call("torch.mul", c.Args[0], c.Args[0]) : null, false),
-        ("x ** 0.5 -> sqrt(x)   (so does torch's pow kernel)",   "torch.pow", (c, r) => r.Is(c, 1, 0.5) ? r.B.Call("torch.sqrt", c.Args[0]) : null, false),
-        ("transpose(transpose(x, a, b), a, b) -> x",     "torch.transpose", (c, r) => r.Producer(c.Args[0], "torch.transpose") is { } inner && SameDims(inner, c) ? inner.Args[0] : null, false),
-        ("t(t(x)) -> x",                                 "torch.t",         (c, r) => r.Producer(c.Args[0], "torch.t") is { } inner ? inner.Args[0] : null, false),
-        ("view(view(x, s1), s2) -> view(x, s2)",         "Tensor.view",     (c, r) => r.Producer(c.Args[0], "Tensor.view") is { } inner ? r.Again(c, inner.Args[0]) : null, false),
-        ("reshape(reshape(x, s1), s2) -> reshape(x, s2)", "torch.reshape",  (c, r) => r.Producer(c.Args[0], "torch.reshape") is { } inner ? r.Again(c, inner.Args[0]) : null, Aliases),
-        ("view(reshape(x, s1), s2) -> view(x, s2)   (when x views as s2)", "Tensor.view", (c, r) => r.Producer(c.Args[0], "torch.reshape") is { } inner ? r.Again(c, inner.Args[0]) : null, Aliases),
-        ("reshape(view(x, s1), s2) -> reshape(x, s2)",   "torch.reshape",   (c, r) => r.Producer(c.Args[0], "Tensor.view") is { } inner ? r.Again(c, inner.Args[0]) : null, Aliases),
-        ("view(x, x.shape) -> x",                        "Tensor.view",     (c, r) => r.SameAsInput(c), false),
-        ("reshape(x, x.shape) -> x",                     "torch.reshape",   (c, r) => r.SameAsInput(c), Aliases),
-        ("expand(x, x.shape) -> x",                      "Tensor.expand",   (c, r) => r.SameAsInput(c), false),
-        ("contiguous(x) -> x   (x already contiguous)",  "Tensor.contiguous", (c, r) => r.SameAsInput(c), false),
-        ("squeeze(unsqueeze(x, d), d) -> x",             "torch.squeeze",   (c, r) => r.Producer(c.Args[0], "torch.unsqueeze") is { } inner && c.Args.Count == 2 && inner.Args[1].Equals(c.Args[1]) ? inner.Args[0] : null, false),
-        ("cat([x]) -> x",                                "torch.cat",       (c, r) => c.Args[0] is ListArg { Items: [var only] } ? only : null, false),
+        ("x * 1 -> x",                                   Ops.Mul,        (c, r) => r.Is(c, 1, 1) ? c.Args[0] : r.Is(c, 0, 1) ? c.Args[1] : null, false),
+        ("x + 0 -> x",                                   Ops.Add,        (c, r) => c.Kwargs.Count > 0 ? null : r.Is(c, 1, 0) ? c.Args[0] : r.Is(c, 0, 0) ? c.Args[1] : null, false),
+        ("x - 0 -> x",                                   Ops.Sub,        (c, r) => c.Kwargs.Count == 0 && r.Is(c, 1, 0) ? c.Args[0] : null, false),
+        ("x / 1 -> x",                                   Ops.Div,        (c, r) => c.Kwargs.Count == 0 && r.Is(c, 1, 1) ? c.Args[0] : null, false),
+        ("x / 2^k -> x * 2^-k   (exact: both round x * 2^-k once)", Ops.Div,        (c, r) => c.Kwargs.Count == 0 && c.Args.Count == 2 && Reciprocal(c.Args[1]) is { } inverse ? r.B.Call(Ops.Mul, c.Args[0], inverse) : null, false),
+        ("-(-x) -> x",                                   Ops.Neg,        (c, r) => r.Producer(c.Args[0], Ops.Neg) is { } inner ? inner.Args[0] : null, false),
+        ("x ** 1 -> x",                                  Ops.Pow,        (c, r) => r.Is(c, 1, 1) ? c.Args[0] : null, false),
+        ("x ** 2 -> x * x   (torch's pow kernel does the same)", Ops.Pow,        (c, r) => r.Is(c, 1, 2) ? r.B.Call(Ops.Mul, c.Args[0], c.Args[0]) : null, false),
+        ("x ** 0.5 -> sqrt(x)   (so does torch's pow kernel)",   Ops.Pow,        (c, r) => r.Is(c, 1, 0.5) ? r.B.Call(Ops.Sqrt, c.Args[0]) : null, false),
+        ("transpose(transpose(x, a, b), a, b) -> x",     Ops.Transpose,  (c, r) => r.Producer(c.Args[0], Ops.Transpose) is { } inner && SameDims(inner, c) ? inner.Args[0] : null, false),
+        ("t(t(x)) -> x",                                 Ops.T,          (c, r) => r.Producer(c.Args[0], Ops.T) is { } inner ? inner.Args[0] : null, false),
+        ("view(view(x, s1), s2) -> view(x, s2)",         Ops.View,       (c, r) => r.Producer(c.Args[0], Ops.View) is { } inner ? r.Again(c, inner.Args[0]) : null, false),
+        ("reshape(reshape(x, s1), s2) -> reshape(x, s2)", Ops.Reshape,    (c, r) => r.Producer(c.Args[0], Ops.Reshape) is { } inner ? r.Again(c, inner.Args[0]) : null, Aliases),
+        ("view(reshape(x, s1), s2) -> view(x, s2)   (when x views as s2)", Ops.View,       (c, r) => r.Producer(c.Args[0], Ops.Reshape) is { } inner ? r.Again(c, inner.Args[0]) : null, Aliases),
+        ("reshape(view(x, s1), s2) -> reshape(x, s2)",   Ops.Reshape,    (c, r) => r.Producer(c.Args[0], Ops.View) is { } inner ? r.Again(c, inner.Args[0]) : null, Aliases),
+        ("view(x, x.shape) -> x",                        Ops.View,       (c, r) => r.SameAsInput(c), false),
+        ("reshape(x, x.shape) -> x",                     Ops.Reshape,    (c, r) => r.SameAsInput(c), Aliases),
+        ("expand(x, x.shape) -> x",                      Ops.Expand,     (c, r) => r.SameAsInput(c), false),
+        ("contiguous(x) -> x   (x already contiguous)",  Ops.Contiguous, (c, r) => r.SameAsInput(c), false),
+        ("squeeze(unsqueeze(x, d), d) -> x",             Ops.Squeeze,    (c, r) => r.Producer(c.Args[0], Ops.Unsqueeze) is { } inner && c.Args.Count == 2 && inner.Args[1].Equals(c.Args[1]) ? inner.Args[0] : null, false),
+        ("cat([x]) -> x",                                Ops.Cat,        (c, r) => c.Args[0] is ListArg { Items: [var only] } ? only : null, false),
     ];
 
     /// <summary>1/v as a float constant when v is a power of two other than 1 (so that 1/v is exact); else null.</summary>
@@ -102,7 +102,7 @@ public sealed class SimplifyAlgebraPass : IGraphPass
     {
         foreach (var (_, op, apply, mayAlias) in Rules)
         {
-            if (op != call.Op.Name) continue;
+            if (op != call.Op) continue;
             var mark = context.B.Mark();
             context.B.Source = call.Source; // new nodes keep the user's line
             Arg? result;
@@ -133,8 +133,8 @@ public sealed class SimplifyAlgebraPass : IGraphPass
         };
 
         /// <summary>The call of <paramref name="op"/> that made <paramref name="arg"/>, if one did.</summary>
-        public CallOp? Producer(Arg arg, string op) =>
-            arg is RefArg r && Producers.TryGetValue(r.Name, out var p) && p.Op.Name == op ? p : null;
+        public CallOp? Producer(Arg arg, OpDef op) =>
+            arg is RefArg r && Producers.TryGetValue(r.Name, out var p) && p.Op == op ? p : null;
 
         /// <summary>The same call on another self argument (view of a view is a view of the base).</summary>
         public Arg Again(CallOp c, Arg self) => B.Call(c.Op, [self, .. c.Args.Skip(1)], c.Kwargs, method: c.IsMethod);

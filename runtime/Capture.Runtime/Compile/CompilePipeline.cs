@@ -27,11 +27,10 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     /// mm on the transposed weight) and a bias add that joins the activation's kernel, instead of
     /// addmm's copy of the bias into the output before the gemm.
     /// </summary>
-    public static readonly FrozenSet<string> Decomposed = FrozenSet.ToFrozenSet<string>(
+    public static readonly FrozenSet<OpDef> Decomposed = FrozenSet.ToFrozenSet<OpDef>(
     [
-        "torch.nn.functional.gelu", "torch.nn.functional.silu", "torch.softmax", "torch.log_softmax", "torch.logsumexp",
-        "torch.nn.functional.softmax", "torch.nn.functional.log_softmax", "torch.nn.functional.linear",
-        "torch.nn.functional.layer_norm", "torch.nn.functional.batch_norm",
+        Ops.Gelu, Ops.Silu, Ops.Softmax, Ops.LogSoftmax, Ops.Logsumexp,
+        Ops.FunctionalSoftmax, Ops.FunctionalLogSoftmax, Ops.Linear, Ops.LayerNorm, Ops.BatchNorm,
     ]);
 
     public string Backend => backend;
@@ -91,7 +90,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         if (NodeByNodeReason(graph, gradEnabled) is { } why) return new CompiledPart { Role = role, Graph = graph, NodeByNode = why };
         var prefix = role == "graph" ? "" : role + " ";
         var watch = Stopwatch.StartNew();
-        var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op.Name) };
+        var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op) };
         var optimized = OptimizerPipeline.Run(graph, context);
         phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed));
 

@@ -136,7 +136,7 @@ public sealed partial class AstTransformer
         switch (container)
         {
             case TensorVal t:
-                return Op("operator.getitem", [Use(t), IndexArg(index, at)], [], at);
+                return Op(Ops.GetItem, [Use(t), IndexArg(index, at)], [], at);
             case TupleVal or ListVal when index is ConstVal { Value.IsInt: true } c:
             {
                 var items = container is TupleVal tv ? tv.Items : ((ListVal)container).Items;
@@ -178,7 +178,7 @@ public sealed partial class AstTransformer
         switch (container)
         {
             case TensorVal t:
-                Op("operator.setitem", [Use(t), IndexArg(index, at), ToArg(value, at)], [], at);
+                Op(Ops.SetItem, [Use(t), IndexArg(index, at), ToArg(value, at)], [], at);
                 return;
             case ListVal l when index is ConstVal { Value.IsInt: true } c:
                 CheckListWrite(l, at);

@@ -56,7 +56,7 @@ public sealed partial class AstTransformer
                 return new ConstVal(Py.Bool(name == "all" ? items.All(i => Truth(i, at)) : items.Any(i => Truth(i, at))));
             }
             case "abs" when args is [TensorVal t]:
-                return Op("torch.abs", [Use(t)], [], at);
+                return Op(Ops.Abs, [Use(t)], [], at);
             case "sum" when args.Count is 1 or 2 && args[0] is not ConstVal:
             {
                 var total = args.Count == 2 ? args[1] : new ConstVal(Py.Int(0));

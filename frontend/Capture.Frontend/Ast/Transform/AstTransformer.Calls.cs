@@ -142,12 +142,14 @@ public sealed partial class AstTransformer
     }
 
     /// <summary>Adds a registry op (a Tensor method when <paramref name="method"/>) to the current graph; shape errors point at the user's line.</summary>
-    private AstValue Op(string name, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Span at, bool method = false)
+    private AstValue Op(string name, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Span at, bool method = false) =>
+        Op(method ? (OpRegistry.TryGetMethod(name, out var m) ? m : throw new InvalidOperationException(name)) : OpRegistry.GetOrOpaque(name), args, kwargs, at, method);
+
+    private AstValue Op(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Span at, bool method = false)
     {
-        var op = method ? (OpRegistry.TryGetMethod(name, out var m) ? m : throw new InvalidOperationException(name)) : OpRegistry.GetOrOpaque(name);
         try
         {
-            var opaque = op.Category == OpCategory.Opaque ? _torch.InferOpaque(name, args, kwargs, _scope.Builder.MetaOf) : null;
+            var opaque = op.Category == OpCategory.Opaque ? _torch.InferOpaque(op.Name, args, kwargs, _scope.Builder.MetaOf) : null;
             var node = _scope.Builder.Call(op, args, kwargs, method, opaque);
             return FromNode(node, op, at);
         }
@@ -157,7 +159,7 @@ public sealed partial class AstTransformer
         }
         catch (Exception e) when (e is (NotSupportedException and not AstCaptureException) or ArgumentException or PythonException)
         {
-            throw Error(at, "op", $"{(method ? "Tensor." : "")}{name}: {e.Message}", "check the arguments, or use mode='bytecode'");
+            throw Error(at, "op", $"{(method ? "Tensor." + op.MethodName : op.Name)}: {e.Message}", "check the arguments, or use mode='bytecode'");
         }
     }
 
@@ -165,7 +167,7 @@ public sealed partial class AstTransformer
     {
         TensorMeta t => new TensorVal(node.Name, t, _scope),
         TupleMeta tuple => new TupleVal(Enumerable.Range(0, tuple.Items.Count)
-            .Select(i => FromNode(_scope.Builder.Call("operator.getitem", node, (long)i), op, at)).ToList()) { NamedType = ReturnType(op) },
+            .Select(i => FromNode(_scope.Builder.Call(Ops.GetItem, node, (long)i), op, at)).ToList()) { NamedType = ReturnType(op) },
         NoneMeta => new ConstVal(Py.None),
         var other => throw Error(at, "op result", $"{op.Name} returns {MetaText.Format(other)}, which cannot be used in a graph yet", "use an op that returns tensors"),
     };

@@ -86,7 +86,7 @@ public sealed partial class AstTransformer
         var trueGraph = trueScope.Finish(_ => Tuple(trueOutputs), [], operands);
         var falseGraph = falseScope.Finish(_ => Tuple(falseOutputs), [], operands);
         var node = _scope.Builder.Cond(Use(predicate), trueGraph, falseGraph, operands.Select(o => (Arg)Use(o)).ToList());
-        var results = leaves.Select((_, i) => (AstValue)new TensorVal(_scope.Builder.Call("operator.getitem", node, (long)i).Name,
+        var results = leaves.Select((_, i) => (AstValue)new TensorVal(_scope.Builder.Call(Ops.GetItem, node, (long)i).Name,
             (TensorMeta)((TupleMeta)_scope.Builder.MetaOf(node)).Items[i], _scope)).ToList();
         return Fill(template, results);
     }
@@ -181,7 +181,7 @@ public sealed partial class AstTransformer
             // where() broadcasts the predicate: only when that changes nothing is it the same as picking a side
             if (a is TensorVal x && b is TensorVal y && x.Meta.Shape.Equals(y.Meta.Shape) && x.Meta.DType == y.Meta.DType
                 && predicate.Meta.Rank <= x.Meta.Rank)
-                return Op("torch.where", [Use(predicate), Use(x), Use(y)], [], e.At);
+                return Op(Ops.Where, [Use(predicate), Use(x), Use(y)], [], e.At);
             _scope.Builder.Truncate(mark);
         }
         return Branches(predicate, e.At, () => Eval(e.Body), () => Eval(e.OrElse), "the value of the conditional expression");
@@ -300,7 +300,7 @@ public sealed partial class AstTransformer
         var node = _scope.Builder.WhileLoop(condGraph, bodyGraph, initial.Concat(operands).Select(o => (Arg)Use(o)).ToList());
         var metas = (TupleMeta)_scope.Builder.MetaOf(node);
         for (var i = 0; i < carriedNames.Count; i++)
-            _frame.Locals[carriedNames[i]] = new TensorVal(_scope.Builder.Call("operator.getitem", node, (long)i).Name, (TensorMeta)metas.Items[i], _scope);
+            _frame.Locals[carriedNames[i]] = new TensorVal(_scope.Builder.Call(Ops.GetItem, node, (long)i).Name, (TensorMeta)metas.Items[i], _scope);
         foreach (var name in temporaries)
             _frame.Locals[name] = new UndefinedVal($"'{name}' is assigned inside the while loop at line {w.At.Line}, whose condition is a tensor: only variables defined before the loop carry out of it");
         _ = firstTest;
@@ -322,9 +322,9 @@ public sealed partial class AstTransformer
                 throw Error(at, "range of a tensor", $"range() needs a one-element integer tensor, got {tb.Meta}", "pass an int64 tensor with one element");
         // i = start; while i < stop: body; i += step  (the counter is assigned before the body so the body may read it)
         var counterName = $"__range_{f.At.Line}_{f.At.Column}";
-        var counter = start is TensorVal st ? (TensorVal)Op("torch.reshape", [Use(st), Arg.Ints()], [], at) : (TensorVal)Op("torch.scalar_tensor", [ToArg(start, at)], [new Kwarg("dtype", new DTypeArg(DType.Int64))], at);
+        var counter = start is TensorVal st ? (TensorVal)Op(Ops.Reshape, [Use(st), Arg.Ints()], [], at) : (TensorVal)Op("torch.scalar_tensor", [ToArg(start, at)], [new Kwarg("dtype", new DTypeArg(DType.Int64))], at);
         counter = (TensorVal)CallTensorMethod(counter, "to", [new ConstVal(DTypeObject(DType.Int64))], [], at);
-        var limit = stop is TensorVal sp ? (TensorVal)Op("torch.reshape", [Use(sp), Arg.Ints()], [], at) : (TensorVal)Op("torch.scalar_tensor", [ToArg(stop, at)], [new Kwarg("dtype", new DTypeArg(DType.Int64))], at);
+        var limit = stop is TensorVal sp ? (TensorVal)Op(Ops.Reshape, [Use(sp), Arg.Ints()], [], at) : (TensorVal)Op("torch.scalar_tensor", [ToArg(stop, at)], [new Kwarg("dtype", new DTypeArg(DType.Int64))], at);
         _frame.Locals[counterName] = counter;
         _frame.Locals[counterName + "_stop"] = limit;
         var increasing = s.Value.ToInt64() > 0;

@@ -171,7 +171,7 @@ public sealed partial class AstTransformer
             case ListVal l: return l.Items.ToList();
             case TensorVal t when t.Meta.Rank > 0:
                 var count = t.Meta.Shape[0].Concrete("iteration");
-                return Enumerable.Range(0, (int)count).Select(i => Op("operator.getitem", [Use(t), (long)i], [], at)).ToList();
+                return Enumerable.Range(0, (int)count).Select(i => Op(Ops.GetItem, [Use(t), (long)i], [], at)).ToList();
             case ConstVal c when !c.Value.IsStr && c.Value.HasAttr("__iter__"):
                 return c.Value.Iterate().Select(i => (AstValue)new ConstVal(i, c.Origin)).ToList();
             case ObjVal { Kind: ObjectKind.NnModule } m when m.Object.HasAttr("__iter__") && m.Object.HasAttr("__getitem__"):

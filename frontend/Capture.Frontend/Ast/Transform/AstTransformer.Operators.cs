@@ -27,7 +27,7 @@ public sealed partial class AstTransformer
             RequireTorchTensorAttribute("__" + PythonOperators.UnaryFunction(op) + "__", at);
             return op switch
             {
-                "-" => Op("torch.neg", [Use(t)], [], at),
+                "-" => Op(Ops.Neg, [Use(t)], [], at),
                 "+" => t,
                 "~" => Op("torch.bitwise_not", [Use(t)], [], at),
                 _ => throw new InvalidOperationException(op),
@@ -107,7 +107,7 @@ public sealed partial class AstTransformer
         {
             case UnaryExpr { Op: "not" } u:
                 var operand = EvalTest(u.Operand);
-                return operand is TensorVal t ? Op("torch.logical_not", [Use(Predicate(t, u.At))], [], u.At) : new ConstVal(Py.Bool(!Truth(operand, u.At)));
+                return operand is TensorVal t ? Op(Ops.LogicalNot, [Use(Predicate(t, u.At))], [], u.At) : new ConstVal(Py.Bool(!Truth(operand, u.At)));
             case BoolExpr b:
             {
                 var tensors = new List<TensorVal>();
@@ -144,7 +144,7 @@ public sealed partial class AstTransformer
     }
 
     private TensorVal Combine(IEnumerable<TensorVal> predicates, string op, Span at) =>
-        predicates.Aggregate((a, b) => (TensorVal)Op(op == "and" ? "torch.logical_and" : "torch.logical_or", [Use(a), Use(b)], [], at));
+        predicates.Aggregate((a, b) => (TensorVal)Op(op == "and" ? Ops.LogicalAnd : Ops.LogicalOr, [Use(a), Use(b)], [], at));
 
     /// <summary>A one-element bool tensor with the truth value Python's bool(t) gives.</summary>
     private TensorVal Predicate(TensorVal t, Span at)
@@ -152,7 +152,7 @@ public sealed partial class AstTransformer
         if (t.Meta.Shape.NumElements("truth value") != 1)
             throw Error(at, "ambiguous tensor condition", $"the truth value of a tensor of shape {t.Meta.Shape} is ambiguous (torch raises: Boolean value of Tensor with more than one value is ambiguous)",
                 "reduce it first: cond.any(), cond.all(), or x.sum() > 0");
-        return t.Meta.DType == DType.Bool ? t : (TensorVal)Op("torch.ne", [Use(t), 0L], [], at);
+        return t.Meta.DType == DType.Bool ? t : (TensorVal)Op(Ops.Ne, [Use(t), 0L], [], at);
     }
 
     /// <summary>Python's bool() of a value known at capture time.</summary>

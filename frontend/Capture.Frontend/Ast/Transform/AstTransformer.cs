@@ -187,7 +187,7 @@ public sealed partial class AstTransformer
     private void SetGradMode(bool enabled)
     {
         if (_scope.Builder.GradEnabled != enabled)
-            _scope.Builder.Call(OpRegistry.Get(OpRegistry.SetGradEnabled), [new BoolArg(enabled)]);
+            _scope.Builder.Call(Ops.SetGradEnabled, [new BoolArg(enabled)]);
     }
 
     private void Assert(AssertStmt a)

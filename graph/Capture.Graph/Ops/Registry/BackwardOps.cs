@@ -53,7 +53,7 @@ public static partial class OpRegistry
 
     private static ValueMeta MaxPoolWithIndices(OpCall c)
     {
-        var pooled = (TensorMeta)c.Bind(Get("torch.nn.functional.max_pool2d"),
+        var pooled = (TensorMeta)c.Bind(Ops.MaxPool2d,
             [c.Raw("self"), c.Raw("kernel_size"), c.Raw("stride"), c.Raw("padding"), c.Raw("dilation"), c.Raw("ceil_mode")]).Infer();
         return new TupleMeta(new ValueMeta[] { pooled, pooled with { DType = DType.Int64, RequiresGrad = false } }.ToEquatableList());
     }

@@ -32,7 +32,7 @@ public static partial class OpRegistry
 
     private static ValueMeta AddSub(OpCall c)
     {
-        if (c.BaseName == "torch.sub" && new[] { "self", "other" }.Any(n => c.Operand(n) is Operand.Tensor { Meta.DType: DType.Bool } or Operand.Number { Kind: ScalarKind.Bool }))
+        if (c.BaseOp == Ops.Sub && new[] { "self", "other" }.Any(n => c.Operand(n) is Operand.Tensor { Meta.DType: DType.Bool } or Operand.Number { Kind: ScalarKind.Bool }))
             throw c.Error("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
         var result = Promoted(c, "self", "other");
         if (!result.DType.IsFloatingPoint() && c.Raw("alpha") is FloatArg)

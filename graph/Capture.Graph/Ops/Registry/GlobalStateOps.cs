@@ -5,11 +5,9 @@ namespace Capture.Graphs;
 // These nodes have no result and no users, and must never be removed or reordered across others.
 public static partial class OpRegistry
 {
-    public const string SetGradEnabled = "torch._C._set_grad_enabled";
-
     private static IEnumerable<OpDef> GlobalStateOps()
     {
-        yield return Def(SetGradEnabled, "bool mode", OpCategory.GlobalState, _ => NoneMeta.Instance,
+        yield return Def("torch._C._set_grad_enabled", "bool mode", OpCategory.GlobalState, _ => NoneMeta.Instance,
             note: "global state: sets grad mode for the ops after it; ops under grad mode off make results that do not require grad");
     }
 }
@@ -19,7 +17,7 @@ public static class GradModeRule
 {
     /// <summary>The mode a node sets, or null when it is not a grad-mode node.</summary>
     public static bool? Sets(OpDef op, IReadOnlyList<Arg> args) =>
-        op.Name == OpRegistry.SetGradEnabled && args is [BoolArg b] ? b.Value : null;
+        op == Ops.SetGradEnabled && args is [BoolArg b] ? b.Value : null;
 
     /// <summary>Under grad mode off results do not require grad; an in-place op's result is its own (unchanged) argument.</summary>
     public static ValueMeta Apply(OpDef op, ValueMeta meta, bool enabled) => enabled || op.IsInPlace ? meta : NoGrad(meta);

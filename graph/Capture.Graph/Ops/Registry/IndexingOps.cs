@@ -29,7 +29,7 @@ public static partial class OpRegistry
     // x[index] = value: the value broadcasts to the indexed view's shape; any dtype casts (copy_)
     private static ValueMeta SetItem(OpCall c)
     {
-        var target = (TensorMeta)c.Bind(Get("operator.getitem"), [c.Raw("self"), c.Raw("index")]).Infer();
+        var target = (TensorMeta)c.Bind(Ops.GetItem, [c.Raw("self"), c.Raw("index")]).Infer();
         switch (c.MetaOf(c.Raw("value")))
         {
             case TensorMeta v:

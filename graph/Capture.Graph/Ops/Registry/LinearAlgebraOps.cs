@@ -9,14 +9,14 @@ public static partial class OpRegistry
         yield return Def("torch.mm", "Tensor self, Tensor mat2", OpCategory.Extern, c => Mm(c, c.Tensor("self"), c.Tensor("mat2")), "mm");
         yield return Def("torch.bmm", "Tensor self, Tensor mat2", OpCategory.Extern, Bmm, "bmm");
         yield return Def("torch.addmm", "Tensor self, Tensor mat1, Tensor mat2, *, Number beta=1, Number alpha=1", OpCategory.Extern, AddMm, "addmm",
-            (b, c) => b.Call("torch.add", b.Call("torch.mul", c.Raw("self"), c.Raw("beta")),
-                b.Call("torch.mul", b.Call("torch.mm", c.Raw("mat1"), c.Raw("mat2")), c.Raw("alpha"))));
+            (b, c) => b.Call(Ops.Add, b.Call(Ops.Mul, c.Raw("self"), c.Raw("beta")),
+                b.Call(Ops.Mul, b.Call(Ops.Mm, c.Raw("mat1"), c.Raw("mat2")), c.Raw("alpha"))));
         yield return Def("torch.baddbmm", "Tensor self, Tensor batch1, Tensor batch2, *, Number beta=1, Number alpha=1", OpCategory.Extern, BaddBmm, "baddbmm");
         yield return Def("torch.nn.functional.linear", "Tensor input, Tensor weight, Tensor? bias=None", OpCategory.Extern, Linear,
             decompose: (b, c) =>
             {
-                var y = b.Call("torch.matmul", c.Raw("input"), b.Call(OpRegistry.Get("torch.t"), [c.Raw("weight")]));
-                return c.IsNone("bias") ? y : b.Call("torch.add", y, c.Raw("bias"));
+                var y = b.Call(Ops.Matmul, c.Raw("input"), b.Call(Ops.T, [c.Raw("weight")]));
+                return c.IsNone("bias") ? y : b.Call(Ops.Add, y, c.Raw("bias"));
             });
     }
 

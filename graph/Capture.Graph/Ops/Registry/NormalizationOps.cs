@@ -41,12 +41,12 @@ public static partial class OpRegistry
         var x = c.Raw("input");
         var rank = c.Tensor("input").Rank;
         var dims = Arg.Ints(Enumerable.Range(rank - c.Ints("normalized_shape").Count, c.Ints("normalized_shape").Count).Select(i => (long)i));
-        var mean = b.Call("torch.mean", x, dims, true);
-        var centered = b.Call("torch.sub", x, mean);
-        var variance = b.Call("torch.mean", b.Call("torch.mul", centered, centered), dims, true);
-        Arg y = b.Call("torch.mul", centered, b.Call("torch.rsqrt", b.Call("torch.add", variance, c.Float("eps"))));
-        if (!c.IsNone("weight")) y = b.Call("torch.mul", y, c.Raw("weight"));
-        if (!c.IsNone("bias")) y = b.Call("torch.add", y, c.Raw("bias"));
+        var mean = b.Call(Ops.Mean, x, dims, true);
+        var centered = b.Call(Ops.Sub, x, mean);
+        var variance = b.Call(Ops.Mean, b.Call(Ops.Mul, centered, centered), dims, true);
+        Arg y = b.Call(Ops.Mul, centered, b.Call(Ops.Rsqrt, b.Call(Ops.Add, variance, c.Float("eps"))));
+        if (!c.IsNone("weight")) y = b.Call(Ops.Mul, y, c.Raw("weight"));
+        if (!c.IsNone("bias")) y = b.Call(Ops.Add, y, c.Raw("bias"));
         return y;
     }
 
@@ -70,11 +70,11 @@ public static partial class OpRegistry
     {
         var x = c.Tensor("input");
         var channelShape = Arg.Ints(new[] { x.Shape[1].Concrete("batch_norm") }.Concat(Enumerable.Repeat(1L, x.Rank - 2)));
-        Arg PerChannel(string name) => b.Call(OpRegistry.Get("Tensor.view"), [c.Raw(name), channelShape], method: true);
-        var scale = b.Call("torch.rsqrt", b.Call("torch.add", PerChannel("running_var"), c.Float("eps")));
-        Arg y = b.Call("torch.mul", b.Call("torch.sub", c.Raw("input"), PerChannel("running_mean")), scale);
-        if (!c.IsNone("weight")) y = b.Call("torch.mul", y, PerChannel("weight"));
-        if (!c.IsNone("bias")) y = b.Call("torch.add", y, PerChannel("bias"));
+        Arg PerChannel(string name) => b.Call(Ops.View, [c.Raw(name), channelShape], method: true);
+        var scale = b.Call(Ops.Rsqrt, b.Call(Ops.Add, PerChannel("running_var"), c.Float("eps")));
+        Arg y = b.Call(Ops.Mul, b.Call(Ops.Sub, c.Raw("input"), PerChannel("running_mean")), scale);
+        if (!c.IsNone("weight")) y = b.Call(Ops.Mul, y, PerChannel("weight"));
+        if (!c.IsNone("bias")) y = b.Call(Ops.Add, y, PerChannel("bias"));
         return y;
     }
 
@@ -97,16 +97,16 @@ public static partial class OpRegistry
     {
         var x = c.Tensor("input");
         var sizes = x.Shape.Concrete("group_norm");
-        var grouped = b.Call("torch.reshape", c.Raw("input"), Arg.Ints(sizes[0], c.Int("num_groups"), -1));
+        var grouped = b.Call(Ops.Reshape, c.Raw("input"), Arg.Ints(sizes[0], c.Int("num_groups"), -1));
         var dims = Arg.Ints(2);
-        var mean = b.Call("torch.mean", grouped, dims, true);
-        var centered = b.Call("torch.sub", grouped, mean);
-        var variance = b.Call("torch.mean", b.Call("torch.mul", centered, centered), dims, true);
-        var normalized = b.Call("torch.mul", centered, b.Call("torch.rsqrt", b.Call("torch.add", variance, c.Float("eps"))));
-        Arg y = b.Call("torch.reshape", normalized, Arg.Ints(sizes));
+        var mean = b.Call(Ops.Mean, grouped, dims, true);
+        var centered = b.Call(Ops.Sub, grouped, mean);
+        var variance = b.Call(Ops.Mean, b.Call(Ops.Mul, centered, centered), dims, true);
+        var normalized = b.Call(Ops.Mul, centered, b.Call(Ops.Rsqrt, b.Call(Ops.Add, variance, c.Float("eps"))));
+        Arg y = b.Call(Ops.Reshape, normalized, Arg.Ints(sizes));
         var channelShape = Arg.Ints(new[] { sizes[1] }.Concat(Enumerable.Repeat(1L, x.Rank - 2)));
-        if (!c.IsNone("weight")) y = b.Call("torch.mul", y, b.Call("torch.reshape", c.Raw("weight"), channelShape));
-        if (!c.IsNone("bias")) y = b.Call("torch.add", y, b.Call("torch.reshape", c.Raw("bias"), channelShape));
+        if (!c.IsNone("weight")) y = b.Call(Ops.Mul, y, b.Call(Ops.Reshape, c.Raw("weight"), channelShape));
+        if (!c.IsNone("bias")) y = b.Call(Ops.Add, y, b.Call(Ops.Reshape, c.Raw("bias"), channelShape));
         return y;
     }
 }

@@ -8,7 +8,7 @@ public static partial class OpRegistry
     {
         foreach (var name in new[] { "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf", "reciprocal" })
             yield return Def($"torch.{name}", "Tensor self", OpCategory.Pointwise, UnaryFloat, name,
-                name == "rsqrt" ? (b, c) => b.Call("torch.reciprocal", b.Call("torch.sqrt", c.Raw("self"))) : null);
+                name == "rsqrt" ? (b, c) => b.Call(Ops.Reciprocal, b.Call(Ops.Sqrt, c.Raw("self"))) : null);
         foreach (var name in new[] { "neg", "abs", "floor", "ceil", "sign" })
             yield return Def($"torch.{name}", "Tensor self", OpCategory.Pointwise, UnarySame, name);
         yield return Def("torch.round", "Tensor self, *, int decimals=0", OpCategory.Pointwise, UnarySame, "round");
@@ -19,7 +19,7 @@ public static partial class OpRegistry
             decompose: DecomposeGelu);
         yield return Def("torch.nn.functional.silu", "Tensor input, bool inplace=False", OpCategory.Pointwise,
             c => NotInPlace(c, SameDType(c)),
-            decompose: (b, c) => b.Call("torch.mul", c.Raw("input"), b.Call("torch.sigmoid", c.Raw("input"))));
+            decompose: (b, c) => b.Call(Ops.Mul, c.Raw("input"), b.Call(Ops.Sigmoid, c.Raw("input"))));
         yield return Def("torch.logical_not", "Tensor self", OpCategory.Pointwise,
             c => c.PointwiseResult(c.Tensor("self").Shape, DType.Bool), "logical_not");
     }
@@ -35,9 +35,9 @@ public static partial class OpRegistry
     private static ValueMeta UnarySame(OpCall c)
     {
         var t = FirstTensor(c);
-        if (t.DType == DType.Bool && c.BaseName is "torch.neg")
+        if (t.DType == DType.Bool && c.BaseOp == Ops.Neg)
             throw c.Error("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
-        if (t.DType == DType.Bool && c.BaseName is "torch.relu" or "torch.nn.functional.relu")
+        if (t.DType == DType.Bool && (c.BaseOp == Ops.Relu || c.BaseOp == Ops.FunctionalRelu))
             throw c.Error("Boolean inputs not supported for relu");
         return c.PointwiseResult(t.Shape, t.DType);
     }
@@ -68,9 +68,9 @@ public static partial class OpRegistry
     {
         var x = c.Raw("input");
         Arg inner = c.Str("approximate") == "tanh"
-            ? b.Call("torch.tanh", b.Call("torch.mul", b.Call("torch.add", x,
-                b.Call("torch.mul", b.Call("torch.pow", x, 3L), 0.044715)), Math.Sqrt(2 / Math.PI)))
-            : b.Call("torch.erf", b.Call("torch.mul", x, 1 / Math.Sqrt(2)));
-        return b.Call("torch.mul", b.Call("torch.mul", x, 0.5), b.Call("torch.add", inner, 1.0));
+            ? b.Call(Ops.Tanh, b.Call(Ops.Mul, b.Call(Ops.Add, x,
+                b.Call(Ops.Mul, b.Call(Ops.Pow, x, 3L), 0.044715)), Math.Sqrt(2 / Math.PI)))
+            : b.Call(Ops.Erf, b.Call(Ops.Mul, x, 1 / Math.Sqrt(2)));
+        return b.Call(Ops.Mul, b.Call(Ops.Mul, x, 0.5), b.Call(Ops.Add, inner, 1.0));
     }
 }

@@ -8,7 +8,7 @@ public static partial class OpRegistry
         const string sumSchema = "Tensor self, int[]? dim=None, bool keepdim=False, *, ScalarType? dtype=None";
         yield return Def("torch.sum", sumSchema, OpCategory.Reduction, Sum, "sum");
         yield return Def("torch.mean", sumSchema, OpCategory.Reduction, Mean, "mean",
-            (b, c) => b.Call("torch.div", b.Call(OpRegistry.Get("torch.sum"), [c.Raw("self"), c.Raw("dim"), c.Raw("keepdim")], [new("dtype", c.Raw("dtype"))]),
+            (b, c) => b.Call(Ops.Div, b.Call(Ops.Sum, [c.Raw("self"), c.Raw("dim"), c.Raw("keepdim")], [new("dtype", c.Raw("dtype"))]),
                 (double)ReducedCount(c)));
         yield return Def("torch.amax", "Tensor self, int[] dim=[], bool keepdim=False", OpCategory.Reduction, AmaxAmin, "amax");
         yield return Def("torch.amin", "Tensor self, int[] dim=[], bool keepdim=False", OpCategory.Reduction, AmaxAmin, "amin");
@@ -134,16 +134,16 @@ public static partial class OpRegistry
     {
         var x = SoftmaxInput(b, c);
         var dim = Arg.Ints(c.Int("dim"));
-        var shifted = b.Call("torch.sub", x, b.Call("torch.amax", x, dim, true));
-        var e = b.Call("torch.exp", shifted);
-        return b.Call("torch.div", e, b.Call("torch.sum", e, dim, true));
+        var shifted = b.Call(Ops.Sub, x, b.Call(Ops.Amax, x, dim, true));
+        var e = b.Call(Ops.Exp, shifted);
+        return b.Call(Ops.Div, e, b.Call(Ops.Sum, e, dim, true));
     }
 
     /// <summary>torch.softmax's self or F.softmax's input, converted to dtype= first when given.</summary>
     private static Arg SoftmaxInput(GraphBuilder b, OpCall c)
     {
         var input = c.Raw(c.Op.Schema.Params[0].Name);
-        return c.DType("dtype") is { } dtype ? b.Call(OpRegistry.Get("Tensor.to"), [input, new DTypeArg(dtype)], method: true) : input;
+        return c.DType("dtype") is { } dtype ? b.Call(Ops.To, [input, new DTypeArg(dtype)], method: true) : input;
     }
 
     // log_softmax(x, d) = (x - amax) - log(sum(exp(x - amax), d, keepdim))
@@ -151,20 +151,20 @@ public static partial class OpRegistry
     {
         var x = SoftmaxInput(b, c);
         var dim = Arg.Ints(c.Int("dim"));
-        var shifted = b.Call("torch.sub", x, b.Call("torch.amax", x, dim, true));
-        return b.Call("torch.sub", shifted, b.Call("torch.log", b.Call("torch.sum", b.Call("torch.exp", shifted), dim, true)));
+        var shifted = b.Call(Ops.Sub, x, b.Call(Ops.Amax, x, dim, true));
+        return b.Call(Ops.Sub, shifted, b.Call(Ops.Log, b.Call(Ops.Sum, b.Call(Ops.Exp, shifted), dim, true)));
     }
 
     // logsumexp(x, d) = log(sum(exp(x - m), d)) + m, with m = amax(x, d) (and m = 0 where it is infinite)
     private static Arg DecomposeLogSumExp(GraphBuilder b, OpCall c)
     {
-        var x = c.Tensor("self").DType.IsFloatingPoint() ? c.Raw("self") : b.Call(OpRegistry.Get("Tensor.to"), [c.Raw("self"), new DTypeArg(TypePromotion.DefaultFloat)], method: true);
+        var x = c.Tensor("self").DType.IsFloatingPoint() ? c.Raw("self") : b.Call(Ops.To, [c.Raw("self"), new DTypeArg(TypePromotion.DefaultFloat)], method: true);
         var dim = new ListArg(c.Ints("dim").Select(d => (Arg)d).ToEquatableList());
-        var max = b.Call("torch.amax", x, dim, true);
-        var safeMax = b.Call("torch.where", b.Call("torch.eq", b.Call("torch.abs", max), double.PositiveInfinity), 0.0, max);
-        var sum = b.Call("torch.sum", b.Call("torch.exp", b.Call("torch.sub", x, safeMax)), dim, true);
-        var result = b.Call("torch.add", b.Call("torch.log", sum), safeMax);
-        return c.Bool("keepdim") ? result : b.Call(OpRegistry.Get("Tensor.view"), [result, Arg.Ints(ReducedShape(c.Tensor("self"), ReducedDims(c, c.Tensor("self"), c.Ints("dim")), false).Concrete())], method: true);
+        var max = b.Call(Ops.Amax, x, dim, true);
+        var safeMax = b.Call(Ops.Where, b.Call(Ops.Eq, b.Call(Ops.Abs, max), double.PositiveInfinity), 0.0, max);
+        var sum = b.Call(Ops.Sum, b.Call(Ops.Exp, b.Call(Ops.Sub, x, safeMax)), dim, true);
+        var result = b.Call(Ops.Add, b.Call(Ops.Log, sum), safeMax);
+        return c.Bool("keepdim") ? result : b.Call(Ops.View, [result, Arg.Ints(ReducedShape(c.Tensor("self"), ReducedDims(c, c.Tensor("self"), c.Ints("dim")), false).Concrete())], method: true);
     }
 
     private static ValueMeta LogSumExp(OpCall c)
