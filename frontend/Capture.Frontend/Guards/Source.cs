@@ -17,19 +17,7 @@ public abstract record Source
     protected static bool IsIdentifier(string name) =>
         name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 
-    /// <summary>A string as Python writes it in single quotes, escapes and all ('a\nb').</summary>
-    protected static string Quoted(string text)
-    {
-        var quoted = new System.Text.StringBuilder("'");
-        foreach (var c in text)
-            quoted.Append(c switch
-            {
-                '\\' => "\\\\", '\'' => "\\'", '\n' => "\\n", '\r' => "\\r", '\t' => "\\t",
-                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
-                _ => c.ToString(),
-            });
-        return quoted.Append('\'').ToString();
-    }
+    protected static string Quoted(string text) => PythonText.Quoted(text);
 
     /// <summary>A readable graph input name for the value: x, self_fc1_weight, xs_0, s0.</summary>
     public string PlaceholderName()

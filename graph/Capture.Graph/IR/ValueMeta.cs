@@ -46,19 +46,8 @@ public sealed record SourceLocation(string File, int Line, int Column)
     /// <summary>file:line:col, the file quoted with Python's escapes when it holds a control character or a quote (a newline would end the line it is on).</summary>
     public override string ToString() => $"{FileText(File)}:{Line}:{Column}";
 
-    public static string FileText(string file)
-    {
-        if (!file.Any(c => char.IsControl(c) || c is '\'' or '"' or '\\')) return file;
-        var text = new System.Text.StringBuilder("'");
-        foreach (var c in file)
-            text.Append(c switch
-            {
-                '\n' => "\\n", '\r' => "\\r", '\t' => "\\t", '\\' => "\\\\", '\'' => "\\'",
-                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
-                _ => c.ToString(),
-            });
-        return text.Append('\'').ToString();
-    }
+    public static string FileText(string file) =>
+        file.Any(c => char.IsControl(c) || c is '\'' or '"' or '\\') ? PythonText.Quoted(file) : file;
 
     /// <summary>A file name as <see cref="FileText"/> writes it, back (a quoted one unescaped).</summary>
     public static string ParseFileText(string text)

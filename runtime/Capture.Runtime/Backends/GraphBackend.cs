@@ -84,12 +84,16 @@ public sealed class CompiledGraph : ICompiledGraph
             using var tangents = args.GetItem(1);
             return RunOwned(backward, saved.ToItems().Concat(tangents.ToItems()).ToList());
         }, "run_backward(saved, tangents) -> gradients: the compiled backward graph");
-        var flags = split.Joint.Differentiable.Select(Py.Bool).ToList();
-        try { DifferentiableFlags = Py.Tuple(flags); }
-        finally { foreach (var flag in flags) flag.Dispose(); }
-        var tangents = split.Joint.TangentsOfPrimals().Select(t => Py.IntTuple(t.Select(i => (long)i).ToList())).ToList();
-        try { TangentsOfInputs = Py.Tuple(tangents); }
-        finally { foreach (var t in tangents) t.Dispose(); }
+        DifferentiableFlags = TupleOfNew(split.Joint.Differentiable.Select(Py.Bool));
+        TangentsOfInputs = TupleOfNew(split.Joint.TangentsOfPrimals().Select(t => Py.IntTuple(t.Select(i => (long)i).ToList())));
+    }
+
+    /// <summary>A tuple of new references, which it takes its own references to (ours are released).</summary>
+    private static PyObject TupleOfNew(IEnumerable<PyObject> items)
+    {
+        var list = items.ToList();
+        try { return Py.Tuple(list); }
+        finally { foreach (var item in list) item.Dispose(); }
     }
 
     public CompileTrace Trace { get; }

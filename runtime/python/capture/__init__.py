@@ -32,7 +32,8 @@ _native.register_not_supported(NotSupported)
 
 
 def runtime_info():
-    """Versions and libraries of the running Capture runtime (capture, dotnet, libpython)."""
+    """Versions and libraries of the running Capture runtime (capture, dotnet, libpython), and how many
+    compiled kernel modules are loaded (roslyn_assemblies, llvm_objects: capture.reset() unloads them)."""
     return _native.runtime_info()
 
 
