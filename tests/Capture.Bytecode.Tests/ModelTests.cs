@@ -62,3 +62,128 @@ public sealed class ModelTests
         Assert.True(close.ToBoolean());
     }
 }
+
+// torchvision's CNNs in inference: Conv2dNormActivation (a Sequential subclass) iterated as the
+// container it is, ReLU6(inplace=True) and ReLU(inplace=True) on intermediates made functional, so the
+// whole model is one graph whose pointwise work runs in kernels.
+[Collection("Python")]
+public sealed class InferenceModelTests
+{
+    public static IEnumerable<object[]> Backends => CaptureFixture.PerBackend();
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void MobileNetV2InEvalModeIsOneGraphWithKernelsAndMatchesEager(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            import torchvision
+            torch.manual_seed(0)
+            model = torchvision.models.mobilenet_v2().eval()
+            x = torch.randn(1, 3, 64, 64)
+            with torch.no_grad():
+                capture.reset()
+                report = capture.explain(model, x, backend=BACKEND)
+                expected = model(x)
+                actual = capture.compile(model, backend=BACKEND)(x)
+            close = torch.allclose(actual, expected, rtol=1e-4, atol=1e-5)
+            phases = [name for name, _, note in report.compile_phases[0] if name == "codegen" and not note.startswith("0 kernels")]
+            kernels = BACKEND == "eager" or len(phases) == 1
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var report = ns.GetItem("report");
+        using var graphs = report.GetAttr("graph_count");
+        using var breaks = report.GetAttr("graph_break_count");
+        Assert.True(graphs.ToInt64() == 1 && breaks.ToInt64() == 0, report.ToString());
+        using var close = ns.GetItem("close");
+        Assert.True(close.ToBoolean());
+        using var kernels = ns.GetItem("kernels");
+        Assert.True(kernels.ToBoolean(), report.ToString());
+    }
+
+    // A Sequential subclass iterates its children only while it keeps Sequential's __iter__: one that
+    // defines its own is not unrolled as children, and a class that gains one after the capture recompiles.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void SequentialSubclassesIterateAsTheirOwnIterSays(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            class Block(torch.nn.Sequential):
+                pass
+
+            class Reversed(torch.nn.Sequential):
+                def __iter__(self):
+                    return iter(list(self._modules.values())[::-1])
+
+            def net(kind):
+                return kind(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3) if kind is Block else torch.nn.Linear(4, 4))
+
+            def run(m, x):
+                for layer in m:
+                    x = layer(x)
+                return x
+
+            torch.manual_seed(0)
+            x = torch.randn(2, 4)
+            results = []
+            with torch.no_grad():
+                for kind in (Block, Reversed):
+                    m = net(kind)
+                    capture.reset()
+                    compiled = capture.compile(run, backend=BACKEND)
+                    report = capture.explain(run, m, x)
+                    # a user __iter__ is run as Python runs it (inlining it is the whole-graphs issue's)
+                    breaks = report.graph_break_count if kind is Block else None
+                    results.append((kind.__name__, breaks, torch.allclose(compiled(m, x), run(m, x))))
+                m = net(Block)
+                compiled = capture.compile(run, backend=BACKEND)
+                first = torch.allclose(compiled(m, x), run(m, x))
+                Block.__iter__ = lambda self: iter(list(self._modules.values())[:2])
+                results.append(("changed", first, torch.allclose(compiled(m, x), run(m, x))))
+                del Block.__iter__
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var results = ns.GetItem("results");
+        Assert.Equal("[('Block', 0, True), ('Reversed', None, True), ('changed', True, True)]", results.Repr());
+    }
+
+    // In-place ops on values the graph computed fuse like their functional forms; a write into an
+    // input stays a write the caller sees.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void InPlaceOpsOnIntermediatesFuseAndWritesIntoInputsStay(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            import torch.nn.functional as F
+
+            def intermediates(x, y):
+                h = (x * 2).relu_()
+                h += y
+                F.hardtanh(h, -1.0, 1.0, inplace=True)
+                return h.mul_(3)
+
+            def into_input(x, y):
+                x.relu_()
+                return x + y
+
+            torch.manual_seed(0)
+            x, y = torch.randn(16, 8), torch.randn(16, 8)
+            with torch.no_grad():
+                capture.reset()
+                report = capture.explain(intermediates, x, y, backend=BACKEND)
+                same = torch.equal(capture.compile(intermediates, backend=BACKEND)(x, y), intermediates(x, y))
+                phases = [note for name, _, note in report.compile_phases[0] if name == "codegen"]
+                fused = BACKEND == "eager" or (len(phases) == 1 and not phases[0].startswith("0 kernels"))
+                a, b = x.clone(), x.clone()
+                out = capture.compile(into_input, backend=BACKEND)(a, y)
+                written = torch.equal(out, into_input(b, y)) and torch.equal(a, b)
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var same = ns.GetItem("same");
+        using var fused = ns.GetItem("fused");
+        using var written = ns.GetItem("written");
+        using var report = ns.GetItem("report");
+        Assert.True(same.ToBoolean());
+        Assert.True(fused.ToBoolean(), report.ToString());
+        Assert.True(written.ToBoolean());
+    }
+}

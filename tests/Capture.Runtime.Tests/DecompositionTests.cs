@@ -35,6 +35,11 @@ public sealed class DecompositionTests
         "torch.nn.functional.batch_norm(a0, a1, a2, eps=0.01) | f32[5, 3] | f32[3] | f32[3]",
         "torch.nn.functional.group_norm(a0, 2, a1, a2) | f32[2, 4, 5] | f32[4] | f32[4]",
         "torch.nn.functional.group_norm(a0, 3, eps=0.1) | f64[2, 6, 2, 3]",
+        "torch._C._nn.hardtanh(a0, -0.5, 0.75) | f32[3, 4]",
+        "torch._C._nn.hardtanh(a0) | f64[5]",
+        "torch._C._nn.relu6(a0) | f64[3, 4]",
+        "torch._C._nn.hardsigmoid(a0) | f32[7]",
+        "torch._C._nn.hardswish(a0) | f32[2, 3]",
     ];
 
     public static TheoryData<string> Cases => new(Specs);

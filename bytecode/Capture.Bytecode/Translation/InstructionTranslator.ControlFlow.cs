@@ -58,13 +58,35 @@ public sealed partial class InstructionTranslator
             Push(iterator); // iter(it) is it
             return StepResult.Continue;
         }
-        var items = value is ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m
-            && m.QualifiedName is "torch.nn.modules.container.Sequential" or "torch.nn.modules.container.ModuleList"
+        var items = value is ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m && IteratesChildren(m)
             ? Children(m, source)
             : IterableItems(value);
         if (items is null) return new StepResult.Break($"iteration over a {Describe(value)} is not supported");
         Push(new IteratorValue(items));
         return StepResult.Continue;
+    }
+
+    /// <summary>
+    /// Whether iterating the module yields its submodules in order: a Sequential or ModuleList, or a
+    /// subclass of one (torchvision's Conv2dNormActivation) that keeps the container's __iter__. The
+    /// lookup of __iter__ through the class is guarded, so a class that later defines its own
+    /// recompiles.
+    /// </summary>
+    private bool IteratesChildren(ObjectValue module)
+    {
+        using var nn = Py.Import("torch.nn");
+        foreach (var container in (string[])["Sequential", "ModuleList"])
+        {
+            using var type = nn.GetAttr(container);
+            if (!module.Object.IsInstance(type)) continue;
+            using var own = type.GetAttr("__iter__");
+            using var moduleType = module.Object.Type;
+            using var found = moduleType.GetAttr("__iter__");
+            if (!found.Is(own)) return false;
+            _context.Namespaces.TypeAttribute(moduleType, "__iter__");
+            return true;
+        }
+        return false;
     }
 
     /// <summary>The submodules of a Sequential / ModuleList in order, each from L['self']._modules['k'].</summary>

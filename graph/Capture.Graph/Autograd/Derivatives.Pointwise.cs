@@ -29,6 +29,12 @@ public static partial class Derivatives
         Add(rules, Unary((b, x, y, g) => ZerosLike(b, g)), Ops.Floor, Ops.Ceil, Ops.Round, Ops.Sign);
         Add(rules, Unary((b, x, y, g) => Where(b, F(b, Ops.Gt, y, 0L), g, 0.0)), Ops.Relu, Ops.FunctionalRelu);
         Add(rules, Gelu, Ops.Gelu);
+        // torch's hardtanh_backward, hardsigmoid_backward, hardswish_backward: the flat parts take no gradient
+        Add(rules, (b, c, y, g) => Grads(c, ("self", Where(b, F(b, Ops.LogicalAnd, F(b, Ops.Gt, First(c), c.Raw("min_val")), F(b, Ops.Lt, First(c), c.Raw("max_val"))), g, 0.0))), Ops.Hardtanh);
+        Add(rules, Unary((b, x, y, g) => Where(b, F(b, Ops.LogicalAnd, F(b, Ops.Gt, x, 0L), F(b, Ops.Lt, x, 6L)), g, 0.0)), Ops.Relu6);
+        Add(rules, Unary((b, x, y, g) => Where(b, F(b, Ops.LogicalAnd, F(b, Ops.Gt, x, -3L), F(b, Ops.Lt, x, 3L)), Div(b, g, 6.0), 0.0)), Ops.Hardsigmoid);
+        Add(rules, Unary((b, x, y, g) => Where(b, F(b, Ops.Lt, x, -3L), 0.0,
+            Where(b, F(b, Ops.Le, x, 3L), Mul(b, g, AddT(b, Div(b, x, 3.0), 0.5)), g))), Ops.Hardswish);
         Add(rules, Unary((b, x, y, g) =>
         {
             var s = F(b, Ops.Sigmoid, x);

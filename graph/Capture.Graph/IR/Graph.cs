@@ -58,6 +58,17 @@ public sealed class Graph : IEquatable<Graph>
         };
     }
 
+    /// <summary>
+    /// The graph as grad mode off sees it: no value requires grad. What runs under no_grad computes
+    /// the same values; passes that rebuild nodes then agree with the captured metadata.
+    /// </summary>
+    public Graph WithoutGrad() => new(Nodes.Select(node => node switch
+    {
+        Cond c => c with { Meta = JointGraph.NoGrad(c.Meta), TrueGraph = c.TrueGraph.WithoutGrad(), FalseGraph = c.FalseGraph.WithoutGrad() },
+        WhileLoop w => w with { Meta = JointGraph.NoGrad(w.Meta), CondGraph = w.CondGraph.WithoutGrad(), BodyGraph = w.BodyGraph.WithoutGrad() },
+        _ => node with { Meta = JointGraph.NoGrad(node.Meta) },
+    }));
+
     /// <summary>Equal up to node names (and source locations, which renaming does not touch).</summary>
     public bool EquivalentTo(Graph other) => Canonical().Equals(other.Canonical());
 

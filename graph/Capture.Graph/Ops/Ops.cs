@@ -118,6 +118,16 @@ public static class Ops
     public static readonly OpDef Silu                 = OpRegistry.Get("torch.nn.functional.silu");
     public static readonly OpDef FunctionalSoftmax    = OpRegistry.Get("torch.nn.functional.softmax");
 
+    // torch._C._nn: the piecewise-linear activations (F.hardtanh, F.relu6, F.hardsigmoid, F.hardswish call them)
+    public static readonly OpDef Hardsigmoid = OpRegistry.Get("torch._C._nn.hardsigmoid");
+    public static readonly OpDef Hardswish   = OpRegistry.Get("torch._C._nn.hardswish");
+    public static readonly OpDef Hardtanh    = OpRegistry.Get("torch._C._nn.hardtanh");
+    public static readonly OpDef Relu6       = OpRegistry.Get("torch._C._nn.relu6");
+    public static readonly OpDef HardsigmoidInPlace = OpRegistry.Get("torch._C._nn.hardsigmoid_");
+    public static readonly OpDef HardswishInPlace   = OpRegistry.Get("torch._C._nn.hardswish_");
+    public static readonly OpDef HardtanhInPlace    = OpRegistry.Get("torch._C._nn.hardtanh_");
+    public static readonly OpDef Relu6InPlace       = OpRegistry.Get("torch._C._nn.relu6_");
+
     // Tensor methods
     public static readonly OpDef Bfloat16   = OpRegistry.Get("Tensor.bfloat16");
     public static readonly OpDef Bool       = OpRegistry.Get("Tensor.bool");

@@ -31,6 +31,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     [
         Ops.Gelu, Ops.Silu, Ops.Softmax, Ops.LogSoftmax, Ops.Logsumexp,
         Ops.FunctionalSoftmax, Ops.FunctionalLogSoftmax, Ops.Linear, Ops.LayerNorm, Ops.BatchNorm,
+        Ops.Hardtanh, Ops.Relu6, Ops.Hardsigmoid, Ops.Hardswish,
     ]);
 
     public string Backend => backend;
@@ -84,9 +85,24 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         return null;
     }
 
+    /// <summary>
+    /// The graph with its in-place ops made functional when they write only values the graph itself
+    /// computed (torchvision's ReLU(inplace=True), a residual's <c>out += identity</c>): nothing outside
+    /// the graph can see those writes, and the functional form fuses into kernels. A graph that
+    /// writes into its inputs or through views stays as it is (it runs in order through torch).
+    /// </summary>
+    public static Graph WithoutWritesToIntermediates(Graph graph)
+    {
+        try { return Functionalize.Apply(graph); }
+        catch (NotSupportedException) { return graph; }
+    }
+
     private CompiledPart Part(string role, Graph graph, bool gradEnabled, List<CompilePhase> phases)
     {
         if (compiler is null) return new CompiledPart { Role = role, Graph = graph };
+        // under no_grad nothing the graph computes requires grad (unless the graph switches grad mode itself)
+        if (!gradEnabled && !graph.Nodes.OfType<CallOp>().Any(c => c.Op.Category == OpCategory.GlobalState)) graph = graph.WithoutGrad();
+        graph = WithoutWritesToIntermediates(graph);
         if (NodeByNodeReason(graph, gradEnabled) is { } why) return new CompiledPart { Role = role, Graph = graph, NodeByNode = why };
         var prefix = role == "graph" ? "" : role + " ";
         var watch = Stopwatch.StartNew();

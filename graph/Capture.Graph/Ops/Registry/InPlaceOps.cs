@@ -18,10 +18,10 @@ public static partial class OpRegistry
         yield return InPlace("zero_", new OpDef { Name = "zero", Schema = Schema.Parse("Tensor self"), Category = OpCategory.Pointwise, Rule = c => c.Tensor("self") });
     }
 
-    private static OpDef InPlace(string method, OpDef functional) => new()
+    private static OpDef InPlace(string method, OpDef functional, string? name = null) => new()
     {
-        Name = "Tensor." + method,
-        MethodName = method,
+        Name = name ?? "Tensor." + method,
+        MethodName = name is null ? method : null,
         Schema = functional.Schema,
         Category = functional.Category,
         MutatedArg = 0,
