@@ -260,6 +260,10 @@ def main(argv):
     parser.add_argument("--out", help="folder for results.md and results.json")
     parser.add_argument("--only", help="run only the workloads whose name contains this text")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch (Capture's kernels use every core)")
+    parser.add_argument("--models", action="store_true", help="only the whole models (bench/models.py: one process per backend)")
+    if "--models" in argv:
+        import models
+        return models.main([a for a in argv if a != "--models"])
     options = parser.parse_args(argv)
     out = options.out or (os.path.join(ROOT, ".build", "bench-quick") if options.quick else os.path.join(ROOT, "bench"))
     os.makedirs(out, exist_ok=True)
@@ -387,6 +391,12 @@ def main(argv):
             f.write(f"| {r['workload']} | {r['system']} | {r['total_ms']:.1f} | " + " | ".join(cells) + " |\n")
     plot(results, os.path.join(out, "results.png"), environment)
     print(f"wrote {os.path.join(out, 'results.md')}, results.json and results.png")
+    if not options.quick and not options.only:
+        # the whole models, one process per backend (bench/models.py), as a section of results.md
+        import models
+        failed |= models.main(["--out", out, "--threads", str(options.threads)]) != 0
+        with open(os.path.join(out, "models.md")) as section, open(os.path.join(out, "results.md"), "a") as f:
+            f.write("\n#" + section.read() + "\n![whole models](models.png)\n")
     return 1 if failed else 0
 
 

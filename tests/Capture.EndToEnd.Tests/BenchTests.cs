@@ -64,4 +64,37 @@ public sealed class BenchTests
             Directory.Delete(output, recursive: true);
         }
     }
+
+    // `capture bench --models --quick` on the smallest model: a process per system, each row compared
+    // with eager in its own process, the table and the chart written
+    [Fact]
+    public void QuickModelsBenchRunsEachSystemInItsOwnProcessAndMatchesEager()
+    {
+        var output = Directory.CreateTempSubdirectory("capture-models-").FullName;
+        try
+        {
+            var run = CommandRunner.Capture("bench", "--models", "--quick", "--only", "GPT 2x32 (1x16", "--out", output);
+            Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+            var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "models.json")))!;
+            var rows = json["results"]!.AsArray().Select(r => r!).ToList();
+            Assert.Equal(["capture (roslyn)", "capture (llvm)", "TorchScript frozen"], rows.Select(r => (string)r["system"]!));
+            Assert.All(rows, r => Assert.Equal("GPT 2x32 (1x16 tokens)", (string)r["workload"]!));
+            foreach (var row in rows.Take(2))
+            {
+                Assert.True(row["error"] is null, row.ToJsonString());
+                Assert.True((bool)row["matches_eager"]!);
+                Assert.True((double)row["median_ms"]! > 0 && (double)row["eager_median_ms"]! > 0);
+                Assert.True((int)row["graphs"]! >= 1);
+            }
+            var table = File.ReadAllText(Path.Combine(output, "models.md"));
+            Assert.Contains("| model | system | eager ms | system ms | vs eager | graphs / breaks | first call ms | matches eager |", table);
+            Assert.Contains("Geometric mean of the ratios: capture (roslyn) ", table);
+            var png = File.ReadAllBytes(Path.Combine(output, "models.png"));
+            Assert.True(png.Length > 1000 && png[1] == (byte)'P', "models.png is not a PNG");
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
 }

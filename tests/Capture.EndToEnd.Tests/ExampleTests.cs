@@ -62,6 +62,24 @@ public sealed class ExampleTests
             Assert.Contains($"{name}: matches eager: True; 1 graph(s), 0 breaks", run.Stdout);
     }
 
+    // nanoGPT's architecture: forward with and without targets, generate() under @torch.no_grad(), AdamW
+    // steps; each compiled result equals eager's (the break counts it prints are the whole-graphs issue's)
+    [Theory]
+    [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
+    public void GptExampleMatchesEagerInEveryUse(string backend)
+    {
+        var run = CommandRunner.CaptureOn(backend, "run", Example("gpt.py"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("logits (4, 1, 128): matches eager: True", run.Stdout);
+        Assert.Contains(": matches eager: True", run.Stdout.Split('\n').Single(l => l.StartsWith("loss ")));
+        Assert.Contains("generated 8 tokens: matches eager: True", run.Stdout);
+        Assert.Contains(": match eager: True", run.Stdout.Split('\n').Single(l => l.StartsWith("AdamW losses: ")));
+        Assert.Contains("forward with targets: 1 graph(s), 0 break(s)", run.Stdout);
+        var eager = CommandRunner.Python(Example("gpt.py"));
+        Assert.True(eager.ExitCode == 0, eager.Stderr);
+        Assert.StartsWith(eager.Stdout.TrimEnd(), run.Stdout);
+    }
+
     [Theory]
     [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
     public void OptimizeExampleMatchesEager(string backend)

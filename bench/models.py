@@ -1,0 +1,304 @@
+"""`./capture bench --models [--quick] [--out DIR] [--only TEXT]`: whole models, compiled, against eager.
+
+Each system runs in a process of its own (`capture run bench/models.py --worker SYSTEM`), one after
+the other: Capture's roslyn backend, its llvm backend, and TorchScript frozen for inference
+(torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(m))), where the model scripts).
+In each process eager PyTorch is timed too, in turns with the system (blocks of calls, ROUNDS
+turns), so a ratio is eager's median over the system's from the same process and the same minutes.
+Every system's result is compared with eager's first (outputs; for training steps the loss and the
+parameters after a step from the same start); a mismatch is reported and makes the run fail.
+Writes models.md, models.json and models.png to --out (bench/ by default; --quick: small inputs,
+into .build/bench-quick/).
+"""
+
+import argparse
+import copy
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SYSTEMS = ("roslyn", "llvm", "torchscript")
+LABELS = {"roslyn": "capture (roslyn)", "llvm": "capture (llvm)", "torchscript": "TorchScript frozen"}
+ROUNDS = 6
+SETTLE_S = 0.05
+
+
+def gpt_module():
+    spec = importlib.util.spec_from_file_location("capture_gpt_example", os.path.join(ROOT, "pyexamples", "gpt.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def workloads(quick):
+    """(name, make) per row; make() -> (kind, model, inputs): kind "inference" times model(*inputs)
+    under no_grad in eval mode, "train" a step (forward, loss, backward, SGD) on the inputs (x, target)."""
+    import torchvision
+
+    side = 64 if quick else 224
+    rows = []
+    for name in ("resnet18", "mobilenet_v2", "efficientnet_b0"):
+        rows.append((f"{name} (1x3x{side}x{side})",
+                     lambda name=name: ("inference", getattr(torchvision.models, name)().eval(), (torch.randn(1, 3, side, side),))))
+    d, heads, ff, b, t = (64, 4, 128, 2, 16) if quick else (512, 8, 2048, 8, 128)
+    rows.append((f"TransformerEncoderLayer({d}, {heads}, {ff}) ({b}x{t})",
+                 lambda: ("inference", torch.nn.TransformerEncoderLayer(d, heads, ff, batch_first=True).eval(), (torch.randn(b, t, d),))))
+    gpt = gpt_module()
+    sizes = [("small", 1, 16)] if quick else [("medium", 4, 128), ("small", 1, 16)]
+    for size, b, t in sizes:
+        def make(size=size, b=b, t=t):
+            model = getattr(gpt.GPT, size)().eval()
+            return "inference", model, (torch.randint(0, model.config.vocab_size, (b, t)),)
+        c = getattr(gpt.GPT, size)().config
+        rows.append((f"GPT {c.n_layer}x{c.n_embd} ({b}x{t} tokens)", make))
+    n, side = (2, 32) if quick else (8, 64)
+    rows.append((f"resnet18 training step ({n}x3x{side}x{side})",
+                 lambda: ("train", torchvision.models.resnet18(num_classes=10).train(), (torch.randn(n, 3, side, side), torch.randint(0, 10, (n,))))))
+    b, t = (2, 16) if quick else (4, 64)
+
+    def gpt_train():
+        model = gpt.GPT.small().train()
+        v = model.config.vocab_size
+        return "train", model, (torch.randint(0, v, (b, t)), torch.randint(0, v, (b, t)))
+    rows.append((f"GPT 2x32 training step ({b}x{t} tokens)", gpt_train))
+    return rows
+
+
+class Step:
+    """One training step of `model` through `run` (the model itself or its compiled form), SGD."""
+
+    def __init__(self, model, run):
+        self.model, self.run = model, run
+        self.opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+        self.gpt = hasattr(model, "config")
+
+    def __call__(self, x, target):
+        self.opt.zero_grad()
+        loss = self.run(x, target)[1] if self.gpt else F.cross_entropy(self.run(x), target)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+
+def close(a, b, tolerance):
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(close(x, y, tolerance) for x, y in zip(a, b))
+    if a is None or b is None:
+        return a is b
+    return torch.allclose(a, b, rtol=tolerance, atol=tolerance)
+
+
+def wrap(system, model, inputs, kind):
+    """The callable to time for `system`, or a str saying why there is none."""
+    import capture
+
+    if system == "torchscript":
+        if kind == "train":
+            return "TorchScript frozen is for inference"
+        try:
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(model)))
+        except Exception as e:  # noqa: BLE001 - a model TorchScript cannot compile gets no row
+            return f"torch.jit.script failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
+    return capture.compile(model, backend=system)
+
+
+def time_turns(callables, args, repeat):
+    """Median and IQR (ms) per callable, timed in ROUNDS turns of blocks of calls."""
+    from bench import wait_until_idle
+
+    wait_until_idle()
+    times = [[] for _ in callables]
+    for _ in range(ROUNDS):
+        for fn, samples in zip(callables, times):
+            time.sleep(SETTLE_S)
+            fn(*args)  # untimed
+            for _ in range(max(1, repeat // ROUNDS)):
+                start = time.perf_counter()
+                fn(*args)
+                samples.append(time.perf_counter() - start)
+    out = []
+    for samples in times:
+        q = statistics.quantiles(samples, n=4) if len(samples) >= 2 else [samples[0]] * 3
+        out.append((statistics.median(samples) * 1e3, (q[2] - q[0]) * 1e3))
+    return out
+
+
+def worker(system, quick, only, threads):
+    torch.set_num_threads(threads)
+    repeat = 6 if quick else 18
+    rows = []
+    for name, make in workloads(quick):
+        if only and only not in name:
+            continue
+        torch.manual_seed(0)
+        kind, model, inputs = make()
+        row = {"workload": name, "system": LABELS[system], "kind": kind}
+        rows.append(row)
+        try:
+            if kind == "inference":
+                with torch.no_grad():
+                    expected = model(*inputs)
+                    start = time.perf_counter()
+                    compiled = wrap(system, model, inputs, kind)
+                    if isinstance(compiled, str):
+                        row["error"] = compiled
+                        continue
+                    actual = compiled(*inputs)
+                    row["first_call_ms"] = (time.perf_counter() - start) * 1e3
+                    row["matches_eager"] = close(actual, expected, 1e-3)
+                    for _ in range(2):
+                        compiled(*inputs)
+                    (e, ei), (s, si) = time_turns([model, compiled], inputs, repeat)
+                    if system != "torchscript":
+                        import capture
+                        report = capture.explain(model, *inputs, backend=system)
+                        row["graphs"], row["breaks"] = report.graph_count, report.graph_break_count
+            else:
+                reference = copy.deepcopy(model)
+                compiled = wrap(system, model, inputs, kind)
+                if isinstance(compiled, str):
+                    row["error"] = compiled
+                    continue
+                eager_step, step = Step(reference, reference), Step(model, compiled)
+                start = time.perf_counter()
+                loss = step(*inputs)
+                row["first_call_ms"] = (time.perf_counter() - start) * 1e3
+                expected = eager_step(*inputs)
+                row["matches_eager"] = close(loss, expected, 1e-4) and all(
+                    close(p, q, 1e-4) for p, q in zip(model.parameters(), reference.parameters()))
+                step(*inputs)
+                (e, ei), (s, si) = time_turns([eager_step, step], inputs, repeat)
+        except Exception as e:  # noqa: BLE001 - reported in the row
+            row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+            continue
+        row.update(eager_median_ms=e, eager_iqr_ms=ei, median_ms=s, iqr_ms=si, ratio_vs_eager=e / s,
+                   ratio_low=(e - ei / 2) / (s + si / 2), ratio_high=(e + ei / 2) / max(s - si / 2, 1e-9))
+        print(f"{name:45} {LABELS[system]:20} eager {e:9.2f} ms  {s:9.2f} ms  x{e / s:5.2f}"
+              f"{'' if row['matches_eager'] else '  DIFFERS FROM EAGER'}", file=sys.stderr, flush=True)
+    return rows
+
+
+def plot(rows, path, environment):
+    """Ratios against eager per model, one bar per system, IQR-based error bars, a log axis with ticks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    systems = [LABELS[s] for s in SYSTEMS]
+    figure, axes = plt.subplots(figsize=(11, 0.5 * len(workloads) * len(systems) / 2 + 2))
+    height = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        ys, values, low, high = [], [], [], []
+        for y, w in enumerate(workloads):
+            row = next((r for r in rows if r["workload"] == w and r["system"] == system and "ratio_vs_eager" in r), None)
+            if row is None:
+                continue
+            ys.append(y + i * height)
+            values.append(row["ratio_vs_eager"])
+            low.append(max(0.0, row["ratio_vs_eager"] - row["ratio_low"]))
+            high.append(max(0.0, row["ratio_high"] - row["ratio_vs_eager"]))
+        axes.barh(ys, values, height=height, xerr=[low, high], capsize=2, label=system)
+    axes.set_yticks([y + height * (len(systems) - 1) / 2 for y in range(len(workloads))], workloads, fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xscale("log")
+    ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10]
+    axes.xaxis.set_major_locator(FixedLocator(ticks))
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    axes.set_xlim(0.1, 10)
+    axes.axvline(1.0, color="black", linewidth=0.8)
+    axes.set_xlabel("speed vs eager PyTorch, same process (eager median / system median; error bars from the IQRs)")
+    axes.set_title(f"Whole models ({environment['machine']}, torch {environment['torch']}, {environment['torch threads']} threads)", fontsize=10)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def geometric_mean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def write(rows, out, environment):
+    with open(os.path.join(out, "models.json"), "w") as f:
+        json.dump({"environment": environment, "results": rows}, f, indent=2)
+    with open(os.path.join(out, "models.md"), "w") as f:
+        f.write("# Whole models\n\n")
+        f.write("".join(f"- {k}: {v}\n" for k, v in environment.items()))
+        f.write("\nOne process per system; in each, eager PyTorch and the system timed in turns. Median ms (IQR); "
+                "ratio = eager median / system median in that process (above 1: faster than eager). Inference "
+                "rows run under torch.no_grad() in eval mode; training rows time forward, loss, backward and an SGD step.\n\n")
+        f.write("| model | system | eager ms | system ms | vs eager | graphs / breaks | first call ms | matches eager |\n"
+                "|---|---|---:|---:|---:|---|---:|---|\n")
+        for r in rows:
+            if "error" in r:
+                f.write(f"| {r['workload']} | {r['system']} | | | n/a | | | {r['error']} |\n")
+                continue
+            graphs = f"{r['graphs']} / {r['breaks']}" if "graphs" in r else ""
+            f.write(f"| {r['workload']} | {r['system']} | {r['eager_median_ms']:.2f} ({r['eager_iqr_ms']:.2f}) | "
+                    f"{r['median_ms']:.2f} ({r['iqr_ms']:.2f}) | {r['ratio_vs_eager']:.2f}x | {graphs} | "
+                    f"{r['first_call_ms']:.0f} | {'yes' if r['matches_eager'] else 'NO'} |\n")
+        f.write("\nGeometric mean of the ratios: " + ", ".join(
+            f"{LABELS[s]} {geometric_mean([r['ratio_vs_eager'] for r in rows if r['system'] == LABELS[s] and 'ratio_vs_eager' in r]):.2f}x"
+            + f" over {sum(1 for r in rows if r['system'] == LABELS[s] and 'ratio_vs_eager' in r)} rows" for s in SYSTEMS) + ".\n")
+    plot(rows, os.path.join(out, "models.png"), environment)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="capture bench --models", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs (smoke test)")
+    parser.add_argument("--out", help="folder for models.md, models.json and models.png")
+    parser.add_argument("--only", help="run only the models whose name contains this text")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch")
+    parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--json", help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.worker:
+        rows = worker(options.worker, options.quick, options.only, options.threads)
+        with open(options.json, "w") as f:
+            json.dump(rows, f)
+        return 0
+
+    out = options.out or (os.path.join(ROOT, ".build", "bench-quick") if options.quick else os.path.join(ROOT, "bench"))
+    os.makedirs(out, exist_ok=True)
+    environment = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "torch threads": options.threads,
+    }
+    rows = []
+    for system in SYSTEMS:
+        path = os.path.join(out, f".models-{system}.json")
+        command = [os.path.join(ROOT, "capture"), "run", os.path.abspath(__file__), "--worker", system, "--json", path,
+                   "--threads", str(options.threads)] + (["--quick"] if options.quick else []) + (["--only", options.only] if options.only else [])
+        print(f"{LABELS[system]}: one process", file=sys.stderr, flush=True)
+        done = subprocess.run(command, stdout=sys.stderr)
+        if done.returncode != 0 or not os.path.exists(path):
+            rows.append({"workload": "(all)", "system": LABELS[system], "error": f"worker exited with {done.returncode}"})
+            continue
+        with open(path) as f:
+            rows.extend(json.load(f))
+        os.remove(path)
+    order = {name: i for i, (name, _) in enumerate(workloads(options.quick))}
+    rows.sort(key=lambda r: (order.get(r["workload"], -1), SYSTEMS.index(next(s for s in SYSTEMS if LABELS[s] == r["system"]))))
+    write(rows, out, environment)
+    print(f"wrote {os.path.join(out, 'models.md')}, models.json and models.png")
+    failed = any(r.get("matches_eager") is False for r in rows) or any(r["system"] != LABELS["torchscript"] and "error" in r for r in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
