@@ -48,6 +48,36 @@ public sealed class FrameState : IDisposable
         throw new KeyNotFoundException($"name '{name}' is not defined");
     }
 
+    private Dictionary<Source, PyObject>? _reads;
+
+    /// <summary>
+    /// From now until <see cref="EndReads"/>, each attribute, item or key source read from this frame is
+    /// read once and its value kept: a cache entry's guards and its graph inputs walk the same chains
+    /// (L['self'].transformer.h[0].attn...) and each link through nn.Module.__getattr__ costs a Python call.
+    /// The runner ends it before anything that could change what the chains lead to runs (side effects,
+    /// the rest of the frame).
+    /// </summary>
+    public void BeginReads() => _reads ??= [];
+
+    /// <summary>Releases the values kept since <see cref="BeginReads"/>.</summary>
+    public void EndReads()
+    {
+        if (_reads is null) return;
+        foreach (var v in _reads.Values) v.Dispose();
+        _reads = null;
+    }
+
+    /// <summary>The kept value of <paramref name="source"/> (borrowed), or null.</summary>
+    internal PyObject? KeptRead(Source source) => _reads is not null && _reads.TryGetValue(source, out var v) ? v : null;
+
+    /// <summary>Keeps <paramref name="value"/> (the frame owns it now) when reads are being kept; false otherwise.</summary>
+    internal bool KeepRead(Source source, PyObject value)
+    {
+        if (_reads is null) return false;
+        _reads[source] = value;
+        return true;
+    }
+
     public void RemoveLocal(string name)
     {
         if (_locals.Remove(name, out var old)) old.Dispose();
@@ -55,6 +85,7 @@ public sealed class FrameState : IDisposable
 
     public void Dispose()
     {
+        EndReads();
         foreach (var v in _locals.Values) v.Dispose();
         foreach (var v in Stack) v?.Dispose();
         if (!_ownsScope) return;

@@ -47,8 +47,14 @@ public readonly struct SourceValue(PyObject value, bool owned) : IDisposable
 {
     public PyObject Object => value;
 
-    public static SourceValue Of(Source source, FrameState frame) =>
-        source.Peek(frame) is { } borrowed ? new(borrowed, false) : new(source.Resolve(frame), true);
+    public static SourceValue Of(Source source, FrameState frame)
+    {
+        if (source.Peek(frame) is { } borrowed) return new(borrowed, false);
+        if (source is not PartSource) return new(source.Resolve(frame), true);
+        if (frame.KeptRead(source) is { } kept) return new(kept, false);
+        var value = source.Resolve(frame);
+        return frame.KeepRead(source, value) ? new(value, false) : new(value, true);
+    }
 
     public void Dispose()
     {

@@ -73,12 +73,12 @@ public sealed class GraphInterpreter(TorchRuntime torch)
         switch (node)
         {
             case CallOp { IsMethod: false } c:
-                return Call(Callable(c.Op.Name), c.Args, c.Kwargs, env);
+                return Prepared(c).Call(Callable(c.Op.Name), env);
             case CallOp c:
             {
                 using var self = Value(c.Args[0], env);
                 using var method = self.GetAttr(c.Op.MethodName!);
-                return Call(method, c.Args.Skip(1).ToList(), c.Kwargs, env);
+                return Prepared(c).Call(method, env);
             }
             case Constant k:
                 return torch.FromData(k.Value, (TensorMeta)k.Meta);
@@ -132,6 +132,11 @@ public sealed class GraphInterpreter(TorchRuntime torch)
         }
     }
 
+    // per call node, its arguments with the constants already Python objects (made once, not per call)
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<CallOp, PreparedCall> _prepared = new();
+
+    private PreparedCall Prepared(CallOp call) => _prepared.GetValue(call, c => new PreparedCall(c, _calls));
+
     private static PyObject Root(PyObject? root, Node node) =>
         root ?? throw new ArgumentException($"node '{node.Name}' reads self.{(node as GetAttr)?.Target ?? (node as CallModule)?.Target}, but no root module was given");
 
@@ -141,4 +146,52 @@ public sealed class GraphInterpreter(TorchRuntime torch)
         _calls.Value(arg, name => env.TryGetValue(name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"no value for '{name}'"));
 
     private PyObject Callable(string name) => _calls.Callable(name);
+}
+
+/// <summary>
+/// A call node's arguments ready for the call: each constant (an int, a size list, a dtype, None) a
+/// Python object made once; each argument that reads a node's value, or holds one (a list of
+/// tensors), made from the values of this run. A method call's receiver is the caller's to bind.
+/// </summary>
+internal sealed class PreparedCall
+{
+    private readonly Arg[] _args;
+    private readonly PyObject?[] _constants;
+    private readonly string[] _names;
+    private readonly Arg[] _kwargValues;
+    private readonly PyObject?[] _kwargConstants;
+    private readonly PythonCalls _calls;
+
+    public PreparedCall(CallOp call, PythonCalls calls)
+    {
+        _calls = calls;
+        _args = [.. call.IsMethod ? call.Args.Skip(1) : call.Args];
+        _constants = [.. _args.Select(Constant)];
+        _names = [.. call.Kwargs.Select(k => k.Name)];
+        _kwargValues = [.. call.Kwargs.Select(k => k.Value)];
+        _kwargConstants = [.. _kwargValues.Select(Constant)];
+    }
+
+    private PyObject? Constant(Arg arg) =>
+        arg.References().Any() ? null : _calls.Value(arg, name => throw new InvalidOperationException($"constant argument reads '{name}'"));
+
+    public PyObject Call(PyObject callable, Dictionary<string, PyObject> env)
+    {
+        var values = new PyObject[_args.Length];
+        var named = new KeyValuePair<string, PyObject>[_names.Length];
+        try
+        {
+            for (var i = 0; i < values.Length; i++) values[i] = _constants[i] ?? Value(_args[i], env);
+            for (var i = 0; i < named.Length; i++) named[i] = new(_names[i], _kwargConstants[i] ?? Value(_kwargValues[i], env));
+            return named.Length == 0 ? callable.Call(values) : callable.Call(values, named);
+        }
+        finally
+        {
+            for (var i = 0; i < values.Length; i++) if (_constants[i] is null) values[i]?.Dispose();
+            for (var i = 0; i < named.Length; i++) if (_kwargConstants[i] is null) named[i].Value?.Dispose();
+        }
+    }
+
+    private PyObject Value(Arg arg, Dictionary<string, PyObject> env) =>
+        _calls.Value(arg, name => env.TryGetValue(name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"no value for '{name}'"));
 }

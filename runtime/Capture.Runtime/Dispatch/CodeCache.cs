@@ -28,6 +28,8 @@ internal sealed class CodeCache(PyObject codeObject, CodeInfo code)
     public CaptureResult? Lookup(FrameState frame, int pc, ITorchBridge torch, out string? firstFailure)
     {
         firstFailure = null;
+        // the reads stay kept for the entry's graph inputs (FrameRunner.RunGraph ends them)
+        frame.BeginReads();
         foreach (var entry in Entries)
         {
             if (entry.EntryIndex != pc) continue;
@@ -35,6 +37,7 @@ internal sealed class CodeCache(PyObject codeObject, CodeInfo code)
             if (failure is null) return entry;
             firstFailure ??= failure;
         }
+        frame.EndReads();
         return null;
     }
 

@@ -206,6 +206,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         finally
         {
             foreach (var v in values) if (v.Object is not null) v.Dispose();
+            frame.EndReads();
         }
     }
 
