@@ -24,6 +24,11 @@ public sealed class CorrectnessTests
             y = x.view(2, 3, 4).permute(2, 0, 1).reshape(4, -1)
             return y[1:, ::2], y.t().contiguous().flatten(), x[..., None, 0], x.transpose(0, 1)[2]
 
+        def list_indexing(x, w=None, scale=2.0):
+            # a list of ints picks positions (a copy, as torch makes): nanoGPT's x[:, [-1], :]; trailing defaults left out
+            last = x[:, [-1], :] * scale
+            return last, x[[0, 2]], x[1, [0, 1, 1]], x[..., [3, 0]], x[None, :, [1]], w
+
         def reductions(x):
             return x.sum(), x.mean(dim=1, keepdim=True), x.amax(0), x.var(1, unbiased=False), x.softmax(-1), torch.max(x, 1)
 
@@ -192,6 +197,7 @@ public sealed class CorrectnessTests
         { "arithmetic", "torch.randn(3, 4), torch.randn(3, 4)" },
         { "broadcasting", "torch.randn(2, 3), torch.randn(3)" },
         { "views", "torch.randn(6, 4)" },
+        { "list_indexing", "torch.randn(3, 4, 5)" },
         { "reductions", "torch.randn(3, 5)" },
         { "functional", "torch.randn(2, 5), torch.randn(4, 5), torch.randn(4)" },
         { "row_reductions", "torch.randn(70, 1100).index_put_((torch.tensor([3, 5, 9]), torch.tensor([7, 8, 9])), torch.tensor([float('nan'), float('inf'), -float('inf')])), torch.randn(1100), torch.randn(1100), torch.rand(70, 1100) > 0.5" },
@@ -253,6 +259,7 @@ public sealed class CorrectnessTests
     [Theory]
     [InlineData("arithmetic", "torch.randn(3, 4), torch.randn(3, 4)")]
     [InlineData("views", "torch.randn(6, 4)")]
+    [InlineData("list_indexing", "torch.randn(3, 4, 5)")]
     [InlineData("functional", "torch.randn(2, 5), torch.randn(4, 5), torch.randn(4)")]
     [InlineData("inlined", "torch.randn(3)")]
     [InlineData("closure", "torch.randn(3)")]

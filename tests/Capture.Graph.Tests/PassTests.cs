@@ -128,6 +128,21 @@ public sealed class PassTests
             return exp
         """);
 
+    // eval-mode dropout and p=0 return the input itself in torch, returned or not; training dropout stays
+    [Fact]
+    public void InertDropoutIsTheInput() => Expect(new SimplifyAlgebraPass(), """
+        def forward(self, x: "f32[2, 3]"):
+            dropout: "f32[2, 3]" = torch.nn.functional.dropout(x, 0.1, False)
+            exp: "f32[2, 3]" = torch.exp(dropout)
+            dropout_1: "f32[2, 3]" = torch.nn.functional.dropout(exp, p=0.0)
+            dropout_2: "f32[2, 3]" = torch.nn.functional.dropout(dropout_1, 0.0, True)
+            return (dropout_2, dropout)
+        """, """
+        def forward(self, x: "f32[2, 3]"):
+            exp: "f32[2, 3]" = torch.exp(x)
+            return (exp, x)
+        """);
+
     [Fact]
     public void RewritesThatWouldChangeMetadataOrAliasingAreNotMade()
     {

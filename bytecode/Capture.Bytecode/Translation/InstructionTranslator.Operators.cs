@@ -120,7 +120,12 @@ public sealed partial class InstructionTranslator
             case TensorValue t:
                 _context.TensorTypeLookup("__getitem__");
                 if (index is TensorValue) return new StepResult.Break($"indexing a tensor with a tensor (advanced indexing) is not captured yet{At(ins)}");
-                return PushOrBreak(ins, () => CallOp(Ops.GetItem, [new RefArg(t.Node), IndexArg(index)], []));
+                var indexArg = IndexArg(index);
+                if (ListOfIntsIndex(indexArg) is { } advanced)
+                    return advanced.Outside(t.Meta) is { } outside
+                        ? new StepResult.Break($"index {outside} is out of bounds for dimension {advanced.Dim(t.Meta)} with size {t.Meta.Shape[advanced.Dim(t.Meta)]}{At(ins)}")
+                        : PushOrBreak(ins, () => IndexByList(t, advanced));
+                return PushOrBreak(ins, () => CallOp(Ops.GetItem, [new RefArg(t.Node), indexArg], []));
             case TupleValue or ListValue when index is ConstValue c && (c.Value.IsInt || c.Value.TypeName == "slice"):
                 var items = container is TupleValue tv ? tv.Items : ((ListValue)container).Items;
                 if (c.Value.IsInt)
@@ -148,6 +153,63 @@ public sealed partial class InstructionTranslator
             default:
                 return new StepResult.Break($"subscript of a {Describe(container)} with a {Describe(index)}{At(ins)}");
         }
+    }
+
+    /// <summary>
+    /// An index with one list of ints among ints, slices, None and ... (x[:, [-1], :], x[[0, 2]]): the
+    /// basic part with the list taken as a full slice, and which dim of that result the list picks from.
+    /// </summary>
+    private sealed record ListIndex(EquatableList<Arg> Basic, int Position, IReadOnlyList<long> Picks)
+    {
+        /// <summary>The dim of the basic result the list indexes: one per slice or None before it, an int none, ... the dims it spans.</summary>
+        public int Dim(TensorMeta t)
+        {
+            var consumed = Basic.Count(a => a is IntArg or SliceArg);
+            var dim = 0;
+            for (var i = 0; i < Position; i++)
+                dim += Basic[i] switch { IntArg => 0, EllipsisArg => t.Rank - consumed, _ => 1 };
+            return dim;
+        }
+
+        /// <summary>The first pick outside the picked dim (eager raises IndexError), or null.</summary>
+        public long? Outside(TensorMeta t)
+        {
+            // the list's dim in the input: ints before it consume dims too, None adds none
+            var consumed = Basic.Count(a => a is IntArg or SliceArg);
+            var inputDim = 0;
+            for (var i = 0; i < Position; i++)
+                inputDim += Basic[i] switch { NoneArg => 0, EllipsisArg => t.Rank - consumed, _ => 1 };
+            if (inputDim >= t.Rank || t.Shape[inputDim] is not { IsConcrete: true } size) return null;
+            var n = size.Concrete("an index");
+            return Picks.Cast<long?>().FirstOrDefault(p => p < -n || p >= n);
+        }
+    }
+
+    private static ListIndex? ListOfIntsIndex(Arg index)
+    {
+        static bool IsPicks(Arg a) => a is ListArg { IsTuple: false, Items.Count: > 0 } l && l.Items.All(i => i is IntArg);
+        if (IsPicks(index)) index = new ListArg(new[] { index }.ToEquatableList(), IsTuple: true);
+        if (index is not ListArg { IsTuple: true } tuple) return null;
+        var lists = tuple.Items.Select((a, i) => (a, i)).Where(p => p.a is ListArg).ToList();
+        if (lists.Count != 1 || !IsPicks(lists[0].a) || tuple.Items.Any(a => a is not (ListArg or IntArg or SliceArg or NoneArg or EllipsisArg))) return null;
+        var position = lists[0].i;
+        var basic = tuple.Items.Select((a, i) => i == position ? new SliceArg(NoneArg.Instance, NoneArg.Instance, NoneArg.Instance) : a).ToEquatableList();
+        return new ListIndex(basic, position, ((ListArg)lists[0].a).Items.Select(i => ((IntArg)i).Value).ToList());
+    }
+
+    /// <summary>
+    /// x[..., [i, j], ...] as torch computes it, a new tensor: the basic indexing, then the picked
+    /// positions along the list's dim, each a narrow, joined by cat.
+    /// </summary>
+    private SymValue IndexByList(TensorValue t, ListIndex index)
+    {
+        var basic = index.Basic.All(a => a is SliceArg { Start: NoneArg, Stop: NoneArg, Step: NoneArg } or EllipsisArg)
+            ? t
+            : (TensorValue)CallOp(Ops.GetItem, [new RefArg(t.Node), new ListArg(index.Basic, IsTuple: true)], []);
+        var dim = index.Dim(t.Meta);
+        var size = basic.Meta.Shape[dim].Concrete("a list index");
+        var parts = index.Picks.Select(p => (Arg)new RefArg(((TensorValue)CallOp(Ops.Narrow, [new RefArg(basic.Node), new IntArg(dim), new IntArg(p < 0 ? p + size : p), new IntArg(1)], [])).Node)).ToEquatableList();
+        return CallOp(Ops.Cat, [new ListArg(parts), new IntArg(dim)], []);
     }
 
     /// <summary>Runs an operator-module function on constants for real: Python's exact semantics.</summary>

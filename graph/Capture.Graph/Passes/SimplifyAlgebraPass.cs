@@ -45,6 +45,7 @@ public sealed class SimplifyAlgebraPass : IGraphPass
         ("expand(x, x.shape) -> x",                      Ops.Expand,     (c, r) => r.SameAsInput(c), false),
         ("contiguous(x) -> x   (x already contiguous)",  Ops.Contiguous, (c, r) => r.SameAsInput(c), false),
         ("squeeze(unsqueeze(x, d), d) -> x",             Ops.Squeeze,    (c, r) => r.Producer(c.Args[0], Ops.Unsqueeze) is { } inner && c.Args.Count == 2 && inner.Args[1].Equals(c.Args[1]) ? inner.Args[0] : null, false),
+        // and, outside this table (dropout is not pure): dropout(x, training=False) -> x, dropout(x, 0) -> x
         ("cat([x]) -> x",                                Ops.Cat,        (c, r) => c.Args[0] is ListArg { Items: [var only] } ? only : null, false),
     ];
 
@@ -85,6 +86,12 @@ public sealed class SimplifyAlgebraPass : IGraphPass
         foreach (var original in graph.Nodes.Where(n => n is not Output))
         {
             var node = original.Rename(n => renames.GetValueOrDefault(n, n));
+            if (node is CallOp dropout && InertDropout(dropout, builder) is { } input)
+            {
+                renames[dropout.Name] = input;
+                rewritten++;
+                continue;
+            }
             if (node is CallOp call && OpEffects.IsPure(call.Op) && Simplify(call, context, returned.Contains(original.Name), writes) is { } simpler)
             {
                 renames[call.Name] = simpler.Replacement;
@@ -96,6 +103,18 @@ public sealed class SimplifyAlgebraPass : IGraphPass
             if (node is CallOp made) context.Producers[made.Name] = made;
         }
         return (Rebuilt.WithOutput(builder, graph, renames), added, rewritten);
+    }
+
+    /// <summary>
+    /// dropout(x, p, training=False) and dropout(x, 0, ...) -> x: what torch returns then is x itself
+    /// (the same tensor, so the alias is eager's too). Null for any other call.
+    /// </summary>
+    private static string? InertDropout(CallOp call, GraphBuilder builder)
+    {
+        if (call.Op != Ops.Dropout) return null;
+        var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, builder.MetaOf);
+        var inert = !bound.Bool("training") || bound.Float("p") == 0;
+        return inert && !bound.Bool("inplace") && bound.Raw("input") is RefArg x && builder.MetaOf(x).Equals(call.Meta) ? x.Name : null;
     }
 
     private static (string Replacement, int Added)? Simplify(CallOp call, RuleContext context, bool returned, bool graphWrites)

@@ -15,14 +15,28 @@ internal sealed class FrameBinder
         BindPositional(code, ref scope, function, args, kwargs) ?? BindThroughInspect(function, args, kwargs);
 
     /// <summary>
-    /// The common call, bound without inspect: every parameter passed by position, no defaults,
-    /// *args, **kwargs, keyword-only parameters or closure; null for any other call.
+    /// The common call, bound without inspect: parameters passed by position, the trailing ones left
+    /// out taking their defaults (forward(idx, targets=None) called as forward(idx)), no *args,
+    /// **kwargs, keyword-only parameters or closure; null for any other call.
     /// </summary>
     private static FrameState? BindPositional(CodeInfo code, ref FunctionScope? scope, PyObject function, PyObject args, PyObject kwargs)
     {
         if (code.HasVarArgs || code.HasVarKeywords || code.KwOnlyArgCount != 0 || code.FreeVars.Count != 0
-            || kwargs.Length != 0 || args.Length != code.ArgCount) return null;
-        var items = args.ToItems();
+            || kwargs.Length != 0 || args.Length > code.ArgCount) return null;
+        var items = args.ToItems().ToList();
+        if (items.Count < code.ArgCount)
+        {
+            // Python's own rule: the last len(__defaults__) parameters have defaults
+            using var defaults = function.GetAttr("__defaults__");
+            var missing = code.ArgCount - items.Count;
+            var count = defaults.IsNone ? 0 : defaults.Length;
+            if (missing > count)
+            {
+                foreach (var item in items) item.Dispose();
+                return null;
+            }
+            for (var i = count - missing; i < count; i++) items.Add(defaults.GetItem(i));
+        }
         var locals = new Dictionary<string, PyObject>(items.Count);
         for (var i = 0; i < items.Count; i++) locals[code.VarNames[i]] = items[i];
         // the first function's scope is kept; a function sharing the code with other globals (rare)
