@@ -186,4 +186,51 @@ public sealed class InferenceModelTests
         Assert.True(fused.ToBoolean(), report.ToString());
         Assert.True(written.ToBoolean());
     }
+
+    // @torch.no_grad() on a method (nanoGPT's generate), compiled as a bound method or reached from
+    // another function; a functools.wraps wrapper binds its own parameters (*args, **kwargs), not the
+    // signature inspect reports for it (the wrapped function's)
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void NoGradMethodsAndWrappedFunctionsCaptureWhole(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            import functools
+
+            def logged(func):
+                @functools.wraps(func)
+                def wrapper(*args, **kwargs):
+                    with torch.no_grad():
+                        return func(*args, **kwargs)
+                return wrapper
+
+            @logged
+            def scaled(x, k=2):
+                return x * k
+
+            class Sampler(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.proj = torch.nn.Linear(4, 4)
+
+                @torch.no_grad()
+                def generate(self, x, steps, temperature=1.0):
+                    for _ in range(steps):
+                        x = torch.tanh(self.proj(x) / temperature)
+                    return x
+
+            torch.manual_seed(0)
+            m = Sampler()
+            x = torch.randn(2, 4, requires_grad=True)
+            results = []
+            for fn, args in ((scaled, (x,)), (m.generate, (x, 3)), (lambda x: m.generate(x, 2, temperature=0.5), (x,))):
+                capture.reset()
+                report = capture.explain(fn, *args)
+                got, expected = capture.compile(fn, backend=BACKEND)(*args), fn(*args)
+                results.append((report.graph_count, report.graph_break_count, torch.allclose(got, expected), got.requires_grad == expected.requires_grad))
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var results = ns.GetItem("results");
+        Assert.Equal("[(1, 0, True, True), (1, 0, True, True), (1, 0, True, True)]", results.Repr());
+    }
 }

@@ -60,6 +60,14 @@ public static class ShapeRuleCases
             yield return C("torch.nn.functional.silu(a0)", d + "[2, 3]");
             yield return C("torch.round(a0, decimals=2)", d + "[3]");
         }
+        foreach (var d in new[] { "f32", "f64" })
+        {
+            yield return C("torch.multinomial(a0, 2)", d + "[5]");
+            yield return C("torch.multinomial(a0, 7, True)", d + "[3, 4]");
+            yield return C("a0.multinomial(1)", d + "[2, 6]");
+        }
+        yield return C("torch.multinomial(a0, 5)", "f32[3, 4]");
+        yield return C("torch.multinomial(a0, 2)", "f32[2, 3, 4]");
         foreach (var d in AllDTypes)
         {
             yield return C("torch._C._nn.hardtanh(a0, -0.5, 0.75)", d + "[2, 3]");

@@ -63,6 +63,13 @@ public sealed class TorchOracle : IDisposable
                 try:
                     return (_describe(eval(expression, ns)), None, device)
                 except Exception as e:
+                    if device == "cpu" and ("probability" in str(e) or "multinomial distribution" in str(e)):
+                        # an error about the values, not the shapes (multinomial of randn): non-negative values say what shapes give
+                        ns.update({k: v.abs() for k, v in ns.items() if isinstance(v, torch.Tensor) and v.is_floating_point()})
+                        try:
+                            return (_describe(eval(expression, ns)), None, device)
+                        except Exception as retry:
+                            e = retry
                     last = (None, f"{type(e).__name__}: {e}", device)
                     if device == "cpu" and "not implemented for" in str(e):
                         continue

@@ -48,6 +48,10 @@ public sealed partial class InstructionTranslator
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Class } o when o.QualifiedName is "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad":
                 Push(new GradModeValue(o.QualifiedName.EndsWith("enable_grad", StringComparison.Ordinal)));
                 return StepResult.Continue;
+            case ObjectValue o when args.Count == 0 && kwargs.Count == 0 && GradModeClone(o) is { } enabled:
+                // what @torch.no_grad() wraps a function in: `with self.clone(): return func(...)`
+                Push(new GradModeValue(enabled));
+                return StepResult.Continue;
             case ObjectValue o when TorchQuery(ins, o, args, kwargs) is { } answered:
                 return answered;
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Builtin or ObjectKind.Class } o when TorchOpName(o) is { } op:
@@ -114,6 +118,27 @@ public sealed partial class InstructionTranslator
         }
     }
 
+
+    /// <summary>
+    /// Whether <paramref name="o"/> is the clone method of a torch.no_grad() or torch.enable_grad()
+    /// object (exactly those classes, whose clone makes a new one of the same mode): the mode it
+    /// enters; null for anything else.
+    /// </summary>
+    private static bool? GradModeClone(ObjectValue o)
+    {
+        if (o.Object.TypeName != "method" || !o.Object.HasAttr("__self__")) return null;
+        using var name = o.Object.GetAttr("__name__");
+        if (!name.IsStr || name.AsString() != "clone") return null;
+        using var self = o.Object.GetAttr("__self__");
+        using var type = self.Type;
+        using var grad = Py.Import("torch.autograd.grad_mode");
+        using var noGrad = grad.GetAttr("no_grad");
+        using var enableGrad = grad.GetAttr("enable_grad");
+        using var clone = type.GetAttr("clone");
+        using var baseClone = noGrad.GetAttr("clone");
+        if (!clone.Is(baseClone) && !(type.Is(noGrad) || type.Is(enableGrad))) return null;
+        return type.Is(enableGrad) ? true : type.Is(noGrad) ? false : null;
+    }
 
     /// <summary>
     /// torch functions that answer from metadata or global state rather than tensor values: answered

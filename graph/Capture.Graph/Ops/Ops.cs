@@ -62,6 +62,7 @@ public static class Ops
     public static readonly OpDef Mm         = OpRegistry.Get("torch.mm");
     public static readonly OpDef Mul        = OpRegistry.Get("torch.mul");
     public static readonly OpDef Narrow     = OpRegistry.Get("torch.narrow");
+    public static readonly OpDef Multinomial = OpRegistry.Get("torch.multinomial");
     public static readonly OpDef Ne         = OpRegistry.Get("torch.ne");
     public static readonly OpDef Neg        = OpRegistry.Get("torch.neg");
     public static readonly OpDef Ones       = OpRegistry.Get("torch.ones");

@@ -5,6 +5,7 @@ The public names follow torch.compile / torch._dynamo: compile, explain, compare
 """
 
 import functools
+import types
 import os
 
 try:
@@ -49,7 +50,11 @@ class _CompiledFunction:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        return self._run(self._fn, args, kwargs)
+        fn = self._fn
+        if isinstance(fn, types.MethodType):
+            # a bound method (model.generate): its function runs with the instance as first argument
+            return self._run(fn.__func__, (fn.__self__,) + args, kwargs)
+        return self._run(fn, args, kwargs)
 
     def __get__(self, instance, owner):
         return self if instance is None else functools.partial(self, instance)
@@ -207,6 +212,8 @@ def _target(fn, what):
         return type(target).forward, (target,)
     if not hasattr(target, "__code__"):
         raise TypeError(f"capture.{what} expects a Python function or an nn.Module, got {type(target).__name__}")
+    if isinstance(target, types.MethodType):
+        return target.__func__, (target.__self__,)
     return target, ()
 
 

@@ -13,7 +13,9 @@ def bind(fn, args, kwargs):
     """(locals, globals, builtins) of the frame fn(*args, **kwargs) starts with: defaults applied, closure cells read."""
     signature, defaults, kwdefaults = _signatures.get(fn, (None, None, None))
     if signature is None or defaults is not fn.__defaults__ or kwdefaults is not fn.__kwdefaults__:
-        signature = inspect.signature(fn)
+        # the parameters of fn's own code, as Python binds a call: not the signature inspect.signature
+        # reports for a functools.wraps wrapper (the wrapped function's) or a __signature__ attribute
+        signature = inspect._signature_from_function(inspect.Signature, fn)
         _signatures[fn] = (signature, fn.__defaults__, fn.__kwdefaults__)
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()

@@ -24,6 +24,21 @@ public static partial class OpRegistry
         yield return Def("torch.full_like", $"Tensor self, Number fill_value, {like}", OpCategory.Creation, c => Like(c, Factory_(c, c.Tensor("self").Shape, c.Tensor("self").DType)));
         foreach (var name in new[] { "rand_like", "randn_like" })
             yield return Def($"torch.{name}", $"Tensor self, {like}", OpCategory.Random, c => Like(c, RandomFactory(c, null, c.Tensor("self"))), note: RandomNote);
+        yield return Def("torch.multinomial", "Tensor self, int num_samples, bool replacement=False, *, Any generator=None", OpCategory.Random, Multinomial, "multinomial", note: RandomNote);
+    }
+
+    // samples per row of a probability vector (or matrix): int64 indices
+    private static ValueMeta Multinomial(OpCall c)
+    {
+        var self = c.Tensor("self");
+        var samples = c.Int("num_samples");
+        if (self.Rank is not (1 or 2)) throw c.Error("prob_dist must be 1 or 2 dim");
+        if (!self.DType.IsFloatingPoint()) throw c.Error($"multinomial only supports floating-point dtypes for input, got: {Capitalized(self.DType)}");
+        if (samples <= 0) throw c.Error("cannot sample n_sample <= 0 samples");
+        var categories = self.Shape[self.Rank - 1].Concrete("multinomial");
+        if (!c.Bool("replacement") && samples > categories) throw c.Error("cannot sample n_sample > prob_dist.size(-1) samples without replacement");
+        var shape = self.Rank == 1 ? Shape.Of([samples]) : Shape.Of([self.Shape[0].Concrete("multinomial"), samples]);
+        return c.Result(shape, DType.Int64);
     }
 
     // *_like ops allocate with memory_format=torch.preserve_format
