@@ -40,6 +40,7 @@ public sealed class DecompositionTests
         "torch._C._nn.relu6(a0) | f64[3, 4]",
         "torch._C._nn.hardsigmoid(a0) | f32[7]",
         "torch._C._nn.hardswish(a0) | f32[2, 3]",
+        "torch._C._nn.silu(a0) | f64[4, 3]",
     ];
 
     public static TheoryData<string> Cases => new(Specs);

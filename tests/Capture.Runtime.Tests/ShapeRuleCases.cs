@@ -75,6 +75,7 @@ public static class ShapeRuleCases
             yield return C("torch._C._nn.relu6(a0)", d + "[2, 3]");
             yield return C("torch._C._nn.hardsigmoid(a0)", d + "[4]");
             yield return C("torch._C._nn.hardswish(a0)", d + "[2, 2]");
+            yield return C("torch._C._nn.silu(a0)", d + "[3, 2]");
         }
         yield return C("torch._C._nn.hardtanh(a0, 0, 6)", "f32[3, 2]{1, 3}");
         yield return C("torch.nn.functional.gelu(a0, approximate='fast')", "f32[3]");
@@ -487,7 +488,7 @@ public static class ShapeRuleCases
             yield return C("a0.masked_fill_(a1, 0)", d + "[2, 3]", "b8[3]");
             foreach (var op in new[] { "neg_", "abs_", "exp_", "sqrt_", "sigmoid_", "tanh_", "relu_", "zero_" })
                 yield return C($"a0.{op}()", d + "[3]");
-            foreach (var op in new[] { "hardtanh_", "relu6_", "hardsigmoid_", "hardswish_" })
+            foreach (var op in new[] { "hardtanh_", "relu6_", "hardsigmoid_", "hardswish_", "silu_" })
                 yield return C($"torch._C._nn.{op}(a0)", d + "[3]");
             yield return C("a0.copy_(a1)", d + "[2, 3]", "f64[3]");
             yield return C("a0.copy_(a1)", d + "[3]", "f64[2, 3]");

@@ -54,12 +54,26 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case ObjectValue o when TorchQuery(ins, o, args, kwargs) is { } answered:
                 return answered;
+            case ObjectValue o when o.QualifiedName == "torch._C._log_api_usage_once" && args.All(a => a is ConstValue) && kwargs.Count == 0:
+                // torchvision's usage logging: a no-op unless a logger is subscribed, and only once per
+                // process; Dynamo skips it too
+                Push(Const(Py.None));
+                return StepResult.Continue;
+            case ObjectValue { Kind: ObjectKind.UserFunction } f when f.QualifiedName == "torch.nn.functional.dropout"
+                && args.Count >= 1 && args[0] is TensorValue kept && IsConstant(args, kwargs, 3, "inplace", true) && IsConstant(args, kwargs, 2, "training", false):
+                // eval-mode dropout in place changes nothing: torch returns its input
+                Push(kept);
+                return StepResult.Continue;
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Builtin or ObjectKind.Class } o when TorchOpName(o) is { } op:
                 return PushOrBreak(ins, () => CallOp(op, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
             case ObjectValue { Kind: ObjectKind.UserFunction } f when f.QualifiedName == "torch.nn.functional.relu"
-                && args.Count >= 1 && args[0] is TensorValue input && kwargs.Any(k => k.Key == "inplace" && k.Value is ConstValue c && c.Value.IsTrue()):
+                && args.Count >= 1 && args[0] is TensorValue input && IsTrue(kwargs, "inplace"):
                 // F.relu(x, inplace=True) is x.relu_(): an in-place op on x, as eager torch does it
                 return PushOrBreak(ins, () => CallMethodOp(input, "relu_", [], []));
+            case ObjectValue { Kind: ObjectKind.UserFunction } f when f.QualifiedName == "torch.nn.functional.silu"
+                && args.Count == 1 && args[0] is TensorValue input && IsTrue(kwargs, "inplace") && kwargs.Count == 1:
+                // F.silu(x, inplace=True) calls torch._C._nn.silu_(x)
+                return PushOrBreak(ins, () => CallOp(Ops.SiluInPlace, [new RefArg(input.Node)], []));
             case ObjectValue { Kind: ObjectKind.UserFunction } f when OpRegistry.TryGet(f.QualifiedName, out _):
                 // torch.nn.functional's Python functions are registry ops: no need to inline their bodies
                 return PushOrBreak(ins, () => CallOp(f.QualifiedName, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
@@ -78,6 +92,9 @@ public sealed partial class InstructionTranslator
             case GradModeExitValue exit when args.Count == 3 && kwargs.Count == 0:
                 SetGradMode(exit.Restore);
                 Push(Const(Py.None));
+                return StepResult.Continue;
+            case ModuleDictMethodValue view when args.Count == 0 && kwargs.Count == 0:
+                Push(view.Result);
                 return StepResult.Continue;
             case DictMethodValue dm when kwargs.Count == 0:
                 return DictMethod(ins, dm, args);
@@ -118,6 +135,16 @@ public sealed partial class InstructionTranslator
         }
     }
 
+
+    private static bool IsTrue(List<KeyValuePair<string, SymValue>> kwargs, string name) =>
+        kwargs.Any(k => k.Key == name && k.Value is ConstValue c && c.Value.IsTrue());
+
+    /// <summary>Whether the argument at <paramref name="position"/> or keyword <paramref name="name"/> is the constant <paramref name="expected"/>.</summary>
+    private static bool IsConstant(List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, int position, string name, bool expected)
+    {
+        var value = args.Count > position ? args[position] : kwargs.FirstOrDefault(k => k.Key == name).Value;
+        return value is ConstValue { Value.IsBool: true } c && c.Value.IsTrue() == expected;
+    }
 
     /// <summary>
     /// Whether <paramref name="o"/> is the clone method of a torch.no_grad() or torch.enable_grad()

@@ -118,6 +118,9 @@ public sealed partial class InstructionTranslator
                 _context.Namespaces.InstanceAbsent(m.Object, m.Source?.ToString() ?? m.QualifiedName, name);
                 Push(new ModuleMethodValue(m, function, name));
                 return StepResult.Continue;
+            case ObjectValue { Source: { } dictSource } o when name is "items" or "keys" or "values" && ModuleDictView(o.Object, dictSource, name) is { } view:
+                Push(new ModuleDictMethodValue(view));
+                return StepResult.Continue;
             case ObjectValue o:
                 PyObject value;
                 try { value = o.Object.GetAttr(name); }
@@ -144,6 +147,40 @@ public sealed partial class InstructionTranslator
                 catch (PythonException e) { return new StepResult.Break($"reading .{name} of a constant raised {e.PythonType}{At(ins)}"); }
             default:
                 return new StepResult.Break($"attribute '{name}' of a {Describe(owner)} is not supported{At(ins)}");
+        }
+    }
+
+    /// <summary>
+    /// m._modules.items() / keys() / values() (what ModuleDict's items(), keys() and values() return,
+    /// and what densenet's _DenseBlock iterates): the submodules in the dict's order, each from
+    /// m._modules['key'], under a guard on the keys in order. Null for any dict that is not a
+    /// registry of submodules.
+    /// </summary>
+    private ListValue? ModuleDictView(PyObject dict, Source dictSource, string name)
+    {
+        if (!dict.IsDict) return null;
+        using var pairs = dict.CallMethod("items"); // in the dict's own order (an OrderedDict's, after move_to_end)
+        var entries = pairs.Iterate().Select(p => { using (p) return (Key: p.GetItem(0), Value: p.GetItem(1)); }).ToList();
+        try
+        {
+            if (entries.Count == 0 || entries.Any(e => !e.Key.IsStr || !_context.Torch.IsModule(e.Value))) return null;
+            var keys = entries.Select(e => e.Key.AsString()).ToList();
+            _context.Guards.Add(new DictKeysGuard(dictSource, keys));
+            return new ListValue(entries.Select(e =>
+            {
+                var key = e.Key.AsString();
+                var child = _context.Wrap(e.Value, new KeySource(dictSource, key));
+                return name switch
+                {
+                    "items" => new TupleValue([Const(Py.Str(key)), child]),
+                    "keys" => Const(Py.Str(key)),
+                    _ => child,
+                };
+            }).ToList());
+        }
+        finally
+        {
+            foreach (var (k, v) in entries) { k.Dispose(); v.Dispose(); }
         }
     }
 

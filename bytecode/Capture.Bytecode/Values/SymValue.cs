@@ -135,3 +135,6 @@ public sealed record FunctionValue(
 
 /// <summary>A read-only method of a dict (items, keys, values, get), bound.</summary>
 public sealed record DictMethodValue(DictValue Dict, string Name) : SymValue;
+
+/// <summary>A module registry's items/keys/values method (m._modules.items): calling it gives <see cref="Result"/>.</summary>
+public sealed record ModuleDictMethodValue(ListValue Result) : SymValue;

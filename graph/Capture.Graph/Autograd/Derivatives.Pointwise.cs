@@ -39,7 +39,7 @@ public static partial class Derivatives
         {
             var s = F(b, Ops.Sigmoid, x);
             return Mul(b, g, Mul(b, s, AddT(b, Mul(b, x, OneMinus(b, s)), 1.0)));
-        }), Ops.Silu);
+        }), Ops.Silu, Ops.SiluC);
 
         Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: false))), Ops.Add);
         Add(rules, (b, c, y, g) => Grads(c, ("self", g), ("other", Scaled(b, g, c.Raw("alpha"), negate: true))), Ops.Sub);

@@ -124,10 +124,12 @@ public static class Ops
     public static readonly OpDef Hardswish   = OpRegistry.Get("torch._C._nn.hardswish");
     public static readonly OpDef Hardtanh    = OpRegistry.Get("torch._C._nn.hardtanh");
     public static readonly OpDef Relu6       = OpRegistry.Get("torch._C._nn.relu6");
+    public static readonly OpDef SiluC       = OpRegistry.Get("torch._C._nn.silu");
     public static readonly OpDef HardsigmoidInPlace = OpRegistry.Get("torch._C._nn.hardsigmoid_");
     public static readonly OpDef HardswishInPlace   = OpRegistry.Get("torch._C._nn.hardswish_");
     public static readonly OpDef HardtanhInPlace    = OpRegistry.Get("torch._C._nn.hardtanh_");
     public static readonly OpDef Relu6InPlace       = OpRegistry.Get("torch._C._nn.relu6_");
+    public static readonly OpDef SiluInPlace        = OpRegistry.Get("torch._C._nn.silu_");
 
     // Tensor methods
     public static readonly OpDef Bfloat16   = OpRegistry.Get("Tensor.bfloat16");
