@@ -263,6 +263,32 @@ public sealed class InferenceModelTests
         Assert.Equal("[(1, 0, True), True]", results.Repr());
     }
 
+    // An inlined function of another module reading a builtin (torchvision's _log_api_usage_once reads
+    // isinstance) is guarded on that module's globals not defining it, not by reading it from them:
+    // calls after the first hit the cache (efficientnet recompiled on every call)
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void BuiltinsReadByInlinedFunctionsOfOtherModulesDoNotRecompile(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            import torchvision
+
+            def f(x):
+                return torchvision.ops.stochastic_depth(x, 0.5, "row", training=False) * 2
+
+            x = torch.randn(4, 3)
+            capture.reset()
+            compiled = capture.compile(f, backend=BACKEND)
+            same = all(torch.equal(compiled(x), f(x)) for _ in range(3))
+            reasons = capture._native.recompile_reasons()
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var same = ns.GetItem("same");
+        using var reasons = ns.GetItem("reasons");
+        Assert.True(same.ToBoolean());
+        Assert.True(reasons.Length == 0, reasons.Repr());
+    }
+
     // torchvision 0.14's classification models that capture whole today, in eval mode, small inputs;
     // vit_b_16 and swin_t still break (the README's known limits say where)
     public static IEnumerable<object[]> TorchvisionModels => CaptureFixture.PerBackend(

@@ -226,6 +226,10 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
     }
 
     /// <summary>A global of a trusted module: no guard (tensors, which are state, still get one through their source).</summary>
+    /// <summary>A value from the builtins, pinned by namespace guards rather than a source of its own.</summary>
+    public SymValue WrapBuiltin(PyObject value) =>
+        IsConstant(value) ? new ConstValue(value.NewReference()) : new ObjectValue(value.NewReference(), Classify(value), QualifiedName(value));
+
     public SymValue WrapTrusted(TrustedModuleSource module, string name, PyObject value)
     {
         if (Torch.IsTensor(value)) return Wrap(value, new KeySource(module, name));

@@ -89,6 +89,16 @@ public sealed partial class InstructionTranslator
                 if (!inGlobals) _context.Namespaces.FrameEntry(builtins: true, name, value);
                 Push(_context.WrapTrusted(trusted, name, value));
             }
+            else if (!inGlobals && _globalsSource is not null)
+            {
+                // a builtin (isinstance) read by an inlined function of another module: it comes from
+                // the builtins, not from that module's globals, where a later definition would shadow it
+                using var nameKey = Py.Str("__name__");
+                using var moduleName = _globals.CallMethod("get", nameKey);
+                _context.Namespaces.Entry(_globals, moduleName.IsStr ? moduleName.AsString() : "an inlined function's globals", name, null);
+                _context.Namespaces.FrameEntry(builtins: true, name, value);
+                Push(_context.WrapBuiltin(value));
+            }
             else Push(_context.Wrap(value, source));
         }
         return StepResult.Continue;
