@@ -29,7 +29,7 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSTEMS = ("roslyn", "llvm", "torchscript")
 LABELS = {"roslyn": "capture (roslyn)", "llvm": "capture (llvm)", "torchscript": "TorchScript frozen"}
-ROUNDS = 6
+ROUNDS = 8
 SETTLE_S = 0.05
 
 
@@ -108,7 +108,8 @@ def wrap(system, model, inputs, kind):
         try:
             return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(model)))
         except Exception as e:  # noqa: BLE001 - a model TorchScript cannot compile gets no row
-            return f"torch.jit.script failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
+            first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+            return f"torch.jit.script failed: {type(e).__name__}: {first[:100]}"
     return capture.compile(model, backend=system)
 
 
@@ -135,7 +136,7 @@ def time_turns(callables, args, repeat):
 
 def worker(system, quick, only, threads):
     torch.set_num_threads(threads)
-    repeat = 6 if quick else 18
+    repeat = 8 if quick else 24
     rows = []
     for name, make in workloads(quick):
         if only and only not in name:
