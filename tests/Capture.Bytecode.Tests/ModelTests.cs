@@ -289,11 +289,43 @@ public sealed class InferenceModelTests
         Assert.True(reasons.Length == 0, reasons.Repr());
     }
 
+    // torch._assert on a condition known at capture (torchvision's shape checks) adds nothing to the
+    // graph when it holds, and raises the user's AssertionError, as eager does, when it does not
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void TorchAssertOnKnownConditionsIsCheckedAtCapture(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            def checked(x, size=4):
+                n, d = x.shape
+                torch._assert(d == size, f"expected {size} features, got {d}")
+                return x * 2
+
+            compiled = capture.compile(checked, backend=BACKEND)
+            report = capture.explain(checked, torch.ones(3, 4))
+            ok = torch.equal(compiled(torch.ones(3, 4)), torch.full((3, 4), 2.0))
+            try:
+                compiled(torch.ones(3, 5))
+                message = None
+            except AssertionError as e:
+                message = str(e)
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var report = ns.GetItem("report");
+        using var breaks = report.GetAttr("graph_break_count");
+        using var ok = ns.GetItem("ok");
+        using var message = ns.GetItem("message");
+        Assert.Equal(0, breaks.ToInt64());
+        Assert.True(ok.ToBoolean());
+        Assert.Equal("expected 4 features, got 5", message.AsString());
+    }
+
     // torchvision 0.14's classification models that capture whole today, in eval mode, small inputs;
-    // vit_b_16 and swin_t still break (the README's known limits say where)
+    // swin_t still breaks (the README's known limits say where)
     public static IEnumerable<object[]> TorchvisionModels => CaptureFixture.PerBackend(
         new[] { "resnet18", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
-                "regnet_y_400mf", "densenet121", "squeezenet1_0", "shufflenet_v2_x0_5", "googlenet", "inception_v3", "mnasnet0_5", "vgg11", "alexnet" }
+                "regnet_y_400mf", "densenet121", "squeezenet1_0", "shufflenet_v2_x0_5", "googlenet", "inception_v3", "mnasnet0_5", "vgg11", "alexnet",
+                "vit_b_16" }
             .Select(m => new object[] { m }));
 
     [Theory]
@@ -304,7 +336,7 @@ public sealed class InferenceModelTests
             import torchvision
             torch.manual_seed(0)
             name = "{{model}}"
-            kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+            kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {"image_size": 32} if name == "vit_b_16" else {}
             model = getattr(torchvision.models, name)(**kwargs).eval()
             side = 75 if name == "inception_v3" else 64 if name in ("alexnet", "vgg11", "squeezenet1_0") else 32
             x = torch.randn(1, 3, side, side)

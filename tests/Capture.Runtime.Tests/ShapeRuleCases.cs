@@ -251,6 +251,12 @@ public static class ShapeRuleCases
         foreach (var (gelu, normFirst) in new[] { ("False", "False"), ("True", "True") })
             yield return C($"torch._transformer_encoder_layer_fwd(a0, 16, 4, a1, a2, a3, a4, {gelu}, {normFirst}, 1e-05, a4, a4, a4, a4, a5, a6, a7, a4)",
                 "f32[2, 5, 16]", "f32[48, 16]", "f32[48]", "f32[16, 16]", "f32[16]", "f32[32, 16]", "f32[32]", "f32[16, 32]");
+        // nn.MultiheadAttention's fast path: (output, weights averaged, per head, or None)
+        foreach (var (needWeights, average) in new[] { ("True", "True"), ("True", "False"), ("False", "True") })
+            yield return C($"torch._native_multi_head_attention(a0, a0, a0, 8, 2, a1, a2, a3, a4, None, {needWeights}, {average})",
+                "f32[2, 5, 8]", "f32[24, 8]", "f32[24]", "f32[8, 8]", "f32[8]");
+        yield return C("torch._native_multi_head_attention(a0, a5, a5, 8, 2, a1, a2, a3, a4)",
+            "f32[2, 5, 8]", "f32[24, 8]", "f32[24]", "f32[8, 8]", "f32[8]", "f32[2, 3, 8]");
         foreach (var d in new[] { "f32", "f64", "i64", "bf16" })
         {
             yield return C("torch.nn.functional.layer_norm(a0, [4])", d + "[2, 3, 4]");

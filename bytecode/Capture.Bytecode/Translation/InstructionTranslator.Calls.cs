@@ -54,6 +54,12 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case ObjectValue o when TorchQuery(ins, o, args, kwargs) is { } answered:
                 return answered;
+            case ObjectValue o when o.QualifiedName == "torch._assert" && args.Count == 2 && kwargs.Count == 0 && args[0] is ConstValue condition && Truth(condition) is { } holds:
+                // torch._assert on a value known at capture (torchvision's shape checks): it holds, or
+                // the real call raises the user's AssertionError
+                if (!holds) return new StepResult.Break($"torch._assert fails for these inputs{At(ins)}");
+                Push(Const(Py.None));
+                return StepResult.Continue;
             case ObjectValue o when o.QualifiedName == "torch._C._log_api_usage_once" && args.All(a => a is ConstValue) && kwargs.Count == 0:
                 // torchvision's usage logging: a no-op unless a logger is subscribed, and only once per
                 // process; Dynamo skips it too

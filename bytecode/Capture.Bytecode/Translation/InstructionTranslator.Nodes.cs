@@ -53,7 +53,9 @@ public sealed partial class InstructionTranslator
     private SymValue FromNode(RefArg node) => _context.Builder.MetaOf(node) switch
     {
         TensorMeta t => new TensorValue(node.Name, t),
-        TupleMeta tuple => new TupleValue(Enumerable.Range(0, tuple.Items.Count).Select(i => FromNode(_context.Builder.Call(Ops.GetItem, node, (long)i))).ToList()),
+        // an item that is None (a fused op's optional result) is the constant None, not a graph value
+        TupleMeta tuple => new TupleValue(Enumerable.Range(0, tuple.Items.Count)
+            .Select(i => tuple.Items[i] is NoneMeta ? Const(Py.None) : FromNode(_context.Builder.Call(Ops.GetItem, node, (long)i))).ToList()),
         var other => throw new NotSupportedException($"an op returning {MetaText.Format(other)} cannot be used in a graph yet"),
     };
 

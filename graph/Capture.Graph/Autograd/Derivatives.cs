@@ -37,7 +37,8 @@ public static partial class Derivatives
     private static readonly FrozenSet<OpDef> NonDifferentiable = FrozenSet.ToFrozenSet<OpDef>([
         Ops.Eq, Ops.Ne, Ops.Lt, Ops.Le, Ops.Gt, Ops.Ge, Ops.LogicalAnd, Ops.LogicalOr,
         Ops.LogicalNot, Ops.Argmax, Ops.Argmin, Ops.Any, Ops.All,
-        Ops.MaxPool2dWithIndices, Ops.TransformerEncoderLayerFwd, Ops.Long, Ops.Int, Ops.Bool,
+        // torch takes the two fused fast paths only with grad off: no graph differentiates them
+        Ops.MaxPool2dWithIndices, Ops.TransformerEncoderLayerFwd, Ops.NativeMultiHeadAttention, Ops.Long, Ops.Int, Ops.Bool,
     ]);
 
     private static void Add(Dictionary<OpDef, DerivativeRule> rules, DerivativeRule rule, params OpDef[] ops)

@@ -63,6 +63,7 @@ public static class Ops
     public static readonly OpDef Mul        = OpRegistry.Get("torch.mul");
     public static readonly OpDef Narrow     = OpRegistry.Get("torch.narrow");
     public static readonly OpDef Multinomial = OpRegistry.Get("torch.multinomial");
+    public static readonly OpDef NativeMultiHeadAttention = OpRegistry.Get("torch._native_multi_head_attention");
     public static readonly OpDef Ne         = OpRegistry.Get("torch.ne");
     public static readonly OpDef Neg        = OpRegistry.Get("torch.neg");
     public static readonly OpDef Ones       = OpRegistry.Get("torch.ones");
