@@ -167,10 +167,7 @@ public sealed partial class InstructionTranslator
         using var grad = Py.Import("torch.autograd.grad_mode");
         using var noGrad = grad.GetAttr("no_grad");
         using var enableGrad = grad.GetAttr("enable_grad");
-        using var clone = type.GetAttr("clone");
-        using var baseClone = noGrad.GetAttr("clone");
-        if (!clone.Is(baseClone) && !(type.Is(noGrad) || type.Is(enableGrad))) return null;
-        return type.Is(enableGrad) ? true : type.Is(noGrad) ? false : null;
+        return type.Is(noGrad) ? false : type.Is(enableGrad) ? true : null;
     }
 
     /// <summary>

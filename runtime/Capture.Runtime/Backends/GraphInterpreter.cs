@@ -142,8 +142,7 @@ public sealed class GraphInterpreter(TorchRuntime torch)
 
     private static PyObject Attribute(PyObject root, string path) => PythonCalls.Attribute(root, path);
 
-    private PyObject Value(Arg arg, Dictionary<string, PyObject> env) =>
-        _calls.Value(arg, name => env.TryGetValue(name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"no value for '{name}'"));
+    private PyObject Value(Arg arg, Dictionary<string, PyObject> env) => _calls.Value(arg, env);
 
     private PyObject Callable(string name) => _calls.Callable(name);
 }
@@ -181,8 +180,8 @@ internal sealed class PreparedCall
         var named = new KeyValuePair<string, PyObject>[_names.Length];
         try
         {
-            for (var i = 0; i < values.Length; i++) values[i] = _constants[i] ?? Value(_args[i], env);
-            for (var i = 0; i < named.Length; i++) named[i] = new(_names[i], _kwargConstants[i] ?? Value(_kwargValues[i], env));
+            for (var i = 0; i < values.Length; i++) values[i] = _constants[i] ?? _calls.Value(_args[i], env);
+            for (var i = 0; i < named.Length; i++) named[i] = new(_names[i], _kwargConstants[i] ?? _calls.Value(_kwargValues[i], env));
             return named.Length == 0 ? callable.Call(values) : callable.Call(values, named);
         }
         finally
@@ -191,7 +190,4 @@ internal sealed class PreparedCall
             for (var i = 0; i < named.Length; i++) if (_kwargConstants[i] is null) named[i].Value?.Dispose();
         }
     }
-
-    private PyObject Value(Arg arg, Dictionary<string, PyObject> env) =>
-        _calls.Value(arg, name => env.TryGetValue(name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"no value for '{name}'"));
 }

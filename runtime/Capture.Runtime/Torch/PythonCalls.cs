@@ -58,6 +58,10 @@ public sealed class PythonCalls(TorchRuntime torch)
         _ => throw new ArgumentOutOfRangeException(nameof(arg), arg, null),
     };
 
+    /// <summary>A graph argument as a new Python value, references read from a run's values (new handles to them).</summary>
+    public PyObject Value(Arg arg, Dictionary<string, PyObject> env) =>
+        Value(arg, name => env.TryGetValue(name, out var v) ? v.NewReference() : throw new KeyNotFoundException($"no value for '{name}'"));
+
     private PyObject Sequence(ListArg list, Func<string, PyObject> lookup)
     {
         var items = list.Items.Select(i => Value(i, lookup)).ToList();
