@@ -28,6 +28,15 @@ public sealed partial class PyObject
         return index;
     }
 
+    /// <summary>Attribute <paramref name="name"/> as an int (a tensor's _version).</summary>
+    public long GetAttrInt64(string name)
+    {
+        var value = RawAttr(name);
+        if (!IsExactInt(value)) using (var wrapped = Steal(value)) return wrapped.ToInt64();
+        try { return Int64Of(value); }
+        finally { CApi.Py_DecRef(value); }
+    }
+
     /// <summary>The int method <paramref name="name"/>() returns.</summary>
     public long CallMethodInt64(string name)
     {

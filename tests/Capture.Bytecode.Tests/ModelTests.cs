@@ -355,4 +355,69 @@ public sealed class InferenceModelTests
         using var close = ns.GetItem("close");
         Assert.True(close.ToBoolean(), $"{model} differs from eager");
     }
+
+    // Frozen parameters (inference graphs on kernel backends take them as constants) must never give a
+    // stale result: every way a user changes a module's weights recompiles, or runs what eager runs.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void FrozenParametersFollowEveryChangeToTheModule(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            torch.manual_seed(0)
+            def make():
+                m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                        torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 4))
+                with torch.no_grad():
+                    m[1].running_mean.uniform_(-1, 1); m[1].running_var.uniform_(0.5, 2)
+                    m[1].weight.uniform_(0.5, 1.5); m[1].bias.uniform_(-1, 1)
+                return m.eval()
+            m, other = make(), make()
+            x = torch.randn(2, 3, 6, 6)
+            capture.reset()
+            f = capture.compile(m, backend=BACKEND)
+            results = []
+            def check(label):
+                with torch.no_grad():
+                    actual, expected = f(x), m(x)
+                results.append((label, torch.allclose(actual, expected, rtol=1e-4, atol=1e-5)))
+            check("first call")
+            with torch.no_grad():
+                report = capture.explain(m, x, backend=BACKEND)
+            with torch.no_grad():
+                m[0].weight.add_(0.5)
+            check("weight written in place")
+            m[4].weight.data.mul_(2)
+            check("weight written through .data")
+            m[0].bias.data = torch.randn(8)
+            check(".data swapped")
+            m[1].running_var.data.fill_(3.0)
+            check("buffer written through .data")
+            m.load_state_dict(other.state_dict())
+            check("load_state_dict")
+            m.train()
+            loss = m(x).sum()
+            loss.backward()
+            torch.optim.SGD(m.parameters(), lr=0.1).step()
+            m.eval()
+            check("optimizer step")
+            m.train()
+            check("train mode")
+            m.eval()
+            check("eval mode again")
+            m[4].weight.requires_grad_(False)
+            check("requires_grad_(False)")
+            m[0].weight = torch.nn.Parameter(torch.randn(8, 3, 3, 3))
+            check("parameter replaced")
+            m[1].running_mean = torch.zeros(8)
+            check("buffer replaced")
+            stale = [label for label, ok in results if not ok]
+            frozen = "frozen tensor" in str(report)
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var stale = ns.GetItem("stale");
+        Assert.True(stale.Length == 0, $"stale results after: {stale.Repr()}");
+        using var frozen = ns.GetItem("frozen");
+        // the kernel backends freeze; the eager backend runs the graph as captured
+        Assert.Equal(backend != "eager", frozen.ToBoolean());
+    }
 }

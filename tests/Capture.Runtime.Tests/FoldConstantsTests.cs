@@ -134,4 +134,52 @@ public sealed class FoldConstantsTests
         Assert.Contains("the values of this constant are not in the text (it has 100 elements", error.Message);
         Assert.Equal("24.75", constant.Value.Format(99));
     }
+
+    // A frozen conv + batch norm (constants, as freezing makes them): the batch norm folds into the
+    // convolution, whose input goes channels-last once and whose weight is stored channels-last; the
+    // relu and pool after it follow that layout (checked against torch node by node), and the
+    // result is eager's up to rounding, in eager's layout.
+    [Fact]
+    public void AFrozenBatchNormFoldsIntoItsConvolutionWhichRunsChannelsLast()
+    {
+        const string text = """
+            def forward(self, x: "f32[2, 2, 6, 6]"):
+                w: "f32[3, 2, 3, 3]" = capture.constant([-0.731, 0.695, 0.528, -0.490, -0.009, -0.101, 0.303, 0.577, -0.812, -0.943, 0.672, -0.134, 0.525, -0.996, -0.109, 0.443, -0.542, 0.891, 0.803, -0.939, -0.949, 0.083, 0.878, -0.238, -0.567, -0.156, -0.942, -0.557, -0.124, -0.008, -0.534, -0.538, -0.562, -0.081, -0.420, -0.957, 0.675, 0.113, 0.285, -0.628, 0.985, 0.720, -0.758, -0.335, 0.443, 0.422, 0.873, -0.156, 0.660, 0.341, -0.393, 0.175, 0.765, 0.692])
+                m: "f32[3]" = capture.constant([0.1, -0.2, 0.3])
+                v: "f32[3]" = capture.constant([0.5, 1.5, 2.0])
+                g: "f32[3]" = capture.constant([1.0, 0.5, 2.0])
+                b: "f32[3]" = capture.constant([0.0, 0.1, -0.1])
+                conv2d: "f32[2, 3, 6, 6]" = torch.nn.functional.conv2d(x, w, None, 1, 1)
+                batch_norm: "f32[2, 3, 6, 6]" = torch.nn.functional.batch_norm(conv2d, m, v, g, b, False, 0.1, 1e-05)
+                relu: "f32[2, 3, 6, 6]" = torch.relu(batch_norm)
+                max_pool2d: "f32[2, 3, 3, 3]" = torch.nn.functional.max_pool2d(relu, 2)
+                return max_pool2d
+            """;
+        var graph = CodeParser.Parse(text);
+        Graph optimized;
+        using (Interpreter.Gil())
+        {
+            var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), Decompose = CompilePipeline.Decomposed.Contains };
+            optimized = OptimizerPipeline.Optimize(graph, context);
+        }
+        var calls = optimized.Nodes.OfType<CallOp>().ToList();
+        Assert.DoesNotContain(calls, c => c.Op == Ops.BatchNorm);
+        var conv = Assert.Single(calls, c => c.Op == Ops.Conv2d);
+        var input = (TensorMeta)optimized[((RefArg)conv.Args[0]).Name].Meta;
+        Assert.Equal([72L, 1, 12, 2], input.Strides!);
+        Assert.Equal([18L, 1, 6, 2], ((TensorMeta)optimized[((RefArg)conv.Args[1]).Name].Meta).Strides!);
+        Assert.Equal(graph.Output.Meta, optimized.Output.Meta);
+
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec(GraphInterpreterTests.Compare, filename: "fold_bn.py");
+        using var inputs = GraphInterpreterTests.Inputs(ns, graph, 3);
+        var inputList = inputs.ToItems();
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
+        using var before = eager.Run(graph, inputList, checkMetadata: true);
+        using var after = eager.Run(optimized, inputList, checkMetadata: true);
+        using var torch = Py.Import("torch");
+        using var close = torch.CallMethod("allclose", after, before, Py.Float(1e-5), Py.Float(1e-6));
+        Assert.True(close.ToBoolean(), $"{after.Repr()}\n{before.Repr()}");
+        foreach (var i in inputList) i.Dispose();
+    }
 }

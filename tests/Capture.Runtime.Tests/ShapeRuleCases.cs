@@ -308,6 +308,22 @@ public static class ShapeRuleCases
         foreach (var size in new[] { "1", "3", "(2, 5)", "(None, 2)", "(7, 7)" })
             foreach (var d in new[] { "f32", "f64", "i64" })
                 yield return C($"torch.nn.functional.adaptive_avg_pool2d(a0, {size})", d + "[2, 3, 7, 6]");
+        // channels-last inputs give channels-last results (torch's suggest_memory_format); a [N, C, 1, 1]
+        // input counts as channels-last only with channels-last strides
+        foreach (var input in new[] { "f32[2, 4, 9, 8]{288, 1, 32, 4}", "f32[1, 4, 9, 8]{288, 1, 32, 4}", "f32[2, 4, 1, 1]{4, 1, 4, 4}", "f32[2, 4, 1, 1]", "f64[2, 4, 9, 8]{288, 1, 32, 4}" })
+        {
+            yield return C("torch.nn.functional.conv2d(a0, a1, padding=1)", input, "f32[6, 4, 3, 3]".Replace("f32", input[..3]));
+            yield return C("torch.nn.functional.conv2d(a0, a1, a2, 1, 0, 1, 2)", input, "f32[6, 2, 1, 1]".Replace("f32", input[..3]), "f32[6]".Replace("f32", input[..3]));
+            yield return C("torch.nn.functional.max_pool2d(a0, 3, 2, 1)", input);
+            yield return C("torch.nn.functional.avg_pool2d(a0, 2, ceil_mode=True)", input);
+            yield return C("torch.nn.functional.adaptive_avg_pool2d(a0, 1)", input);
+            yield return C("torch.nn.functional.adaptive_avg_pool2d(a0, (3, 2))", input);
+            yield return C("torch.cat([a0, a0], 1)", input);
+            yield return C("torch.cat([a0, a1], 0)", input, input[..input.IndexOf(']')] + "]");
+        }
+        yield return C("torch.nn.functional.conv2d(a0, a1)", "f32[2, 4, 9, 8]", "f32[6, 4, 3, 3]{36, 1, 12, 4}");
+        yield return C("torch.nn.functional.conv2d(a0, a1)", "f32[1, 4, 9, 8]", "f32[6, 4, 3, 3]{36, 1, 12, 4}");
+        yield return C("torch.nn.functional.conv2d(a0, a1)", "f32[1, 32, 28, 28]", "f32[64, 32, 1, 1]{32, 1, 32, 32}");
     }
 
     private static IEnumerable<RuleCase> Views()

@@ -76,6 +76,27 @@ public sealed record Kernel(string Name, int Group, EquatableList<long> Domain, 
     EquatableList<KStatement> Body, EquatableList<(int Statement, int Operand)> Stores,
     int ReducedDims = 0, EquatableList<long>? Reduced = null)
 {
+    /// <summary>
+    /// A pointwise kernel's loop order when it is not the graph's dim order: the kernel's dim d is the
+    /// graph value's dim <c>Permutation[d]</c>, so that its innermost loop walks memory in order (a
+    /// channels-last result loops N, H, W, C). <see cref="Domain"/> is in the kernel's order; the
+    /// operands' strides, given in the graph's order, are permuted the same way at launch. Null: the
+    /// graph's order.
+    /// </summary>
+    public EquatableList<int>? Permutation { get; init; }
+
+    /// <summary>The domain in the graph's dim order.</summary>
+    public IReadOnlyList<long> GraphDomain
+    {
+        get
+        {
+            if (Permutation is not { } perm) return Domain;
+            var sizes = new long[Domain.Count];
+            for (var d = 0; d < perm.Count; d++) sizes[perm[d]] = Domain[d];
+            return sizes;
+        }
+    }
+
     public long Elements => Domain.Aggregate(1L, (n, d) => n * d);
 
     /// <summary>The outer dims of a reduction kernel (all dims of a pointwise one).</summary>

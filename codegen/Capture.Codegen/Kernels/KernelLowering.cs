@@ -47,14 +47,29 @@ public static class KernelLowering
         switch (group.Kind)
         {
             case FusionKind.Pointwise:
-                return LowerNodes(graph, group.Nodes, group.Outputs, domain, null, group.Id, name);
+                return LowerPointwise(graph, group.Nodes, group.Outputs, domain, group.Id, name);
             case FusionKind.Reduction when group.Reduced is { IsConcrete: true } reduced && ReducedSuffix(domain, reduced) is { } count:
                 return LowerNodes(graph, group.Nodes, group.Outputs, domain, (count, reduced), group.Id, name);
             case FusionKind.Extern when EpilogueOf(graph, group) is { } epilogue:
-                return LowerNodes(graph, epilogue, group.Outputs.Where(epilogue.Contains).ToList(), domain, null, group.Id, name);
+                return LowerPointwise(graph, epilogue, group.Outputs.Where(epilogue.Contains).ToList(), domain, group.Id, name);
             default:
                 return null;
         }
+    }
+
+    /// <summary>
+    /// A pointwise kernel, looping in its first output's memory order: dims from the largest stride to
+    /// the smallest (a stable order, so a contiguous output keeps the graph's). Elementwise, any order
+    /// computes the same values; the order the output is laid out in reads and writes memory in sequence.
+    /// </summary>
+    private static Kernel? LowerPointwise(Graph graph, IReadOnlyList<string> nodes, IReadOnlyList<string> outputs, Shape domain, int groupId, string name)
+    {
+        var perm = outputs.Count > 0 && graph[outputs[0]].Meta is TensorMeta { Strides: { } strides } first && first.Shape == domain && domain.Rank > 1
+            ? Enumerable.Range(0, domain.Rank).OrderByDescending(d => domain[d].Value == 1 ? long.MaxValue : strides[d]).ToArray()
+            : null;
+        if (perm is null || perm.SequenceEqual(Enumerable.Range(0, perm.Length))) return LowerNodes(graph, nodes, outputs, domain, null, groupId, name);
+        var kernel = LowerNodes(graph, nodes, outputs, Shape.Of(perm.Select(d => domain[d])), null, groupId, name, perm);
+        return kernel is null ? null : kernel with { Permutation = perm.ToEquatableList() };
     }
 
     /// <summary>The node of an extern group that calls the library (matmul, linear, conv).</summary>
@@ -90,8 +105,20 @@ public static class KernelLowering
     }
 
     private static Kernel? LowerNodes(Graph graph, IReadOnlyList<string> nodes, IReadOnlyList<string> outputs, Shape domain,
-        (int Count, Shape Shape)? reduced, int groupId, string name)
+        (int Count, Shape Shape)? reduced, int groupId, string name, int[]? perm = null)
     {
+        // an operand's metadata in the kernel's dim order: aligned right to the domain (size 1, stride 0
+        // where it has no dim), then permuted
+        TensorMeta InKernelOrder(TensorMeta t)
+        {
+            if (perm is null || t.Strides is not { } strides) return t;
+            var pad = perm.Length - t.Rank;
+            if (pad < 0) return t;
+            var sizes = Enumerable.Repeat(Dim.Of(1), pad).Concat(t.Shape.Dims).ToArray();
+            var aligned = Enumerable.Repeat(0L, pad).Concat(strides).ToArray();
+            return t with { Shape = Shape.Of(perm.Select(d => sizes[d])), Strides = perm.Select(d => aligned[d]).ToEquatableList() };
+        }
+
         var operands = new List<KOperand>();
         var operandOf = new Dictionary<(string, bool), int>();
         var statements = new List<KStatement>();
@@ -141,7 +168,7 @@ public static class KernelLowering
         foreach (var output in outputs)
         {
             var s = statementOf[output];
-            var meta = (TensorMeta)graph[output].Meta;
+            var meta = InKernelOrder((TensorMeta)graph[output].Meta);
             if (!statements[s].Row && meta.Shape != domain) return null; // a recomputed broadcast producer read outside
             stores.Add((s, operands.Count));
             operands.Add(new KOperand(output, meta.DType, IsOutput: true, statements[s].Row ? 0 : InnerStride(meta, domain), statements[s].Row));
@@ -163,7 +190,7 @@ public static class KernelLowering
                     if (!operandOf.TryGetValue((r.Name, row), out var o))
                     {
                         o = operandOf[(r.Name, row)] = operands.Count;
-                        operands.Add(new KOperand(r.Name, t.DType, IsOutput: false, row ? 0 : InnerStride(t, domain), row,
+                        operands.Add(new KOperand(r.Name, t.DType, IsOutput: false, row ? 0 : InnerStride(InKernelOrder(t), domain), row,
                             RowBroadcast: !row && reduced is { } rd && domain.Rank > rd.Count && BroadcastAlong(t, domain, domain.Rank - rd.Count - 1)));
                     }
                     return new KLoad(o, t.DType);

@@ -273,3 +273,36 @@ public sealed record FunctionGuard(PyObject Function, string Name, PyObject Code
 
     public override string ToString() => $"{Name}.__code__ and its defaults are the ones inlined";
 }
+
+/// <summary>
+/// A parameter or buffer the compiled graph took as a constant (frozen): the value is still that
+/// tensor, unwritten (its version counter and data pointer as at the freeze), with the same
+/// requires_grad, and its <c>.data</c> was neither read nor set since (writes through <c>.data</c>
+/// bump another version counter: capture/_frozen.py marks such a tensor escaped). Holds the tensor.
+/// </summary>
+public sealed record FrozenTensorGuard(Source Source, PyObject Tensor, long Version, nint DataPtr, TensorMeta Expected, PyObject Escaped) : SourceGuard(Source)
+{
+    public override string Kind => "frozen tensor";
+
+    public override string Use => $"freezes {Source} into the graph as a constant (changing it in any way recompiles)";
+
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
+    {
+        if (!value.Is(Tensor)) return $"{Source} is no longer the tensor frozen into the graph (it was reassigned)";
+        var version = value.GetAttrInt64("_version");
+        if (version != Version) return $"{Source} was written since it was frozen into the graph (its version counter went from {Version} to {version})";
+        if ((nint)value.CallMethodInt64("data_ptr") != DataPtr) return $"{Source}'s data was replaced since it was frozen into the graph";
+        if (value.GetAttrBool("requires_grad") != Expected.RequiresGrad)
+            return $"{Source}.requires_grad changed: expected {(Expected.RequiresGrad ? "True" : "False")}";
+        if (Escaped.Length > 0)
+        {
+            using var key = Py.Int(Tensor.Address);
+            using var found = Escaped.CallMethod("__contains__", key);
+            if (found.ToBoolean()) return $"{Source}.data was read or set since it was frozen into the graph (a write through .data is invisible to its version counter): it becomes a graph input";
+        }
+        return null;
+    }
+
+    public override string ToString() =>
+        $"{Source}: frozen tensor {MetaText.Format(Expected with { RequiresGrad = false })}, unchanged since the freeze (same object, version {Version}, same data)";
+}

@@ -55,6 +55,16 @@ public sealed class GuardSet
         if (_uses.TryGetValue(guard.ToString()!, out var uses)) Note(uses, new GuardUse(at, why));
     }
 
+    /// <summary>Puts <paramref name="replacement"/> where <paramref name="guard"/> was, with its uses (a graph input frozen into a constant).</summary>
+    public void Replace(Guard guard, Guard replacement)
+    {
+        var index = _guards.IndexOf(guard);
+        if (index < 0) throw new ArgumentException($"no guard {guard} to replace", nameof(guard));
+        _guards[index] = replacement;
+        _uses.Remove(guard.ToString()!, out var uses);
+        _uses[replacement.ToString()!] = [.. (uses ?? []).Select(u => u with { Why = replacement.Use })];
+    }
+
     /// <summary>The uses behind a guard, in the order the capture met them.</summary>
     public IReadOnlyList<GuardUse> UsesOf(Guard guard) => _uses.TryGetValue(guard.ToString()!, out var uses) ? uses : [];
 

@@ -120,8 +120,9 @@ public static class Verifier
                 if (!w.Meta.Equals(carried)) add(VerifierRule.SubgraphSignature, node, "the loop's metadata differs from its carried values");
                 break;
             case Constant k:
-                if (k.Meta is not TensorMeta { Shape.IsConcrete: true, RequiresGrad: false } km || !km.Strides!.Equals(km.Shape.ContiguousStrides()))
-                    add(VerifierRule.MetadataPresent, node, "a constant must be a contiguous tensor of known shape without grad");
+                if (k.Meta is not TensorMeta { Shape.IsConcrete: true, RequiresGrad: false } km
+                    || !km.Strides!.Equals(km.Shape.ContiguousStrides()) && !(km.Rank == 4 && km.Strides.Equals(Layout.ChannelsLastStrides(km.Shape.Concrete()))))
+                    add(VerifierRule.MetadataPresent, node, "a constant must be a contiguous (or 4-d channels-last) tensor of known shape without grad");
                 else if (km.DType != k.Value.DType || km.Shape.NumElements() != k.Value.Count)
                     add(VerifierRule.MetadataPresent, node, $"a constant of {k.Value.Count} {k.Value.DType.TorchName()} values with metadata {MetaText.Format(km)}");
                 break;

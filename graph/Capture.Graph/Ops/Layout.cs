@@ -74,6 +74,40 @@ public static class Layout
         return result.ToEquatableList();
     }
 
+    /// <summary>The strides of a 4-D tensor in channels-last order (N, H, W, C in memory).</summary>
+    public static EquatableList<long> ChannelsLastStrides(IReadOnlyList<long> sizes)
+    {
+        long c = sizes[1], h = sizes[2], w = sizes[3];
+        return new long[] { h * w * c, 1, w * c, c }.ToEquatableList();
+    }
+
+    /// <summary>
+    /// Whether torch suggests channels-last for a 4-D tensor (c10's is_channels_last_strides_2d):
+    /// its strides order the dims C, W, H, N from fastest; size-1 dims count with the stride they have,
+    /// so [N, C, 1, 1] with strides (C, 1, C, C) is channels-last and with (C, 1, 1, 1) is not.
+    /// Convolutions and 2-d pools give such an input a channels-last result.
+    /// </summary>
+    public static bool SuggestsChannelsLast(TensorMeta t)
+    {
+        if (t.Rank != 4 || t.Strides is not { } strides || !t.Shape.IsConcrete) return false;
+        var sizes = t.Shape.Concrete();
+        if (strides[1] == 0) return false;
+        long min = 0;
+        foreach (var d in new[] { 1, 3, 2, 0 })
+        {
+            if (sizes[d] == 0 || strides[d] < min) return false;
+            // an N x 1 x 1 x 1 tensor whose N stride equals its C stride is contiguous, not channels-last
+            if (d == 0 && min == strides[1]) return false;
+            min = strides[d];
+            if (sizes[d] > 1) min *= sizes[d];
+        }
+        return true;
+    }
+
+    /// <summary>A 4-D result of a convolution or pool on <paramref name="input"/>: channels-last when torch suggests it for the input.</summary>
+    public static TensorMeta FollowChannelsLast(TensorMeta result, TensorMeta input) =>
+        result.Rank == 4 && result.Shape.IsConcrete && SuggestsChannelsLast(input) ? result with { Strides = ChannelsLastStrides(result.Shape.Concrete()) } : result;
+
     public static EquatableList<long>? PreserveFormat(TensorMeta t) =>
         t.Strides is { } s && t.Shape.IsConcrete && IsNonOverlappingAndDense(t.Shape.Concrete(), s) ? s : t.Shape.ContiguousStrides();
 

@@ -8,7 +8,7 @@ namespace Capture.Graphs;
 //   (not when the backend asked for linear in parts).
 // - Library calls read strided operands only in some orders: a gemm needs one of the two matrix
 //   dims to have unit stride (row-major or transposed; batch dims may stride freely); a convolution
-//   needs contiguous input and weight. An operand in any other order gets one contiguous copy,
+//   needs contiguous input and weight (or a channels-last 4-D input: oneDNN reads it directly). An operand in any other order gets one contiguous copy,
 //   shared by every call that reads that value: the fewest copies.
 // Pointwise and reduction kernels read any strides and need nothing.
 public sealed class ChooseLayoutsPass : IGraphPass
@@ -104,7 +104,9 @@ public sealed class ChooseLayoutsPass : IGraphPass
         {
             if (i >= call.Args.Count || call.Args[i] is not RefArg r || builder.MetaOf(r) is not TensorMeta { Strides: { } strides, Shape.IsConcrete: true } t) continue;
             var sizes = t.Shape.Concrete();
-            var readable = Convolutions.Contains(call.Op) ? strides.Equals(t.Shape.ContiguousStrides()) : GemmReadable(sizes, strides);
+            var readable = Convolutions.Contains(call.Op)
+                ? strides.Equals(t.Shape.ContiguousStrides()) || t.Rank == 4 && strides.Equals(Layout.ChannelsLastStrides(sizes))
+                : GemmReadable(sizes, strides);
             if (!readable) positions.Add(i);
         }
         return positions;

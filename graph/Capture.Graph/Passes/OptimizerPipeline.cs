@@ -12,8 +12,10 @@ public static class OptimizerPipeline
 {
     public static IReadOnlyList<IGraphPass> Passes { get; } =
     [
-        new DecomposePass(),                       // first, so that the rules below see the parts
+        new FoldBatchNormPass(),                   // frozen batch norms into their convolutions, before decomposition splits them
+        new DecomposePass(),                       // so that the rules below see the parts
         new FoldConstantsPass(),                   // with the context's evaluator; before the rewrites, which then see constants
+        new ChannelsLastPass(),                    // after folding, which made the convolutions' weights constants
         new SimplifyAlgebraPass(),                 // before CSE: rewrites make equal expressions visible
         new EliminateCommonSubexpressionsPass(),
         new ChooseLayoutsPass(),                   // after CSE, so that one copy serves every reader

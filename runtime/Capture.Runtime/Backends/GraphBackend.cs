@@ -21,11 +21,13 @@ public sealed class GraphBackend(CompilePipeline pipeline, TorchRuntime torch) :
 
     public CompilePipeline Pipeline => pipeline;
 
-    ICompiledGraph IGraphBackend.Compile(Graph graph, bool gradEnabled) => Compile(graph, gradEnabled);
+    public bool Freezes => pipeline.Compiler is not null;
 
-    public CompiledGraph Compile(Graph graph, bool gradEnabled = false)
+    ICompiledGraph IGraphBackend.Compile(Graph graph, bool gradEnabled, IReadOnlyDictionary<string, TensorData>? frozen) => Compile(graph, gradEnabled, frozen);
+
+    public CompiledGraph Compile(Graph graph, bool gradEnabled = false, IReadOnlyDictionary<string, TensorData>? frozen = null)
     {
-        var trace = pipeline.Run(graph, gradEnabled);
+        var trace = pipeline.Run(graph, gradEnabled, frozen);
         return new CompiledGraph(this, trace);
     }
 
@@ -71,6 +73,11 @@ public sealed class CompiledGraph : ICompiledGraph
         _backend = backend;
         Trace = trace;
         _parts = [.. trace.Parts.Select(p => new RunnablePart(p))];
+        if (trace.Frozen.Count > 0)
+        {
+            var frozen = trace.Frozen.ToHashSet();
+            _kept = [.. trace.Captured.Placeholders.Select((p, i) => (p, i)).Where(x => !frozen.Contains(x.p.Name)).Select(x => x.i)];
+        }
         if (trace.Split is not { } split) return;
         var (forward, backward) = (_parts[0], _parts[1]);
         RunForward = PyFunction.Create("run_forward", (args, _) =>
@@ -103,8 +110,24 @@ public sealed class CompiledGraph : ICompiledGraph
     internal PyObject? DifferentiableFlags { get; }
     internal PyObject? TangentsOfInputs { get; }
 
-    public PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas = null) =>
-        Trace.Split is null ? _backend.RunPart(_parts[0], inputs, checkedMetas) : _backend.RunSplit(this, inputs);
+    // the inputs the compiled graph reads, by index, when some were frozen (null: all)
+    private readonly int[]? _kept;
+
+    public PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas = null)
+    {
+        if (_kept is { } kept)
+        {
+            var reads = new PyObject[kept.Length];
+            var metas = checkedMetas is null ? null : new TensorMeta?[kept.Length];
+            for (var i = 0; i < kept.Length; i++)
+            {
+                reads[i] = inputs[kept[i]];
+                if (metas is not null) metas[i] = checkedMetas![kept[i]];
+            }
+            (inputs, checkedMetas) = (reads, metas);
+        }
+        return Trace.Split is null ? _backend.RunPart(_parts[0], inputs, checkedMetas) : _backend.RunSplit(this, inputs);
+    }
 
     private PyObject RunOwned(RunnablePart part, List<PyObject> inputs)
     {

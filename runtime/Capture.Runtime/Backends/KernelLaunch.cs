@@ -16,11 +16,13 @@ internal sealed class KernelLaunch
     private readonly KernelEntry _entry;
     private readonly TensorMeta?[] _outputMeta;
     private readonly long[]?[] _outputSizes;
+    private readonly IReadOnlyList<long> _graphDomain;
 
     public KernelLaunch(Kernel kernel, KernelEntry entry, Graph graph)
     {
         _kernel = kernel;
         _entry = entry;
+        _graphDomain = kernel.GraphDomain;
         _outputMeta = new TensorMeta?[kernel.Operands.Count];
         _outputSizes = new long[]?[kernel.Operands.Count];
         for (var o = 0; o < kernel.Operands.Count; o++)
@@ -72,8 +74,8 @@ internal sealed class KernelLaunch
                 }
                 if (info.DType != operand.Type || info.Device != Device.Cpu)
                     throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
-                // the shape the operand broadcasts to: the domain, or a row operand's reduced shape
-                var target = operand.Row ? kernel.Reduced! : kernel.Domain;
+                // the shape the operand broadcasts to: the domain (in the graph's dim order), or a row operand's reduced shape
+                var target = operand.Row ? kernel.Reduced! : _graphDomain;
                 if (!BroadcastsTo(sizes, target))
                     throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
                 pointers[o] = torch.DataPtr(tensor);
@@ -83,7 +85,9 @@ internal sealed class KernelLaunch
                     var own = d - (target.Count - sizes.Length);
                     broadcast[d] = own < 0 || sizes[own] == 1 ? 0 : info.Strides![own];
                 }
-                if (kernel.Reduced is null) Array.Copy(broadcast, 0, strides, o * rank, rank);
+                if (kernel.Permutation is { } perm)
+                    for (var d = 0; d < rank; d++) strides[o * rank + d] = broadcast[perm[d]];
+                else if (kernel.Reduced is null) Array.Copy(broadcast, 0, strides, o * rank, rank);
                 else if (operand.Row)
                 {
                     // the outer dims come first in a reduced shape, kept dims or not; no stride along the row

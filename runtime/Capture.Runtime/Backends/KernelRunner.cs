@@ -42,16 +42,24 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             foreach (var group in optimized.Fusion.Groups)
             {
                 KernelThreads.ThrowIfStopRequested();
-                foreach (var input in group.Inputs) Ensure(input, graph, env);
+                foreach (var input in group.Inputs) Ensure(part, input, graph, env);
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
                 {
                     if (group.Kind == FusionKind.Extern) ExecuteExtern(graph[KernelLowering.ExternNode(graph, group)], gemm, env);
                     if (part.Launch(group.Id).Run(torch, env, checkedMeta)) continue;
                 }
-                foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n))) ExecuteExtern(graph[node], gemm, env);
+                foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n)))
+                    if (graph[node] is Constant) Ensure(part, node, graph, env);
+                    else ExecuteExtern(graph[node], gemm, env);
             }
-            foreach (var name in graph.Output.Inputs) Ensure(name, graph, env);
+            foreach (var name in graph.Output.Inputs)
+            {
+                Ensure(part, name, graph, env);
+                // a constant's tensor is shared by every call: the caller gets a copy of its own
+                if (graph[name] is Constant && env.Remove(name, out var shared))
+                    using (shared) env[name] = shared.CallMethod("clone");
+            }
             return OutputTuple(graph.Output.Value, env) ?? _calls.Value(graph.Output.Value, name => env[name].NewReference());
         }
         finally
@@ -75,11 +83,16 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     }
 
     /// <summary>Computes a value no kernel makes (a view, a constant) when first needed.</summary>
-    private void Ensure(string name, Graph graph, Dictionary<string, PyObject> env)
+    private void Ensure(RunnablePart part, string name, Graph graph, Dictionary<string, PyObject> env)
     {
         if (env.ContainsKey(name)) return;
         var node = graph[name];
-        foreach (var input in node.Inputs) Ensure(input, graph, env);
+        if (node is Constant constant)
+        {
+            env[name] = part.ConstantTensor(constant, torch);
+            return;
+        }
+        foreach (var input in node.Inputs) Ensure(part, input, graph, env);
         Execute(node, env);
     }
 
@@ -108,6 +121,23 @@ public sealed class RunnablePart(CompiledPart part)
 
     /// <summary>The names of the graph's inputs, in order.</summary>
     public IReadOnlyList<string> Placeholders => _placeholders ??= [.. (part.Optimized?.Graph ?? part.Graph).Placeholders.Select(p => p.Name)];
+
+    private readonly Dictionary<string, PyObject> _constants = [];
+
+    /// <summary>
+    /// A constant's tensor, made on first use and shared by later calls (a new handle): a frozen weight
+    /// is not copied per call. Safe to share: the graph does not write (it runs kernels), and an output
+    /// that is a constant is copied for the caller.
+    /// </summary>
+    internal PyObject ConstantTensor(Constant constant, TorchRuntime torch)
+    {
+        lock (_constants)
+        {
+            if (!_constants.TryGetValue(constant.Name, out var tensor))
+                _constants[constant.Name] = tensor = torch.FromData(constant.Value, (TensorMeta)constant.Meta);
+            return tensor.NewReference();
+        }
+    }
 
     internal KernelLaunch Launch(int group)
     {

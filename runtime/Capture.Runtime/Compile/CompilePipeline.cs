@@ -44,12 +44,19 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     /// <summary>Vector width and parallel split of the generated loops (the host's by default).</summary>
     public KernelSchedule Schedule { get; } = schedule ?? KernelSchedule.Host;
 
-    /// <summary>Compiles <paramref name="captured"/> for calls made with grad mode <paramref name="gradEnabled"/> (GIL held).</summary>
-    public CompileTrace Run(Graph captured, bool gradEnabled)
+    /// <summary>
+    /// Compiles <paramref name="captured"/> for calls made with grad mode <paramref name="gradEnabled"/> (GIL held).
+    /// <paramref name="frozen"/>: inputs that may be taken as these constants (see <see cref="Freeze"/>).
+    /// </summary>
+    public CompileTrace Run(Graph captured, bool gradEnabled, IReadOnlyDictionary<string, TensorData>? frozen = null)
     {
         var phases = new List<CompilePhase>();
         if (!gradEnabled || !captured.Placeholders.Any(p => JointGraph.NeedsGrad(p.Meta)))
-            return new CompileTrace { Backend = backend, Captured = captured, Parts = [Part("graph", captured, gradEnabled, phases)], Phases = phases };
+        {
+            var taken = new List<string>();
+            var part = Part("graph", captured, gradEnabled, phases, gradEnabled ? null : frozen, taken);
+            return new CompileTrace { Backend = backend, Captured = captured, Parts = [part], Phases = phases, Frozen = taken };
+        }
         var watch = Stopwatch.StartNew();
         AutogradSplit split;
         try
@@ -97,7 +104,25 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         catch (NotSupportedException) { return graph; }
     }
 
-    private CompiledPart Part(string role, Graph graph, bool gradEnabled, List<CompilePhase> phases)
+    /// <summary>
+    /// The graph with the inputs in <paramref name="frozen"/> replaced by constants holding those
+    /// elements (each contiguous, as a constant is), and their names in <paramref name="taken"/>.
+    /// Freezing parameters lets the optimizer fold what is computed from them alone (batch norm's
+    /// scale and shift, a folded conv's weights) once, at compile time; guards see that they stay unchanged.
+    /// </summary>
+    public static Graph Freeze(Graph graph, IReadOnlyDictionary<string, TensorData> frozen, List<string> taken)
+    {
+        var nodes = graph.Nodes.Select(node =>
+        {
+            if (node is not Placeholder { Meta: TensorMeta meta } p || !frozen.TryGetValue(p.Name, out var data)) return node;
+            if (!meta.Equals(TensorMeta.Contiguous(meta.Shape, meta.DType, meta.RequiresGrad, meta.Device)) || meta.Device != Device.Cpu || data.DType != meta.DType) return node;
+            taken.Add(p.Name);
+            return new Constant(p.Name, data, meta with { RequiresGrad = false }) { Source = p.Source };
+        }).ToList();
+        return taken.Count == 0 ? graph : new Graph(nodes);
+    }
+
+    private CompiledPart Part(string role, Graph graph, bool gradEnabled, List<CompilePhase> phases, IReadOnlyDictionary<string, TensorData>? frozen = null, List<string>? taken = null)
     {
         if (compiler is null) return new CompiledPart { Role = role, Graph = graph };
         // under no_grad nothing the graph computes requires grad (unless the graph switches grad mode itself)
@@ -106,6 +131,14 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         if (NodeByNodeReason(graph, gradEnabled) is { } why) return new CompiledPart { Role = role, Graph = graph, NodeByNode = why };
         var prefix = role == "graph" ? "" : role + " ";
         var watch = Stopwatch.StartNew();
+        if (frozen is { Count: > 0 } && taken is not null)
+        {
+            graph = Freeze(graph, frozen, taken);
+            if (taken.Count > 0)
+                phases.Add(new CompilePhase(prefix + "freeze", watch.Elapsed,
+                    $"{taken.Count} parameter{(taken.Count == 1 ? "" : "s")} and buffers frozen as constants ({taken.Sum(n => ((TensorMeta)graph[n].Meta).Shape.NumElements()):N0} elements)"));
+            watch.Restart();
+        }
         var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op) };
         var optimized = OptimizerPipeline.Run(graph, context);
         phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed));

@@ -60,6 +60,12 @@ public sealed record CompileTrace
     public required IReadOnlyList<CompiledPart> Parts { get; init; }
     public required IReadOnlyList<CompilePhase> Phases { get; init; }
 
+    /// <summary>
+    /// The captured graph's inputs taken as constants (placeholder names): parameters and buffers of an
+    /// inference graph, frozen. The compiled graph is still called with every input; it drops these.
+    /// </summary>
+    public IReadOnlyList<string> Frozen { get; init; } = [];
+
     /// <summary>The part that computes the graph's outputs: the graph itself, or the forward half.</summary>
     public CompiledPart Main => Parts[0];
 

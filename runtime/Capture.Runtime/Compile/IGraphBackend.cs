@@ -18,9 +18,14 @@ public interface IGraphBackend
 {
     string Name { get; }
 
+    /// <summary>Whether the backend can take graph inputs as constants (<see cref="Compile"/>'s <c>frozen</c>).</summary>
+    bool Freezes => false;
+
     /// <summary>
     /// Compiles <paramref name="graph"/> for calls made with grad mode <paramref name="gradEnabled"/>
-    /// (the capture's guards pin it), GIL held.
+    /// (the capture's guards pin it), GIL held. <paramref name="frozen"/>: inputs (by placeholder) the
+    /// compile may take as these constants; the trace says which it took (<see cref="CompileTrace.Frozen"/>),
+    /// and the compiled graph is still called with every input.
     /// </summary>
-    ICompiledGraph Compile(Graph graph, bool gradEnabled);
+    ICompiledGraph Compile(Graph graph, bool gradEnabled, IReadOnlyDictionary<string, TensorData>? frozen = null);
 }

@@ -15,6 +15,9 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
 {
     public const int MaxEntries = 8;
 
+    /// <summary>Whether inference graphs freeze their modules' parameters and buffers (capture.compile(..., options={"freezing": False}) turns it off).</summary>
+    public bool Freeze { get; init; } = true;
+
     /// <summary>How this runner captures: bytecode symbolic execution, or the function's AST (whole function, one graph).</summary>
     public CaptureMode Mode => mode;
 
@@ -129,7 +132,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
                 // the code fails for these inputs: the real call raises what eager code raises
                 return CallEagerly(function, args, kwargs);
             }
-            Store(cache, entry, watch.Elapsed, failure, discarded: false);
+            Store(cache, entry, frame, watch.Elapsed, failure, discarded: false);
         }
         return RunEntry(cache, entry, frame) ?? throw new InvalidOperationException("an AST capture ends in a return");
     }
@@ -150,7 +153,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
             if (options.FullGraph) throw new NotSupportedException($"fullgraph=True: {e.Message} at {cache.Code.Instructions[pc].Location}");
             return null;
         }
-        Store(cache, entry, watch.Elapsed, failure, discarded: cache.WholeFrameReason is not null && entry.Exit is ExitPlan.Break);
+        Store(cache, entry, frame, watch.Elapsed, failure, discarded: cache.WholeFrameReason is not null && entry.Exit is ExitPlan.Break);
         if (options.FullGraph && entry.Exit is ExitPlan.Break b)
             throw new NotSupportedException($"fullgraph=True but the graph breaks: {b.Cause.Reason} ({b.Cause.Location?.File}:{b.Cause.Location?.Line})");
         return entry;
@@ -158,11 +161,16 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
 
     /// <summary>
     /// Compiles a new entry (unless discarded), caches it and reports it. Compiled now, under the grad
-    /// mode the entry's guards pin, so that explain reports it with the capture.
+    /// mode the entry's guards pin, so that explain reports it with the capture. An inference entry's
+    /// parameters and buffers are offered to the backend to freeze (<see cref="Freezing"/>); those it
+    /// froze are guarded as frozen tensors from then on.
     /// </summary>
-    private void Store(CodeCache cache, CaptureResult entry, TimeSpan captureTime, string? failure, bool discarded)
+    private void Store(CodeCache cache, CaptureResult entry, FrameState frame, TimeSpan captureTime, string? failure, bool discarded)
     {
-        var compiled = discarded ? null : backend.Compile(entry.Graph, entry.Guards.Guards.OfType<GradModeGuard>().FirstOrDefault()?.Enabled ?? bridge.IsGradEnabled());
+        var gradEnabled = entry.Guards.Guards.OfType<GradModeGuard>().FirstOrDefault()?.Enabled ?? bridge.IsGradEnabled();
+        var freezing = discarded || gradEnabled || !backend.Freezes || !Freeze ? null : Freezing.Of(entry, frame, bridge);
+        var compiled = discarded ? null : backend.Compile(entry.Graph, gradEnabled, freezing?.Data);
+        if (compiled?.Trace.Frozen is { Count: > 0 } frozen) freezing!.Apply(entry.Guards, frozen);
         cache.Add(entry, compiled);
         if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
         Emit(cache, new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded) { Compiled = compiled });

@@ -27,6 +27,9 @@ public sealed class TorchBridge : ITorchBridge, IDisposable
 
     public bool IsTensor(PyObject value) => torch.IsTensor(value);
 
+    /// <summary>The torch interop the bridge is made of.</summary>
+    public TorchRuntime Runtime => torch;
+
     public bool IsPlainTensor(PyObject value) => torch.IsPlainTensor(value);
 
     public TensorMeta ReadMeta(PyObject tensor) => torch.ReadMeta(tensor);

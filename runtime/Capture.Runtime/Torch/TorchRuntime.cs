@@ -136,7 +136,14 @@ public sealed class TorchRuntime : IDisposable
         var tensor = Empty(meta.Shape.Concrete("a constant"), data.DType);
         using var pointer = tensor.CallMethod("data_ptr");
         data.Bytes.CopyTo(new Span<byte>((void*)(nint)pointer.ToInt64(), data.Bytes.Length));
-        return tensor;
+        if (meta.Strides is not { } strides || strides.Equals(meta.Shape.ContiguousStrides())) return tensor;
+        // the elements are in contiguous order; the constant is laid out as its metadata says (a channels-last weight)
+        using (tensor)
+        {
+            var laidOut = EmptyStrided(meta.Shape.Concrete(), strides, data.DType, meta.Device);
+            laidOut.CallMethod("copy_", tensor).Dispose();
+            return laidOut;
+        }
     }
 
     /// <summary>A tensor's elements, in contiguous order (a copy).</summary>

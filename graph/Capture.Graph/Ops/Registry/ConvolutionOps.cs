@@ -65,7 +65,7 @@ public static partial class OpRegistry
                 _ => throw c.Error($"Invalid padding string '{mode}', should be one of {{'valid', 'same'}}"),
             };
             if (mode == "same")
-                return c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(inSizes.Select(Dim.Of))), x.DType);
+                return ConvolutionLayout(c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(inSizes.Select(Dim.Of))), x.DType), x, w);
         }
         else padding = Spatial(c, "padding", spatial);
         if (stride.Any(s => s <= 0)) throw c.Error("non-positive stride is not supported");
@@ -77,8 +77,12 @@ public static partial class OpRegistry
                 throw c.Error($"Calculated padded input size per channel: ({string.Join(" x ", inSizes.Select((s, j) => s + 2 * padding[j]))}). Kernel size: ({string.Join(" x ", kernel.Select((k, j) => dilation[j] * (k - 1) + 1))}). Kernel size can't be greater than actual input size");
             outSizes[i] = (inSizes[i] + 2 * padding[i] - effective) / stride[i] + 1;
         }
-        return c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(outSizes.Select(Dim.Of))), x.DType);
+        return ConvolutionLayout(c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(outSizes.Select(Dim.Of))), x.DType), x, w);
     }
+
+    /// <summary>A 2-d convolution's result is channels-last when torch suggests it for its input or its weight.</summary>
+    private static TensorMeta ConvolutionLayout(TensorMeta result, TensorMeta input, TensorMeta weight) =>
+        Layout.FollowChannelsLast(result, Layout.SuggestsChannelsLast(weight) && input.Rank == 4 ? weight : input);
 
     private static long PoolOutput(OpCall c, long input, long kernel, long pad, long stride, long dilation, bool ceil)
     {
@@ -100,7 +104,7 @@ public static partial class OpRegistry
         var ceil = c.Bool("ceil_mode");
         var h = PoolOutput(c, x.Shape[x.Rank - 2].Concrete(what), kernel[0], padding[0], stride[0], dilation[0], ceil);
         var w = PoolOutput(c, x.Shape[x.Rank - 1].Concrete(what), kernel[1], padding[1], stride[1], dilation[1], ceil);
-        return c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Append(Dim.Of(h)).Append(Dim.Of(w))), x.DType);
+        return Layout.FollowChannelsLast(c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Append(Dim.Of(h)).Append(Dim.Of(w))), x.DType), x);
     }
 
     private static ValueMeta MaxPool2d(OpCall c)
@@ -134,6 +138,6 @@ public static partial class OpRegistry
         // torch computes a 1x1 adaptive pool with mean(), which refuses integral inputs
         if (output.All(d => d == Dim.Of(1)) && !x.DType.IsFloatingPoint())
             throw c.Error($"mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {x.DType}");
-        return c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Concat(output)), x.DType);
+        return Layout.FollowChannelsLast(c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Concat(output)), x.DType), x);
     }
 }

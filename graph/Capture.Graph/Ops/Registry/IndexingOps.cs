@@ -228,7 +228,9 @@ public static partial class OpRegistry
         }
         var dims = first.Shape.Dims.ToArray();
         dims[dim] = total;
-        return c.Result(Shape.Of(dims), dtype);
+        // torch keeps the inputs' memory format when they all share it (channels-last feature maps)
+        var result = c.Result(Shape.Of(dims), dtype);
+        return tensors.All(Layout.SuggestsChannelsLast) ? Layout.FollowChannelsLast(result, first) : result;
     }
 
     private static ValueMeta Stack(OpCall c)
