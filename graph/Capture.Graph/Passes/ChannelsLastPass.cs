@@ -80,7 +80,12 @@ public sealed class ChannelsLastPass : IGraphPass
             renames[name] = builder.Call(Ops.Contiguous, [new RefArg(name)], method: true).Name;
             added++;
         }
-        return new PassResult(WeightsChannelsLast(Rebuilt.WithOutput(builder, graph, renames)), Added: added, Rewritten: rewritten);
+        var result = WeightsChannelsLast(Rebuilt.WithOutput(builder, graph, renames), out var weights);
+        var convolutions = result.Nodes.Count(n => n is CallOp { Op: var op, Args: [RefArg x, ..] } && op == Ops.Conv2d && result[x.Name].Meta is TensorMeta t && Layout.SuggestsChannelsLast(t));
+        return new PassResult(result, Added: added, Rewritten: rewritten)
+        {
+            Note = $"{convolutions} convolution{(convolutions == 1 ? "" : "s")} channels-last (input converted at {converted.Count} place{(converted.Count == 1 ? "" : "s")}, {weights} weight{(weights == 1 ? "" : "s")} stored channels-last)",
+        };
     }
 
     /// <summary>
@@ -88,8 +93,9 @@ public sealed class ChannelsLastPass : IGraphPass
     /// torch would otherwise copy it into that layout on every call (mkldnn_convolution makes the weight
     /// match the input's memory format).
     /// </summary>
-    private static Graph WeightsChannelsLast(Graph graph)
+    private static Graph WeightsChannelsLast(Graph graph, out int changed)
     {
+        var count = 0;
         var readers = new Dictionary<string, List<CallOp>>();
         var other = new HashSet<string>();
         foreach (var node in graph.Nodes)
@@ -104,8 +110,11 @@ public sealed class ChannelsLastPass : IGraphPass
             if (node is not Constant { Meta: TensorMeta { Rank: 4, Shape.IsConcrete: true } meta } k || other.Contains(k.Name) || !readers.TryGetValue(k.Name, out var convs)) return node;
             if (!convs.All(c => c.Args[0] is RefArg x && graph[x.Name].Meta is TensorMeta t && Layout.SuggestsChannelsLast(t))) return node;
             var strides = Layout.ChannelsLastStrides(meta.Shape.Concrete());
-            return strides.Equals(meta.Strides) ? node : k with { Meta = meta with { Strides = strides } };
+            if (strides.Equals(meta.Strides)) return node;
+            count++;
+            return k with { Meta = meta with { Strides = strides } };
         }).ToList();
+        changed = count;
         return new Graph(nodes);
     }
 

@@ -24,7 +24,8 @@ public sealed class FoldBatchNormPass : IGraphPass
         var builder = new GraphBuilder();
         builder.Reserve(graph.Nodes.Select(n => n.Name));
         var renames = new Dictionary<string, string>();
-        int added = 0, rewritten = 0;
+        int added = 0, rewritten = 0, intoConvolutions = 0;
+        var replaced = new HashSet<string>();
         foreach (var original in graph.Nodes.Where(n => n is not Output))
         {
             var node = original.Rename(n => renames.GetValueOrDefault(n, n));
@@ -36,6 +37,12 @@ public sealed class FoldBatchNormPass : IGraphPass
                 {
                     if (Fold(builder, call, readers) is RefArg r && builder.MetaOf(r).Equals(call.Meta))
                     {
+                        if (builder[r.Name] is CallOp { Op: var made } && made == Ops.Conv2d)
+                        {
+                            intoConvolutions++;
+                            // the batch norm was the old convolution's only reader
+                            if (call.Args.Count > 0 && call.Args[0] is RefArg old) replaced.Add(old.Name);
+                        }
                         renames[call.Name] = r.Name;
                         added += builder.Mark() - mark;
                         rewritten++;
@@ -47,8 +54,16 @@ public sealed class FoldBatchNormPass : IGraphPass
             }
             builder.Add(node);
         }
-        return new PassResult(Rebuilt.WithOutput(builder, graph, renames), Added: added, Rewritten: rewritten);
+        var note = rewritten == 0 ? null
+            : $"{Count(intoConvolutions, "batch norm")} folded into {(intoConvolutions == 1 ? "its convolution" : "their convolutions")}"
+              + (rewritten > intoConvolutions ? $", {Count(rewritten - intoConvolutions, "batch norm")} into a scale and shift" : "");
+        if (intoConvolutions == 0 && rewritten > 0) note = $"{Count(rewritten, "batch norm")} folded into a scale and shift";
+        var result = Rebuilt.WithOutput(builder, graph, renames);
+        if (replaced.Count > 0) result = new Graph(result.Nodes.Where(n => !replaced.Contains(n.Name)));
+        return new PassResult(result, Removed: replaced.Count, Added: added, Rewritten: rewritten) { Note = note };
     }
+
+    private static string Count(int n, string what) => $"{n} {what}{(n == 1 ? "" : "s")}";
 
     private static Arg? Fold(GraphBuilder b, CallOp call, Dictionary<string, int> readers)
     {

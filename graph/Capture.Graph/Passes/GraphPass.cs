@@ -22,13 +22,19 @@ public interface IGraphAnalysis<out T>
 public sealed record PassResult(Graph Graph, int Removed = 0, int Added = 0, int Rewritten = 0)
 {
     public bool Changed => Removed + Added + Rewritten > 0;
+
+    /// <summary>What the pass did, in the user's terms, when it did something worth a line in explain ("12 batch norms folded into convolutions").</summary>
+    public string? Note { get; init; }
 }
 
 /// <summary>What one pass did in a pipeline run: `--passes` prints these.</summary>
 public sealed record PassRecord(string Pass, int Removed, int Added, int Rewritten, int NodesAfter, TimeSpan Time, string? Summary = null)
 {
+    /// <summary>The pass's own account of what it did (<see cref="PassResult.Note"/>), or null.</summary>
+    public string? Note { get; init; }
+
     public override string ToString() => Summary is null
-        ? $"{Pass,-34} -{Removed} +{Added} ~{Rewritten}  ({NodesAfter} nodes, {Time.TotalMilliseconds:0.0} ms)"
+        ? $"{Pass,-34} -{Removed} +{Added} ~{Rewritten}  ({NodesAfter} nodes, {Time.TotalMilliseconds:0.0} ms){(Note is null ? "" : $": {Note}")}"
         : $"{Pass,-34} {Summary}  ({Time.TotalMilliseconds:0.0} ms)";
 }
 
@@ -66,7 +72,7 @@ public sealed class PassContext
     {
         var watch = Stopwatch.StartNew();
         var result = pass.Run(graph, this);
-        Records.Add(new PassRecord(pass.Name, result.Removed, result.Added, result.Rewritten, result.Graph.Nodes.Count, watch.Elapsed));
+        Records.Add(new PassRecord(pass.Name, result.Removed, result.Added, result.Rewritten, result.Graph.Nodes.Count, watch.Elapsed) { Note = result.Note });
         if (VerifyEachPass && Verifier.Verify(result.Graph) is [var first, ..])
             throw new InvalidOperationException($"{pass.Name} made an invalid graph: {first}\n{CodePrinter.Print(result.Graph)}");
         return result;

@@ -141,7 +141,8 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         }
         var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op) };
         var optimized = OptimizerPipeline.Run(graph, context);
-        phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed));
+        var notes = context.Records.Where(r => r.Note is not null).Select(r => r.Note).ToList();
+        phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed, notes.Count == 0 ? null : string.Join("; ", notes)));
 
         watch.Restart();
         var kernels = new Dictionary<int, Kernel>();
@@ -151,7 +152,8 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         var source = generated?.Source ?? "";
         var gemms = GemmsOf(optimized);
         phases.Add(new CompilePhase(prefix + "codegen", watch.Elapsed, $"{kernels.Count} kernel{(kernels.Count == 1 ? "" : "s")}, {source.Length} chars of {compiler.Language}"
-            + (gemms.Count > 0 ? $"; {gemms.Count} matrix product{(gemms.Count == 1 ? "" : "s")} through BLAS" : "")));
+            + (gemms.Count > 0 ? $"; {gemms.Count} matrix product{(gemms.Count == 1 ? "" : "s")} through BLAS" : "")
+            + (Convolutions(optimized.Graph) is > 0 and var convs ? $"; {convs} convolution{(convs == 1 ? "" : "s")} through torch (oneDNN)" : "")));
         var entries = new Dictionary<int, KernelEntry>();
         CompiledKernels? module = null;
         if (generated is not null)
@@ -167,6 +169,8 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
             Source = source, Language = compiler.Language,
         };
     }
+
+    private static int Convolutions(Graph graph) => graph.Nodes.Count(n => n is CallOp { Op: var op } && (op == Ops.Conv2d || op == Ops.Conv1d));
 
     /// <summary>The extern groups whose product BLAS computes (mm, bmm, matmul of float matrices), when a BLAS is loaded.</summary>
     private static Dictionary<int, GemmCall> GemmsOf(OptimizedGraph optimized)
