@@ -64,6 +64,10 @@ public readonly struct SourceValue(PyObject value, bool owned) : IDisposable
 
 public sealed record LocalSource(string Name) : Source
 {
+    // hashed once: the per-call read cache looks sources up by value (chains L['self'].a.b... hash their whole path)
+    private readonly int _hash = Name.GetHashCode();
+    public override int GetHashCode() => _hash;
+
     public override PyObject Resolve(FrameState frame) => frame.Local(Name);
     public override PyObject? Peek(FrameState frame) => frame.Locals.GetValueOrDefault(Name);
     public override string ToString() => $"L[{Quoted(Name)}]";
@@ -71,6 +75,9 @@ public sealed record LocalSource(string Name) : Source
 
 public sealed record GlobalSource(string Name) : Source
 {
+    private readonly int _hash = HashCode.Combine(Name, 1);
+    public override int GetHashCode() => _hash;
+
     public override PyObject Resolve(FrameState frame) => frame.Global(Name);
     public override string ToString() => $"G[{Quoted(Name)}]";
 }
@@ -99,6 +106,9 @@ public abstract record PartSource(Source Base) : Source
 
 public sealed record AttrSource(Source Base, string Attr) : PartSource(Base)
 {
+    private readonly int _hash = HashCode.Combine(Base, Attr, 2);
+    public override int GetHashCode() => _hash;
+
     protected override PyObject Read(PyObject owner) => owner.GetAttr(Attr);
 
     // an attribute set with setattr need not be a name: it prints as the getattr that reads it
@@ -107,12 +117,18 @@ public sealed record AttrSource(Source Base, string Attr) : PartSource(Base)
 
 public sealed record ItemSource(Source Base, long Index) : PartSource(Base)
 {
+    private readonly int _hash = HashCode.Combine(Base, Index, 3);
+    public override int GetHashCode() => _hash;
+
     protected override PyObject Read(PyObject owner) => owner.GetItem(Index);
     public override string ToString() => $"{Base}[{Index}]";
 }
 
 public sealed record KeySource(Source Base, string Key) : PartSource(Base)
 {
+    private readonly int _hash = HashCode.Combine(Base, Key, 4);
+    public override int GetHashCode() => _hash;
+
     protected override PyObject Read(PyObject owner) => owner.GetItem(Key);
     public override string ToString() => $"{Base}[{Quoted(Key)}]";
 }

@@ -37,10 +37,11 @@ internal sealed class KernelLaunch
     /// <summary>
     /// Runs the kernel on the values in <paramref name="env"/> and puts its outputs there; false
     /// (nothing written to env) when a reduction kernel's operand has strides its collapsed row
-    /// cannot address: the group then runs through torch. <paramref name="checkedMeta"/> gives the
-    /// metadata of a value the caller's guards have just checked (null: read it from the tensor).
+    /// cannot address: the group then runs through torch. <paramref name="known"/> gives the metadata
+    /// (and address) of values known without reading them (the rest are read from their tensors); the
+    /// kernel's outputs are added to it.
     /// </summary>
-    public unsafe bool Run(TorchRuntime torch, Dictionary<string, PyObject> env, Func<string, TensorMeta?> checkedMeta)
+    public unsafe bool Run(TorchRuntime torch, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
     {
         var kernel = _kernel;
         var count = kernel.Operands.Count;
@@ -59,6 +60,7 @@ internal sealed class KernelLaunch
                 PyObject tensor;
                 TensorMeta info;
                 long[] sizes;
+                nint address = 0;
                 if (_outputMeta[o] is { } output)
                 {
                     // allocated here with the metadata the graph gives it: nothing to read back but its address
@@ -69,7 +71,12 @@ internal sealed class KernelLaunch
                 else
                 {
                     tensor = env[operand.Value];
-                    info = checkedMeta(operand.Value) ?? torch.ReadMeta(tensor);
+                    if (known.TryGetValue(operand.Value, out var k))
+                    {
+                        info = k.Meta;
+                        address = k.DataPtr;
+                    }
+                    else info = torch.ReadMeta(tensor);
                     sizes = [.. info.Shape.Concrete()];
                 }
                 if (info.DType != operand.Type || info.Device != Device.Cpu)
@@ -78,7 +85,7 @@ internal sealed class KernelLaunch
                 var target = operand.Row ? kernel.Reduced! : _graphDomain;
                 if (!BroadcastsTo(sizes, target))
                     throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
-                pointers[o] = torch.DataPtr(tensor);
+                pointers[o] = address != 0 ? address : torch.DataPtr(tensor);
                 // strides broadcast to the target: aligned right, 0 where the operand has size 1 or no dim
                 for (var d = 0; d < target.Count; d++)
                 {
@@ -111,6 +118,7 @@ internal sealed class KernelLaunch
             {
                 if (outputs[o] is not { } tensor) continue;
                 env[kernel.Operands[o].Value] = tensor;
+                known[kernel.Operands[o].Value] = new KnownTensor(_outputMeta[o]!, pointers[o]);
                 outputs[o] = null;
             }
             return true;

@@ -29,16 +29,16 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             throw new ArgumentException($"the graph takes {placeholders.Count} inputs, {inputs.Count} given");
         // the inputs are the caller's handles, borrowed: env owns only the values computed here
         var env = new Dictionary<string, PyObject>();
-        TensorMeta? checkedMeta(string name)
-        {
-            if (checkedMetas is null) return null;
-            for (var i = 0; i < placeholders.Count; i++)
-                if (placeholders[i] == name) return checkedMetas[i];
-            return null;
-        }
+        // what is known of values without reading them: the inputs' metadata as guards just checked it,
+        // and each kernel output's metadata and address (the kernel allocated it so)
+        var known = new Dictionary<string, KnownTensor>();
         try
         {
-            for (var i = 0; i < inputs.Count; i++) env[placeholders[i]] = inputs[i];
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                env[placeholders[i]] = inputs[i];
+                if (checkedMetas is not null && checkedMetas[i] is { } meta) known[placeholders[i]] = new KnownTensor(meta, 0);
+            }
             foreach (var group in optimized.Fusion.Groups)
             {
                 KernelThreads.ThrowIfStopRequested();
@@ -47,7 +47,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                 if (part.Part.Entries.ContainsKey(group.Id))
                 {
                     if (group.Kind == FusionKind.Extern) ExecuteExtern(graph[KernelLowering.ExternNode(graph, group)], gemm, env);
-                    if (part.Launch(group.Id).Run(torch, env, checkedMeta)) continue;
+                    if (part.Launch(group.Id).Run(torch, env, known)) continue;
                 }
                 foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n)))
                     if (graph[node] is Constant) Ensure(part, node, graph, env);
@@ -110,6 +110,12 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
         catch (Exception e) when (e is PythonException or NotSupportedException) { throw GraphExecutionException.Of(node, e); }
     }
 }
+
+/// <summary>
+/// A value's metadata known without reading it (checked by a guard, or given by the graph to the
+/// kernel that allocated it), and its data address when known (0: read it).
+/// </summary>
+internal readonly record struct KnownTensor(TensorMeta Meta, nint DataPtr);
 
 /// <summary>A compiled part with what its calls reuse: its inputs' names and each kernel's launch (made on its first call).</summary>
 public sealed class RunnablePart(CompiledPart part)
