@@ -420,4 +420,27 @@ public sealed class InferenceModelTests
         // the kernel backends freeze; the eager backend runs the graph as captured
         Assert.Equal(backend != "eager", frozen.ToBoolean());
     }
+
+    // A channels-last input: the pointwise kernel loops in its output's memory order (N, H, W, C),
+    // broadcasting a per-channel scale along C; values and strides are eager's.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void PointwiseKernelsOnChannelsLastTensorsMatchEagerValuesAndStrides(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            def f(x, scale):
+                return torch.relu(x * scale + 1.0) - x.sigmoid()
+            x = torch.randn(2, 8, 6, 5).contiguous(memory_format=torch.channels_last)
+            scale = torch.randn(8, 1, 1)
+            capture.reset()
+            actual = capture.compile(f, backend=BACKEND)(x, scale)
+            expected = f(x, scale)
+            same = torch.allclose(actual, expected, rtol=1e-6, atol=1e-6) and actual.stride() == expected.stride()
+            detail = (actual.stride(), expected.stride(), (actual - expected).abs().max().item())
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var same = ns.GetItem("same");
+        using var detail = ns.GetItem("detail");
+        Assert.True(same.ToBoolean(), detail.Repr());
+    }
 }

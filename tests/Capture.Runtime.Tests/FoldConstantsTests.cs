@@ -159,7 +159,7 @@ public sealed class FoldConstantsTests
         Graph optimized;
         using (Interpreter.Gil())
         {
-            var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), Decompose = CompilePipeline.Decomposed.Contains };
+            var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), Decompose = CompilePipeline.Decomposed.Contains, ChannelsLast = true };
             optimized = OptimizerPipeline.Optimize(graph, context);
         }
         var calls = optimized.Nodes.OfType<CallOp>().ToList();

@@ -139,7 +139,11 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
                     $"{taken.Count} parameter{(taken.Count == 1 ? "" : "s")} and buffers frozen as constants ({taken.Sum(n => ((TensorMeta)graph[n].Meta).Shape.NumElements()):N0} elements)"));
             watch.Restart();
         }
-        var context = new PassContext { Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op) };
+        var context = new PassContext
+        {
+            Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op),
+            ChannelsLast = Environment.GetEnvironmentVariable("CAPTURE_CHANNELS_LAST") == "1",
+        };
         var optimized = OptimizerPipeline.Run(graph, context);
         var notes = context.Records.Where(r => r.Note is not null).Select(r => r.Note).ToList();
         phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed, notes.Count == 0 ? null : string.Join("; ", notes)));
