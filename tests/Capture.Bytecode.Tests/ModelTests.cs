@@ -443,4 +443,31 @@ public sealed class InferenceModelTests
         using var detail = ns.GetItem("detail");
         Assert.True(same.ToBoolean(), detail.Repr());
     }
+
+    // A parameter the graph returns, or a view of it, is the parameter's own (eager's aliasing): it is
+    // not frozen into a constant, so writing into the result writes the parameter as in eager.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void AReturnedParameterViewStillAliasesTheParameter(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            torch.manual_seed(0)
+            lin = torch.nn.Linear(3, 3)
+            def f(x):
+                return lin.weight.t(), lin.bias, lin(x) * 2
+            x = torch.randn(2, 3)
+            capture.reset()
+            g = capture.compile(f, backend=BACKEND)
+            with torch.no_grad():
+                g(x)
+                w_t, b, y = g(x)
+                aliases = w_t._base is lin.weight and b is lin.bias
+                w_t.mul_(0)
+                after = g(x)[2]
+            ok = aliases and torch.allclose(after, f(x)[2].detach()) and torch.allclose(after, (lin.bias * 2).expand(2, 3))
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var ok = ns.GetItem("ok");
+        Assert.True(ok.ToBoolean());
+    }
 }

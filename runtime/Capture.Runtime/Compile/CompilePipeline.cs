@@ -112,14 +112,40 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     /// </summary>
     public static Graph Freeze(Graph graph, IReadOnlyDictionary<string, TensorData> frozen, List<string> taken)
     {
+        var returned = ReturnedOrViewed(graph);
         var nodes = graph.Nodes.Select(node =>
         {
-            if (node is not Placeholder { Meta: TensorMeta meta } p || !frozen.TryGetValue(p.Name, out var data)) return node;
+            if (node is not Placeholder { Meta: TensorMeta meta } p || !frozen.TryGetValue(p.Name, out var data) || returned.Contains(p.Name)) return node;
             if (!meta.Equals(TensorMeta.Contiguous(meta.Shape, meta.DType, meta.RequiresGrad, meta.Device)) || meta.Device != Device.Cpu || data.DType != meta.DType) return node;
             taken.Add(p.Name);
             return new Constant(p.Name, data, meta with { RequiresGrad = false }) { Source = p.Source };
         }).ToList();
         return taken.Count == 0 ? graph : new Graph(nodes);
+    }
+
+    /// <summary>
+    /// The inputs the graph returns, or returns views of (`return self.weight.t()`): eager gives the caller
+    /// the parameter itself or a view of it (writing into it writes the parameter), so they stay inputs.
+    /// </summary>
+    private static HashSet<string> ReturnedOrViewed(Graph graph)
+    {
+        var found = new HashSet<string>();
+        var seen = new HashSet<string>();
+        var stack = new Stack<string>(graph.Output.Inputs);
+        while (stack.TryPop(out var name))
+        {
+            if (!seen.Add(name)) continue;
+            switch (graph[name])
+            {
+                case Placeholder:
+                    found.Add(name);
+                    break;
+                case CallOp { Op.Category: OpCategory.View } view:
+                    foreach (var input in view.Inputs) stack.Push(input);
+                    break;
+            }
+        }
+        return found;
     }
 
     private CompiledPart Part(string role, Graph graph, bool gradEnabled, List<CompilePhase> phases, IReadOnlyDictionary<string, TensorData>? frozen = null, List<string>? taken = null)
