@@ -44,8 +44,11 @@ public sealed class GraphInterpreter(TorchRuntime torch)
         try
         {
             for (var i = 0; i < inputs.Count; i++) env[placeholders[i].Name] = inputs[i].NewReference();
-            foreach (var node in graph.Nodes.Where(n => n is not Placeholder))
+            var frees = FreesOf(graph);
+            for (var index = 0; index < graph.Nodes.Count; index++)
             {
+                var node = graph.Nodes[index];
+                if (node is Placeholder) continue;
                 if (node is Output o) return Value(o.Value, env);
                 Capture.Codegen.KernelThreads.ThrowIfStopRequested();
                 PyObject result;
@@ -59,6 +62,9 @@ public sealed class GraphInterpreter(TorchRuntime torch)
                 }
                 env[node.Name] = result;
                 if (checkMetadata) MetadataCheck.Check(torch, node, result);
+                // values no later node reads go now, as eager frees them (not the graph's outputs)
+                foreach (var name in frees[index])
+                    if (env.Remove(name, out var dead)) dead.Dispose();
             }
             throw new InvalidOperationException("the graph has no output node");
         }
@@ -67,6 +73,22 @@ public sealed class GraphInterpreter(TorchRuntime torch)
             foreach (var value in env.Values) value.Dispose();
         }
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Graph, string[][]> Frees = new();
+
+    /// <summary>Per node (by index), the values whose last reader it is; the output's values are never among them.</summary>
+    private static string[][] FreesOf(Graph graph) => Frees.GetValue(graph, g =>
+    {
+        var last = new Dictionary<string, int>();
+        for (var i = 0; i < g.Nodes.Count; i++)
+            if (g.Nodes[i] is not Output)
+                foreach (var input in g.Nodes[i].Inputs) last[input] = i;
+        foreach (var name in g.Output.Inputs) last.Remove(name);
+        var frees = new List<string>[g.Nodes.Count];
+        for (var i = 0; i < frees.Length; i++) frees[i] = [];
+        foreach (var (name, at) in last) frees[at].Add(name);
+        return [.. frees.Select(f => f.ToArray())];
+    });
 
     internal PyObject Execute(Node node, Dictionary<string, PyObject> env, PyObject? root, bool checkMetadata)
     {

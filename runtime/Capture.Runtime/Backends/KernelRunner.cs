@@ -39,9 +39,22 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                 env[placeholders[i]] = inputs[i];
                 if (checkedMetas is not null && checkedMetas[i] is { } meta) known[placeholders[i]] = new KnownTensor(meta, 0);
             }
-            foreach (var group in optimized.Fusion.Groups)
+            var groups = optimized.Fusion.Groups;
+            var frees = part.Frees;
+            for (var g = 0; g < groups.Count; g++)
             {
+                var group = groups[g];
                 KernelThreads.ThrowIfStopRequested();
+                // what the previous group read last goes now, as eager frees an intermediate after its last
+                // use: keeping every intermediate to the end made a call's peak memory the whole graph's,
+                // which glibc gave back to the OS after each call and faulted in again on the next
+                if (g > 0)
+                    foreach (var name in frees[g - 1])
+                        if (env.Remove(name, out var dead))
+                        {
+                            dead.Dispose();
+                            known.Remove(name);
+                        }
                 foreach (var input in group.Inputs) Ensure(part, input, graph, env);
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
@@ -129,6 +142,40 @@ public sealed class RunnablePart(CompiledPart part)
     public IReadOnlyList<string> Placeholders => _placeholders ??= [.. (part.Optimized?.Graph ?? part.Graph).Placeholders.Select(p => p.Name)];
 
     private readonly Dictionary<string, PyObject> _constants = [];
+    private string[][]? _frees;
+
+    /// <summary>
+    /// Per fusion group, the values no later group (nor the output) reads: the runner frees them after
+    /// that group. A value computed when first read (a view, a constant) counts as read, with its
+    /// inputs, by the group that reads it. Never the graph's inputs (the caller's) or its outputs.
+    /// </summary>
+    internal string[][] Frees => _frees ??= ComputeFrees();
+
+    private string[][] ComputeFrees()
+    {
+        var graph = part.Optimized!.Graph;
+        var groups = part.Optimized.Fusion.Groups;
+        var grouped = groups.SelectMany(g => g.Nodes).ToHashSet();
+        var last = new Dictionary<string, int>();
+        void Read(string name, int at)
+        {
+            if (last.TryGetValue(name, out var seen) && seen >= at) return;
+            last[name] = at;
+            if (!grouped.Contains(name)) foreach (var input in graph[name].Inputs) Read(input, at);
+        }
+        for (var g = 0; g < groups.Count; g++)
+        {
+            foreach (var input in groups[g].Inputs) Read(input, g);
+            foreach (var node in groups[g].Nodes) foreach (var input in graph[node].Inputs) Read(input, g);
+        }
+        foreach (var name in graph.Output.Inputs) Read(name, groups.Count);
+        var kept = graph.Placeholders.Select(p => p.Name).ToHashSet();
+        var frees = new List<string>[groups.Count];
+        for (var g = 0; g < groups.Count; g++) frees[g] = [];
+        foreach (var (name, at) in last)
+            if (at < groups.Count && !kept.Contains(name)) frees[at].Add(name);
+        return [.. frees.Select(f => f.ToArray())];
+    }
 
     /// <summary>
     /// A constant's tensor, made on first use and shared by later calls (a new handle): a frozen weight
