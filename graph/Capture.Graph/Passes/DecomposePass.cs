@@ -19,23 +19,13 @@ public sealed class DecomposePass : IGraphPass
         foreach (var original in graph.Nodes.Where(n => n is not Output))
         {
             var node = original.Rename(n => renames.GetValueOrDefault(n, n));
-            if (node is CallOp { Op.Decompose: { } decompose } call && wanted(call.Op))
+            if (node is CallOp { Op.Decompose: { } decompose } call && wanted(call.Op)
+                && Rebuilt.Rewrite(builder, call, () => decompose(builder, OpCall.Bind(call.Op, call.Args, call.Kwargs, builder.MetaOf)), out var made) is { } r)
             {
-                var mark = builder.Mark();
-                builder.Source = call.Source;
-                try
-                {
-                    var result = decompose(builder, OpCall.Bind(call.Op, call.Args, call.Kwargs, builder.MetaOf));
-                    if (result is RefArg r && builder.MetaOf(r).Equals(call.Meta))
-                    {
-                        renames[call.Name] = r.Name;
-                        added += builder.Mark() - mark;
-                        rewritten++;
-                        continue;
-                    }
-                }
-                catch (Exception e) when (e is ShapeError or NotSupportedException) { }
-                builder.Truncate(mark);
+                renames[call.Name] = r.Name;
+                added += made;
+                rewritten++;
+                continue;
             }
             builder.Add(node);
         }

@@ -29,28 +29,19 @@ public sealed class FoldBatchNormPass : IGraphPass
         foreach (var original in graph.Nodes.Where(n => n is not Output))
         {
             var node = original.Rename(n => renames.GetValueOrDefault(n, n));
-            if (node is CallOp { Op: var op } call && op == Ops.BatchNorm)
+            if (node is CallOp { Op: var op } call && op == Ops.BatchNorm
+                && Rebuilt.Rewrite(builder, call, () => Fold(builder, call, readers), out var made) is { } r)
             {
-                var mark = builder.Mark();
-                builder.Source = call.Source;
-                try
+                if (builder[r.Name] is CallOp { Op: var producer } && producer == Ops.Conv2d)
                 {
-                    if (Fold(builder, call, readers) is RefArg r && builder.MetaOf(r).Equals(call.Meta))
-                    {
-                        if (builder[r.Name] is CallOp { Op: var made } && made == Ops.Conv2d)
-                        {
-                            intoConvolutions++;
-                            // the batch norm was the old convolution's only reader
-                            if (call.Args.Count > 0 && call.Args[0] is RefArg old) replaced.Add(old.Name);
-                        }
-                        renames[call.Name] = r.Name;
-                        added += builder.Mark() - mark;
-                        rewritten++;
-                        continue;
-                    }
+                    intoConvolutions++;
+                    // the batch norm was the old convolution's only reader
+                    if (call.Args.Count > 0 && call.Args[0] is RefArg old) replaced.Add(old.Name);
                 }
-                catch (Exception e) when (e is ShapeError or NotSupportedException) { }
-                builder.Truncate(mark);
+                renames[call.Name] = r.Name;
+                added += made;
+                rewritten++;
+                continue;
             }
             builder.Add(node);
         }

@@ -103,6 +103,29 @@ public static class OpEffects
 /// <summary>The end of a pass that rebuilds a graph through a builder while renaming replaced values.</summary>
 internal static class Rebuilt
 {
+    /// <summary>
+    /// A rewrite of <paramref name="call"/> made through the builder (its new nodes at the user's line),
+    /// kept when its value has the call's metadata exactly; otherwise (or when it fails a shape rule or is
+    /// not supported) its nodes are taken back and null returned. <paramref name="added"/>: nodes it made.
+    /// </summary>
+    public static RefArg? Rewrite(GraphBuilder builder, CallOp call, Func<Arg?> rewrite, out int added)
+    {
+        var mark = builder.Mark();
+        builder.Source = call.Source;
+        added = 0;
+        try
+        {
+            if (rewrite() is RefArg r && builder.MetaOf(r).Equals(call.Meta))
+            {
+                added = builder.Mark() - mark;
+                return r;
+            }
+        }
+        catch (Exception e) when (e is ShapeError or NotSupportedException) { }
+        builder.Truncate(mark);
+        return null;
+    }
+
     /// <summary>The builder's nodes, then the old output with its references renamed (its metadata and line kept).</summary>
     public static Graph WithOutput(GraphBuilder builder, Graph old, IReadOnlyDictionary<string, string> renames)
     {
