@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Capture.Codegen;
 
 namespace Capture.Runtime.Tests;
@@ -47,5 +48,33 @@ public class KernelThreadsTests
         threads.ForEach(t => t.Start());
         threads.ForEach(t => t.Join());
         Assert.All(totals, total => Assert.Equal(300L * 36, total));
+    }
+}
+
+// With torch imported (it loads libgomp), kernels run as OpenMP regions on torch's own thread team:
+// each part sees its OpenMP thread number, and the team's threads all take parts (a team of our own
+// would report thread 0 for every part: its threads are not OpenMP's).
+[Collection("Python")]
+public partial class KernelsOnTorchsThreadsTests
+{
+    [LibraryImport("libgomp.so.1")] private static partial int omp_get_thread_num();
+    [LibraryImport("libgomp.so.1")] private static partial int omp_get_max_threads();
+
+    [Fact]
+    public void WithTorchImportedKernelsRunOnItsOpenMpTeam()
+    {
+        using (Capture.Python.Interpreter.Gil()) _ = TestSession.Current.Torch; // imports torch
+        Assert.True(SpinWait.SpinUntil(() => KernelThreads.OnOpenMp, TimeSpan.FromSeconds(3)), "libgomp not found after importing torch");
+        var team = omp_get_max_threads();
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+        var runs = new int[8];
+        KernelThreads.For(8, p =>
+        {
+            seen[omp_get_thread_num()] = 1;
+            Interlocked.Increment(ref runs[p]);
+            Thread.Sleep(5);
+        });
+        Assert.All(runs, r => Assert.Equal(1, r));
+        Assert.Equal(Math.Min(team, 8), seen.Count);
     }
 }

@@ -4,13 +4,18 @@ using System.Runtime.InteropServices;
 namespace Capture.Codegen;
 
 /// <summary>
-/// The threads big kernels run on: the calling thread and <see cref="Workers"/> workers of our own
-/// (one less than the cores), which after a kernel spin a while for the next one before they sleep,
-/// as OpenMP's threads do for torch. A kernel is cut into parts that the threads take in turn (more
-/// parts than threads, so that a thread the OS preempts leaves its share to the others).
-/// Parallel.For instead hands parts to as many thread-pool workers as the pool has awake, three on a
-/// machine of two cores, and those time-slice with the caller. One kernel runs on the team at a time:
-/// a kernel started while another runs (from a second thread) runs its parts on the caller alone.
+/// The threads big kernels run on. Where torch's OpenMP runtime (libgomp) is loaded in the process, a
+/// kernel runs as an OpenMP parallel region on the same thread team torch's own ops use
+/// (GOMP_parallel, with the calling thread's thread count: what torch.set_num_threads set). A team of
+/// our own beside torch's competed with it for the cores: after each torch op OpenMP's workers spin
+/// for the next region (milliseconds), so a kernel of ours that followed ran its parts beside a
+/// spinning thread on a machine of two cores, and our spinning workers slowed the torch op after it
+/// (half of a compiled mobilenet_v2's CPU time was libgomp spinning). Without libgomp (no torch in the
+/// process) the calling thread and <see cref="Workers"/> workers of our own (one less than the cores)
+/// run them, spinning a while after a kernel for the next one before they sleep. Either way a kernel
+/// is cut into parts that the threads take in turn (more parts than threads, so that a thread the OS
+/// preempts leaves its share to the others). One kernel runs on the team at a time: a kernel started
+/// while another runs (from a second thread) runs its parts on the caller alone.
 /// </summary>
 public static partial class KernelThreads
 {
@@ -53,10 +58,58 @@ public static partial class KernelThreads
     /// <summary>The worker threads besides the caller.</summary>
     public static int Workers { get; } = Math.Max(0, Environment.ProcessorCount - 1);
 
-    static KernelThreads()
+    private static int _workersStarted;
+
+    /// <summary>Starts our own workers, the first time a kernel runs without OpenMP.</summary>
+    private static void StartWorkers()
     {
+        if (Interlocked.Exchange(ref _workersStarted, 1) != 0) return;
         for (var i = 0; i < Workers; i++)
             new Thread(Work) { IsBackground = true, Name = $"capture kernels {i + 1}" }.Start();
+    }
+
+    /// <summary>Whether kernels run on OpenMP's team (libgomp is loaded: torch is imported).</summary>
+    public static bool OnOpenMp => OpenMp.Parallel != 0;
+
+    /// <summary>libgomp's GOMP_parallel when the process has libgomp loaded (looked up again at most once a second until it is).</summary>
+    private static partial class OpenMp
+    {
+        private static nint _parallel;
+        private static long _lookedUp; // when it last looked (0: never)
+
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)] private static partial nint dlopen(string file, int mode);
+
+        public static nint Parallel
+        {
+            get
+            {
+                if (_parallel != 0 || !OperatingSystem.IsLinux()) return _parallel;
+                var now = Stopwatch.GetTimestamp();
+                if (Volatile.Read(ref _lookedUp) is not 0 and var last && now - last < Stopwatch.Frequency) return 0;
+                Volatile.Write(ref _lookedUp, now);
+                const int Lazy = 1, NoLoad = 4; // RTLD_LAZY | RTLD_NOLOAD: only a library already loaded
+                var handle = dlopen("libgomp.so.1", Lazy | NoLoad);
+                if (handle != 0 && NativeLibrary.TryGetExport(handle, "GOMP_parallel", out var parallel)) _parallel = parallel;
+                return _parallel;
+            }
+        }
+    }
+
+    private static Job? _openMpJob;
+
+    /// <summary>The body of the OpenMP region each of the team's threads runs: take parts of the posted job.</summary>
+    [UnmanagedCallersOnly]
+    private static void OpenMpBody(nint data) => Volatile.Read(ref _openMpJob)?.TakeParts();
+
+    private static unsafe void RunOnOpenMp(nint parallel, Job job)
+    {
+        Volatile.Write(ref _openMpJob, job);
+        try
+        {
+            // num_threads 0: the calling thread's OpenMP thread count, which torch.set_num_threads sets
+            ((delegate* unmanaged<delegate* unmanaged<nint, void>, nint, uint, uint, void>)parallel)(&OpenMpBody, 0, 0, 0);
+        }
+        finally { Volatile.Write(ref _openMpJob, null); }
     }
 
     private static volatile bool _stopRequested;
@@ -79,7 +132,8 @@ public static partial class KernelThreads
     /// </summary>
     public static void For(int parts, Action<int> body)
     {
-        if (parts <= 1 || Workers == 0 || !Gate.TryEnter())
+        var parallel = parts > 1 ? OpenMp.Parallel : 0;
+        if (parts <= 1 || Workers == 0 && parallel == 0 || !Gate.TryEnter())
         {
             for (var i = 0; i < parts; i++)
             {
@@ -91,6 +145,15 @@ public static partial class KernelThreads
         }
         try
         {
+            if (parallel != 0)
+            {
+                var region = new Job(body, parts);
+                RunOnOpenMp(parallel, region); // returns when every thread of the team is done
+                if (region.Failure is { } error) throw new AggregateException(error);
+                ThrowIfStopRequested();
+                return;
+            }
+            StartWorkers();
             var job = new Job(body, parts);
             Volatile.Write(ref _job, job);
             // a worker that counted itself sleeping before this saw the job is woken; one that counts
