@@ -136,9 +136,9 @@ public sealed class FoldConstantsTests
     }
 
     // A frozen conv + batch norm (constants, as freezing makes them): the batch norm folds into the
-    // convolution, whose input goes channels-last once and whose weight is stored channels-last; the
-    // relu and pool after it follow that layout (checked against torch node by node), and the
-    // result is eager's up to rounding, in eager's layout.
+    // convolution, whose input goes channels-last once and whose weight is stored channels-last, and
+    // which calls oneDNN directly; the relu and pool after it follow that layout (checked against
+    // torch node by node), and the result is eager's up to rounding, in eager's layout.
     [Fact]
     public void AFrozenBatchNormFoldsIntoItsConvolutionWhichRunsChannelsLast()
     {
@@ -159,12 +159,12 @@ public sealed class FoldConstantsTests
         Graph optimized;
         using (Interpreter.Gil())
         {
-            var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), Decompose = CompilePipeline.Decomposed.Contains, ChannelsLast = true };
+            var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), Decompose = CompilePipeline.Decomposed.Contains, ChannelsLast = true, OneDnn = true };
             optimized = OptimizerPipeline.Optimize(graph, context);
         }
         var calls = optimized.Nodes.OfType<CallOp>().ToList();
-        Assert.DoesNotContain(calls, c => c.Op == Ops.BatchNorm);
-        var conv = Assert.Single(calls, c => c.Op == Ops.Conv2d);
+        Assert.DoesNotContain(calls, c => c.Op == Ops.BatchNorm || c.Op == Ops.Conv2d);
+        var conv = Assert.Single(calls, c => c.Op == Ops.MkldnnConvolution);
         var input = (TensorMeta)optimized[((RefArg)conv.Args[0]).Name].Meta;
         Assert.Equal([72L, 1, 12, 2], input.Strides!);
         Assert.Equal([18L, 1, 6, 2], ((TensorMeta)optimized[((RefArg)conv.Args[1]).Name].Meta).Strides!);
@@ -180,6 +180,58 @@ public sealed class FoldConstantsTests
         using var torch = Py.Import("torch");
         using var close = torch.CallMethod("allclose", after, before, Py.Float(1e-5), Py.Float(1e-6));
         Assert.True(close.ToBoolean(), $"{after.Repr()}\n{before.Repr()}");
+        foreach (var i in inputList) i.Dispose();
+    }
+
+    // Which convolutions call oneDNN directly: float32 ones with a constant weight (and bias) and a
+    // padding oneDNN takes (symmetric); the rest stay conv2d. Every result is eager's (run node by node
+    // through torch), in eager's layout.
+    [Fact]
+    public void FrozenFloatConvolutionsCallOneDnnDirectlyAndTheRestStayConv2d()
+    {
+        const string text = """
+            def forward(self, x: "f32[1, 4, 7, 7]", y: "f64[1, 4, 7, 7]", wi: "f32[4, 4, 3, 3]"):
+                w: "f32[4, 4, 3, 3]" = capture.constant([-0.5, -0.6, 0.05, 0.75, 0.6, -1.0, 0.2, -0.25, 0.9, 0.15, -0.3, -0.8, -1.0, -0.4, 0.125, 0.1, 0.5, -0.6, 0.05, 0.75, -0.6, 1.0, 0.2, -0.25, 0.9, -0.15, 0.3, -0.8, -1.0, -0.4, -0.125, -0.1, 0.5, -0.6, 0.05, -0.75, 0.6, 1.0, 0.2, -0.25, -0.9, 0.15, 0.3, -0.8, -1.0, 0.4, 0.125, -0.1, 0.5, -0.6, -0.05, 0.75, 0.6, 1.0, 0.2, 0.25, 0.9, 0.15, 0.3, -0.8, 1.0, -0.4, 0.125, -0.1, 0.5, 0.6, 0.05, 0.75, 0.6, 1.0, -0.2, -0.25, 0.9, 0.15, 0.3, 0.8, -1.0, -0.4, 0.125, -0.1, -0.5, -0.6, 0.05, 0.75, 0.6, -1.0, 0.2, -0.25, 0.9, 0.15, -0.3, -0.8, -1.0, -0.4, 0.125, 0.1, 0.5, -0.6, 0.05, 0.75, -0.6, 1.0, 0.2, -0.25, 0.9, -0.15, 0.3, -0.8, -1.0, -0.4, -0.125, -0.1, 0.5, -0.6, 0.05, -0.75, 0.6, 1.0, 0.2, -0.25, -0.9, 0.15, 0.3, -0.8, -1.0, 0.4, 0.125, -0.1, 0.5, -0.6, -0.05, 0.75, 0.6, 1.0, 0.2, 0.25, 0.9, 0.15, 0.3, -0.8, 1.0, -0.4, 0.125, -0.1])
+                w2: "f32[4, 4, 2, 2]" = capture.constant([0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.3, -0.6, 0.9, -0.1, 0.2, -0.4, 0.6, -0.8, 0.05, 0.15, 0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.3, -0.6, 0.9, -0.1, 0.2, -0.4, 0.6, -0.8, 0.05, 0.15, 0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.3, -0.6, 0.9, -0.1, 0.2, -0.4, 0.6, -0.8, 0.05, 0.15, 0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.3, -0.6, 0.9, -0.1, 0.2, -0.4, 0.6, -0.8, 0.05, 0.15])
+                w64: "f64[4, 4, 1, 1]" = capture.constant([0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.3, -0.6, 0.9, -0.1, 0.2, -0.4, 0.6, -0.8, 0.05, 0.15])
+                b: "f32[4]" = capture.constant([0.1, -0.2, 0.3, -0.4])
+                direct: "f32[1, 4, 4, 4]" = torch.nn.functional.conv2d(x, w, b, 2, 1)
+                same: "f32[1, 4, 7, 7]" = torch.nn.functional.conv2d(x, w, None, 1, 'same', 1, 1)
+                valid: "f32[1, 4, 5, 5]" = torch.nn.functional.conv2d(x, w, None, padding='valid')
+                uneven: "f32[1, 4, 7, 7]" = torch.nn.functional.conv2d(x, w2, None, 1, 'same')
+                double: "f64[1, 4, 7, 7]" = torch.nn.functional.conv2d(y, w64)
+                input_weight: "f32[1, 4, 7, 7]" = torch.nn.functional.conv2d(x, wi, b, padding=1)
+                return (direct, same, valid, uneven, double, input_weight)
+            """;
+        var graph = CodeParser.Parse(text);
+        Graph optimized;
+        using (Interpreter.Gil())
+        {
+            var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), Decompose = CompilePipeline.Decomposed.Contains, OneDnn = true };
+            optimized = OptimizerPipeline.Optimize(graph, context);
+            Assert.Equal("3 convolutions call oneDNN directly", Assert.Single(context.Records, r => r.Pass == "oneDNN convolutions").Note);
+        }
+        CallOp Producer(int output) => (CallOp)optimized[optimized.Output.Inputs.ElementAt(output)];
+        Assert.Equal([Ops.MkldnnConvolution, Ops.MkldnnConvolution, Ops.MkldnnConvolution, Ops.Conv2d, Ops.Conv2d, Ops.Conv2d], Enumerable.Range(0, 6).Select(i => Producer(i).Op));
+        Assert.Equal("[1, 1]", Producer(1).Args[3].ToString()); // 'same' with an odd kernel: one on each side
+        Assert.Equal("[0, 0]", Producer(2).Args[3].ToString());
+
+        using var gil = Interpreter.Gil();
+        using var ns = Py.Exec(GraphInterpreterTests.Compare, filename: "onednn.py");
+        using var inputs = GraphInterpreterTests.Inputs(ns, graph, 5);
+        var inputList = inputs.ToItems();
+        var eager = new GraphInterpreter(TestSession.Current.Torch);
+        using var before = eager.Run(graph, inputList, checkMetadata: true);
+        using var after = eager.Run(optimized, inputList, checkMetadata: true);
+        using var torch = Py.Import("torch");
+        var pairs = before.ToItems().Zip(after.ToItems()).ToList();
+        foreach (var (b, a) in pairs)
+        {
+            using var close = torch.CallMethod("allclose", a, b, Py.Float(1e-5), Py.Float(1e-6));
+            Assert.True(close.ToBoolean(), $"{a.Repr()}\n{b.Repr()}");
+            b.Dispose();
+            a.Dispose();
+        }
         foreach (var i in inputList) i.Dispose();
     }
 }

@@ -324,6 +324,15 @@ public static class ShapeRuleCases
         yield return C("torch.nn.functional.conv2d(a0, a1)", "f32[2, 4, 9, 8]", "f32[6, 4, 3, 3]{36, 1, 12, 4}");
         yield return C("torch.nn.functional.conv2d(a0, a1)", "f32[1, 4, 9, 8]", "f32[6, 4, 3, 3]{36, 1, 12, 4}");
         yield return C("torch.nn.functional.conv2d(a0, a1)", "f32[1, 32, 28, 28]", "f32[64, 32, 1, 1]{32, 1, 32, 32}");
+        // oneDNN's convolution called directly (frozen convolutions): float32 4-d only, explicit padding, its own argument order
+        yield return C("torch.mkldnn_convolution(a0, a1, None, [1, 1], [1, 1], [1, 1], 1)", "f32[2, 4, 9, 8]", "f32[6, 4, 3, 3]");
+        yield return C("torch.mkldnn_convolution(a0, a1, a2, [0, 2], [2, 1], [1, 2], 1)", "f32[1, 4, 9, 8]", "f32[6, 4, 3, 2]", "f32[6]");
+        yield return C("torch.mkldnn_convolution(a0, a1, a2, [1, 1], [2, 2], [1, 1], 4)", "f32[1, 4, 9, 8]{288, 1, 32, 4}", "f32[4, 1, 3, 3]", "f32[4]");
+        yield return C("torch.mkldnn_convolution(a0, a1, None, [0, 0], [1, 1], [1, 1], 1)", "f32[1, 4, 9, 8]", "f32[6, 4, 1, 1]{4, 1, 4, 4}");
+        yield return C("torch.mkldnn_convolution(a0, a1, None, [0, 0], [1, 1], [1, 1], 1)", "f32[1, 32, 7, 7]{1568, 1, 224, 32}", "f32[64, 32, 1, 1]{32, 1, 32, 32}");
+        yield return C("torch.mkldnn_convolution(a0, a1, None, [1, 1], [1, 1], [1, 1], 1)", "f32[4, 9, 8]", "f32[6, 4, 3, 3]");
+        yield return C("torch.mkldnn_convolution(a0, a1, None, [1, 1], [1, 1], [1, 1], 1)", "f64[2, 4, 9, 8]", "f64[6, 4, 3, 3]");
+        yield return C("torch.mkldnn_convolution(a0, a1, None, [1, 1], [1, 1], [1, 1], 1)", "f32[2, 5, 9, 8]", "f32[6, 4, 3, 3]");
     }
 
     private static IEnumerable<RuleCase> Views()

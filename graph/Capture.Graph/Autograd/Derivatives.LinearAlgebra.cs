@@ -26,7 +26,7 @@ public static partial class Derivatives
         Add(rules, LinearRule, Ops.Linear);
         Add(rules, LayerNormRule, Ops.LayerNorm);
         Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 1), Ops.Conv1d);
-        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 2), Ops.Conv2d);
+        Add(rules, (b, c, y, g) => ConvolutionRule(b, c, g, 2), Ops.Conv2d, Ops.MkldnnConvolution);
         Add(rules, MaxPoolRule, Ops.MaxPool2d);
         Add(rules, (b, c, y, g) => Grads(c, ("input", F(b, Ops.AvgPool2dBackward, g, c.Raw("input"),
             Arg.Ints(Pair(c, "kernel_size")), Arg.Ints(c.IsNone("stride") ? Pair(c, "kernel_size") : Pair(c, "stride")), Arg.Ints(Pair(c, "padding")),

@@ -108,6 +108,7 @@ public static class Ops
     public static readonly OpDef BatchNorm            = OpRegistry.Get("torch.nn.functional.batch_norm");
     public static readonly OpDef Conv1d               = OpRegistry.Get("torch.nn.functional.conv1d");
     public static readonly OpDef Conv2d               = OpRegistry.Get("torch.nn.functional.conv2d");
+    public static readonly OpDef MkldnnConvolution    = OpRegistry.Get("torch.mkldnn_convolution");
     public static readonly OpDef Dropout              = OpRegistry.Get("torch.nn.functional.dropout");
     public static readonly OpDef Embedding            = OpRegistry.Get("torch.nn.functional.embedding");
     public static readonly OpDef Gelu                 = OpRegistry.Get("torch.nn.functional.gelu");

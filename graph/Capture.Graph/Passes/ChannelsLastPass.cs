@@ -1,6 +1,6 @@
 namespace Capture.Graphs;
 
-// Channels-last feature maps for frozen convolutions (when PassContext.ChannelsLast: off by default, see there): oneDNN runs a convolution on an NHWC input
+// Channels-last feature maps for frozen convolutions (when PassContext.ChannelsLast: on unless CAPTURE_CHANNELS_LAST=0, see there): oneDNN runs a convolution on an NHWC input
 // directly (no reorder into and out of its blocked format on every call), and torch's 2-d pools are
 // several times faster on it. So, as torch.jit.optimize_for_inference converts a frozen CNN, a
 // convolution with a constant weight and a float32 NCHW input with more than one pixel gets its

@@ -17,7 +17,7 @@ public sealed class ChooseLayoutsPass : IGraphPass
 
     private static readonly FrozenSet<OpDef> Gemms = FrozenSet.ToFrozenSet<OpDef>([Ops.Matmul, Ops.Mm, Ops.Bmm, Ops.Addmm, Ops.Baddbmm, Ops.Linear]);
 
-    private static readonly FrozenSet<OpDef> Convolutions = FrozenSet.ToFrozenSet<OpDef>([Ops.Conv1d, Ops.Conv2d]);
+    private static readonly FrozenSet<OpDef> Convolutions = FrozenSet.ToFrozenSet<OpDef>([Ops.Conv1d, Ops.Conv2d, Ops.MkldnnConvolution]);
 
     public PassResult Run(Graph graph, PassContext context)
     {

@@ -59,12 +59,15 @@ public sealed class PassContext
     public bool FreezeAttributes { get; init; }
 
     /// <summary>
-    /// Run frozen convolutions channels-last (<see cref="ChannelsLastPass"/>). Off by default: on this
-    /// machine with torch's 2 threads, oneDNN's NHWC convolutions in torch 1.13 were no faster than its NCHW
-    /// ones on resnet18 and mobilenet_v2 and sometimes 3-4x slower on efficientnet_b0 (one thread: 1.2-1.3x
-    /// faster on mobilenet_v2 and efficientnet_b0). <c>CAPTURE_CHANNELS_LAST=1</c> turns it on.
+    /// Run frozen convolutions channels-last (<see cref="ChannelsLastPass"/>). The runtime turns it on
+    /// unless <c>CAPTURE_CHANNELS_LAST=0</c>: with oneDNN called directly (<see cref="OneDnnConvolutionPass"/>)
+    /// and kernels on torch's OpenMP team, NHWC was 1.2-1.3x faster than NCHW on mobilenet_v2 and
+    /// efficientnet_b0 here (depthwise and pointwise convolutions gain most) and as fast on resnet18.
     /// </summary>
     public bool ChannelsLast { get; init; }
+
+    /// <summary>oneDNN is built into torch: frozen convolutions may call it directly (<see cref="OneDnnConvolutionPass"/>).</summary>
+    public bool OneDnn { get; init; }
 
     /// <summary>Runs one analysis and records it with <paramref name="summary"/> of its result.</summary>
     public T Analyze<T>(IGraphAnalysis<T> analysis, Graph graph, Func<T, string> summary)

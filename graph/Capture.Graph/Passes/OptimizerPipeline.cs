@@ -16,6 +16,7 @@ public static class OptimizerPipeline
         new DecomposePass(),                       // so that the rules below see the parts
         new FoldConstantsPass(),                   // with the context's evaluator; before the rewrites, which then see constants
         new ChannelsLastPass(),                    // after folding, which made the convolutions' weights constants
+        new OneDnnConvolutionPass(),               // after channels-last, which looks for conv2d
         new SimplifyAlgebraPass(),                 // before CSE: rewrites make equal expressions visible
         new EliminateCommonSubexpressionsPass(),
         new ChooseLayoutsPass(),                   // after CSE, so that one copy serves every reader

@@ -168,7 +168,8 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         var context = new PassContext
         {
             Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op),
-            ChannelsLast = Environment.GetEnvironmentVariable("CAPTURE_CHANNELS_LAST") == "1",
+            ChannelsLast = Environment.GetEnvironmentVariable("CAPTURE_CHANNELS_LAST") != "0",
+            OneDnn = torch.HasOneDnn,
         };
         var optimized = OptimizerPipeline.Run(graph, context);
         var notes = context.Records.Where(r => r.Note is not null).Select(r => r.Note).ToList();
@@ -200,7 +201,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         };
     }
 
-    private static int Convolutions(Graph graph) => graph.Nodes.Count(n => n is CallOp { Op: var op } && (op == Ops.Conv2d || op == Ops.Conv1d));
+    private static int Convolutions(Graph graph) => graph.Nodes.Count(n => n is CallOp { Op: var op } && (op == Ops.Conv2d || op == Ops.Conv1d || op == Ops.MkldnnConvolution));
 
     /// <summary>The extern groups whose product BLAS computes (mm, bmm, matmul of float matrices), when a BLAS is loaded.</summary>
     private static Dictionary<int, GemmCall> GemmsOf(OptimizedGraph optimized)

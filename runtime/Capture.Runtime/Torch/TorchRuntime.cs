@@ -23,6 +23,9 @@ public sealed class TorchRuntime : IDisposable
         _dtypeList = DTypeInfo.All.Select(d => _dtypeObjects[d]).ToArray();
         using var version = torch.GetAttr("__version__");
         Version = version.AsString();
+        using var c = torch.GetAttr("_C");
+        using var mkldnn = c.GetAttr("has_mkldnn");
+        HasOneDnn = mkldnn.IsTrue();
     }
 
     /// <summary>Imports torch; a missing torch names the Debian package to install.</summary>
@@ -39,6 +42,9 @@ public sealed class TorchRuntime : IDisposable
     }
 
     public string Version { get; }
+
+    /// <summary>torch is built with oneDNN (torch.backends.mkldnn.is_available()): torch.mkldnn_convolution exists.</summary>
+    public bool HasOneDnn { get; }
 
     public bool IsTensor(PyObject value) => value.IsInstance(_tensorType);
 

@@ -9,6 +9,10 @@ public static partial class OpRegistry
         const string conv = "Tensor input, Tensor weight, Tensor? bias=None, Any stride=1, Any padding=0, Any dilation=1, int groups=1";
         yield return Def("torch.nn.functional.conv1d", conv, OpCategory.Extern, c => Convolution(c, 1));
         yield return Def("torch.nn.functional.conv2d", conv, OpCategory.Extern, c => Convolution(c, 2));
+        // oneDNN's convolution called directly (what OneDnnConvolutionPass makes of a frozen conv2d):
+        // float32 or bfloat16, batched 2-d only, explicit padding
+        yield return Def("torch.mkldnn_convolution", "Tensor input, Tensor weight, Tensor? bias, int[] padding, int[] stride, int[] dilation, int groups",
+            OpCategory.Extern, MkldnnConvolution);
         yield return Def("torch.nn.functional.max_pool2d",
             "Tensor input, Any kernel_size, Any? stride=None, Any padding=0, Any dilation=1, bool ceil_mode=False, bool return_indices=False",
             OpCategory.Reduction, MaxPool2d);
@@ -78,6 +82,15 @@ public static partial class OpRegistry
             outSizes[i] = (inSizes[i] + 2 * padding[i] - effective) / stride[i] + 1;
         }
         return ConvolutionLayout(c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(outSizes.Select(Dim.Of))), x.DType), x, w);
+    }
+
+    private static ValueMeta MkldnnConvolution(OpCall c)
+    {
+        var x = c.Tensor("input");
+        var w = c.Tensor("weight");
+        if (x.Rank != 4) throw c.Error($"Expected 4-dimensional input for 4-dimensional weight {w.Shape}, but got {x.Rank}-dimensional input of size {x.Shape} instead");
+        if (x.DType is not (DType.Float32 or DType.BFloat16) || w.DType != x.DType) throw c.Error("itensor_view_from_dense expects float/bfloat16 tensor input");
+        return Convolution(c, 2);
     }
 
     /// <summary>A 2-d convolution's result is channels-last when torch suggests it for its input or its weight.</summary>
