@@ -1,11 +1,13 @@
+using Capture.Graphs;
 using Capture.Codegen.Blas;
 using Capture.Python;
 
 namespace Capture.Runtime.Tests;
 
-// Matrix products through BLAS (cblas_sgemm / cblas_dgemm) instead of torch: every layout BLAS
-// addresses (row- and column-major operands, batched, shared right operands, sliced rows) against
-// torch, per kernel backend, and the layouts it does not left to torch.
+// Matrix products through BLAS (oneDNN's dnnl_sgemm for float32 once torch is imported, OpenBLAS's
+// cblas_dgemm for float64) instead of torch: every layout BLAS addresses (row- and column-major
+// operands, batched, shared right operands, sliced rows; batches split over the threads or each
+// product on all of them) against torch, per kernel backend, and the layouts it does not left to torch.
 [Collection("Python")]
 public sealed class BlasGemmTests
 {
@@ -46,6 +48,8 @@ public sealed class BlasGemmTests
                 "mm transposed operands": (lambda a, b: a.t() @ b.t(), (r(7, 5), r(3, 7))),
                 "linear": (lambda x, w, b: F.gelu(F.linear(x, w, b)), (r(6, 16), r(32, 16), r(32))),
                 "bmm": (lambda a, b: torch.bmm(a, b), (r(4, 5, 6), r(4, 6, 2))),
+                "bmm of many": (lambda a, b: torch.bmm(a, b.transpose(1, 2)), (r(24, 17, 9), r(24, 13, 9))),
+                "bmm of big ones": (lambda a, b: torch.bmm(a, b), (r(3, 130, 140), r(3, 140, 150))),
                 "batched @ shared": (lambda x, w: x @ w, (r(3, 5, 8), r(8, 4))),
                 "batched transposed": (lambda a, b: a @ b.transpose(-2, -1), (r(2, 5, 6), r(2, 3, 6))),
                 "sliced rows": (lambda a, b: a[:, 2:] @ b, (r(6, 9), r(7, 4))),
@@ -66,12 +70,14 @@ public sealed class BlasGemmTests
         using var failures = ns.GetItem("failures");
         Assert.Equal("[]", failures.Repr());
         using var notes = ns.GetItem("notes");
-        foreach (var name in new[] { "mm", "mm transposed operands", "linear", "bmm", "batched @ shared", "batched transposed", "sliced rows", "float64", "one row" })
+        foreach (var name in new[] { "mm", "mm transposed operands", "linear", "bmm", "bmm of many", "bmm of big ones", "batched @ shared", "batched transposed", "sliced rows", "float64", "one row" })
         {
             using var note = notes.GetItem(name);
             Assert.Contains("1 matrix product through BLAS", note.AsString());
         }
         using var torchOnly = notes.GetItem("int64"); // BLAS multiplies floats only
         Assert.DoesNotContain("through BLAS", torchOnly.AsString());
+        Assert.Equal("oneDNN dnnl_sgemm", GemmCall.Library(DType.Float32)); // torch is imported: its oneDNN is loaded
+        Assert.Equal("cblas_dgemm", GemmCall.Library(DType.Float64));
     }
 }

@@ -16,7 +16,11 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
     public long[] OutputSizes => Batched ? [Batch, M, N] : [M, N];
 
     public override string ToString() =>
-        $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({(Type == DType.Float32 ? "cblas_sgemm" : "cblas_dgemm")})";
+        $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({Library(Type)})";
+
+    /// <summary>The function that computes a product of this dtype: oneDNN's sgemm for float32 where torch loaded oneDNN, else OpenBLAS's.</summary>
+    public static string Library(DType type) =>
+        type == DType.Float32 ? OneDnnGemm.IsAvailable ? "oneDNN dnnl_sgemm" : "cblas_sgemm" : "cblas_dgemm";
 
     private static readonly FrozenSet<OpDef> Products = FrozenSet.ToFrozenSet<OpDef>([Ops.Mm, Ops.Matmul, Ops.Bmm]);
 

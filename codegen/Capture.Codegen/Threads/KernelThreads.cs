@@ -71,28 +71,13 @@ public static partial class KernelThreads
     /// <summary>Whether kernels run on OpenMP's team (libgomp is loaded: torch is imported).</summary>
     public static bool OnOpenMp => OpenMp.Parallel != 0;
 
-    /// <summary>libgomp's GOMP_parallel when the process has libgomp loaded (looked up again at most once a second until it is).</summary>
-    private static partial class OpenMp
+    private static readonly LoadedLibrary Gomp = new("libgomp.so.1");
+
+    /// <summary>libgomp's GOMP_parallel when the process has libgomp loaded.</summary>
+    private static class OpenMp
     {
         private static nint _parallel;
-        private static long _lookedUp; // when it last looked (0: never)
-
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)] private static partial nint dlopen(string file, int mode);
-
-        public static nint Parallel
-        {
-            get
-            {
-                if (_parallel != 0 || !OperatingSystem.IsLinux()) return _parallel;
-                var now = Stopwatch.GetTimestamp();
-                if (Volatile.Read(ref _lookedUp) is not 0 and var last && now - last < Stopwatch.Frequency) return 0;
-                Volatile.Write(ref _lookedUp, now);
-                const int Lazy = 1, NoLoad = 4; // RTLD_LAZY | RTLD_NOLOAD: only a library already loaded
-                var handle = dlopen("libgomp.so.1", Lazy | NoLoad);
-                if (handle != 0 && NativeLibrary.TryGetExport(handle, "GOMP_parallel", out var parallel)) _parallel = parallel;
-                return _parallel;
-            }
-        }
+        public static nint Parallel => _parallel != 0 ? _parallel : _parallel = Gomp.Export("GOMP_parallel");
     }
 
     private static Job? _openMpJob;

@@ -1,3 +1,4 @@
+using Capture.Codegen;
 using Capture.Codegen.Blas;
 using Capture.Runtime.Torch;
 
@@ -5,7 +6,7 @@ namespace Capture.Runtime.Backends;
 
 /// <summary>
 /// Runs a <see cref="GemmCall"/> on torch tensors: reads both operands' layouts, allocates the
-/// output, and calls BLAS with the GIL released, one gemm per batch (or one gemm for all of them when
+/// output, and calls BLAS (oneDNN's sgemm for float32 where torch loaded oneDNN, else OpenBLAS) with the GIL released, one gemm per batch (or one gemm for all of them when
 /// a batched left operand is row-major with its batches back to back and the right one is shared).
 /// </summary>
 internal static class BlasGemm
@@ -33,14 +34,26 @@ internal static class BlasGemm
             var isDouble = gemm.Type == DType.Float64;
             // x[B, M, K] @ w[K, N] with x's batches back to back: one [B*M, K] @ [K, N] product
             var flat = gemm.Batch > 1 && !transA && batchB == 0 && batchA == gemm.M * lda && gemm.Batch * gemm.M <= int.MaxValue;
+            // float32 through oneDNN where torch loaded it (it runs on torch's OpenMP threads), else OpenBLAS
+            var oneDnn = !isDouble && OneDnnGemm.IsAvailable;
+            void One(long i) => Gemm(oneDnn, isDouble, (int)gemm.M, (int)gemm.N, (int)gemm.K,
+                pa + (nint)(i * batchA * item), transA, lda, pb + (nint)(i * batchB * item), transB, ldb,
+                pc + (nint)(i * gemm.M * gemm.N * item), (int)gemm.N);
             using (Interpreter.ReleaseGil())
             {
-                if (flat) OpenBlas.Gemm(isDouble, (int)(gemm.Batch * gemm.M), (int)gemm.N, (int)gemm.K, pa, false, lda, pb, transB, ldb, pc, (int)gemm.N);
+                if (flat) Gemm(oneDnn, isDouble, (int)(gemm.Batch * gemm.M), (int)gemm.N, (int)gemm.K, pa, false, lda, pb, transB, ldb, pc, (int)gemm.N);
+                else if (oneDnn && SplitBatches(gemm))
+                {
+                    // many small products: one thread of the team each (oneDNN runs single-threaded inside a region)
+                    var batches = gemm.Batch;
+                    var parts = (int)Math.Min(batches, Environment.ProcessorCount * 4L);
+                    KernelThreads.For(parts, p =>
+                    {
+                        for (var i = batches * p / parts; i < batches * (p + 1) / parts; i++) One(i);
+                    });
+                }
                 else
-                    for (long i = 0; i < gemm.Batch; i++)
-                        OpenBlas.Gemm(isDouble, (int)gemm.M, (int)gemm.N, (int)gemm.K,
-                            pa + (nint)(i * batchA * item), transA, lda, pb + (nint)(i * batchB * item), transB, ldb,
-                            pc + (nint)(i * gemm.M * gemm.N * item), (int)gemm.N);
+                    for (long i = 0; i < gemm.Batch; i++) One(i);
             }
             env[gemm.Node] = output;
             return true;
@@ -51,6 +64,20 @@ internal static class BlasGemm
             throw;
         }
     }
+
+    private static void Gemm(bool oneDnn, bool isDouble, int m, int n, int k, nint a, bool transA, int lda, nint b, bool transB, int ldb, nint c, int ldc)
+    {
+        if (oneDnn) OneDnnGemm.Gemm(m, n, k, a, transA, lda, b, transB, ldb, c, ldc);
+        else OpenBlas.Gemm(isDouble, m, n, k, a, transA, lda, b, transB, ldb, c, ldc);
+    }
+
+    /// <summary>
+    /// A batch of products is split over the team (each product on one thread) when there are enough
+    /// of them to keep every thread busy, or each is too small to split well (under 2M multiply-adds);
+    /// else each product in turn uses the whole team.
+    /// </summary>
+    private static bool SplitBatches(GemmCall gemm) =>
+        KernelThreads.OnOpenMp && gemm.Batch > 1 && (gemm.Batch >= 2L * Environment.ProcessorCount || gemm.M * gemm.N * gemm.K < 1L << 21);
 
     /// <summary>The operand is what the call was planned for: its dtype, on the CPU, [rows, cols] or [batch, rows, cols].</summary>
     private static bool Matches(TensorMeta meta, GemmCall gemm, long rows, long cols)

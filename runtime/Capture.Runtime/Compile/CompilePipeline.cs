@@ -207,9 +207,9 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     private static Dictionary<int, GemmCall> GemmsOf(OptimizedGraph optimized)
     {
         var gemms = new Dictionary<int, GemmCall>();
-        if (!OpenBlas.IsAvailable) return gemms;
         foreach (var group in optimized.Fusion.Groups.Where(g => g.Kind == FusionKind.Extern))
-            if (GemmCall.Of(optimized.Graph, KernelLowering.ExternNode(optimized.Graph, group)) is { } gemm) gemms[group.Id] = gemm;
+            if (GemmCall.Of(optimized.Graph, KernelLowering.ExternNode(optimized.Graph, group)) is { } gemm
+                && (OpenBlas.IsAvailable || gemm.Type == DType.Float32 && OneDnnGemm.IsAvailable)) gemms[group.Id] = gemm;
         return gemms;
     }
 }
