@@ -128,6 +128,56 @@ public sealed partial class PyObject
         return Borrow(CApi.PyTuple_GetItem(Handle, index));
     }
 
+    /// <summary>
+    /// Attribute <paramref name="name"/> read as Python reads it from an instance whose class keeps
+    /// object's __getattribute__ and whose __getattr__ is <paramref name="dicts"/>'s function, one that
+    /// looks a name up in dicts stored in the instance's __dict__ (torch.nn.Module.__getattr__ and its
+    /// _parameters, _buffers, _modules): the class has no attribute of that name, so the instance's
+    /// __dict__ is looked in, then those dicts. Python gets there by raising an AttributeError that
+    /// __getattr__'s caller catches, a microsecond per read; this reads the same dicts without it. Null
+    /// when the read is not that one (another __getattr__ or __getattribute__, a class attribute or
+    /// descriptor of that name, a fallback that is not a dict, or the name found nowhere): read it with
+    /// <see cref="GetAttr"/>.
+    /// </summary>
+    public PyObject? GetAttrThroughDicts(string name, FallbackDicts dicts)
+    {
+        var type = CApi.TypeOf(Handle);
+        if (CApi._PyType_Lookup(type, FallbackDicts.GetattrName) != dicts.Getattr) return null;
+        if (CApi._PyType_Lookup(type, FallbackDicts.GetattributeName) != PyTypes.ObjectGetAttribute) return null;
+        using var key = new InternedName(name);
+        if (CApi._PyType_Lookup(type, key.Handle) != 0) return null;
+        var dict = CApi.PyObject_GenericGetDict(Handle, 0);
+        if (dict == 0)
+        {
+            CApi.PyErr_Clear();
+            return null;
+        }
+        try
+        {
+            if (!IsDictAt(dict)) return null;
+            var value = CApi.PyDict_GetItemWithError(dict, key.Handle);
+            if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+            if (value != 0) return Borrow(value);
+            foreach (var fallback in dicts.Names)
+            {
+                var table = CApi.PyDict_GetItemWithError(dict, fallback);
+                if (table == 0)
+                {
+                    if (CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+                    continue;
+                }
+                if (!IsDictAt(table)) return null;
+                value = CApi.PyDict_GetItemWithError(table, key.Handle);
+                if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+                if (value != 0) return Borrow(value);
+            }
+            return null;
+        }
+        finally { CApi.Py_DecRef(dict); }
+    }
+
+    private static bool IsDictAt(nint o) => CApi.TypeOf(o) == PyTypes.Dict || CApi.PyType_IsSubtype(CApi.TypeOf(o), PyTypes.Dict) == 1;
+
     /// <summary>type(self) is <paramref name="type"/> (exactly, not a subclass).</summary>
     public bool TypeIs(PyObject type) => CApi.TypeOf(Handle) == type.Handle;
 
@@ -156,5 +206,31 @@ public sealed partial class PyObject
         var result = CApi.PyLong_AsLongLong(value);
         if (result == -1 && CApi.PyErr_Occurred() != IntPtr.Zero) throw PythonException.Fetch();
         return result;
+    }
+}
+
+/// <summary>
+/// A class's __getattr__ that looks names up in dicts kept in the instance's __dict__, and those dicts'
+/// keys, for <see cref="PyObject.GetAttrThroughDicts"/>. Holds the function and the interned keys.
+/// </summary>
+public sealed class FallbackDicts
+{
+    private readonly PyObject _getattr;
+
+    internal static readonly nint GetattrName = Intern("__getattr__"), GetattributeName = Intern("__getattribute__");
+
+    public FallbackDicts(PyObject getattr, IReadOnlyList<string> names)
+    {
+        _getattr = getattr.NewReference();
+        Names = [.. names.Select(Intern)];
+    }
+
+    internal nint Getattr => _getattr.Handle;
+    internal nint[] Names { get; }
+
+    private static nint Intern(string name)
+    {
+        var handle = CApi.PyUnicode_InternFromString(name); // kept for the life of the process
+        return handle != 0 ? handle : throw PythonException.Fetch();
     }
 }

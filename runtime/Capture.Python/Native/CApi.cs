@@ -107,6 +107,8 @@ internal static unsafe partial class CApi
     [LibraryImport(Lib)] internal static partial IntPtr PyDict_New();
     [LibraryImport(Lib)] internal static partial int PyDict_SetItem(IntPtr dict, IntPtr key, IntPtr value);
     [LibraryImport(Lib)] internal static partial IntPtr PyDict_GetItemWithError(IntPtr dict, IntPtr key); // borrowed
+    [LibraryImport(Lib)] internal static partial IntPtr _PyType_Lookup(IntPtr type, IntPtr name); // borrowed, no exception set
+    [LibraryImport(Lib)] internal static partial IntPtr PyObject_GenericGetDict(IntPtr o, IntPtr context);
     [LibraryImport(Lib)] internal static partial int PyDict_Next(IntPtr dict, ref nint position, out IntPtr key, out IntPtr value); // borrowed
     [LibraryImport(Lib)] internal static partial nint PyDict_Size(IntPtr dict);
 

@@ -12,5 +12,18 @@ internal static class PyTypes
 
     internal static readonly IntPtr Tuple = LibPython.Symbol("PyTuple_Type"), List = LibPython.Symbol("PyList_Type"), Dict = LibPython.Symbol("PyDict_Type");
 
-    internal static readonly IntPtr Type = LibPython.Symbol("PyType_Type");
+    internal static readonly IntPtr Type = LibPython.Symbol("PyType_Type"), Object = LibPython.Symbol("PyBaseObject_Type");
+
+    private static IntPtr _objectGetAttribute;
+
+    /// <summary>object.__getattribute__ (the slot wrapper in object's dict): what a class that does not override it finds. Requires the GIL.</summary>
+    internal static IntPtr ObjectGetAttribute
+    {
+        get
+        {
+            if (_objectGetAttribute != 0) return _objectGetAttribute;
+            using var name = new InternedName("__getattribute__");
+            return _objectGetAttribute = CApi._PyType_Lookup(Object, name.Handle);
+        }
+    }
 }
