@@ -130,6 +130,8 @@ public sealed record ConstantMatchGuard(Source Source, PyObject Value) : SourceG
 
     protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
+        // the very object (True, a small int, an interned str, a config object's field): equal without a Python comparison
+        if (value.Is(Value)) return null;
         if (!value.HasSameType(Value) || !value.PyEquals(Value)) return $"{Source} changed: expected {Value.Repr()}, actual {value.Repr()}";
         return null;
     }
