@@ -12,6 +12,23 @@ public sealed class DecomposePass : IGraphPass
     public PassResult Run(Graph graph, PassContext context)
     {
         if (context.Decompose is not { } wanted) return new PassResult(graph);
+        // a decomposition may be made of ops that decompose too (a fused layer's linear and layer_norm):
+        // again until nothing changes (a few rounds at most)
+        int removed = 0, added = 0, rewritten = 0;
+        for (var round = 0; round < 4; round++)
+        {
+            var result = Once(graph, wanted);
+            if (result.Rewritten == 0) break;
+            graph = result.Graph;
+            removed += result.Removed;
+            added += result.Added;
+            rewritten += result.Rewritten;
+        }
+        return new PassResult(graph, Removed: removed, Added: added, Rewritten: rewritten);
+    }
+
+    private static PassResult Once(Graph graph, Func<OpDef, bool> wanted)
+    {
         var builder = new GraphBuilder();
         builder.Reserve(graph.Nodes.Select(n => n.Name));
         var renames = new Dictionary<string, string>();

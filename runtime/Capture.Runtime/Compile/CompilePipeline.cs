@@ -31,7 +31,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     [
         Ops.Gelu, Ops.Silu, Ops.Softmax, Ops.LogSoftmax, Ops.Logsumexp,
         Ops.FunctionalSoftmax, Ops.FunctionalLogSoftmax, Ops.Linear, Ops.LayerNorm, Ops.BatchNorm,
-        Ops.Hardtanh, Ops.Relu6, Ops.Hardsigmoid, Ops.Hardswish, Ops.SiluC,
+        Ops.Hardtanh, Ops.Relu6, Ops.Hardsigmoid, Ops.Hardswish, Ops.SiluC, Ops.TransformerEncoderLayerFwd,
     ]);
 
     public string Backend => backend;
