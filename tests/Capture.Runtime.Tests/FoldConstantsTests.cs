@@ -170,17 +170,7 @@ public sealed class FoldConstantsTests
         Assert.Equal([18L, 1, 6, 2], ((TensorMeta)optimized[((RefArg)conv.Args[1]).Name].Meta).Strides!);
         Assert.Equal(graph.Output.Meta, optimized.Output.Meta);
 
-        using var gil = Interpreter.Gil();
-        using var ns = Py.Exec(GraphInterpreterTests.Compare, filename: "fold_bn.py");
-        using var inputs = GraphInterpreterTests.Inputs(ns, graph, 3);
-        var inputList = inputs.ToItems();
-        var eager = new GraphInterpreter(TestSession.Current.Torch);
-        using var before = eager.Run(graph, inputList, checkMetadata: true);
-        using var after = eager.Run(optimized, inputList, checkMetadata: true);
-        using var torch = Py.Import("torch");
-        using var close = torch.CallMethod("allclose", after, before, Py.Float(1e-5), Py.Float(1e-6));
-        Assert.True(close.ToBoolean(), $"{after.Repr()}\n{before.Repr()}");
-        foreach (var i in inputList) i.Dispose();
+        GraphInterpreterTests.AssertSameResults(graph, optimized, seed: 3, rtol: 1e-5, atol: 1e-6);
     }
 
     // Which convolutions call oneDNN directly: float32 ones with a constant weight (and bias) and a
@@ -216,22 +206,6 @@ public sealed class FoldConstantsTests
         Assert.Equal("[1, 1]", Producer(1).Args[3].ToString()); // 'same' with an odd kernel: one on each side
         Assert.Equal("[0, 0]", Producer(2).Args[3].ToString());
 
-        using var gil = Interpreter.Gil();
-        using var ns = Py.Exec(GraphInterpreterTests.Compare, filename: "onednn.py");
-        using var inputs = GraphInterpreterTests.Inputs(ns, graph, 5);
-        var inputList = inputs.ToItems();
-        var eager = new GraphInterpreter(TestSession.Current.Torch);
-        using var before = eager.Run(graph, inputList, checkMetadata: true);
-        using var after = eager.Run(optimized, inputList, checkMetadata: true);
-        using var torch = Py.Import("torch");
-        var pairs = before.ToItems().Zip(after.ToItems()).ToList();
-        foreach (var (b, a) in pairs)
-        {
-            using var close = torch.CallMethod("allclose", a, b, Py.Float(1e-5), Py.Float(1e-6));
-            Assert.True(close.ToBoolean(), $"{a.Repr()}\n{b.Repr()}");
-            b.Dispose();
-            a.Dispose();
-        }
-        foreach (var i in inputList) i.Dispose();
+        GraphInterpreterTests.AssertSameResults(graph, optimized, seed: 5, rtol: 1e-5, atol: 1e-6);
     }
 }
