@@ -18,7 +18,8 @@ def check(name, fn, make, patch, unpatch):
         expected = fn(*args)
         try:
             actual = compiled(*args)
-            ok = torch.allclose(actual, expected)
+            # float32 products may round differently from eager's (1e-7): a stale result is off by far more
+            ok = torch.allclose(actual, expected, rtol=1e-5, atol=1e-6)
         except capture.NotSupported:
             ok = mode == "ast"  # the AST path refuses what it cannot express: no stale result
     finally:
