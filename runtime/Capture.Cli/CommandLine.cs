@@ -17,6 +17,8 @@ public static class CommandLine
 
         commands:
           run FILE.py [ARGS...]   run a Python script with `import capture` available
+          run -m MODULE [ARGS...] run a module as python3.11 -m does (pytest: run -m pytest)
+          run -c CODE [ARGS...]   run code as python3.11 -c does
           explain FILE.py[::FN]   capture a pyexamples file's functions and explain graphs, breaks, guards
           compare FILE.py[::FN] [--json] [--backend B]
                                   capture them through the AST path and the bytecode path and show both
@@ -66,6 +68,9 @@ public static class CommandLine
             {
                 [] => UsageFailure("capture: no command given"),
                 ["run"] => UsageFailure("capture run: missing the script to run (capture run FILE.py [ARGS...])"),
+                ["run", "-m"] or ["run", "-c"] => UsageFailure($"capture run {args[1]}: argument expected (capture run -m MODULE [ARGS...], capture run -c CODE [ARGS...])"),
+                ["run", "-m", var module, .. var rest] => InSession(_ => ScriptRunner.RunModule(module, rest)),
+                ["run", "-c", var code, .. var rest] => InSession(_ => ScriptRunner.RunCode(code, rest)),
                 ["run", var file, .. var rest] => Run(file, rest),
                 ["explain", var spec] => InSession(session => ExampleCommands.Explain(session, spec)),
                 ["graph", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ExampleCommands.Graph(session, spec, options)),

@@ -23,6 +23,12 @@ public static class Interpreter
 
     public static bool IsRunning => _running;
 
+    /// <summary>
+    /// True when Python hosts .NET (`import capture` in python3.11): the interpreter is the process's
+    /// own, started and finalized by python3.11, which also owns the signal handlers.
+    /// </summary>
+    public static bool IsHosted { get; private set; }
+
     /// <summary>The running interpreter's version ("3.11.2 (main, ...)"), null before it starts.</summary>
     public static string? Version => _running ? System.Runtime.InteropServices.Marshal.PtrToStringUTF8(CApi.Py_GetVersion()) : null;
 
@@ -49,6 +55,38 @@ public static class Interpreter
     }
 
     /// <summary>
+    /// Uses the interpreter that is already running in this process (Python loaded .NET): no second
+    /// Py_Initialize. Idempotent; the caller may hold the GIL or not.
+    /// </summary>
+    public static void Attach()
+    {
+        lock (Gate)
+        {
+            if (_running) return;
+            if (_stopped) throw new InvalidOperationException("the Python interpreter was detached and cannot be attached again in this process");
+            LibPython.UseRunningProcess();
+            if (CApi.Py_IsInitialized() == 0) throw new InvalidOperationException("no initialized Python interpreter in this process to attach to");
+            IsHosted = true;
+            _running = true;
+        }
+    }
+
+    /// <summary>
+    /// Stops every use of the hosting interpreter (Python is exiting: its atexit): object handles
+    /// released later by .NET's finalizers leave it alone. GIL held.
+    /// </summary>
+    public static void Detach()
+    {
+        lock (Gate)
+        {
+            if (!_running || !IsHosted) return;
+            DrainPendingDecRefs();
+            _running = false;
+            _stopped = true;
+        }
+    }
+
+    /// <summary>
     /// Runs atexit handlers, flushes, and finalizes the interpreter. Must run on the thread that
     /// started it, with no GIL held by that thread. Returns false when flushing buffered output failed.
     /// </summary>
@@ -57,6 +95,7 @@ public static class Interpreter
         lock (Gate)
         {
             if (!_running) return true;
+            if (IsHosted) throw new InvalidOperationException("the interpreter belongs to the python3.11 process that hosts Capture: it stops when that process exits");
             if (Environment.CurrentManagedThreadId != _startThreadId)
                 throw new InvalidOperationException("the interpreter must be stopped by the thread that started it");
             CApi.PyEval_RestoreThread(_startThreadState);
@@ -68,14 +107,23 @@ public static class Interpreter
     }
 
     /// <summary>
-    /// Makes Ctrl-C raise KeyboardInterrupt in Python (it killed the process: .NET owns the signal
-    /// handlers), after running <paramref name="onInterrupt"/> (no GIL: it may only set a flag). Call
-    /// once, from the thread that started the interpreter.
+    /// Makes Ctrl-C raise KeyboardInterrupt in the embedded interpreter as in python3.11 (it started
+    /// with initsigs=0, so SIGINT killed the process). Call once, from the thread that started it.
     /// </summary>
-    public static void RouteInterruptsToPython(Action onInterrupt)
+    public static void RouteInterruptsToPython()
     {
         using var gil = Gil();
-        Signals.RouteInterruptsToPython(onInterrupt);
+        Signals.RouteInterruptsToPython();
+    }
+
+    /// <summary>
+    /// Runs Python's pending signal handlers now (GIL held, main thread; elsewhere nothing happens):
+    /// compiled code calls this between kernels so that Ctrl-C raises KeyboardInterrupt in a long call.
+    /// Throws what a handler raised.
+    /// </summary>
+    public static void ThrowIfInterrupted()
+    {
+        if (CApi.PyErr_CheckSignals() != 0) throw PythonException.Fetch();
     }
 
     /// <summary>Takes the GIL for the current thread until the returned lock is disposed.</summary>

@@ -81,10 +81,6 @@ public static unsafe class PyFunction
                 case PythonException python:
                     python.Restore();
                     break;
-                case OperationCanceledException:
-                    // Ctrl-C stopped compiled code: Python's pending SIGINT raises KeyboardInterrupt here
-                    if (CApi.PyErr_CheckSignals() == 0) CApi.PyErr_SetNone(LibPython.ExceptionType("KeyboardInterrupt"));
-                    break;
                 default:
                     CallbackErrors.SetClrError(e);
                     break;

@@ -34,15 +34,41 @@ public static class ScriptRunner
             return CannotOpen;
         }
 
-        using var gil = Interpreter.Gil();
-        try
+        return RunAsMain([path, .. args], ScriptFolder(fullPath), globals =>
         {
-            PrepareSys(path, args, fullPath);
-            using var main = Py.Import("__main__");
-            using var globals = main.GetAttr("__dict__");
             using (var file = Py.Str(fullPath)) globals.SetItem("__file__", file);
             using (var none = Py.None) globals.SetItem("__cached__", none);
             Execute(source, fullPath, globals);
+        });
+    }
+
+    /// <summary>`python3 -c CODE ARGS...`: sys.argv[0] is "-c", the current folder ('') first on sys.path.</summary>
+    public static int RunCode(string code, IReadOnlyList<string> args) =>
+        RunAsMain(["-c", .. args], "", globals => Execute(System.Text.Encoding.UTF8.GetBytes(code), "<string>", globals));
+
+    /// <summary>
+    /// `python3 -m MODULE ARGS...`: runpy finds the module (or a package's __main__) on sys.path, with
+    /// the current folder first, sets sys.argv[0] to its file and runs it as __main__.
+    /// </summary>
+    public static int RunModule(string module, IReadOnlyList<string> args) =>
+        RunAsMain(["-m", .. args], Directory.GetCurrentDirectory(), _ =>
+        {
+            using var runpy = Py.Import("runpy");
+            using var name = Py.Str(module);
+            runpy.CallMethod("_run_module_as_main", name).Dispose();
+        });
+
+    // Runs body with __main__'s dict (interpreter started, GIL not held): sys.argv and sys.path[0] set,
+    // SystemExit and uncaught exceptions turned into the exit code python3 would give.
+    private static int RunAsMain(IReadOnlyList<string> argv, string pathEntry, Action<PyObject> body)
+    {
+        using var gil = Interpreter.Gil();
+        try
+        {
+            PrepareSys(argv, pathEntry);
+            using var main = Py.Import("__main__");
+            using var globals = main.GetAttr("__dict__");
+            body(globals);
             return 0;
         }
         catch (PythonException e)
@@ -55,15 +81,15 @@ public static class ScriptRunner
         }
     }
 
-    private static void PrepareSys(string path, IReadOnlyList<string> args, string fullPath)
+    private static void PrepareSys(IReadOnlyList<string> argv, string pathEntry)
     {
         using var sys = Py.Import("sys");
-        var argvItems = new[] { path }.Concat(args).Select(Py.Str).ToArray();
-        using (var argv = Py.List(argvItems)) sys.SetAttr("argv", argv);
+        var argvItems = argv.Select(Py.Str).ToArray();
+        using (var list = Py.List(argvItems)) sys.SetAttr("argv", list);
         foreach (var item in argvItems) item.Dispose();
         using var sysPath = sys.GetAttr("path");
         using var index = Py.Int(0);
-        using var folder = Py.Str(ScriptFolder(fullPath));
+        using var folder = Py.Str(pathEntry);
         sysPath.CallMethod("insert", index, folder).Dispose();
     }
 
@@ -74,13 +100,13 @@ public static class ScriptRunner
         return Path.GetDirectoryName(target) ?? "/";
     }
 
-    private static void Execute(byte[] source, string fullPath, PyObject globals)
+    private static void Execute(byte[] source, string filenameText, PyObject globals)
     {
         using var builtins = Py.Builtins;
         using var compile = builtins.GetAttr("compile");
         using var exec = builtins.GetAttr("exec");
         using var src = Py.Bytes(source); // bytes, so that a coding declaration is honoured
-        using var filename = Py.Str(fullPath);
+        using var filename = Py.Str(filenameText);
         using var mode = Py.Str("exec");
         using var code = compile.Call(src, filename, mode);
         exec.Call(code, globals).Dispose();

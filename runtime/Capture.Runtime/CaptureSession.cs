@@ -24,7 +24,10 @@ public sealed class CaptureSession
     private readonly Lock _gate = new();
     private TorchRuntime? _torch;
     private TorchBridge? _bridge;
-    private readonly Dictionary<(CaptureMode, string), FrameRunner> _runners = [];
+    private readonly Dictionary<(CaptureMode, string, bool), FrameRunner> _runners = [];
+    private int _cacheSizeLimit = FrameRunner.DefaultCacheSizeLimit;
+    // backend=callable: a runner per (backend function, path), the function held by its backend
+    private readonly List<(CallableBackend Backend, CaptureMode Mode, FrameRunner Runner)> _callableRunners = [];
     private readonly Dictionary<string, GraphBackend> _backends = [];
     private readonly Dictionary<string, IKernelCompiler> _compilers = [];
     private int _lastRunnerId;
@@ -38,8 +41,8 @@ public sealed class CaptureSession
     public static CaptureSession Start()
     {
         Interpreter.Start();
-        // Ctrl-C: KeyboardInterrupt in Python, and compiled code stops between kernel parts
-        Interpreter.RouteInterruptsToPython(KernelThreads.RequestStop);
+        // Ctrl-C: KeyboardInterrupt in Python (compiled code checks between kernels)
+        Interpreter.RouteInterruptsToPython();
         var session = new CaptureSession();
         using (Interpreter.Gil())
         {
@@ -50,6 +53,19 @@ public sealed class CaptureSession
             using var parent = Py.Str(CapturePaths.PythonPackageParent);
             path.CallMethod("insert", index, parent).Dispose();
         }
+        return session;
+    }
+
+    /// <summary>
+    /// A session inside the python3.11 process that loaded .NET (`import capture` in plain Python):
+    /// the running interpreter is used as it is, its signal handlers stay Python's, and the native
+    /// module is registered for the package being imported to pick up.
+    /// </summary>
+    public static CaptureSession Attach()
+    {
+        Interpreter.Attach();
+        var session = new CaptureSession();
+        using (Interpreter.Gil()) NativeModule.Register(session);
         return session;
     }
 
@@ -69,19 +85,58 @@ public sealed class CaptureSession
     /// The session's frame runner for a backend and capture path, with the caches capture.reset()
     /// clears (GIL held). Each backend has its own: a graph compiled for one never runs on another.
     /// </summary>
-    public FrameRunner Runner(string backend = "roslyn", CaptureMode mode = CaptureMode.Bytecode)
+    public FrameRunner Runner(string backend = "roslyn", CaptureMode mode = CaptureMode.Bytecode, bool freeze = true)
     {
         lock (_gate)
         {
-            if (_runners.TryGetValue((mode, backend), out var runner)) return runner;
-            return _runners[(mode, backend)] = NewRunnerLocked(backend, mode, Log, "compiled");
+            if (_runners.TryGetValue((mode, backend, freeze), out var runner)) return runner;
+            return _runners[(mode, backend, freeze)] = Configured(NewRunnerLocked(backend, mode, Log, "compiled", freeze));
+        }
+    }
+
+    /// <summary>The recompile limit of every runner, now and later (capture.config.cache_size_limit).</summary>
+    public int CacheSizeLimit
+    {
+        get { lock (_gate) return _cacheSizeLimit; }
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            lock (_gate)
+            {
+                _cacheSizeLimit = value;
+                foreach (var runner in _runners.Values.Concat(_callableRunners.Select(r => r.Runner))) runner.CacheSizeLimit = value;
+            }
+        }
+    }
+
+    private FrameRunner Configured(FrameRunner runner)
+    {
+        runner.CacheSizeLimit = _cacheSizeLimit;
+        return runner;
+    }
+
+    /// <summary>
+    /// The runner for `capture.compile(backend=fn)` with a callable (GIL held): graphs go to fn as
+    /// torch.fx.GraphModules. One per function and path, so compiling twice with one backend shares its cache.
+    /// </summary>
+    public FrameRunner CallableRunner(PyObject compiler, CaptureMode mode)
+    {
+        lock (_gate)
+        {
+            foreach (var (backend, m, runner) in _callableRunners)
+                if (m == mode && backend.Compiler.Is(compiler)) return runner;
+            var torch = _torch ??= TorchRuntime.Import();
+            _bridge ??= new TorchBridge(torch);
+            var made = Configured(new FrameRunner(_bridge, new CallableBackend(compiler.NewReference(), torch), mode, Log, ++_lastRunnerId, "compiled"));
+            _callableRunners.Add((made.Backend is CallableBackend b ? b : throw new InvalidOperationException(), mode, made));
+            return made;
         }
     }
 
     /// <summary>Every shared runner made so far (reset clears them all).</summary>
     public IReadOnlyList<FrameRunner> Runners
     {
-        get { lock (_gate) return _runners.Values.ToList(); }
+        get { lock (_gate) return [.. _runners.Values, .. _callableRunners.Select(r => r.Runner)]; }
     }
 
     /// <summary>A runner with caches of its own, telling <paramref name="events"/> as well as the log (explain reports a fresh capture).</summary>
@@ -90,11 +145,11 @@ public sealed class CaptureSession
         lock (_gate) return NewRunnerLocked(backend, mode, new CaptureEventSinks(events, Log), purpose);
     }
 
-    private FrameRunner NewRunnerLocked(string backend, CaptureMode mode, ICaptureEventSink events, string purpose)
+    private FrameRunner NewRunnerLocked(string backend, CaptureMode mode, ICaptureEventSink events, string purpose, bool freeze = true)
     {
         var graphs = BackendLocked(backend);
         _bridge ??= new TorchBridge(_torch ??= TorchRuntime.Import());
-        return new FrameRunner(_bridge, graphs, mode, events, ++_lastRunnerId, purpose);
+        return new FrameRunner(_bridge, graphs, mode, events, ++_lastRunnerId, purpose) { Freeze = freeze };
     }
 
     /// <summary>The backend named <paramref name="name"/>; one per session (GIL held).</summary>
@@ -160,21 +215,43 @@ public sealed class CaptureSession
     {
         lock (_gate)
         {
-            if (_torch is not null)
-            {
-                using (Interpreter.Gil())
-                {
-                    foreach (var runner in _runners.Values) runner.Reset();
-                    Log.Clear();
-                    _bridge?.Dispose();
-                    _torch.Dispose();
-                }
-                _runners.Clear();
-                _backends.Clear();
-                _bridge = null;
-                _torch = null;
-            }
+            ReleasePythonObjectsLocked();
             return Interpreter.Stop();
         }
+    }
+
+    /// <summary>
+    /// The hosting python3.11 is exiting (its atexit, GIL held): drops every Python object the
+    /// session holds while the interpreter can still take them, then leaves the interpreter alone.
+    /// </summary>
+    public void Detach()
+    {
+        lock (_gate)
+        {
+            ReleasePythonObjectsLocked();
+            Interpreter.Detach();
+        }
+    }
+
+    private void ReleasePythonObjectsLocked()
+    {
+        if (_torch is null) return;
+        using (Interpreter.Gil())
+        {
+            foreach (var runner in _runners.Values) runner.Reset();
+            foreach (var (backend, _, runner) in _callableRunners)
+            {
+                runner.Reset();
+                backend.Compiler.Dispose();
+            }
+            Log.Clear();
+            _bridge?.Dispose();
+            _torch.Dispose();
+        }
+        _runners.Clear();
+        _callableRunners.Clear();
+        _backends.Clear();
+        _bridge = null;
+        _torch = null;
     }
 }

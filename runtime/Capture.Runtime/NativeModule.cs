@@ -30,15 +30,35 @@ internal static class NativeModule
             return Py.None;
         }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
         PyFunction.Define(module, "runner", (args, kwargs) => Runner(session, args, kwargs),
-            "runner(backend, mode, fullgraph) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture, captured by mode ('bytecode' or 'ast') and run through the backend.");
+            "runner(backend, mode, fullgraph, freezing) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture, captured by mode ('bytecode' or 'ast') and run through the backend (a name, or a callable taking (torch.fx.GraphModule, example_inputs)).");
         PyFunction.Define(module, "explain", (args, kwargs) => Explain(session, args, kwargs),
             "explain(fn, args, kwargs, backend, mode) -> dict: runs fn once under a fresh capture (mode 'bytecode' or 'ast') for the backend and reports what happened, with the result.");
         PyFunction.Define(module, "reset", (_, _) => { session.Reset(); return Py.None; },
             "reset(): forget every cached capture.");
         PyFunction.Define(module, "report", (args, kwargs) => Report(session, args, kwargs),
-            "report(path, title, comparisons) -> str: writes the HTML report of every capture in this process so far to path; comparisons: [(function, [(label, ast, bytecode)], details)].");
+            "report(path, title, comparisons) -> str: writes the HTML report of every capture in this process so far to path and returns the full path, or returns the HTML when path is None; comparisons: [(function, [(label, ast, bytecode)], details)].");
         PyFunction.Define(module, "report_text", (_, _) => Py.Str(Reports.TextReport.Plain(Reports.FrameReport.Build(session.Log.Events))),
             "report_text() -> str: the terminal report of every capture in this process so far.");
+        PyFunction.Define(module, "cache_size_limit", (args, kwargs) =>
+        {
+            if (args.Length == 1)
+            {
+                using var limit = args.TupleItem(0);
+                session.CacheSizeLimit = checked((int)limit.ToInt64());
+            }
+            else ExpectArguments("cache_size_limit", args, kwargs, 0);
+            return Py.Int(session.CacheSizeLimit);
+        }, "cache_size_limit([n]) -> int: the recompile limit (captures per frame before it runs eagerly), set when n is given.");
+        PyFunction.Define(module, "set_logs", (args, kwargs) =>
+        {
+            ExpectArguments("set_logs", args, kwargs, 1);
+            using var kinds = args.GetItem(0);
+            session.Log.SetLive(Reports.LiveLog.FromEnvironment(kinds.AsString(), Console.Error));
+            return Py.None;
+        }, "set_logs(kinds): what to log as it happens, as CAPTURE_LOGS (a comma list of graph, guards, breaks, recompiles, code, perf, or all; '' for none).");
+        if (Interpreter.IsHosted)
+            PyFunction.Define(module, "detach", (_, _) => { session.Detach(); return Py.None; },
+                "detach(): python3.11 is exiting (atexit): Capture drops its Python objects and stops touching the interpreter.");
         PyFunction.Define(module, "recompile_reasons", (_, _) => Py.ListOf(session.Runners.SelectMany(r => r.RecompileReasons).Select(Py.Str)),
             "recompile_reasons() -> list[str]: the failed guard behind each recompile since the last reset.");
     }
@@ -79,11 +99,15 @@ internal static class NativeModule
     /// <summary>A function that calls fn(*args, **kwargs) through the runner for a backend and path, its options bound once: a compiled function's calls pass only what changes per call.</summary>
     private static PyObject Runner(CaptureSession session, PyObject args, PyObject? kwargs)
     {
-        ExpectArguments("runner", args, kwargs, 3);
+        ExpectArguments("runner", args, kwargs, 4);
         using var backend = args.GetItem(0);
         using var mode = args.GetItem(1);
         using var fullgraph = args.GetItem(2);
-        var runner = session.Runner(backend.AsString(), ModeOf(mode.AsString()));
+        using var freezing = args.GetItem(3);
+        var runner = backend.IsStr
+            ? session.Runner(backend.AsString(), ModeOf(mode.AsString()), freezing.IsTrue())
+            : session.CallableRunner(backend, ModeOf(mode.AsString()));
+        var backendName = runner.Backend.Name;
         var full = fullgraph.IsTrue();
         var options = new CallOptions(full);
         return PyFunction.Create("run", (callArgs, callKwargs) =>
@@ -92,9 +116,8 @@ internal static class NativeModule
             using var fn = callArgs.TupleItem(0);
             using var positional = callArgs.TupleItem(1);
             using var keywords = callArgs.TupleItem(2);
-            KernelThreads.ClearStop(); // a Ctrl-C Python has already raised is not this call's
             return runner.Call(fn, positional, keywords, options);
-        }, $"run(fn, args, kwargs): fn(*args, **kwargs) through Capture ({backend.AsString()}, {mode.AsString()}{(full ? ", fullgraph" : "")}).", Name);
+        }, $"run(fn, args, kwargs): fn(*args, **kwargs) through Capture ({backendName}, {mode.AsString()}{(full ? ", fullgraph" : "")}).", Name);
     }
 
     private static PyObject Explain(CaptureSession session, PyObject args, PyObject? kwargs)
@@ -129,6 +152,16 @@ internal static class NativeModule
         using var path = args.GetItem(0);
         using var title = args.GetItem(1);
         using var comparisons = args.GetItem(2);
+        var html = ReportHtml(session, title, comparisons);
+        // no path: the HTML itself (capture.report() in Jupyter shows it inline)
+        if (path.IsNone) return Py.Str(html);
+        var full = Path.GetFullPath(path.AsString());
+        File.WriteAllText(full, html);
+        return Py.Str(full);
+    }
+
+    private static string ReportHtml(CaptureSession session, PyObject title, PyObject comparisons)
+    {
         var compared = comparisons.ToItems().Select(item =>
         {
             using (item)
@@ -148,10 +181,7 @@ internal static class NativeModule
                 }).ToList(), details.AsString());
             }
         }).ToList();
-        var html = Reports.HtmlReport.Render(title.AsString(), Reports.FrameReport.Build(session.Log.Events), compared);
-        var full = Path.GetFullPath(path.AsString());
-        File.WriteAllText(full, html);
-        return Py.Str(full);
+        return Reports.HtmlReport.Render(title.AsString(), Reports.FrameReport.Build(session.Log.Events), compared);
     }
 
     private static CaptureMode ModeOf(string mode) => mode switch

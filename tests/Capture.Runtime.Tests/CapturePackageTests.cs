@@ -71,7 +71,8 @@ public sealed class CapturePackageTests
             """);
         using var outcomes = ns.GetItem("outcomes");
         var texts = outcomes.ToItems().Select(o => { using (o) return o.AsString(); }).ToArray();
-        Assert.Equal("ValueError: capture.compile: backend must be one of ('roslyn', 'llvm', 'eager'), got 'cuda'", texts[0]);
+        Assert.Equal("ValueError: capture.compile: backend must be one of ('roslyn', 'llvm', 'eager'), torch's ('inductor', 'aot_eager'), "
+            + "or a callable (gm, example_inputs) -> callable; got 'cuda'", texts[0]);
         Assert.Equal("TypeError: capture.explain expects a Python function or an nn.Module, got builtin_function_or_method", texts[1]);
         Assert.Equal("NotSupported: capture.compile(dynamic=True): captures specialize on sizes for now", texts[2]);
     }

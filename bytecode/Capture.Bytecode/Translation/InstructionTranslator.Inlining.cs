@@ -6,6 +6,8 @@ public sealed partial class InstructionTranslator
 {
     private StepResult InlineFunction(Instruction ins, SymValue callee, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? self, string method = "forward")
     {
+        if (DisabledFunctions.IsDisabled(function))
+            return new StepResult.Break($"a call to {FunctionName(function)}, which capture.disable keeps out of graphs: it runs as plain Python{At(ins)}");
         CodeInfo code;
         try { code = InstructionDecoder.Decode(function); }
         catch (PythonException e) { return new StepResult.Break($"cannot read the bytecode of the called function: {e.Message}{At(ins)}"); }
@@ -38,6 +40,12 @@ public sealed partial class InstructionTranslator
             return new StepResult.Break($"call to {code.Name} from another module without a source{At(ins)}");
         Push(Inline(code, locals, new Dictionary<string, CellValue>(), globals, globalsSource));
         return StepResult.Continue;
+    }
+
+    private static string FunctionName(PyObject function)
+    {
+        using var name = function.GetAttr("__qualname__");
+        return name.AsString();
     }
 
     /// <summary>A function made during capture: its defaults and cells are symbolic already.</summary>

@@ -47,8 +47,7 @@ public static partial class KernelThreads
             int part;
             while ((part = Interlocked.Increment(ref Next) - 1) < _parts)
             {
-                // after Ctrl-C the parts not started are skipped: the caller raises KeyboardInterrupt
-                try { if (!_stopRequested) body(part); }
+                try { body(part); }
                 catch (Exception e) { Interlocked.CompareExchange(ref Failure, e, null); }
                 Interlocked.Decrement(ref Unfinished);
             }
@@ -97,35 +96,16 @@ public static partial class KernelThreads
         finally { Volatile.Write(ref _openMpJob, null); }
     }
 
-    private static volatile bool _stopRequested;
-
-    /// <summary>Ctrl-C was pressed: kernels stop between parts (and graphs between kernels), and throw OperationCanceledException.</summary>
-    public static void RequestStop() => _stopRequested = true;
-
-    /// <summary>A new call into compiled code: an interrupt Python has already raised is not this call's.</summary>
-    public static void ClearStop() => _stopRequested = false;
-
-    /// <summary>Throws OperationCanceledException when Ctrl-C was pressed since the call began.</summary>
-    public static void ThrowIfStopRequested()
-    {
-        if (_stopRequested) throw new OperationCanceledException("interrupted (Ctrl-C) while compiled code ran");
-    }
-
     /// <summary>
     /// Runs <paramref name="body"/> for parts 0 to <paramref name="parts"/> - 1 on the team, and returns
-    /// when all have run; after Ctrl-C the rest are skipped and it throws OperationCanceledException.
+    /// when all have run (Ctrl-C is seen between kernels, not between parts: <c>Interpreter.ThrowIfInterrupted</c>).
     /// </summary>
     public static void For(int parts, Action<int> body)
     {
         var parallel = parts > 1 ? OpenMp.Parallel : 0;
         if (parts <= 1 || Workers == 0 && parallel == 0 || !Gate.TryEnter())
         {
-            for (var i = 0; i < parts; i++)
-            {
-                ThrowIfStopRequested();
-                body(i);
-            }
-            ThrowIfStopRequested();
+            for (var i = 0; i < parts; i++) body(i);
             return;
         }
         try
@@ -135,7 +115,6 @@ public static partial class KernelThreads
                 var region = new Job(body, parts);
                 RunOnOpenMp(parallel, region); // returns when every thread of the team is done
                 if (region.Failure is { } error) throw new AggregateException(error);
-                ThrowIfStopRequested();
                 return;
             }
             StartWorkers();
@@ -153,7 +132,6 @@ public static partial class KernelThreads
             var wait = new SpinWait();
             while (Volatile.Read(ref job.Unfinished) > 0) wait.SpinOnce(sleep1Threshold: -1);
             if (job.Failure is { } failure) throw new AggregateException(failure);
-            ThrowIfStopRequested();
         }
         finally
         {

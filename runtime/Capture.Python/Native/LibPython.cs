@@ -18,8 +18,27 @@ internal static partial class LibPython
 
     internal static string LoadedPath { get; private set; } = DefaultPath;
 
+    /// <summary>
+    /// Binds the C API to the interpreter already running in this process (Capture loaded into
+    /// python3.11 through .NET's hosting API): its symbols are in the global namespace, from the
+    /// executable itself (Debian's python3.11 is linked statically) or the libpython it was linked
+    /// against. Loading libpython3.11.so a second time would make a second, uninitialized CPython.
+    /// </summary>
+    internal static void UseRunningProcess()
+    {
+        lock (Gate)
+        {
+            if (_handle != IntPtr.Zero) return;
+            var handle = DlOpen(null, RtldNow | RtldGlobal);
+            if (handle == IntPtr.Zero || !NativeLibrary.TryGetExport(handle, "Py_IsInitialized", out _))
+                throw new PythonNotFoundException("this process has no CPython symbols: Capture can attach only to a running python3.11");
+            LoadedPath = Environment.ProcessPath ?? "(the running process)";
+            _handle = handle;
+        }
+    }
+
     [LibraryImport("libc.so.6", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial IntPtr DlOpen(string file, int mode);
+    private static partial IntPtr DlOpen(string? file, int mode);
 
     [LibraryImport("libc.so.6", EntryPoint = "dlerror")]
     private static partial IntPtr DlError();

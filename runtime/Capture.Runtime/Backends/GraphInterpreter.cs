@@ -50,7 +50,7 @@ public sealed class GraphInterpreter(TorchRuntime torch)
                 var node = graph.Nodes[index];
                 if (node is Placeholder) continue;
                 if (node is Output o) return Value(o.Value, env);
-                Capture.Codegen.KernelThreads.ThrowIfStopRequested();
+                Interpreter.ThrowIfInterrupted();
                 PyObject result;
                 try
                 {

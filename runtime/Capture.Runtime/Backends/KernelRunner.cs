@@ -44,7 +44,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             for (var g = 0; g < groups.Count; g++)
             {
                 var group = groups[g];
-                KernelThreads.ThrowIfStopRequested();
+                Interpreter.ThrowIfInterrupted(); // Ctrl-C: KeyboardInterrupt between kernels
                 // what the previous group read last goes now, as eager frees an intermediate after its last
                 // use: keeping every intermediate to the end made a call's peak memory the whole graph's,
                 // which glibc gave back to the OS after each call and faulted in again on the next

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Capture.Runtime.Compile;
+using Capture.Runtime.Backends;
 
 namespace Capture.Runtime.Dispatch;
 
@@ -9,11 +10,15 @@ namespace Capture.Runtime.Dispatch;
 /// compiled segment). From instruction 0 it finds an entry whose guards pass (or captures one), runs
 /// its graph, rebuilds the frame (<see cref="FrameRebuilder"/>), and at a graph break runs the
 /// breaking instruction for real and goes on from the next one the same way. A failed guard is a
-/// recompile reason; past <see cref="MaxEntries"/> entries a code object runs without capture.
+/// recompile reason; past <see cref="CacheSizeLimit"/> entries a code object runs without capture.
 /// </summary>
 public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend, CaptureMode mode, ICaptureEventSink events, int id, string purpose = "compiled")
 {
-    public const int MaxEntries = 8;
+    /// <summary>Captures per frame before it runs eagerly (torch._dynamo.config.cache_size_limit's default).</summary>
+    public const int DefaultCacheSizeLimit = 8;
+
+    /// <summary>The recompile limit: captures per frame before it runs eagerly (capture.config.cache_size_limit).</summary>
+    public int CacheSizeLimit { get; set; } = DefaultCacheSizeLimit;
 
     /// <summary>Whether inference graphs freeze their modules' parameters and buffers (capture.compile(..., options={"freezing": False}) turns it off).</summary>
     public bool Freeze { get; init; } = true;
@@ -63,7 +68,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         var pc = 0;
         while (true)
         {
-            if (cache.Entries.Count >= MaxEntries) return RunRest(cache, frame, pc, options);
+            if (cache.Entries.Count >= CacheSizeLimit) return RunRest(cache, frame, pc, options);
             var entry = cache.Lookup(frame, pc, bridge, out var failure);
             if (entry is null)
             {
@@ -90,10 +95,10 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
     private PyObject CallWhole(CodeCache cache, PyObject function, FrameState frame, PyObject args, PyObject kwargs, CallOptions options)
     {
         var entry = cache.Lookup(frame, 0, bridge, out var failure);
-        if (entry is null && cache.Entries.Count < MaxEntries) entry = CaptureAt(cache, frame, 0, failure, options);
+        if (entry is null && cache.Entries.Count < CacheSizeLimit) entry = CaptureAt(cache, frame, 0, failure, options);
         if (entry is null)
         {
-            if (cache.Entries.Count >= MaxEntries) ReportLimit(cache);
+            if (cache.Entries.Count >= CacheSizeLimit) ReportLimit(cache);
             return CallEagerly(function, args, kwargs);
         }
         if (entry.Exit is ExitPlan.Break b)
@@ -115,7 +120,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         var entry = cache.Lookup(frame, 0, bridge, out var failure);
         if (entry is null)
         {
-            if (cache.Entries.Count >= MaxEntries)
+            if (cache.Entries.Count >= CacheSizeLimit)
             {
                 ReportLimit(cache);
                 return CallEagerly(function, args, kwargs);
@@ -179,7 +184,10 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
     /// <summary>Runs an entry's graph and side effects; returns the frame's value, or null after rebuilding the frame at its break.</summary>
     private PyObject? RunEntry(CodeCache cache, CaptureResult entry, FrameState frame)
     {
-        using var outputs = RunGraph(cache.CompiledOf(entry), entry, frame);
+        PyObject outputs;
+        try { outputs = RunGraph(cache.CompiledOf(entry), entry, frame); }
+        catch (Exception e) when (Locate(e, GraphLocation(e, entry), $"{cache.Code.Name} (compiled graph)")) { throw; }
+        using var _ = outputs;
         using var rebuilder = new FrameRebuilder(outputs, frame);
         rebuilder.Replay(entry.SideEffects);
         switch (entry.Exit)
@@ -240,6 +248,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         PyObject? function = null;
         PyObject? self = null;
         var arguments = args.ToList();
+        if (DisabledFunctions.IsDisabled(callable)) return callable.Call(args, kwargs);
         if (callable.TypeName == "function") function = callable.NewReference();
         else if (bridge.IsModule(callable) && !ModuleHooks.Any(callable))
         {
@@ -270,6 +279,37 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
             return Call(function, tuple, dict, options);
     }
 
+    /// <summary>
+    /// Marks a Python error leaving code that ran here (a graph, or an instruction run for real) with
+    /// where it happened in the user's code: capture/__init__.py re-raises it from a frame at that
+    /// file and line, so the traceback ends at the user's line, not inside Capture. The innermost
+    /// mark stays (a nested call marked it first). Always false: it runs as an exception filter.
+    /// </summary>
+    private static bool Locate(Exception e, SourceLocation? where, string function)
+    {
+        var python = e switch { PythonException p => p, PythonErrorContext c => c.Python, _ => null };
+        if (python is null || where is null || where.File.Length == 0) return false;
+        try
+        {
+            using var value = python.Value;
+            if (value.HasAttr(LocationAttribute)) return false;
+            using var file = Py.Str(where.File);
+            using var line = Py.Int(where.Line);
+            using var name = Py.Str(function);
+            using var mark = Py.Tuple([file, line, name]);
+            value.SetAttr(LocationAttribute, mark);
+        }
+        catch (PythonException) { } // an exception that takes no attributes keeps Capture's frames
+        return false;
+    }
+
+    private const string LocationAttribute = "_capture_where";
+
+    // the node that failed, else the graph's first node with a line
+    private static SourceLocation? GraphLocation(Exception e, CaptureResult entry) =>
+        e is GraphExecutionException { Node.Source: { } node } ? node
+            : entry.Graph.Nodes.Select(n => n.Source).FirstOrDefault(l => l is not null);
+
     /// <summary>Runs one instruction for real; returns the next instruction, or sets the returned value.</summary>
     private int StepReal(CodeCache cache, FrameState frame, int pc, CallOptions options, out PyObject? returned)
     {
@@ -277,7 +317,10 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         var hook = options.FullGraph
             ? _callHookFullGraph ??= (c, a, k) => CallThroughCapture(c, a, k, new CallOptions(FullGraph: true))
             : _callHook ??= (c, a, k) => CallThroughCapture(c, a, k, default);
-        switch (RealExecutor.Execute(cache.Code, frame, pc, hook))
+        RealStep step;
+        try { step = RealExecutor.Execute(cache.Code, frame, pc, hook); }
+        catch (Exception e) when (Locate(e, cache.Code.Instructions[pc].Location, cache.Code.Name)) { throw; }
+        switch (step)
         {
             case RealStep.Return r: returned = r.Value; return -1;
             case RealStep.Continue c: return c.Next;
@@ -300,7 +343,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
     {
         if (cache.LimitReported) return;
         cache.LimitReported = true;
-        Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {MaxEntries} times (the recompile limit): it runs eagerly from now on"));
+        Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {CacheSizeLimit} times (the recompile limit): it runs eagerly from now on"));
     }
 
     private FrameState BindFrame(CodeCache cache, PyObject function, PyObject args, PyObject kwargs) =>

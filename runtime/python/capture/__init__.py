@@ -1,28 +1,39 @@
 """Capture: compile PyTorch model functions into graphs, two ways (bytecode and AST), and run them
-through C# (Roslyn) or native (LLVM) code. Run scripts that import it with `./capture run FILE.py`.
+through C# (Roslyn) or native (LLVM) code. Import it in python3.11 (scripts, pytest, Jupyter: .NET is
+loaded into the process) or run a script with `./capture run FILE.py` (.NET embeds Python).
 
 The public names follow torch.compile / torch._dynamo: compile, explain, compare, reset.
 """
 
+import builtins as _builtins
 import functools
 import types
 import os
 
 try:
-    import _capture_native as _native
-except ImportError as _error:  # plain python3, not the Capture runtime
-    raise ImportError(
-        "the capture package runs inside Capture's runtime, which provides its native module: "
-        "run your script with `./capture run FILE.py`"
-    ) from _error
+    import _capture_native as _native  # under `./capture run`: .NET embeds this interpreter
+except ImportError:
+    # plain python3.11, pytest, Jupyter: load .NET into this process and attach it to the interpreter
+    import atexit as _atexit
+    from . import _host
+
+    _native = _host.load()
+    # at exit, while Python can still take them, Capture hands back the objects it holds
+    _atexit.register(_native.detach)
 
 __version__ = _native.version()
 
-__all__ = ["NotSupported", "compile", "explain", "compare", "report", "reset", "runtime_info", "ExplainOutput", "CompareOutput",
-           "Diagnostic"]
+__all__ = ["NotSupported", "compile", "explain", "compare", "report", "reset", "runtime_info", "disable", "allow_in_graph",
+           "config", "ExplainOutput", "CompareOutput", "Diagnostic", "Report"]
 
 _MODES = ("bytecode", "ast")
 _BACKENDS = ("roslyn", "llvm", "eager")
+# torch.compile's mode names: what each does here is in compile()'s docstring and the README
+_TORCH_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# torch.compile's backend names that have a counterpart here (None: the default backend)
+_TORCH_BACKENDS = {"inductor": None, "aot_eager": "eager"}
+# options Capture reads; any other key (torch's Inductor settings) has no effect here
+_OPTIONS = ("freezing", "max_autotune")
 
 
 class NotSupported(Exception):
@@ -41,29 +52,33 @@ def runtime_info():
 class _CompiledFunction:
     """A function whose calls run through Capture's frame runner."""
 
-    def __init__(self, fn, fullgraph, backend, mode="bytecode"):
+    def __init__(self, fn, fullgraph, backend, mode="bytecode", freezing=True):
         self._fn = fn
         self._fullgraph = fullgraph
         self._backend = backend
         self._mode = mode
-        self._run = _native.runner(backend, mode, fullgraph)
+        self._run = _native.runner(backend, mode, fullgraph, freezing)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
         fn = self._fn
-        if isinstance(fn, types.MethodType):
-            # a bound method (model.generate): its function runs with the instance as first argument
-            return self._run(fn.__func__, (fn.__self__,) + args, kwargs)
-        return self._run(fn, args, kwargs)
+        try:
+            if isinstance(fn, types.MethodType):
+                # a bound method (model.generate): its function runs with the instance as first argument
+                return self._run(fn.__func__, (fn.__self__,) + args, kwargs)
+            return self._run(fn, args, kwargs)
+        except BaseException as error:
+            _raise_at_users_line(error)
+            raise
 
     def __get__(self, instance, owner):
         return self if instance is None else functools.partial(self, instance)
 
 
-def _compiled_module(module, fullgraph, backend, mode="bytecode"):
+def _compiled_module(module, fullgraph, backend, mode="bytecode", freezing=True):
     import torch
 
-    run = _native.runner(backend, mode, fullgraph)
+    run = _native.runner(backend, mode, fullgraph, freezing)
 
     class CompiledModule(torch.nn.Module):
         """Wraps an nn.Module: calls run its forward through Capture; attributes are the module's."""
@@ -78,9 +93,13 @@ def _compiled_module(module, fullgraph, backend, mode="bytecode"):
             if _has_hooks(orig) or type(orig).__call__ is not torch.nn.Module.__call__:
                 return orig(*args, **kwargs)  # hooks run around forward (or __call__ is the module's own); not captured yet
             own = orig.__dict__.get("forward")
-            if own is not None:
-                return run(own, args, kwargs)  # a forward set on the instance: what nn.Module.__call__ runs
-            return run(type(orig).forward, (orig,) + args, kwargs)
+            try:
+                if own is not None:
+                    return run(own, args, kwargs)  # a forward set on the instance: what nn.Module.__call__ runs
+                return run(type(orig).forward, (orig,) + args, kwargs)
+            except BaseException as error:
+                _raise_at_users_line(error)
+                raise
 
         def __getattr__(self, name):
             try:
@@ -89,6 +108,53 @@ def _compiled_module(module, fullgraph, backend, mode="bytecode"):
                 return getattr(self._orig_mod, name)
 
     return CompiledModule(module)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _raise_at_users_line(error):
+    """Re-raises `error` from a frame at the user's file and line where compiled code failed (the runtime
+    marks it `_capture_where`: file, line, function), so that its traceback ends at the user's code, as
+    in eager, instead of inside Capture. Returns when there is no mark (the caller re-raises as is)."""
+    where = getattr(error, "_capture_where", None)
+    if not (isinstance(where, tuple) and len(where) == 3):
+        return
+    try:
+        del error._capture_where
+    except AttributeError:
+        return
+    filename, lineno, name = where
+    # Capture's own frames go (the compiled function's, a helper that raised for the user's `raise`);
+    # torch's stay, after the user's line, as in eager. The raise below passes through __call__ again.
+    kept = []
+    tb = error.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            kept.append(tb)
+        tb = tb.tb_next
+    chain = None
+    for tb in reversed(kept):
+        chain = types.TracebackType(chain, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    error.__traceback__ = chain
+    # a code object whose one statement sits at that line of that file, spanning it as the user's
+    # statement does (so that the traceback shows the line without a misplaced ^^^ marker)
+    import linecache
+
+    line = linecache.getline(filename, lineno).rstrip()
+    indent = len(line) - len(line.lstrip())
+    padding = " " * max(0, len(line) - indent - len("raise (__capture_error__)"))
+    statement = " " * indent + f"raise ({padding}__capture_error__)"
+    if indent:
+        statement = "if 1:\n" + statement  # an indented line needs a block around it
+        lineno -= 1
+    code = _builtins.compile("\n" * (lineno - 1) + statement, filename, "exec").replace(co_name=name)
+    namespace = {"__capture_error__": error}
+    try:
+        exec(code, namespace)
+    finally:
+        namespace.clear()
+        error = None
 
 
 def _has_hooks(module):
@@ -104,31 +170,161 @@ def _default_backend():
     return os.environ.get("CAPTURE_BACKEND") or "roslyn"
 
 
-def compile(fn=None, *, mode="bytecode", backend=None, fullgraph=False, dynamic=None):
-    """Capture `fn` (a function or an nn.Module) into graphs and compile them.
-
-    Usable as @capture.compile or @capture.compile(mode=..., backend=...). The backend defaults to
-    $CAPTURE_BACKEND, else "roslyn".
-    """
-    if backend is None:
-        backend = _default_backend()
-    if mode not in _MODES:
-        raise ValueError(f"capture.compile: mode must be one of {_MODES}, got {mode!r}")
+def _backend_named(backend, what):
+    """A backend argument as Capture's backend: one of _BACKENDS, torch's names for them, or a callable."""
+    if callable(backend) and not isinstance(backend, str):
+        return backend
+    if backend in _TORCH_BACKENDS:
+        return _TORCH_BACKENDS[backend] or _default_backend()
     if backend not in _BACKENDS:
-        raise ValueError(f"capture.compile: backend must be one of {_BACKENDS}, got {backend!r}")
+        raise ValueError(f"capture.{what}: backend must be one of {_BACKENDS}, torch's {tuple(_TORCH_BACKENDS)}, "
+                         f"or a callable (gm, example_inputs) -> callable; got {backend!r}")
+    return backend
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None, options=None, disable=False):
+    """Capture `model` (a function or an nn.Module) into graphs and compile them: torch.compile's
+    signature, usable as @capture.compile or @capture.compile(...).
+
+    backend: "roslyn" (C# kernels through Roslyn; the default, or $CAPTURE_BACKEND), "llvm" (native
+    kernels through LLVM), "eager" (each graph node by node through torch: checks capture alone);
+    torch's "inductor" means the default and "aot_eager" means "eager"; a callable `(gm,
+    example_inputs) -> callable` receives each captured graph as a torch.fx.GraphModule with example
+    tensors and returns what runs it, as torch.compile's custom backends do.
+
+    mode: the capture path, "bytecode" (default: symbolic execution with guards and graph breaks) or
+    "ast" (the function's source, whole, TorchScript-style); or torch.compile's names: "default" and
+    "reduce-overhead" compile as by default (there are no CUDA graphs on CPU: a cache hit already costs
+    one guard check and the kernels), "max-autotune" and "max-autotune-no-cudagraphs" choose the LLVM
+    backend (native code for this CPU at O3, longer compiles) unless `backend` names one.
+
+    options: {"freezing": bool} (default True: eval-mode modules under no_grad take parameters as
+    constants, guarded), {"max_autotune": True} as mode "max-autotune"; torch's other Inductor keys are
+    accepted and have no effect (a warning says which). As in torch.compile, `mode` (a torch mode name)
+    and `options` cannot both be given.
+
+    fullgraph=True: a graph break is an error. dynamic=True is not supported yet (sizes specialize).
+    disable=True returns `model` itself.
+    """
+    path = "bytecode"
+    autotune = False
+    if mode in _MODES:
+        path = mode
+    elif mode is None or mode in _TORCH_MODES:
+        autotune = mode is not None and mode.startswith("max-autotune")
+        if mode is not None and options is not None:
+            raise RuntimeError("capture.compile: either mode or options can be specified, but both can't be specified at the same time")
+    else:
+        raise ValueError(f"capture.compile: mode must be one of {_MODES + _TORCH_MODES}, got {mode!r}")
+    freezing = True
+    if options is not None:
+        if not isinstance(options, dict):
+            raise TypeError(f"capture.compile: options must be a dict, got {type(options).__name__}")
+        freezing = bool(options.get("freezing", True))
+        autotune = autotune or bool(options.get("max_autotune", False))
+        ignored = sorted(k for k in options if k not in _OPTIONS)
+        if ignored:
+            import warnings
+
+            warnings.warn(f"capture.compile: options {ignored} have no effect in Capture (it reads {list(_OPTIONS)})", stacklevel=2)
+    if backend is None:
+        backend = "llvm" if autotune else _default_backend()
+    backend = _backend_named(backend, "compile")
     if dynamic:
         raise NotSupported("capture.compile(dynamic=True): captures specialize on sizes for now")
 
     def wrap(target):
         import torch
 
+        if disable or getattr(target, "_capture_disabled", False):
+            return target
         if isinstance(target, torch.nn.Module):
-            return _compiled_module(target, fullgraph, backend, mode)
+            return _compiled_module(target, fullgraph, backend, path, freezing)
         if not callable(target) or not hasattr(target, "__code__"):
             raise TypeError(f"capture.compile expects a Python function or an nn.Module, got {type(target).__name__}")
-        return _CompiledFunction(target, fullgraph, backend, mode)
+        return _CompiledFunction(target, fullgraph, backend, path, freezing)
 
-    return wrap if fn is None else wrap(fn)
+    return wrap if model is None else wrap(model)
+
+
+def disable(fn=None, recursive=True):
+    """Keep `fn` out of Capture (torch._dynamo.disable): it runs as plain Python; a compiled function
+    that calls it breaks its graph at the call, and capture.compile(fn) returns it unchanged. Usable
+    as @capture.disable or capture.disable(fn)."""
+    if fn is None:
+        return lambda f: disable(f, recursive)
+    if isinstance(fn, _CompiledFunction):
+        fn = fn._fn
+    if not callable(fn):
+        raise TypeError(f"capture.disable expects a callable, got {type(fn).__name__}")
+
+    @functools.wraps(fn)
+    def disabled(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    disabled._capture_disabled = True
+    return disabled
+
+
+def allow_in_graph(fn):
+    """torch._dynamo.allow_in_graph: put calls of `fn` into graphs as one opaque node. Not supported
+    yet: Capture inlines a Python function's code into the graph, or breaks where it cannot."""
+    raise NotSupported(
+        f"capture.allow_in_graph({getattr(fn, '__qualname__', fn)!r}): calls of a Python function become graph nodes only by "
+        "being inlined today; remove allow_in_graph (Capture inlines the function), or wrap it in capture.disable to run it outside graphs")
+
+
+class _Config:
+    """Process-wide settings (torch._dynamo.config's names where they exist):
+
+    cache_size_limit: captures per function before it runs eagerly (default 8).
+    logs: what to print as it happens, as $CAPTURE_LOGS: a comma list of graph, guards, breaks,
+        recompiles, code, perf, or "all"; "" for nothing.
+    cache_dir: the compiled-kernel cache folder ($CAPTURE_CACHE_DIR, else $XDG_CACHE_HOME/capture or
+        ~/.cache/capture; None with CAPTURE_CACHE=0); read-only here: set the environment before the
+        first compile.
+    """
+
+    _logs = os.environ.get("CAPTURE_LOGS", "")
+
+    @property
+    def cache_size_limit(self):
+        return _native.cache_size_limit()
+
+    @cache_size_limit.setter
+    def cache_size_limit(self, value):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"capture.config.cache_size_limit must be an int >= 0, got {value!r}")
+        _native.cache_size_limit(value)
+
+    @property
+    def logs(self):
+        return self._logs
+
+    @logs.setter
+    def logs(self, value):
+        if not isinstance(value, str):
+            raise TypeError(f"capture.config.logs must be a str (a comma list of kinds), got {type(value).__name__}")
+        _native.set_logs(value)
+        type(self)._logs = value
+
+    @property
+    def cache_dir(self):
+        if os.environ.get("CAPTURE_CACHE") == "0":
+            return None
+        return os.environ.get("CAPTURE_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "capture")
+
+    def __setattr__(self, name, value):
+        if not hasattr(type(self), name) or name == "cache_dir":
+            raise AttributeError(f"capture.config has no setting {name!r} (settable: cache_size_limit, logs)")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self):
+        return f"capture.config(cache_size_limit={self.cache_size_limit}, logs={self.logs!r}, cache_dir={self.cache_dir!r})"
+
+
+config = _Config()
 
 
 class BreakReason:
@@ -201,6 +397,20 @@ class ExplainOutput:
 
     __repr__ = __str__
 
+    def _repr_html_(self):
+        """Jupyter's inline view: the counts as a table, the breaks with their lines, the full text folded."""
+        import html
+
+        rows = [("graphs", self.graph_count), ("graph breaks", self.graph_break_count),
+                ("ops", sum(len(ops) for ops in self.ops_per_graph)), ("guards", len(self.guards)),
+                ("recompiles", len(self.recompile_reasons)), ("backend", self.backend), ("path", self.mode)]
+        table = "".join(f"<tr><th style='text-align:left'>{name}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows)
+        breaks = "".join(f"<li>{html.escape(b.reason)} <code>{html.escape(os.path.basename(str(b.filename)))}:{b.lineno}</code></li>"
+                         for b in self.break_reasons)
+        return (f"<div class='capture-explain'><table>{table}</table>"
+                + (f"<p>Graph breaks:</p><ul>{breaks}</ul>" if breaks else "")
+                + f"<details><summary>details</summary><pre>{html.escape(str(self))}</pre></details></div>")
+
 
 def _target(fn, what):
     """The function (or nn.Module's forward, with the module first) that `fn` stands for."""
@@ -219,20 +429,31 @@ def _target(fn, what):
 
 def _check_backend(backend, what, fn=None):
     if backend is None:
-        backend = getattr(fn, "_backend", None) or _default_backend()
-    if backend not in _BACKENDS:
-        raise ValueError(f"capture.{what}: backend must be one of {_BACKENDS}, got {backend!r}")
+        backend = getattr(fn, "_backend", None)
+        # a compiled function's own backend, unless it is a callable (explain and compare report on Capture's backends)
+        if backend is None or not isinstance(backend, str):
+            backend = _default_backend()
+    backend = _backend_named(backend, what)
+    if not isinstance(backend, str):
+        raise ValueError(f"capture.{what}: backend must be one of {_BACKENDS}, not a callable")
     return backend
 
 
 def explain(fn, *args, backend=None, mode="bytecode", **kwargs):
     """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles,
     and what compiling each graph took on `backend` (by default the compiled function's, else roslyn).
-    With mode="ast", what the AST path captured, or the diagnostics with which it refused `fn`."""
+    With mode="ast", what the AST path captured, or the diagnostics with which it refused `fn`.
+
+    Also torch._dynamo.explain's newer form: `capture.explain(fn)(*args, **kwargs)`."""
     backend = _check_backend(backend, "explain", fn)
     if mode not in _MODES:
         raise ValueError(f"capture.explain: mode must be one of {_MODES}, got {mode!r}")
     target, leading = _target(fn, "explain")
+    code = target.__code__
+    required = code.co_argcount - len(target.__defaults__ or ()) - len(leading)
+    if not args and not kwargs and required > 0:
+        # explain(fn)(*args): fn needs arguments and none were given
+        return lambda *a, **kw: ExplainOutput(_native.explain(target, leading + a, kw, backend, mode))
     return ExplainOutput(_native.explain(target, leading + args, kwargs, backend, mode))
 
 
@@ -383,18 +604,43 @@ def compare(fn, *args, backend=None, **kwargs):
     return CompareOutput(name, backend, reports["ast"], reports["bytecode"], expected)
 
 
-def report(path, *, compare=(), title=None):
+def report(path=None, *, compare=(), title=None):
     """Write one self-contained HTML report of everything Capture captured in this process so far
     (every compiled function, explain and compare call): per frame the annotated source, graphs as
     code and pictures, guards with the lines behind them, breaks, recompiles, generated code and
     timings. `compare` adds CompareOutput objects (from capture.compare) side by side. Returns the
-    absolute path written."""
+    absolute path written; without a path, a Report whose `.html` is the page (Jupyter shows it inline)."""
     items = []
     for c in compare:
         if not isinstance(c, CompareOutput):
             raise TypeError(f"capture.report: compare= takes CompareOutput objects (from capture.compare), got {type(c).__name__}")
         items.append((c.function, [tuple(map(str, row)) for row in c.rows()], c.details()))
+    if path is None:
+        return Report(_native.report(None, title or "Capture report", items))
     return _native.report(os.fspath(path), title or "Capture report", items)
+
+
+class Report:
+    """capture.report() without a path: the HTML page, shown inline by Jupyter (in a frame of its own,
+    so that its styles and scripts stay apart from the notebook's)."""
+
+    def __init__(self, html):
+        self.html = html
+
+    def save(self, path):
+        """Writes the page to `path` and returns the absolute path."""
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(self.html)
+        return os.path.abspath(path)
+
+    def _repr_html_(self):
+        import html
+
+        return (f"<iframe srcdoc=\"{html.escape(self.html, quote=True)}\" "
+                "style='width:100%;height:640px;border:1px solid #ccc'></iframe>")
+
+    def __repr__(self):
+        return f"<capture.Report: {len(self.html)} characters of HTML; .save(path) writes it>"
 
 
 def reset():

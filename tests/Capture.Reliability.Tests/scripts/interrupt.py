@@ -1,5 +1,5 @@
-"""Ctrl-C during a long compiled call: KeyboardInterrupt, then finally and atexit run.
-Prints `ready` when the next SIGINT should be sent. Usage: interrupt.py BACKEND."""
+"""Ctrl-C during long compiled calls, or during time.sleep: KeyboardInterrupt, then finally and
+atexit run. Prints `ready` when the next SIGINT should be sent. Usage: interrupt.py BACKEND compiled|sleep."""
 import atexit
 import sys
 import time
@@ -21,6 +21,8 @@ compiled(x)
 try:
     print("ready", flush=True)
     started = time.time()
+    if sys.argv[2] == "sleep":
+        time.sleep(120)
     while time.time() - started < 120:
         compiled(x)
     print("never interrupted", flush=True)
