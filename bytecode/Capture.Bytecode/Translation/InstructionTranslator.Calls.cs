@@ -80,6 +80,11 @@ public sealed partial class InstructionTranslator
                 && args.Count == 1 && args[0] is TensorValue input && IsTrue(kwargs, "inplace") && kwargs.Count == 1:
                 // F.silu(x, inplace=True) calls torch._C._nn.silu_(x)
                 return PushOrBreak(ins, () => CallOp(Ops.SiluInPlace, [new RefArg(input.Node)], []));
+            case ObjectValue { Kind: ObjectKind.UserFunction } f when FunctionMarks.IsAllowedInGraph(f.Object):
+                // capture.allow_in_graph: one opaque node that calls the function by module and name
+                return FunctionMarks.ResolvableName(f.Object) is { } allowed
+                    ? PushOrBreak(ins, () => CallOp(allowed, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()))
+                    : new StepResult.Break($"capture.allow_in_graph({f.QualifiedName}): a graph node calls a function by its module and name, and this one is not reachable so (define it at module level){At(ins)}");
             case ObjectValue { Kind: ObjectKind.UserFunction } f when OpRegistry.TryGet(f.QualifiedName, out _):
                 // torch.nn.functional's Python functions are registry ops: no need to inline their bodies
                 return PushOrBreak(ins, () => CallOp(f.QualifiedName, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));

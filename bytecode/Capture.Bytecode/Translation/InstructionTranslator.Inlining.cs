@@ -6,7 +6,7 @@ public sealed partial class InstructionTranslator
 {
     private StepResult InlineFunction(Instruction ins, SymValue callee, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? self, string method = "forward")
     {
-        if (DisabledFunctions.IsDisabled(function))
+        if (FunctionMarks.IsDisabled(function))
             return new StepResult.Break($"a call to {FunctionName(function)}, which capture.disable keeps out of graphs: it runs as plain Python{At(ins)}");
         CodeInfo code;
         try { code = InstructionDecoder.Decode(function); }

@@ -248,7 +248,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         PyObject? function = null;
         PyObject? self = null;
         var arguments = args.ToList();
-        if (DisabledFunctions.IsDisabled(callable)) return callable.Call(args, kwargs);
+        if (FunctionMarks.IsDisabled(callable)) return callable.Call(args, kwargs);
         if (callable.TypeName == "function") function = callable.NewReference();
         else if (bridge.IsModule(callable) && !ModuleHooks.Any(callable))
         {

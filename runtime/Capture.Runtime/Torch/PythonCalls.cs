@@ -10,22 +10,39 @@ public sealed class PythonCalls(TorchRuntime torch)
 {
     private readonly Dictionary<string, PyObject> _callables = [];
 
-    /// <summary>The Python object an op name denotes: the longest importable module prefix, then attributes.</summary>
+    /// <summary>
+    /// The Python object an op name denotes: the longest importable module prefix, then attributes
+    /// (a borrowed handle, kept by this object). Names in torch and the other trusted modules resolve
+    /// once; a user's function (capture.allow_in_graph) is looked up again on every call, as its name
+    /// may be bound to another function since.
+    /// </summary>
     public PyObject Callable(string name)
     {
-        if (_callables.TryGetValue(name, out var cached)) return cached;
+        var cached = _callables.GetValueOrDefault(name);
+        var root = name.IndexOf('.') is var dot and > 0 ? name[..dot] : name;
+        if (cached is not null && PythonObjects.TrustedModules.Contains(root)) return cached;
+        var resolved = Resolve(name);
+        if (cached is not null)
+        {
+            if (resolved.Is(cached))
+            {
+                resolved.Dispose();
+                return cached;
+            }
+            cached.Dispose();
+        }
+        return _callables[name] = resolved;
+    }
+
+    private static PyObject Resolve(string name)
+    {
         var parts = name.Split('.');
         for (var split = parts.Length - 1; split >= 1; split--)
         {
             PyObject module;
             try { module = Py.Import(string.Join('.', parts[..split])); }
             catch (PythonException e) when (e.PythonType == "ModuleNotFoundError") { continue; }
-            using (module)
-            {
-                var callable = Attribute(module, string.Join('.', parts[split..]));
-                _callables[name] = callable;
-                return callable;
-            }
+            using (module) return Attribute(module, string.Join('.', parts[split..]));
         }
         throw new NotSupportedException($"cannot resolve '{name}' to a Python callable");
     }

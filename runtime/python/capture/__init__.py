@@ -267,11 +267,23 @@ def disable(fn=None, recursive=True):
 
 
 def allow_in_graph(fn):
-    """torch._dynamo.allow_in_graph: put calls of `fn` into graphs as one opaque node. Not supported
-    yet: Capture inlines a Python function's code into the graph, or breaks where it cannot."""
-    raise NotSupported(
-        f"capture.allow_in_graph({getattr(fn, '__qualname__', fn)!r}): calls of a Python function become graph nodes only by "
-        "being inlined today; remove allow_in_graph (Capture inlines the function), or wrap it in capture.disable to run it outside graphs")
+    """torch._dynamo.allow_in_graph: calls of `fn` go into graphs as one node that calls it, instead of
+    being inlined. Its result's metadata comes from running it on torch's meta device, so it must take
+    and return tensors and use torch ops that have meta kernels; a graph holding such a node runs node
+    by node through torch (no kernels) and differentiates through torch's autograd. `fn` must be
+    reachable by module and name (defined at module level): the node calls it by that name, looked up
+    on every call. Returns `fn` (a list or tuple of functions: each)."""
+    if isinstance(fn, (list, tuple)):
+        for f in fn:
+            allow_in_graph(f)
+        return fn
+    if not isinstance(fn, types.FunctionType):
+        raise TypeError(f"capture.allow_in_graph expects a Python function, got {type(fn).__name__}")
+    if "<" in fn.__qualname__:
+        raise NotSupported(f"capture.allow_in_graph({fn.__qualname__}): a graph node calls a function by its module and name, "
+                           "and a local function has none: define it at module level")
+    fn._capture_allow_in_graph = True
+    return fn
 
 
 class _Config:

@@ -39,6 +39,11 @@ public sealed partial class AstTransformer
                 return SequenceMethod(m.Self, m.Name, args, at);
             case ObjVal { Kind: ObjectKind.NnModule } module:
                 return CallModule(module, args, kwargs, at);
+            case ObjVal { Kind: ObjectKind.UserFunction } f when FunctionMarks.IsAllowedInGraph(f.Object):
+                // capture.allow_in_graph: one opaque node that calls the function by module and name
+                return CallTorch(FunctionMarks.ResolvableName(f.Object) ?? throw Error(at, "allow_in_graph",
+                    $"capture.allow_in_graph({f.Name}): a graph node calls a function by its module and name, and this one is not reachable so",
+                    "define the function at module level"), args, kwargs, at);
             case ObjVal { Kind: ObjectKind.UserFunction } f when TorchOpName(f) is null:
                 return Inline(f.Object, f.Path, args, kwargs, at);
             case ObjVal { Kind: ObjectKind.UserFunction } f when f.Name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) && !OpRegistry.TryGet(f.Name, out _):

@@ -1,6 +1,6 @@
 """A script written for torch.compile, with `torch.compile` replaced by `capture.compile` and
 `torch._dynamo` by `capture`: every mode name, options, a callable backend counting FX nodes,
-disable, explain(fn)(*args) and config. Exits non-zero on any mismatch; prints `ok` at the end."""
+disable, allow_in_graph, explain(fn)(*args) and config. Exits non-zero on any mismatch; prints `ok` at the end."""
 import warnings
 
 import torch
@@ -64,6 +64,45 @@ explained = capture.explain(g)(torch.ones(3))
 assert explained.graph_break_count == 1, [b.reason for b in explained.break_reasons]
 assert "capture.disable" in explained.break_reasons[0].reason
 assert capture.compile(g, disable=True) is g
+
+def scaled_tanh(x, w):
+    return torch.tanh(x @ w) * 2
+
+
+capture.allow_in_graph(scaled_tanh)
+
+
+def uses_allowed(x, w):
+    return scaled_tanh(x.relu(), w).sum(1) + 1
+
+
+nodes.clear()
+x, w = torch.randn(4, 5, requires_grad=True), torch.randn(5, 3)
+for backend in ("roslyn", "llvm", counting_backend):
+    out, ref = capture.compile(uses_allowed, backend=backend)(x, w), uses_allowed(x, w)
+    assert torch.allclose(out, ref)
+    out.sum().backward()
+    grad, x.grad = x.grad.clone(), None
+    ref.sum().backward()
+    assert torch.allclose(grad, x.grad)
+    x.grad = None
+# x, w; relu, scaled_tanh (one node, not inlined), sum, add; output
+assert nodes == [7], nodes
+explained = capture.explain(uses_allowed)(x, w)
+assert explained.graph_break_count == 0 and "__main__.scaled_tanh" in explained.ops_per_graph[0], explained.ops_per_graph
+
+
+def make_local():
+    def local(t):
+        return t
+    return local
+
+
+try:
+    capture.allow_in_graph(make_local())
+    raise AssertionError("a local function was allowed in graphs")
+except capture.NotSupported as error:
+    assert "module level" in str(error)
 
 capture.config.cache_size_limit = 3
 assert capture.config.cache_size_limit == 3
