@@ -381,6 +381,11 @@ public sealed class InferenceModelTests
                     actual, expected = f(x), m(x)
                 results.append((label, torch.allclose(actual, expected, rtol=1e-4, atol=1e-5)))
             check("first call")
+            m.train()
+            with torch.no_grad():
+                m(x)  # recalibration: batch norm writes its running statistics inside its kernel (no version bump)
+            m.eval()
+            check("running statistics recalibrated")
             with torch.no_grad():
                 report = capture.explain(m, x, backend=BACKEND)
             with torch.no_grad():

@@ -281,8 +281,11 @@ public sealed record FunctionGuard(PyObject Function, string Name, PyObject Code
 /// tensor, unwritten (its version counter and data pointer as at the freeze), with the same
 /// requires_grad, and its <c>.data</c> was neither read nor set since (writes through <c>.data</c>
 /// bump another version counter: capture/_frozen.py marks such a tensor escaped). Holds the tensor.
+/// <paramref name="Contents"/>, where given, are the bytes it was frozen with, compared on every
+/// check: batch norm's running statistics, which a train-mode batch_norm writes inside its kernel
+/// without bumping their version counter (torch 1.13), so only their contents tell.
 /// </summary>
-public sealed record FrozenTensorGuard(Source Source, PyObject Tensor, long Version, nint DataPtr, TensorMeta Expected, PyObject Escaped) : SourceGuard(Source)
+public sealed record FrozenTensorGuard(Source Source, PyObject Tensor, long Version, nint DataPtr, TensorMeta Expected, PyObject Escaped, byte[]? Contents = null) : SourceGuard(Source)
 {
     public override string Kind => "frozen tensor";
 
@@ -296,6 +299,8 @@ public sealed record FrozenTensorGuard(Source Source, PyObject Tensor, long Vers
         if ((nint)value.CallMethodInt64("data_ptr") != DataPtr) return $"{Source}'s data was replaced since it was frozen into the graph";
         if (value.GetAttrBool("requires_grad") != Expected.RequiresGrad)
             return $"{Source}.requires_grad changed: expected {(Expected.RequiresGrad ? "True" : "False")}";
+        // the same contiguous storage as at the freeze (pointer checked above): its bytes as they were
+        if (Contents is not null && !SameContents()) return $"{Source} was written since it was frozen into the graph (running statistics a train-mode batch norm updated)";
         if (Escaped.Length > 0)
         {
             using var key = Py.Int(Tensor.Address);
@@ -305,6 +310,8 @@ public sealed record FrozenTensorGuard(Source Source, PyObject Tensor, long Vers
         return null;
     }
 
+    private unsafe bool SameContents() => new ReadOnlySpan<byte>((void*)DataPtr, Contents!.Length).SequenceEqual(Contents);
+
     public override string ToString() =>
-        $"{Source}: frozen tensor {MetaText.Format(Expected with { RequiresGrad = false })}, unchanged since the freeze (same object, version {Version}, same data)";
+        $"{Source}: frozen tensor {MetaText.Format(Expected with { RequiresGrad = false })}, unchanged since the freeze (same object, version {Version}, same data{(Contents is null ? "" : ", same contents")})";
 }

@@ -41,8 +41,17 @@ internal sealed class Freezing
             freezing._candidates[placeholders[i].Name] = (guard, value.Object.NewReference());
             freezing.Data[placeholders[i].Name] = bridge.Runtime.DataOf(value.Object);
         }
+        if (freezing is not null) freezing._runningStatistics.UnionWith(RunningStatistics(entry.Graph));
         return freezing;
     }
+
+    // inputs a batch_norm reads as running_mean / running_var (arguments 1 and 2, or by keyword)
+    private readonly HashSet<string> _runningStatistics = [];
+
+    private static IEnumerable<string> RunningStatistics(Graph graph) =>
+        graph.Nodes.OfType<CallOp>().Where(c => c.Op == Ops.BatchNorm).SelectMany(c =>
+            c.Args.Skip(1).Take(2).Concat(c.Kwargs.Where(k => k.Name is "running_mean" or "running_var").Select(k => k.Value))
+                .OfType<RefArg>().Select(r => r.Name));
 
     /// <summary>Swaps the tensor guard of each input the compile froze for a frozen-tensor guard, and notes the tensors frozen.</summary>
     public void Apply(GuardSet guards, IReadOnlyList<string> frozen)
@@ -54,7 +63,8 @@ internal sealed class Freezing
             var (guard, tensor) = _candidates[name];
             freeze.Call(tensor).Dispose();
             guards.Replace(guard, new FrozenTensorGuard(guard.Source, tensor.NewReference(), tensor.GetAttrInt64("_version"),
-                (nint)tensor.CallMethodInt64("data_ptr"), guard.Expected, escaped.NewReference()));
+                (nint)tensor.CallMethodInt64("data_ptr"), guard.Expected, escaped.NewReference(),
+                _runningStatistics.Contains(name) ? Data[name].Bytes.ToArray() : null));
         }
     }
 
