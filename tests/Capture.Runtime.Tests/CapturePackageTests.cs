@@ -26,6 +26,46 @@ public sealed class CapturePackageTests
     }
 
     [Fact]
+    public void PastTheRecompileLimitNewSizesRunEagerlyWithOneWarningAndCompiledOnesStayCompiled()
+    {
+        using var gil = Interpreter.Gil();
+        using var ns = Run("""
+            import warnings
+            compiled_runs = []
+            def counting(gm, examples):
+                size = tuple(examples[0].shape)
+                def run(*args):
+                    compiled_runs.append(size)
+                    return gm.forward(*args)
+                return run
+            def f(x):
+                return (x * 2).sin() + 1
+            cf = capture.compile(f, backend=counting)
+            same = []
+            capture.config.cache_size_limit = 3
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    for n in (2, 3, 4, 5, 6, 7, 3, 7):
+                        x = torch.randn(n)
+                        same.append(torch.allclose(cf(x), f(x)))
+            finally:
+                capture.config.cache_size_limit = 8
+            messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            """);
+        using var same = ns.GetItem("same");
+        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.ToBoolean()); });
+        using var runs = ns.GetItem("compiled_runs");
+        // sizes 2, 3, 4 compiled (the limit); 5, 6, 7 as plain Python; 3 again through its compiled graph
+        Assert.Equal("[(2,), (3,), (4,), (3,)]", runs.Repr());
+        using var messages = ns.GetItem("messages");
+        var warning = Assert.Single(messages.ToItems().Select(m => { using (m) return m.AsString(); }));
+        Assert.StartsWith("capture: f (", warning);
+        Assert.Contains("was compiled 3 times (capture.config.cache_size_limit); the last recompiles were because ", warning);
+        Assert.Contains("runs as plain Python", warning);
+    }
+
+    [Fact]
     public void NativeModuleArgumentErrorsArePythonTypeErrors()
     {
         using var gil = Interpreter.Gil();

@@ -22,6 +22,17 @@ internal sealed class CodeCache(PyObject codeObject, CodeInfo code)
 
     public bool LimitReported { get; set; }
 
+    private readonly Queue<string> _recentRecompiles = new();
+
+    /// <summary>The guard failures behind the last three recompiles (the recompile-limit warning names them).</summary>
+    public IReadOnlyCollection<string> RecentRecompileReasons => _recentRecompiles;
+
+    public void NoteRecompile(string reason)
+    {
+        if (_recentRecompiles.Count == 3) _recentRecompiles.Dequeue();
+        _recentRecompiles.Enqueue(reason);
+    }
+
     /// <summary>The globals and builtins of the function last called with this code (kept between calls).</summary>
     public FunctionScope? Scope;
 

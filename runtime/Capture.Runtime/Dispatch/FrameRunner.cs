@@ -68,8 +68,14 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         var pc = 0;
         while (true)
         {
-            if (cache.Entries.Count >= CacheSizeLimit) return RunRest(cache, frame, pc, options);
             var entry = cache.Lookup(frame, pc, bridge, out var failure);
+            if (entry is null && cache.Entries.Count >= CacheSizeLimit)
+            {
+                // past the recompile limit, what no compiled entry fits runs as plain Python: the whole
+                // call when none of it ran yet (at eager speed), else the rest of the frame
+                ReportLimit(cache);
+                return pc == 0 ? CallEagerly(function, args, kwargs) : RunRest(cache, frame, pc, options);
+            }
             if (entry is null)
             {
                 entry = CaptureAt(cache, frame, pc, failure, options);
@@ -177,7 +183,11 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         var compiled = discarded ? null : backend.Compile(entry.Graph, gradEnabled, freezing?.Data);
         if (compiled?.Trace.Frozen is { Count: > 0 } frozen) freezing!.Apply(entry.Guards, frozen);
         cache.Add(entry, compiled);
-        if (failure is not null) _recompileReasons.Add($"{cache.Code.Name}: {failure}");
+        if (failure is not null)
+        {
+            _recompileReasons.Add($"{cache.Code.Name}: {failure}");
+            cache.NoteRecompile(failure);
+        }
         Emit(cache, new CaptureEvent.Captured(cache.Code.Name, entry, captureTime, failure, Discarded: discarded) { Compiled = compiled });
     }
 
@@ -339,11 +349,29 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         }
     }
 
+    /// <summary>
+    /// Once per code object: the event, and a Python warning (stderr by default, filterable as any
+    /// warning) naming the function, its last recompile reasons and what to do.
+    /// </summary>
     private void ReportLimit(CodeCache cache)
     {
         if (cache.LimitReported) return;
         cache.LimitReported = true;
-        Emit(cache, new CaptureEvent.RanEagerly(cache.Code.Name, $"{cache.Code.Name} was captured {CacheSizeLimit} times (the recompile limit): it runs eagerly from now on"));
+        var code = cache.Code;
+        Emit(cache, new CaptureEvent.RanEagerly(code.Name, $"{code.Name} was captured {CacheSizeLimit} times (the recompile limit): calls no compiled entry fits run eagerly from now on"));
+        if (purpose != "compiled") return;
+        var reasons = cache.RecentRecompileReasons.Count == 0 ? "" : "; the last recompiles were because " + string.Join("; ", cache.RecentRecompileReasons);
+        var message = $"capture: {code.Name} ({code.FileName}:{code.FirstLine}) was compiled {CacheSizeLimit} times (capture.config.cache_size_limit){reasons}. "
+            + "From now on a call that no compiled version fits runs as plain Python (eager speed). To compile fewer versions, keep "
+            + "values that change from call to call (sizes, Python numbers, new objects) out of what the function specializes on, or raise capture.config.cache_size_limit.";
+        // under -W error the warning is raised, as Python raises it
+        using var warnings = Py.Import("warnings");
+        using var text = Py.Str(message);
+        using var builtins = Py.Builtins;
+        using var category = builtins.GetAttr("RuntimeWarning");
+        using var stacklevel = Py.Int(2); // the user's call of the compiled function
+        using var warn = warnings.GetAttr("warn");
+        warn.Call([text, category, stacklevel], []).Dispose();
     }
 
     private FrameState BindFrame(CodeCache cache, PyObject function, PyObject args, PyObject kwargs) =>
