@@ -426,6 +426,44 @@ public sealed class InferenceModelTests
         Assert.Equal(backend != "eager", frozen.ToBoolean());
     }
 
+    // Dropout in training mode is in the graph: the same draws as eager (the generator seeded alike),
+    // a compiled backward that reuses the mask, one compile for the whole training loop, both paths.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void TrainingWithDropoutMatchesEagerDrawForDrawAndCompilesOnce(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            def make():
+                torch.manual_seed(1)
+                return torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Dropout(0.3),
+                                           torch.nn.Linear(32, 4), torch.nn.Dropout(0.5))
+            outcomes = []
+            for mode in ("bytecode", "ast"):
+                capture.reset()
+                compiled_model, eager_model = make(), make()
+                compiled = capture.compile(compiled_model, backend=BACKEND, mode=mode)
+                optimizers = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (compiled_model, eager_model)]
+                same = True
+                for step in range(4):
+                    x = torch.randn(16, 8)
+                    grads = []
+                    for model, optimizer in zip((compiled, eager_model), optimizers):
+                        torch.manual_seed(100 + step)
+                        loss = model(x).pow(2).mean()
+                        optimizer.zero_grad()
+                        loss.backward()
+                        grads.append([loss.detach().clone()] + [p.grad.clone() for p in optimizer.param_groups[0]["params"]])
+                        optimizer.step()
+                    same = same and all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(*grads))
+                report = capture.explain(compiled_model, x, backend=BACKEND, mode=mode)
+                outcomes.append((mode, same, len(capture._native.recompile_reasons()), report.graph_break_count,
+                                 report.autograd[0]["status"].startswith("forward/backward split")))
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var outcomes = ns.GetItem("outcomes");
+        Assert.Equal("[('bytecode', True, 0, 0, True), ('ast', True, 0, 0, True)]", outcomes.Repr());
+    }
+
     // A channels-last input: the pointwise kernel loops in its output's memory order (N, H, W, C),
     // broadcasting a per-channel scale along C; values and strides are eager's.
     [Theory]

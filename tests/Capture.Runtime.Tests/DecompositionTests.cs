@@ -40,6 +40,10 @@ public sealed class DecompositionTests
         "torch._C._nn.relu6(a0) | f64[3, 4]",
         "torch._C._nn.hardsigmoid(a0) | f32[7]",
         "torch._C._nn.hardswish(a0) | f32[2, 3]",
+        // training mode: the same draws as torch's own dropout; eval mode and p=0: the input
+        "torch.nn.functional.dropout(a0, 0.3, True) | f32[4, 5]",
+        "torch.nn.functional.dropout(a0, 0.3, False) | f32[4, 5]",
+        "torch.nn.functional.dropout(a0, 1.0, True) | f32[2, 3]",
         "torch._C._nn.silu(a0) | f64[4, 3]",
         // the fused encoder layer in its parts (sums of products in another order: 1e-5 absolute)
         "torch._transformer_encoder_layer_fwd(a0, 16, 4, a1, a2, a3, a4, False, False, 1e-05, a5, a6, a7, a8, a9, a10, a11, a12) | f32[2, 5, 16] | f32[48, 16] | f32[48] | f32[16, 16] | f32[16] | f32[16] | f32[16] | f32[16] | f32[16] | f32[32, 16] | f32[32] | f32[16, 32] | f32[16] | atol=1e-5",
@@ -74,7 +78,12 @@ public sealed class DecompositionTests
         var inputs = original.Placeholders.Select(p => (TensorMeta)p.Meta)
             .Select(m => Py.Eval($"torch.randn({string.Join(", ", m.Shape.Dims)}, generator=g, dtype=torch.{m.DType.TorchName()})", ns)).ToList();
         var eager = new GraphInterpreter(TestSession.Current.Torch);
+        // random ops (training dropout): both runs draw from the generator in the same state
+        using var seed = Py.Eval("torch.manual_seed", ns);
+        using var zero = Py.Int(0);
+        seed.Call(zero).Dispose();
         using var expected = eager.Run(original, inputs);
+        seed.Call(zero).Dispose();
         using var actual = eager.Run(decomposed, inputs);
         using var allclose = actual.GetAttr("allclose");
         using var yes = Py.Bool(true);

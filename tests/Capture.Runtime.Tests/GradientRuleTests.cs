@@ -23,6 +23,7 @@ public sealed class GradientRuleTests
                 t = _make(shape, getattr(torch, dtype), strides, "cpu", i)
                 inputs.append(t)
                 ns[f"a{i}"] = t.detach().requires_grad_(t.dtype in (torch.float32, torch.float64))
+            torch.manual_seed(seed)  # random ops (training dropout) draw what the compiled forward draws
             result = eval(expression, ns)
             outs = list(result) if isinstance(result, (tuple, list)) else [result]
             diff = [o for o in outs if isinstance(o, torch.Tensor) and o.requires_grad]
@@ -91,9 +92,10 @@ public sealed class GradientRuleTests
             if (inputs.All(t => !t.RequiresGrad) || Parse(c, inputs) is not { } graph || !JointGraph.NeedsGrad(graph.Output.Meta) && graph.Output.Meta is not TupleMeta)
                 continue;
             PyObject prepared;
+            var caseSeed = seed++;
             using (var specs = Py.List(c.Inputs.Select(TorchOracle.Spec).ToList()))
             using (var expression = Py.Str(c.Expression))
-            using (var seedValue = Py.Int(seed++))
+            using (var seedValue = Py.Int(caseSeed))
             {
                 try { prepared = prepare.Call(expression, specs, seedValue); }
                 catch (PythonException) { continue; } // torch raises (no CPU kernel for the dtype...): nothing to compare
@@ -116,7 +118,7 @@ public sealed class GradientRuleTests
                 Assert.Equal(tangents.Length, joint.Tangents.Count);
                 foreach (var partition in new[] { Partitioners.MinCut(joint), Partitioners.SaveAll(joint) })
                 {
-                    var problem = Run(eager, partition, values, tangents, expected, compare);
+                    var problem = Run(eager, partition, values, tangents, expected, compare, caseSeed);
                     if (problem is not null) mismatches.Add($"{c} [{partition.Partitioner}]\n      {problem}");
                 }
             }
@@ -126,13 +128,14 @@ public sealed class GradientRuleTests
         if (family is not ("creation" or "inplace")) Assert.True(checkedCases >= 5, $"only {checkedCases} {family} cases were differentiated");
     }
 
-    private static string? Run(GraphInterpreter eager, Partition partition, PyObject values, PyObject tangents, PyObject expected, PyObject compare)
+    private static string? Run(GraphInterpreter eager, Partition partition, PyObject values, PyObject tangents, PyObject expected, PyObject compare, int seed)
     {
         try
         {
             Verifier.Check(partition.Forward);
             Verifier.Check(partition.Backward);
             var inputs = values.ToItems().ToList();
+            Py.Exec($"import torch\ntorch.manual_seed({seed})\n").Dispose(); // the draws torch's run made
             using var forward = eager.Run(partition.Forward, inputs);
             foreach (var i in inputs) i.Dispose();
             using var saved = forward.GetItem(1);

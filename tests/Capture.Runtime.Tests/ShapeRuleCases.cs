@@ -567,7 +567,11 @@ public static class ShapeRuleCases
         yield return Unsupported("torch.nn.functional.embedding(a0, a1, max_norm=1.0)", "i64[3]", "f32[5, 4]");
         foreach (var args in new[] { "p=0.0", "training=False", "0.3, False", "p=0.0, training=True", "1.5, False", "-0.1, False" })
             yield return C($"torch.nn.functional.dropout(a0, {args})", "f32[2, 3]");
-        yield return Unsupported("torch.nn.functional.dropout(a0)", "f32[2, 3]");
-        yield return Unsupported("torch.nn.functional.dropout(a0, 0.5, True)", "f32[2, 3]");
+        // training mode: random, decomposed into a bernoulli mask (shapes and errors checked here, values in the backend tests)
+        foreach (var args in new[] { "", "0.5, True", "p=1.0", "0.2, True" })
+            yield return C($"torch.nn.functional.dropout(a0{(args.Length > 0 ? ", " + args : "")})", "f32[2, 3]");
+        yield return C("torch.nn.functional.dropout(a0, 0.5, True)", "i64[3]");
+        foreach (var (args, input) in new[] { ("0.5", "f32[2, 3]"), ("0.0", "f64[4]"), ("p=0.25", "i64[3]"), ("0.5", "b8[2]"), ("1.5", "f32[2]") })
+            yield return C($"torch.bernoulli(a0{(args.Length > 0 ? ", " + args : "")})", input);
     }
 }

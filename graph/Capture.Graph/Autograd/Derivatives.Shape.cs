@@ -40,12 +40,7 @@ public static partial class Derivatives
         Add(rules, RepeatRule, Ops.Repeat);
         Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Flip, g, c.Raw("dims")))), Ops.Flip);
         Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Roll, g, Arg.Ints(c.Ints("shifts").Select(s => -s)), c.Raw("dims")))), Ops.Roll);
-        Add(rules, (b, c, y, g) =>
-        {
-            if (c.Bool("training") && c.Float("p") > 0)
-                throw new NotSupportedException("dropout in training mode: its random mask is not a graph value, so the compiled backward cannot reuse it (the function runs through torch's autograd)");
-            return Grads(c, ("input", g));
-        }, Ops.Dropout);
+        // dropout has no rule: the joint graph decomposes it (a bernoulli mask, saved for the backward)
         Add(rules, (b, c, y, g) =>
         {
             if (!c.IsNone("max_norm")) throw new NotSupportedException("embedding(max_norm=...) renormalizes the weight in place");

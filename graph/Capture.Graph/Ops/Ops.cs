@@ -110,6 +110,7 @@ public static class Ops
     public static readonly OpDef Conv2d               = OpRegistry.Get("torch.nn.functional.conv2d");
     public static readonly OpDef MkldnnConvolution    = OpRegistry.Get("torch.mkldnn_convolution");
     public static readonly OpDef Dropout              = OpRegistry.Get("torch.nn.functional.dropout");
+    public static readonly OpDef Bernoulli            = OpRegistry.Get("torch.bernoulli");
     public static readonly OpDef Embedding            = OpRegistry.Get("torch.nn.functional.embedding");
     public static readonly OpDef Gelu                 = OpRegistry.Get("torch.nn.functional.gelu");
     public static readonly OpDef GroupNorm            = OpRegistry.Get("torch.nn.functional.group_norm");
