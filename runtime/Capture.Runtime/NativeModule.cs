@@ -53,7 +53,7 @@ internal static class NativeModule
         {
             ExpectArguments("set_logs", args, kwargs, 1);
             using var kinds = args.GetItem(0);
-            session.Log.SetLive(Reports.LiveLog.FromEnvironment(kinds.AsString(), Console.Error));
+            session.Log.SetLive(Reports.LiveLog.FromEnvironment(kinds.AsString(), PythonStderr.Instance));
             return Py.None;
         }, "set_logs(kinds): what to log as it happens, as CAPTURE_LOGS (a comma list of graph, guards, breaks, recompiles, code, perf, or all; '' for none).");
         if (Interpreter.IsHosted)

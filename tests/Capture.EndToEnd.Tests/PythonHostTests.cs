@@ -67,7 +67,7 @@ public class PythonHostTests
     {
         var run = Python("-m", "pytest", "-q", "-p", "no:cacheprovider", Hosted("test_with_capture.py"));
         AssertClean(run);
-        Assert.Contains("3 passed", run.Stdout);
+        Assert.Contains("4 passed", run.Stdout);
     }
 
     [Fact]
@@ -75,7 +75,7 @@ public class PythonHostTests
     {
         var run = CommandRunner.Capture("run", "-m", "pytest", "-q", "-p", "no:cacheprovider", Hosted("test_with_capture.py"));
         AssertClean(run);
-        Assert.Contains("3 passed", run.Stdout);
+        Assert.Contains("4 passed", run.Stdout);
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed class EventLog : ICaptureEventSink
                 Dropped++;
             }
             _events.Add(e);
-            live = _live ??= LiveLog.FromEnvironment(Environment.GetEnvironmentVariable("CAPTURE_LOGS"), Console.Error);
+            live = _live ??= LiveLog.FromEnvironment(Environment.GetEnvironmentVariable("CAPTURE_LOGS"), PythonStderr.Instance);
         }
         live.Write(e);
     }

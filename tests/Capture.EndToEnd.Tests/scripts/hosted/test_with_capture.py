@@ -21,3 +21,13 @@ def test_explain_counts_one_graph():
 def test_a_user_error_is_a_python_exception():
     with __import__("pytest").raises(RuntimeError):
         capture.compile(block)(torch.randn(2, 3), torch.randn(4, 3))
+
+
+def test_logs_go_to_pythons_stderr(capsys):
+    # capture.config.logs writes through sys.stderr: pytest's capture (and Jupyter) sees it
+    capture.config.logs = "graph"
+    try:
+        capture.compile(lambda x: x.cos() * 3)(torch.randn(5))
+    finally:
+        capture.config.logs = ""
+    assert "[capture:graph]" in capsys.readouterr().err
