@@ -464,6 +464,46 @@ public sealed class InferenceModelTests
         Assert.Equal("[('bytecode', True, 0, 0, True), ('ast', True, 0, 0, True)]", outcomes.Repr());
     }
 
+    // A graph break inside `for module in self` leaves the loop's iterator on the stack: a new object on
+    // every call. It is guarded by type and by the modules it has left, so the resumed captures serve
+    // every later call (it was guarded by identity: a recompile on every call, up to the limit).
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ABreakInsideALoopOverModulesDoesNotRecompileOnLaterCalls(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            @capture.disable
+            def host(t):
+                return t * 1
+            class Host(torch.nn.Module):
+                def forward(self, x):
+                    return host(x) + 1
+            m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), Host(), torch.nn.Linear(4, 2), Host(), torch.nn.Tanh())
+            capture.reset()
+            compiled = capture.compile(m, backend=BACKEND)
+            same, recompiles = [], []
+            for call in range(5):
+                x = torch.randn(3, 4)
+                same.append(torch.allclose(compiled(x), m(x), atol=1e-6))
+                recompiles.append(len(capture._native.recompile_reasons()))
+            # the loop's own iterator held in a local stays guarded by identity: still right
+            def held(x):
+                it = iter([1.0, 2.0, 3.0])
+                for v in it:
+                    x = host(x * v)
+                return x
+            held_same = all(torch.allclose(capture.compile(held, backend=BACKEND)(t), held(t)) for t in [torch.ones(2)] * 3)
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var same = ns.GetItem("same");
+        Assert.Equal("[True, True, True, True, True]", same.Repr());
+        using var recompiles = ns.GetItem("recompiles");
+        var counts = recompiles.ToItems().Select(c => { using (c) return c.ToInt64(); }).ToList();
+        Assert.True(counts.Skip(1).All(c => c == counts[0]), $"recompiles after each call: {recompiles.Repr()}");
+        using var held = ns.GetItem("held_same");
+        Assert.True(held.ToBoolean());
+    }
+
     // A channels-last input: the pointwise kernel loops in its output's memory order (N, H, W, C),
     // broadcasting a per-channel scale along C; values and strides are eager's.
     [Theory]

@@ -153,6 +153,23 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             }).ToList();
             return new DictValue(items) { Source = source };
         }
+        if (source is StackSource && IsTemporaryIterator(value))
+        {
+            // a for loop's iterator left on the stack by a graph break: a new object on every call, so
+            // never guarded by identity. Over plain values (range(n), a list of numbers) it stays
+            // opaque, guarded by type: FOR_ITER on it runs for real and the entries after it serve
+            // every iteration. Over objects (modules) the rest of the loop is unrolled from what it has
+            // left to yield, guarded by type and length, each item by its own guards.
+            using var type = value.Type;
+            Guards.Add(new TypeMatchGuard(source, type.NewReference(), value.TypeName));
+            var remaining = new RemainingItemsSource(source);
+            using var items = remaining.Resolve(Frame);
+            if (items.ToItems().All(item => { using (item) return IsConstant(item); }))
+                return new ObjectValue(value.NewReference(), ObjectKind.Other, QualifiedName(value)) { Source = source };
+            Guards.Add(new LengthMatchGuard(remaining, items.Length));
+            // no source of its own: consumed by the graph, it is rebuilt from what it has left, not read again
+            return new IteratorValue(items.ToItems().Select((item, i) => { using (item) return Wrap(item, new ItemSource(remaining, i)); }).ToList());
+        }
         var kind = Classify(value);
         if (kind == ObjectKind.NnModule)
         {
@@ -167,6 +184,16 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         else
             Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
+    }
+
+    // a builtin iterator (list, tuple, range, dict views) with few items left that no local names
+    // (else the user may advance it outside the loop, and replacing it would lose that)
+    private bool IsTemporaryIterator(PyObject value)
+    {
+        if (Frame.Locals.Values.Any(local => local.Is(value))) return false;
+        using var frames = Py.Import("capture._frames");
+        using var answer = frames.CallMethod("is_builtin_iterator", value);
+        return answer.IsTrue();
     }
 
     /// <summary>

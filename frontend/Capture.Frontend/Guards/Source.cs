@@ -118,6 +118,24 @@ public sealed record AttrSource(Source Base, string Attr) : PartSource(Base)
     public override string ToString() => IsIdentifier(Attr) ? $"{Base}.{Attr}" : $"getattr({Base}, {Quoted(Attr)})";
 }
 
+/// <summary>
+/// The items a builtin iterator (list, tuple, range, dict keys/values/items) has not yielded yet, as a
+/// tuple: read through its <c>__reduce__</c>, which does not advance it (capture/_frames.py).
+/// </summary>
+public sealed record RemainingItemsSource(Source Base) : PartSource(Base)
+{
+    private readonly int _hash = HashCode.Combine(Base, 7);
+    public override int GetHashCode() => _hash;
+
+    protected override PyObject Read(PyObject owner)
+    {
+        using var frames = Py.Import("capture._frames");
+        return frames.CallMethod("remaining", owner);
+    }
+
+    public override string ToString() => $"remaining({Base})";
+}
+
 public sealed record ItemSource(Source Base, long Index) : PartSource(Base)
 {
     private readonly int _hash = HashCode.Combine(Base, Index, 3);

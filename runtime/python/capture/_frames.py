@@ -35,3 +35,30 @@ def bind(fn, args, kwargs):
 def raise_(error):
     """Raises error, as RAISE_VARARGS does (the C# side then holds it as the pending exception)."""
     raise error
+
+
+# builtin iterators whose __reduce__ gives what they have not yielded yet, without advancing them
+def _iterator_types():
+    from collections import OrderedDict
+
+    ordered = OrderedDict()
+    return tuple({type(it) for it in (iter([]), iter(()), iter(range(0)), iter({}), iter({}.values()), iter({}.items()),
+                                      iter(ordered), iter(ordered.values()), iter(ordered.items()))})
+
+
+ITERATOR_TYPES = _iterator_types()
+
+
+def is_builtin_iterator(value, limit=64):
+    """Whether `value` is a builtin iterator over at most `limit` more items (capture unrolls what is left)."""
+    import operator
+
+    return type(value) in ITERATOR_TYPES and operator.length_hint(value) <= limit
+
+
+def remaining(iterator):
+    """The items a builtin iterator has not yielded yet, as a tuple (it is not advanced)."""
+    reduced = iterator.__reduce__()
+    sequence = reduced[1][0] if reduced[1] else ()
+    start = reduced[2] if len(reduced) > 2 and reduced[2] is not None else 0
+    return tuple(sequence)[start:]
