@@ -123,12 +123,13 @@ public sealed class CaptureSession
     {
         lock (_gate)
         {
-            foreach (var (backend, m, runner) in _callableRunners)
-                if (m == mode && backend.Compiler.Is(compiler)) return runner;
+            foreach (var (known, m, runner) in _callableRunners)
+                if (m == mode && known.Compiler.Is(compiler)) return runner;
             var torch = _torch ??= TorchRuntime.Import();
             _bridge ??= new TorchBridge(torch);
-            var made = Configured(new FrameRunner(_bridge, new CallableBackend(compiler.NewReference(), torch), mode, Log, ++_lastRunnerId, "compiled"));
-            _callableRunners.Add((made.Backend is CallableBackend b ? b : throw new InvalidOperationException(), mode, made));
+            var backend = new CallableBackend(compiler.NewReference(), torch);
+            var made = Configured(new FrameRunner(_bridge, backend, mode, Log, ++_lastRunnerId, "compiled"));
+            _callableRunners.Add((backend, mode, made));
             return made;
         }
     }

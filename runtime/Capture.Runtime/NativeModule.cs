@@ -49,6 +49,11 @@ internal static class NativeModule
             else ExpectArguments("cache_size_limit", args, kwargs, 0);
             return Py.Int(session.CacheSizeLimit);
         }, "cache_size_limit([n]) -> int: the recompile limit (captures per frame before it runs eagerly), set when n is given.");
+        PyFunction.Define(module, "cache_dir", (args, kwargs) =>
+        {
+            ExpectArguments("cache_dir", args, kwargs, 0);
+            return KernelCache.RootFromEnvironment() is { } root ? Py.Str(root) : Py.None;
+        }, "cache_dir() -> str | None: the compiled-kernel cache folder the runtime uses (None with CAPTURE_CACHE=0).");
         PyFunction.Define(module, "set_logs", (args, kwargs) =>
         {
             ExpectArguments("set_logs", args, kwargs, 1);

@@ -55,15 +55,16 @@ public sealed class KernelCache(string directory)
         Console.Error.WriteLine($"capture: not using the kernel cache ({why}): make it private to you (chmod 700, owned by you) or set CAPTURE_CACHE_DIR; kernels compile anew meanwhile");
     }
 
-    /// <summary>$CAPTURE_CACHE_DIR, else $XDG_CACHE_HOME/capture, else ~/.cache/capture; null when CAPTURE_CACHE=0.</summary>
-    public static KernelCache? FromEnvironment(string backend)
-    {
-        if (Environment.GetEnvironmentVariable("CAPTURE_CACHE") == "0") return null;
-        var root = Environment.GetEnvironmentVariable("CAPTURE_CACHE_DIR") is { Length: > 0 } dir ? dir
-            : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "capture");
-        return new KernelCache(Path.Combine(root, backend));
-    }
+    /// <summary>The cache's folder: $CAPTURE_CACHE_DIR, else $XDG_CACHE_HOME/capture, else ~/.cache/capture; null when CAPTURE_CACHE=0.</summary>
+    public static string? RootFromEnvironment() =>
+        Environment.GetEnvironmentVariable("CAPTURE_CACHE") == "0" ? null
+        : Environment.GetEnvironmentVariable("CAPTURE_CACHE_DIR") is { Length: > 0 } dir ? dir
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "capture");
+
+    /// <summary>The cache of one backend under <see cref="RootFromEnvironment"/>; null when CAPTURE_CACHE=0.</summary>
+    public static KernelCache? FromEnvironment(string backend) =>
+        RootFromEnvironment() is { } root ? new KernelCache(Path.Combine(root, backend)) : null;
 
     public static string Key(string source, string salt) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(salt + "\n" + source)));

@@ -73,8 +73,9 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
             {
                 // past the recompile limit, what no compiled entry fits runs as plain Python: the whole
                 // call when none of it ran yet (at eager speed), else the rest of the frame
+                if (pc != 0) return RunRest(cache, frame, pc, options); // (RunRest reports the limit)
                 ReportLimit(cache);
-                return pc == 0 ? CallEagerly(function, args, kwargs) : RunRest(cache, frame, pc, options);
+                return CallEagerly(function, args, kwargs);
             }
             if (entry is null)
             {

@@ -322,10 +322,7 @@ class _Config:
 
     @property
     def cache_dir(self):
-        if os.environ.get("CAPTURE_CACHE") == "0":
-            return None
-        return os.environ.get("CAPTURE_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "capture")
+        return _native.cache_dir()
 
     def __setattr__(self, name, value):
         if not hasattr(type(self), name) or name == "cache_dir":
