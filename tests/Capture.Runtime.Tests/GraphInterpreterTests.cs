@@ -205,7 +205,7 @@ public sealed class GraphInterpreterTests
     }
 
     [Fact]
-    public void OpaqueOpsGetMetadataFromTheMetaDeviceAndRunThroughTorch()
+    public void OpaqueOpsGetMetadataFromFakeTensorsAndRunThroughTorch()
     {
         using var gil = Interpreter.Gil();
         var inference = new MetaInference(TestSession.Current.Torch);
@@ -214,8 +214,8 @@ public sealed class GraphInterpreterTests
         foreach (var name in new[] { "torch.cumsum", "torch.special.i0" })
             Assert.False(OpRegistry.TryGet(name, out _), $"{name} became a registry op: pick another for this test");
         Arg[] args = [x, 1L];
-        var cumsum = b.Call(OpDef.Opaque("torch.cumsum"), args, opaqueMeta: inference.Infer("torch.cumsum", args, [], b.MetaOf));
-        var i0 = b.Call(OpDef.Opaque("torch.special.i0"), [cumsum], opaqueMeta: inference.Infer("torch.special.i0", [cumsum], [], b.MetaOf));
+        var cumsum = b.Call(OpDef.Opaque("torch.cumsum"), args, opaqueMeta: inference.Infer("torch.cumsum", args, [], b.MetaOf).Meta);
+        var i0 = b.Call(OpDef.Opaque("torch.special.i0"), [cumsum], opaqueMeta: inference.Infer("torch.special.i0", [cumsum], [], b.MetaOf).Meta);
         var graph = b.Output(b.Call(Ops.Sum, i0, 0L));
         Assert.Equal("f32[3, 4] grad", MetaText.Format(graph["cumsum"].Meta));
         Assert.Empty(Verifier.Verify(graph));

@@ -85,6 +85,11 @@ public sealed partial class InstructionTranslator
                 return FunctionMarks.ResolvableName(f.Object) is { } allowed
                     ? PushOrBreak(ins, () => CallOp(allowed, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()))
                     : new StepResult.Break($"capture.allow_in_graph({f.QualifiedName}): a graph node calls a function by its module and name, and this one is not reachable so (define it at module level){At(ins)}");
+            case ObjectValue { Kind: ObjectKind.UserFunction } f when TorchFunctionalName(f.Object) is { } functional
+                && args.Concat(kwargs.Select(k => k.Value)).Any(a => a is TensorValue || IterableItems(a) is { } items && items.Any(i => i is TensorValue)):
+                // torch's Python-level functions on tensors (einsum, split, norm, meshgrid, tensordot...): one
+                // opaque call each, as the AST path makes them; their bodies read torch internals (_VF)
+                return PushOrBreak(ins, () => CallOp(functional, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
             case ObjectValue { Kind: ObjectKind.UserFunction } f when OpRegistry.TryGet(f.QualifiedName, out _):
                 // torch.nn.functional's Python functions are registry ops: no need to inline their bodies
                 return PushOrBreak(ins, () => CallOp(f.QualifiedName, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
@@ -146,6 +151,16 @@ public sealed partial class InstructionTranslator
         }
     }
 
+
+    /// <summary>"torch.functional.NAME" for a public function of torch.functional (torch.einsum, torch.split...), else null.</summary>
+    private static string? TorchFunctionalName(PyObject function)
+    {
+        if (!function.HasAttr("__module__") || !function.HasAttr("__name__")) return null;
+        using var module = function.GetAttr("__module__");
+        using var name = function.GetAttr("__name__");
+        return module.IsStr && module.AsString() == "torch.functional" && name.IsStr && !name.AsString().StartsWith('_')
+            ? "torch.functional." + name.AsString() : null;
+    }
 
     private static bool IsTrue(List<KeyValuePair<string, SymValue>> kwargs, string name) =>
         kwargs.Any(k => k.Key == name && k.Value is ConstValue c && c.Value.IsTrue());
@@ -256,7 +271,11 @@ public sealed partial class InstructionTranslator
                 return new StepResult.Break($"Tensor.{m.Name}() needs the tensor's values (data-dependent){At(ins)}");
         }
         if (!OpRegistry.TryGetMethod(m.Name, out _))
-            return new StepResult.Break($"Tensor.{m.Name} is not in Capture's op registry{At(ins)}");
+        {
+            // outside the registry: an opaque call of torch.Tensor.NAME, its metadata from torch's fake tensors
+            if (OpaqueMethods.Name(m.Name, out var why) is not { } opaque) return new StepResult.Break($"{why}{At(ins)}");
+            return PushOrBreak(ins, () => CallOp(opaque, args.Select(ToArg).Prepend(new RefArg(m.Self.Node)).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
+        }
         return PushOrBreak(ins, () => CallMethodOp(m.Self, m.Name, args.Select(ToArg).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value))).ToList()));
     }
 }

@@ -104,6 +104,25 @@ public sealed partial class InstructionTranslator
         return StepResult.Continue;
     }
 
+    /// <summary>The position of field <paramref name="name"/> in a named tuple type (its __match_args__ or _fields), or null.</summary>
+    private static int? FieldIndex(PyObject type, string name)
+    {
+        foreach (var names in new[] { "_fields", "__match_args__" })
+        {
+            if (!type.HasAttr(names)) continue;
+            using var fields = type.GetAttr(names);
+            var items = fields.ToItems();
+            try
+            {
+                for (var i = 0; i < items.Count; i++)
+                    if (items[i].IsStr && items[i].AsString() == name) return i;
+            }
+            finally { foreach (var item in items) item.Dispose(); }
+            return null;
+        }
+        return null;
+    }
+
     private StepResult LoadAttr(Instruction ins, bool method)
     {
         var owner = Pop();
@@ -140,6 +159,10 @@ public sealed partial class InstructionTranslator
                     if (o.Kind == ObjectKind.NnModule && o.Source is null) return new StepResult.Break($"attribute of an nn.Module made during capture{At(ins)}");
                     Push(_context.WrapAttribute(o, name, value));
                 }
+                return StepResult.Continue;
+            case TupleValue { NamedType: { } named } tuple when FieldIndex(named, name) is { } field && field < tuple.Items.Count:
+                // a field of a named tuple (torch.return_types.topk's values and indices)
+                Push(tuple.Items[field]);
                 return StepResult.Continue;
             case DictValue dict when name is "items" or "keys" or "values" or "get":
                 Push(new DictMethodValue(dict, name));

@@ -30,8 +30,16 @@ public sealed partial class InstructionTranslator
     private SymValue CallOp(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
     {
         if (op.IsInPlace) _context.Mutations++;
-        var meta = op.Category == OpCategory.Opaque ? _context.Torch.InferOpaque(op.Name, args, kwargs, _context.Builder.MetaOf) : null;
-        return Named(op, FromNode(_context.Builder.Call(op, args, kwargs, opaqueMeta: meta)));
+        if (op.Category != OpCategory.Opaque) return Named(op, FromNode(_context.Builder.Call(op, args, kwargs)));
+        var inferred = _context.Torch.InferOpaque(op.Name, args, kwargs, _context.Builder.MetaOf);
+        var result = FromNode(_context.Builder.Call(OpDef.Opaque(op.Name, inferred), args, kwargs, opaqueMeta: inferred.Meta));
+        return result is TupleValue tuple && inferred.TupleType is { } type ? tuple with { NamedType = ReturnType(type) } : result;
+    }
+
+    private static PyObject ReturnType(string qualifiedName)
+    {
+        using var types = Py.Import("torch.return_types");
+        return types.GetAttr(qualifiedName["torch.return_types.".Length..]);
     }
 
     // torch.max(x, dim) returns torch.return_types.max(values, indices), not a plain tuple

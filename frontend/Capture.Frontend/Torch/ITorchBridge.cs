@@ -23,6 +23,6 @@ public interface ITorchBridge
 
     bool IsModule(PyObject value);
 
-    /// <summary>Runs an op outside the registry on torch's meta device and reads its result's metadata.</summary>
-    ValueMeta InferOpaque(string opName, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Func<string, ValueMeta> metaOf);
+    /// <summary>Runs an op outside the registry on torch's fake tensors and reads its result's metadata.</summary>
+    OpaqueResult InferOpaque(string opName, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Func<string, ValueMeta> metaOf);
 }

@@ -12,8 +12,11 @@ public static class Functionalize
     {
         if (!graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace)) return graph;
         // tensors some view reads (getitem of a tuple takes an item, not a view)
+        // (an opaque op whose result shares memory with an argument counts as a view of every tensor it reads)
         var viewed = graph.Nodes.OfType<CallOp>().Where(c => c.Op.Category == OpCategory.View && graph.MetaOf(c.Args[0]) is TensorMeta)
-            .SelectMany(c => c.Args[0].References()).ToHashSet();
+            .SelectMany(c => c.Args[0].References())
+            .Concat(graph.Nodes.OfType<CallOp>().Where(c => c.Op is { Category: OpCategory.Opaque, Aliases: true }).SelectMany(c => c.Inputs))
+            .ToHashSet();
         var b = new GraphBuilder();
         b.Reserve(graph.Nodes.Select(n => n.Name));
         var renames = new Dictionary<string, string>();
@@ -32,7 +35,7 @@ public static class Functionalize
             var originalTarget = renames.FirstOrDefault(p => p.Value == target.Name && p.Key != p.Value).Key ?? target.Name;
             if (written is Placeholder or GetAttr or Constant)
                 throw new NotSupportedException($"{call.Op.Name}{where} writes into the input {originalTarget} in place; differentiate an out-of-place form ({call.Op.FunctionalName})");
-            if (written is CallOp { Op.Category: OpCategory.View } || viewed.Contains(originalTarget) || viewed.Contains(target.Name))
+            if (written is CallOp { Op.Category: OpCategory.View } or CallOp { Op: { Category: OpCategory.Opaque, Aliases: true } } || viewed.Contains(originalTarget) || viewed.Contains(target.Name))
                 throw new NotSupportedException($"{call.Op.Name}{where} writes into {originalTarget}, which shares memory with a view");
             b.Source = call.Source;
             var meta = (TensorMeta)written.Meta;

@@ -111,8 +111,8 @@ public sealed record JointGraph(
                     throw new NotSupportedException($"{g.Target}{where} is read as an attribute, not a graph input: its gradient has nowhere to go");
                 case CallOp { Op.Category: OpCategory.GlobalState }:
                     throw new NotSupportedException($"the graph switches grad mode{where}: its gradients are torch's to track");
-                case CallOp { Op.Category: OpCategory.Opaque } c when c.Inputs.Any(i => NeedsGrad(forward[i].Meta)):
-                    throw new NotSupportedException($"{c.Op.Name}{where} is outside the op registry: it has no derivative rule");
+                case CallOp { Op: { Category: OpCategory.Opaque, DrawsRandom: true } } c when c.Inputs.Any(i => NeedsGrad(forward[i].Meta)):
+                    throw new NotSupportedException($"{c.Op.Name}{where} is outside the op registry and draws random numbers: running it again for its gradient would draw others");
             }
         }
         var functional = Functionalize.Apply(forward);
@@ -135,6 +135,9 @@ public sealed record JointGraph(
         _ => meta,
     };
 
+    /// <summary>The Python function an opaque op's gradient node calls (runtime/python/capture/_autograd.py).</summary>
+    public const string OpaqueVjp = "capture._autograd.opaque_vjp";
+
     /// <summary>The gradients accumulated so far, per value (per item, for tuple values).</summary>
     private sealed class Accumulator(GraphBuilder b, Graph forward)
     {
@@ -151,6 +154,40 @@ public sealed record JointGraph(
             if (Derivatives.Meta(b, grad).DType != meta.DType)
                 grad = b.Call(Ops.To, [grad, new DTypeArg(meta.DType)], method: true);
             _tensors[name] = _tensors.TryGetValue(name, out var existing) ? b.Call(Ops.Add, existing, grad) : grad;
+        }
+
+        /// <summary>
+        /// An opaque op's gradients (it is outside the registry, so it has no rule): one backward node,
+        /// capture._autograd.opaque_vjp, runs the op again on the saved arguments under torch's autograd
+        /// and returns the gradient of each tensor argument that takes one (tensors numbered depth first
+        /// over the arguments, then the keywords, as the Python side numbers them).
+        /// </summary>
+        private void PropagateOpaque(CallOp call, Arg gradOutput)
+        {
+            var tensors = new List<string>();
+            void Walk(Arg arg)
+            {
+                switch (arg)
+                {
+                    case RefArg r when forward[r.Name].Meta is TensorMeta: tensors.Add(r.Name); break;
+                    case ListArg l: foreach (var item in l.Items) Walk(item); break;
+                }
+            }
+            foreach (var arg in call.Args) Walk(arg);
+            foreach (var kwarg in call.Kwargs) Walk(kwarg.Value);
+            var wanted = Enumerable.Range(0, tensors.Count).Where(i => NeedsGrad(forward[tensors[i]].Meta)).ToList();
+            if (wanted.Count == 0) return;
+            var metas = wanted.Select(i => (ValueMeta)(((TensorMeta)forward[tensors[i]].Meta) with { RequiresGrad = false })).ToEquatableList();
+            Arg[] args =
+            [
+                new StrArg(call.Op.Name), new ListArg(call.Args, IsTuple: true),
+                new ListArg(call.Kwargs.Select(k => (Arg)new StrArg(k.Name)).ToEquatableList()),
+                new ListArg(call.Kwargs.Select(k => k.Value).ToEquatableList()),
+                gradOutput, new ListArg(wanted.Select(i => (Arg)new IntArg(i)).ToEquatableList()),
+            ];
+            var grads = b.Call(OpDef.Opaque(OpaqueVjp, aliases: false, drawsRandom: false), args, opaqueMeta: new TupleMeta(metas));
+            for (var k = 0; k < wanted.Count; k++)
+                Accumulate(tensors[wanted[k]], b.Call(Ops.GetItem, grads, (long)k));
         }
 
         /// <summary>Pushes a node's gradient to its arguments through the op's derivative rule.</summary>
@@ -176,6 +213,11 @@ public sealed record JointGraph(
                     : NoneArg.Instance)).ToEquatableList(), IsTuple: true);
             else return;
             var where = call.Source is { } s ? $" (from {s})" : "";
+            if (op.Category == OpCategory.Opaque)
+            {
+                PropagateOpaque(call, gradOutput);
+                return;
+            }
             if (op.Derivative is not { } rule)
             {
                 if (Derivatives.IsNonDifferentiable(op)) return;

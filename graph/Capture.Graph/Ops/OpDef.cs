@@ -47,13 +47,28 @@ public sealed class OpDef : IEquatable<OpDef>
     public bool IsFunction => !Name.StartsWith("Tensor.", StringComparison.Ordinal);
     public bool IsInPlace => MutatedArg is not null;
 
-    /// <summary>An op outside the registry (metadata from torch's meta device; backends call torch).</summary>
-    public static OpDef Opaque(string name) => new()
+    /// <summary>
+    /// An opaque op's result may share memory with an argument (a view such as movedim, or the
+    /// argument itself): passes treat it as a view. Known from torch's fake tensors at capture; true
+    /// where not known (a graph read back from text).
+    /// </summary>
+    public bool Aliases { get; init; }
+
+    /// <summary>An opaque op that draws from the random generator (torch ran a nondeterministic_seeded aten op inside it): never run twice for a gradient.</summary>
+    public bool DrawsRandom { get; init; }
+
+    /// <summary>An op outside the registry (metadata from torch's fake tensors; backends call torch).</summary>
+    public static OpDef Opaque(string name, bool aliases = true, bool drawsRandom = true) => new()
     {
         Name = name,
         Schema = Schema.Parse("Any... args"),
         Category = OpCategory.Opaque,
+        Aliases = aliases,
+        DrawsRandom = drawsRandom,
     };
+
+    /// <summary>The opaque op a fake-tensor run described.</summary>
+    public static OpDef Opaque(string name, OpaqueResult inferred) => Opaque(name, inferred.Aliases, inferred.DrawsRandom);
 
     public bool Equals(OpDef? other) => other is not null && Name == other.Name;
     public override bool Equals(object? obj) => obj is OpDef o && Equals(o);
@@ -62,3 +77,10 @@ public sealed class OpDef : IEquatable<OpDef>
     public static bool operator !=(OpDef? a, OpDef? b) => !(a == b);
     public override string ToString() => Name;
 }
+
+/// <summary>
+/// What torch's fake tensors tell of an opaque call: its result's metadata, whether the result shares
+/// memory with an argument, the named tuple type it returns ("torch.return_types.topk"), if any, and
+/// whether it draws from the random generator.
+/// </summary>
+public sealed record OpaqueResult(ValueMeta Meta, bool Aliases, string? TupleType = null, bool DrawsRandom = false);

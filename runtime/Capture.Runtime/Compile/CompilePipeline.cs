@@ -84,9 +84,9 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     {
         if (graph.Nodes.Any(n => n is Cond or WhileLoop))
             return "the graph keeps control flow (cond, while_loop): it runs through torch, subgraphs included, until they are compiled too";
-        if (graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState or OpCategory.Opaque)
+        if (graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState)
             || graph.Nodes.Any(n => n is CallModule))
-            return "the graph writes, switches grad mode or calls opaque code: it runs in order through torch";
+            return "the graph writes or switches grad mode: it runs in order through torch";
         if (gradEnabled && graph.Nodes.Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
             return "its results need autograd (inputs require grad, grad mode on) and it has no compiled backward: it runs through torch";
         return null;
@@ -140,8 +140,8 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
                 case Placeholder:
                     found.Add(name);
                     break;
-                case CallOp { Op.Category: OpCategory.View } view:
-                    foreach (var input in view.Inputs) stack.Push(input);
+                case CallOp { Op.Category: OpCategory.View } or CallOp { Op: { Category: OpCategory.Opaque, Aliases: true } }:
+                    foreach (var input in graph[name].Inputs) stack.Push(input);
                     break;
             }
         }

@@ -56,7 +56,7 @@ public sealed class TorchBridge : ITorchBridge, IDisposable
 
     public bool IsModule(PyObject value) => value.IsInstance(_moduleType);
 
-    public ValueMeta InferOpaque(string opName, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Func<string, ValueMeta> metaOf) =>
+    public OpaqueResult InferOpaque(string opName, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, Func<string, ValueMeta> metaOf) =>
         _meta.Infer(opName, args, kwargs, metaOf);
 
     public void Dispose()

@@ -37,3 +37,53 @@ class CompiledGraphFunction(torch.autograd.Function):
         gradients = tuple(None if all(given[j] is None for j in used) else g
                           for g, used in zip(gradients, ctx.tangents_of_inputs))
         return (None, None, None, None) + gradients
+
+
+def _resolve(name):
+    """The object an op name denotes: the longest importable module prefix, then attributes."""
+    import importlib
+    parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for part in parts[split:]:
+            obj = getattr(obj, part)
+        return obj
+    raise ValueError(f"cannot resolve {name!r}")
+
+
+def opaque_vjp(name, args, kwarg_names, kwarg_values, grad_output, wanted):
+    """The gradients of an opaque op (one outside Capture's registry) for the tensor arguments at
+    `wanted` (positions among the tensors of args, then kwargs, depth first): the op runs again on
+    detached copies that require grad, and torch's autograd differentiates it (a compiled backward
+    node per opaque forward node, as a per-node autograd call)."""
+    fn = _resolve(name)
+    count = [0]
+    leaves = []
+
+    def mark(value):
+        if isinstance(value, torch.Tensor):
+            index = count[0]
+            count[0] += 1
+            if index in wanted:
+                leaf = value.detach().requires_grad_(True)
+                leaves.append((wanted.index(index), leaf))
+                return leaf
+            return value
+        if isinstance(value, (tuple, list)):
+            return type(value)(mark(v) for v in value)
+        return value
+
+    args = mark(args)
+    kwargs = {k: mark(v) for k, v in zip(kwarg_names, kwarg_values)}
+    leaves = [leaf for _, leaf in sorted(leaves, key=lambda p: p[0])]
+    with torch.enable_grad():
+        result = fn(*args, **kwargs)
+        outputs = result if isinstance(result, (tuple, list)) else (result,)
+        grads = grad_output if isinstance(result, (tuple, list)) else (grad_output,)
+        pairs = [(o, g) for o, g in zip(outputs, grads)
+                 if isinstance(o, torch.Tensor) and o.requires_grad and g is not None]
+        found = torch.autograd.grad([o for o, _ in pairs], leaves, [g for _, g in pairs], allow_unused=True) if pairs else [None] * len(leaves)
+    return tuple(torch.zeros_like(leaf) if g is None else g for g, leaf in zip(found, leaves))

@@ -116,8 +116,6 @@ public sealed partial class AstTransformer
                 return new ConstVal(state);
             }
         }
-        if (name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) && !OpRegistry.TryGet(name, out _) && args.Concat(kwargs.Select(k => k.Value)).Any(a => a is TensorVal))
-            throw Error(at, "unknown function", $"{name} is not in Capture's op registry", "use an equivalent torch operation, or use mode='bytecode'");
         return Op(name, args.Select(a => ToArg(a, at)).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value, at))).ToList(), at);
     }
 
@@ -142,7 +140,12 @@ public sealed partial class AstTransformer
                 throw Error(at, $"Tensor.{name}", $"Tensor.{name}() reaches outside the graph", "call it outside the captured function");
         }
         if (!OpRegistry.TryGetMethod(name, out _))
-            throw Error(at, "unknown method", $"Tensor.{name} is not in Capture's op registry", "use an equivalent torch operation, or use mode='bytecode'");
+        {
+            // outside the registry: an opaque call of torch.Tensor.NAME, its metadata from torch's fake tensors
+            if (OpaqueMethods.Name(name, out var why) is not { } opaque)
+                throw Error(at, "unknown method", why, "use an equivalent torch operation, or use mode='bytecode'");
+            return Op(opaque, args.Select(a => ToArg(a, at)).Prepend(Use(t)).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value, at))).ToList(), at);
+        }
         return Op(name, args.Select(a => ToArg(a, at)).Prepend(Use(t)).ToList(), kwargs.Select(k => new Kwarg(k.Key, ToArg(k.Value, at))).ToList(), at, method: true);
     }
 
@@ -154,9 +157,11 @@ public sealed partial class AstTransformer
     {
         try
         {
-            var opaque = op.Category == OpCategory.Opaque ? _torch.InferOpaque(op.Name, args, kwargs, _scope.Builder.MetaOf) : null;
-            var node = _scope.Builder.Call(op, args, kwargs, method, opaque);
-            return FromNode(node, op, at);
+            if (op.Category != OpCategory.Opaque) return FromNode(_scope.Builder.Call(op, args, kwargs, method), op, at);
+            var inferred = _torch.InferOpaque(op.Name, args, kwargs, _scope.Builder.MetaOf);
+            var result = FromNode(_scope.Builder.Call(OpDef.Opaque(op.Name, inferred), args, kwargs, method, inferred.Meta), op, at);
+            // a named tuple (torch.return_types.topk) as torch returns it, or a plain one
+            return result is TupleVal tuple ? tuple with { NamedType = inferred.TupleType is { } type ? ReturnType(type["torch.return_types.".Length..]) : null } : result;
         }
         catch (ShapeError e)
         {
@@ -178,9 +183,10 @@ public sealed partial class AstTransformer
     };
 
     // torch.max(x, dim) returns torch.return_types.max(values, indices), not a plain tuple
-    private static PyObject? ReturnType(OpDef op)
+    private static PyObject? ReturnType(OpDef op) => ReturnType(op.MethodName ?? op.Name[(op.Name.LastIndexOf('.') + 1)..]);
+
+    private static PyObject? ReturnType(string shortName)
     {
-        var shortName = op.MethodName ?? op.Name[(op.Name.LastIndexOf('.') + 1)..];
         using var torch = Py.Import("torch");
         using var types = torch.GetAttr("return_types");
         return types.HasAttr(shortName) ? types.GetAttr(shortName) : null;
