@@ -9,31 +9,41 @@ public sealed partial class InstructionTranslator
         var name = fn.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal) ? fn.QualifiedName[9..] : fn.QualifiedName;
         switch (name)
         {
+            case "super" when kwargs.Count == 0 && SuperOf(args) is { } super:
+                Push(super);
+                return StepResult.Continue;
             case "len" when args.Count == 1:
                 long? length = args[0] switch
                 {
                     TupleValue t => t.Items.Count, ListValue l => l.Items.Count, DictValue d => d.Items.Count,
                     TensorValue t when t.Meta.Rank > 0 => t.Meta.Shape[0].Concrete("len"),
-                    ConstValue c when c.Value.IsStr || c.Value.IsTuple => c.Value.Length,
+                    ConstValue c when c.Value.IsStr || c.Value.IsTuple || c.Value.TypeName is "range" or "torch.Size" => c.Value.Length,
                     _ => null,
                 };
                 if (length is null) break;
                 Push(Const(Py.Int(length.Value)));
                 return StepResult.Continue;
-            case "isinstance" when args.Count == 2 && args[1] is ObjectValue { Kind: ObjectKind.Class or ObjectKind.Builtin } cls:
-                bool? result = args[0] switch
+            case "isinstance" when args.Count == 2 && ClassInfo(args[1]) is { } classes:
+                // the value's Python type against the classes (ABCs included: a list is a collections.abc.Iterable)
+                using (classes)
                 {
-                    TensorValue => IsSubclassOfTensor(cls.Object),
-                    ConstValue c => c.Value.IsInstance(cls.Object),
-                    ObjectValue o => o.Object.IsInstance(cls.Object),
-                    TupleValue => cls.QualifiedName == "builtins.tuple",
-                    ListValue => cls.QualifiedName == "builtins.list",
-                    _ => null,
-                };
-                if (result is null) break;
-                Push(Const(Py.Bool(result.Value)));
-                return StepResult.Continue;
+                    bool? result = args[0] switch
+                    {
+                        TensorValue => IsSubclassOfTensor(classes),
+                        ConstValue c => c.Value.IsInstance(classes),
+                        ObjectValue o => o.Object.IsInstance(classes),
+                        TupleValue or ListValue or DictValue => IsSubclass(ContainerType(args[0]), classes),
+                        _ => null,
+                    };
+                    if (result is null) break;
+                    Push(Const(Py.Bool(result.Value)));
+                    return StepResult.Continue;
+                }
             case "range" when args.All(a => a is ConstValue { Value.IsInt: true }) && kwargs.Count == 0:
+                // a range is a constant sequence (len, indexing, iterating again), not an iterator
+                try { Push(Derived(fn.Object.Call(args.Cast<ConstValue>().Select(c => c.Value).ToList(), []), args)); }
+                catch (PythonException e) { return new StepResult.Break($"range() raised {e.PythonType} on constants{At(ins)}"); }
+                return StepResult.Continue;
             case "enumerate" or "zip" or "reversed" when kwargs.Count == 0:
                 return Iterable(ins, name, args);
             case "print" or "input" or "open" or "exec" or "eval" or "breakpoint":
@@ -108,6 +118,53 @@ public sealed partial class InstructionTranslator
         _context.SetItems(list, list.Items.Concat(added).ToList());
         Push(Const(Py.None));
         return StepResult.Continue;
+    }
+
+    /// <summary>
+    /// super(C, self), or zero-argument super() in a method (the __class__ cell and the first
+    /// argument, as CPython finds them); null when the values are not a class and an object.
+    /// </summary>
+    private SuperValue? SuperOf(List<SymValue> args)
+    {
+        if (args is [ObjectValue { Kind: ObjectKind.Class } cls, ObjectValue self]) return new SuperValue(cls, self);
+        if (args.Count != 0 || !_code.FreeVars.Contains("__class__") || _code.ArgCount == 0) return null;
+        return ReadVariable("__class__") is ObjectValue { Kind: ObjectKind.Class } owner && ReadVariable(_code.VarNames[0]) is ObjectValue first
+            ? new SuperValue(owner, first) : null;
+    }
+
+    /// <summary>isinstance's second argument as a Python object: a class, or a tuple of classes; null for anything else.</summary>
+    private static PyObject? ClassInfo(SymValue value)
+    {
+        switch (value)
+        {
+            case ObjectValue { Kind: ObjectKind.Class or ObjectKind.Builtin } cls:
+                return cls.Object.NewReference();
+            case ConstValue c when c.Value.IsTuple:
+                return c.Value.NewReference();
+            case TupleValue t when t.Items.All(i => i is ObjectValue { Kind: ObjectKind.Class or ObjectKind.Builtin } or ConstValue { Value.IsTuple: true }):
+                var items = t.Items.Select(ClassInfo).ToList();
+                try { return Py.Tuple(items!); }
+                finally { foreach (var i in items) i?.Dispose(); }
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>The Python type a container value has: its named tuple type, tuple, list or dict.</summary>
+    private static PyObject ContainerType(SymValue value) => value switch
+    {
+        TupleValue { NamedType: { } named } => named.NewReference(),
+        TupleValue => Py.Builtins.GetAttr("tuple"),
+        ListValue => Py.Builtins.GetAttr("list"),
+        _ => Py.Builtins.GetAttr("dict"),
+    };
+
+    private static bool IsSubclass(PyObject type, PyObject classes)
+    {
+        using (type)
+        using (var issubclass = Py.Builtins.GetAttr("issubclass"))
+        using (var result = issubclass.Call(type, classes))
+            return result.ToBoolean();
     }
 
     private static bool IsSubclassOfTensor(PyObject cls)

@@ -255,6 +255,17 @@ public sealed partial class InstructionTranslator
                     return StepResult.Continue;
                 }
                 break;
+            case "stride" when kwargs.Count == 0 && meta.Strides is { } strides:
+                if (args.Count == 0) { Push(Const(Py.IntTuple(strides))); return StepResult.Continue; }
+                if (args[0] is ConstValue { Value.IsInt: true } sd)
+                {
+                    Push(Const(Py.Int(strides[meta.Shape.WrapDim(sd.Value.ToInt64(), "stride")])));
+                    return StepResult.Continue;
+                }
+                break;
+            case "element_size" when args.Count == 0:
+                Push(Const(Py.Int(meta.DType.ItemSize())));
+                return StepResult.Continue;
             case "dim" or "ndimension":
                 Push(Const(Py.Int(meta.Rank)));
                 return StepResult.Continue;

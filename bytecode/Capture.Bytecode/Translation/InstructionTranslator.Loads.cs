@@ -123,6 +123,35 @@ public sealed partial class InstructionTranslator
         return null;
     }
 
+    /// <summary>
+    /// super(C, self).name: a function found past C in type(self)'s MRO, inlined with self (guarded
+    /// along that MRO). The MRO after C must be that next class's own MRO (single inheritance, or
+    /// where they agree), so that the guard reads what the lookup read; anything else breaks.
+    /// </summary>
+    private StepResult SuperAttribute(Instruction ins, SuperValue super, string name)
+    {
+        using var selfType = super.Self.Object.Type;
+        using var mro = selfType.GetAttr("__mro__");
+        var classes = mro.ToItems().ToList();
+        try
+        {
+            var at = classes.FindIndex(c => c.Is(super.Class.Object));
+            if (at < 0 || at + 1 >= classes.Count) return new StepResult.Break($"super({super.Class.QualifiedName}, ...) of an object outside that class{At(ins)}");
+            var next = classes[at + 1];
+            using var nextMro = next.GetAttr("__mro__");
+            var rest = nextMro.ToItems();
+            var linear = rest.Count == classes.Count - at - 1 && rest.Select((c, i) => c.Is(classes[at + 1 + i])).All(same => same);
+            foreach (var c in rest) c.Dispose();
+            if (!linear) return new StepResult.Break($"super() through multiple inheritance{At(ins)}");
+            if (TypeFunction(next, name) is not { } function)
+                return new StepResult.Break($"super().{name} is not a plain function{At(ins)}");
+            _context.Namespaces.TypeAttribute(next, name);
+            Push(new ModuleMethodValue(super.Self, function, name));
+            return StepResult.Continue;
+        }
+        finally { foreach (var c in classes) c.Dispose(); }
+    }
+
     private StepResult LoadAttr(Instruction ins, bool method)
     {
         var owner = Pop();
@@ -141,6 +170,8 @@ public sealed partial class InstructionTranslator
                 if (attr is null) return new StepResult.Break($"tensor attribute '{name}' is not supported in graphs{At(ins)}");
                 Push(attr);
                 return StepResult.Continue;
+            case SuperValue super:
+                return SuperAttribute(ins, super, name);
             case ObjectValue { Kind: ObjectKind.NnModule } m when ClassFunction(m.Object, name) is { } function:
                 // a fresh bound-method object on every access: keep (function, self) instead and inline it
                 using (var type = m.Object.Type) _context.Namespaces.TypeAttribute(type, name);
@@ -257,6 +288,13 @@ public sealed partial class InstructionTranslator
             if (shadowed.ToBoolean()) return null;
         }
         using var type = obj.Type;
+        return TypeFunction(type, name);
+    }
+
+    /// <summary>The plain function a class holds (or inherits) under <paramref name="name"/>, or null.</summary>
+    private static PyObject? TypeFunction(PyObject type, string name)
+    {
+        using var key = Py.Str(name);
         using var inspect = Py.Import("inspect");
         using var getattrStatic = inspect.GetAttr("getattr_static");
         using var none = Py.None;

@@ -73,6 +73,8 @@ public sealed partial class InstructionTranslator
         ConstValue c => ConstArg(c.Value),
         TupleValue t => new ListArg(t.Items.Select(ToArg).ToEquatableList(), IsTuple: true),
         ListValue l => new ListArg(l.Items.Select(ToArg).ToEquatableList()),
+        // a slice or other constant made during capture (slice(1, 3))
+        ObjectValue { Source: null } o when ConstantArgs.Of(o.Object, _context.Torch) is { } constant => constant,
         _ => throw new ArgumentConversionException($"a {Describe(value)} cannot be an argument of a graph op"),
     };
 

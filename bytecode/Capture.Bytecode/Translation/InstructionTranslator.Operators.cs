@@ -111,6 +111,9 @@ public sealed partial class InstructionTranslator
         return RealOperator(ins, PythonOperators.UnaryFunction(ins.UnarySymbol!), value);
     }
 
+    /// <summary>Tensor indexing the registry's getitem does not cover, as an opaque call of torch's own.</summary>
+    private const string AdvancedIndex = "torch.Tensor.__getitem__";
+
     private StepResult Subscript(Instruction ins)
     {
         var index = Pop();
@@ -119,13 +122,22 @@ public sealed partial class InstructionTranslator
         {
             case TensorValue t:
                 _context.TensorTypeLookup("__getitem__");
-                if (index is TensorValue) return new StepResult.Break($"indexing a tensor with a tensor (advanced indexing) is not captured yet{At(ins)}");
-                var indexArg = IndexArg(index);
+                Arg indexArg;
+                try { indexArg = IndexArg(index); }
+                catch (ArgumentConversionException e) { return new StepResult.Break($"{e.Message}{At(ins)}"); }
+                if (indexArg.References().Any(r => _context.Builder.MetaOf(r) is TensorMeta))
+                    // advanced indexing with integer tensors (a gather; a boolean mask's result size depends on values: refused by the fake run)
+                    return PushOrBreak(ins, () => CallOp(AdvancedIndex, [new RefArg(t.Node), indexArg], []));
                 if (ListOfIntsIndex(indexArg) is { } advanced)
                     return advanced.Outside(t.Meta) is { } outside
                         ? new StepResult.Break($"index {outside} is out of bounds for dimension {advanced.Dim(t.Meta)} with size {t.Meta.Shape[advanced.Dim(t.Meta)]}{At(ins)}")
                         : PushOrBreak(ins, () => IndexByList(t, advanced));
-                return PushOrBreak(ins, () => CallOp(Ops.GetItem, [new RefArg(t.Node), indexArg], []));
+                return PushOrBreak(ins, () =>
+                {
+                    // what the registry's getitem does not index (lists of lists...) torch indexes as an opaque call
+                    try { return CallOp(Ops.GetItem, [new RefArg(t.Node), indexArg], []); }
+                    catch (NotSupportedException) { return CallOp(AdvancedIndex, [new RefArg(t.Node), indexArg], []); }
+                });
             case TupleValue or ListValue when index is ConstValue c && (c.Value.IsInt || c.Value.TypeName == "slice"):
                 var items = container is TupleValue tv ? tv.Items : ((ListValue)container).Items;
                 if (c.Value.IsInt)

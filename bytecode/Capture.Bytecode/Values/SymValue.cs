@@ -85,6 +85,9 @@ public sealed record NullValue : SymValue
 public sealed record ObjectValue(PyObject Object, ObjectKind Kind, string QualifiedName) : SymValue;
 
 /// <summary>A Python method of an nn.Module's class, bound to the module (self._conv_forward): inlined when called.</summary>
+/// <summary>super(Class, Self) (or zero-argument super() in a method): attribute reads resolve past Class in Self's MRO.</summary>
+public sealed record SuperValue(ObjectValue Class, ObjectValue Self) : SymValue;
+
 public sealed record ModuleMethodValue(ObjectValue Self, PyObject Function, string Name) : SymValue;
 
 /// <summary>A mutating method of a list made during capture (append, extend).</summary>

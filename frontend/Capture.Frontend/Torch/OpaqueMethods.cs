@@ -13,7 +13,7 @@ public static class OpaqueMethods
     [
         "item", "tolist", "numpy", "backward", "register_hook", "retain_grad", "data_ptr", "storage", "untyped_storage",
         "storage_offset", "pin_memory", "cpu", "cuda", "record_stream",
-        "element_size", "get_device", "type", "new",
+        "get_device", "type", "new",
     ];
 
     /// <summary>The opaque op name for <paramref name="method"/>, or null with <paramref name="why"/> when it cannot be one.</summary>

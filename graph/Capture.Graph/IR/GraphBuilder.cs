@@ -60,6 +60,7 @@ public sealed class GraphBuilder
     public RefArg Call(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg>? kwargs = null, bool method = false, ValueMeta? opaqueMeta = null)
     {
         kwargs ??= [];
+        (args, kwargs) = Positional(op, args, kwargs);
         if (method && op.MethodName is null) throw new ArgumentException($"{op.Name} is not a Tensor method");
         if (!method && !op.IsFunction) throw new ArgumentException($"{op.Name} can only be called as a method");
         var meta = op.Category == OpCategory.Opaque
@@ -68,6 +69,33 @@ public sealed class GraphBuilder
         meta = GradModeRule.Apply(op, meta, GradEnabled);
         var hint = op.MethodName ?? op.Name[(op.Name.LastIndexOf('.') + 1)..];
         return Add(new CallOp(Unique(hint), op, args.ToEquatableList(), kwargs.ToEquatableList(), meta, method) { Source = Source });
+    }
+
+    /// <summary>
+    /// A registry call with its keyword arguments for positional parameters moved into place
+    /// (`torch.cat(tensors=[a, b], dim=0)` becomes `torch.cat([a, b], 0)`), gaps filled with the
+    /// parameters' defaults: passes, lowering and backends read arguments by position. Keyword-only
+    /// parameters stay keywords; a call that cannot be placed so (an unknown name, a gap without a
+    /// default) is left as written, for the shape rule to judge.
+    /// </summary>
+    private static (IReadOnlyList<Arg> Args, IReadOnlyList<Kwarg> Kwargs) Positional(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
+    {
+        if (kwargs.Count == 0 || op.Category == OpCategory.Opaque) return (args, kwargs);
+        var parameters = op.Schema.Params;
+        var positional = parameters.TakeWhile(p => !p.KeywordOnly && !p.Variadic).ToList();
+        var byName = kwargs.ToDictionary(k => k.Name, k => k.Value);
+        var last = -1;
+        for (var i = args.Count; i < positional.Count; i++)
+            if (byName.ContainsKey(positional[i].Name)) last = i;
+        if (last < 0) return (args, kwargs);
+        var placed = args.ToList();
+        for (var i = args.Count; i <= last; i++)
+        {
+            if (byName.Remove(positional[i].Name, out var value)) placed.Add(value);
+            else if (positional[i].Default is { } fallback) placed.Add(fallback);
+            else return (args, kwargs);
+        }
+        return (placed, kwargs.Where(k => byName.ContainsKey(k.Name)).ToList());
     }
 
     public RefArg CallModule(string target, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs, ValueMeta meta) =>

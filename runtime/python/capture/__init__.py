@@ -7,6 +7,7 @@ The public names follow torch.compile / torch._dynamo: compile, explain, compare
 
 import builtins as _builtins
 import functools
+import inspect
 import types
 import os
 
@@ -460,7 +461,7 @@ def explain(fn, *args, backend=None, mode="bytecode", **kwargs):
     target, leading = _target(fn, "explain")
     code = target.__code__
     required = code.co_argcount - len(target.__defaults__ or ()) - len(leading)
-    if not args and not kwargs and required > 0:
+    if not args and not kwargs and (required > 0 or code.co_flags & inspect.CO_VARARGS):
         # explain(fn)(*args): fn needs arguments and none were given
         return lambda *a, **kw: ExplainOutput(_native.explain(target, leading + a, kw, backend, mode))
     return ExplainOutput(_native.explain(target, leading + args, kwargs, backend, mode))
