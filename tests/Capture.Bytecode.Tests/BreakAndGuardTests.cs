@@ -294,5 +294,47 @@ public sealed class BreakAndGuardTests
         Assert.Contains("· graph 1: decided at capture, guarded by L['scale'] (constant match)", text);
     }
 
+    [Theory]
+    [MemberData(nameof(CaptureFixture.PerBackend), MemberType = typeof(CaptureFixture))]
+    public void ModuleMemberIteratorsFollowChangesToTheModule(string backend)
+    {
+        // parameters()/named_buffers()/children() are read at capture through the module's dicts: a
+        // parameter added, replaced or removed, a buffer registered, must recompile, never reuse the old list
+        using var ns = CaptureFixture.Load("""
+            import torch.nn as nn
+
+            def total(m, x):
+                s = sum(p.sum() for p in m.parameters())
+                names = [n for n, _ in m.named_buffers()]
+                kinds = [type(c).__name__ for c in m.children()]
+                return x * s + len(names) + len(kinds), names, kinds
+
+            def check():
+                torch.manual_seed(0)
+                m = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+                x = torch.randn(3)
+                compiled = capture.compile(total, backend=BACKEND)
+                results = []
+                def step():
+                    results.append(same(compiled(m, x), total(m, x)))
+                step()
+                step()
+                m[0].weight = nn.Parameter(torch.ones(3, 3))
+                step()
+                m.add_module("extra", nn.Linear(3, 3))
+                step()
+                m[0].register_buffer("stat", torch.zeros(1))
+                step()
+                m[0].bias = None
+                step()
+                del m.extra
+                step()
+                return results
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var results = Py.Eval("check()", ns);
+        Assert.Equal("[True, True, True, True, True, True, True]", results.Repr());
+    }
+
     private static string Quote(string s) => "'" + s.Replace("'", "\\'") + "'";
 }

@@ -57,6 +57,15 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         if (sideEffect) Mutations++;
     }
 
+    /// <summary>Gives a dict made during the capture new contents (undone if the instruction breaks).</summary>
+    public void SetDictItems(DictValue dict, IReadOnlyList<KeyValuePair<string, SymValue>> items)
+    {
+        if (dict.Source is not null) throw new InvalidOperationException("the caller's dicts are not written during capture");
+        var old = dict.Items;
+        _undo.Add(() => dict.Items = old);
+        dict.Items = items;
+    }
+
     /// <summary>Takes the next <paramref name="count"/> items of an iterator (all that remain when null).</summary>
     public List<SymValue> Consume(IteratorValue iterator, int? count = null)
     {

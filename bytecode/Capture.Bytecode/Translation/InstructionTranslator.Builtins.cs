@@ -9,6 +9,9 @@ public sealed partial class InstructionTranslator
         var name = fn.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal) ? fn.QualifiedName[9..] : fn.QualifiedName;
         switch (name)
         {
+            case "dict" when args.Count <= 1 && DictOf(args, kwargs) is { } made:
+                Push(made);
+                return StepResult.Continue;
             case "super" when kwargs.Count == 0 && SuperOf(args) is { } super:
                 Push(super);
                 return StepResult.Continue;
@@ -50,17 +53,38 @@ public sealed partial class InstructionTranslator
                 return new StepResult.Break($"call to {name}() has effects outside the graph{At(ins)}");
         }
         if (Consuming(ins, fn, name, args, kwargs) is { } consumed) return consumed;
-        if (args.All(a => a is ConstValue) && kwargs.All(k => k.Value is ConstValue) && name is "abs" or "min" or "max" or "int" or "float" or "bool" or "str" or "round" or "tuple" or "list" or "sum" or "divmod" or "pow" or "getattr" or "hasattr" or "repr")
+        switch (name)
         {
+            case "iter" when args.Count == 1 && kwargs.Count == 0 && args[0] is not (TensorValue or IteratorValue) && IterableItems(args[0]) is { } iterated:
+                Push(new IteratorValue(iterated));
+                return StepResult.Continue;
+            case "iter" when args is [IteratorValue same] && kwargs.Count == 0:
+                Push(same);
+                return StepResult.Continue;
+            case "next" when args is [IteratorValue it, ..] && args.Count <= 2 && kwargs.Count == 0:
+                var taken = _context.Consume(it, 1);
+                if (taken.Count == 1) Push(taken[0]);
+                else if (args.Count == 2) Push(args[1]);
+                else return new StepResult.Break($"next() of an exhausted iterator (StopIteration){At(ins)}");
+                return StepResult.Continue;
+        }
+        if (PureBuiltins.Contains(name) && args.Concat(kwargs.Select(k => k.Value)).All(a => Constant(a, name) is { } c && Dispose(c)))
+        {
+            var values = args.Select(a => Constant(a, name)!).ToList();
+            var keywords = kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, Constant(k.Value, name)!)).ToList();
             try
             {
-                var result = fn.Object.Call(args.Cast<ConstValue>().Select(c => c.Value).ToList(), kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value)));
+                var result = fn.Object.Call(values, keywords);
                 Push(Derived(result, args.Concat(kwargs.Select(k => k.Value))));
                 return StepResult.Continue;
             }
             catch (PythonException e)
             {
                 return new StepResult.Break($"{name}() raised {e.PythonType} on constants{At(ins)}");
+            }
+            finally
+            {
+                foreach (var v in values.Concat(keywords.Select(k => k.Value))) v.Dispose();
             }
         }
         if (name is "getattr" or "hasattr" && args.Count >= 2 && args[1] is ConstValue { Value.IsStr: true } attr && args[0] is ObjectValue owner && owner.Source is not null)
@@ -73,10 +97,75 @@ public sealed partial class InstructionTranslator
                 Push(_context.WrapAttribute(owner, attr.Value.AsString(), value));
                 return StepResult.Continue;
             }
+            if (args.Count == 3)
+            {
+                // getattr(obj, name, default) of a missing name (WrapAttribute guards what it read; absence is
+                // guarded by reading it again: the module or object keeps its identity guard, its dict may change)
+                _context.Namespaces.InstanceAbsent(owner.Object, owner.Source.ToString(), attr.Value.AsString());
+                using (var ownerType = owner.Object.Type) _context.Namespaces.TypeAttribute(ownerType, attr.Value.AsString());
+                Push(args[2]);
+                return StepResult.Continue;
+            }
+        }
+        if (name == "hasattr" && args is [TensorValue, ConstValue { Value.IsStr: true } tensorAttr])
+        {
+            // a tensor's attributes come from torch.Tensor (guarded through its class dicts)
+            using var torchModule = Py.Import("torch");
+            using var tensorClass = torchModule.GetAttr("Tensor");
+            var attribute = tensorAttr.Value.AsString();
+            _context.Namespaces.TypeAttribute(tensorClass, attribute);
+            Push(Const(Py.Bool(tensorClass.HasAttr(attribute))));
+            return StepResult.Continue;
         }
         if (name is "min" or "max" && args.Count == 2 && args.Any(a => a is TensorValue))
             return PushOrBreak(ins, () => CallOp(name == "min" ? Ops.Minimum : Ops.Maximum, args.Select(ToArg).ToList(), []));
         return new StepResult.Break($"builtin {name}() with these arguments is not supported{At(ins)}");
+    }
+
+    /// <summary>Builtins that compute from their arguments alone: on values known at capture time they run for real.</summary>
+    private static readonly HashSet<string> PureBuiltins =
+    [
+        "abs", "min", "max", "int", "float", "bool", "str", "round", "tuple", "list", "sum", "divmod", "pow", "getattr", "hasattr",
+        "repr", "slice", "hash", "ord", "chr", "complex", "sorted", "issubclass", "callable", "type", "bin", "hex", "oct", "len",
+        "frozenset", "format", "ascii",
+    ];
+
+    private static bool Dispose(PyObject value)
+    {
+        value.Dispose();
+        return true;
+    }
+
+    /// <summary>
+    /// A value known at capture time as a new Python object: a constant, a tuple or list of such (a
+    /// fresh copy), or, for builtins that only look at it (callable, issubclass, type), an object the
+    /// capture holds under guard. Null for tensors and anything else.
+    /// </summary>
+    private static PyObject? Constant(SymValue value, string builtin)
+    {
+        switch (value)
+        {
+            case ConstValue c:
+                return c.Value.NewReference();
+            case TupleValue or ListValue:
+                var items = value is TupleValue t ? t.Items : ((ListValue)value).Items;
+                var converted = new List<PyObject>();
+                foreach (var item in items)
+                {
+                    if (Constant(item, builtin) is not { } v)
+                    {
+                        foreach (var done in converted) done.Dispose();
+                        return null;
+                    }
+                    converted.Add(v);
+                }
+                try { return value is TupleValue ? Py.Tuple(converted) : Py.List(converted); }
+                finally { foreach (var v in converted) v.Dispose(); }
+            case ObjectValue o when builtin is "callable" or "issubclass" or "type":
+                return o.Object.NewReference();
+            default:
+                return null;
+        }
     }
 
     // d.items() and friends give lists here: iteration, len and unpacking behave as with the views
@@ -92,6 +181,28 @@ public sealed partial class InstructionTranslator
                 var found = items.FirstOrDefault(p => p.Key == key.Value.AsString());
                 Push(found.Value ?? (args.Count == 2 ? args[1] : Const(Py.None)));
                 break;
+            case ("copy", 0):
+                Push(new DictValue(items.ToList()));
+                break;
+            case ("pop", 1 or 2) when args[0] is ConstValue { Value.IsStr: true } key:
+                var name = key.Value.AsString();
+                var popped = items.FirstOrDefault(p => p.Key == name).Value;
+                if (popped is null && args.Count == 1) return new StepResult.Break($"dict.pop of a missing key (KeyError){At(ins)}");
+                if (popped is not null) _context.SetDictItems(method.Dict, items.Where(p => p.Key != name).ToList());
+                Push(popped ?? args[1]);
+                break;
+            case ("setdefault", 1 or 2) when args[0] is ConstValue { Value.IsStr: true } key:
+                var existing = items.FirstOrDefault(p => p.Key == key.Value.AsString()).Value;
+                var value = existing ?? (args.Count == 2 ? args[1] : Const(Py.None));
+                if (existing is null) _context.SetDictItems(method.Dict, [.. items, new(key.Value.AsString(), value)]);
+                Push(value);
+                break;
+            case ("update", 0 or 1) when (args.Count == 0 ? new DictValue([]) : args[0]) is DictValue extra:
+                var merged = items.Select(p => extra.Items.FirstOrDefault(e => e.Key == p.Key) is { Value: not null } e ? e : p)
+                    .Concat(extra.Items.Where(e => items.All(p => p.Key != e.Key))).ToList();
+                _context.SetDictItems(method.Dict, merged);
+                Push(Const(Py.None));
+                break;
             default:
                 return new StepResult.Break($"dict.{method.Name} with these arguments is not supported{At(ins)}");
         }
@@ -105,19 +216,103 @@ public sealed partial class InstructionTranslator
         return self.IsStr || self.IsInt || self.IsFloat || self.IsBool || self.IsBytes || self.TypeName is "tuple" or "torch.Size" or "torch.dtype";
     }
 
+    /// <summary>
+    /// A list's methods: mutations go through the context (seen by every holder, undone if the
+    /// instruction breaks, replayed on the caller's list after the graph); searching and sorting only
+    /// over Python constants (their == is Python's, a tensor's is not a bool).
+    /// </summary>
     private StepResult ListMethod(Instruction ins, ListMethodValue method, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
     {
         var list = method.List;
-        IEnumerable<SymValue>? added = (method.Name, args.Count, kwargs.Count) switch
+        var items = list.Items.ToList();
+        StepResult Set(List<SymValue> changed, SymValue result)
         {
-            ("append", 1, 0) => [args[0]],
-            ("extend", 1, 0) => args[0] switch { TupleValue t => t.Items, ListValue l => l.Items, _ => null },
-            _ => null,
-        };
-        if (added is null) return new StepResult.Break($"list.{method.Name} with these arguments is not supported{At(ins)}");
-        _context.SetItems(list, list.Items.Concat(added).ToList());
-        Push(Const(Py.None));
-        return StepResult.Continue;
+            _context.SetItems(list, changed);
+            Push(result);
+            return StepResult.Continue;
+        }
+        StepResult Unsupported() => new StepResult.Break($"list.{method.Name} with these arguments is not supported{At(ins)}");
+        int? Position(SymValue v, bool insert)
+        {
+            if (v is not ConstValue { Value.IsInt: true } c) return null;
+            var i = c.Value.ToInt64();
+            if (i < 0) i += items.Count;
+            return insert ? (int)Math.Clamp(i, 0, items.Count) : i >= 0 && i < items.Count ? (int)i : null;
+        }
+        int? Find(SymValue v) => v is ConstValue c && items.All(i => i is ConstValue)
+            ? items.FindIndex(i => ((ConstValue)i).Value.PyEquals(c.Value)) : null;
+        if (kwargs.Count > 0 && method.Name != "sort") return Unsupported();
+        switch (method.Name, args.Count)
+        {
+            case ("append", 1):
+                return Set([.. items, args[0]], Const(Py.None));
+            case ("extend", 1) when IterableItems(args[0]) is { } added:
+                return Set([.. items, .. added], Const(Py.None));
+            case ("pop", 0 or 1):
+                if (items.Count == 0) return new StepResult.Break($"pop from an empty list{At(ins)}");
+                if ((args.Count == 0 ? items.Count - 1 : Position(args[0], insert: false)) is not { } at) return Unsupported();
+                var popped = items[at];
+                items.RemoveAt(at);
+                return Set(items, popped);
+            case ("insert", 2) when Position(args[0], insert: true) is { } where:
+                items.Insert(where, args[1]);
+                return Set(items, Const(Py.None));
+            case ("clear", 0):
+                return Set([], Const(Py.None));
+            case ("reverse", 0):
+                items.Reverse();
+                return Set(items, Const(Py.None));
+            case ("remove", 1) when Find(args[0]) is { } found and >= 0:
+                items.RemoveAt(found);
+                return Set(items, Const(Py.None));
+            case ("copy", 0):
+                Push(new ListValue(items));
+                return StepResult.Continue;
+            case ("index", 1) when Find(args[0]) is { } index and >= 0:
+                Push(Const(Py.Int(index)));
+                return StepResult.Continue;
+            case ("count", 1) when args[0] is ConstValue c && items.All(i => i is ConstValue):
+                Push(Const(Py.Int(items.Count(i => ((ConstValue)i).Value.PyEquals(c.Value)))));
+                return StepResult.Continue;
+            case ("sort", 0) when items.All(i => i is ConstValue) && kwargs.All(k => k.Key == "reverse" && k.Value is ConstValue { Value.IsBool: true }):
+                // Python's own sort over the constants (stable, its comparisons)
+                var values = items.Cast<ConstValue>().Select(i => i.Value).ToList();
+                using (var real = Py.List(values))
+                using (var sort = real.GetAttr("sort"))
+                {
+                    sort.Call([], kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value))).Dispose();
+                    var sorted = real.ToItems().Select(v => (SymValue)new ConstValue(v)).ToList();
+                    return Set(sorted, Const(Py.None));
+                }
+            default:
+                return Unsupported();
+        }
+    }
+
+    /// <summary>dict(), dict(mapping), dict(pairs), dict(key=value): a new dict with string keys, or null.</summary>
+    private DictValue? DictOf(List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var entries = new List<KeyValuePair<string, SymValue>>();
+        void Put(string key, SymValue value)
+        {
+            var at = entries.FindIndex(p => p.Key == key);
+            if (at >= 0) entries[at] = new(key, value);
+            else entries.Add(new(key, value));
+        }
+        if (args.Count == 1)
+        {
+            if (args[0] is DictValue source)
+                foreach (var (k, v) in source.Items) Put(k, v);
+            else if (IterableItems(args[0]) is { } pairs)
+                foreach (var pair in pairs)
+                {
+                    if (IterableItems(pair) is not [ConstValue { Value.IsStr: true } key, var value]) return null;
+                    Put(key.Value.AsString(), value);
+                }
+            else return null;
+        }
+        foreach (var (k, v) in kwargs) Put(k, v);
+        return new DictValue(entries);
     }
 
     /// <summary>

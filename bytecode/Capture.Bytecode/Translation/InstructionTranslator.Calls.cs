@@ -114,6 +114,9 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case DictMethodValue dm when kwargs.Count == 0:
                 return DictMethod(ins, dm, args);
+            case DictMethodValue { Name: "update" } dm when args.Count == 0:
+                // d.update(key=value, ...)
+                return DictMethod(ins, dm, [new DictValue(kwargs.ToList())]);
             case ConstValue c when IsMethodOfImmutable(c.Value) && args.All(a => a is ConstValue) && kwargs.All(k => k.Value is ConstValue):
                 // "s".startswith("x"), size.numel(): methods of immutable constants are pure
                 try
@@ -125,6 +128,11 @@ public sealed partial class InstructionTranslator
                 catch (PythonException e) { return new StepResult.Break($"a method of a constant raised {e.PythonType}{At(ins)}"); }
             case ListMethodValue lm:
                 return ListMethod(ins, lm, args, kwargs);
+            case ModuleMethodValue { Self.Source: not null } mm when ModuleMembers(mm, args, kwargs) is { } members:
+                // self.parameters(), named_buffers(), children(), modules()...: what torch yields, each item
+                // read through its own path, under guards on the keys of every dict the walk read
+                Push(members);
+                return StepResult.Continue;
             case ModuleMethodValue mm:
                 return InlineFunction(ins, mm.Self, mm.Function, args, kwargs, self: mm.Self, method: mm.Name);
             case ObjectValue { Kind: ObjectKind.UserFunction } f:
@@ -151,6 +159,87 @@ public sealed partial class InstructionTranslator
         }
     }
 
+
+    /// <summary>
+    /// nn.Module's member iterators (parameters, named_parameters, buffers, named_buffers, children,
+    /// named_children, modules, named_modules) on a module from the frame: an iterator over what the
+    /// real call yields (capture/_frames.py module_members), each item wrapped with the source that
+    /// reaches it, and a keys guard on each visited module's _parameters, _buffers and _modules. Null
+    /// when the method is overridden or the call is not understood (then it is inlined as before).
+    /// </summary>
+    private IteratorValue? ModuleMembers(ModuleMethodValue method, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var root = method.Self.Source!;
+        var values = args.Select(a => Constant(a, "")).ToList();
+        var keywords = kwargs.Select(k => new KeyValuePair<string, PyObject?>(k.Key, Constant(k.Value, ""))).ToList();
+        try
+        {
+            if (values.Any(v => v is null) || keywords.Any(k => k.Value is null)) return null;
+            using var helper = Py.Import("capture._frames");
+            using var members = helper.GetAttr("module_members");
+            using var name = Py.Str(method.Name);
+            using var positional = Py.Tuple(values!);
+            using var named = Py.Dict(keywords!);
+            using var found = members.Call(method.Self.Object, name, positional, named);
+            if (found.IsNone) return null;
+            using var items = found.GetItem(0);
+            using var visited = found.GetItem(1);
+            foreach (var entry in visited.ToItems())
+                using (entry)
+                using (var path = entry.GetItem(0))
+                using (var keys = entry.GetItem(1))
+                {
+                    var at = PathSource(root, path);
+                    foreach (var dict in new[] { "_parameters", "_buffers", "_modules" })
+                        using (var names = keys.GetItem(dict))
+                            _context.Guards.Add(new DictKeysGuard(new AttrSource(at, dict), names.ToItems().Select(n => { using (n) return n.AsString(); }).ToList()));
+                }
+            var result = new List<SymValue>();
+            foreach (var entry in items.ToItems())
+                using (entry)
+                using (var label = entry.GetItem(0))
+                using (var path = entry.GetItem(1))
+                {
+                    var source = PathSource(root, path);
+                    using var value = Follow(method.Self.Object, path);
+                    var wrapped = _context.Wrap(value, source);
+                    result.Add(label.IsNone ? wrapped : new TupleValue([Const(label.NewReference()), wrapped]));
+                }
+            return new IteratorValue(result);
+        }
+        finally
+        {
+            foreach (var v in values.Concat(keywords.Select(k => k.Value))) v?.Dispose();
+        }
+    }
+
+    /// <summary>The object reached from <paramref name="module"/> by (dict attribute, key) steps.</summary>
+    private static PyObject Follow(PyObject module, PyObject path)
+    {
+        var current = module.NewReference();
+        foreach (var step in path.ToItems())
+            using (step)
+            using (var dict = step.GetItem(0))
+            using (var key = step.GetItem(1))
+            using (var holder = current.GetAttr(dict.AsString()))
+            {
+                current.Dispose();
+                current = holder.GetItem(key);
+            }
+        return current;
+    }
+
+    /// <summary>The source of a member reached from <paramref name="root"/> by (dict attribute, key) steps.</summary>
+    private static Source PathSource(Source root, PyObject path)
+    {
+        var source = root;
+        foreach (var step in path.ToItems())
+            using (step)
+            using (var dict = step.GetItem(0))
+            using (var key = step.GetItem(1))
+                source = new KeySource(new AttrSource(source, dict.AsString()), key.AsString());
+        return source;
+    }
 
     /// <summary>"torch.functional.NAME" for a public function of torch.functional (torch.einsum, torch.split...), else null.</summary>
     private static string? TorchFunctionalName(PyObject function)

@@ -102,6 +102,36 @@ public sealed partial class InstructionTranslator
         return StepResult.Continue;
     }
 
+    /// <summary>MAP_ADD: a dict comprehension's `key: value` into the dict it builds.</summary>
+    private StepResult MapAdd(Instruction ins)
+    {
+        var value = Pop();
+        var key = Pop();
+        if (Peek(ins.Arg!.Value) is not DictValue { Source: null } dict || key is not ConstValue { Value.IsStr: true } k)
+            return new StepResult.Break($"dict comprehension with a non-string key{At(ins)}");
+        var name = k.Value.AsString();
+        var entries = dict.Items.Where(p => p.Key != name).ToList();
+        var at = dict.Items.ToList().FindIndex(p => p.Key == name);
+        if (at >= 0) entries.Insert(at, new(name, value)); // a repeated key keeps its first position, as dicts do
+        else entries.Add(new(name, value));
+        _context.SetDictItems(dict, entries);
+        return StepResult.Continue;
+    }
+
+    /// <summary>UNPACK_EX: `a, *rest, b = items` (low byte: names before the star, high byte: after it).</summary>
+    private StepResult UnpackEx(Instruction ins)
+    {
+        var before = ins.Arg!.Value & 0xFF;
+        var after = ins.Arg!.Value >> 8;
+        var value = Pop();
+        var items = value is TensorValue ? null : IterableItems(value);
+        if (items is null || items.Count < before + after) return new StepResult.Break($"unpacking a {Describe(value)} with a starred name{At(ins)}");
+        var middle = new ListValue(items.Skip(before).Take(items.Count - before - after).ToList());
+        var all = items.Take(before).Append(middle).Concat(items.Skip(items.Count - after)).ToList();
+        for (var i = all.Count - 1; i >= 0; i--) Push(all[i]);
+        return StepResult.Continue;
+    }
+
     private StepResult Unpack(Instruction ins)
     {
         var n = ins.Arg!.Value;

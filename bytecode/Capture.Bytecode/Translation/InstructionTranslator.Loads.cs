@@ -195,10 +195,10 @@ public sealed partial class InstructionTranslator
                 // a field of a named tuple (torch.return_types.topk's values and indices)
                 Push(tuple.Items[field]);
                 return StepResult.Continue;
-            case DictValue dict when name is "items" or "keys" or "values" or "get":
+            case DictValue dict when name is "items" or "keys" or "values" or "get" or "copy" || dict.Source is null && name is "pop" or "setdefault" or "update":
                 Push(new DictMethodValue(dict, name));
                 return StepResult.Continue;
-            case ListValue list when name is "append" or "extend":
+            case ListValue list when name is "append" or "extend" or "pop" or "insert" or "clear" or "copy" or "index" or "count" or "reverse" or "sort" or "remove":
                 Push(new ListMethodValue(list, name));
                 return StepResult.Continue;
             case ConstValue c:

@@ -20,13 +20,51 @@ public sealed partial class InstructionTranslator
                 return PushOrBreak(ins, () => CallMethodOp(self, inPlaceMethod, [ToArg(right)], []));
             return PushOrBreak(ins, () => CallOp(torchOp, [ToArg(left), ToArg(right)], []));
         }
-        if (left is TupleValue lt && right is TupleValue rt && key == "+")
+        if (SequenceOperator(key, inPlace, left, right) is { } sequence)
         {
-            Push(new TupleValue(lt.Items.Concat(rt.Items).ToList()));
+            Push(sequence);
             return StepResult.Continue;
         }
         return RealOperator(ins, inPlace ? op.InPlaceFunction : op.Function, left, right);
     }
+
+    /// <summary>
+    /// + and * on tuples and lists (a tuple or a list of graph values): a new sequence; `items += other`
+    /// on a list extends that list in place (every holder sees it). Null for anything else.
+    /// </summary>
+    private SymValue? SequenceOperator(string key, bool inPlace, SymValue left, SymValue right)
+    {
+        static IReadOnlyList<SymValue>? Items(SymValue v) => v switch { TupleValue t => t.Items, ListValue l => l.Items, _ => null };
+        static long? Count(SymValue v) => v is ConstValue { Value.IsInt: true, Value.IsBool: false } c ? c.Value.ToInt64() : null;
+        switch (key)
+        {
+            case "|" when left is DictValue a && right is DictValue b && !inPlace:
+                return new DictValue(a.Items.Where(p => b.Items.All(q => q.Key != p.Key)).Concat(b.Items).ToList());
+            case "+" when left is TupleValue lt && right is TupleValue rt:
+                return new TupleValue(lt.Items.Concat(rt.Items).ToList());
+            case "+" when left is TupleValue lt && right is ConstValue { Value.IsTuple: true } c:
+                return new TupleValue(lt.Items.Concat(ConstItems(c)).ToList());
+            case "+" when left is ConstValue { Value.IsTuple: true } c && right is TupleValue rt:
+                return new TupleValue(ConstItems(c).Concat(rt.Items).ToList());
+            case "+" when left is ListValue ll && Items(right) is { } added && (right is ListValue || inPlace):
+                if (!inPlace) return new ListValue(ll.Items.Concat(added).ToList());
+                _context.SetItems(ll, ll.Items.Concat(added).ToList());
+                return ll;
+            case "*":
+                var (items, n) = Items(left) is { } l && Count(right) is { } r ? (l, r) : Items(right) is { } l2 && Count(left) is { } r2 ? (l2, r2) : (null, 0L);
+                if (items is null || n * items.Count > 4096) return null;
+                var repeated = Enumerable.Range(0, (int)Math.Max(0, n)).SelectMany(_ => items).ToList();
+                if (left is TupleValue || right is TupleValue) return new TupleValue(repeated);
+                if (!inPlace || left is not ListValue list) return new ListValue(repeated);
+                _context.SetItems(list, repeated);
+                return list;
+            default:
+                return null;
+        }
+    }
+
+    private static List<SymValue> ConstItems(ConstValue tuple) =>
+        tuple.Value.ToItems().Select(i => (SymValue)new ConstValue(i)).ToList();
 
     private StepResult Compare(Instruction ins)
     {
@@ -285,8 +323,54 @@ public sealed partial class InstructionTranslator
                 items[(int)i] = value;
                 _context.SetItems(list, items);
                 return StepResult.Continue;
+            case ListValue list when index is ConstValue { Value.TypeName: "slice" } s && IterableItems(value) is { } replacement:
+                // items[1:] = [...]: Python's own slice assignment on positions, then the values placed
+                if (SlicePositions(list.Items.Count, s.Value) is not { } positions || positions.Step != 1)
+                    return new StepResult.Break($"extended slice assignment on a list{At(ins)}");
+                var spliced = list.Items.Take(positions.Start).Concat(replacement).Concat(list.Items.Skip(Math.Max(positions.Start, positions.Stop))).ToList();
+                _context.SetItems(list, spliced);
+                return StepResult.Continue;
+            case DictValue { Source: null } dict when index is ConstValue { Value.IsStr: true } key:
+                var name = key.Value.AsString();
+                var entries = dict.Items.ToList();
+                var at = entries.FindIndex(p => p.Key == name);
+                if (at >= 0) entries[at] = new(name, value);
+                else entries.Add(new(name, value));
+                _context.SetDictItems(dict, entries);
+                return StepResult.Continue;
             default:
                 return new StepResult.Break($"item assignment on a {Describe(container)}{At(ins)}");
         }
+    }
+
+    /// <summary>del container[index]: an item of a list (by position) or of a dict made during the capture.</summary>
+    private StepResult DeleteSubscript(Instruction ins)
+    {
+        var index = Pop();
+        var container = Pop();
+        switch (container)
+        {
+            case ListValue list when index is ConstValue { Value.IsInt: true } c:
+                var i = c.Value.ToInt64();
+                if (i < 0) i += list.Items.Count;
+                if (i < 0 || i >= list.Items.Count) return new StepResult.Break($"list assignment index out of range{At(ins)}");
+                _context.SetItems(list, list.Items.Where((_, k) => k != i).ToList());
+                return StepResult.Continue;
+            case DictValue { Source: null } dict when index is ConstValue { Value.IsStr: true } key && dict.Items.Any(p => p.Key == key.Value.AsString()):
+                _context.SetDictItems(dict, dict.Items.Where(p => p.Key != key.Value.AsString()).ToList());
+                return StepResult.Continue;
+            default:
+                return new StepResult.Break($"del of an item of a {Describe(container)}{At(ins)}");
+        }
+    }
+
+    /// <summary>A slice's start, stop and step over a sequence of <paramref name="length"/> items (slice.indices), or null.</summary>
+    private static (int Start, int Stop, int Step)? SlicePositions(int length, PyObject slice)
+    {
+        using var n = Py.Int(length);
+        using var indices = slice.CallMethod("indices", n);
+        var parts = indices.ToItems();
+        try { return ((int)parts[0].ToInt64(), (int)parts[1].ToInt64(), (int)parts[2].ToInt64()); }
+        finally { foreach (var p in parts) p.Dispose(); }
     }
 }

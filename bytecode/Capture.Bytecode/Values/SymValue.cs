@@ -72,8 +72,20 @@ public sealed record ListValue : SymValue
     public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
 }
 
-/// <summary>A dict with string keys, in insertion order.</summary>
-public sealed record DictValue(IReadOnlyList<KeyValuePair<string, SymValue>> Items) : SymValue;
+/// <summary>
+/// A dict with string keys, in insertion order, with Python's identity (like <see cref="ListValue"/>).
+/// One made during the capture may be changed (through <see cref="CaptureContext"/>, undone if the
+/// instruction breaks); the caller's dicts (with a source) are not written.
+/// </summary>
+public sealed record DictValue : SymValue
+{
+    public DictValue(IReadOnlyList<KeyValuePair<string, SymValue>> items) => Items = items;
+
+    public IReadOnlyList<KeyValuePair<string, SymValue>> Items { get; internal set; }
+
+    public bool Equals(DictValue? other) => ReferenceEquals(this, other);
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+}
 
 /// <summary>The NULL CPython pushes below a callable (PUSH_NULL, LOAD_GLOBAL's low bit).</summary>
 public sealed record NullValue : SymValue
@@ -84,9 +96,10 @@ public sealed record NullValue : SymValue
 /// <summary>A real Python object the capture holds (modules, functions, nn.Modules, others), guarded by identity.</summary>
 public sealed record ObjectValue(PyObject Object, ObjectKind Kind, string QualifiedName) : SymValue;
 
-/// <summary>A Python method of an nn.Module's class, bound to the module (self._conv_forward): inlined when called.</summary>
 /// <summary>super(Class, Self) (or zero-argument super() in a method): attribute reads resolve past Class in Self's MRO.</summary>
 public sealed record SuperValue(ObjectValue Class, ObjectValue Self) : SymValue;
+
+/// <summary>A Python method of an nn.Module's class, bound to the module (self._conv_forward): inlined when called.</summary>
 
 public sealed record ModuleMethodValue(ObjectValue Self, PyObject Function, string Name) : SymValue;
 

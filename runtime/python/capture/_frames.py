@@ -62,3 +62,56 @@ def remaining(iterator):
     sequence = reduced[1][0] if reduced[1] else ()
     start = reduced[2] if len(reduced) > 2 and reduced[2] is not None else 0
     return tuple(sequence)[start:]
+
+
+_MEMBER_METHODS = ("parameters", "named_parameters", "buffers", "named_buffers", "children", "named_children",
+                   "modules", "named_modules")
+
+
+def module_members(module, method, args, kwargs):
+    """What nn.Module.METHOD(*args, **kwargs) yields, each with the path that reaches it from the module
+    (a list of (dict attribute, key) steps: ("_modules", "fc"), ("_parameters", "weight")), and the
+    paths of the modules whose _modules/_parameters/_buffers dicts the walk read (their keys decide
+    the result). None when the method is not nn.Module's own or the call is not understood (a
+    duplicate item, a prefix or memo argument): the capture then inlines or breaks as before."""
+    import torch
+
+    if method not in _MEMBER_METHODS or getattr(type(module), method) is not getattr(torch.nn.Module, method):
+        return None
+    try:
+        result = list(getattr(module, method)(*args, **kwargs))
+    except TypeError:
+        return None
+    paths, visited = {}, []
+
+    def walk(m, path):
+        if id(m) in paths and paths[id(m)][1] is m:
+            return
+        paths.setdefault(id(m), (path, m))
+        visited.append(path)
+        for d in ("_parameters", "_buffers"):
+            for k, v in getattr(m, d).items():
+                if v is not None:
+                    paths.setdefault(id(v), (path + [(d, k)], v))
+        for k, child in m._modules.items():
+            if child is not None:
+                walk(child, path + [("_modules", k)])
+    walk(module, [])
+    visited = [(path, {d: list(getattr(_follow(module, path), d).keys()) for d in ("_parameters", "_buffers", "_modules")})
+               for path in visited]
+    items = []
+    for entry in result:
+        obj = entry[1] if isinstance(entry, tuple) else entry
+        found = paths.get(id(obj))
+        if found is None or found[1] is not obj:
+            return None
+        items.append((entry[0] if isinstance(entry, tuple) else None, found[0]))
+    if len({id(e[1] if isinstance(e, tuple) else e) for e in result}) != len(result):
+        return None
+    return items, visited
+
+
+def _follow(module, path):
+    for d, k in path:
+        module = getattr(module, d)[k]
+    return module
