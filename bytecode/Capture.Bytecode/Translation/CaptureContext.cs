@@ -57,6 +57,14 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         if (sideEffect) Mutations++;
     }
 
+    /// <summary>Sets a user object's attributes (undone if the instruction breaks).</summary>
+    public void SetAttributes(UserObjectValue obj, IReadOnlyList<KeyValuePair<string, SymValue>> attributes)
+    {
+        var old = obj.Attributes;
+        _undo.Add(() => obj.Attributes = old);
+        obj.Attributes = attributes;
+    }
+
     /// <summary>Gives a dict made during the capture new contents (undone if the instruction breaks).</summary>
     public void SetDictItems(DictValue dict, IReadOnlyList<KeyValuePair<string, SymValue>> items)
     {
@@ -147,7 +155,11 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             Guards.Add(new TypeMatchGuard(source, type.NewReference(), value.IsTuple ? "tuple" : "list"));
             Guards.Add(new LengthMatchGuard(source, value.Length));
             var items = value.ToItems().Select((item, i) => { using (item) return Wrap(item, new ItemSource(source, i)); }).ToList();
-            return value.IsTuple && !value.IsList ? new TupleValue(items) { Source = source } : new ListValue(items) { Source = source };
+            if (!value.IsTuple || value.IsList) return new ListValue(items) { Source = source };
+            // a namedtuple keeps its type (fields by name; its exact type is guarded above)
+            using var builtins = Py.Builtins;
+            using var plainTuple = builtins.GetAttr("tuple");
+            return new TupleValue(items) { Source = source, NamedType = type.Is(plainTuple) || !type.HasAttr("_fields") ? null : type.NewReference() };
         }
         if (value.IsDict && IsPlainDictWithStrKeys(value))
         {
@@ -329,6 +341,16 @@ internal sealed class OutputCollector
 
     public IReadOnlyList<string> Nodes => _nodes;
 
+    /// <summary>A user object's spec, registered before its attributes' specs (an attribute may refer back to it).</summary>
+    private ValueSpec UserObjectSpec(UserObjectValue u)
+    {
+        var attributes = new List<KeyValuePair<string, ValueSpec>>();
+        var spec = new ValueSpec.UserObject(u.Type.Object, attributes);
+        _specs[u] = spec;
+        foreach (var (name, value) in u.Attributes) attributes.Add(new(name, Spec(value)));
+        return spec;
+    }
+
     // One symbolic container held in several places (a local and a stack slot) must become one real
     // object, so specs are shared by reference and the runner builds each spec once.
     public ValueSpec Spec(SymValue value)
@@ -355,6 +377,8 @@ internal sealed class OutputCollector
         TensorMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
         ListMethodValue m => new ValueSpec.Method(Spec(m.List), m.Name),
         ModuleMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
+        BoundMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
+        UserObjectValue u => UserObjectSpec(u),
         IteratorValue it => new ValueSpec.Iterator(it.Remaining.Select(Spec).ToList()),
         GradModeValue g => new ValueSpec.GradMode(g.Enabled),
         FunctionValue { Closure.Count: 0 } f => new ValueSpec.Function(f.CodeObject, f.Globals, f.Defaults.Select(Spec).ToList(),

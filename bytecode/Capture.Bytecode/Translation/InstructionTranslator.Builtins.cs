@@ -9,6 +9,22 @@ public sealed partial class InstructionTranslator
         var name = fn.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal) ? fn.QualifiedName[9..] : fn.QualifiedName;
         switch (name)
         {
+            case "len" when args is [UserObjectValue sized] && kwargs.Count == 0 && UserDunder(ins, sized, "__len__", []) is { } measured:
+                return measured;
+            case "type" when args is [UserObjectValue typed] && kwargs.Count == 0:
+                Push(typed.Type);
+                return StepResult.Continue;
+            case "vars" when args is [UserObjectValue inspected] && kwargs.Count == 0:
+                Push(new DictValue(inspected.Attributes.ToList()));
+                return StepResult.Continue;
+            case "setattr" when args is [UserObjectValue target, ConstValue { Value.IsStr: true } attribute, var assigned] && kwargs.Count == 0:
+                var stored = StoreUserAttribute(ins, target, attribute.Value.AsString(), assigned);
+                if (stored is StepResult.Next) Push(Const(Py.None));
+                return stored;
+            case "getattr" or "hasattr" when args.Count >= 2 && args[0] is UserObjectValue owner2 && args[1] is ConstValue { Value.IsStr: true } attribute2 && kwargs.Count == 0:
+                var attributeName = attribute2.Value.AsString();
+                if (owner2.Attributes.Any(p => p.Key == attributeName) || name == "getattr" && args.Count == 2) return UserAttribute(ins, owner2, attributeName);
+                break;
             case "dict" when args.Count <= 1 && DictOf(args, kwargs) is { } made:
                 Push(made);
                 return StepResult.Continue;
@@ -21,6 +37,8 @@ public sealed partial class InstructionTranslator
                     TupleValue t => t.Items.Count, ListValue l => l.Items.Count, DictValue d => d.Items.Count,
                     TensorValue t when t.Meta.Rank > 0 => t.Meta.Shape[0].Concrete("len"),
                     ConstValue c when c.Value.IsStr || c.Value.IsTuple || c.Value.TypeName is "range" or "torch.Size" => c.Value.Length,
+                    ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m when ModuleContainer(m, "__len__") is { } kind =>
+                        kind == "ParameterList" ? ParameterItems(m, source).Count : Children(m, source).Count,
                     _ => null,
                 };
                 if (length is null) break;
@@ -36,6 +54,7 @@ public sealed partial class InstructionTranslator
                         ConstValue c => c.Value.IsInstance(classes),
                         ObjectValue o => o.Object.IsInstance(classes),
                         TupleValue or ListValue or DictValue => IsSubclass(ContainerType(args[0]), classes),
+                        UserObjectValue u => IsSubclass(u.Type.Object.NewReference(), classes),
                         _ => null,
                     };
                     if (result is null) break;
@@ -321,9 +340,9 @@ public sealed partial class InstructionTranslator
     /// </summary>
     private SuperValue? SuperOf(List<SymValue> args)
     {
-        if (args is [ObjectValue { Kind: ObjectKind.Class } cls, ObjectValue self]) return new SuperValue(cls, self);
+        if (args is [ObjectValue { Kind: ObjectKind.Class } cls, ObjectValue or UserObjectValue]) return new SuperValue(cls, args[1]);
         if (args.Count != 0 || !_code.FreeVars.Contains("__class__") || _code.ArgCount == 0) return null;
-        return ReadVariable("__class__") is ObjectValue { Kind: ObjectKind.Class } owner && ReadVariable(_code.VarNames[0]) is ObjectValue first
+        return ReadVariable("__class__") is ObjectValue { Kind: ObjectKind.Class } owner && ReadVariable(_code.VarNames[0]) is (ObjectValue or UserObjectValue) and var first
             ? new SuperValue(owner, first) : null;
     }
 

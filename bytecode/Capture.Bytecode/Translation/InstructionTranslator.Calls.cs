@@ -105,6 +105,14 @@ public sealed partial class InstructionTranslator
                 return Builtin(ins, o, args, kwargs);
             case ObjectValue { Kind: ObjectKind.Class } o when o.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal):
                 return Builtin(ins, o, args, kwargs);
+            case ObjectValue { Kind: ObjectKind.Class } cls when NamedTupleFields(cls) is { } fields:
+                return ConstructNamedTuple(ins, cls, fields, args, kwargs);
+            case ObjectValue { Kind: ObjectKind.Class } cls when Constructible(cls, out var init):
+                return Construct(ins, cls, init, args, kwargs);
+            case BoundMethodValue bound:
+                return InlineFunction(ins, bound.Self, bound.Function, args, kwargs, self: bound.Self, method: bound.Name, knownSource: bound.FunctionSource);
+            case UserObjectValue called when kwargs.Count == 0 && UserDunder(ins, called, "__call__", args) is { } invoked:
+                return invoked;
             case GradModeExitValue exit when args.Count == 3 && kwargs.Count == 0:
                 SetGradMode(exit.Restore);
                 Push(Const(Py.None));

@@ -50,16 +50,23 @@ public sealed partial class InstructionTranslator
         return StepResult.Continue;
     }
 
-    private StepResult GetIter()
+    private StepResult GetIter(Instruction ins)
     {
         var value = Pop();
+        if (value is UserObjectValue && UserDunder(ins, value, "__iter__", []) is { } iterated)
+            return iterated; // what the class's __iter__ returns (iter(self.items): an iterator of the capture's)
         if (value is IteratorValue iterator)
         {
             Push(iterator); // iter(it) is it
             return StepResult.Continue;
         }
-        var items = value is ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m && IteratesChildren(m)
-            ? Children(m, source)
+        var items = value is ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m && ModuleContainer(m, "__iter__") is { } kind
+            ? kind switch
+            {
+                "Sequential" or "ModuleList" => Children(m, source),
+                "ParameterList" => ParameterItems(m, source),
+                _ => null, // a ModuleDict iterates its keys
+            }
             : IterableItems(value);
         if (items is null) return new StepResult.Break($"iteration over a {Describe(value)} is not supported");
         Push(new IteratorValue(items));
@@ -72,21 +79,45 @@ public sealed partial class InstructionTranslator
     /// lookup of __iter__ through the class is guarded, so a class that later defines its own
     /// recompiles.
     /// </summary>
-    private bool IteratesChildren(ObjectValue module)
+    private bool IteratesChildren(ObjectValue module) => ModuleContainer(module, "__iter__") is "Sequential" or "ModuleList";
+
+    /// <summary>
+    /// Which of torch's containers (Sequential, ModuleList, ModuleDict, ParameterList) the module is,
+    /// when its class keeps that container's <paramref name="dunder"/> (the lookup through the class
+    /// is guarded, so a class that later defines its own recompiles); null otherwise.
+    /// </summary>
+    private string? ModuleContainer(ObjectValue module, string dunder)
     {
         using var nn = Py.Import("torch.nn");
-        foreach (var container in (string[])["Sequential", "ModuleList"])
+        foreach (var container in (string[])["Sequential", "ModuleList", "ModuleDict", "ParameterList"])
         {
             using var type = nn.GetAttr(container);
             if (!module.Object.IsInstance(type)) continue;
-            using var own = type.GetAttr("__iter__");
+            if (!type.HasAttr(dunder)) return null;
+            using var own = type.GetAttr(dunder);
             using var moduleType = module.Object.Type;
-            using var found = moduleType.GetAttr("__iter__");
-            if (!found.Is(own)) return false;
-            _context.Namespaces.TypeAttribute(moduleType, "__iter__");
-            return true;
+            using var found = moduleType.GetAttr(dunder);
+            if (!found.Is(own)) return null;
+            _context.Namespaces.TypeAttribute(moduleType, dunder);
+            return container;
         }
-        return false;
+        return null;
+    }
+
+    /// <summary>A ParameterList's parameters in order, each from L['self']._parameters['k'].</summary>
+    private List<SymValue> ParameterItems(ObjectValue container, Source source)
+    {
+        var parametersSource = new AttrSource(source, "_parameters");
+        using var parameters = container.Object.GetAttr("_parameters");
+        using var keys = parameters.CallMethod("keys");
+        var names = keys.Iterate().Select(k => { using (k) return k.AsString(); }).ToList();
+        _context.Guards.Add(new DictKeysGuard(parametersSource, names));
+        return names.Select(name =>
+        {
+            using var key = Py.Str(name);
+            using var item = parameters.GetItem(key);
+            return _context.Wrap(item, new KeySource(parametersSource, name));
+        }).ToList();
     }
 
     /// <summary>The submodules of a Sequential / ModuleList in order, each from L['self']._modules['k'].</summary>

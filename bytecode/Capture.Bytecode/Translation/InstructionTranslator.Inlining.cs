@@ -4,7 +4,8 @@ namespace Capture.Bytecode;
 // bound as CPython binds them (defaults guarded through the function's source).
 public sealed partial class InstructionTranslator
 {
-    private StepResult InlineFunction(Instruction ins, SymValue callee, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? self, string method = "forward")
+    private StepResult InlineFunction(Instruction ins, SymValue callee, PyObject function, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, SymValue? self,
+        string method = "forward", Source? knownSource = null)
     {
         if (FunctionMarks.IsDisabled(function))
             return new StepResult.Break($"a call to {FunctionName(function)}, which capture.disable keeps out of graphs: it runs as plain Python{At(ins)}");
@@ -15,8 +16,8 @@ public sealed partial class InstructionTranslator
         _context.Guards.Add(FunctionGuard.Of(function));
         var source = callee.Source;
         // where the function itself is found: f, or type(self).method as self.method.__func__
-        var functionSource = source is null ? null : self is null ? source : new AttrSource(new AttrSource(source, method), "__func__");
-        if (code.FreeVars.Count > 0 && functionSource is null)
+        var functionSource = knownSource ?? (source is null ? null : self is null ? source : new AttrSource(new AttrSource(source, method), "__func__"));
+        if (code.FreeVars.Count > 0 && functionSource is null && !OnlyClassCell(code, function))
             return new StepResult.Break($"call to closure {code.Name} without a source for its cells{At(ins)}");
         var (defaults, kwDefaults) = RealDefaults(function, functionSource);
         var locals = BindArguments(code, self is null ? args : args.Prepend(self).ToList(), kwargs, defaults, kwDefaults);
@@ -29,7 +30,10 @@ public sealed partial class InstructionTranslator
                 using var cell = closure.GetItem(i);
                 if (!cell.HasAttr("cell_contents")) continue; // an empty cell: reading it is the error it is in Python
                 using var contents = cell.GetAttr("cell_contents");
-                locals[code.FreeVars[i]] = _context.Wrap(contents, new AttrSource(new ItemSource(new AttrSource(functionSource!, "__closure__"), i), "cell_contents"));
+                locals[code.FreeVars[i]] = functionSource is null
+                    // a method's __class__ cell (for zero-argument super()): the class the function was defined in
+                    ? new ObjectValue(contents.NewReference(), ObjectKind.Class, PythonObjects.QualifiedName(contents))
+                    : _context.Wrap(contents, new AttrSource(new ItemSource(new AttrSource(functionSource, "__closure__"), i), "cell_contents"));
             }
         }
         using var globals = function.GetAttr("__globals__");
@@ -40,6 +44,19 @@ public sealed partial class InstructionTranslator
             return new StepResult.Break($"call to {code.Name} from another module without a source{At(ins)}");
         Push(Inline(code, locals, new Dictionary<string, CellValue>(), globals, globalsSource));
         return StepResult.Continue;
+    }
+
+    /// <summary>Whether the function's only free variable is the __class__ cell zero-argument super() reads, holding a class.</summary>
+    private static bool OnlyClassCell(CodeInfo code, PyObject function)
+    {
+        if (code.FreeVars is not ["__class__"]) return false;
+        using var closure = function.GetAttr("__closure__");
+        using var cell = closure.GetItem(0);
+        if (!cell.HasAttr("cell_contents")) return false;
+        using var contents = cell.GetAttr("cell_contents");
+        using var builtins = Py.Builtins;
+        using var typeType = builtins.GetAttr("type");
+        return contents.IsInstance(typeType);
     }
 
     private static string FunctionName(PyObject function)

@@ -130,7 +130,7 @@ public sealed partial class InstructionTranslator
     /// </summary>
     private StepResult SuperAttribute(Instruction ins, SuperValue super, string name)
     {
-        using var selfType = super.Self.Object.Type;
+        using var selfType = super.Self is UserObjectValue user ? user.Type.Object.NewReference() : ((ObjectValue)super.Self).Object.Type;
         using var mro = selfType.GetAttr("__mro__");
         var classes = mro.ToItems().ToList();
         try
@@ -146,7 +146,7 @@ public sealed partial class InstructionTranslator
             if (TypeFunction(next, name) is not { } function)
                 return new StepResult.Break($"super().{name} is not a plain function{At(ins)}");
             _context.Namespaces.TypeAttribute(next, name);
-            Push(new ModuleMethodValue(super.Self, function, name));
+            Push(super.Self is ObjectValue self ? new ModuleMethodValue(self, function, name) : new BoundMethodValue(super.Self, function, name, null));
             return StepResult.Continue;
         }
         finally { foreach (var c in classes) c.Dispose(); }
@@ -172,7 +172,14 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case SuperValue super:
                 return SuperAttribute(ins, super, name);
-            case ObjectValue { Kind: ObjectKind.NnModule } m when ClassFunction(m.Object, name) is { } function:
+            case UserObjectValue user:
+                return UserAttribute(ins, user, name);
+            case ObjectValue { Kind: ObjectKind.Class } cls when PlainClass(cls.Object):
+                // Class.method, Class.make (classmethod), Class.shift (staticmethod), Class.factor
+                return ClassAttribute(ins, cls, name, self: null);
+            case ObjectValue { Kind: ObjectKind.NnModule } or ObjectValue { Kind: ObjectKind.Other, Source: not null } when (((ObjectValue)owner).Kind == ObjectKind.NnModule || PlainAttributeAccess(((ObjectValue)owner).Object))
+                && ClassFunction(((ObjectValue)owner).Object, name) is { } function:
+                var m = (ObjectValue)owner;
                 // a fresh bound-method object on every access: keep (function, self) instead and inline it
                 using (var type = m.Object.Type) _context.Namespaces.TypeAttribute(type, name);
                 _context.Namespaces.InstanceAbsent(m.Object, m.Source?.ToString() ?? m.QualifiedName, name);
@@ -258,6 +265,7 @@ public sealed partial class InstructionTranslator
         var owner = Pop();
         var value = Pop();
         var name = ins.Name!;
+        if (owner is UserObjectValue user) return StoreUserAttribute(ins, user, name, value);
         if (owner is not ObjectValue { Source: not null, Kind: ObjectKind.Other or ObjectKind.NnModule } o)
             return new StepResult.Break($"attribute store .{name} on a {Describe(owner)}{At(ins)}");
         if (value is not (TensorValue or ConstValue or TupleValue or ListValue or DictValue or ObjectValue { Source: not null }))

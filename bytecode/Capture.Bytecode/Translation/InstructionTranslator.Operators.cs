@@ -20,6 +20,12 @@ public sealed partial class InstructionTranslator
                 return PushOrBreak(ins, () => CallMethodOp(self, inPlaceMethod, [ToArg(right)], []));
             return PushOrBreak(ins, () => CallOp(torchOp, [ToArg(left), ToArg(right)], []));
         }
+        if (IsUserObject(left) && UserDunder(ins, left, inPlace ? op.Dunders.ElementAt(2) : op.Dunders.First(), [right]) is { } forward)
+            return forward;
+        if (IsUserObject(left) && inPlace && UserDunder(ins, left, op.Dunders.First(), [right]) is { } fallback)
+            return fallback;
+        if (IsUserObject(right) && UserDunder(ins, right, op.Dunders.ElementAt(1), [left]) is { } reflected)
+            return reflected;
         if (SequenceOperator(key, inPlace, left, right) is { } sequence)
         {
             Push(sequence);
@@ -71,6 +77,20 @@ public sealed partial class InstructionTranslator
         var right = Pop();
         var left = Pop();
         var op = PythonOperators.Comparisons[ins.Operator!];
+        if (IsUserObject(left) && UserDunder(ins, left, op.Dunders.First(), [right]) is { } compared)
+            return compared;
+        if (ins.Operator is "==" or "!=" && left is ObjectValue or UserObjectValue && right is ObjectValue or UserObjectValue or ConstValue && IdentityEquality(left))
+        {
+            // enum members, plain objects: == is identity (object.__eq__)
+            bool same = (left, right) switch
+            {
+                (ObjectValue a, ObjectValue b) => a.Object.Is(b.Object),
+                (ObjectValue a, ConstValue b) => a.Object.Is(b.Value),
+                _ => ReferenceEquals(left, right),
+            };
+            Push(Const(Py.Bool(same == (ins.Operator == "=="))));
+            return StepResult.Continue;
+        }
         if (left is TensorValue || right is TensorValue)
         {
             foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
@@ -93,6 +113,10 @@ public sealed partial class InstructionTranslator
             (ObjectValue a, ConstValue b) => a.Object.Is(b.Value),
             (ConstValue a, ObjectValue b) => a.Value.Is(b.Object),
             (TensorValue a, TensorValue b) => a.Node == b.Node,
+            (UserObjectValue a, UserObjectValue b) => ReferenceEquals(a, b),
+            (UserObjectValue, ConstValue or TensorValue or TupleValue or ListValue or DictValue) or (ConstValue or TensorValue or TupleValue or ListValue or DictValue, UserObjectValue) => false,
+            (ListValue a, ListValue b) => ReferenceEquals(a, b),
+            (DictValue a, DictValue b) => ReferenceEquals(a, b),
             (TensorValue, ConstValue { Value.IsNone: true }) or (ConstValue { Value.IsNone: true }, TensorValue) => false,
             (TupleValue or ListValue or DictValue or TensorValue, ConstValue) => false,
             _ => null,
@@ -116,6 +140,17 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             }
         }
+        if (container is ObjectValue { Kind: ObjectKind.NnModule, Source: { } moduleSource } md && item is ConstValue { Value.IsStr: true } name
+            && ModuleContainer(md, "__contains__") == "ModuleDict")
+        {
+            // "a" in self.heads: its keys, guarded
+            using var modules = md.Object.GetAttr("_modules");
+            using var keys = modules.CallMethod("keys");
+            var names = keys.Iterate().Select(k => { using (k) return k.AsString(); }).ToList();
+            _context.Guards.Add(new DictKeysGuard(new AttrSource(moduleSource, "_modules"), names));
+            Push(Const(Py.Bool(names.Contains(name.Value.AsString()) != (ins.Arg == 1))));
+            return StepResult.Continue;
+        }
         if (container is DictValue d && item is ConstValue { Value.IsStr: true } key)
         {
             Push(Const(Py.Bool(d.Items.Any(p => p.Key == key.Value.AsString()) != (ins.Arg == 1))));
@@ -129,6 +164,9 @@ public sealed partial class InstructionTranslator
     private StepResult Unary(Instruction ins)
     {
         var value = Pop();
+        if (IsUserObject(value) && ins.Opcode != Opcode.UNARY_NOT
+            && UserDunder(ins, value, "__" + PythonOperators.UnaryFunction(ins.UnarySymbol!) + "__", []) is { } unary)
+            return unary;
         if (value is TensorValue t)
         {
             if (ins.Opcode != Opcode.UNARY_NOT) _context.TensorTypeLookup("__" + PythonOperators.UnaryFunction(ins.UnarySymbol!) + "__");
@@ -156,6 +194,8 @@ public sealed partial class InstructionTranslator
     {
         var index = Pop();
         var container = Pop();
+        if (IsUserObject(container) && UserDunder(ins, container, "__getitem__", [index]) is { } item)
+            return item;
         switch (container)
         {
             case TensorValue t:
@@ -200,9 +240,35 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case ConstValue when index is ConstValue:
                 return RealOperator(ins, "getitem", container, index);
-            default:
-                return new StepResult.Break($"subscript of a {Describe(container)} with a {Describe(index)}{At(ins)}");
+            case ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m when index is ConstValue ci && ModuleContainer(m, "__getitem__") is { } kind:
+                // self.layers[0], self.layers[1:3], self.heads["a"]: the container's own __getitem__ over _modules
+                if (kind == "ModuleDict")
+                {
+                    if (!ci.Value.IsStr) break;
+                    var modulesSource = new AttrSource(source, "_modules");
+                    using var modules = m.Object.GetAttr("_modules");
+                    var name = ci.Value.AsString();
+                    using var present = modules.CallMethod("__contains__", ci.Value);
+                    if (!present.IsTrue()) return new StepResult.Break($"KeyError '{name}' in a ModuleDict{At(ins)}");
+                    using var child = modules.GetItem(ci.Value);
+                    Push(_context.Wrap(child, new KeySource(modulesSource, name)));
+                    return StepResult.Continue;
+                }
+                var children = kind == "ParameterList" ? ParameterItems(m, source) : Children(m, source);
+                if (ci.Value.IsInt && !ci.Value.IsBool)
+                {
+                    var i = ci.Value.ToInt64();
+                    if (i < -children.Count || i >= children.Count) return new StepResult.Break($"index {i} out of range of a {kind}{At(ins)}");
+                    Push(children[(int)(i < 0 ? i + children.Count : i)]);
+                    return StepResult.Continue;
+                }
+                if (ci.Value.TypeName != "slice" || kind == "ParameterList") break;
+                using (var range = Py.Eval($"range({children.Count})"))
+                using (var picked = range.GetItem(ci.Value))
+                    Push(new ListValue(picked.Iterate().Select(p => { using (p) return children[(int)p.ToInt64()]; }).ToList()));
+                return StepResult.Continue;
         }
+        return new StepResult.Break($"subscript of a {Describe(container)} with a {Describe(index)}{At(ins)}");
     }
 
     /// <summary>

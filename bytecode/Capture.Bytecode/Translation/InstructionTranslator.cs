@@ -245,7 +245,7 @@ public sealed partial class InstructionTranslator
         Opcode.DICT_MERGE or Opcode.DICT_UPDATE => DictMerge(ins),
         Opcode.UNPACK_SEQUENCE => Unpack(ins),
         Opcode.FORMAT_VALUE => FormatValue(ins),
-        Opcode.GET_ITER => GetIter(),
+        Opcode.GET_ITER => GetIter(ins),
         Opcode.FOR_ITER => ForIter(ins),
         Opcode.JUMP_FORWARD or Opcode.JUMP_BACKWARD or Opcode.JUMP_BACKWARD_NO_INTERRUPT => new StepResult.Jump(ins.JumpTarget!.Value),
         Opcode.POP_JUMP_FORWARD_IF_TRUE or Opcode.POP_JUMP_BACKWARD_IF_TRUE => JumpIf(ins, jumpWhen: true),

@@ -96,8 +96,28 @@ public sealed record NullValue : SymValue
 /// <summary>A real Python object the capture holds (modules, functions, nn.Modules, others), guarded by identity.</summary>
 public sealed record ObjectValue(PyObject Object, ObjectKind Kind, string QualifiedName) : SymValue;
 
+/// <summary>
+/// An instance of a plain user class made during the capture (no custom __new__, metaclass or
+/// builtin base): its attributes, with Python's identity. Rebuilt after a graph as
+/// object.__new__(Type) with its attributes set.
+/// </summary>
+public sealed record UserObjectValue : SymValue
+{
+    public UserObjectValue(ObjectValue type) => Type = type;
+
+    public ObjectValue Type { get; }
+
+    public IReadOnlyList<KeyValuePair<string, SymValue>> Attributes { get; internal set; } = [];
+
+    public bool Equals(UserObjectValue? other) => ReferenceEquals(this, other);
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+}
+
+/// <summary>A plain function of a class bound to a value (a user object's method, a classmethod's class): inlined when called.</summary>
+public sealed record BoundMethodValue(SymValue Self, PyObject Function, string Name, Source? FunctionSource) : SymValue;
+
 /// <summary>super(Class, Self) (or zero-argument super() in a method): attribute reads resolve past Class in Self's MRO.</summary>
-public sealed record SuperValue(ObjectValue Class, ObjectValue Self) : SymValue;
+public sealed record SuperValue(ObjectValue Class, SymValue Self) : SymValue;
 
 /// <summary>A Python method of an nn.Module's class, bound to the module (self._conv_forward): inlined when called.</summary>
 

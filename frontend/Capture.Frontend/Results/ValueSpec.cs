@@ -19,6 +19,9 @@ public abstract record ValueSpec
     public sealed record GradMode(bool Enabled) : ValueSpec;
     public sealed record Null : ValueSpec;
 
+    /// <summary>An instance of a plain user class made during capture: object.__new__(Type), then its attributes.</summary>
+    public sealed record UserObject(PyObject Type, IReadOnlyList<KeyValuePair<string, ValueSpec>> Attributes) : ValueSpec;
+
     /// <summary>A function made during capture (without closure cells): types.FunctionType(code, globals, defaults).</summary>
     public sealed record Function(PyObject Code, PyObject Globals, IReadOnlyList<ValueSpec> Defaults, IReadOnlyList<KeyValuePair<string, ValueSpec>> KwDefaults) : ValueSpec;
 

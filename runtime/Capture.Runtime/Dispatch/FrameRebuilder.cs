@@ -14,6 +14,7 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
     public PyObject Build(ValueSpec spec)
     {
         if (_built is not null && _built.TryGetValue(spec, out var known)) return known.NewReference();
+        if (spec is ValueSpec.UserObject user) return UserObject(user);
         var value = BuildNew(spec);
         if (spec is ValueSpec.List or ValueSpec.Dict or ValueSpec.Tuple or ValueSpec.Iterator)
             (_built ??= new(ReferenceEqualityComparer.Instance))[spec] = value.NewReference();
@@ -43,6 +44,24 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
         _ => throw new InvalidOperationException($"cannot build {spec}"),
     };
 
+    /// <summary>object.__new__(type), remembered before its attributes are built (one may refer back to it), then object.__setattr__ of each.</summary>
+    private PyObject UserObject(ValueSpec.UserObject spec)
+    {
+        using var builtins = Py.Builtins;
+        using var objectType = builtins.GetAttr("object");
+        using var make = objectType.GetAttr("__new__");
+        var made = make.Call(spec.Type);
+        (_built ??= new(ReferenceEqualityComparer.Instance))[spec] = made.NewReference();
+        using var set = objectType.GetAttr("__setattr__");
+        foreach (var (name, valueSpec) in spec.Attributes)
+        {
+            using var key = Py.Str(name);
+            using var value = Build(valueSpec);
+            set.Call(made, key, value).Dispose();
+        }
+        return made;
+    }
+
     private PyObject Sequence(IReadOnlyList<ValueSpec> items, bool tuple)
     {
         var values = items.Select(Build).ToList();
@@ -53,7 +72,11 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
     private PyObject NamedTuple(PyObject type, IReadOnlyList<ValueSpec> items)
     {
         using var plain = Sequence(items, tuple: true);
-        return type.Call(plain);
+        // a collections.namedtuple class takes its fields one by one (_make takes the sequence); torch's
+        // structseq types (torch.return_types.max) take the sequence
+        if (!type.HasAttr("_make")) return type.Call(plain);
+        using var make = type.GetAttr("_make");
+        return make.Call(plain);
     }
 
     private PyObject Dict(ValueSpec.Dict d)

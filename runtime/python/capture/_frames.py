@@ -115,3 +115,69 @@ def _follow(module, path):
     for d, k in path:
         module = getattr(module, d)[k]
     return module
+
+
+_TRUSTED = ("torch", "builtins", "collections", "functools", "itertools", "typing", "numpy", "math", "operator", "abc", "enum")
+
+
+def plain_class(cls):
+    """Whether the capture may make instances of cls symbolically: a class (metaclass with type's own
+    __call__), object's __new__ and __setattr__ semantics, no builtin base but object, nothing from
+    torch or the standard library in its MRO but object (and abc.ABC), no __slots__."""
+    if not isinstance(cls, type) or type(cls).__call__ is not type.__call__:
+        return False
+    if cls.__new__ is not object.__new__:
+        return False
+    for c in cls.__mro__:
+        if c is object:
+            continue
+        module = getattr(c, "__module__", "") or ""
+        if module.split(".")[0] in _TRUSTED and c.__name__ != "ABC":
+            return False
+        if "__slots__" in c.__dict__:
+            return False
+    return True
+
+
+def namedtuple_fields(cls):
+    """A namedtuple class's _fields (a tuple subclass made by collections.namedtuple or typing.NamedTuple), or None."""
+    if isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_make") \
+            and hasattr(cls, "_field_defaults") and type(cls).__call__ is type.__call__:
+        return list(cls._fields)
+    return None
+
+
+def class_attribute(cls, name):
+    """(kind, value) of name looked up on cls without binding: 'function', 'staticmethod' (its function),
+    'classmethod' (its function), 'property' (its getter), 'value', or ('missing', None); other
+    descriptors are ('descriptor', None)."""
+    import inspect
+    import types
+    try:
+        raw = inspect.getattr_static(cls, name)
+    except AttributeError:
+        return "missing", None
+    if isinstance(raw, types.FunctionType):
+        return "function", raw
+    if isinstance(raw, staticmethod) and isinstance(raw.__func__, types.FunctionType):
+        return "staticmethod", raw.__func__
+    if isinstance(raw, classmethod) and isinstance(raw.__func__, types.FunctionType):
+        return "classmethod", raw.__func__
+    if isinstance(raw, property) and isinstance(raw.fget, types.FunctionType) and raw.fset is None:
+        return "property", raw.fget
+    if hasattr(type(raw), "__get__"):
+        return "descriptor", None
+    return "value", raw
+
+
+def plain_store(cls, name):
+    """Whether obj.name = v on an instance of cls just sets its __dict__ entry: object's __setattr__, no
+    data descriptor (property, slot) for name on the class."""
+    import inspect
+    if cls.__setattr__ is not object.__setattr__:
+        return False
+    try:
+        raw = inspect.getattr_static(cls, name)
+    except AttributeError:
+        return True
+    return not (hasattr(type(raw), "__set__") or hasattr(type(raw), "__delete__"))
