@@ -247,8 +247,21 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
     /// An attribute of an object: of a trusted module (torch.add, math.pi) its namespace guards it
     /// (a monkeypatch recompiles); of anything else, its source.
     /// </summary>
+    /// <summary>A value read once and held as it is (a cell of a function the capture trusts): a constant, or an object by its kind.</summary>
+    public SymValue Constant(PyObject value) =>
+        IsConstant(value) ? new ConstValue(value.NewReference()) : new ObjectValue(value.NewReference(), Classify(value), QualifiedName(value));
+
+    private static bool IsTorchVF(PyObject value)
+    {
+        using var vf = Py.Import("torch._VF");
+        return value.Is(vf);
+    }
+
     public SymValue WrapAttribute(ObjectValue owner, string name, PyObject value)
     {
+        if (IsTorchVF(owner.Object))
+            // torch._VF (what torch.nn.functional calls: _VF.threshold, _VF.gru_cell) forwards to torch's own functions
+            return new ObjectValue(value.NewReference(), ObjectKind.TorchFunction, "torch._C._VariableFunctions." + name);
         if (owner.Kind == ObjectKind.Module && IsTrusted(owner.Object))
         {
             Namespaces.ModuleAttribute(owner.Object, name, value);
@@ -256,6 +269,16 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             if (IsConstant(value))
                 return new ConstValue(value.NewReference());
             return new ObjectValue(value.NewReference(), Classify(value), TrustedAttributeName(owner.QualifiedName + "." + name, value));
+        }
+        if (owner.Source is null && IsTrusted(owner.Object) && IsConstant(value))
+        {
+            // a flag of torch's own state objects (torch.backends.cudnn.enabled): read again on every call
+            using var functools = Py.Import("functools");
+            using var partial = functools.GetAttr("partial");
+            using var getattr = Py.Builtins.GetAttr("getattr");
+            using var key = Py.Str(name);
+            Guards.Add(new GlobalStateGuard($"{owner.QualifiedName}.{name}", partial.Call(getattr, owner.Object, key), value.NewReference()));
+            return new ConstValue(value.NewReference());
         }
         if (owner.Source is null) throw new InlineBreakException($"attribute '{name}' of an object without a source");
         return Wrap(value, new AttrSource(owner.Source, name));
@@ -378,6 +401,8 @@ internal sealed class OutputCollector
         ListMethodValue m => new ValueSpec.Method(Spec(m.List), m.Name),
         ModuleMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
         BoundMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
+        PartialValue p => new ValueSpec.Partial(Spec(p.Function), p.Args.Select(Spec).ToList(),
+            p.Kwargs.Select(k => new KeyValuePair<string, ValueSpec>(k.Key, Spec(k.Value))).ToList()),
         UserObjectValue u => UserObjectSpec(u),
         IteratorValue it => new ValueSpec.Iterator(it.Remaining.Select(Spec).ToList()),
         GradModeValue g => new ValueSpec.GradMode(g.Enabled),

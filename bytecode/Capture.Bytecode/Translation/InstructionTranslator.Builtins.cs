@@ -9,6 +9,14 @@ public sealed partial class InstructionTranslator
         var name = fn.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal) ? fn.QualifiedName[9..] : fn.QualifiedName;
         switch (name)
         {
+            case "map" when args.Count >= 2 && kwargs.Count == 0:
+                return Mapped(ins, args[0], args.Skip(1).ToList());
+            case "filter" when args.Count == 2 && kwargs.Count == 0:
+                return Filtered(ins, args[0], args[1]);
+            case "functools.reduce" when args.Count is 2 or 3 && kwargs.Count == 0:
+                return Reduced(ins, args[0], args[1], args.Count == 3 ? args[2] : null);
+            case "sorted" when args.Count == 1 && kwargs.Any(k => k.Key == "key") && kwargs.All(k => k.Key is "key" or "reverse"):
+                return SortedByKey(ins, args[0], kwargs.First(k => k.Key == "key").Value, kwargs.FirstOrDefault(k => k.Key == "reverse").Value);
             case "len" when args is [UserObjectValue sized] && kwargs.Count == 0 && UserDunder(ins, sized, "__len__", []) is { } measured:
                 return measured;
             case "type" when args is [UserObjectValue typed] && kwargs.Count == 0:
@@ -305,6 +313,129 @@ public sealed partial class InstructionTranslator
                 }
             default:
                 return Unsupported();
+        }
+    }
+
+    /// <summary>Calls a value the capture holds (inlined, or a graph op) and takes its result off the stack; a break stays a break.</summary>
+    private StepResult CallFor(Instruction ins, SymValue callable, List<SymValue> args, out SymValue? result)
+    {
+        result = null;
+        var step = CallValue(ins, callable, args, []);
+        if (step is StepResult.Next) result = Pop();
+        return step;
+    }
+
+    /// <summary>map(f, *iterables): f called on each item now (a list, then an iterator over the results: map's laziness only shows through effects, which break).</summary>
+    private StepResult Mapped(Instruction ins, SymValue function, List<SymValue> iterables)
+    {
+        var pools = iterables.Select(i => i is TensorValue ? null : IterableItems(i)).ToList();
+        if (pools.Any(p => p is null)) return new StepResult.Break($"map() over values the capture does not iterate{At(ins)}");
+        var results = new List<SymValue>();
+        for (var i = 0; i < pools.Min(p => p!.Count); i++)
+        {
+            var step = CallFor(ins, function, pools.Select(p => p![i]).ToList(), out var value);
+            if (value is null) return step;
+            results.Add(value);
+        }
+        Push(new IteratorValue(results));
+        return StepResult.Continue;
+    }
+
+    /// <summary>filter(f, iterable): the items whose f(item) is true, which must be known at capture.</summary>
+    private StepResult Filtered(Instruction ins, SymValue function, SymValue iterable)
+    {
+        if (iterable is TensorValue || IterableItems(iterable) is not { } items) return new StepResult.Break($"filter() over values the capture does not iterate{At(ins)}");
+        var kept = new List<SymValue>();
+        foreach (var item in items)
+        {
+            SymValue? verdict = item;
+            if (function is not ConstValue { Value.IsNone: true })
+            {
+                var step = CallFor(ins, function, [item], out verdict);
+                if (verdict is null) return step;
+            }
+            if (Truth(verdict) is not { } truth) return new StepResult.Break($"filter() on a {Describe(verdict)} (data-dependent){At(ins)}");
+            if (truth) kept.Add(item);
+        }
+        Push(new IteratorValue(kept));
+        return StepResult.Continue;
+    }
+
+    /// <summary>functools.reduce(f, iterable[, initial]).</summary>
+    private StepResult Reduced(Instruction ins, SymValue function, SymValue iterable, SymValue? initial)
+    {
+        if (iterable is TensorValue || IterableItems(iterable) is not { } items) return new StepResult.Break($"reduce() over values the capture does not iterate{At(ins)}");
+        var acc = initial ?? (items.Count > 0 ? items[0] : null);
+        if (acc is null) return new StepResult.Break($"reduce() of an empty sequence with no initial value (TypeError){At(ins)}");
+        foreach (var item in initial is null ? items.Skip(1) : items)
+        {
+            var step = CallFor(ins, function, [acc, item], out acc);
+            if (acc is null) return step;
+        }
+        Push(acc);
+        return StepResult.Continue;
+    }
+
+    /// <summary>sorted(items, key=f, reverse=...): the keys computed by f must be Python constants; Python sorts them (stable).</summary>
+    private StepResult SortedByKey(Instruction ins, SymValue iterable, SymValue key, SymValue? reverse)
+    {
+        if (iterable is TensorValue || IterableItems(iterable) is not { } items) return new StepResult.Break($"sorted() over values the capture does not iterate{At(ins)}");
+        if (reverse is not (null or ConstValue { Value.IsBool: true })) return new StepResult.Break($"sorted() with a reverse that is not a constant{At(ins)}");
+        var keys = new List<PyObject>();
+        try
+        {
+            foreach (var item in items)
+            {
+                var step = CallFor(ins, key, [item], out var k);
+                if (k is null) return step;
+                if (k is not ConstValue c) return new StepResult.Break($"sorted() by keys that are not Python constants{At(ins)}");
+                keys.Add(c.Value.NewReference());
+            }
+            using var keyList = Py.List(keys);
+            using var positions = Py.Eval($"range({items.Count})");
+            using var getItem = keyList.GetAttr("__getitem__");
+            using var sortedFn = Py.Builtins.GetAttr("sorted");
+            var named = new List<KeyValuePair<string, PyObject>> { new("key", getItem) };
+            if (reverse is ConstValue r) named.Add(new("reverse", r.Value));
+            using var order = sortedFn.Call([positions], named);
+            Push(new ListValue(order.ToItems().Select(i => { using (i) return items[(int)i.ToInt64()]; }).ToList()));
+            return StepResult.Continue;
+        }
+        finally { foreach (var k in keys) k.Dispose(); }
+    }
+
+    /// <summary>
+    /// itertools.chain, islice, product, repeat over values the capture knows (its lists, tuples,
+    /// iterators, constants): an iterator of the items they would yield; null for anything else.
+    /// </summary>
+    private IteratorValue? Itertools(string name, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        static long? Int(SymValue v) => v is ConstValue { Value.IsInt: true, Value.IsBool: false } c ? c.Value.ToInt64() : null;
+        if (kwargs.Count > 0) return null;
+        switch (name)
+        {
+            case "chain" when args.All(a => a is not TensorValue):
+                var parts = args.Select(IterableItems).ToList();
+                return parts.All(p => p is not null) ? new IteratorValue(parts.SelectMany(p => p!).ToList()) : null;
+            case "repeat" when args.Count == 2 && Int(args[1]) is { } times && times <= 4096:
+                return new IteratorValue(Enumerable.Repeat(args[0], (int)Math.Max(0, times)).ToList());
+            case "islice" when args.Count is >= 2 and <= 4 && args[0] is not TensorValue && args.Skip(1).All(a => Int(a) is not null || a is ConstValue { Value.IsNone: true }):
+                if (IterableItems(args[0]) is not { } all) return null;
+                var bounds = args.Skip(1).Select(Int).ToList();
+                var (start, stop, step) = bounds.Count == 1 ? (0L, bounds[0], 1L) : (bounds[0] ?? 0, bounds[1], bounds.Count > 2 ? bounds[2] ?? 1 : 1);
+                if (start < 0 || stop < 0 || step <= 0) return null;
+                var end = Math.Min(stop ?? all.Count, all.Count);
+                var picked = new List<SymValue>();
+                for (var i = start; i < end; i += step) picked.Add(all[(int)i]);
+                return new IteratorValue(picked);
+            case "product" when args.Count > 0 && args.All(a => a is not TensorValue):
+                var pools = args.Select(IterableItems).ToList();
+                if (pools.Any(p => p is null) || pools.Aggregate(1L, (n, p) => n * p!.Count) > 4096) return null;
+                IEnumerable<List<SymValue>> combos = [[]];
+                foreach (var pool in pools) combos = combos.SelectMany(c => pool!.Select(item => (List<SymValue>)[.. c, item])).ToList();
+                return new IteratorValue(combos.Select(c => (SymValue)new TupleValue(c)).ToList());
+            default:
+                return null;
         }
     }
 

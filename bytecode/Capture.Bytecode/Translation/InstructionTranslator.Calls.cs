@@ -31,7 +31,12 @@ public sealed partial class InstructionTranslator
         var args = Pop();
         var callable = Pop();
         if (_stack.Count > 0 && Peek() is NullValue) Pop();
-        var positional = args switch { TupleValue t => t.Items.ToList(), ListValue l => l.Items.ToList(), _ => null };
+        var positional = args switch
+        {
+            TupleValue t => t.Items.ToList(), ListValue l => l.Items.ToList(),
+            ConstValue c when c.Value.IsTuple => c.Value.ToItems().Select(i => (SymValue)new ConstValue(i)).ToList(),
+            _ => null,
+        };
         var keywords = kwargs switch { null => [], DictValue d => d.Items.ToList(), _ => null };
         if (positional is null || keywords is null) return new StepResult.Break($"call with *args or **kwargs of unknown length{At(ins)}");
         return CallValue(ins, callable, positional, keywords);
@@ -47,6 +52,11 @@ public sealed partial class InstructionTranslator
                 return step;
             case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Class } o when o.QualifiedName is "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad":
                 Push(new GradModeValue(o.QualifiedName.EndsWith("enable_grad", StringComparison.Ordinal)));
+                return StepResult.Continue;
+            case ObjectValue { Kind: ObjectKind.TorchFunction or ObjectKind.Class } o when o.QualifiedName is "torch.set_grad_enabled" or "torch.autograd.grad_mode.set_grad_enabled"
+                && args is [ConstValue { Value.IsBool: true } mode] && kwargs.Count == 0 && NextOpcode() == Opcode.BEFORE_WITH:
+                // `with torch.set_grad_enabled(flag):` (as a plain call it switches the mode at once: not this case)
+                Push(new GradModeValue(mode.Value.IsTrue()));
                 return StepResult.Continue;
             case ObjectValue o when args.Count == 0 && kwargs.Count == 0 && GradModeClone(o) is { } enabled:
                 // what @torch.no_grad() wraps a function in: `with self.clone(): return func(...)`
@@ -109,6 +119,15 @@ public sealed partial class InstructionTranslator
                 return ConstructNamedTuple(ins, cls, fields, args, kwargs);
             case ObjectValue { Kind: ObjectKind.Class } cls when Constructible(cls, out var init):
                 return Construct(ins, cls, init, args, kwargs);
+            case ObjectValue o when o.QualifiedName.StartsWith("itertools.", StringComparison.Ordinal) && Itertools(o.QualifiedName[10..], args, kwargs) is { } produced:
+                Push(produced);
+                return StepResult.Continue;
+            case ObjectValue { QualifiedName: "functools.partial" } when args.Count >= 1:
+                Push(new PartialValue(args[0], args.Skip(1).ToList(), kwargs));
+                return StepResult.Continue;
+            case PartialValue partial:
+                return CallValue(ins, partial.Function, [.. partial.Args, .. args],
+                    [.. partial.Kwargs.Where(k => kwargs.All(n => n.Key != k.Key)), .. kwargs]);
             case BoundMethodValue bound:
                 return InlineFunction(ins, bound.Self, bound.Function, args, kwargs, self: bound.Self, method: bound.Name, knownSource: bound.FunctionSource);
             case UserObjectValue called when kwargs.Count == 0 && UserDunder(ins, called, "__call__", args) is { } invoked:
@@ -259,6 +278,9 @@ public sealed partial class InstructionTranslator
             ? "torch.functional." + name.AsString() : null;
     }
 
+    /// <summary>The opcode of the instruction after the current one, if any.</summary>
+    private Opcode? NextOpcode() => _pc + 1 < _code.Instructions.Count ? _code.Instructions[_pc + 1].Opcode : null;
+
     private static bool IsTrue(List<KeyValuePair<string, SymValue>> kwargs, string name) =>
         kwargs.Any(k => k.Key == name && k.Value is ConstValue c && c.Value.IsTrue());
 
@@ -318,6 +340,12 @@ public sealed partial class InstructionTranslator
                 return Answer(state);
             case "torch._jit_internal.is_scripting" or "torch.jit.is_scripting" or "torch._jit_internal.is_tracing" or "torch.jit.is_tracing" when args.Count == 0:
                 return Answer(Py.Bool(false));
+            case "torch._C._is_tracing" when args.Count == 0:
+                return Answer(Py.Bool(false));
+            case "torch.finfo" or "torch.iinfo" when args.All(a => a is ConstValue) && kwargs.All(k => k.Value is ConstValue):
+                // dtype facts (finfo(torch.float32).eps): fixed for the dtype
+                return Answer(o.Object.Call(args.Cast<ConstValue>().Select(a => a.Value).ToList(),
+                    kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, ((ConstValue)k.Value).Value))));
             case "torch._C._get_tracing_state" when args.Count == 0:
                 return Answer(Py.None);
             case "torch.is_tensor" when args.Count == 1:

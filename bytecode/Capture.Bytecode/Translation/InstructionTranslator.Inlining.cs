@@ -17,7 +17,8 @@ public sealed partial class InstructionTranslator
         var source = callee.Source;
         // where the function itself is found: f, or type(self).method as self.method.__func__
         var functionSource = knownSource ?? (source is null ? null : self is null ? source : new AttrSource(new AttrSource(source, method), "__func__"));
-        if (code.FreeVars.Count > 0 && functionSource is null && !OnlyClassCell(code, function))
+        var trustedCells = functionSource is null && code.FreeVars.Count > 0 && PythonObjects.IsTrusted(function);
+        if (code.FreeVars.Count > 0 && functionSource is null && !OnlyClassCell(code, function) && !trustedCells)
             return new StepResult.Break($"call to closure {code.Name} without a source for its cells{At(ins)}");
         var (defaults, kwDefaults) = RealDefaults(function, functionSource);
         var locals = BindArguments(code, self is null ? args : args.Prepend(self).ToList(), kwargs, defaults, kwDefaults);
@@ -31,8 +32,9 @@ public sealed partial class InstructionTranslator
                 if (!cell.HasAttr("cell_contents")) continue; // an empty cell: reading it is the error it is in Python
                 using var contents = cell.GetAttr("cell_contents");
                 locals[code.FreeVars[i]] = functionSource is null
-                    // a method's __class__ cell (for zero-argument super()): the class the function was defined in
-                    ? new ObjectValue(contents.NewReference(), ObjectKind.Class, PythonObjects.QualifiedName(contents))
+                    // a method's __class__ cell (for zero-argument super()), or a cell of torch's own helpers
+                    // (torch.nn.modules.utils._pair's n): fixed once the function is made, read now
+                    ? _context.Constant(contents)
                     : _context.Wrap(contents, new AttrSource(new ItemSource(new AttrSource(functionSource, "__closure__"), i), "cell_contents"));
             }
         }

@@ -124,6 +124,58 @@ public sealed partial class InstructionTranslator
     }
 
     /// <summary>
+    /// `import a.b` / `from a.b import c` inside the function, of a module already imported (importing
+    /// one for the first time runs its code: a break, and the real import): the module from
+    /// sys.modules, guarded by identity there.
+    /// </summary>
+    private StepResult ImportName(Instruction ins)
+    {
+        var fromlist = Pop();
+        var level = Pop();
+        if (level is not ConstValue { Value.IsInt: true } l || l.Value.ToInt64() != 0)
+            return new StepResult.Break($"relative import{At(ins)}");
+        var name = ins.Name!;
+        var named = fromlist is ConstValue { Value.IsTuple: true } f && f.Value.Length > 0;
+        var target = named ? name : name.Split('.')[0];
+        using var sys = Py.Import("sys");
+        using var modules = sys.GetAttr("modules");
+        foreach (var module in new[] { name, target })
+        {
+            using var key = Py.Str(module);
+            using var present = modules.CallMethod("__contains__", key);
+            if (!present.IsTrue()) return new StepResult.Break($"import of {module}, which is not imported yet (importing runs its code){At(ins)}");
+        }
+        using var targetKey = Py.Str(target);
+        using var found = modules.GetItem(targetKey);
+        Push(_context.Wrap(found, new ImportedModuleSource(target)));
+        return StepResult.Continue;
+    }
+
+    /// <summary>`from m import name`: the module's attribute, or its submodule m.name already imported.</summary>
+    private StepResult ImportFrom(Instruction ins)
+    {
+        if (Peek() is not ObjectValue { Kind: ObjectKind.Module } module) return new StepResult.Break($"import from a {Describe(Peek())}{At(ins)}");
+        var name = ins.Name!;
+        if (module.Object.HasAttr(name))
+        {
+            using var value = module.Object.GetAttr(name);
+            try { Push(_context.WrapAttribute(module, name, value)); }
+            catch (InlineBreakException e) { return new StepResult.Break($"{e.Message}{At(ins)}"); }
+            return StepResult.Continue;
+        }
+        using var moduleName = module.Object.GetAttr("__name__");
+        var full = moduleName.AsString() + "." + name;
+        using var sys = Py.Import("sys");
+        using var modules = sys.GetAttr("modules");
+        using var key = Py.Str(full);
+        using var present = modules.CallMethod("__contains__", key);
+        if (!present.IsTrue()) return new StepResult.Break($"from {moduleName.AsString()} import {name}: not imported yet{At(ins)}");
+        using var submodule = modules.GetItem(key);
+        Push(_context.Wrap(submodule, new ImportedModuleSource(full)));
+        return StepResult.Continue;
+    }
+
+    /// <summary>
     /// super(C, self).name: a function found past C in type(self)'s MRO, inlined with self (guarded
     /// along that MRO). The MRO after C must be that next class's own MRO (single inheritance, or
     /// where they agree), so that the guard reads what the lookup read; anything else breaks.

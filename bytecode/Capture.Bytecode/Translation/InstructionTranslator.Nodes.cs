@@ -75,6 +75,8 @@ public sealed partial class InstructionTranslator
         ListValue l => new ListArg(l.Items.Select(ToArg).ToEquatableList()),
         // a slice or other constant made during capture (slice(1, 3))
         ObjectValue { Source: null } o when ConstantArgs.Of(o.Object, _context.Torch) is { } constant => constant,
+        // a torch.device or dtype the caller passed (held under its identity guard)
+        ObjectValue o when o.Object.TypeName is "torch.device" or "torch.dtype" && ConstantArgs.Of(o.Object, _context.Torch) is { } held => held,
         _ => throw new ArgumentConversionException($"a {Describe(value)} cannot be an argument of a graph op"),
     };
 

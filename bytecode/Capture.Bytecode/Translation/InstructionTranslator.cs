@@ -234,6 +234,8 @@ public sealed partial class InstructionTranslator
         Opcode.STORE_SUBSCR => StoreSubscript(ins),
         Opcode.DELETE_SUBSCR => DeleteSubscript(ins),
         Opcode.MAP_ADD => MapAdd(ins),
+        Opcode.IMPORT_NAME => ImportName(ins),
+        Opcode.IMPORT_FROM => ImportFrom(ins),
         Opcode.UNPACK_EX => UnpackEx(ins),
         Opcode.BUILD_TUPLE => Do(() => Push(new TupleValue(PopN(ins.Arg!.Value)))),
         Opcode.BUILD_LIST => Do(() => Push(new ListValue(PopN(ins.Arg!.Value)))),

@@ -116,6 +116,9 @@ public sealed record UserObjectValue : SymValue
 /// <summary>A plain function of a class bound to a value (a user object's method, a classmethod's class): inlined when called.</summary>
 public sealed record BoundMethodValue(SymValue Self, PyObject Function, string Name, Source? FunctionSource) : SymValue;
 
+/// <summary>functools.partial(Function, *Args, **Kwargs) made during the capture: calling it calls Function with the arguments prepended.</summary>
+public sealed record PartialValue(SymValue Function, IReadOnlyList<SymValue> Args, IReadOnlyList<KeyValuePair<string, SymValue>> Kwargs) : SymValue;
+
 /// <summary>super(Class, Self) (or zero-argument super() in a method): attribute reads resolve past Class in Self's MRO.</summary>
 public sealed record SuperValue(ObjectValue Class, SymValue Self) : SymValue;
 

@@ -158,6 +158,20 @@ public sealed record KeySource(Source Base, string Key) : PartSource(Base)
 /// The globals of a module Capture trusts not to change (torch and its submodules, math...):
 /// functions from there read their globals without guards, as attributes of torch do.
 /// </summary>
+/// <summary>A module as `import` inside the function finds it: sys.modules[Module] (a KeyError fails the guard reading it).</summary>
+public sealed record ImportedModuleSource(string Module) : Source
+{
+    public override PyObject Resolve(FrameState frame)
+    {
+        using var sys = Py.Import("sys");
+        using var modules = sys.GetAttr("modules");
+        using var key = Py.Str(Module);
+        return modules.GetItem(key);
+    }
+
+    public override string ToString() => $"sys.modules[{Quoted(Module)}]";
+}
+
 public sealed record TrustedModuleSource(string Module) : Source
 {
     public override PyObject Resolve(FrameState frame)

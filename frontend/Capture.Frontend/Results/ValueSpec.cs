@@ -19,6 +19,9 @@ public abstract record ValueSpec
     public sealed record GradMode(bool Enabled) : ValueSpec;
     public sealed record Null : ValueSpec;
 
+    /// <summary>functools.partial(Callee, *Args, **Kwargs).</summary>
+    public sealed record Partial(ValueSpec Callee, IReadOnlyList<ValueSpec> Args, IReadOnlyList<KeyValuePair<string, ValueSpec>> Kwargs) : ValueSpec;
+
     /// <summary>An instance of a plain user class made during capture: object.__new__(Type), then its attributes.</summary>
     public sealed record UserObject(PyObject Type, IReadOnlyList<KeyValuePair<string, ValueSpec>> Attributes) : ValueSpec;
 

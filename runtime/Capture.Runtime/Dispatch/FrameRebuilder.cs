@@ -40,6 +40,7 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
         ValueSpec.Method m => MethodOf(m),
         ValueSpec.Iterator it => IteratorOf(it),
         ValueSpec.Function f => FunctionOf(f),
+        ValueSpec.Partial p => PartialOf(p),
         ValueSpec.GradMode g => Py.Eval($"__import__('torch').{(g.Enabled ? "enable_grad" : "no_grad")}()"),
         _ => throw new InvalidOperationException($"cannot build {spec}"),
     };
@@ -60,6 +61,23 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
             set.Call(made, key, value).Dispose();
         }
         return made;
+    }
+
+    private PyObject PartialOf(ValueSpec.Partial p)
+    {
+        var args = p.Args.Prepend(p.Callee).Select(Build).ToList();
+        var kwargs = p.Kwargs.Select(k => new KeyValuePair<string, PyObject>(k.Key, Build(k.Value))).ToList();
+        try
+        {
+            using var functools = Py.Import("functools");
+            using var partial = functools.GetAttr("partial");
+            return partial.Call(args, kwargs);
+        }
+        finally
+        {
+            foreach (var a in args) a.Dispose();
+            foreach (var k in kwargs) k.Value.Dispose();
+        }
     }
 
     private PyObject Sequence(IReadOnlyList<ValueSpec> items, bool tuple)

@@ -71,6 +71,18 @@ class DataDependent(Exception):
     """The call's result depends on tensor values, not only on metadata."""
 
 
+def _one_hot(tensor, num_classes=-1):
+    """F.one_hot's result metadata when num_classes is given (its kernel checks the values, which fake
+    tensors do not have; the real call still does, and raises as eager does)."""
+    if num_classes < 0:
+        raise DataDependent("one_hot without num_classes: its size is the largest value plus one")
+    return torch.empty(*tensor.shape, num_classes, dtype=torch.int64)
+
+
+# functions whose result metadata is known without their kernel: called instead of them on fake tensors
+_METADATA_ONLY = {torch._C._nn.one_hot: _one_hot}
+
+
 def infer(fn, args, kwargs, fakes):
     """Calls fn under FakeTensorMode; returns (result, wrote, aliased, random).
 
@@ -81,7 +93,7 @@ def infer(fn, args, kwargs, fakes):
     mode.random, mode.wrote, mode.watched = False, False, tuple(fakes)
     try:
         with torch.random.fork_rng(devices=[]), mode:
-            result = fn(*args, **kwargs)
+            result = _METADATA_ONLY.get(fn, fn)(*args, **kwargs)
     except (DataDependentOutputException, DynamicOutputShapeException) as e:
         raise DataDependent(f"its result depends on tensor values ({e})") from None
     finally:
