@@ -238,9 +238,9 @@ public sealed partial class InstructionTranslator
 
     private static bool IsMethodOfImmutable(PyObject method)
     {
-        if (method.TypeName != "builtin_function_or_method" || !method.HasAttr("__self__")) return false;
+        if (method.TypeName is not ("builtin_function_or_method" or "method-wrapper") || !method.HasAttr("__self__")) return false;
         using var self = method.GetAttr("__self__");
-        return self.IsStr || self.IsInt || self.IsFloat || self.IsBool || self.IsBytes || self.TypeName is "tuple" or "torch.Size" or "torch.dtype";
+        return self.IsStr || self.IsInt || self.IsFloat || self.IsBool || self.IsBytes || self.TypeName is "tuple" or "torch.Size" or "torch.dtype" or "complex" or "frozenset";
     }
 
     /// <summary>
@@ -544,7 +544,7 @@ public sealed partial class InstructionTranslator
         if (args.Count is 0 or > 2 || kwargs.Count > 0 || name is not ("all" or "any" or "sum" or "tuple" or "list" or "sorted" or "min" or "max"))
             return null;
         if (args.Count == 2 && name != "sum") return null;
-        if (args[0] is ConstValue || args.Count == 1 && name is "min" or "max" or "sorted" && args[0] is not IteratorValue and not TupleValue and not ListValue)
+        if (args[0] is ConstValue || args.Count == 1 && name is "min" or "max" or "sorted" && args[0] is not IteratorValue and not TupleValue and not ListValue and not DictValue)
             return null; // plain constants: the real builtin below
         var items = IterableItems(args[0]);
         if (items is null) return null;

@@ -139,12 +139,16 @@ public sealed partial class InstructionTranslator
         var target = named ? name : name.Split('.')[0];
         using var sys = Py.Import("sys");
         using var modules = sys.GetAttr("modules");
-        foreach (var module in new[] { name, target })
-        {
-            using var key = Py.Str(module);
-            using var present = modules.CallMethod("__contains__", key);
-            if (!present.IsTrue()) return new StepResult.Break($"import of {module}, which is not imported yet (importing runs its code){At(ins)}");
-        }
+        using (var nameKey = Py.Str(name))
+        using (var imported = modules.CallMethod("__contains__", nameKey))
+            if (!imported.IsTrue())
+            {
+                // the first import runs the module's code: now, as the real instruction would (Dynamo imports while tracing too)
+                using var importlib = Py.Import("importlib");
+                using var importModule = importlib.GetAttr("import_module");
+                try { importModule.Call(nameKey).Dispose(); }
+                catch (PythonException e) { return new StepResult.Break($"import of {name} raised {e.PythonType}{At(ins)}"); }
+            }
         using var targetKey = Py.Str(target);
         using var found = modules.GetItem(targetKey);
         Push(_context.Wrap(found, new ImportedModuleSource(target)));
@@ -329,11 +333,27 @@ public sealed partial class InstructionTranslator
                 using var entries = o.Object.GetAttr(registry);
                 using var key = Py.Str(name);
                 using var registered = entries.CallMethod("__contains__", key);
+                if (registered.ToBoolean() && registry == "_buffers" && value is TensorValue stored && IsSameBuffer(o, name, stored))
+                    return StepResult.Continue; // self.count += 1: the buffer was written in place, storing it back changes nothing
                 if (registered.ToBoolean()) return new StepResult.Break($"assignment to the registered {registry.TrimStart('_').TrimEnd('s')} .{name} of an nn.Module{At(ins)}");
             }
         }
         _context.StoreAttribute(o, name, value);
         return StepResult.Continue;
+    }
+
+    /// <summary>Whether <paramref name="stored"/> is the buffer module.name itself, after in-place writes into it (their results are the tensor they wrote).</summary>
+    private bool IsSameBuffer(ObjectValue module, string name, TensorValue stored)
+    {
+        using var buffers = module.Object.GetAttr("_buffers");
+        using var key = Py.Str(name);
+        using var current = buffers.GetItem(key);
+        if (!_context.Torch.IsTensor(current)) return false;
+        if (_context.Wrap(current, new AttrSource(module.Source!, name)) is not TensorValue read) return false;
+        var node = stored.Node;
+        while (node != read.Node && _context.Builder[node] is CallOp { Op.MutatedArg: { } at } write && write.Args[at] is RefArg written)
+            node = written.Name;
+        return node == read.Node;
     }
 
     /// <summary>A plain Python function defined on the object's class (not shadowed by the instance), or null.</summary>

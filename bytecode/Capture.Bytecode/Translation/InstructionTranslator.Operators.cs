@@ -368,6 +368,13 @@ public sealed partial class InstructionTranslator
         var value = Pop();
         switch (container)
         {
+            case TensorValue t when index is TensorValue { Meta.DType: DType.Bool } mask && mask.Meta.Shape == t.Meta.Shape
+                && value is ConstValue { Value.IsInt: true } or ConstValue { Value.IsFloat: true } or TensorValue { Meta.Rank: 0 }:
+                // x[mask] = v with a mask of x's shape and one value: x.masked_fill_(mask, v), what it does
+                _context.TensorTypeLookup("__setitem__");
+                var filled = PushOrBreak(ins, () => CallMethodOp(t, "masked_fill_", [new RefArg(mask.Node), ToArg(value)], []));
+                if (filled is StepResult.Next) Pop();
+                return filled;
             case TensorValue t:
                 _context.TensorTypeLookup("__setitem__");
                 try
