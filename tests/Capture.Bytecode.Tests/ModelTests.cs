@@ -320,12 +320,11 @@ public sealed class InferenceModelTests
         Assert.Equal("expected 4 features, got 5", message.AsString());
     }
 
-    // torchvision 0.14's classification models that capture whole today, in eval mode, small inputs;
-    // swin_t still breaks (the README's known limits say where)
+    // torchvision 0.14's classification models, one per family, in eval mode, small inputs: all capture whole
     public static IEnumerable<object[]> TorchvisionModels => CaptureFixture.PerBackend(
         new[] { "resnet18", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
                 "regnet_y_400mf", "densenet121", "squeezenet1_0", "shufflenet_v2_x0_5", "googlenet", "inception_v3", "mnasnet0_5", "vgg11", "alexnet",
-                "vit_b_16" }
+                "vit_b_16", "swin_t" }
             .Select(m => new object[] { m }));
 
     [Theory]
