@@ -57,6 +57,54 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         if (sideEffect) Mutations++;
     }
 
+    private readonly List<(Source Target, TensorValue Value)> _copyBacks = [];
+
+    /// <summary>
+    /// A module buffer the capture writes (batch norm's running statistics, num_batches_tracked): the
+    /// graph computes its new value functionally, later reads in this capture see that value (under the
+    /// buffer's own source, so an exit that hands the buffer on hands on the very tensor), and after the
+    /// graph the new value is copied into the buffer. Undone if the instruction breaks.
+    /// </summary>
+    public TensorValue CopyBack(TensorValue buffer, TensorValue value)
+    {
+        var source = buffer.Source!;
+        var key = source.ToString()!;
+        var rebound = value with { Source = source };
+        var old = _wrapped.GetValueOrDefault(key);
+        var at = _copyBacks.FindIndex(c => c.Target.ToString() == key);
+        var previous = at >= 0 ? _copyBacks[at] : default;
+        if (at >= 0) _copyBacks[at] = (source, value with { Source = null });
+        else _copyBacks.Add((source, value with { Source = null }));
+        _wrapped[key] = rebound;
+        _undo.Add(() =>
+        {
+            if (old is null) _wrapped.Remove(key);
+            else _wrapped[key] = old;
+            if (at >= 0) _copyBacks[at] = previous;
+            else _copyBacks.RemoveAt(_copyBacks.Count - 1);
+        });
+        return rebound;
+    }
+
+    /// <summary>
+    /// Whether a tensor the capture holds is a registered buffer of an nn.Module read from the frame
+    /// (its source is module.name with name in module._buffers) that no view reads in the graph so far
+    /// and that does not require grad: what <see cref="CopyBack"/> may write.
+    /// </summary>
+    public bool IsWritableBuffer(TensorValue tensor)
+    {
+        if (tensor.Source is not AttrSource { Base: var owner, Attr: var name } || tensor.Meta.RequiresGrad) return false;
+        if (Builder[tensor.Node] is not (Placeholder or CallOp)) return false;
+        if (Builder.Nodes.OfType<CallOp>().Any(c => (c.Op.Category == OpCategory.View || c.Op is { Category: OpCategory.Opaque, Aliases: true }) && c.Inputs.Contains(tensor.Node)))
+            return false;
+        using var module = owner.Resolve(Frame);
+        if (!Torch.IsModule(module)) return false;
+        using var buffers = module.GetAttr("_buffers");
+        using var key = Py.Str(name);
+        using var present = buffers.CallMethod("__contains__", key);
+        return present.IsTrue();
+    }
+
     /// <summary>Sets a user object's attributes (undone if the instruction breaks).</summary>
     public void SetAttributes(UserObjectValue obj, IReadOnlyList<KeyValuePair<string, SymValue>> attributes)
     {
@@ -350,6 +398,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         foreach (var guard in Namespaces.Guards()) Guards.Add(guard, at: null);
         var effects = _mutatedLists.Select(l => (SideEffect)new SideEffect.ListContents(l.Source!, outputs.Contents(l)))
             .Concat(_storedAttributes.Select(a => new SideEffect.StoreAttr(a.Owner.Source!, a.Name, outputs.Spec(_attributes[(a.Owner.Source!, a.Name)]))))
+            .Concat(_copyBacks.Select(c => new SideEffect.CopyInto(c.Target, outputs.Spec(c.Value))))
             .ToList();
         var graph = Builder.Output(new ListArg(outputs.Nodes.Select(n => (Arg)new RefArg(n)).ToEquatableList(), IsTuple: true));
         return new CaptureResult(entry, graph, _inputSources, Guards, plan) { SideEffects = effects, Lines = Lines };

@@ -75,6 +75,8 @@ public sealed partial class InstructionTranslator
                 // process; Dynamo skips it too
                 Push(Const(Py.None));
                 return StepResult.Continue;
+            case ObjectValue { Kind: ObjectKind.UserFunction } f when f.QualifiedName == "torch.nn.functional.batch_norm" && IsConstant(args, kwargs, 5, "training", true):
+                return PushOrBreak(ins, () => BatchNormTraining(args, kwargs));
             case ObjectValue { Kind: ObjectKind.UserFunction } f when f.QualifiedName == "torch.nn.functional.dropout"
                 && args.Count >= 1 && args[0] is TensorValue kept && IsConstant(args, kwargs, 3, "inplace", true) && IsConstant(args, kwargs, 2, "training", false):
                 // eval-mode dropout in place changes nothing: torch returns its input
@@ -266,6 +268,69 @@ public sealed partial class InstructionTranslator
             using (var key = step.GetItem(1))
                 source = new KeySource(new AttrSource(source, dict.AsString()), key.AsString());
         return source;
+    }
+
+    /// <summary>
+    /// F.batch_norm in training mode, as torch computes it: the batch's mean and biased variance over all
+    /// dims but the channels normalize the input; the running statistics (when given: module buffers)
+    /// become (1 - momentum) * running + momentum * batch statistic (the variance unbiased), computed in
+    /// the graph and copied into the buffers after it (under no_grad, as torch's kernel writes them).
+    /// </summary>
+    private SymValue BatchNormTraining(List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        SymValue? Get(int position, string name) => args.Count > position ? args[position] : kwargs.FirstOrDefault(k => k.Key == name).Value;
+        if (Get(0, "input") is not TensorValue input || input.Meta.Rank < 2 || !input.Meta.DType.IsFloatingPoint())
+            throw new NotSupportedException("batch_norm in training mode on a tensor of fewer than 2 dims or not floating point");
+        var runningMean = Get(1, "running_mean");
+        var runningVar = Get(2, "running_var");
+        var weight = Get(3, "weight");
+        var bias = Get(4, "bias");
+        double Number(SymValue? v, double fallback) => v switch
+        {
+            null => fallback,
+            ConstValue { Value.IsFloat: true } or ConstValue { Value.IsInt: true } => ((ConstValue)v).Value.ToDouble(),
+            _ => throw new NotSupportedException("batch_norm with a momentum or eps that is not a Python number"),
+        };
+        var momentum = Number(Get(6, "momentum"), 0.1);
+        var eps = Number(Get(7, "eps"), 1e-5);
+        bool Given(SymValue? v) => v is not (null or ConstValue { Value.IsNone: true });
+        if (Given(runningMean) != Given(runningVar)) throw new NotSupportedException("batch_norm with only one running statistic");
+        var stats = new[] { runningMean, runningVar }.Where(Given).ToList();
+        if (stats.Any(s => s is not TensorValue t || !_context.IsWritableBuffer(t)))
+            throw new NotSupportedException("batch_norm in training mode updates running statistics that are not a module's buffers");
+        var b = _context.Builder;
+        var rank = input.Meta.Rank;
+        var channels = input.Meta.Shape[1].Concrete("batch_norm");
+        var dims = Arg.Ints([0, .. Enumerable.Range(2, rank - 2).Select(d => (long)d)]);
+        var count = input.Meta.Shape.NumElements("batch_norm") / channels;
+        var x = new RefArg(input.Node);
+        var mean = b.Call(Ops.Mean, [x, dims, true], method: true);
+        var variance = b.Call(Ops.Var, [x, dims], [new Kwarg("unbiased", false), new Kwarg("keepdim", true)], method: true);
+        Arg y = b.Call(Ops.Mul, b.Call(Ops.Sub, x, mean), b.Call(Ops.Rsqrt, b.Call(Ops.Add, variance, eps)));
+        var broadcast = Arg.Ints([1, channels, .. Enumerable.Repeat(1L, rank - 2)]);
+        if (Given(weight)) y = b.Call(Ops.Mul, y, b.Call(Ops.View, [ToArg(weight!), broadcast], method: true));
+        if (Given(bias)) y = b.Call(Ops.Add, y, b.Call(Ops.View, [ToArg(bias!), broadcast], method: true));
+        if (stats.Count == 2)
+        {
+            var flat = Arg.Ints([channels]);
+            var batchMean = b.Call(Ops.View, [mean, flat], method: true);
+            var batchVar = b.Call(Ops.View, [variance, flat], method: true);
+            var unbiased = count > 1 ? (double)count / (count - 1) : double.PositiveInfinity;
+            var updates = new Arg[]
+            {
+                b.Call(Ops.Add, b.Call(Ops.Mul, ToArg(runningMean!), 1 - momentum), b.Call(Ops.Mul, batchMean, momentum)),
+                b.Call(Ops.Add, b.Call(Ops.Mul, ToArg(runningVar!), 1 - momentum), b.Call(Ops.Mul, batchVar, momentum * unbiased)),
+            };
+            for (var i = 0; i < 2; i++)
+            {
+                var buffer = (TensorValue)stats[i]!;
+                var value = (RefArg)updates[i];
+                if (b.MetaOf(value) is not TensorMeta meta || meta.DType != buffer.Meta.DType || meta.Shape != buffer.Meta.Shape)
+                    throw new NotSupportedException("batch_norm running statistics of another dtype or shape than the batch's");
+                _context.CopyBack(buffer, new TensorValue(value.Name, meta));
+            }
+        }
+        return FromNode((RefArg)y);
     }
 
     /// <summary>"torch.functional.NAME" for a public function of torch.functional (torch.einsum, torch.split...), else null.</summary>

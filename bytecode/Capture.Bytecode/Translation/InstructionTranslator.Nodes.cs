@@ -54,6 +54,16 @@ public sealed partial class InstructionTranslator
     private SymValue CallMethodOp(TensorValue self, string method, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
     {
         var op = OpRegistry.TryGetMethod(method, out var found) ? found : throw new NotSupportedException($"Tensor.{method} is not in Capture's op registry");
+        if (op.IsInPlace && op.MutatedArg == 0 && op.FunctionalName is { } functionalName and not ("copy" or "fill" or "zero")
+            && OpRegistry.TryGet(functionalName, out var functional) && functional.MethodName is not null && _context.IsWritableBuffer(self))
+        {
+            // a module buffer written in place (num_batches_tracked.add_(1)): computed functionally, copied back after the graph
+            var value = FromNode(_context.Builder.Call(functional, args.Prepend(new RefArg(self.Node)).ToList(), kwargs, method: true));
+            if (value is TensorValue t && t.Meta.DType != self.Meta.DType)
+                value = FromNode(_context.Builder.Call(Ops.To, [new RefArg(t.Node), new DTypeArg(self.Meta.DType)], method: true));
+            if (value is TensorValue written && written.Meta.Shape == self.Meta.Shape) return _context.CopyBack(self, written);
+            throw new NotSupportedException($"Tensor.{method} on the buffer {self.Source} changes its shape or gives no tensor");
+        }
         if (op.IsInPlace) _context.Mutations++;
         return Named(op, FromNode(_context.Builder.Call(op, args.Prepend(new RefArg(self.Node)).ToList(), kwargs, method: true)));
     }

@@ -45,4 +45,7 @@ public abstract record SideEffect
 
     /// <summary>setattr(owner, name, value).</summary>
     public sealed record StoreAttr(Source Owner, string Name, ValueSpec Value) : SideEffect;
+
+    /// <summary>target.copy_(value) under no_grad: a module buffer the graph wrote (batch norm's running statistics), written back.</summary>
+    public sealed record CopyInto(Source Target, ValueSpec Value) : SideEffect;
 }

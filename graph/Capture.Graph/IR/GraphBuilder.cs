@@ -124,6 +124,9 @@ public sealed class GraphBuilder
     /// <summary>A point to roll back to: the number of nodes so far.</summary>
     public int Mark() => _nodes.Count;
 
+    /// <summary>The nodes added so far, in order.</summary>
+    public IReadOnlyList<Node> Nodes => _nodes;
+
     /// <summary>
     /// Drops the call nodes added since <paramref name="mark"/> (an instruction that turned out to be
     /// a graph break must leave no ops behind: they would run, and the instruction runs again for

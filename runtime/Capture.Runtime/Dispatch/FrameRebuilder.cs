@@ -152,6 +152,22 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
                     using (var value = Build(a.Value))
                         owner.SetAttr(a.Name, value);
                     break;
+                case SideEffect.CopyInto c:
+                    using (var target = c.Target.Resolve(frame))
+                    using (var value = Build(c.Value))
+                    using (var torch = Py.Import("torch"))
+                    using (var noGrad = torch.GetAttr("no_grad"))
+                    using (var mode = noGrad.Call())
+                    {
+                        mode.CallMethod("__enter__").Dispose();
+                        try { target.CallMethod("copy_", value).Dispose(); }
+                        finally
+                        {
+                            using var none = Py.None;
+                            mode.CallMethod("__exit__", none, none, none).Dispose();
+                        }
+                    }
+                    break;
             }
         }
     }
