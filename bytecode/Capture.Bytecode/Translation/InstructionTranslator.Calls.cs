@@ -299,22 +299,19 @@ public sealed partial class InstructionTranslator
         if (stats.Any(s => s is not TensorValue t || !_context.IsWritableBuffer(t)))
             throw new NotSupportedException("batch_norm in training mode updates running statistics that are not a module's buffers");
         var b = _context.Builder;
-        var rank = input.Meta.Rank;
         var channels = input.Meta.Shape[1].Concrete("batch_norm");
-        var dims = Arg.Ints([0, .. Enumerable.Range(2, rank - 2).Select(d => (long)d)]);
         var count = input.Meta.Shape.NumElements("batch_norm") / channels;
-        var x = new RefArg(input.Node);
-        var mean = b.Call(Ops.Mean, [x, dims, true], method: true);
-        var variance = b.Call(Ops.Var, [x, dims], [new Kwarg("unbiased", false), new Kwarg("keepdim", true)], method: true);
-        Arg y = b.Call(Ops.Mul, b.Call(Ops.Sub, x, mean), b.Call(Ops.Rsqrt, b.Call(Ops.Add, variance, eps)));
-        var broadcast = Arg.Ints([1, channels, .. Enumerable.Repeat(1L, rank - 2)]);
-        if (Given(weight)) y = b.Call(Ops.Mul, y, b.Call(Ops.View, [ToArg(weight!), broadcast], method: true));
-        if (Given(bias)) y = b.Call(Ops.Add, y, b.Call(Ops.View, [ToArg(bias!), broadcast], method: true));
+        // torch's own fused kernel without running statistics (so it writes nothing): the normalized
+        // output and the batch's mean and 1/sqrt(var + eps); its gradient is torch's fused backward
+        // (a per-node autograd call)
+        if (CallOp("torch.native_batch_norm", [new RefArg(input.Node), Given(weight) ? ToArg(weight!) : NoneArg.Instance,
+                Given(bias) ? ToArg(bias!) : NoneArg.Instance, NoneArg.Instance, NoneArg.Instance, true, momentum, eps], []) is not TupleValue { Items: [TensorValue y, TensorValue mean, TensorValue invstd] })
+            throw new NotSupportedException("torch.native_batch_norm did not give (output, mean, invstd)");
         if (stats.Count == 2)
         {
-            var flat = Arg.Ints([channels]);
-            var batchMean = b.Call(Ops.View, [mean, flat], method: true);
-            var batchVar = b.Call(Ops.View, [variance, flat], method: true);
+            var batchMean = new RefArg(mean.Node);
+            // the biased variance back from 1/sqrt(var + eps)
+            var batchVar = b.Call(Ops.Sub, b.Call(Ops.Pow, new RefArg(invstd.Node), -2.0), eps);
             var unbiased = count > 1 ? (double)count / (count - 1) : double.PositiveInfinity;
             var updates = new Arg[]
             {
@@ -330,7 +327,7 @@ public sealed partial class InstructionTranslator
                 _context.CopyBack(buffer, new TensorValue(value.Name, meta));
             }
         }
-        return FromNode((RefArg)y);
+        return y;
     }
 
     /// <summary>"torch.functional.NAME" for a public function of torch.functional (torch.einsum, torch.split...), else null.</summary>
