@@ -374,3 +374,19 @@ module_case("forward_hook", Hooked, 4, 5, limit="a module with forward hooks is 
 @case(args=lambda: (nn.Sequential(nn.Embedding(10, 4), nn.Flatten()), torch.randint(0, 10, (3, 2))))
 def embedding(m, x):
     return m(x)
+
+
+class ReadsStatisticsAroundTraining(nn.Module):
+    """a buffer held in a local across the batch norm that writes it: eager's local sees the new contents"""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(5)
+
+    def forward(self, x):
+        before = self.bn.running_mean
+        y = self.bn(x)
+        return y, before * 2
+
+
+module_case("stale_buffer_read", ReadsStatisticsAroundTraining, 4, 5)

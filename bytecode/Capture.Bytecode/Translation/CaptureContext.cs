@@ -76,8 +76,12 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         if (at >= 0) _copyBacks[at] = (source, value with { Source = null });
         else _copyBacks.Add((source, value with { Source = null }));
         _wrapped[key] = rebound;
+        // the value read before the write is stale from now on (a local may still hold it)
+        var stale = old is TensorValue before && before.Node != value.Node ? before.Node : null;
+        if (stale is not null) Builder.Retire(stale);
         _undo.Add(() =>
         {
+            if (stale is not null) Builder.Unretire(stale);
             if (old is null) _wrapped.Remove(key);
             else _wrapped[key] = old;
             if (at >= 0) _copyBacks[at] = previous;

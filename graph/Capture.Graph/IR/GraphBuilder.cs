@@ -60,6 +60,8 @@ public sealed class GraphBuilder
     public RefArg Call(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg>? kwargs = null, bool method = false, ValueMeta? opaqueMeta = null)
     {
         kwargs ??= [];
+        if (_retired.Count > 0 && args.Concat(kwargs.Select(k => k.Value)).SelectMany(a => a.References()).FirstOrDefault(_retired.Contains) is { } stale)
+            throw new NotSupportedException($"{stale} was read before the buffer it came from was written in place (batch norm's running statistics): an op on the old value would not see the new contents");
         (args, kwargs) = Positional(op, args, kwargs);
         if (method && op.MethodName is null) throw new ArgumentException($"{op.Name} is not a Tensor method");
         if (!method && !op.IsFunction) throw new ArgumentException($"{op.Name} can only be called as a method");
@@ -123,6 +125,17 @@ public sealed class GraphBuilder
 
     /// <summary>A point to roll back to: the number of nodes so far.</summary>
     public int Mark() => _nodes.Count;
+
+    private readonly HashSet<string> _retired = [];
+
+    /// <summary>
+    /// Marks a value stale: the tensor it was read from has since been written in place outside the
+    /// graph's dataflow (a module buffer copied back after the graph), so an op reading it would see
+    /// the old contents where eager sees the new ones. Calls that read it are refused.
+    /// </summary>
+    public void Retire(string name) => _retired.Add(name);
+
+    public void Unretire(string name) => _retired.Remove(name);
 
     /// <summary>The nodes added so far, in order.</summary>
     public IReadOnlyList<Node> Nodes => _nodes;
