@@ -515,10 +515,7 @@ public sealed partial class InstructionTranslator
     private static bool IsSubclassOfTensor(PyObject cls)
     {
         using var torch = Py.Import("torch");
-        using var tensor = torch.GetAttr("Tensor");
-        using var issubclass = Py.Builtins.GetAttr("issubclass");
-        using var result = issubclass.Call(tensor, cls);
-        return result.ToBoolean();
+        return IsSubclass(torch.GetAttr("Tensor"), cls);
     }
 
     /// <summary>What iterating over a value gives, when the capture knows it (an iterator is consumed); null otherwise.</summary>

@@ -228,10 +228,9 @@ public sealed partial class InstructionTranslator
                 using (entry)
                 using (var label = entry.GetItem(0))
                 using (var path = entry.GetItem(1))
+                using (var value = entry.GetItem(2))
                 {
-                    var source = PathSource(root, path);
-                    using var value = Follow(method.Self.Object, path);
-                    var wrapped = _context.Wrap(value, source);
+                    var wrapped = _context.Wrap(value, PathSource(root, path));
                     result.Add(label.IsNone ? wrapped : new TupleValue([Const(label.NewReference()), wrapped]));
                 }
             return new IteratorValue(result);
@@ -240,22 +239,6 @@ public sealed partial class InstructionTranslator
         {
             foreach (var v in values.Concat(keywords.Select(k => k.Value))) v?.Dispose();
         }
-    }
-
-    /// <summary>The object reached from <paramref name="module"/> by (dict attribute, key) steps.</summary>
-    private static PyObject Follow(PyObject module, PyObject path)
-    {
-        var current = module.NewReference();
-        foreach (var step in path.ToItems())
-            using (step)
-            using (var dict = step.GetItem(0))
-            using (var key = step.GetItem(1))
-            using (var holder = current.GetAttr(dict.AsString()))
-            {
-                current.Dispose();
-                current = holder.GetItem(key);
-            }
-        return current;
     }
 
     /// <summary>The source of a member reached from <paramref name="root"/> by (dict attribute, key) steps.</summary>

@@ -23,11 +23,7 @@ public sealed partial class InstructionTranslator
         _context.Namespaces.TypeAttribute(cls.Object, "__setattr__");
         init = TypeFunction(cls.Object, "__init__");
         if (init is not null) return true;
-        using var own = cls.Object.GetAttr("__init__");
-        using var builtins = Py.Builtins;
-        using var objectType = builtins.GetAttr("object");
-        using var objectInit = objectType.GetAttr("__init__");
-        return own.Is(objectInit);
+        return IsObjects(cls.Object, "__init__");
     }
 
     /// <summary>Whether a class is one of the user's plain classes (capture/_frames.py plain_class), without guarding anything.</summary>
@@ -211,10 +207,16 @@ public sealed partial class InstructionTranslator
     private static bool PlainAttributeAccess(PyObject obj)
     {
         using var type = obj.Type;
-        using var own = type.GetAttr("__getattribute__");
+        return IsObjects(type, "__getattribute__");
+    }
+
+    /// <summary>Whether <paramref name="type"/>.<paramref name="name"/> is object's own (the class does not define its own).</summary>
+    private static bool IsObjects(PyObject type, string name)
+    {
+        using var own = type.GetAttr(name);
         using var builtins = Py.Builtins;
         using var objectType = builtins.GetAttr("object");
-        using var objects = objectType.GetAttr("__getattribute__");
+        using var objects = objectType.GetAttr(name);
         return own.Is(objects);
     }
 
@@ -223,11 +225,7 @@ public sealed partial class InstructionTranslator
     {
         using var type = value is UserObjectValue u ? u.Type.Object.NewReference() : ((ObjectValue)value).Object.Type;
         _context.Namespaces.TypeAttribute(type, "__eq__");
-        using var own = type.GetAttr("__eq__");
-        using var builtins = Py.Builtins;
-        using var objectType = builtins.GetAttr("object");
-        using var objects = objectType.GetAttr("__eq__");
-        return own.Is(objects);
+        return IsObjects(type, "__eq__");
     }
 
     /// <summary>Whether a value is an object whose dunders the capture inlines (made in the capture, or the caller's).</summary>

@@ -69,8 +69,9 @@ _MEMBER_METHODS = ("parameters", "named_parameters", "buffers", "named_buffers",
 
 
 def module_members(module, method, args, kwargs):
-    """What nn.Module.METHOD(*args, **kwargs) yields, each with the path that reaches it from the module
-    (a list of (dict attribute, key) steps: ("_modules", "fc"), ("_parameters", "weight")), and the
+    """What nn.Module.METHOD(*args, **kwargs) yields, as (name or None, path, object): the path reaches
+    the object from the module (a list of (dict attribute, key) steps: ("_modules", "fc"),
+    ("_parameters", "weight")); and the
     paths of the modules whose _modules/_parameters/_buffers dicts the walk read (their keys decide
     the result). None when the method is not nn.Module's own or the call is not understood (a
     duplicate item, a prefix or memo argument): the capture then inlines or breaks as before."""
@@ -105,7 +106,7 @@ def module_members(module, method, args, kwargs):
         found = paths.get(id(obj))
         if found is None or found[1] is not obj:
             return None
-        items.append((entry[0] if isinstance(entry, tuple) else None, found[0]))
+        items.append((entry[0] if isinstance(entry, tuple) else None, found[0], obj))
     if len({id(e[1] if isinstance(e, tuple) else e) for e in result}) != len(result):
         return None
     return items, visited
