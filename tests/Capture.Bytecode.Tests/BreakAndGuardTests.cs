@@ -163,6 +163,9 @@ public sealed class BreakAndGuardTests
         def uses_config(x, cfg):
             return x * cfg["scale"] + len(cfg)
 
+        def int_keyed(x, table):
+            return x * table[1] + len(table)
+
         class Net(torch.nn.Module):
             def forward(self, x):
                 return x * 0.5 if self.training else x + 1
@@ -192,6 +195,10 @@ public sealed class BreakAndGuardTests
         { "module_mode", "net.eval()", "(torch.ones(3),)", "(torch.ones(3),)", "training changed: expected True, actual False" },
         { "uses_config", "pass", "(torch.ones(3), {'scale': 2.0})", "(torch.ones(3), {'scale': 3.0})", "L['cfg']['scale'] changed: expected 2.0, actual 3.0" },
         { "uses_config", "pass", "(torch.ones(3), {'scale': 2.0})", "(torch.ones(3), {'scale': 2.0, 'bias': 1})", "keys of L['cfg'] changed: expected ['scale'], actual ['scale', 'bias']" },
+        { "int_keyed", "pass", "(torch.ones(3), {1: 2.0})", "(torch.ones(3), {1: 3.0})", "L['table'][1] changed: expected 2.0, actual 3.0" },
+        // True == 1 as a key, but the capture used the key itself: another type is another capture
+        { "int_keyed", "pass", "(torch.ones(3), {1: 2.0, 2: 1.0})", "(torch.ones(3), {True: 2.0, 2: 1.0})", "keys of L['table'] changed: expected [1, 2], actual [True, 2]" },
+        { "int_keyed", "pass", "(torch.ones(3), {1: 2.0, (2, 3): 1.0})", "(torch.ones(3), {1: 2.0, (2, 4): 1.0})", "keys of L['table'] changed: expected [1, (2, 3)], actual [1, (2, 4)]" },
         { "list_length", "pass", "([torch.ones(2), torch.ones(2)],)", "([torch.ones(2), torch.ones(2), torch.ones(2)],)", "len(L['xs']) changed: expected 2, actual 3" },
     };
 

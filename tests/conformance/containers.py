@@ -366,6 +366,61 @@ def set_from_list(x):
 
 
 @case()
+def set_comprehension_and_pop(x):
+    s = {i % 3 for i in range(7)}
+    first = s.pop()
+    return x * len(s) + first + (2 in s)
+
+
+@case()
+def set_returned(x):
+    s = {1, 2}
+    s |= {3}
+    s.update([4, 5])
+    return x * 2, s, frozenset(s) - {1}
+
+
+@case(breaks=1)
+def dict_int_keys_across_break(x):
+    d = {0: x, 1: x * 2}
+    print("break")
+    d[2] = d[0] + d[1]
+    return d
+
+
+@case()
+def ordered_dict_returned(x):
+    d = collections.OrderedDict()
+    d["z"] = x
+    d["a"] = x + 1
+    d.move_to_end("z", last=False)
+    return d, type(d) is collections.OrderedDict
+
+
+@case()
+def defaultdict_returned(x):
+    d = collections.defaultdict(list)
+    d[1].append(x)
+    d[(2, "b")].append(x * 2)
+    return d
+
+
+@case(args=lambda: (torch.randn(4, 5), {"w": torch.randn(4, 5)}), breaks=1)
+def dict_argument_mutated_across_break(x, state):
+    state["a"] = x + 1
+    print("between")
+    state["b"] = state["a"] * 2
+    del state["w"]
+    return x
+
+
+@case()
+def namedtuple_make_asdict(x):
+    p = Point._make([x, x * 2])
+    return p._asdict()["y"] + p.x
+
+
+@case()
 def frozenset_membership(x):
     allowed = frozenset(["relu", "gelu"])
     return x * (2 if "relu" in allowed else 1)

@@ -27,6 +27,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
 
     private readonly List<Action> _undo = [];
     private readonly List<ListValue> _mutatedLists = [];
+    private readonly List<DictValue> _mutatedDicts = [];
     private readonly List<(ObjectValue Owner, string Name)> _storedAttributes = [];
     private readonly Dictionary<(Source, string), SymValue> _attributes = [];
 
@@ -117,13 +118,29 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         obj.Attributes = attributes;
     }
 
-    /// <summary>Gives a dict made during the capture new contents (undone if the instruction breaks).</summary>
-    public void SetDictItems(DictValue dict, IReadOnlyList<KeyValuePair<string, SymValue>> items)
+    /// <summary>Gives a dict new contents, seen by every holder (undone if the instruction breaks); the caller's dict is rewritten after the graph.</summary>
+    public void SetDictItems(DictValue dict, IReadOnlyList<KeyValuePair<DictKey, SymValue>> items)
     {
-        if (dict.Source is not null) throw new InvalidOperationException("the caller's dicts are not written during capture");
-        var old = dict.Items;
-        _undo.Add(() => dict.Items = old);
+        var (old, wasMutated) = (dict.Items, dict.Mutated);
+        var tracked = dict.Source is not null && !_mutatedDicts.Contains(dict);
+        if (tracked) _mutatedDicts.Add(dict);
+        _undo.Add(() =>
+        {
+            dict.Items = old;
+            dict.Mutated = wasMutated;
+            if (tracked) _mutatedDicts.Remove(dict);
+        });
         dict.Items = items;
+        dict.Mutated = true;
+        if (dict.Source is not null) Mutations++;
+    }
+
+    /// <summary>Gives a set made during the capture new contents (undone if the instruction breaks).</summary>
+    public void SetSetItems(SetValue set, IReadOnlyList<DictKey> items)
+    {
+        var old = set.Items;
+        _undo.Add(() => set.Items = old);
+        set.Items = items;
     }
 
     /// <summary>Takes the next <paramref name="count"/> items of an iterator (all that remain when null).</summary>
@@ -213,18 +230,26 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             using var plainTuple = builtins.GetAttr("tuple");
             return new TupleValue(items) { Source = source, NamedType = type.Is(plainTuple) || !type.HasAttr("_fields") ? null : type.NewReference() };
         }
-        if (value.IsDict && IsPlainDictWithStrKeys(value))
+        if (value.IsDict && DictKind(value) is { } dictKind)
         {
+            // a dict, OrderedDict or defaultdict with constant keys: its type and keys guarded, each item by its own guards
             using var type = value.Type;
-            Guards.Add(new TypeMatchGuard(source, type.NewReference(), "dict"));
-            var keys = value.ToDictItems().Select(p => { using (p.Key) { p.Value.Dispose(); return p.Key.AsString(); } }).ToList();
+            Guards.Add(new TypeMatchGuard(source, type.NewReference(), value.TypeName));
+            var keys = value.ToDictItems().Select(p => { using (p.Key) { p.Value.Dispose(); return DictKey.Of(p.Key)!; } }).ToList();
             Guards.Add(new DictKeysGuard(source, keys));
             var items = keys.Select(k =>
             {
-                using var item = value.GetItem(k);
-                return new KeyValuePair<string, SymValue>(k, Wrap(item, new KeySource(source, k)));
+                using var item = value.GetItem(k.Value);
+                return new KeyValuePair<DictKey, SymValue>(k, Wrap(item, k.Name is { } name ? new KeySource(source, name) : new DictItemSource(source, k)));
             }).ToList();
-            return new DictValue(items) { Source = source };
+            ObjectValue? factory = null;
+            if (dictKind == "defaultdict")
+            {
+                using var made = value.GetAttr("default_factory");
+                factory = Wrap(made, new AttrSource(source, "default_factory")) as ObjectValue;
+                if (factory is null) return new ObjectValue(value.NewReference(), ObjectKind.Other, value.TypeName) { Source = source };
+            }
+            return new DictValue(items) { Source = source, Type = dictKind == "dict" ? null : new ObjectValue(type.NewReference(), ObjectKind.Class, PythonObjects.QualifiedName(type)), Factory = factory };
         }
         if (source is StackSource && IsTemporaryIterator(value))
         {
@@ -288,12 +313,21 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
     private bool IsConstant(PyObject value) =>
         value.IsNone || value.IsBool || value.IsInt || value.IsFloat || value.IsStr || Torch.AsDType(value) is not null;
 
-    private static bool IsPlainDictWithStrKeys(PyObject value)
+    /// <summary>"dict", "OrderedDict" or "defaultdict" when every key is a constant (str, int, a tuple of such...); null otherwise.</summary>
+    private string? DictKind(PyObject value)
     {
-        if (value.TypeName != "dict") return false;
+        using var type = value.Type;
+        var kind = PythonObjects.QualifiedName(type) switch
+        {
+            "builtins.dict" => "dict", "collections.OrderedDict" => "OrderedDict", "collections.defaultdict" => "defaultdict", _ => null,
+        };
+        if (kind is null) return null;
         using var keys = value.CallMethod("keys");
-        return keys.Iterate().All(k => { using (k) return k.IsStr; });
+        return keys.Iterate().All(k => { using (k) return IsConstantKey(k); }) ? kind : null;
     }
+
+    private bool IsConstantKey(PyObject key) =>
+        IsConstant(key) || key.TypeName == "tuple" && key.ToItems().All(i => { using (i) return IsConstantKey(i); });
 
     /// <summary>
     /// An attribute of an object: of a trusted module (torch.add, math.pi) its namespace guards it
@@ -401,6 +435,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         var plan = exit(outputs);
         foreach (var guard in Namespaces.Guards()) Guards.Add(guard, at: null);
         var effects = _mutatedLists.Select(l => (SideEffect)new SideEffect.ListContents(l.Source!, outputs.Contents(l)))
+            .Concat(_mutatedDicts.Select(d => new SideEffect.DictContents(d.Source!, outputs.Contents(d))))
             .Concat(_storedAttributes.Select(a => new SideEffect.StoreAttr(a.Owner.Source!, a.Name, outputs.Spec(_attributes[(a.Owner.Source!, a.Name)]))))
             .Concat(_copyBacks.Select(c => new SideEffect.CopyInto(c.Target, outputs.Spec(c.Value))))
             .ToList();
@@ -447,7 +482,8 @@ internal sealed class OutputCollector
         ConstValue c => new ValueSpec.Constant(c.Value),
         TupleValue t => new ValueSpec.Tuple(t.Items.Select(Spec).ToList()) { NamedType = t.NamedType },
         ListValue l => new ValueSpec.List(l.Items.Select(Spec).ToList()),
-        DictValue d => new ValueSpec.Dict(d.Items.Select(p => new KeyValuePair<string, ValueSpec>(p.Key, Spec(p.Value))).ToList()),
+        DictValue d => Contents(d),
+        SetValue st => new ValueSpec.Set(st.Items),
         NullValue => new ValueSpec.Null(),
         ObjectValue o => new ValueSpec.Constant(o.Object),
         TensorMethodValue m => new ValueSpec.Method(Spec(m.Self), m.Name),
@@ -467,6 +503,13 @@ internal sealed class OutputCollector
 
     /// <summary>A list's contents as a new list (its own spec re-reads the frame's list, which a side effect rewrites).</summary>
     public ValueSpec Contents(ListValue list) => new ValueSpec.List(list.Items.Select(Spec).ToList());
+
+    /// <summary>A dict's contents as a new dict of its type (its own spec re-reads the frame's dict, which a side effect rewrites).</summary>
+    public ValueSpec Contents(DictValue dict) => new ValueSpec.Dict(dict.Items.Select(p => new KeyValuePair<DictKey, ValueSpec>(p.Key, Spec(p.Value))).ToList())
+    {
+        Type = dict.Type?.Object,
+        Factory = dict.Factory?.Object,
+    };
 
     private int IndexOf(string node)
     {

@@ -22,8 +22,12 @@ public sealed partial class InstructionTranslator
             case "type" when args is [UserObjectValue typed] && kwargs.Count == 0:
                 Push(typed.Type);
                 return StepResult.Continue;
+            case "type" when args is [TupleValue or ListValue or DictValue or SetValue] && kwargs.Count == 0:
+                var containerType = ContainerType(args[0]);
+                Push(new ObjectValue(containerType, ObjectKind.Class, PythonObjects.QualifiedName(containerType)));
+                return StepResult.Continue;
             case "vars" when args is [UserObjectValue inspected] && kwargs.Count == 0:
-                Push(new DictValue(inspected.Attributes.ToList()));
+                Push(new DictValue(Keyed(inspected.Attributes)));
                 return StepResult.Continue;
             case "setattr" when args is [UserObjectValue target, ConstValue { Value.IsStr: true } attribute, var assigned] && kwargs.Count == 0:
                 var stored = StoreUserAttribute(ins, target, attribute.Value.AsString(), assigned);
@@ -33,6 +37,15 @@ public sealed partial class InstructionTranslator
                 var attributeName = attribute2.Value.AsString();
                 if (owner2.Attributes.Any(p => p.Key == attributeName) || name == "getattr" && args.Count == 2) return UserAttribute(ins, owner2, attributeName);
                 break;
+            case "set" or "frozenset" when kwargs.Count == 0 && args.Count <= 1:
+                if ((args.Count == 0 ? [] : SetItemsOf(args[0])) is not { } members) break;
+                if (name == "set") Push(new SetValue(members));
+                else
+                {
+                    using var list = Py.List(members.Select(k => k.Value).ToList());
+                    Push(Const(fn.Object.Call(list)));
+                }
+                return StepResult.Continue;
             case "dict" when args.Count <= 1 && DictOf(args, kwargs) is { } made:
                 Push(made);
                 return StepResult.Continue;
@@ -42,7 +55,7 @@ public sealed partial class InstructionTranslator
             case "len" when args.Count == 1:
                 long? length = args[0] switch
                 {
-                    TupleValue t => t.Items.Count, ListValue l => l.Items.Count, DictValue d => d.Items.Count,
+                    TupleValue t => t.Items.Count, ListValue l => l.Items.Count, DictValue d => d.Items.Count, SetValue s => s.Items.Count,
                     TensorValue t when t.Meta.Rank > 0 => t.Meta.Shape[0].Concrete("len"),
                     ConstValue c when c.Value.IsStr || c.Value.IsTuple || c.Value.TypeName is "range" or "torch.Size" => c.Value.Length,
                     ObjectValue { Kind: ObjectKind.NnModule, Source: { } source } m when ModuleContainer(m, "__len__") is { } kind =>
@@ -61,7 +74,7 @@ public sealed partial class InstructionTranslator
                         TensorValue => IsSubclassOfTensor(classes),
                         ConstValue c => c.Value.IsInstance(classes),
                         ObjectValue o => o.Object.IsInstance(classes),
-                        TupleValue or ListValue or DictValue => IsSubclass(ContainerType(args[0]), classes),
+                        TupleValue or ListValue or DictValue or SetValue => IsSubclass(ContainerType(args[0]), classes),
                         UserObjectValue u => IsSubclass(u.Type.Object.NewReference(), classes),
                         _ => null,
                     };
@@ -198,42 +211,140 @@ public sealed partial class InstructionTranslator
     // d.items() and friends give lists here: iteration, len and unpacking behave as with the views
     private StepResult DictMethod(Instruction ins, DictMethodValue method, List<SymValue> args)
     {
-        var items = method.Dict.Items;
+        var dict = method.Dict;
+        var items = dict.Items;
+        var key = args.Count > 0 ? KeyOf(args[0]) : null;
         switch (method.Name, args.Count)
         {
-            case ("items", 0): Push(new ListValue(items.Select(p => (SymValue)new TupleValue([Const(Py.Str(p.Key)), p.Value])).ToList())); break;
-            case ("keys", 0): Push(new ListValue(items.Select(p => (SymValue)Const(Py.Str(p.Key))).ToList())); break;
+            case ("items", 0): Push(new ListValue(items.Select(p => (SymValue)new TupleValue([KeyValue(p.Key), p.Value])).ToList())); break;
+            case ("keys", 0): Push(new ListValue(items.Select(p => (SymValue)KeyValue(p.Key)).ToList())); break;
             case ("values", 0): Push(new ListValue(items.Select(p => p.Value).ToList())); break;
-            case ("get", 1 or 2) when args[0] is ConstValue { Value.IsStr: true } key:
-                var found = items.FirstOrDefault(p => p.Key == key.Value.AsString());
-                Push(found.Value ?? (args.Count == 2 ? args[1] : Const(Py.None)));
+            case ("get", 1 or 2) when key is not null:
+                Push(dict.Find(key) ?? (args.Count == 2 ? args[1] : Const(Py.None)));
                 break;
             case ("copy", 0):
-                Push(new DictValue(items.ToList()));
+                Push(new DictValue(items.ToList()) { Type = dict.Type, Factory = dict.Factory });
                 break;
-            case ("pop", 1 or 2) when args[0] is ConstValue { Value.IsStr: true } key:
-                var name = key.Value.AsString();
-                var popped = items.FirstOrDefault(p => p.Key == name).Value;
+            case ("pop", 1 or 2) when key is not null:
+                var popped = dict.Find(key);
                 if (popped is null && args.Count == 1) return new StepResult.Break($"dict.pop of a missing key (KeyError){At(ins)}");
-                if (popped is not null) _context.SetDictItems(method.Dict, items.Where(p => p.Key != name).ToList());
+                if (popped is not null) _context.SetDictItems(dict, dict.Without(key));
                 Push(popped ?? args[1]);
                 break;
-            case ("setdefault", 1 or 2) when args[0] is ConstValue { Value.IsStr: true } key:
-                var existing = items.FirstOrDefault(p => p.Key == key.Value.AsString()).Value;
+            case ("popitem", 0) when items.Count > 0:
+                var last = items[^1];
+                _context.SetDictItems(dict, items.Take(items.Count - 1).ToList());
+                Push(new TupleValue([KeyValue(last.Key), last.Value]));
+                break;
+            case ("setdefault", 1 or 2) when key is not null:
+                var existing = dict.Find(key);
                 var value = existing ?? (args.Count == 2 ? args[1] : Const(Py.None));
-                if (existing is null) _context.SetDictItems(method.Dict, [.. items, new(key.Value.AsString(), value)]);
+                if (existing is null) _context.SetDictItems(dict, [.. items, new(key, value)]);
                 Push(value);
                 break;
-            case ("update", 0 or 1) when (args.Count == 0 ? new DictValue([]) : args[0]) is DictValue extra:
-                var merged = items.Select(p => extra.Items.FirstOrDefault(e => e.Key == p.Key) is { Value: not null } e ? e : p)
-                    .Concat(extra.Items.Where(e => items.All(p => p.Key != e.Key))).ToList();
-                _context.SetDictItems(method.Dict, merged);
+            case ("update", 0 or 1) when (args.Count == 0 ? new DictValue([]) : args[0] is DictValue ? args[0] : DictOf(args, [])) is DictValue extra:
+                _context.SetDictItems(dict, Merged(items, extra.Items));
+                Push(Const(Py.None));
+                break;
+            case ("clear", 0):
+                _context.SetDictItems(dict, []);
+                Push(Const(Py.None));
+                break;
+            case ("move_to_end", 1 or 2) when dict.Type is not null && key is not null && dict.Find(key) is { } moved
+                && (args.Count == 1 || args[1] is ConstValue { Value.IsBool: true }):
+                var toEnd = args.Count == 1 || ((ConstValue)args[1]).Value.IsTrue();
+                var rest = dict.Without(key);
+                _context.SetDictItems(dict, toEnd ? [.. rest, new(key, moved)] : [new(key, moved), .. rest]);
                 Push(Const(Py.None));
                 break;
             default:
                 return new StepResult.Break($"dict.{method.Name} with these arguments is not supported{At(ins)}");
         }
         return StepResult.Continue;
+    }
+
+    /// <summary>A set's methods, over constants: mutations through the context, the rest computed by Python on real sets.</summary>
+    private StepResult SetMethod(Instruction ins, SetMethodValue method, List<SymValue> args)
+    {
+        var set = method.Set;
+        // add/discard/remove take one item; the rest take iterables
+        var single = method.Name is "add" or "discard" or "remove";
+        var others = single ? args.Select(a => KeyOf(a) is { } k ? new List<DictKey> { k } : null).ToList() : args.Select(SetItemsOf).ToList();
+        if (others.Any(o => o is null)) return new StepResult.Break($"set.{method.Name} with values not known at capture time{At(ins)}");
+        var first = others.Count > 0 ? others[0]! : [];
+        switch (method.Name, args.Count)
+        {
+            case ("add", 1):
+                if (!set.Items.Contains(first[0])) _context.SetSetItems(set, [.. set.Items, first[0]]);
+                Push(Const(Py.None));
+                return StepResult.Continue;
+            case ("discard" or "remove", 1):
+                if (!set.Items.Contains(first[0]))
+                {
+                    if (method.Name == "remove") return new StepResult.Break($"set.remove of a missing item (KeyError){At(ins)}");
+                }
+                else _context.SetSetItems(set, set.Items.Where(i => i != first[0]).ToList());
+                Push(Const(Py.None));
+                return StepResult.Continue;
+            case ("update", _):
+                _context.SetSetItems(set, set.Items.Concat(others.SelectMany(o => o!)).Distinct().ToList());
+                Push(Const(Py.None));
+                return StepResult.Continue;
+            case ("clear", 0):
+                _context.SetSetItems(set, []);
+                Push(Const(Py.None));
+                return StepResult.Continue;
+            case ("copy", 0):
+                Push(new SetValue(set.Items.ToList()));
+                return StepResult.Continue;
+            case ("pop", 0) when set.Items.Count > 0:
+                // which item a set pops is Python's choice: ask a real set built the same way
+                using (var real = RealSet(set.Items))
+                using (var popped = real.CallMethod("pop"))
+                {
+                    var item = DictKey.Of(popped)!;
+                    _context.SetSetItems(set, set.Items.Where(i => i != item).ToList());
+                    Push(KeyValue(item));
+                }
+                return StepResult.Continue;
+            case ("union" or "intersection" or "difference" or "symmetric_difference" or "issubset" or "issuperset" or "isdisjoint", _):
+                return SetResult(ins, set.Items, method.Name, others!);
+            default:
+                return new StepResult.Break($"set.{method.Name} with these arguments is not supported{At(ins)}");
+        }
+    }
+
+    private static PyObject RealSet(IEnumerable<DictKey> items)
+    {
+        using var list = Py.List(items.Select(k => k.Value).ToList());
+        using var builtins = Py.Builtins;
+        using var set = builtins.GetAttr("set");
+        return set.Call(list);
+    }
+
+    /// <summary>A set operation computed by Python on real sets of the constants: a new set, or a bool.</summary>
+    private StepResult SetResult(Instruction ins, IReadOnlyList<DictKey> items, string operation, IReadOnlyList<List<DictKey>> others, bool frozen = false)
+    {
+        using var self = RealSet(items);
+        var realOthers = others.Select(RealSet).ToList();
+        try
+        {
+            using var result = self.CallMethod(operation, realOthers.ToArray());
+            if (result.IsBool) Push(Const(result.NewReference()));
+            else if (frozen)
+            {
+                using var builtins = Py.Builtins;
+                using var frozenset = builtins.GetAttr("frozenset");
+                Push(Const(frozenset.Call(result)));
+            }
+            else Push(new SetValue(result.Iterate().Select(i => { using (i) return DictKey.Of(i)!; }).ToList()));
+            return StepResult.Continue;
+        }
+        catch (PythonException e)
+        {
+            return new StepResult.Break($"{e.PythonType} from set.{operation}{At(ins)}");
+        }
+        finally { foreach (var o in realOthers) o.Dispose(); }
     }
 
     private static bool IsMethodOfImmutable(PyObject method)
@@ -439,30 +550,23 @@ public sealed partial class InstructionTranslator
         }
     }
 
-    /// <summary>dict(), dict(mapping), dict(pairs), dict(key=value): a new dict with string keys, or null.</summary>
-    private DictValue? DictOf(List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    /// <summary>dict(), dict(mapping), dict(pairs), dict(key=value) (and OrderedDict's): a new dict, or null.</summary>
+    private DictValue? DictOf(List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? type = null)
     {
-        var entries = new List<KeyValuePair<string, SymValue>>();
-        void Put(string key, SymValue value)
-        {
-            var at = entries.FindIndex(p => p.Key == key);
-            if (at >= 0) entries[at] = new(key, value);
-            else entries.Add(new(key, value));
-        }
+        var made = new DictValue([]);
         if (args.Count == 1)
         {
             if (args[0] is DictValue source)
-                foreach (var (k, v) in source.Items) Put(k, v);
+                made = new DictValue(source.Items);
             else if (IterableItems(args[0]) is { } pairs)
                 foreach (var pair in pairs)
                 {
-                    if (IterableItems(pair) is not [ConstValue { Value.IsStr: true } key, var value]) return null;
-                    Put(key.Value.AsString(), value);
+                    if (IterableItems(pair) is not [var key, var value] || KeyOf(key) is not { } k) return null;
+                    made = new DictValue(made.With(k, value));
                 }
             else return null;
         }
-        foreach (var (k, v) in kwargs) Put(k, v);
-        return new DictValue(entries);
+        return new DictValue(Merged(made.Items, Keyed(kwargs))) { Type = type };
     }
 
     /// <summary>
@@ -501,6 +605,8 @@ public sealed partial class InstructionTranslator
         TupleValue { NamedType: { } named } => named.NewReference(),
         TupleValue => Py.Builtins.GetAttr("tuple"),
         ListValue => Py.Builtins.GetAttr("list"),
+        SetValue => Py.Builtins.GetAttr("set"),
+        DictValue { Type: { } type } => type.Object.NewReference(),
         _ => Py.Builtins.GetAttr("dict"),
     };
 
@@ -524,7 +630,8 @@ public sealed partial class InstructionTranslator
         TupleValue t => t.Items.ToList(),
         ListValue l => l.Items.ToList(),
         IteratorValue it => _context.Consume(it),
-        DictValue d => d.Items.Select(p => (SymValue)Const(Py.Str(p.Key))).ToList(),
+        DictValue d => d.Items.Select(p => (SymValue)KeyValue(p.Key)).ToList(),
+        SetValue s => s.Items.Select(k => (SymValue)KeyValue(k)).ToList(),
         ConstValue c when c.Value.IsTuple || c.Value.IsList || c.Value.IsStr || c.Value.TypeName is "range" or "torch.Size" =>
             c.Value.Iterate().Select(i => (SymValue)new ConstValue(i)).ToList(),
         TensorValue t when t.Meta.Rank > 0 => Enumerable.Range(0, (int)t.Meta.Shape[0].Concrete("iteration"))

@@ -37,7 +37,7 @@ public sealed partial class InstructionTranslator
             ConstValue c when c.Value.IsTuple => c.Value.ToItems().Select(i => (SymValue)new ConstValue(i)).ToList(),
             _ => null,
         };
-        var keywords = kwargs switch { null => [], DictValue d => d.Items.ToList(), _ => null };
+        var keywords = kwargs switch { null => [], DictValue d => Named(d), _ => null };
         if (positional is null || keywords is null) return new StepResult.Break($"call with *args or **kwargs of unknown length{At(ins)}");
         return CallValue(ins, callable, positional, keywords);
     }
@@ -124,6 +124,17 @@ public sealed partial class InstructionTranslator
             case ObjectValue o when o.QualifiedName.StartsWith("itertools.", StringComparison.Ordinal) && Itertools(o.QualifiedName[10..], args, kwargs) is { } produced:
                 Push(produced);
                 return StepResult.Continue;
+            case ObjectValue { QualifiedName: "collections.OrderedDict" } od when args.Count <= 1 && DictOf(args, kwargs, od) is { } ordered:
+                Push(ordered);
+                return StepResult.Continue;
+            case ObjectValue { QualifiedName: "collections.defaultdict" } dd when kwargs.Count == 0 && args.Count is 1 or 2
+                && args[0] is ObjectValue factory && DefaultOf(factory) is not null && (args.Count == 1 || args[1] is DictValue):
+                Push(new DictValue(args.Count == 2 ? ((DictValue)args[1]).Items : []) { Type = dd, Factory = factory });
+                return StepResult.Continue;
+            case NamedTupleMethodValue nm:
+                return NamedTupleMethod(ins, nm, args, kwargs);
+            case SetMethodValue sm when kwargs.Count == 0:
+                return SetMethod(ins, sm, args);
             case ObjectValue { QualifiedName: "functools.partial" } when args.Count >= 1:
                 Push(new PartialValue(args[0], args.Skip(1).ToList(), kwargs));
                 return StepResult.Continue;
@@ -143,9 +154,11 @@ public sealed partial class InstructionTranslator
                 return StepResult.Continue;
             case DictMethodValue dm when kwargs.Count == 0:
                 return DictMethod(ins, dm, args);
+            case DictMethodValue { Name: "move_to_end" } dm when args.Count == 1 && kwargs is [{ Key: "last" } last]:
+                return DictMethod(ins, dm, [args[0], last.Value]);
             case DictMethodValue { Name: "update" } dm when args.Count == 0:
                 // d.update(key=value, ...)
-                return DictMethod(ins, dm, [new DictValue(kwargs.ToList())]);
+                return DictMethod(ins, dm, [new DictValue(Keyed(kwargs))]);
             case ConstValue c when IsMethodOfImmutable(c.Value) && args.All(a => a is ConstValue) && kwargs.All(k => k.Value is ConstValue):
                 // "s".startswith("x"), size.numel(): methods of immutable constants are pure
                 try

@@ -6,29 +6,85 @@ public sealed partial class InstructionTranslator
     private StepResult BuildMap(Instruction ins)
     {
         var n = ins.Arg!.Value;
-        var pairs = new List<KeyValuePair<string, SymValue>>();
+        var pairs = new List<KeyValuePair<DictKey, SymValue>>();
         if (ins.Opcode == Opcode.BUILD_CONST_KEY_MAP)
         {
-            if (Pop() is not ConstValue keys) return new StepResult.Break("dict keys are not constants");
+            if (Pop() is not ConstValue keys) return new StepResult.Break($"dict keys are not constants{At(ins)}");
             var values = PopN(n);
             var names = keys.Value.ToItems();
-            for (var i = 0; i < n; i++)
+            try
             {
-                using var k = names[i];
-                if (!k.IsStr) return new StepResult.Break($"dict with a non-string key{At(ins)}");
-                pairs.Add(new(k.AsString(), values[i]));
+                for (var i = 0; i < n; i++)
+                {
+                    if (DictKey.Of(names[i]) is not { } key) return new StepResult.Break($"dict with an unhashable key{At(ins)}");
+                    pairs = new DictValue(pairs).With(key, values[i]);
+                }
             }
+            finally { foreach (var k in names) k.Dispose(); }
         }
         else
         {
             var items = PopN(2 * n);
             for (var i = 0; i < n; i++)
             {
-                if (items[2 * i] is not ConstValue { Value.IsStr: true } key) return new StepResult.Break($"dict with a non-string key{At(ins)}");
-                pairs.Add(new(key.Value.AsString(), items[2 * i + 1]));
+                if (KeyOf(items[2 * i]) is not { } key) return new StepResult.Break($"dict with a key of {Describe(items[2 * i])} (keys must be constants known at capture time){At(ins)}");
+                pairs = new DictValue(pairs).With(key, items[2 * i + 1]);
             }
         }
         Push(new DictValue(pairs));
+        return StepResult.Continue;
+    }
+
+    /// <summary>A dict key or set item as a value again.</summary>
+    private static ConstValue KeyValue(DictKey key) => new(key.Value.NewReference());
+
+    /// <summary>Keyword arguments (or attributes) as dict items.</summary>
+    private static List<KeyValuePair<DictKey, SymValue>> Keyed(IEnumerable<KeyValuePair<string, SymValue>> items) =>
+        items.Select(p => new KeyValuePair<DictKey, SymValue>(p.Key, p.Value)).ToList();
+
+    /// <summary>A dict's items as keyword arguments, or null when a key is not a str.</summary>
+    private static List<KeyValuePair<string, SymValue>>? Named(DictValue dict) =>
+        dict.Items.All(p => p.Key.Name is not null) ? dict.Items.Select(p => new KeyValuePair<string, SymValue>(p.Key.Name!, p.Value)).ToList() : null;
+
+    /// <summary>A dict key or set item: a hashable constant; null for anything else (tensors, objects).</summary>
+    private static DictKey? KeyOf(SymValue value) => value is ConstValue c ? DictKey.Of(c.Value) : null;
+
+    /// <summary>The constants of a value as set items (a set, a frozenset, a tuple or list of constants, a dict's keys), or null.</summary>
+    private static List<DictKey>? SetItemsOf(SymValue value)
+    {
+        var items = value switch
+        {
+            SetValue s => s.Items.Select(k => (DictKey?)k).ToList(),
+            DictValue d => d.Items.Select(p => (DictKey?)p.Key).ToList(),
+            TupleValue or ListValue => (value is TupleValue t ? t.Items : ((ListValue)value).Items).Select(KeyOf).ToList(),
+            ConstValue { Value: var v } when v.IsTuple || v.TypeName is "frozenset" or "range" or "str" =>
+                v.Iterate().Select(i => { using (i) return DictKey.Of(i); }).ToList(),
+            _ => null,
+        };
+        if (items is null || items.Any(i => i is null)) return null;
+        var distinct = new List<DictKey>();
+        foreach (var i in items)
+            if (!distinct.Contains(i!)) distinct.Add(i!);
+        return distinct;
+    }
+
+    /// <summary>BUILD_SET: {a, b, c} of constants.</summary>
+    private StepResult BuildSet(Instruction ins)
+    {
+        var items = PopN(ins.Arg!.Value);
+        if (SetItemsOf(new TupleValue(items)) is not { } keys) return new StepResult.Break($"set of values not known at capture time{At(ins)}");
+        Push(new SetValue(keys));
+        return StepResult.Continue;
+    }
+
+    /// <summary>SET_ADD (a set comprehension's item) and SET_UPDATE ({*a, *b}).</summary>
+    private StepResult SetAdd(Instruction ins)
+    {
+        var item = Pop();
+        var at = ins.Arg!.Value;
+        var added = ins.Opcode == Opcode.SET_ADD ? SetItemsOf(new TupleValue([item])) : SetItemsOf(item);
+        if (Peek(at) is not SetValue set || added is null) return new StepResult.Break($"set of values not known at capture time{At(ins)}");
+        _context.SetSetItems(set, set.Items.Concat(added.Where(a => !set.Items.Contains(a))).ToList());
         return StepResult.Continue;
     }
 
@@ -95,11 +151,18 @@ public sealed partial class InstructionTranslator
         var at = ins.Arg!.Value;
         if (Peek(at) is not DictValue target || update is not DictValue extra)
             return new StepResult.Break($"dict merge of a {Describe(update)}{At(ins)}");
-        if (ins.Opcode == Opcode.DICT_MERGE && extra.Items.Any(e => target.Items.Any(t => t.Key == e.Key)))
+        if (ins.Opcode == Opcode.DICT_MERGE && extra.Items.Any(e => target.Find(e.Key) is not null))
             return new StepResult.Break($"duplicate keyword argument{At(ins)}");
-        var merged = target.Items.Where(t => extra.Items.All(e => e.Key != t.Key)).Concat(extra.Items).ToList();
-        _stack[^at] = new DictValue(merged);
+        _stack[^at] = new DictValue(Merged(target.Items, extra.Items));
         return StepResult.Continue;
+    }
+
+    /// <summary>`a | b` and a.update(b): a's keys in their places with b's values, then b's new keys.</summary>
+    private static List<KeyValuePair<DictKey, SymValue>> Merged(IReadOnlyList<KeyValuePair<DictKey, SymValue>> a, IReadOnlyList<KeyValuePair<DictKey, SymValue>> b)
+    {
+        var merged = new DictValue(a);
+        foreach (var (k, v) in b) merged = new DictValue(merged.With(k, v));
+        return merged.Items.ToList();
     }
 
     /// <summary>MAP_ADD: a dict comprehension's `key: value` into the dict it builds.</summary>
@@ -107,14 +170,9 @@ public sealed partial class InstructionTranslator
     {
         var value = Pop();
         var key = Pop();
-        if (Peek(ins.Arg!.Value) is not DictValue { Source: null } dict || key is not ConstValue { Value.IsStr: true } k)
-            return new StepResult.Break($"dict comprehension with a non-string key{At(ins)}");
-        var name = k.Value.AsString();
-        var entries = dict.Items.Where(p => p.Key != name).ToList();
-        var at = dict.Items.ToList().FindIndex(p => p.Key == name);
-        if (at >= 0) entries.Insert(at, new(name, value)); // a repeated key keeps its first position, as dicts do
-        else entries.Add(new(name, value));
-        _context.SetDictItems(dict, entries);
+        if (Peek(ins.Arg!.Value) is not DictValue { Source: null } dict || KeyOf(key) is not { } k)
+            return new StepResult.Break($"dict comprehension with a key of {Describe(key)} (keys must be constants known at capture time){At(ins)}");
+        _context.SetDictItems(dict, dict.With(k, value)); // a repeated key keeps its first position, as dicts do
         return StepResult.Continue;
     }
 

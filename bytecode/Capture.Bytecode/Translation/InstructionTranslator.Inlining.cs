@@ -130,7 +130,7 @@ public sealed partial class InstructionTranslator
             if (names.Contains(key)) { if (!locals.TryAdd(key, value)) return null; }
             else extraKw.Add(new(key, value));
         }
-        if (code.HasVarKeywords) locals[code.VarNames[next]] = new DictValue(extraKw);
+        if (code.HasVarKeywords) locals[code.VarNames[next]] = new DictValue(Keyed(extraKw));
         else if (extraKw.Count > 0) return null;
         for (var i = 0; i < defaults.Count; i++)
             locals.TryAdd(names[positional - defaults.Count + i], defaults[i]);
@@ -163,7 +163,7 @@ public sealed partial class InstructionTranslator
         var keywords = kwDefaults switch
         {
             null => [],
-            DictValue d => d.Items,
+            DictValue d => Named(d),
             _ => null,
         };
         if (cells is null || positional is null || keywords is null) return new StepResult.Break($"MAKE_FUNCTION with defaults or cells Capture cannot follow{At(ins)}");

@@ -230,6 +230,9 @@ public sealed partial class InstructionTranslator
                 return SuperAttribute(ins, super, name);
             case UserObjectValue user:
                 return UserAttribute(ins, user, name);
+            case ObjectValue { Kind: ObjectKind.Class } made when name == "_make" && NamedTupleFields(made) is not null:
+                Push(new NamedTupleMethodValue(null, made, name));
+                return StepResult.Continue;
             case ObjectValue { Kind: ObjectKind.Class } cls when PlainClass(cls.Object):
                 // Class.method, Class.make (classmethod), Class.shift (staticmethod), Class.factor
                 return ClassAttribute(ins, cls, name, self: null);
@@ -254,12 +257,23 @@ public sealed partial class InstructionTranslator
                     Push(_context.WrapAttribute(o, name, value));
                 }
                 return StepResult.Continue;
+            case TupleValue { NamedType: { } nt } tuple when name is "_replace" or "_asdict" && NamedTupleFields(new ObjectValue(nt, ObjectKind.Class, nt.TypeName)) is not null:
+                Push(new NamedTupleMethodValue(tuple, new ObjectValue(nt.NewReference(), ObjectKind.Class, PythonObjects.QualifiedName(nt)), name));
+                return StepResult.Continue;
             case TupleValue { NamedType: { } named } tuple when FieldIndex(named, name) is { } field && field < tuple.Items.Count:
                 // a field of a named tuple (torch.return_types.topk's values and indices)
                 Push(tuple.Items[field]);
                 return StepResult.Continue;
-            case DictValue dict when name is "items" or "keys" or "values" or "get" or "copy" || dict.Source is null && name is "pop" or "setdefault" or "update":
+            case DictValue dict when name is "items" or "keys" or "values" or "get" or "copy" or "pop" or "popitem" or "setdefault" or "update" or "clear"
+                || dict.Type is not null && name == "move_to_end":
                 Push(new DictMethodValue(dict, name));
+                return StepResult.Continue;
+            case DictValue { Factory: { } factory } when name == "default_factory":
+                Push(factory);
+                return StepResult.Continue;
+            case SetValue set when name is "add" or "discard" or "remove" or "update" or "clear" or "copy" or "pop" or "union" or "intersection"
+                or "difference" or "symmetric_difference" or "issubset" or "issuperset" or "isdisjoint":
+                Push(new SetMethodValue(set, name));
                 return StepResult.Continue;
             case ListValue list when name is "append" or "extend" or "pop" or "insert" or "clear" or "copy" or "index" or "count" or "reverse" or "sort" or "remove":
                 Push(new ListMethodValue(list, name));
@@ -416,7 +430,9 @@ public sealed partial class InstructionTranslator
         ConstValue c => c.Value.TypeName,
         TupleValue => "tuple",
         ListValue => "list",
+        DictValue { Type: { } type } => type.QualifiedName,
         DictValue => "dict",
+        SetValue => "set",
         ObjectValue o => o.QualifiedName,
         TensorMethodValue m => $"tensor method {m.Name}",
         FunctionValue f => $"function {f.Code.Name}",

@@ -93,6 +93,26 @@ public sealed partial class InstructionTranslator
         return StepResult.Continue;
     }
 
+    /// <summary>p._replace(field=value), p._asdict(), Point._make(iterable): what collections.namedtuple's own methods do.</summary>
+    private StepResult NamedTupleMethod(Instruction ins, NamedTupleMethodValue method, List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs)
+    {
+        var fields = NamedTupleFields(method.Type)!;
+        switch (method.Name)
+        {
+            case "_make" when args.Count == 1 && kwargs.Count == 0 && IterableItems(args[0]) is { } items:
+                return ConstructNamedTuple(ins, method.Type, fields, items, []);
+            case "_replace" when args.Count == 0 && method.Tuple is { } tuple && kwargs.All(k => fields.Contains(k.Key)):
+                var replaced = tuple.Items.Select((v, i) => kwargs.FirstOrDefault(k => k.Key == fields[i]).Value ?? v).ToList();
+                Push(new TupleValue(replaced) { NamedType = method.Type.Object.NewReference() });
+                return StepResult.Continue;
+            case "_asdict" when args.Count == 0 && kwargs.Count == 0 && method.Tuple is { } own:
+                Push(new DictValue(fields.Select((f, i) => new KeyValuePair<DictKey, SymValue>(f, own.Items[i])).ToList()));
+                return StepResult.Continue;
+            default:
+                return new StepResult.Break($"{method.Type.QualifiedName}.{method.Name} with these arguments is not supported{At(ins)}");
+        }
+    }
+
     /// <summary>obj.name on a user object: its own attributes, then the class's (methods bound, properties run, class values read under guard).</summary>
     private StepResult UserAttribute(Instruction ins, UserObjectValue obj, string name)
     {

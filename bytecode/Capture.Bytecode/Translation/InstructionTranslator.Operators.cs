@@ -26,6 +26,21 @@ public sealed partial class InstructionTranslator
             return fallback;
         if (IsUserObject(right) && UserDunder(ins, right, op.Dunders.ElementAt(1), [left]) is { } reflected)
             return reflected;
+        if (left is SetValue || right is SetValue)
+        {
+            // |, &, -, ^ on sets of constants (|= and friends update the left set in place)
+            var setOp = key switch { "|" => "union", "&" => "intersection", "-" => "difference", "^" => "symmetric_difference", _ => null };
+            if (setOp is null || SetItemsOf(left) is not { } a || SetItemsOf(right) is not { } b || left is not (SetValue or ConstValue) || right is not (SetValue or ConstValue))
+                return new StepResult.Break($"operator {symbol} on a {Describe(left)} and a {Describe(right)}{At(ins)}");
+            // the result has the left operand's type: frozenset | set is a frozenset
+            var computed = SetResult(ins, a, setOp, [b], frozen: left is ConstValue);
+            if (computed is StepResult.Next && inPlace && left is SetValue target && Pop() is SetValue result)
+            {
+                _context.SetSetItems(target, result.Items);
+                Push(target);
+            }
+            return computed;
+        }
         if (SequenceOperator(key, inPlace, left, right) is { } sequence)
         {
             Push(sequence);
@@ -44,8 +59,10 @@ public sealed partial class InstructionTranslator
         static long? Count(SymValue v) => v is ConstValue { Value.IsInt: true, Value.IsBool: false } c ? c.Value.ToInt64() : null;
         switch (key)
         {
-            case "|" when left is DictValue a && right is DictValue b && !inPlace:
-                return new DictValue(a.Items.Where(p => b.Items.All(q => q.Key != p.Key)).Concat(b.Items).ToList());
+            case "|" when left is DictValue a && right is DictValue b:
+                if (!inPlace) return new DictValue(Merged(a.Items, b.Items)) { Type = a.Type, Factory = a.Factory };
+                _context.SetDictItems(a, Merged(a.Items, b.Items));
+                return a;
             case "+" when left is TupleValue lt && right is TupleValue rt:
                 return new TupleValue(lt.Items.Concat(rt.Items).ToList());
             case "+" when left is TupleValue lt && right is ConstValue { Value.IsTuple: true } c:
@@ -117,6 +134,8 @@ public sealed partial class InstructionTranslator
             (UserObjectValue, ConstValue or TensorValue or TupleValue or ListValue or DictValue) or (ConstValue or TensorValue or TupleValue or ListValue or DictValue, UserObjectValue) => false,
             (ListValue a, ListValue b) => ReferenceEquals(a, b),
             (DictValue a, DictValue b) => ReferenceEquals(a, b),
+            (SetValue a, SetValue b) => ReferenceEquals(a, b),
+            (SetValue, ConstValue) or (ConstValue, SetValue) => false,
             (TensorValue, ConstValue { Value.IsNone: true }) or (ConstValue { Value.IsNone: true }, TensorValue) => false,
             (TupleValue or ListValue or DictValue or TensorValue, ConstValue) => false,
             _ => null,
@@ -151,9 +170,10 @@ public sealed partial class InstructionTranslator
             Push(Const(Py.Bool(names.Contains(name.Value.AsString()) != (ins.Arg == 1))));
             return StepResult.Continue;
         }
-        if (container is DictValue d && item is ConstValue { Value.IsStr: true } key)
+        if (container is DictValue or SetValue && KeyOf(item) is { } key)
         {
-            Push(Const(Py.Bool(d.Items.Any(p => p.Key == key.Value.AsString()) != (ins.Arg == 1))));
+            var found = container is DictValue d ? d.Find(key) is not null : ((SetValue)container).Items.Contains(key);
+            Push(Const(Py.Bool(found != (ins.Arg == 1))));
             return StepResult.Continue;
         }
         if (container is ConstValue && item is ConstValue)
@@ -232,11 +252,17 @@ public sealed partial class InstructionTranslator
                     Push(container is TupleValue ? new TupleValue(selected) : new ListValue(selected));
                 }
                 return StepResult.Continue;
-            case DictValue d when index is ConstValue { Value.IsStr: true } k:
-                var key = k.Value.AsString();
-                var found = d.Items.FirstOrDefault(p => p.Key == key);
-                if (found.Value is null) return new StepResult.Break($"KeyError '{key}'{At(ins)}");
-                Push(found.Value);
+            case DictValue d when KeyOf(index) is { } key:
+                if (d.Find(key) is { } found)
+                {
+                    Push(found);
+                    return StepResult.Continue;
+                }
+                if (d.Factory is null) return new StepResult.Break($"KeyError {key}{At(ins)}");
+                // a defaultdict's missing key: default_factory() is stored under it and returned
+                if (DefaultOf(d.Factory) is not { } made) return new StepResult.Break($"defaultdict with the factory {d.Factory.QualifiedName}{At(ins)}");
+                _context.SetDictItems(d, [.. d.Items, new(key, made)]);
+                Push(made);
                 return StepResult.Continue;
             case ConstValue when index is ConstValue:
                 return RealOperator(ins, "getitem", container, index);
@@ -352,6 +378,7 @@ public sealed partial class InstructionTranslator
         TupleValue t => t.Items.Count > 0,
         ListValue l => l.Items.Count > 0,
         DictValue d => d.Items.Count > 0,
+        SetValue s => s.Items.Count > 0,
         ObjectValue o => o.Object.IsTrue(),
         TensorMethodValue or GradModeValue => true,
         _ => null,
@@ -403,13 +430,8 @@ public sealed partial class InstructionTranslator
                 var spliced = list.Items.Take(positions.Start).Concat(replacement).Concat(list.Items.Skip(Math.Max(positions.Start, positions.Stop))).ToList();
                 _context.SetItems(list, spliced);
                 return StepResult.Continue;
-            case DictValue { Source: null } dict when index is ConstValue { Value.IsStr: true } key:
-                var name = key.Value.AsString();
-                var entries = dict.Items.ToList();
-                var at = entries.FindIndex(p => p.Key == name);
-                if (at >= 0) entries[at] = new(name, value);
-                else entries.Add(new(name, value));
-                _context.SetDictItems(dict, entries);
+            case DictValue dict when KeyOf(index) is { } key:
+                _context.SetDictItems(dict, dict.With(key, value));
                 return StepResult.Continue;
             default:
                 return new StepResult.Break($"item assignment on a {Describe(container)}{At(ins)}");
@@ -429,13 +451,23 @@ public sealed partial class InstructionTranslator
                 if (i < 0 || i >= list.Items.Count) return new StepResult.Break($"list assignment index out of range{At(ins)}");
                 _context.SetItems(list, list.Items.Where((_, k) => k != i).ToList());
                 return StepResult.Continue;
-            case DictValue { Source: null } dict when index is ConstValue { Value.IsStr: true } key && dict.Items.Any(p => p.Key == key.Value.AsString()):
-                _context.SetDictItems(dict, dict.Items.Where(p => p.Key != key.Value.AsString()).ToList());
+            case DictValue dict when KeyOf(index) is { } key && dict.Find(key) is not null:
+                _context.SetDictItems(dict, dict.Without(key));
                 return StepResult.Continue;
             default:
                 return new StepResult.Break($"del of an item of a {Describe(container)}{At(ins)}");
         }
     }
+
+    /// <summary>What a defaultdict's factory makes for a missing key: list() a new list, int() 0...; null for other factories.</summary>
+    private SymValue? DefaultOf(ObjectValue factory) => factory.QualifiedName switch
+    {
+        "builtins.list" => new ListValue([]),
+        "builtins.dict" => new DictValue([]),
+        "builtins.set" => new SetValue([]),
+        "builtins.int" or "builtins.float" or "builtins.str" or "builtins.bool" or "builtins.tuple" or "builtins.frozenset" => Const(factory.Object.Call()),
+        _ => null,
+    };
 
     /// <summary>A slice's start, stop and step over a sequence of <paramref name="length"/> items (slice.indices), or null.</summary>
     private static (int Start, int Stop, int Step)? SlicePositions(int length, PyObject slice)

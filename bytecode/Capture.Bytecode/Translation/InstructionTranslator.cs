@@ -234,6 +234,8 @@ public sealed partial class InstructionTranslator
         Opcode.STORE_SUBSCR => StoreSubscript(ins),
         Opcode.DELETE_SUBSCR => DeleteSubscript(ins),
         Opcode.MAP_ADD => MapAdd(ins),
+        Opcode.BUILD_SET => BuildSet(ins),
+        Opcode.SET_ADD or Opcode.SET_UPDATE => SetAdd(ins),
         Opcode.IMPORT_NAME => ImportName(ins),
         Opcode.IMPORT_FROM => ImportFrom(ins),
         Opcode.UNPACK_EX => UnpackEx(ins),

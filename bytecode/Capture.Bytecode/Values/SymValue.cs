@@ -73,19 +73,67 @@ public sealed record ListValue : SymValue
 }
 
 /// <summary>
-/// A dict with string keys, in insertion order, with Python's identity (like <see cref="ListValue"/>).
-/// One made during the capture may be changed (through <see cref="CaptureContext"/>, undone if the
-/// instruction breaks); the caller's dicts (with a source) are not written.
+/// A dict (or an OrderedDict, a defaultdict) with keys known at capture time (<see cref="DictKey"/>),
+/// in insertion order, with Python's identity (like <see cref="ListValue"/>). Changes go through
+/// <see cref="CaptureContext"/> (undone if the instruction breaks); a dict from the frame that the
+/// capture changed is rewritten after the graph.
 /// </summary>
 public sealed record DictValue : SymValue
 {
-    public DictValue(IReadOnlyList<KeyValuePair<string, SymValue>> items) => Items = items;
+    public DictValue(IReadOnlyList<KeyValuePair<DictKey, SymValue>> items) => Items = items;
 
-    public IReadOnlyList<KeyValuePair<string, SymValue>> Items { get; internal set; }
+    public IReadOnlyList<KeyValuePair<DictKey, SymValue>> Items { get; internal set; }
+
+    /// <summary>collections.OrderedDict or collections.defaultdict; null for a plain dict.</summary>
+    public ObjectValue? Type { get; init; }
+
+    /// <summary>A defaultdict's default_factory (list, int...): what a missing key's first read makes.</summary>
+    public ObjectValue? Factory { get; init; }
+
+    /// <summary>Whether the capture changed it (a dict from the frame is then rewritten after the graph).</summary>
+    public bool Mutated { get; internal set; }
+
+    /// <summary>The value at <paramref name="key"/>, or null.</summary>
+    public SymValue? Find(DictKey key)
+    {
+        foreach (var (k, v) in Items)
+            if (k == key) return v;
+        return null;
+    }
+
+    /// <summary>The items with <paramref name="key"/> set to <paramref name="value"/> (in place when present, else last).</summary>
+    public List<KeyValuePair<DictKey, SymValue>> With(DictKey key, SymValue value)
+    {
+        var entries = Items.ToList();
+        var at = entries.FindIndex(p => p.Key == key);
+        if (at >= 0) entries[at] = new(entries[at].Key, value);
+        else entries.Add(new(key, value));
+        return entries;
+    }
+
+    /// <summary>The items without <paramref name="key"/>.</summary>
+    public List<KeyValuePair<DictKey, SymValue>> Without(DictKey key) => Items.Where(p => p.Key != key).ToList();
 
     public bool Equals(DictValue? other) => ReferenceEquals(this, other);
     public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
 }
+
+/// <summary>A set made during the capture, of hashable constants, with Python's identity; changes go through <see cref="CaptureContext"/>.</summary>
+public sealed record SetValue : SymValue
+{
+    public SetValue(IReadOnlyList<DictKey> items) => Items = items;
+
+    public IReadOnlyList<DictKey> Items { get; internal set; }
+
+    public bool Equals(SetValue? other) => ReferenceEquals(this, other);
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
+}
+
+/// <summary>A namedtuple's _replace or _asdict, bound to the tuple; or its class's _make (<see cref="Tuple"/> null).</summary>
+public sealed record NamedTupleMethodValue(TupleValue? Tuple, ObjectValue Type, string Name) : SymValue;
+
+/// <summary>A method of a set made during the capture (add, discard, union...), bound.</summary>
+public sealed record SetMethodValue(SetValue Set, string Name) : SymValue;
 
 /// <summary>The NULL CPython pushes below a callable (PUSH_NULL, LOAD_GLOBAL's low bit).</summary>
 public sealed record NullValue : SymValue

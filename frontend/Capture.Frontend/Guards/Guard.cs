@@ -225,8 +225,10 @@ public sealed record GlobalStateGuard(string Expression, PyObject Function, PyOb
 }
 
 /// <summary>A dict has exactly these keys, in this order (the capture read its items by key).</summary>
-public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : SourceGuard(Source)
+public sealed record DictKeysGuard(Source Source, IReadOnlyList<DictKey> Keys) : SourceGuard(Source)
 {
+    public DictKeysGuard(Source source, IReadOnlyList<string> names) : this(source, names.Select(n => (DictKey)n).ToList()) { }
+
     public override string Kind => "dict keys";
 
     public override string Use => $"reads {Source} by key";
@@ -234,13 +236,24 @@ public sealed record DictKeysGuard(Source Source, IReadOnlyList<string> Keys) : 
     protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
         using var keys = value.CallMethod("keys");
-        var actual = keys.Iterate().Select(k => { using (k) return k.IsStr ? k.AsString() : k.Repr(); }).ToList();
-        return actual.SequenceEqual(Keys) ? null : $"keys of {Source} changed: expected {Text(Keys)}, actual {Text(actual)}";
+        var actual = keys.Iterate().ToList();
+        try
+        {
+            var same = actual.Count == Keys.Count && actual.Select((k, i) => Same(k, Keys[i])).All(b => b);
+            return same ? null : $"keys of {Source} changed: expected {Text(Keys.Select(k => k.ToString()))}, actual {Text(actual.Select(k => k.Repr()))}";
+        }
+        finally { foreach (var k in actual) k.Dispose(); }
     }
 
-    private static string Text(IEnumerable<string> keys) => "[" + string.Join(", ", keys.Select(k => $"'{k}'")) + "]";
+    // the very key: a str by its text, anything else of the same type and equal (1 and True are one
+    // dict key, but the capture may have used the key itself)
+    private static bool Same(PyObject actual, DictKey expected) => expected.Name is { } name
+        ? actual.IsStr && actual.AsString() == name
+        : actual.HasSameType(expected.Value) && actual.PyEquals(expected.Value);
 
-    public override string ToString() => $"list({Source}.keys()) == {Text(Keys)}";
+    private static string Text(IEnumerable<string> keys) => "[" + string.Join(", ", keys) + "]";
+
+    public override string ToString() => $"list({Source}.keys()) == {Text(Keys.Select(k => k.ToString()))}";
 }
 
 /// <summary>

@@ -34,6 +34,7 @@ public abstract record Source
             AttrSource a => $"{Path(a.Base)}_{a.Attr}",
             ItemSource i => $"{Path(i.Base)}_{i.Index}",
             KeySource k => $"{Path(k.Base)}_{k.Key}",
+            DictItemSource d => $"{Path(d.Base)}_{d.Key}",
             _ => "input",
         };
     }
@@ -152,6 +153,16 @@ public sealed record KeySource(Source Base, string Key) : PartSource(Base)
 
     protected override PyObject Read(PyObject owner) => owner.GetItem(Key);
     public override string ToString() => $"{Base}[{Quoted(Key)}]";
+}
+
+/// <summary>An item of a dict under a key that is not a str (d[0], d[(1, 2)]).</summary>
+public sealed record DictItemSource(Source Base, DictKey Key) : PartSource(Base)
+{
+    private readonly int _hash = HashCode.Combine(Base, Key, 5);
+    public override int GetHashCode() => _hash;
+
+    protected override PyObject Read(PyObject owner) => owner.GetItem(Key.Value);
+    public override string ToString() => $"{Base}[{Key}]";
 }
 
 /// <summary>

@@ -43,6 +43,9 @@ public abstract record SideEffect
     /// <summary>target[:] = items: a list from the frame was appended to or extended.</summary>
     public sealed record ListContents(Source Target, ValueSpec Items) : SideEffect;
 
+    /// <summary>target.clear(); target.update(items): a dict from the frame was written.</summary>
+    public sealed record DictContents(Source Target, ValueSpec Items) : SideEffect;
+
     /// <summary>setattr(owner, name, value).</summary>
     public sealed record StoreAttr(Source Owner, string Name, ValueSpec Value) : SideEffect;
 

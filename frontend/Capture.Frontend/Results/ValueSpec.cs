@@ -13,7 +13,15 @@ public abstract record ValueSpec
         public PyObject? NamedType { get; init; }
     }
     public sealed record List(IReadOnlyList<ValueSpec> Items) : ValueSpec;
-    public sealed record Dict(IReadOnlyList<KeyValuePair<string, ValueSpec>> Items) : ValueSpec;
+    /// <summary>A dict; Type(Factory) first when it is an OrderedDict or a defaultdict, then its items in order.</summary>
+    public sealed record Dict(IReadOnlyList<KeyValuePair<DictKey, ValueSpec>> Items) : ValueSpec
+    {
+        public PyObject? Type { get; init; }
+        public PyObject? Factory { get; init; }
+    }
+
+    /// <summary>A new set of these constants.</summary>
+    public sealed record Set(IReadOnlyList<DictKey> Items) : ValueSpec;
     public sealed record Method(ValueSpec Self, string Name) : ValueSpec;
     public sealed record Iterator(IReadOnlyList<ValueSpec> Remaining) : ValueSpec;
     public sealed record GradMode(bool Enabled) : ValueSpec;

@@ -16,7 +16,7 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
         if (_built is not null && _built.TryGetValue(spec, out var known)) return known.NewReference();
         if (spec is ValueSpec.UserObject user) return UserObject(user);
         var value = BuildNew(spec);
-        if (spec is ValueSpec.List or ValueSpec.Dict or ValueSpec.Tuple or ValueSpec.Iterator)
+        if (spec is ValueSpec.List or ValueSpec.Dict or ValueSpec.Set or ValueSpec.Tuple or ValueSpec.Iterator)
             (_built ??= new(ReferenceEqualityComparer.Instance))[spec] = value.NewReference();
         return value;
     }
@@ -37,6 +37,7 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
         ValueSpec.Tuple t => Sequence(t.Items, tuple: true),
         ValueSpec.List l => Sequence(l.Items, tuple: false),
         ValueSpec.Dict d => Dict(d),
+        ValueSpec.Set st => SetOf(st),
         ValueSpec.Method m => MethodOf(m),
         ValueSpec.Iterator it => IteratorOf(it),
         ValueSpec.Function f => FunctionOf(f),
@@ -99,9 +100,32 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
 
     private PyObject Dict(ValueSpec.Dict d)
     {
-        var values = d.Items.Select(p => new KeyValuePair<string, PyObject>(p.Key, Build(p.Value))).ToList();
-        try { return Py.Dict(values); }
-        finally { foreach (var v in values) v.Value.Dispose(); }
+        PyObject made;
+        if (d.Type is null) made = Py.Dict([]);
+        else if (d.Factory is null) made = d.Type.Call();
+        else made = d.Type.Call(d.Factory);
+        try
+        {
+            foreach (var (key, valueSpec) in d.Items)
+            {
+                using var value = Build(valueSpec);
+                made.SetItem(key.Value, value);
+            }
+            return made;
+        }
+        catch
+        {
+            made.Dispose();
+            throw;
+        }
+    }
+
+    private static PyObject SetOf(ValueSpec.Set s)
+    {
+        using var items = Py.List(s.Items.Select(k => k.Value).ToList());
+        using var builtins = Py.Builtins;
+        using var set = builtins.GetAttr("set");
+        return set.Call(items);
     }
 
     private PyObject MethodOf(ValueSpec.Method m)
@@ -146,6 +170,14 @@ internal sealed class FrameRebuilder(PyObject outputs, FrameState frame) : IDisp
                     using (var items = Build(l.Items))
                     using (var all = Py.Eval("slice(None)"))
                         target.SetItem(all, items);
+                    break;
+                case SideEffect.DictContents dc:
+                    using (var target = dc.Target.Resolve(frame))
+                    using (var items = Build(dc.Items))
+                    {
+                        target.CallMethod("clear").Dispose();
+                        target.CallMethod("update", items).Dispose();
+                    }
                     break;
                 case SideEffect.StoreAttr a:
                     using (var owner = a.Owner.Resolve(frame))
