@@ -665,6 +665,33 @@ def return_python_scalar(x):
 
 
 @case()
+def functools_wraps_metadata(x):
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapped(t):
+            return fn(t) * 2
+        return wrapped
+
+    @deco
+    def scaled(t):
+        """Scales."""
+        return t + 1
+    return scaled(x), scaled.__name__, scaled.__doc__, scaled.__wrapped__(x)
+
+
+@case()
+def yield_from_list_and_return(x):
+    def inner(t):
+        yield t
+        return 5
+
+    def outer(t):
+        got = yield from inner(t)
+        yield from [t * got, t - got]
+    return list(outer(x))
+
+
+@case()
 def generator_function(x):
     def gen(t):
         for i in range(3):

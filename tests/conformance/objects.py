@@ -315,6 +315,24 @@ def user_context_manager(x):
     return y * len(log)
 
 
+@case(breaks=1)
+def slots_object_across_break(x):
+    w = WithSlots(x * 2)
+    print("between")
+    w.a = w.a + 1
+    return w.a, type(w).__name__
+
+
+@case(breaks=1)
+def user_context_manager_with_break(x):
+    log = []
+    with Ctx(log) as c:
+        y = x * 2
+        print("inside")
+        y = y + len(log)
+    return y * len(log), c.log
+
+
 class Lazy:
     def __getattr__(self, name):
         return len(name)

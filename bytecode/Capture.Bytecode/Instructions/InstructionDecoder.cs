@@ -12,7 +12,7 @@ public static class InstructionDecoder
         Opcode.JUMP_FORWARD, Opcode.JUMP_BACKWARD, Opcode.JUMP_BACKWARD_NO_INTERRUPT, Opcode.FOR_ITER,
         Opcode.POP_JUMP_FORWARD_IF_TRUE, Opcode.POP_JUMP_FORWARD_IF_FALSE, Opcode.POP_JUMP_BACKWARD_IF_TRUE, Opcode.POP_JUMP_BACKWARD_IF_FALSE,
         Opcode.POP_JUMP_FORWARD_IF_NONE, Opcode.POP_JUMP_FORWARD_IF_NOT_NONE, Opcode.POP_JUMP_BACKWARD_IF_NONE, Opcode.POP_JUMP_BACKWARD_IF_NOT_NONE,
-        Opcode.JUMP_IF_TRUE_OR_POP, Opcode.JUMP_IF_FALSE_OR_POP,
+        Opcode.JUMP_IF_TRUE_OR_POP, Opcode.JUMP_IF_FALSE_OR_POP, Opcode.SEND,
     ]);
 
     private static readonly FrozenSet<Opcode> NameArgs = FrozenSet.ToFrozenSet<Opcode>([

@@ -225,10 +225,12 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             Guards.Add(new LengthMatchGuard(source, value.Length));
             var items = value.ToItems().Select((item, i) => { using (item) return Wrap(item, new ItemSource(source, i)); }).ToList();
             if (!value.IsTuple || value.IsList) return new ListValue(items) { Source = source };
-            // a namedtuple keeps its type (fields by name; its exact type is guarded above)
+            // a namedtuple or a structseq (time.struct_time, torch.return_types.max) keeps its type
+            // (fields by name; its exact type is guarded above)
             using var builtins = Py.Builtins;
             using var plainTuple = builtins.GetAttr("tuple");
-            return new TupleValue(items) { Source = source, NamedType = type.Is(plainTuple) || !type.HasAttr("_fields") ? null : type.NewReference() };
+            var named = !type.Is(plainTuple) && (type.HasAttr("_fields") || type.HasAttr("n_sequence_fields") && type.HasAttr("__match_args__"));
+            return new TupleValue(items) { Source = source, NamedType = named ? type.NewReference() : null };
         }
         if (value.IsDict && DictKind(value) is { } dictKind)
         {

@@ -113,6 +113,11 @@ public sealed partial class InstructionTranslator
                     return StepResult.Continue;
                 }
                 catch (PythonException e) { return new StepResult.Break($"{o.QualifiedName}() raised {e.PythonType} on constants{At(ins)}"); }
+            case ObjectValue { QualifiedName: "builtins.object.__setattr__" } when args is [UserObjectValue target, ConstValue { Value.IsStr: true } field, var stored] && kwargs.Count == 0:
+                // object.__setattr__(self, name, value): what a frozen dataclass's __init__ does
+                var set = StoreUserAttribute(ins, target, field.Value.AsString(), stored, throughObject: true);
+                if (set is StepResult.Next) Push(Const(Py.None));
+                return set;
             case ObjectValue { Kind: ObjectKind.Builtin } o:
                 return Builtin(ins, o, args, kwargs);
             case ObjectValue { Kind: ObjectKind.Class } o when o.QualifiedName.StartsWith("builtins.", StringComparison.Ordinal):
@@ -130,6 +135,16 @@ public sealed partial class InstructionTranslator
             case ObjectValue { QualifiedName: "collections.defaultdict" } dd when kwargs.Count == 0 && args.Count is 1 or 2
                 && args[0] is ObjectValue factory && DefaultOf(factory) is not null && (args.Count == 1 || args[1] is DictValue):
                 Push(new DictValue(args.Count == 2 ? ((DictValue)args[1]).Items : []) { Type = dd, Factory = factory });
+                return StepResult.Continue;
+            case ObjectValue { QualifiedName: "functools.wraps" } when args.Count == 1 && kwargs.Count == 0:
+                Push(new WrapsValue(args[0]));
+                return StepResult.Continue;
+            case WrapsValue wraps when args is [FunctionValue wrapper] && kwargs.Count == 0:
+                // update_wrapper only copies metadata (__name__, __doc__, __dict__, __wrapped__): the function is the same code
+                Push(wrapper with { Wrapped = wraps.Wrapped });
+                return StepResult.Continue;
+            case ObjectValue { QualifiedName: "functools.update_wrapper" } when args is [FunctionValue wrapper, var wrapped] && kwargs.Count == 0:
+                Push(wrapper with { Wrapped = wrapped });
                 return StepResult.Continue;
             case NamedTupleMethodValue nm:
                 return NamedTupleMethod(ins, nm, args, kwargs);

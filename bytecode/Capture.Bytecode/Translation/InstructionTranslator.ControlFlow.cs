@@ -156,6 +156,21 @@ public sealed partial class InstructionTranslator
     /// </summary>
     private StepResult BeforeWith(Instruction ins)
     {
+        if (Peek() is UserObjectValue manager)
+        {
+            // a user's context manager: its __exit__ bound (called when the block ends), then __enter__ inlined
+            _context.Namespaces.TypeAttribute(manager.Type.Object, "__exit__");
+            if (TypeFunction(manager.Type.Object, "__exit__") is not { } exit || TypeFunction(manager.Type.Object, "__enter__") is not { } enter)
+                return new StepResult.Break($"with block over a {manager.Type.QualifiedName} without plain __enter__ and __exit__ methods{At(ins)}");
+            enter.Dispose();
+            Pop();
+            Push(new BoundMethodValue(manager, exit, "__exit__", manager.Type.Source is { } s ? new AttrSource(s, "__exit__") : null));
+            var entered = UserDunder(ins, manager, "__enter__", []);
+            if (entered is StepResult.Next) return entered;
+            Pop();
+            Push(manager);
+            return entered ?? new StepResult.Break($"with block over a {manager.Type.QualifiedName}{At(ins)}");
+        }
         if (Peek() is not GradModeValue mode) return new StepResult.Break($"with block over a {Describe(Peek())}{At(ins)}");
         Pop();
         var previous = _context.Builder.GradEnabled;

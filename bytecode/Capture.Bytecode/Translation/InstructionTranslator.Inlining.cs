@@ -9,6 +9,8 @@ public sealed partial class InstructionTranslator
     {
         if (FunctionMarks.IsDisabled(function))
             return new StepResult.Break($"a call to {FunctionName(function)}, which capture.disable keeps out of graphs: it runs as plain Python{At(ins)}");
+        if (PythonObjects.UntracedStdlibModule(function) is { } stdlib)
+            return new StepResult.Break($"call to {FunctionName(function)}: Python's standard library ({stdlib}) is not traced; the call runs as plain Python between graphs{At(ins)}");
         CodeInfo code;
         try { code = InstructionDecoder.Decode(function); }
         catch (PythonException e) { return new StepResult.Break($"cannot read the bytecode of the called function: {e.Message}{At(ins)}"); }

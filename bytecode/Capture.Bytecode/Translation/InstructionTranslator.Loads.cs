@@ -105,6 +105,30 @@ public sealed partial class InstructionTranslator
     }
 
     /// <summary>The position of field <paramref name="name"/> in a named tuple type (its __match_args__ or _fields), or null.</summary>
+    /// <summary>__name__, __qualname__, __doc__ or __module__ of a function made during the capture, as Python sets them from its code and globals.</summary>
+    private static PyObject FunctionAttribute(FunctionValue function, string name)
+    {
+        switch (name)
+        {
+            case "__module__":
+                using (var key = Py.Str("__name__"))
+                using (var present = function.Globals.CallMethod("__contains__", key))
+                    return present.IsTrue() ? function.Globals.GetItem(key) : Py.None;
+            case "__doc__":
+                // a function's docstring is its code's first constant when that is a str
+                using (var consts = function.CodeObject.GetAttr("co_consts"))
+                {
+                    if (consts.Length == 0) return Py.None;
+                    var first = consts.GetItem(0);
+                    if (first.IsStr) return first;
+                    first.Dispose();
+                    return Py.None;
+                }
+            default:
+                return function.CodeObject.GetAttr(name == "__qualname__" ? "co_qualname" : "co_name");
+        }
+    }
+
     private static int? FieldIndex(PyObject type, string name)
     {
         foreach (var names in new[] { "_fields", "__match_args__" })
@@ -233,6 +257,9 @@ public sealed partial class InstructionTranslator
             case ObjectValue { Kind: ObjectKind.Class } made when name == "_make" && NamedTupleFields(made) is not null:
                 Push(new NamedTupleMethodValue(null, made, name));
                 return StepResult.Continue;
+            case ObjectValue { Kind: ObjectKind.Class, QualifiedName: "builtins.object" } objectClass when name == "__setattr__":
+                Push(new ObjectValue(objectClass.Object.GetAttr(name), ObjectKind.Builtin, "builtins.object.__setattr__"));
+                return StepResult.Continue;
             case ObjectValue { Kind: ObjectKind.Class } cls when PlainClass(cls.Object):
                 // Class.method, Class.make (classmethod), Class.shift (staticmethod), Class.factor
                 return ClassAttribute(ins, cls, name, self: null);
@@ -268,6 +295,23 @@ public sealed partial class InstructionTranslator
                 || dict.Type is not null && name == "move_to_end":
                 Push(new DictMethodValue(dict, name));
                 return StepResult.Continue;
+            case FunctionValue { Wrapped: { } wrapped } when name == "__wrapped__":
+                Push(wrapped);
+                return StepResult.Continue;
+            case FunctionValue function when name is "__name__" or "__qualname__" or "__doc__" or "__module__":
+                // what functools.wraps copied from the wrapped function, else the function's own
+                switch (function.Wrapped ?? function)
+                {
+                    case FunctionValue own:
+                        Push(Const(FunctionAttribute(own, name)));
+                        return StepResult.Continue;
+                    case ObjectValue { Object: var real }:
+                        try { Push(Const(real.GetAttr(name))); }
+                        catch (PythonException e) { return new StepResult.Break($"reading {name} of a function raised {e.PythonType}{At(ins)}"); }
+                        return StepResult.Continue;
+                    default:
+                        return new StepResult.Break($"attribute '{name}' of a function made during the capture{At(ins)}");
+                }
             case DictValue { Factory: { } factory } when name == "default_factory":
                 Push(factory);
                 return StepResult.Continue;

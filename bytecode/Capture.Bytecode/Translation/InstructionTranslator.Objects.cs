@@ -180,12 +180,13 @@ public sealed partial class InstructionTranslator
     }
 
     /// <summary>obj.name = value on a user object made in the capture (not through a property or a __setattr__ of its own).</summary>
-    private StepResult StoreUserAttribute(Instruction ins, UserObjectValue obj, string name, SymValue value)
+    private StepResult StoreUserAttribute(Instruction ins, UserObjectValue obj, string name, SymValue value, bool throughObject = false)
     {
         using var helper = Py.Import("capture._frames");
         using var check = helper.GetAttr("plain_store");
         using var key = Py.Str(name);
-        using var plain = check.Call(obj.Type.Object, key);
+        using var through = Py.Bool(throughObject);
+        using var plain = check.Call(obj.Type.Object, key, through);
         if (!plain.IsTrue()) return new StepResult.Break($"attribute store .{name} through a descriptor or __setattr__ of {obj.Type.QualifiedName}{At(ins)}");
         _context.Namespaces.TypeAttribute(obj.Type.Object, name);
         var attributes = obj.Attributes.Where(p => p.Key != name).ToList();

@@ -152,7 +152,7 @@ public sealed partial class InstructionTranslator
                 case StepResult.Return r when child._yields is { } yields:
                     if (_context.Mutations != mutations)
                         throw new InlineBreakException($"generator {callee.Name} has side effects (it cannot run ahead of its consumer)");
-                    return new IteratorValue(yields);
+                    return new IteratorValue(yields) { Returned = r.Value };
                 case StepResult.Return r: return r.Value;
                 case StepResult.Break b:
                     var inner = new InlineBreakException(b.Reason);
@@ -173,6 +173,32 @@ public sealed partial class InstructionTranslator
         _yields.Add(Pop());
         Push(Const(Py.None)); // what next() sends
         return StepResult.Continue;
+    }
+
+    /// <summary>GET_YIELD_FROM_ITER: `yield from items` over an inlined generator (already an iterator) or a sequence the capture knows.</summary>
+    private StepResult GetYieldFromIter(Instruction ins)
+    {
+        if (Peek() is IteratorValue) return StepResult.Continue;
+        var value = Pop();
+        if (value is TensorValue || IterableItems(value) is not { } items) return new StepResult.Break($"yield from a {Describe(value)}{At(ins)}");
+        Push(new IteratorValue(items));
+        return StepResult.Continue;
+    }
+
+    /// <summary>SEND (yield from): the sub-iterator's next item, or, when it is exhausted, its return value (None) and a jump past the loop.</summary>
+    private StepResult Send(Instruction ins)
+    {
+        var sent = Pop();
+        if (Peek() is not IteratorValue receiver || sent is not ConstValue { Value.IsNone: true })
+            return new StepResult.Break($"yield from with a value sent in{At(ins)}");
+        var next = _context.Consume(receiver, 1);
+        if (next.Count == 1)
+        {
+            Push(next[0]);
+            return StepResult.Continue;
+        }
+        _stack[^1] = receiver.Returned ?? Const(Py.None);
+        return new StepResult.Jump(ins.JumpTarget!.Value);
     }
 
     private SymValue Pop()
@@ -216,6 +242,8 @@ public sealed partial class InstructionTranslator
         Opcode.MAKE_FUNCTION => MakeFunction(ins),
         Opcode.RETURN_GENERATOR => Do(() => Push(Const(Py.None))),
         Opcode.YIELD_VALUE => Yield(ins),
+        Opcode.GET_YIELD_FROM_ITER => GetYieldFromIter(ins),
+        Opcode.SEND => Send(ins),
         Opcode.DELETE_FAST => Do(() => { _unread.Remove(ins.Name!); _locals.Remove(ins.Name!); }),
         Opcode.LOAD_CONST => Do(() => Push(new ConstValue(ins.Constant!.NewReference()))),
         Opcode.LOAD_GLOBAL => LoadGlobal(ins),

@@ -189,6 +189,9 @@ public sealed record IteratorValue : SymValue
 
     public IReadOnlyList<SymValue> Items { get; }
     public int Position { get; internal set; }
+
+    /// <summary>What an inlined generator returned (the value of `yield from` over it); null for None.</summary>
+    public SymValue? Returned { get; init; }
     public IEnumerable<SymValue> Remaining => Items.Skip(Position);
 
     public bool Equals(IteratorValue? other) => ReferenceEquals(this, other);
@@ -218,7 +221,14 @@ public sealed record FunctionValue(
     IReadOnlyList<KeyValuePair<string, SymValue>> KwDefaults,
     IReadOnlyList<CellValue> Closure,
     PyObject Globals,
-    Source? GlobalsSource) : SymValue;
+    Source? GlobalsSource) : SymValue
+{
+    /// <summary>The function functools.wraps made this one look like (its __name__, __doc__, __wrapped__ read from there).</summary>
+    public SymValue? Wrapped { get; init; }
+}
+
+/// <summary>functools.wraps(Wrapped): applied to a function made during the capture, it marks it as wrapping Wrapped.</summary>
+public sealed record WrapsValue(SymValue Wrapped) : SymValue;
 
 /// <summary>A read-only method of a dict (items, keys, values, get), bound.</summary>
 public sealed record DictMethodValue(DictValue Dict, string Name) : SymValue;

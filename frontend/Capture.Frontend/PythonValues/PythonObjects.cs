@@ -21,6 +21,39 @@ public static class PythonObjects
 
     public static string QualifiedName(PyObject value) => PyNames.QualifiedNameOf(value);
 
+    // standard-library modules whose Python functions are pure enough to trace (the others, like
+    // Dynamo's skip list, run as plain Python: logging, threading, random, re, os... take locks, do
+    // I/O or keep state, and tracing them breaks deep inside on their internals)
+    private static readonly string[] TracedStdlib =
+        ["functools", "itertools", "collections", "operator", "copy", "copyreg", "dataclasses", "enum", "typing", "abc",
+         "contextlib", "numbers", "types", "_collections_abc", "warnings", "keyword", "reprlib", "string", "math", "statistics"];
+
+    private static string? _stdlib;
+
+    /// <summary>
+    /// The standard-library module of a Python function that Capture does not trace (logging.getLogger
+    /// gives "logging"), or null for anything else (the user's code, torch, traced modules).
+    /// </summary>
+    public static string? UntracedStdlibModule(PyObject function)
+    {
+        if (!function.HasAttr("__code__")) return null;
+        using var code = function.GetAttr("__code__");
+        using var file = code.GetAttr("co_filename");
+        if (!file.IsStr) return null;
+        if (_stdlib is null)
+        {
+            using var sysconfig = Py.Import("sysconfig");
+            using var paths = sysconfig.CallMethod("get_paths");
+            using var stdlib = paths.GetItem("stdlib");
+            _stdlib = stdlib.AsString().TrimEnd('/') + "/";
+        }
+        var path = file.AsString();
+        if (!path.StartsWith(_stdlib, StringComparison.Ordinal) || path.Contains("-packages/", StringComparison.Ordinal)) return null;
+        var module = path[_stdlib.Length..].Split('/')[0];
+        if (module.EndsWith(".py", StringComparison.Ordinal)) module = module[..^3];
+        return TracedStdlib.Contains(module) ? null : module;
+    }
+
     public static ObjectKind Classify(PyObject value, ITorchBridge torch)
     {
         if (torch.IsModule(value)) return ObjectKind.NnModule;

@@ -21,8 +21,11 @@ public sealed class ExplainReport(string backend, string mode = "bytecode") : IC
     {
         // a segment with no ops (a break right at its start) runs no graph: it is not counted as one
         var captures = Captures.Where(c => c.Capture.Graph.Nodes.Any(n => n is CallOp)).ToList();
+        // a break is a place in the user's code: the same construct met again (a loop's next iteration, the
+        // helper's own frame after its caller broke at the call) is one break, as a resumed frame is in Dynamo
         var breaks = _events.OfType<CaptureEvent.Captured>().Select(c => c.Capture.Exit).OfType<ExitPlan.Break>().Select(b => b.Cause)
             .Concat(_events.OfType<CaptureEvent.CaptureFailed>().Select(f => new GraphBreak(f.Reason, f.Instruction.Index, f.Instruction.Location, [])))
+            .DistinctBy(b => (b.Reason, b.UserStack.Count > 0 ? b.UserStack[^1] : b.Location?.ToString()))
             .ToList();
         var guards = Captures.SelectMany(c => c.Capture.Guards.Guards.Select(g => g.ToString()!)).Distinct().ToList();
         using var breakList = Py.ListOf(breaks.Select(BreakDict));

@@ -282,7 +282,13 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
                 arguments.Insert(0, self);
             }
         }
-        if (function is null) return callable.Call(args, kwargs);
+        // the standard library modules Capture does not trace run as they are (their frames too)
+        if (function is null || PythonObjects.UntracedStdlibModule(function) is not null)
+        {
+            function?.Dispose();
+            self?.Dispose();
+            return callable.Call(args, kwargs);
+        }
         using (self)
         using (function)
         using (var tuple = Py.Tuple(arguments))

@@ -124,7 +124,8 @@ _TRUSTED = ("torch", "builtins", "collections", "functools", "itertools", "typin
 def plain_class(cls):
     """Whether the capture may make instances of cls symbolically: a class (metaclass with type's own
     __call__), object's __new__ and __setattr__ semantics, no builtin base but object, nothing from
-    torch or the standard library in its MRO but object (and abc.ABC), no __slots__."""
+    torch or the standard library in its MRO but object (and abc.ABC). __slots__ are fine: the rebuilt
+    object sets them through object.__setattr__ as its __dict__ entries."""
     if not isinstance(cls, type) or type(cls).__call__ is not type.__call__:
         return False
     if cls.__new__ is not object.__new__:
@@ -134,8 +135,6 @@ def plain_class(cls):
             continue
         module = getattr(c, "__module__", "") or ""
         if module.split(".")[0] in _TRUSTED and c.__name__ != "ABC":
-            return False
-        if "__slots__" in c.__dict__:
             return False
     return True
 
@@ -171,14 +170,18 @@ def class_attribute(cls, name):
     return "value", raw
 
 
-def plain_store(cls, name):
-    """Whether obj.name = v on an instance of cls just sets its __dict__ entry: object's __setattr__, no
-    data descriptor (property, slot) for name on the class."""
+def plain_store(cls, name, through_object=False):
+    """Whether obj.name = v on an instance of cls just sets its value: object's __setattr__ (or a call of
+    object.__setattr__ itself, as frozen dataclasses make), no data descriptor (a property) for name on
+    the class but a slot of __slots__."""
     import inspect
-    if cls.__setattr__ is not object.__setattr__:
+    import types
+    if not through_object and cls.__setattr__ is not object.__setattr__:
         return False
     try:
         raw = inspect.getattr_static(cls, name)
     except AttributeError:
+        return "__dict__" in dir(cls) or not any("__slots__" in c.__dict__ for c in cls.__mro__)
+    if isinstance(raw, types.MemberDescriptorType):
         return True
     return not (hasattr(type(raw), "__set__") or hasattr(type(raw), "__delete__"))
