@@ -203,12 +203,17 @@ OPS = [
     ("sort_stable", lambda x: torch.sort(x.round(), stable=True, dim=1).indices, False),
     ("unique_consecutive_limit", lambda x: torch.unique_consecutive(x.round()), False),
     ("nonzero_limit", lambda x: x.nonzero(), False),
+    ("max_pool_indices_values_grad", lambda x: F.max_pool2d(x[None, None], 2, return_indices=True)[0] * 2, True),
+    ("adaptive_max_pool_indices", lambda x: F.adaptive_max_pool2d(x[None, None], 2, return_indices=True)[1], False),
+    ("repeat_interleave_flat", lambda x: x.repeat_interleave(3) * 2, True),
+    ("repeat_interleave_tensor_limit", lambda x: x.repeat_interleave(torch.tensor([1, 2, 1, 2]), dim=0), False),
+    ("cdist_p1_grad", lambda x: torch.cdist(x, x * 2, p=1.0), True),
     ("masked_select_limit", lambda x: x.masked_select(x > 0), False),
 ]
 
 # data-dependent result sizes: the value decides the shape, so the graph ends before them (Dynamo
 # breaks there too, without capture_dynamic_output_shape_ops)
-DATA_DEPENDENT = {"unique_consecutive_limit", "nonzero_limit", "masked_select_limit", "boolean_mask_constant_rows_limit"}
+DATA_DEPENDENT = {"unique_consecutive_limit", "repeat_interleave_tensor_limit", "nonzero_limit", "masked_select_limit", "boolean_mask_constant_rows_limit"}
 
 
 def _setitem(x):

@@ -30,11 +30,25 @@ public sealed partial class InstructionTranslator
     private SymValue CallOp(OpDef op, IReadOnlyList<Arg> args, IReadOnlyList<Kwarg> kwargs)
     {
         if (op.IsInPlace) _context.Mutations++;
-        if (op.Category != OpCategory.Opaque) return Named(op, FromNode(_context.Builder.Call(op, args, kwargs)));
+        if (op.Category != OpCategory.Opaque)
+        {
+            try { return Named(op, FromNode(_context.Builder.Call(op, args, kwargs))); }
+            catch (NotSupportedException) when (!op.IsInPlace && op.Name.StartsWith("torch.", StringComparison.Ordinal))
+            {
+                // a form of a registry op its rule does not cover (max_pool2d with return_indices=True):
+                // torch runs it as an opaque call, its metadata from fake tensors
+                try { return CallOp(OpDef.Opaque(SameFunction + op.Name), args, kwargs); }
+                catch (Exception e) when (e is NotSupportedException or ShapeError) { }
+                throw;
+            }
+        }
         var inferred = _context.Torch.InferOpaque(op.Name, args, kwargs, _context.Builder.MetaOf);
         var result = FromNode(_context.Builder.Call(OpDef.Opaque(op.Name, inferred), args, kwargs, opaqueMeta: inferred.Meta));
         return result is TupleValue tuple && inferred.TupleType is { } type ? tuple with { NamedType = ReturnType(type) } : result;
     }
+
+    /// <summary>The prefix that names torch's function of a registry op as a distinct opaque op (capture/_same.py).</summary>
+    private const string SameFunction = "capture._same.";
 
     private static PyObject ReturnType(string qualifiedName)
     {

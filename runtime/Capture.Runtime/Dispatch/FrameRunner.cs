@@ -260,6 +260,9 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         PyObject? self = null;
         var arguments = args.ToList();
         if (FunctionMarks.IsDisabled(callable)) return callable.Call(args, kwargs);
+        // torch's own Python functions (torch.functional.unique_consecutive) run as they are: the
+        // capture already broke at their call because of what they do
+        if (callable.TypeName == "function" && PythonObjects.IsTrusted(callable)) return callable.Call(args, kwargs);
         if (callable.TypeName == "function") function = callable.NewReference();
         else if (bridge.IsModule(callable) && !ModuleHooks.Any(callable))
         {

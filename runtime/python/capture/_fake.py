@@ -15,7 +15,7 @@ break.
 import torch
 from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException,
                                            FakeTensorMode)
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_flatten, tree_map
 
 _mode = None
 
@@ -79,8 +79,61 @@ def _one_hot(tensor, num_classes=-1):
     return torch.empty(*tensor.shape, num_classes, dtype=torch.int64)
 
 
+def _repeat_interleave(tensor, repeats=None, dim=None, *, output_size=None):
+    """repeat_interleave's result metadata when repeats is a Python int (torch computes it through a
+    tensor of repeats, which fake tensors take for a value-dependent size)."""
+    if not isinstance(repeats, int) or isinstance(repeats, bool):
+        return torch.repeat_interleave(tensor, repeats, dim, output_size=output_size)
+    if dim is None:
+        return torch.empty(tensor.numel() * repeats, dtype=tensor.dtype)
+    dim = dim % max(tensor.dim(), 1)
+    return torch.empty(*(s * repeats if i == dim else s for i, s in enumerate(tensor.shape)), dtype=tensor.dtype)
+
+
 # functions whose result metadata is known without their kernel: called instead of them on fake tensors
-_METADATA_ONLY = {torch._C._nn.one_hot: _one_hot}
+_METADATA_ONLY = {torch._C._nn.one_hot: _one_hot, torch.Tensor.repeat_interleave: _repeat_interleave,
+                  torch.repeat_interleave: _repeat_interleave}
+
+
+def _real(fake, variant):
+    """A real tensor with a fake one's sizes, strides and dtype: zeros, ones, or distinct small values."""
+    made = torch.empty_strided(fake.shape, fake.stride(), dtype=fake.dtype)
+    if variant == 2 and made.numel() > 0 and made.dtype != torch.bool:
+        made.copy_((torch.arange(made.numel()) % 3).reshape(made.shape))
+    else:
+        made.fill_(variant % 2)
+    return made.requires_grad_(fake.requires_grad) if fake.is_floating_point() or fake.is_complex() else made
+
+
+def _layout(result):
+    return [(tuple(r.shape), r.stride(), r.dtype) if isinstance(r, torch.Tensor) else r for r in tree_flatten(result)[0]]
+
+
+def _on_real(fn, args, kwargs, fakes):
+    """For an op torch cannot run on fake tensors (its meta function fails, or its decomposition makes
+    real tensors): the call on real tensors of the same metadata, three times (zeros, ones, distinct
+    values). Returns (result, wrote, aliased, random) when all three agree on the result's sizes,
+    strides and dtypes; None when a run fails or they differ (the sizes depend on values)."""
+    runs = []
+    for variant in range(3):
+        real = {id(f): _real(f, variant) for f in fakes}
+        swap = lambda v: real.get(id(v), v) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        before = {k: (t._version, t.detach().clone()) for k, t in real.items()}
+        try:
+            with torch.random.fork_rng(devices=[]):
+                state = torch.random.get_rng_state()
+                result = fn(*tree_map(swap, args), **tree_map(swap, kwargs))
+                random = not torch.equal(state, torch.random.get_rng_state())
+        except Exception:
+            return None
+        wrote = any(t._version != before[k][0] or not torch.equal(t.detach(), before[k][1]) for k, t in real.items())
+        storages = {t.storage().data_ptr() for t in real.values() if t.numel() > 0}
+        aliased = any(isinstance(r, torch.Tensor) and r.numel() > 0 and r.storage().data_ptr() in storages
+                      for r in tree_flatten(result)[0])
+        runs.append((result, wrote, aliased, random))
+    if any(_layout(r[0]) != _layout(runs[0][0]) for r in runs[1:]):
+        raise DataDependent("its result's sizes differ for different tensor values")
+    return runs[0][0], any(r[1] for r in runs), any(r[2] for r in runs), any(r[3] for r in runs)
 
 
 def infer(fn, args, kwargs, fakes):
@@ -96,6 +149,14 @@ def infer(fn, args, kwargs, fakes):
             result = _METADATA_ONLY.get(fn, fn)(*args, **kwargs)
     except (DataDependentOutputException, DynamicOutputShapeException) as e:
         raise DataDependent(f"its result depends on tensor values ({e})") from None
+    except Exception:
+        # torch's fake-tensor support fails for this op (a meta function's bug, a decomposition that
+        # makes real tensors): the real kernel on real tensors of the same metadata, when it tells
+        mode.watched = ()
+        answer = _on_real(fn, args, kwargs, fakes)
+        if answer is None:
+            raise
+        return answer
     finally:
         mode.watched = ()
     wrote = mode.wrote or any(t._version != v for t, v in zip(fakes, versions))
