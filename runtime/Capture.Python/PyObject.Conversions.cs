@@ -85,7 +85,7 @@ public sealed partial class PyObject
         throw WrongType("tuple or list");
     }
 
-    /// <summary>The (key, value) pairs of a dict in insertion order, each a new handle.</summary>
+    /// <summary>The (key, value) pairs of a dict in its table's insertion order, each a new handle (an OrderedDict iterates in its own order: use keys()).</summary>
     public IReadOnlyList<KeyValuePair<PyObject, PyObject>> ToDictItems()
     {
         Expect(IsDict, "dict");

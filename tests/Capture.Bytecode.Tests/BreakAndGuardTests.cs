@@ -166,6 +166,15 @@ public sealed class BreakAndGuardTests
         def int_keyed(x, table):
             return x * table[1] + len(table)
 
+        def first_value(x, d):
+            return x * list(d.values())[0]
+
+        def moved(first, second):
+            import collections
+            d = collections.OrderedDict([(first, 1.0), (second, 2.0)])
+            d.move_to_end(first)  # iteration order now differs from the hash table's
+            return d
+
         class Net(torch.nn.Module):
             def forward(self, x):
                 return x * 0.5 if self.training else x + 1
@@ -195,6 +204,7 @@ public sealed class BreakAndGuardTests
         { "module_mode", "net.eval()", "(torch.ones(3),)", "(torch.ones(3),)", "training changed: expected True, actual False" },
         { "uses_config", "pass", "(torch.ones(3), {'scale': 2.0})", "(torch.ones(3), {'scale': 3.0})", "L['cfg']['scale'] changed: expected 2.0, actual 3.0" },
         { "uses_config", "pass", "(torch.ones(3), {'scale': 2.0})", "(torch.ones(3), {'scale': 2.0, 'bias': 1})", "keys of L['cfg'] changed: expected ['scale'], actual ['scale', 'bias']" },
+        { "first_value", "pass", "(torch.ones(3), moved('a', 'b'))", "(torch.ones(3), moved('b', 'a'))", "keys of L['d'] changed: expected ['b', 'a'], actual ['a', 'b']" },
         { "int_keyed", "pass", "(torch.ones(3), {1: 2.0})", "(torch.ones(3), {1: 3.0})", "L['table'][1] changed: expected 2.0, actual 3.0" },
         // True == 1 as a key, but the capture used the key itself: another type is another capture
         { "int_keyed", "pass", "(torch.ones(3), {1: 2.0, 2: 1.0})", "(torch.ones(3), {True: 2.0, 2: 1.0})", "keys of L['table'] changed: expected [1, 2], actual [True, 2]" },

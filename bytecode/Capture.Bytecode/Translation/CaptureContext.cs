@@ -237,7 +237,9 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             // a dict, OrderedDict or defaultdict with constant keys: its type and keys guarded, each item by its own guards
             using var type = value.Type;
             Guards.Add(new TypeMatchGuard(source, type.NewReference(), value.TypeName));
-            var keys = value.ToDictItems().Select(p => { using (p.Key) { p.Value.Dispose(); return DictKey.Of(p.Key)!; } }).ToList();
+            // keys() is the order Python iterates in (an OrderedDict's own, after move_to_end), not the hash table's
+            using var keyView = value.CallMethod("keys");
+            var keys = keyView.Iterate().Select(k => { using (k) return DictKey.Of(k)!; }).ToList();
             Guards.Add(new DictKeysGuard(source, keys));
             var items = keys.Select(k =>
             {
