@@ -47,25 +47,32 @@ public sealed class BreakAndGuardTests
         def break_in_generator(x):
             positive = all(v.item() > -10 for v in x)
             return x * 2 if positive else x
+
+        def with_logging(x):
+            import logging
+            logging.getLogger("capture.tests").info("step")
+            return x * 2
         """;
 
     private static PyObject Explain(PyObject ns, string call) => Py.Eval($"capture.explain({call})", ns);
 
+    // each with the hint on how to avoid it
     public static IEnumerable<object[]> BreakCases => CaptureFixture.PerBackend([
-        ["with_print", "call to print() has effects outside the graph", 6],
-        ["with_item", "Tensor.item() needs the tensor's values (data-dependent)", 10],
-        ["data_dependent", "data-dependent branch on a tensor's value", 14],
-        ["with_numpy", "call to numpy.cos", 20],
-        ["unsupported_builtin", "builtin dir() with these arguments is not supported", 24],
-        ["break_in_no_grad", "call to print() has effects outside the graph", 36],
-        ["break_in_generator", "Tensor.item() needs the tensor's values (data-dependent)", 40],
+        ["with_print", "call to print() has effects outside the graph", 6, "move them out of the compiled function"],
+        ["with_item", "Tensor.item() needs the tensor's values (data-dependent)", 10, "keep the value a tensor"],
+        ["data_dependent", "data-dependent branch on a tensor's value", 14, "use torch.where"],
+        ["with_numpy", "call to numpy.cos", 20, "use the matching torch op"],
+        ["unsupported_builtin", "builtin dir() with these arguments is not supported", 24, "capture.allow_in_graph(fn)"],
+        ["break_in_no_grad", "call to print() has effects outside the graph", 36, "move them out of the compiled function"],
+        ["break_in_generator", "Tensor.item() needs the tensor's values (data-dependent)", 40, "keep the value a tensor"],
+        ["with_logging", "call to getLogger: Python's standard library (logging) is not traced", 45, "call it outside the compiled function"],
     ]);
 
     public static IEnumerable<object[]> Backends => CaptureFixture.PerBackend();
 
     [Theory]
     [MemberData(nameof(BreakCases))]
-    public void EachBreakHasItsReasonAndLineAndTheRestStillMatchesEager(string function, string reason, int line, string backend)
+    public void EachBreakHasItsReasonAndLineAndTheRestStillMatchesEager(string function, string reason, int line, string hint, string backend)
     {
         using var ns = CaptureFixture.Load(Source, backend);
         using var gil = Interpreter.Gil();
@@ -80,6 +87,9 @@ public sealed class BreakAndGuardTests
         Assert.StartsWith(reason, text.AsString());
         Assert.Equal(line, lineno.ToInt64());
         Assert.Equal("user_model.py", filename.AsString());
+        using var hintText = first.GetAttr("hint");
+        Assert.Contains(hint, hintText.AsString());
+        Assert.Contains("to avoid it: " + hintText.AsString(), report.ToString());
     }
 
     [Theory]

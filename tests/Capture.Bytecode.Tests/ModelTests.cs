@@ -320,12 +320,76 @@ public sealed class InferenceModelTests
         Assert.Equal("expected 4 features, got 5", message.AsString());
     }
 
+    private static readonly string[] TorchvisionFamilies =
+        ["resnet18", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
+         "regnet_y_400mf", "densenet121", "squeezenet1_0", "shufflenet_v2_x0_5", "googlenet", "inception_v3", "mnasnet0_5", "vgg11", "alexnet",
+         "vit_b_16", "swin_t"];
+
     // torchvision 0.14's classification models, one per family, in eval mode, small inputs: all capture whole
-    public static IEnumerable<object[]> TorchvisionModels => CaptureFixture.PerBackend(
-        new[] { "resnet18", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny",
-                "regnet_y_400mf", "densenet121", "squeezenet1_0", "shufflenet_v2_x0_5", "googlenet", "inception_v3", "mnasnet0_5", "vgg11", "alexnet",
-                "vit_b_16", "swin_t" }
-            .Select(m => new object[] { m }));
+    public static IEnumerable<object[]> TorchvisionModels => CaptureFixture.PerBackend(TorchvisionFamilies.Select(m => new object[] { m }));
+
+    // In train mode (two training steps each): the suite runs every family once, on the backends in
+    // turn (about 90 s); `./capture test --filter Category=LongModels` runs the other two backends of each.
+    public static IEnumerable<object[]> TorchvisionTrainModels =>
+        TorchvisionFamilies.Select((m, i) => new object[] { m, CaptureFixture.Backends[i % CaptureFixture.Backends.Length] });
+
+    public static IEnumerable<object[]> TorchvisionTrainModelsOtherBackends =>
+        TorchvisionFamilies.SelectMany((m, i) => CaptureFixture.Backends.Where((_, b) => b != i % CaptureFixture.Backends.Length).Select(b => new object[] { m, b }));
+
+    [Theory]
+    [MemberData(nameof(TorchvisionTrainModels))]
+    public void TorchvisionClassifierInTrainModeIsOneGraphWithEagersGradientsAndStatistics(string model, string backend) =>
+        TrainModeMatchesEager(model, backend);
+
+    [Theory]
+    [Trait("Category", "LongModels")]
+    [MemberData(nameof(TorchvisionTrainModelsOtherBackends))]
+    public void TorchvisionClassifierInTrainModeOnTheOtherBackends(string model, string backend) => TrainModeMatchesEager(model, backend);
+
+    // train mode with dropout (and stochastic depth) off: batch norm uses batch statistics and writes
+    // its running ones; outputs, every parameter's gradient and every buffer equal eager's over two steps
+    private static void TrainModeMatchesEager(string model, string backend)
+    {
+        using var ns = CaptureFixture.Load($$"""
+            import copy
+            import torchvision
+            torch.manual_seed(0)
+            name = "{{model}}"
+            kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {"image_size": 32} if name == "vit_b_16" else {}
+            model = getattr(torchvision.models, name)(**kwargs).train()
+            for m in model.modules():
+                if isinstance(m, torch.nn.Dropout) or type(m).__name__ == "StochasticDepth":
+                    m.p = 0.0
+            ours = copy.deepcopy(model)
+            side = 75 if name == "inception_v3" else 64 if name in ("alexnet", "vgg11", "squeezenet1_0") else 32
+            x = torch.randn(2, 3, side, side)
+            capture.reset()
+            report = capture.explain(copy.deepcopy(model), x, backend=BACKEND)
+            compiled = capture.compile(ours, backend=BACKEND)
+            differences = []
+            for step in range(2):
+                expected, actual = model(x), compiled(x)
+                if not torch.allclose(actual, expected, rtol=1e-3, atol=1e-4):
+                    differences.append(f"step {step}: output")
+                expected.sum().backward()
+                actual.sum().backward()
+                for (n, p), q in zip(model.named_parameters(), ours.parameters()):
+                    if (p.grad is None) != (q.grad is None) or p.grad is not None and not torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-4):
+                        differences.append(f"step {step}: gradient of {n}")
+                for (n, b), c in zip(model.named_buffers(), ours.buffers()):
+                    if not torch.allclose(b.double(), c.double(), rtol=1e-4, atol=1e-5):
+                        differences.append(f"step {step}: buffer {n}")
+                model.zero_grad()
+                ours.zero_grad()
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var report = ns.GetItem("report");
+        using var graphs = report.GetAttr("graph_count");
+        using var breaks = report.GetAttr("graph_break_count");
+        Assert.True(graphs.ToInt64() == 1 && breaks.ToInt64() == 0, report.ToString()[..Math.Min(4000, report.ToString().Length)]);
+        using var differences = ns.GetItem("differences");
+        Assert.True(differences.Length == 0, $"{model} on {backend} differs from eager: {differences.Repr()}");
+    }
 
     [Theory]
     [MemberData(nameof(TorchvisionModels))]

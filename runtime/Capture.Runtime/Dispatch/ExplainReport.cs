@@ -137,6 +137,7 @@ public sealed class ExplainReport(string backend, string mode = "bytecode") : IC
         using var file = b.Location is { } l ? Py.Str(l.File) : Py.None;
         using var line = b.Location is { } l2 ? Py.Int(l2.Line) : Py.None;
         using var stack = Py.ListOf(b.UserStack.Select(Py.Str));
-        return Py.Dict([new("reason", reason), new("filename", file), new("lineno", line), new("user_stack", stack)]);
+        using var hint = Py.Str(BreakHints.For(b.Reason));
+        return Py.Dict([new("reason", reason), new("filename", file), new("lineno", line), new("user_stack", stack), new("hint", hint)]);
     }
 }

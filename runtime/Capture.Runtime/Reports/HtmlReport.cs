@@ -72,7 +72,7 @@ public static class HtmlReport
         {
             h.Append("<table><thead><tr><th>#</th><th>reason</th><th>where</th><th>user stack</th></tr></thead><tbody>\n");
             foreach (var (b, i) in f.Breaks.Select((b, i) => (b, i + 1)))
-                h.Append($"<tr><td>{i}</td><td>{E(b.Reason)}</td><td>{E(b.Kind)} at {E(Path.GetFileName(b.File ?? "?"))}:{b.Line}</td><td>{string.Join("<br>", b.UserStack.Select(E))}</td></tr>\n");
+                h.Append($"<tr><td>{i}</td><td>{E(b.Reason)}<br><small>to avoid it: {E(BreakHints.For(b.Reason))}</small></td><td>{E(b.Kind)} at {E(Path.GetFileName(b.File ?? "?"))}:{b.Line}</td><td>{string.Join("<br>", b.UserStack.Select(E))}</td></tr>\n");
             h.Append("</tbody></table>\n");
         }
         h.Append("</section>\n");

@@ -59,6 +59,7 @@ public static class TextReport
             {
                 w.Write($"  {i}. {b.Reason}\n", TextStyle.Break);
                 w.Write($"     {b.Kind} at {b.File}:{b.Line}\n", TextStyle.Dim);
+                w.Write($"     to avoid it: {BreakHints.For(b.Reason)}\n");
                 if (b.UserStack.Count > 1) foreach (var s in b.UserStack) w.Write($"       in {s}\n", TextStyle.Dim);
             }
         }

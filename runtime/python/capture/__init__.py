@@ -340,10 +340,12 @@ config = _Config()
 class BreakReason:
     """Why a graph ended early: the reason, and where in the user's code."""
 
-    def __init__(self, reason, filename, lineno, user_stack=()):
+    def __init__(self, reason, filename, lineno, user_stack=(), hint=None):
         self.reason = reason
         self.filename = filename
         self.lineno = lineno
+        # how to avoid it: what to change in the code, or which Capture option helps
+        self.hint = hint
         # the frames the break happened in, outermost first: "forward (model.py:12)"
         self.user_stack = list(user_stack)
 
