@@ -50,6 +50,8 @@ internal static class ExampleCommands
         if (CommandOptions.Parse("compare", options, ["--json"], ["--backend"], "--json, --backend B", out var error) is not { } parsed) return Usage(error!);
         var json = parsed.Has("--json");
         var results = new List<string>();
+        // machine-readable output goes alone on stdout: what the script prints goes to stderr
+        using var quiet = json ? new PythonPrintsToStderr() : null;
         ForEachEntry(spec, (entry, capture) =>
         {
             using var compare = capture.GetAttr("compare");
@@ -68,6 +70,29 @@ internal static class ExampleCommands
         });
         if (json) Console.WriteLine("[\n" + string.Join(",\n", results) + "\n]");
         return 0;
+    }
+
+    /// <summary>While it lives, Python's print (sys.stdout) writes to stderr: a script's own prints stay out of JSON on stdout.</summary>
+    internal sealed class PythonPrintsToStderr : IDisposable
+    {
+        private readonly PyObject _saved;
+
+        public PythonPrintsToStderr()
+        {
+            using var gil = Interpreter.Gil();
+            using var sys = Py.Import("sys");
+            _saved = sys.GetAttr("stdout");
+            using var stderr = sys.GetAttr("stderr");
+            sys.SetAttr("stdout", stderr);
+        }
+
+        public void Dispose()
+        {
+            using var gil = Interpreter.Gil();
+            using var sys = Py.Import("sys");
+            sys.SetAttr("stdout", _saved);
+            _saved.Dispose();
+        }
     }
 
     /// <summary>Runs <paramref name="each"/> on every entry of a pyexamples file, GIL held, with the capture package at hand.</summary>
@@ -103,6 +128,7 @@ internal static class ExampleCommands
         if (!CaptureSession.BackendNames.Contains(backend)) return Usage($"capture graph: unknown backend '{backend}' ({string.Join(", ", CaptureSession.BackendNames)})");
         if (generated && backend != (format == "csharp" ? "roslyn" : "llvm"))
             return Usage($"capture graph: --format {format} is what the {(format == "csharp" ? "roslyn" : "llvm")} backend generates, not {backend}");
+        using var quiet = format == "json" ? new PythonPrintsToStderr() : null;
         var entry = ExampleFile.Load(spec).Single();
         var traces = new List<CompileTrace>();
         using (entry)

@@ -284,7 +284,9 @@ public sealed class ExampleTests
 
         var json = CommandRunner.Capture("compare", Example("control_flow.py") + "::progress", "--json", "--backend", "eager");
         Assert.True(json.ExitCode == 0, json.Stderr);
-        using var document = System.Text.Json.JsonDocument.Parse(json.Stdout[json.Stdout.IndexOf('[')..]);
+        // the JSON alone on stdout; the script's own prints on stderr
+        using var document = System.Text.Json.JsonDocument.Parse(json.Stdout);
+        Assert.Contains("(progress: halfway)", json.Stderr);
         var entry = document.RootElement[0];
         Assert.Equal("print", entry.GetProperty("ast").GetProperty("diagnostics")[0].GetProperty("construct").GetString());
         Assert.Equal(43, entry.GetProperty("ast").GetProperty("diagnostics")[0].GetProperty("lineno").GetInt32());
