@@ -25,6 +25,7 @@ import copy
 import importlib.util
 import io
 import os
+import re
 import sys
 import traceback
 
@@ -240,6 +241,10 @@ def run(path, backends=("eager", "roslyn", "llvm")):
         except Exception as e:
             failures.append(f"{c.name}: explain raised {type(e).__name__}: {e}")
             continue
+        # break reasons are for users: no names of Capture's internals (its value classes, opcodes, stack slots)
+        for reason in reasons:
+            if re.search(r"\b[A-Z]\w*Value\b|opcode|FOR_ITER|without a source|\bS\[\d", reason):
+                failures.append(f"{c.name}: a break reason uses Capture's internal words: {reason}")
         listed = f"{category}.{c.name}" in pending
         if count == c.breaks:
             expected_count += 1

@@ -370,7 +370,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
             Guards.Add(new GlobalStateGuard($"{owner.QualifiedName}.{name}", partial.Call(getattr, owner.Object, key), value.NewReference()));
             return new ConstValue(value.NewReference());
         }
-        if (owner.Source is null) throw new InlineBreakException($"attribute '{name}' of an object without a source");
+        if (owner.Source is null) throw new InlineBreakException($"attribute '{name}' of a {owner.QualifiedName} object made or returned inside the captured code (Capture re-reads only the caller's values on later calls)");
         return Wrap(value, new AttrSource(owner.Source, name));
     }
 

@@ -139,7 +139,8 @@ public sealed partial class InstructionTranslator
 
     private StepResult ForIter(Instruction ins)
     {
-        if (Peek() is not IteratorValue it) return new StepResult.Break($"FOR_ITER on a {Describe(Peek())}{At(ins)}");
+        if (Peek() is not IteratorValue it)
+            return new StepResult.Break($"a for loop over a {Describe(Peek())} resumed after a graph break inside it: each step of the loop runs in Python{At(ins)}");
         if (_context.Consume(it, 1) is not [var next])
         {
             Pop();

@@ -21,7 +21,7 @@ public sealed partial class InstructionTranslator
         var functionSource = knownSource ?? (source is null ? null : self is null ? source : new AttrSource(new AttrSource(source, method), "__func__"));
         var trustedCells = functionSource is null && code.FreeVars.Count > 0 && PythonObjects.IsTrusted(function);
         if (code.FreeVars.Count > 0 && functionSource is null && !OnlyClassCell(code, function) && !trustedCells)
-            return new StepResult.Break($"call to closure {code.Name} without a source for its cells{At(ins)}");
+            return new StepResult.Break($"call to the closure {code.Name}, made where Capture cannot re-read the variables it captured on later calls{At(ins)}");
         var (defaults, kwDefaults) = RealDefaults(function, functionSource);
         var locals = BindArguments(code, self is null ? args : args.Prepend(self).ToList(), kwargs, defaults, kwDefaults);
         if (locals is null) return new StepResult.Break($"call to {code.Name} with arguments that do not match its signature{At(ins)}");
@@ -45,7 +45,7 @@ public sealed partial class InstructionTranslator
             : _context.TrustedModuleOf(globals) is { } trusted ? new TrustedModuleSource(trusted)
             : functionSource is null ? null : new AttrSource(functionSource, "__globals__");
         if (!globals.Is(_context.Frame.Globals) && globalsSource is null)
-            return new StepResult.Break($"call to {code.Name} from another module without a source{At(ins)}");
+            return new StepResult.Break($"call to {code.Name} of another module, reached through a value Capture cannot re-read on later calls{At(ins)}");
         Push(Inline(code, locals, new Dictionary<string, CellValue>(), globals, globalsSource));
         return StepResult.Continue;
     }
@@ -85,7 +85,7 @@ public sealed partial class InstructionTranslator
         SymValue Wrap(PyObject value, Func<Source, Source> at)
         {
             if (functionSource is not null) return _context.Wrap(value, at(functionSource));
-            if (_context.Torch.IsTensor(value)) throw new InlineBreakException("a tensor default of a function without a source");
+            if (_context.Torch.IsTensor(value)) throw new InlineBreakException("a tensor default argument of a function reached through a value Capture cannot re-read on later calls");
             return new ConstValue(value.NewReference());
         }
         using var defaults = function.GetAttr("__defaults__");

@@ -165,7 +165,7 @@ public sealed partial class InstructionTranslator
             case "value":
                 if (at is not null) Push(_context.Wrap(value, at));
                 else if (ConstantArgs.Of(value, _context.Torch) is not null) Push(new ConstValue(value.NewReference()));
-                else return new StepResult.Break($"class attribute {cls.QualifiedName}.{name} of a class without a source{At(ins)}");
+                else return new StepResult.Break($"class attribute {cls.QualifiedName}.{name} of a class made or returned inside the captured code{At(ins)}");
                 return StepResult.Continue;
             case "missing" when self is UserObjectValue && TypeFunction(cls.Object, "__getattr__") is { } fallback:
                 using (fallback)

@@ -175,6 +175,21 @@ public sealed partial class InstructionTranslator
         return StepResult.Continue;
     }
 
+    /// <summary>The Python construct an opcode the translator does not handle comes from, in the user's words.</summary>
+    private static string Construct(Opcode opcode, string name) => opcode switch
+    {
+        Opcode.GET_AWAITABLE or Opcode.ASYNC_GEN_WRAP => "await / async code",
+        Opcode.LOAD_BUILD_CLASS => "a class statement",
+        Opcode.MATCH_CLASS or Opcode.MATCH_MAPPING or Opcode.MATCH_SEQUENCE or Opcode.MATCH_KEYS or Opcode.GET_LEN => "a match statement",
+        Opcode.SETUP_ANNOTATIONS => "a variable annotation at module level",
+        Opcode.PRINT_EXPR => "an expression statement echoed in interactive mode",
+        Opcode.STORE_GLOBAL => "assigning a global variable",
+        Opcode.DELETE_ATTR => "del of an attribute",
+        Opcode.DELETE_FAST or Opcode.DELETE_DEREF => "del of a local variable",
+        Opcode.PUSH_EXC_INFO or Opcode.POP_EXCEPT or Opcode.CHECK_EXC_MATCH or Opcode.RERAISE or Opcode.WITH_EXCEPT_START => "try/except (exception handling)",
+        _ => $"the Python construct compiled to {name}",
+    };
+
     /// <summary>GET_YIELD_FROM_ITER: `yield from items` over an inlined generator (already an iterator) or a sequence the capture knows.</summary>
     private StepResult GetYieldFromIter(Instruction ins)
     {
@@ -288,7 +303,7 @@ public sealed partial class InstructionTranslator
         Opcode.JUMP_IF_FALSE_OR_POP => JumpOrPop(ins, jumpWhen: false),
         Opcode.RETURN_VALUE => new StepResult.Return(Pop()),
         Opcode.BEFORE_WITH => BeforeWith(ins),
-        _ => new StepResult.Break($"unsupported opcode {ins.OpName}"),
+        _ => new StepResult.Break($"{Construct(ins.Opcode, ins.OpName)} is not captured yet{At(ins)}"),
     };
 
     private static StepResult Do(Action action)

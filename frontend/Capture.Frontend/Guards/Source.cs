@@ -3,7 +3,7 @@ namespace Capture.Frontend;
 /// <summary>
 /// Where a value came from, so the capture can be re-checked against a later call: a local, a
 /// global, a stack slot at a resume point, or an attribute / item of another source. Prints the
-/// way guards read: L['x'], G['W'], L['self'].fc.weight, L['xs'][0], S[1].
+/// way guards read: L['x'], G['W'], L['self'].fc.weight, L['xs'][0], resumed_stack[1].
 /// </summary>
 public abstract record Source
 {
@@ -89,7 +89,8 @@ public sealed record StackSource(int Index) : Source
     public override PyObject Resolve(FrameState frame) =>
         frame.Stack[Index]?.NewReference() ?? throw new KeyNotFoundException($"stack slot {Index} holds NULL");
     public override PyObject? Peek(FrameState frame) => Index < frame.Stack.Count ? frame.Stack[Index] : null;
-    public override string ToString() => $"S[{Index}]";
+    // how guards and messages name it: the value the frame held on its stack where it resumed
+    public override string ToString() => $"resumed_stack[{Index}]";
 }
 
 /// <summary>A part of another source's value: an attribute, an item, a key.</summary>
