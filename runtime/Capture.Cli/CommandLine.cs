@@ -19,7 +19,9 @@ public static class CommandLine
           run FILE.py [ARGS...]   run a Python script with `import capture` available
           run -m MODULE [ARGS...] run a module as python3.11 -m does (pytest: run -m pytest)
           run -c CODE [ARGS...]   run code as python3.11 -c does
-          explain FILE.py[::FN]   capture a pyexamples file's functions and explain graphs, breaks, guards
+          explain FILE.py[::FN] [--verbose]
+                                  capture a pyexamples file's functions and explain graphs, breaks, guards
+                                  (a summary; --verbose: the annotated source, each graph, every guard)
           compare FILE.py[::FN] [--json] [--backend B]
                                   capture them through the AST path and the bytecode path and show both
                                   side by side (graphs, control flow, breaks vs diagnostics, guards, results)
@@ -72,7 +74,7 @@ public static class CommandLine
                 ["run", "-m", var module, .. var rest] => InSession(_ => ScriptRunner.RunModule(module, rest)),
                 ["run", "-c", var code, .. var rest] => InSession(_ => ScriptRunner.RunCode(code, rest)),
                 ["run", var file, .. var rest] => Run(file, rest),
-                ["explain", var spec] => InSession(session => ExampleCommands.Explain(session, spec)),
+                ["explain", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ExampleCommands.Explain(session, spec, options)),
                 ["graph", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ExampleCommands.Graph(session, spec, options)),
                 ["compare", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ExampleCommands.Compare(session, spec, options)),
                 ["report", var spec, .. var options] when !spec.StartsWith('-') => InSession(session => ReportCommand.Run(session, spec, options)),

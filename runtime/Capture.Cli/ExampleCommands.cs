@@ -21,8 +21,10 @@ internal static class ExampleCommands
     /// capture explain FILE.py[::FUNC]: per example, capture.explain's report; in a terminal with
     /// colour and tables, as plain text when piped.
     /// </summary>
-    public static int Explain(CaptureSession session, string spec)
+    public static int Explain(CaptureSession session, string spec, IReadOnlyList<string> options)
     {
+        if (CommandOptions.Parse("explain", options, ["--verbose"], [], "--verbose", out var error) is not { } parsed) return Usage(error!);
+        var verbose = parsed.Has("--verbose");
         var colour = SpectreWriter.TerminalWantsColour ? new SpectreWriter(Spectre.Console.AnsiConsole.Console) : null;
         ForEachEntry(spec, (entry, capture) =>
         {
@@ -32,14 +34,17 @@ internal static class ExampleCommands
             Console.WriteLine($"== {entry.Name} ==");
             if (colour is null)
             {
-                Console.WriteLine(report.ToString());
+                using var text = report.CallMethod(verbose ? "details" : "summary");
+                Console.WriteLine(text.AsString());
                 Console.WriteLine();
                 return;
             }
             using var graphs = report.GetAttr("graph_count");
             using var breaks = report.GetAttr("graph_break_count");
             Console.WriteLine($"Graph count: {graphs.ToInt64()}\nGraph break count: {breaks.ToInt64()}");
-            Reports.TextReport.Render(Reports.FrameReport.Build(session.Log.Events.Skip(seen)), colour);
+            var frames = Reports.FrameReport.Build(session.Log.Events.Skip(seen));
+            if (verbose) Reports.TextReport.Render(frames, colour);
+            else Reports.TextReport.Summary(frames, colour);
         });
         return 0;
     }

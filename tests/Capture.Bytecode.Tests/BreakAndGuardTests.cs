@@ -316,7 +316,8 @@ public sealed class BreakAndGuardTests
         Assert.Equal(["line 6 branches on `m > 4 and scale > 1.0`"], because["L['scale'] == 2.0"]);
         // a value the capture never used is not guarded, so nothing explains it
         Assert.DoesNotContain(because.Keys, k => k.Contains("unused"));
-        var text = report.ToString();
+        using var details = report.CallMethod("details");
+        var text = details.AsString();
         Assert.Contains("  6 captured     if m > 4 and scale > 1.0:\n", text);
         Assert.Contains("· graph 1: decided at capture, guarded by L['scale'] (constant match)", text);
     }

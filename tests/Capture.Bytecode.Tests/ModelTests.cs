@@ -20,6 +20,8 @@ public sealed class ModelTests
             report = capture.explain(model, x)
             with torch.no_grad():
                 close = torch.allclose(capture.compile(model, backend=BACKEND)(x), model(x), rtol=1e-4, atol=1e-5)
+            # explain's default text is a summary a screen holds; details() has every guard
+            summary_lines, detail_lines = len(str(report).splitlines()), len(report.details().splitlines())
             """, backend);
         using var gil = Interpreter.Gil();
         using var report = ns.GetItem("report");
@@ -30,6 +32,9 @@ public sealed class ModelTests
         Assert.True(close.ToBoolean());
         using var ops = report.GetAttr("ops_per_graph");
         Assert.Contains("torch.nn.functional.conv2d", ops.ToString());
+        using var summaryLines = ns.GetItem("summary_lines");
+        using var detailLines = ns.GetItem("detail_lines");
+        Assert.True(summaryLines.ToInt64() <= 60 && detailLines.ToInt64() > 500, $"summary {summaryLines.ToInt64()} lines, details {detailLines.ToInt64()}");
     }
 
     // Grad on: the Python path through MultiheadAttention and F.multi_head_attention_forward (its
@@ -479,7 +484,7 @@ public sealed class InferenceModelTests
             m[1].running_mean = torch.zeros(8)
             check("buffer replaced")
             stale = [label for label, ok in results if not ok]
-            frozen = "frozen tensor" in str(report)
+            frozen = "frozen tensor" in report.details()
             """, backend);
         using var gil = Interpreter.Gil();
         using var stale = ns.GetItem("stale");

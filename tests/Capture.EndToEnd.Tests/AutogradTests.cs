@@ -76,7 +76,7 @@ public sealed partial class AutogradTests
     [Fact]
     public void ExplainShowsTheSplitAndTheSavedValues()
     {
-        var run = CommandRunner.Capture("explain", Example("gradients.py") + "::attention_loss");
+        var run = CommandRunner.Capture("explain", Example("gradients.py") + "::attention_loss", "--verbose");
         Assert.True(run.ExitCode == 0, run.Stderr);
         Assert.Contains("Autograd: forward/backward split (min-cut rematerialization:", run.Stdout);
         Assert.Contains("saved for backward: ", run.Stdout);

@@ -156,7 +156,7 @@ public sealed class ExampleTests
         try
         {
             var environment = new Dictionary<string, string> { ["CAPTURE_CACHE_DIR"] = cache, ["CAPTURE_BACKEND"] = backend };
-            CommandResult Explain() => CommandRunner.Run(CommandRunner.CliPath, ["explain", Example("fusion.py") + "::" + function], environment: environment);
+            CommandResult Explain() => CommandRunner.Run(CommandRunner.CliPath, ["explain", Example("fusion.py") + "::" + function, "--verbose"], environment: environment);
             var first = Explain();
             Assert.True(first.ExitCode == 0, first.Stderr);
             Assert.Matches($@"optimize [0-9.]+ ms, codegen [0-9.]+ ms \(1 kernel, [0-9]+ chars of {language}\), {backend} [0-9.]+ ms; generated {language} [0-9]+ lines, 1 kernels\)", first.Stdout);
@@ -204,12 +204,20 @@ public sealed class ExampleTests
     [Fact]
     public void ExplainCommandReportsEachExample()
     {
-        var run = CommandRunner.Capture("explain", Example("breaks.py"));
+        var run = CommandRunner.Capture("explain", Example("breaks.py"), "--verbose");
         Assert.True(run.ExitCode == 0, run.Stderr);
         foreach (var name in new[] { "print_in_the_middle", "item_to_python", "data_dependent_branch", "numpy_call", "unsupported_builtin" })
             Assert.Contains($"== {name} ==", run.Stdout);
         Assert.Contains("data-dependent branch on a tensor's value at line 23", run.Stdout);
         Assert.Contains("    L['x']\n      L['x']: tensor f32[4], strides (1), requires_grad=False  [tensor match]\n", run.Stdout);
+        // by default the summary: breaks by reason with how to avoid each, guards by kind, compile time by phase
+        var summary = CommandRunner.Capture("explain", Example("breaks.py"));
+        Assert.True(summary.ExitCode == 0, summary.Stderr);
+        Assert.Contains("Graph breaks, by reason:\n  1x data-dependent branch on a tensor's value at line 23  (breaks.py:23)\n     to avoid it: ", summary.Stdout);
+        Assert.Contains("Guards by kind: ", summary.Stdout);
+        Assert.Contains("Compile time by phase: capture ", summary.Stdout);
+        Assert.DoesNotContain("[tensor match]", summary.Stdout);
+        Assert.True(summary.Stdout.Length < run.Stdout.Length / 2, $"summary {summary.Stdout.Length} chars, details {run.Stdout.Length}");
         var one = CommandRunner.Capture("explain", Example("modules.py") + "::mlp");
         Assert.Contains("Graph count: 1\nGraph break count: 0", one.Stdout);
         Assert.DoesNotContain("== attention ==", one.Stdout);

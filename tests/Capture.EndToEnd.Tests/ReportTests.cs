@@ -25,7 +25,7 @@ public sealed class ReportTests
     [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
     public void ExplainMarksEachSourceLineAndGivesBreaksWithTheirLines(string backend)
     {
-        var run = CommandRunner.CaptureOn(backend, "explain", Example("breaks.py"));
+        var run = CommandRunner.CaptureOn(backend, "explain", Example("breaks.py"), "--verbose");
         Assert.True(run.ExitCode == 0, run.Stderr);
         var text = run.Stdout;
         var escape = text.IndexOf('\u001b');

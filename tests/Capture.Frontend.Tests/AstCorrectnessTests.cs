@@ -220,7 +220,8 @@ public sealed class AstCorrectnessTests
         using (Interpreter.Gil())
         using (var report = Py.Eval("capture.explain(ternaries, torch.ones(3), torch.zeros(3), mode='ast', backend='eager')", ns))
         {
-            var text = report.ToString();
+            using var details = report.CallMethod("details");
+            var text = details.AsString();
             Assert.Contains("torch.where(", text);
             Assert.Single(text.Split('\n'), l => l.Contains("= capture.cond("));
         }

@@ -185,7 +185,8 @@ public sealed class AstDiagnosticTests
             using var line = only.GetAttr("lineno");
             Assert.Equal("print", construct.AsString());
             Assert.Equal(Array.FindIndex(Suite.Split('\n'), l => l.Contains("print(\"value\"")) + 1, line.ToInt64());
-            Assert.Contains($"{file}:", report.ToString());
+            using var details = report.CallMethod("details");
+            Assert.Contains($"{file}:", details.AsString());
         }
     }
 }

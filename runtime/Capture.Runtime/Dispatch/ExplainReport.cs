@@ -42,7 +42,8 @@ public sealed class ExplainReport(string backend, string mode = "bytecode") : IC
         using var diagnostics = Py.ListOf(_events.OfType<CaptureEvent.AstRefused>().SelectMany(r => r.Diagnostics).Select(DiagnosticDict));
         using var modeName = Py.Str(mode);
         var frames = Reports.FrameReport.Build(_events);
-        using var text = Py.Str(Reports.TextReport.Plain(frames));
+        using var text = Py.Str(Reports.TextReport.Plain(frames, verbose: false));
+        using var verboseText = Py.Str(Reports.TextReport.Plain(frames));
         using var explained = Py.ListOf(frames.SelectMany(f => f.Graphs).SelectMany(g => g.Guards.Select(GuardDict)));
         using var autograd = Py.ListOf(captures.Select(c => AutogradDict(c.Compiled)));
         using var resultValue = result?.NewReference() ?? Py.None;
@@ -53,7 +54,7 @@ public sealed class ExplainReport(string backend, string mode = "bytecode") : IC
             new("guards", guardList), new("ops_per_graph", ops), new("compile_times", times), new("graphs", graphs),
             new("recompile_reasons", recompiles), new("eager_frames", eager), new("compile_phases", phases),
             new("backend", backendName), new("mode", modeName), new("op_categories", categories), new("control_flow", controlFlow),
-            new("diagnostics", diagnostics), new("result", resultValue), new("text", text), new("guard_explanations", explained),
+            new("diagnostics", diagnostics), new("result", resultValue), new("text", text), new("verbose_text", verboseText), new("guard_explanations", explained),
             new("autograd", autograd),
         ]);
     }

@@ -29,12 +29,58 @@ public static class TextReport
         foreach (var frame in frames) Render(frame, w);
     }
 
-    /// <summary>The report as plain text (capture.explain's str()).</summary>
-    public static string Plain(IReadOnlyList<FrameReport> frames)
+    /// <summary>The report as plain text: everything (verbose), or the summary (capture.explain's str()).</summary>
+    public static string Plain(IReadOnlyList<FrameReport> frames, bool verbose = true)
     {
         var writer = new PlainWriter();
-        Render(frames, writer);
+        if (verbose) Render(frames, writer);
+        else Summary(frames, writer);
         return writer.ToString();
+    }
+
+    /// <summary>
+    /// What explain shows by default, per frame: the counts, the breaks grouped by reason with how to
+    /// avoid each, the recompiles with their reasons, what ran eagerly, the guards counted by kind and
+    /// the compile time by phase. The annotated source, the graphs and every guard are in the verbose form.
+    /// </summary>
+    public static void Summary(IReadOnlyList<FrameReport> frames, IReportWriter w)
+    {
+        if (frames.Count == 0) w.Write("No frame was captured.\n", TextStyle.Dim);
+        foreach (var frame in frames)
+        {
+            w.Write($"== {frame.Name} ({Path.GetFileName(frame.File)}:{frame.FirstLine}) — {frame.ModeName} path, {frame.Backend} backend{(frame.Purpose == "compiled" ? "" : $", {frame.Purpose}")} ==\n", TextStyle.Heading);
+            w.Table(["graphs", "ops", "graph breaks", "guards", "recompiles", "capture + compile"], [[
+                frame.Graphs.Count.ToString(), frame.Graphs.Sum(g => g.OpCount).ToString(), frame.Breaks.Count.ToString(),
+                frame.Graphs.Sum(g => g.Guards.Count).ToString(), frame.Recompiles.Count.ToString(), $"{frame.Graphs.Sum(g => TotalMs(g)):0.0} ms",
+            ]]);
+            if (frame.Breaks.Count > 0)
+            {
+                w.Write("Graph breaks, by reason:\n", TextStyle.Heading);
+                foreach (var group in frame.Breaks.GroupBy(b => b.Reason))
+                {
+                    var lines = string.Join(", ", group.Select(b => b.Line).Distinct().Select(l => $"{Path.GetFileName(group.First().File ?? "?")}:{l}"));
+                    w.Write($"  {group.Count()}x {group.Key}", TextStyle.Break);
+                    w.Write($"  ({lines})\n", TextStyle.Dim);
+                    w.Write($"     to avoid it: {BreakHints.For(group.Key)}\n");
+                }
+            }
+            foreach (var reason in frame.EagerReasons) w.Write($"Ran eagerly: {reason}\n", TextStyle.Eager);
+            if (frame.Diagnostics.Count > 0)
+                w.Write($"The AST path refused it: {frame.Diagnostics.Count} diagnostic(s), the first: {frame.Diagnostics[0].ToString()!.Split('\n')[0]}\n", TextStyle.Refused);
+            if (frame.Recompiles.Count > 0)
+            {
+                w.Write("Recompiles:\n", TextStyle.Heading);
+                foreach (var (graph, reason) in frame.Recompiles) w.Write($"  graph {graph}: {reason}\n", TextStyle.Break);
+            }
+            var kinds = frame.Graphs.SelectMany(g => g.Guards).GroupBy(g => g.Kind).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal);
+            if (kinds.Any())
+                w.Write($"Guards by kind: {string.Join(", ", kinds.Select(k => $"{k.Key} {k.Count()}"))}\n");
+            var phases = frame.Graphs.SelectMany(g => (g.Trace?.Phases ?? []).Select(p => (p.Name, p.Time.TotalMilliseconds)))
+                .Prepend(("capture", frame.Graphs.Sum(g => g.Event.CaptureTime.TotalMilliseconds)))
+                .GroupBy(p => p.Item1).Select(p => $"{p.Key} {p.Sum(x => x.Item2):0.0} ms");
+            if (frame.Graphs.Count > 0) w.Write($"Compile time by phase: {string.Join(", ", phases)}\n");
+        }
+        w.Write("Details (annotated source, each graph's code, every guard and why): capture.explain(..., verbose=True), or `capture explain --verbose`.\n", TextStyle.Dim);
     }
 
     public static void Render(FrameReport frame, IReportWriter w)

@@ -401,11 +401,22 @@ class ExplainOutput:
         # "save_all_bytes", "forward", "backward"}) or {"status"} alone where it has none
         self.autograd = report["autograd"]
         self._text = report["text"]
+        self._verbose_text = report["verbose_text"]
         self._result = report["result"]
+        # str() gives everything (annotated source, graphs, every guard) rather than the summary
+        self.verbose = False
+
+    def summary(self):
+        """The counts, breaks by reason with how to avoid each, recompiles, guards by kind, compile time by phase."""
+        return f"Graph count: {self.graph_count}\nGraph break count: {self.graph_break_count}\n{self._text.rstrip()}"
+
+    def details(self):
+        """Per compiled frame: the annotated source, the breaks with their stacks, each graph's code with its
+        guards (and the lines behind them), compile phases and the forward/backward split, the recompiles."""
+        return f"Graph count: {self.graph_count}\nGraph break count: {self.graph_break_count}\n{self._verbose_text.rstrip()}"
 
     def __str__(self):
-        # per compiled frame: summary, annotated source, breaks, graphs with guards and phases, recompiles
-        return f"Graph count: {self.graph_count}\nGraph break count: {self.graph_break_count}\n{self._text.rstrip()}"
+        return self.details() if self.verbose else self.summary()
 
     __repr__ = __str__
 
@@ -417,11 +428,11 @@ class ExplainOutput:
                 ("ops", sum(len(ops) for ops in self.ops_per_graph)), ("guards", len(self.guards)),
                 ("recompiles", len(self.recompile_reasons)), ("backend", self.backend), ("path", self.mode)]
         table = "".join(f"<tr><th style='text-align:left'>{name}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows)
-        breaks = "".join(f"<li>{html.escape(b.reason)} <code>{html.escape(os.path.basename(str(b.filename)))}:{b.lineno}</code></li>"
-                         for b in self.break_reasons)
+        breaks = "".join(f"<li>{html.escape(b.reason)} <code>{html.escape(os.path.basename(str(b.filename)))}:{b.lineno}</code>"
+                         f"<br><small>to avoid it: {html.escape(b.hint or '')}</small></li>" for b in self.break_reasons)
         return (f"<div class='capture-explain'><table>{table}</table>"
                 + (f"<p>Graph breaks:</p><ul>{breaks}</ul>" if breaks else "")
-                + f"<details><summary>details</summary><pre>{html.escape(str(self))}</pre></details></div>")
+                + f"<details><summary>details</summary><pre>{html.escape(self.details())}</pre></details></div>")
 
 
 def _target(fn, what):
@@ -451,10 +462,14 @@ def _check_backend(backend, what, fn=None):
     return backend
 
 
-def explain(fn, *args, backend=None, mode="bytecode", **kwargs):
+def explain(fn, *args, backend=None, mode="bytecode", verbose=False, **kwargs):
     """Capture `fn` on these arguments and say what happened: graphs, guards, breaks, recompiles,
     and what compiling each graph took on `backend` (by default the compiled function's, else roslyn).
     With mode="ast", what the AST path captured, or the diagnostics with which it refused `fn`.
+
+    str() of the result is a summary (counts, breaks by reason with how to avoid each, recompiles, guards
+    by kind, compile time by phase); verbose=True, or .details(), gives everything: the annotated source,
+    each graph's code and every guard with the line behind it.
 
     Also torch._dynamo.explain's newer form: `capture.explain(fn)(*args, **kwargs)`."""
     backend = _check_backend(backend, "explain", fn)
@@ -465,8 +480,14 @@ def explain(fn, *args, backend=None, mode="bytecode", **kwargs):
     required = code.co_argcount - len(target.__defaults__ or ()) - len(leading)
     if not args and not kwargs and (required > 0 or code.co_flags & inspect.CO_VARARGS):
         # explain(fn)(*args): fn needs arguments and none were given
-        return lambda *a, **kw: ExplainOutput(_native.explain(target, leading + a, kw, backend, mode))
-    return ExplainOutput(_native.explain(target, leading + args, kwargs, backend, mode))
+        return lambda *a, **kw: _explained(_native.explain(target, leading + a, kw, backend, mode), verbose)
+    return _explained(_native.explain(target, leading + args, kwargs, backend, mode), verbose)
+
+
+def _explained(report, verbose):
+    out = ExplainOutput(report)
+    out.verbose = verbose
+    return out
 
 
 def _same(a, b, exact):
