@@ -19,9 +19,10 @@ public static class CommandLine
           run FILE.py [ARGS...]   run a Python script with `import capture` available
           run -m MODULE [ARGS...] run a module as python3.11 -m does (pytest: run -m pytest)
           run -c CODE [ARGS...]   run code as python3.11 -c does
-          explain FILE.py[::FN] [--verbose]
+          explain FILE.py[::FN] [--verbose] [-- ARGS]
                                   capture a pyexamples file's functions and explain graphs, breaks, guards
-                                  (a summary; --verbose: the annotated source, each graph, every guard)
+                                  (a summary; --verbose: the annotated source, each graph, every guard);
+                                  a script without EXAMPLES runs with ARGS and every frame it compiled is explained
           compare FILE.py[::FN] [--json] [--backend B]
                                   capture them through the AST path and the bytecode path and show both
                                   side by side (graphs, control flow, breaks vs diagnostics, guards, results)
@@ -31,8 +32,9 @@ public static class CommandLine
                                   the backend runs, after its optimizer, with its fusion groups (roslyn unless --backend);
                                   --passes: what each pass changed; forward|backward|joint: the AOT autograd graphs, with
                                   the saved values)
-          report FILE.py[::FN] [-o OUT.html] [--compare] [--backend B]
-                                  run the file, explain its EXAMPLES, and write one self-contained HTML report
+          report FILE.py[::FN] [-o OUT.html] [--compare] [--backend B] [-- ARGS]
+                                  run the file (with ARGS), explain its EXAMPLES (a script without them: every
+                                  frame its run compiled), and write one self-contained HTML report
                                   (annotated source, graphs as code and pictures, guards with the lines behind
                                   them, breaks, recompiles, generated code, timings; --compare: AST vs bytecode)
           bench [--quick] [--models]

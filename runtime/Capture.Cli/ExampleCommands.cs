@@ -21,11 +21,28 @@ internal static class ExampleCommands
     /// capture explain FILE.py[::FUNC]: per example, capture.explain's report; in a terminal with
     /// colour and tables, as plain text when piped.
     /// </summary>
-    public static int Explain(CaptureSession session, string spec, IReadOnlyList<string> options)
+    public static int Explain(CaptureSession session, string spec, IReadOnlyList<string> arguments)
     {
-        if (CommandOptions.Parse("explain", options, ["--verbose"], [], "--verbose", out var error) is not { } parsed) return Usage(error!);
+        var (options, scriptArgs) = SplitScriptArguments(arguments);
+        if (CommandOptions.Parse("explain", options, ["--verbose"], [], "--verbose, -- ARGS", out var error) is not { } parsed) return Usage(error!);
         var verbose = parsed.Has("--verbose");
         var colour = SpectreWriter.TerminalWantsColour ? new SpectreWriter(Spectre.Console.AnsiConsole.Console) : null;
+        if (!spec.Contains("::") && File.Exists(spec) && !ExampleFile.HasExamples(spec))
+        {
+            // an ordinary script: run it, then explain every frame it compiled
+            var code = ScriptRunner.Run(spec, scriptArgs);
+            if (code != 0)
+            {
+                Console.Error.WriteLine($"capture explain: {spec} exited with status {code}");
+                return code;
+            }
+            using var gil = Interpreter.Gil();
+            var frames = Reports.FrameReport.Build(session.Log.Events);
+            if (colour is not null && verbose) Reports.TextReport.Render(frames, colour);
+            else if (colour is not null) Reports.TextReport.Summary(frames, colour);
+            else Console.Write(Reports.TextReport.Plain(frames, verbose));
+            return 0;
+        }
         ForEachEntry(spec, (entry, capture) =>
         {
             var seen = session.Log.Events.Count;
@@ -98,6 +115,13 @@ internal static class ExampleCommands
             sys.SetAttr("stdout", _saved);
             _saved.Dispose();
         }
+    }
+
+    /// <summary>A command's own options, and what follows `--`: the arguments of the script it runs.</summary>
+    internal static (IReadOnlyList<string> Options, IReadOnlyList<string> ScriptArgs) SplitScriptArguments(IReadOnlyList<string> arguments)
+    {
+        var at = arguments.ToList().IndexOf("--");
+        return at < 0 ? (arguments, []) : (arguments.Take(at).ToList(), arguments.Skip(at + 1).ToList());
     }
 
     /// <summary>Runs <paramref name="each"/> on every entry of a pyexamples file, GIL held, with the capture package at hand.</summary>

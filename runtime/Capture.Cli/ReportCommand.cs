@@ -8,13 +8,15 @@ namespace Capture.Cli;
 internal static class ReportCommand
 {
     /// <summary>
-    /// capture report FILE.py [-o OUT.html] [--compare] [--backend B]: runs the file as a script (its
-    /// compiled functions, recompiles included), explains the EXAMPLES the run did not capture, and
-    /// writes one self-contained HTML report; --compare adds the AST-versus-bytecode comparison.
+    /// capture report FILE.py [-o OUT.html] [--compare] [--backend B] [-- ARGS...]: runs the file as a
+    /// script with ARGS (its compiled functions, recompiles included), explains the EXAMPLES the run
+    /// did not capture (a script without EXAMPLES: what its run compiled), and writes one
+    /// self-contained HTML report; --compare adds the AST-versus-bytecode comparison.
     /// </summary>
-    public static int Run(CaptureSession session, string spec, IReadOnlyList<string> options)
+    public static int Run(CaptureSession session, string spec, IReadOnlyList<string> arguments)
     {
-        if (CommandOptions.Parse("report", options, ["--compare"], ["-o|--output", "--backend"], "-o OUT.html, --compare, --backend B", out var error) is not { } parsed)
+        var (options, scriptArgs) = ExampleCommands.SplitScriptArguments(arguments);
+        if (CommandOptions.Parse("report", options, ["--compare"], ["-o|--output", "--backend"], "-o OUT.html, --compare, --backend B, -- ARGS", out var error) is not { } parsed)
             return ExampleCommands.Usage(error!);
         var (output, compare, backend) = (parsed.Value("--output") ?? "report.html", parsed.Has("--compare"), parsed.Value("--backend"));
         var file = spec.Split("::")[0];
@@ -23,7 +25,7 @@ internal static class ReportCommand
         // the script first, as `capture run` would run it: what it compiles and recompiles is reported
         if (!spec.Contains("::"))
         {
-            var code = ScriptRunner.Run(file, []);
+            var code = ScriptRunner.Run(file, scriptArgs);
             if (code != 0)
             {
                 Console.Error.WriteLine($"capture report: {file} exited with status {code}; no report written");
@@ -31,7 +33,8 @@ internal static class ReportCommand
             }
         }
         var comparisons = new List<PyObject>();
-        ExampleCommands.ForEachEntry(spec, (entry, capture) =>
+        if (spec.Contains("::") || ExampleFile.HasExamples(file))
+            ExampleCommands.ForEachEntry(spec, (entry, capture) =>
         {
             var backendArgument = ExampleCommands.BackendArgument(backend);
             using (backendArgument.Value)

@@ -48,6 +48,21 @@ public sealed class ExampleEntry(string name, PyObject target, PyObject args) : 
 /// </summary>
 public static class ExampleFile
 {
+    /// <summary>
+    /// Whether the file assigns EXAMPLES at its top level (read from its source, without running it):
+    /// a script without one is run as it is and its compiled frames are reported.
+    /// </summary>
+    public static bool HasExamples(string path)
+    {
+        using var gil = Interpreter.Gil();
+        using var source = Py.Str(File.ReadAllText(path));
+        using var check = Py.Eval("lambda text: any(isinstance(n, (__import__('ast').Assign, __import__('ast').AnnAssign)) and any("
+            + "getattr(t, 'id', None) == 'EXAMPLES' for t in (n.targets if hasattr(n, 'targets') else [n.target])) "
+            + "for n in __import__('ast').parse(text).body)");
+        using var answer = check.Call(source);
+        return answer.IsTrue();
+    }
+
     public static IReadOnlyList<ExampleEntry> Load(string spec)
     {
         var separator = spec.IndexOf("::", StringComparison.Ordinal);

@@ -14,11 +14,29 @@ public sealed class ReportTests
     private static (string Path, string Text) Report(string backend, params string[] args)
     {
         var output = TempHtml();
-        var run = CommandRunner.CaptureOn(backend, ["report", .. args, "-o", output]);
+        var at = Array.IndexOf(args, "--");
+        string[] arguments = at < 0 ? ["report", .. args, "-o", output] : ["report", .. args[..at], "-o", output, .. args[at..]];
+        var run = CommandRunner.CaptureOn(backend, arguments);
         Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
         Assert.Contains($"report written to {output}", run.Stdout);
         var html = File.ReadAllText(output);
         return (output, WebUtility.HtmlDecode(html));
+    }
+
+    // an ordinary script without EXAMPLES: run with its arguments (after --), every compiled frame reported
+    [Fact]
+    public void ExplainAndReportOfAnOrdinaryScriptCoverEveryCompiledFrame()
+    {
+        var script = Path.Combine(CommandRunner.Root, "tests", "Capture.EndToEnd.Tests", "scripts", "ordinary_script.py");
+        var explain = CommandRunner.Capture("explain", script, "--", "3.5");
+        Assert.True(explain.ExitCode == 0, explain.Stderr);
+        Assert.Contains("scale 3.5", explain.Stdout);
+        Assert.Contains("== step (ordinary_script.py:13) — bytecode path, roslyn backend ==", explain.Stdout);
+        Assert.Contains("== forward (ordinary_script.py:25) — bytecode path, roslyn backend ==", explain.Stdout);
+        Assert.Contains("1x call to print() has effects outside the graph at line 16", explain.Stdout);
+        var (_, html) = Report("eager", script, "--", "2");
+        Assert.Contains("ordinary_script.py:13", html);
+        Assert.Contains("ordinary_script.py:25", html);
     }
 
     [Theory]
