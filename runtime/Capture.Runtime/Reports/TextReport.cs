@@ -26,7 +26,8 @@ public static class TextReport
     public static void Render(IReadOnlyList<FrameReport> frames, IReportWriter w)
     {
         if (frames.Count == 0) w.Write("No frame was captured.\n", TextStyle.Dim);
-        foreach (var frame in frames) Render(frame, w);
+        var seen = new HashSet<(string, string)>();
+        foreach (var frame in frames) Render(frame, w, seen);
     }
 
     /// <summary>The report as plain text: everything (verbose), or the summary (capture.explain's str()).</summary>
@@ -46,11 +47,12 @@ public static class TextReport
     public static void Summary(IReadOnlyList<FrameReport> frames, IReportWriter w)
     {
         if (frames.Count == 0) w.Write("No frame was captured.\n", TextStyle.Dim);
+        var seen = new HashSet<(string, string)>();
         foreach (var frame in frames)
         {
             w.Write($"== {frame.Name} ({Path.GetFileName(frame.File)}:{frame.FirstLine}) — {frame.ModeName} path, {frame.Backend} backend{(frame.Purpose == "compiled" ? "" : $", {frame.Purpose}")} ==\n", TextStyle.Heading);
             w.Table(["graphs", "ops", "graph breaks", "guards", "recompiles", "capture + compile"], [[
-                frame.Graphs.Count.ToString(), frame.Graphs.Sum(g => g.OpCount).ToString(), frame.Breaks.Count.ToString(),
+                GraphsCell(frame), frame.Graphs.Sum(g => g.OpCount).ToString(), BreaksCell(frame, seen),
                 frame.Graphs.Sum(g => g.Guards.Count).ToString(), frame.Recompiles.Count.ToString(), $"{frame.Graphs.Sum(g => TotalMs(g)):0.0} ms",
             ]]);
             if (frame.Breaks.Count > 0)
@@ -83,12 +85,27 @@ public static class TextReport
         w.Write("Details (annotated source, each graph's code, every guard and why): capture.explain(..., verbose=True), or `capture explain --verbose`.\n", TextStyle.Dim);
     }
 
-    public static void Render(FrameReport frame, IReportWriter w)
+    // the counts explain's header gives: graphs that run ops (a segment that breaks at its start runs
+    // none), and breaks once per place in the user's code (a helper's frame breaking where its caller
+    // broke at the call is the same break)
+    private static string GraphsCell(FrameReport frame)
+    {
+        var empty = frame.Graphs.Count(g => g.OpCount == 0);
+        return $"{frame.Graphs.Count - empty}" + (empty > 0 ? $" (+{empty} without ops)" : "");
+    }
+
+    private static string BreaksCell(FrameReport frame, HashSet<(string, string)> seen)
+    {
+        var again = frame.Breaks.Count(b => !seen.Add((b.Reason, b.UserStack.Count > 0 ? b.UserStack[^1] : $"{b.File}:{b.Line}")));
+        return $"{frame.Breaks.Count - again}" + (again > 0 ? $" (+{again} counted in an earlier frame)" : "");
+    }
+
+    public static void Render(FrameReport frame, IReportWriter w, HashSet<(string, string)>? seen = null)
     {
         w.Write($"== {frame.Name} ({Path.GetFileName(frame.File)}:{frame.FirstLine}) — {frame.ModeName} path, {frame.Backend} backend{(frame.Purpose == "compiled" ? "" : $", {frame.Purpose}")} ==\n", TextStyle.Heading);
         w.Table(["graphs", "ops", "graph breaks", "guards", "recompiles", "capture + compile"], [[
-            frame.Graphs.Count.ToString(), string.Join(" + ", frame.Graphs.Select(g => g.OpCount)) is { Length: > 0 } ops ? ops : "0",
-            frame.Breaks.Count.ToString(), string.Join(" + ", frame.Graphs.Select(g => g.Guards.Count)) is { Length: > 0 } guards ? guards : "0",
+            GraphsCell(frame), string.Join(" + ", frame.Graphs.Select(g => g.OpCount)) is { Length: > 0 } ops ? ops : "0",
+            BreaksCell(frame, seen ?? []), string.Join(" + ", frame.Graphs.Select(g => g.Guards.Count)) is { Length: > 0 } guards ? guards : "0",
             frame.Recompiles.Count.ToString(), $"{frame.Graphs.Sum(g => TotalMs(g)):0.0} ms",
         ]]);
         Listing(frame, w);
