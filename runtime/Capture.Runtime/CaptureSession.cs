@@ -216,6 +216,21 @@ public sealed class CaptureSession
     {
         lock (_gate)
         {
+            // the script's atexit handlers first, while the session still holds what it captured
+            // (CAPTURE_TRACE writes its report from there); Python clears them once they ran
+            if (_torch is not null)
+                using (Interpreter.Gil())
+                {
+                    try
+                    {
+                        using var atexit = Py.Import("atexit");
+                        atexit.CallMethod("_run_exitfuncs").Dispose();
+                    }
+                    catch (PythonException e)
+                    {
+                        Console.Error.WriteLine($"capture: an atexit handler raised {e.PythonType}: {e.Message}");
+                    }
+                }
             ReleasePythonObjectsLocked();
             return Interpreter.Stop();
         }

@@ -39,6 +39,33 @@ public sealed class ReportTests
         Assert.Contains("ordinary_script.py:25", html);
     }
 
+    // CAPTURE_TRACE=DIR, like TORCH_TRACE: any run leaves the HTML report of every frame it compiled,
+    // under `capture run` and under plain python3.11
+    [Theory]
+    [InlineData("capture run")]
+    [InlineData("python3.11")]
+    public void CaptureTraceRecordsEveryCompiledFrameOfARun(string host)
+    {
+        var script = Path.Combine(CommandRunner.Root, "tests", "Capture.EndToEnd.Tests", "scripts", "ordinary_script.py");
+        var folder = Directory.CreateTempSubdirectory("capture-trace-").FullName;
+        try
+        {
+            var environment = new Dictionary<string, string> { ["CAPTURE_TRACE"] = folder };
+            var run = host == "python3.11"
+                ? CommandRunner.Run("/usr/bin/python3.11", [script], workingDirectory: Path.GetTempPath(), environment: environment)
+                : CommandRunner.Run(CommandRunner.CliPath, ["run", script], environment: environment);
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Contains("capture: trace written to ", run.Stderr);
+            var trace = WebUtility.HtmlDecode(File.ReadAllText(Assert.Single(Directory.GetFiles(folder, "capture_trace_*.html"))));
+            Assert.Contains("ordinary_script.py:13", trace);
+            Assert.Contains("ordinary_script.py:25", trace);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(CommandRunner.Backends), MemberType = typeof(CommandRunner))]
     public void ExplainMarksEachSourceLineAndGivesBreaksWithTheirLines(string backend)

@@ -679,3 +679,22 @@ class Report:
 def reset():
     """Forget every cached capture."""
     _native.reset()
+
+
+def _write_trace(folder):
+    """CAPTURE_TRACE=DIR (as TORCH_TRACE): at exit, the HTML report of every frame this process compiled."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        written = report(os.path.join(folder, f"capture_trace_{os.getpid()}.html"), title=f"Capture trace of process {os.getpid()}")
+        import sys
+        print(f"capture: trace written to {written}", file=sys.stderr)
+    except Exception as e:  # the process is exiting: say why there is no trace, do not fail the exit
+        import sys
+        print(f"capture: CAPTURE_TRACE: no trace written ({type(e).__name__}: {e})", file=sys.stderr)
+
+
+if os.environ.get("CAPTURE_TRACE"):
+    import atexit
+
+    # registered after the native module's own exit handler, so it runs before that one (atexit is LIFO)
+    atexit.register(_write_trace, os.environ["CAPTURE_TRACE"])
