@@ -330,6 +330,12 @@ public sealed class InferenceModelTests
          "regnet_y_400mf", "densenet121", "squeezenet1_0", "shufflenet_v2_x0_5", "googlenet", "inception_v3", "mnasnet0_5", "vgg11", "alexnet",
          "vit_b_16", "swin_t"];
 
+    // one line of Python: `model` (the family's smallest form that takes small images) and the image `side` it takes
+    private static string TorchvisionModel(string name) =>
+        $"name = \"{name}\"; kwargs = {{\"aux_logits\": False, \"init_weights\": False}} if name in (\"googlenet\", \"inception_v3\") else {{\"image_size\": 32}} if name == \"vit_b_16\" else {{}}; "
+        + "model = getattr(torchvision.models, name)(**kwargs); "
+        + "side = 75 if name == \"inception_v3\" else 64 if name in (\"alexnet\", \"vgg11\", \"squeezenet1_0\") else 32";
+
     // torchvision 0.14's classification models, one per family, in eval mode, small inputs: all capture whole
     public static IEnumerable<object[]> TorchvisionModels => CaptureFixture.PerBackend(TorchvisionFamilies.Select(m => new object[] { m }));
 
@@ -359,14 +365,12 @@ public sealed class InferenceModelTests
             import copy
             import torchvision
             torch.manual_seed(0)
-            name = "{{model}}"
-            kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {"image_size": 32} if name == "vit_b_16" else {}
-            model = getattr(torchvision.models, name)(**kwargs).train()
+            {{TorchvisionModel(model)}}
+            model = model.train()
             for m in model.modules():
                 if isinstance(m, torch.nn.Dropout) or type(m).__name__ == "StochasticDepth":
                     m.p = 0.0
             ours = copy.deepcopy(model)
-            side = 75 if name == "inception_v3" else 64 if name in ("alexnet", "vgg11", "squeezenet1_0") else 32
             x = torch.randn(2, 3, side, side)
             capture.reset()
             report = capture.explain(copy.deepcopy(model), x, backend=BACKEND)
@@ -403,10 +407,8 @@ public sealed class InferenceModelTests
         using var ns = CaptureFixture.Load($$"""
             import torchvision
             torch.manual_seed(0)
-            name = "{{model}}"
-            kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {"image_size": 32} if name == "vit_b_16" else {}
-            model = getattr(torchvision.models, name)(**kwargs).eval()
-            side = 75 if name == "inception_v3" else 64 if name in ("alexnet", "vgg11", "squeezenet1_0") else 32
+            {{TorchvisionModel(model)}}
+            model = model.eval()
             x = torch.randn(1, 3, side, side)
             with torch.no_grad():
                 capture.reset()

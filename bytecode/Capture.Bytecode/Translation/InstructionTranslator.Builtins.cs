@@ -553,20 +553,20 @@ public sealed partial class InstructionTranslator
     /// <summary>dict(), dict(mapping), dict(pairs), dict(key=value) (and OrderedDict's): a new dict, or null.</summary>
     private DictValue? DictOf(List<SymValue> args, List<KeyValuePair<string, SymValue>> kwargs, ObjectValue? type = null)
     {
-        var made = new DictValue([]);
+        var made = new List<KeyValuePair<DictKey, SymValue>>();
         if (args.Count == 1)
         {
             if (args[0] is DictValue source)
-                made = new DictValue(source.Items);
+                made.AddRange(source.Items);
             else if (IterableItems(args[0]) is { } pairs)
                 foreach (var pair in pairs)
                 {
                     if (IterableItems(pair) is not [var key, var value] || KeyOf(key) is not { } k) return null;
-                    made = new DictValue(made.With(k, value));
+                    DictValue.Put(made, k, value);
                 }
             else return null;
         }
-        return new DictValue(Merged(made.Items, Keyed(kwargs))) { Type = type };
+        return new DictValue(Merged(made, Keyed(kwargs))) { Type = type };
     }
 
     /// <summary>

@@ -17,7 +17,7 @@ public sealed partial class InstructionTranslator
                 for (var i = 0; i < n; i++)
                 {
                     if (DictKey.Of(names[i]) is not { } key) return new StepResult.Break($"dict with an unhashable key{At(ins)}");
-                    pairs = new DictValue(pairs).With(key, values[i]);
+                    DictValue.Put(pairs, key, values[i]);
                 }
             }
             finally { foreach (var k in names) k.Dispose(); }
@@ -28,7 +28,7 @@ public sealed partial class InstructionTranslator
             for (var i = 0; i < n; i++)
             {
                 if (KeyOf(items[2 * i]) is not { } key) return new StepResult.Break($"dict with a key of {Describe(items[2 * i])} (keys must be constants known at capture time){At(ins)}");
-                pairs = new DictValue(pairs).With(key, items[2 * i + 1]);
+                DictValue.Put(pairs, key, items[2 * i + 1]);
             }
         }
         Push(new DictValue(pairs));
@@ -160,9 +160,9 @@ public sealed partial class InstructionTranslator
     /// <summary>`a | b` and a.update(b): a's keys in their places with b's values, then b's new keys.</summary>
     private static List<KeyValuePair<DictKey, SymValue>> Merged(IReadOnlyList<KeyValuePair<DictKey, SymValue>> a, IReadOnlyList<KeyValuePair<DictKey, SymValue>> b)
     {
-        var merged = new DictValue(a);
-        foreach (var (k, v) in b) merged = new DictValue(merged.With(k, v));
-        return merged.Items.ToList();
+        var merged = a.ToList();
+        foreach (var (k, v) in b) DictValue.Put(merged, k, v);
+        return merged;
     }
 
     /// <summary>MAP_ADD: a dict comprehension's `key: value` into the dict it builds.</summary>

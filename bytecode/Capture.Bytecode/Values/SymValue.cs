@@ -105,10 +105,16 @@ public sealed record DictValue : SymValue
     public List<KeyValuePair<DictKey, SymValue>> With(DictKey key, SymValue value)
     {
         var entries = Items.ToList();
+        Put(entries, key, value);
+        return entries;
+    }
+
+    /// <summary>entries[key] = value as a dict does it: in place when present (the first position stays), else last.</summary>
+    public static void Put(List<KeyValuePair<DictKey, SymValue>> entries, DictKey key, SymValue value)
+    {
         var at = entries.FindIndex(p => p.Key == key);
         if (at >= 0) entries[at] = new(entries[at].Key, value);
         else entries.Add(new(key, value));
-        return entries;
     }
 
     /// <summary>The items without <paramref name="key"/>.</summary>
