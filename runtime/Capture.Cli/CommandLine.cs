@@ -23,11 +23,13 @@ public static class CommandLine
                                   capture a pyexamples file's functions and explain graphs, breaks, guards
                                   (a summary; --verbose: the annotated source, each graph, every guard);
                                   a script without EXAMPLES runs with ARGS and every frame it compiled is explained
-          compare FILE.py[::FN] [--json] [--backend B]
+          compare FILE.py[::FN] [--json] [--backend B] [-- ARGS]
                                   capture them through the AST path and the bytecode path and show both
                                   side by side (graphs, control flow, breaks vs diagnostics, guards, results)
+                                  a script without EXAMPLES runs with ARGS; each compiled function it called
+                                  (or FN) is captured on the arguments of its first call (explain, graph too)
           graph FILE.py::FN [--format tabular|code|json|dot|csharp|llvm|asm] [--stage captured|optimized|forward|backward|joint]
-                [--backend B] [--mode ast|bytecode] [--passes]
+                [--backend B] [--mode ast|bytecode] [--passes] [-- ARGS]
                                   print the graphs captured from one function (--mode ast: by the AST path; optimized: what
                                   the backend runs, after its optimizer, with its fusion groups (roslyn unless --backend);
                                   --passes: what each pass changed; forward|backward|joint: the AOT autograd graphs, with

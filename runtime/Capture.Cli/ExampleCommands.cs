@@ -43,7 +43,7 @@ internal static class ExampleCommands
             else Console.Write(Reports.TextReport.Plain(frames, verbose));
             return 0;
         }
-        ForEachEntry(spec, (entry, capture) =>
+        return ForEachEntry("explain", spec, scriptArgs, (entry, capture) =>
         {
             var seen = session.Log.Events.Count;
             using var explain = capture.GetAttr("explain");
@@ -63,18 +63,22 @@ internal static class ExampleCommands
             if (verbose) Reports.TextReport.Render(frames, colour);
             else Reports.TextReport.Summary(frames, colour);
         });
-        return 0;
     }
 
-    /// <summary>capture compare FILE.py[::FUNC] [--json] [--backend B]: the AST and bytecode paths side by side per example.</summary>
-    public static int Compare(CaptureSession session, string spec, IReadOnlyList<string> options)
+    /// <summary>
+    /// capture compare FILE.py[::FUNC] [--json] [--backend B] [-- ARGS]: the AST and bytecode paths side
+    /// by side per example (a script without EXAMPLES: per compiled function its run called, on the
+    /// arguments of its first call).
+    /// </summary>
+    public static int Compare(CaptureSession session, string spec, IReadOnlyList<string> arguments)
     {
+        var (options, scriptArgs) = SplitScriptArguments(arguments);
         if (CommandOptions.Parse("compare", options, ["--json"], ["--backend"], "--json, --backend B", out var error) is not { } parsed) return Usage(error!);
         var json = parsed.Has("--json");
         var results = new List<string>();
         // machine-readable output goes alone on stdout: what the script prints goes to stderr
         using var quiet = json ? new PythonPrintsToStderr() : null;
-        ForEachEntry(spec, (entry, capture) =>
+        var code = ForEachEntry("compare", spec, scriptArgs, (entry, capture) =>
         {
             using var compare = capture.GetAttr("compare");
             var backend = BackendArgument(parsed.Value("--backend"));
@@ -90,6 +94,7 @@ internal static class ExampleCommands
             Console.WriteLine(result.ToString());
             Console.WriteLine();
         });
+        if (code != 0) return code;
         if (json) Console.WriteLine("[\n" + string.Join(",\n", results) + "\n]");
         return 0;
     }
@@ -124,23 +129,35 @@ internal static class ExampleCommands
         return at < 0 ? (arguments, []) : (arguments.Take(at).ToList(), arguments.Skip(at + 1).ToList());
     }
 
-    /// <summary>Runs <paramref name="each"/> on every entry of a pyexamples file, GIL held, with the capture package at hand.</summary>
-    internal static void ForEachEntry(string spec, Action<ExampleEntry, PyObject> each)
+    /// <summary>
+    /// Runs <paramref name="each"/> on every entry of a pyexamples file, or of the compiled functions a
+    /// script's run called (<see cref="ScriptEntries"/>), GIL held, with the capture package at hand.
+    /// Returns the exit code: the script's when it failed.
+    /// </summary>
+    internal static int ForEachEntry(string command, string spec, IReadOnlyList<string> scriptArgs, Action<ExampleEntry, PyObject> each)
     {
-        var entries = ExampleFile.Load(spec);
+        if (ScriptEntries.Load(command, spec, scriptArgs, out var code) is not { } entries) return code;
         using var gil = Interpreter.Gil();
         using var capture = Py.Import("capture");
         foreach (var entry in entries)
             using (entry)
                 each(entry, capture);
+        return 0;
     }
 
     /// <summary>backend=B for capture.explain and capture.compare (None: the default backend), as a new handle.</summary>
     internal static KeyValuePair<string, PyObject> BackendArgument(string? backend) => new("backend", backend is null ? Py.None : Py.Str(backend));
 
-    public static int Graph(CaptureSession session, string spec, IReadOnlyList<string> options)
+    /// <summary>
+    /// capture graph FILE.py::FUNC [options] [-- ARGS]: the graphs captured from one function (a script
+    /// without EXAMPLES is run with ARGS and FUNC captured on the arguments of its first call; without
+    /// ::FUNC, every compiled function of the run).
+    /// </summary>
+    public static int Graph(CaptureSession session, string spec, IReadOnlyList<string> arguments)
     {
-        if (!spec.Contains("::")) return Usage("capture graph: name one function: FILE.py::FUNC");
+        var (options, scriptArgs) = SplitScriptArguments(arguments);
+        var file = spec.Split("::")[0];
+        if (!spec.Contains("::") && (!File.Exists(file) || ExampleFile.HasExamples(file))) return Usage("capture graph: name one function: FILE.py::FUNC");
         if (CommandOptions.Parse("graph", options, ["--passes"], ["--format", "--stage", "--backend", "--mode"],
                 "--format F, --stage S, --backend B, --mode ast|bytecode, --passes", out var error) is not { } parsed) return Usage(error!);
         var (format, stage, passes, backend) = (parsed.Value("--format") ?? "code", parsed.Value("--stage") ?? "captured", parsed.Has("--passes"), parsed.Value("--backend"));
@@ -158,18 +175,40 @@ internal static class ExampleCommands
         if (generated && backend != (format == "csharp" ? "roslyn" : "llvm"))
             return Usage($"capture graph: --format {format} is what the {(format == "csharp" ? "roslyn" : "llvm")} backend generates, not {backend}");
         using var quiet = format == "json" ? new PythonPrintsToStderr() : null;
-        var entry = ExampleFile.Load(spec).Single();
+        if (ScriptEntries.Load("graph", spec, scriptArgs, out var exit) is not { } entries) return exit;
+        var request = new GraphRequest(format, stage, passes, backend, mode, parsed.Value("--format") is null);
+        var json = new JsonArray();
+        foreach (var entry in entries)
+            using (entry)
+                if (GraphOf(session, entry, request, json) is var code and not 0)
+                    return code;
+        if (format == "json") Console.Write(json.ToJsonString(new() { WriteIndented = true }) + "\n");
+        return 0;
+    }
+
+    private sealed record GraphRequest(string Format, string Stage, bool Passes, string Backend, CaptureMode Mode, bool FormatDefaulted);
+
+    /// <summary>Captures one entry for `capture graph` and prints its graphs (JSON ones are added to <paramref name="json"/>).</summary>
+    private static int GraphOf(CaptureSession session, ExampleEntry entry, GraphRequest request, JsonArray json)
+    {
+        var (format, stage, passes, backend, mode) = (request.Format, request.Stage, request.Passes, request.Backend, request.Mode);
+        var generated = format is "csharp" or "llvm" or "asm";
         var traces = new List<CompileTrace>();
-        using (entry)
         using (Interpreter.Gil())
         {
             var runner = session.NewRunner(backend, mode, new Traces(traces), purpose: "graph");
-            using var function = entry.Function();
+            using var target = entry.Function();
+            // a bound method (model.generate) runs its function with the instance first
+            var method = target.HasAttr("__func__") && target.HasAttr("__self__");
+            using var function = method ? target.GetAttr("__func__") : target.NewReference();
             var items = entry.Args.ToItems().ToList();
             if (entry.IsModule) items.Insert(0, entry.Target.NewReference());
+            if (method) items.Insert(0, target.GetAttr("__self__"));
             using var args = Py.Tuple(items);
-            using var kwargs = Py.Dict([]);
             foreach (var i in items) i.Dispose();
+            var named = entry.KwargItems();
+            using var kwargs = Py.Dict(named);
+            foreach (var n in named) n.Value.Dispose();
             runner.Call(function, args, kwargs).Dispose();
             runner.Reset();
         }
@@ -219,11 +258,15 @@ internal static class ExampleCommands
                 foreach (var part in trace.Parts)
                     foreach (var record in part.Passes)
                         Console.WriteLine($"# graph {i + 1}{(trace.Parts.Count > 1 ? $" ({part.Role})" : "")}: {record}");
-            if (stage == "captured" && parsed.Value("--format") is null) return 0;
+            if (stage == "captured" && request.FormatDefaulted) return 0;
+        }
+        if (format == "json")
+        {
+            foreach (var g in graphs) json.Add(GraphJson(g.Graph, g.Part?.Optimized));
+            return 0;
         }
         Console.Write(format switch
         {
-            "json" => new JsonArray(graphs.Select(g => GraphJson(g.Graph, g.Part?.Optimized)).ToArray()).ToJsonString(new() { WriteIndented = true }) + "\n",
             "dot" => string.Concat(graphs.Select((g, i) => DotPrinter.Print(g.Graph, $"{entry.Name}_graph{i + 1}", g.Part?.Optimized?.Fusion))),
             _ => string.Join("\n", graphs.Select(g =>
                 $"# {entry.Name}: {g.Title}\n" + g.Note

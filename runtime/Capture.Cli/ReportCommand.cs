@@ -33,8 +33,7 @@ internal static class ReportCommand
             }
         }
         var comparisons = new List<PyObject>();
-        if (spec.Contains("::") || ExampleFile.HasExamples(file))
-            ExampleCommands.ForEachEntry(spec, (entry, capture) =>
+        if ((spec.Contains("::") || ExampleFile.HasExamples(file)) && ExampleCommands.ForEachEntry("report", spec, scriptArgs, (entry, capture) =>
         {
             var backendArgument = ExampleCommands.BackendArgument(backend);
             using (backendArgument.Value)
@@ -44,7 +43,8 @@ internal static class ReportCommand
                 if (compare)
                     using (var compareFn = capture.GetAttr("compare")) comparisons.Add(entry.ApplyTo(compareFn, [backendArgument]));
             }
-        });
+        }) is var failed and not 0)
+            return failed;
         using (Interpreter.Gil())
         {
             using var capture = Py.Import("capture");

@@ -3,8 +3,11 @@ namespace Capture.Runtime;
 /// <summary>A pyexamples file that cannot be used: missing, no EXAMPLES, an unknown entry...</summary>
 public sealed class ExampleFileException(string message) : Exception(message);
 
-/// <summary>One entry of a file's EXAMPLES: a function (or nn.Module) and the arguments to call it with.</summary>
-public sealed class ExampleEntry(string name, PyObject target, PyObject args) : IDisposable
+/// <summary>
+/// One entry of a file's EXAMPLES: a function (or nn.Module) and the arguments to call it with; or,
+/// for a script without EXAMPLES, a compiled function and the arguments of its first call in the run.
+/// </summary>
+public sealed class ExampleEntry(string name, PyObject target, PyObject args, PyObject? kwargs = null) : IDisposable
 {
     public string Name { get; } = name;
 
@@ -13,6 +16,13 @@ public sealed class ExampleEntry(string name, PyObject target, PyObject args) : 
 
     /// <summary>The argument tuple the entry's factory made.</summary>
     public PyObject Args { get; } = args;
+
+    /// <summary>The keyword arguments (a dict), or null.</summary>
+    public PyObject? Kwargs { get; } = kwargs;
+
+    /// <summary>The keyword arguments as name and value (new references: the caller disposes them).</summary>
+    public IReadOnlyList<KeyValuePair<string, PyObject>> KwargItems() => Kwargs is null ? []
+        : Kwargs.ToDictItems().Select(p => { using (p.Key) return new KeyValuePair<string, PyObject>(p.Key.AsString(), p.Value); }).ToList();
 
     /// <summary>Whether the target is an nn.Module instance (its forward is what runs).</summary>
     public bool IsModule => Target.HasAttr("forward") && Target.HasAttr("_modules");
@@ -29,14 +39,20 @@ public sealed class ExampleEntry(string name, PyObject target, PyObject args) : 
     public PyObject ApplyTo(PyObject function, IEnumerable<KeyValuePair<string, PyObject>>? kwargs = null)
     {
         var items = Args.ToItems().Prepend(Target.NewReference()).ToArray();
-        try { return function.Call(items, kwargs ?? []); }
-        finally { foreach (var item in items) item.Dispose(); }
+        var named = KwargItems();
+        try { return function.Call(items, named.Concat(kwargs ?? [])); }
+        finally
+        {
+            foreach (var item in items) item.Dispose();
+            foreach (var item in named) item.Value.Dispose();
+        }
     }
 
     public void Dispose()
     {
         Target.Dispose();
         Args.Dispose();
+        Kwargs?.Dispose();
     }
 }
 

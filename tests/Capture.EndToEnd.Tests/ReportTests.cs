@@ -39,6 +39,32 @@ public sealed class ReportTests
         Assert.Contains("ordinary_script.py:25", html);
     }
 
+    // graph, compare and explain take FILE.py::fn of a script: fn captured on the arguments of its first
+    // call in the run; --json output alone on stdout; an unknown name lists what the run compiled
+    [Fact]
+    public void GraphCompareAndExplainTakeAFunctionOfAnOrdinaryScript()
+    {
+        var script = Path.Combine(CommandRunner.Root, "tests", "Capture.EndToEnd.Tests", "scripts", "ordinary_script.py");
+        var graph = CommandRunner.Capture("graph", script + "::step", "--", "2");
+        Assert.True(graph.ExitCode == 0, graph.Stderr);
+        Assert.Contains("# step: graph 1 of 2\ndef forward(self, x: \"f32[4]\"):", graph.Stdout);
+        Assert.Contains("torch.mul(relu, 2.0)", graph.Stdout); // the script's argument 2 read as SCALE
+        var all = CommandRunner.Capture("graph", script, "--format", "json");
+        Assert.True(all.ExitCode == 0, all.Stderr);
+        Assert.Equal(3, System.Text.Json.Nodes.JsonNode.Parse(all.Stdout)!.AsArray().Count); // step's two graphs and Net's one
+        var compare = CommandRunner.Capture("compare", script + "::Net", "--json");
+        Assert.True(compare.ExitCode == 0, compare.Stderr);
+        var net = System.Text.Json.Nodes.JsonNode.Parse(compare.Stdout)!.AsArray().Single()!;
+        Assert.Equal("Net", net["function"]!.GetValue<string>());
+        Assert.Contains("step ran", compare.Stderr);
+        var explain = CommandRunner.Capture("explain", script + "::Net");
+        Assert.True(explain.ExitCode == 0, explain.Stderr);
+        Assert.Contains("== forward (ordinary_script.py:25) — bytecode path, roslyn backend, explain ==", explain.Stdout);
+        var missing = CommandRunner.Capture("compare", script + "::nope");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("called no compiled function named 'nope' (it called: step, Net)", missing.Stderr);
+    }
+
     // CAPTURE_TRACE=DIR, like TORCH_TRACE: any run leaves the HTML report of every frame it compiled,
     // under `capture run` and under plain python3.11
     [Theory]

@@ -11,6 +11,8 @@ import inspect
 import types
 import os
 
+from . import _calls
+
 try:
     import _capture_native as _native  # under `./capture run`: .NET embeds this interpreter
 except ImportError:
@@ -63,6 +65,8 @@ class _CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         fn = self._fn
+        if _calls.recorded is not None:
+            _calls.record(fn, fn, args, kwargs)
         try:
             if isinstance(fn, types.MethodType):
                 # a bound method (model.generate): its function runs with the instance as first argument
@@ -94,6 +98,8 @@ def _compiled_module(module, fullgraph, backend, mode="bytecode", freezing=True)
             if _has_hooks(orig) or type(orig).__call__ is not torch.nn.Module.__call__:
                 return orig(*args, **kwargs)  # hooks run around forward (or __call__ is the module's own); not captured yet
             own = orig.__dict__.get("forward")
+            if _calls.recorded is not None:
+                _calls.record(orig, own or type(orig).forward, args, kwargs)
             try:
                 if own is not None:
                     return run(own, args, kwargs)  # a forward set on the instance: what nn.Module.__call__ runs
