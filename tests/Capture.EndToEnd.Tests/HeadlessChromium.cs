@@ -56,14 +56,21 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
         return browser;
     }
 
-    /// <summary>Opens <paramref name="url"/> in a new tab and waits for its load event; returns the tab's session.</summary>
-    public async Task<string> OpenAsync(string url)
+    /// <summary>
+    /// Opens <paramref name="url"/> in a new tab (a window of <paramref name="width"/> x <paramref name="height"/>
+    /// CSS pixels when given: a laptop screen is 1366 x 768) and waits for its load event; returns the tab's session.
+    /// </summary>
+    public async Task<string> OpenAsync(string url, int? width = null, int? height = null)
     {
         var target = await SendAsync("Target.createTarget", new JsonObject { ["url"] = "about:blank" });
         var attached = await SendAsync("Target.attachToTarget", new JsonObject { ["targetId"] = target["targetId"]!.GetValue<string>(), ["flatten"] = true });
         var session = attached["sessionId"]!.GetValue<string>();
         await SendAsync("Network.enable", new JsonObject(), session);
         await SendAsync("Page.enable", new JsonObject(), session);
+        await SendAsync("Runtime.enable", new JsonObject(), session);
+        await SendAsync("Log.enable", new JsonObject(), session);
+        if (width is { } w && height is { } h)
+            await SendAsync("Emulation.setDeviceMetricsOverride", new JsonObject { ["width"] = w, ["height"] = h, ["deviceScaleFactor"] = 1, ["mobile"] = false }, session);
         var loaded = WaitForEvent("Page.loadEventFired", session);
         await SendAsync("Page.navigate", new JsonObject { ["url"] = url }, session);
         await loaded.WaitAsync(TimeSpan.FromSeconds(60));
@@ -77,6 +84,27 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
         lock (_events)
             return _events.Where(e => e["method"]?.GetValue<string>() == "Network.requestWillBeSent" && e["sessionId"]?.GetValue<string>() == session)
                 .Select(e => e["params"]!["request"]!["url"]!.GetValue<string>()).ToList();
+    }
+
+    /// <summary>
+    /// Every error the page of <paramref name="session"/> reported: uncaught exceptions, console.error,
+    /// and the browser's own error entries (a script refused by the page's Content-Security-Policy, a failed load).
+    /// </summary>
+    public IReadOnlyList<string> Errors(string session)
+    {
+        lock (_events)
+            return _events.Where(e => e["sessionId"]?.GetValue<string>() == session).Select(e => (e["method"]?.GetValue<string>(), e["params"])).Where(e =>
+                    e.Item1 == "Runtime.exceptionThrown"
+                    || (e.Item1 == "Runtime.consoleAPICalled" && e.Item2?["type"]?.GetValue<string>() == "error")
+                    || (e.Item1 == "Log.entryAdded" && e.Item2?["entry"]?["level"]?.GetValue<string>() == "error"))
+                .Select(e => $"{e.Item1}: {e.Item2?.ToJsonString()}").ToList();
+    }
+
+    /// <summary>What the tab shows now (its window, at the current scroll), as PNG.</summary>
+    public async Task<byte[]> ScreenshotAsync(string session)
+    {
+        var shot = await SendAsync("Page.captureScreenshot", new JsonObject { ["format"] = "png" }, session);
+        return Convert.FromBase64String(shot["data"]!.GetValue<string>());
     }
 
     /// <summary>The value of a JavaScript expression in the page (returned by value).</summary>

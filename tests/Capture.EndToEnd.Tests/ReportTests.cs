@@ -136,7 +136,11 @@ public sealed class ReportTests
         Assert.Contains("for the whole graph: the graph records autograd (grad mode on at capture)", text);
         // the listing: the shape branch decided at capture, on the line of the if
         Assert.Contains("graph 1: decided at capture, guarded by L['x'] (tensor match)", text);
-        Assert.Contains("<tr><td><a href=\"#frame-1\">scaled</a>", text);
+        Assert.Contains("<tr data-frame=\"frame-1\"><td><a href=\"#frame-1\">scaled</a>", text);
+        // compile ids as Dynamo prints them: [frame/compile], each recompile one more
+        Assert.Contains("<h3>[0/0] Graph 1 <span", text);
+        Assert.Contains("<h3>[0/3] Graph 4 <span", text);
+        Assert.Contains("<a href=\"#frame-1-graph-4\">[0/3] graph 4</a>", text); // in the sidebar
     }
 
     [Fact]
@@ -224,6 +228,95 @@ public sealed class ReportTests
         Assert.Contains("pick</a> <span class=\"dim\">api.py:3</span></td><td>bytecode</td><td>eager</td>", text);
     }
 
+    // on a laptop screen: the sidebar beside the page, nothing wider than the window; the index's link to
+    // a graph inside a collapsed frame opens the frame and shows the graph's picture; its link goes back;
+    // search keeps the frames that mention the query; no console error (a script the CSP refused would be one)
+    [Fact]
+    public async Task HtmlReportNavigatesFromTheIndexToAGraphAndSearchesOnALaptopScreen()
+    {
+        var (output, _) = Report("roslyn", Example("guards.py"));
+        await using var browser = await HeadlessChromium.StartAsync();
+        var session = await browser.OpenAsync(new Uri(output).AbsoluteUri, 1366, 768);
+        async Task<System.Text.Json.Nodes.JsonNode> Facts(string script) =>
+            System.Text.Json.Nodes.JsonNode.Parse((await browser.EvaluateAsync(session, script))!.GetValue<string>())!;
+        // CAPTURE_SCREENSHOTS=DIR keeps what the window showed (docs/ has them for the README)
+        async Task Screenshot(string name)
+        {
+            if (Environment.GetEnvironmentVariable("CAPTURE_SCREENSHOTS") is { Length: > 0 } folder)
+                await File.WriteAllBytesAsync(Path.Combine(folder, name), await browser.ScreenshotAsync(session));
+        }
+        await Screenshot("report-index.png");
+
+        var layout = await Facts("""
+            JSON.stringify({
+              width: innerWidth, scrollWidth: document.documentElement.scrollWidth,
+              sidebar: document.getElementById('sidebar').getBoundingClientRect().toJSON(),
+              main: document.querySelector('main').getBoundingClientRect().toJSON(),
+            })
+            """);
+        Assert.Equal(1366, layout["width"]!.GetValue<int>());
+        Assert.True(layout["scrollWidth"]!.GetValue<int>() <= 1366, layout.ToJsonString());
+        Assert.True(layout["sidebar"]!["width"]!.GetValue<double>() is > 150 and < 400, layout.ToJsonString());
+        Assert.True(layout["main"]!["left"]!.GetValue<double>() >= layout["sidebar"]!["right"]!.GetValue<double>() - 1, layout.ToJsonString());
+
+        // collapse every frame, then follow the index's last graph link
+        var link = (await browser.EvaluateAsync(session, """
+            (function () {
+              document.querySelectorAll('details.frame-body').forEach(function (d) { d.open = false; });
+              var links = document.querySelectorAll('#index a[href*="-graph-"]');
+              var last = links[links.length - 1];
+              last.click();
+              return last.getAttribute('href');
+            })()
+            """))!.GetValue<string>();
+        await Task.Delay(500);
+        var reached = await Facts($$"""
+            (function () {
+              var graph = document.getElementById('{{link[1..]}}');
+              var svg = graph.querySelector('figure.picture svg').getBoundingClientRect();
+              return JSON.stringify({ hash: location.hash, open: graph.closest('details.frame-body').open, scrollY: scrollY,
+                                      top: svg.top, bottom: svg.bottom, height: svg.height, innerHeight: innerHeight });
+            })()
+            """);
+        Assert.Equal(link, reached["hash"]!.GetValue<string>());
+        Assert.True(reached["open"]!.GetValue<bool>(), reached.ToJsonString());
+        Assert.True(reached["scrollY"]!.GetValue<double>() > 0, reached.ToJsonString());
+        Assert.True(reached["height"]!.GetValue<double>() > 20 && reached["top"]!.GetValue<double>() < reached["innerHeight"]!.GetValue<double>()
+                    && reached["bottom"]!.GetValue<double>() > 0, $"the graph's picture is not on screen: {reached.ToJsonString()}");
+        await Screenshot("report-graph.png");
+
+        // and back to the index
+        await browser.EvaluateAsync(session, $"document.getElementById('{link[1..]}').querySelector('a.up').click()");
+        await Task.Delay(300);
+        var back = await Facts("JSON.stringify({ hash: location.hash, top: document.getElementById('index').getBoundingClientRect().top })");
+        Assert.Equal("#index", back["hash"]!.GetValue<string>());
+        Assert.True(Math.Abs(back["top"]!.GetValue<double>()) < 50, back.ToJsonString());
+
+        // search: the frames whose text has the query stay, with their sidebar and index rows
+        var search = await Facts("""
+            (function () {
+              var box = document.getElementById('search');
+              box.value = 'SCALE';
+              box.dispatchEvent(new Event('input'));
+              var visible = function (q) { return Array.prototype.filter.call(document.querySelectorAll(q), function (e) { return !e.closest('[hidden]'); }).length; };
+              var result = { frames: document.querySelectorAll('section.frame').length, shown: visible('section.frame'),
+                             sidebar: visible('#sidebar ol.toc > li'), index: visible('#index tbody tr'),
+                             count: document.getElementById('search-count').textContent };
+              box.value = '';
+              box.dispatchEvent(new Event('input'));
+              result.after = visible('section.frame');
+              return JSON.stringify(result);
+            })()
+            """);
+        var (frames, shown) = (search["frames"]!.GetValue<int>(), search["shown"]!.GetValue<int>());
+        Assert.True(shown > 0 && shown < frames, search.ToJsonString());
+        Assert.Equal(shown, search["sidebar"]!.GetValue<int>());
+        Assert.Equal(shown, search["index"]!.GetValue<int>());
+        Assert.Equal($"{shown} of {frames} frames match", search["count"]!.GetValue<string>());
+        Assert.Equal(frames, search["after"]!.GetValue<int>());
+        Assert.Empty(browser.Errors(session));
+    }
+
     [Fact]
     public async Task HtmlReportOpensInHeadlessChromiumWithEverySectionAndNoNetworkRequest()
     {
@@ -234,7 +327,8 @@ public sealed class ReportTests
         var facts = (await browser.EvaluateAsync(session, """
             JSON.stringify({
               title: document.title,
-              index: document.querySelectorAll('nav#index tbody tr').length,
+              index: document.querySelectorAll('#index tbody tr').length,
+              sidebar: document.querySelectorAll('#sidebar ol.toc > li').length,
               frames: document.querySelectorAll('section.frame').length,
               sources: document.querySelectorAll('section.frame section.source table.listing').length,
               breaks: document.querySelectorAll('section.frame section.breaks').length,
@@ -257,6 +351,7 @@ public sealed class ReportTests
         Assert.Equal("Capture report: control_flow.py", f["title"]!.GetValue<string>());
         Assert.True(N("frames") >= 12, facts); // six examples on both paths
         Assert.Equal(N("frames"), N("index"));
+        Assert.Equal(N("frames"), N("sidebar"));
         Assert.Equal(N("frames"), N("sources"));
         Assert.Equal(N("frames"), N("breaks"));
         Assert.Equal(N("frames"), N("recompiles"));
@@ -266,14 +361,20 @@ public sealed class ReportTests
         Assert.Equal(N("graphs"), N("autograd"));
         Assert.Equal(6, N("compare"));
         Assert.True(N("captured") > 0 && N("broken") > 0 && N("refused") > 0, facts);
-        Assert.Equal(0, N("scripts"));
+        Assert.Equal(1, N("scripts")); // the page's own (navigation and search), allowed by its hash
         // the page asked for nothing but itself
         Assert.Equal([page], browser.Requests(session));
+        Assert.Empty(browser.Errors(session));
 
         // the check can fail: a page with a remote image is seen asking for it
         var control = Path.Combine(Path.GetDirectoryName(output)!, "control.html");
         File.WriteAllText(control, "<!DOCTYPE html><html><body><img src=\"http://127.0.0.1:9/missing.png\"></body></html>");
         var other = await browser.OpenAsync(new Uri(control).AbsoluteUri);
         Assert.Contains("http://127.0.0.1:9/missing.png", browser.Requests(other));
+        // and a script the page's policy refuses is seen as an error
+        var refused = Path.Combine(Path.GetDirectoryName(output)!, "refused.html");
+        File.WriteAllText(refused, "<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'sha256-AAAA'\"></head><body><script>document.title = 'ran';</script></body></html>");
+        var third = await browser.OpenAsync(new Uri(refused).AbsoluteUri);
+        Assert.Contains(browser.Errors(third), e => e.Contains("Content Security Policy"));
     }
 }
