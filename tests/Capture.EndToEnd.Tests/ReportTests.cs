@@ -114,6 +114,12 @@ public sealed class ReportTests
         Assert.Contains("  53 break        return _normalize(x) * 3\n", text);
         Assert.Contains("  1. Tensor.item() needs the tensor's values (data-dependent) at line 48\n", text);
         Assert.Matches(@"in break_in_a_helper \(\S*breaks.py:53\)\n\s+in _normalize \(\S*breaks.py:48\)", text);
+        // guards of one kind on the items of one list are one line: sorted(dir(x)) after the break reads
+        // every name of dir(x) (hundreds of guards), shown as one line with the count
+        var names = System.Text.RegularExpressions.Regex.Match(text, @"resumed_stack\[2\]\[0\.\.(\d+)\] == \['H', 'T', '__abs__', \.\.\., '\w+'\]  \[(\d+) guards: constant match\]\n\s+guarded because line 35 uses the value of resumed_stack\[2\]\[0\.\.\1\]\n");
+        Assert.True(names.Success, text);
+        Assert.Equal(int.Parse(names.Groups[1].Value) + 1, int.Parse(names.Groups[2].Value));
+        Assert.True(text.Split('\n').Length < 600, $"explain --verbose of breaks.py prints {text.Split('\n').Length} lines");
     }
 
     [Theory]

@@ -36,6 +36,50 @@ public sealed record GraphEntry(int Number, CaptureEvent.Captured Event)
         .Select(g => new GuardEntry(FrameReport.GroupOf(g), g.Kind, g.ToString()!, Event.Capture.Guards.UsesOf(g)))
         .OrderBy(g => g.Group == FrameReport.GlobalGroup ? 1 : 0).ThenBy(g => g.Group, StringComparer.Ordinal)
         .ToList();
+
+    /// <summary>
+    /// The guards as reports show them: one line per value, so that guards of the same kind on the items
+    /// of one list (a list of 721 names from dir(), read after a break) are one line, with their count.
+    /// </summary>
+    public IReadOnlyList<GuardLine> GuardLines => GuardLine.Collapse(Event.Capture.Guards.Guards
+        .OrderBy(g => FrameReport.GroupOf(g) == FrameReport.GlobalGroup ? 1 : 0).ThenBy(FrameReport.GroupOf, StringComparer.Ordinal)
+        .ToList(), Event.Capture.Guards);
+}
+
+/// <summary>One line of a graph's guards in a report: one guard, or a run of guards of one kind on consecutive items of one value.</summary>
+public sealed record GuardLine(string Group, string Kind, string Text, IReadOnlyList<GuardUse> Uses, int Count)
+{
+    private const int Shown = 3;
+
+    public static IReadOnlyList<GuardLine> Collapse(IReadOnlyList<Guard> guards, GuardSet set)
+    {
+        var lines = new List<GuardLine>();
+        for (var i = 0; i < guards.Count;)
+        {
+            var end = i + 1;
+            if (guards[i].Subject is ItemSource first)
+                while (end < guards.Count && guards[end].Subject is ItemSource next && next.Base.Equals(first.Base)
+                       && next.Index == first.Index + (end - i) && guards[end].Kind == guards[i].Kind)
+                    end++;
+            if (end - i < 3)
+            {
+                for (; i < end; i++) lines.Add(new GuardLine(FrameReport.GroupOf(guards[i]), guards[i].Kind, guards[i].ToString()!, set.UsesOf(guards[i]), 1));
+                continue;
+            }
+            var run = guards.Skip(i).Take(end - i).ToList();
+            var (lo, hi) = (((ItemSource)run[0].Subject!).Index, ((ItemSource)run[^1].Subject!).Index);
+            var range = $"{((ItemSource)run[0].Subject!).Base}[{lo}..{hi}]";
+            // "X == V" for each item: one list of the values, the middle ones left out
+            var values = run.Select(g => (g.ToString()!, g.Subject!.ToString()!)).Select(p => p.Item1.StartsWith(p.Item2 + " == ", StringComparison.Ordinal) ? p.Item1[(p.Item2.Length + 4)..] : null).ToList();
+            var text = values.All(v => v is not null)
+                ? $"{range} == [{string.Join(", ", values.Take(Shown))}, ..., {values[^1]}]"
+                : $"{run[0]} ... {run[^1]}";
+            var uses = run.SelectMany(g => set.UsesOf(g).Select(u => u with { Why = u.Why.Replace(g.Subject!.ToString()!, range) })).Distinct().ToList();
+            lines.Add(new GuardLine(FrameReport.GroupOf(run[0]), run[0].Kind, text, uses, run.Count));
+            i = end;
+        }
+        return lines;
+    }
 }
 
 /// <summary>

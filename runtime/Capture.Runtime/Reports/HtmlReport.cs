@@ -137,9 +137,9 @@ public static class HtmlReport
         h.Append("<figure class=\"picture\">");
         h.Append(svg ?? $"<pre>{E(dot)}</pre>");
         h.Append($"<figcaption>{(svg is null ? E(failure ?? "") : optimized is null ? "The captured graph." : $"The optimized graph: {optimized.Fusion.Groups.Count} fusion group(s), one colour per kernel (g1, g2, ...).")}</figcaption></figure>\n");
-        h.Append($"<details class=\"guards\"{(g.Guards.Count <= 12 ? " open" : "")}><summary>Guards ({g.Guards.Count})</summary>\n<table class=\"guards\"><thead><tr><th>value</th><th>guard</th><th>kind</th><th>why</th></tr></thead><tbody>\n");
-        foreach (var guard in g.Guards)
-            h.Append($"<tr><td>{E(guard.Group)}</td><td><code>{E(guard.Text)}</code></td><td>{E(guard.Kind)}</td><td>{string.Join("<br>", guard.Uses.Select(u => E(u.At is null ? $"for the whole graph: {u.Why}" : $"guarded because line {u.At.Line} {u.Why}")))}</td></tr>\n");
+        h.Append($"<details class=\"guards\"{(g.GuardLines.Count <= 12 ? " open" : "")}><summary>Guards ({g.Guards.Count})</summary>\n<table class=\"guards\"><thead><tr><th>value</th><th>guard</th><th>kind</th><th>why</th></tr></thead><tbody>\n");
+        foreach (var guard in g.GuardLines)
+            h.Append($"<tr><td>{E(guard.Group)}</td><td><code>{E(guard.Text)}</code></td><td>{E(guard.Count > 1 ? $"{guard.Count} guards: {guard.Kind}" : guard.Kind)}</td><td>{string.Join("<br>", guard.Uses.Select(u => E(u.At is null ? $"for the whole graph: {u.Why}" : $"guarded because line {u.At.Line} {u.Why}")))}</td></tr>\n");
         h.Append("</tbody></table></details>\n");
         h.Append("<h4>Compile time</h4>\n<table class=\"timings\"><thead><tr><th>phase</th><th>ms</th><th>note</th></tr></thead><tbody>\n");
         h.Append($"<tr><td>capture</td><td>{g.Event.CaptureTime.TotalMilliseconds:0.00}</td><td></td></tr>\n");

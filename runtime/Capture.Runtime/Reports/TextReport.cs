@@ -169,13 +169,13 @@ public static class TextReport
         if (graph.Event.RecompileReason is { } reason) w.Write($"  recompiled because {reason}\n", TextStyle.Break);
         w.Write(Indent(CodePrinter.Print(graph.Graph).TrimEnd('\n'), "  ") + "\n", TextStyle.Code);
         w.Write($"  Guards ({graph.Guards.Count}):\n", TextStyle.Heading);
-        foreach (var group in graph.Guards.GroupBy(g => g.Group))
+        foreach (var group in graph.GuardLines.GroupBy(g => g.Group))
         {
             w.Write($"    {group.Key}\n");
             foreach (var guard in group)
             {
                 w.Write($"      {guard.Text}", TextStyle.Code);
-                w.Write($"  [{guard.Kind}]\n", TextStyle.Dim);
+                w.Write(guard.Count > 1 ? $"  [{guard.Count} guards: {guard.Kind}]\n" : $"  [{guard.Kind}]\n", TextStyle.Dim);
                 foreach (var use in guard.Uses)
                     w.Write(use.At is null ? $"        for the whole graph: {use.Why}\n" : $"        guarded because line {use.At.Line} {use.Why}\n", TextStyle.Dim);
             }
