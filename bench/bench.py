@@ -228,30 +228,32 @@ def blas():
 
 
 def plot(results, path, environment):
-    """A bar chart of each system's ratio against eager, per workload (log scale; 1 = eager's speed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: render to the file
-    import matplotlib.pyplot as plt
+    """The chart (bench/chart.py): each system's ratio against eager per workload with IQR error bars, and its first call."""
+    import chart
 
     workloads = list(dict.fromkeys(r["workload"] for r in results))
-    names = [s for s in dict.fromkeys(r["system"] for r in results) if s != "eager"]
-    ratio = {(r["workload"], r["system"]): r.get("ratio_vs_eager") for r in results}
-    figure, axes = plt.subplots(figsize=(12, 0.55 * len(workloads) * len(names) / 3 + 2))
-    height = 0.8 / max(1, len(names))
-    for i, system in enumerate(names):
-        values = [ratio.get((w, system)) or 0 for w in workloads]
-        axes.barh([y + i * height for y in range(len(workloads))], values, height=height, label=system)
-    axes.set_yticks([y + height * (len(names) - 1) / 2 for y in range(len(workloads))], workloads, fontsize=8)
-    axes.invert_yaxis()
-    axes.set_xscale("log")
-    axes.axvline(1.0, color="black", linewidth=0.8)
-    axes.set_xlabel("speed vs eager PyTorch (eager median / system median; right of the line: faster)")
-    axes.set_title(f"Capture benchmarks ({environment['machine']}, torch {environment['torch']}, {environment['torch threads']} threads)", fontsize=10)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    systems = [s for s in dict.fromkeys(r["system"] for r in results) if s != "eager"]
+    by = {(r["workload"], r["system"]): r for r in results}
+    eager = {w: (r["median_ms"], r["iqr_ms"]) for (w, s), r in by.items() if s == "eager" and "median_ms" in r}
+    startup = {f"capture ({b})": float(environment[k].split()[0]) for b in ("roslyn", "llvm")
+               for k in [f"{b} start-up (first compile in the process)"] if k in environment}
+    chart.plot(path, f"Capture benchmarks ({environment['machine']}, torch {environment['torch']}, {environment['torch threads']} threads)",
+               workloads, systems, lambda w, s: by.get((w, s)), lambda w, s: eager.get(w), startup)
+
+
+def replot(out):
+    """Redraws the charts from results.json and models.json in `out` (the measurements as they were)."""
+    import models
+
+    for name, draw in (("results", plot), ("models", models.plot)):
+        source = os.path.join(out, f"{name}.json")
+        if not os.path.exists(source):
+            continue
+        with open(source) as f:
+            saved = json.load(f)
+        draw(saved["results"], os.path.join(out, f"{name}.png"), saved["environment"])
+        print(f"wrote {os.path.join(out, name + '.png')}")
+    return 0
 
 
 def main(argv):
@@ -261,11 +263,14 @@ def main(argv):
     parser.add_argument("--only", help="run only the workloads whose name contains this text")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch (Capture's kernels use every core)")
     parser.add_argument("--models", action="store_true", help="only the whole models (bench/models.py: one process per backend)")
+    parser.add_argument("--replot", action="store_true", help="redraw results.png (and models.png) from the JSON in --out, without measuring")
     if "--models" in argv:
         import models
         return models.main([a for a in argv if a != "--models"])
     options = parser.parse_args(argv)
     out = options.out or (os.path.join(ROOT, ".build", "bench-quick") if options.quick else os.path.join(ROOT, "bench"))
+    if options.replot:
+        return replot(out)
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(options.threads)
     repeat, warmup = (5, 2) if options.quick else (30, 5)

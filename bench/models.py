@@ -190,43 +190,15 @@ def worker(system, quick, only, threads):
 
 
 def plot(rows, path, environment):
-    """Ratios against eager per model, one bar per system, IQR-based error bars, a log axis with ticks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    """The chart (bench/chart.py): ratios against eager per model and system with IQR error bars, and each first call."""
+    import chart
 
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
-    systems = [LABELS[s] for s in SYSTEMS]
-    figure, axes = plt.subplots(figsize=(11, 0.5 * len(workloads) * len(systems) / 2 + 2))
-    height = 0.8 / len(systems)
-    for i, system in enumerate(systems):
-        ys, values, low, high = [], [], [], []
-        for y, w in enumerate(workloads):
-            row = next((r for r in rows if r["workload"] == w and r["system"] == system and "ratio_vs_eager" in r), None)
-            if row is None:
-                continue
-            ys.append(y + i * height)
-            values.append(row["ratio_vs_eager"])
-            low.append(max(0.0, row["ratio_vs_eager"] - row["ratio_low"]))
-            high.append(max(0.0, row["ratio_high"] - row["ratio_vs_eager"]))
-        axes.barh(ys, values, height=height, xerr=[low, high], capsize=2, label=system)
-    axes.set_yticks([y + height * (len(systems) - 1) / 2 for y in range(len(workloads))], workloads, fontsize=8)
-    axes.invert_yaxis()
-    axes.set_xscale("log")
-    ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10]
-    axes.xaxis.set_major_locator(FixedLocator(ticks))
-    axes.xaxis.set_minor_locator(NullLocator())
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-    axes.set_xlim(0.1, 10)
-    axes.axvline(1.0, color="black", linewidth=0.8)
-    axes.set_xlabel("speed vs eager PyTorch, same process (eager median / system median; error bars from the IQRs)")
-    axes.set_title(f"Whole models ({environment['machine']}, torch {environment['torch']}, {environment['torch threads']} threads)", fontsize=10)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    by = {(r["workload"], r["system"]): r for r in rows if "ratio_vs_eager" in r}
+    chart.plot(path, f"Whole models ({environment['machine']}, torch {environment['torch']}, {environment['torch threads']} threads; "
+               "one process per system: its first call pays the compiler's start-up)",
+               workloads, [LABELS[s] for s in SYSTEMS], lambda w, s: by.get((w, s)),
+               lambda w, s: (by[(w, s)]["eager_median_ms"], by[(w, s)]["eager_iqr_ms"]) if (w, s) in by else None)
 
 
 def geometric_mean(values):

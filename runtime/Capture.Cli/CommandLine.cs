@@ -39,11 +39,12 @@ public static class CommandLine
                                   frame its run compiled), and write one self-contained HTML report
                                   (annotated source, graphs as code and pictures, guards with the lines behind
                                   them, breaks, recompiles, generated code, timings; --compare: AST vs bytecode)
-          bench [--quick] [--models]
+          bench [--quick] [--models] [--replot]
                                   time compiled functions against eager PyTorch and TorchScript, and what compiling
                                   costs (writes bench/results.md, .json, .png), then whole models, one process per
                                   backend (--models: only those; bench/models.md, .json, .png); kernels compile
-                                  from scratch unless CAPTURE_CACHE is set
+                                  from scratch unless CAPTURE_CACHE is set; the charts: ratios with IQR error bars,
+                                  first calls and start-up (--replot: redraw them from the JSON, no measuring)
           soak [--calls N] [--backend B]
                                   a long run mixing shapes, raising calls, graph breaks and resets; prints
                                   memory and input refcounts every 100,000 calls (they must stay flat)

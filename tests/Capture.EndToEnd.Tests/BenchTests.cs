@@ -6,6 +6,38 @@ namespace Capture.EndToEnd.Tests;
 // compiled result matched eager (timings are not checked here: they are the bench's job).
 public sealed class BenchTests
 {
+    // the chart: a ratio axis with labelled ticks around 1x, one error bar (from the IQRs) per ratio bar,
+    // and the first calls beside it, with the compilers' start-up as a row of its own
+    [Fact]
+    public void BenchChartHasRatioTicksErrorBarsAndFirstCallTimes()
+    {
+        var folder = Directory.CreateTempSubdirectory("capture-chart-").FullName;
+        try
+        {
+            var png = Path.Combine(folder, "chart.png");
+            var run = CommandRunner.Run("/usr/bin/python3.11", ["-c", $$"""
+                import json, chart
+                rows = {("a", "s1"): dict(median_ms=1.0, iqr_ms=0.2, first_call_ms=50), ("a", "s2"): dict(median_ms=2.0, iqr_ms=0.1, first_call_ms=900),
+                        ("b", "s1"): dict(median_ms=0.5, iqr_ms=0.05, first_call_ms=20), ("b", "s2"): dict(median_ms=0.05, iqr_ms=0.01, first_call_ms=3)}
+                print(json.dumps(chart.plot({{System.Text.Json.JsonSerializer.Serialize(png)}}, "t", ["a", "b"], ["s1", "s2"],
+                                            lambda w, s: rows.get((w, s)), lambda w, s: (1.5, 0.3), {"s1": 2000.0})))
+                """], workingDirectory: Path.Combine(CommandRunner.Root, "bench"));
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            var drawn = JsonNode.Parse(run.Stdout)!;
+            var ticks = drawn["ratio_ticks"]!.AsArray().Select(t => (string)t!).ToList();
+            Assert.Equal(["0.2x", "0.5x", "1x", "2x", "5x", "10x", "20x", "50x"], ticks); // 0.75x .. 30x (the axis spans 0.5x-2x at least), a margin each end
+            Assert.Equal(4, (int)drawn["ratio_bars"]!);
+            Assert.Equal(4, (int)drawn["error_bars"]!);
+            Assert.Equal(5, (int)drawn["first_call_bars"]!); // four first calls and s1's start-up
+            Assert.Equal(["1 ms", "10 ms", "100 ms", "1 s", "10 s"], drawn["first_call_ticks"]!.AsArray().Select(t => (string)t!).ToList());
+            Assert.True(new FileInfo(png).Length > 1000);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public void QuickBenchProducesEveryRowAndEveryResultMatchesEager()
     {
