@@ -49,15 +49,16 @@ def plot(path, title, workloads, systems, row_of, eager_of, startup=None):
             bars[system].append((y + i * height, ratio, first_ms))
     ratios = [b[1] for system in systems for b in bars[system] if b[1]]
     ticks = ticks_for(min([r[0] for r in ratios] + [0.5]) / 1.5, max([r[0] for r in ratios] + [2.0]) * 1.5,
-                      [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100])
+                      [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
     firsts = []
     for i, system in enumerate(systems):
         colour = f"C{i}"
         drawn = [(y, r) for y, r, _ in bars[system] if r]
         ys = [y for y, _ in drawn]
         values = [r[0] for _, r in drawn]
-        err_low = [r[0] - max(r[1], ticks[0]) if r[1] < r[0] else 0.0 for _, r in drawn]
-        err_high = [min(r[2], ticks[-1]) - r[0] if r[2] > r[0] else 0.0 for _, r in drawn]
+        # a bar or a range past the axis is cut at its edge (an error bar never goes negative)
+        err_low = [max(0.0, r[0] - max(r[1], ticks[0])) for _, r in drawn]
+        err_high = [max(0.0, min(r[2], ticks[-1]) - r[0]) for _, r in drawn]
         speed.barh(ys, values, height=height, xerr=[err_low, err_high], capsize=2, color=colour, label=system,
                    error_kw={"elinewidth": 0.8, "ecolor": "#333333"})
         timed = [(y, f) for y, _, f in bars[system] if f]

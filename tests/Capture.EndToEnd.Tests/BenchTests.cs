@@ -31,6 +31,15 @@ public sealed class BenchTests
             Assert.Equal(5, (int)drawn["first_call_bars"]!); // four first calls and s1's start-up
             Assert.Equal(["1 ms", "10 ms", "100 ms", "1 s", "10 s"], drawn["first_call_ticks"]!.AsArray().Select(t => (string)t!).ToList());
             Assert.True(new FileInfo(png).Length > 1000);
+
+            // a ratio past the axis (15,000x: eager timed during a slow spell) is cut at the edge, not an error
+            var far = CommandRunner.Run("/usr/bin/python3.11", ["-c", $$"""
+                import json, chart
+                row = dict(median_ms=0.0001, iqr_ms=0.0001, first_call_ms=5)
+                print(json.dumps(chart.plot({{System.Text.Json.JsonSerializer.Serialize(png)}}, "t", ["a"], ["s1"], lambda w, s: row, lambda w, s: (1.5, 0.3))))
+                """], workingDirectory: Path.Combine(CommandRunner.Root, "bench"));
+            Assert.True(far.ExitCode == 0, far.Stderr);
+            Assert.Equal("1000x", JsonNode.Parse(far.Stdout)!["ratio_ticks"]!.AsArray().Last()!.GetValue<string>());
         }
         finally
         {
