@@ -8,7 +8,11 @@ namespace Capture.Frontend.Tests;
 public sealed class AstCorrectnessTests
 {
     private const string Suite = """
+        import functools
         import math
+        import os
+        import sys
+        import tempfile
         import torch
         import torch.nn.functional as F
 
@@ -142,6 +146,58 @@ public sealed class AstCorrectnessTests
             return encoder(x)
         def module_call(x):
             return block(x)
+
+        # decorators: functools.wraps wrappers run their own body (not only the function they wrap),
+        # torch's grad-mode decorators run the function in their mode, **kwargs passes names on
+        def doubled(fn):
+            @functools.wraps(fn)
+            def inner(*args, **kwargs):
+                return fn(*args, **kwargs) * 2
+            return inner
+
+        @doubled
+        def wrapped(x, k=1.0, *, shift=0.0):
+            return x * k + shift
+
+        def calls_wrapped(x):
+            return wrapped(x, 3.0, shift=1.0) - wrapped(x)
+
+        class Frozen(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(3, 3)
+
+            @torch.no_grad()
+            def forward(self, x):
+                return self.fc(x).relu()
+
+        frozen_fc = Frozen()
+        def no_grad_method(x):
+            y = frozen_fc(x)
+            return y, y.requires_grad, torch.is_grad_enabled()
+
+        @torch.enable_grad()
+        def tracked_mm(x, w):
+            return x @ w
+
+        @torch.set_grad_enabled(False)
+        def untracked_mm(x, w):
+            return x @ w
+
+        def grad_decorators(x, w):
+            with torch.no_grad():
+                a = tracked_mm(x, w)
+            b = untracked_mm(x, w)
+            return a, b, a.requires_grad, b.requires_grad
+
+        # chains as long as CPython compiles (about a thousand levels): the AST path reads them whole
+        _deep_dir = tempfile.mkdtemp()
+        with open(os.path.join(_deep_dir, "capture_deep_cases.py"), "w") as _f:
+            _f.write("def chain(x):\n    return x" + ".relu()" * 500 + " * 2\n\n"
+                     + "def sums(x):\n    return x" + " + x" * 500 + "\n")
+        sys.path.insert(0, _deep_dir)
+        import capture_deep_cases
+        deep_chain, deep_sum = capture_deep_cases.chain, capture_deep_cases.sums
         """;
 
     public static TheoryData<string, string> Cases => new()
@@ -175,6 +231,13 @@ public sealed class AstCorrectnessTests
         { "transformer_layer", "torch.randn(2, 5, 16)" },
         { "module_call", "torch.randn(4, 6)" },
         { "module_call", "-torch.ones(4, 6) * 10" },
+        { "wrapped", "torch.randn(3)" },
+        { "wrapped", "torch.randn(3), 2.0, shift=0.5" },
+        { "calls_wrapped", "torch.randn(3)" },
+        { "no_grad_method", "torch.randn(2, 3, requires_grad=True)" },
+        { "grad_decorators", "torch.randn(2, 3, requires_grad=True), torch.randn(3, 4, requires_grad=True)" },
+        { "deep_chain", "torch.randn(5)" },
+        { "deep_sum", "torch.randn(5)" },
     };
 
     public static IEnumerable<object[]> CasesPerBackend => FrontendFixture.PerBackend(Cases);

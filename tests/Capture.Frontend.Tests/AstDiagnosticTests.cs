@@ -86,7 +86,7 @@ public sealed class AstDiagnosticTests
         { "prints", "torch.randn(3)", "print(\"value\", y)", "print() of a tensor needs the tensor's value while the graph runs" },
         { "unknown_call", "torch.randn(3)", "numpy.tanh(x)", "call to 'numpy.tanh' (numpy.tanh), which the AST path does not know" },
         { "dynamic_attribute", "torch.randn(3), 'relu'", "getattr(x, name)", "getattr() with an attribute name that comes from argument 'name'" },
-        { "other_context", "torch.randn(3)", "with torch.autograd", "with blocks other than `with torch.no_grad():` and `with torch.enable_grad():` cannot be captured by the AST path" },
+        { "other_context", "torch.randn(3)", "with torch.autograd", "with blocks other than `with torch.no_grad():`, `with torch.enable_grad():` and `with torch.set_grad_enabled(b):` cannot be captured by the AST path" },
         { "branch_types", "torch.randn(3)", "if x.sum() > 0:", "the branches of this if give variables assigned in the branches as tensors of different types: f32[3] in the true branch, f32[] in the false branch" },
     };
 
@@ -142,6 +142,27 @@ public sealed class AstDiagnosticTests
             using var actual = Py.Eval($"raised(capture.compile({function}, mode='ast'), {arguments})", ns);
             Assert.NotEqual("nothing", expected.AsString());
             Assert.Equal(expected.AsString(), actual.AsString()); // RuntimeError, IndexError: not NotSupported
+        }
+    }
+
+    // five hundred functions calling each other: the AST path inlines every call, and past its depth it
+    // says so at the call's line (not an internal error), and the process keeps working
+    [Fact]
+    public void CallsNestedDeeperThanTheAstPathInlinesAreRefusedAtTheirLine()
+    {
+        var source = "import torch\n\n" + string.Concat(Enumerable.Range(0, 500).Select(i =>
+            $"def h{i}(x):\n    return {(i < 499 ? $"h{i + 1}(x)" : "x * 2")}\n\n"));
+        var (ns, file) = FrontendFixture.Load(source);
+        using (ns)
+        using (Interpreter.Gil())
+        {
+            using var text = Py.Eval("refusal(h0, torch.randn(2))", ns);
+            var message = text.AsString();
+            Assert.StartsWith("the AST path cannot capture this function:\n", message);
+            // h32's call of h33 is the 33rd level: h_i is defined on line 3 + 3i, its return on the next
+            Assert.True(message.Contains($"{file}:{3 + 32 * 3 + 1}:12: calls nest deeper than 32 levels"), message);
+            using var after = Py.Eval("run_both(h498, torch.randn(3))", ns);
+            Assert.True(after.ToBoolean(), "a shallower call of the same functions still works");
         }
     }
 

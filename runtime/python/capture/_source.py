@@ -4,9 +4,11 @@ tree as JSON in one call, positions moved back to the user's file (C#: frontend/
 import ast
 import inspect
 import json
+import sys
 import textwrap
 
 _OPS = (ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+_DEPTH = 20000  # recursion while the tree becomes JSON; C# reads as deep (SourceReader.MaxDepth)
 
 
 def _const(v):
@@ -20,10 +22,12 @@ def _const(v):
 
 
 def read(fn):
-    fn = inspect.unwrap(fn)
+    # the function's own code, never what it wraps: inspect.getsourcelines(fn) follows __wrapped__, and a
+    # functools.wraps decorator's body (`return fn(*a, **k) * 2`) would be read as the wrapped function's
+    target = getattr(fn, "__code__", fn)
     try:
-        lines, first = inspect.getsourcelines(fn)
-        file = inspect.getsourcefile(fn) or fn.__code__.co_filename
+        lines, first = inspect.getsourcelines(target)
+        file = inspect.getsourcefile(target) or fn.__code__.co_filename
     except (OSError, TypeError) as e:
         return json.dumps({"error": str(e), "file": getattr(getattr(fn, "__code__", None), "co_filename", "<unknown>"),
                            "line": getattr(getattr(fn, "__code__", None), "co_firstlineno", 0)})
@@ -60,5 +64,14 @@ def read(fn):
         return out
 
     body = tree.body[0] if len(tree.body) == 1 else None
-    return json.dumps({"file": file, "first": first, "lines": lines, "tree": conv(body) if body is not None else None,
-                       "kind": type(body).__name__ if body is not None else "Module"})
+    # a long chain (x.relu().relu()... or x + x + ... five hundred times) nests the tree as deep: the
+    # walk and the JSON encoder recurse once per level
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _DEPTH))
+    try:
+        return json.dumps({"file": file, "first": first, "lines": lines, "tree": conv(body) if body is not None else None,
+                           "kind": type(body).__name__ if body is not None else "Module"})
+    except RecursionError:
+        return json.dumps({"error": f"the function's expressions nest more than {_DEPTH} levels deep", "deep": True, "file": file, "line": first})
+    finally:
+        sys.setrecursionlimit(limit)

@@ -75,6 +75,7 @@ internal static class SyntaxCheck
 
     private static void Expression(Expr e, ParsedFunction f, List<Diagnostic> found)
     {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack()) throw SourceReader.TooDeep(e.At, null);
         switch (e)
         {
             case UnsupportedExpr u when Refused.TryGetValue(u.Kind, out var r): Refuse(found, f, u.At, r); break;

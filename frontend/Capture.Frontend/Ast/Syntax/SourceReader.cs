@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Capture.Frontend;
@@ -17,12 +18,13 @@ public static class SourceReader
         using var helper = Py.Import("capture._source");
         using var read = helper.GetAttr("read");
         using var text = read.Call(function);
-        var json = JsonNode.Parse(text.AsString())!.AsObject();
+        var json = JsonNode.Parse(text.AsString(), documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth })!.AsObject();
         var file = (string?)json["file"] ?? "<unknown>";
         if (json["error"] is { } error)
         {
             var at = new Span(file, (int?)json["line"] ?? 0, (int?)json["col"] ?? 1);
             var message = (string)error!;
+            if (json["deep"] is not null) throw TooDeep(at, null);
             throw new AstCaptureException([message.StartsWith("syntax error", StringComparison.Ordinal)
                 ? new Diagnostic(at, "syntax", message, "fix the syntax error", null)
                 : new Diagnostic(at, "source", $"the function's source is not available ({message})",
@@ -38,12 +40,24 @@ public static class SourceReader
                 "define the function with def", lines.FirstOrDefault()?.TrimEnd())]);
         }
         var reader = new TreeReader(file);
-        return new ParsedFunction((FunctionDef)reader.Statement(tree), file, first, lines);
+        try { return new ParsedFunction((FunctionDef)reader.Statement(tree), file, first, lines); }
+        catch (InsufficientExecutionStackException) { throw TooDeep(new Span(file, reader.Deepest?.Line ?? first, reader.Deepest?.Column ?? 1), null); }
     }
+
+    /// <summary>How deep the JSON of a tree may nest (capture/_source.py's _DEPTH levels of recursion make at most twice as many).</summary>
+    public const int MaxDepth = 40_000;
+
+    /// <summary>The error for expressions nested deeper than this thread's stack lets the AST path walk.</summary>
+    public static AstCaptureException TooDeep(Span at, string? line) =>
+        new([new Diagnostic(at, "nesting", "the expressions here nest too deeply for the AST path (a chain of thousands of calls or operators)",
+            "split the expression with intermediate variables, or use mode='bytecode'", line)]);
 
     private sealed class TreeReader(string file)
     {
-        private Span At(JsonObject o) => new(file, (int?)o["_l"] ?? 0, (int?)o["_c"] ?? 1);
+        /// <summary>The last position read: where a walk too deep for the stack stopped.</summary>
+        public Span? Deepest { get; private set; }
+
+        private Span At(JsonObject o) => Deepest = new(file, (int?)o["_l"] ?? 0, (int?)o["_c"] ?? 1);
 
         private IReadOnlyList<Stmt> Body(JsonNode? list) => list is JsonArray a ? a.Select(s => Statement(s!.AsObject())).ToList() : [];
 
@@ -84,6 +98,7 @@ public static class SourceReader
 
         public Expr Expression(JsonObject o)
         {
+            System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
             var at = At(o);
             switch ((string)o["_t"]!)
             {

@@ -13,9 +13,21 @@ public sealed partial class AstTransformer
         var kwargs = new List<KeyValuePair<string, AstValue>>();
         foreach (var k in c.Keywords)
         {
-            if (k.Name is null)
-                throw Error(k.At, "**kwargs", "passing **kwargs cannot be captured by the AST path", "pass the keyword arguments by name");
-            kwargs.Add(new(k.Name, Eval(k.Value)));
+            if (k.Name is not null)
+            {
+                kwargs.Add(new(k.Name, Eval(k.Value)));
+                continue;
+            }
+            // f(**kwargs): a dict whose names are known at capture time (a **kwargs parameter, a dict argument)
+            if (Eval(k.Value) is not KwargsVal named)
+                throw Error(k.At, "**kwargs", "passing ** of a value other than a **kwargs parameter or a dict argument cannot be captured by the AST path",
+                    "pass the keyword arguments by name");
+            foreach (var item in named.Items)
+            {
+                if (kwargs.Any(a => a.Key == item.Key))
+                    throw Error(k.At, "call", $"got multiple values for keyword argument '{item.Key}'", "check the call");
+                kwargs.Add(item);
+            }
         }
         At(c.At);
         return Call(function, args, kwargs, c);
@@ -264,7 +276,10 @@ public sealed partial class AstTransformer
         foreach (var (key, value) in kwargs)
         {
             if (!p.Positional.Contains(key) && !p.KeywordOnly.Contains(key))
-                throw Error(at, "call", $"{name}() got an unexpected keyword argument '{key}'", "check the call");
+            {
+                if (p.VarKeywords is null) throw Error(at, "call", $"{name}() got an unexpected keyword argument '{key}'", "check the call");
+                continue; // into **kwargs, below
+            }
             if (!locals.TryAdd(key, value)) throw Error(at, "call", $"{name}() got multiple values for argument '{key}'", "check the call");
         }
         using var defaults = function.GetAttr("__defaults__");
@@ -286,9 +301,7 @@ public sealed partial class AstTransformer
         }
         if (p.VarKeywords is not null)
         {
-            if (kwargs.Any(k => !p.Positional.Contains(k.Key) && !p.KeywordOnly.Contains(k.Key)))
-                throw Error(at, "**kwargs", "**kwargs parameters cannot be captured by the AST path", "name the keyword parameters");
-            locals[p.VarKeywords] = new UndefinedVal($"'{p.VarKeywords}' (a **kwargs dict) cannot be used by the AST path");
+            locals[p.VarKeywords] = new KwargsVal(kwargs.Where(k => !p.Positional.Contains(k.Key) && !p.KeywordOnly.Contains(k.Key)).ToList());
         }
         using var closure = function.GetAttr("__closure__");
         if (!closure.IsNone)

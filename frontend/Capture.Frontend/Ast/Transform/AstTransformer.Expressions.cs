@@ -5,6 +5,9 @@ public sealed partial class AstTransformer
 {
     private AstValue Eval(Expr expr)
     {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw Error(expr.At, "nesting", "the expressions here nest too deeply for the AST path (a chain of thousands of calls or operators)",
+                "split the expression with intermediate variables, or use mode='bytecode'");
         switch (expr)
         {
             case NameExpr n: return Lookup(n.Id, n.At);
@@ -256,6 +259,25 @@ public sealed partial class AstTransformer
             if (path is not null) Assume(path, new TypeMatchGuard(path, type.NewReference(), value.IsTuple ? "tuple" : "list"), new LengthMatchGuard(path, value.Length));
             var items = value.ToItems().Select((item, i) => Wrap(item, path is null ? null : new ItemSource(path, i), $"{origin}[{i}]")).ToList();
             return value.IsTuple ? new TupleVal(items) : new ListVal(items, Owner: null);
+        }
+        if (value.IsDict && value.TypeName == "dict" && path is not null)
+        {
+            // a dict of named values (a **kwargs parameter's): its keys guarded, each item read by key
+            var items = value.ToDictItems();
+            try
+            {
+                if (items.All(p => p.Key.IsStr))
+                {
+                    var names = items.Select(p => p.Key.AsString()).ToList();
+                    using (var type = value.Type) Assume(path, new TypeMatchGuard(path, type.NewReference(), "dict"), new DictKeysGuard(path, names));
+                    return new KwargsVal(items.Select((p, i) => new KeyValuePair<string, AstValue>(names[i],
+                        Wrap(p.Value.NewReference(), new KeySource(path, names[i]), $"{origin}['{names[i]}']"))).ToList());
+                }
+            }
+            finally
+            {
+                foreach (var (k, v) in items) { k.Dispose(); v.Dispose(); }
+            }
         }
         if (_torch.IsModule(value))
         {

@@ -168,20 +168,51 @@ public sealed partial class AstTransformer
     }
 
     /// <summary>
-    /// `with torch.no_grad():` / `with torch.enable_grad():` put grad-mode nodes in the graph around
-    /// the body (the mode is restored however the body ends); other context managers are refused.
+    /// `with torch.no_grad():` / `with torch.enable_grad():` / `with torch.set_grad_enabled(b):` put
+    /// grad-mode nodes in the graph around the body (the mode is restored however the body ends); so
+    /// does `with self.clone():` on one of them, which is how torch's decorators (@torch.no_grad()) run
+    /// the function they wrap. Other context managers are refused.
     /// </summary>
     private Flow With(WithStmt w)
     {
-        if (w.Items is not [{ Context: CallExpr { Args.Count: 0, Keywords.Count: 0 } call, Target: null }]
-            || Eval(call.Function) is not ObjVal { Name: "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad" } mode)
-            throw Error(w.At, "with", "with blocks other than `with torch.no_grad():` and `with torch.enable_grad():` cannot be captured by the AST path",
+        if (w.Items is not [{ Context: CallExpr call, Target: null }] || GradModeOf(call) is not { } enabled)
+            throw Error(w.At, "with", "with blocks other than `with torch.no_grad():`, `with torch.enable_grad():` and `with torch.set_grad_enabled(b):` cannot be captured by the AST path",
                 "call the captured function inside the with block, or use mode='bytecode'");
         var previous = _scope.Builder.GradEnabled;
-        SetGradMode(mode.Name.EndsWith("enable_grad", StringComparison.Ordinal));
+        SetGradMode(enabled);
         var flow = ExecBlock(w.Body, null);
         SetGradMode(previous);
         return flow;
+    }
+
+    /// <summary>The grad mode a with statement's context sets, or null when it is not a grad-mode context.</summary>
+    private bool? GradModeOf(CallExpr call)
+    {
+        // a decorator's `with self.clone():` (torch.autograd.grad_mode._DecoratorContextManager)
+        if (call.Function is AttributeExpr { Attr: "clone" } clone && call.Args.Count == 0 && Eval(clone.Value) is ObjVal { Object: var instance })
+        {
+            using var type = instance.Type;
+            using var module = type.GetAttr("__module__");
+            using var name = type.GetAttr("__name__");
+            if (module.AsString() == "torch.autograd.grad_mode")
+                switch (name.AsString())
+                {
+                    case "no_grad": return false;
+                    case "enable_grad": return true;
+                    case "set_grad_enabled":
+                        using (var flag = instance.GetAttr("mode")) return flag.IsTrue();
+                    case "inference_mode":
+                        throw Error(call.At, "inference_mode", "torch.inference_mode cannot be captured by the AST path (its tensors are inference tensors, not only grad-free)",
+                            "use @torch.no_grad(), or mode='bytecode'");
+                }
+        }
+        var function = Eval(call.Function);
+        if (call.Args.Count == 0 && call.Keywords.Count == 0 && function is ObjVal { Name: "torch.no_grad" or "torch.enable_grad" or "torch.autograd.grad_mode.no_grad" or "torch.autograd.grad_mode.enable_grad" } mode)
+            return mode.Name.EndsWith("enable_grad", StringComparison.Ordinal);
+        if (function is ObjVal { Name: "torch.set_grad_enabled" or "torch.autograd.grad_mode.set_grad_enabled" } && call.Args.Count == 1 && call.Keywords.Count == 0)
+            return Eval(call.Args[0]) is ConstVal { Value.IsBool: true } flag ? flag.Value.IsTrue()
+                : throw Error(call.At, "with", "torch.set_grad_enabled takes a bool known at capture time here", "pass True or False");
+        return null;
     }
 
     private void SetGradMode(bool enabled)

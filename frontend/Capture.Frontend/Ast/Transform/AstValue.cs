@@ -36,5 +36,11 @@ internal sealed record ObjVal(PyObject Object, ObjectKind Kind, string Name, Sou
 /// <summary>obj.name before it is called: a Tensor method, an nn.Module method, a list or constant's method.</summary>
 internal sealed record MethodVal(AstValue Self, string Name) : AstValue;
 
+/// <summary>
+/// A dict of keyword arguments with names known at capture time: a function's **kwargs parameter, or a
+/// dict the caller passed (items read by key). What it can do here is be passed on with `f(**kwargs)`.
+/// </summary>
+internal sealed record KwargsVal(IReadOnlyList<KeyValuePair<string, AstValue>> Items) : AstValue;
+
 /// <summary>A name that has no value here: assigned in only one branch of a tensor if, or inside a tensor while loop.</summary>
 internal sealed record UndefinedVal(string Why) : AstValue;
