@@ -13,6 +13,7 @@ public sealed class AstCorrectnessTests
         import os
         import sys
         import tempfile
+        from typing import Dict, List, Optional
         import torch
         import torch.nn.functional as F
 
@@ -190,6 +191,38 @@ public sealed class AstCorrectnessTests
             b = untracked_mm(x, w)
             return a, b, a.requires_grad, b.requires_grad
 
+        # typed containers and refinement, as TorchScript code writes them
+        def dict_argument(d: Dict[str, torch.Tensor], scale: float = 1.0):
+            total = d["a"] * scale
+            for k in d:
+                if k != "a":
+                    total = total + d[k]
+            for k, v in d.items():
+                total = total - v.sum() if k == "b" else total
+            extra = d.get("missing", None)
+            return total, len(d), "b" in d, extra is None, len(d.values())
+
+        def forwards_dict(x, options: Dict[str, float], d: Dict[str, torch.Tensor]):
+            return wrapped(x, **options) + dict_argument(d)[0]
+
+        def optional_refined(x, bias: Optional[torch.Tensor] = None, mode: str = "sum"):
+            if bias is not None:
+                x = x + bias
+            if isinstance(mode, str) and mode.startswith("su"):
+                return x.sum(0)
+            assert mode == "mean", "mode is sum or mean"
+            return x.mean(0)
+
+        def sometimes_raises(x, n: int):
+            if n < 0:
+                raise ValueError("n must be >= 0")
+            return x * n
+
+        def same_for_every_dict(fn, dicts):
+            # one compiled function over dicts with other keys: each call equals eager (guards on the keys)
+            compiled = capture.compile(fn, mode="ast", backend=BACKEND)
+            return all(same(compiled(d), fn(d)) for d in dicts)
+
         # chains as long as CPython compiles (about a thousand levels): the AST path reads them whole
         _deep_dir = tempfile.mkdtemp()
         with open(os.path.join(_deep_dir, "capture_deep_cases.py"), "w") as _f:
@@ -237,6 +270,12 @@ public sealed class AstCorrectnessTests
         { "no_grad_method", "torch.randn(2, 3, requires_grad=True)" },
         { "grad_decorators", "torch.randn(2, 3, requires_grad=True), torch.randn(3, 4, requires_grad=True)" },
         { "deep_chain", "torch.randn(5)" },
+        { "dict_argument", "{'a': torch.randn(3), 'b': torch.randn(3), 'c': torch.randn(3)}" },
+        { "dict_argument", "{'a': torch.randn(3)}, 2.0" },
+        { "forwards_dict", "torch.randn(3), {'k': 2.0, 'shift': 0.5}, {'a': torch.randn(3), 'b': torch.randn(3)}" },
+        { "optional_refined", "torch.randn(3, 2)" },
+        { "optional_refined", "torch.randn(3, 2), torch.randn(2), 'mean'" },
+        { "sometimes_raises", "torch.randn(3), 2" },
         { "deep_sum", "torch.randn(5)" },
     };
 
@@ -251,6 +290,18 @@ public sealed class AstCorrectnessTests
         using (Interpreter.Gil())
         using (var result = Py.Eval($"run_both({function}, {arguments})", ns))
             Assert.True(result.ToBoolean(), $"{function}({arguments}) differs from eager");
+    }
+
+    [Theory]
+    [MemberData(nameof(FrontendFixture.PerBackend), MemberType = typeof(FrontendFixture))]
+    public void DictArgumentsRecompileWhenTheirKeysChange(string backend)
+    {
+        var (ns, _) = FrontendFixture.Load(Suite, backend);
+        using (ns)
+        using (Interpreter.Gil())
+        using (var result = Py.Eval("same_for_every_dict(dict_argument, [{'a': torch.ones(2), 'b': torch.ones(2)}, {'a': torch.ones(2), 'c': torch.ones(2) * 3},"
+                   + " {'a': torch.ones(2)}, {'b': torch.ones(2), 'a': torch.ones(2)}])", ns))
+            Assert.True(result.ToBoolean(), "a call with other keys gave another answer than eager");
     }
 
     [Theory]

@@ -117,6 +117,7 @@ public sealed class AstDiagnosticTests
     [InlineData("shape_mismatch", "torch.randn(3), torch.randn(4)")]
     [InlineData("index_out_of_range", "torch.randn(3)")]
     [InlineData("beyond_int64", "torch.randn(3)")]
+    [InlineData("raises_for_negatives", "torch.randn(3), -1")]
     public void CodeThatFailsForItsInputsRaisesWhatEagerRaises(string function, string arguments)
     {
         var source = Suite + """
@@ -126,6 +127,11 @@ public sealed class AstDiagnosticTests
 
             def beyond_int64(x):
                 return x + 2**70
+
+            def raises_for_negatives(x, n: int):
+                if n < 0:
+                    raise ValueError("n must be >= 0")
+                return x * n
 
             def raised(fn, *args):
                 try:

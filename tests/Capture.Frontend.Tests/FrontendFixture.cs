@@ -28,6 +28,8 @@ public sealed class FrontendFixture
                 return torch.equal(a, b)
             if isinstance(a, (tuple, list)):
                 return type(a) == type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+            if isinstance(a, dict):
+                return type(a) == type(b) and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
             return type(a) == type(b) and a == b
 
         def run_both(fn, *args, **kwargs):

@@ -28,7 +28,7 @@ public sealed class AstCaptureException(IReadOnlyList<Diagnostic> diagnostics)
     : NotSupportedException("the AST path cannot capture this function:\n" + string.Join("\n", diagnostics))
 {
     /// <summary>Diagnostics that say the code fails for these inputs (torch or Python raises the same), not that the AST path cannot express it.</summary>
-    public static readonly System.Collections.Frozen.FrozenSet<string> FailuresOfTheCode = System.Collections.Frozen.FrozenSet.ToFrozenSet<string>(["shape error", "index", "key", "python error"]);
+    public static readonly System.Collections.Frozen.FrozenSet<string> FailuresOfTheCode = System.Collections.Frozen.FrozenSet.ToFrozenSet<string>(["shape error", "index", "key", "python error", "raised"]);
 
     public IReadOnlyList<Diagnostic> Diagnostics { get; } = diagnostics;
 

@@ -48,7 +48,7 @@ public sealed partial class AstTransformer
                 var index = fields.ToItems().Select(f => { using (f) return f.AsString(); }).ToList().IndexOf(name);
                 return index >= 0 ? named.Items[index] : new MethodVal(owner, name);
             }
-            case ListVal or TupleVal:
+            case ListVal or TupleVal or DictVal:
                 return new MethodVal(owner, name);
             case ObjVal { Kind: ObjectKind.Class or ObjectKind.TorchFunction or ObjectKind.Builtin } o when IsTrusted(o.Object) && o.Object.HasAttr(name):
                 return Wrap(o.Object.GetAttr(name), null, $"{o.Name}.{name}");
@@ -164,6 +164,8 @@ public sealed partial class AstTransformer
                 if (position < 0) position += m.Object.Length;
                 return Wrap(item, m.Path is null ? null : new ItemSource(m.Path, position), $"{m.Name}[{position}]");
             }
+            case DictVal d when index is ConstVal { Value.IsStr: true } key:
+                return d.Find(key.Value.AsString()) ?? throw Error(at, "key", $"KeyError: {key.Value.Repr()}", "use a key the dict has");
             case ObjVal { Object.IsDict: true } dict when index is ConstVal key && !dict.Object.CallMethod("__contains__", key.Value).IsTrue():
                 // a missing key fails in plain Python too: the real call raises the KeyError
                 throw Error(at, "key", $"KeyError: {key.Value.Repr()}", "use a key the dict has");
@@ -256,6 +258,7 @@ public sealed partial class AstTransformer
         ConstVal c => $"a {c.Value.TypeName} ({c.Value.Repr()})",
         TupleVal t => $"a tuple of {t.Items.Count}",
         ListVal l => $"a list of {l.Items.Count}",
+        DictVal d => $"a dict of {d.Items.Count}",
         ObjVal { Kind: ObjectKind.NnModule } m => $"the module {m.Name} ({m.Object.TypeName})",
         ObjVal o => $"{o.Name} (a {o.Object.TypeName})",
         MethodVal m => $"the method {m.Name}",

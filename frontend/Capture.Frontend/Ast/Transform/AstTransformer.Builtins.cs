@@ -21,6 +21,7 @@ public sealed partial class AstTransformer
                     TensorVal => throw Error(at, "len", "len() of a 0-d tensor", "len() needs at least one dimension"),
                     TupleVal t => new ConstVal(Py.Int(t.Items.Count)),
                     ListVal l => new ConstVal(Py.Int(l.Items.Count)),
+                    DictVal d => new ConstVal(Py.Int(d.Items.Count)),
                     ObjVal { Kind: ObjectKind.NnModule } m => new ConstVal(Py.Int(AssumeLength(m))),
                     _ => CallForRealOrFail(function, args, kwargs, call),
                 };

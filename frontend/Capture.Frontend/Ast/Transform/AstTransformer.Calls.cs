@@ -19,7 +19,7 @@ public sealed partial class AstTransformer
                 continue;
             }
             // f(**kwargs): a dict whose names are known at capture time (a **kwargs parameter, a dict argument)
-            if (Eval(k.Value) is not KwargsVal named)
+            if (Eval(k.Value) is not DictVal named)
                 throw Error(k.At, "**kwargs", "passing ** of a value other than a **kwargs parameter or a dict argument cannot be captured by the AST path",
                     "pass the keyword arguments by name");
             foreach (var item in named.Items)
@@ -49,6 +49,8 @@ public sealed partial class AstTransformer
             }
             case MethodVal { Self: ListVal or TupleVal } m:
                 return SequenceMethod(m.Self, m.Name, args, at);
+            case MethodVal { Self: DictVal d } m:
+                return DictMethod(d, m.Name, args, at);
             case ObjVal { Kind: ObjectKind.NnModule } module:
                 return CallModule(module, args, kwargs, at);
             case ObjVal { Kind: ObjectKind.UserFunction } f when FunctionMarks.IsAllowedInGraph(f.Object):
@@ -301,7 +303,7 @@ public sealed partial class AstTransformer
         }
         if (p.VarKeywords is not null)
         {
-            locals[p.VarKeywords] = new KwargsVal(kwargs.Where(k => !p.Positional.Contains(k.Key) && !p.KeywordOnly.Contains(k.Key)).ToList());
+            locals[p.VarKeywords] = new DictVal(kwargs.Where(k => !p.Positional.Contains(k.Key) && !p.KeywordOnly.Contains(k.Key)).ToList());
         }
         using var closure = function.GetAttr("__closure__");
         if (!closure.IsNone)
@@ -319,6 +321,25 @@ public sealed partial class AstTransformer
             }
         }
         return locals;
+    }
+
+    /// <summary>A dict's reading methods: keys/values/items as lists, get with a default.</summary>
+    private AstValue DictMethod(DictVal d, string name, IReadOnlyList<AstValue> args, Span at)
+    {
+        AstValue Key(string k) => new ConstVal(Py.Str(k));
+        switch (name)
+        {
+            case "keys" when args.Count == 0: return new ListVal(d.Items.Select(i => Key(i.Key)).ToList(), _scope);
+            case "values" when args.Count == 0: return new ListVal(d.Items.Select(i => i.Value).ToList(), _scope);
+            case "items" when args.Count == 0: return new ListVal(d.Items.Select(i => (AstValue)new TupleVal([Key(i.Key), i.Value])).ToList(), _scope);
+            case "get" when args is [ConstVal { Value.IsStr: true } key, ..] && args.Count <= 2:
+                return d.Find(key.Value.AsString()) ?? (args.Count == 2 ? args[1] : new ConstVal(Py.None));
+            case "get":
+                throw Error(at, "dict.get", "dict.get() takes a str key known at capture time, and an optional default", "pass a string key");
+            default:
+                throw Error(at, "dict method", $"dict.{name}() cannot be captured by the AST path: a dict argument is read, not changed",
+                    "read items with d[key], d.get(key), keys(), values() or items(), or use mode='bytecode'");
+        }
     }
 
     private AstValue SequenceMethod(AstValue sequence, string name, IReadOnlyList<AstValue> args, Span at)

@@ -172,6 +172,7 @@ public sealed partial class AstTransformer
         {
             case TupleVal t: return t.Items;
             case ListVal l: return l.Items.ToList();
+            case DictVal d: return d.Items.Select(i => (AstValue)new ConstVal(Py.Str(i.Key))).ToList();
             case TensorVal t when t.Meta.Rank > 0:
                 var count = t.Meta.Shape[0].Concrete("iteration");
                 return Enumerable.Range(0, (int)count).Select(i => Op(Ops.GetItem, [Use(t), (long)i], [], at)).ToList();
@@ -270,7 +271,7 @@ public sealed partial class AstTransformer
                 {
                     var names = items.Select(p => p.Key.AsString()).ToList();
                     using (var type = value.Type) Assume(path, new TypeMatchGuard(path, type.NewReference(), "dict"), new DictKeysGuard(path, names));
-                    return new KwargsVal(items.Select((p, i) => new KeyValuePair<string, AstValue>(names[i],
+                    return new DictVal(items.Select((p, i) => new KeyValuePair<string, AstValue>(names[i],
                         Wrap(p.Value.NewReference(), new KeySource(path, names[i]), $"{origin}['{names[i]}']"))).ToList());
                 }
             }

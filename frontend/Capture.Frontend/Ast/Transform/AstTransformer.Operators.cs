@@ -56,6 +56,8 @@ public sealed partial class AstTransformer
             }
             case "in" or "not in":
             {
+                if (right is DictVal d && left is ConstVal key)
+                    return new ConstVal(Py.Bool((key.Value.IsStr && d.Find(key.Value.AsString()) is not null) == (op == "in")));
                 if (right is TupleVal or ListVal && left is ConstVal c)
                 {
                     var items = right is TupleVal t ? t.Items : ((ListVal)right).Items;

@@ -300,8 +300,12 @@ public sealed partial class AstTransformer
     // try, global and nonlocal never get here: SyntaxCheck refuses them in every function first
     private Exception Unsupported(UnsupportedStmt u) => u.Kind switch
     {
-        "Raise" => Error(u.At, "raise", "this raise is reached for the example inputs: a graph cannot raise",
+        // reached outside any tensor-dependent branch or loop: eager raises for these inputs too, and the
+        // runner calls the function for real so that the caller gets that exception from its line
+        "Raise" when ReferenceEquals(_scope, _root) => Error(u.At, "raised", "this raise is reached for these inputs (the function raises, as in eager)",
             "check inputs before calling the captured function"),
+        "Raise" => Error(u.At, "raise", "a raise inside a branch or loop that a tensor decides cannot be captured: a graph cannot raise",
+            "check the condition outside the captured function, or use mode='bytecode'"),
         "AsyncWith" => Error(u.At, "async", "async with cannot be captured", "capture a plain def"),
         "Delete" => Error(u.At, "del", "del cannot be captured", "drop the del: names go out of scope at the end of the function"),
         "Import" or "ImportFrom" => Error(u.At, "import", "imports inside the captured function cannot be captured", "import at module level"),

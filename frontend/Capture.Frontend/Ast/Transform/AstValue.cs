@@ -37,10 +37,14 @@ internal sealed record ObjVal(PyObject Object, ObjectKind Kind, string Name, Sou
 internal sealed record MethodVal(AstValue Self, string Name) : AstValue;
 
 /// <summary>
-/// A dict of keyword arguments with names known at capture time: a function's **kwargs parameter, or a
-/// dict the caller passed (items read by key). What it can do here is be passed on with `f(**kwargs)`.
+/// A dict with str keys known at capture time: a function's **kwargs parameter, or a dict argument
+/// (its keys guarded, items read by key). It is read here (d["k"], len, in, iteration, keys/values/
+/// items/get) and passed on with `f(**d)`, not changed.
 /// </summary>
-internal sealed record KwargsVal(IReadOnlyList<KeyValuePair<string, AstValue>> Items) : AstValue;
+internal sealed record DictVal(IReadOnlyList<KeyValuePair<string, AstValue>> Items) : AstValue
+{
+    public AstValue? Find(string key) => Items.FirstOrDefault(i => i.Key == key).Value;
+}
 
 /// <summary>A name that has no value here: assigned in only one branch of a tensor if, or inside a tensor while loop.</summary>
 internal sealed record UndefinedVal(string Why) : AstValue;
