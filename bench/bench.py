@@ -396,6 +396,20 @@ def main(argv):
             f.write(f"| {r['workload']} | {r['system']} | {r['total_ms']:.1f} | " + " | ".join(cells) + " |\n")
     plot(results, os.path.join(out, "results.png"), environment)
     print(f"wrote {os.path.join(out, 'results.md')}, results.json and results.png")
+    if not options.only:
+        # what the AST path captures next to torch.jit.script, on the same TorchScript-style cases
+        sys.path.insert(0, os.path.join(ROOT, "tests", "ast_cases"))
+        import harness
+        ast_cases = harness.run("roslyn")
+        failed |= bool(ast_cases["totals"]["capture_differs_from_eager"])
+        with open(os.path.join(out, "ast_cases.md"), "w") as f:
+            f.write(harness.markdown(ast_cases))
+        t = ast_cases["totals"]
+        with open(os.path.join(out, "results.md"), "a") as f:
+            f.write(f"\n## AST path versus torch.jit.script\n\nOn {t['cases']} TorchScript-style cases, torch.jit.script captures {t['torchscript']} "
+                    f"and Capture's AST path {t['capture_ast']} (every case TorchScript captures, plus {', '.join(t['capture_only']) or 'none'}); "
+                    "each case side by side in [ast_cases.md](ast_cases.md).\n")
+        print(f"wrote {os.path.join(out, 'ast_cases.md')}")
     if not options.quick and not options.only:
         # the whole models, one process per backend (bench/models.py), as a section of results.md
         import models

@@ -1,0 +1,36 @@
+using System.Text.Json.Nodes;
+
+namespace Capture.EndToEnd.Tests;
+
+// Issue 31: the AST path captures at least what torch.jit.script scripts. tests/ast_cases/cases.py holds
+// TorchScript-style functions and modules (annotations, Optional refinement, typed containers, raise,
+// assert, tensor if/while, modules) and Python beyond TorchScript's language (closures, decorators,
+// **kwargs, generators); harness.py runs each through torch.jit.script and Capture's AST path.
+public sealed class AstCasesTests
+{
+    [Fact]
+    public void AstPathCapturesEveryCaseTorchScriptScriptsAndMoreWithEagersResults()
+    {
+        var run = CommandRunner.CaptureOn("roslyn", "run", Path.Combine(CommandRunner.Root, "tests", "ast_cases", "harness.py"), "--backend", "roslyn");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var result = JsonNode.Parse(run.Stdout)!;
+        var totals = result["totals"]!;
+        var cases = result["cases"]!.AsArray().Select(c => c!).ToList();
+        Assert.True(cases.Count >= 30, $"{cases.Count} cases");
+        Assert.Empty(totals["torchscript_only"]!.AsArray()); // nothing TorchScript scripts is refused here
+        Assert.Empty(totals["capture_differs_from_eager"]!.AsArray());
+        // every TorchScript-style case scripts (the suite is fair to TorchScript) and captures
+        foreach (var c in cases.Where(c => !c["beyond_torchscript_language"]!.GetValue<bool>()))
+        {
+            Assert.True(c["torchscript"]!["captured"]!.GetValue<bool>(), $"{c["case"]}: torch.jit.script fails: {c["torchscript"]!["error"]}");
+            Assert.True(c["capture_ast"]!["captured"]!.GetValue<bool>() && c["capture_ast"]!["equal"]!.GetValue<bool>(), c.ToJsonString());
+        }
+        // and Python that TorchScript's language does not cover
+        var beyond = totals["capture_only"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        Assert.Contains("beyond_closure", beyond);
+        Assert.Contains("beyond_decorated", beyond);
+        Assert.Contains("beyond_kwargs", beyond);
+        Assert.Contains("beyond_generators", beyond);
+        Assert.True(totals["capture_ast"]!.GetValue<int>() > totals["torchscript"]!.GetValue<int>(), totals.ToJsonString());
+    }
+}

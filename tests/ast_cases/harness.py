@@ -1,0 +1,97 @@
+"""Runs every case of cases.py three ways — eagerly, through torch.jit.script, and through Capture's
+AST path (capture.compile(mode="ast")) — and says, per case, whether each captured it and whether
+its result equals eager's. Prints one JSON object (cases and totals) on stdout; --markdown FILE also
+writes the side-by-side table (bench/ast_cases.md). Run: ./capture run tests/ast_cases/harness.py
+[--backend B] [--markdown FILE]."""
+
+import argparse
+import copy
+import json
+import os
+import sys
+import warnings
+
+import torch
+
+import capture
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cases  # noqa: E402
+
+
+def same(a, b):
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and a.dtype == b.dtype and (
+            torch.allclose(a, b, rtol=1e-4, atol=1e-5) if a.is_floating_point() else torch.equal(a, b))
+    if isinstance(a, (tuple, list)):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def first_line(error):
+    text = str(error).strip().splitlines()
+    detail = next((line.strip() for line in text[1:] if line.strip() and not line.startswith(" ")), "") if len(text) > 1 else ""
+    return f"{type(error).__name__}: {(detail or (text[0] if text else ''))[:160]}"
+
+
+def attempt(make, target, args, expected):
+    """(captured, equal to eager, error text)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compiled = make(target)
+            actual = compiled(*copy.deepcopy(args))
+    except Exception as error:  # noqa: BLE001 - reported per case
+        return False, False, first_line(error)
+    return True, same(actual, expected), None
+
+
+def run(backend):
+    rows = []
+    for name, (make_target, make_args) in cases.CASES.items():
+        torch.manual_seed(0)
+        target, args = make_target(), make_args()
+        expected = target(*copy.deepcopy(args))
+        script = attempt(torch.jit.script, target, args, expected)
+        ast = attempt(lambda t: capture.compile(t, mode="ast", backend=backend), target, args, expected)
+        rows.append({"case": name, "beyond_torchscript_language": name.startswith("beyond_"),
+                     "torchscript": {"captured": script[0], "equal": script[1], "error": script[2]},
+                     "capture_ast": {"captured": ast[0], "equal": ast[1], "error": ast[2]}})
+    totals = {side: sum(1 for r in rows if r[side]["captured"]) for side in ("torchscript", "capture_ast")}
+    totals["cases"] = len(rows)
+    totals["torchscript_only"] = [r["case"] for r in rows if r["torchscript"]["captured"] and not r["capture_ast"]["captured"]]
+    totals["capture_only"] = [r["case"] for r in rows if r["capture_ast"]["captured"] and not r["torchscript"]["captured"]]
+    totals["capture_differs_from_eager"] = [r["case"] for r in rows if r["capture_ast"]["captured"] and not r["capture_ast"]["equal"]]
+    return {"backend": backend, "totals": totals, "cases": rows}
+
+
+def markdown(result):
+    t = result["totals"]
+    lines = ["# AST path versus torch.jit.script", "",
+             f"{t['cases']} TorchScript-style cases (tests/ast_cases/cases.py), backend {result['backend']}: "
+             f"torch.jit.script captures {t['torchscript']}, Capture's AST path {t['capture_ast']}. "
+             "A captured result is compared with eager's.", "",
+             "| case | torch.jit.script | Capture AST path |", "|---|---|---|"]
+    for r in result["cases"]:
+        def cell(side):
+            s = r[side]
+            return ("yes" if s["equal"] else "yes, DIFFERS FROM EAGER") if s["captured"] else f"no: {s['error']}".replace("|", "\\|")
+        lines.append(f"| {r['case']} | {cell('torchscript')} | {cell('capture_ast')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="eager")
+    parser.add_argument("--markdown")
+    options = parser.parse_args(argv)
+    result = run(options.backend)
+    if options.markdown:
+        with open(options.markdown, "w") as f:
+            f.write(markdown(result))
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
