@@ -25,7 +25,8 @@ public static class CommandLine
                                   a script without EXAMPLES runs with ARGS and every frame it compiled is explained
           compare FILE.py[::FN] [--json] [--backend B] [-- ARGS]
                                   capture them through the AST path and the bytecode path and show both
-                                  side by side (graphs, control flow, breaks vs diagnostics, guards, results)
+                                  side by side (graphs, control flow, breaks vs diagnostics, guards, results),
+                                  with what torch.jit.script does with the same function
                                   a script without EXAMPLES runs with ARGS; each compiled function it called
                                   (or FN) is captured on the arguments of its first call (explain, graph too)
           graph FILE.py::FN [--format tabular|code|json|dot|csharp|llvm|asm] [--stage captured|optimized|forward|backward|joint]

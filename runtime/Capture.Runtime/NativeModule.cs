@@ -181,7 +181,8 @@ internal static class NativeModule
                         using var label = row.GetItem(0);
                         using var ast = row.GetItem(1);
                         using var bytecode = row.GetItem(2);
-                        return (label.AsString(), ast.AsString(), bytecode.AsString());
+                        using var script = row.GetItem(3);
+                        return (label.AsString(), ast.AsString(), bytecode.AsString(), script.AsString());
                     }
                 }).ToList(), details.AsString());
             }

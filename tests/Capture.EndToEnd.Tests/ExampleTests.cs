@@ -282,10 +282,11 @@ public sealed class ExampleTests
         Assert.True(run.ExitCode == 0, run.Stderr);
         var rows = run.Stdout.Split('\n').Select(l => l.Trim()).ToList();
         string Row(string label) => System.Text.RegularExpressions.Regex.Replace(rows.First(r => r.StartsWith(label + " ", StringComparison.Ordinal)), " {2,}", " | ");
-        Assert.Equal("graphs | 1 | 2", Row("graphs"));
-        Assert.Equal("control flow kept | cond (line 14) | -, broken at line 14", Row("control flow kept"));
-        Assert.Equal("graph breaks | - (never: one graph) | line 14: data-dependent branch on a tensor's value at line 14", Row("graph breaks"));
-        Assert.Equal("matches eager | yes | yes", Row("matches eager"));
+        // the third column: what torch.jit.script does with the same function
+        Assert.Equal("graphs | 1 | 2 | 1 (scripted)", Row("graphs"));
+        Assert.Equal("control flow kept | cond (line 14) | -, broken at line 14 | if 1", Row("control flow kept"));
+        Assert.Equal("graph breaks | - (never: one graph) | line 14: data-dependent branch on a tensor's value at line 14 | - (never: one graph)", Row("graph breaks"));
+        Assert.Equal("matches eager | yes | yes | yes", Row("matches eager"));
         Assert.Contains("AST graph 1 of 1:", run.Stdout);
         Assert.Contains("= capture.cond(gt, cond_true, cond_false, (sqrt, x))", run.Stdout);
         Assert.Contains("bytecode graph 2 of 2:", run.Stdout);
@@ -300,6 +301,16 @@ public sealed class ExampleTests
         Assert.Equal(43, entry.GetProperty("ast").GetProperty("diagnostics")[0].GetProperty("lineno").GetInt32());
         Assert.True(entry.GetProperty("bytecode").GetProperty("matches_eager").GetBoolean());
         Assert.Equal(System.Text.Json.JsonValueKind.Null, entry.GetProperty("ast").GetProperty("matches_eager").ValueKind);
+        Assert.True(entry.GetProperty("torchscript").GetProperty("captured").GetBoolean()); // TorchScript prints at run time
+
+        // TorchScript's refusal, in its words: an unannotated argument is taken for a tensor
+        var refused = CommandRunner.Capture("compare", Example("control_flow.py") + "::grow_until", "--json", "--backend", "eager");
+        Assert.True(refused.ExitCode == 0, refused.Stderr);
+        using var refusal = System.Text.Json.JsonDocument.Parse(refused.Stdout);
+        var script = refusal.RootElement[0].GetProperty("torchscript");
+        Assert.False(script.GetProperty("captured").GetBoolean());
+        Assert.Contains("Expected a value of type 'Tensor (inferred)' for argument 'limit'", script.GetProperty("error").GetString());
+        Assert.True(refusal.RootElement[0].GetProperty("ast").GetProperty("matches_eager").GetBoolean());
     }
 
     [Fact]

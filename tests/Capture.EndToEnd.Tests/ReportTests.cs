@@ -166,7 +166,8 @@ public sealed class ReportTests
         Assert.Contains("guarded because line 28 branches on `x.shape[-1] > 4`", text);
         // the comparison section, with the per-line decisions
         Assert.Contains("<section id=\"compare\" class=\"compare\"><h2>AST path versus bytecode path</h2>", text);
-        Assert.Contains("<tr><th>decided at capture</th><td>line 28 branches on `x.shape[-1] > 4`</td><td>line 28 branches on `x.shape[-1] > 4`</td></tr>", text);
+        Assert.Contains("<tr><th>decided at capture</th><td>line 28 branches on `x.shape[-1] > 4`</td><td>line 28 branches on `x.shape[-1] > 4`</td><td>- (types only)</td></tr>", text);
+        Assert.Contains("<th>torch.jit.script</th>", text);
     }
 
     [Fact]

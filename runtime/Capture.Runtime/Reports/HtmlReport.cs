@@ -15,8 +15,8 @@ namespace Capture.Runtime.Reports;
 /// </summary>
 public static class HtmlReport
 {
-    /// <summary>One function compared on both paths: its name and the rows (label, AST, bytecode), plus both sides' details as text.</summary>
-    public sealed record Comparison(string Function, IReadOnlyList<(string Label, string Ast, string Bytecode)> Rows, string Details);
+    /// <summary>One function compared on both paths and under torch.jit.script: its name and the rows (label, AST, bytecode, TorchScript), plus both paths' details as text.</summary>
+    public sealed record Comparison(string Function, IReadOnlyList<(string Label, string Ast, string Bytecode, string TorchScript)> Rows, string Details);
 
     public static string Render(string title, IReadOnlyList<FrameReport> frames, IReadOnlyList<Comparison>? comparisons = null)
     {
@@ -162,9 +162,9 @@ public static class HtmlReport
         h.Append("<section id=\"compare\" class=\"compare\"><h2>AST path versus bytecode path</h2>\n");
         foreach (var c in comparisons)
         {
-            h.Append($"<h3>{E(c.Function)}</h3>\n<table><thead><tr><th></th><th>AST</th><th>bytecode</th></tr></thead><tbody>\n");
-            foreach (var (label, ast, bytecode) in c.Rows) h.Append($"<tr><th>{E(label)}</th><td>{E(ast)}</td><td>{E(bytecode)}</td></tr>\n");
-            h.Append($"</tbody></table>\n<details><summary>Both paths' graphs, diagnostics and guards</summary><pre class=\"code\">{E(c.Details)}</pre></details>\n");
+            h.Append($"<h3>{E(c.Function)}</h3>\n<div class=\"wide\"><table><thead><tr><th></th><th>AST</th><th>bytecode</th><th>torch.jit.script</th></tr></thead><tbody>\n");
+            foreach (var (label, ast, bytecode, script) in c.Rows) h.Append($"<tr><th>{E(label)}</th><td>{E(ast)}</td><td>{E(bytecode)}</td><td>{E(script)}</td></tr>\n");
+            h.Append($"</tbody></table></div>\n<details><summary>Both paths' graphs, diagnostics and guards</summary><pre class=\"code\">{E(c.Details)}</pre></details>\n");
         }
         h.Append("</section>\n");
     }

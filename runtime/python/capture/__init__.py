@@ -514,13 +514,15 @@ def _same(a, b, exact):
 
 
 class CompareOutput:
-    """The AST path and the bytecode path on one call, side by side (`str()`), or as JSON (`to_json()`)."""
+    """The AST path, the bytecode path and torch.jit.script on one call, side by side (`str()`), or as JSON (`to_json()`)."""
 
-    def __init__(self, name, backend, ast, bytecode, expected):
+    def __init__(self, name, backend, ast, bytecode, expected, torchscript=None):
         self.function = name
         self.backend = backend
         self.ast = ast
         self.bytecode = bytecode
+        # what torch.jit.script does with the same function (_script_side): captured, or its error
+        self.torchscript = torchscript or {"captured": False, "error": "not tried", "matches_eager": None}
         exact = backend == "eager"
         # None when the AST path refused the function
         self.ast_matches_eager = None if ast.diagnostics else _same(ast._result, expected, exact)
@@ -545,7 +547,8 @@ class CompareOutput:
     def to_dict(self):
         return {"function": self.function, "backend": self.backend,
                 "ast": self._side(self.ast, self.ast_matches_eager),
-                "bytecode": self._side(self.bytecode, self.bytecode_matches_eager)}
+                "bytecode": self._side(self.bytecode, self.bytecode_matches_eager),
+                "torchscript": dict(self.torchscript)}
 
     def to_json(self, indent=2):
         import json
@@ -553,9 +556,10 @@ class CompareOutput:
         return json.dumps(self.to_dict(), indent=indent)
 
     def rows(self):
-        """The side-by-side table: (label, AST, bytecode) per row."""
+        """The side-by-side table: (label, AST, bytecode, torch.jit.script) per row."""
         data = self.to_dict()
-        a, b = data["ast"], data["bytecode"]
+        a, b, t = data["ast"], data["bytecode"], data["torchscript"]
+        scripted = t["captured"]
 
         def yes(m):
             return "refused" if m is None else ("yes" if m else "NO")
@@ -575,17 +579,20 @@ class CompareOutput:
             return "; ".join(f"line {i['lineno']}: {i[key]}" for i in items) or "-"
 
         rows = [
-            ("graphs", str(a["graph_count"]), str(b["graph_count"])),
-            ("ops", f"{a['op_count']} ({cats(a['op_categories'])})", f"{b['op_count']} ({cats(b['op_categories'])})"),
+            ("graphs", str(a["graph_count"]), str(b["graph_count"]), "1 (scripted)" if scripted else "- (not scripted)"),
+            ("ops", f"{a['op_count']} ({cats(a['op_categories'])})", f"{b['op_count']} ({cats(b['op_categories'])})",
+             f"{t['op_count']} graph nodes" if scripted else "-"),
             ("control flow kept", flow(a["control_flow"]) if a["control_flow"] or a["diagnostics"] else "- (decided at capture)",
              flow(b["control_flow"]) if b["control_flow"] else
-             ("-, broken at " + ", ".join(f"line {x['lineno']}" for x in b["graph_breaks"]) if b["graph_breaks"] else "- (specialized)")),
-            ("decided at capture", decided(self.ast), decided(self.bytecode)),
-            ("graph breaks", "- (never: one graph)", lines(b["graph_breaks"], "reason")),
-            ("diagnostics", lines(a["diagnostics"], "message"), "- (no diagnostics: breaks instead)"),
-            ("guards", str(len(a["guards"])), str(len(b["guards"]))),
-            ("matches eager", yes(a["matches_eager"]), yes(b["matches_eager"])),
-            ("capture time", f"{a['capture_time_ms']:.1f} ms", f"{b['capture_time_ms']:.1f} ms"),
+             ("-, broken at " + ", ".join(f"line {x['lineno']}" for x in b["graph_breaks"]) if b["graph_breaks"] else "- (specialized)"),
+             (", ".join(f"{k} {v}" for k, v in t["control_flow"].items()) or "-") if scripted else "-"),
+            ("decided at capture", decided(self.ast), decided(self.bytecode), "- (types only)" if scripted else "-"),
+            ("graph breaks", "- (never: one graph)", lines(b["graph_breaks"], "reason"), "- (never: one graph)" if scripted else "-"),
+            ("diagnostics", lines(a["diagnostics"], "message"), "- (no diagnostics: breaks instead)", "-" if scripted else t["error"]),
+            ("guards", str(len(a["guards"])), str(len(b["guards"])), "- (none: argument types)" if scripted else "-"),
+            ("matches eager", yes(a["matches_eager"]), yes(b["matches_eager"]), yes(t["matches_eager"])),
+            ("capture time", f"{a['capture_time_ms']:.1f} ms", f"{b['capture_time_ms']:.1f} ms",
+             f"{t['script_time_ms']:.1f} ms" if scripted else "-"),
         ]
         return rows
 
@@ -606,12 +613,12 @@ class CompareOutput:
 
     def __str__(self):
         rows = self.rows()
-        width = max(len(r[1]) for r in rows)
-        width = min(max(width, 12), 60)
+        width = min(max(max(len(r[1]) for r in rows), 12), 60)
+        middle = min(max(max(len(r[2]) for r in rows), 12), 60)
         out = [f"compare {self.function} (backend {self.backend})",
-               f"  {'':<18} {'AST':<{width}}  bytecode"]
-        for label, left, right in rows:
-            out.append(f"  {label:<18} {left:<{width}}  {right}")
+               f"  {'':<18} {'AST':<{width}}  {'bytecode':<{middle}}  torch.jit.script"]
+        for label, left, right, script in rows:
+            out.append(f"  {label:<18} {left:<{width}}  {right:<{middle}}  {script}")
         out.append(self.details())
         return "\n".join(out)
 
@@ -629,7 +636,8 @@ def _merge_counts(per_graph):
 def compare(fn, *args, backend=None, **kwargs):
     """Capture `fn` through both the AST and the bytecode path on these arguments and compare them
     side by side: graphs, ops by category, control flow kept or broken on, graph breaks versus
-    diagnostics, guards, agreement with eager PyTorch, and capture time."""
+    diagnostics, guards, agreement with eager PyTorch, and capture time; a third column says what
+    torch.jit.script does with the same function (an nn.Module: the module): scripted, or its error."""
     import copy
 
     backend = _check_backend(backend, "compare", fn)
@@ -640,7 +648,48 @@ def compare(fn, *args, backend=None, **kwargs):
         a, kw = copy.deepcopy((args, kwargs))
         reports[mode] = ExplainOutput(_native.explain(target, leading + a, kw, backend, mode))
     name = getattr(fn, "__name__", None) or (type(leading[0]).__name__ if leading else getattr(target, "__name__", "?"))
-    return CompareOutput(name, backend, reports["ast"], reports["bytecode"], expected)
+    # torch.jit.script takes a module whole (its forward is what runs), else the function
+    import torch
+
+    module = leading[0] if leading and isinstance(leading[0], torch.nn.Module) and target is type(leading[0]).forward else None
+    script = _script_side(target if module is None else module, leading if module is None else (), args, kwargs, expected, backend == "eager")
+    return CompareOutput(name, backend, reports["ast"], reports["bytecode"], expected, script)
+
+
+def _script_side(scriptable, leading, args, kwargs, expected, exact):
+    """torch.jit.script on the same function (an nn.Module: the module) and arguments: whether it
+    scripts, its graph's node count and control flow (prim::If, prim::Loop), whether its result equals
+    eager's, or the first line of its error."""
+    import copy
+    import time
+    import warnings
+
+    import torch
+
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scripted = torch.jit.script(scriptable)
+        elapsed = (time.perf_counter() - start) * 1000
+        a, kw = copy.deepcopy((args, kwargs))
+        actual = scripted(*leading, *a, **kw)
+    except Exception as error:  # noqa: BLE001 - TorchScript's refusal is the column's content
+        text = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        return {"captured": False, "error": f"{type(error).__name__}: {text[0] if text else ''}"[:200], "matches_eager": None}
+    graph = scripted.graph if hasattr(scripted, "graph") else scripted.forward.graph
+    kinds = {}
+
+    def walk(block):
+        for node in block.nodes():
+            kinds[node.kind()] = kinds.get(node.kind(), 0) + 1
+            for inner in node.blocks():
+                walk(inner)
+
+    walk(graph)
+    flow = {"if": kinds.get("prim::If", 0), "loop": kinds.get("prim::Loop", 0)}
+    return {"captured": True, "error": None, "matches_eager": _same(actual, expected, exact), "script_time_ms": elapsed,
+            "op_count": sum(kinds.values()), "control_flow": {k: v for k, v in flow.items() if v}}
 
 
 def report(path=None, *, compare=(), title=None):
