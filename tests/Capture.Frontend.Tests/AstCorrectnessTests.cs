@@ -326,6 +326,28 @@ public sealed class AstCorrectnessTests
         }
     }
 
+    // on the kernel backends a cond's branches and a while_loop's condition and body are compiled graphs
+    // of their own (no torch fallback), outputs equal to eager's (MatchesEager runs the same cases)
+    [Theory]
+    [InlineData("roslyn", "tensor_if", "torch.randn(3, 4), torch.ones(4, 2)", "cond true codegen")]
+    [InlineData("llvm", "tensor_if", "torch.randn(3, 4), torch.ones(4, 2)", "cond true codegen")]
+    [InlineData("roslyn", "while_tensor", "torch.rand(4) + 0.1, 100.0", "while_loop body codegen")]
+    [InlineData("llvm", "while_tensor", "torch.rand(4) + 0.1, 100.0", "while_loop body codegen")]
+    public void ControlFlowSubgraphsCompileOnTheKernelBackends(string backend, string function, string arguments, string phase)
+    {
+        var (ns, _) = FrontendFixture.Load(Suite, backend);
+        using (ns)
+        using (Interpreter.Gil())
+        using (var report = Py.Eval($"capture.explain({function}, {arguments}, mode='ast', backend='{backend}', verbose=True)", ns))
+        {
+            var text = report.ToString();
+            Assert.Contains(phase, text);
+            Assert.DoesNotContain("runs through torch, subgraphs included", text);
+            using var same = Py.Eval($"run_both({function}, {arguments})", ns);
+            Assert.True(same.ToBoolean());
+        }
+    }
+
     [Fact]
     public void CheapPureTernaryBecomesWhereAndTheOtherACond()
     {

@@ -59,12 +59,12 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
                 {
-                    if (group.Kind == FusionKind.Extern) ExecuteExtern(graph[KernelLowering.ExternNode(graph, group)], gemm, env);
+                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env);
                     if (part.Launch(group.Id).Run(torch, env, known)) continue;
                 }
                 foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n)))
                     if (graph[node] is Constant) Ensure(part, node, graph, env);
-                    else ExecuteExtern(graph[node], gemm, env);
+                    else ExecuteExtern(part, graph[node], gemm, env);
             }
             foreach (var name in graph.Output.Inputs)
             {
@@ -110,11 +110,55 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     }
 
     /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
-    private void ExecuteExtern(Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env)
+    private void ExecuteExtern(RunnablePart part, Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env)
     {
+        if (node is Cond or WhileLoop && part.Subgraph(node.Name) is { } sub)
+        {
+            env[node.Name] = RunControlFlow(node, sub, env);
+            return;
+        }
         KernelThreads.Park(); // BLAS's and torch's threads get both cores
         if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env)) return;
         Execute(node, env);
+    }
+
+    /// <summary>A cond or while_loop through its compiled subgraphs: the branch the predicate picks; the body while the condition holds.</summary>
+    private PyObject RunControlFlow(Node node, IReadOnlyList<RunnablePart> sub, Dictionary<string, PyObject> env)
+    {
+        PyObject Value(Arg a) => a is RefArg r ? env[r.Name].NewReference() : _calls.Value(a, name => env[name].NewReference());
+        try
+        {
+            switch (node)
+            {
+                case Cond c:
+                {
+                    bool pick;
+                    using (var predicate = Value(c.Predicate)) pick = predicate.IsTrue();
+                    var operands = c.Operands.Select(Value).ToList();
+                    try { return Run(sub[pick ? 0 : 1], operands, null); }
+                    finally { foreach (var o in operands) o.Dispose(); }
+                }
+                case WhileLoop w:
+                {
+                    var carried = w.Operands.Select(Value).ToList();
+                    try
+                    {
+                        while (true)
+                        {
+                            using (var go = Run(sub[0], carried, null))
+                                if (!go.IsTrue()) return Py.Tuple(carried);
+                            using var next = Run(sub[1], carried, null);
+                            foreach (var c in carried) c.Dispose();
+                            carried = next.ToItems().ToList();
+                        }
+                    }
+                    finally { foreach (var c in carried) c.Dispose(); }
+                }
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(node));
+            }
+        }
+        catch (Exception e) when (e is PythonException or NotSupportedException) { throw GraphExecutionException.Of(node, e); }
     }
 
     private void Execute(Node node, Dictionary<string, PyObject> env)
@@ -189,6 +233,20 @@ public sealed class RunnablePart(CompiledPart part)
             if (!_constants.TryGetValue(constant.Name, out var tensor))
                 _constants[constant.Name] = tensor = torch.FromData(constant.Value, (TensorMeta)constant.Meta);
             return tensor.NewReference();
+        }
+    }
+
+    private readonly Dictionary<string, IReadOnlyList<RunnablePart>?> _subgraphs = [];
+
+    /// <summary>The compiled subgraphs of a cond or while_loop node (made on first use), or null when it has none (it runs through torch).</summary>
+    internal IReadOnlyList<RunnablePart>? Subgraph(string node)
+    {
+        lock (_subgraphs)
+        {
+            if (!_subgraphs.TryGetValue(node, out var runnable))
+                _subgraphs[node] = runnable = part.Subgraphs.TryGetValue(node, out var parts) && parts.All(p => p.Optimized is not null)
+                    ? parts.Select(p => new RunnablePart(p)).ToList() : null;
+            return runnable;
         }
     }
 

@@ -82,8 +82,12 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     /// <summary>Why a graph runs node by node through torch on a kernel backend, or null when it compiles.</summary>
     public static string? NodeByNodeReason(Graph graph, bool gradEnabled)
     {
-        if (graph.Nodes.Any(n => n is Cond or WhileLoop))
-            return "the graph keeps control flow (cond, while_loop): it runs through torch, subgraphs included, until they are compiled too";
+        // control flow compiles, each branch and loop body a graph of its own, where no gradient is needed
+        if (graph.Nodes.Any(n => n is Cond or WhileLoop) && gradEnabled && graph.AllNodes().Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
+            return "the graph keeps control flow (cond, while_loop) and its results need autograd: it runs through torch, subgraphs included (no compiled backward through control flow yet)";
+        foreach (var sub in graph.Nodes.SelectMany(n => n switch { Cond c => new[] { c.TrueGraph, c.FalseGraph }, WhileLoop w => [w.CondGraph, w.BodyGraph], _ => [] }))
+            if (NodeByNodeReason(sub, gradEnabled) is { } inner)
+                return $"a subgraph of its control flow cannot compile ({inner})";
         if (graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState)
             || graph.Nodes.Any(n => n is CallModule))
             return "the graph writes or switches grad mode: it runs in order through torch";
@@ -174,6 +178,16 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         var optimized = OptimizerPipeline.Run(graph, context);
         var notes = context.Records.Where(r => r.Note is not null).Select(r => r.Note).ToList();
         phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed, notes.Count == 0 ? null : string.Join("; ", notes)));
+        // each branch and loop body compiles as a graph of its own (the runner runs the one the predicate picks)
+        var subgraphs = new Dictionary<string, IReadOnlyList<CompiledPart>>();
+        foreach (var node in optimized.Graph.Nodes)
+            if (node is Cond or WhileLoop)
+                subgraphs[node.Name] = node switch
+                {
+                    Cond c => [Part($"{node.Name} true", c.TrueGraph, gradEnabled, phases), Part($"{node.Name} false", c.FalseGraph, gradEnabled, phases)],
+                    WhileLoop w => [Part($"{node.Name} condition", w.CondGraph, gradEnabled, phases), Part($"{node.Name} body", w.BodyGraph, gradEnabled, phases)],
+                    _ => [],
+                };
 
         watch.Restart();
         var kernels = new Dictionary<int, Kernel>();
@@ -197,7 +211,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         return new CompiledPart
         {
             Role = role, Graph = graph, Optimized = optimized, Passes = context.Records, Kernels = kernels, Entries = entries, Module = module, Gemms = gemms,
-            Source = source, Language = compiler.Language,
+            Source = source, Language = compiler.Language, Subgraphs = subgraphs,
         };
     }
 

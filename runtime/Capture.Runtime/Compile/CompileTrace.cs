@@ -39,6 +39,12 @@ public sealed record CompiledPart
 
     /// <summary>Why the graph runs node by node through torch on a kernel backend (null where kernels run, and on the eager backend).</summary>
     public string? NodeByNode { get; init; }
+
+    /// <summary>
+    /// The compiled subgraphs of the graph's control flow, by node name: a cond's [true, false], a
+    /// while_loop's [condition, body]. The runner runs a branch or an iteration through these.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<CompiledPart>> Subgraphs { get; init; } = new Dictionary<string, IReadOnlyList<CompiledPart>>();
 }
 
 /// <summary>
