@@ -151,6 +151,34 @@ public sealed class AstDiagnosticTests
         }
     }
 
+    // TorchScript runs a @torch.jit.ignore function as Python; the AST path says why it cannot, at the
+    // call, with the body's own refusal after it
+    [Fact]
+    public void AnIgnoredFunctionWhoseBodyCannotBeCapturedIsExplainedAtItsCall()
+    {
+        var source = """
+            import torch
+
+            @torch.jit.ignore
+            def debug_stats(x: torch.Tensor) -> torch.Tensor:
+                print("mean", float(x.mean()))
+                return x.std()
+
+            def uses_ignored(x: torch.Tensor) -> torch.Tensor:
+                return x * 2 + debug_stats(x)
+            """;
+        var (ns, file) = FrontendFixture.Load(source);
+        using (ns)
+        using (Interpreter.Gil())
+        using (var text = Py.Eval("refusal(uses_ignored, torch.randn(3))", ns))
+        {
+            var message = text.AsString();
+            Assert.Matches($@"{System.Text.RegularExpressions.Regex.Escape(file)}:9:20: \S*debug_stats is @torch.jit.ignore: TorchScript runs it as Python", message);
+            Assert.Contains($"{file}:5:", message); // the body's own refusal follows
+            Assert.Contains("use mode='bytecode' (which breaks the graph at the call and runs it as Python)", message);
+        }
+    }
+
     // five hundred functions calling each other: the AST path inlines every call, and past its depth it
     // says so at the call's line (not an internal error), and the process keeps working
     [Fact]

@@ -59,7 +59,14 @@ public sealed partial class AstTransformer
                     $"capture.allow_in_graph({f.Name}): a graph node calls a function by its module and name, and this one is not reachable so",
                     "define the function at module level"), args, kwargs, at);
             case ObjVal { Kind: ObjectKind.UserFunction } f when TorchOpName(f) is null:
-                return Inline(f.Object, f.Path, args, kwargs, at);
+                try { return Inline(f.Object, f.Path, args, kwargs, at); }
+                catch (AstCaptureException e) when (!e.EagerFailsToo && IsJitIgnored(f.Object))
+                {
+                    // TorchScript runs an ignored function as Python; a graph cannot: say so where it is called
+                    throw new AstCaptureException([new Diagnostic(at, "jit.ignore",
+                        $"{f.Name} is @torch.jit.ignore: TorchScript runs it as Python, the AST path captures it from its source into the graph, and its body cannot be captured (below)",
+                        "call it outside the captured function, or use mode='bytecode' (which breaks the graph at the call and runs it as Python)", LineText(at)), .. e.Diagnostics]);
+                }
             case ObjVal { Kind: ObjectKind.UserFunction } f when f.Name.StartsWith("torch.nn.functional.", StringComparison.Ordinal) && !OpRegistry.TryGet(f.Name, out _):
                 // torch's own Python functions outside the registry: transformed from their source like the user's
                 return Inline(f.Object, null, args, kwargs, at);
@@ -80,6 +87,15 @@ public sealed partial class AstTransformer
             default:
                 throw UnknownFunction(call, function);
         }
+    }
+
+    /// <summary>Whether torch.jit.ignore marked the function (TorchScript leaves its calls as Python calls).</summary>
+    private static bool IsJitIgnored(PyObject function)
+    {
+        if (!function.HasAttr("_torchscript_modifier")) return false;
+        // torch._jit_internal.FunctionModifiers.IGNORE: "ignore (leave as a call to Python, ...)"
+        using var modifier = function.GetAttr("_torchscript_modifier");
+        return modifier.IsStr && modifier.AsString().StartsWith("ignore", StringComparison.Ordinal);
     }
 
     private AstCaptureException UnknownFunction(CallExpr call, AstValue function) =>
