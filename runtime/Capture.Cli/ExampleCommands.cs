@@ -219,9 +219,9 @@ internal static class ExampleCommands
             for (var i = 0; i < traces.Count; i++)
             {
                 Console.WriteLine($"{comment} {entry.Name}: graph {i + 1} of {traces.Count}");
-                foreach (var part in traces[i].Parts)
+                foreach (var part in traces[i].AllParts) // the subgraphs of control flow too
                 {
-                    if (traces[i].Parts.Count > 1) Console.WriteLine($"{comment} {part.Role}");
+                    if (traces[i].AllParts.Count > 1) Console.WriteLine($"{comment} {part.Role}");
                     Console.Write(Generated(part, llvm, comment, language));
                 }
             }
@@ -288,6 +288,7 @@ internal static class ExampleCommands
     private static string Generated(CompiledPart part, LlvmKernelCompiler? llvm, string comment, string language) => part switch
     {
         { NodeByNode: { } why } => $"{comment} no kernels: {why}\n",
+        { Source.Length: 0 } when !part.Graph.Nodes.Any(n => n is CallOp or Cond or WhileLoop) => $"{comment} no kernels: the graph computes nothing (it returns its inputs)\n",
         { Source.Length: > 0 } => llvm is not null ? llvm.Assembly(part.Source) : part.Source,
         _ => $"{comment} no kernels: no fusion group of this graph lowers to {language} yet (they run through torch)\n",
     };

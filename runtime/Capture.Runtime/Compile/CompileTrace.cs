@@ -77,12 +77,21 @@ public sealed record CompileTrace
 
     public CompiledPart? Backward => Parts.Count > 1 ? Parts[1] : null;
 
-    /// <summary>All generated source, the halves of a split under their own headings (null when nothing was generated).</summary>
-    public string? Source => Parts.All(p => p.Source.Length == 0) ? null
-        : Parts.Count == 1 ? Parts[0].Source
-        : string.Concat(Parts.Select(p => $"// {p.Role}\n{p.Source}\n")).TrimEnd('\n');
+    /// <summary>
+    /// All generated source, the halves of a split and the subgraphs of control flow (a cond's branches,
+    /// a loop's body) under their own headings (null when nothing was generated).
+    /// </summary>
+    public string? Source => AllParts.All(p => p.Source.Length == 0) ? null
+        : AllParts.Count == 1 ? Parts[0].Source
+        : string.Concat(AllParts.Where(p => p.Source.Length > 0).Select(p => $"// {p.Role}\n{p.Source}\n")).TrimEnd('\n');
 
-    public string? Language => Parts.Select(p => p.Language).FirstOrDefault(l => l is not null);
+    public string? Language => AllParts.Select(p => p.Language).FirstOrDefault(l => l is not null);
 
-    public int KernelCount => Parts.Sum(p => p.Kernels.Count);
+    public int KernelCount => AllParts.Sum(p => p.Kernels.Count);
+
+    /// <summary>The parts and, after each, the compiled subgraphs of its control flow (recursively).</summary>
+    public IReadOnlyList<CompiledPart> AllParts => [.. Parts.SelectMany(Flatten)];
+
+    private static IEnumerable<CompiledPart> Flatten(CompiledPart part) =>
+        part.Subgraphs.Values.SelectMany(s => s).SelectMany(Flatten).Prepend(part);
 }
