@@ -31,8 +31,9 @@ public sealed class GraphBackend(CompilePipeline pipeline, TorchRuntime torch) :
         return new CompiledGraph(this, trace);
     }
 
-    internal PyObject RunPart(RunnablePart part, IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas) =>
-        part.Part.Optimized is null ? _interpreter.Run(part.Part.Graph, inputs) : Kernels.Run(part, inputs, checkedMetas);
+    internal PyObject RunPart(RunnablePart part, IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas,
+        IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? subgraphs = null) =>
+        part.Part.Optimized is null ? _interpreter.Run(part.Part.Graph, inputs, compiled: subgraphs) : Kernels.Run(part, inputs, checkedMetas);
 
     private KernelRunner Kernels => _kernelsOrNull ??= new KernelRunner(torch, _interpreter);
     private KernelRunner? _kernelsOrNull;
@@ -73,6 +74,10 @@ public sealed class CompiledGraph : ICompiledGraph
         _backend = backend;
         Trace = trace;
         _parts = [.. trace.Parts.Select(p => new RunnablePart(p))];
+        // control flow with gradients: the subgraphs compiled on their own (each a CompiledGraph, its split included)
+        if (trace.Main.SubgraphTraces.Count > 0)
+            _subgraphs = trace.Main.SubgraphTraces.ToDictionary(kv => kv.Key, kv => kv.Value
+                .Select(t => new CompiledGraph(backend, t)).Select(g => (Func<IReadOnlyList<PyObject>, PyObject>)(inputs => g.Run(inputs))).ToArray());
         if (trace.Frozen.Count > 0)
         {
             var frozen = trace.Frozen.ToHashSet();
@@ -113,6 +118,8 @@ public sealed class CompiledGraph : ICompiledGraph
     // the inputs the compiled graph reads, by index, when some were frozen (null: all)
     private readonly int[]? _kept;
 
+    private readonly Dictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? _subgraphs;
+
     public PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas = null)
     {
         if (_kept is { } kept)
@@ -126,7 +133,7 @@ public sealed class CompiledGraph : ICompiledGraph
             }
             (inputs, checkedMetas) = (reads, metas);
         }
-        return Trace.Split is null ? _backend.RunPart(_parts[0], inputs, checkedMetas) : _backend.RunSplit(this, inputs);
+        return Trace.Split is null ? _backend.RunPart(_parts[0], inputs, checkedMetas, _subgraphs) : _backend.RunSplit(this, inputs);
     }
 
     private PyObject RunOwned(RunnablePart part, List<PyObject> inputs)

@@ -35,7 +35,9 @@ public sealed class GraphInterpreter(TorchRuntime torch)
     private readonly PythonCalls _calls = new(torch);
 
     /// <summary>Runs <paramref name="graph"/> on Python values (GIL held) and returns its output.</summary>
-    public PyObject Run(Graph graph, IReadOnlyList<PyObject> inputs, PyObject? root = null, bool checkMetadata = false)
+    /// <param name="compiled">a cond's or while_loop's compiled subgraphs by node, where they were compiled (with their own backward): run instead of the subgraph</param>
+    public PyObject Run(Graph graph, IReadOnlyList<PyObject> inputs, PyObject? root = null, bool checkMetadata = false,
+        IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? compiled = null)
     {
         var placeholders = graph.Placeholders.ToList();
         if (placeholders.Count != inputs.Count)
@@ -54,7 +56,7 @@ public sealed class GraphInterpreter(TorchRuntime torch)
                 PyObject result;
                 try
                 {
-                    result = Execute(node, env, root, checkMetadata);
+                    result = Execute(node, env, root, checkMetadata, compiled);
                 }
                 catch (Exception e) when (e is PythonException or NotSupportedException)
                 {
@@ -90,8 +92,12 @@ public sealed class GraphInterpreter(TorchRuntime torch)
         return [.. frees.Select(f => f.ToArray())];
     });
 
-    internal PyObject Execute(Node node, Dictionary<string, PyObject> env, PyObject? root, bool checkMetadata)
+    internal PyObject Execute(Node node, Dictionary<string, PyObject> env, PyObject? root, bool checkMetadata,
+        IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? compiled = null)
     {
+        // a subgraph compiled on its own: the branch the predicate picks, the body while the condition holds
+        Func<IReadOnlyList<PyObject>, PyObject> Pick(int i, Graph fallback) =>
+            compiled is not null && compiled.TryGetValue(node.Name, out var parts) ? parts[i] : inputs => Run(fallback, inputs, root, checkMetadata);
         switch (node)
         {
             case CallOp { IsMethod: false } c:
@@ -115,19 +121,21 @@ public sealed class GraphInterpreter(TorchRuntime torch)
             {
                 using var predicate = Value(c.Predicate, env);
                 var operands = c.Operands.Select(a => Value(a, env)).ToList();
-                try { return Run(predicate.IsTrue() ? c.TrueGraph : c.FalseGraph, operands, root, checkMetadata); }
+                var pick = predicate.IsTrue();
+                try { return Pick(pick ? 0 : 1, pick ? c.TrueGraph : c.FalseGraph)(operands); }
                 finally { foreach (var o in operands) o.Dispose(); }
             }
             case WhileLoop w:
             {
                 var carried = w.Operands.Select(a => Value(a, env)).ToList();
+                var (condition, body) = (Pick(0, w.CondGraph), Pick(1, w.BodyGraph));
                 try
                 {
                     while (true)
                     {
-                        using (var go = Run(w.CondGraph, carried, root, checkMetadata))
+                        using (var go = condition(carried))
                             if (!go.IsTrue()) return Py.Tuple(carried);
-                        using var next = Run(w.BodyGraph, carried, root, checkMetadata);
+                        using var next = body(carried);
                         foreach (var c in carried) c.Dispose();
                         carried = next.ToItems().ToList();
                     }

@@ -158,7 +158,36 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         // under no_grad nothing the graph computes requires grad (unless the graph switches grad mode itself)
         if (!gradEnabled && !graph.Nodes.OfType<CallOp>().Any(c => c.Op.Category == OpCategory.GlobalState)) graph = graph.WithoutGrad();
         graph = WithoutWritesToIntermediates(graph);
-        if (NodeByNodeReason(graph, gradEnabled) is { } why) return new CompiledPart { Role = role, Graph = graph, NodeByNode = why };
+        if (NodeByNodeReason(graph, gradEnabled) is { } why)
+        {
+            // control flow whose results need gradients: the graph's own ops run through torch's autograd,
+            // and each branch or loop body compiles as a graph of its own, with its own backward
+            if (gradEnabled && graph.Nodes.Any(n => n is Cond or WhileLoop) && graph.Nodes.All(n => n is not CallModule)
+                && !graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState))
+            {
+                var traces = new Dictionary<string, IReadOnlyList<CompileTrace>>();
+                CompileTrace Sub(Graph sub, string name)
+                {
+                    var trace = Run(sub, gradEnabled);
+                    phases.AddRange(trace.Phases.Select(p => p with { Name = $"{name} {p.Name}" })); // what compiling it took, under its name
+                    return trace;
+                }
+                foreach (var node in graph.Nodes)
+                    if (node is Cond or WhileLoop)
+                        traces[node.Name] = node switch
+                        {
+                            Cond c => [Sub(c.TrueGraph, $"{node.Name} true"), Sub(c.FalseGraph, $"{node.Name} false")],
+                            WhileLoop w => [Sub(w.CondGraph, $"{node.Name} condition"), Sub(w.BodyGraph, $"{node.Name} body")],
+                            _ => [],
+                        };
+                return new CompiledPart
+                {
+                    Role = role, Graph = graph, SubgraphTraces = traces,
+                    NodeByNode = "the graph keeps control flow and its results need autograd: its own ops run through torch; each branch and loop body is compiled with its own backward",
+                };
+            }
+            return new CompiledPart { Role = role, Graph = graph, NodeByNode = why };
+        }
         var prefix = role == "graph" ? "" : role + " ";
         var watch = Stopwatch.StartNew();
         if (frozen is { Count: > 0 } && taken is not null)

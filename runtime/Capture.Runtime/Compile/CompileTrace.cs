@@ -45,6 +45,13 @@ public sealed record CompiledPart
     /// while_loop's [condition, body]. The runner runs a branch or an iteration through these.
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyList<CompiledPart>> Subgraphs { get; init; } = new Dictionary<string, IReadOnlyList<CompiledPart>>();
+
+    /// <summary>
+    /// Where the graph needs gradients and keeps control flow (it runs through torch): each subgraph
+    /// compiled as a graph of its own, with its own forward/backward split, by node name (a cond's
+    /// [true, false], a while_loop's [condition, body]). The interpreter runs these for the subgraphs.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<CompileTrace>> SubgraphTraces { get; init; } = new Dictionary<string, IReadOnlyList<CompileTrace>>();
 }
 
 /// <summary>
@@ -93,5 +100,6 @@ public sealed record CompileTrace
     public IReadOnlyList<CompiledPart> AllParts => [.. Parts.SelectMany(Flatten)];
 
     private static IEnumerable<CompiledPart> Flatten(CompiledPart part) =>
-        part.Subgraphs.Values.SelectMany(s => s).SelectMany(Flatten).Prepend(part);
+        part.Subgraphs.Values.SelectMany(s => s).SelectMany(Flatten)
+            .Concat(part.SubgraphTraces.Values.SelectMany(s => s).SelectMany(t => t.AllParts)).Prepend(part);
 }
