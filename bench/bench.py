@@ -408,7 +408,8 @@ def main(argv):
         with open(os.path.join(out, "results.md"), "a") as f:
             f.write(f"\n## AST path versus torch.jit.script\n\nOn {t['cases']} TorchScript-style cases, torch.jit.script captures {t['torchscript']} "
                     f"and Capture's AST path {t['capture_ast']} (every case TorchScript captures, plus {', '.join(t['capture_only']) or 'none'}); "
-                    "each case side by side in [ast_cases.md](ast_cases.md).\n")
+                    f"torch.jit.script's result differs from eager's on {', '.join(t['torchscript_differs_from_eager']) or 'none'}, "
+                    f"Capture's on {', '.join(t['capture_differs_from_eager']) or 'none'}; each case side by side in [ast_cases.md](ast_cases.md).\n")
         print(f"wrote {os.path.join(out, 'ast_cases.md')}")
     if not options.quick and not options.only:
         # the whole models, one process per backend (bench/models.py), as a section of results.md

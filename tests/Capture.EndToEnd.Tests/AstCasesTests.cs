@@ -32,5 +32,11 @@ public sealed class AstCasesTests
         Assert.Contains("beyond_kwargs", beyond);
         Assert.Contains("beyond_generators", beyond);
         Assert.True(totals["capture_ast"]!.GetValue<int>() > totals["torchscript"]!.GetValue<int>(), totals.ToJsonString());
+        // the control-flow cases (tensor if/while, and Python control flow TorchScript cannot express)
+        // run as compiled code for inference, subgraphs included
+        Assert.Contains("beyond_control_closure_threshold", beyond);
+        Assert.Contains("beyond_control_early_exit", beyond);
+        Assert.Empty(totals["control_flow_not_compiled"]!.AsArray());
+        Assert.True(cases.Count(c => c["control_flow"]!.GetValue<bool>() && c["capture_ast"]!["compiled"]!.GetValue<bool>()) >= 6, result.ToJsonString());
     }
 }

@@ -230,6 +230,39 @@ def beyond_module_dict_get(x, ops):
     return x
 
 
+# control flow in Python that TorchScript cannot express, kept as cond / while_loop here
+def beyond_control_closure_threshold():
+    limit = 0.5
+
+    def clip(x):
+        if x.norm() > limit:
+            return x * (limit / x.norm())
+        return x
+    return clip
+
+
+@doubled
+def beyond_control_decorated_while(x):
+    while x.abs().sum() < 50.0:
+        x = x * 2 + 0.25
+    return x
+
+
+class BeyondControlEarlyExit(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(4)])
+
+    def forward(self, x, depth=2):
+        for i, layer in enumerate(self.layers):
+            if i == depth:
+                break
+            x = layer(x)
+            if x.sum() > 0:
+                x = x.relu()
+        return x
+
+
 torch.manual_seed(0)
 _x = lambda *s: torch.randn(*s)
 
@@ -265,4 +298,7 @@ CASES = {
     "beyond_zip_enumerate": (lambda: beyond_zip_enumerate, lambda: ([_x(2), _x(2)], [_x(2), _x(2)])),
     "beyond_lambda_sort": (lambda: beyond_lambda_sort, lambda: ([_x(2), _x(2), _x(2)],)),
     "beyond_module_dict_get": (lambda: beyond_module_dict_get, lambda: (_x(3), ("relu", "tanh"))),
+    "beyond_control_closure_threshold": (beyond_control_closure_threshold, lambda: (_x(6),)),
+    "beyond_control_decorated_while": (lambda: beyond_control_decorated_while, lambda: (torch.rand(4) + 0.1,)),
+    "beyond_control_early_exit": (lambda: BeyondControlEarlyExit().eval(), lambda: (_x(2, 8),)),
 }

@@ -54,14 +54,25 @@ def run(backend):
         expected = target(*copy.deepcopy(args))
         script = attempt(torch.jit.script, target, args, expected)
         ast = attempt(lambda t: capture.compile(t, mode="ast", backend=backend), target, args, expected)
+        # on a kernel backend, for inference (no_grad): whether every graph, control flow's subgraphs
+        # included, runs as compiled code (with gradients, a graph with control flow compiles its
+        # subgraphs with their own backward and runs its own ops through torch's autograd)
+        compiled = None
+        if ast[0] and backend != "eager":
+            with torch.no_grad():
+                details = str(capture.explain(target, *copy.deepcopy(args), mode="ast", backend=backend, verbose=True))
+            compiled = "no kernels:" not in details
         rows.append({"case": name, "beyond_torchscript_language": name.startswith("beyond_"),
+                     "control_flow": name.startswith("beyond_control") or name.startswith("tensor_"),
                      "torchscript": {"captured": script[0], "equal": script[1], "error": script[2]},
-                     "capture_ast": {"captured": ast[0], "equal": ast[1], "error": ast[2]}})
+                     "capture_ast": {"captured": ast[0], "equal": ast[1], "error": ast[2], "compiled": compiled}})
     totals = {side: sum(1 for r in rows if r[side]["captured"]) for side in ("torchscript", "capture_ast")}
     totals["cases"] = len(rows)
     totals["torchscript_only"] = [r["case"] for r in rows if r["torchscript"]["captured"] and not r["capture_ast"]["captured"]]
     totals["capture_only"] = [r["case"] for r in rows if r["capture_ast"]["captured"] and not r["torchscript"]["captured"]]
     totals["capture_differs_from_eager"] = [r["case"] for r in rows if r["capture_ast"]["captured"] and not r["capture_ast"]["equal"]]
+    totals["torchscript_differs_from_eager"] = [r["case"] for r in rows if r["torchscript"]["captured"] and not r["torchscript"]["equal"]]
+    totals["control_flow_not_compiled"] = [r["case"] for r in rows if r["control_flow"] and r["capture_ast"]["compiled"] is False]
     return {"backend": backend, "totals": totals, "cases": rows}
 
 
@@ -70,13 +81,18 @@ def markdown(result):
     lines = ["# AST path versus torch.jit.script", "",
              f"{t['cases']} TorchScript-style cases (tests/ast_cases/cases.py), backend {result['backend']}: "
              f"torch.jit.script captures {t['torchscript']}, Capture's AST path {t['capture_ast']}. "
-             "A captured result is compared with eager's.", "",
-             "| case | torch.jit.script | Capture AST path |", "|---|---|---|"]
+             "A captured result is compared with eager's: torch.jit.script's differs on "
+             f"{', '.join(t['torchscript_differs_from_eager']) or 'none'}, Capture's on "
+             f"{', '.join(t['capture_differs_from_eager']) or 'none'}. \"compiled\": for inference (no_grad), every graph of the "
+             "capture, control flow's subgraphs included, runs as generated code (no: some graph runs node by node "
+             "through torch, e.g. one that switches grad mode).", "",
+             "| case | torch.jit.script | Capture AST path | compiled |", "|---|---|---|---|"]
     for r in result["cases"]:
         def cell(side):
             s = r[side]
             return ("yes" if s["equal"] else "yes, DIFFERS FROM EAGER") if s["captured"] else f"no: {s['error']}".replace("|", "\\|")
-        lines.append(f"| {r['case']} | {cell('torchscript')} | {cell('capture_ast')} |")
+        compiled = {True: "yes", False: "no", None: ""}[r["capture_ast"].get("compiled")]
+        lines.append(f"| {r['case']} | {cell('torchscript')} | {cell('capture_ast')} | {compiled} |")
     return "\n".join(lines) + "\n"
 
 
