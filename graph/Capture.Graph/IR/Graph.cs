@@ -34,6 +34,17 @@ public sealed class Graph : IEquatable<Graph>
         _ => [n],
     });
 
+    /// <summary>
+    /// The subgraphs of a control-flow node with their roles, in the order a cond's branches or a
+    /// while_loop's parts are indexed at run time: ("true", "false") or ("condition", "body"); none for others.
+    /// </summary>
+    public static IReadOnlyList<(string Role, Graph Graph)> SubgraphsOf(Node node) => node switch
+    {
+        Cond c => [("true", c.TrueGraph), ("false", c.FalseGraph)],
+        WhileLoop w => [("condition", w.CondGraph), ("body", w.BodyGraph)],
+        _ => [],
+    };
+
     /// <summary>The metadata of an argument's value; constants have none.</summary>
     public ValueMeta? MetaOf(Arg arg) => arg is RefArg r && _byName.TryGetValue(r.Name, out var n) ? n.Meta : null;
 

@@ -114,7 +114,11 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     {
         if (node is Cond or WhileLoop && part.Subgraph(node.Name) is { } sub)
         {
-            env[node.Name] = RunControlFlow(node, sub, env);
+            // the interpreter's cond / while_loop, running the compiled subgraphs for the branch or the body
+            Execute(node, env, new Dictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>
+            {
+                [node.Name] = [.. sub.Select(p => (Func<IReadOnlyList<PyObject>, PyObject>)(inputs => Run(p, inputs, null)))],
+            });
             return;
         }
         KernelThreads.Park(); // BLAS's and torch's threads get both cores
@@ -122,48 +126,9 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
         Execute(node, env);
     }
 
-    /// <summary>A cond or while_loop through its compiled subgraphs: the branch the predicate picks; the body while the condition holds.</summary>
-    private PyObject RunControlFlow(Node node, IReadOnlyList<RunnablePart> sub, Dictionary<string, PyObject> env)
+    private void Execute(Node node, Dictionary<string, PyObject> env, IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? compiled = null)
     {
-        PyObject Value(Arg a) => a is RefArg r ? env[r.Name].NewReference() : _calls.Value(a, name => env[name].NewReference());
-        try
-        {
-            switch (node)
-            {
-                case Cond c:
-                {
-                    bool pick;
-                    using (var predicate = Value(c.Predicate)) pick = predicate.IsTrue();
-                    var operands = c.Operands.Select(Value).ToList();
-                    try { return Run(sub[pick ? 0 : 1], operands, null); }
-                    finally { foreach (var o in operands) o.Dispose(); }
-                }
-                case WhileLoop w:
-                {
-                    var carried = w.Operands.Select(Value).ToList();
-                    try
-                    {
-                        while (true)
-                        {
-                            using (var go = Run(sub[0], carried, null))
-                                if (!go.IsTrue()) return Py.Tuple(carried);
-                            using var next = Run(sub[1], carried, null);
-                            foreach (var c in carried) c.Dispose();
-                            carried = next.ToItems().ToList();
-                        }
-                    }
-                    finally { foreach (var c in carried) c.Dispose(); }
-                }
-                default:
-                    throw new ArgumentOutOfRangeException(nameof(node));
-            }
-        }
-        catch (Exception e) when (e is PythonException or NotSupportedException) { throw GraphExecutionException.Of(node, e); }
-    }
-
-    private void Execute(Node node, Dictionary<string, PyObject> env)
-    {
-        try { env[node.Name] = interpreter.Execute(node, env, null, checkMetadata: false); }
+        try { env[node.Name] = interpreter.Execute(node, env, null, checkMetadata: false, compiled); }
         catch (Exception e) when (e is PythonException or NotSupportedException) { throw GraphExecutionException.Of(node, e); }
     }
 }

@@ -85,16 +85,19 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         // control flow compiles, each branch and loop body a graph of its own, where no gradient is needed
         if (graph.Nodes.Any(n => n is Cond or WhileLoop) && gradEnabled && graph.AllNodes().Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
             return "the graph keeps control flow (cond, while_loop) and its results need autograd: it runs through torch, subgraphs included (no compiled backward through control flow yet)";
-        foreach (var sub in graph.Nodes.SelectMany(n => n switch { Cond c => new[] { c.TrueGraph, c.FalseGraph }, WhileLoop w => [w.CondGraph, w.BodyGraph], _ => [] }))
+        foreach (var (_, sub) in graph.Nodes.SelectMany(Graph.SubgraphsOf))
             if (NodeByNodeReason(sub, gradEnabled) is { } inner)
                 return $"a subgraph of its control flow cannot compile ({inner})";
-        if (graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState)
-            || graph.Nodes.Any(n => n is CallModule))
+        if (WritesOrSwitchesGradMode(graph))
             return "the graph writes or switches grad mode: it runs in order through torch";
         if (gradEnabled && graph.Nodes.Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
             return "its results need autograd (inputs require grad, grad mode on) and it has no compiled backward: it runs through torch";
         return null;
     }
+
+    /// <summary>Whether the graph writes in place, switches global state (grad mode) or calls modules: it must run in order through torch.</summary>
+    private static bool WritesOrSwitchesGradMode(Graph graph) =>
+        graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState) || graph.Nodes.Any(n => n is CallModule);
 
     /// <summary>
     /// The graph with its in-place ops made functional when they write only values the graph itself
@@ -162,24 +165,17 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         {
             // control flow whose results need gradients: the graph's own ops run through torch's autograd,
             // and each branch or loop body compiles as a graph of its own, with its own backward
-            if (gradEnabled && graph.Nodes.Any(n => n is Cond or WhileLoop) && graph.Nodes.All(n => n is not CallModule)
-                && !graph.Nodes.OfType<CallOp>().Any(c => c.Op.IsInPlace || c.Op.Category is OpCategory.GlobalState))
+            if (gradEnabled && graph.Nodes.Any(n => n is Cond or WhileLoop) && !WritesOrSwitchesGradMode(graph))
             {
                 var traces = new Dictionary<string, IReadOnlyList<CompileTrace>>();
-                CompileTrace Sub(Graph sub, string name)
-                {
-                    var trace = Run(sub, gradEnabled);
-                    phases.AddRange(trace.Phases.Select(p => p with { Name = $"{name} {p.Name}" })); // what compiling it took, under its name
-                    return trace;
-                }
-                foreach (var node in graph.Nodes)
-                    if (node is Cond or WhileLoop)
-                        traces[node.Name] = node switch
-                        {
-                            Cond c => [Sub(c.TrueGraph, $"{node.Name} true"), Sub(c.FalseGraph, $"{node.Name} false")],
-                            WhileLoop w => [Sub(w.CondGraph, $"{node.Name} condition"), Sub(w.BodyGraph, $"{node.Name} body")],
-                            _ => [],
-                        };
+                foreach (var node in graph.Nodes.Where(n => n is Cond or WhileLoop))
+                    traces[node.Name] = [.. Graph.SubgraphsOf(node).Select(sub =>
+                    {
+                        var trace = Run(sub.Graph, gradEnabled);
+                        // what compiling it took, under its name
+                        phases.AddRange(trace.Phases.Select(p => p with { Name = $"{node.Name} {sub.Role} {p.Name}" }));
+                        return trace;
+                    })];
                 return new CompiledPart
                 {
                     Role = role, Graph = graph, SubgraphTraces = traces,
@@ -209,14 +205,8 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         phases.Add(new CompilePhase(prefix + "optimize", watch.Elapsed, notes.Count == 0 ? null : string.Join("; ", notes)));
         // each branch and loop body compiles as a graph of its own (the runner runs the one the predicate picks)
         var subgraphs = new Dictionary<string, IReadOnlyList<CompiledPart>>();
-        foreach (var node in optimized.Graph.Nodes)
-            if (node is Cond or WhileLoop)
-                subgraphs[node.Name] = node switch
-                {
-                    Cond c => [Part($"{node.Name} true", c.TrueGraph, gradEnabled, phases), Part($"{node.Name} false", c.FalseGraph, gradEnabled, phases)],
-                    WhileLoop w => [Part($"{node.Name} condition", w.CondGraph, gradEnabled, phases), Part($"{node.Name} body", w.BodyGraph, gradEnabled, phases)],
-                    _ => [],
-                };
+        foreach (var node in optimized.Graph.Nodes.Where(n => n is Cond or WhileLoop))
+            subgraphs[node.Name] = [.. Graph.SubgraphsOf(node).Select(sub => Part($"{node.Name} {sub.Role}", sub.Graph, gradEnabled, phases))];
 
         watch.Restart();
         var kernels = new Dictionary<int, Kernel>();
