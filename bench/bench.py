@@ -401,7 +401,7 @@ def main(argv):
         sys.path.insert(0, os.path.join(ROOT, "tests", "ast_cases"))
         import harness
         ast_cases = harness.run("roslyn")
-        failed |= bool(ast_cases["totals"]["capture_differs_from_eager"])
+        failed |= bool(ast_cases["totals"]["capture_differs_from_eager"]) or bool(ast_cases["totals"]["control_flow_gradients_differ"])
         with open(os.path.join(out, "ast_cases.md"), "w") as f:
             f.write(harness.markdown(ast_cases))
         t = ast_cases["totals"]
@@ -409,7 +409,9 @@ def main(argv):
             f.write(f"\n## AST path versus torch.jit.script\n\nOn {t['cases']} TorchScript-style cases, torch.jit.script captures {t['torchscript']} "
                     f"and Capture's AST path {t['capture_ast']} (every case TorchScript captures, plus {', '.join(t['capture_only']) or 'none'}); "
                     f"torch.jit.script's result differs from eager's on {', '.join(t['torchscript_differs_from_eager']) or 'none'}, "
-                    f"Capture's on {', '.join(t['capture_differs_from_eager']) or 'none'}; each case side by side in [ast_cases.md](ast_cases.md).\n")
+                    f"Capture's on {', '.join(t['capture_differs_from_eager']) or 'none'}. With gradients, the control-flow cases' gradients "
+                    f"differ from eager's on {', '.join(t['control_flow_gradients_differ']) or 'none'}, and some graph runs node by node through torch on "
+                    f"{', '.join(t['control_flow_not_compiled_with_gradients']) or 'none'}; each case side by side in [ast_cases.md](ast_cases.md).\n")
         print(f"wrote {os.path.join(out, 'ast_cases.md')}")
     if not options.quick and not options.only:
         # the whole models, one process per backend (bench/models.py), as a section of results.md

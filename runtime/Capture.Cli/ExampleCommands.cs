@@ -232,13 +232,20 @@ internal static class ExampleCommands
         {
             if (stage is "forward" or "backward" or "joint")
             {
-                if (trace.Split is not { } split)
+                // a graph cut at its control flow: each piece of ops has its own split
+                var splits = trace.Main.Pieces.Count > 0
+                    ? trace.Main.Pieces.Select((p, k) => (p.Split, Label: $", {p.Main.Role.Split(' ')[0]} {k + 1} of {trace.Main.Pieces.Count}")).Where(p => p.Split is not null).ToList()
+                    : [(trace.Split, Label: "")];
+                if (splits.All(s => s.Split is null))
                     return Fail(trace.NoSplitReason is { } why
                         ? $"capture graph: graph {i + 1} of {entry.Name} cannot be differentiated: {why}"
                         : $"capture graph: graph {i + 1} of {entry.Name} has no input that requires grad: nothing to differentiate (make the example's inputs require grad)");
-                var note = $"# {split.Partition}; {split.Alternative}\n# saved: {string.Join(", ", split.Partition.Saved.Select(n => $"{n} {MetaText.Format(split.Partition.Forward[n].Meta)}"))}\n";
-                graphs.Add((stage switch { "joint" => split.Joint.Graph, "forward" => split.Partition.Forward, _ => split.Partition.Backward },
-                    $"graph {i + 1} of {traces.Count} ({stage})", note, null));
+                foreach (var (split, label) in splits)
+                {
+                    var note = $"# {split!.Partition}; {split.Alternative}\n# saved: {string.Join(", ", split.Partition.Saved.Select(n => $"{n} {MetaText.Format(split.Partition.Forward[n].Meta)}"))}\n";
+                    graphs.Add((stage switch { "joint" => split.Joint.Graph, "forward" => split.Partition.Forward, _ => split.Partition.Backward },
+                        $"graph {i + 1} of {traces.Count} ({stage}{label})", note, null));
+                }
             }
             else if (stage == "optimized")
             {
@@ -288,6 +295,8 @@ internal static class ExampleCommands
     private static string Generated(CompiledPart part, LlvmKernelCompiler? llvm, string comment, string language) => part switch
     {
         { NodeByNode: { } why } => $"{comment} no kernels: {why}\n",
+        { Pieces.Count: > 0 } => $"{comment} cut at its control flow into {part.Pieces.Count} pieces, each compiled on its own (below)\n",
+        { SubgraphTraces.Count: > 0 } => $"{comment} control flow: runs the branch or loop body it picks, each compiled with its own backward (below)\n",
         { Source.Length: 0 } when !part.Graph.Nodes.Any(n => n is CallOp or Cond or WhileLoop) => $"{comment} no kernels: the graph computes nothing (it returns its inputs)\n",
         { Source.Length: > 0 } => llvm is not null ? llvm.Assembly(part.Source) : part.Source,
         _ => $"{comment} no kernels: no fusion group of this graph lowers to {language} yet (they run through torch)\n",

@@ -38,5 +38,10 @@ public sealed class AstCasesTests
         Assert.Contains("beyond_control_early_exit", beyond);
         Assert.Empty(totals["control_flow_not_compiled"]!.AsArray());
         Assert.True(cases.Count(c => c["control_flow"]!.GetValue<bool>() && c["capture_ast"]!["compiled"]!.GetValue<bool>()) >= 6, result.ToJsonString());
+        // and with gradients: the pieces around the control flow and every branch and loop body compiled
+        // with its own forward/backward split, gradients equal to eager's
+        Assert.Empty(totals["control_flow_gradients_differ"]!.AsArray());
+        Assert.Empty(totals["control_flow_not_compiled_with_gradients"]!.AsArray());
+        Assert.True(cases.Count(c => c["control_flow"]!.GetValue<bool>() && c["capture_ast"]!["compiled_with_gradients"]?.GetValue<bool>() == true) >= 6, result.ToJsonString());
     }
 }

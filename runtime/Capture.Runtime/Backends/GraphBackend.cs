@@ -78,6 +78,11 @@ public sealed class CompiledGraph : ICompiledGraph
         if (trace.Main.SubgraphTraces.Count > 0)
             _subgraphs = trace.Main.SubgraphTraces.ToDictionary(kv => kv.Key, kv => kv.Value
                 .Select(t => new CompiledGraph(backend, t)).Select(g => (Func<IReadOnlyList<PyObject>, PyObject>)(inputs => g.Run(inputs))).ToArray());
+        // control flow with gradients, cut into pieces: each a CompiledGraph of its own, run in order
+        if (trace.Main.Pieces.Count > 0)
+            _pieces = [.. trace.Main.Pieces.Select(t => (new CompiledGraph(backend, t),
+                t.Captured.Placeholders.Select(p => p.Name).ToArray(),
+                t.Captured.Output.Value is ListArg results ? results.Items.Select(r => ((RefArg)r).Name).ToArray() : []))];
         if (trace.Frozen.Count > 0)
         {
             var frozen = trace.Frozen.ToHashSet();
@@ -120,6 +125,9 @@ public sealed class CompiledGraph : ICompiledGraph
 
     private readonly Dictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? _subgraphs;
 
+    // the pieces of a graph cut at its control flow: each with the names it reads and the names of its results
+    private readonly (CompiledGraph Graph, string[] Reads, string[] Results)[]? _pieces;
+
     public PyObject Run(IReadOnlyList<PyObject> inputs, IReadOnlyList<TensorMeta?>? checkedMetas = null)
     {
         if (_kept is { } kept)
@@ -133,7 +141,33 @@ public sealed class CompiledGraph : ICompiledGraph
             }
             (inputs, checkedMetas) = (reads, metas);
         }
+        if (_pieces is not null) return RunPieces(inputs);
         return Trace.Split is null ? _backend.RunPart(_parts[0], inputs, checkedMetas, _subgraphs) : _backend.RunSplit(this, inputs);
+    }
+
+    /// <summary>Runs the pieces in order, each on the values it reads by name; the last one's result is the graph's.</summary>
+    private PyObject RunPieces(IReadOnlyList<PyObject> inputs)
+    {
+        var values = new Dictionary<string, PyObject>();
+        var owned = new List<PyObject>();
+        try
+        {
+            foreach (var (p, i) in Trace.Captured.Placeholders.Select((p, i) => (p, i))) values[p.Name] = inputs[i];
+            for (var k = 0; ; k++)
+            {
+                var (graph, reads, results) = _pieces![k];
+                var result = graph.Run([.. reads.Select(r => values[r])]);
+                if (k == _pieces.Length - 1) return result;
+                using (result)
+                    for (var i = 0; i < results.Length; i++)
+                    {
+                        var item = result.GetItem(i);
+                        owned.Add(item);
+                        values[results[i]] = item;
+                    }
+            }
+        }
+        finally { foreach (var o in owned) o.Dispose(); }
     }
 
     private PyObject RunOwned(RunnablePart part, List<PyObject> inputs)

@@ -57,6 +57,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
             var part = Part("graph", captured, gradEnabled, phases, gradEnabled ? null : frozen, taken);
             return new CompileTrace { Backend = backend, Captured = captured, Parts = [part], Phases = phases, Frozen = taken };
         }
+        if (compiler is not null && captured.Nodes.Any(n => n is Cond or WhileLoop) && CutAtControlFlow(captured, gradEnabled, phases) is { } cut) return cut;
         var watch = Stopwatch.StartNew();
         AutogradSplit split;
         try
@@ -77,6 +78,61 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
         var forward = Part("forward", split.Partition.Forward, gradEnabled: false, phases);
         var backward = Part("backward", split.Partition.Backward, gradEnabled: false, phases);
         return new CompileTrace { Backend = backend, Captured = captured, Split = split, Parts = [forward, backward], Phases = phases };
+    }
+
+    /// <summary>
+    /// A graph that needs gradients and keeps control flow, cut at its cond/while_loop nodes (null where it
+    /// cannot be, see <see cref="ControlFlowPieces.Cut"/>): each piece of ops compiles with its own
+    /// forward/backward split, each control-flow piece runs the branch or loop body the predicate picks,
+    /// compiled with its own; torch's autograd chains their compiled backwards.
+    /// </summary>
+    private CompileTrace? CutAtControlFlow(Graph captured, bool gradEnabled, List<CompilePhase> phases)
+    {
+        var watch = Stopwatch.StartNew();
+        var graph = WithoutWritesToIntermediates(captured);
+        if (WritesOrSwitchesGradMode(graph) || ControlFlowPieces.Cut(graph) is not { } pieces) return null;
+        if (pieces.Count == 1)
+            return new CompileTrace
+            {
+                Backend = backend, Captured = captured, Parts = [ControlFlowPart("graph", graph, gradEnabled, phases)], Phases = phases,
+                NoSplitReason = "control flow: the branch or loop body that runs has its own compiled forward/backward split; torch's autograd chains them",
+            };
+        phases.Add(new CompilePhase("cut at control flow", watch.Elapsed, $"{pieces.Count} pieces, each compiled with its own forward/backward split"));
+        var traces = pieces.Select((piece, i) =>
+        {
+            var trace = Run(piece, gradEnabled);
+            phases.AddRange(trace.Phases.Select(p => p with { Name = $"piece {i + 1} {p.Name}" }));
+            return trace with { Parts = [.. trace.Parts.Select(p => p with { Role = p.Role == "graph" ? $"piece {i + 1}" : $"piece {i + 1} {p.Role}" })] };
+        }).ToList();
+        return new CompileTrace
+        {
+            Backend = backend, Captured = captured, Phases = phases,
+            Parts = [new CompiledPart { Role = "graph", Graph = graph, Pieces = traces }],
+        };
+    }
+
+    /// <summary>
+    /// A graph of control flow whose results need gradients: its own ops run through torch's autograd,
+    /// each branch and loop body compiles as a graph of its own, with its own backward.
+    /// </summary>
+    private CompiledPart ControlFlowPart(string role, Graph graph, bool gradEnabled, List<CompilePhase> phases)
+    {
+        var traces = new Dictionary<string, IReadOnlyList<CompileTrace>>();
+        foreach (var node in graph.Nodes.Where(n => n is Cond or WhileLoop))
+            traces[node.Name] = [.. Graph.SubgraphsOf(node).Select(sub =>
+            {
+                var trace = Run(sub.Graph, gradEnabled);
+                // what compiling it took, under its name
+                phases.AddRange(trace.Phases.Select(p => p with { Name = $"{node.Name} {sub.Role} {p.Name}" }));
+                return trace with { Parts = [.. trace.Parts.Select(p => p with { Role = p.Role == "graph" ? $"{node.Name} {sub.Role}" : $"{node.Name} {sub.Role} {p.Role}" })] };
+            })];
+        return new CompiledPart
+        {
+            Role = role, Graph = graph, SubgraphTraces = traces,
+            // a graph that only picks a branch runs nothing through torch itself
+            NodeByNode = ControlFlowPieces.IsControlFlowOnly(graph) ? null
+                : "the graph keeps control flow and its results need autograd: its own ops run through torch; each branch and loop body is compiled with its own backward",
+        };
     }
 
     /// <summary>Why a graph runs node by node through torch on a kernel backend, or null when it compiles.</summary>
@@ -166,22 +222,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
             // control flow whose results need gradients: the graph's own ops run through torch's autograd,
             // and each branch or loop body compiles as a graph of its own, with its own backward
             if (gradEnabled && graph.Nodes.Any(n => n is Cond or WhileLoop) && !WritesOrSwitchesGradMode(graph))
-            {
-                var traces = new Dictionary<string, IReadOnlyList<CompileTrace>>();
-                foreach (var node in graph.Nodes.Where(n => n is Cond or WhileLoop))
-                    traces[node.Name] = [.. Graph.SubgraphsOf(node).Select(sub =>
-                    {
-                        var trace = Run(sub.Graph, gradEnabled);
-                        // what compiling it took, under its name
-                        phases.AddRange(trace.Phases.Select(p => p with { Name = $"{node.Name} {sub.Role} {p.Name}" }));
-                        return trace;
-                    })];
-                return new CompiledPart
-                {
-                    Role = role, Graph = graph, SubgraphTraces = traces,
-                    NodeByNode = "the graph keeps control flow and its results need autograd: its own ops run through torch; each branch and loop body is compiled with its own backward",
-                };
-            }
+                return ControlFlowPart(role, graph, gradEnabled, phases);
             return new CompiledPart { Role = role, Graph = graph, NodeByNode = why };
         }
         var prefix = role == "graph" ? "" : role + " ";

@@ -52,6 +52,14 @@ public sealed record CompiledPart
     /// [true, false], a while_loop's [condition, body]). The interpreter runs these for the subgraphs.
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyList<CompileTrace>> SubgraphTraces { get; init; } = new Dictionary<string, IReadOnlyList<CompileTrace>>();
+
+    /// <summary>
+    /// Where the graph needs gradients and keeps control flow: the graph cut at its cond/while_loop nodes
+    /// (<see cref="ControlFlowPieces"/>), each piece compiled as a graph of its own, in the order they run:
+    /// a piece of ops with its own forward/backward split, a control-flow piece with its compiled branches.
+    /// Each piece reads its placeholders by name from the graph's inputs and earlier pieces' results.
+    /// </summary>
+    public IReadOnlyList<CompileTrace> Pieces { get; init; } = [];
 }
 
 /// <summary>
@@ -101,5 +109,6 @@ public sealed record CompileTrace
 
     private static IEnumerable<CompiledPart> Flatten(CompiledPart part) =>
         part.Subgraphs.Values.SelectMany(s => s).SelectMany(Flatten)
-            .Concat(part.SubgraphTraces.Values.SelectMany(s => s).SelectMany(t => t.AllParts)).Prepend(part);
+            .Concat(part.SubgraphTraces.Values.SelectMany(s => s).SelectMany(t => t.AllParts))
+            .Concat(part.Pieces.SelectMany(t => t.AllParts)).Prepend(part);
 }

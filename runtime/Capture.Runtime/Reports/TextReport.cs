@@ -186,7 +186,7 @@ public static class TextReport
     /// <summary>The forward/backward split, when the graph has one: saved values, then both graphs.</summary>
     private static void Autograd(GraphEntry graph, IReportWriter w)
     {
-        if (graph.Trace is not { } trace || trace.Split is null && trace.NoSplitReason is null) return;
+        if (graph.Trace is not { } trace || trace.Split is null && trace.NoSplitReason is null && trace.Main.Pieces.Count == 0) return;
         w.Write($"  Autograd: {AutogradSummary.Status(trace)}\n", TextStyle.Heading);
         if (trace.Split?.Partition is not { } partition) return;
         w.Write($"    saved for backward: {string.Join(", ", AutogradSummary.Saved(partition))}\n", TextStyle.Dim);
@@ -199,7 +199,7 @@ public static class TextReport
     /// <summary>", generated C# 120 lines (4 kernels)" for backends that generate code.</summary>
     public static string CodeSize(GraphEntry graph) => graph.Trace switch
     {
-        { Main.NodeByNode: { } why } => $"; no kernels: {why}",
+        _ when graph.Trace?.AllParts.FirstOrDefault(p => p.NodeByNode is not null) is { NodeByNode: { } why } => $"; no kernels: {why}",
         { Source: { } source, Language: var language } => $"; generated {language} {source.Split('\n').Length} lines, {graph.Trace.KernelCount} kernels",
         _ => "",
     };

@@ -178,9 +178,11 @@ public sealed partial class AstTransformer
             var mark = _scope.Builder.Mark();
             var a = Eval(e.Body);
             var b = Eval(e.OrElse);
-            // where() broadcasts the predicate: only when that changes nothing is it the same as picking a side
+            // where() broadcasts the predicate: only when that changes nothing is it the same as picking a side;
+            // and with gradients, where() gives the side not taken a zero gradient where eager gives it none
+            // (an optimizer would then step it: weight decay, momentum)
             if (a is TensorVal x && b is TensorVal y && x.Meta.Shape.Equals(y.Meta.Shape) && x.Meta.DType == y.Meta.DType
-                && predicate.Meta.Rank <= x.Meta.Rank)
+                && predicate.Meta.Rank <= x.Meta.Rank && !x.Meta.RequiresGrad && !y.Meta.RequiresGrad)
                 return Op(Ops.Where, [Use(predicate), Use(x), Use(y)], [], e.At);
             _scope.Builder.Truncate(mark);
         }
