@@ -31,7 +31,7 @@ public static partial class Derivatives
     /// <summary>Ops whose results carry no gradient (comparisons, indices, creation): not an omission.</summary>
     /// Backward kernels count among them: a compiled backward is differentiated once (no double backward).
     public static bool IsNonDifferentiable(OpDef op) =>
-        op.Category is OpCategory.Creation or OpCategory.GlobalState || NonDifferentiable.Contains(op)
+        op.Category is OpCategory.Creation or OpCategory.GlobalState or OpCategory.Library || NonDifferentiable.Contains(op)
         || op.Name.StartsWith("torch.ops.aten.", StringComparison.Ordinal) && op.Name.EndsWith("_backward", StringComparison.Ordinal);
 
     private static readonly FrozenSet<OpDef> NonDifferentiable = FrozenSet.ToFrozenSet<OpDef>([

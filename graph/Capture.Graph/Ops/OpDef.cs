@@ -1,7 +1,16 @@
 namespace Capture.Graphs;
 
 /// <summary>What kind of computation an op is; the optimizer and backends read it.</summary>
-public enum OpCategory { Pointwise, Reduction, View, Extern, Creation, Random, Composite, GlobalState, Opaque }
+public enum OpCategory
+{
+    Pointwise, Reduction, View, Extern, Creation, Random, Composite, GlobalState, Opaque,
+
+    /// <summary>
+    /// A library routine on values in a layout only that library reads (oneDNN's blocked tensors, see
+    /// OneDnnLayoutPass): no kernel reads or fuses with it, nothing folds or differentiates it.
+    /// </summary>
+    Library,
+}
 
 /// <summary>Computes the metadata of an op's result from its bound arguments; throws ShapeError
 /// where torch would raise, NotSupportedException where Capture cannot (yet).</summary>

@@ -26,7 +26,7 @@ public static partial class OpRegistry
         }
         foreach (var op in PointwiseOps().Concat(BinaryOps()).Concat(ReductionOps()).Concat(LinearAlgebraOps())
                      .Concat(NormalizationOps()).Concat(ConvolutionOps()).Concat(ViewOps()).Concat(IndexingOps())
-                     .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(FusedOps()).Concat(GlobalStateOps()).Concat(BackwardOps()).Concat(HardActivationOps()))
+                     .Concat(CreationOps()).Concat(ConversionOps()).Concat(EmbeddingOps()).Concat(FusedOps()).Concat(GlobalStateOps()).Concat(BackwardOps()).Concat(HardActivationOps()).Concat(OneDnnOps()))
             Register(op);
         foreach (var op in InPlaceOps().Concat(HardActivationInPlaceOps())) Register(op);
         ByName = byName.ToFrozenDictionary();

@@ -184,4 +184,18 @@ public static class Ops
     public static readonly OpDef SetItem                    = OpRegistry.Get("operator.setitem");
     public static readonly OpDef SetGradEnabled             = OpRegistry.Get("torch._C._set_grad_enabled");
     public static readonly OpDef TransformerEncoderLayerFwd = OpRegistry.Get("torch._transformer_encoder_layer_fwd");
+
+    // oneDNN's blocked layout (OneDnnLayoutPass)
+    public static readonly OpDef OneDnnToBlocked         = OpRegistry.Get("capture._onednn.to_blocked");
+    public static readonly OpDef OneDnnToDense           = OpRegistry.Get("capture._onednn.to_dense");
+    public static readonly OpDef OneDnnConv2d            = OpRegistry.Get("capture._onednn.conv2d");
+    public static readonly OpDef OneDnnRelu              = OpRegistry.Get("capture._onednn.relu");
+    public static readonly OpDef OneDnnSigmoid           = OpRegistry.Get("capture._onednn.sigmoid");
+    public static readonly OpDef OneDnnAdd               = OpRegistry.Get("capture._onednn.add");
+    public static readonly OpDef OneDnnReluInPlace       = OpRegistry.Get("capture._onednn.relu_");
+    public static readonly OpDef OneDnnAddInPlace        = OpRegistry.Get("capture._onednn.add_");
+    public static readonly OpDef OneDnnMul               = OpRegistry.Get("capture._onednn.mul");
+    public static readonly OpDef OneDnnMaxPool2d         = OpRegistry.Get("capture._onednn.max_pool2d");
+    public static readonly OpDef OneDnnAvgPool2d         = OpRegistry.Get("capture._onednn.avg_pool2d");
+    public static readonly OpDef OneDnnAdaptiveAvgPool2d = OpRegistry.Get("capture._onednn.adaptive_avg_pool2d");
 }

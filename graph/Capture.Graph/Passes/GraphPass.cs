@@ -69,6 +69,13 @@ public sealed class PassContext
     /// <summary>oneDNN is built into torch: frozen convolutions may call it directly (<see cref="OneDnnConvolutionPass"/>).</summary>
     public bool OneDnn { get; init; }
 
+    /// <summary>
+    /// Run regions of frozen convolutions in oneDNN's blocked layout with prepacked weights
+    /// (<see cref="OneDnnLayoutPass"/>), where <see cref="OneDnn"/>. The runtime turns it on unless
+    /// <c>CAPTURE_ONEDNN_LAYOUT=0</c>.
+    /// </summary>
+    public bool OneDnnLayout { get; init; }
+
     /// <summary>Runs one analysis and records it with <paramref name="summary"/> of its result.</summary>
     public T Analyze<T>(IGraphAnalysis<T> analysis, Graph graph, Func<T, string> summary)
     {

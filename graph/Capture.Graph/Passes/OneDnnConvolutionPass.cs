@@ -36,7 +36,8 @@ public sealed class OneDnnConvolutionPass : IGraphPass
         };
     }
 
-    private static CallOp? Direct(CallOp conv, IReadOnlyDictionary<string, Node> nodes)
+    /// <summary>The conv2d as a direct call of oneDNN's convolution, or null where it cannot be one.</summary>
+    internal static CallOp? Direct(CallOp conv, IReadOnlyDictionary<string, Node> nodes)
     {
         ValueMeta MetaOf(string name) => nodes[name].Meta;
         OpCall c;

@@ -15,12 +15,14 @@ public static class OptimizerPipeline
         new FoldBatchNormPass(),                   // frozen batch norms into their convolutions, before decomposition splits them
         new DecomposePass(),                       // so that the rules below see the parts
         new FoldConstantsPass(),                   // with the context's evaluator; before the rewrites, which then see constants
+        new OneDnnLayoutPass(),                    // after folding (constant weights); before channels-last, which then leaves its regions alone
         new ChannelsLastPass(),                    // after folding, which made the convolutions' weights constants
         new OneDnnConvolutionPass(),               // after channels-last, which looks for conv2d
         new SimplifyAlgebraPass(),                 // before CSE: rewrites make equal expressions visible
         new EliminateCommonSubexpressionsPass(),
         new ChooseLayoutsPass(),                   // after CSE, so that one copy serves every reader
-        new EliminateDeadCodePass(),               // last: rewrites, CSE and layout orphan nodes
+        new EliminateDeadCodePass(),               // rewrites, CSE and layout orphan nodes
+        new OneDnnInPlacePass(),                   // last: no pass after it gives a value another reader
     ];
 
     /// <summary>Runs every pass; <paramref name="context"/> records what each did.</summary>

@@ -240,6 +240,7 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
             Constants = new TorchConstantEvaluator(torch), Decompose = op => Decomposed.Contains(op),
             ChannelsLast = Environment.GetEnvironmentVariable("CAPTURE_CHANNELS_LAST") != "0",
             OneDnn = torch.HasOneDnn,
+            OneDnnLayout = Environment.GetEnvironmentVariable("CAPTURE_ONEDNN_LAYOUT") != "0",
         };
         var optimized = OptimizerPipeline.Run(graph, context);
         var notes = context.Records.Where(r => r.Note is not null).Select(r => r.Note).ToList();

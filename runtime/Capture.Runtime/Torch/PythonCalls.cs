@@ -20,7 +20,8 @@ public sealed class PythonCalls(TorchRuntime torch)
     {
         var cached = _callables.GetValueOrDefault(name);
         var root = name.IndexOf('.') is var dot and > 0 ? name[..dot] : name;
-        if (cached is not null && PythonObjects.TrustedModules.Contains(root)) return cached;
+        // torch's and Capture's own runtime helpers (capture._onednn) do not change under us: resolved once
+        if (cached is not null && (PythonObjects.TrustedModules.Contains(root) || name.StartsWith("capture._", StringComparison.Ordinal))) return cached;
         var resolved = Resolve(name);
         if (cached is not null)
         {

@@ -1,0 +1,201 @@
+namespace Capture.Graphs;
+
+// A frozen convolutional network runs in oneDNN's own layout, as torch.jit.optimize_for_inference runs
+// a frozen TorchScript model: activations stay in oneDNN's blocked format (nChw8c/nChw16c) from one
+// convolution to the next, and each convolution's weight is reordered for oneDNN once, at the first
+// call, instead of on every call (what mkldnn_convolution on dense tensors does). On resnet18 at
+// 1x3x224x224 that is TorchScript frozen's speed, ~1.5x torch's own convolutions here.
+//   before: y = relu(add(conv2d(x, W1, b1), conv2d(x, W2, b2)))
+//   after:  xb = to_blocked(x)
+//           y  = to_dense(relu(add(conv2d(xb, W1, b1), conv2d(xb, W2, b2))))   (capture._onednn ops)
+// The ops oneDNN runs on blocked tensors join a region: conv2d with constant weights (what
+// OneDnnConvolutionPass would call directly), relu, sigmoid, add and mul of two same-shape tensors,
+// max/avg pooling, adaptive average pooling to a size that divides the input. A value a region reads
+// from outside is converted once (to_blocked); a region's value read by anything else, or returned, is
+// converted back once (to_dense). A region is kept where it holds at least MinConvolutions convolutions
+// and at most MaxConversionsPerConvolution conversions per convolution: a convolution between two
+// conversions costs more than the weight reorder it saves. Float32 contiguous
+// 4-d values without grad only, where oneDNN is built into torch (PassContext.OneDnnLayout). Runs
+// before ChannelsLastPass (which then finds no convolution of a region to rewrite).
+public sealed class OneDnnLayoutPass : IGraphPass
+{
+    /// <summary>The convolutions a region needs to be worth its conversions in and out.</summary>
+    public const int MinConvolutions = 2;
+
+    /// <summary>
+    /// The conversions in and out a region may cost per convolution: a conversion reorders a whole
+    /// activation, about what a weight reorder saves. resnet18 is one region of 20 convolutions and 2
+    /// conversions (1.9x faster here); mobilenet_v2's ReLU6 (hardtanh, which oneDNN's blocked tensors do
+    /// not take in torch 1.13) cuts it into regions of a few convolutions with as many conversions,
+    /// which measured no faster than dense channels-last, and it stays so.
+    /// </summary>
+    public const double MaxConversionsPerConvolution = 0.25;
+
+    public string Name => "oneDNN layout";
+
+    public PassResult Run(Graph graph, PassContext context)
+    {
+        if (!context.OneDnn || !context.OneDnnLayout) return new PassResult(graph);
+        var byName = graph.Nodes.ToDictionary(n => n.Name);
+        // each op that could run blocked, in its blocked form (its blocked arguments at Activations)
+        var blocked = new Dictionary<string, CallOp>();
+        foreach (var node in graph.Nodes)
+            if (node is CallOp call && BlockedForm(call, byName) is { } form) blocked[node.Name] = form;
+        if (!blocked.Values.Any(b => b.Op == Ops.OneDnnConv2d)) return new PassResult(graph);
+
+        // regions: blocked ops joined through the values they pass each other
+        var parent = blocked.Keys.ToDictionary(k => k, k => k);
+        string Find(string x)
+        {
+            while (parent[x] != x) x = parent[x] = parent[parent[x]];
+            return x;
+        }
+        foreach (var (name, form) in blocked)
+            foreach (var input in Activations(form).Where(blocked.ContainsKey))
+                parent[Find(input)] = Find(name);
+        var convolutions = blocked.Where(b => b.Value.Op == Ops.OneDnnConv2d).GroupBy(b => Find(b.Key)).ToDictionary(g => g.Key, g => g.Count());
+        // the values that would cross each region's border: read from outside (to_blocked), read outside (to_dense)
+        var crossing = blocked.Keys.GroupBy(Find).ToDictionary(g => g.Key, g =>
+        {
+            var members = g.ToHashSet();
+            var ins = g.SelectMany(k => Activations(blocked[k])).Where(v => !members.Contains(v)).Distinct().Count();
+            var outs = graph.Nodes.Where(n => !members.Contains(n.Name)).SelectMany(n => n.Inputs).Where(members.Contains).Distinct().Count();
+            return ins + outs;
+        });
+        var kept = blocked.Keys.Where(k => convolutions.GetValueOrDefault(Find(k)) is var convs && convs >= MinConvolutions
+            && crossing[Find(k)] <= convs * MaxConversionsPerConvolution).ToHashSet();
+        if (kept.Count == 0) return new PassResult(graph);
+
+        var nodes = new List<Node>(graph.Nodes.Count + 8);
+        var taken = graph.Nodes.Select(n => n.Name).ToHashSet();
+        var toBlocked = new Dictionary<string, string>();
+        var toDense = new Dictionary<string, string>();
+        string Fresh(string name)
+        {
+            var fresh = name;
+            for (var i = 1; !taken.Add(fresh); i++) fresh = $"{name}_{i}";
+            return fresh;
+        }
+        // a value for a blocked op: its own if a region made it, else its blocked copy (made once)
+        string Blocked(string value)
+        {
+            if (kept.Contains(value)) return value;
+            if (!toBlocked.TryGetValue(value, out var copy))
+            {
+                toBlocked[value] = copy = Fresh(value + "_blocked");
+                nodes.Add(new CallOp(copy, Ops.OneDnnToBlocked, EquatableList.Of<Arg>(new RefArg(value)), EquatableList<Kwarg>.Empty, byName[value].Meta) { Source = byName[value].Source });
+            }
+            return copy;
+        }
+        // a value for anything else: a region's value back in the dense layout (made once)
+        string Dense(string value)
+        {
+            if (!kept.Contains(value)) return value;
+            if (!toDense.TryGetValue(value, out var copy))
+            {
+                toDense[value] = copy = Fresh(value + "_dense");
+                nodes.Add(new CallOp(copy, Ops.OneDnnToDense, EquatableList.Of<Arg>(new RefArg(value)), EquatableList<Kwarg>.Empty, byName[value].Meta) { Source = byName[value].Source });
+            }
+            return copy;
+        }
+        foreach (var node in graph.Nodes)
+        {
+            if (kept.Contains(node.Name))
+            {
+                var form = blocked[node.Name];
+                var activations = ActivationIndices(form.Op);
+                var args = form.Args.Select((a, i) => activations.Contains(i) && a is RefArg r ? new RefArg(Blocked(r.Name)) : a).ToEquatableList();
+                nodes.Add(form with { Args = args });
+            }
+            else
+            {
+                var own = node.Name;
+                var renamed = node.Rename(n => n == own ? n : Dense(n));
+                nodes.Add(renamed);
+            }
+        }
+        var regions = kept.Select(Find).Distinct().Count();
+        var convs = kept.Count(k => blocked[k].Op == Ops.OneDnnConv2d);
+        return new PassResult(new Graph(nodes), Added: toBlocked.Count + toDense.Count, Rewritten: kept.Count)
+        {
+            Note = $"{convs} convolutions and {kept.Count - convs} other ops in oneDNN's blocked layout ({regions} region{(regions == 1 ? "" : "s")}, "
+                + $"{toBlocked.Count} conversion{(toBlocked.Count == 1 ? "" : "s")} in, {toDense.Count} out; weights prepacked at the first call)",
+        };
+    }
+
+    /// <summary>
+    /// The graph with each blocked relu and add computed into its (first) input where nothing else reads
+    /// that input (made by a blocked op, not returned): no new blocked tensor per op, as TorchScript's
+    /// frozen graphs run relu_ and add_. Runs last (<see cref="OneDnnInPlacePass"/>), after the passes that
+    /// could give a value another reader (CSE).
+    /// </summary>
+    public static PassResult InPlace(Graph graph, PassContext context)
+    {
+        var uses = UseAnalysis.Of(graph);
+        var rewritten = 0;
+        bool Consumable(Arg arg) => arg is RefArg r && graph[r.Name] is CallOp { Op.Category: OpCategory.Library } producer
+            && producer.Op != Ops.OneDnnToDense && uses.UseCount(r.Name) == 1 && !graph.Output.Inputs.Contains(r.Name);
+        var nodes = graph.Nodes.Select(node =>
+        {
+            if (node is not CallOp c || (c.Op != Ops.OneDnnRelu && c.Op != Ops.OneDnnAdd) || !Consumable(c.Args[0])) return node;
+            rewritten++;
+            return c with { Op = c.Op == Ops.OneDnnRelu ? Ops.OneDnnReluInPlace : Ops.OneDnnAddInPlace };
+        }).ToList();
+        return rewritten == 0 ? new PassResult(graph) : new PassResult(new Graph(nodes), Rewritten: rewritten);
+    }
+
+    /// <summary>The argument positions of a blocked op that read blocked values (a convolution's weight and bias stay dense).</summary>
+    private static int[] ActivationIndices(OpDef op) => op == Ops.OneDnnAdd || op == Ops.OneDnnAddInPlace || op == Ops.OneDnnMul ? [0, 1] : [0];
+
+    private static IEnumerable<string> Activations(CallOp form) =>
+        ActivationIndices(form.Op).Select(i => form.Args[i]).OfType<RefArg>().Select(r => r.Name);
+
+    /// <summary>The op in its blocked form, or null where oneDNN cannot run it on blocked tensors.</summary>
+    private static CallOp? BlockedForm(CallOp call, IReadOnlyDictionary<string, Node> nodes)
+    {
+        if (!Plain(call.Meta)) return null;
+        bool PlainInput(int i) => i < call.Args.Count && call.Args[i] is RefArg r && Plain(nodes[r.Name].Meta);
+        CallOp As(OpDef op, EquatableList<Arg> args, EquatableList<Kwarg>? kwargs = null) =>
+            call with { Op = op, Args = args, Kwargs = kwargs ?? call.Kwargs, IsMethod = false };
+        var op = call.Op;
+        if (op == Ops.Conv2d)
+            return OneDnnConvolutionPass.Direct(call, nodes) is { } direct && PlainInput(0) ? As(Ops.OneDnnConv2d, direct.Args, direct.Kwargs) : null;
+        if (op == Ops.Relu && PlainInput(0) && call.Kwargs.Count == 0) return As(Ops.OneDnnRelu, call.Args);
+        if (op == Ops.FunctionalRelu && PlainInput(0) && call.Args.Count == 1 && call.Kwargs.All(k => k is { Name: "inplace", Value: BoolArg { Value: false } }))
+            return As(Ops.OneDnnRelu, call.Args, EquatableList<Kwarg>.Empty);
+        if (op == Ops.Sigmoid && PlainInput(0) && call.Kwargs.Count == 0) return As(Ops.OneDnnSigmoid, call.Args);
+        if ((op == Ops.Add || op == Ops.Mul) && call.Args.Count == 2 && PlainInput(0) && PlainInput(1)
+            && nodes[((RefArg)call.Args[0]).Name].Meta.Equals(nodes[((RefArg)call.Args[1]).Name].Meta)
+            && call.Kwargs.All(k => k.Name == "alpha" && op == Ops.Add && k.Value is IntArg or FloatArg))
+            return As(op == Ops.Add ? Ops.OneDnnAdd : Ops.OneDnnMul, call.Args);
+        if (op == Ops.MaxPool2d && PlainInput(0) && Bound(call, nodes) is { } max
+            && !max.Bool("return_indices") && max.Ints("dilation").All(d => d == 1))
+            return As(Ops.OneDnnMaxPool2d, call.Args);
+        if (op == Ops.AvgPool2d && PlainInput(0) && Bound(call, nodes) is { } avg && avg.IsNone("divisor_override"))
+            return As(Ops.OneDnnAvgPool2d, call.Args);
+        if (op == Ops.AdaptiveAvgPool2d && PlainInput(0) && Bound(call, nodes) is { } adaptive
+            && call.Meta is TensorMeta output && adaptive.Tensor("input") is var input
+            && Enumerable.Range(2, 2).All(d => input.Shape[d].Value % output.Shape[d].Value == 0))
+            return As(Ops.OneDnnAdaptiveAvgPool2d, call.Args);
+        return null;
+    }
+
+    private static OpCall? Bound(CallOp call, IReadOnlyDictionary<string, Node> nodes)
+    {
+        try { return OpCall.Bind(call.Op, call.Args, call.Kwargs, name => nodes[name].Meta); }
+        catch (Exception e) when (e is ShapeError or NotSupportedException or KeyNotFoundException) { return null; }
+    }
+
+    /// <summary>A float32, contiguous, 4-d CPU tensor of known sizes that needs no gradient: what oneDNN's blocked tensors hold.</summary>
+    private static bool Plain(ValueMeta meta) =>
+        meta is TensorMeta { Rank: 4, DType: DType.Float32, RequiresGrad: false } t && t.Device == Device.Cpu
+        && t.Shape.Dims.All(d => d.IsConcrete && d.Value > 0) && t.Equals(TensorMeta.Contiguous(t.Shape, t.DType, false, t.Device));
+}
+
+/// <summary>Blocked relu and add into inputs nothing else reads (<see cref="OneDnnLayoutPass.InPlace"/>); last in the pipeline.</summary>
+public sealed class OneDnnInPlacePass : IGraphPass
+{
+    public string Name => "oneDNN in place";
+
+    public PassResult Run(Graph graph, PassContext context) => OneDnnLayoutPass.InPlace(graph, context);
+}

@@ -1,0 +1,81 @@
+"""oneDNN's blocked layout, as OneDnnLayoutPass uses it: the ops a compiled convolutional network runs
+between to_blocked and to_dense, on torch tensors in oneDNN's own format (layout torch._mkldnn), the
+way torch.jit.optimize_for_inference runs a frozen TorchScript model. A convolution's weight is
+reordered for oneDNN once, on the first call that sees it, and kept while the compiled graph keeps
+that weight (its frozen constant)."""
+
+import weakref
+
+import torch
+import torch.nn.functional as F
+
+# id(weight) -> (a weak reference to the dense weight, its bias, the prepacked weight and bias, the
+# geometry it was packed for); an entry goes with its weight
+_prepacked = {}
+
+
+def _pack(weight, bias, padding, stride, dilation, groups):
+    key = id(weight)
+    entry = _prepacked.get(key)
+    if entry is not None and entry[0]() is weight and entry[1] is bias and entry[4] == (padding, stride, dilation, groups):
+        return entry[2], entry[3]
+    packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(), padding, stride, dilation, groups)
+    packed_bias = None if bias is None else bias.contiguous().to_mkldnn()
+    _prepacked[key] = (weakref.ref(weight, lambda _, key=key: _prepacked.pop(key, None)), bias, packed, packed_bias,
+                       (padding, stride, dilation, groups))
+    return packed, packed_bias
+
+
+def _blocked(x, what):
+    if not x.is_mkldnn:
+        raise TypeError(f"capture._onednn.{what}: expected a tensor in oneDNN's blocked layout, got {x.layout}")
+    return x
+
+
+def to_blocked(x):
+    return x.to_mkldnn()
+
+
+def to_dense(x):
+    return _blocked(x, "to_dense").to_dense()
+
+
+def conv2d(x, weight, bias, padding, stride, dilation, groups):
+    packed, packed_bias = _pack(weight, bias, list(padding), list(stride), list(dilation), groups)
+    return torch.ops.prim.mkldnn_convolution(_blocked(x, "conv2d"), packed, packed_bias, list(stride), list(padding), list(dilation), groups)
+
+
+def relu(x):
+    return torch.relu(_blocked(x, "relu"))
+
+
+def relu_(x):
+    return _blocked(x, "relu_").relu_()
+
+
+def add_(x, y, alpha=1):
+    return _blocked(x, "add_").add_(_blocked(y, "add_"), alpha=alpha)
+
+
+def sigmoid(x):
+    return torch.sigmoid(_blocked(x, "sigmoid"))
+
+
+def add(x, y, alpha=1):
+    return torch.add(_blocked(x, "add"), _blocked(y, "add"), alpha=alpha)
+
+
+def mul(x, y):
+    return torch.mul(_blocked(x, "mul"), _blocked(y, "mul"))
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return F.max_pool2d(_blocked(x, "max_pool2d"), kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    return F.avg_pool2d(_blocked(x, "avg_pool2d"), kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return F.adaptive_avg_pool2d(_blocked(x, "adaptive_avg_pool2d"), output_size)
