@@ -161,8 +161,10 @@ public sealed class OneDnnLayoutPass : IGraphPass
         if (op == Ops.Conv2d)
             return OneDnnConvolutionPass.Direct(call, nodes) is { } direct && PlainInput(0) ? As(Ops.OneDnnConv2d, direct.Args, direct.Kwargs) : null;
         if (op == Ops.Relu && PlainInput(0) && call.Kwargs.Count == 0) return As(Ops.OneDnnRelu, call.Args);
-        if (op == Ops.FunctionalRelu && PlainInput(0) && call.Args.Count == 1 && call.Kwargs.All(k => k is { Name: "inplace", Value: BoolArg { Value: false } }))
-            return As(Ops.OneDnnRelu, call.Args, EquatableList<Kwarg>.Empty);
+        // F.relu(x, False) as nn.ReLU calls it, or F.relu(x, inplace=False)
+        if (op == Ops.FunctionalRelu && PlainInput(0) && call.Args.Skip(1).All(a => a is BoolArg { Value: false })
+            && call.Kwargs.All(k => k is { Name: "inplace", Value: BoolArg { Value: false } }))
+            return As(Ops.OneDnnRelu, EquatableList.Of(call.Args[0]), EquatableList<Kwarg>.Empty);
         if (op == Ops.Sigmoid && PlainInput(0) && call.Kwargs.Count == 0) return As(Ops.OneDnnSigmoid, call.Args);
         if ((op == Ops.Add || op == Ops.Mul) && call.Args.Count == 2 && PlainInput(0) && PlainInput(1)
             && nodes[((RefArg)call.Args[0]).Name].Meta.Equals(nodes[((RefArg)call.Args[1]).Name].Meta)
