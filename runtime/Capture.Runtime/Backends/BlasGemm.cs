@@ -12,12 +12,13 @@ namespace Capture.Runtime.Backends;
 internal static class BlasGemm
 {
     /// <summary>Computes the product into <paramref name="env"/>; false (nothing written) when an operand's layout is not one BLAS addresses.</summary>
-    public static bool TryRun(TorchRuntime torch, GemmCall gemm, Dictionary<string, PyObject> env)
+    public static bool TryRun(TorchRuntime torch, GemmCall gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
     {
         var a = env[gemm.A];
         var b = env[gemm.B];
-        var ma = torch.ReadMeta(a);
-        var mb = torch.ReadMeta(b);
+        // what is known of the operands (a frozen weight, a kernel's or product's output) is not read again
+        var (ma, knownA) = known.TryGetValue(gemm.A, out var ka) ? (ka.Meta, ka.DataPtr) : (torch.ReadMeta(a), 0);
+        var (mb, knownB) = known.TryGetValue(gemm.B, out var kb) ? (kb.Meta, kb.DataPtr) : (torch.ReadMeta(b), 0);
         if (!Matches(ma, gemm, gemm.M, gemm.K) || !Matches(mb, gemm, gemm.K, gemm.N)) return false;
         var sa = ma.Strides!;
         var sb = mb.Strides!;
@@ -30,7 +31,7 @@ internal static class BlasGemm
         var output = torch.EmptyStrided(shape, new Shape(shape).ContiguousStrides()!, gemm.Type);
         try
         {
-            nint pa = torch.DataPtr(a), pb = torch.DataPtr(b), pc = torch.DataPtr(output);
+            nint pa = knownA != 0 ? knownA : torch.DataPtr(a), pb = knownB != 0 ? knownB : torch.DataPtr(b), pc = torch.DataPtr(output);
             var isDouble = gemm.Type == DType.Float64;
             // x[B, M, K] @ w[K, N] with x's batches back to back: one [B*M, K] @ [K, N] product
             var flat = gemm.Batch > 1 && !transA && batchB == 0 && batchA == gemm.M * lda && gemm.Batch * gemm.M <= int.MaxValue;
@@ -56,6 +57,8 @@ internal static class BlasGemm
                     for (long i = 0; i < gemm.Batch; i++) One(i);
             }
             env[gemm.Node] = output;
+            // allocated here, contiguous: the kernels that read it need not read it back
+            known[gemm.Node] = new KnownTensor(TensorMeta.Contiguous(new Shape(shape), gemm.Type), pc);
             return true;
         }
         catch

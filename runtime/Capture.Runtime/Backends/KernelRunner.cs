@@ -55,20 +55,20 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                             dead.Dispose();
                             known.Remove(name);
                         }
-                foreach (var input in group.Inputs) Ensure(part, input, graph, env);
+                foreach (var input in group.Inputs) Ensure(part, input, graph, env, known);
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
                 {
-                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env);
+                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env, known);
                     if (part.Launch(group.Id).Run(torch, env, known)) continue;
                 }
                 foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n)))
-                    if (graph[node] is Constant) Ensure(part, node, graph, env);
-                    else ExecuteExtern(part, graph[node], gemm, env);
+                    if (graph[node] is Constant) Ensure(part, node, graph, env, known);
+                    else ExecuteExtern(part, graph[node], gemm, env, known);
             }
             foreach (var name in graph.Output.Inputs)
             {
-                Ensure(part, name, graph, env);
+                Ensure(part, name, graph, env, known);
                 // a constant's tensor is shared by every call: the caller gets a copy of its own
                 if (graph[name] is Constant && env.Remove(name, out var shared))
                     using (shared) env[name] = shared.CallMethod("clone");
@@ -96,21 +96,22 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     }
 
     /// <summary>Computes a value no kernel makes (a view, a constant) when first needed.</summary>
-    private void Ensure(RunnablePart part, string name, Graph graph, Dictionary<string, PyObject> env)
+    private void Ensure(RunnablePart part, string name, Graph graph, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
     {
         if (env.ContainsKey(name)) return;
         var node = graph[name];
         if (node is Constant constant)
         {
-            env[name] = part.ConstantTensor(constant, torch);
+            // made once and shared by every call: its metadata and address too
+            (env[name], known[name]) = part.ConstantTensor(constant, torch);
             return;
         }
-        foreach (var input in node.Inputs) Ensure(part, input, graph, env);
+        foreach (var input in node.Inputs) Ensure(part, input, graph, env, known);
         Execute(node, env);
     }
 
     /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
-    private void ExecuteExtern(RunnablePart part, Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env)
+    private void ExecuteExtern(RunnablePart part, Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
     {
         if (node is Cond or WhileLoop && part.Subgraph(node.Name) is { } sub)
         {
@@ -122,7 +123,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             return;
         }
         KernelThreads.Park(); // BLAS's and torch's threads get both cores
-        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env)) return;
+        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env, known)) return;
         Execute(node, env);
     }
 
@@ -150,7 +151,7 @@ public sealed class RunnablePart(CompiledPart part)
     /// <summary>The names of the graph's inputs, in order.</summary>
     public IReadOnlyList<string> Placeholders => _placeholders ??= [.. (part.Optimized?.Graph ?? part.Graph).Placeholders.Select(p => p.Name)];
 
-    private readonly Dictionary<string, PyObject> _constants = [];
+    private readonly Dictionary<string, (PyObject Tensor, KnownTensor Known)> _constants = [];
     private string[][]? _frees;
 
     /// <summary>
@@ -191,13 +192,16 @@ public sealed class RunnablePart(CompiledPart part)
     /// is not copied per call. Safe to share: the graph does not write (it runs kernels), and an output
     /// that is a constant is copied for the caller.
     /// </summary>
-    internal PyObject ConstantTensor(Constant constant, TorchRuntime torch)
+    internal (PyObject Tensor, KnownTensor Known) ConstantTensor(Constant constant, TorchRuntime torch)
     {
         lock (_constants)
         {
-            if (!_constants.TryGetValue(constant.Name, out var tensor))
-                _constants[constant.Name] = tensor = torch.FromData(constant.Value, (TensorMeta)constant.Meta);
-            return tensor.NewReference();
+            if (!_constants.TryGetValue(constant.Name, out var made))
+            {
+                var tensor = torch.FromData(constant.Value, (TensorMeta)constant.Meta);
+                _constants[constant.Name] = made = (tensor, new KnownTensor(torch.ReadMeta(tensor), torch.DataPtr(tensor)));
+            }
+            return (made.Tensor.NewReference(), made.Known);
         }
     }
 
