@@ -184,31 +184,4 @@ public sealed class AutogradRuntimeTests
         Assert.Equal("CompiledGraphFunctionBackward", ns.GetItem("kind").AsString());
         Assert.Contains("writes into the input x in place", ns.GetItem("refused").AsString());
     }
-
-    // torchvision's conv -> train-mode batch norm -> ReLU(inplace=True): relu_ writes into an item of the
-    // tuple native_batch_norm returned, a new tensor, not a view: functionalized, so the training graph
-    // gets a compiled backward; gradients and running statistics equal eager's. (Items of a view op's
-    // tuple, split's, and of a cond's, whose branch may return its operand, stay refused.)
-    [Theory]
-    [MemberData(nameof(Backends))]
-    public void WritesIntoAnItemOfAFreshTupleAreFunctionalized(string backend)
-    {
-        using var gil = Interpreter.Gil();
-        using var ns = Run(backend, """
-            import copy
-            torch.manual_seed(0)
-            m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(inplace=True)).train()
-            m2 = copy.deepcopy(m)
-            x = torch.randn(2, 3, 6, 6)
-            status = capture.explain(copy.deepcopy(m), x, backend=BACKEND).autograd[0]["status"]
-            capture.compile(m, backend=BACKEND)(x).pow(2).sum().backward()
-            m2(x).pow(2).sum().backward()
-            close = lambda a, b: torch.allclose(a, b, rtol=1e-4, atol=1e-5)
-            same = all(close(p.grad, q.grad) for p, q in zip(m.parameters(), m2.parameters())) \
-                and all(close(p, q) for p, q in zip(m.buffers(), m2.buffers()))
-
-            """);
-        Assert.StartsWith("forward/backward split", ns.GetItem("status").AsString());
-        Assert.True(ns.GetItem("same").ToBoolean());
-    }
 }

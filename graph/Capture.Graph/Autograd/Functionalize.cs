@@ -35,8 +35,7 @@ public static class Functionalize
             var originalTarget = renames.FirstOrDefault(p => p.Value == target.Name && p.Key != p.Value).Key ?? target.Name;
             if (written is Placeholder or GetAttr or Constant)
                 throw new NotSupportedException($"{call.Op.Name}{where} writes into the input {originalTarget} in place; differentiate an out-of-place form ({call.Op.FunctionalName})");
-            if (written is CallOp { Op.Category: OpCategory.View } view && !IsItemOfFreshTuple(b, view) || written is CallOp { Op: { Category: OpCategory.Opaque, Aliases: true } }
-                || viewed.Contains(originalTarget) || viewed.Contains(target.Name))
+            if (written is CallOp { Op.Category: OpCategory.View } or CallOp { Op: { Category: OpCategory.Opaque, Aliases: true } } || viewed.Contains(originalTarget) || viewed.Contains(target.Name))
                 throw new NotSupportedException($"{call.Op.Name}{where} writes into {originalTarget}, which shares memory with a view");
             b.Source = call.Source;
             var meta = (TensorMeta)written.Meta;
@@ -51,16 +50,6 @@ public static class Functionalize
         }
         return Rebuilt.WithOutput(b, graph, renames);
     }
-
-    /// <summary>
-    /// getitem of a tuple an op computed (torch.native_batch_norm's output, max's values): a new tensor,
-    /// not a view. Not a view op's tuple (split, chunk), an opaque op's whose results share memory with
-    /// its arguments (fake tensors tell at capture), nor a cond's or while_loop's (a branch may return its
-    /// operand itself).
-    /// </summary>
-    private static bool IsItemOfFreshTuple(GraphBuilder b, CallOp view) =>
-        view.Op == Ops.GetItem && view.Args[0] is RefArg tuple && b[tuple.Name] is CallOp { Meta: TupleMeta } producer
-        && producer.Op.Category != OpCategory.View && producer.Op is not { Category: OpCategory.Opaque, Aliases: true };
 
     private static Arg Functional(GraphBuilder b, CallOp call, TensorMeta destination)
     {
