@@ -5,8 +5,8 @@ the other: Capture's roslyn backend, its llvm backend, and TorchScript frozen fo
 (torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(m))), where the model scripts).
 In each process eager PyTorch is timed too, in turns with the system (blocks of calls, ROUNDS
 turns), so a ratio is eager's median over the system's from the same process and the same minutes.
-Every system's result is compared with eager's first (outputs; for training steps the loss and the
-parameters after a step from the same start); a mismatch is reported and makes the run fail.
+Every system's result is compared with eager's first (outputs; for training steps the loss, the
+gradients and the parameters after a step from the same start); a mismatch is reported and makes the run fail.
 Writes models.md, models.json and models.png to --out (bench/ by default; --quick: small inputs,
 into .build/bench-quick/).
 """
@@ -175,8 +175,9 @@ def worker(system, quick, only, threads):
                 loss = step(*inputs)
                 row["first_call_ms"] = (time.perf_counter() - start) * 1e3
                 expected = eager_step(*inputs)
+                # the loss, each gradient (a step at lr=1e-3 hides a wrong one in the parameters) and the parameters
                 row["matches_eager"] = close(loss, expected, 1e-4) and all(
-                    close(p, q, 1e-4) for p, q in zip(model.parameters(), reference.parameters()))
+                    close(p.grad, q.grad, 1e-3) and close(p, q, 1e-4) for p, q in zip(model.parameters(), reference.parameters()))
                 step(*inputs)
                 (e, ei), (s, si) = time_turns([eager_step, step], inputs, repeat)
         except Exception as e:  # noqa: BLE001 - reported in the row
