@@ -76,28 +76,19 @@ public sealed class OneDnnLayoutPass : IGraphPass
             for (var i = 1; !taken.Add(fresh); i++) fresh = $"{name}_{i}";
             return fresh;
         }
-        // a value for a blocked op: its own if a region made it, else its blocked copy (made once)
-        string Blocked(string value)
+        // a value converted once, where it is first read: the conversion goes just before that reader
+        string Converted(string value, OpDef op, string suffix, Dictionary<string, string> copies)
         {
-            if (kept.Contains(value)) return value;
-            if (!toBlocked.TryGetValue(value, out var copy))
+            if (!copies.TryGetValue(value, out var copy))
             {
-                toBlocked[value] = copy = Fresh(value + "_blocked");
-                nodes.Add(new CallOp(copy, Ops.OneDnnToBlocked, EquatableList.Of<Arg>(new RefArg(value)), EquatableList<Kwarg>.Empty, byName[value].Meta) { Source = byName[value].Source });
+                copies[value] = copy = Fresh(value + suffix);
+                nodes.Add(new CallOp(copy, op, EquatableList.Of<Arg>(new RefArg(value)), EquatableList<Kwarg>.Empty, byName[value].Meta) { Source = byName[value].Source });
             }
             return copy;
         }
-        // a value for anything else: a region's value back in the dense layout (made once)
-        string Dense(string value)
-        {
-            if (!kept.Contains(value)) return value;
-            if (!toDense.TryGetValue(value, out var copy))
-            {
-                toDense[value] = copy = Fresh(value + "_dense");
-                nodes.Add(new CallOp(copy, Ops.OneDnnToDense, EquatableList.Of<Arg>(new RefArg(value)), EquatableList<Kwarg>.Empty, byName[value].Meta) { Source = byName[value].Source });
-            }
-            return copy;
-        }
+        // for a blocked op: a region's own value, else its blocked copy; for anything else: a region's value back dense
+        string Blocked(string value) => kept.Contains(value) ? value : Converted(value, Ops.OneDnnToBlocked, "_blocked", toBlocked);
+        string Dense(string value) => kept.Contains(value) ? Converted(value, Ops.OneDnnToDense, "_dense", toDense) : value;
         foreach (var node in graph.Nodes)
         {
             if (kept.Contains(node.Name))

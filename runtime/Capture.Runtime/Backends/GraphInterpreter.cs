@@ -65,7 +65,7 @@ public sealed class GraphInterpreter(TorchRuntime torch)
                 env[node.Name] = result;
                 // a value in a library's own layout (oneDNN's blocked tensors) has no strides to check: its
                 // metadata is the logical tensor's, which to_dense gives back (and is checked there)
-                if (checkMetadata && node is not CallOp { Op.Category: OpCategory.Library, Op.Name: not "capture._onednn.to_dense" }) MetadataCheck.Check(torch, node, result);
+                if (checkMetadata && !(node is CallOp { Op.Category: OpCategory.Library } library && library.Op != Ops.OneDnnToDense)) MetadataCheck.Check(torch, node, result);
                 // values no later node reads go now, as eager frees them (not the graph's outputs)
                 foreach (var name in frees[index])
                     if (env.Remove(name, out var dead)) dead.Dispose();

@@ -138,14 +138,15 @@ public sealed class CompilePipeline(string backend, TorchRuntime torch, IKernelC
     /// <summary>Why a graph runs node by node through torch on a kernel backend, or null when it compiles.</summary>
     public static string? NodeByNodeReason(Graph graph, bool gradEnabled)
     {
+        if (WritesOrSwitchesGradMode(graph))
+            return "the graph writes or switches grad mode: it runs in order through torch";
         // control flow compiles, each branch and loop body a graph of its own, where no gradient is needed
+        // (with gradients, Part compiles each branch and body with its own backward: ControlFlowPart)
         if (graph.Nodes.Any(n => n is Cond or WhileLoop) && gradEnabled && graph.AllNodes().Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
-            return "the graph keeps control flow (cond, while_loop) and its results need autograd: it runs through torch, subgraphs included (no compiled backward through control flow yet)";
+            return "the graph keeps control flow (cond, while_loop) and its results need autograd: its own ops run through torch's autograd";
         foreach (var (_, sub) in graph.Nodes.SelectMany(Graph.SubgraphsOf))
             if (NodeByNodeReason(sub, gradEnabled) is { } inner)
                 return $"a subgraph of its control flow cannot compile ({inner})";
-        if (WritesOrSwitchesGradMode(graph))
-            return "the graph writes or switches grad mode: it runs in order through torch";
         if (gradEnabled && graph.Nodes.Any(n => n.Meta is TensorMeta { RequiresGrad: true }))
             return "its results need autograd (inputs require grad, grad mode on) and it has no compiled backward: it runs through torch";
         return null;
