@@ -19,13 +19,16 @@ public sealed class JsonFormatTests
     public void SymbolicSizesAndNonFiniteConstantsSurvive()
     {
         var b = new GraphBuilder();
-        var x = b.Placeholder("x", TensorMeta.Contiguous(Shape.Of(Dim.Sym("s0"), 3), DType.Float64, requiresGrad: true));
+        var x = b.Placeholder("x", TensorMeta.Contiguous(Shape.Of(3, Dim.Sym("s0")), DType.Float64, requiresGrad: true));
         var y = b.Call(Ops.Clamp, x, double.NegativeInfinity, double.NaN);
-        var graph = b.Output(y);
-        Assert.Null(((TensorMeta)graph["clamp"].Meta).Strides);
+        var z = b.Call(Ops.View, [y, new ListArg(EquatableList.Of(Arg.Size(Dim.Sym("3*s0")), 1L))], method: true);
+        var graph = b.Output(b.Call(Ops.Transpose, z, 0L, 1L));
+        Assert.Null(((TensorMeta)graph["clamp"].Meta).Strides); // [s0, 1]
+        Assert.Equal("f64[1, 3*s0]{1, 1} grad", MetaText.Format(graph.Output.Meta));
         var back = JsonFormat.Read(JsonFormat.Write(graph));
         Assert.Equal(graph, back);
         Assert.Contains("\"s0\"", JsonFormat.Write(graph));
+        Assert.Contains("\"3*s0\"", JsonFormat.Write(graph));
     }
 
     [Fact]

@@ -10,6 +10,12 @@ public abstract record Arg
     public static Arg From(bool value) => new BoolArg(value);
     public static Arg Ints(params IEnumerable<long> values) => new ListArg(values.Select(v => (Arg)new IntArg(v)).ToEquatableList());
 
+    /// <summary>A size as an argument: an int when constant, else a <see cref="SizeArg"/>.</summary>
+    public static Arg Size(Dim d) => d.Value is { } v ? new IntArg(v) : new SizeArg(d.Expr!);
+
+    /// <summary>Sizes as a list argument (ints where constant).</summary>
+    public static Arg Sizes(IEnumerable<Dim> dims) => new ListArg(dims.Select(Size).ToEquatableList());
+
     public static implicit operator Arg(long value) => new IntArg(value);
     public static implicit operator Arg(double value) => new FloatArg(value);
     public static implicit operator Arg(bool value) => new BoolArg(value);
@@ -41,6 +47,15 @@ public sealed record RefArg(string Name) : Arg
 public sealed record IntArg(long Value) : Arg
 {
     public override string ToString() => Value.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// A symbolic int: a size expression over the graph's size symbols (<c>s0*4</c>), which the backend
+/// evaluates from the sizes of the call's inputs. Printed as <c>capture.size('s0*4')</c>.
+/// </summary>
+public sealed record SizeArg(SizeExpr Value) : Arg
+{
+    public override string ToString() => $"capture.size('{Value}')";
 }
 
 public sealed record FloatArg(double Value) : Arg

@@ -42,7 +42,7 @@ public sealed class GraphBuilder
     {
         RefArg r => MetaOf(r.Name),
         ListArg l => new TupleMeta(l.Items.Select(MetaOf).ToEquatableList()),
-        IntArg => new ScalarMeta(ScalarKind.Int),
+        IntArg or SizeArg => new ScalarMeta(ScalarKind.Int),
         FloatArg => new ScalarMeta(ScalarKind.Float),
         BoolArg => new ScalarMeta(ScalarKind.Bool),
         NoneArg => NoneMeta.Instance,

@@ -17,6 +17,22 @@ public sealed record Shape(EquatableList<Dim> Dims)
 
     public long NumElements(string what = "this operation") => Concrete(what).Aggregate(1L, (n, s) => n * s);
 
+    /// <summary>Row-major strides as sizes (symbolic where a later size is).</summary>
+    public EquatableList<Dim> ContiguousStrideDims()
+    {
+        var strides = new Dim[Rank];
+        var stride = Dim.Of(1);
+        for (var d = Rank - 1; d >= 0; d--)
+        {
+            strides[d] = stride;
+            stride = Dims[d].Value == 0 ? stride : stride * Dims[d];
+        }
+        return strides.ToEquatableList();
+    }
+
+    /// <summary>The number of elements, possibly symbolic.</summary>
+    public Dim Elements => Dim.Product(Dims);
+
     /// <summary>Row-major strides; null when a size is symbolic.</summary>
     public EquatableList<long>? ContiguousStrides()
     {

@@ -5,12 +5,62 @@ public abstract record ValueMeta;
 
 /// <summary>
 /// A tensor's metadata. Strides are the layout Capture's kernels produce (contiguous for computed
-/// values, the real view strides for view ops); they are null only when a size is symbolic.
+/// values, the real view strides for view ops). <see cref="StrideDims"/> holds them as sizes, which
+/// may be symbolic (a contiguous <c>[s0, 4]</c> has strides <c>[4, 1]</c>, a <c>[4, s0]</c> has
+/// <c>[s0, 1]</c>); <see cref="Strides"/> is the same when every stride is a constant, else null.
 /// </summary>
-public sealed record TensorMeta(Shape Shape, DType DType, Device Device, EquatableList<long>? Strides, bool RequiresGrad) : ValueMeta
+public sealed record TensorMeta : ValueMeta
 {
+    private readonly EquatableList<Dim>? _strideDims;
+    private readonly EquatableList<long>? _strides;
+
+    public TensorMeta(Shape Shape, DType DType, Device Device, EquatableList<long>? Strides, bool RequiresGrad)
+    {
+        this.Shape = Shape;
+        this.DType = DType;
+        this.Device = Device;
+        this.Strides = Strides;
+        this.RequiresGrad = RequiresGrad;
+    }
+
+    public Shape Shape { get; init; }
+    public DType DType { get; init; }
+    public Device Device { get; init; }
+    public bool RequiresGrad { get; init; }
+
+    /// <summary>The strides, when each is a constant; null when unknown or symbolic.</summary>
+    public EquatableList<long>? Strides
+    {
+        get => _strides;
+        init
+        {
+            _strides = value;
+            _strideDims = value?.Select(Dim.Of).ToEquatableList();
+        }
+    }
+
+    /// <summary>The strides as sizes (symbolic where they depend on a symbolic size); null when unknown.</summary>
+    public EquatableList<Dim>? StrideDims
+    {
+        get => _strideDims;
+        init
+        {
+            _strideDims = value;
+            _strides = value is not null && value.All(d => d.IsConcrete) ? value.Select(d => d.Value!.Value).ToEquatableList() : null;
+        }
+    }
+
+    public void Deconstruct(out Shape Shape, out DType DType, out Device Device, out EquatableList<long>? Strides, out bool RequiresGrad)
+    {
+        Shape = this.Shape;
+        DType = this.DType;
+        Device = this.Device;
+        Strides = this.Strides;
+        RequiresGrad = this.RequiresGrad;
+    }
+
     public static TensorMeta Contiguous(Shape shape, DType dtype, bool requiresGrad = false, Device? device = null) =>
-        new(shape, dtype, device ?? Device.Cpu, shape.ContiguousStrides(), requiresGrad);
+        new(shape, dtype, device ?? Device.Cpu, null, requiresGrad) { StrideDims = shape.ContiguousStrideDims() };
 
     public int Rank => Shape.Rank;
 

@@ -13,27 +13,32 @@ namespace Capture.Graphs;
 /// </summary>
 public static class Layout
 {
-    public static EquatableList<long>? Pointwise(Shape shape, IReadOnlyList<TensorMeta> inputs)
+    /// <summary>
+    /// The result's strides as sizes. Symbolic sizes and strides are compared through
+    /// <see cref="Sizes"/> (what a comparison needed a value for becomes a guard).
+    /// </summary>
+    public static EquatableList<Dim>? Pointwise(Shape shape, IReadOnlyList<TensorMeta> inputs)
     {
-        if (!shape.IsConcrete || inputs.Any(t => t.Strides is null || !t.Shape.IsConcrete)) return shape.ContiguousStrides();
-        var sizes = shape.Concrete();
+        if (inputs.Any(t => t.StrideDims is null)) return shape.ContiguousStrideDims();
+        var sizes = shape.Dims;
         var ndim = sizes.Count;
-        if (ndim == 0) return EquatableList<long>.Empty;
+        if (ndim == 0) return EquatableList<Dim>.Empty;
         if (inputs.Count > 0 && inputs.All(t => t.Shape == shape))
         {
-            if (inputs.All(t => IsContiguous(t.Shape.Concrete(), t.Strides!))) return shape.ContiguousStrides();
-            if (inputs.All(t => IsNonOverlappingAndDense(t.Shape.Concrete(), t.Strides!)) && inputs.All(t => t.Strides!.Equals(inputs[0].Strides)))
-                return inputs[0].Strides;
+            if (inputs.All(t => IsContiguous(t.Shape.Dims, t.StrideDims!))) return shape.ContiguousStrideDims();
+            if (inputs.All(t => IsNonOverlappingAndDense(t.Shape.Dims, t.StrideDims!)) && inputs.All(t => t.StrideDims!.Equals(inputs[0].StrideDims)))
+                return inputs[0].StrideDims;
         }
         // Byte strides of each input broadcast to the output's rank, 0 on broadcast dims.
         var operands = inputs.Select(t =>
         {
-            var own = t.Shape.Concrete();
-            var strides = new long[ndim];
+            var own = t.Shape.Dims;
+            var strides = new Dim[ndim];
+            for (var i = 0; i < ndim; i++) strides[i] = Dim.Of(0);
             for (var i = 0; i < own.Count; i++)
             {
                 var at = ndim - own.Count + i;
-                strides[at] = own[i] == 1 && sizes[at] != 1 ? 0 : t.Strides![i] * t.DType.ItemSize();
+                strides[at] = Sizes.IsOne(own[i]) && !Sizes.IsOne(sizes[at]) ? Dim.Of(0) : t.StrideDims![i] * Dim.Of(t.DType.ItemSize());
             }
             return strides;
         }).ToList();
@@ -41,11 +46,11 @@ public static class Layout
         {
             foreach (var s in operands)
             {
-                long s0 = s[dim0], s1 = s[dim1];
-                if (s0 == 0 || s1 == 0) continue;
-                if (s0 < s1) return -1;
-                if (s0 > s1) return 1;
-                if (sizes[dim0] > sizes[dim1]) return 1;
+                Dim s0 = s[dim0], s1 = s[dim1];
+                if (s0.Value == 0 || s1.Value == 0) continue;
+                if (Sizes.Compare(s0, SizeComparison.Lt, s1, "a pointwise result's layout")) return -1;
+                if (Sizes.Compare(s0, SizeComparison.Gt, s1, "a pointwise result's layout")) return 1;
+                if (Sizes.Compare(sizes[dim0], SizeComparison.Gt, sizes[dim1], "a pointwise result's layout")) return 1;
             }
             return 0;
         }
@@ -64,8 +69,8 @@ public static class Layout
                 else if (comparison < 0) break;
             }
         }
-        var result = new long[ndim];
-        long stride = 1;
+        var result = new Dim[ndim];
+        var stride = Dim.Of(1);
         foreach (var d in perm)
         {
             result[d] = stride;
@@ -89,51 +94,71 @@ public static class Layout
     /// </summary>
     public static bool SuggestsChannelsLast(TensorMeta t)
     {
-        if (t.Rank != 4 || t.Strides is not { } strides || !t.Shape.IsConcrete) return false;
-        var sizes = t.Shape.Concrete();
-        if (strides[1] == 0) return false;
-        long min = 0;
+        if (t.Rank != 4 || t.StrideDims is not { } strides) return false;
+        const string why = "whether a tensor is channels-last";
+        var sizes = t.Shape.Dims;
+        if (strides[1].Value == 0) return false;
+        var min = Dim.Of(0);
         foreach (var d in new[] { 1, 3, 2, 0 })
         {
-            if (sizes[d] == 0 || strides[d] < min) return false;
+            if (sizes[d].Value == 0 || Sizes.Compare(strides[d], SizeComparison.Lt, min, why)) return false;
             // an N x 1 x 1 x 1 tensor whose N stride equals its C stride is contiguous, not channels-last
-            if (d == 0 && min == strides[1]) return false;
+            if (d == 0 && Sizes.Equal(min, strides[1], why)) return false;
             min = strides[d];
-            if (sizes[d] > 1) min *= sizes[d];
+            if (!Sizes.IsOne(sizes[d]) && sizes[d].Value != 0) min *= sizes[d];
         }
         return true;
     }
 
+    /// <summary>The strides of a 4-D tensor in channels-last order, as sizes.</summary>
+    public static EquatableList<Dim> ChannelsLastStrides(Shape shape)
+    {
+        Dim c = shape[1], h = shape[2], w = shape[3];
+        return new[] { h * w * c, Dim.Of(1), w * c, c }.ToEquatableList();
+    }
+
     /// <summary>A 4-D result of a convolution or pool on <paramref name="input"/>: channels-last when torch suggests it for the input.</summary>
     public static TensorMeta FollowChannelsLast(TensorMeta result, TensorMeta input) =>
-        result.Rank == 4 && result.Shape.IsConcrete && SuggestsChannelsLast(input) ? result with { Strides = ChannelsLastStrides(result.Shape.Concrete()) } : result;
+        result.Rank == 4 && SuggestsChannelsLast(input) ? result with { StrideDims = ChannelsLastStrides(result.Shape) } : result;
 
-    public static EquatableList<long>? PreserveFormat(TensorMeta t) =>
-        t.Strides is { } s && t.Shape.IsConcrete && IsNonOverlappingAndDense(t.Shape.Concrete(), s) ? s : t.Shape.ContiguousStrides();
+    public static EquatableList<Dim> PreserveFormat(TensorMeta t) =>
+        t.StrideDims is { } s && IsNonOverlappingAndDense(t.Shape.Dims, s) ? s : t.Shape.ContiguousStrideDims();
 
-    public static bool IsContiguous(IReadOnlyList<long> sizes, IReadOnlyList<long> strides)
+    public static bool IsContiguous(IReadOnlyList<long> sizes, IReadOnlyList<long> strides) =>
+        IsContiguous(sizes.Select(Dim.Of).ToList(), strides.Select(Dim.Of).ToList());
+
+    public static bool IsContiguous(IReadOnlyList<Dim> sizes, IReadOnlyList<Dim> strides)
     {
-        long expected = 1;
+        var expected = Dim.Of(1);
         for (var d = sizes.Count - 1; d >= 0; d--)
         {
-            if (sizes[d] == 0) return true;
-            if (sizes[d] != 1 && strides[d] != expected) return false;
+            if (sizes[d].Value == 0) return true;
+            if (!Sizes.IsOne(sizes[d]) && !Sizes.Equal(strides[d], expected, "whether a tensor is contiguous")) return false;
             expected *= sizes[d];
         }
         return true;
     }
 
     // c10's compute_non_overlapping_and_dense
-    public static bool IsNonOverlappingAndDense(IReadOnlyList<long> sizes, IReadOnlyList<long> strides)
+    public static bool IsNonOverlappingAndDense(IReadOnlyList<long> sizes, IReadOnlyList<long> strides) =>
+        IsNonOverlappingAndDense(sizes.Select(Dim.Of).ToList(), strides.Select(Dim.Of).ToList());
+
+    public static bool IsNonOverlappingAndDense(IReadOnlyList<Dim> sizes, IReadOnlyList<Dim> strides)
     {
-        if (sizes.Count == 1) return sizes[0] < 2 || strides[0] == 1;
+        const string why = "whether a tensor is dense";
+        static bool Small(Dim d) => d.Value is < 2; // a symbol is at least 2
+        if (sizes.Count == 1) return Small(sizes[0]) || Sizes.Equal(strides[0], Dim.Of(1), why);
         var perm = Enumerable.Range(0, sizes.Count).ToList();
-        perm.Sort((a, b) => sizes[a] < 2 && sizes[b] < 2 ? 0 : sizes[a] < 2 ? 1 : sizes[b] < 2 ? -1 : strides[a].CompareTo(strides[b]));
-        long required = 1;
+        // a stable insertion sort: List.Sort would compare symbolic strides in an unspecified order
+        for (var i = 1; i < perm.Count; i++)
+            for (var j = i; j > 0 && Before(perm[j], perm[j - 1]); j--)
+                (perm[j], perm[j - 1]) = (perm[j - 1], perm[j]);
+        bool Before(int a, int b) => !Small(sizes[a]) && (Small(sizes[b]) || Sizes.Compare(strides[a], SizeComparison.Lt, strides[b], why));
+        var required = Dim.Of(1);
         foreach (var d in perm)
         {
-            if (sizes[d] < 2) return true;
-            if (strides[d] != required) return false;
+            if (Small(sizes[d])) return true;
+            if (!Sizes.Equal(strides[d], required, why)) return false;
             required *= sizes[d];
         }
         return true;

@@ -80,8 +80,8 @@ public sealed class OpCall
         var ok = p.Type switch
         {
             "Tensor" => meta is TensorMeta,
-            "Number" => arg is IntArg or FloatArg or BoolArg || meta is ScalarMeta,
-            "Number|Tensor" => arg is IntArg or FloatArg or BoolArg || meta is ScalarMeta or TensorMeta,
+            "Number" => arg is IntArg or FloatArg or BoolArg or SizeArg || meta is ScalarMeta,
+            "Number|Tensor" => arg is IntArg or FloatArg or BoolArg or SizeArg || meta is ScalarMeta or TensorMeta,
             _ => true,
         };
         if (ok) return;
@@ -132,6 +132,23 @@ public sealed class OpCall
 
     public IReadOnlyList<long>? OptInts(string name) => IsNone(name) ? null : Ints(name);
 
+    /// <summary>An int that may be a symbolic size.</summary>
+    public Dim Size(string name) => SizeOf(_bound[name], name);
+
+    /// <summary>An int list whose items may be symbolic sizes; a single int counts as a list of one. Negative ints (view's -1) are returned as they are.</summary>
+    public IReadOnlyList<SizeOrInt> SizesOrInts(string name) => _bound[name] switch
+    {
+        ListArg l => l.Items.Select(i => i is SizeArg s ? new SizeOrInt(Dim.Of(s.Value), null) : new SizeOrInt(null, IntOf(i, name))).ToArray(),
+        SizeArg s => [new SizeOrInt(Dim.Of(s.Value), null)],
+        var a => [new SizeOrInt(null, IntOf(a, name))],
+    };
+
+    private Dim SizeOf(Arg arg, string name) => arg switch
+    {
+        SizeArg s => Dim.Of(s.Value),
+        _ => IntOf(arg, name) is var v && v >= 0 ? Dim.Of(v) : throw Error($"argument '{name}' must be a size (non-negative), not {IntOf(arg, name)}"),
+    };
+
     public double Float(string name) => _bound[name] switch
     {
         FloatArg f => f.Value,
@@ -166,7 +183,7 @@ public sealed class OpCall
     public Operand OperandOf(Arg arg, string name) => arg switch
     {
         BoolArg => new Operand.Number(ScalarKind.Bool),
-        IntArg => new Operand.Number(ScalarKind.Int),
+        IntArg or SizeArg => new Operand.Number(ScalarKind.Int),
         FloatArg => new Operand.Number(ScalarKind.Float),
         _ => MetaOf(arg) switch
         {
@@ -180,6 +197,7 @@ public sealed class OpCall
     {
         IntArg i => i.Value,
         BoolArg b => b.Value ? 1 : 0,
+        SizeArg s => throw new NotSupportedException($"{Op.Name}: argument '{name}' is a symbolic size ({s.Value}); this rule needs its value"),
         RefArg r when _metaOf(r.Name) is ScalarMeta { Kind: ScalarKind.Int } =>
             throw new NotSupportedException($"{Op.Name}: argument '{name}' is a symbolic int ({r.Name}); this rule needs its value"),
         _ => throw Error($"argument '{name}' must be an int, not {Describe(arg)}"),
@@ -194,7 +212,7 @@ public sealed class OpCall
             TupleMeta => "tuple",
             _ => "None",
         },
-        IntArg => "int",
+        IntArg or SizeArg => "int",
         FloatArg => "float",
         BoolArg => "bool",
         StrArg => "str",
@@ -205,6 +223,12 @@ public sealed class OpCall
     };
 
     public ShapeError Error(string message) => new(Op.Name, message);
+}
+
+/// <summary>An item of an int list that may hold symbolic sizes: the size, or the plain int (which may be negative, as view's -1).</summary>
+public readonly record struct SizeOrInt(Dim? Size, long? Int)
+{
+    public Dim AsDim => Size ?? Dim.Of(Int!.Value);
 }
 
 public static class OpCallResults
@@ -220,15 +244,18 @@ public static class OpCallResults
 
     /// <summary>A TensorIterator result: its strides follow the tensor arguments' layout (see <see cref="Layout"/>).</summary>
     public static TensorMeta PointwiseResult(this OpCall call, Shape shape, DType dtype) =>
-        call.Result(shape, dtype) with { Strides = Layout.Pointwise(shape, call.TensorArguments()) };
+        call.Result(shape, dtype) with { StrideDims = Layout.Pointwise(shape, call.TensorArguments()) };
 
     /// <summary>The tensor arguments in schema order (what TensorIterator sees as inputs).</summary>
     public static IReadOnlyList<TensorMeta> TensorArguments(this OpCall call) =>
         call.Op.Schema.Params.Select(p => call.MetaOf(call.Raw(p.Name))).OfType<TensorMeta>().ToList();
 
-    /// <summary>A view of <paramref name="source"/>: same storage, the given strides (null when symbolic).</summary>
+    /// <summary>A view of <paramref name="source"/>: same storage, the given strides (null when unknown).</summary>
+    public static TensorMeta View(this OpCall call, TensorMeta source, Shape shape, IReadOnlyList<Dim>? strides) =>
+        new TensorMeta(shape, source.DType, source.Device, null, source.RequiresGrad) { StrideDims = strides?.ToEquatableList() };
+
     public static TensorMeta View(this OpCall call, TensorMeta source, Shape shape, IReadOnlyList<long>? strides) =>
-        new(shape, source.DType, source.Device, shape.IsConcrete && strides is not null ? strides.ToEquatableList() : null, source.RequiresGrad);
+        call.View(source, shape, strides?.Select(Graphs.Dim.Of).ToList());
 
     /// <summary>Normalizes a dim of <paramref name="t"/> (negative counts from the end).</summary>
     public static int Dim(this OpCall call, TensorMeta t, long dim) => t.Shape.WrapDim(dim, call.Op.Name);

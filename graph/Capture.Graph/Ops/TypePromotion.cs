@@ -85,7 +85,7 @@ public static class TypePromotion
 
 public static class Broadcasting
 {
-    /// <summary>torch.broadcast_shapes, with symbolic sizes matched by name.</summary>
+    /// <summary>torch.broadcast_shapes; symbolic sizes are equal by expression, or by a guard the current <see cref="ShapeEnv"/> records.</summary>
     public static Shape Broadcast(string op, params IEnumerable<Shape> shapes)
     {
         var list = shapes.ToList();
@@ -99,10 +99,13 @@ public static class Broadcasting
                 var at = rank - shape.Rank + i;
                 var d = shape[i];
                 var r = result[at];
-                if (r == d || d == Dim.Of(1)) continue;
-                if (r == Dim.Of(1)) { result[at] = d; continue; }
-                if (!r.IsConcrete || !d.IsConcrete)
-                    throw new NotSupportedException($"{op}: cannot decide whether sizes {r} and {d} broadcast at dimension {at} (a symbolic size would need a guard)");
+                if (r == d || Sizes.IsOne(d)) continue;
+                if (Sizes.IsOne(r)) { result[at] = d; continue; }
+                if (Sizes.Equal(r, d, $"{op}: broadcasting at dimension {at}"))
+                {
+                    if (d.IsConcrete) result[at] = d; // guarded equal: keep the constant
+                    continue;
+                }
                 throw new ShapeError(op, $"The size of tensor a ({r}) must match the size of tensor b ({d}) at non-singleton dimension {at}");
             }
         }

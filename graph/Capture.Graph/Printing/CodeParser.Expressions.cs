@@ -114,6 +114,7 @@ public static partial class CodeParser
         AttrExpr when DottedPath(e) is { } p && p.StartsWith("torch.", StringComparison.Ordinal) && DTypeNames.FromTorchName(p[6..]) is { } d => new DTypeArg(d),
         CallExpr { Function: NameExpr { Name: "slice" }, Args.Count: 3 } c =>
             new SliceArg(ToArg(c.Args[0], builder, line), ToArg(c.Args[1], builder, line), ToArg(c.Args[2], builder, line)),
+        CallExpr { Function: AttrExpr { Target: NameExpr { Name: "capture" }, Name: "size" }, Args: [LiteralExpr { Value: StrArg size }] } => Arg.Size(Dim.Of(SizeExpr.Parse(size.Value))),
         CallExpr { Function: NameExpr { Name: "float" }, Args: [LiteralExpr { Value: StrArg s }] } =>
             new FloatArg(double.Parse(s.Value.Replace("inf", "Infinity"), CultureInfo.InvariantCulture)),
         _ => throw Error(line, $"not an argument: {e}"),

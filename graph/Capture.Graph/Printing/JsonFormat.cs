@@ -61,6 +61,7 @@ public static class JsonFormat
     {
         RefArg r => new() { ["ref"] = r.Name },
         IntArg i => new() { ["int"] = i.Value },
+        SizeArg z => new() { ["size"] = z.Value.ToString() },
         FloatArg f => new() { ["float"] = double.IsFinite(f.Value) ? JsonValue.Create(f.Value) : JsonValue.Create(f.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
         BoolArg b => new() { ["bool"] = b.Value },
         StrArg s => new() { ["str"] = s.Value },
@@ -80,7 +81,7 @@ public static class JsonFormat
             {
                 ["dtype"] = t.DType.TorchName(),
                 ["shape"] = new JsonArray(t.Shape.Dims.Select(d => d.Value is { } v ? JsonValue.Create(v) : JsonValue.Create(d.Symbol)).ToArray<JsonNode?>()),
-                ["strides"] = t.Strides is null ? null : new JsonArray(t.Strides.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray()),
+                ["strides"] = t.StrideDims is null ? null : new JsonArray(t.StrideDims.Select(d => d.Value is { } v ? JsonValue.Create(v) : (JsonNode?)JsonValue.Create(d.Symbol)).ToArray()),
                 ["device"] = t.Device.ToString(),
                 ["requires_grad"] = t.RequiresGrad,
             },
@@ -131,6 +132,7 @@ public static class JsonFormat
         {
             "ref" => new RefArg((string)value!),
             "int" => new IntArg((long)value!),
+            "size" => new SizeArg(SizeExpr.Parse((string)value!)),
             "float" => new FloatArg(value!.GetValueKind() == JsonValueKind.String ? double.Parse((string)value!, System.Globalization.CultureInfo.InvariantCulture) : (double)value),
             "bool" => new BoolArg((bool)value!),
             "str" => new StrArg((string)value!),
@@ -151,10 +153,10 @@ public static class JsonFormat
             case "tensor":
                 var t = value!.AsObject();
                 var shape = Shape.Of(t["shape"]!.AsArray().Select(d => d!.GetValueKind() == JsonValueKind.Number ? Dim.Of((long)d) : Dim.Sym((string)d!)));
-                var strides = t["strides"] is JsonArray s ? s.Select(x => (long)x!).ToEquatableList() : null;
+                var strides = t["strides"] is JsonArray s ? s.Select(x => x!.GetValueKind() == JsonValueKind.Number ? Dim.Of((long)x) : Dim.Sym((string)x!)).ToEquatableList() : null;
                 var deviceParts = Str(t, "device").Split(':');
                 var device = new Device(deviceParts[0], deviceParts.Length > 1 ? int.Parse(deviceParts[1]) : null);
-                return new TensorMeta(shape, DTypeNames.FromTorchName(Str(t, "dtype")) ?? throw new FormatException("unknown dtype"), device, strides, (bool)t["requires_grad"]!);
+                return new TensorMeta(shape, DTypeNames.FromTorchName(Str(t, "dtype")) ?? throw new FormatException("unknown dtype"), device, null, (bool)t["requires_grad"]!) { StrideDims = strides };
             case "tuple": return new TupleMeta(value!.AsArray().Select(m => ReadMeta(m!.AsObject())).ToEquatableList());
             case "scalar": return new ScalarMeta(Enum.Parse<ScalarKind>((string)value!, ignoreCase: true));
             case "none": return NoneMeta.Instance;

@@ -21,7 +21,7 @@ public static class MetaText
     private static string FormatTensor(TensorMeta t)
     {
         var text = $"{t.DType.ShortName()}[{string.Join(", ", t.Shape.Dims)}]";
-        if (t.Strides is { } s && !s.Equals(t.Shape.ContiguousStrides())) text += "{" + string.Join(", ", s) + "}";
+        if (t.StrideDims is { } s && !s.Equals(t.Shape.ContiguousStrideDims())) text += "{" + string.Join(", ", s) + "}";
         if (t.Device != Device.Cpu) text += "@" + t.Device;
         if (t.RequiresGrad) text += " grad";
         return text;
@@ -62,11 +62,11 @@ public static class MetaText
             case "None": return NoneMeta.Instance;
         }
         var dtype = DTypeNames.FromShortName(word) ?? throw new FormatException($"unknown dtype or metadata '{word}' in \"{text}\"");
-        var dims = ReadList(text, ref i, '[', ']').Select(s => long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? Dim.Of(v) : Dim.Sym(s)).ToList();
+        var dims = ReadList(text, ref i, '[', ']').Select(ParseDim).ToList();
         var shape = Shape.Of(dims);
         var strides = i < text.Length && text[i] == '{'
-            ? ReadList(text, ref i, '{', '}').Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToEquatableList()
-            : shape.ContiguousStrides();
+            ? ReadList(text, ref i, '{', '}').Select(ParseDim).ToEquatableList()
+            : shape.ContiguousStrideDims();
         var device = Device.Cpu;
         if (i < text.Length && text[i] == '@')
         {
@@ -80,8 +80,11 @@ public static class MetaText
         SkipSpaces(text, ref i);
         if (text[i..].StartsWith("grad", StringComparison.Ordinal)) { requiresGrad = true; i += 4; }
         else i = save;
-        return new TensorMeta(shape, dtype, device, strides, requiresGrad);
+        return new TensorMeta(shape, dtype, device, null, requiresGrad) { StrideDims = strides };
     }
+
+    private static Dim ParseDim(string s) =>
+        long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? Dim.Of(v) : Dim.Sym(s);
 
     private static List<string> ReadList(string text, ref int i, char open, char close)
     {

@@ -17,7 +17,7 @@ public static partial class OpRegistry
     private static TensorMeta Converted(OpCall c, TensorMeta t, DType dtype) =>
         dtype == t.DType
             ? c.View(t, t.Shape, t.Strides)
-            : TensorMeta.Contiguous(t.Shape, dtype, t.RequiresGrad && dtype.IsFloatingPoint(), t.Device) with { Strides = Layout.PreserveFormat(t) };
+            : TensorMeta.Contiguous(t.Shape, dtype, t.RequiresGrad && dtype.IsFloatingPoint(), t.Device) with { StrideDims = Layout.PreserveFormat(t) };
 
     private static ValueMeta To(OpCall c)
     {
@@ -36,7 +36,7 @@ public static partial class OpRegistry
         }
         if (c.Raw("device") is not (NoneArg or StrArg { Value: "cpu" })) throw new NotSupportedException("Tensor.to(device=...): Capture runs on the CPU");
         return c.Bool("copy") && (target ?? t.DType) == t.DType
-            ? c.Result(t.Shape, t.DType) with { Strides = Layout.PreserveFormat(t) }
+            ? c.Result(t.Shape, t.DType) with { StrideDims = Layout.PreserveFormat(t) }
             : Converted(c, t, target ?? t.DType);
     }
 }

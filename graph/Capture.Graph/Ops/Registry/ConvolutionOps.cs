@@ -46,18 +46,19 @@ public static partial class OpRegistry
         SameDType(c, x, w);
         if (w.Rank != spatial + 2) throw c.Error($"weight should have {spatial + 2} dimensions, got {w.Rank}");
         var groups = c.Int("groups");
-        var inChannels = x.Shape[batched ? 1 : 0].Concrete("conv");
-        var outChannels = w.Shape[0].Concrete("conv");
+        var inChannels = Sizes.Value(x.Shape[batched ? 1 : 0], "conv: the input's channels");
+        var outChannels = Sizes.Value(w.Shape[0], "conv: the weight's output channels");
         if (groups <= 0) throw c.Error("non-positive groups is not supported");
-        if (inChannels != w.Shape[1].Concrete("conv") * groups)
-            throw c.Error($"Given groups={groups}, weight of size {w.Shape}, expected input{x.Shape} to have {w.Shape[1].Concrete() * groups} channels, but got {inChannels} channels instead");
+        var weightChannels = Sizes.Value(w.Shape[1], "conv: the weight's input channels");
+        if (inChannels != weightChannels * groups)
+            throw c.Error($"Given groups={groups}, weight of size {w.Shape}, expected input{x.Shape} to have {weightChannels * groups} channels, but got {inChannels} channels instead");
         if (outChannels % groups != 0) throw c.Error($"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {w.Shape} instead");
-        if (c.OptTensor("bias") is { } bias && (bias.Rank != 1 || bias.Shape[0] != w.Shape[0]))
+        if (c.OptTensor("bias") is { } bias && (bias.Rank != 1 || !Sizes.Equal(bias.Shape[0], w.Shape[0], "conv: bias size")))
             throw c.Error($"Given weight of size {w.Shape}, expected bias to be 1-dimensional with {outChannels} elements, but got bias of size {bias.Shape} instead");
         var stride = Spatial(c, "stride", spatial);
         var dilation = Spatial(c, "dilation", spatial);
-        var kernel = w.Shape.Dims.Skip(2).Select(d => d.Concrete("conv")).ToArray();
-        var inSizes = x.Shape.Dims.Skip(batched ? 2 : 1).Select(d => d.Concrete("conv")).ToArray();
+        var kernel = w.Shape.Dims.Skip(2).Select(d => Sizes.Value(d, "conv: the kernel's size")).ToArray();
+        var inSizes = x.Shape.Dims.Skip(batched ? 2 : 1).ToArray();
         long[] padding;
         if (c.Raw("padding") is StrArg { Value: var mode })
         {
@@ -69,19 +70,19 @@ public static partial class OpRegistry
                 _ => throw c.Error($"Invalid padding string '{mode}', should be one of {{'valid', 'same'}}"),
             };
             if (mode == "same")
-                return ConvolutionLayout(c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(inSizes.Select(Dim.Of))), x.DType), x, w);
+                return ConvolutionLayout(c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(inSizes)), x.DType), x, w);
         }
         else padding = Spatial(c, "padding", spatial);
         if (stride.Any(s => s <= 0)) throw c.Error("non-positive stride is not supported");
-        var outSizes = new long[spatial];
+        var outSizes = new Dim[spatial];
         for (var i = 0; i < spatial; i++)
         {
             var effective = dilation[i] * (kernel[i] - 1) + 1;
-            if (inSizes[i] + 2 * padding[i] < effective)
-                throw c.Error($"Calculated padded input size per channel: ({string.Join(" x ", inSizes.Select((s, j) => s + 2 * padding[j]))}). Kernel size: ({string.Join(" x ", kernel.Select((k, j) => dilation[j] * (k - 1) + 1))}). Kernel size can't be greater than actual input size");
-            outSizes[i] = (inSizes[i] + 2 * padding[i] - effective) / stride[i] + 1;
+            if (Sizes.Compare(inSizes[i] + Dim.Of(2 * padding[i]), SizeComparison.Lt, Dim.Of(effective), "conv: the kernel within the padded input"))
+                throw c.Error($"Calculated padded input size per channel: ({string.Join(" x ", inSizes.Select((s, j) => s + Dim.Of(2 * padding[j])))}). Kernel size: ({string.Join(" x ", kernel.Select((k, j) => dilation[j] * (k - 1) + 1))}). Kernel size can't be greater than actual input size");
+            outSizes[i] = Dim.FloorDiv(inSizes[i] + Dim.Of(2 * padding[i]) - Dim.Of(effective), Dim.Of(stride[i])) + Dim.Of(1);
         }
-        return ConvolutionLayout(c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(outSizes.Select(Dim.Of))), x.DType), x, w);
+        return ConvolutionLayout(c.Result(Shape.Of(x.Shape.Dims.Take(batched ? 1 : 0).Append(Dim.Of(outChannels)).Concat(outSizes)), x.DType), x, w);
     }
 
     private static ValueMeta MkldnnConvolution(OpCall c)
@@ -97,14 +98,19 @@ public static partial class OpRegistry
     private static TensorMeta ConvolutionLayout(TensorMeta result, TensorMeta input, TensorMeta weight) =>
         Layout.FollowChannelsLast(result, Layout.SuggestsChannelsLast(weight) && input.Rank == 4 ? weight : input);
 
-    private static long PoolOutput(OpCall c, long input, long kernel, long pad, long stride, long dilation, bool ceil)
+    private static Dim PoolOutput(OpCall c, Dim input, long kernel, long pad, long stride, long dilation, bool ceil)
     {
+        const string why = "pooling: the output size";
         if (stride <= 0) throw c.Error("stride should be greater than zero");
         if (pad > kernel / 2) throw c.Error($"pad should be at most half of effective kernel size, but got pad={pad}, kernel_size={kernel} and dilation={dilation}");
-        var numerator = input + 2 * pad - dilation * (kernel - 1) - 1 + (ceil ? stride - 1 : 0);
-        var output = (long)Math.Floor((double)numerator / stride) + 1;
-        if (ceil && (output - 1) * stride >= input + pad) output--;
-        if (output < 1) throw c.Error($"Output size is too small (input {input}, kernel {kernel}, padding {pad}, stride {stride})");
+        var constant = 2 * pad - dilation * (kernel - 1) - 1 + (ceil ? stride - 1 : 0);
+        Dim output;
+        if (input.Value is { } n) output = Dim.Of(Math.Max(0, SizeExpr.FloorDivide(n + constant, stride) + 1));
+        else if (Sizes.Compare(input, SizeComparison.Lt, Dim.Of(Math.Max(0, -constant)), why))
+            throw c.Error($"Output size is too small (input {input}, kernel {kernel}, padding {pad}, stride {stride})");
+        else output = Dim.Of(SizeExpr.FloorDiv(input.AsExpr + constant, stride) + 1);
+        if (ceil && Sizes.Compare((output - Dim.Of(1)) * Dim.Of(stride), SizeComparison.Ge, input + Dim.Of(pad), why)) output -= Dim.Of(1);
+        if (output.Value is < 1) throw c.Error($"Output size is too small (input {input}, kernel {kernel}, padding {pad}, stride {stride})");
         return output;
     }
 
@@ -115,9 +121,9 @@ public static partial class OpRegistry
         var stride = c.IsNone("stride") || c.Raw("stride") is ListArg { Items.Count: 0 } ? kernel : Spatial(c, "stride", 2);
         var padding = Spatial(c, "padding", 2);
         var ceil = c.Bool("ceil_mode");
-        var h = PoolOutput(c, x.Shape[x.Rank - 2].Concrete(what), kernel[0], padding[0], stride[0], dilation[0], ceil);
-        var w = PoolOutput(c, x.Shape[x.Rank - 1].Concrete(what), kernel[1], padding[1], stride[1], dilation[1], ceil);
-        return Layout.FollowChannelsLast(c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Append(Dim.Of(h)).Append(Dim.Of(w))), x.DType), x);
+        var h = PoolOutput(c, x.Shape[x.Rank - 2], kernel[0], padding[0], stride[0], dilation[0], ceil);
+        var w = PoolOutput(c, x.Shape[x.Rank - 1], kernel[1], padding[1], stride[1], dilation[1], ceil);
+        return Layout.FollowChannelsLast(c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Append(h).Append(w)), x.DType), x);
     }
 
     private static ValueMeta MaxPool2d(OpCall c)
@@ -149,7 +155,7 @@ public static partial class OpRegistry
         });
         var output = sizes.ToArray();
         // torch computes a 1x1 adaptive pool with mean(), which refuses integral inputs
-        if (output.All(d => d == Dim.Of(1)) && !x.DType.IsFloatingPoint())
+        if (output.All(Sizes.IsOne) && !x.DType.IsFloatingPoint())
             throw c.Error($"mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {x.DType}");
         return Layout.FollowChannelsLast(c.Result(Shape.Of(x.Shape.Dims.SkipLast(2).Concat(output)), x.DType), x);
     }

@@ -35,14 +35,14 @@ public static partial class OpRegistry
         if (self.Rank is not (1 or 2)) throw c.Error("prob_dist must be 1 or 2 dim");
         if (!self.DType.IsFloatingPoint()) throw c.Error($"multinomial only supports floating-point dtypes for input, got: {Capitalized(self.DType)}");
         if (samples <= 0) throw c.Error("cannot sample n_sample <= 0 samples");
-        var categories = self.Shape[self.Rank - 1].Concrete("multinomial");
+        var categories = Sizes.Value(self.Shape[self.Rank - 1], "multinomial: the number of categories");
         if (!c.Bool("replacement") && samples > categories) throw c.Error("cannot sample n_sample > prob_dist.size(-1) samples without replacement");
-        var shape = self.Rank == 1 ? Shape.Of([samples]) : Shape.Of([self.Shape[0].Concrete("multinomial"), samples]);
+        var shape = self.Rank == 1 ? Shape.Of([samples]) : Shape.Of([self.Shape[0], samples]);
         return c.Result(shape, DType.Int64);
     }
 
     // *_like ops allocate with memory_format=torch.preserve_format
-    private static TensorMeta Like(OpCall c, TensorMeta meta) => meta with { Strides = Layout.PreserveFormat(c.Tensor("self")) };
+    private static TensorMeta Like(OpCall c, TensorMeta meta) => meta with { StrideDims = Layout.PreserveFormat(c.Tensor("self")) };
 
     private static void CpuOnly(OpCall c)
     {

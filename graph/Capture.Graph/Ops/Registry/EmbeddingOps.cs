@@ -24,8 +24,9 @@ public static partial class OpRegistry
         if (!c.IsNone("max_norm")) throw new NotSupportedException("embedding(max_norm=...) renormalizes the weight in place; Capture graphs are functional");
         if (c.OptInt("padding_idx") is { } pad)
         {
-            var rows = weight.Shape[0].Concrete("embedding");
-            if (pad >= rows || pad < -rows) throw c.Error("Padding_idx must be within num_embeddings");
+            const string why = "embedding: padding_idx within num_embeddings";
+            var rows = weight.Shape[0];
+            if (pad >= 0 ? Sizes.Compare(Dim.Of(pad), SizeComparison.Ge, rows, why) : Sizes.Compare(Dim.Of(-pad), SizeComparison.Gt, rows, why)) throw c.Error("Padding_idx must be within num_embeddings");
         }
         return c.Result(Shape.Of(indices.Shape.Dims.Append(weight.Shape[1])), weight.DType);
     }

@@ -23,10 +23,10 @@ public static partial class OpRegistry
     private static ValueMeta NativeMultiHeadAttention(OpCall c)
     {
         TensorMeta query = c.Tensor("query"), key = c.Tensor("key"), value = c.Tensor("value");
-        if (query.Shape != key.Shape || query.Shape != value.Shape) throw c.Error("expected `query`/`key`/`value` shapes to match");
+        if (!Sizes.Equal(query.Shape, key.Shape, "attention: query and key shapes") || !Sizes.Equal(query.Shape, value.Shape, "attention: query and value shapes")) throw c.Error("expected `query`/`key`/`value` shapes to match");
         if (query.Rank != 3) throw c.Error($"expected query of rank 3 (batch, sequence, embedding), got rank {query.Rank}");
         var embed = c.Int("embed_dim");
-        if (query.Shape[2] != Dim.Of(embed)) throw c.Error($"query's last dim is {query.Shape[2]} but embed_dim is {embed}");
+        if (!Sizes.Equal(query.Shape[2], Dim.Of(embed), "attention: embed_dim")) throw c.Error($"query's last dim is {query.Shape[2]} but embed_dim is {embed}");
         c.RequireFloat(query, "_native_multi_head_attention");
         var output = c.Result(query.Shape, query.DType);
         ValueMeta weights = !c.Bool("need_weights") ? NoneMeta.Instance
@@ -83,7 +83,7 @@ public static partial class OpRegistry
         var src = c.Tensor("src");
         if (src.Rank != 3) throw c.Error($"expected src of rank 3 (batch, sequence, embedding), got rank {src.Rank}");
         var embed = c.Int("embed_dim");
-        if (src.Shape[2] != Dim.Of(embed)) throw c.Error($"src's last dim is {src.Shape[2]} but embed_dim is {embed}");
+        if (!Sizes.Equal(src.Shape[2], Dim.Of(embed), "encoder layer: embed_dim")) throw c.Error($"src's last dim is {src.Shape[2]} but embed_dim is {embed}");
         c.RequireFloat(src, "_transformer_encoder_layer_fwd");
         return c.Result(src.Shape, src.DType);
     }

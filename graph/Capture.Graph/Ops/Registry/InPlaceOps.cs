@@ -30,7 +30,7 @@ public static partial class OpRegistry
         {
             var self = c.Tensor(functional.Schema.Params[0].Name);
             var computed = (TensorMeta)functional.Rule!(c);
-            if (computed.Shape != self.Shape)
+            if (!Sizes.Equal(computed.Shape, self.Shape, $"{c.Op.Name}: the result's shape against self's"))
                 throw c.Error($"output with shape {self.Shape} doesn't match the broadcast shape {computed.Shape}");
             if (!TypePromotion.CanCast(computed.DType, self.DType))
                 throw c.Error($"result type {Capitalized(computed.DType)} can't be cast to the desired output type {Capitalized(self.DType)}");

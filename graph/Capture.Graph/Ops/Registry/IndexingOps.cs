@@ -50,9 +50,9 @@ public static partial class OpRegistry
     {
         var t = c.Tensor("self");
         var dim = c.Dim(t, c.Int("dim"));
-        var count = t.Shape[dim].Concrete("unbind");
+        var count = Sizes.Value(t.Shape[dim], "unbind: as many tensors as the size");
         var keep = Enumerable.Range(0, t.Rank).Where(d => d != dim).ToList();
-        var view = c.View(t, Shape.Of(keep.Select(d => t.Shape[d])), t.Strides is { } s ? keep.Select(d => s[d]).ToArray() : null);
+        var view = c.View(t, Shape.Of(keep.Select(d => t.Shape[d])), t.StrideDims is { } s ? keep.Select(d => s[d]).ToArray() : null);
         return new TupleMeta(Enumerable.Repeat((ValueMeta)view, (int)count).ToEquatableList());
     }
 
@@ -69,31 +69,34 @@ public static partial class OpRegistry
         foreach (var item in index.Where(i => i is RefArg or ListArg or BoolArg))
             throw new NotSupportedException($"indexing with {(item is RefArg ? "a tensor" : item is BoolArg ? "a bool" : "a list")} (advanced indexing) is not supported yet: index with ints, slices, None and ...");
         if (index.Count(i => i is IntArg or SliceArg) > t.Rank) throw c.Error($"too many indices for tensor of dimension {t.Rank}");
-        var sizes = t.Shape.Concrete("indexing").ToList();
-        var strides = t.Strides!.ToList();
+        var sizes = t.Shape.Dims.ToList();
+        var strides = (t.StrideDims ?? throw new NotSupportedException("indexing a tensor whose strides are not known")).ToList();
         foreach (var (item, dim) in WalkIndex(index, t.Rank))
         {
             switch (item)
             {
                 case NoneArg:
-                    strides.Insert(dim, dim < sizes.Count ? sizes[dim] * strides[dim] : 1);
-                    sizes.Insert(dim, 1);
+                    strides.Insert(dim, dim < sizes.Count ? sizes[dim] * strides[dim] : Dim.Of(1));
+                    sizes.Insert(dim, Dim.Of(1));
                     break;
                 case IntArg { Value: var i }:
-                    if (i < -sizes[dim] || i >= sizes[dim]) throw c.Error($"index {i} is out of bounds for dimension {dim} with size {sizes[dim]}");
+                    var inside = i >= 0
+                        ? Sizes.Compare(Dim.Of(i), SizeComparison.Lt, sizes[dim], "indexing: an index within the size")
+                        : Sizes.Compare(Dim.Of(-i), SizeComparison.Le, sizes[dim], "indexing: an index within the size");
+                    if (!inside) throw c.Error($"index {i} is out of bounds for dimension {dim} with size {sizes[dim]}");
                     sizes.RemoveAt(dim);
                     strides.RemoveAt(dim);
                     break;
                 case SliceArg s:
                     var (length, step) = SliceLength(c, s, sizes[dim]);
                     sizes[dim] = length;
-                    strides[dim] *= step;
+                    strides[dim] *= Dim.Of(step);
                     break;
                 default:
                     throw c.Error($"invalid index {item}");
             }
         }
-        return c.View(t, new Shape(sizes), strides);
+        return c.View(t, Shape.Of(sizes), strides);
     }
 
     /// <summary>
@@ -118,20 +121,33 @@ public static partial class OpRegistry
     }
 
     /// <summary>Python's slice.indices for a positive step; torch rejects other steps.</summary>
-    private static (long Length, long Step) SliceLength(OpCall c, SliceArg s, long size)
+    private static (Dim Length, long Step) SliceLength(OpCall c, SliceArg s, Dim size)
     {
         var (start, stop, step) = SliceBounds(s, size);
         if (step <= 0) throw c.Error("step must be greater than zero (negative slice steps are not supported by torch: use torch.flip)");
-        return (stop <= start ? 0 : (stop - start + step - 1) / step, step);
+        return (Sizes.Compare(stop, SizeComparison.Le, start, "slicing: an empty slice") ? Dim.Of(0) : Dim.FloorDiv(stop - start + Dim.Of(step - 1), Dim.Of(step)), step);
     }
 
     /// <summary>A slice's start, stop and step over a dim of <paramref name="size"/>, bounds clamped as Python's slice.indices.</summary>
     internal static (long Start, long Stop, long Step) SliceBounds(SliceArg s, long size)
     {
-        long Bound(Arg a, long fallback) => a switch
+        var (start, stop, step) = SliceBounds(s, Dim.Of(size));
+        return (start.Value!.Value, stop.Value!.Value, step);
+    }
+
+    /// <summary>
+    /// <see cref="SliceBounds(SliceArg, long)"/> over a size that may be symbolic, with bounds that may
+    /// be symbolic sizes (<c>x[:T]</c>): clamping compares them (a guard such as <c>s0 &lt;= 64</c>).
+    /// </summary>
+    internal static (Dim Start, Dim Stop, long Step) SliceBounds(SliceArg s, Dim size)
+    {
+        const string why = "slicing: a bound clamped to the size";
+        Dim Bound(Arg a, Dim fallback) => a switch
         {
             NoneArg => fallback,
-            IntArg { Value: var v } => Math.Clamp(v < 0 ? v + size : v, 0, size),
+            IntArg { Value: >= 0 and var v } => Sizes.Min(Dim.Of(v), size, why),
+            IntArg { Value: var v } => Sizes.Compare(Dim.Of(-v), SizeComparison.Ge, size, why) ? Dim.Of(0) : size - Dim.Of(-v),
+            SizeArg { Value: var e } => Sizes.Min(Dim.Of(e), size, why),
             _ => throw new NotSupportedException($"slicing with a non-constant bound ({a}) is not supported yet"),
         };
         var step = s.Step switch
@@ -140,14 +156,14 @@ public static partial class OpRegistry
             IntArg { Value: var v } => v,
             _ => throw new NotSupportedException($"slicing with a non-constant step ({s.Step}) is not supported yet"),
         };
-        return (Bound(s.Start, 0), Bound(s.Stop, size), step);
+        return (Bound(s.Start, Dim.Of(0)), Bound(s.Stop, size), step);
     }
 
-    private static TensorMeta Slice(OpCall c, TensorMeta t, int dim, long start, long length)
+    private static TensorMeta Slice(OpCall c, TensorMeta t, int dim, Dim length)
     {
         var dims = t.Shape.Dims.ToArray();
         dims[dim] = length;
-        return c.View(t, Shape.Of(dims), t.Strides);
+        return c.View(t, Shape.Of(dims), t.StrideDims);
     }
 
     private static ValueMeta Narrow(OpCall c)
@@ -155,17 +171,19 @@ public static partial class OpRegistry
         var t = c.Tensor("self");
         if (t.Rank == 0) throw c.Error("narrow() cannot be applied to a 0-dim tensor.");
         var dim = c.Dim(t, c.Int("dim"));
-        var size = t.Shape[dim].Concrete("narrow");
+        var size = t.Shape[dim];
         var start = c.Int("start");
-        var length = c.Int("length");
-        if (start < -size || start > size) throw c.Error($"start out of range (expected to be in range of [{-size}, {size}], but got {start})");
-        if (start < 0) start += size;
-        if (length < 0 || start > size - length) throw c.Error($"start ({start}) + length ({length}) exceeds dimension size ({size}).");
-        return Slice(c, t, dim, start, length);
+        var length = c.Size("length");
+        const string why = "narrow: start and length within the size";
+        if (start < 0 ? Sizes.Compare(Dim.Of(-start), SizeComparison.Gt, size, why) : Sizes.Compare(Dim.Of(start), SizeComparison.Gt, size, why))
+            throw c.Error($"start out of range (expected to be in range of [-{size}, {size}], but got {start})");
+        var from = start < 0 ? size - Dim.Of(-start) : Dim.Of(start);
+        if (Sizes.Compare(from + length, SizeComparison.Gt, size, why)) throw c.Error($"start ({from}) + length ({length}) exceeds dimension size ({size}).");
+        return Slice(c, t, dim, length);
     }
 
-    private static ValueMeta Pieces(OpCall c, TensorMeta t, int dim, IEnumerable<long> lengths) =>
-        new TupleMeta(lengths.Select(n => (ValueMeta)Slice(c, t, dim, 0, n)).ToEquatableList());
+    private static ValueMeta Pieces(OpCall c, TensorMeta t, int dim, IEnumerable<Dim> lengths) =>
+        new TupleMeta(lengths.Select(n => (ValueMeta)Slice(c, t, dim, n)).ToEquatableList());
 
     private static ValueMeta Chunk(OpCall c)
     {
@@ -174,16 +192,30 @@ public static partial class OpRegistry
         var chunks = c.Int("chunks");
         if (chunks <= 0) throw c.Error($"chunk expects `chunks` to be greater than 0, got: {chunks}");
         var dim = c.Dim(t, c.Int("dim"));
-        var size = t.Shape[dim].Concrete("chunk");
-        var splitSize = (size + chunks - 1) / chunks;
-        if (splitSize == 0 && size == 0) return Pieces(c, t, dim, Enumerable.Repeat(0L, (int)chunks));
-        return Pieces(c, t, dim, SplitLengths(size, splitSize));
+        var size = t.Shape[dim];
+        if (size.Value == 0) return Pieces(c, t, dim, Enumerable.Repeat(Dim.Of(0), (int)chunks));
+        return Pieces(c, t, dim, SplitLengths(c, size, Dim.FloorDiv(size + Dim.Of(chunks - 1), Dim.Of(chunks))));
     }
 
-    private static IEnumerable<long> SplitLengths(long size, long splitSize)
+    /// <summary>
+    /// The lengths of the pieces of a split: full pieces, then what is left. The number of pieces
+    /// must be known: with symbolic sizes it is decided from the call's values, and guarded.
+    /// </summary>
+    private static IEnumerable<Dim> SplitLengths(OpCall c, Dim size, Dim splitSize)
     {
-        var count = Math.Max((size + splitSize - 1) / splitSize, 1);
-        for (long i = 0; i < count; i++) yield return Math.Min(splitSize, size - i * splitSize);
+        const string why = "split: the number of pieces";
+        var lengths = new List<Dim>();
+        var offset = Dim.Of(0);
+        do
+        {
+            var rest = size - offset;
+            if (Sizes.Compare(rest, SizeComparison.Le, splitSize, why)) { lengths.Add(rest); break; }
+            lengths.Add(splitSize);
+            offset += splitSize;
+            if (lengths.Count > 1 << 16) throw new NotSupportedException($"{c.Op.Name}: more than {1 << 16} pieces");
+        }
+        while (true);
+        return lengths;
     }
 
     private static ValueMeta Split(OpCall c)
@@ -191,17 +223,18 @@ public static partial class OpRegistry
         var t = c.Tensor("self");
         if (t.Rank == 0) throw c.Error("split expects at least a 1-dimensional tensor");
         var dim = c.Dim(t, c.Int("dim"));
-        var size = t.Shape[dim].Concrete("split");
-        if (c.Raw("split_size_or_sections") is IntArg { Value: var splitSize })
+        var size = t.Shape[dim];
+        if (c.Raw("split_size_or_sections") is IntArg or SizeArg)
         {
-            if (splitSize < 0) throw c.Error($"split expects split_size be non-negative, but got split_size={splitSize}");
-            if (splitSize == 0 && size != 0) throw c.Error($"split_size can only be 0 if dimension size is 0, but got dimension size of {size}");
-            return Pieces(c, t, dim, splitSize == 0 ? [0L] : SplitLengths(size, splitSize));
+            var splitSize = c.SizesOrInts("split_size_or_sections")[0];
+            if (splitSize.Int < 0) throw c.Error($"split expects split_size be non-negative, but got split_size={splitSize.Int}");
+            if (splitSize.Int == 0 && size.Value != 0) throw c.Error($"split_size can only be 0 if dimension size is 0, but got dimension size of {size}");
+            return Pieces(c, t, dim, splitSize.Int == 0 ? [Dim.Of(0)] : size.Value == 0 ? [size] : SplitLengths(c, size, splitSize.AsDim));
         }
-        var sections = c.Ints("split_size_or_sections");
-        if (sections.Any(s => s < 0) || sections.Sum() != size)
-            throw c.Error($"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension {dim}), but got split_sizes=[{string.Join(", ", sections)}]");
-        return Pieces(c, t, dim, sections);
+        var sections = c.SizesOrInts("split_size_or_sections");
+        if (sections.Any(s => s.Int < 0) || !Sizes.Equal(sections.Aggregate(Dim.Of(0), (n, s) => n + s.AsDim), size, "split: the sections' sum"))
+            throw c.Error($"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at dimension {dim}), but got split_sizes=[{string.Join(", ", sections.Select(s => s.Size?.ToString() ?? s.Int.ToString()))}]");
+        return Pieces(c, t, dim, sections.Select(s => s.AsDim));
     }
 
     private static ValueMeta Cat(OpCall c)
@@ -209,7 +242,7 @@ public static partial class OpRegistry
         var all = c.Tensors("tensors");
         if (all.Count == 0) throw c.Error("torch.cat(): expected a non-empty list of Tensors");
         // Legacy behaviour torch keeps: 1-D empty tensors are skipped whatever the others' shape.
-        var tensors = all.Where(t => !(t.Rank == 1 && t.Shape[0] == Dim.Of(0))).ToList();
+        var tensors = all.Where(t => !(t.Rank == 1 && t.Shape[0].Value == 0)).ToList();
         var dtype = TypePromotion.ResultType(all.Select(t => (Operand)new Operand.Tensor(t)));
         if (tensors.Count == 0) return c.Result(all[0].Shape, dtype);
         var first = tensors[0];
@@ -222,9 +255,9 @@ public static partial class OpRegistry
             if (t.Rank != first.Rank)
                 throw c.Error($"Tensors must have same number of dimensions: got {first.Rank} and {t.Rank}");
             for (var d = 0; d < t.Rank; d++)
-                if (d != dim && t.Shape[d] != first.Shape[d])
+                if (d != dim && !Sizes.Equal(t.Shape[d], first.Shape[d], "cat: sizes outside the dim"))
                     throw c.Error($"Sizes of tensors must match except in dimension {dim}. Expected size {first.Shape[d]} but got size {t.Shape[d]} for tensor number {all.ToList().IndexOf(t)} in the list.");
-            total = Dim.Of(total.Concrete("cat") + t.Shape[dim].Concrete("cat"));
+            total += t.Shape[dim];
         }
         var dims = first.Shape.Dims.ToArray();
         dims[dim] = total;
@@ -238,7 +271,7 @@ public static partial class OpRegistry
         var tensors = c.Tensors("tensors");
         if (tensors.Count == 0) throw c.Error("stack expects a non-empty TensorList");
         for (var i = 1; i < tensors.Count; i++)
-            if (tensors[i].Shape != tensors[0].Shape)
+            if (!Sizes.Equal(tensors[i].Shape, tensors[0].Shape, "stack: equal shapes"))
                 throw c.Error($"stack expects each tensor to be equal size, but got {tensors[0].Shape} at entry 0 and {tensors[i].Shape} at entry {i}");
         var rank = tensors[0].Rank + 1;
         var dim = c.Int("dim");
@@ -255,8 +288,8 @@ public static partial class OpRegistry
         if (repeats.Count < t.Rank)
             throw c.Error("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor");
         if (repeats.Any(r => r < 0)) throw c.Error($"Trying to create tensor with negative dimension {repeats.First(r => r < 0)}: {repeats}");
-        var padded = Enumerable.Repeat(1L, repeats.Count - t.Rank).Concat(t.Shape.Concrete("repeat"));
-        return c.Result(new Shape(padded.Zip(repeats, (s, r) => s * r)), t.DType);
+        var padded = Enumerable.Repeat(Dim.Of(1), repeats.Count - t.Rank).Concat(t.Shape.Dims);
+        return c.Result(Shape.Of(padded.Zip(repeats, (s, r) => s * Dim.Of(r))), t.DType);
     }
 
     private static ValueMeta Flip(OpCall c)

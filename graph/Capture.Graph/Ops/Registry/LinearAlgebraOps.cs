@@ -28,7 +28,7 @@ public static partial class OpRegistry
 
     private static void Inner(OpCall c, Dim k1, Dim k2, TensorMeta a, TensorMeta b)
     {
-        if (k1 != k2)
+        if (!Sizes.Equal(k1, k2, $"{c.Op.Name}: the inner sizes"))
             throw c.Error($"mat1 and mat2 shapes cannot be multiplied ({string.Join("x", a.Shape.Dims.TakeLast(2))} and {string.Join("x", b.Shape.Dims.TakeLast(2))})");
     }
 
@@ -46,7 +46,7 @@ public static partial class OpRegistry
         TensorMeta a = c.Tensor("self"), b = c.Tensor("mat2");
         if (a.Rank != 3 || b.Rank != 3) throw c.Error($"batch1 and batch2 must be 3D tensors, got {a.Rank}-D and {b.Rank}-D");
         SameDType(c, a, b);
-        if (a.Shape[0] != b.Shape[0]) throw c.Error($"batch1 and batch2 must have same number of batches, got {a.Shape[0]} and {b.Shape[0]}");
+        if (!Sizes.Equal(a.Shape[0], b.Shape[0], "bmm: batch sizes")) throw c.Error($"batch1 and batch2 must have same number of batches, got {a.Shape[0]} and {b.Shape[0]}");
         Inner(c, a.Shape[2], b.Shape[1], a, b);
         return c.Result(Shape.Of(a.Shape[0], a.Shape[1], b.Shape[2]), a.DType);
     }
@@ -61,7 +61,7 @@ public static partial class OpRegistry
         SameDType(c, a, b);
         if (a.Rank == 1 && b.Rank == 1)
         {
-            if (a.Shape[0] != b.Shape[0])
+            if (!Sizes.Equal(a.Shape[0], b.Shape[0], "matmul: the vectors' sizes"))
                 throw c.Error($"inconsistent tensor size, expected tensor [{a.Shape[0]}] and src [{b.Shape[0]}] to have the same number of elements, but got {a.Shape[0]} and {b.Shape[0]} elements respectively");
             return c.Result(Shape.Scalar, a.DType);
         }
@@ -80,7 +80,7 @@ public static partial class OpRegistry
         var product = (TensorMeta)Mm(c, c.Tensor("mat1"), c.Tensor("mat2"));
         var self = c.Tensor("self");
         var shape = Broadcasting.Broadcast(c.Op.Name, self.Shape, product.Shape);
-        if (shape != product.Shape) throw c.Error($"self of shape {self.Shape} cannot be broadcast to the product's shape {product.Shape}");
+        if (!Sizes.Equal(shape, product.Shape, "addmm: self broadcast to the product")) throw c.Error($"self of shape {self.Shape} cannot be broadcast to the product's shape {product.Shape}");
         SameDType(c, self, product);
         return product;
     }
@@ -93,7 +93,7 @@ public static partial class OpRegistry
         SameDType(c, self, a);
         Inner(c, a.Shape[2], b.Shape[1], a, b);
         var shape = Shape.Of(a.Shape[0], a.Shape[1], b.Shape[2]);
-        if (Broadcasting.Broadcast(c.Op.Name, self.Shape, shape) != shape)
+        if (!Sizes.Equal(Broadcasting.Broadcast(c.Op.Name, self.Shape, shape), shape, "baddbmm: self broadcast to the product"))
             throw c.Error($"self of shape {self.Shape} cannot be broadcast to {shape}");
         return c.Result(shape, a.DType);
     }
@@ -105,15 +105,15 @@ public static partial class OpRegistry
         if (x.Rank == 0) throw c.Error("input must be at least 1-D");
         SameDType(c, x, w);
         var inFeatures = w.Shape[w.Rank - 1];
-        if (x.Shape[x.Rank - 1] != inFeatures)
-            throw c.Error($"mat1 and mat2 shapes cannot be multiplied ({string.Join("x", x.Rank == 1 ? [Dim.Of(1), x.Shape[0]] : new[] { Dim.Of(x.Shape.Dims.SkipLast(1).Aggregate(1L, (n, d) => n * d.Concrete())), x.Shape[x.Rank - 1] })} and {inFeatures}x{(w.Rank == 2 ? w.Shape[0] : Dim.Of(1))})");
+        if (!Sizes.Equal(x.Shape[x.Rank - 1], inFeatures, "linear: in_features"))
+            throw c.Error($"mat1 and mat2 shapes cannot be multiplied ({string.Join("x", x.Rank == 1 ? [Dim.Of(1), x.Shape[0]] : new[] { Dim.Product(x.Shape.Dims.SkipLast(1)), x.Shape[x.Rank - 1] })} and {inFeatures}x{(w.Rank == 2 ? w.Shape[0] : Dim.Of(1))})");
         var dims = x.Shape.Dims.SkipLast(1).ToList();
         if (w.Rank == 2) dims.Add(w.Shape[0]);
         var shape = Shape.Of(dims);
         if (c.OptTensor("bias") is { } bias)
         {
             SameDType(c, x, bias);
-            if (Broadcasting.Broadcast(c.Op.Name, bias.Shape, shape) != shape)
+            if (!Sizes.Equal(Broadcasting.Broadcast(c.Op.Name, bias.Shape, shape), shape, "linear: bias broadcast to the output"))
                 throw c.Error($"bias of shape {bias.Shape} cannot be broadcast to the output's shape {shape}");
         }
         return c.Result(shape, x.DType);

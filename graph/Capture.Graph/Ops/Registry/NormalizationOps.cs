@@ -18,7 +18,7 @@ public static partial class OpRegistry
 
     private static void AffineShape(OpCall c, string name, Shape expected)
     {
-        if (c.OptTensor(name) is { } t && t.Shape != expected)
+        if (c.OptTensor(name) is { } t && !Sizes.Equal(t.Shape, expected, $"{c.Op.Name}: {name}'s shape"))
             throw c.Error($"Expected {name} to be of shape {expected}, but got {name} of shape {t.Shape}");
     }
 
@@ -27,7 +27,7 @@ public static partial class OpRegistry
         var x = c.Tensor("input");
         var normalized = new Shape(c.Ints("normalized_shape"));
         if (normalized.Rank == 0) throw c.Error("Expected normalized_shape to be at least 1-dimensional");
-        if (x.Rank < normalized.Rank || !x.Shape.Dims.TakeLast(normalized.Rank).SequenceEqual(normalized.Dims))
+        if (x.Rank < normalized.Rank || !Sizes.Equal(Shape.Of(x.Shape.Dims.TakeLast(normalized.Rank)), normalized, "layer_norm's normalized_shape"))
             throw c.Error($"Given normalized_shape={normalized}, expected input with shape [*, {string.Join(", ", normalized.Dims)}], but got input of size{x.Shape}");
         AffineShape(c, "weight", normalized);
         AffineShape(c, "bias", normalized);
@@ -59,8 +59,8 @@ public static partial class OpRegistry
             throw c.Error("running_mean and running_var must be defined in evaluation mode");
         if (x.Rank < 2) throw c.Error($"Expected 2D or more input (got {x.Rank}D input)");
         foreach (var name in new[] { "running_mean", "running_var", "weight", "bias" })
-            if (c.OptTensor(name) is { } t && (t.Rank != 1 || t.Shape[0] != x.Shape[1]))
-                throw c.Error($"{name} should contain {x.Shape[1]} elements not {t.Shape.NumElements()}");
+            if (c.OptTensor(name) is { } t && (t.Rank != 1 || !Sizes.Equal(t.Shape[0], x.Shape[1], $"batch_norm: {name}'s size")))
+                throw c.Error($"{name} should contain {x.Shape[1]} elements not {t.Shape.Elements}");
         return c.Result(x.Shape, x.DType);
     }
 
@@ -69,7 +69,7 @@ public static partial class OpRegistry
     private static Arg DecomposeBatchNorm(GraphBuilder b, OpCall c)
     {
         var x = c.Tensor("input");
-        var channelShape = Arg.Ints(new[] { x.Shape[1].Concrete("batch_norm") }.Concat(Enumerable.Repeat(1L, x.Rank - 2)));
+        var channelShape = Arg.Sizes(new[] { x.Shape[1] }.Concat(Enumerable.Repeat(Dim.Of(1), x.Rank - 2)));
         Arg PerChannel(string name) => b.Call(Ops.View, [c.Raw(name), channelShape], method: true);
         var scale = b.Call(Ops.Rsqrt, b.Call(Ops.Add, PerChannel("running_var"), c.Float("eps")));
         Arg y = b.Call(Ops.Mul, b.Call(Ops.Sub, c.Raw("input"), PerChannel("running_mean")), scale);
@@ -83,8 +83,7 @@ public static partial class OpRegistry
         var x = c.Tensor("input");
         var groups = c.Int("num_groups");
         if (x.Rank < 2) throw c.Error($"Expected at least 2 dimensions for input tensor but received {x.Rank}");
-        var channels = x.Shape[1].Concrete("group_norm");
-        if (groups <= 0 || channels % groups != 0)
+        if (groups <= 0 || !Sizes.Divides(Dim.Of(groups), x.Shape[1], "group_norm: channels divisible by num_groups"))
             throw c.Error($"Expected number of channels in input to be divisible by num_groups, but got input of shape {x.Shape} and num_groups={groups}");
         AffineShape(c, "weight", Shape.Of(x.Shape[1]));
         AffineShape(c, "bias", Shape.Of(x.Shape[1]));
@@ -96,15 +95,15 @@ public static partial class OpRegistry
     private static Arg DecomposeGroupNorm(GraphBuilder b, OpCall c)
     {
         var x = c.Tensor("input");
-        var sizes = x.Shape.Concrete("group_norm");
-        var grouped = b.Call(Ops.Reshape, c.Raw("input"), Arg.Ints(sizes[0], c.Int("num_groups"), -1));
+        var sizes = x.Shape.Dims;
+        var grouped = b.Call(Ops.Reshape, c.Raw("input"), new ListArg(EquatableList.Of(Arg.Size(sizes[0]), c.Int("num_groups"), -1L)));
         var dims = Arg.Ints(2);
         var mean = b.Call(Ops.Mean, grouped, dims, true);
         var centered = b.Call(Ops.Sub, grouped, mean);
         var variance = b.Call(Ops.Mean, b.Call(Ops.Mul, centered, centered), dims, true);
         var normalized = b.Call(Ops.Mul, centered, b.Call(Ops.Rsqrt, b.Call(Ops.Add, variance, c.Float("eps"))));
-        Arg y = b.Call(Ops.Reshape, normalized, Arg.Ints(sizes));
-        var channelShape = Arg.Ints(new[] { sizes[1] }.Concat(Enumerable.Repeat(1L, x.Rank - 2)));
+        Arg y = b.Call(Ops.Reshape, normalized, Arg.Sizes(sizes));
+        var channelShape = Arg.Sizes(new[] { sizes[1] }.Concat(Enumerable.Repeat(Dim.Of(1), x.Rank - 2)));
         if (!c.IsNone("weight")) y = b.Call(Ops.Mul, y, b.Call(Ops.Reshape, c.Raw("weight"), channelShape));
         if (!c.IsNone("bias")) y = b.Call(Ops.Add, y, b.Call(Ops.Reshape, c.Raw("bias"), channelShape));
         return y;

@@ -67,7 +67,7 @@ public static partial class OpRegistry
 
     private static void RequireNonEmpty(OpCall c, TensorMeta t, IReadOnlyList<int> dims)
     {
-        if (dims.Any(d => t.Shape[d] == Dim.Of(0)) || (t.Rank == 0 ? false : dims.Count == 0 && t.Shape.Dims.Any(d => d == Dim.Of(0))))
+        if (dims.Any(d => t.Shape[d].Value == 0) || (t.Rank == 0 ? false : dims.Count == 0 && t.Shape.Dims.Any(d => d.Value == 0)))
             throw c.Error("Expected reduction dim to be specified for input.numel() == 0, or the reduced dims to be non-empty");
     }
 
@@ -164,7 +164,7 @@ public static partial class OpRegistry
         var safeMax = b.Call(Ops.Where, b.Call(Ops.Eq, b.Call(Ops.Abs, max), double.PositiveInfinity), 0.0, max);
         var sum = b.Call(Ops.Sum, b.Call(Ops.Exp, b.Call(Ops.Sub, x, safeMax)), dim, true);
         var result = b.Call(Ops.Add, b.Call(Ops.Log, sum), safeMax);
-        return c.Bool("keepdim") ? result : b.Call(Ops.View, [result, Arg.Ints(ReducedShape(c.Tensor("self"), ReducedDims(c, c.Tensor("self"), c.Ints("dim")), false).Concrete())], method: true);
+        return c.Bool("keepdim") ? result : b.Call(Ops.View, [result, Arg.Sizes(ReducedShape(c.Tensor("self"), ReducedDims(c, c.Tensor("self"), c.Ints("dim")), false).Dims)], method: true);
     }
 
     private static ValueMeta LogSumExp(OpCall c)
@@ -173,7 +173,7 @@ public static partial class OpRegistry
         var dtype = t.DType.IsFloatingPoint() ? t.DType : TypePromotion.DefaultFloat;
         var dims = ReducedDims(c, t, c.Ints("dim"));
         // torch 1.13 reduces all dims for dim=[] but then fails to write the kept-dim result
-        if (c.Ints("dim").Count == 0 && !c.Bool("keepdim") && t.Rank > 0 && t.Shape.NumElements() > 0)
+        if (c.Ints("dim").Count == 0 && !c.Bool("keepdim") && t.Rank > 0 && t.Shape.Dims.All(d => d.Value != 0))
             throw c.Error($"output with shape [] doesn't match the broadcast shape [{string.Join(", ", Enumerable.Repeat(1, t.Rank))}]");
         return c.Result(ReducedShape(t, dims, c.Bool("keepdim")), dtype);
     }

@@ -19,58 +19,62 @@ public static partial class OpRegistry
         yield return Method("unflatten", "Tensor self, int dim, int[] sizes", OpCategory.View, Unflatten);
     }
 
-    private static IReadOnlyList<long>? StridesOf(TensorMeta t) => t.Strides;
-
-    /// <summary>torch.infer_size: resolves one -1 and checks the element count.</summary>
-    private static long[] InferSize(OpCall c, IReadOnlyList<long> shape, long numel)
+    /// <summary>torch.infer_size: resolves one -1 and checks the element count (sizes may be symbolic).</summary>
+    private static Dim[] InferSize(OpCall c, IReadOnlyList<SizeOrInt> shape, Dim numel)
     {
-        var result = shape.ToArray();
+        var result = new Dim[shape.Count];
         int? infer = null;
-        long product = 1;
-        for (var i = 0; i < result.Length; i++)
+        var product = Dim.Of(1);
+        for (var i = 0; i < shape.Count; i++)
         {
-            if (result[i] == -1)
+            if (shape[i].Int == -1)
             {
                 if (infer is not null) throw c.Error("only one dimension can be inferred");
                 infer = i;
+                continue;
             }
-            else if (result[i] < 0) throw c.Error($"invalid shape dimension {result[i]}");
-            else product *= result[i];
+            if (shape[i].Int < 0) throw c.Error($"invalid shape dimension {shape[i].Int}");
+            result[i] = shape[i].AsDim;
+            product *= result[i];
         }
-        var text = "[" + string.Join(", ", shape) + "]";
+        var text = "[" + string.Join(", ", shape.Select(s => s.Size?.ToString() ?? s.Int!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
+        var why = $"{c.Op.Name}: the element count of {text}";
         if (infer is { } at)
         {
-            if (product == 0 || numel % product != 0) throw c.Error($"shape '{text}' is invalid for input of size {numel}");
-            result[at] = numel / product;
+            if (product.Value == 0) throw c.Error($"shape '{text}' is invalid for input of size {numel}");
+            if (Dim.ExactDivide(numel, product) is { } exact) result[at] = exact;
+            else if (!Sizes.Divides(product, numel, why)) throw c.Error($"shape '{text}' is invalid for input of size {numel}");
+            else result[at] = Dim.FloorDiv(numel, product);
         }
-        else if (product != numel) throw c.Error($"shape '{text}' is invalid for input of size {numel}");
+        else if (!Sizes.Equal(product, numel, why)) throw c.Error($"shape '{text}' is invalid for input of size {numel}");
         return result;
     }
 
     /// <summary>ATen's computeStride: the strides of a view of (sizes, strides) as newShape, or null.</summary>
-    internal static long[]? ComputeViewStrides(IReadOnlyList<long> sizes, IReadOnlyList<long> strides, IReadOnlyList<long> newShape)
+    internal static Dim[]? ComputeViewStrides(IReadOnlyList<Dim> sizes, IReadOnlyList<Dim> strides, IReadOnlyList<Dim> newShape)
     {
-        var newStrides = new long[newShape.Count];
-        if (sizes.Count == 0 || sizes.Aggregate(1L, (n, s) => n * s) == 0)
+        const string why = "whether a view is possible";
+        var newStrides = new Dim[newShape.Count];
+        if (sizes.Count == 0 || sizes.Any(s => s.Value == 0))
         {
             if (sizes.SequenceEqual(newShape)) return strides.ToArray();
-            return new Shape(newShape).ContiguousStrides()!.ToArray();
+            return Shape.Of(newShape).ContiguousStrideDims().ToArray();
         }
         var viewD = newShape.Count - 1;
         var chunkBaseStride = strides[^1];
-        long tensorNumel = 1, viewNumel = 1;
+        Dim tensorNumel = 1, viewNumel = 1;
         for (var tensorD = sizes.Count - 1; tensorD >= 0; tensorD--)
         {
             tensorNumel *= sizes[tensorD];
-            if (tensorD == 0 || (sizes[tensorD - 1] != 1 && strides[tensorD - 1] != tensorNumel * chunkBaseStride))
+            if (tensorD == 0 || (!Sizes.IsOne(sizes[tensorD - 1]) && !Sizes.Equal(strides[tensorD - 1], tensorNumel * chunkBaseStride, why)))
             {
-                while (viewD >= 0 && (viewNumel < tensorNumel || newShape[viewD] == 1))
+                while (viewD >= 0 && (Sizes.Compare(viewNumel, SizeComparison.Lt, tensorNumel, why) || Sizes.IsOne(newShape[viewD])))
                 {
                     newStrides[viewD] = viewNumel * chunkBaseStride;
                     viewNumel *= newShape[viewD];
                     viewD--;
                 }
-                if (viewNumel != tensorNumel) return null;
+                if (!Sizes.Equal(viewNumel, tensorNumel, why)) return null;
                 if (tensorD > 0)
                 {
                     chunkBaseStride = strides[tensorD - 1];
@@ -82,19 +86,21 @@ public static partial class OpRegistry
         return viewD == -1 ? newStrides : null;
     }
 
-    private static TensorMeta Reshaped(OpCall c, TensorMeta t, IReadOnlyList<long> requested, bool mustView)
+    private static TensorMeta Reshaped(OpCall c, TensorMeta t, IReadOnlyList<SizeOrInt> requested, bool mustView)
     {
-        var sizes = t.Shape.Concrete(c.Op.Name);
-        var shape = InferSize(c, requested, t.Shape.NumElements());
-        var strides = ComputeViewStrides(sizes, t.Strides!, shape);
-        if (strides is not null) return c.View(t, new Shape(shape), strides);
+        var shape = InferSize(c, requested, t.Shape.Elements);
+        var strides = t.StrideDims is { } known ? ComputeViewStrides(t.Shape.Dims, known, shape)
+            : throw new NotSupportedException($"{c.Op.Name}: the input's strides are not known");
+        if (strides is not null) return c.View(t, Shape.Of(shape), strides);
         if (mustView)
             throw c.Error("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
-        return c.Result(new Shape(shape), t.DType);
+        return c.Result(Shape.Of(shape), t.DType);
     }
 
+    private static IReadOnlyList<SizeOrInt> AsRequested(IEnumerable<Dim> dims) => dims.Select(d => new SizeOrInt(d, null)).ToArray();
+
     private static ValueMeta ViewOrReshape(OpCall c, bool mustView) =>
-        Reshaped(c, c.Tensor("self"), c.Ints(c.Op.Schema.Params[1].Name), mustView);
+        Reshaped(c, c.Tensor("self"), c.SizesOrInts(c.Op.Schema.Params[1].Name), mustView);
 
     private static ValueMeta Permute(OpCall c)
     {
@@ -102,14 +108,14 @@ public static partial class OpRegistry
         var dims = c.Ints("dims").Select(d => c.Dim(t, d)).ToArray();
         if (dims.Length != t.Rank) throw c.Error($"number of dims don't match in permute (got {dims.Length}, tensor has {t.Rank})");
         if (dims.Distinct().Count() != dims.Length) throw c.Error("repeated dim in permute");
-        return c.View(t, Shape.Of(dims.Select(d => t.Shape[d])), t.Strides is { } s ? dims.Select(d => s[d]).ToArray() : null);
+        return c.View(t, Shape.Of(dims.Select(d => t.Shape[d])), t.StrideDims is { } s ? dims.Select(d => s[d]).ToArray() : null);
     }
 
     private static TensorMeta Swap(OpCall c, TensorMeta t, int a, int b)
     {
         var dims = t.Shape.Dims.ToArray();
         (dims[a], dims[b]) = (dims[b], dims[a]);
-        var strides = t.Strides?.ToArray();
+        var strides = t.StrideDims?.ToArray();
         if (strides is not null && t.Rank > 0) (strides[a], strides[b]) = (strides[b], strides[a]);
         return c.View(t, Shape.Of(dims), strides);
     }
@@ -117,7 +123,7 @@ public static partial class OpRegistry
     private static ValueMeta Transpose(OpCall c)
     {
         var t = c.Tensor("self");
-        if (t.Rank == 0) { c.Dim(t, c.Int("dim0")); c.Dim(t, c.Int("dim1")); return c.View(t, t.Shape, t.Strides); }
+        if (t.Rank == 0) { c.Dim(t, c.Int("dim0")); c.Dim(t, c.Int("dim1")); return c.View(t, t.Shape, t.StrideDims); }
         return Swap(c, t, c.Dim(t, c.Int("dim0")), c.Dim(t, c.Int("dim1")));
     }
 
@@ -125,17 +131,18 @@ public static partial class OpRegistry
     {
         var t = c.Tensor("self");
         if (t.Rank > 2) throw c.Error($"t() expects a tensor with <= 2 dimensions, but self is {t.Rank}D");
-        return t.Rank < 2 ? c.View(t, t.Shape, t.Strides) : Swap(c, t, 0, 1);
+        return t.Rank < 2 ? c.View(t, t.Shape, t.StrideDims) : Swap(c, t, 0, 1);
     }
 
     private static ValueMeta Expand(OpCall c)
     {
         var t = c.Tensor("self");
-        var sizes = c.Ints("size");
+        var sizes = c.SizesOrInts("size");
+        var text = "[" + string.Join(", ", sizes.Select(s => s.Size?.ToString() ?? s.Int!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
         if (sizes.Count < t.Rank)
             throw c.Error($"the number of sizes provided ({sizes.Count}) must be greater or equal to the number of dimensions in the tensor ({t.Rank})");
         var dims = new Dim[sizes.Count];
-        var strides = new long[sizes.Count];
+        var strides = new Dim[sizes.Count];
         for (var i = sizes.Count - 1; i >= 0; i--)
         {
             var offset = sizes.Count - 1 - i;
@@ -143,25 +150,26 @@ public static partial class OpRegistry
             var size = sizes[i];
             if (srcDim < 0)
             {
-                if (size < 0) throw c.Error($"The expanded size of the tensor ({size}) isn't allowed in a leading, non-existing dimension {i}");
-                dims[i] = size;
+                if (size.Int < 0) throw c.Error($"The expanded size of the tensor ({size.Int}) isn't allowed in a leading, non-existing dimension {i}");
+                dims[i] = size.AsDim;
                 strides[i] = 0;
                 continue;
             }
             var existing = t.Shape[srcDim];
-            if (size == -1) { dims[i] = existing; strides[i] = t.Strides?[srcDim] ?? 0; continue; }
-            if (existing != Dim.Of(size))
+            if (size.Int == -1) { dims[i] = existing; strides[i] = t.StrideDims?[srcDim] ?? 0; continue; }
+            if (size.Int < 0) throw c.Error($"The expanded size of the tensor ({size.Int}) isn't allowed");
+            if (!Sizes.Equal(existing, size.AsDim, "expand: the existing size"))
             {
-                if (existing != Dim.Of(1))
-                    throw c.Error($"The expanded size of the tensor ({size}) must match the existing size ({existing}) at non-singleton dimension {i}.  Target sizes: [{string.Join(", ", sizes)}].  Tensor sizes: {t.Shape}");
-                dims[i] = size;
+                if (!Sizes.IsOne(existing))
+                    throw c.Error($"The expanded size of the tensor ({size.AsDim}) must match the existing size ({existing}) at non-singleton dimension {i}.  Target sizes: {text}.  Tensor sizes: {t.Shape}");
+                dims[i] = size.AsDim;
                 strides[i] = 0;
                 continue;
             }
             dims[i] = existing;
-            strides[i] = t.Strides?[srcDim] ?? 0;
+            strides[i] = t.StrideDims?[srcDim] ?? 0;
         }
-        return c.View(t, Shape.Of(dims), t.Strides is null ? null : strides);
+        return c.View(t, Shape.Of(dims), t.StrideDims is null ? null : strides);
     }
 
     private static ValueMeta Squeeze(OpCall c)
@@ -171,10 +179,10 @@ public static partial class OpRegistry
         if (c.OptInt("dim") is { } dim)
         {
             var d = c.Dim(t, dim);
-            if (t.Rank > 0 && t.Shape[d] == Dim.Of(1)) keep.Remove(d);
+            if (t.Rank > 0 && Sizes.IsOne(t.Shape[d])) keep.Remove(d);
         }
-        else keep.RemoveAll(i => t.Shape[i] == Dim.Of(1));
-        return c.View(t, Shape.Of(keep.Select(i => t.Shape[i])), t.Strides is { } s ? keep.Select(i => s[i]).ToArray() : null);
+        else keep.RemoveAll(i => Sizes.IsOne(t.Shape[i]));
+        return c.View(t, Shape.Of(keep.Select(i => t.Shape[i])), t.StrideDims is { } s ? keep.Select(i => s[i]).ToArray() : null);
     }
 
     private static ValueMeta Unsqueeze(OpCall c)
@@ -186,11 +194,11 @@ public static partial class OpRegistry
         if (dim < 0) dim += t.Rank + 1;
         var dims = t.Shape.Dims.ToList();
         dims.Insert(dim, Dim.Of(1));
-        long[]? strides = null;
-        if (t.Strides is { } s && t.Shape.IsConcrete)
+        Dim[]? strides = null;
+        if (t.StrideDims is { } s)
         {
             var list = s.ToList();
-            list.Insert(dim, dim >= t.Rank ? 1 : t.Shape[dim].Value!.Value * s[dim]);
+            list.Insert(dim, dim >= t.Rank ? Dim.Of(1) : t.Shape[dim] * s[dim]);
             strides = list.ToArray();
         }
         return c.View(t, Shape.Of(dims), strides);
@@ -199,26 +207,26 @@ public static partial class OpRegistry
     private static ValueMeta Flatten(OpCall c)
     {
         var t = c.Tensor("self");
-        if (t.Rank == 0) return c.View(t, new Shape(1L), [1]);
+        if (t.Rank == 0) return c.View(t, new Shape(1L), [Dim.Of(1)]);
         int start = c.Dim(t, c.Int("start_dim")), end = c.Dim(t, c.Int("end_dim"));
         if (start > end) throw c.Error("flatten() has invalid args: start_dim cannot come after end_dim");
-        if (start == end) return c.View(t, t.Shape, t.Strides);
-        var sizes = t.Shape.Concrete("flatten");
-        var shape = sizes.Take(start).Append(sizes.Skip(start).Take(end - start + 1).Aggregate(1L, (n, s) => n * s)).Concat(sizes.Skip(end + 1)).ToArray();
-        return Reshaped(c, t, shape, mustView: false);
+        if (start == end) return c.View(t, t.Shape, t.StrideDims);
+        var sizes = t.Shape.Dims;
+        var shape = sizes.Take(start).Append(Dim.Product(sizes.Skip(start).Take(end - start + 1))).Concat(sizes.Skip(end + 1));
+        return Reshaped(c, t, AsRequested(shape), mustView: false);
     }
 
     private static ValueMeta Unflatten(OpCall c)
     {
         var t = c.Tensor("self");
         var dim = c.Dim(t, c.Int("dim"));
-        var size = t.Shape[dim].Concrete("unflatten");
-        var requested = c.Ints("sizes");
+        var size = t.Shape[dim];
+        var requested = c.SizesOrInts("sizes");
         if (requested.Count == 0) throw c.Error("unflatten: sizes must be non-empty");
-        long[] sizes;
+        Dim[] sizes;
         try { sizes = InferSize(c, requested, size); }
-        catch (ShapeError) { throw c.Error($"unflatten: Provided sizes [{string.Join(", ", requested)}] don't multiply up to the size of dim {dim} ({size}) in the input tensor"); }
-        var all = t.Shape.Concrete("unflatten");
-        return Reshaped(c, t, all.Take(dim).Concat(sizes).Concat(all.Skip(dim + 1)).ToArray(), mustView: true);
+        catch (ShapeError) { throw c.Error($"unflatten: Provided sizes [{string.Join(", ", requested.Select(r => r.Size?.ToString() ?? r.Int.ToString()))}] don't multiply up to the size of dim {dim} ({size}) in the input tensor"); }
+        var all = t.Shape.Dims;
+        return Reshaped(c, t, AsRequested(all.Take(dim).Concat(sizes).Concat(all.Skip(dim + 1))), mustView: true);
     }
 }

@@ -1,0 +1,204 @@
+namespace Capture.Graphs;
+
+public enum SizeComparison { Eq, Ne, Lt, Le, Gt, Ge }
+
+/// <summary>A relation between sizes a capture relied on (<c>s0 &gt; 8</c>, <c>s0 == s1</c>): a guard on the sizes of the next call.</summary>
+public sealed record SizeRelation(SizeExpr Left, SizeComparison Op, SizeExpr Right)
+{
+    public bool Holds(IReadOnlyDictionary<string, long> values) => Compare(Left.Evaluate(values), Right.Evaluate(values));
+
+    private bool Compare(long a, long b) => Op switch
+    {
+        SizeComparison.Eq => a == b,
+        SizeComparison.Ne => a != b,
+        SizeComparison.Lt => a < b,
+        SizeComparison.Le => a <= b,
+        SizeComparison.Gt => a > b,
+        _ => a >= b,
+    };
+
+    public SizeRelation Negated => this with
+    {
+        Op = Op switch
+        {
+            SizeComparison.Eq => SizeComparison.Ne,
+            SizeComparison.Ne => SizeComparison.Eq,
+            SizeComparison.Lt => SizeComparison.Ge,
+            SizeComparison.Le => SizeComparison.Gt,
+            SizeComparison.Gt => SizeComparison.Le,
+            _ => SizeComparison.Lt,
+        },
+    };
+
+    /// <summary>
+    /// Whether the relation holds for every value of its symbols (each at least 2), when that is known
+    /// from the expressions alone: <c>s0 &gt;= 2</c>, <c>s0*s1 &gt; s0</c> is not decided, <c>s0 + 1 != s0</c> is.
+    /// </summary>
+    public bool? Static()
+    {
+        var diff = Left - Right;
+        if (diff.ConstantValue is { } d) return Compare(d, 0);
+        var low = diff.LowerBound();          // Left - Right >= low
+        var high = (-diff).LowerBound() is { } l ? -l : (long?)null; // Left - Right <= high
+        return Op switch
+        {
+            SizeComparison.Eq => low > 0 || high < 0 ? false : null,
+            SizeComparison.Ne => low > 0 || high < 0 ? true : null,
+            SizeComparison.Lt => high < 0 ? true : low >= 0 ? false : null,
+            SizeComparison.Le => high <= 0 ? true : low > 0 ? false : null,
+            SizeComparison.Gt => low > 0 ? true : high <= 0 ? false : null,
+            _ => low >= 0 ? true : high < 0 ? false : null,
+        };
+    }
+
+    public override string ToString() => $"{Left} {Op switch
+    {
+        SizeComparison.Eq => "==",
+        SizeComparison.Ne => "!=",
+        SizeComparison.Lt => "<",
+        SizeComparison.Le => "<=",
+        SizeComparison.Gt => ">",
+        _ => ">=",
+    }} {Right}";
+}
+
+/// <summary>A relation a capture decided, and what decided it (an op's shape rule, a branch on a size).</summary>
+public sealed record SizeDecision(SizeRelation Relation, string Reason);
+
+/// <summary>
+/// The symbolic sizes of one capture: each symbol's value in the call being captured (its hint), and
+/// the relations between sizes the capture decided from those values, which become guards: the
+/// capture is valid for any sizes for which they all hold. Shape rules reach the capture's
+/// environment through <see cref="Current"/> while a graph is built; with none, a comparison that
+/// needs a symbol's value is a NotSupportedException.
+/// </summary>
+public sealed class ShapeEnv
+{
+    private readonly Dictionary<string, long> _hints = [];
+    private readonly List<SizeDecision> _decisions = [];
+
+    [ThreadStatic] private static ShapeEnv? _current;
+
+    /// <summary>The environment of the graph being built on this thread, if any.</summary>
+    public static ShapeEnv? Current => _current;
+
+    /// <summary>Makes <paramref name="env"/> current until the result is disposed.</summary>
+    public static IDisposable Enter(ShapeEnv? env)
+    {
+        var previous = _current;
+        _current = env;
+        return new Restore(previous);
+    }
+
+    private sealed class Restore(ShapeEnv? previous) : IDisposable
+    {
+        public void Dispose() => _current = previous;
+    }
+
+    public IReadOnlyDictionary<string, long> Hints => _hints;
+    public IReadOnlyList<SizeDecision> Decisions => _decisions;
+
+    /// <summary>A new symbol for a size whose value in this call is <paramref name="hint"/> (at least 2).</summary>
+    public Dim NewSymbol(long hint)
+    {
+        if (hint < 2) throw new ArgumentOutOfRangeException(nameof(hint), hint, "sizes 0 and 1 are not made symbolic");
+        var name = $"s{_hints.Count}";
+        _hints[name] = hint;
+        return Dim.Sym(name);
+    }
+
+    /// <summary>Declares symbol <paramref name="name"/> with its value in this call.</summary>
+    public void Declare(string name, long hint)
+    {
+        if (hint < 2) throw new ArgumentOutOfRangeException(nameof(hint), hint, $"size symbol {name} must stand for a size of at least 2");
+        _hints[name] = hint;
+    }
+
+    /// <summary>The value of a size in the call being captured.</summary>
+    public long Hint(Dim d) => d.Evaluate(_hints);
+
+    /// <summary>
+    /// Whether <paramref name="relation"/> holds: from the expressions where they decide it, else from
+    /// this call's values, recording what held as a guard (with <paramref name="reason"/>).
+    /// </summary>
+    public bool Decide(SizeRelation relation, string reason)
+    {
+        if (relation.Static() is { } known) return known;
+        var holds = relation.Holds(_hints);
+        var fact = holds ? relation : relation.Negated;
+        if (!_decisions.Any(d => d.Relation == fact)) _decisions.Add(new SizeDecision(fact, reason));
+        return holds;
+    }
+}
+
+/// <summary>Comparisons of sizes that may be symbolic: known from the expressions, decided by the current <see cref="ShapeEnv"/>, or not supported.</summary>
+public static class Sizes
+{
+    public static bool Compare(Dim a, SizeComparison op, Dim b, string reason)
+    {
+        if (a.Value is { } x && b.Value is { } y)
+            return new SizeRelation(x, op, y).Static()!.Value;
+        var relation = new SizeRelation(a.AsExpr, op, b.AsExpr);
+        if (relation.Static() is { } known) return known;
+        return ShapeEnv.Current is { } env
+            ? env.Decide(relation, reason)
+            : throw new NotSupportedException($"{reason}: deciding whether {relation} needs the sizes' values (a symbolic size would need a guard)");
+    }
+
+    public static bool Equal(Dim a, Dim b, string reason) => a == b || Compare(a, SizeComparison.Eq, b, reason);
+
+    /// <summary>Whether two shapes are equal (same rank, each size equal).</summary>
+    public static bool Equal(Shape a, Shape b, string reason) =>
+        a == b || a.Rank == b.Rank && a.Dims.Zip(b.Dims).All(p => Equal(p.First, p.Second, reason));
+
+    /// <summary>The remainder a % b is 0 (b a constant, or a multiple known from the expressions).</summary>
+    public static bool Divides(Dim b, Dim a, string reason) =>
+        Dim.ExactDivide(a, b) is not null || b.Value is { } d && d != 0 && Equal(Dim.Of(SizeExpr.Mod(a.AsExpr, d)), Dim.Of(0), reason);
+
+    /// <summary>Whether a size is 1 (never, for a symbol: symbols stand for sizes of at least 2).</summary>
+    public static bool IsOne(Dim d) => d.Value == 1;
+
+    /// <summary>
+    /// A size's value where a rule needs it (the number of tensors unbind returns): a constant, or a
+    /// symbol specialized to this call's value with a guard that it keeps it.
+    /// </summary>
+    public static long Value(Dim d, string reason)
+    {
+        if (d.Value is { } v) return v;
+        if (ShapeEnv.Current is not { } env) return d.Concrete(reason);
+        var hint = env.Hint(d);
+        env.Decide(new SizeRelation(d.AsExpr, SizeComparison.Eq, hint), reason);
+        return hint;
+    }
+
+    public static Dim Min(Dim a, Dim b, string reason) => Compare(a, SizeComparison.Le, b, reason) ? a : b;
+    public static Dim Max(Dim a, Dim b, string reason) => Compare(a, SizeComparison.Ge, b, reason) ? a : b;
+}
+
+/// <summary>Metadata with its symbolic sizes given values (the sizes of one call).</summary>
+public static class SizeValues
+{
+    public static ValueMeta Substitute(ValueMeta meta, IReadOnlyDictionary<string, long> values) => meta switch
+    {
+        TensorMeta t => Substitute(t, values),
+        TupleMeta t => new TupleMeta(t.Items.Select(i => Substitute(i, values)).ToEquatableList()),
+        _ => meta,
+    };
+
+    public static TensorMeta Substitute(TensorMeta t, IReadOnlyDictionary<string, long> values) =>
+        t.Shape.IsConcrete && t.Strides is not null
+            ? t
+            : t with
+            {
+                Shape = Shape.Of(t.Shape.Dims.Select(d => Dim.Of(d.Evaluate(values)))),
+                StrideDims = t.StrideDims?.Select(d => Dim.Of(d.Evaluate(values))).ToEquatableList(),
+            };
+
+    /// <summary>Whether metadata has a symbolic size (or stride) anywhere.</summary>
+    public static bool IsSymbolic(ValueMeta meta) => meta switch
+    {
+        TensorMeta t => !t.Shape.IsConcrete || t.StrideDims is { } s && s.Any(d => !d.IsConcrete),
+        TupleMeta t => t.Items.Any(IsSymbolic),
+        _ => false,
+    };
+}
