@@ -30,7 +30,7 @@ internal static class NativeModule
             return Py.None;
         }, "register_not_supported(cls): raise cls where Capture refuses something (capture.NotSupported).");
         PyFunction.Define(module, "runner", (args, kwargs) => Runner(session, args, kwargs),
-            "runner(backend, mode, fullgraph, freezing) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture, captured by mode ('bytecode' or 'ast') and run through the backend (a name, or a callable taking (torch.fx.GraphModule, example_inputs)).");
+            "runner(backend, mode, fullgraph, freezing, dynamic) -> run(fn, args, kwargs): a function that calls fn(*args, **kwargs) through Capture, captured by mode ('bytecode' or 'ast') and run through the backend (a name, or a callable taking (torch.fx.GraphModule, example_inputs)).");
         PyFunction.Define(module, "explain", (args, kwargs) => Explain(session, args, kwargs),
             "explain(fn, args, kwargs, backend, mode) -> dict: runs fn once under a fresh capture (mode 'bytecode' or 'ast') for the backend and reports what happened, with the result.");
         PyFunction.Define(module, "reset", (_, _) => { session.Reset(); return Py.None; },
@@ -104,17 +104,19 @@ internal static class NativeModule
     /// <summary>A function that calls fn(*args, **kwargs) through the runner for a backend and path, its options bound once: a compiled function's calls pass only what changes per call.</summary>
     private static PyObject Runner(CaptureSession session, PyObject args, PyObject? kwargs)
     {
-        ExpectArguments("runner", args, kwargs, 4);
+        ExpectArguments("runner", args, kwargs, 5);
         using var backend = args.GetItem(0);
         using var mode = args.GetItem(1);
         using var fullgraph = args.GetItem(2);
         using var freezing = args.GetItem(3);
+        using var dynamic = args.GetItem(4);
         var runner = backend.IsStr
             ? session.Runner(backend.AsString(), ModeOf(mode.AsString()), freezing.IsTrue())
             : session.CallableRunner(backend, ModeOf(mode.AsString()));
         var backendName = runner.Backend.Name;
         var full = fullgraph.IsTrue();
-        var options = new CallOptions(full);
+        // a callable backend gets graphs of the sizes it is called with (its FX graphs hold no symbolic sizes yet)
+        var options = new CallOptions(full, !backend.IsStr || !dynamic.IsNone && !dynamic.IsTrue() ? DynamicMode.Never : dynamic.IsTrue() ? DynamicMode.Always : DynamicMode.Automatic);
         return PyFunction.Create("run", (callArgs, callKwargs) =>
         {
             ExpectArguments("run", callArgs, callKwargs, 3);

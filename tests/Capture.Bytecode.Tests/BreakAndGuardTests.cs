@@ -254,7 +254,7 @@ public sealed class BreakAndGuardTests
         Assert.True(ok.ToBoolean());
         using var report = Py.Exec("""
             capture.reset()
-            c = capture.compile(plain, backend=BACKEND)
+            c = capture.compile(plain, backend=BACKEND, dynamic=False)
             results = [same(c(torch.ones(n)), plain(torch.ones(n))) for n in range(1, 12)]
             reasons = capture._native.recompile_reasons()
             """, ns);

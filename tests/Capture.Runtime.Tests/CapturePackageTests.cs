@@ -101,7 +101,7 @@ public sealed class CapturePackageTests
         using var ns = Run("""
             outcomes = []
             for call in (lambda: capture.compile(backend="cuda"), lambda: capture.explain(abs, 1),
-                         lambda: capture.compile(lambda x: x, dynamic=True)):
+                         lambda: capture.compile(lambda x: x, dynamic="yes"), lambda: capture.mark_dynamic([1, 2], 0)):
                 try:
                     call()
                 except capture.NotSupported as e:
@@ -114,7 +114,8 @@ public sealed class CapturePackageTests
         Assert.Equal("ValueError: capture.compile: backend must be one of ('roslyn', 'llvm', 'eager'), torch's ('inductor', 'aot_eager'), "
             + "or a callable (gm, example_inputs) -> callable; got 'cuda'", texts[0]);
         Assert.Equal("TypeError: capture.explain expects a Python function or an nn.Module, got builtin_function_or_method", texts[1]);
-        Assert.Equal("NotSupported: capture.compile(dynamic=True): captures specialize on sizes for now", texts[2]);
+        Assert.Equal("TypeError: capture.compile: dynamic must be None, True or False, got 'yes'", texts[2]);
+        Assert.Equal("TypeError: capture.mark_dynamic expects a tensor, got list", texts[3]);
     }
 
     // Compiled calls borrow the frame's handles for guards and graph inputs: every reference they take

@@ -4,23 +4,38 @@ namespace Capture.Bytecode;
 /// What one capture shares across its inlined frames: the graph being built, the guards, the graph
 /// inputs with their sources, and the wrapping of real values into symbolic ones.
 /// </summary>
-internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
+internal sealed class CaptureContext
 {
+    public CaptureContext(ITorchBridge torch, FrameState frame, DynamicDims? dynamic = null)
+    {
+        Torch = torch;
+        Frame = frame;
+        Dynamic = dynamic ?? new DynamicDims();
+        Builder = new(torch.IsGradEnabled());
+        // a relation between dynamic sizes the capture decided is guarded, explained by the line that decided it
+        Shapes.Decided = d => Guards.Add(new SizeRelationGuard(d.Relation, d.Reason));
+    }
 
     private readonly Dictionary<string, SymValue> _wrapped = [];
     private readonly List<(PyObject Tensor, TensorValue Value, Source Source)> _tensorInputs = [];
     private readonly List<Source> _inputSources = [];
 
-    public GraphBuilder Builder { get; } = new(torch.IsGradEnabled());
+    public GraphBuilder Builder { get; }
     public GuardSet Guards { get; } = new();
+
+    /// <summary>The capture's symbolic sizes: their values in this call and the relations decided on them.</summary>
+    public ShapeEnv Shapes { get; } = new();
+
+    /// <summary>Which input dims are symbolic.</summary>
+    public DynamicDims Dynamic { get; }
 
     /// <summary>Name lookups no value guard covers (torch.sigmoid, type(m).forward): guarded at the end of the capture.</summary>
     public NamespaceReads Namespaces { get; } = new();
 
     /// <summary>The source lines the capture went through (inlined functions' included), for reports.</summary>
     public HashSet<(string File, int Line)> Lines { get; } = [];
-    public ITorchBridge Torch { get; } = torch;
-    public FrameState Frame { get; } = frame;
+    public ITorchBridge Torch { get; }
+    public FrameState Frame { get; }
 
     /// <summary>Side effects so far (in-place ops, container and attribute stores): generators must add none.</summary>
     public int Mutations { get; set; }
@@ -205,7 +220,7 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
                     Guards.Add(new DuplicateInputGuard(source, existingSource));
                     return existing with { Source = source };
                 }
-            var meta = Torch.ReadMeta(value);
+            var meta = Symbolic(Torch.ReadMeta(value), value, source);
             Guards.Add(new TensorMatchGuard(source, meta));
             var node = Builder.Placeholder(source.PlaceholderName(), meta);
             var tensorValue = new TensorValue(node.Name, meta) { Source = source };
@@ -286,6 +301,32 @@ internal sealed class CaptureContext(ITorchBridge torch, FrameState frame)
         else
             Guards.Add(new IdMatchGuard(source, value.NewReference(), IdMatchGuard.Describe(value)));
         return new ObjectValue(value.NewReference(), kind, QualifiedName(value)) { Source = source };
+    }
+
+    private readonly Dictionary<long, Dim> _symbolsBySize = [];
+
+    /// <summary>
+    /// An input's metadata with its dynamic dims symbolic (one symbol per distinct size, as Dynamo's
+    /// duck sizing: two inputs of equal sizes share it, and the guards then require them equal), its
+    /// strides as the same expressions when it is contiguous. A non-contiguous input keeps its sizes.
+    /// </summary>
+    private TensorMeta Symbolic(TensorMeta meta, PyObject tensor, Source source)
+    {
+        if (Dynamic.Mode == DynamicMode.Never || meta.Rank == 0 || meta.Strides is not { } strides || !strides.Equals(meta.Shape.ContiguousStrides())) return meta;
+        var marked = MarkedDims(tensor, "_capture_dynamic_dims");
+        var markedStatic = MarkedDims(tensor, "_capture_static_dims");
+        var dims = meta.Shape.Dims.Select((d, i) => Dynamic.IsDynamic(source, i, d.Value!.Value, marked, markedStatic)
+            ? _symbolsBySize.TryGetValue(d.Value!.Value, out var symbol) ? symbol : _symbolsBySize[d.Value!.Value] = Shapes.NewSymbol(d.Value!.Value)
+            : d).ToList();
+        return dims.All(d => d.IsConcrete) ? meta : TensorMeta.Contiguous(Shape.Of(dims), meta.DType, meta.RequiresGrad, meta.Device);
+    }
+
+    /// <summary>The dims capture.mark_dynamic / mark_static recorded on a tensor (a set attribute), if any.</summary>
+    private static HashSet<int> MarkedDims(PyObject tensor, string attribute)
+    {
+        if (!tensor.HasAttr(attribute)) return [];
+        using var dims = tensor.GetAttr(attribute);
+        return dims.Iterate().Select(d => { using (d) return (int)d.ToInt64(); }).ToHashSet();
     }
 
     // a builtin iterator (list, tuple, range, dict views) with few items left that no local names

@@ -449,7 +449,7 @@ public sealed partial class InstructionTranslator
                 if (args.Count == 0) { Push(Size(meta)); return StepResult.Continue; }
                 if (args[0] is ConstValue { Value.IsInt: true } d)
                 {
-                    Push(Const(Py.Int(meta.Shape[meta.Shape.WrapDim(d.Value.ToInt64(), "size")].Concrete("size"))));
+                    Push(SizeValue(meta.Shape[meta.Shape.WrapDim(d.Value.ToInt64(), "size")]));
                     return StepResult.Continue;
                 }
                 break;
@@ -468,10 +468,10 @@ public sealed partial class InstructionTranslator
                 Push(Const(Py.Int(meta.Rank)));
                 return StepResult.Continue;
             case "numel" or "nelement":
-                Push(Const(Py.Int(meta.Shape.NumElements("numel"))));
+                Push(SizeValue(meta.Shape.Elements));
                 return StepResult.Continue;
             case "is_contiguous" when args.Count == 0:
-                Push(Const(Py.Bool(meta.Strides is { } s && s.Equals(meta.Shape.ContiguousStrides()))));
+                Push(Const(Py.Bool(meta.StrideDims is { } s && Layout.IsContiguous(meta.Shape.Dims, s))));
                 return StepResult.Continue;
             case "is_floating_point":
                 Push(Const(Py.Bool(meta.DType.IsFloatingPoint())));

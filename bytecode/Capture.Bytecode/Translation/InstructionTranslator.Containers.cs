@@ -92,6 +92,12 @@ public sealed partial class InstructionTranslator
     {
         var parts = PopN(ins.Arg!.Value);
         if (!parts.All(p => p is ConstValue)) return new StepResult.Break($"slice with a non-constant bound{At(ins)}");
+        if (parts.Any(p => p is SymIntValue))
+        {
+            // x[:T] with a dynamic T: a slice graph ops take with the size symbolic
+            Push(new SliceValue(parts[0], parts[1], parts.Count > 2 ? parts[2] : Const(Py.None)));
+            return StepResult.Continue;
+        }
         using var builtins = Py.Builtins;
         using var slice = builtins.GetAttr("slice");
         Push(new ConstValue(slice.Call(parts.Cast<ConstValue>().Select(p => p.Value).ToArray())));

@@ -457,9 +457,11 @@ public sealed partial class InstructionTranslator
     };
 
     /// <summary>x.shape / x.size(): a real torch.Size, as eager code gets (it prints and compares as one).</summary>
-    private ConstValue Size(TensorMeta meta)
+    private SymValue Size(TensorMeta meta)
     {
-        if (!meta.Shape.IsConcrete) throw new InlineBreakException("symbolic sizes cannot be read as Python ints yet");
+        // with a dynamic dim: a tuple of ints and symbolic sizes (unpacking, indexing and slicing it work
+        // as on a torch.Size; what reads it whole as a Python object specializes each size)
+        if (!meta.Shape.IsConcrete) return new TupleValue(meta.Shape.Dims.Select(SizeValue).ToList<SymValue>());
         using var torch = Py.Import("torch");
         using var size = torch.GetAttr("Size");
         using var dims = Py.IntTuple(meta.Shape.Concrete());
@@ -467,6 +469,11 @@ public sealed partial class InstructionTranslator
     }
 
     private static ConstValue Const(PyObject value) => new(value);
+
+    /// <summary>A size as a Python int: a constant, or a symbolic size whose plain-int uses specialize it (guarded).</summary>
+    private ConstValue SizeValue(Dim size) => size.Value is { } v
+        ? Const(Py.Int(v))
+        : new SymIntValue(size, Py.Int(_context.Shapes.Hint(size)), () => Sizes.Value(size, $"the size {size} is used as a plain Python int"));
 
     private static string Describe(SymValue value) => value switch
     {

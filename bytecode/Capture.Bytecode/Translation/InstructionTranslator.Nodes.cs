@@ -94,6 +94,8 @@ public sealed partial class InstructionTranslator
     private Arg ToArg(SymValue value) => value switch
     {
         TensorValue t => new RefArg(t.Node),
+        SymIntValue size => Arg.Size(size.Size),
+        SliceValue slice => new SliceArg(ToArg(slice.Start), ToArg(slice.Stop), ToArg(slice.Step)),
         ConstValue c => ConstArg(c.Value),
         TupleValue t => new ListArg(t.Items.Select(ToArg).ToEquatableList(), IsTuple: true),
         ListValue l => new ListArg(l.Items.Select(ToArg).ToEquatableList()),

@@ -12,6 +12,11 @@ public sealed partial class InstructionTranslator
         var key = inPlace ? symbol[..^1] : symbol;
         var op = PythonOperators.Binary[key];
         var (torchOp, inPlaceMethod) = (op.TorchOp, op.InPlaceMethod);
+        if (SizeArithmetic(key, left, right) is { } size)
+        {
+            Push(size);
+            return StepResult.Continue;
+        }
         if (left is TensorValue || right is TensorValue)
         {
             foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
@@ -108,6 +113,12 @@ public sealed partial class InstructionTranslator
             Push(Const(Py.Bool(same == (ins.Operator == "=="))));
             return StepResult.Continue;
         }
+        if (SizeComparisonOf(ins.Operator!) is { } comparison && (left is SymIntValue || right is SymIntValue) && AsSize(left) is { } leftSize && AsSize(right) is { } rightSize)
+        {
+            // a branch on a dynamic size: decided by this call's sizes, and guarded
+            Push(Const(Py.Bool(Sizes.Compare(leftSize, comparison, rightSize, $"`{leftSize} {ins.Operator} {rightSize}`"))));
+            return StepResult.Continue;
+        }
         if (left is TensorValue || right is TensorValue)
         {
             foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
@@ -118,6 +129,46 @@ public sealed partial class InstructionTranslator
         }
         return RealOperator(ins, op.Function, left, right);
     }
+
+    /// <summary>+, -, *, //, % on a symbolic size and an int (or another symbolic size): a symbolic size; null for anything else.</summary>
+    private ConstValue? SizeArithmetic(string op, SymValue left, SymValue right)
+    {
+        if (left is not SymIntValue && right is not SymIntValue || op is not ("+" or "-" or "*" or "//" or "%")) return null;
+        if (AsSize(left) is not { } a || AsSize(right) is not { } b) return null;
+        SizeExpr result;
+        try
+        {
+            result = op switch
+            {
+                "+" => a.AsExpr + b.AsExpr,
+                "-" => a.AsExpr - b.AsExpr,
+                "*" => a.AsExpr * b.AsExpr,
+                "//" => SizeExpr.FloorDiv(a.AsExpr, b.AsExpr),
+                _ => b.Value is { } d && d > 0 ? SizeExpr.Mod(a.AsExpr, d) : throw new NotSupportedException("a remainder by a symbolic size"),
+            };
+        }
+        catch (Exception e) when (e is NotSupportedException or DivideByZeroException)
+        {
+            return null; // Python computes it from the values (the sizes specialize)
+        }
+        if (result.ConstantValue is { } constant) return Const(Py.Int(constant));
+        var dim = Dim.Of(result);
+        return new SymIntValue(dim, Py.Int(result.Evaluate(_context.Shapes.Hints)), () => Sizes.Value(dim, $"the size {dim} is used as a plain Python int"));
+    }
+
+    /// <summary>A symbolic size, or a plain int constant, as a size expression; null for anything else (a bool, a float).</summary>
+    private static Dim? AsSize(SymValue value) => value switch
+    {
+        SymIntValue s => s.Size,
+        ConstValue c when c.Value is { IsInt: true, IsBool: false } v => Dim.Of(SizeExpr.Constant(v.ToInt64())),
+        _ => null,
+    };
+
+    private static SizeComparison? SizeComparisonOf(string op) => op switch
+    {
+        "==" => SizeComparison.Eq, "!=" => SizeComparison.Ne, "<" => SizeComparison.Lt,
+        "<=" => SizeComparison.Le, ">" => SizeComparison.Gt, ">=" => SizeComparison.Ge, _ => null,
+    };
 
     private StepResult IsOp(Instruction ins)
     {
@@ -349,8 +400,10 @@ public sealed partial class InstructionTranslator
             ? t
             : (TensorValue)CallOp(Ops.GetItem, [new RefArg(t.Node), new ListArg(index.Basic, IsTuple: true)], []);
         var dim = index.Dim(t.Meta);
-        var size = basic.Meta.Shape[dim].Concrete("a list index");
-        var parts = index.Picks.Select(p => (Arg)new RefArg(((TensorValue)CallOp(Ops.Narrow, [new RefArg(basic.Node), new IntArg(dim), new IntArg(p < 0 ? p + size : p), new IntArg(1)], [])).Node)).ToEquatableList();
+        var size = basic.Meta.Shape[dim];
+        // a negative pick counts from the end (of a dynamic size: a symbolic start, size - 1 for [-1])
+        Arg Start(long p) => p >= 0 || !Sizes.Compare(Dim.Of(-p), SizeComparison.Le, size, "a list index within the size") ? new IntArg(p) : Arg.Size(size - Dim.Of(-p));
+        var parts = index.Picks.Select(p => (Arg)new RefArg(((TensorValue)CallOp(Ops.Narrow, [new RefArg(basic.Node), new IntArg(dim), Start(p), new IntArg(1)], [])).Node)).ToEquatableList();
         return CallOp(Ops.Cat, [new ListArg(parts), new IntArg(dim)], []);
     }
 

@@ -46,9 +46,10 @@ public sealed partial class InstructionTranslator
     /// False for frames captured only as a whole: a break there means the frame runs eagerly, so the
     /// capture does not describe how to rebuild the frame at the break.
     /// </param>
-    public static CaptureResult Capture(CodeInfo code, FrameState frame, int entry, ITorchBridge torch, bool resumable = true)
+    public static CaptureResult Capture(CodeInfo code, FrameState frame, int entry, ITorchBridge torch, bool resumable = true, DynamicDims? dynamic = null)
     {
-        var context = new CaptureContext(torch, frame);
+        var context = new CaptureContext(torch, frame, dynamic);
+        using var shapes = ShapeEnv.Enter(context.Shapes);
         context.Guards.Add(new GradModeGuard(torch.IsGradEnabled()));
         context.Guards.Add(GlobalStateGuard.DefaultDType(context.Torch));
         var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();

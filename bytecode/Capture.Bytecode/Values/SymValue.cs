@@ -17,7 +17,7 @@ public sealed record TensorValue(string Node, TensorMeta Meta) : SymValue;
 /// constants...). One read from the frame is guarded only once the capture uses its value: reading
 /// <see cref="Value"/> installs the guard, while storing or returning it does not.
 /// </summary>
-public sealed record ConstValue : SymValue
+public record ConstValue : SymValue
 {
     private readonly PyObject _value;
     private Action? _onFirstUse;
@@ -46,6 +46,22 @@ public sealed record ConstValue : SymValue
         }
     }
 }
+
+/// <summary>
+/// A Python int that is a symbolic size (<c>x.shape[1]</c> of a dynamic dim, <c>T // 2</c>): arithmetic
+/// and comparisons on it stay symbolic (comparisons guard what they decided), graph ops take it as
+/// a run-time size. Anything else that reads it as a plain int (<see cref="ConstValue.Value"/>: the
+/// value in the call being captured) specializes it: a guard pins the size to that value.
+/// </summary>
+public sealed record SymIntValue : ConstValue
+{
+    public SymIntValue(Dim size, PyObject hint, Action specialize) : base(hint, specialize) => Size = size;
+
+    public Dim Size { get; }
+}
+
+/// <summary>A slice with a symbolic bound (<c>mask[:T]</c>); each part a constant or a <see cref="SymIntValue"/>.</summary>
+public sealed record SliceValue(SymValue Start, SymValue Stop, SymValue Step) : SymValue;
 
 public sealed record TupleValue(IReadOnlyList<SymValue> Items) : SymValue
 {

@@ -19,6 +19,12 @@ public sealed class FrameState : IDisposable
         _ownsScope = ownsScope;
     }
 
+    /// <summary>
+    /// The values of the size symbols of the entry whose guards are being checked (<c>s0</c> = 8): its
+    /// tensor guards bind them from the inputs' sizes, its size-relation guards read them.
+    /// </summary>
+    public Dictionary<string, long> SizeBindings { get; } = [];
+
     /// <summary>The value stack, bottom first; null stands for CPython's NULL marker.</summary>
     public List<PyObject?> Stack { get; }
     public PyObject Globals { get; }

@@ -50,12 +50,19 @@ public abstract record SourceGuard(Source Source) : Guard
     protected abstract string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch);
 }
 
-/// <summary>dtype, device, sizes, strides and requires_grad of a tensor.</summary>
+/// <summary>
+/// dtype, device, sizes, strides and requires_grad of a tensor. A symbolic size (<c>s0</c>, a dim
+/// made dynamic) matches any size of at least 2 (0 and 1 specialize), the same symbol the same size
+/// across tensors; the value is bound in <see cref="FrameState.SizeBindings"/> for the strides here and
+/// the size-relation guards after.
+/// </summary>
 public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : SourceGuard(Source)
 {
     public override string Kind => "tensor match";
 
-    public override string Use => $"reads {Source} as a graph input (dtype, sizes and strides are specialized)";
+    public override string Use => Expected.Shape.IsConcrete
+        ? $"reads {Source} as a graph input (dtype, sizes and strides are specialized)"
+        : $"reads {Source} as a graph input (dtype and strides specialized, sizes {string.Join(", ", Expected.Shape.Dims.Where(d => !d.IsConcrete))} dynamic)";
 
     protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
@@ -66,18 +73,55 @@ public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Sour
         if (actual.Device != Expected.Device) return $"tensor '{Source}' device mismatch: expected {Expected.Device}, actual {actual.Device}";
         if (actual.Rank != Expected.Rank) return $"tensor '{Source}' rank mismatch: expected {Expected.Rank}, actual {actual.Rank}";
         for (var i = 0; i < Expected.Rank; i++)
-            if (actual.Shape[i] != Expected.Shape[i])
+        {
+            var size = actual.Shape[i].Value!.Value;
+            if (Expected.Shape[i].SymbolName() is { } symbol)
+            {
+                if (size < 2) return $"tensor '{Source}' size {size} at index {i}, where the capture has the dynamic size {symbol} (sizes 0 and 1 are specialized)";
+                if (frame.SizeBindings.TryGetValue(symbol, out var bound) && bound != size)
+                    return $"tensor '{Source}' size mismatch at index {i}: {symbol} is {bound} (from another input), actual {size}";
+                frame.SizeBindings[symbol] = size;
+            }
+            else if (actual.Shape[i] != Expected.Shape[i])
                 return $"tensor '{Source}' size mismatch at index {i}: expected {Expected.Shape[i]}, actual {actual.Shape[i]}";
+        }
+        var strides = Expected.StrideDims!;
         for (var i = 0; i < Expected.Rank; i++)
-            if (actual.Strides![i] != Expected.Strides![i])
-                return $"tensor '{Source}' stride mismatch at index {i}: expected {Expected.Strides[i]}, actual {actual.Strides[i]}";
+        {
+            var expected = strides[i].Value ?? strides[i].Evaluate(frame.SizeBindings);
+            if (actual.Strides![i] != expected)
+                return $"tensor '{Source}' stride mismatch at index {i}: expected {expected}{(strides[i].IsConcrete ? "" : $" ({strides[i]})")}, actual {actual.Strides[i]}";
+        }
         if (actual.RequiresGrad != Expected.RequiresGrad)
             return $"tensor '{Source}' requires_grad mismatch: expected {Expected.RequiresGrad}, actual {actual.RequiresGrad}";
         return null;
     }
 
+    /// <summary>The dims whose size differs from the expected constant one (what automatic dynamic makes symbolic).</summary>
+    public IEnumerable<int> SizeMismatches(TensorMeta actual) =>
+        actual.Rank != Expected.Rank ? [] : Enumerable.Range(0, Expected.Rank).Where(i => Expected.Shape[i].IsConcrete && actual.Shape[i] != Expected.Shape[i]);
+
     public override string ToString() =>
-        $"{Source}: tensor {MetaText.Format(Expected with { RequiresGrad = false })}, strides ({string.Join(", ", Expected.Strides ?? EquatableList<long>.Empty)}), requires_grad={(Expected.RequiresGrad ? "True" : "False")}";
+        $"{Source}: tensor {MetaText.Format(Expected with { RequiresGrad = false })}, strides ({string.Join(", ", Expected.StrideDims ?? EquatableList<Dim>.Empty)}), requires_grad={(Expected.RequiresGrad ? "True" : "False")}";
+}
+
+/// <summary>A relation between dynamic sizes the capture relied on (<c>s0 &lt;= 64</c>: a slice of a 64-row buffer by s0).</summary>
+public sealed record SizeRelationGuard(SizeRelation Relation, string Reason) : Guard
+{
+    public override string Kind => "size relation";
+
+    public override string Use => $"relies on {Relation} ({Reason})";
+
+    public override string? Check(FrameState frame, ITorchBridge torch)
+    {
+        if (Relation.Left.Symbols.Concat(Relation.Right.Symbols).FirstOrDefault(s => !frame.SizeBindings.ContainsKey(s)) is { } unbound)
+            return $"size {unbound} is not bound by any input (guard {Relation})";
+        return Relation.Holds(frame.SizeBindings)
+            ? null
+            : $"size relation {Relation} does not hold for {string.Join(", ", Relation.Left.Symbols.Concat(Relation.Right.Symbols).Distinct().Select(s => $"{s} = {frame.SizeBindings[s]}"))} ({Reason})";
+    }
+
+    public override string ToString() => Relation.ToString();
 }
 
 /// <summary>type(value) is T.</summary>

@@ -82,6 +82,7 @@ public sealed class GuardSet
     /// <summary>The first failing guard's reason, or null when all hold.</summary>
     public string? Check(FrameState frame, ITorchBridge torch)
     {
+        frame.SizeBindings.Clear();
         foreach (var guard in _guards)
             if (guard.Check(frame, torch) is { } failure) return failure;
         return null;

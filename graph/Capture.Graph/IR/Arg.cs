@@ -29,6 +29,15 @@ public abstract record Arg
         _ => [],
     };
 
+    /// <summary>Whether the argument holds a symbolic size (its value then depends on the call's sizes).</summary>
+    public bool ReadsSizes() => this switch
+    {
+        SizeArg => true,
+        ListArg l => l.Items.Any(i => i.ReadsSizes()),
+        SliceArg s => s.Start.ReadsSizes() || s.Stop.ReadsSizes() || s.Step.ReadsSizes(),
+        _ => false,
+    };
+
     /// <summary>The same argument with references renamed.</summary>
     public Arg Rename(Func<string, string> rename) => this switch
     {

@@ -36,6 +36,9 @@ public readonly record struct Dim
 
     public bool IsConcrete => Value.HasValue;
 
+    /// <summary>The symbol's name when the size is exactly one symbol (a dynamic input size), else null.</summary>
+    public string? SymbolName() => Expr?.SymbolName;
+
     /// <summary>The size as an expression (a constant one when concrete).</summary>
     public SizeExpr AsExpr => Expr ?? SizeExpr.Constant(Value!.Value);
 

@@ -96,6 +96,9 @@ public sealed class ShapeEnv
     }
 
     public IReadOnlyDictionary<string, long> Hints => _hints;
+
+    /// <summary>Called with each new decision (a capture turns it into a guard on the line being captured).</summary>
+    public Action<SizeDecision>? Decided { get; set; }
     public IReadOnlyList<SizeDecision> Decisions => _decisions;
 
     /// <summary>A new symbol for a size whose value in this call is <paramref name="hint"/> (at least 2).</summary>
@@ -126,7 +129,12 @@ public sealed class ShapeEnv
         if (relation.Static() is { } known) return known;
         var holds = relation.Holds(_hints);
         var fact = holds ? relation : relation.Negated;
-        if (!_decisions.Any(d => d.Relation == fact)) _decisions.Add(new SizeDecision(fact, reason));
+        if (!_decisions.Any(d => d.Relation == fact))
+        {
+            var decision = new SizeDecision(fact, reason);
+            _decisions.Add(decision);
+            Decided?.Invoke(decision);
+        }
         return holds;
     }
 }
@@ -146,6 +154,13 @@ public static class Sizes
     }
 
     public static bool Equal(Dim a, Dim b, string reason) => a == b || Compare(a, SizeComparison.Eq, b, reason);
+
+    /// <summary>
+    /// Whether a relation holds when the expressions alone decide it; null when only the sizes' values
+    /// would (nothing is guarded: for a question whose answer only picks a faster path).
+    /// </summary>
+    public static bool? Known(Dim a, SizeComparison op, Dim b) =>
+        a == b && op is SizeComparison.Eq or SizeComparison.Le or SizeComparison.Ge ? true : new SizeRelation(a.AsExpr, op, b.AsExpr).Static();
 
     /// <summary>Whether two shapes are equal (same rank, each size equal).</summary>
     public static bool Equal(Shape a, Shape b, string reason) =>

@@ -152,10 +152,28 @@ public sealed class SizeExpr : IEquatable<SizeExpr>
     public long? LowerBound()
     {
         long bound = 0;
+        var positive = new List<(Monomial Monomial, long Coefficient)>();
+        var negative = new List<(Monomial Monomial, long Coefficient)>();
         foreach (var (m, c) in Terms)
         {
-            if (m.IsOne) { bound += c; continue; }
-            if (c < 0 || m.LowerBound() is not { } lb) return null;
+            if (m.IsOne) bound += c;
+            else if (c > 0) positive.Add((m, c));
+            else negative.Add((m, c));
+        }
+        // a negative term -c*m is covered by a positive term c'*m*q with c'*lb(q) >= c (m >= 0, so
+        // c'*m*q - c*m >= (c'*lb(q) - c)*m): s0*s1 - s1 >= s1 >= 2
+        foreach (var (m, c) in negative)
+        {
+            if (m.LowerBound() is not { } lbM || lbM < 0) return null;
+            var cover = positive.FindIndex(p => p.Monomial.Divide(m) is { IsOne: false } q && q.LowerBound() is { } lbQ && p.Coefficient * lbQ >= -c);
+            if (cover < 0) return null;
+            var (pm, pc) = positive[cover];
+            positive.RemoveAt(cover);
+            bound += (pc * pm.Divide(m)!.LowerBound()!.Value + c) * lbM;
+        }
+        foreach (var (m, c) in positive)
+        {
+            if (m.LowerBound() is not { } lb) return null;
             bound += c * lb;
         }
         return bound;

@@ -23,7 +23,9 @@ public static class Layout
         var sizes = shape.Dims;
         var ndim = sizes.Count;
         if (ndim == 0) return EquatableList<Dim>.Empty;
-        if (inputs.Count > 0 && inputs.All(t => t.Shape == shape))
+        // (decided from the expressions only: where that takes a size's value, the general order below
+        // gives a dense input's layout just the same, without a guard)
+        if (inputs.Count > 0 && inputs.All(t => t.Shape == shape) && inputs.All(t => !SizeValues.IsSymbolic(t) || KnownContiguous(t)))
         {
             if (inputs.All(t => IsContiguous(t.Shape.Dims, t.StrideDims!))) return shape.ContiguousStrideDims();
             if (inputs.All(t => IsNonOverlappingAndDense(t.Shape.Dims, t.StrideDims!)) && inputs.All(t => t.StrideDims!.Equals(inputs[0].StrideDims)))
@@ -123,6 +125,20 @@ public static class Layout
 
     public static EquatableList<Dim> PreserveFormat(TensorMeta t) =>
         t.StrideDims is { } s && IsNonOverlappingAndDense(t.Shape.Dims, s) ? s : t.Shape.ContiguousStrideDims();
+
+    /// <summary>Whether a tensor is contiguous as far as its expressions tell, without deciding anything from the sizes' values.</summary>
+    private static bool KnownContiguous(TensorMeta t)
+    {
+        var (sizes, strides) = (t.Shape.Dims, t.StrideDims!);
+        var expected = Dim.Of(1);
+        for (var d = sizes.Count - 1; d >= 0; d--)
+        {
+            if (sizes[d].Value == 0) return true;
+            if (!Sizes.IsOne(sizes[d]) && Sizes.Known(strides[d], SizeComparison.Eq, expected) != true) return false;
+            expected *= sizes[d];
+        }
+        return true;
+    }
 
     public static bool IsContiguous(IReadOnlyList<long> sizes, IReadOnlyList<long> strides) =>
         IsContiguous(sizes.Select(Dim.Of).ToList(), strides.Select(Dim.Of).ToList());

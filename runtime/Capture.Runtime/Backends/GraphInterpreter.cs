@@ -46,6 +46,7 @@ public sealed class GraphInterpreter(TorchRuntime torch)
         try
         {
             for (var i = 0; i < inputs.Count; i++) env[placeholders[i].Name] = inputs[i].NewReference();
+            SizeSymbols.Bind(placeholders.Select(p => p.Meta).ToList(), inputs, env);
             var frees = FreesOf(graph);
             for (var index = 0; index < graph.Nodes.Count; index++)
             {
@@ -204,7 +205,7 @@ internal sealed class PreparedCall
     }
 
     private PyObject? Constant(Arg arg) =>
-        arg.References().Any() ? null : _calls.Value(arg, name => throw new InvalidOperationException($"constant argument reads '{name}'"));
+        arg.References().Any() || arg.ReadsSizes() ? null : _calls.Value(arg, name => throw new InvalidOperationException($"constant argument reads '{name}'"));
 
     public PyObject Call(PyObject callable, Dictionary<string, PyObject> env)
     {

@@ -39,6 +39,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                 env[placeholders[i]] = inputs[i];
                 if (checkedMetas is not null && checkedMetas[i] is { } meta) known[placeholders[i]] = new KnownTensor(meta, 0);
             }
+            if (part.SizeSymbols) SizeSymbols.Bind(placeholders.Select(p => graph[p].Meta).ToList(), inputs, env);
             var groups = optimized.Fusion.Groups;
             var frees = part.Frees;
             for (var g = 0; g < groups.Count; g++)
@@ -150,6 +151,10 @@ public sealed class RunnablePart(CompiledPart part)
 
     /// <summary>The names of the graph's inputs, in order.</summary>
     public IReadOnlyList<string> Placeholders => _placeholders ??= [.. (part.Optimized?.Graph ?? part.Graph).Placeholders.Select(p => p.Name)];
+
+    /// <summary>Whether an input has a dynamic size (a run binds the size symbols from the inputs).</summary>
+    public bool SizeSymbols => _sizeSymbols ??= (part.Optimized?.Graph ?? part.Graph).Placeholders.Any(p => SizeValues.IsSymbolic(p.Meta));
+    private bool? _sizeSymbols;
 
     private readonly Dictionary<string, (PyObject Tensor, KnownTensor Known)> _constants = [];
     private string[][]? _frees;

@@ -56,4 +56,5 @@ public sealed class CaptureEventSinks(params ICaptureEventSink[] sinks) : ICaptu
 
 /// <summary>What one call through a frame runner asks for.</summary>
 /// <param name="FullGraph">The first graph break is an error naming its reason and line (capture.compile(fullgraph=True)).</param>
-public readonly record struct CallOptions(bool FullGraph = false);
+/// <param name="Dynamic">Which input dims captures make symbolic (capture.compile(dynamic=None/True/False)).</param>
+public readonly record struct CallOptions(bool FullGraph = false, DynamicMode Dynamic = DynamicMode.Automatic);

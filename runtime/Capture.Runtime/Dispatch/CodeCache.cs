@@ -22,6 +22,33 @@ internal sealed class CodeCache(PyObject codeObject, CodeInfo code)
 
     public bool LimitReported { get; set; }
 
+    /// <summary>Which input dims captures of this code make symbolic (automatic dynamic: grows as size guards fail).</summary>
+    public DynamicDims Dynamic { get; set; } = new();
+
+    /// <summary>
+    /// Automatic dynamic: the dims of graph inputs whose size guards an entry at <paramref name="pc"/>
+    /// failed on for this frame are made symbolic in the next capture. Returns the dims newly made dynamic.
+    /// </summary>
+    public List<string> ObserveSizeChanges(FrameState frame, int pc, ITorchBridge torch)
+    {
+        var changed = new List<string>();
+        if (Dynamic.Mode != DynamicMode.Automatic) return changed;
+        foreach (var entry in Entries.Where(e => e.EntryIndex == pc))
+            foreach (var guard in entry.Guards.Guards.OfType<TensorMatchGuard>())
+            {
+                SourceValue read;
+                try { read = SourceValue.Of(guard.Source, frame); }
+                catch (Exception e) when (e is PythonException or KeyNotFoundException) { (e as PythonException)?.Dispose(); continue; }
+                using (read)
+                {
+                    if (read.Object is not { } value || !torch.IsTensor(value) || !torch.IsPlainTensor(value)) continue;
+                    foreach (var dim in guard.SizeMismatches(torch.ReadMeta(value)))
+                        if (Dynamic.Observe(guard.Source, dim)) changed.Add($"{guard.Source} dim {dim}");
+                }
+            }
+        return changed;
+    }
+
     private readonly Queue<string> _recentRecompiles = new();
 
     /// <summary>The guard failures behind the last three recompiles (the recompile-limit warning names them).</summary>
@@ -77,6 +104,7 @@ internal sealed record CompiledEntry(ICompiledGraph Graph, bool SetsGlobalState,
     {
         var tensorGuards = entry.Guards.Guards.OfType<TensorMatchGuard>().ToList();
         return new(graph, entry.Graph.Nodes.Any(n => n is CallOp { Op.Category: OpCategory.GlobalState }),
-            [.. entry.InputSources.Select(s => tensorGuards.FirstOrDefault(g => g.Source == s)?.Expected)]);
+            // a symbolic input's metadata is read per call (its sizes vary)
+            [.. entry.InputSources.Select(s => tensorGuards.FirstOrDefault(g => g.Source == s)?.Expected is { } meta && !SizeValues.IsSymbolic(meta) ? meta : null)]);
     }
 }

@@ -57,6 +57,7 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
     public PyObject Call(PyObject function, PyObject args, PyObject kwargs, CallOptions options = default)
     {
         var cache = CacheFor(function);
+        if (cache.Dynamic.Mode != options.Dynamic) cache.Dynamic = new DynamicDims(options.Dynamic);
         if (mode == CaptureMode.Ast) return CallAst(cache, function, args, kwargs);
         if (cache.EagerReason is { } reason)
         {
@@ -156,7 +157,8 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
         CaptureResult entry;
         try
         {
-            entry = InstructionTranslator.Capture(cache.Code, frame, pc, bridge, resumable: cache.WholeFrameReason is null);
+            if (failure is not null) cache.ObserveSizeChanges(frame, pc, bridge);
+            entry = InstructionTranslator.Capture(cache.Code, frame, pc, bridge, resumable: cache.WholeFrameReason is null, cache.Dynamic);
         }
         catch (NotSupportedException e)
         {

@@ -55,12 +55,12 @@ def runtime_info():
 class _CompiledFunction:
     """A function whose calls run through Capture's frame runner."""
 
-    def __init__(self, fn, fullgraph, backend, mode="bytecode", freezing=True):
+    def __init__(self, fn, fullgraph, backend, mode="bytecode", freezing=True, dynamic=None):
         self._fn = fn
         self._fullgraph = fullgraph
         self._backend = backend
         self._mode = mode
-        self._run = _native.runner(backend, mode, fullgraph, freezing)
+        self._run = _native.runner(backend, mode, fullgraph, freezing, dynamic)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -80,10 +80,10 @@ class _CompiledFunction:
         return self if instance is None else functools.partial(self, instance)
 
 
-def _compiled_module(module, fullgraph, backend, mode="bytecode", freezing=True):
+def _compiled_module(module, fullgraph, backend, mode="bytecode", freezing=True, dynamic=None):
     import torch
 
-    run = _native.runner(backend, mode, fullgraph, freezing)
+    run = _native.runner(backend, mode, fullgraph, freezing, dynamic)
 
     class CompiledModule(torch.nn.Module):
         """Wraps an nn.Module: calls run its forward through Capture; attributes are the module's."""
@@ -210,7 +210,14 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
     accepted and have no effect (a warning says which). As in torch.compile, `mode` (a torch mode name)
     and `options` cannot both be given.
 
-    fullgraph=True: a graph break is an error. dynamic=True is not supported yet (sizes specialize).
+    fullgraph=True: a graph break is an error.
+
+    dynamic: None (default) compiles for the sizes of the first call, and when a later call's size
+    differs, recompiles once with that dim symbolic (automatic dynamic: one graph serves every size);
+    True makes every input dim symbolic from the first compile; False specializes on every size (each
+    new size recompiles, up to capture.config.cache_size_limit). Sizes 0 and 1 always specialize, and
+    a module's parameters and buffers keep their shapes. capture.mark_dynamic / mark_static choose per
+    tensor and dim.
     disable=True returns `model` itself.
     """
     path = "bytecode"
@@ -237,8 +244,8 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
     if backend is None:
         backend = "llvm" if autotune else _default_backend()
     backend = _backend_named(backend, "compile")
-    if dynamic:
-        raise NotSupported("capture.compile(dynamic=True): captures specialize on sizes for now")
+    if dynamic not in (None, True, False):
+        raise TypeError(f"capture.compile: dynamic must be None, True or False, got {dynamic!r}")
 
     def wrap(target):
         import torch
@@ -246,12 +253,40 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
         if disable or getattr(target, "_capture_disabled", False):
             return target
         if isinstance(target, torch.nn.Module):
-            return _compiled_module(target, fullgraph, backend, path, freezing)
+            return _compiled_module(target, fullgraph, backend, path, freezing, dynamic)
         if not callable(target) or not hasattr(target, "__code__"):
             raise TypeError(f"capture.compile expects a Python function or an nn.Module, got {type(target).__name__}")
-        return _CompiledFunction(target, fullgraph, backend, path, freezing)
+        return _CompiledFunction(target, fullgraph, backend, path, freezing, dynamic)
 
     return wrap if model is None else wrap(model)
+
+
+def mark_dynamic(tensor, dim):
+    """torch._dynamo.mark_dynamic: make dim `dim` (an int or a list of ints) of `tensor` symbolic in the
+    next capture that takes it as an input, from its first compile (sizes 0 and 1 still specialize)."""
+    _mark(tensor, dim, "_capture_dynamic_dims", "mark_dynamic")
+
+
+def mark_static(tensor, dim):
+    """torch._dynamo.mark_static: keep dim `dim` (an int or a list of ints) of `tensor` specialized,
+    even when its size changes between calls (each size recompiles)."""
+    _mark(tensor, dim, "_capture_static_dims", "mark_static")
+
+
+def _mark(tensor, dim, attribute, what):
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"capture.{what} expects a tensor, got {type(tensor).__name__}")
+    dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
+    for d in dims:
+        if not isinstance(d, int) or isinstance(d, bool):
+            raise TypeError(f"capture.{what}: dim must be an int or a list of ints, got {d!r}")
+        if not -tensor.dim() <= d < tensor.dim():
+            raise IndexError(f"capture.{what}: dim {d} is out of range for a tensor of {tensor.dim()} dims")
+    marked = set(getattr(tensor, attribute, ()))
+    marked.update(d % tensor.dim() for d in dims)
+    setattr(tensor, attribute, marked)
 
 
 def disable(fn=None, recursive=True):

@@ -81,6 +81,7 @@ public static partial class OpRegistry
 
     private static ValueMeta Arange(OpCall c)
     {
+        if (c.Raw("start") is SizeArg || c.Raw("end") is SizeArg) return SymbolicArange(c);
         double start = 0, end, step = c.Float("step");
         if (c.IsNone("end")) end = c.Float("start");
         else { start = c.Float("start"); end = c.Float("end"); }
@@ -91,5 +92,18 @@ public static partial class OpRegistry
         var length = (long)Math.Ceiling((end - start) / step);
         CpuOnly(c);
         return TensorMeta.Contiguous(new Shape(length), dtype, c.Bool("requires_grad"));
+    }
+
+    /// <summary>arange with a symbolic bound (torch.arange(T)): integer start, end and step; its length a size expression.</summary>
+    private static ValueMeta SymbolicArange(OpCall c)
+    {
+        var (start, end) = c.IsNone("end") ? (Dim.Of(0), c.Size("start")) : (c.Size("start"), c.Size("end"));
+        if (c.Raw("step") is not IntArg { Value: > 0 and var step })
+            throw new NotSupportedException($"torch.arange with a symbolic bound and step {c.Raw("step")}: only a positive int step is supported");
+        if (Sizes.Compare(end, SizeComparison.Lt, start, "arange: the bounds' order"))
+            throw c.Error("upper bound and larger bound inconsistent with step sign");
+        var dtype = c.DType("dtype") ?? DType.Int64;
+        CpuOnly(c);
+        return TensorMeta.Contiguous(Shape.Of(Dim.FloorDiv(end - start + Dim.Of(step - 1), Dim.Of(step))), dtype, c.Bool("requires_grad"));
     }
 }

@@ -172,12 +172,17 @@ public static partial class OpRegistry
         if (t.Rank == 0) throw c.Error("narrow() cannot be applied to a 0-dim tensor.");
         var dim = c.Dim(t, c.Int("dim"));
         var size = t.Shape[dim];
-        var start = c.Int("start");
         var length = c.Size("length");
         const string why = "narrow: start and length within the size";
-        if (start < 0 ? Sizes.Compare(Dim.Of(-start), SizeComparison.Gt, size, why) : Sizes.Compare(Dim.Of(start), SizeComparison.Gt, size, why))
-            throw c.Error($"start out of range (expected to be in range of [-{size}, {size}], but got {start})");
-        var from = start < 0 ? size - Dim.Of(-start) : Dim.Of(start);
+        Dim from;
+        if (c.Raw("start") is SizeArg symbolic) from = Dim.Of(symbolic.Value); // a start computed from a dynamic size (x[:, [-1]])
+        else
+        {
+            var start = c.Int("start");
+            if (start < 0 ? Sizes.Compare(Dim.Of(-start), SizeComparison.Gt, size, why) : Sizes.Compare(Dim.Of(start), SizeComparison.Gt, size, why))
+                throw c.Error($"start out of range (expected to be in range of [-{size}, {size}], but got {start})");
+            from = start < 0 ? size - Dim.Of(-start) : Dim.Of(start);
+        }
         if (Sizes.Compare(from + length, SizeComparison.Gt, size, why)) throw c.Error($"start ({from}) + length ({length}) exceeds dimension size ({size}).");
         return Slice(c, t, dim, length);
     }

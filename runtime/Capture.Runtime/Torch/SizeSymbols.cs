@@ -1,0 +1,47 @@
+namespace Capture.Runtime.Torch;
+
+/// <summary>
+/// The values of a graph's size symbols in one run. A graph with dynamic sizes takes them from its
+/// inputs: a placeholder whose dim is the symbol <c>s0</c> binds s0 to that input's size there (its
+/// guards checked that every input agrees). The values sit in the run's environment of node values
+/// under <c>$s0</c> (a name no node can have), where op arguments holding a size expression
+/// (<see cref="SizeArg"/>) read them.
+/// </summary>
+public static class SizeSymbols
+{
+    private const string Prefix = "$";
+
+    /// <summary>Binds the symbols of <paramref name="metas"/> (the placeholders') from <paramref name="inputs"/> into <paramref name="env"/>.</summary>
+    public static void Bind(IReadOnlyList<ValueMeta> metas, IReadOnlyList<PyObject> inputs, Dictionary<string, PyObject> env)
+    {
+        for (var i = 0; i < metas.Count && i < inputs.Count; i++)
+        {
+            if (metas[i] is not TensorMeta t || t.Shape.IsConcrete) continue;
+            PyObject? shape = null;
+            try
+            {
+                for (var d = 0; d < t.Rank; d++)
+                {
+                    if (t.Shape[d].SymbolName() is not { } symbol || env.ContainsKey(Prefix + symbol)) continue;
+                    shape ??= inputs[i].GetAttr("shape");
+                    env[Prefix + symbol] = shape.GetItem(d);
+                }
+            }
+            finally { shape?.Dispose(); }
+        }
+    }
+
+    /// <summary>A size expression's value, its symbols read through <paramref name="lookup"/> (a run's environment).</summary>
+    public static long Evaluate(SizeExpr expr, Func<string, PyObject> lookup)
+    {
+        var values = new Dictionary<string, long>();
+        foreach (var symbol in expr.Symbols)
+        {
+            PyObject value;
+            try { value = lookup(Prefix + symbol); }
+            catch (KeyNotFoundException) { throw new InvalidOperationException($"the size symbol {symbol} has no value in this run: no input of the graph has it as a size"); }
+            using (value) values[symbol] = value.ToInt64();
+        }
+        return expr.Evaluate(values);
+    }
+}

@@ -1,0 +1,169 @@
+using Capture.Python;
+
+namespace Capture.Bytecode.Tests;
+
+// Dynamic shapes: automatic dynamic (a size that changes recompiles once, symbolic), dynamic=True /
+// False, mark_dynamic / mark_static, branches and slices on symbolic sizes staying right for every
+// size, and a GPT fed changing batch sizes and lengths. Every result against eager.
+[Collection("Python")]
+public sealed class DynamicShapeTests
+{
+    private const string Source = """
+        import sys
+        import torch
+        import capture
+
+        def mlp(x, w):
+            return torch.relu(x @ w).sum(-1) * x.shape[0]
+
+        def branchy(x):
+            if x.shape[0] > 8:
+                return x * 2
+            return x - 1
+
+        mask = torch.tril(torch.ones(64, 64))
+
+        def masked(x):
+            t = x.shape[-1]
+            return x.masked_fill(mask[:t, :t] == 0, 0.0).view(t * t).sum() + x.size(0) // 2
+
+        def clamped(x):
+            return x[:, :20].sum(-1) + x[:, -3:].sum(-1)
+
+        def reshaping(x):
+            b, t, c = x.size()
+            y = x.view(b, t, 2, c // 2).transpose(1, 2).contiguous().view(b * 2, t, c // 2)
+            return y[:, -1, :] + torch.arange(c // 2).float()
+
+        def compiles(fn, inputs, **options):
+            capture.reset()
+            compiled = capture.compile(fn, backend=BACKEND, **options)
+            same = [torch.allclose(compiled(*args), fn(*args), atol=1e-5) for args in inputs]
+            return all(same), len(capture._native.recompile_reasons()) + 1
+        """;
+
+    public static IEnumerable<object[]> Backends => CaptureFixture.PerBackend();
+
+    private static (bool Same, long Compiles) Compiles(PyObject ns, string call)
+    {
+        using var result = Py.Eval(call, ns);
+        using var same = result.TupleItem(0);
+        using var count = result.TupleItem(1);
+        return (same.IsTrue(), count.ToInt64());
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void AChangingSizeRecompilesOnceAndTheSymbolicGraphServesEverySize(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        var (same, compiles) = Compiles(ns, "compiles(mlp, [(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 5, 7, 9, 16, 2)])");
+        Assert.True(same);
+        Assert.Equal(2, compiles);
+        // the recompile names the size that changed
+        using var reasons = Py.Eval("capture._native.recompile_reasons()", ns);
+        Assert.Contains("size mismatch at index 0: expected 3, actual 5", Assert.Single(reasons.ToItems().Select(r => { using (r) return r.AsString(); })));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void DynamicTrueCompilesOnceAndDynamicFalseOncePerSize(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        var inputs = "[(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 5, 7, 9)]";
+        Assert.Equal((true, 1L), Compiles(ns, $"compiles(mlp, {inputs}, dynamic=True)"));
+        Assert.Equal((true, 4L), Compiles(ns, $"compiles(mlp, {inputs}, dynamic=False)"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ABranchOnASymbolicSizeIsGuardedAndRightForEverySize(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        // one graph per side of `x.shape[0] > 8`, each reused on its side
+        Assert.Equal((true, 2L), Compiles(ns, "compiles(branchy, [(torch.randn(n, 3),) for n in (4, 12, 5, 9, 8, 2, 30)], dynamic=True)"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void SlicesViewsAndArithmeticOnSymbolicSizes(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        // mask[:t, :t] relies on t <= 64 (guarded); x[:, :20] on which side of 20 the size is: one graph per side
+        Assert.Equal((true, 1L), Compiles(ns, "compiles(masked, [(torch.randn(t, t),) for t in (5, 9, 33, 64)], dynamic=True)"));
+        Assert.Equal((true, 2L), Compiles(ns, "compiles(clamped, [(torch.randn(3, n),) for n in (5, 9, 30, 20, 40, 4)], dynamic=True)"));
+        Assert.Equal((true, 1L), Compiles(ns, "compiles(reshaping, [(torch.randn(b, t, 6),) for b, t in ((2, 3), (5, 7), (3, 9))], dynamic=True)"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void MarkDynamicAndMarkStaticChooseDims(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        using var result = Py.Exec("""
+            capture.reset()
+            compiled = capture.compile(mlp, backend=BACKEND)
+            w = torch.randn(8, 4)
+            same = []
+            for n in (3, 5, 7):
+                x = torch.randn(n, 8)
+                capture.mark_dynamic(x, 0)
+                same.append(torch.allclose(compiled(x, w), mlp(x, w), atol=1e-5))
+            marked = len(capture._native.recompile_reasons()) + 1
+            capture.reset()
+            compiled = capture.compile(mlp, backend=BACKEND)
+            for n in (3, 5, 7):
+                x = torch.randn(n, 8)
+                capture.mark_static(x, 0)
+                same.append(torch.allclose(compiled(x, w), mlp(x, w), atol=1e-5))
+            static = len(capture._native.recompile_reasons()) + 1
+            try:
+                capture.mark_dynamic(torch.ones(2), 3)
+                error = None
+            except IndexError as e:
+                error = str(e)
+            """, ns);
+        using var same = result.GetItem("same");
+        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+        using var marked = result.GetItem("marked");
+        using var @static = result.GetItem("static");
+        using var error = result.GetItem("error");
+        Assert.Equal(1, marked.ToInt64());
+        Assert.Equal(3, @static.ToInt64());
+        Assert.Contains("out of range", error.AsString());
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void AGptFedChangingBatchesAndLengthsCompilesTwice(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        using (var examples = Py.Str(Path.Combine(Capture.Runtime.CapturePaths.Root, "pyexamples"))) ns.SetItem("EXAMPLES_DIR", examples);
+        using var result = Py.Exec("""
+            import random
+            sys.path.insert(0, EXAMPLES_DIR)
+            from gpt import GPT
+            torch.manual_seed(0)
+            random.seed(1)
+            model = GPT.small().eval()
+            capture.reset()
+            compiled = capture.compile(model, backend=BACKEND)
+            same = []
+            with torch.no_grad():
+                for _ in range(12):
+                    idx = torch.randint(0, 128, (random.randint(2, 16), random.randint(8, 64)))
+                    same.append(torch.allclose(compiled(idx)[0], model(idx)[0], atol=1e-4, rtol=1e-4))
+            compiles = len(capture._native.recompile_reasons()) + 1
+            """, ns);
+        using var same = result.GetItem("same");
+        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+        using var compiles = result.GetItem("compiles");
+        Assert.Equal(2, compiles.ToInt64());
+    }
+}
