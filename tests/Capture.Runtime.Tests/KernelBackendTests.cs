@@ -266,6 +266,50 @@ public sealed class KernelBackendTests
         }
     }
 
+    // Kernels over dynamic sizes: one compiled module serves every size. A pointwise chain with a
+    // broadcast operand and a transposed (strided) input, a layer norm over a constant row with dynamic
+    // outer dims, and a product through BLAS whose sizes are read per call; sizes that leave a vector
+    // remainder, one row, and enough elements to split over threads. Each against eager, each through a
+    // kernel (not torch), and the module compiled once.
+    [Theory]
+    [InlineData("roslyn", 0)]
+    [InlineData("llvm", 0)]
+    [InlineData("roslyn", 128)]
+    public void KernelsOverDynamicSizesServeEverySize(string backend, int vectorBits)
+    {
+        using var gil = Interpreter.Gil();
+        var graph = CodeParser.Parse("""
+            def forward(self, x: "f32[s0, s1]", y: "f32[s1, s0]", b: "f32[s1]", w: "f32[s1]", m: "f32[s1, 24]"):
+                t: "f32[s0, s1]{1, s0}" = torch.transpose(y, 0, 1)
+                u: "f32[s0, s1]" = torch.mul(x, t)
+                v: "f32[s0, s1]" = torch.add(u, b)
+                g: "f32[s0, s1]" = torch.tanh(v)
+                p: "f32[s0, 24]" = torch.matmul(g, m)
+                n: "f32[s0, 24]" = torch.nn.functional.layer_norm(p, [24])
+                r: "f32[s0, 24]" = torch.relu(n)
+                return (g, r)
+            """);
+        var kernels = Kernels(backend, vectorBits == 0 ? null : KernelSchedule.Host with { VectorBits = vectorBits });
+        var compiled = kernels.Compile(graph);
+        var main = compiled.Trace.Main;
+        Assert.True(main.Kernels.Values.Count(k => k.SymbolicDomain is not null) >= 2, string.Join("\n", main.Kernels.Values.Select(k => $"{k.Name} {k.DomainText}")));
+        Assert.Contains(main.Kernels.Values, k => k.Reduced is not null && k.SymbolicDomain is not null); // the layer norm's rows
+        Assert.Single(main.Gemms.Values, g => g.SymbolicSizes is not null);
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + """
+
+            def inputs(n, k):
+                torch.manual_seed(n * 100 + k)
+                return [torch.randn(n, k), torch.randn(k, n), torch.randn(k), torch.randn(k), torch.randn(k, 24)]
+            """, filename: "dynamic_kernels.py");
+        foreach (var (n, k) in new[] { (2, 3), (5, 17), (33, 2), (3, 700), (2048, 64), (7, 7) })
+        {
+            using var made = Py.Eval($"inputs({n}, {k})", ns);
+            var inputs = made.ToItems().ToList();
+            try { AssertSameAsEager(kernels, compiled, graph, inputs, ns, $"{backend} at {n} x {k}", "rtol=1e-4, atol=1e-5"); }
+            finally { foreach (var input in inputs) input.Dispose(); }
+        }
+    }
+
     /// <summary>The compiled graph's outputs against eager's on the same inputs: NaN where eager's are, the rest within <paramref name="tolerance"/> (torch.allclose's arguments).</summary>
     private static void AssertSameAsEager(GraphBackend kernels, CompiledGraph compiled, Graph graph, IReadOnlyList<PyObject> inputs, PyObject ns, string backend, string tolerance)
     {

@@ -12,11 +12,27 @@ namespace Capture.Codegen.Blas;
 /// </summary>
 public sealed record GemmCall(string Node, string A, string B, DType Type, long Batch, long M, long K, long N, bool Batched)
 {
+    /// <summary>
+    /// A product over dynamic sizes: Batch, M, K, N as sizes (<c>s0*s1</c>), evaluated per call (<see
+    /// cref="At"/>); the long fields then hold 0 for each symbolic one. Null: they are constants.
+    /// </summary>
+    public (Dim Batch, Dim M, Dim K, Dim N)? SymbolicSizes { get; init; }
+
+    /// <summary>The product for one call's sizes.</summary>
+    public GemmCall At(IReadOnlyDictionary<string, long> sizes) => SymbolicSizes is not { } d ? this : this with
+    {
+        Batch = d.Batch.Evaluate(sizes), M = d.M.Evaluate(sizes), K = d.K.Evaluate(sizes), N = d.N.Evaluate(sizes), SymbolicSizes = null,
+    };
+
+    /// <summary>The size symbols the product's sizes read.</summary>
+    public IEnumerable<string> Symbols => SymbolicSizes is { } d ? new[] { d.Batch, d.M, d.K, d.N }.SelectMany(x => x.Expr?.Symbols ?? []).Distinct() : [];
+
     /// <summary>The output's sizes: [Batch, M, N] when an operand is batched, else [M, N].</summary>
     public long[] OutputSizes => Batched ? [Batch, M, N] : [M, N];
 
-    public override string ToString() =>
-        $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({Library(Type)})";
+    public override string ToString() => SymbolicSizes is { } d
+        ? $"{Node}: {(d.Batch.Value == 1 ? "" : $"{d.Batch} x ")}[{d.M} x {d.K}] @ [{d.K} x {d.N}] {Type.ShortName()} through BLAS ({Library(Type)}), sizes at run time"
+        : $"{Node}: {(Batch > 1 ? $"{Batch} x " : "")}[{M} x {K}] @ [{K} x {N}] {Type.ShortName()} through BLAS ({Library(Type)})";
 
     /// <summary>The function that computes a product of this dtype: oneDNN's sgemm for float32 where torch loaded oneDNN, else OpenBLAS's.</summary>
     public static string Library(DType type) =>
@@ -31,7 +47,8 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
         if (call.Args[0] is not RefArg { Name: var a } || call.Args[1] is not RefArg { Name: var b }) return null;
         if (graph[a].Meta is not TensorMeta ma || graph[b].Meta is not TensorMeta mb) return null;
         if (output.DType is not (DType.Float32 or DType.Float64) || ma.DType != output.DType || mb.DType != output.DType) return null;
-        if (!ma.Shape.IsConcrete || !mb.Shape.IsConcrete || !output.Shape.IsConcrete || output.Device != Device.Cpu) return null;
+        if (output.Device != Device.Cpu) return null;
+        if (!ma.Shape.IsConcrete || !mb.Shape.IsConcrete || !output.Shape.IsConcrete) return Symbolic(call, a, b, ma, mb, output);
         var sa = ma.Shape.Concrete();
         var sb = mb.Shape.Concrete();
         // 2-D @ 2-D, 3-D @ 3-D with equal batches, or one side 3-D and the other 2-D (shared)
@@ -48,6 +65,25 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
         return output.Shape.Concrete().SequenceEqual(gemm.OutputSizes) && output.Strides is { } strides && strides.Equals(output.Shape.ContiguousStrides())
             ? gemm
             : null;
+    }
+
+    /// <summary>
+    /// A product over dynamic sizes: the same cases as for constant ones, its sizes as expressions; the
+    /// operands' layouts are checked at run time only (a layout BLAS cannot address goes to torch).
+    /// </summary>
+    private static GemmCall? Symbolic(CallOp call, string a, string b, TensorMeta ma, TensorMeta mb, TensorMeta output)
+    {
+        var (sa, sb) = (ma.Shape.Dims, mb.Shape.Dims);
+        if (sa.Count is < 2 or > 3 || sb.Count is < 2 or > 3) return null;
+        if (sa.Count == 3 && sb.Count == 3 && sa[0] != sb[0]) return null;
+        if ((sa.Count == 3 && sb.Count == 2 || sa.Count == 2 && sb.Count == 3) && call.Op != Ops.Matmul) return null;
+        var batch = sa.Count == 3 ? sa[0] : sb.Count == 3 ? sb[0] : Dim.Of(1);
+        Dim m = sa[^2], k = sa[^1], n = sb[^1];
+        if (sb[^2] != k || new[] { m, k, n }.Any(d => d.Value == 0)) return null;
+        var batched = sa.Count == 3 || sb.Count == 3;
+        var outputSizes = batched ? new[] { batch, m, n } : [m, n];
+        if (!output.Shape.Dims.SequenceEqual(outputSizes) || output.StrideDims is not { } strides || !strides.Equals(output.Shape.ContiguousStrideDims())) return null;
+        return new GemmCall(call.Name, a, b, output.DType, batch.Value ?? 0, m.Value ?? 0, k.Value ?? 0, n.Value ?? 0, batched) { SymbolicSizes = (batch, m, k, n) };
     }
 
     /// <summary>

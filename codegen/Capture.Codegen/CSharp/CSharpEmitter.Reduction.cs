@@ -27,14 +27,27 @@ public static partial class CSharpEmitter
         var lanes = vector is { } vt ? schedule.VectorBits / (vt == DType.Float32 ? 32 : 64) : 1;
 
         text.Append($"    // kernel for fusion group g{k.Group}: {string.Join(", ", k.Body.Select(s => s.Node))}\n");
-        text.Append($"    // rows [{string.Join(", ", k.Domain.Take(outer))}] of {length} (dims [{string.Join(", ", k.Domain.Skip(outer))}] reduced); ");
+        text.Append($"    // rows [{string.Join(", ", (k.SymbolicDomain?.Select(d => d.ToString()) ?? k.Domain.Select(d => d.ToString())).Take(outer))}] of {length} (dims [{string.Join(", ", k.Domain.Skip(outer))}] reduced); ");
         text.Append($"{plan.Passes} reduction pass{(plan.Passes == 1 ? "" : "es")} then a store pass\n");
         text.Append($"    // operands: {string.Join(", ", k.Operands.Select((o, i) => $"{i} {(o.IsOutput ? "writes" : "reads")} {o.Value}{(o.Row ? " (per row)" : "")}"))}\n");
         text.Append(vector is null
             ? $"    // scalar loops: {NotVectorizedReduction(k, schedule.VectorBits)}\n"
             : $"    // rows in {v}<{Type(vector.Value)}> when strides along the row are ({string.Join(", ", k.Operands.Select(o => o.Row ? "-" : o.InnerStride?.ToString()))})\n");
+        // outer dims over dynamic sizes: the rows and their sizes are read from the strides array (Kernel.SizesAt)
+        var dynamic = k.SymbolicDomain is not null;
+        var at = k.SizesAt;
+        if (dynamic) text.Append($"    // sizes read at run time: domain at s[{at}..{at + k.Domain.Count - 1}], rows at s[{at + k.Domain.Count + 3}]\n");
         text.Append($"    {Optimized}\n    public static void {k.Name}(nint* p, long* s)\n    {{\n");
-        if (rows > 1 && k.Elements >= schedule.ParallelElements)
+        if (dynamic)
+        {
+            text.Append($"        long rows = s[{at + k.Domain.Count + 3}], elements = s[{at + k.Domain.Count + 4}];\n");
+            text.Append($"        if (rows > 1 && elements >= {schedule.ParallelElements}L)\n        {{\n");
+            text.Append("            nint pp = (nint)p, ss = (nint)s;\n");
+            text.Append("            int chunks = (int)Math.Min(rows, Environment.ProcessorCount * 4L);\n");
+            text.Append($"            Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_rows(rows * c / chunks, rows * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
+            text.Append($"        }}\n        else {k.Name}_rows(0, rows, p, s);\n");
+        }
+        else if (rows > 1 && k.Elements >= schedule.ParallelElements)
         {
             text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
             text.Append($"        int chunks = (int)Math.Min({rows}L, Environment.ProcessorCount * 4L);\n");
@@ -62,7 +75,11 @@ public static partial class CSharpEmitter
         if (outer >= 1)
         {
             text.Append("            long r = row;\n");
-            for (var d = outer - 1; d >= 1; d--) text.Append($"            long i{d} = r % {k.Domain[d]}L; r /= {k.Domain[d]}L;\n");
+            for (var d = outer - 1; d >= 1; d--)
+            {
+                var size = dynamic ? $"s[{at + d}]" : $"{k.Domain[d]}L";
+                text.Append($"            long i{d} = r % {size}; r /= {size};\n");
+            }
             text.Append("            long i0 = r;\n");
         }
         for (var o = 0; o < k.Operands.Count; o++)

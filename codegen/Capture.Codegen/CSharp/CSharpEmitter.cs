@@ -45,14 +45,29 @@ public static partial class CSharpEmitter
         var rank = k.Domain.Count;
         var (rows, inner, block, blocks, items) = schedule.WorkItems(k);
         var vector = VectorType(k, schedule.VectorBits);
+        // over dynamic sizes the domain and its work items are read from the strides array (Kernel.SizesAt)
+        var dynamic = k.SymbolicDomain is not null;
+        var at = k.SizesAt;
+        string Size(int d) => dynamic ? $"d{d}" : $"{k.Domain[d]}L";
+        var (blocksText, blockText, innerText) = dynamic ? ("blocks", "block", "inner") : ($"{blocks}L", $"{block}L", $"{inner}L");
 
         text.Append($"    // kernel for fusion group g{k.Group}: {string.Join(", ", k.Body.Select(s => s.Node))}\n");
-        text.Append($"    // domain [{string.Join(", ", k.Domain)}]; operands: {string.Join(", ", k.Operands.Select((o, i) => $"{i} {(o.IsOutput ? "writes" : "reads")} {o.Value}"))}\n");
+        text.Append($"    // domain {k.DomainText}; operands: {string.Join(", ", k.Operands.Select((o, i) => $"{i} {(o.IsOutput ? "writes" : "reads")} {o.Value}"))}\n");
+        if (dynamic) text.Append($"    // sizes read at run time: domain at s[{at}..{at + rank - 1}], then blocks, block, inner, items, elements\n");
         text.Append(vector is null
             ? $"    // scalar loops: {NotVectorized(k, schedule.VectorBits)}\n"
             : $"    // innermost dim in Vector{schedule.VectorBits}<{Type(vector.Value)}> when strides are ({string.Join(", ", k.Operands.Select(o => o.InnerStride))})\n");
         text.Append($"    {Optimized}\n    public static void {k.Name}(nint* p, long* s)\n    {{\n");
-        if (items > 1 && k.Elements >= schedule.ParallelElements)
+        if (dynamic)
+        {
+            text.Append($"        long items = s[{at + rank + 3}], elements = s[{at + rank + 4}];\n");
+            text.Append($"        if (items > 1 && elements >= {schedule.ParallelElements}L)\n        {{\n");
+            text.Append("            nint pp = (nint)p, ss = (nint)s;\n");
+            text.Append("            int chunks = (int)Math.Min(items, Environment.ProcessorCount * 4L);\n");
+            text.Append($"            Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_items(items * c / chunks, items * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
+            text.Append($"        }}\n        else {k.Name}_items(0, items, p, s);\n");
+        }
+        else if (items > 1 && k.Elements >= schedule.ParallelElements)
         {
             text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
             text.Append($"        int chunks = (int)Math.Min({items}L, Environment.ProcessorCount * 4L);\n");
@@ -72,16 +87,21 @@ public static partial class CSharpEmitter
             if (rank == 0) text.Append($" const long s{o}_0 = 0;");
             text.Append('\n');
         }
+        if (dynamic)
+        {
+            for (var d = 1; d < rank - 1; d++) text.Append($"        long d{d} = s[{at + d}];\n");
+            text.Append($"        long blocks = s[{at + rank}], block = s[{at + rank + 1}], inner = s[{at + rank + 2}];\n");
+        }
         var last = Math.Max(rank - 1, 0);
         if (vector is not null)
             text.Append($"        bool simd = {string.Join(" && ", k.Operands.Select((o, i) => $"s{i}_{last} == {o.InnerStride}"))};\n");
         text.Append("        for (long item = first; item < last; item++)\n        {\n");
-        text.Append($"            long row = item / {blocks}L, j0 = item % {blocks}L * {block}L, j1 = Math.Min(j0 + {block}L, {inner}L);\n");
+        text.Append($"            long row = item / {blocksText}, j0 = item % {blocksText} * {blockText}, j1 = Math.Min(j0 + {blockText}, {innerText});\n");
         // the row's index in each outer dim, innermost first
         if (rank >= 2)
         {
             text.Append("            long r = row;\n");
-            for (var d = rank - 2; d >= 1; d--) text.Append($"            long i{d} = r % {k.Domain[d]}L; r /= {k.Domain[d]}L;\n");
+            for (var d = rank - 2; d >= 1; d--) text.Append($"            long i{d} = r % {Size(d)}; r /= {Size(d)};\n");
             text.Append("            long i0 = r;\n");
         }
         for (var o = 0; o < k.Operands.Count; o++)

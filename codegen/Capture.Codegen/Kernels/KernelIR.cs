@@ -85,6 +85,25 @@ public sealed record Kernel(string Name, int Group, EquatableList<long> Domain, 
     /// </summary>
     public EquatableList<int>? Permutation { get; init; }
 
+    /// <summary>
+    /// A pointwise kernel over dynamic sizes: its domain as sizes, some symbolic (<c>[s0, 64]</c>). It
+    /// serves every size: the launch evaluates the domain for the call's sizes and passes it, with the
+    /// work items it splits into (<see cref="KernelSchedule.RuntimeWorkItems"/>), after the operands'
+    /// strides (<see cref="SizesAt"/>); <see cref="Domain"/> then holds 0 for each symbolic size and is
+    /// read for nothing but its rank (and a reduction's row, whose dims stay constants). Null: the sizes
+    /// are the constants of <see cref="Domain"/>.
+    /// </summary>
+    public EquatableList<Dim>? SymbolicDomain { get; init; }
+
+    /// <summary>A reduction kernel's <see cref="Reduced"/> shape as sizes, when its outer dims are dynamic (its reduced dims are not).</summary>
+    public EquatableList<Dim>? SymbolicReduced { get; init; }
+
+    /// <summary>Where a kernel over dynamic sizes finds its sizes in the strides array: after each operand's.</summary>
+    public int SizesAt => Operands.Count * (Reduced is null ? Domain.Count : OuterRank + 1);
+
+    /// <summary>The domain as printed: symbolic sizes by name.</summary>
+    public string DomainText => "[" + string.Join(", ", SymbolicDomain?.Select(d => d.ToString()) ?? Domain.Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
+
     /// <summary>The domain in the graph's dim order.</summary>
     public IReadOnlyList<long> GraphDomain
     {

@@ -43,12 +43,15 @@ public static class KernelLowering
 
     public static Kernel? Lower(Graph graph, FusionGroup group, string name)
     {
-        if (group.Domain is not { IsConcrete: true } domain) return null;
+        if (group.Domain is not { } domain) return null;
+        // over dynamic sizes, kernels take their sizes at run time: pointwise ones (and a product's
+        // epilogue), and reductions whose reduced dims (the row) are constants
         switch (group.Kind)
         {
             case FusionKind.Pointwise:
                 return LowerPointwise(graph, group.Nodes, group.Outputs, domain, group.Id, name);
-            case FusionKind.Reduction when group.Reduced is { IsConcrete: true } reduced && ReducedSuffix(domain, reduced) is { } count:
+            case FusionKind.Reduction when group.Reduced is { } reduced && ReducedSuffix(domain, reduced) is { } count
+                && domain.Dims.Skip(domain.Rank - count).All(d => d.IsConcrete):
                 return LowerNodes(graph, group.Nodes, group.Outputs, domain, (count, reduced), group.Id, name);
             case FusionKind.Extern when EpilogueOf(graph, group) is { } epilogue:
                 return LowerPointwise(graph, epilogue, group.Outputs.Where(epilogue.Contains).ToList(), domain, group.Id, name);
@@ -133,7 +136,7 @@ public static class KernelLowering
                 var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, n => graph[n].Meta);
                 if (reduced is not { } r || !ReducesSuffix(bound, meta, domain, r.Count)) return null;
                 var input = bound.Tensor("self");
-                if (input.Shape != domain || reduction != KernelReduction.Sum && (domain.NumElements() == 0 || !meta.DType.IsFloatingPoint() && meta.DType != DType.Int64)) return null;
+                if (input.Shape != domain || reduction != KernelReduction.Sum && (domain.Dims.Any(d => d.Value == 0) || !meta.DType.IsFloatingPoint() && meta.DType != DType.Int64)) return null;
                 var value = Operand(bound.Raw("self"), row: false);
                 if (value is not null && mean)
                 {
@@ -173,6 +176,13 @@ public static class KernelLowering
             stores.Add((s, operands.Count));
             operands.Add(new KOperand(output, meta.DType, IsOutput: true, statements[s].Row ? 0 : InnerStride(meta, domain), statements[s].Row));
         }
+        if (!domain.IsConcrete)
+            return new Kernel(name, groupId, domain.Dims.Select(d => d.Value ?? 0).ToEquatableList(), operands.ToEquatableList(), statements.ToEquatableList(),
+                stores.ToEquatableList(), reduced?.Count ?? 0, reduced?.Shape.Dims.Select(d => d.Value ?? 0).ToEquatableList())
+            {
+                SymbolicDomain = domain.Dims,
+                SymbolicReduced = reduced?.Shape.Dims,
+            };
         return new Kernel(name, groupId, domain.Concrete().ToEquatableList(), operands.ToEquatableList(), statements.ToEquatableList(),
             stores.ToEquatableList(), reduced?.Count ?? 0, reduced?.Shape.Concrete().ToEquatableList());
 
@@ -286,7 +296,7 @@ public static class KernelLowering
     {
         if (domain.Rank == 0) return null;
         if (t.Rank == 0 || t.Shape.Dims[^1].Value == 1) return 0;
-        return t.Strides is { Count: > 0 } s ? s[^1] : null;
+        return t.StrideDims is { Count: > 0 } s ? s[^1].Value : null;
     }
 
     private static KExpr Cast(KExpr value, DType type) => value.Type == type ? value : new KCast(value, type);

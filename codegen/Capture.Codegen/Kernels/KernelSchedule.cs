@@ -28,7 +28,7 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
 
     /// <summary>Whether kernel <paramref name="k"/>'s element outputs (the ones written per element) add up to <see cref="StreamingBytes"/> or more.</summary>
     public bool Streams(Kernel k) =>
-        VectorBits > 0 && k.Operands.Any(o => o.IsOutput && !o.Row)
+        VectorBits > 0 && k.SymbolicDomain is null && k.Operands.Any(o => o.IsOutput && !o.Row)
         && k.Operands.Where(o => o.IsOutput && !o.Row).Sum(o => k.Elements * o.Type.ItemSize()) >= StreamingBytes;
 
     /// <summary>
@@ -43,6 +43,42 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
         var block = Math.Max(1, Math.Min(inner, BlockElements));
         var blocks = (inner + block - 1) / block;
         return (rows, inner, block, blocks, rows * blocks);
+    }
+
+    /// <summary>
+    /// The values a kernel over dynamic sizes reads after its domain (at <see cref="Kernel.SizesAt"/> +
+    /// rank): blocks per row, the block, the innermost size, the work items, the elements; as
+    /// <see cref="WorkItems"/> splits a domain of these sizes.
+    /// </summary>
+    public const int RuntimeWorkItemCount = 5;
+
+    public void RuntimeWorkItems(Kernel k, IReadOnlyList<long> domain, Span<long> into)
+    {
+        if (k.Reduced is not null)
+        {
+            // a reduction kernel's items are its rows; a row is one block
+            var outer = 1L;
+            for (var d = 0; d < k.OuterRank; d++) outer *= domain[d];
+            var length = k.RowLength;
+            (into[0], into[1], into[2], into[3], into[4]) = (1, length, length, outer, outer * length);
+            return;
+        }
+        RuntimeWorkItems(domain, into);
+    }
+
+    public void RuntimeWorkItems(IReadOnlyList<long> domain, Span<long> into)
+    {
+        var rank = domain.Count;
+        var inner = rank == 0 ? 1 : domain[^1];
+        var rows = 1L;
+        for (var d = 0; d < rank - 1; d++) rows *= domain[d];
+        var block = Math.Max(1, Math.Min(inner, BlockElements));
+        var blocks = (inner + block - 1) / block;
+        into[0] = blocks;
+        into[1] = block;
+        into[2] = inner;
+        into[3] = rows * blocks;
+        into[4] = rows * inner;
     }
 
     public override string ToString() =>

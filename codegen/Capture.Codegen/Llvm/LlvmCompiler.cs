@@ -56,6 +56,23 @@ public sealed class LlvmKernelCompiler : IKernelCompiler
 
     private static unsafe KernelEntry Entry(LlvmKernel kernel, nint address)
     {
+        if (kernel.RuntimeItemsAt is { } itemsAt)
+        {
+            // over dynamic sizes: the items and elements of this call, from the strides array
+            var parallelFrom = KernelSchedule.Host.ParallelElements;
+            return (p, s) =>
+            {
+                var (runtimeItems, elements) = (s[itemsAt], s[itemsAt + 1]);
+                if (runtimeItems <= 1 || elements < parallelFrom)
+                {
+                    ((delegate* unmanaged<long, long, nint*, long*, void>)address)(0, runtimeItems, p, s);
+                    return;
+                }
+                var chunks = (int)Math.Min(runtimeItems, Environment.ProcessorCount * 4L);
+                var (pp, ss) = ((nint)p, (nint)s);
+                KernelThreads.For(chunks, c => ((delegate* unmanaged<long, long, nint*, long*, void>)address)(runtimeItems * c / chunks, runtimeItems * (c + 1) / chunks, (nint*)pp, (long*)ss));
+            };
+        }
         var items = kernel.Items;
         if (!kernel.Parallel)
             return (p, s) => ((delegate* unmanaged<long, long, nint*, long*, void>)address)(0, items, p, s);

@@ -20,7 +20,7 @@ public static partial class LlvmEmitter
         var plan = RowPlan.Of(k);
 
         text.Append($"; kernel for fusion group g{k.Group}: {string.Join(", ", k.Body.Select(s => s.Node))}\n");
-        text.Append($"; rows [{string.Join(", ", k.Domain.Take(outer))}] of {length} (dims [{string.Join(", ", k.Domain.Skip(outer))}] reduced); ");
+        text.Append($"; rows [{string.Join(", ", (k.SymbolicDomain?.Select(d => d.ToString()) ?? k.Domain.Select(d => d.ToString())).Take(outer))}] of {length} (dims [{string.Join(", ", k.Domain.Skip(outer))}] reduced); ");
         text.Append($"{plan.Passes} reduction pass{(plan.Passes == 1 ? "" : "es")} then a store pass\n");
         text.Append($"; operands: {string.Join(", ", k.Operands.Select((o, i) => $"{i} {(o.IsOutput ? "writes" : "reads")} {o.Value}{(o.Row ? " (per row)" : "")}"))}\n");
         EmitEntry(text, k, $"{k.Name}_rows");
@@ -51,8 +51,10 @@ public static partial class LlvmEmitter
             var r = row;
             for (var d = outer - 1; d >= 1; d--)
             {
-                index[d] = f.Let($"urem i64 {r}, {k.Domain[d]}");
-                r = f.Let($"udiv i64 {r}, {k.Domain[d]}");
+                // an outer dim over dynamic sizes: read from the strides array (Kernel.SizesAt)
+                var size = k.SymbolicDomain is null ? k.Domain[d].ToString() : f.Let($"load i64, ptr {f.Let($"getelementptr inbounds i64, ptr %s, i64 {k.SizesAt + d}")}");
+                index[d] = f.Let($"urem i64 {r}, {size}");
+                r = f.Let($"udiv i64 {r}, {size}");
             }
             if (outer >= 1) index[0] = r;
             var bases = new string[k.Operands.Count];

@@ -30,8 +30,22 @@ internal sealed class KernelLaunch
             if (!kernel.Operands[o].IsOutput) continue;
             var meta = (TensorMeta)graph[kernel.Operands[o].Value].Meta;
             _outputMeta[o] = meta;
-            _outputSizes[o] = [.. meta.Shape.Concrete()];
+            _outputSizes[o] = meta.Shape.IsConcrete ? [.. meta.Shape.Concrete()] : null; // dynamic: per call
         }
+        if (kernel.SymbolicDomain is { } symbolic)
+            _symbols = [.. symbolic.Concat(kernel.SymbolicReduced ?? EquatableList<Dim>.Empty).SelectMany(d => d.Expr?.Symbols ?? []).Concat(_outputMeta.OfType<TensorMeta>().SelectMany(m => m.Shape.Dims.Concat(m.StrideDims!)).SelectMany(d => d.Expr?.Symbols ?? [])).Distinct()];
+    }
+
+    private readonly string[]? _symbols;
+
+    /// <summary>The values of the kernel's size symbols in this run (bound in env by <see cref="SizeSymbols"/>).</summary>
+    private Dictionary<string, long> SizeValues(Dictionary<string, PyObject> env)
+    {
+        var values = new Dictionary<string, long>(_symbols!.Length);
+        foreach (var symbol in _symbols)
+            values[symbol] = SizeSymbols.Value(env, symbol)
+                ?? throw new InvalidOperationException($"kernel {_kernel.Name}: the size symbol {symbol} has no value in this run");
+        return values;
     }
 
     /// <summary>
@@ -49,9 +63,24 @@ internal sealed class KernelLaunch
         var outer = kernel.OuterRank;
         var perOperand = kernel.Reduced is null ? rank : outer + 1;
         var pointers = new nint[count];
-        var strides = new long[Math.Max(1, count * perOperand)];
+        // over dynamic sizes: this call's domain (kernel order) and work items follow the operands' strides
+        var sizes = kernel.SymbolicDomain is null ? null : SizeValues(env);
+        var strides = new long[Math.Max(1, count * perOperand + (sizes is null ? 0 : rank + KernelSchedule.RuntimeWorkItemCount))];
+        var graphDomain = _graphDomain;
+        IReadOnlyList<long>? reduced = kernel.Reduced;
+        if (sizes is not null)
+        {
+            var domain = kernel.SymbolicDomain!.Select(d => d.Evaluate(sizes)).ToArray();
+            for (var d = 0; d < rank; d++) strides[kernel.SizesAt + d] = domain[d];
+            KernelSchedule.Host.RuntimeWorkItems(kernel, domain, strides.AsSpan(kernel.SizesAt + rank));
+            var inGraphOrder = new long[rank];
+            for (var d = 0; d < rank; d++) inGraphOrder[kernel.Permutation is { } perm ? perm[d] : d] = domain[d];
+            graphDomain = inGraphOrder;
+            if (kernel.SymbolicReduced is { } reducedShape) reduced = [.. reducedShape.Select(d => d.Evaluate(sizes))];
+        }
         var broadcast = new long[rank];
         var outputs = new PyObject?[count];
+        var outputMetas = new TensorMeta?[count]; // an output's metadata for this call's sizes, where the graph's is symbolic
         try
         {
             for (var o = 0; o < count; o++)
@@ -59,14 +88,16 @@ internal sealed class KernelLaunch
                 var operand = kernel.Operands[o];
                 PyObject tensor;
                 TensorMeta info;
-                long[] sizes;
+                long[] operandSizes;
                 nint address = 0;
                 if (_outputMeta[o] is { } output)
                 {
-                    // allocated here with the metadata the graph gives it: nothing to read back but its address
-                    info = output;
-                    sizes = _outputSizes[o]!;
-                    tensor = outputs[o] = torch.EmptyStrided(sizes, info.Strides!, info.DType, info.Device);
+                    // allocated here with the metadata the graph gives it (its sizes for this call's symbols):
+                    // nothing to read back but its address
+                    info = sizes is null || _outputSizes[o] is not null && output.Strides is not null ? output : Graphs.SizeValues.Substitute(output, sizes);
+                    operandSizes = _outputSizes[o] ?? [.. info.Shape.Concrete()];
+                    tensor = outputs[o] = torch.EmptyStrided(operandSizes, info.Strides!, info.DType, info.Device);
+                    if (!ReferenceEquals(info, output)) outputMetas[o] = info;
                 }
                 else
                 {
@@ -77,20 +108,20 @@ internal sealed class KernelLaunch
                         address = k.DataPtr;
                     }
                     else info = torch.ReadMeta(tensor);
-                    sizes = [.. info.Shape.Concrete()];
+                    operandSizes = [.. info.Shape.Concrete()];
                 }
                 if (info.DType != operand.Type || info.Device != Device.Cpu)
                     throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} is {info.DType.TorchName()} on {info.Device}, the kernel was built for {operand.Type.TorchName()} on cpu");
                 // the shape the operand broadcasts to: the domain (in the graph's dim order), or a row operand's reduced shape
-                var target = operand.Row ? kernel.Reduced! : _graphDomain;
-                if (!BroadcastsTo(sizes, target))
-                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", sizes)}], which do not broadcast to [{string.Join(", ", target)}]");
+                var target = operand.Row ? reduced! : graphDomain;
+                if (!BroadcastsTo(operandSizes, target))
+                    throw new InvalidOperationException($"kernel {kernel.Name}: {operand.Value} has sizes [{string.Join(", ", operandSizes)}], which do not broadcast to [{string.Join(", ", target)}]");
                 pointers[o] = address != 0 ? address : torch.DataPtr(tensor);
                 // strides broadcast to the target: aligned right, 0 where the operand has size 1 or no dim
                 for (var d = 0; d < target.Count; d++)
                 {
-                    var own = d - (target.Count - sizes.Length);
-                    broadcast[d] = own < 0 || sizes[own] == 1 ? 0 : info.Strides![own];
+                    var own = d - (target.Count - operandSizes.Length);
+                    broadcast[d] = own < 0 || operandSizes[own] == 1 ? 0 : info.Strides![own];
                 }
                 if (kernel.Permutation is { } perm)
                     for (var d = 0; d < rank; d++) strides[o * rank + d] = broadcast[perm[d]];
@@ -104,7 +135,7 @@ internal sealed class KernelLaunch
                 else
                 {
                     for (var d = 0; d < outer; d++) strides[o * perOperand + d] = broadcast[d];
-                    if (CollapsedStride(broadcast, kernel.Domain, outer) is not { } along) return false;
+                    if (CollapsedStride(broadcast, graphDomain, outer) is not { } along) return false;
                     strides[o * perOperand + outer] = along;
                 }
             }
@@ -118,7 +149,7 @@ internal sealed class KernelLaunch
             {
                 if (outputs[o] is not { } tensor) continue;
                 env[kernel.Operands[o].Value] = tensor;
-                known[kernel.Operands[o].Value] = new KnownTensor(_outputMeta[o]!, pointers[o]);
+                known[kernel.Operands[o].Value] = new KnownTensor(outputMetas[o] ?? _outputMeta[o]!, pointers[o]);
                 outputs[o] = null;
             }
             return true;

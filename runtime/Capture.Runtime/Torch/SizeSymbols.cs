@@ -31,6 +31,10 @@ public static class SizeSymbols
         }
     }
 
+    /// <summary>A symbol's value in a run's environment; null when unbound.</summary>
+    public static long? Value(Dictionary<string, PyObject> env, string symbol) =>
+        env.TryGetValue(Prefix + symbol, out var v) ? v.ToInt64() : null;
+
     /// <summary>A size expression's value, its symbols read through <paramref name="lookup"/> (a run's environment).</summary>
     public static long Evaluate(SizeExpr expr, Func<string, PyObject> lookup)
     {
