@@ -268,7 +268,8 @@ public sealed class KernelBackendTests
 
     // Kernels over dynamic sizes: one compiled module serves every size. A pointwise chain with a
     // broadcast operand and a transposed (strided) input, a layer norm over a constant row with dynamic
-    // outer dims, and a product through BLAS whose sizes are read per call; sizes that leave a vector
+    // outer dims, a softmax and an amax over a dynamic row (long rows run in blocks), and a product
+    // through BLAS whose sizes are read per call; sizes that leave a vector
     // remainder, one row, and enough elements to split over threads. Each against eager, each through a
     // kernel (not torch), and the module compiled once.
     [Theory]
@@ -287,13 +288,16 @@ public sealed class KernelBackendTests
                 p: "f32[s0, 24]" = torch.matmul(g, m)
                 n: "f32[s0, 24]" = torch.nn.functional.layer_norm(p, [24])
                 r: "f32[s0, 24]" = torch.relu(n)
-                return (g, r)
+                sm: "f32[s0, s1]" = torch.softmax(g, -1)
+                hi: "f32[s0]" = torch.amax(v, dim=-1)
+                return (g, r, sm, hi)
             """);
         var kernels = Kernels(backend, vectorBits == 0 ? null : KernelSchedule.Host with { VectorBits = vectorBits });
         var compiled = kernels.Compile(graph);
         var main = compiled.Trace.Main;
         Assert.True(main.Kernels.Values.Count(k => k.SymbolicDomain is not null) >= 2, string.Join("\n", main.Kernels.Values.Select(k => $"{k.Name} {k.DomainText}")));
-        Assert.Contains(main.Kernels.Values, k => k.Reduced is not null && k.SymbolicDomain is not null); // the layer norm's rows
+        Assert.Contains(main.Kernels.Values, k => k.Reduced is not null && k.SymbolicDomain is not null && !k.DynamicRow); // the layer norm's rows
+        Assert.Contains(main.Kernels.Values, k => k.DynamicRow); // softmax and amax over a row of s1
         Assert.Single(main.Gemms.Values, g => g.SymbolicSizes is not null);
         using var ns = Py.Exec(GraphInterpreterTests.Compare + """
 
@@ -301,7 +305,7 @@ public sealed class KernelBackendTests
                 torch.manual_seed(n * 100 + k)
                 return [torch.randn(n, k), torch.randn(k, n), torch.randn(k), torch.randn(k), torch.randn(k, 24)]
             """, filename: "dynamic_kernels.py");
-        foreach (var (n, k) in new[] { (2, 3), (5, 17), (33, 2), (3, 700), (2048, 64), (7, 7) })
+        foreach (var (n, k) in new[] { (2, 3), (5, 17), (33, 2), (3, 700), (2048, 64), (7, 7), (2, 20000) })
         {
             using var made = Py.Eval($"inputs({n}, {k})", ns);
             var inputs = made.ToItems().ToList();

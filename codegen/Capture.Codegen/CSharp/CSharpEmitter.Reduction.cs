@@ -21,6 +21,9 @@ public static partial class CSharpEmitter
         var length = k.RowLength;
         var rows = k.Domain.Take(outer).Aggregate(1L, (a, b) => a * b);
         var block = Math.Max(1, Math.Min(length, schedule.BlockElements));
+        // a dynamic row: its length (and its block) read at run time
+        var lengthText = k.DynamicRow ? "len" : $"{length}L";
+        var blockText = k.DynamicRow ? "block" : $"{block}L";
         var plan = RowPlan.Of(k);
         var vector = NotVectorizedReduction(k, schedule.VectorBits) is null ? k.Operands[0].Type : (DType?)null;
         var v = $"Vector{schedule.VectorBits}";
@@ -68,8 +71,9 @@ public static partial class CSharpEmitter
             var full = k.Operands.Select((o, i) => (o, i)).Where(x => !x.o.Row).Select(x => $"s{x.i}_{outer} == {x.o.InnerStride}").ToList();
             text.Append($"        bool simd = {(full.Count == 0 ? "true" : string.Join(" && ", full))};\n");
         }
+        if (k.DynamicRow) text.Append($"        long len = s[{k.SizesAt + k.Domain.Count + 2}], block = Math.Max(1L, Math.Min(len, {schedule.BlockElements}L));\n");
         foreach (var c in plan.Cached.Order())
-            text.Append($"        var c{c} = ({Type(k.Body[c].Value.Type)}*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint){Math.Max(1, length)}, (nuint)sizeof({Type(k.Body[c].Value.Type)})); // {k.Body[c].Node}, kept for a later pass\n");
+            text.Append($"        var c{c} = ({Type(k.Body[c].Value.Type)}*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint){(k.DynamicRow ? "Math.Max(1L, len)" : Math.Max(1, length).ToString())}, (nuint)sizeof({Type(k.Body[c].Value.Type)})); // {k.Body[c].Node}, kept for a later pass\n");
         if (plan.Cached.Count > 0) text.Append("        try\n        {\n");
         text.Append("        for (long row = first; row < last; row++)\n        {\n");
         if (outer >= 1)
@@ -91,7 +95,7 @@ public static partial class CSharpEmitter
         var streaming = vector is not null && schedule.Streams(k);
         if (streaming) text.Append(StreamingCheck(k.Stores.Where(x => !k.Body[x.Statement].Row).Select(x => $"q{x.Operand}"), schedule.VectorBits));
         // the next row of each input (RowPlan.PrefetchedInputs says why), a cache line per step of one pass's vector loop
-        var prefetched = vector is not null && outer >= 1 && length >= 64 ? RowPlan.PrefetchedInputs(k) : [];
+        var prefetched = vector is not null && outer >= 1 && length >= 64 && !k.DynamicRow ? RowPlan.PrefetchedInputs(k) : [];
         foreach (var o in prefetched) text.Append($"            var n{o} = q{o} + s{o}_{outer - 1};\n");
         var prefetchPass = plan.PrefetchPass(k);
 
@@ -113,8 +117,8 @@ public static partial class CSharpEmitter
                 : "            // store pass\n");
             foreach (var i in reductions)
                 text.Append($"            {Type(k.Body[i].Value.Type)} a{i} = {Initial((KReduce)k.Body[i].Value, k.Body[i].Value.Type)};\n");
-            text.Append($"            for (long j0 = 0; j0 < {length}L; j0 += {block}L)\n            {{\n");
-            text.Append($"                long j1 = Math.Min(j0 + {block}L, {length}L), j = j0;\n");
+            text.Append($"            for (long j0 = 0; j0 < {lengthText}; j0 += {blockText})\n            {{\n");
+            text.Append($"                long j1 = Math.Min(j0 + {blockText}, {lengthText}), j = j0;\n");
             if (vector is { } t) EmitRowVectorLoop(text, k, plan, pass, reductions, stores, t, v, lanes, helpers, streaming, pass == prefetchPass ? prefetched : []);
             // scalar loop: the rest of the block, and every element when strides do not suit the vectors
             text.Append("                for (; j < j1; j++)\n                {\n");

@@ -98,6 +98,9 @@ public sealed record Kernel(string Name, int Group, EquatableList<long> Domain, 
     /// <summary>A reduction kernel's <see cref="Reduced"/> shape as sizes, when its outer dims are dynamic (its reduced dims are not).</summary>
     public EquatableList<Dim>? SymbolicReduced { get; init; }
 
+    /// <summary>A reduction kernel whose row (the reduced dims) has a dynamic size: its length is read at run time.</summary>
+    public bool DynamicRow => Reduced is not null && SymbolicDomain is { } d && d.Skip(OuterRank).Any(x => !x.IsConcrete);
+
     /// <summary>Where a kernel over dynamic sizes finds its sizes in the strides array: after each operand's.</summary>
     public int SizesAt => Operands.Count * (Reduced is null ? Domain.Count : OuterRank + 1);
 

@@ -45,13 +45,12 @@ public static class KernelLowering
     {
         if (group.Domain is not { } domain) return null;
         // over dynamic sizes, kernels take their sizes at run time: pointwise ones (and a product's
-        // epilogue), and reductions whose reduced dims (the row) are constants
+        // epilogue), and reductions (a mean over a dynamic row aside)
         switch (group.Kind)
         {
             case FusionKind.Pointwise:
                 return LowerPointwise(graph, group.Nodes, group.Outputs, domain, group.Id, name);
-            case FusionKind.Reduction when group.Reduced is { } reduced && ReducedSuffix(domain, reduced) is { } count
-                && domain.Dims.Skip(domain.Rank - count).All(d => d.IsConcrete):
+            case FusionKind.Reduction when group.Reduced is { } reduced && ReducedSuffix(domain, reduced) is { } count:
                 return LowerNodes(graph, group.Nodes, group.Outputs, domain, (count, reduced), group.Id, name);
             case FusionKind.Extern when EpilogueOf(graph, group) is { } epilogue:
                 return LowerPointwise(graph, epilogue, group.Outputs.Where(epilogue.Contains).ToList(), domain, group.Id, name);
@@ -141,7 +140,7 @@ public static class KernelLowering
                 if (value is not null && mean)
                 {
                     // mean = sum / count, as torch computes it; the sum is a statement of its own
-                    if (!meta.DType.IsFloatingPoint()) return null;
+                    if (!meta.DType.IsFloatingPoint() || domain.Dims.Skip(domain.Rank - r.Count).Any(d => !d.IsConcrete)) return null; // the count of a dynamic row: not yet
                     statements.Add(new KStatement($"{call.Name} (sum)", new KReduce(KernelReduction.Sum, Cast(value, meta.DType), meta.DType), Row: true));
                     var count = domain.Dims.Skip(domain.Rank - r.Count).Aggregate(1L, (n, d) => n * d.Value!.Value);
                     statement = new KStatement(call.Name, new KCall(KernelFunction.Div, new EquatableList<KExpr>([new KTemp(statements.Count - 1, meta.DType), new KConst(count, meta.DType)]), meta.DType), Row: true);

@@ -48,7 +48,8 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
     /// <summary>
     /// The values a kernel over dynamic sizes reads after its domain (at <see cref="Kernel.SizesAt"/> +
     /// rank): blocks per row, the block, the innermost size, the work items, the elements; as
-    /// <see cref="WorkItems"/> splits a domain of these sizes.
+    /// <see cref="WorkItems"/> splits a domain of these sizes. A reduction kernel's: 1, its row length
+    /// twice, its rows, its elements.
     /// </summary>
     public const int RuntimeWorkItemCount = 5;
 
@@ -59,7 +60,8 @@ public sealed record KernelSchedule(int VectorBits, long ParallelElements, long 
             // a reduction kernel's items are its rows; a row is one block
             var outer = 1L;
             for (var d = 0; d < k.OuterRank; d++) outer *= domain[d];
-            var length = k.RowLength;
+            var length = 1L;
+            for (var d = k.OuterRank; d < domain.Count; d++) length *= domain[d];
             (into[0], into[1], into[2], into[3], into[4]) = (1, length, length, outer, outer * length);
             return;
         }

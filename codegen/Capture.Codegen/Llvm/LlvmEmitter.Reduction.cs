@@ -26,12 +26,21 @@ public static partial class LlvmEmitter
         EmitEntry(text, k, $"{k.Name}_rows");
         text.Append($"define internal void @{Placeholder}{k.Name}_rows(i64 %first, i64 %last{Parameters(k)}, ptr %s) alwaysinline {{\nentry:\n");
         LoadStrides(text, k, outer + 1);
+        // a dynamic row: its length read at run time (at least 2: sizes 0 and 1 specialize)
+        string? dynamicLength = null;
+        if (k.DynamicRow)
+        {
+            text.Append($"  %len.at = getelementptr inbounds i64, ptr %s, i64 {k.SizesAt + k.Domain.Count + 2}\n  %len = load i64, ptr %len.at\n");
+            dynamicLength = "%len";
+        }
         var fast = EmitStrideCheck(text, k.Operands.Select((o, i) => (o, i)).Where(x => !x.o.Row), outer);
         foreach (var c in plan.Cached.Order())
         {
             declares.Add("declare ptr @malloc(i64)");
             declares.Add("declare void @free(ptr)");
-            text.Append($"  %c{c} = call ptr @malloc(i64 {Math.Max(1, length) * IrFunction.Bytes(k.Body[c].Value.Type)}) ; {k.Body[c].Node}, kept for a later pass\n");
+            var bytes = IrFunction.Bytes(k.Body[c].Value.Type);
+            if (dynamicLength is not null) text.Append($"  %c{c}.bytes = mul i64 {dynamicLength}, {bytes}\n");
+            text.Append($"  %c{c} = call ptr @malloc(i64 {(dynamicLength is null ? (Math.Max(1, length) * bytes).ToString() : $"%c{c}.bytes")}) ; {k.Body[c].Node}, kept for a later pass\n");
         }
         // outputs streamed in the fast copy (LlvmEmitter.Streaming)
         var streamed = fast && length > 0 ? StreamedOutputs(k, schedule) : [];
@@ -68,7 +77,7 @@ public static partial class LlvmEmitter
                 }
                 bases[o] = offset == "0" ? $"%o{o}" : f.Let($"getelementptr inbounds {IrFunction.Storage(k.Operands[o].Type)}, ptr %o{o}, i64 {offset}");
             }
-            var nextRows = variant == "fast" && outer >= 1 ? NextRows(f, k, bases, outer, length, declares) : [];
+            var nextRows = variant == "fast" && outer >= 1 && dynamicLength is null ? NextRows(f, k, bases, outer, length, declares) : [];
             var prefetchPass = plan.PrefetchPass(k);
             var rowValues = new string[k.Body.Count];
             var rowLoads = new Dictionary<int, string>();
@@ -94,7 +103,7 @@ public static partial class LlvmEmitter
                 var prefetch = pass == prefetchPass ? nextRows : [];
                 if (variant == "fast" && stores.Count > 0 && streamed.Count > 0)
                     EmitStreamedStorePass(f, k, plan, pass, stores, length, bases, rowValues, declares, streamed, prefetch);
-                else EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares, prefetch);
+                else EmitPass(f, k, plan, pass, reductions, stores, variant, length, bases, rowValues, declares, prefetch, dynamicLength);
                 if (pass < plan.Passes) RowStatements(pass + 1);
             }
             foreach (var (statement, operand) in k.Stores.Where(x => k.Body[x.Statement].Row))
@@ -135,11 +144,11 @@ public static partial class LlvmEmitter
     /// block).
     /// </summary>
     private static void EmitPass(IrFunction f, Kernel k, RowPlan plan, int pass, List<int> reductions, List<(int Statement, int Operand)> stores,
-        string variant, long length, string[] bases, string[] rowValues, IrModule declares, List<(int Operand, string Next)> nextRows)
+        string variant, long length, string[] bases, string[] rowValues, IrModule declares, List<(int Operand, string Next)> nextRows, string? dynamicLength = null)
     {
         var accumulators = reductions.Select(i => (Statement: i, Reduce: (KReduce)k.Body[i].Value)).ToList();
         bool TracksNaN(KReduce r) => r.Function != KernelReduction.Sum && r.Type.IsFloatingPoint();
-        if (length == 0)
+        if (length == 0 && dynamicLength is null)
         {
             foreach (var (i, reduce) in accumulators) rowValues[i] = Initial(reduce);
             return;
@@ -150,7 +159,7 @@ public static partial class LlvmEmitter
 
         // the loop over blocks: its start, prefetches, and the accumulators carried from block to block
         var preheader = f.Block;
-        string start = "0", end = length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string start = "0", end = dynamicLength ?? length.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string? blockLabel = null, blockNext = null, blockLatch = null;
         var outerAcc = new Dictionary<int, (string Value, string? NaN)>();
         if (blocked)
