@@ -61,6 +61,17 @@ def workloads(quick):
             return "inference", model, (torch.randint(0, model.config.vocab_size, (b, t)),)
         c = getattr(gpt.GPT, size)().config
         rows.append((f"GPT {c.n_layer}x{c.n_embd} ({b}x{t} tokens)", make))
+    # a new batch size and length on every call (automatic dynamic shapes: one graph for all of them once
+    # a size changed; batch 1 specializes, as in Dynamo): time per sweep of 32 calls
+    batches, lengths = (4, 16) if quick else (16, 64)
+
+    def sweep():
+        model = gpt.GPT.small().eval()
+        generator = torch.Generator().manual_seed(1)
+        sizes = [(int(torch.randint(1, batches + 1, (1,), generator=generator)), int(torch.randint(8, lengths + 1, (1,), generator=generator)))
+                 for _ in range(32)]
+        return "sweep", model, ([torch.randint(0, model.config.vocab_size, size, generator=generator) for size in sizes],)
+    rows.append((f"GPT 2x32, varying lengths (batch 1-{batches} x 8-{lengths} tokens, new sizes every call; per 32 calls)", sweep))
     n, side = (2, 32) if quick else (8, 64)
     rows.append((f"resnet18 training step ({n}x3x{side}x{side})",
                  lambda: ("train", torchvision.models.resnet18(num_classes=10).train(), (torch.randn(n, 3, side, side), torch.randint(0, 10, (n,))))))
@@ -146,7 +157,26 @@ def worker(system, quick, only, threads):
         row = {"workload": name, "system": LABELS[system], "kind": kind}
         rows.append(row)
         try:
-            if kind == "inference":
+            if kind == "sweep":
+                # one call per input of the list: the model and its compiled form each run the whole sweep
+                with torch.no_grad():
+                    xs = inputs[0]
+                    expected = [model(x)[0] for x in xs]
+                    start = time.perf_counter()
+                    compiled = wrap(system, model, (xs[0],), "inference")
+                    if isinstance(compiled, str):
+                        row["error"] = compiled
+                        continue
+                    actual = [compiled(x)[0] for x in xs]
+                    row["first_call_ms"] = (time.perf_counter() - start) * 1e3
+                    row["matches_eager"] = close(actual, expected, 1e-3)
+                    def run_eager(xs):
+                        return [model(x) for x in xs]
+                    def run_compiled(xs):
+                        return [compiled(x) for x in xs]
+                    run_compiled(xs)
+                    (e, ei), (s, si) = time_turns([run_eager, run_compiled], inputs, repeat)
+            elif kind == "inference":
                 with torch.no_grad():
                     expected = model(*inputs)
                     start = time.perf_counter()

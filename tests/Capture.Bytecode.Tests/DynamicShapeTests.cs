@@ -35,6 +35,19 @@ public sealed class DynamicShapeTests
             y = x.view(b, t, 2, c // 2).transpose(1, 2).contiguous().view(b * 2, t, c // 2)
             return y[:, -1, :] + torch.arange(c // 2).float()
 
+        lin = torch.nn.Linear(4, 4)
+
+        def with_item(x):
+            loss = lin(x).pow(2).mean()
+            s = loss.item()
+            return torch.tanh(lin(x) * s).sum() + s
+
+        def branch_on_item(x):
+            s = x.sum().item()
+            if s > 0:
+                return x * s
+            return x - s
+
         def compiles(fn, inputs, **options):
             capture.reset()
             compiled = capture.compile(fn, backend=BACKEND, **options)
@@ -97,6 +110,41 @@ public sealed class DynamicShapeTests
         Assert.Equal((true, 1L), Compiles(ns, "compiles(masked, [(torch.randn(t, t),) for t in (5, 9, 33, 64)], dynamic=True)"));
         Assert.Equal((true, 2L), Compiles(ns, "compiles(clamped, [(torch.randn(3, n),) for n in (5, 9, 30, 20, 40, 4)], dynamic=True)"));
         Assert.Equal((true, 1L), Compiles(ns, "compiles(reshaping, [(torch.randn(b, t, 6),) for b, t in ((2, 3), (5, 7), (3, 9))], dynamic=True)"));
+    }
+
+    // A float .item() computed at a graph break changes every call: the graph after the break takes it
+    // as an input (guarded by type), not as a constant (which recompiled per value); gradients flow
+    // through the ops that read it. A branch on it still reads its value: specialized, right for every value.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void AnItemLeftOnTheStackByABreakIsAGraphInputNotAConstant(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        using var result = Py.Exec("""
+            capture.reset()
+            compiled = capture.compile(with_item, backend=BACKEND)
+            same = []
+            for i in range(10):
+                x = torch.randn(3, 4)
+                lin.zero_grad()
+                y = compiled(x)
+                y.backward()
+                grad = lin.weight.grad.clone()
+                lin.zero_grad()
+                expected = with_item(x)
+                expected.backward()
+                same.append(torch.allclose(y, expected, atol=1e-5) and torch.allclose(grad, lin.weight.grad, atol=1e-5))
+            recompiles = len(capture._native.recompile_reasons())
+            """, ns);
+        using var same = result.GetItem("same");
+        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+        using var recompiles = result.GetItem("recompiles");
+        Assert.Equal(0, recompiles.ToInt64());
+        var (branchSame, branchCompiles) = Compiles(ns, "compiles(branch_on_item, [(torch.randn(5) + k,) for k in (3, 2, -4, 5, -3, 1)])");
+        Assert.True(branchSame);
+        // a branch on the float reads its value: specialized per value (guarding the comparison's outcome instead is not done yet)
+        Assert.Equal(6, branchCompiles);
     }
 
     [Theory]

@@ -228,6 +228,17 @@ internal sealed class CaptureContext
             _inputSources.Add(source);
             return tensorValue;
         }
+        if (source is StackSource && value.IsFloat && !value.IsBool)
+        {
+            // a float a graph break computed (.item()): a graph input when ops take it, a guarded constant when Python reads it
+            var guard = new ConstantMatchGuard(source, value.NewReference());
+            string? input = null;
+            return new ScalarInputValue(value.NewReference(), () => Guards.Add(guard), () => input ??= ScalarInput(source, value))
+            {
+                Source = source,
+                DependsOn = [guard],
+            };
+        }
         if (IsConstant(value))
         {
             var guard = new ConstantMatchGuard(source, value.NewReference());
@@ -327,6 +338,16 @@ internal sealed class CaptureContext
         if (!tensor.HasAttr(attribute)) return [];
         using var dims = tensor.GetAttr(attribute);
         return dims.Iterate().Select(d => { using (d) return (int)d.ToInt64(); }).ToHashSet();
+    }
+
+    /// <summary>A Python float of the frame as a graph input (guarded by type): its placeholder's name.</summary>
+    private string ScalarInput(Source source, PyObject value)
+    {
+        using var type = value.Type;
+        Guards.Add(new TypeMatchGuard(source, type.NewReference(), "float"), $"passes {source} to the graph as an input (its value may change)");
+        var node = Builder.Placeholder(source.PlaceholderName(), new ScalarMeta(ScalarKind.Float));
+        _inputSources.Add(source);
+        return node.Name;
     }
 
     // a builtin iterator (list, tuple, range, dict views) with few items left that no local names

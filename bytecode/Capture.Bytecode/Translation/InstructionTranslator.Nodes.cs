@@ -95,6 +95,7 @@ public sealed partial class InstructionTranslator
     {
         TensorValue t => new RefArg(t.Node),
         SymIntValue size => Arg.Size(size.Size),
+        ScalarInputValue scalar => new RefArg(scalar.Input()),
         SliceValue slice => new SliceArg(ToArg(slice.Start), ToArg(slice.Stop), ToArg(slice.Step)),
         ConstValue c => ConstArg(c.Value),
         TupleValue t => new ListArg(t.Items.Select(ToArg).ToEquatableList(), IsTuple: true),

@@ -60,6 +60,20 @@ public sealed record SymIntValue : ConstValue
     public Dim Size { get; }
 }
 
+/// <summary>
+/// A Python float a graph break left on the stack (a <c>.item()</c> the break computed): it changes
+/// from call to call, so graph ops take it as a graph input (<see cref="Input"/> makes the
+/// placeholder on first use, guarded by type only) instead of a constant. Anything that reads it as
+/// a plain float (a branch on it, Python arithmetic) specializes it, guarded by value.
+/// </summary>
+public sealed record ScalarInputValue : ConstValue
+{
+    public ScalarInputValue(PyObject value, Action specialize, Func<string> input) : base(value, specialize) => Input = input;
+
+    /// <summary>The graph input's node name (made on first use).</summary>
+    public Func<string> Input { get; }
+}
+
 /// <summary>A slice with a symbolic bound (<c>mask[:T]</c>); each part a constant or a <see cref="SymIntValue"/>.</summary>
 public sealed record SliceValue(SymValue Start, SymValue Stop, SymValue Step) : SymValue;
 
