@@ -67,8 +67,8 @@ public static partial class Derivatives
             return Grads(c, ("input", Mul(b, column, w)), ("weight", Mul(b, column, x)), ("bias", c.IsNone("bias") ? null : g));
         }
         var xSizes = Sizes(b, x);
-        var g2 = Reshape(b, g, [-1, wSizes[0]]);
-        var x2 = Reshape(b, x, [-1, xSizes[^1]]);
+        var g2 = F(b, Ops.Reshape, g, new ListArg(EquatableList.Of<Arg>(-1L, Arg.Size(wSizes[0]))));
+        var x2 = F(b, Ops.Reshape, x, new ListArg(EquatableList.Of<Arg>(-1L, Arg.Size(xSizes[^1]))));
         return Grads(c,
             ("input", F(b, Ops.Matmul, g, w)),
             ("weight", F(b, Ops.Mm, F(b, Ops.T, g2), x2)),
@@ -105,7 +105,7 @@ public static partial class Derivatives
         var x = c.Raw("input");
         var w = c.Raw("weight");
         var batched = c.Tensor("input").Rank == spatial + 2;
-        var kernel = Sizes(b, w).Skip(2).ToArray();
+        var kernel = Sizes(b, w).Skip(2).Select(d => d.Concrete("a convolution's gradient")).ToArray();
         var dilation = Pair(c, "dilation", spatial);
         long[] padding;
         var extra = new long[spatial]; // padding='same' with an even extent pads one more on the right, as torch does
@@ -122,16 +122,16 @@ public static partial class Derivatives
         for (var d = 0; d < spatial; d++)
         {
             if (extra[d] == 0) continue;
-            var padSizes = Sizes(b, x4).Select((s, i) => i == 2 + d ? extra[d] : s).ToArray();
-            var zeros = b.Call(Ops.Zeros, [Arg.Ints(padSizes)], [new Kwarg("dtype", new DTypeArg(Meta(b, x).DType))]);
+            var padSizes = Sizes(b, x4).Select((s, i) => i == 2 + d ? Dim.Of(extra[d]) : s).ToArray();
+            var zeros = b.Call(Ops.Zeros, [Arg.Sizes(padSizes)], [new Kwarg("dtype", new DTypeArg(Meta(b, x).DType))]);
             x4 = F(b, Ops.Cat, new ListArg(new Arg[] { x4, zeros }.ToEquatableList()), (long)(2 + d));
         }
-        Arg biasSizes = c.IsNone("bias") ? NoneArg.Instance : Arg.Ints(Sizes(b, c.Raw("bias")));
+        Arg biasSizes = c.IsNone("bias") ? NoneArg.Instance : Arg.Sizes(Sizes(b, c.Raw("bias")));
         var grads = F(b, Ops.ConvolutionBackward, g4, x4, w, biasSizes, Arg.Ints(Pair(c, "stride", spatial)), Arg.Ints(padding),
             Arg.Ints(dilation), false, Arg.Ints(new long[spatial]), c.Raw("groups"), new ListArg(new Arg[] { true, true, !c.IsNone("bias") }.ToEquatableList()));
         Arg gx = b.Call(Ops.GetItem, grads, 0L);
         for (var d = 0; d < spatial; d++)
-            if (extra[d] != 0) gx = F(b, Ops.Narrow, gx, (long)(2 + d), 0L, unpadded[2 + d]);
+            if (extra[d] != 0) gx = F(b, Ops.Narrow, gx, (long)(2 + d), 0L, Arg.Size(unpadded[2 + d]));
         if (!batched) gx = F(b, Ops.Squeeze, gx, 0L);
         return Grads(c, ("input", gx), ("weight", b.Call(Ops.GetItem, grads, 1L)),
             ("bias", c.IsNone("bias") ? null : b.Call(Ops.GetItem, grads, 2L)));

@@ -17,7 +17,7 @@ public static partial class Derivatives
         {
             var t = c.Tensor("self");
             var dims = ReducedDims(c, t);
-            return Grads(c, ("self", Div(b, Unreduce(b, g, Sizes(b, c.Raw("self")), dims, c.Bool("keepdim")), (double)Count(t, dims))));
+            return Grads(c, ("self", Div(b, Unreduce(b, g, Sizes(b, c.Raw("self")), dims, c.Bool("keepdim")), CountArg(t, dims))));
         }, Ops.Mean);
         Add(rules, (b, c, y, g) => Grads(c, ("self", EvenlyToExtremes(b, c.Raw("self"), c.Op == Ops.Amax, g, ReducedDims(c, c.Tensor("self")), c.Bool("keepdim")))), Ops.Amax, Ops.Amin);
         Add(rules, MaxMinRule, Ops.Max, Ops.Min);
@@ -83,7 +83,7 @@ public static partial class Derivatives
         var sizes = Sizes(b, x);
         if (t.Rank == 0) return Grads(c, ("self", gValues));
         var indices = Unreduce(b, b.Call(Ops.GetItem, y, 1L), sizes, [dim], c.Bool("keepdim"));
-        var positions = Reshape(b, F(b, Ops.Arange, sizes[dim]), sizes.Select((s, d) => d == dim ? s : 1L).ToArray());
+        var positions = Reshape(b, F(b, Ops.Arange, Arg.Size(sizes[dim])), sizes.Select((s, d) => d == dim ? s : Dim.Of(1)).ToArray());
         var chosen = F(b, Ops.Eq, positions, indices);
         return Grads(c, ("self", Where(b, chosen, Unreduce(b, gValues, sizes, [dim], c.Bool("keepdim")), 0.0)));
     }

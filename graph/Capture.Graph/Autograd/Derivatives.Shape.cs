@@ -25,8 +25,9 @@ public static partial class Derivatives
         {
             var sizes = Sizes(b, c.Raw("self"));
             var dim = c.Tensor("self").Shape.WrapDim(c.Int("dim"), c.Op.Name);
-            var start = c.Int("start") < 0 ? c.Int("start") + sizes[dim] : c.Int("start");
-            return Grads(c, ("self", F(b, Ops.SliceBackward, g, Arg.Ints(sizes), (long)dim, start, start + c.Int("length"), 1L)));
+            var start = c.Raw("start") is SizeArg symbolic ? Dim.Of(symbolic.Value)
+                : c.Int("start") is var v && v < 0 ? sizes[dim] - Dim.Of(-v) : Dim.Of(v);
+            return Grads(c, ("self", F(b, Ops.SliceBackward, g, Arg.Sizes(sizes), (long)dim, Arg.Size(start), Arg.Size(start + c.Size("length")), 1L)));
         }, Ops.Narrow);
         Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Cat, g, c.Raw("dim")))), Ops.Chunk, Ops.Split);
         Add(rules, (b, c, y, g) => Grads(c, ("self", F(b, Ops.Stack, g, c.Raw("dim")))), Ops.Unbind);
@@ -45,8 +46,8 @@ public static partial class Derivatives
         {
             if (!c.IsNone("max_norm")) throw new NotSupportedException("embedding(max_norm=...) renormalizes the weight in place");
             var weight = Sizes(b, c.Raw("weight"));
-            return Grads(c, ("weight", F(b, Ops.EmbeddingDenseBackward, g, c.Raw("input"), weight[0],
-                c.OptInt("padding_idx") is { } p ? (p < 0 ? p + weight[0] : p) : -1L, c.Raw("scale_grad_by_freq"))));
+            return Grads(c, ("weight", F(b, Ops.EmbeddingDenseBackward, g, c.Raw("input"), Arg.Size(weight[0]),
+                c.OptInt("padding_idx") is { } p ? (p < 0 ? Arg.Size(weight[0] - Dim.Of(-p)) : p) : -1L, c.Raw("scale_grad_by_freq"))));
         }, Ops.Embedding);
     }
 
@@ -57,25 +58,25 @@ public static partial class Derivatives
         var t = c.Tensor("self");
         var index = c.Raw("index") is ListArg { IsTuple: true } l ? l.Items.ToList() : [c.Raw("index")];
         var sizes = Sizes(b, c.Raw("self")).ToList();
-        var steps = new List<(List<long> Before, Func<Arg, Arg> Undo)>();
+        var steps = new List<(List<Dim> Before, Func<Arg, Arg> Undo)>();
         foreach (var (item, at) in OpRegistry.WalkIndex(index, t.Rank))
         {
             var before = sizes.ToList();
             switch (item)
             {
                 case NoneArg:
-                    sizes.Insert(at, 1);
+                    sizes.Insert(at, Dim.Of(1));
                     steps.Add((before, grad => F(b, Ops.Squeeze, grad, (long)at)));
                     break;
                 case IntArg { Value: var i }:
                     sizes.RemoveAt(at);
-                    steps.Add((before, grad => F(b, Ops.SelectBackward, grad, Arg.Ints(before), (long)at, i < 0 ? i + before[at] : i)));
+                    steps.Add((before, grad => F(b, Ops.SelectBackward, grad, Arg.Sizes(before), (long)at, i < 0 ? Arg.Size(before[at] - Dim.Of(-i)) : i)));
                     break;
                 case SliceArg s:
                     var (start, stop, step) = OpRegistry.SliceBounds(s, before[at]);
-                    stop = Math.Max(start, stop);
-                    sizes[at] = (stop - start + step - 1) / step;
-                    steps.Add((before, grad => F(b, Ops.SliceBackward, grad, Arg.Ints(before), (long)at, start, stop, step)));
+                    stop = Graphs.Sizes.Max(start, stop, "the gradient of a slice");
+                    sizes[at] = Dim.FloorDiv(stop - start + Dim.Of(step - 1), Dim.Of(step));
+                    steps.Add((before, grad => F(b, Ops.SliceBackward, grad, Arg.Sizes(before), (long)at, Arg.Size(start), Arg.Size(stop), step)));
                     break;
                 default:
                     throw new NotSupportedException($"the gradient of indexing with {item}");
@@ -91,13 +92,13 @@ public static partial class Derivatives
         var tensors = ((ListArg)c.Raw("tensors")).Items;
         var rank = Meta(b, y).Rank;
         var dim = Meta(b, y).Shape.WrapDim(c.Int("dim"), c.Op.Name);
-        var offset = 0L;
+        var offset = Dim.Of(0);
         var grads = new List<Arg>();
         foreach (var tensor in tensors)
         {
             var sizes = Sizes(b, tensor);
             if (sizes.Count != rank) { grads.Add(ZerosLike(b, tensor)); continue; } // legacy empty [0] inputs take no part
-            grads.Add(F(b, Ops.Narrow, g, (long)dim, offset, sizes[dim]));
+            grads.Add(F(b, Ops.Narrow, g, (long)dim, Arg.Size(offset), Arg.Size(sizes[dim])));
             offset += sizes[dim];
         }
         return Grads(c, ("tensors", new ListArg(grads.ToEquatableList())));
@@ -108,8 +109,8 @@ public static partial class Derivatives
     {
         var repeats = c.Ints("repeats");
         var sizes = Sizes(b, c.Raw("self"));
-        var padded = Enumerable.Repeat(1L, repeats.Count - sizes.Count).Concat(sizes).ToArray();
-        var split = repeats.Zip(padded).SelectMany(p => new[] { p.First, p.Second }).ToArray();
+        var padded = Enumerable.Repeat(Dim.Of(1), repeats.Count - sizes.Count).Concat(sizes).ToArray();
+        var split = repeats.Zip(padded).SelectMany(p => new[] { Dim.Of(p.First), p.Second }).ToArray();
         var summed = F(b, Ops.Sum, Reshape(b, g, split), Arg.Ints(Enumerable.Range(0, repeats.Count).Select(i => 2L * i)));
         return Grads(c, ("self", Reshape(b, summed, sizes)));
     }

@@ -67,7 +67,8 @@ public static partial class Derivatives
     internal static TensorMeta Meta(GraphBuilder b, Arg arg) =>
         b.MetaOf(arg) as TensorMeta ?? throw new NotSupportedException($"a gradient needs a tensor, got {arg}");
 
-    private static IReadOnlyList<long> Sizes(GraphBuilder b, Arg arg) => Meta(b, arg).Shape.Concrete("a derivative rule");
+    /// <summary>A value's sizes (symbolic ones as they are: rules build their ops with them as size arguments).</summary>
+    private static IReadOnlyList<Dim> Sizes(GraphBuilder b, Arg arg) => Meta(b, arg).Shape.Dims;
 
     private static RefArg Mul(GraphBuilder b, Arg x, Arg y) => F(b, Ops.Mul, x, y);
     private static RefArg Div(GraphBuilder b, Arg x, Arg y) => F(b, Ops.Div, x, y);
@@ -83,28 +84,28 @@ public static partial class Derivatives
     private static RefArg ZerosLike(GraphBuilder b, Arg x) => F(b, Ops.ZerosLike, x);
 
     /// <summary>x reshaped to sizes (x itself when it already has them).</summary>
-    internal static Arg Reshape(GraphBuilder b, Arg x, IReadOnlyList<long> sizes) =>
-        Sizes(b, x).SequenceEqual(sizes) ? x : F(b, Ops.Reshape, x, Arg.Ints(sizes));
+    internal static Arg Reshape(GraphBuilder b, Arg x, IReadOnlyList<Dim> sizes) =>
+        Sizes(b, x).SequenceEqual(sizes) ? x : F(b, Ops.Reshape, x, Arg.Sizes(sizes));
 
     /// <summary>Sums a broadcast gradient back to <paramref name="sizes"/> (torch's sum_to).</summary>
-    internal static Arg SumTo(GraphBuilder b, Arg grad, IReadOnlyList<long> sizes)
+    internal static Arg SumTo(GraphBuilder b, Arg grad, IReadOnlyList<Dim> sizes)
     {
         var have = Sizes(b, grad);
         if (have.SequenceEqual(sizes)) return grad;
         var leading = have.Count - sizes.Count;
         if (leading < 0) throw new NotSupportedException($"a gradient of shape [{string.Join(", ", have)}] cannot be summed to [{string.Join(", ", sizes)}]");
-        var dims = Enumerable.Range(0, have.Count).Where(d => d < leading || sizes[d - leading] == 1 && have[d] != 1).Select(d => (long)d).ToList();
+        var dims = Enumerable.Range(0, have.Count).Where(d => d < leading || Graphs.Sizes.IsOne(sizes[d - leading]) && !Graphs.Sizes.IsOne(have[d])).Select(d => (long)d).ToList();
         Arg summed = dims.Count == 0 ? grad : F(b, Ops.Sum, grad, Arg.Ints(dims), true);
         return Reshape(b, summed, sizes);
     }
 
     /// <summary>A reduced gradient brought back to the input's shape: reduced dims re-inserted, then expanded.</summary>
-    private static Arg Unreduce(GraphBuilder b, Arg grad, IReadOnlyList<long> inputSizes, IReadOnlyList<int> dims, bool keepdim)
+    private static Arg Unreduce(GraphBuilder b, Arg grad, IReadOnlyList<Dim> inputSizes, IReadOnlyList<int> dims, bool keepdim)
     {
         var g = grad;
         if (!keepdim)
-            g = Reshape(b, g, inputSizes.Select((s, d) => dims.Contains(d) ? 1L : s).ToArray());
-        return Sizes(b, g).SequenceEqual(inputSizes) ? g : M(b, Ops.Expand, g, Arg.Ints(inputSizes));
+            g = Reshape(b, g, inputSizes.Select((s, d) => dims.Contains(d) ? Dim.Of(1) : s).ToArray());
+        return Sizes(b, g).SequenceEqual(inputSizes) ? g : M(b, Ops.Expand, g, Arg.Sizes(inputSizes));
     }
 
     /// <summary>The dims a reduction's dim argument names (None or [] for all), wrapped.</summary>
@@ -118,4 +119,11 @@ public static partial class Derivatives
 
     private static long Count(TensorMeta t, IReadOnlyList<int> dims) =>
         t.Rank == 0 ? 1 : dims.Aggregate(1L, (n, d) => n * t.Shape[d].Concrete("a derivative rule"));
+
+    /// <summary>The number of elements a reduction over <paramref name="dims"/> reduces, as a divisor: a float, or a size argument when dynamic.</summary>
+    private static Arg CountArg(TensorMeta t, IReadOnlyList<int> dims)
+    {
+        var count = t.Rank == 0 ? Dim.Of(1) : Dim.Product(dims.Select(d => t.Shape[d]));
+        return count.Value is { } n ? (double)n : Arg.Size(count);
+    }
 }

@@ -53,7 +53,7 @@ public static class Functionalize
 
     private static Arg Functional(GraphBuilder b, CallOp call, TensorMeta destination)
     {
-        var sizes = Arg.Ints(destination.Shape.Concrete("an in-place op"));
+        var sizes = Arg.Sizes(destination.Shape.Dims);
         Arg Spread(Arg value) => b.MetaOf(value) is TensorMeta ? b.Call(Ops.Expand, [value, sizes], method: true) : b.Call(Ops.FullLike, call.Args[0], value);
         var bound = OpCall.Bind(call.Op, call.Args, call.Kwargs, b.MetaOf);
         return call.Op.FunctionalName switch

@@ -150,7 +150,7 @@ public sealed record JointGraph(
         public void Accumulate(string name, Arg grad)
         {
             if (!NeedsGrad(forward[name].Meta) || forward[name].Meta is not TensorMeta meta) return;
-            grad = Derivatives.SumTo(b, grad, meta.Shape.Concrete("a gradient"));
+            grad = Derivatives.SumTo(b, grad, meta.Shape.Dims);
             if (Derivatives.Meta(b, grad).DType != meta.DType)
                 grad = b.Call(Ops.To, [grad, new DTypeArg(meta.DType)], method: true);
             _tensors[name] = _tensors.TryGetValue(name, out var existing) ? b.Call(Ops.Add, existing, grad) : grad;

@@ -76,6 +76,40 @@ public sealed class ShapeEnv
 {
     private readonly Dictionary<string, long> _hints = [];
     private readonly List<SizeDecision> _decisions = [];
+    private readonly Dictionary<string, SizeExpr> _replacements = [];
+    private readonly bool _factsOnly;
+
+    public ShapeEnv() { }
+
+    private ShapeEnv(bool factsOnly) => _factsOnly = factsOnly;
+
+    /// <summary>
+    /// An environment of known facts (the relations a capture's guards ensure: <c>s1 == 8</c>), with no
+    /// values: what the compile pipeline reasons with after the capture (a derivative rule, a pass).
+    /// A comparison the facts do not decide is a NotSupportedException: no new guard can be added then.
+    /// </summary>
+    public static ShapeEnv FromFacts(IEnumerable<SizeRelation> facts)
+    {
+        var env = new ShapeEnv(factsOnly: true);
+        foreach (var fact in facts) env.Learn(new SizeDecision(fact, "guarded at capture"));
+        return env;
+    }
+
+    /// <summary>A size expression with the symbols known equal to something else replaced (s1 by 8 once s1 == 8 is guarded).</summary>
+    public SizeExpr Normalize(SizeExpr e) =>
+        _replacements.Count == 0 || !e.Symbols.Any(_replacements.ContainsKey) ? e : Normalize(e.Substitute(name => _replacements.GetValueOrDefault(name)));
+
+    private SizeRelation Normalize(SizeRelation r) => r with { Left = Normalize(r.Left), Right = Normalize(r.Right) };
+
+    private void Learn(SizeDecision decision)
+    {
+        _decisions.Add(decision);
+        // an equality with a lone symbol on one side replaces that symbol from now on
+        var r = Normalize(decision.Relation);
+        if (r.Op != SizeComparison.Eq) return;
+        if (r.Left.SymbolName is { } left && !r.Right.Symbols.Contains(left)) _replacements[left] = r.Right;
+        else if (r.Right.SymbolName is { } right && !r.Left.Symbols.Contains(right)) _replacements[right] = r.Left;
+    }
 
     [ThreadStatic] private static ShapeEnv? _current;
 
@@ -117,8 +151,10 @@ public sealed class ShapeEnv
         _hints[name] = hint;
     }
 
-    /// <summary>The value of a size in the call being captured.</summary>
-    public long Hint(Dim d) => d.Evaluate(_hints);
+    /// <summary>The value of a size in the call being captured (facts only: a symbol replaced by a constant has one too).</summary>
+    public long Hint(Dim d) => _factsOnly
+        ? Normalize(d.AsExpr).ConstantValue ?? throw new NotSupportedException($"the size {d} has no value after the capture")
+        : d.Evaluate(_hints);
 
     /// <summary>
     /// Whether <paramref name="relation"/> holds: from the expressions where they decide it, else from
@@ -127,14 +163,20 @@ public sealed class ShapeEnv
     public bool Decide(SizeRelation relation, string reason)
     {
         if (relation.Static() is { } known) return known;
-        var holds = relation.Holds(_hints);
-        var fact = holds ? relation : relation.Negated;
-        if (!_decisions.Any(d => d.Relation == fact))
+        var normalized = Normalize(relation);
+        if (normalized.Static() is { } follows) return follows;
+        foreach (var d in _decisions)
         {
-            var decision = new SizeDecision(fact, reason);
-            _decisions.Add(decision);
-            Decided?.Invoke(decision);
+            var fact = Normalize(d.Relation);
+            if (fact == normalized) return true;
+            if (fact == normalized.Negated) return false;
         }
+        if (_factsOnly)
+            throw new NotSupportedException($"{reason}: deciding whether {relation} needs the sizes' values, and the capture's guards do not say");
+        var holds = relation.Holds(_hints);
+        var decision = new SizeDecision(holds ? relation : relation.Negated, reason);
+        Learn(decision);
+        Decided?.Invoke(decision);
         return holds;
     }
 }

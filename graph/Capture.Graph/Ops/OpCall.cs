@@ -229,6 +229,9 @@ public sealed class OpCall
 public readonly record struct SizeOrInt(Dim? Size, long? Int)
 {
     public Dim AsDim => Size ?? Dim.Of(Int!.Value);
+
+    /// <summary>As text: the size, or the int (negative ones too).</summary>
+    public string AsDimOrNegative() => Size?.ToString() ?? Int!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
 public static class OpCallResults

@@ -183,7 +183,13 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
     {
         var gradEnabled = entry.Guards.Guards.OfType<GradModeGuard>().FirstOrDefault()?.Enabled ?? bridge.IsGradEnabled();
         var freezing = discarded || gradEnabled || !backend.Freezes || !Freeze ? null : Freezing.Of(entry, frame, bridge);
-        var compiled = discarded ? null : backend.Compile(entry.Graph, gradEnabled, freezing?.Data);
+        ICompiledGraph? compiled = null;
+        if (!discarded)
+        {
+            // the pipeline reasons about symbolic sizes with what the capture's guards ensure (s1 == 8)
+            using var facts = ShapeEnv.Enter(ShapeEnv.FromFacts(entry.Guards.Guards.OfType<SizeRelationGuard>().Select(g => g.Relation)));
+            compiled = backend.Compile(entry.Graph, gradEnabled, freezing?.Data);
+        }
         if (compiled?.Trace.Frozen is { Count: > 0 } frozen) freezing!.Apply(entry.Guards, frozen);
         cache.Add(entry, compiled);
         if (failure is not null)

@@ -25,11 +25,11 @@ public static partial class OpRegistry
 
     private static ValueMeta ScatteredBack(OpCall c, TensorMeta grad)
     {
-        var sizes = c.Ints("input_sizes");
-        if (sizes.Any(s => s < 0)) throw c.Error($"input_sizes must not be negative, got [{string.Join(", ", sizes)}]");
+        var sizes = c.SizesOrInts("input_sizes");
+        if (sizes.Any(s => s.Int < 0)) throw c.Error($"input_sizes must not be negative, got [{string.Join(", ", sizes.Select(s => s.AsDimOrNegative()))}]");
         var dim = c.Int("dim");
         if (dim < -sizes.Count || dim >= sizes.Count) throw c.Error($"Dimension out of range (expected to be in range of [{-sizes.Count}, {sizes.Count - 1}], but got {dim})");
-        return c.Result(new Shape(sizes), grad.DType);
+        return c.Result(Shape.Of(sizes.Select(s => s.AsDim)), grad.DType);
     }
 
     private static ValueMeta ConvolutionBackward(OpCall c)
@@ -42,7 +42,7 @@ public static partial class OpRegistry
             : throw c.Error("output_mask must be a list of 3 bools");
         if (grad.Rank != input.Rank || weight.Rank != input.Rank)
             throw c.Error($"grad_output, input and weight must have the same rank (got {grad.Rank}, {input.Rank}, {weight.Rank})");
-        ValueMeta biasGrad = c.OptInts("bias_sizes") is { } bias && mask[2] ? c.Result(new Shape(bias), grad.DType) : NoneMeta.Instance;
+        ValueMeta biasGrad = !c.IsNone("bias_sizes") && mask[2] ? c.Result(Shape.Of(c.SizesOrInts("bias_sizes").Select(s => s.AsDim)), grad.DType) : NoneMeta.Instance;
         return new TupleMeta(new ValueMeta[]
         {
             mask[0] ? GradientOf(c, input) : NoneMeta.Instance,
@@ -62,6 +62,6 @@ public static partial class OpRegistry
     {
         var grad = c.Tensor("grad_output");
         if (grad.Rank == 0) throw c.Error("grad_output must have at least one dimension");
-        return c.Result(Shape.Of(new[] { Dim.Of(c.Int("num_weights")), grad.Shape[grad.Rank - 1] }), grad.DType);
+        return c.Result(Shape.Of(new[] { c.Size("num_weights"), grad.Shape[grad.Rank - 1] }), grad.DType);
     }
 }

@@ -12,10 +12,10 @@ public static partial class OpRegistry
     private static IEnumerable<OpDef> CreationOps()
     {
         foreach (var name in new[] { "zeros", "ones", "empty" })
-            yield return Def($"torch.{name}", $"int... size, {Factory}", OpCategory.Creation, c => Factory_(c, c.Ints("size"), TypePromotion.DefaultFloat));
+            yield return Def($"torch.{name}", $"int... size, {Factory}", OpCategory.Creation, c => Factory_(c, c.SizesOrInts("size"), TypePromotion.DefaultFloat));
         foreach (var name in new[] { "rand", "randn" })
             yield return Def($"torch.{name}", $"int... size, *, Any generator=None, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False",
-                OpCategory.Random, c => RandomFactory(c, c.Ints("size"), null), note: RandomNote);
+                OpCategory.Random, c => RandomFactory(c, c.SizesOrInts("size"), null), note: RandomNote);
         yield return Def("torch.full", $"int[] size, Number fill_value, {Factory}", OpCategory.Creation, Full);
         yield return Def("torch.arange", $"Number start, Number? end=None, Number step=1, {Factory}", OpCategory.Creation, Arange);
         const string like = "*, ScalarType? dtype=None, Any layout=None, Any device=None, bool pin_memory=False, bool requires_grad=False, Any memory_format=None";
@@ -50,11 +50,11 @@ public static partial class OpRegistry
             throw new NotSupportedException($"{c.Op.Name}: device {c.Raw("device")} (Capture runs on the CPU)");
     }
 
-    private static TensorMeta Factory_(OpCall c, IReadOnlyList<long> sizes, DType fallback)
+    private static TensorMeta Factory_(OpCall c, IReadOnlyList<SizeOrInt> sizes, DType fallback)
     {
-        if (sizes.FirstOrDefault(s => s < 0, 0) is var negative and < 0)
-            throw c.Error($"Trying to create tensor with negative dimension {negative}: [{string.Join(", ", sizes)}]");
-        return Factory_(c, new Shape(sizes), fallback);
+        if (sizes.FirstOrDefault(s => s.Int < 0).Int is { } negative and < 0)
+            throw c.Error($"Trying to create tensor with negative dimension {negative}: [{string.Join(", ", sizes.Select(s => s.AsDimOrNegative()))}]");
+        return Factory_(c, Shape.Of(sizes.Select(s => s.AsDim)), fallback);
     }
 
     private static TensorMeta Factory_(OpCall c, Shape shape, DType fallback)
@@ -66,7 +66,7 @@ public static partial class OpRegistry
         return TensorMeta.Contiguous(shape, dtype, requiresGrad);
     }
 
-    private static TensorMeta RandomFactory(OpCall c, IReadOnlyList<long>? sizes, TensorMeta? like)
+    private static TensorMeta RandomFactory(OpCall c, IReadOnlyList<SizeOrInt>? sizes, TensorMeta? like)
     {
         var meta = like is null ? Factory_(c, sizes!, TypePromotion.DefaultFloat) : Factory_(c, like.Shape, like.DType);
         if (like is null && !meta.DType.IsFloatingPoint()) throw c.Error($"\"{c.Op.Name.Replace("torch.", "").Replace("_like", "")}\" is not implemented for {meta.DType.TorchName()}: it needs a floating point dtype");
@@ -76,7 +76,7 @@ public static partial class OpRegistry
     private static ValueMeta Full(OpCall c)
     {
         var fill = c.Operand("fill_value") is Operand.Number n ? TypePromotion.NumberDType(n.Kind) : TypePromotion.DefaultFloat;
-        return Factory_(c, c.Ints("size"), fill);
+        return Factory_(c, c.SizesOrInts("size"), fill);
     }
 
     private static ValueMeta Arange(OpCall c)
