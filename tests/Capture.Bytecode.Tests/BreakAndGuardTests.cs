@@ -193,10 +193,10 @@ public sealed class BreakAndGuardTests
         def module_mode(x):
             return net(x)
 
-        def scenario(name, change, first, second):
+        def scenario(name, change, first, second, **options):
             capture.reset()
             fn = globals()[name]
-            compiled = capture.compile(fn, backend=BACKEND)
+            compiled = capture.compile(fn, backend=BACKEND, **options)
             ok = same(compiled(*first), fn(*first))
             exec(change, globals())
             ok = ok and same(compiled(*second), fn(*second))
@@ -237,6 +237,29 @@ public sealed class BreakAndGuardTests
             using var reasons = result.GetItem(1);
             Assert.True(ok.ToBoolean(), $"{function} gave a stale result after: {change}");
             Assert.Contains(reason, reasons.ToString());
+        }
+        finally
+        {
+            using var restore = Py.Exec("torch.set_grad_enabled(True)\nnet.train()\n", ns);
+        }
+    }
+
+    // The same changes with every input size symbolic (dynamic=True): each still recompiles and never
+    // reuses a stale entry; a branch on x.shape[0] > 2 is a guarded size relation instead of a size.
+    [Theory]
+    [MemberData(nameof(GuardCasesPerBackend))]
+    public void WithSymbolicSizesChangedInputsStillRecompile(string function, string change, string first, string second, string reason, string backend)
+    {
+        using var ns = CaptureFixture.Load(Guarded, backend);
+        using var gil = Interpreter.Gil();
+        try
+        {
+            using var result = Py.Eval($"scenario('{function}', {Quote(change)}, {first}, {second}, dynamic=True)", ns);
+            using var ok = result.GetItem(0);
+            using var reasons = result.GetItem(1);
+            Assert.True(ok.ToBoolean(), $"{function} gave a stale result after: {change}");
+            Assert.True(reasons.Length == 1, $"{function}: expected one recompile ({reason}), got {reasons}");
+            if (function == "shape_dependent") Assert.Contains("size relation s0 > 2 does not hold", reasons.ToString());
         }
         finally
         {

@@ -57,6 +57,13 @@ public sealed class DynamicShapeTests
 
     public static IEnumerable<object[]> Backends => CaptureFixture.PerBackend();
 
+    /// <summary>Every item of the list <paramref name="name"/> in <paramref name="ns"/> is true (each call matched eager).</summary>
+    private static void AssertAllTrue(PyObject ns, string name)
+    {
+        using var items = ns.GetItem(name);
+        Assert.All(items.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+    }
+
     private static (bool Same, long Compiles) Compiles(PyObject ns, string call)
     {
         using var result = Py.Eval(call, ns);
@@ -137,8 +144,7 @@ public sealed class DynamicShapeTests
                 same.append(torch.allclose(y, expected, atol=1e-5) and torch.allclose(grad, lin.weight.grad, atol=1e-5))
             recompiles = len(capture._native.recompile_reasons())
             """, ns);
-        using var same = result.GetItem("same");
-        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+        AssertAllTrue(result, "same");
         using var recompiles = result.GetItem("recompiles");
         Assert.Equal(0, recompiles.ToInt64());
         var (branchSame, branchCompiles) = Compiles(ns, "compiles(branch_on_item, [(torch.randn(5) + k,) for k in (3, 2, -4, 5, -3, 1)])");
@@ -176,8 +182,7 @@ public sealed class DynamicShapeTests
             html = capture.report().html
             split = "no compiled backward" not in html
             """, ns);
-        using var same = result.GetItem("same");
-        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+        AssertAllTrue(result, "same");
         using var compiles = result.GetItem("compiles");
         Assert.Equal(1, compiles.ToInt64());
         using var split = result.GetItem("split");
@@ -213,8 +218,7 @@ public sealed class DynamicShapeTests
             except IndexError as e:
                 error = str(e)
             """, ns);
-        using var same = result.GetItem("same");
-        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+        AssertAllTrue(result, "same");
         using var marked = result.GetItem("marked");
         using var @static = result.GetItem("static");
         using var error = result.GetItem("error");
@@ -246,8 +250,7 @@ public sealed class DynamicShapeTests
                     same.append(torch.allclose(compiled(idx)[0], model(idx)[0], atol=1e-4, rtol=1e-4))
             compiles = len(capture._native.recompile_reasons()) + 1
             """, ns);
-        using var same = result.GetItem("same");
-        Assert.All(same.ToItems(), s => { using (s) Assert.True(s.IsTrue()); });
+        AssertAllTrue(result, "same");
         using var compiles = result.GetItem("compiles");
         Assert.Equal(2, compiles.ToInt64());
     }

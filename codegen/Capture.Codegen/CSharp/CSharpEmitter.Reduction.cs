@@ -40,24 +40,7 @@ public static partial class CSharpEmitter
         var dynamic = k.SymbolicDomain is not null;
         var at = k.SizesAt;
         if (dynamic) text.Append($"    // sizes read at run time: domain at s[{at}..{at + k.Domain.Count - 1}], rows at s[{at + k.Domain.Count + 3}]\n");
-        text.Append($"    {Optimized}\n    public static void {k.Name}(nint* p, long* s)\n    {{\n");
-        if (dynamic)
-        {
-            text.Append($"        long rows = s[{at + k.Domain.Count + 3}], elements = s[{at + k.Domain.Count + 4}];\n");
-            text.Append($"        if (rows > 1 && elements >= {schedule.ParallelElements}L)\n        {{\n");
-            text.Append("            nint pp = (nint)p, ss = (nint)s;\n");
-            text.Append("            int chunks = (int)Math.Min(rows, Environment.ProcessorCount * 4L);\n");
-            text.Append($"            Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_rows(rows * c / chunks, rows * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
-            text.Append($"        }}\n        else {k.Name}_rows(0, rows, p, s);\n");
-        }
-        else if (rows > 1 && k.Elements >= schedule.ParallelElements)
-        {
-            text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
-            text.Append($"        int chunks = (int)Math.Min({rows}L, Environment.ProcessorCount * 4L);\n");
-            text.Append($"        Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_rows({rows}L * c / chunks, {rows}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
-        }
-        else text.Append($"        {k.Name}_rows(0, {rows}L, p, s);\n");
-        text.Append("    }\n\n");
+        EmitEntry(text, k, schedule, $"{k.Name}_rows", rows);
 
         text.Append($"    {Optimized}\n    private static void {k.Name}_rows(long first, long last, nint* p, long* s)\n    {{\n");
         for (var o = 0; o < k.Operands.Count; o++)

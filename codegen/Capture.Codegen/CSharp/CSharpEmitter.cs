@@ -57,27 +57,7 @@ public static partial class CSharpEmitter
         text.Append(vector is null
             ? $"    // scalar loops: {NotVectorized(k, schedule.VectorBits)}\n"
             : $"    // innermost dim in Vector{schedule.VectorBits}<{Type(vector.Value)}> when strides are ({string.Join(", ", k.Operands.Select(o => o.InnerStride))})\n");
-        text.Append($"    {Optimized}\n    public static void {k.Name}(nint* p, long* s)\n    {{\n");
-        if (dynamic)
-        {
-            text.Append($"        long items = s[{at + rank + 3}], elements = s[{at + rank + 4}];\n");
-            text.Append($"        if (items > 1 && elements >= {schedule.ParallelElements}L)\n        {{\n");
-            text.Append("            nint pp = (nint)p, ss = (nint)s;\n");
-            text.Append("            int chunks = (int)Math.Min(items, Environment.ProcessorCount * 4L);\n");
-            text.Append($"            Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_items(items * c / chunks, items * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
-            text.Append($"        }}\n        else {k.Name}_items(0, items, p, s);\n");
-        }
-        else if (items > 1 && k.Elements >= schedule.ParallelElements)
-        {
-            text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
-            text.Append($"        int chunks = (int)Math.Min({items}L, Environment.ProcessorCount * 4L);\n");
-            text.Append($"        Capture.Codegen.KernelThreads.For(chunks, c => {k.Name}_items({items}L * c / chunks, {items}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
-        }
-        else
-        {
-            text.Append($"        {k.Name}_items(0, {items}L, p, s);\n");
-        }
-        text.Append("    }\n\n");
+        EmitEntry(text, k, schedule, $"{k.Name}_items", items);
 
         text.Append($"    {Optimized}\n    private static void {k.Name}_items(long first, long last, nint* p, long* s)\n    {{\n");
         for (var o = 0; o < k.Operands.Count; o++)
@@ -124,6 +104,33 @@ public static partial class CSharpEmitter
         }
         text.Append("            }\n        }\n");
         if (streaming) text.Append(StoreFence);
+        text.Append("    }\n\n");
+    }
+
+    /// <summary>
+    /// A kernel's entry: its work items (a reduction's rows) on this thread, or spread over KernelThreads
+    /// when there are enough elements; over dynamic sizes both counts are read from the strides array.
+    /// </summary>
+    private static void EmitEntry(StringBuilder text, Kernel k, KernelSchedule schedule, string body, long items)
+    {
+        text.Append($"    {Optimized}\n    public static void {k.Name}(nint* p, long* s)\n    {{\n");
+        if (k.SymbolicDomain is not null)
+        {
+            var at = k.SizesAt + k.Domain.Count;
+            text.Append($"        long items = s[{at + 3}], elements = s[{at + 4}];\n");
+            text.Append($"        if (items > 1 && elements >= {schedule.ParallelElements}L)\n        {{\n");
+            text.Append("            nint pp = (nint)p, ss = (nint)s;\n");
+            text.Append("            int chunks = (int)Math.Min(items, Environment.ProcessorCount * 4L);\n");
+            text.Append($"            Capture.Codegen.KernelThreads.For(chunks, c => {body}(items * c / chunks, items * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
+            text.Append($"        }}\n        else {body}(0, items, p, s);\n");
+        }
+        else if (items > 1 && k.Elements >= schedule.ParallelElements)
+        {
+            text.Append("        nint pp = (nint)p, ss = (nint)s;\n");
+            text.Append($"        int chunks = (int)Math.Min({items}L, Environment.ProcessorCount * 4L);\n");
+            text.Append($"        Capture.Codegen.KernelThreads.For(chunks, c => {body}({items}L * c / chunks, {items}L * (c + 1) / chunks, (nint*)pp, (long*)ss));\n");
+        }
+        else text.Append($"        {body}(0, {items}L, p, s);\n");
         text.Append("    }\n\n");
     }
 
