@@ -116,7 +116,7 @@ public sealed partial class InstructionTranslator
         if (SizeComparisonOf(ins.Operator!) is { } comparison && (left is SymIntValue || right is SymIntValue) && AsSize(left) is { } leftSize && AsSize(right) is { } rightSize)
         {
             // a branch on a dynamic size: decided by this call's sizes, and guarded
-            Push(Const(Py.Bool(Sizes.Compare(leftSize, comparison, rightSize, $"`{leftSize} {ins.Operator} {rightSize}`"))));
+            Push(Const(Py.Bool(Sizes.Compare(leftSize, comparison, rightSize, "Python compares the sizes"))));
             return StepResult.Continue;
         }
         if (left is TensorValue || right is TensorValue)
