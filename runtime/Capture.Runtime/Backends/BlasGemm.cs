@@ -14,14 +14,8 @@ internal static class BlasGemm
     /// <summary>Computes the product into <paramref name="env"/>; false (nothing written) when an operand's layout is not one BLAS addresses.</summary>
     public static bool TryRun(TorchRuntime torch, GemmCall gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
     {
-        if (gemm.SymbolicSizes is not null)
-        {
-            // over dynamic sizes: this call's product
-            var sizes = new Dictionary<string, long>();
-            foreach (var symbol in gemm.Symbols)
-                sizes[symbol] = SizeSymbols.Value(env, symbol) ?? throw new InvalidOperationException($"{gemm.Node}: the size symbol {symbol} has no value in this run");
-            gemm = gemm.At(sizes);
-        }
+        // over dynamic sizes: this call's product
+        if (gemm.SymbolicSizes is not null) gemm = gemm.At(SizeSymbols.Values(env, gemm.Symbols, gemm.Node));
         var a = env[gemm.A];
         var b = env[gemm.B];
         // what is known of the operands (a frozen weight, a kernel's or product's output) is not read again

@@ -36,17 +36,8 @@ internal sealed class KernelLaunch
             _symbols = [.. symbolic.Concat(kernel.SymbolicReduced ?? EquatableList<Dim>.Empty).SelectMany(d => d.Expr?.Symbols ?? []).Concat(_outputMeta.OfType<TensorMeta>().SelectMany(m => m.Shape.Dims.Concat(m.StrideDims!)).SelectMany(d => d.Expr?.Symbols ?? [])).Distinct()];
     }
 
+    /// <summary>The size symbols a kernel over dynamic sizes reads (its domain's, its outputs').</summary>
     private readonly string[]? _symbols;
-
-    /// <summary>The values of the kernel's size symbols in this run (bound in env by <see cref="SizeSymbols"/>).</summary>
-    private Dictionary<string, long> SizeValues(Dictionary<string, PyObject> env)
-    {
-        var values = new Dictionary<string, long>(_symbols!.Length);
-        foreach (var symbol in _symbols)
-            values[symbol] = SizeSymbols.Value(env, symbol)
-                ?? throw new InvalidOperationException($"kernel {_kernel.Name}: the size symbol {symbol} has no value in this run");
-        return values;
-    }
 
     /// <summary>
     /// Runs the kernel on the values in <paramref name="env"/> and puts its outputs there; false
@@ -64,7 +55,7 @@ internal sealed class KernelLaunch
         var perOperand = kernel.Reduced is null ? rank : outer + 1;
         var pointers = new nint[count];
         // over dynamic sizes: this call's domain (kernel order) and work items follow the operands' strides
-        var sizes = kernel.SymbolicDomain is null ? null : SizeValues(env);
+        var sizes = kernel.SymbolicDomain is null ? null : SizeSymbols.Values(env, _symbols!, $"kernel {kernel.Name}");
         var strides = new long[Math.Max(1, count * perOperand + (sizes is null ? 0 : rank + KernelSchedule.RuntimeWorkItemCount))];
         var graphDomain = _graphDomain;
         IReadOnlyList<long>? reduced = kernel.Reduced;

@@ -31,9 +31,15 @@ public static class SizeSymbols
         }
     }
 
-    /// <summary>A symbol's value in a run's environment; null when unbound.</summary>
-    public static long? Value(Dictionary<string, PyObject> env, string symbol) =>
-        env.TryGetValue(Prefix + symbol, out var v) ? v.ToInt64() : null;
+    /// <summary>The values of <paramref name="symbols"/> in a run's environment; an unbound one is an error naming <paramref name="what"/> needed it.</summary>
+    public static Dictionary<string, long> Values(Dictionary<string, PyObject> env, IEnumerable<string> symbols, string what)
+    {
+        var values = new Dictionary<string, long>();
+        foreach (var symbol in symbols)
+            values[symbol] = env.TryGetValue(Prefix + symbol, out var v) ? v.ToInt64()
+                : throw new InvalidOperationException($"{what}: the size symbol {symbol} has no value in this run: no input of the graph has it as a size");
+        return values;
+    }
 
     /// <summary>A size expression's value, its symbols read through <paramref name="lookup"/> (a run's environment).</summary>
     public static long Evaluate(SizeExpr expr, Func<string, PyObject> lookup)
