@@ -48,10 +48,19 @@ public sealed class DynamicShapeTests
                 return x * s
             return x - s
 
+        def squeezing(x, w):
+            return (x @ w).squeeze(0) * 2
+
+        def broadcasting(x, y):
+            return torch.sigmoid(x * y + 1)
+
+        def same_result(got, want):
+            return got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+
         def compiles(fn, inputs, **options):
             capture.reset()
             compiled = capture.compile(fn, backend=BACKEND, **options)
-            same = [torch.allclose(compiled(*args), fn(*args), atol=1e-5) for args in inputs]
+            same = [same_result(compiled(*args), fn(*args)) for args in inputs]
             return all(same), len(capture._native.recompile_reasons()) + 1
         """;
 
@@ -84,6 +93,41 @@ public sealed class DynamicShapeTests
         // the recompile names the size that changed
         using var reasons = Py.Eval("capture._native.recompile_reasons()", ns);
         Assert.Contains("size mismatch at index 0: expected 3, actual 5", Assert.Single(reasons.ToItems().Select(r => { using (r) return r.AsString(); })));
+    }
+
+    // A symbol stands for any size of at least 1: the symbolic graph serves a batch of 1 where the
+    // capture did not rely on the size being more (no squeeze, no broadcast of it), and a dim known to
+    // vary is captured symbolic even when it is 1 in that call.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ASizeOfOneIsServedByTheSymbolicGraph(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        // 1 after the symbolic capture, and 1 as the size of the symbolic capture itself
+        Assert.Equal((true, 2L), Compiles(ns, "compiles(mlp, [(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 5, 1, 7, 1)])"));
+        Assert.Equal((true, 2L), Compiles(ns, "compiles(mlp, [(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 1, 5, 7, 1)])"));
+        Assert.Equal((true, 1L), Compiles(ns, "compiles(mlp, [(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 1, 5, 1)], dynamic=True)"));
+    }
+
+    // Where the capture relies on a size not being 1 (squeeze(0) keeps a dim of 5, drops one of 1;
+    // x * y broadcasts y's 1), the symbolic graph is guarded `!= 1` and a 1 gets a graph of its own:
+    // never a wrong shape.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ASizeOfOneTheCaptureReliesOnIsSpecialized(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        var (same, compiles) = Compiles(ns, "compiles(squeezing, [(torch.randn(n, 1, 8), torch.randn(8, 4)) for n in (3, 1, 5, 1, 7, 2)])");
+        Assert.True(same);
+        Assert.Equal(3, compiles);
+        (same, compiles) = Compiles(ns, "compiles(squeezing, [(torch.randn(n, 1, 8), torch.randn(8, 4)) for n in (3, 5, 1, 7, 1)])");
+        Assert.True(same);
+        Assert.Equal(3, compiles);
+        (same, compiles) = Compiles(ns, "compiles(broadcasting, [(torch.randn(n, 4), torch.randn(m, 4)) for n, m in ((3, 3), (5, 1), (5, 5), (2, 1), (1, 6), (4, 4))])");
+        Assert.True(same);
+        Assert.InRange(compiles, 2, 4);
     }
 
     [Theory]
@@ -245,8 +289,9 @@ public sealed class DynamicShapeTests
             compiled = capture.compile(model, backend=BACKEND)
             same = []
             with torch.no_grad():
-                for _ in range(12):
-                    idx = torch.randint(0, 128, (random.randint(2, 16), random.randint(8, 64)))
+                # batches of 1 too, and 1 right after the first size (the symbolic capture's own size)
+                for b in [5, 1] + [random.randint(1, 16) for _ in range(10)] + [1]:
+                    idx = torch.randint(0, 128, (b, random.randint(8, 64)))
                     same.append(torch.allclose(compiled(idx)[0], model(idx)[0], atol=1e-4, rtol=1e-4))
             compiles = len(capture._native.recompile_reasons()) + 1
             """, ns);

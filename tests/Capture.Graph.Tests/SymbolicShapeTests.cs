@@ -59,12 +59,17 @@ public sealed class SymbolicShapeTests
         {
             Assert.False(Sizes.IsOne(s0));
             Assert.True(Sizes.Compare(s0 + Dim.Of(1), SizeComparison.Gt, s0, "test"));
-            Assert.True(Sizes.Compare(s0 * Dim.Sym("s1"), SizeComparison.Ge, Dim.Of(4), "test"));
+            Assert.True(Sizes.Compare(s0 * Dim.Sym("s1"), SizeComparison.Ge, s0, "test"));
             Assert.Empty(env.Decisions);
             Assert.True(Sizes.Compare(s0, SizeComparison.Lt, Dim.Sym("s1"), "line 3"));
             Assert.Equal("s0 < s1", Assert.Single(env.Decisions).Relation.ToString());
             Assert.False(Sizes.Equal(s0, Dim.Of(4), "line 4"));
             Assert.Equal("s0 != 4", env.Decisions[1].Relation.ToString());
+            // a symbol stands for any size of at least 1 (its graph serves size 1): that it is more is a guard
+            Assert.True(Sizes.Compare(s0 * Dim.Sym("s1"), SizeComparison.Ge, Dim.Of(4), "line 5"));
+            Assert.Equal("s0*s1 >= 4", env.Decisions[2].Relation.ToString());
+            Assert.False(Sizes.IsOne(s0, "line 6"));
+            Assert.Equal("s0 != 1", env.Decisions[3].Relation.ToString());
         }
     }
 

@@ -6,11 +6,12 @@ namespace Capture.Bytecode;
 /// </summary>
 internal sealed class CaptureContext
 {
-    public CaptureContext(ITorchBridge torch, FrameState frame, DynamicDims? dynamic = null)
+    public CaptureContext(ITorchBridge torch, FrameState frame, DynamicDims? dynamic = null, bool symbolicOnes = false)
     {
         Torch = torch;
         Frame = frame;
         Dynamic = dynamic ?? new DynamicDims();
+        SymbolicOnes = symbolicOnes;
         Builder = new(torch.IsGradEnabled());
         // a relation between dynamic sizes the capture decided is guarded, explained by the line that decided it
         Shapes.Decided = d => Guards.Add(new SizeRelationGuard(d.Relation, d.Reason));
@@ -28,6 +29,16 @@ internal sealed class CaptureContext
 
     /// <summary>Which input dims are symbolic.</summary>
     public DynamicDims Dynamic { get; }
+
+    /// <summary>Whether a varying dim of size 1 in this call is symbolic (see <see cref="DynamicDims.IsDynamic"/>).</summary>
+    public bool SymbolicOnes { get; }
+
+    /// <summary>
+    /// The symbols of size 1 in this call that a decision relied on (a squeeze, a broadcast, a branch):
+    /// a capture that has any is done again with its ones specialized.
+    /// </summary>
+    public IEnumerable<string> ReliedOnOnes => Shapes.Decisions.SelectMany(d => d.Relation.Left.Symbols.Concat(d.Relation.Right.Symbols))
+        .Where(name => Shapes.Hints[name] == 1).Distinct();
 
     /// <summary>Name lookups no value guard covers (torch.sigmoid, type(m).forward): guarded at the end of the capture.</summary>
     public NamespaceReads Namespaces { get; } = new();
@@ -326,7 +337,7 @@ internal sealed class CaptureContext
         if (Dynamic.Mode == DynamicMode.Never || meta.Rank == 0 || meta.Strides is not { } strides || !strides.Equals(meta.Shape.ContiguousStrides())) return meta;
         var marked = MarkedDims(tensor, "_capture_dynamic_dims");
         var markedStatic = MarkedDims(tensor, "_capture_static_dims");
-        var dims = meta.Shape.Dims.Select((d, i) => Dynamic.IsDynamic(source, i, d.Value!.Value, marked, markedStatic)
+        var dims = meta.Shape.Dims.Select((d, i) => Dynamic.IsDynamic(source, i, d.Value!.Value, marked, markedStatic, SymbolicOnes)
             ? _symbolsBySize.TryGetValue(d.Value!.Value, out var symbol) ? symbol : _symbolsBySize[d.Value!.Value] = Shapes.NewSymbol(d.Value!.Value)
             : d).ToList();
         return dims.All(d => d.IsConcrete) ? meta : TensorMeta.Contiguous(Shape.Of(dims), meta.DType, meta.RequiresGrad, meta.Device);

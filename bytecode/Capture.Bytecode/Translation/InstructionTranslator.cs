@@ -48,15 +48,46 @@ public sealed partial class InstructionTranslator
     /// </param>
     public static CaptureResult Capture(CodeInfo code, FrameState frame, int entry, ITorchBridge torch, bool resumable = true, DynamicDims? dynamic = null)
     {
-        var context = new CaptureContext(torch, frame, dynamic);
+        // A dim known to vary is symbolic even at size 1 when the capture does not rely on the 1 (a
+        // batch of 1 in a sweep of batch sizes): the graph serves every size. Where it does rely on it
+        // (squeeze, broadcasting, a branch), or fails with it, it is captured again with the 1 specialized.
+        var ones = new OnesProbe();
+        try
+        {
+            var capture = Capture(code, frame, entry, torch, resumable, dynamic, ones);
+            if (!ones.Relied) return capture;
+        }
+        catch (Exception) when (ones.Made) { }
+        return Capture(code, frame, entry, torch, resumable, dynamic, ones: null);
+    }
+
+    /// <summary>Whether a capture made a symbol of size 1, and whether it relied on its being 1.</summary>
+    private sealed class OnesProbe
+    {
+        public bool Made { get; set; }
+        public bool Relied { get; set; }
+    }
+
+    private static CaptureResult Capture(CodeInfo code, FrameState frame, int entry, ITorchBridge torch, bool resumable, DynamicDims? dynamic, OnesProbe? ones)
+    {
+        var context = new CaptureContext(torch, frame, dynamic, symbolicOnes: ones is not null);
         using var shapes = ShapeEnv.Enter(context.Shapes);
         context.Guards.Add(new GradModeGuard(torch.IsGradEnabled()));
         context.Guards.Add(GlobalStateGuard.DefaultDType(context.Torch));
         var stack = frame.Stack.Select((v, i) => v is null ? NullValue.Instance : context.Wrap(v, new StackSource(i))).ToList();
         var translator = new InstructionTranslator(code, context, [], stack, frame.Globals, null, 0, entry) { _resumable = resumable };
         translator._unread.UnionWith(frame.Locals.Keys);
-        try { return translator.Run(); }
-        finally { context.ReleaseInputs(); }
+        try
+        {
+            var result = translator.Run();
+            if (ones is not null) ones.Relied = context.ReliedOnOnes.Any();
+            return result;
+        }
+        finally
+        {
+            if (ones is not null) ones.Made = context.Shapes.Hints.Values.Contains(1);
+            context.ReleaseInputs();
+        }
     }
 
     private CaptureResult Run()

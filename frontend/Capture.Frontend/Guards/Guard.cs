@@ -52,7 +52,7 @@ public abstract record SourceGuard(Source Source) : Guard
 
 /// <summary>
 /// dtype, device, sizes, strides and requires_grad of a tensor. A symbolic size (<c>s0</c>, a dim
-/// made dynamic) matches any size of at least 2 (0 and 1 specialize), the same symbol the same size
+/// made dynamic) matches any size of at least 1 (0 specializes; where the capture relied on a size not being 1, a size-relation guard says so), the same symbol the same size
 /// across tensors; the value is bound in <see cref="FrameState.SizeBindings"/> for the strides here and
 /// the size-relation guards after.
 /// </summary>
@@ -77,7 +77,7 @@ public sealed record TensorMatchGuard(Source Source, TensorMeta Expected) : Sour
             var size = actual.Shape[i].Value!.Value;
             if (Expected.Shape[i].SymbolName() is { } symbol)
             {
-                if (size < 2) return $"tensor '{Source}' size {size} at index {i}, where the capture has the dynamic size {symbol} (sizes 0 and 1 are specialized)";
+                if (size < 1) return $"tensor '{Source}' size {size} at index {i}, where the capture has the dynamic size {symbol} (size 0 is specialized)";
                 if (frame.SizeBindings.TryGetValue(symbol, out var bound) && bound != size)
                     return $"tensor '{Source}' size mismatch at index {i}: {symbol} is {bound} (from another input), actual {size}";
                 frame.SizeBindings[symbol] = size;

@@ -31,15 +31,15 @@ public sealed record SizeRelation(SizeExpr Left, SizeComparison Op, SizeExpr Rig
     };
 
     /// <summary>
-    /// Whether the relation holds for every value of its symbols (each at least 2), when that is known
-    /// from the expressions alone: <c>s0 &gt;= 2</c>, <c>s0*s1 &gt; s0</c> is not decided, <c>s0 + 1 != s0</c> is.
+    /// Whether the relation holds for every value of its symbols (each at least 1), when that is known
+    /// from the expressions alone: <c>s0 &gt;= 1</c>, <c>s0*s1 &gt;= s0</c> are; <c>s0 &gt; 1</c> is not decided, <c>s0 + 1 != s0</c> is.
     /// </summary>
-    public bool? Static()
+    public bool? Static(long symbolBound = 1)
     {
         var diff = Left - Right;
         if (diff.ConstantValue is { } d) return Compare(d, 0);
-        var low = diff.LowerBound();          // Left - Right >= low
-        var high = (-diff).LowerBound() is { } l ? -l : (long?)null; // Left - Right <= high
+        var low = diff.LowerBound(symbolBound);          // Left - Right >= low
+        var high = (-diff).LowerBound(symbolBound) is { } l ? -l : (long?)null; // Left - Right <= high
         return Op switch
         {
             SizeComparison.Eq => low > 0 || high < 0 ? false : null,
@@ -99,7 +99,7 @@ public sealed class ShapeEnv
     public SizeExpr Normalize(SizeExpr e) =>
         _replacements.Count == 0 || !e.Symbols.Any(_replacements.ContainsKey) ? e : Normalize(e.Substitute(name => _replacements.GetValueOrDefault(name)));
 
-    private SizeRelation Normalize(SizeRelation r) => r with { Left = Normalize(r.Left), Right = Normalize(r.Right) };
+    public SizeRelation Normalize(SizeRelation r) => r with { Left = Normalize(r.Left), Right = Normalize(r.Right) };
 
     private void Learn(SizeDecision decision)
     {
@@ -135,10 +135,10 @@ public sealed class ShapeEnv
     public Action<SizeDecision>? Decided { get; set; }
     public IReadOnlyList<SizeDecision> Decisions => _decisions;
 
-    /// <summary>A new symbol for a size whose value in this call is <paramref name="hint"/> (at least 2).</summary>
+    /// <summary>A new symbol for a size whose value in this call is <paramref name="hint"/> (at least 1).</summary>
     public Dim NewSymbol(long hint)
     {
-        if (hint < 2) throw new ArgumentOutOfRangeException(nameof(hint), hint, "sizes 0 and 1 are not made symbolic");
+        if (hint < 1) throw new ArgumentOutOfRangeException(nameof(hint), hint, "size 0 is not made symbolic");
         var name = $"s{_hints.Count}";
         _hints[name] = hint;
         return Dim.Sym(name);
@@ -147,7 +147,7 @@ public sealed class ShapeEnv
     /// <summary>Declares symbol <paramref name="name"/> with its value in this call.</summary>
     public void Declare(string name, long hint)
     {
-        if (hint < 2) throw new ArgumentOutOfRangeException(nameof(hint), hint, $"size symbol {name} must stand for a size of at least 2");
+        if (hint < 1) throw new ArgumentOutOfRangeException(nameof(hint), hint, $"size symbol {name} must stand for a size of at least 1");
         _hints[name] = hint;
     }
 
@@ -195,6 +195,19 @@ public static class Sizes
             : throw new NotSupportedException($"{reason}: deciding whether {relation} needs the sizes' values (a symbolic size would need a guard)");
     }
 
+    /// <summary>
+    /// A size-oblivious comparison (Dynamo's guard_size_oblivious): decided as if every symbol were at
+    /// least 2 where that decides it, with no guard; for a question whose answer at size 1 gives the
+    /// same result anyway (ATen's view strides: a dim of size 1 is consumed either way).
+    /// </summary>
+    public static bool CompareOblivious(Dim a, SizeComparison op, Dim b, string reason)
+    {
+        var relation = new SizeRelation(a.AsExpr, op, b.AsExpr);
+        var env = ShapeEnv.Current;
+        var normalized = env is null ? relation : env.Normalize(relation);
+        return relation.Static() ?? normalized.Static() ?? normalized.Static(symbolBound: 2) ?? Compare(a, op, b, reason);
+    }
+
     public static bool Equal(Dim a, Dim b, string reason) => a == b || Compare(a, SizeComparison.Eq, b, reason);
 
     /// <summary>
@@ -212,8 +225,16 @@ public static class Sizes
     public static bool Divides(Dim b, Dim a, string reason) =>
         Dim.ExactDivide(a, b) is not null || b.Value is { } d && d != 0 && Equal(Dim.Of(SizeExpr.Mod(a.AsExpr, d)), Dim.Of(0), reason);
 
-    /// <summary>Whether a size is 1 (never, for a symbol: symbols stand for sizes of at least 2).</summary>
-    public static bool IsOne(Dim d) => d.Value == 1;
+    /// <summary>
+    /// Whether a size is known to be 1 (a constant, or a symbol the capture's guards made 1), asking
+    /// nothing: for the layout questions whose answer is right at any size (a stride a size-1 dim never
+    /// uses, whether a dim breaks contiguity). A symbol may still be 1 when the call runs: where the
+    /// answer changes a shape (squeeze, broadcasting) use <see cref="IsOne(Dim, string)"/>.
+    /// </summary>
+    public static bool IsOne(Dim d) => (d.Value ?? (ShapeEnv.Current?.Normalize(d.AsExpr).ConstantValue)) == 1;
+
+    /// <summary>Whether a size is 1, deciding it (with a guard) for a symbol: a symbol stands for any size of at least 1.</summary>
+    public static bool IsOne(Dim d, string reason) => d.Value is { } v ? v == 1 : Compare(d, SizeComparison.Eq, Dim.Of(1), reason);
 
     /// <summary>
     /// A size's value where a rule needs it (the number of tensors unbind returns): a constant, or a

@@ -8,8 +8,9 @@ namespace Capture.Graphs;
 /// between calls), whose atoms may also be a floor division or a remainder by a positive constant
 /// that does not simplify (<c>(s0//2)</c>). Canonical: equal expressions are equal objects, so
 /// <c>s1*s0 + s0</c> and <c>s0*(s1 + 1)</c> compare equal. Division and remainder follow Python's
-/// (floor) semantics. Every symbol stands for a size of at least 2: sizes 0 and 1 specialize, as in
-/// Dynamo, so a size expression with no negative coefficient is known positive.
+/// (floor) semantics. Every symbol stands for a size of at least 1 (0 specializes; a capture sees
+/// symbols of at least 2, but its graph serves size 1 where no guard rules it out), so a size
+/// expression with no negative coefficient is known positive.
 /// </summary>
 public sealed class SizeExpr : IEquatable<SizeExpr>
 {
@@ -146,10 +147,10 @@ public sealed class SizeExpr : IEquatable<SizeExpr>
         Terms.Aggregate(Constant(0), (sum, t) => sum + t.Monomial.Substitute(replace) * Constant(t.Coefficient));
 
     /// <summary>
-    /// A lower bound known without any value (symbols are at least 2, remainders and floor divisions of
+    /// A lower bound known without any value (symbols are at least 1, remainders and floor divisions of
     /// non-negative values at least 0), or null when a negative coefficient leaves it unknown.
     /// </summary>
-    public long? LowerBound()
+    public long? LowerBound(long symbolBound = 1)
     {
         long bound = 0;
         var positive = new List<(Monomial Monomial, long Coefficient)>();
@@ -161,19 +162,19 @@ public sealed class SizeExpr : IEquatable<SizeExpr>
             else negative.Add((m, c));
         }
         // a negative term -c*m is covered by a positive term c'*m*q with c'*lb(q) >= c (m >= 0, so
-        // c'*m*q - c*m >= (c'*lb(q) - c)*m): s0*s1 - s1 >= s1 >= 2
+        // c'*m*q - c*m >= (c'*lb(q) - c)*m): s0*s1 - s1 >= 0
         foreach (var (m, c) in negative)
         {
-            if (m.LowerBound() is not { } lbM || lbM < 0) return null;
-            var cover = positive.FindIndex(p => p.Monomial.Divide(m) is { IsOne: false } q && q.LowerBound() is { } lbQ && p.Coefficient * lbQ >= -c);
+            if (m.LowerBound(symbolBound) is not { } lbM || lbM < 0) return null;
+            var cover = positive.FindIndex(p => p.Monomial.Divide(m) is { IsOne: false } q && q.LowerBound(symbolBound) is { } lbQ && p.Coefficient * lbQ >= -c);
             if (cover < 0) return null;
             var (pm, pc) = positive[cover];
             positive.RemoveAt(cover);
-            bound += (pc * pm.Divide(m)!.LowerBound()!.Value + c) * lbM;
+            bound += (pc * pm.Divide(m)!.LowerBound(symbolBound)!.Value + c) * lbM;
         }
         foreach (var (m, c) in positive)
         {
-            if (m.LowerBound() is not { } lb) return null;
+            if (m.LowerBound(symbolBound) is not { } lb) return null;
             bound += c * lb;
         }
         return bound;
@@ -308,12 +309,12 @@ public sealed record Monomial
 
     public SizeExpr Substitute(Func<string, SizeExpr?> replace) => Atoms.Aggregate(SizeExpr.Constant(1), (p, a) => p * a.Substitute(replace));
 
-    public long? LowerBound()
+    public long? LowerBound(long symbolBound = 1)
     {
         long bound = 1;
         foreach (var a in Atoms)
         {
-            if (a.LowerBound() is not { } lb) return null;
+            if (a.LowerBound(symbolBound) is not { } lb) return null;
             bound *= lb;
         }
         return bound;
@@ -327,7 +328,8 @@ public abstract record SizeAtom
     public abstract IEnumerable<string> Symbols { get; }
     public abstract long Evaluate(IReadOnlyDictionary<string, long> values);
     public abstract SizeExpr Substitute(Func<string, SizeExpr?> replace);
-    public abstract long? LowerBound();
+    /// <summary>A lower bound with every symbol at least <paramref name="symbolBound"/>.</summary>
+    public abstract long? LowerBound(long symbolBound);
 }
 
 public sealed record SymbolAtom(string Name) : SizeAtom
@@ -339,7 +341,7 @@ public sealed record SymbolAtom(string Name) : SizeAtom
         values.TryGetValue(Name, out var v) ? v : throw new KeyNotFoundException($"no value for size symbol {Name}");
 
     public override SizeExpr Substitute(Func<string, SizeExpr?> replace) => replace(Name) ?? SizeExpr.Symbol(Name);
-    public override long? LowerBound() => 2;
+    public override long? LowerBound(long symbolBound) => symbolBound;
 }
 
 public sealed record FloorDivAtom(SizeExpr Numerator, long Divisor) : SizeAtom
@@ -348,7 +350,7 @@ public sealed record FloorDivAtom(SizeExpr Numerator, long Divisor) : SizeAtom
     public override IEnumerable<string> Symbols => Numerator.Symbols;
     public override long Evaluate(IReadOnlyDictionary<string, long> values) => SizeExpr.FloorDivide(Numerator.Evaluate(values), Divisor);
     public override SizeExpr Substitute(Func<string, SizeExpr?> replace) => SizeExpr.FloorDiv(Numerator.Substitute(replace), Divisor);
-    public override long? LowerBound() => Numerator.LowerBound() is { } lb ? SizeExpr.FloorDivide(lb, Divisor) : null;
+    public override long? LowerBound(long symbolBound) => Numerator.LowerBound(symbolBound) is { } lb ? SizeExpr.FloorDivide(lb, Divisor) : null;
 }
 
 public sealed record ModAtom(SizeExpr Numerator, long Divisor) : SizeAtom
@@ -363,5 +365,5 @@ public sealed record ModAtom(SizeExpr Numerator, long Divisor) : SizeAtom
     }
 
     public override SizeExpr Substitute(Func<string, SizeExpr?> replace) => SizeExpr.Mod(Numerator.Substitute(replace), Divisor);
-    public override long? LowerBound() => 0;
+    public override long? LowerBound(long symbolBound) => 0;
 }

@@ -50,9 +50,11 @@ public static class Layout
             {
                 Dim s0 = s[dim0], s1 = s[dim1];
                 if (s0.Value == 0 || s1.Value == 0) continue;
-                if (Sizes.Compare(s0, SizeComparison.Lt, s1, "a pointwise result's layout")) return -1;
-                if (Sizes.Compare(s0, SizeComparison.Gt, s1, "a pointwise result's layout")) return 1;
-                if (Sizes.Compare(sizes[dim0], SizeComparison.Gt, sizes[dim1], "a pointwise result's layout")) return 1;
+                // size-oblivious: two dims' strides are equal only across dims of size 1, and where a
+                // dim of size 1 goes in the order changes only its own (unused) stride
+                if (Sizes.CompareOblivious(s0, SizeComparison.Lt, s1, "a pointwise result's layout")) return -1;
+                if (Sizes.CompareOblivious(s0, SizeComparison.Gt, s1, "a pointwise result's layout")) return 1;
+                if (Sizes.CompareOblivious(sizes[dim0], SizeComparison.Gt, sizes[dim1], "a pointwise result's layout")) return 1;
             }
             return 0;
         }
@@ -162,14 +164,14 @@ public static class Layout
     public static bool IsNonOverlappingAndDense(IReadOnlyList<Dim> sizes, IReadOnlyList<Dim> strides)
     {
         const string why = "whether a tensor is dense";
-        static bool Small(Dim d) => d.Value is < 2; // a symbol is at least 2
+        static bool Small(Dim d) => d.Value is < 2; // a symbol is taken as 2 or more: a dim of size 1 never breaks density
         if (sizes.Count == 1) return Small(sizes[0]) || Sizes.Equal(strides[0], Dim.Of(1), why);
         var perm = Enumerable.Range(0, sizes.Count).ToList();
         // a stable insertion sort: List.Sort would compare symbolic strides in an unspecified order
         for (var i = 1; i < perm.Count; i++)
             for (var j = i; j > 0 && Before(perm[j], perm[j - 1]); j--)
                 (perm[j], perm[j - 1]) = (perm[j - 1], perm[j]);
-        bool Before(int a, int b) => !Small(sizes[a]) && (Small(sizes[b]) || Sizes.Compare(strides[a], SizeComparison.Lt, strides[b], why));
+        bool Before(int a, int b) => !Small(sizes[a]) && (Small(sizes[b]) || Sizes.CompareOblivious(strides[a], SizeComparison.Lt, strides[b], why));
         var required = Dim.Of(1);
         foreach (var d in perm)
         {

@@ -101,11 +101,15 @@ public static class Broadcasting
                 var r = result[at];
                 if (r == d || Sizes.IsOne(d)) continue;
                 if (Sizes.IsOne(r)) { result[at] = d; continue; }
-                if (Sizes.Equal(r, d, $"{op}: broadcasting at dimension {at}"))
+                var why = $"{op}: broadcasting at dimension {at}";
+                if (Sizes.Equal(r, d, why))
                 {
                     if (d.IsConcrete) result[at] = d; // guarded equal: keep the constant
                     continue;
                 }
+                // unequal sizes broadcast where one is 1: a symbol may be, in this call
+                if (Sizes.IsOne(d, why)) continue;
+                if (Sizes.IsOne(r, why)) { result[at] = d; continue; }
                 throw new ShapeError(op, $"The size of tensor a ({r}) must match the size of tensor b ({d}) at non-singleton dimension {at}");
             }
         }

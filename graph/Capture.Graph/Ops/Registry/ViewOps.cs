@@ -68,7 +68,8 @@ public static partial class OpRegistry
             tensorNumel *= sizes[tensorD];
             if (tensorD == 0 || (!Sizes.IsOne(sizes[tensorD - 1]) && !Sizes.Equal(strides[tensorD - 1], tensorNumel * chunkBaseStride, why)))
             {
-                while (viewD >= 0 && (Sizes.Compare(viewNumel, SizeComparison.Lt, tensorNumel, why) || Sizes.IsOne(newShape[viewD])))
+                // size-oblivious, as ATen's own symbolic computeStride: a dim of size 1 is consumed either way
+                while (viewD >= 0 && (Sizes.CompareOblivious(viewNumel, SizeComparison.Lt, tensorNumel, why) || Sizes.IsOne(newShape[viewD])))
                 {
                     newStrides[viewD] = viewNumel * chunkBaseStride;
                     viewNumel *= newShape[viewD];
@@ -158,9 +159,9 @@ public static partial class OpRegistry
             var existing = t.Shape[srcDim];
             if (size.Int == -1) { dims[i] = existing; strides[i] = t.StrideDims?[srcDim] ?? 0; continue; }
             if (size.Int < 0) throw c.Error($"The expanded size of the tensor ({size.Int}) isn't allowed");
-            if (!Sizes.Equal(existing, size.AsDim, "expand: the existing size"))
+            if (existing != size.AsDim && (Sizes.IsOne(existing) || !Sizes.Equal(existing, size.AsDim, "expand: the existing size")))
             {
-                if (!Sizes.IsOne(existing))
+                if (!Sizes.IsOne(existing, "expand: whether the existing size is 1"))
                     throw c.Error($"The expanded size of the tensor ({size.AsDim}) must match the existing size ({existing}) at non-singleton dimension {i}.  Target sizes: {text}.  Tensor sizes: {t.Shape}");
                 dims[i] = size.AsDim;
                 strides[i] = 0;
@@ -179,9 +180,9 @@ public static partial class OpRegistry
         if (c.OptInt("dim") is { } dim)
         {
             var d = c.Dim(t, dim);
-            if (t.Rank > 0 && Sizes.IsOne(t.Shape[d])) keep.Remove(d);
+            if (t.Rank > 0 && Sizes.IsOne(t.Shape[d], "squeeze: whether the size is 1")) keep.Remove(d);
         }
-        else keep.RemoveAll(i => Sizes.IsOne(t.Shape[i]));
+        else keep.RemoveAll(i => Sizes.IsOne(t.Shape[i], "squeeze: whether the size is 1"));
         return c.View(t, Shape.Of(keep.Select(i => t.Shape[i])), t.StrideDims is { } s ? keep.Select(i => s[i]).ToArray() : null);
     }
 
