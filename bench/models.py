@@ -62,7 +62,7 @@ def workloads(quick):
         c = getattr(gpt.GPT, size)().config
         rows.append((f"GPT {c.n_layer}x{c.n_embd} ({b}x{t} tokens)", make))
     # a new batch size and length on every call (automatic dynamic shapes: one graph for all of them once
-    # a size changed; batch 1 specializes, as in Dynamo): time per sweep of 32 calls
+    # a size changed, batch 1 included): time per sweep of 32 calls
     batches, lengths = (4, 16) if quick else (16, 64)
 
     def sweep():

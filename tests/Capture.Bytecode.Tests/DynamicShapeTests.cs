@@ -48,6 +48,20 @@ public sealed class DynamicShapeTests
                 return x * s
             return x - s
 
+        def branch_on_item_swapped(x):
+            s = x.mean().item()
+            if 0.5 >= s:
+                return x * 2
+            return x / s
+
+        def helper(x):
+            y = torch.relu(x) * 2
+            print(end="")
+            return y.sum(0) + x.shape[0]
+
+        def calls_helper(x):
+            return helper(x) + 1
+
         def squeezing(x, w):
             return (x @ w).squeeze(0) * 2
 
@@ -130,6 +144,27 @@ public sealed class DynamicShapeTests
         Assert.InRange(compiles, 2, 4);
     }
 
+    // A function the caller's broken region calls (helper's print breaks its inlining, so the call
+    // runs for real and helper is captured as its own frame) follows the caller's dynamic= option.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void AFunctionCalledFromABrokenRegionFollowsTheCallersDynamicOption(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        long HelperRecompiles(string dynamic)
+        {
+            var (same, _) = Compiles(ns, $"compiles(calls_helper, [(torch.randn(n, 4),) for n in (3, 5, 7, 9)], dynamic={dynamic})");
+            Assert.True(same);
+            using var count = Py.Eval("len([r for r in capture._native.recompile_reasons() if r.startswith('helper:')])", ns);
+            return count.ToInt64();
+        }
+        // helper has two entries (before and after its break): each recompiles per size, or once
+        Assert.Equal(6, HelperRecompiles("False"));
+        Assert.Equal(2, HelperRecompiles("None"));
+        Assert.Equal(0, HelperRecompiles("True"));
+    }
+
     [Theory]
     [MemberData(nameof(Backends))]
     public void DynamicTrueCompilesOnceAndDynamicFalseOncePerSize(string backend)
@@ -193,8 +228,12 @@ public sealed class DynamicShapeTests
         Assert.Equal(0, recompiles.ToInt64());
         var (branchSame, branchCompiles) = Compiles(ns, "compiles(branch_on_item, [(torch.randn(5) + k,) for k in (3, 2, -4, 5, -3, 1)])");
         Assert.True(branchSame);
-        // a branch on the float reads its value: specialized per value (guarding the comparison's outcome instead is not done yet)
-        Assert.Equal(6, branchCompiles);
+        // a branch on the float guards the comparison's outcome, not the value: one resumed graph per side
+        Assert.Equal(2, branchCompiles);
+        using var reasons = Py.Eval("capture._native.recompile_reasons()", ns);
+        Assert.Contains("resumed_stack[0] > 0 no longer holds", Assert.Single(reasons.ToItems().Select(r => { using (r) return r.AsString(); })));
+        // the constant on the left, and values on the boundary (0.5 >= 0.5)
+        Assert.Equal((true, 2L), Compiles(ns, "compiles(branch_on_item_swapped, [(torch.full((4,), v),) for v in (0.2, 0.9, 0.5, 0.7, -1.0, 0.50001)])"));
     }
 
     // Gradients over dynamic sizes: the symbolic graph gets a compiled forward/backward split (its

@@ -17,6 +17,11 @@ public sealed partial class InstructionTranslator
             Push(size);
             return StepResult.Continue;
         }
+        if (SizeComparisonOf(ins.Operator!) is { } floatComparison && FloatComparison(floatComparison, left, right) is { } outcome)
+        {
+            Push(outcome);
+            return StepResult.Continue;
+        }
         if (left is TensorValue || right is TensorValue)
         {
             foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
@@ -119,6 +124,11 @@ public sealed partial class InstructionTranslator
             Push(Const(Py.Bool(Sizes.Compare(leftSize, comparison, rightSize, "Python compares the sizes"))));
             return StepResult.Continue;
         }
+        if (SizeComparisonOf(ins.Operator!) is { } floatComparison && FloatComparison(floatComparison, left, right) is { } outcome)
+        {
+            Push(outcome);
+            return StepResult.Continue;
+        }
         if (left is TensorValue || right is TensorValue)
         {
             foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
@@ -129,6 +139,37 @@ public sealed partial class InstructionTranslator
         }
         return RealOperator(ins, op.Function, left, right);
     }
+
+    /// <summary>
+    /// A comparison of a float a break left on the stack (a <c>.item()</c>) with a number constant:
+    /// decided by this call's value, guarding the outcome (<c>S[0] &gt; 0.0</c>), not the value; null
+    /// for anything else.
+    /// </summary>
+    private ConstValue? FloatComparison(SizeComparison comparison, SymValue left, SymValue right)
+    {
+        var (scalar, other, op) = (left, right) switch
+        {
+            (ScalarInputValue l, ConstValue r) when r is not ScalarInputValue => (l, r, comparison),
+            (ConstValue l, ScalarInputValue r) when l is not ScalarInputValue => (r, l, Swapped(comparison)),
+            _ => default,
+        };
+        if (scalar?.Source is not { } source || other!.Value is not { IsBool: false } bound || !(bound.IsInt || bound.IsFloat)) return null;
+        var value = scalar.Peek.ToDouble();
+        var limit = bound.ToDouble();
+        var holds = FloatRelationGuard.Evaluate(value, op, limit);
+        var guard = new FloatRelationGuard(source, op, limit, holds, "a comparison of the value");
+        _context.Guards.Add(guard, $"compares {source} with {bound.Repr()} (the outcome is guarded, not the value)");
+        return new ConstValue(Py.Bool(holds)) { DependsOn = [guard] };
+    }
+
+    private static SizeComparison Swapped(SizeComparison op) => op switch
+    {
+        SizeComparison.Lt => SizeComparison.Gt,
+        SizeComparison.Le => SizeComparison.Ge,
+        SizeComparison.Gt => SizeComparison.Lt,
+        SizeComparison.Ge => SizeComparison.Le,
+        _ => op,
+    };
 
     /// <summary>+, -, *, //, % on a symbolic size and an int (or another symbolic size): a symbolic size; null for anything else.</summary>
     private ConstValue? SizeArithmetic(string op, SymValue left, SymValue right)

@@ -34,6 +34,9 @@ public record ConstValue : SymValue
     /// </summary>
     public IReadOnlyList<Guard> DependsOn { get; init; } = [];
 
+    /// <summary>The value, without making the capture depend on it (for one that guards what it derives instead).</summary>
+    public PyObject Peek => _value;
+
     /// <summary>The value; the capture now depends on it.</summary>
     public PyObject Value
     {
@@ -63,8 +66,9 @@ public sealed record SymIntValue : ConstValue
 /// <summary>
 /// A Python float a graph break left on the stack (a <c>.item()</c> the break computed): it changes
 /// from call to call, so graph ops take it as a graph input (<see cref="Input"/> makes the
-/// placeholder on first use, guarded by type only) instead of a constant. Anything that reads it as
-/// a plain float (a branch on it, Python arithmetic) specializes it, guarded by value.
+/// placeholder on first use, guarded by type only) instead of a constant. A comparison with a
+/// constant guards its outcome (a branch on <c>s &gt; 0</c>); anything else that reads it as a plain
+/// float (Python arithmetic) specializes it, guarded by value.
 /// </summary>
 public sealed record ScalarInputValue : ConstValue
 {

@@ -124,6 +124,48 @@ public sealed record SizeRelationGuard(SizeRelation Relation, string Reason) : G
     public override string ToString() => Relation.ToString();
 }
 
+/// <summary>
+/// A comparison of a float a graph break left on the stack with a constant (<c>S[0] &gt; 0.0</c>): a
+/// branch on a <c>.item()</c> value guards its outcome, not the value, so a new value on the same
+/// side of the branch reuses the capture.
+/// </summary>
+public sealed record FloatRelationGuard(Source Source, SizeComparison Op, double Bound, bool Holds, string Reason) : SourceGuard(Source)
+{
+    public override string Kind => "value relation";
+
+    public override string Use => $"relies on {this} ({Reason})";
+
+    private string Relation => $"{Source} {Op switch
+    {
+        SizeComparison.Eq => "==",
+        SizeComparison.Ne => "!=",
+        SizeComparison.Lt => "<",
+        SizeComparison.Le => "<=",
+        SizeComparison.Gt => ">",
+        _ => ">=",
+    }} {Bound.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
+
+    public static bool Evaluate(double value, SizeComparison op, double bound) => op switch
+    {
+        SizeComparison.Eq => value == bound,
+        SizeComparison.Ne => value != bound,
+        SizeComparison.Lt => value < bound,
+        SizeComparison.Le => value <= bound,
+        SizeComparison.Gt => value > bound,
+        _ => value >= bound,
+    };
+
+    protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
+    {
+        if (!value.IsFloat || value.IsBool) return $"{Source} is no longer a float (it is {value.TypeName})";
+        var actual = value.ToDouble();
+        return Evaluate(actual, Op, Bound) == Holds ? null : $"{Source} = {actual.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}: {this} no longer holds ({Reason})";
+    }
+
+    // "not (S[0] > 0.0)" rather than "S[0] <= 0.0": a NaN is neither
+    public override string ToString() => Holds ? Relation : $"not ({Relation})";
+}
+
 /// <summary>type(value) is T.</summary>
 public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeName) : SourceGuard(Source)
 {

@@ -38,7 +38,8 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
     private readonly Dictionary<nint, CodeCache> _caches = [];
     private readonly List<string> _recompileReasons = [];
     private readonly FrameBinder _binder = new();
-    private RealExecutor.CallHook? _callHook, _callHookFullGraph;
+    // per call options: a function a broken region calls is captured with its caller's fullgraph and dynamic
+    private readonly Dictionary<CallOptions, RealExecutor.CallHook> _callHooks = [];
 
     /// <summary>The failed guard behind each recompile since the last reset, oldest first.</summary>
     public IReadOnlyList<string> RecompileReasons => _recompileReasons;
@@ -342,9 +343,8 @@ public sealed class FrameRunner(Torch.TorchBridge bridge, IGraphBackend backend,
     private int StepReal(CodeCache cache, FrameState frame, int pc, CallOptions options, out PyObject? returned)
     {
         returned = null;
-        var hook = options.FullGraph
-            ? _callHookFullGraph ??= (c, a, k) => CallThroughCapture(c, a, k, new CallOptions(FullGraph: true))
-            : _callHook ??= (c, a, k) => CallThroughCapture(c, a, k, default);
+        if (!_callHooks.TryGetValue(options, out var hook))
+            _callHooks[options] = hook = (c, a, k) => CallThroughCapture(c, a, k, options);
         RealStep step;
         try { step = RealExecutor.Execute(cache.Code, frame, pc, hook); }
         catch (Exception e) when (Locate(e, cache.Code.Instructions[pc].Location, cache.Code.Name)) { throw; }
