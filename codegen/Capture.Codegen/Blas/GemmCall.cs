@@ -21,11 +21,12 @@ public sealed record GemmCall(string Node, string A, string B, DType Type, long 
     /// <summary>The product for one call's sizes.</summary>
     public GemmCall At(IReadOnlyDictionary<string, long> sizes) => SymbolicSizes is not { } d ? this : this with
     {
-        Batch = d.Batch.Evaluate(sizes), M = d.M.Evaluate(sizes), K = d.K.Evaluate(sizes), N = d.N.Evaluate(sizes), SymbolicSizes = null,
+        Batch = d.Batch.Evaluate(sizes), M = d.M.Evaluate(sizes), K = d.K.Evaluate(sizes), N = d.N.Evaluate(sizes), SymbolicSizes = null, _symbols = null,
     };
 
     /// <summary>The size symbols the product's sizes read.</summary>
-    public IEnumerable<string> Symbols => SymbolicSizes is { } d ? new[] { d.Batch, d.M, d.K, d.N }.SelectMany(x => x.Expr?.Symbols ?? []).Distinct() : [];
+    public IReadOnlyList<string> Symbols => _symbols ??= SymbolicSizes is { } d ? [.. new[] { d.Batch, d.M, d.K, d.N }.SelectMany(x => x.Expr?.Symbols ?? []).Distinct()] : [];
+    private string[]? _symbols;
 
     /// <summary>The output's sizes: [Batch, M, N] when an operand is batched, else [M, N].</summary>
     public long[] OutputSizes => Batched ? [Batch, M, N] : [M, N];

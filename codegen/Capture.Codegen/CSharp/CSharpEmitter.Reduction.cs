@@ -205,7 +205,20 @@ public static partial class CSharpEmitter
         {
             var r = (KReduce)k.Body[i].Value;
             if (r.Function == KernelReduction.Sum) text.Append($"                    a{i} += {v}.Sum(va{i});\n");
-            else text.Append($"                    for (int l = 0; l < {lanes}; l++) a{i} = {Combine(r.Function, t, $"a{i}", $"va{i}.GetElement(l)")};\n");
+            else
+            {
+                // halved down to 128 bits (one vector max per halving), then its few lanes one by one:
+                // a short row (a softmax over 8-64 positions) spends most of its time here
+                var op = r.Function == KernelReduction.Max ? "Max" : "Min";
+                var width = int.Parse(v["Vector".Length..], System.Globalization.CultureInfo.InvariantCulture);
+                var (current, bits) = ($"va{i}", width);
+                for (; bits > 128; bits /= 2)
+                {
+                    text.Append($"                    var h{i}_{bits / 2} = Vector{bits / 2}.{op}({current}.GetLower(), {current}.GetUpper());\n");
+                    current = $"h{i}_{bits / 2}";
+                }
+                text.Append($"                    for (int l = 0; l < {lanes * bits / width}; l++) a{i} = {Combine(r.Function, t, $"a{i}", $"{current}.GetElement(l)")};\n");
+            }
         }
         text.Append("                }\n");
     }

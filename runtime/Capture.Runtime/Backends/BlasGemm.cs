@@ -12,10 +12,10 @@ namespace Capture.Runtime.Backends;
 internal static class BlasGemm
 {
     /// <summary>Computes the product into <paramref name="env"/>; false (nothing written) when an operand's layout is not one BLAS addresses.</summary>
-    public static bool TryRun(TorchRuntime torch, GemmCall gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
+    public static bool TryRun(TorchRuntime torch, GemmCall gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, IReadOnlyDictionary<string, long>? bound = null)
     {
         // over dynamic sizes: this call's product
-        if (gemm.SymbolicSizes is not null) gemm = gemm.At(SizeSymbols.Values(env, gemm.Symbols, gemm.Node));
+        if (gemm.SymbolicSizes is not null) gemm = gemm.At(SizeSymbols.Values(bound, env, gemm.Symbols, gemm.Node));
         var a = env[gemm.A];
         var b = env[gemm.B];
         // what is known of the operands (a frozen weight, a kernel's or product's output) is not read again

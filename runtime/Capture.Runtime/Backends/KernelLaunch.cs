@@ -44,9 +44,9 @@ internal sealed class KernelLaunch
     /// (nothing written to env) when a reduction kernel's operand has strides its collapsed row
     /// cannot address: the group then runs through torch. <paramref name="known"/> gives the metadata
     /// (and address) of values known without reading them (the rest are read from their tensors); the
-    /// kernel's outputs are added to it.
+    /// kernel's outputs are added to it. <paramref name="bound"/>: the run's size-symbol values.
     /// </summary>
-    public unsafe bool Run(TorchRuntime torch, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
+    public unsafe bool Run(TorchRuntime torch, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, IReadOnlyDictionary<string, long>? bound = null)
     {
         var kernel = _kernel;
         var count = kernel.Operands.Count;
@@ -55,7 +55,7 @@ internal sealed class KernelLaunch
         var perOperand = kernel.Reduced is null ? rank : outer + 1;
         var pointers = new nint[count];
         // over dynamic sizes: this call's domain (kernel order) and work items follow the operands' strides
-        var sizes = kernel.SymbolicDomain is null ? null : SizeSymbols.Values(env, _symbols!, $"kernel {kernel.Name}");
+        var sizes = kernel.SymbolicDomain is null ? null : SizeSymbols.Values(bound, env, _symbols!, $"kernel {kernel.Name}");
         var strides = new long[Math.Max(1, count * perOperand + (sizes is null ? 0 : rank + KernelSchedule.RuntimeWorkItemCount))];
         var graphDomain = _graphDomain;
         IReadOnlyList<long>? reduced = kernel.Reduced;

@@ -39,7 +39,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                 env[placeholders[i]] = inputs[i];
                 if (checkedMetas is not null && checkedMetas[i] is { } meta) known[placeholders[i]] = new KnownTensor(meta, 0);
             }
-            if (part.SizeSymbols) SizeSymbols.Bind(placeholders.Select(p => graph[p].Meta).ToList(), inputs, env);
+            var sizes = part.SizeSymbols ? SizeSymbols.Bind(part.PlaceholderMetas, inputs, env) : null;
             var groups = optimized.Fusion.Groups;
             var frees = part.Frees;
             for (var g = 0; g < groups.Count; g++)
@@ -60,12 +60,12 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
                 {
-                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env, known);
-                    if (part.Launch(group.Id).Run(torch, env, known)) continue;
+                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env, known, sizes);
+                    if (part.Launch(group.Id).Run(torch, env, known, sizes)) continue;
                 }
                 foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n)))
                     if (graph[node] is Constant) Ensure(part, node, graph, env, known);
-                    else ExecuteExtern(part, graph[node], gemm, env, known);
+                    else ExecuteExtern(part, graph[node], gemm, env, known, sizes);
             }
             foreach (var name in graph.Output.Inputs)
             {
@@ -112,7 +112,8 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     }
 
     /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
-    private void ExecuteExtern(RunnablePart part, Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
+    private void ExecuteExtern(RunnablePart part, Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known,
+        IReadOnlyDictionary<string, long>? sizes)
     {
         if (node is Cond or WhileLoop && part.Subgraph(node.Name) is { } sub)
         {
@@ -124,7 +125,7 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             return;
         }
         KernelThreads.Park(); // BLAS's and torch's threads get both cores
-        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env, known)) return;
+        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env, known, sizes)) return;
         Execute(node, env);
     }
 
@@ -151,6 +152,10 @@ public sealed class RunnablePart(CompiledPart part)
 
     /// <summary>The names of the graph's inputs, in order.</summary>
     public IReadOnlyList<string> Placeholders => _placeholders ??= [.. (part.Optimized?.Graph ?? part.Graph).Placeholders.Select(p => p.Name)];
+
+    /// <summary>The metadata of the graph's inputs, in order.</summary>
+    public IReadOnlyList<ValueMeta> PlaceholderMetas => _placeholderMetas ??= [.. (part.Optimized?.Graph ?? part.Graph).Placeholders.Select(p => p.Meta)];
+    private ValueMeta[]? _placeholderMetas;
 
     /// <summary>Whether an input has a dynamic size (a run binds the size symbols from the inputs).</summary>
     public bool SizeSymbols => _sizeSymbols ??= (part.Optimized?.Graph ?? part.Graph).Placeholders.Any(p => SizeValues.IsSymbolic(p.Meta));

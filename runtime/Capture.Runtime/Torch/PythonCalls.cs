@@ -73,7 +73,7 @@ public sealed class PythonCalls(TorchRuntime torch)
         DTypeArg d => torch.DTypeObject(d.Value),
         ListArg l => Sequence(l, lookup),
         SliceArg s => SliceOf(s, lookup),
-        SizeArg z => Py.Int(SizeSymbols.Evaluate(z.Value, lookup)),
+        SizeArg z => SizeSymbols.Value(z.Value, lookup),
         _ => throw new ArgumentOutOfRangeException(nameof(arg), arg, null),
     };
 

@@ -11,9 +11,14 @@ public static class SizeSymbols
 {
     private const string Prefix = "$";
 
-    /// <summary>Binds the symbols of <paramref name="metas"/> (the placeholders') from <paramref name="inputs"/> into <paramref name="env"/>.</summary>
-    public static void Bind(IReadOnlyList<ValueMeta> metas, IReadOnlyList<PyObject> inputs, Dictionary<string, PyObject> env)
+    /// <summary>
+    /// Binds the symbols of <paramref name="metas"/> (the placeholders') from <paramref name="inputs"/>
+    /// into <paramref name="env"/>; returns their values, which the run's kernels and products read
+    /// (once per run, not once per kernel).
+    /// </summary>
+    public static Dictionary<string, long> Bind(IReadOnlyList<ValueMeta> metas, IReadOnlyList<PyObject> inputs, Dictionary<string, PyObject> env)
     {
+        var values = new Dictionary<string, long>();
         for (var i = 0; i < metas.Count && i < inputs.Count; i++)
         {
             if (metas[i] is not TensorMeta t || t.Shape.IsConcrete) continue;
@@ -24,11 +29,25 @@ public static class SizeSymbols
                 {
                     if (t.Shape[d].SymbolName() is not { } symbol || env.ContainsKey(Prefix + symbol)) continue;
                     shape ??= inputs[i].GetAttr("shape");
-                    env[Prefix + symbol] = shape.GetItem(d);
+                    var size = env[Prefix + symbol] = shape.GetItem(d);
+                    values[symbol] = size.ToInt64();
                 }
             }
             finally { shape?.Dispose(); }
         }
+        return values;
+    }
+
+    /// <summary>The values of <paramref name="symbols"/>: from the run's bound values where they hold them all, else read from <paramref name="env"/>.</summary>
+    public static IReadOnlyDictionary<string, long> Values(IReadOnlyDictionary<string, long>? bound, Dictionary<string, PyObject> env, IReadOnlyList<string> symbols, string what)
+    {
+        if (bound is not null)
+        {
+            var all = true;
+            foreach (var symbol in symbols) all &= bound.ContainsKey(symbol);
+            if (all) return bound;
+        }
+        return Values(env, symbols, what);
     }
 
     /// <summary>The values of <paramref name="symbols"/> in a run's environment; an unbound one is an error naming <paramref name="what"/> needed it.</summary>
@@ -39,6 +58,14 @@ public static class SizeSymbols
             values[symbol] = env.TryGetValue(Prefix + symbol, out var v) ? v.ToInt64()
                 : throw new InvalidOperationException($"{what}: the size symbol {symbol} has no value in this run: no input of the graph has it as a size");
         return values;
+    }
+
+    /// <summary>A size expression's value as a Python int (a lone symbol: the bound int itself), its symbols read through <paramref name="lookup"/>.</summary>
+    public static PyObject Value(SizeExpr expr, Func<string, PyObject> lookup)
+    {
+        if (expr.SymbolName is not { } symbol) return Py.Int(Evaluate(expr, lookup));
+        try { return lookup(Prefix + symbol); }
+        catch (KeyNotFoundException) { throw new InvalidOperationException($"the size symbol {symbol} has no value in this run: no input of the graph has it as a size"); }
     }
 
     /// <summary>A size expression's value, its symbols read through <paramref name="lookup"/> (a run's environment).</summary>
