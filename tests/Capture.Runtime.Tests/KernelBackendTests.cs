@@ -425,6 +425,42 @@ public sealed class KernelBackendTests
         foreach (var r in results) r.Dispose();
     }
 
+    /// <summary>
+    /// Attention scores scaled and masked (masked_fill with -inf where a broadcast causal mask is 0),
+    /// then softmaxed; a tensor masked_fill'd with an int; one with a 0-d tensor value.
+    /// </summary>
+    private const string Masked = """
+        def forward(self, s: "f32[2, 4, 16, 16]", mask: "f32[1, 1, 16, 16]", i: "f32[2, 16]", x: "f32[2, 16]", v: "f32[]"):
+            mul: "f32[2, 4, 16, 16]" = torch.mul(s, 0.125)
+            gt: "b8[1, 1, 16, 16]" = torch.gt(mask, 0.5)
+            masked_fill: "f32[2, 4, 16, 16]" = torch.masked_fill(mul, gt, float('-inf'))
+            softmax: "f32[2, 4, 16, 16]" = torch.softmax(masked_fill, -1)
+            m: "b8[2, 16]" = torch.gt(x, 0.0)
+            masked_fill_1: "f32[2, 16]" = torch.masked_fill(i, m, 7)
+            add: "f32[2, 16]" = torch.add(masked_fill_1, 1)
+            masked_fill_2: "f32[2, 16]" = torch.masked_fill(x, m, v)
+            exp: "f32[2, 16]" = torch.exp(masked_fill_2)
+            return (softmax, add, exp)
+        """;
+
+    // masked_fill is where(mask, value, self) in a kernel: the scaled, masked attention scores fuse
+    // with the softmax after them (no pass of their own through torch), on both backends.
+    [Theory]
+    [InlineData("roslyn")]
+    [InlineData("llvm")]
+    public void MaskedFillFusesIntoKernels(string backend)
+    {
+        using var gil = Interpreter.Gil();
+        var graph = CodeParser.Parse(Masked);
+        var kernels = Kernels(backend);
+        var compiled = kernels.Compile(graph);
+        var lowered = compiled.Trace.Main.Kernels.Values.SelectMany(k => k.Body.Select(s => s.Node)).ToHashSet();
+        Assert.Subset(lowered, new HashSet<string> { "mul", "gt", "m", "masked_fill", "masked_fill_1", "add", "masked_fill_2", "exp" });
+        Assert.Contains(compiled.Trace.Main.Kernels.Values, k => k.Body.Any(s => s.Node == "masked_fill") && k.Reduced is not null);
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + Close, filename: $"{backend}_masked.py");
+        for (var seed = 0; seed < 3; seed++) AssertMatchesEager(ns, kernels, compiled, seed);
+    }
+
     /// <summary>Five pointwise ops, a broadcast operand, and a mask among the outputs.</summary>
     private const string Chain = """
         def forward(self, x: "f32[64, 1024]", b: "f32[1024]"):

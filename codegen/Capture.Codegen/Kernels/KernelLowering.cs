@@ -225,6 +225,7 @@ public static class KernelLowering
 
     private static KExpr? LowerCall(CallOp call, DType result, Graph graph, Func<Arg, KExpr?> operand)
     {
+        if (call.Op == Ops.MaskedFill) return LowerMaskedFill(call, result, operand);
         var cast = Casts.Contains(call.Op);
         if (!cast && !Functions.ContainsKey(call.Op)) return null;
         var kwargs = call.Kwargs.ToDictionary(k => k.Name, k => k.Value);
@@ -268,6 +269,26 @@ public static class KernelLowering
             return exponent.Value == 2 ? square : new KCall(KernelFunction.Mul, new EquatableList<KExpr>([square, lowered[0]]), result);
         }
         return new KCall(function, lowered.ToEquatableList(), info.IsComparison ? DType.Bool : result);
+    }
+
+    /// <summary>
+    /// masked_fill(self, mask, value) as where(mask, value, self): the value (a number, or a 0-d
+    /// tensor) in self's dtype. A float value into an integer tensor is left to torch.
+    /// </summary>
+    private static KExpr? LowerMaskedFill(CallOp call, DType result, Func<Arg, KExpr?> operand)
+    {
+        if (call.Kwargs.Count != 0 || call.Args.Count != 3 || !Supports(result)) return null;
+        if (operand(call.Args[0]) is not { } self || operand(call.Args[1]) is not { } mask) return null;
+        KExpr? value = call.Args[2] switch
+        {
+            IntArg n => KConst.Of(n.Value, n.Value, result),
+            FloatArg f when result.IsFloatingPoint() => KConst.Of(f.Value, null, result),
+            BoolArg b => KConst.Of(b.Value ? 1 : 0, b.Value ? 1 : 0, result),
+            RefArg r => operand(r) is { } loaded ? Cast(loaded, result) : null,
+            _ => null,
+        };
+        if (value is null) return null;
+        return new KCall(KernelFunction.Where, new EquatableList<KExpr>([Cast(mask, DType.Bool), value, Cast(self, result)]), result);
     }
 
     /// <summary>
