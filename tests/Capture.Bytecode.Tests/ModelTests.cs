@@ -613,6 +613,38 @@ public sealed class InferenceModelTests
         Assert.True(same.ToBoolean(), detail.Repr());
     }
 
+    // A view of frozen weights (the transpose a product reads) is made once, like the frozen weight
+    // itself, not per call: a later call runs no view op through torch, only the allocations of
+    // kernel and product outputs. Values equal eager's, and a change to a weight still recompiles.
+    [Theory]
+    [InlineData("roslyn")]
+    [InlineData("llvm")]
+    public void ViewsOfFrozenWeightsAreMadeOnce(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            torch.manual_seed(0)
+            m = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 8)).eval()
+            x = torch.randn(4, 16)
+            capture.reset()
+            f = capture.compile(m, backend=BACKEND)
+            with torch.no_grad():
+                f(x)
+                with torch.autograd.profiler.profile() as prof:
+                    y = f(x)
+                ops = sorted({e.name for e in prof.function_events})
+                same = torch.allclose(y, m(x), atol=1e-5)
+                m[0].weight.mul_(2)
+                changed = torch.allclose(f(x), m(x), atol=1e-5)
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var ops = ns.GetItem("ops");
+        Assert.Equal("['aten::empty_strided']", ops.Repr());
+        using var same = ns.GetItem("same");
+        Assert.True(same.ToBoolean());
+        using var changed = ns.GetItem("changed");
+        Assert.True(changed.ToBoolean(), "a stale view of a changed weight");
+    }
+
     // A parameter the graph returns, or a view of it, is the parameter's own (eager's aliasing): it is
     // not frozen into a constant, so writing into the result writes the parameter as in eager.
     [Theory]

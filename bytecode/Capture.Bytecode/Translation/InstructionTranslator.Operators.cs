@@ -156,7 +156,7 @@ public sealed partial class InstructionTranslator
         if (scalar?.Source is not { } source || other!.Value is not { IsBool: false } bound || !(bound.IsInt || bound.IsFloat)) return null;
         var value = scalar.Peek.ToDouble();
         var limit = bound.ToDouble();
-        var holds = FloatRelationGuard.Evaluate(value, op, limit);
+        var holds = op.Holds(value, limit);
         var guard = new FloatRelationGuard(source, op, limit, holds, "a comparison of the value");
         _context.Guards.Add(guard, $"compares {source} with {bound.Repr()} (the outcome is guarded, not the value)");
         return new ConstValue(Py.Bool(holds)) { DependsOn = [guard] };

@@ -135,31 +135,13 @@ public sealed record FloatRelationGuard(Source Source, SizeComparison Op, double
 
     public override string Use => $"relies on {this} ({Reason})";
 
-    private string Relation => $"{Source} {Op switch
-    {
-        SizeComparison.Eq => "==",
-        SizeComparison.Ne => "!=",
-        SizeComparison.Lt => "<",
-        SizeComparison.Le => "<=",
-        SizeComparison.Gt => ">",
-        _ => ">=",
-    }} {Bound.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
-
-    public static bool Evaluate(double value, SizeComparison op, double bound) => op switch
-    {
-        SizeComparison.Eq => value == bound,
-        SizeComparison.Ne => value != bound,
-        SizeComparison.Lt => value < bound,
-        SizeComparison.Le => value <= bound,
-        SizeComparison.Gt => value > bound,
-        _ => value >= bound,
-    };
+    private string Relation => $"{Source} {Op.Text()} {Bound.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
 
     protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
         if (!value.IsFloat || value.IsBool) return $"{Source} is no longer a float (it is {value.TypeName})";
         var actual = value.ToDouble();
-        return Evaluate(actual, Op, Bound) == Holds ? null : $"{Source} = {actual.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}: {this} no longer holds ({Reason})";
+        return Op.Holds(actual, Bound) == Holds ? null : $"{Source} = {actual.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}: {this} no longer holds ({Reason})";
     }
 
     // "not (S[0] > 0.0)" rather than "S[0] <= 0.0": a NaN is neither

@@ -2,12 +2,21 @@ namespace Capture.Graphs;
 
 public enum SizeComparison { Eq, Ne, Lt, Le, Gt, Ge }
 
-/// <summary>A relation between sizes a capture relied on (<c>s0 &gt; 8</c>, <c>s0 == s1</c>): a guard on the sizes of the next call.</summary>
-public sealed record SizeRelation(SizeExpr Left, SizeComparison Op, SizeExpr Right)
+public static class SizeComparisons
 {
-    public bool Holds(IReadOnlyDictionary<string, long> values) => Compare(Left.Evaluate(values), Right.Evaluate(values));
+    /// <summary>Python's spelling: ==, !=, &lt;, &lt;=, &gt;, &gt;=.</summary>
+    public static string Text(this SizeComparison op) => op switch
+    {
+        SizeComparison.Eq => "==",
+        SizeComparison.Ne => "!=",
+        SizeComparison.Lt => "<",
+        SizeComparison.Le => "<=",
+        SizeComparison.Gt => ">",
+        _ => ">=",
+    };
 
-    private bool Compare(long a, long b) => Op switch
+    /// <summary>Whether <c>a op b</c> holds (for floats, IEEE's: a NaN compares unequal and unordered).</summary>
+    public static bool Holds<T>(this SizeComparison op, T a, T b) where T : System.Numerics.IComparisonOperators<T, T, bool> => op switch
     {
         SizeComparison.Eq => a == b,
         SizeComparison.Ne => a != b,
@@ -16,6 +25,12 @@ public sealed record SizeRelation(SizeExpr Left, SizeComparison Op, SizeExpr Rig
         SizeComparison.Gt => a > b,
         _ => a >= b,
     };
+}
+
+/// <summary>A relation between sizes a capture relied on (<c>s0 &gt; 8</c>, <c>s0 == s1</c>): a guard on the sizes of the next call.</summary>
+public sealed record SizeRelation(SizeExpr Left, SizeComparison Op, SizeExpr Right)
+{
+    public bool Holds(IReadOnlyDictionary<string, long> values) => Op.Holds(Left.Evaluate(values), Right.Evaluate(values));
 
     public SizeRelation Negated => this with
     {
@@ -37,7 +52,7 @@ public sealed record SizeRelation(SizeExpr Left, SizeComparison Op, SizeExpr Rig
     public bool? Static(long symbolBound = 1)
     {
         var diff = Left - Right;
-        if (diff.ConstantValue is { } d) return Compare(d, 0);
+        if (diff.ConstantValue is { } d) return Op.Holds(d, 0L);
         var low = diff.LowerBound(symbolBound);          // Left - Right >= low
         var high = (-diff).LowerBound(symbolBound) is { } l ? -l : (long?)null; // Left - Right <= high
         return Op switch
@@ -51,15 +66,7 @@ public sealed record SizeRelation(SizeExpr Left, SizeComparison Op, SizeExpr Rig
         };
     }
 
-    public override string ToString() => $"{Left} {Op switch
-    {
-        SizeComparison.Eq => "==",
-        SizeComparison.Ne => "!=",
-        SizeComparison.Lt => "<",
-        SizeComparison.Le => "<=",
-        SizeComparison.Gt => ">",
-        _ => ">=",
-    }} {Right}";
+    public override string ToString() => $"{Left} {Op.Text()} {Right}";
 }
 
 /// <summary>A relation a capture decided, and what decided it (an op's shape rule, a branch on a size).</summary>

@@ -70,8 +70,8 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             foreach (var name in graph.Output.Inputs)
             {
                 Ensure(part, name, graph, env, known);
-                // a constant's tensor is shared by every call: the caller gets a copy of its own
-                if (graph[name] is Constant && env.Remove(name, out var shared))
+                // a constant's tensor (or a view of one) is shared by every call: the caller gets a copy of its own
+                if ((graph[name] is Constant || part.IsConstantView(graph[name])) && env.Remove(name, out var shared))
                     using (shared) env[name] = shared.CallMethod("clone");
             }
             return OutputTuple(graph.Output.Value, env) ?? _calls.Value(graph.Output.Value, name => env[name].NewReference());
@@ -105,6 +105,18 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
         {
             // made once and shared by every call: its metadata and address too
             (env[name], known[name]) = part.ConstantTensor(constant, torch);
+            return;
+        }
+        if (part.IsConstantView(node))
+        {
+            // a view of constants (a frozen weight's transpose for a product): also made once
+            (env[name], known[name]) = part.ConstantView(node, () =>
+            {
+                foreach (var input in node.Inputs) Ensure(part, input, graph, env, known);
+                Execute(node, env);
+                env.Remove(name, out var made); // the cache owns it now
+                return made!;
+            }, torch);
             return;
         }
         foreach (var input in node.Inputs) Ensure(part, input, graph, env, known);
@@ -210,6 +222,48 @@ public sealed class RunnablePart(CompiledPart part)
             {
                 var tensor = torch.FromData(constant.Value, (TensorMeta)constant.Meta);
                 _constants[constant.Name] = made = (tensor, new KnownTensor(torch.ReadMeta(tensor), torch.DataPtr(tensor)));
+            }
+            return (made.Tensor.NewReference(), made.Known);
+        }
+    }
+
+    private readonly Dictionary<string, bool> _constantViewNodes = [];
+    private readonly Dictionary<string, (PyObject Tensor, KnownTensor Known)> _constantViews = [];
+
+    /// <summary>
+    /// Whether a node is a view computed from constants alone (a frozen weight's <c>t()</c>, a slice of
+    /// a frozen buffer by constant bounds): the same tensor on every call, so it is made once.
+    /// </summary>
+    internal bool IsConstantView(Node node)
+    {
+        lock (_constantViewNodes)
+        {
+            if (_constantViewNodes.TryGetValue(node.Name, out var known)) return known;
+            var graph = part.Optimized?.Graph ?? part.Graph;
+            var result = node is CallOp { Op.Category: OpCategory.View, Op.IsInPlace: false, Meta: TensorMeta } c
+                && !c.Args.Concat(c.Kwargs.Select(k => k.Value)).Any(HasSize)
+                && c.Inputs.Any() && c.Inputs.All(i => graph[i] is Constant || IsConstantView(graph[i]));
+            return _constantViewNodes[node.Name] = result;
+        }
+    }
+
+    private static bool HasSize(Arg arg) => arg switch
+    {
+        SizeArg => true,
+        ListArg l => l.Items.Any(HasSize),
+        SliceArg s => HasSize(s.Start) || HasSize(s.Stop) || HasSize(s.Step),
+        _ => false,
+    };
+
+    /// <summary>A view of constants (<see cref="IsConstantView"/>), made by <paramref name="make"/> on first use and shared by later calls (a new handle).</summary>
+    internal (PyObject Tensor, KnownTensor Known) ConstantView(Node node, Func<PyObject> make, TorchRuntime torch)
+    {
+        lock (_constantViews)
+        {
+            if (!_constantViews.TryGetValue(node.Name, out var made))
+            {
+                var tensor = make();
+                _constantViews[node.Name] = made = (tensor, new KnownTensor(torch.ReadMeta(tensor), torch.DataPtr(tensor)));
             }
             return (made.Tensor.NewReference(), made.Known);
         }
