@@ -62,6 +62,11 @@ public sealed class DynamicShapeTests
         def calls_helper(x):
             return helper(x) + 1
 
+        def same_shape(x, y):
+            if x.size() == y.size():
+                return x + y
+            return x * 2 + y.sum()
+
         def squeezing(x, w):
             return (x @ w).squeeze(0) * 2
 
@@ -122,6 +127,20 @@ public sealed class DynamicShapeTests
         Assert.Equal((true, 2L), Compiles(ns, "compiles(mlp, [(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 5, 1, 7, 1)])"));
         Assert.Equal((true, 2L), Compiles(ns, "compiles(mlp, [(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 1, 5, 7, 1)])"));
         Assert.Equal((true, 1L), Compiles(ns, "compiles(mlp, [(torch.randn(n, 8), torch.randn(8, 4)) for n in (3, 1, 5, 1)], dynamic=True)"));
+    }
+
+    // torch.Size == torch.Size with symbolic sizes (what F.mse_loss checks first): compared item by
+    // item, each decided and guarded, no graph break; each side of the branch reused for new sizes
+    // (equal sizes share one symbol; unequal ones get two, guarded s0 != s1).
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ShapesComparedWithSymbolicSizesNeedNoBreak(string backend)
+    {
+        using var ns = CaptureFixture.Load(Source, backend);
+        using var gil = Interpreter.Gil();
+        Assert.Equal((true, 2L), Compiles(ns, "compiles(same_shape, [(torch.randn(n, 16), torch.randn(m, 16)) for n, m in ((2, 2), (4, 4), (5, 5), (3, 6), (7, 2), (6, 6))], dynamic=True)"));
+        using var breaks = Py.Eval("capture.explain(same_shape, torch.randn(4, 3), torch.randn(4, 3)).graph_break_count", ns);
+        Assert.Equal(0, breaks.ToInt64());
     }
 
     // Where the capture relies on a size not being 1 (squeeze(0) keeps a dim of 5, drops one of 1;

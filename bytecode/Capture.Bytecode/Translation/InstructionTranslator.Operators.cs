@@ -17,11 +17,6 @@ public sealed partial class InstructionTranslator
             Push(size);
             return StepResult.Continue;
         }
-        if (SizeComparisonOf(ins.Operator!) is { } floatComparison && FloatComparison(floatComparison, left, right) is { } outcome)
-        {
-            Push(outcome);
-            return StepResult.Continue;
-        }
         if (left is TensorValue || right is TensorValue)
         {
             foreach (var dunder in op.Dunders) _context.TensorTypeLookup(dunder);
@@ -124,6 +119,12 @@ public sealed partial class InstructionTranslator
             Push(Const(Py.Bool(Sizes.Compare(leftSize, comparison, rightSize, "Python compares the sizes"))));
             return StepResult.Continue;
         }
+        if (ins.Operator is "==" or "!=" && SizesEqual(left, right) is { } equal)
+        {
+            // target.size() == input.size() with dynamic sizes: item by item, each decided and guarded
+            Push(Const(Py.Bool(equal == (ins.Operator == "=="))));
+            return StepResult.Continue;
+        }
         if (SizeComparisonOf(ins.Operator!) is { } floatComparison && FloatComparison(floatComparison, left, right) is { } outcome)
         {
             Push(outcome);
@@ -160,6 +161,23 @@ public sealed partial class InstructionTranslator
         var guard = new FloatRelationGuard(source, op, limit, holds, "a comparison of the value");
         _context.Guards.Add(guard, $"compares {source} with {bound.Repr()} (the outcome is guarded, not the value)");
         return new ConstValue(Py.Bool(holds)) { DependsOn = [guard] };
+    }
+
+    /// <summary>
+    /// Whether two tuples of sizes (a <c>torch.Size</c> with a symbolic size among ints) are equal, as
+    /// Python's == on tuples: same length, then item by item up to the first unequal one, each
+    /// comparison decided and guarded; null when neither holds a symbolic size or an item is no size.
+    /// </summary>
+    private static bool? SizesEqual(SymValue left, SymValue right)
+    {
+        if (left is not TupleValue a || right is not TupleValue b || !a.Items.Concat(b.Items).Any(i => i is SymIntValue)) return null;
+        var sizesA = a.Items.Select(AsSize).ToList();
+        var sizesB = b.Items.Select(AsSize).ToList();
+        if (sizesA.Concat(sizesB).Any(s => s is null)) return null;
+        if (sizesA.Count != sizesB.Count) return false;
+        for (var i = 0; i < sizesA.Count; i++)
+            if (!Sizes.Equal(sizesA[i]!.Value, sizesB[i]!.Value, "Python compares two shapes")) return false;
+        return true;
     }
 
     private static SizeComparison Swapped(SizeComparison op) => op switch
