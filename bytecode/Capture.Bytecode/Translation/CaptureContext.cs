@@ -34,11 +34,10 @@ internal sealed class CaptureContext
     public bool SymbolicOnes { get; }
 
     /// <summary>
-    /// The symbols of size 1 in this call that a decision relied on (a squeeze, a broadcast, a branch):
-    /// a capture that has any is done again with its ones specialized.
+    /// Whether a decision relied on a symbol of size 1 in this call (a squeeze, a broadcast, a branch):
+    /// such a capture is done again with its ones specialized.
     /// </summary>
-    public IEnumerable<string> ReliedOnOnes => Shapes.Decisions.SelectMany(d => d.Relation.Left.Symbols.Concat(d.Relation.Right.Symbols))
-        .Where(name => Shapes.Hints[name] == 1).Distinct();
+    public bool ReliesOnOnes => Shapes.Decisions.Any(d => d.Relation.Left.Symbols.Concat(d.Relation.Right.Symbols).Any(name => Shapes.Hints[name] == 1));
 
     /// <summary>Name lookups no value guard covers (torch.sigmoid, type(m).forward): guarded at the end of the capture.</summary>
     public NamespaceReads Namespaces { get; } = new();

@@ -80,7 +80,7 @@ public sealed partial class InstructionTranslator
         try
         {
             var result = translator.Run();
-            if (ones is not null) ones.Relied = context.ReliedOnOnes.Any();
+            if (ones is not null) ones.Relied = context.ReliesOnOnes;
             return result;
         }
         finally

@@ -214,21 +214,24 @@ public sealed class RunnablePart(CompiledPart part)
     /// is not copied per call. Safe to share: the graph does not write (it runs kernels), and an output
     /// that is a constant is copied for the caller.
     /// </summary>
-    internal (PyObject Tensor, KnownTensor Known) ConstantTensor(Constant constant, TorchRuntime torch)
+    internal (PyObject Tensor, KnownTensor Known) ConstantTensor(Constant constant, TorchRuntime torch) =>
+        Shared(constant.Name, () => torch.FromData(constant.Value, (TensorMeta)constant.Meta), torch);
+
+    /// <summary>The tensor of a node every call shares (a constant, a view of constants): made by <paramref name="make"/> on first use, a new handle each time.</summary>
+    private (PyObject Tensor, KnownTensor Known) Shared(string name, Func<PyObject> make, TorchRuntime torch)
     {
         lock (_constants)
         {
-            if (!_constants.TryGetValue(constant.Name, out var made))
+            if (!_constants.TryGetValue(name, out var made))
             {
-                var tensor = torch.FromData(constant.Value, (TensorMeta)constant.Meta);
-                _constants[constant.Name] = made = (tensor, new KnownTensor(torch.ReadMeta(tensor), torch.DataPtr(tensor)));
+                var tensor = make();
+                _constants[name] = made = (tensor, new KnownTensor(torch.ReadMeta(tensor), torch.DataPtr(tensor)));
             }
             return (made.Tensor.NewReference(), made.Known);
         }
     }
 
     private readonly Dictionary<string, bool> _constantViewNodes = [];
-    private readonly Dictionary<string, (PyObject Tensor, KnownTensor Known)> _constantViews = [];
 
     /// <summary>
     /// Whether a node is a view computed from constants alone (a frozen weight's <c>t()</c>, a slice of
@@ -256,18 +259,7 @@ public sealed class RunnablePart(CompiledPart part)
     };
 
     /// <summary>A view of constants (<see cref="IsConstantView"/>), made by <paramref name="make"/> on first use and shared by later calls (a new handle).</summary>
-    internal (PyObject Tensor, KnownTensor Known) ConstantView(Node node, Func<PyObject> make, TorchRuntime torch)
-    {
-        lock (_constantViews)
-        {
-            if (!_constantViews.TryGetValue(node.Name, out var made))
-            {
-                var tensor = make();
-                _constantViews[node.Name] = made = (tensor, new KnownTensor(torch.ReadMeta(tensor), torch.DataPtr(tensor)));
-            }
-            return (made.Tensor.NewReference(), made.Known);
-        }
-    }
+    internal (PyObject Tensor, KnownTensor Known) ConstantView(Node node, Func<PyObject> make, TorchRuntime torch) => Shared(node.Name, make, torch);
 
     private readonly Dictionary<string, IReadOnlyList<RunnablePart>?> _subgraphs = [];
 
