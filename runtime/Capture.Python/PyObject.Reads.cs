@@ -176,6 +176,94 @@ public sealed partial class PyObject
         finally { CApi.Py_DecRef(dict); }
     }
 
+    /// <summary>
+    /// Attribute <paramref name="name"/>, when Python's read of it only looks it up in dicts, with the
+    /// <see cref="ReadWitness"/> that tells when a later read would give the same object: the class keeps
+    /// object's __getattribute__, has no descriptor of that name (no method, property or slot), and the
+    /// value is in the instance's __dict__, else a plain class attribute, else (a class whose __getattr__
+    /// is <paramref name="dicts"/>'s function) in one of the dicts it looks in. Null (no witness) for any
+    /// other read: read it with <see cref="GetAttr"/>.
+    /// </summary>
+    public PyObject? GetAttrWitnessed(string name, FallbackDicts? dicts, out ReadWitness? witness)
+    {
+        witness = null;
+        if (!ReadWitness.Available) return null;
+        var type = CApi.TypeOf(Handle);
+        if (CApi._PyType_Lookup(type, FallbackDicts.GetattributeName) != PyTypes.ObjectGetAttribute) return null;
+        var getattr = CApi._PyType_Lookup(type, FallbackDicts.GetattrName);
+        if (getattr != 0 && getattr != dicts?.Getattr) return null;
+        using var key = new InternedName(name);
+        var attribute = CApi._PyType_Lookup(type, key.Handle);
+        if (attribute != 0 && TypeVersions.IsDescriptorType(CApi.TypeOf(attribute))) return null;
+        var tag = TypeVersions.Tag(type); // after the lookups, which give the type a tag when it has none
+        if (tag == 0) return null;
+        var dict = CApi.PyObject_GenericGetDict(Handle, 0);
+        if (dict == 0)
+        {
+            CApi.PyErr_Clear();
+            return null;
+        }
+        try
+        {
+            if (CApi.TypeOf(dict) != PyTypes.Dict) return null;
+            var looked = new List<(nint, ulong)> { (dict, ReadWitness.Version(dict)) };
+            var value = CApi.PyDict_GetItemWithError(dict, key.Handle);
+            if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+            if (value == 0 && attribute != 0) value = attribute;
+            if (value == 0 && getattr != 0)
+                foreach (var fallback in dicts!.Names)
+                {
+                    var table = CApi.PyDict_GetItemWithError(dict, fallback);
+                    if (table == 0)
+                    {
+                        if (CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+                        continue;
+                    }
+                    if (!ReadWitness.IsPlainDict(table)) return null;
+                    looked.Add((table, ReadWitness.Version(table)));
+                    value = CApi.PyDict_GetItemWithError(table, key.Handle);
+                    if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+                    if (value != 0) break;
+                }
+            if (value == 0) return null;
+            witness = ReadWitness.OfAttr(type, tag, [.. looked]);
+            return Borrow(value);
+        }
+        finally { CApi.Py_DecRef(dict); }
+    }
+
+    /// <summary>
+    /// Item <paramref name="key"/> of an exact dict or OrderedDict, with the witness that tells when a
+    /// later read would give the same object; null (no witness) for any other owner or a missing key:
+    /// read it with <see cref="GetItem(string)"/>.
+    /// </summary>
+    public PyObject? GetDictItemWitnessed(string key, out ReadWitness? witness)
+    {
+        witness = null;
+        if (!ReadWitness.Available || !ReadWitness.IsPlainDict(Handle)) return null;
+        using var name = new InternedName(key);
+        var value = CApi.PyDict_GetItemWithError(Handle, name.Handle);
+        if (value == 0)
+        {
+            if (CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+            return null;
+        }
+        witness = ReadWitness.OfItem(Handle);
+        return Borrow(value);
+    }
+
+    /// <summary>
+    /// Item <paramref name="index"/> of an exact tuple, with a witness that holds the tuple (a later read
+    /// from the same tuple gives the same object); null (no witness) for any other owner or an index out of range.
+    /// </summary>
+    public PyObject? GetTupleItemWitnessed(long index, out ReadWitness? witness)
+    {
+        witness = null;
+        if (CApi.TypeOf(Handle) != PyTypes.Tuple || index < 0 || index >= CApi.PyTuple_Size(Handle)) return null;
+        witness = ReadWitness.OfTupleItem(this);
+        return Borrow(CApi.PyTuple_GetItem(Handle, (nint)index));
+    }
+
     private static bool IsDictAt(nint o) => CApi.TypeOf(o) == PyTypes.Dict || CApi.PyType_IsSubtype(CApi.TypeOf(o), PyTypes.Dict) == 1;
 
     /// <summary>type(self) is <paramref name="type"/> (exactly, not a subclass).</summary>

@@ -387,5 +387,73 @@ public sealed class BreakAndGuardTests
         Assert.Equal("[True, True, True, True, True, True, True]", results.Repr());
     }
 
+    [Theory]
+    [MemberData(nameof(CaptureFixture.PerBackend), MemberType = typeof(CaptureFixture))]
+    public void ChangesToWhatAModuleReadsFromItsDictsAreSeen(string backend)
+    {
+        // a cache hit takes attribute chains read through dicts from the last call while the dicts and
+        // classes on the way are unchanged (ReadPlan): every change on the way must be read again
+        using var ns = CaptureFixture.Load("""
+            import torch.nn as nn
+
+            OFFSET = 1.0
+
+            class Scaled(nn.Module):
+                scale = 2.0
+                def __init__(self):
+                    super().__init__()
+                    self.factors = (3.0, 0.5)
+                    self.table = {"k": 1.0}
+                def forward(self, x):
+                    return x * self.scale * self.factors[0] + self.factors[1] + self.table["k"]
+
+            class Doubled(Scaled):
+                def forward(self, x):
+                    return 2 * x
+
+            class Outer(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.block = Scaled()
+                def forward(self, x):
+                    return self.block(x) + OFFSET
+
+            def check():
+                global OFFSET
+                torch.manual_seed(0)
+                m = Outer()
+                x = torch.randn(4)
+                compiled = capture.compile(m, backend=BACKEND)
+                results = []
+                def step(label):
+                    results.append((label, same(compiled(x), m(x))))
+                step("first")
+                step("again")
+                Scaled.scale = 3.0
+                step("class attribute")
+                m.block.scale = 5.0
+                step("instance attribute shadows it")
+                m.block.factors = (2.0, 0.25)
+                step("tuple attribute")
+                m.block.table["k"] = 4.0
+                step("dict item")
+                m.block.__dict__ = {**m.block.__dict__, "factors": (1.5, 1.0)}
+                step("__dict__ replaced")
+                m.block = Scaled()
+                step("submodule replaced")
+                m.block.__class__ = Doubled
+                step("__class__ assigned")
+                m.block.__class__ = Scaled
+                Scaled.factors = property(lambda self: (7.0, 1.0))
+                step("property on the class")
+                OFFSET = 2.0
+                step("global")
+                return [label for label, ok in results if not ok]
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var stale = Py.Eval("check()", ns);
+        Assert.Equal("[]", stale.Repr());
+    }
+
     private static string Quote(string s) => "'" + s.Replace("'", "\\'") + "'";
 }

@@ -68,10 +68,22 @@ public sealed class FrameState : IDisposable
     /// <summary>Releases the values kept since <see cref="BeginReads"/>.</summary>
     public void EndReads()
     {
+        _plan = null;
         if (_reads is null) return;
         foreach (var v in _reads.Values) v.Dispose();
         _reads = null;
     }
+
+    /// <summary>Whether reads are being kept (between <see cref="BeginReads"/> and <see cref="EndReads"/>).</summary>
+    internal bool KeepsReads => _reads is not null;
+
+    private ReadPlan? _plan;
+
+    /// <summary>The guard set whose check passed this call: its reads serve the entry's graph inputs until <see cref="EndReads"/>.</summary>
+    internal void UsePlan(ReadPlan plan) => _plan = _reads is not null ? plan : null;
+
+    /// <summary>The value the passed guard set's check read from <paramref name="source"/> (borrowed), or null.</summary>
+    internal PyObject? PlannedRead(Source source) => _plan?.ValueOf(source);
 
     /// <summary>The kept value of <paramref name="source"/> (borrowed), or null.</summary>
     internal PyObject? KeptRead(Source source) => _reads is not null && _reads.TryGetValue(source, out var v) ? v : null;

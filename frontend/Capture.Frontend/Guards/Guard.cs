@@ -48,6 +48,9 @@ public abstract record SourceGuard(Source Source) : Guard
 
     /// <summary>Null when <paramref name="value"/> meets the guard, else why not.</summary>
     protected abstract string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch);
+
+    /// <summary>The check on a value already read from <see cref="Source"/> (a <see cref="ReadPlan"/> reads it).</summary>
+    internal string? CheckRead(PyObject value, FrameState frame, ITorchBridge torch) => CheckValue(value, frame, torch);
 }
 
 /// <summary>
@@ -163,16 +166,25 @@ public sealed record TypeMatchGuard(Source Source, PyObject Type, string TypeNam
     public override string ToString() => $"type({Source}) is {TypeName}";
 }
 
-/// <summary>value is one particular object (a function, a module, a class). The guard keeps it alive.</summary>
+/// <summary>
+/// value is one particular object (a function, a module, a class), still of the class it had at capture
+/// (`obj.__class__ = Other` keeps the object but changes every method the capture looked up on it).
+/// The guard keeps it alive.
+/// </summary>
 public sealed record IdMatchGuard(Source Source, PyObject Object, string Description) : SourceGuard(Source)
 {
+    private readonly PyObject _type = Object.Type;
+
     public override string Kind => "identity match";
 
     public override string Use => $"uses the object {Source} (calls it or reads it)";
 
     protected override string? CheckValue(PyObject value, FrameState frame, ITorchBridge torch)
     {
-        return value.Is(Object) ? null : $"{Source} is a different object: expected {Description}, actual {Describe(value)}";
+        if (!value.Is(Object)) return $"{Source} is a different object: expected {Description}, actual {Describe(value)}";
+        if (value.TypeIs(_type)) return null;
+        using var expected = _type.GetAttr("__qualname__");
+        return $"{Source} is the same object of another class now: expected {expected.AsString()}, actual {value.TypeName}";
     }
 
     public static string Describe(PyObject value) =>

@@ -29,6 +29,7 @@ public sealed class GuardSet
 {
     private readonly List<Guard> _guards = [];
     private readonly Dictionary<string, List<GuardUse>> _uses = [];
+    private ReadPlan? _plan; // made at the first check, after the capture added every guard
 
     public IReadOnlyList<Guard> Guards => _guards;
 
@@ -45,6 +46,7 @@ public sealed class GuardSet
         {
             _uses[key] = uses = [];
             _guards.Add(guard);
+            _plan = null;
         }
         Note(uses, new GuardUse(at, why ?? guard.Use));
     }
@@ -61,6 +63,7 @@ public sealed class GuardSet
         var index = _guards.IndexOf(guard);
         if (index < 0) throw new ArgumentException($"no guard {guard} to replace", nameof(guard));
         _guards[index] = replacement;
+        _plan = null;
         _uses.Remove(guard.ToString()!, out var uses);
         _uses[replacement.ToString()!] = [.. (uses ?? []).Select(u => u with { Why = replacement.Use })];
     }
@@ -83,6 +86,16 @@ public sealed class GuardSet
     public string? Check(FrameState frame, ITorchBridge torch)
     {
         frame.SizeBindings.Clear();
+        if (frame.KeepsReads && ReadWitness.Available)
+        {
+            var plan = _plan ??= new ReadPlan(_guards);
+            if (!plan.Busy)
+            {
+                var failure = plan.Check(frame, torch);
+                if (failure is null) frame.UsePlan(plan);
+                return failure;
+            }
+        }
         foreach (var guard in _guards)
             if (guard.Check(frame, torch) is { } failure) return failure;
         return null;

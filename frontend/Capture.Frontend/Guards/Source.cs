@@ -51,6 +51,7 @@ public readonly struct SourceValue(PyObject value, bool owned) : IDisposable
     public static SourceValue Of(Source source, FrameState frame)
     {
         if (source.Peek(frame) is { } borrowed) return new(borrowed, false);
+        if (frame.PlannedRead(source) is { } planned) return new(planned, false);
         if (source is not PartSource) return new(source.Resolve(frame), true);
         if (frame.KeptRead(source) is { } kept) return new(kept, false);
         var value = source.Resolve(frame);
@@ -104,6 +105,9 @@ public abstract record PartSource(Source Base) : Source
 
     /// <summary>The part, read from the base's value.</summary>
     protected abstract PyObject Read(PyObject owner);
+
+    /// <summary>The part, read from <paramref name="owner"/>, the base's value (a new handle).</summary>
+    internal PyObject ReadFrom(PyObject owner) => Read(owner);
 }
 
 public sealed record AttrSource(Source Base, string Attr) : PartSource(Base)

@@ -12,6 +12,8 @@ internal static class PyTypes
 
     internal static readonly IntPtr Tuple = LibPython.Symbol("PyTuple_Type"), List = LibPython.Symbol("PyList_Type"), Dict = LibPython.Symbol("PyDict_Type");
 
+    internal static readonly IntPtr OrderedDict = LibPython.Symbol("PyODict_Type");
+
     internal static readonly IntPtr Type = LibPython.Symbol("PyType_Type"), Object = LibPython.Symbol("PyBaseObject_Type");
 
     private static IntPtr _objectGetAttribute;
