@@ -645,6 +645,51 @@ public sealed class InferenceModelTests
         Assert.True(changed.ToBoolean(), "a stale view of a changed weight");
     }
 
+    // Attention's split / view / transpose chains between products are places in the memory of the
+    // product before them: a later call runs them by address and strides (no torch view), the rank-4
+    // products through BLAS; a view torch reads (the contiguous() copy, a returned view, a reshape that
+    // copies) is made for it from the same place, and every value equals eager's.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void AttentionViewsAndProductsRunWithoutTorch(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            torch.manual_seed(0)
+            qkv = torch.nn.Linear(16, 48)
+            proj = torch.nn.Linear(16, 16)
+            def attention(x):
+                b, t, c = x.shape
+                q, k, v = qkv(x).split(16, dim=2)
+                q = q.view(b, t, 4, 4).transpose(1, 2)
+                k = k.view(b, t, 4, 4).transpose(1, 2)
+                v = v.view(b, t, 4, 4).transpose(1, 2)
+                att = (q @ k.transpose(-2, -1)) * 0.5
+                att = att.softmax(dim=-1)
+                y = (att @ v).transpose(1, 2)
+                flat = y.reshape(b, t, c)           # a copy: y is not contiguous
+                return proj(flat), k, y.contiguous().sum()
+            x = torch.randn(2, 8, 16)
+            capture.reset()
+            f = capture.compile(attention, backend=BACKEND)
+            with torch.no_grad():
+                f(x)
+                f(x)
+                with torch.autograd.profiler.profile() as prof:
+                    actual = f(x)
+                ops = sorted({e.name for e in prof.function_events})
+                expected = attention(x)
+                same = all(torch.allclose(a, e, atol=1e-5) and a.shape == e.shape and a.stride() == e.stride() for a, e in zip(actual, expected))
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var same = ns.GetItem("same");
+        Assert.True(same.ToBoolean(), "differs from eager");
+        if (backend == "eager") return;
+        using var ops = ns.GetItem("ops");
+        var names = ops.ToItems().Select(o => { using (o) return o.AsString(); }).ToList();
+        foreach (var op in new[] { "aten::split", "aten::view", "aten::transpose", "aten::matmul", "aten::bmm" })
+            Assert.DoesNotContain(op, names);
+    }
+
     // A parameter the graph returns, or a view of it, is the parameter's own (eager's aliasing): it is
     // not frozen into a constant, so writing into the result writes the parameter as in eager.
     [Theory]

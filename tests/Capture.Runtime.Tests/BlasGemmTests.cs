@@ -30,6 +30,18 @@ public sealed class BlasGemmTests
         Assert.Equal((false, 1), GemmCall.Layout(3, 1, 1, 77));  // one column: row-major with unit rows
     }
 
+    [Fact]
+    public void BatchesOfHigherRankOperandsAreWalkedByTheirStrides()
+    {
+        // q of attention: [B=2, heads=3, T, d] as a view of a [2, T, 3 * 3 * d] product (d = 4, T = 5)
+        // with strides {5 * 36, 4, 36, 1}: no one stride walks its batches, each starts where its indices say
+        Assert.Null(GemmCall.BatchStride([2, 3, 5, 4], [180, 4, 36, 1], 2));
+        Assert.Equal([0L, 4, 8, 180, 184, 188], GemmCall.BatchOffsets([2, 3, 5, 4], [180, 4, 36, 1], 2));
+        // batch 1: one stride (size-1 dims take any)
+        Assert.Equal(4L, GemmCall.BatchStride([1, 3, 5, 4], [999, 4, 36, 1], 2));
+        Assert.Equal(20L, GemmCall.BatchStride([2, 3, 5, 4], [60, 20, 4, 1], 2));
+    }
+
     [Theory]
     [InlineData("roslyn")]
     [InlineData("llvm")]

@@ -27,7 +27,11 @@ internal static class BlasGemm
         if (GemmCall.Layout(gemm.M, gemm.K, sa[^2], sa[^1]) is not { } layoutA || GemmCall.Layout(gemm.K, gemm.N, sb[^2], sb[^1]) is not { } layoutB) return false;
         var (transA, lda) = layoutA;
         var (transB, ldb) = layoutB;
-        long batchA = ma.Rank == 3 ? sa[0] : 0, batchB = mb.Rank == 3 ? sb[0] : 0;
+        // each operand's batch stride (0: a 2-D operand every batch shares), or where each batch starts
+        // when no one stride walks them (attention's [B, heads, T, d] views of a [B, T, 3 * heads * d] product)
+        long? batchA = ma.Rank == 2 ? 0 : GemmCall.BatchStride(ma.Shape.Concrete(), sa, ma.Rank - 2), batchB = mb.Rank == 2 ? 0 : GemmCall.BatchStride(mb.Shape.Concrete(), sb, mb.Rank - 2);
+        var offsetsA = batchA is null ? GemmCall.BatchOffsets(ma.Shape.Concrete(), sa, ma.Rank - 2) : null;
+        var offsetsB = batchB is null ? GemmCall.BatchOffsets(mb.Shape.Concrete(), sb, mb.Rank - 2) : null;
         var item = gemm.Type.ItemSize();
         var shape = gemm.OutputSizes;
         var output = torch.EmptyStrided(shape, new Shape(shape).ContiguousStrides()!, gemm.Type);
@@ -40,7 +44,7 @@ internal static class BlasGemm
             // float32 through oneDNN where torch loaded it (it runs on torch's OpenMP threads), else OpenBLAS
             var oneDnn = !isDouble && OneDnnGemm.IsAvailable;
             void One(long i) => Gemm(oneDnn, isDouble, (int)gemm.M, (int)gemm.N, (int)gemm.K,
-                pa + (nint)(i * batchA * item), transA, lda, pb + (nint)(i * batchB * item), transB, ldb,
+                pa + (nint)((offsetsA?[i] ?? i * batchA!.Value) * item), transA, lda, pb + (nint)((offsetsB?[i] ?? i * batchB!.Value) * item), transB, ldb,
                 pc + (nint)(i * gemm.M * gemm.N * item), (int)gemm.N);
             using (Interpreter.ReleaseGil())
             {
@@ -84,11 +88,13 @@ internal static class BlasGemm
     private static bool SplitBatches(GemmCall gemm) =>
         KernelThreads.OnOpenMp && gemm.Batch > 1 && (gemm.Batch >= 2L * Environment.ProcessorCount || gemm.M * gemm.N * gemm.K < 1L << 21);
 
-    /// <summary>The operand is what the call was planned for: its dtype, on the CPU, [rows, cols] or [batch, rows, cols].</summary>
+    /// <summary>The operand is what the call was planned for: its dtype, on the CPU, [rows, cols] or [batch, rows, cols] ([..batch dims, rows, cols]).</summary>
     private static bool Matches(TensorMeta meta, GemmCall gemm, long rows, long cols)
     {
-        if (meta.DType != gemm.Type || meta.Device != Device.Cpu || meta.Rank is < 2 or > 3) return false;
+        if (meta.DType != gemm.Type || meta.Device != Device.Cpu || meta.Rank != 2 && meta.Rank != gemm.BatchedRank) return false;
         var sizes = meta.Shape.Concrete();
-        return sizes[^2] == rows && sizes[^1] == cols && (meta.Rank == 2 || sizes[0] == gemm.Batch);
+        if (sizes[^2] != rows || sizes[^1] != cols) return false;
+        if (meta.Rank == 2) return true;
+        return gemm.BatchShape is { } shape ? sizes.Take(shape.Count).SequenceEqual(shape) : sizes[0] == gemm.Batch;
     }
 }

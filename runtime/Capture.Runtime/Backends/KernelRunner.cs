@@ -32,6 +32,8 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
         // what is known of values without reading them: the inputs' metadata as guards just checked it,
         // and each kernel output's metadata and address (the kernel allocated it so)
         var known = new Dictionary<string, KnownTensor>();
+        // views made by address only (kernels and BLAS read them so): torch gets them made when it reads them
+        var unmade = part.SizeSymbols ? null : new HashSet<string>();
         try
         {
             for (var i = 0; i < inputs.Count; i++)
@@ -55,21 +57,23 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                         {
                             dead.Dispose();
                             known.Remove(name);
+                            unmade?.Remove(name);
                         }
-                foreach (var input in group.Inputs) Ensure(part, input, graph, env, known);
+                foreach (var input in group.Inputs) Ensure(part, input, graph, env, known, unmade);
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
                 {
-                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env, known, sizes);
+                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env, known, unmade, sizes);
                     if (part.Launch(group.Id).Run(torch, env, known, sizes)) continue;
                 }
                 foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n)))
-                    if (graph[node] is Constant) Ensure(part, node, graph, env, known);
-                    else ExecuteExtern(part, graph[node], gemm, env, known, sizes);
+                    if (graph[node] is Constant) Ensure(part, node, graph, env, known, unmade);
+                    else ExecuteExtern(part, graph[node], gemm, env, known, unmade, sizes);
             }
             foreach (var name in graph.Output.Inputs)
             {
-                Ensure(part, name, graph, env, known);
+                Ensure(part, name, graph, env, known, unmade);
+                Make(part, name, env, unmade);
                 // a constant's tensor (or a view of one) is shared by every call: the caller gets a copy of its own
                 if ((graph[name] is Constant || part.IsConstantView(graph[name])) && env.Remove(name, out var shared))
                     using (shared) env[name] = shared.CallMethod("clone");
@@ -96,11 +100,24 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
         return Py.Tuple(items);
     }
 
-    /// <summary>Computes a value no kernel makes (a view, a constant) when first needed.</summary>
-    private void Ensure(RunnablePart part, string name, Graph graph, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
+    /// <summary>
+    /// Computes a value no kernel makes (a view, a constant) when first needed. A view whose place in
+    /// the memory of a value this part allocated is known (<see cref="RunnablePart.PlaceOf"/>) is not
+    /// made: its address and metadata go to <paramref name="known"/> (what kernels and BLAS read), and
+    /// env holds the value it views, which keeps that memory alive, until torch reads it (<see cref="Make"/>).
+    /// </summary>
+    private void Ensure(RunnablePart part, string name, Graph graph, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, HashSet<string>? unmade)
     {
         if (env.ContainsKey(name)) return;
         var node = graph[name];
+        if (unmade is not null && part.PlaceOf(name) is { } place && known.TryGetValue(place.Root, out var root) && root.DataPtr != 0
+            && env.TryGetValue(place.Root, out var rootTensor))
+        {
+            env[name] = rootTensor.NewReference();
+            known[name] = new KnownTensor(place.Meta, root.DataPtr + (nint)place.ByteOffset);
+            unmade.Add(name);
+            return;
+        }
         if (node is Constant constant)
         {
             // made once and shared by every call: its metadata and address too
@@ -112,25 +129,53 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             // a view of constants (a frozen weight's transpose for a product): also made once
             (env[name], known[name]) = part.ConstantView(node, () =>
             {
-                foreach (var input in node.Inputs) Ensure(part, input, graph, env, known);
-                Execute(node, env);
+                foreach (var input in node.Inputs) Ensure(part, input, graph, env, known, unmade);
+                Execute(part, node, env, unmade);
                 env.Remove(name, out var made); // the cache owns it now
                 return made!;
             }, torch);
             return;
         }
-        foreach (var input in node.Inputs) Ensure(part, input, graph, env, known);
-        Execute(node, env);
+        foreach (var input in node.Inputs) Ensure(part, input, graph, env, known, unmade);
+        Execute(part, node, env, unmade);
+        if (unmade is not null && !part.Placed(name)) part.Learn(name, PlaceOfMade(graph, name, env, known));
+    }
+
+    /// <summary>
+    /// Where a view just made lies in the memory of the value its chain of views starts from, when that
+    /// value's address is known (a kernel's or BLAS product's output, a constant) and the view shares its
+    /// storage (not a copy: contiguous() or reshape() may copy); null otherwise.
+    /// </summary>
+    private RunnablePart.ViewPlace? PlaceOfMade(Graph graph, string name, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known)
+    {
+        if (graph[name] is not CallOp { Op.Category: OpCategory.View, Op.IsInPlace: false, Meta: TensorMeta } || !env.TryGetValue(name, out var view)) return null;
+        var root = name;
+        while (graph[root] is CallOp { Op.Category: OpCategory.View, Op.IsInPlace: false } step && step.Args.Count > 0 && step.Args[0] is RefArg r) root = r.Name;
+        if (root == name || !known.TryGetValue(root, out var rootKnown) || rootKnown.DataPtr == 0 || !env.TryGetValue(root, out var rootTensor)) return null;
+        if (!torch.IsTensor(view) || torch.StoragePtr(view) != torch.StoragePtr(rootTensor)) return null;
+        return new RunnablePart.ViewPlace(root, torch.DataPtr(view) - rootKnown.DataPtr, torch.ReadMeta(view));
+    }
+
+    /// <summary>Makes a view <see cref="Ensure"/> left unmade, for torch to read: the viewed value's memory, by address and strides.</summary>
+    private void Make(RunnablePart part, string name, Dictionary<string, PyObject> env, HashSet<string>? unmade)
+    {
+        if (unmade is null || !unmade.Remove(name)) return;
+        var place = part.PlaceOf(name)!;
+        using var root = env[name];
+        using var sizes = Py.IntTuple(place.Meta.Shape.Concrete());
+        using var strides = Py.IntTuple(place.Meta.Strides!);
+        using var offset = Py.Int(root.CallMethodInt64("storage_offset") + place.ByteOffset / place.Meta.DType.ItemSize());
+        env[name] = root.CallMethod("as_strided", sizes, strides, offset);
     }
 
     /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
     private void ExecuteExtern(RunnablePart part, Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known,
-        IReadOnlyDictionary<string, long>? sizes)
+        HashSet<string>? unmade, IReadOnlyDictionary<string, long>? sizes)
     {
         if (node is Cond or WhileLoop && part.Subgraph(node.Name) is { } sub)
         {
             // the interpreter's cond / while_loop, running the compiled subgraphs for the branch or the body
-            Execute(node, env, new Dictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>
+            Execute(part, node, env, unmade, new Dictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>
             {
                 [node.Name] = [.. sub.Select(p => (Func<IReadOnlyList<PyObject>, PyObject>)(inputs => Run(p, inputs, null)))],
             });
@@ -138,11 +183,15 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
         }
         KernelThreads.Park(); // BLAS's and torch's threads get both cores
         if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env, known, sizes)) return;
-        Execute(node, env);
+        Execute(part, node, env, unmade);
     }
 
-    private void Execute(Node node, Dictionary<string, PyObject> env, IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? compiled = null)
+    /// <summary>Runs a node through torch (the views it reads made first).</summary>
+    private void Execute(RunnablePart part, Node node, Dictionary<string, PyObject> env, HashSet<string>? unmade,
+        IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? compiled = null)
     {
+        if (unmade is { Count: > 0 })
+            foreach (var input in node.Inputs) Make(part, input, env, unmade);
         try { env[node.Name] = interpreter.Execute(node, env, null, checkMetadata: false, compiled); }
         catch (Exception e) when (e is PythonException or NotSupportedException) { throw GraphExecutionException.Of(node, e); }
     }
@@ -232,6 +281,37 @@ public sealed class RunnablePart(CompiledPart part)
     }
 
     private readonly Dictionary<string, bool> _constantViewNodes = [];
+
+    /// <summary>
+    /// Where a view the runner makes when first read lies in the memory of the value its chain of views
+    /// starts from (<see cref="Root"/>, a value whose address the runner knows: a kernel's or BLAS
+    /// product's output, a constant): the byte offset from the root's address, and the view's metadata.
+    /// </summary>
+    internal sealed record ViewPlace(string Root, long ByteOffset, TensorMeta Meta);
+
+    private readonly Dictionary<string, ViewPlace?> _viewPlaces = [];
+
+    /// <summary>
+    /// The place of a view, learned when a call first made it through torch; null where it has none (a
+    /// copy, a root whose address is not known) or none is known yet. With constant sizes a later call's
+    /// view is at the same place in its root's new memory: kernels and BLAS read it by address and
+    /// strides, and torch is not asked to make it (a GPT's split, view and transpose chains per layer).
+    /// </summary>
+    internal ViewPlace? PlaceOf(string view)
+    {
+        lock (_viewPlaces) return _viewPlaces.GetValueOrDefault(view);
+    }
+
+    /// <summary>Whether a view's place (or that it has none) is known.</summary>
+    internal bool Placed(string view)
+    {
+        lock (_viewPlaces) return _viewPlaces.ContainsKey(view);
+    }
+
+    internal void Learn(string view, ViewPlace? place)
+    {
+        lock (_viewPlaces) _viewPlaces.TryAdd(view, place);
+    }
 
     /// <summary>
     /// Whether a node is a view computed from constants alone (a frozen weight's <c>t()</c>, a slice of

@@ -92,6 +92,13 @@ public sealed class TorchRuntime : IDisposable
     /// <summary>torch's data_ptr(): the address of the tensor's first element.</summary>
     public nint DataPtr(PyObject tensor) => (nint)tensor.CallMethodInt64("data_ptr");
 
+    /// <summary>The address of a tensor's storage (where its memory starts, whatever its offset): equal for tensors that share memory.</summary>
+    public nint StoragePtr(PyObject tensor)
+    {
+        using var storage = tensor.CallMethod("storage");
+        return (nint)storage.CallMethodInt64("data_ptr");
+    }
+
     private static Device DeviceOf(PyObject tensor)
     {
         if (tensor.GetAttrBool("is_cpu")) return Graphs.Device.Cpu;
