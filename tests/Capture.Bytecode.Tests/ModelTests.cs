@@ -690,6 +690,48 @@ public sealed class InferenceModelTests
             Assert.DoesNotContain(op, names);
     }
 
+    // What only kernels and BLAS read (a LayerNorm's output into a product, a product into its GELU
+    // epilogue...) keeps its memory across calls: a later call allocates only what it returns. Results
+    // of earlier calls stay as they were, and calls from several threads at once (the runner releases
+    // the GIL in kernels) each get eager's values.
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void IntermediatesOnlyKernelsReadKeepTheirMemoryAcrossCalls(string backend)
+    {
+        using var ns = CaptureFixture.Load("""
+            import threading
+            torch.manual_seed(0)
+            mlp = torch.nn.Sequential(torch.nn.LayerNorm(32), torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 32)).eval()
+            def f(x):
+                h = mlp(x)
+                return h.softmax(-1), h.sum()
+            g = capture.compile(f, backend=BACKEND)
+            xs = [torch.randn(8, 32) for _ in range(4)]
+            with torch.no_grad():
+                first = [g(x) for x in xs]
+                later = [g(x) for x in xs]
+                with torch.autograd.profiler.profile() as prof:
+                    g(xs[0])
+                allocations = sum(1 for e in prof.function_events if e.name == "aten::empty_strided")
+                ok = all(same(a, f(x)) for a, x in zip(first + later, xs + xs))
+            results = []
+            def worker(i):
+                with torch.no_grad():
+                    results.append(all(same(g(xs[i % 4]), f(xs[i % 4])) for _ in range(25)))
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            """, backend);
+        using var gil = Interpreter.Gil();
+        using var ok = ns.GetItem("ok");
+        Assert.True(ok.ToBoolean(), "differs from eager");
+        using var results = ns.GetItem("results");
+        Assert.Equal("[True, True, True, True]", results.Repr());
+        if (backend == "eager") return;
+        using var allocations = ns.GetItem("allocations");
+        Assert.Equal(2, allocations.ToInt64()); // the two outputs
+    }
+
     // A parameter the graph returns, or a view of it, is the parameter's own (eager's aliasing): it is
     // not frozen into a constant, so writing into the result writes the parameter as in eager.
     [Theory]

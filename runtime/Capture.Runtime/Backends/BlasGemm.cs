@@ -12,7 +12,8 @@ namespace Capture.Runtime.Backends;
 internal static class BlasGemm
 {
     /// <summary>Computes the product into <paramref name="env"/>; false (nothing written) when an operand's layout is not one BLAS addresses.</summary>
-    public static bool TryRun(TorchRuntime torch, GemmCall gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, IReadOnlyDictionary<string, long>? bound = null)
+    public static bool TryRun(TorchRuntime torch, GemmCall gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, IReadOnlyDictionary<string, long>? bound = null,
+        IReadOnlyDictionary<string, KeptBuffer>? kept = null)
     {
         // over dynamic sizes: this call's product
         if (gemm.SymbolicSizes is not null) gemm = gemm.At(SizeSymbols.Values(bound, env, gemm.Symbols, gemm.Node));
@@ -34,10 +35,12 @@ internal static class BlasGemm
         var offsetsB = batchB is null ? GemmCall.BatchOffsets(mb.Shape.Concrete(), sb, mb.Rank - 2) : null;
         var item = gemm.Type.ItemSize();
         var shape = gemm.OutputSizes;
-        var output = torch.EmptyStrided(shape, new Shape(shape).ContiguousStrides()!, gemm.Type);
+        // memory kept across calls where only kernels and BLAS read the product (RunnablePart.PlanKept)
+        var keptOutput = kept is not null && gemm.SymbolicSizes is null && kept.TryGetValue(gemm.Node, out var buffer) ? buffer : null;
+        var output = keptOutput?.Tensor.NewReference() ?? torch.EmptyStrided(shape, new Shape(shape).ContiguousStrides()!, gemm.Type);
         try
         {
-            nint pa = knownA != 0 ? knownA : torch.DataPtr(a), pb = knownB != 0 ? knownB : torch.DataPtr(b), pc = torch.DataPtr(output);
+            nint pa = knownA != 0 ? knownA : torch.DataPtr(a), pb = knownB != 0 ? knownB : torch.DataPtr(b), pc = keptOutput?.Address ?? torch.DataPtr(output);
             var isDouble = gemm.Type == DType.Float64;
             // x[B, M, K] @ w[K, N] with x's batches back to back: one [B*M, K] @ [K, N] product
             var flat = gemm.Batch > 1 && !transA && batchB == 0 && batchA == gemm.M * lda && gemm.Batch * gemm.M <= int.MaxValue;

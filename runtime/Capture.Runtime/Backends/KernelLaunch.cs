@@ -44,9 +44,11 @@ internal sealed class KernelLaunch
     /// (nothing written to env) when a reduction kernel's operand has strides its collapsed row
     /// cannot address: the group then runs through torch. <paramref name="known"/> gives the metadata
     /// (and address) of values known without reading them (the rest are read from their tensors); the
-    /// kernel's outputs are added to it. <paramref name="bound"/>: the run's size-symbol values.
+    /// kernel's outputs are added to it. <paramref name="bound"/>: the run's size-symbol values;
+    /// <paramref name="kept"/>: memory kept across calls for outputs (the rest are allocated).
     /// </summary>
-    public unsafe bool Run(TorchRuntime torch, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, IReadOnlyDictionary<string, long>? bound = null)
+    public unsafe bool Run(TorchRuntime torch, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, IReadOnlyDictionary<string, long>? bound = null,
+        IReadOnlyDictionary<string, KeptBuffer>? kept = null)
     {
         var kernel = _kernel;
         var count = kernel.Operands.Count;
@@ -81,7 +83,15 @@ internal sealed class KernelLaunch
                 TensorMeta info;
                 long[] operandSizes;
                 nint address = 0;
-                if (_outputMeta[o] is { } output)
+                if (_outputMeta[o] is { } keptMeta && kept is not null && kept.TryGetValue(operand.Value, out var buffer))
+                {
+                    // memory kept across calls (RunnablePart.PlanKept): only kernels and BLAS read this value
+                    info = keptMeta;
+                    operandSizes = _outputSizes[o]!;
+                    tensor = outputs[o] = buffer.Tensor.NewReference();
+                    address = buffer.Address;
+                }
+                else if (_outputMeta[o] is { } output)
                 {
                     // allocated here with the metadata the graph gives it (its sizes for this call's symbols):
                     // nothing to read back but its address

@@ -16,6 +16,25 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     private readonly PythonCalls _calls = new(torch);
 
     /// <summary>
+    /// One run's values: env holds each value's handle (the inputs borrowed from the caller), known what
+    /// is known of values without reading them (the inputs' metadata as guards just checked it, each
+    /// kernel's or product's output's metadata and address).
+    /// </summary>
+    private sealed class RunState(RunnablePart part)
+    {
+        public readonly RunnablePart Part = part;
+        public readonly Dictionary<string, PyObject> Env = [];
+        public readonly Dictionary<string, KnownTensor> Known = [];
+        // views made by address only (kernels and BLAS read them so): torch gets them made when it reads them
+        public readonly HashSet<string>? Unmade = part.SizeSymbols ? null : [];
+        // while the part learns which of its values torch reads: those values (a view's read counts for the value it views)
+        public HashSet<string>? ReadByTorch;
+        public bool LearnedPlace;
+        // the memory kept across calls for the values only kernels and BLAS read (null: allocate each)
+        public IReadOnlyDictionary<string, KeptBuffer>? Kept;
+    }
+
+    /// <summary>
     /// Runs <paramref name="part"/> on Python values (GIL held) and returns its output.
     /// <paramref name="checkedMetas"/>: the inputs' metadata as the caller's guards just checked it
     /// (null entries, or none: read from the tensors).
@@ -27,13 +46,13 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
         var placeholders = part.Placeholders;
         if (placeholders.Count != inputs.Count)
             throw new ArgumentException($"the graph takes {placeholders.Count} inputs, {inputs.Count} given");
-        // the inputs are the caller's handles, borrowed: env owns only the values computed here
-        var env = new Dictionary<string, PyObject>();
-        // what is known of values without reading them: the inputs' metadata as guards just checked it,
-        // and each kernel output's metadata and address (the kernel allocated it so)
-        var known = new Dictionary<string, KnownTensor>();
-        // views made by address only (kernels and BLAS read them so): torch gets them made when it reads them
-        var unmade = part.SizeSymbols ? null : new HashSet<string>();
+        var state = new RunState(part);
+        var (env, known) = (state.Env, state.Known);
+        if (state.Unmade is not null)
+        {
+            state.Kept = part.TakeKept();
+            if (state.Kept is null && part.Learning) state.ReadByTorch = [];
+        }
         try
         {
             for (var i = 0; i < inputs.Count; i++)
@@ -57,33 +76,37 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
                         {
                             dead.Dispose();
                             known.Remove(name);
-                            unmade?.Remove(name);
+                            state.Unmade?.Remove(name);
                         }
-                foreach (var input in group.Inputs) Ensure(part, input, graph, env, known, unmade);
+                foreach (var input in group.Inputs) Ensure(state, input, graph);
                 part.Part.Gemms.TryGetValue(group.Id, out var gemm);
                 if (part.Part.Entries.ContainsKey(group.Id))
                 {
-                    if (group.Kind == FusionKind.Extern) ExecuteExtern(part, graph[KernelLowering.ExternNode(graph, group)], gemm, env, known, unmade, sizes);
-                    if (part.Launch(group.Id).Run(torch, env, known, sizes)) continue;
+                    if (group.Kind == FusionKind.Extern) ExecuteExtern(state, graph[KernelLowering.ExternNode(graph, group)], gemm, sizes);
+                    if (part.Launch(group.Id).Run(torch, env, known, sizes, state.Kept)) continue;
                 }
                 foreach (var node in group.Nodes.Where(n => !env.ContainsKey(n)))
-                    if (graph[node] is Constant) Ensure(part, node, graph, env, known, unmade);
-                    else ExecuteExtern(part, graph[node], gemm, env, known, unmade, sizes);
+                    if (graph[node] is Constant) Ensure(state, node, graph);
+                    else ExecuteExtern(state, graph[node], gemm, sizes);
             }
             foreach (var name in graph.Output.Inputs)
             {
-                Ensure(part, name, graph, env, known, unmade);
-                Make(part, name, env, unmade);
+                Ensure(state, name, graph);
+                Make(state, name);
                 // a constant's tensor (or a view of one) is shared by every call: the caller gets a copy of its own
                 if ((graph[name] is Constant || part.IsConstantView(graph[name])) && env.Remove(name, out var shared))
                     using (shared) env[name] = shared.CallMethod("clone");
             }
-            return OutputTuple(graph.Output.Value, env) ?? _calls.Value(graph.Output.Value, name => env[name].NewReference());
+            var output = OutputTuple(graph.Output.Value, env) ?? _calls.Value(graph.Output.Value, name => env[name].NewReference());
+            // a call that made no view for the first time read what every later call reads: what torch did not read can be kept
+            if (state.ReadByTorch is { } read && !state.LearnedPlace) part.PlanKept(read, torch);
+            return output;
         }
         finally
         {
             for (var i = 0; i < placeholders.Count && i < inputs.Count; i++) env.Remove(placeholders[i]);
             foreach (var value in env.Values) value.Dispose();
+            if (state.Kept is not null) part.ReturnKept();
         }
     }
 
@@ -103,14 +126,15 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     /// <summary>
     /// Computes a value no kernel makes (a view, a constant) when first needed. A view whose place in
     /// the memory of a value this part allocated is known (<see cref="RunnablePart.PlaceOf"/>) is not
-    /// made: its address and metadata go to <paramref name="known"/> (what kernels and BLAS read), and
-    /// env holds the value it views, which keeps that memory alive, until torch reads it (<see cref="Make"/>).
+    /// made: its address and metadata go to known (what kernels and BLAS read), and env holds the value
+    /// it views, which keeps that memory alive, until torch reads it (<see cref="Make"/>).
     /// </summary>
-    private void Ensure(RunnablePart part, string name, Graph graph, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known, HashSet<string>? unmade)
+    private void Ensure(RunState state, string name, Graph graph)
     {
+        var (part, env, known) = (state.Part, state.Env, state.Known);
         if (env.ContainsKey(name)) return;
         var node = graph[name];
-        if (unmade is not null && part.PlaceOf(name) is { } place && known.TryGetValue(place.Root, out var root) && root.DataPtr != 0
+        if (state.Unmade is { } unmade && part.PlaceOf(name) is { } place && known.TryGetValue(place.Root, out var root) && root.DataPtr != 0
             && env.TryGetValue(place.Root, out var rootTensor))
         {
             env[name] = rootTensor.NewReference();
@@ -129,16 +153,20 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
             // a view of constants (a frozen weight's transpose for a product): also made once
             (env[name], known[name]) = part.ConstantView(node, () =>
             {
-                foreach (var input in node.Inputs) Ensure(part, input, graph, env, known, unmade);
-                Execute(part, node, env, unmade);
+                foreach (var input in node.Inputs) Ensure(state, input, graph);
+                Execute(state, node);
                 env.Remove(name, out var made); // the cache owns it now
                 return made!;
             }, torch);
             return;
         }
-        foreach (var input in node.Inputs) Ensure(part, input, graph, env, known, unmade);
-        Execute(part, node, env, unmade);
-        if (unmade is not null && !part.Placed(name)) part.Learn(name, PlaceOfMade(graph, name, env, known));
+        foreach (var input in node.Inputs) Ensure(state, input, graph);
+        Execute(state, node);
+        if (state.Unmade is not null && !part.Placed(name))
+        {
+            part.Learn(name, PlaceOfMade(graph, name, env, known));
+            state.LearnedPlace = true;
+        }
     }
 
     /// <summary>
@@ -157,41 +185,57 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
     }
 
     /// <summary>Makes a view <see cref="Ensure"/> left unmade, for torch to read: the viewed value's memory, by address and strides.</summary>
-    private void Make(RunnablePart part, string name, Dictionary<string, PyObject> env, HashSet<string>? unmade)
+    private void Make(RunState state, string name)
     {
-        if (unmade is null || !unmade.Remove(name)) return;
-        var place = part.PlaceOf(name)!;
+        if (state.Unmade is not { } unmade || !unmade.Remove(name)) return;
+        var place = state.Part.PlaceOf(name)!;
+        var env = state.Env;
         using var root = env[name];
         using var sizes = Py.IntTuple(place.Meta.Shape.Concrete());
         using var strides = Py.IntTuple(place.Meta.Strides!);
         using var offset = Py.Int(root.CallMethodInt64("storage_offset") + place.ByteOffset / place.Meta.DType.ItemSize());
-        env[name] = root.CallMethod("as_strided", sizes, strides, offset);
+        env[name] = ReadByTorch(state, place.Root, root.CallMethod("as_strided", sizes, strides, offset));
+    }
+
+    /// <summary>
+    /// Notes that torch reads <paramref name="value"/> (directly or through a view, <paramref name="tensor"/>)
+    /// while the part learns, and returns what torch may read: a copy where the value's memory is kept
+    /// across calls (torch could keep a view of it past this call); the part then stops keeping memory.
+    /// </summary>
+    private static PyObject ReadByTorch(RunState state, string value, PyObject tensor)
+    {
+        state.ReadByTorch?.Add(value);
+        if (state.Kept?.ContainsKey(value) != true) return tensor;
+        state.Part.StopKeeping();
+        using (tensor) return tensor.CallMethod("clone");
     }
 
     /// <summary>Runs a node, through BLAS when it is the group's planned product and its operands' layouts allow.</summary>
-    private void ExecuteExtern(RunnablePart part, Node node, Codegen.Blas.GemmCall? gemm, Dictionary<string, PyObject> env, Dictionary<string, KnownTensor> known,
-        HashSet<string>? unmade, IReadOnlyDictionary<string, long>? sizes)
+    private void ExecuteExtern(RunState state, Node node, Codegen.Blas.GemmCall? gemm, IReadOnlyDictionary<string, long>? sizes)
     {
-        if (node is Cond or WhileLoop && part.Subgraph(node.Name) is { } sub)
+        if (node is Cond or WhileLoop && state.Part.Subgraph(node.Name) is { } sub)
         {
             // the interpreter's cond / while_loop, running the compiled subgraphs for the branch or the body
-            Execute(part, node, env, unmade, new Dictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>
+            Execute(state, node, new Dictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>
             {
                 [node.Name] = [.. sub.Select(p => (Func<IReadOnlyList<PyObject>, PyObject>)(inputs => Run(p, inputs, null)))],
             });
             return;
         }
         KernelThreads.Park(); // BLAS's and torch's threads get both cores
-        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, env, known, sizes)) return;
-        Execute(part, node, env, unmade);
+        if (gemm is not null && gemm.Node == node.Name && BlasGemm.TryRun(torch, gemm, state.Env, state.Known, sizes, state.Kept)) return;
+        Execute(state, node);
     }
 
     /// <summary>Runs a node through torch (the views it reads made first).</summary>
-    private void Execute(RunnablePart part, Node node, Dictionary<string, PyObject> env, HashSet<string>? unmade,
-        IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? compiled = null)
+    private void Execute(RunState state, Node node, IReadOnlyDictionary<string, Func<IReadOnlyList<PyObject>, PyObject>[]>? compiled = null)
     {
-        if (unmade is { Count: > 0 })
-            foreach (var input in node.Inputs) Make(part, input, env, unmade);
+        var env = state.Env;
+        foreach (var input in node.Inputs)
+        {
+            if (state.Unmade?.Contains(input) == true) Make(state, input);
+            else if ((state.ReadByTorch is not null || state.Kept is not null) && env.Remove(input, out var tensor)) env[input] = ReadByTorch(state, input, tensor);
+        }
         try { env[node.Name] = interpreter.Execute(node, env, null, checkMetadata: false, compiled); }
         catch (Exception e) when (e is PythonException or NotSupportedException) { throw GraphExecutionException.Of(node, e); }
     }
@@ -202,6 +246,9 @@ public sealed class KernelRunner(TorchRuntime torch, GraphInterpreter interprete
 /// kernel that allocated it), and its data address when known (0: read it).
 /// </summary>
 internal readonly record struct KnownTensor(TensorMeta Meta, nint DataPtr);
+
+/// <summary>The memory a value gets on every call (<see cref="RunnablePart.PlanKept"/>): a tensor with its metadata, and its address.</summary>
+internal sealed record KeptBuffer(PyObject Tensor, nint Address);
 
 /// <summary>A compiled part with what its calls reuse: its inputs' names and each kernel's launch (made on its first call).</summary>
 public sealed class RunnablePart(CompiledPart part)
@@ -281,6 +328,117 @@ public sealed class RunnablePart(CompiledPart part)
     }
 
     private readonly Dictionary<string, bool> _constantViewNodes = [];
+
+    // memory kept across calls for the values only kernels and BLAS read: planned after a call that
+    // learned nothing new (see PlanKept), taken by one run at a time
+    private Dictionary<string, KeptBuffer>? _kept;
+    private bool _keptPlanned;
+    private volatile bool _noKeeping;
+    private int _keptInUse;
+
+    /// <summary>The most memory a part keeps across calls (beyond it, its values are allocated per call as before).</summary>
+    public const long MaxKeptBytes = 256L << 20;
+
+    /// <summary>Whether runs still note what torch reads (the memory to keep is not planned yet).</summary>
+    internal bool Learning => !_keptPlanned && !_noKeeping;
+
+    /// <summary>
+    /// The kept memory for this run, or null (none planned, none worth keeping, or another run has it:
+    /// a second thread, or a subgraph of this one, allocates as before).
+    /// </summary>
+    internal IReadOnlyDictionary<string, KeptBuffer>? TakeKept()
+    {
+        if (_kept is not { Count: > 0 } kept || _noKeeping) return null;
+        return Interlocked.CompareExchange(ref _keptInUse, 1, 0) == 0 ? kept : null;
+    }
+
+    internal void ReturnKept() => Volatile.Write(ref _keptInUse, 0);
+
+    /// <summary>Torch read a value whose memory is kept (the plan missed a reader): later runs allocate per call again.</summary>
+    internal void StopKeeping() => _noKeeping = true;
+
+    /// <summary>
+    /// Plans the memory kept across calls, after a run that made no view for the first time (with
+    /// constant sizes, what it read is what every later run reads). A value a kernel or BLAS product
+    /// writes, that no torch op reads (nor a view of it that torch reads) and the graph does not
+    /// return, is never seen outside the runner: it gets memory kept across calls instead of a new
+    /// tensor per call (torch.empty_strided through Python for each, the GPT's 31 a call). Values whose
+    /// lifetimes (the fusion groups from the one that writes it to the last that reads it) do not
+    /// overlap share memory, so what is kept is about a call's peak of such values, not their sum.
+    /// </summary>
+    internal void PlanKept(HashSet<string> readByTorch, TorchRuntime torch)
+    {
+        lock (_constants)
+        {
+            if (_keptPlanned) return;
+            _keptPlanned = true;
+        }
+        var optimized = part.Optimized!;
+        var graph = optimized.Graph;
+        var groups = optimized.Fusion.Groups;
+        var frees = Frees;
+        var outputs = graph.Output.Inputs.ToHashSet();
+        var capacity = new List<long>();
+        var free = new List<int>();
+        var slotOf = new Dictionary<string, (int Slot, TensorMeta Meta, long Bytes)>();
+        for (var g = 0; g < groups.Count; g++)
+        {
+            if (g > 0)
+                foreach (var name in frees[g - 1])
+                    if (slotOf.TryGetValue(name, out var done)) free.Add(done.Slot);
+            foreach (var value in Written(groups[g].Id))
+            {
+                if (readByTorch.Contains(value) || outputs.Contains(value) || slotOf.ContainsKey(value)) continue;
+                if (graph[value].Meta is not TensorMeta { Shape.IsConcrete: true, Strides: { } strides } meta || meta.Device != Device.Cpu) continue;
+                var sizes = meta.Shape.Concrete();
+                if (sizes.Any(s => s == 0)) continue;
+                // in 8-byte words, so that every dtype's view of a slot is aligned
+                var bytes = ((1 + sizes.Select((s, d) => (s - 1) * strides[d]).Sum()) * meta.DType.ItemSize() + 7) / 8 * 8;
+                // the smallest free slot it fits, else the largest free one (grown), else a new one
+                var fits = free.Where(s => capacity[s] >= bytes).OrderBy(s => capacity[s]).Cast<int?>().FirstOrDefault()
+                    ?? free.OrderByDescending(s => capacity[s]).Cast<int?>().FirstOrDefault();
+                int slot;
+                if (fits is { } taken)
+                {
+                    free.Remove(taken);
+                    slot = taken;
+                    capacity[slot] = Math.Max(capacity[slot], bytes);
+                }
+                else
+                {
+                    slot = capacity.Count;
+                    capacity.Add(bytes);
+                }
+                slotOf[value] = (slot, meta, bytes);
+            }
+        }
+        if (slotOf.Count == 0 || capacity.Sum() > MaxKeptBytes) return;
+        var slots = capacity.Select(bytes => torch.Empty([bytes / 8], DType.Float64)).ToList();
+        var kept = new Dictionary<string, KeptBuffer>();
+        foreach (var (value, (slot, meta, bytes)) in slotOf)
+        {
+            using var zero = Py.Int(0);
+            using var words = Py.Int(bytes / 8);
+            using var bytesOf = slots[slot].CallMethod("narrow", zero, zero, words);
+            using var dtype = torch.DTypeObject(meta.DType);
+            using var typed = bytesOf.CallMethod("view", dtype);
+            using var sizes = Py.IntTuple(meta.Shape.Concrete());
+            using var strides = Py.IntTuple(meta.Strides!);
+            var tensor = typed.CallMethod("as_strided", sizes, strides);
+            kept[value] = new KeptBuffer(tensor, torch.DataPtr(tensor));
+        }
+        foreach (var slot in slots) slot.Dispose(); // each value's tensor holds its slot's memory
+        _kept = kept;
+    }
+
+    /// <summary>The values a group's kernel or BLAS product writes into memory the runner allocates.</summary>
+    private IEnumerable<string> Written(int group)
+    {
+        if (part.Gemms.TryGetValue(group, out var gemm)) yield return gemm.Node;
+        if (part.Entries.ContainsKey(group) && part.Kernels.TryGetValue(group, out var kernel))
+            foreach (var operand in kernel.Operands)
+                if (operand.IsOutput) yield return operand.Value;
+    }
 
     /// <summary>
     /// Where a view the runner makes when first read lies in the memory of the value its chain of views
