@@ -4,7 +4,8 @@ Each system runs in a process of its own (`capture run bench/models.py --worker 
 the other: Capture's roslyn backend, its llvm backend, and TorchScript frozen for inference
 (torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(m))), where the model scripts).
 In each process eager PyTorch is timed too, in turns with the system (blocks of calls, ROUNDS
-turns), so a ratio is eager's median over the system's from the same process and the same minutes.
+turns, each callable warmed up to its steady state first), so a ratio is eager's median over the
+system's from the same process and the same minutes.
 Every system's result is compared with eager's first (outputs; for training steps the loss, the
 gradients and the parameters after a step from the same start); a mismatch is reported and makes the run fail.
 Writes models.md, models.json and models.png to --out (bench/ by default; --quick: small inputs,
@@ -31,6 +32,10 @@ SYSTEMS = ("roslyn", "llvm", "torchscript")
 LABELS = {"roslyn": "capture (roslyn)", "llvm": "capture (llvm)", "torchscript": "TorchScript frozen"}
 ROUNDS = 8
 SETTLE_S = 0.05
+# steady state before timing: .NET compiles Capture's per-call code again, optimized, once it has run
+# a few dozen times (tiered compilation), which takes a second or so of calls on two cores
+WARMUP_S = 1.5
+WARMUP_CALLS = 300
 
 
 def gpt_module():
@@ -124,10 +129,20 @@ def wrap(system, model, inputs, kind):
     return capture.compile(model, backend=system)
 
 
+def warm_up(fn, args):
+    """Calls fn(*args) until WARMUP_S passed or WARMUP_CALLS were made (at least 3 calls)."""
+    start, calls = time.perf_counter(), 0
+    while calls < 3 or (calls < WARMUP_CALLS and time.perf_counter() - start < WARMUP_S):
+        fn(*args)
+        calls += 1
+
+
 def time_turns(callables, args, repeat):
-    """Median and IQR (ms) per callable, timed in ROUNDS turns of blocks of calls."""
+    """Median and IQR (ms) per callable, timed in ROUNDS turns of blocks of calls, each warmed up first."""
     from bench import wait_until_idle
 
+    for fn in callables:
+        warm_up(fn, args)
     wait_until_idle()
     times = [[] for _ in callables]
     for _ in range(ROUNDS):
@@ -187,8 +202,6 @@ def worker(system, quick, only, threads):
                     actual = compiled(*inputs)
                     row["first_call_ms"] = (time.perf_counter() - start) * 1e3
                     row["matches_eager"] = close(actual, expected, 1e-3)
-                    for _ in range(2):
-                        compiled(*inputs)
                     (e, ei), (s, si) = time_turns([model, compiled], inputs, repeat)
                     if system != "torchscript":
                         import capture

@@ -69,6 +69,8 @@ def load():
             f"capture: the runtime is not built ({app} is missing): run `{os.path.join(home, 'capture')} test` "
             f"or `{os.path.join(home, 'capture')} run FILE.py` once, which builds it")
     os.environ.setdefault("CAPTURE_HOME", home)
+    # count calls for tiered compilation from the start (see the `capture` script), read when .NET starts
+    os.environ.setdefault("DOTNET_TC_CallCountingDelayMs", "0")
     hostfxr_path = find_hostfxr()
     hostfxr = ctypes.CDLL(hostfxr_path)
     errors = []
