@@ -208,4 +208,38 @@ public sealed class FoldConstantsTests
 
         GraphInterpreterTests.AssertSameResults(graph, optimized, seed: 5, rtol: 1e-5, atol: 1e-6);
     }
+    // A 1x1 convolution of a one-pixel input (a squeeze-and-excitation block's, on pooled features) is a
+    // matrix product: reshape, a product with the weight's transposed view, the bias added, reshaped
+    // back; a convolution of more than one pixel, with padding, or grouped stays one. Every result is
+    // eager's up to rounding, in eager's layout.
+    [Fact]
+    public void OnePixelConvolutionsBecomeMatrixProducts()
+    {
+        const string text = """
+            def forward(self, x: "f32[2, 4, 1, 1]", z: "f32[2, 4, 3, 3]"):
+                w: "f32[3, 4, 1, 1]" = capture.constant([0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.3, -0.6, 0.9, -0.1, 0.2, -0.4])
+                g: "f32[4, 2, 1, 1]" = capture.constant([0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.3, -0.6])
+                w2: "f32[3, 4, 1, 1]" = capture.constant([0.25, 0.5, -0.125, 0.75, -0.5, 1.0, 0.6, -0.3, 0.1, 0.9, -0.4, 0.2])
+                b: "f32[3]" = capture.constant([0.1, -0.2, 0.3])
+                pixel: "f32[2, 3, 1, 1]" = torch.nn.functional.conv2d(x, w, b)
+                unbiased: "f32[2, 3, 1, 1]" = torch.nn.functional.conv2d(x, w2, None, 2)
+                image: "f32[2, 3, 3, 3]" = torch.nn.functional.conv2d(z, w, b)
+                padded: "f32[2, 3, 3, 3]" = torch.nn.functional.conv2d(x, w, b, 1, 1)
+                grouped: "f32[2, 4, 1, 1]" = torch.nn.functional.conv2d(x, g, None, 1, 0, 1, 2)
+                return (pixel, unbiased, image, padded, grouped)
+            """;
+        var graph = CodeParser.Parse(text);
+        Graph optimized;
+        using (Interpreter.Gil())
+        {
+            var context = new PassContext { VerifyEachPass = true, Constants = new TorchConstantEvaluator(TestSession.Current.Torch), Decompose = CompilePipeline.Decomposed.Contains };
+            optimized = OptimizerPipeline.Optimize(graph, context);
+            Assert.Equal("2 one-pixel 1x1 convolutions as matrix products", Assert.Single(context.Records, r => r.Pass == "one-pixel convolutions as products").Note);
+        }
+        Assert.Equal(2, optimized.Nodes.OfType<CallOp>().Count(c => c.Op == Ops.Matmul));
+        Assert.Equal(3, optimized.Nodes.OfType<CallOp>().Count(c => c.Op == Ops.Conv2d));
+        Assert.Equal(graph.Output.Meta, optimized.Output.Meta);
+
+        GraphInterpreterTests.AssertSameResults(graph, optimized, seed: 7, rtol: 1e-5, atol: 1e-6);
+    }
 }

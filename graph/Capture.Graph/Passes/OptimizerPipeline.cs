@@ -15,6 +15,7 @@ public static class OptimizerPipeline
         new FoldBatchNormPass(),                   // frozen batch norms into their convolutions, before decomposition splits them
         new DecomposePass(),                       // so that the rules below see the parts
         new FoldConstantsPass(),                   // with the context's evaluator; before the rewrites, which then see constants
+        new PixelConvolutionPass(),                // after folding (constant weights); before the oneDNN and channels-last rewrites of convolutions
         new OneDnnLayoutPass(),                    // after folding (constant weights); before channels-last, which then leaves its regions alone
         new ChannelsLastPass(),                    // after folding, which made the convolutions' weights constants
         new OneDnnConvolutionPass(),               // after channels-last, which looks for conv2d
