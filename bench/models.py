@@ -167,6 +167,11 @@ def worker(system, quick, only, threads):
     for name, make in workloads(quick):
         if only and only not in name:
             continue
+        # each row on its own: what earlier rows compiled is forgotten (both GPT rows run GPT.forward, and
+        # the second, other sizes on the same code, would otherwise compile with dynamic sizes, as a
+        # real second model of another size does: the varying-lengths row measures that case)
+        import capture
+        capture.reset()
         torch.manual_seed(0)
         kind, model, inputs = make()
         row = {"workload": name, "system": LABELS[system], "kind": kind}
