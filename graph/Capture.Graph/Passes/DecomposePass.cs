@@ -27,25 +27,8 @@ public sealed class DecomposePass : IGraphPass
         return new PassResult(graph, Removed: removed, Added: added, Rewritten: rewritten);
     }
 
-    private static PassResult Once(Graph graph, Func<OpDef, bool> wanted)
-    {
-        var builder = new GraphBuilder();
-        builder.Reserve(graph.Nodes.Select(n => n.Name));
-        var renames = new Dictionary<string, string>();
-        int added = 0, rewritten = 0;
-        foreach (var original in graph.Nodes.Where(n => n is not Output))
-        {
-            var node = original.Rename(n => renames.GetValueOrDefault(n, n));
-            if (node is CallOp { Op.Decompose: { } decompose } call && wanted(call.Op)
-                && Rebuilt.Rewrite(builder, call, () => decompose(builder, OpCall.Bind(call.Op, call.Args, call.Kwargs, builder.MetaOf)), out var made) is { } r)
-            {
-                renames[call.Name] = r.Name;
-                added += made;
-                rewritten++;
-                continue;
-            }
-            builder.Add(node);
-        }
-        return new PassResult(Rebuilt.WithOutput(builder, graph, renames), Removed: rewritten, Added: added, Rewritten: rewritten);
-    }
+    private static PassResult Once(Graph graph, Func<OpDef, bool> wanted) =>
+        Rebuilt.EachCall(graph, (builder, call) => call.Op.Decompose is { } decompose && wanted(call.Op)
+            ? decompose(builder, OpCall.Bind(call.Op, call.Args, call.Kwargs, builder.MetaOf))
+            : null);
 }

@@ -136,6 +136,32 @@ internal static class Rebuilt
         return null;
     }
 
+    /// <summary>
+    /// The graph rebuilt with each call <paramref name="rewrite"/> gives a replacement for (made through
+    /// <see cref="Rewrite"/>: kept where it has the call's metadata exactly), its readers reading the
+    /// replacement; a null from <paramref name="rewrite"/> keeps the call. The graph itself when nothing changed.
+    /// </summary>
+    public static PassResult EachCall(Graph graph, Func<GraphBuilder, CallOp, Arg?> rewrite)
+    {
+        var builder = new GraphBuilder();
+        builder.Reserve(graph.Nodes.Select(n => n.Name));
+        var renames = new Dictionary<string, string>();
+        int added = 0, rewritten = 0;
+        foreach (var original in graph.Nodes.Where(n => n is not Output))
+        {
+            var node = original.Rename(n => renames.GetValueOrDefault(n, n));
+            if (node is CallOp call && Rewrite(builder, call, () => rewrite(builder, call), out var made) is { } r)
+            {
+                renames[call.Name] = r.Name;
+                added += made;
+                rewritten++;
+                continue;
+            }
+            builder.Add(node);
+        }
+        return rewritten == 0 ? new PassResult(graph) : new PassResult(WithOutput(builder, graph, renames), Removed: rewritten, Added: added, Rewritten: rewritten);
+    }
+
     /// <summary>The builder's nodes, then the old output with its references renamed (its metadata and line kept).</summary>
     public static Graph WithOutput(GraphBuilder builder, Graph old, IReadOnlyDictionary<string, string> renames)
     {

@@ -18,27 +18,10 @@ public sealed class PixelConvolutionPass : IGraphPass
     public PassResult Run(Graph graph, PassContext context)
     {
         if (context.Constants is null || !graph.Nodes.Any(n => n is CallOp { Op: var op } && op == Ops.Conv2d)) return new PassResult(graph);
-        var builder = new GraphBuilder();
-        builder.Reserve(graph.Nodes.Select(n => n.Name));
-        var renames = new Dictionary<string, string>();
-        int added = 0, rewritten = 0;
-        foreach (var original in graph.Nodes.Where(n => n is not Output))
+        var result = Rebuilt.EachCall(graph, (builder, call) => call.Op == Ops.Conv2d ? AsProduct(builder, call) : null);
+        return result.Rewritten == 0 ? result : result with
         {
-            var node = original.Rename(n => renames.GetValueOrDefault(n, n));
-            if (node is CallOp { Op: var op } call && op == Ops.Conv2d
-                && Rebuilt.Rewrite(builder, call, () => AsProduct(builder, call), out var made) is { } r)
-            {
-                renames[call.Name] = r.Name;
-                added += made;
-                rewritten++;
-                continue;
-            }
-            builder.Add(node);
-        }
-        if (rewritten == 0) return new PassResult(graph);
-        return new PassResult(Rebuilt.WithOutput(builder, graph, renames), Removed: rewritten, Added: added, Rewritten: rewritten)
-        {
-            Note = $"{rewritten} one-pixel 1x1 convolution{(rewritten == 1 ? "" : "s")} as matrix products",
+            Note = $"{result.Rewritten} one-pixel 1x1 convolution{(result.Rewritten == 1 ? "" : "s")} as matrix products",
         };
     }
 
