@@ -158,22 +158,40 @@ public sealed partial class PyObject
             var value = CApi.PyDict_GetItemWithError(dict, key.Handle);
             if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
             if (value != 0) return Borrow(value);
-            foreach (var fallback in dicts.Names)
-            {
-                var table = CApi.PyDict_GetItemWithError(dict, fallback);
-                if (table == 0)
-                {
-                    if (CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
-                    continue;
-                }
-                if (!IsDictAt(table)) return null;
-                value = CApi.PyDict_GetItemWithError(table, key.Handle);
-                if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
-                if (value != 0) return Borrow(value);
-            }
-            return null;
+            value = InFallbacks(dict, key.Handle, dicts, IsDictAt, null, out var refused);
+            return value != 0 && !refused ? Borrow(value) : null;
         }
         finally { CApi.Py_DecRef(dict); }
+    }
+
+    /// <summary>
+    /// The value under <paramref name="key"/> in the first of <paramref name="dicts"/>' dicts (read from
+    /// the instance dict <paramref name="dict"/>) that has it, borrowed; 0 when none has it.
+    /// <paramref name="refused"/>: one of them is not a dict <paramref name="takes"/> accepts (the read is
+    /// not the dicts' then). Each dict looked in goes to <paramref name="looked"/> with its version tag.
+    /// </summary>
+    private static nint InFallbacks(nint dict, nint key, FallbackDicts dicts, Func<nint, bool> takes, List<(nint, ulong)>? looked, out bool refused)
+    {
+        refused = false;
+        foreach (var fallback in dicts.Names)
+        {
+            var table = CApi.PyDict_GetItemWithError(dict, fallback);
+            if (table == 0)
+            {
+                if (CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+                continue;
+            }
+            if (!takes(table))
+            {
+                refused = true;
+                return 0;
+            }
+            looked?.Add((table, ReadWitness.Version(table)));
+            var value = CApi.PyDict_GetItemWithError(table, key);
+            if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
+            if (value != 0) return value;
+        }
+        return 0;
     }
 
     /// <summary>
@@ -211,20 +229,10 @@ public sealed partial class PyObject
             if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
             if (value == 0 && attribute != 0) value = attribute;
             if (value == 0 && getattr != 0)
-                foreach (var fallback in dicts!.Names)
-                {
-                    var table = CApi.PyDict_GetItemWithError(dict, fallback);
-                    if (table == 0)
-                    {
-                        if (CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
-                        continue;
-                    }
-                    if (!ReadWitness.IsPlainDict(table)) return null;
-                    looked.Add((table, ReadWitness.Version(table)));
-                    value = CApi.PyDict_GetItemWithError(table, key.Handle);
-                    if (value == 0 && CApi.PyErr_Occurred() != 0) throw PythonException.Fetch();
-                    if (value != 0) break;
-                }
+            {
+                value = InFallbacks(dict, key.Handle, dicts!, ReadWitness.IsPlainDict, looked, out var refused);
+                if (refused) return null;
+            }
             if (value == 0) return null;
             witness = ReadWitness.OfAttr(type, tag, [.. looked]);
             return Borrow(value);

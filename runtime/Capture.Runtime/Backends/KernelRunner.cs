@@ -332,7 +332,7 @@ public sealed class RunnablePart(CompiledPart part)
     // memory kept across calls for the values only kernels and BLAS read: planned after a call that
     // learned nothing new (see PlanKept), taken by one run at a time
     private Dictionary<string, KeptBuffer>? _kept;
-    private bool _keptPlanned;
+    private int _keptPlanned; // 1 once a run planned it (or found nothing to keep)
     private volatile bool _noKeeping;
     private int _keptInUse;
 
@@ -340,7 +340,7 @@ public sealed class RunnablePart(CompiledPart part)
     public const long MaxKeptBytes = 256L << 20;
 
     /// <summary>Whether runs still note what torch reads (the memory to keep is not planned yet).</summary>
-    internal bool Learning => !_keptPlanned && !_noKeeping;
+    internal bool Learning => Volatile.Read(ref _keptPlanned) == 0 && !_noKeeping;
 
     /// <summary>
     /// The kept memory for this run, or null (none planned, none worth keeping, or another run has it:
@@ -368,11 +368,7 @@ public sealed class RunnablePart(CompiledPart part)
     /// </summary>
     internal void PlanKept(HashSet<string> readByTorch, TorchRuntime torch)
     {
-        lock (_constants)
-        {
-            if (_keptPlanned) return;
-            _keptPlanned = true;
-        }
+        if (Interlocked.Exchange(ref _keptPlanned, 1) != 0) return;
         var optimized = part.Optimized!;
         var graph = optimized.Graph;
         var groups = optimized.Fusion.Groups;
