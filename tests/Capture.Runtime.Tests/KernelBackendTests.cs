@@ -461,6 +461,54 @@ public sealed class KernelBackendTests
         for (var seed = 0; seed < 3; seed++) AssertMatchesEager(ns, kernels, compiled, seed);
     }
 
+    // A bool tensor a kernel only reads (the causal mask under masked_fill, made once and read by
+    // every attention layer) is loaded into the vector loops as a mask of lanes, as a comparison's
+    // result is, instead of keeping the kernel scalar: pointwise and row kernels, a mask along the
+    // row (stride 1: rows of 37, so a remainder too) and one broadcast along it (stride 0), float32
+    // and float64, C# at each vector width (LLVM vectorizes its scalar IR itself).
+    [Theory]
+    [InlineData("roslyn", 128)]
+    [InlineData("roslyn", 256)]
+    [InlineData("roslyn", 512)]
+    [InlineData("llvm", 0)]
+    public void BoolOperandsLoadAsMasksInVectorLoops(string backend, int vectorBits)
+    {
+        using var gil = Interpreter.Gil();
+        var graph = CodeParser.Parse("""
+            def forward(self, s: "f32[3, 4, 37, 37]", causal: "b8[1, 1, 37, 37]", rows: "b8[3, 4, 37, 1]", d: "f64[5, 37]", m: "b8[5, 37]"):
+                mul: "f32[3, 4, 37, 37]" = torch.mul(s, 0.25)
+                masked_fill: "f32[3, 4, 37, 37]" = torch.masked_fill(mul, causal, float('-inf'))
+                softmax: "f32[3, 4, 37, 37]" = torch.softmax(masked_fill, -1)
+                masked_fill_1: "f32[3, 4, 37, 37]" = torch.masked_fill(s, rows, 2.5)
+                masked_fill_2: "f64[5, 37]" = torch.masked_fill(d, m, -1.0)
+                exp: "f64[5, 37]" = torch.mul(masked_fill_2, 3.0)
+                return (softmax, masked_fill_1, exp)
+            """);
+        var schedule = vectorBits == 0 ? null : KernelSchedule.Host with { VectorBits = vectorBits };
+        var kernels = Kernels(backend, schedule);
+        var compiled = kernels.Compile(graph);
+        var source = compiled.Trace.Main.Source;
+        Assert.Contains(compiled.Trace.Main.Kernels.Values, k => k.Body.Any(s => s.Node == "masked_fill") && k.Reduced is not null);
+        if (backend == "roslyn")
+        {
+            Assert.DoesNotContain("// scalar loops", source);
+            Assert.Contains("Mask32(q", source);       // the causal mask, in the softmax's row loops
+            Assert.Contains("AllBitsSet", source);     // rows' mask, broadcast along the row
+        }
+        using var ns = Py.Exec(GraphInterpreterTests.Compare + """
+
+            torch.manual_seed(2)
+            s = torch.randn(3, 4, 37, 37) * 4
+            causal = torch.ones(37, 37).tril().eq(0).view(1, 1, 37, 37)
+            rows = torch.rand(3, 4, 37, 1) > 0.5
+            d = torch.randn(5, 37, dtype=torch.float64)
+            m = torch.rand(5, 37) > 0.3
+            """, filename: $"{backend}_{vectorBits}_bool_masks.py");
+        var inputs = new[] { "s", "causal", "rows", "d", "m" }.Select(name => ns.GetItem(name)).ToList();
+        AssertSameAsEager(kernels, compiled, graph, inputs, ns, backend, "rtol=1e-5, atol=1e-7");
+        foreach (var i in inputs) i.Dispose();
+    }
+
     /// <summary>Five pointwise ops, a broadcast operand, and a mask among the outputs.</summary>
     private const string Chain = """
         def forward(self, x: "f32[64, 1024]", b: "f32[1024]"):

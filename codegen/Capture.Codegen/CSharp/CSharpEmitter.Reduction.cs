@@ -25,7 +25,7 @@ public static partial class CSharpEmitter
         var lengthText = k.DynamicRow ? "len" : $"{length}L";
         var blockText = k.DynamicRow ? "block" : $"{block}L";
         var plan = RowPlan.Of(k);
-        var vector = NotVectorizedReduction(k, schedule.VectorBits) is null ? k.Operands[0].Type : (DType?)null;
+        var vector = NotVectorizedReduction(k, schedule.VectorBits) is null ? LaneType(k) : (DType?)null;
         var v = $"Vector{schedule.VectorBits}";
         var lanes = vector is { } vt ? schedule.VectorBits / (vt == DType.Float32 ? 32 : 64) : 1;
 
@@ -151,7 +151,7 @@ public static partial class CSharpEmitter
         var rowTemps = exprs.SelectMany(KernelExprs.Temps).Where(i => k.Body[i].Row).Distinct().Order().ToList();
         text.Append("                if (simd)\n                {\n");
         foreach (var o in operands.Where(o => k.Operands[o].InnerStride == 0))
-            text.Append($"                    var w{o} = {v}.Create(o{o}[b{o}]); // broadcast along the row\n");
+            text.Append($"                    var w{o} = {Broadcast(k.Operands[o], $"o{o}[b{o}]", t, v, helpers)}; // broadcast along the row\n");
         foreach (var i in rowTemps) text.Append($"                    var vr{i} = {v}.Create(r{i});\n");
         foreach (var i in reductions)
             text.Append($"                    var va{i} = {v}.Create({Initial((KReduce)k.Body[i].Value, t)});\n");
@@ -234,7 +234,7 @@ public static partial class CSharpEmitter
         var names = new VNames(o => k.Operands[o].InnerStride == 1 ? $"w{o}{suffix}" : $"w{o}", i => k.Body[i].Row ? $"vr{i}" : $"u{i}{suffix}");
         var exprs = plan.Computed[pass].Select(i => k.Body[i].Value).Concat(reductions.Select(i => ((KReduce)k.Body[i].Value).Value)).ToList();
         foreach (var o in exprs.SelectMany(KernelExprs.Loads).Distinct().Order().Where(o => k.Operands[o].InnerStride == 1))
-            text.Append($"{indent}var w{o}{suffix} = {v}.Load(q{o} + {at});\n");
+            text.Append($"{indent}var w{o}{suffix} = {VectorLoad(k.Operands[o], $"q{o} + {at}", t, v, helpers)};\n");
         for (var i = 0; i < k.Body.Count; i++)
         {
             if (plan.Loaded[pass].Contains(i)) text.Append($"{indent}var u{i}{suffix} = {v}.Load(c{i} + {at}); // {k.Body[i].Node}\n");
@@ -284,9 +284,9 @@ public static partial class CSharpEmitter
     private static string? NotVectorizedReduction(Kernel k, int bits)
     {
         if (bits == 0) return "no SIMD on this machine";
-        var t = k.Operands.Count > 0 ? k.Operands[0].Type : k.Body[0].Value.Type;
+        var t = LaneType(k);
         if (t is not (DType.Float32 or DType.Float64)) return $"operands of {t.TorchName()}";
-        if (k.Operands.FirstOrDefault(o => o.Type != t) is { } mixed) return $"{mixed.Value} is {mixed.Type.TorchName()}, not {t.TorchName()}";
+        if (k.Operands.FirstOrDefault(o => o.Type != t && !(IsMaskOperand(o) && !o.Row)) is { } mixed) return $"{mixed.Value} is {mixed.Type.TorchName()}, not {t.TorchName()}";
         if (k.Operands.FirstOrDefault(o => !o.Row && (o.InnerStride is not (0 or 1) || o.IsOutput && o.InnerStride != 1)) is { } strided)
             return $"{strided.Value} has stride {strided.InnerStride?.ToString() ?? "unknown"} along the row";
         foreach (var statement in k.Body)

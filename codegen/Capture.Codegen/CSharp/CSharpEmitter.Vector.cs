@@ -7,7 +7,9 @@ namespace Capture.Codegen;
 // A kernel vectorizes when every operand it loads or stores has that type and a known innermost
 // stride of 1 (or 0: broadcast, loaded once per row), and every function has a vector form whose
 // results stay within torch's tolerance of the scalar one: comparisons become masks that only
-// `where` reads; tanh (float32) is its own helper below. Anything else keeps the scalar loop.
+// `where` reads; tanh (float32) is its own helper below. A bool operand the kernel only reads (a
+// causal mask under masked_fill) is loaded as such a mask: its bytes widened to lanes of all ones
+// where they are set. Anything else keeps the scalar loop.
 public static partial class CSharpEmitter
 {
     /// <summary>Whether the SIMD loop computes <paramref name="f"/> in <paramref name="t"/> (KernelFunctions' vector column).</summary>
@@ -19,16 +21,23 @@ public static partial class CSharpEmitter
     };
 
     /// <summary>The float type the kernel's SIMD loop computes in, or null when it keeps scalar loops.</summary>
-    private static DType? VectorType(Kernel k, int bits) => NotVectorized(k, bits) is null ? k.Operands[0].Type : null;
+    private static DType? VectorType(Kernel k, int bits) => NotVectorized(k, bits) is null ? LaneType(k) : null;
+
+    /// <summary>The type a kernel's vectors would hold: its first operand's, passing over the bool operands it only reads (loaded as masks).</summary>
+    private static DType LaneType(Kernel k) =>
+        k.Operands.FirstOrDefault(o => !IsMaskOperand(o))?.Type ?? (k.Operands.Count > 0 ? k.Operands[0].Type : k.Body[0].Value.Type);
+
+    /// <summary>A bool operand the kernel reads: its vector loops load it as a mask (all ones where set), which only `where` reads.</summary>
+    private static bool IsMaskOperand(KOperand o) => o.Type == DType.Bool && !o.IsOutput;
 
     /// <summary>Why the kernel keeps scalar loops (for the comment above it), or null when it vectorizes.</summary>
     private static string? NotVectorized(Kernel k, int bits)
     {
         if (bits == 0) return "no SIMD on this machine";
         if (k.Domain.Count == 0) return "a single element";
-        var t = k.Operands[0].Type;
+        var t = LaneType(k);
         if (t is not (DType.Float32 or DType.Float64)) return $"operands of {t.TorchName()}";
-        if (k.Operands.FirstOrDefault(o => o.Type != t) is { } mixed) return $"{mixed.Value} is {mixed.Type.TorchName()}, not {t.TorchName()}";
+        if (k.Operands.FirstOrDefault(o => o.Type != t && !IsMaskOperand(o)) is { } mixed) return $"{mixed.Value} is {mixed.Type.TorchName()}, not {t.TorchName()}";
         if (k.Operands.FirstOrDefault(o => o.InnerStride is not (0 or 1) || o.IsOutput && o.InnerStride != 1) is { } strided)
             return $"{strided.Value} has innermost stride {strided.InnerStride?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}";
         foreach (var statement in k.Body)
@@ -44,7 +53,7 @@ public static partial class CSharpEmitter
         KCast => "a cast",
         KCall c when !HasVectorForm(c.Function, t) => $"{c.Function.Name()} has no vector form for {t.TorchName()} here",
         KCall c when (c.Function.Info().IsComparison ? c.Args.Any(a => a.Type != t) : c.Type != t) => $"{c.Function.Name()} on {c.Args[0].Type.TorchName()}",
-        KCall c when c.Function == KernelFunction.Where && !(c.Args[0] is KTemp || c.Args[0] is KCall mask && mask.Function.Info().IsComparison) => "where on a loaded mask",
+        KCall c when c.Function == KernelFunction.Where && !(c.Args[0] is KTemp or KLoad { Type: DType.Bool } || c.Args[0] is KCall mask && mask.Function.Info().IsComparison) => "where on a computed mask",
         KCall c => c.Args.Select(a => Unvectorizable(a, t)).FirstOrDefault(w => w is not null),
         _ => "an unknown expression",
     };
@@ -56,16 +65,71 @@ public static partial class CSharpEmitter
         text.Append("            if (simd)\n            {\n");
         for (var o = 0; o < k.Operands.Count; o++)
             if (!k.Operands[o].IsOutput && k.Operands[o].InnerStride == 0)
-                text.Append($"                var w{o} = {v}.Create(o{o}[b{o}]); // broadcast along the row\n");
+                text.Append($"                var w{o} = {Broadcast(k.Operands[o], $"o{o}[b{o}]", t, v, helpers)}; // broadcast along the row\n");
         text.Append($"                for (; j <= j1 - {lanes}; j += {lanes})\n                {{\n");
         for (var o = 0; o < k.Operands.Count; o++)
             if (!k.Operands[o].IsOutput && k.Operands[o].InnerStride == 1)
-                text.Append($"                    var w{o} = {v}.Load(o{o} + b{o} + j);\n");
+                text.Append($"                    var w{o} = {VectorLoad(k.Operands[o], $"o{o} + b{o} + j", t, v, helpers)};\n");
         for (var i = 0; i < k.Body.Count; i++)
             text.Append($"                    var u{i} = {VExpr(k.Body[i].Value, t, v, helpers)}; // {k.Body[i].Node}\n");
         foreach (var (statement, operand) in k.Stores)
             text.Append($"                    {VectorStore($"u{statement}", $"o{operand} + b{operand} + j", streaming ? StoreKind.Checked : StoreKind.Cached)}\n");
         text.Append("                }\n            }\n");
+    }
+
+    /// <summary>One vector of an operand's row at <paramref name="address"/>: its values, or for a bool operand its mask.</summary>
+    private static string VectorLoad(KOperand o, string address, DType t, string v, HashSet<string> helpers)
+    {
+        if (!IsMaskOperand(o)) return $"{v}.Load({address})";
+        helpers.Add(MaskHelper(t));
+        return $"{MaskHelperName(t)}({address})";
+    }
+
+    /// <summary>An operand's element broadcast to a vector: its value, or for a bool operand all ones where it is set.</summary>
+    private static string Broadcast(KOperand o, string element, DType t, string v, HashSet<string> helpers) =>
+        IsMaskOperand(o) ? $"({element} != 0 ? {v}<{Type(t)}>.AllBitsSet : {v}<{Type(t)}>.Zero)" : $"{v}.Create({element})";
+
+    private static string MaskHelper(DType t) => t == DType.Float32 ? "mask32" : "mask64";
+
+    private static string MaskHelperName(DType t) => t == DType.Float32 ? "Mask32" : "Mask64";
+
+    // A vector's worth of bool bytes (one per lane) as a mask of lanes: the bytes compared with zero
+    // (0xFF where set), then sign-extended lane by lane to the float's width, so that a set byte
+    // becomes a lane of all ones, as a vector comparison gives. AVX-512 and AVX2 widen in one instruction.
+    private static string MaskOfBytes(int bits, DType t)
+    {
+        var lanes = bits / (t == DType.Float32 ? 32 : 64);
+        var load = lanes switch
+        {
+            16 => "Vector128.Load(p)",
+            8 => "Vector128.CreateScalar(*(ulong*)p).AsByte()",
+            4 => "Vector128.CreateScalar(*(uint*)p).AsByte()",
+            _ => "Vector128.CreateScalar(*(ushort*)p).AsByte()",
+        };
+        var widen = (bits, t) switch
+        {
+            (512, DType.Float32) =>
+                "        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector512Int32(n).AsSingle();\n" +
+                "        var s0 = Vector128.WidenLower(n); var s1 = Vector128.WidenUpper(n);\n" +
+                "        return Vector512.Create(Vector256.Create(Vector128.WidenLower(s0), Vector128.WidenUpper(s0)), Vector256.Create(Vector128.WidenLower(s1), Vector128.WidenUpper(s1))).AsSingle();\n",
+            (256, DType.Float32) =>
+                "        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported) return System.Runtime.Intrinsics.X86.Avx2.ConvertToVector256Int32(n).AsSingle();\n" +
+                "        var s0 = Vector128.WidenLower(n);\n" +
+                "        return Vector256.Create(Vector128.WidenLower(s0), Vector128.WidenUpper(s0)).AsSingle();\n",
+            (512, _) =>
+                "        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector512Int64(n).AsDouble();\n" +
+                "        var s0 = Vector128.WidenLower(n); var i0 = Vector128.WidenLower(s0); var i1 = Vector128.WidenUpper(s0);\n" +
+                "        return Vector512.Create(Vector256.Create(Vector128.WidenLower(i0), Vector128.WidenUpper(i0)), Vector256.Create(Vector128.WidenLower(i1), Vector128.WidenUpper(i1))).AsDouble();\n",
+            (256, _) =>
+                "        var i0 = Vector128.WidenLower(Vector128.WidenLower(n));\n" +
+                "        return Vector256.Create(Vector128.WidenLower(i0), Vector128.WidenUpper(i0)).AsDouble();\n",
+            (_, DType.Float32) => "        return Vector128.WidenLower(Vector128.WidenLower(n)).AsSingle();\n",
+            _ => "        return Vector128.WidenLower(Vector128.WidenLower(Vector128.WidenLower(n))).AsDouble();\n",
+        };
+        return "    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]\n" +
+               $"    private static Vector{bits}<{Type(t)}> {MaskHelperName(t)}(byte* p)\n    {{\n" +
+               $"        var n = (~Vector128.Equals({load}, Vector128<byte>.Zero)).AsSByte();\n" +
+               widen + "    }\n\n";
     }
 
     /// <summary>How a vector expression names an operand's vector (by operand) and an earlier statement's (by statement).</summary>
@@ -269,6 +333,8 @@ public static partial class CSharpEmitter
 
 
             """,
+        "mask32" => MaskOfBytes(bits, DType.Float32),
+        "mask64" => MaskOfBytes(bits, DType.Float64),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
