@@ -191,6 +191,8 @@ public static class Ops
     public static readonly OpDef OneDnnConv2d            = OpRegistry.Get("capture._onednn.conv2d");
     public static readonly OpDef OneDnnRelu              = OpRegistry.Get("capture._onednn.relu");
     public static readonly OpDef OneDnnSigmoid           = OpRegistry.Get("capture._onednn.sigmoid");
+    public static readonly OpDef OneDnnHardtanh          = OpRegistry.Get("capture._onednn.hardtanh");
+    public static readonly OpDef OneDnnHardtanhInPlace   = OpRegistry.Get("capture._onednn.hardtanh_");
     public static readonly OpDef OneDnnAdd               = OpRegistry.Get("capture._onednn.add");
     public static readonly OpDef OneDnnReluInPlace       = OpRegistry.Get("capture._onednn.relu_");
     public static readonly OpDef OneDnnAddInPlace        = OpRegistry.Get("capture._onednn.add_");

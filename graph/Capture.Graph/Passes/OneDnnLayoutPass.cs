@@ -10,7 +10,10 @@ namespace Capture.Graphs;
 //           y  = to_dense(relu(add(conv2d(xb, W1, b1), conv2d(xb, W2, b2))))   (capture._onednn ops)
 // The ops oneDNN runs on blocked tensors join a region: conv2d with constant weights (what
 // OneDnnConvolutionPass would call directly), relu, sigmoid, add and mul of two same-shape tensors,
-// max/avg pooling, adaptive average pooling to a size that divides the input. A value a region reads
+// max/avg pooling, adaptive average pooling to a size that divides the input, and hardtanh between
+// finite bounds (ReLU6: what DecomposePass made of it, where(x < lo, lo, where(x > hi, hi, x)), is
+// found again and runs as TorchScript's prim::MKLDNNHardTanh_, so MobileNets stay in one region; on
+// channels that fill oneDNN's blocks only, as that op is wrong on padded ones). A value a region reads
 // from outside is converted once (to_blocked); a region's value read by anything else, or returned, is
 // converted back once (to_dense). A region is kept where it holds at least MinConvolutions convolutions
 // and at most MaxConversionsPerConvolution conversions per convolution: a convolution between two
@@ -41,6 +44,16 @@ public sealed class OneDnnLayoutPass : IGraphPass
         var blocked = new Dictionary<string, CallOp>();
         foreach (var node in graph.Nodes)
             if (node is CallOp call && BlockedForm(call, byName) is { } form) blocked[node.Name] = form;
+        // a decomposed hardtanh: its outer where runs blocked; the comparisons and the inner where it
+        // absorbs go with it (absorbed: node -> the blocked op that computes it)
+        var absorbed = new Dictionary<string, string>();
+        var uses = UseAnalysis.Of(graph);
+        foreach (var node in graph.Nodes)
+            if (node is CallOp call && Hardtanh(call, byName, uses, graph.Output.Inputs) is var (form, parts))
+            {
+                blocked[node.Name] = form;
+                foreach (var part in parts) absorbed[part] = node.Name;
+            }
         if (!blocked.Values.Any(b => b.Op == Ops.OneDnnConv2d)) return new PassResult(graph);
 
         // regions: blocked ops joined through the values they pass each other
@@ -59,7 +72,8 @@ public sealed class OneDnnLayoutPass : IGraphPass
         {
             var members = g.ToHashSet();
             var ins = g.SelectMany(k => Activations(blocked[k])).Where(v => !members.Contains(v)).Distinct().Count();
-            var outs = graph.Nodes.Where(n => !members.Contains(n.Name)).SelectMany(n => n.Inputs).Where(members.Contains).Distinct().Count();
+            var outs = graph.Nodes.Where(n => !members.Contains(n.Name) && !(absorbed.TryGetValue(n.Name, out var by) && members.Contains(by)))
+                .SelectMany(n => n.Inputs).Where(members.Contains).Distinct().Count();
             return ins + outs;
         });
         var kept = blocked.Keys.Where(k => convolutions.GetValueOrDefault(Find(k)) is var convs && convs >= MinConvolutions
@@ -91,6 +105,7 @@ public sealed class OneDnnLayoutPass : IGraphPass
         string Dense(string value) => kept.Contains(value) ? Converted(value, Ops.OneDnnToDense, "_dense", toDense) : value;
         foreach (var node in graph.Nodes)
         {
+            if (absorbed.TryGetValue(node.Name, out var absorber) && kept.Contains(absorber)) continue;
             if (kept.Contains(node.Name))
             {
                 var form = blocked[node.Name];
@@ -128,11 +143,44 @@ public sealed class OneDnnLayoutPass : IGraphPass
             && producer.Op != Ops.OneDnnToDense && uses.UseCount(r.Name) == 1 && !graph.Output.Inputs.Contains(r.Name);
         var nodes = graph.Nodes.Select(node =>
         {
-            if (node is not CallOp c || (c.Op != Ops.OneDnnRelu && c.Op != Ops.OneDnnAdd) || !Consumable(c.Args[0])) return node;
+            if (node is not CallOp c || !InPlaceForms.TryGetValue(c.Op, out var inPlace) || !Consumable(c.Args[0])) return node;
             rewritten++;
-            return c with { Op = c.Op == Ops.OneDnnRelu ? Ops.OneDnnReluInPlace : Ops.OneDnnAddInPlace };
+            return c with { Op = inPlace };
         }).ToList();
         return rewritten == 0 ? new PassResult(graph) : new PassResult(new Graph(nodes), Rewritten: rewritten);
+    }
+
+    /// <summary>The channel counts a blocked hardtanh takes are multiples of this (oneDNN's largest float32 channel block).</summary>
+    public const int ChannelBlock = 16;
+
+    private static readonly Dictionary<OpDef, OpDef> InPlaceForms = new()
+    {
+        [Ops.OneDnnRelu] = Ops.OneDnnReluInPlace,
+        [Ops.OneDnnAdd] = Ops.OneDnnAddInPlace,
+        [Ops.OneDnnHardtanh] = Ops.OneDnnHardtanhInPlace,
+    };
+
+    /// <summary>
+    /// <paramref name="call"/> as the outer where of a decomposed hardtanh between finite bounds,
+    /// where(lt(x, lo), lo, where(gt(x, hi), hi, x)), whose comparisons and inner where nothing else
+    /// reads: the blocked hardtanh of x, and those three nodes it computes.
+    /// </summary>
+    private static (CallOp Form, string[] Parts)? Hardtanh(CallOp call, IReadOnlyDictionary<string, Node> nodes, UseAnalysis uses, IEnumerable<string> outputs)
+    {
+        static double? Number(Arg a) => a switch { FloatArg f => f.Value, IntArg i => i.Value, _ => null };
+        CallOp? Only(Arg a, OpDef op) => a is RefArg r && nodes[r.Name] is CallOp c && c.Op == op && c.Kwargs.Count == 0
+            && uses.UseCount(r.Name) == 1 && !outputs.Contains(r.Name) ? c : null;
+        if (call.Op != Ops.Where || call.Args.Count != 3 || call.Kwargs.Count > 0 || !Plain(call.Meta)) return null;
+        if (Only(call.Args[0], Ops.Lt) is not { Args: [RefArg x, var lo] } lt || Number(call.Args[1]) is not { } low || Number(lo) != low) return null;
+        if (Only(call.Args[2], Ops.Where) is not { Args: [var gtArg, var highArg, RefArg { } same] } inner || same.Name != x.Name
+            || Number(highArg) is not { } high || Only(gtArg, Ops.Gt) is not { Args: [RefArg { } gx, var hi] } gt || gx.Name != x.Name || Number(hi) != high)
+            return null;
+        if (!double.IsFinite(low) || !double.IsFinite(high) || low > high || !Plain(nodes[x.Name].Meta)) return null;
+        // torch 1.13's MKLDNNHardTanh_ clamps the logical elements over the physical buffer, which is
+        // larger where the channels do not fill oneDNN's blocks (8 or 16): wrong results there
+        if (((TensorMeta)nodes[x.Name].Meta).Shape[1].Value % ChannelBlock != 0) return null;
+        var form = call with { Op = Ops.OneDnnHardtanh, Args = EquatableList.Of<Arg>(x, new FloatArg(low), new FloatArg(high)), Kwargs = EquatableList<Kwarg>.Empty, IsMethod = false };
+        return (form, [lt.Name, inner.Name, gt.Name]);
     }
 
     /// <summary>The argument positions of a blocked op that read blocked values (a convolution's weight and bias stay dense).</summary>

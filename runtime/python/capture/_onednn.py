@@ -57,6 +57,31 @@ def add_(x, y, alpha=1):
     return _blocked(x, "add_").add_(_blocked(y, "add_"), alpha=alpha)
 
 
+# (min_val, max_val) -> a TorchScript function of one prim::MKLDNNHardTanh_ node: the op TorchScript's
+# frozen graphs run for ReLU6 on blocked tensors reads its bounds from its node, so it is called
+# through a graph of its own (torch.ops.prim.MKLDNNHardTanh_ from Python would have no node to read)
+_hardtanh_functions = {}
+
+
+def _hardtanh_function(min_val, max_val):
+    key = (min_val, max_val)
+    function = _hardtanh_functions.get(key)
+    if function is None:
+        graph = torch._C.parse_ir("graph(%x : Tensor):\n"
+                                  f"  %y : Tensor = prim::MKLDNNHardTanh_[min_val={min_val!r}, max_val={max_val!r}](%x)\n"
+                                  "  return (%y)\n")
+        function = _hardtanh_functions[key] = torch._C._create_function_from_graph(f"capture_onednn_hardtanh_{len(_hardtanh_functions)}", graph)
+    return function
+
+
+def hardtanh(x, min_val, max_val):
+    return _hardtanh_function(float(min_val), float(max_val))(_blocked(x, "hardtanh").clone())
+
+
+def hardtanh_(x, min_val, max_val):
+    return _hardtanh_function(float(min_val), float(max_val))(_blocked(x, "hardtanh_"))
+
+
 def sigmoid(x):
     return torch.sigmoid(_blocked(x, "sigmoid"))
 

@@ -23,6 +23,10 @@ public static partial class OpRegistry
         yield return Def("capture._onednn.add_", "Tensor self, Tensor other, *, Number alpha=1", library, AddSub,
             note: "add into its first input, which nothing else reads");
         yield return Def("capture._onednn.sigmoid", "Tensor self", library, UnarySame);
+        yield return Def("capture._onednn.hardtanh", "Tensor self, float min_val, float max_val", library, UnarySame,
+            note: "hardtanh between finite bounds (ReLU6), as TorchScript's prim::MKLDNNHardTanh_ on a copy");
+        yield return Def("capture._onednn.hardtanh_", "Tensor self, float min_val, float max_val", library, UnarySame,
+            note: "hardtanh into its input, which nothing else reads");
         yield return Def("capture._onednn.add", "Tensor self, Tensor other, *, Number alpha=1", library, AddSub);
         yield return Def("capture._onednn.mul", "Tensor self, Tensor other", library, c => Promoted(c, "self", "other"));
         yield return Def("capture._onednn.max_pool2d",
