@@ -14,16 +14,24 @@ import torch.nn.functional as F
 _prepacked = {}
 
 
+# the convolution TorchScript's frozen graphs call, as its C++ function (not through torch.ops' Python
+# dispatch, on every call of every convolution)
+_convolution = getattr(torch.ops.prim.mkldnn_convolution.default, "_op", torch.ops.prim.mkldnn_convolution)
+
+
 def _pack(weight, bias, padding, stride, dilation, groups):
+    """The entry of a weight packed for this geometry (padding, stride, dilation as the graph gives them,
+    lists or tuples: compared as given), packed on the first call that sees it."""
     key = id(weight)
     entry = _prepacked.get(key)
     if entry is not None and entry[0]() is weight and entry[1] is bias and entry[4] == (padding, stride, dilation, groups):
-        return entry[2], entry[3]
-    packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(), padding, stride, dilation, groups)
+        return entry
+    as_lists = (list(padding), list(stride), list(dilation))
+    packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(), *as_lists, groups)
     packed_bias = None if bias is None else bias.contiguous().to_mkldnn()
-    _prepacked[key] = (weakref.ref(weight, lambda _, key=key: _prepacked.pop(key, None)), bias, packed, packed_bias,
-                       (padding, stride, dilation, groups))
-    return packed, packed_bias
+    entry = _prepacked[key] = (weakref.ref(weight, lambda _, key=key: _prepacked.pop(key, None)), bias, packed, packed_bias,
+                               (padding, stride, dilation, groups), as_lists)
+    return entry
 
 
 def _blocked(x, what):
@@ -41,8 +49,9 @@ def to_dense(x):
 
 
 def conv2d(x, weight, bias, padding, stride, dilation, groups):
-    packed, packed_bias = _pack(weight, bias, list(padding), list(stride), list(dilation), groups)
-    return torch.ops.prim.mkldnn_convolution(_blocked(x, "conv2d"), packed, packed_bias, list(stride), list(padding), list(dilation), groups)
+    entry = _pack(weight, bias, padding, stride, dilation, groups)
+    padding, stride, dilation = entry[5]
+    return _convolution(_blocked(x, "conv2d"), entry[2], entry[3], stride, padding, dilation, groups)
 
 
 def relu(x):
