@@ -36,6 +36,11 @@ SETTLE_S = 0.05
 # a few dozen times (tiered compilation), which takes a second or so of calls on two cores
 WARMUP_S = 1.5
 WARMUP_CALLS = 300
+# the time each system is timed for per row, at least (split over the rounds): 24 calls of a 0.3 ms
+# model measured 7 ms, where this VM's pauses of 50-150 ms (a few a minute) or a slow phase decided
+# the median; a fast model gets as many calls as fit in it, a slow one at least `repeat`
+TIMED_S = 2.0
+MAX_CALLS = 4000
 
 
 def gpt_module():
@@ -130,26 +135,32 @@ def wrap(system, model, inputs, kind):
 
 
 def warm_up(fn, args):
-    """Calls fn(*args) until WARMUP_S passed or WARMUP_CALLS were made (at least 3 calls)."""
-    start, calls = time.perf_counter(), 0
+    """Calls fn(*args) until WARMUP_S passed or WARMUP_CALLS were made (at least 3 calls); the median
+    of the last calls' times (s), to size the timed blocks."""
+    start, calls, last = time.perf_counter(), 0, []
     while calls < 3 or (calls < WARMUP_CALLS and time.perf_counter() - start < WARMUP_S):
+        began = time.perf_counter()
         fn(*args)
+        last = (last + [time.perf_counter() - began])[-20:]
         calls += 1
+    return max(statistics.median(last), 1e-6)
 
 
-def time_turns(callables, args, repeat):
-    """Median and IQR (ms) per callable, timed in ROUNDS turns of blocks of calls, each warmed up first."""
+def time_turns(callables, args, repeat, timed_s=TIMED_S):
+    """Median and IQR (ms) per callable, timed in ROUNDS turns of blocks of calls, each warmed up first;
+    each callable's blocks add up to `repeat` calls or `timed_s`, whichever is more (MAX_CALLS at most)."""
     from bench import wait_until_idle
 
+    per_block = []
     for fn in callables:
-        warm_up(fn, args)
+        per_block.append(max(1, repeat // ROUNDS, min(MAX_CALLS, int(timed_s / warm_up(fn, args))) // ROUNDS))
     wait_until_idle()
     times = [[] for _ in callables]
     for _ in range(ROUNDS):
-        for fn, samples in zip(callables, times):
+        for fn, samples, calls in zip(callables, times, per_block):
             time.sleep(SETTLE_S)
             fn(*args)  # untimed
-            for _ in range(max(1, repeat // ROUNDS)):
+            for _ in range(calls):
                 start = time.perf_counter()
                 fn(*args)
                 samples.append(time.perf_counter() - start)
@@ -162,7 +173,7 @@ def time_turns(callables, args, repeat):
 
 def worker(system, quick, only, threads):
     torch.set_num_threads(threads)
-    repeat = 8 if quick else 24
+    repeat, timed_s = (8, 0.2) if quick else (24, TIMED_S)
     rows = []
     for name, make in workloads(quick):
         if only and only not in name:
@@ -195,7 +206,7 @@ def worker(system, quick, only, threads):
                     def run_compiled(xs):
                         return [compiled(x) for x in xs]
                     run_compiled(xs)
-                    (e, ei), (s, si) = time_turns([run_eager, run_compiled], inputs, repeat)
+                    (e, ei), (s, si) = time_turns([run_eager, run_compiled], inputs, repeat, timed_s)
             elif kind == "inference":
                 with torch.no_grad():
                     expected = model(*inputs)
@@ -207,7 +218,7 @@ def worker(system, quick, only, threads):
                     actual = compiled(*inputs)
                     row["first_call_ms"] = (time.perf_counter() - start) * 1e3
                     row["matches_eager"] = close(actual, expected, 1e-3)
-                    (e, ei), (s, si) = time_turns([model, compiled], inputs, repeat)
+                    (e, ei), (s, si) = time_turns([model, compiled], inputs, repeat, timed_s)
                     if system != "torchscript":
                         import capture
                         report = capture.explain(model, *inputs, backend=system)
@@ -227,7 +238,7 @@ def worker(system, quick, only, threads):
                 row["matches_eager"] = close(loss, expected, 1e-4) and all(
                     close(p.grad, q.grad, 1e-3) and close(p, q, 1e-4) for p, q in zip(model.parameters(), reference.parameters()))
                 step(*inputs)
-                (e, ei), (s, si) = time_turns([eager_step, step], inputs, repeat)
+                (e, ei), (s, si) = time_turns([eager_step, step], inputs, repeat, timed_s)
         except Exception as e:  # noqa: BLE001 - reported in the row
             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
             continue
@@ -260,7 +271,8 @@ def write(rows, out, environment):
     with open(os.path.join(out, "models.md"), "w") as f:
         f.write("# Whole models\n\n")
         f.write("".join(f"- {k}: {v}\n" for k, v in environment.items()))
-        f.write("\nOne process per system; in each, eager PyTorch and the system timed in turns. Median ms (IQR); "
+        f.write(f"\nOne process per system; in each, eager PyTorch and the system timed in turns ({ROUNDS} rounds; each timed for "
+                f"{TIMED_S:g} s or 24 calls a row, whichever is more). Median ms (IQR); "
                 "ratio = eager median / system median in that process (above 1: faster than eager). Inference "
                 "rows run under torch.no_grad() in eval mode; training rows time forward, loss, backward and an SGD step.\n\n")
         f.write("| model | system | eager ms | system ms | vs eager | graphs / breaks | first call ms | matches eager |\n"
@@ -277,6 +289,15 @@ def write(rows, out, environment):
             f"{LABELS[s]} {geometric_mean([r['ratio_vs_eager'] for r in rows if r['system'] == LABELS[s] and 'ratio_vs_eager' in r]):.2f}x"
             + f" over {sum(1 for r in rows if r['system'] == LABELS[s] and 'ratio_vs_eager' in r)} rows" for s in SYSTEMS) + ".\n")
     plot(rows, os.path.join(out, "models.png"), environment)
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (this VM has been an Intel Xeon and an AMD EPYC: timings differ)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
+    except OSError:
+        return "unknown CPU"
 
 
 def main(argv):
@@ -297,7 +318,7 @@ def main(argv):
     out = options.out or (os.path.join(ROOT, ".build", "bench-quick") if options.quick else os.path.join(ROOT, "bench"))
     os.makedirs(out, exist_ok=True)
     environment = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores ({cpu_model()})",
         "torch": torch.__version__,
         "torch threads": options.threads,
     }
