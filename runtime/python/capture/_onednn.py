@@ -5,13 +5,18 @@ reordered for oneDNN once, on the first call that sees it, and kept while the co
 that weight (its frozen constant)."""
 
 import weakref
+from collections import namedtuple
 
 import torch
 import torch.nn.functional as F
 
-# id(weight) -> (a weak reference to the dense weight, its bias, the prepacked weight and bias, the
-# geometry it was packed for); an entry goes with its weight
+# id(weight) -> its _Packed entry; an entry goes with its weight
 _prepacked = {}
+
+# a weight packed for oneDNN: a weak reference to the dense weight, its bias, the prepacked weight and
+# bias, the geometry it was packed for (as the graph gives it), and that geometry as the lists the
+# convolution takes
+_Packed = namedtuple("_Packed", "weight bias packed packed_bias geometry padding stride dilation")
 
 
 # the convolution TorchScript's frozen graphs call, as its C++ function (not through torch.ops' Python
@@ -24,13 +29,13 @@ def _pack(weight, bias, padding, stride, dilation, groups):
     lists or tuples: compared as given), packed on the first call that sees it."""
     key = id(weight)
     entry = _prepacked.get(key)
-    if entry is not None and entry[0]() is weight and entry[1] is bias and entry[4] == (padding, stride, dilation, groups):
+    if entry is not None and entry.weight() is weight and entry.bias is bias and entry.geometry == (padding, stride, dilation, groups):
         return entry
     as_lists = (list(padding), list(stride), list(dilation))
     packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(), *as_lists, groups)
     packed_bias = None if bias is None else bias.contiguous().to_mkldnn()
-    entry = _prepacked[key] = (weakref.ref(weight, lambda _, key=key: _prepacked.pop(key, None)), bias, packed, packed_bias,
-                               (padding, stride, dilation, groups), as_lists)
+    entry = _prepacked[key] = _Packed(weakref.ref(weight, lambda _, key=key: _prepacked.pop(key, None)), bias, packed, packed_bias,
+                                      (padding, stride, dilation, groups), *as_lists)
     return entry
 
 
@@ -50,8 +55,7 @@ def to_dense(x):
 
 def conv2d(x, weight, bias, padding, stride, dilation, groups):
     entry = _pack(weight, bias, padding, stride, dilation, groups)
-    padding, stride, dilation = entry[5]
-    return _convolution(_blocked(x, "conv2d"), entry[2], entry[3], stride, padding, dilation, groups)
+    return _convolution(_blocked(x, "conv2d"), entry.packed, entry.packed_bias, entry.stride, entry.padding, entry.dilation, groups)
 
 
 def relu(x):
